@@ -1,0 +1,1 @@
+"""VSL Pipelines: scripts in, generated media reviewed, one compiled video out."""

@@ -1,0 +1,1 @@
+"""PostgreSQL access: connections, migrations, the embedded server, and one module per table."""

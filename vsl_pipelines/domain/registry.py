@@ -1,0 +1,207 @@
+"""The model registry: `config/models.json` plus `MODELS_CONFIG` overrides, validated once.
+
+Request assets ask it to validate inputs and estimate cost before any Replicate call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Kind = Literal["image", "video", "audio"]
+Task = Literal["text-to-image", "image-to-video", "text-to-video", "text-to-audio"]
+TASKS_BY_KIND: dict[str, set[str]] = {
+    "image": {"text-to-image"},
+    "video": {"image-to-video", "text-to-video"},
+    "audio": {"text-to-audio"},
+}
+
+
+class RegistryError(ValueError):
+    """The registry file or an override is invalid, or a lookup/input does not fit it."""
+
+
+class Pricing(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    usd: float = Field(ge=0)
+    per: Literal["run", "output", "second"] = "run"
+
+
+class Constraint(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    min: float | None = None
+    max: float | None = None
+    choices: list[Any] | None = None
+    multiple_of: int | None = None
+
+    def check(self, name: str, value: Any) -> None:
+        if self.choices is not None and value not in self.choices:
+            raise RegistryError(f"parameter {name!r}={value!r} is not one of {self.choices}")
+        if self.min is not None or self.max is not None or self.multiple_of is not None:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise RegistryError(f"parameter {name!r} must be a number, got {value!r}")
+            if self.min is not None and value < self.min:
+                raise RegistryError(f"parameter {name!r}={value} is below the minimum {self.min:g}")
+            if self.max is not None and value > self.max:
+                raise RegistryError(f"parameter {name!r}={value} is above the maximum {self.max:g}")
+            if self.multiple_of and value % self.multiple_of:
+                raise RegistryError(f"parameter {name!r}={value} is not a multiple of {self.multiple_of}")
+
+
+class ModelSpec(BaseModel):
+    """One registry entry, in the format users of the original system already have."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    id: str = ""
+    kind: Kind = "image"
+    version: str = Field(min_length=3)
+    task: Task
+    pricing: Pricing
+    estimated_time: float = Field(alias="estimatedTime", ge=0)
+    supported_params: list[str] = Field(alias="supportedParams", min_length=1)
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    constraints: dict[str, Constraint] = Field(default_factory=dict)
+    image_input: str | None = Field(default=None, alias="imageInput")
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelSpec:
+        if self.task not in TASKS_BY_KIND[self.kind]:
+            raise ValueError(f"task {self.task!r} does not belong under {self.kind!r}")
+        unknown = (set(self.defaults) | set(self.constraints)) - set(self.supported_params)
+        if unknown:
+            raise ValueError(f"defaults/constraints name unsupported params {sorted(unknown)}")
+        if self.task == "image-to-video":
+            if not self.image_input:
+                raise ValueError("an image-to-video model needs 'imageInput' (its image input)")
+            if self.image_input not in self.supported_params:
+                raise ValueError(f"imageInput {self.image_input!r} is not in supportedParams")
+        return self
+
+    @property
+    def owner_and_name(self) -> str:
+        return self.version.split(":", 1)[0]
+
+    @property
+    def version_id(self) -> str | None:
+        """The version hash, or None for an official model called by name."""
+        _, _, version = self.version.partition(":")
+        return version or None
+
+    def build_input(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults merged with `params`, checked against supportedParams and constraints."""
+        unknown = sorted(set(params) - set(self.supported_params))
+        if unknown:
+            raise RegistryError(
+                f"model {self.id!r} does not support parameter(s) {unknown}; "
+                f"supported: {self.supported_params}"
+            )
+        merged = {**self.defaults, **{k: v for k, v in params.items() if v is not None}}
+        for name, value in merged.items():
+            constraint = self.constraints.get(name)
+            if constraint is not None:
+                try:
+                    constraint.check(name, value)
+                except RegistryError as exc:
+                    raise RegistryError(f"model {self.id!r}: {exc}") from None
+        return merged
+
+    def outputs_per_run(self, model_input: Mapping[str, Any]) -> int:
+        count = model_input.get("num_outputs", 1)
+        return count if isinstance(count, int) and count > 0 else 1
+
+    def estimate_cost(self, model_input: Mapping[str, Any]) -> float:
+        """Estimated USD for one prediction with this input."""
+        if self.pricing.per == "output":
+            return round(self.pricing.usd * self.outputs_per_run(model_input), 6)
+        if self.pricing.per == "second":
+            seconds = float(model_input.get("duration") or self.estimated_time or 1)
+            return round(self.pricing.usd * seconds, 6)
+        return self.pricing.usd
+
+
+class Registry(BaseModel):
+    models: dict[str, ModelSpec]
+
+    def get(self, model_id: str) -> ModelSpec:
+        try:
+            return self.models[model_id]
+        except KeyError:
+            known = ", ".join(sorted(self.models)) or "none"
+            raise RegistryError(f"unknown model {model_id!r}; known models: {known}") from None
+
+    def by_version(self, version: str) -> ModelSpec | None:
+        """The entry for a Replicate `owner/name[:version]` or bare version id, if any."""
+        for spec in self.models.values():
+            if version in (spec.version, spec.owner_and_name, spec.version_id):
+                return spec
+        return None
+
+    def __iter__(self) -> Iterator[ModelSpec]:  # type: ignore[override]
+        return iter(self.models.values())
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any], source: str) -> None:
+    for kind, entries in override.items():
+        if kind not in TASKS_BY_KIND:
+            raise RegistryError(f"{source}: unknown kind {kind!r}; expected image, video or audio")
+        if not isinstance(entries, dict):
+            raise RegistryError(f"{source}: {kind!r} must map model ids to entries")
+        target = base.setdefault(kind, {})
+        for model_id, entry in entries.items():
+            if not isinstance(entry, dict):
+                raise RegistryError(f"{source}: {kind}.{model_id} must be an object")
+            # An override replaces named fields of an existing entry and keeps the rest.
+            target[model_id] = {**target.get(model_id, {}), **entry}
+
+
+def parse_registry(documents: list[tuple[str, Mapping[str, Any]]]) -> Registry:
+    """Merge registry documents in order (later wins) and validate every entry."""
+    raw: dict[str, Any] = {}
+    for source, document in documents:
+        if not isinstance(document, Mapping):
+            raise RegistryError(f"{source}: the registry must be a JSON object")
+        _merge(raw, document, source)
+    models: dict[str, ModelSpec] = {}
+    for kind, entries in raw.items():
+        for model_id, entry in entries.items():
+            try:
+                models[model_id] = ModelSpec.model_validate({**entry, "id": model_id, "kind": kind})
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(str(p) for p in err['loc']) or 'entry'}: {err['msg']}"
+                    for err in exc.errors()
+                )
+                sources = ", ".join(s for s, _ in documents)
+                raise RegistryError(f"{sources}: model {kind}.{model_id}: {problems}") from None
+    return Registry(models=models)
+
+
+def load_registry(path: Path, override_json: str | None = None) -> Registry:
+    """Read the registry file and apply the `MODELS_CONFIG` JSON string on top."""
+    try:
+        documents: list[tuple[str, Mapping[str, Any]]] = [(str(path), json.loads(path.read_text()))]
+    except FileNotFoundError:
+        raise RegistryError(f"{path}: model registry file not found") from None
+    except json.JSONDecodeError as exc:
+        raise RegistryError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    if override_json and override_json.strip():
+        try:
+            documents.append(("MODELS_CONFIG", json.loads(override_json)))
+        except json.JSONDecodeError as exc:
+            raise RegistryError(f"MODELS_CONFIG: invalid JSON: {exc.msg}") from None
+    return parse_registry(documents)
+
+
+def default_registry() -> Registry:
+    from vsl_pipelines.settings import get_settings
+
+    settings = get_settings()
+    return load_registry(settings.models_file, settings.models_config)

@@ -1,0 +1,67 @@
+"""Structured JSON logging for every process (service, sandbox, Dagster code, CLI).
+
+Each line carries the ids passed in `extra` (script_id, section_id, job_id, model_id, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+
+CONTEXT_KEYS = (
+    "script_id",
+    "section_id",
+    "job_id",
+    "model_id",
+    "prediction_id",
+    "take",
+    "stage",
+    "webhook_id",
+    "run_id",
+)
+_SECRET_PATTERN = re.compile(r"(r8_[A-Za-z0-9]{6,}|whsec_[A-Za-z0-9+/=]{6,}|Bearer\s+\S+)")
+
+
+def redact(text: str) -> str:
+    """Replace anything shaped like a Replicate token, webhook secret or bearer header."""
+    return _SECRET_PATTERN.sub("[redacted]", text)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": redact(record.getMessage()),
+        }
+        for key in CONTEXT_KEYS:
+            value = getattr(record, key, None)
+            if value is not None:
+                line[key] = value
+        extra = getattr(record, "fields", None)
+        if isinstance(extra, dict):
+            line.update({k: v for k, v in extra.items() if k not in line})
+        if record.exc_info:
+            line["error"] = redact(self.formatException(record.exc_info))
+        return json.dumps(line, default=str)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Install the JSON formatter on the root logger once per process."""
+    root = logging.getLogger()
+    if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for noisy in ("httpx", "httpcore", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def get_logger(name: str) -> logging.Logger:
+    return logging.getLogger(name)

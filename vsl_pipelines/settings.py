@@ -1,0 +1,71 @@
+"""One settings object, read once from the environment.
+
+Every variable here is documented in the README's table; defaults give the embedded setup.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; no secret is ever printed (SecretStr)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    data_dir: Path = Field(default=PROJECT_ROOT / "data", alias="VSL_DATA_DIR")
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+
+    replicate_api_token: SecretStr | None = Field(default=None, alias="REPLICATE_API_TOKEN")
+    replicate_base_url: str | None = Field(default=None, alias="REPLICATE_BASE_URL")
+    replicate_webhook_secret: SecretStr | None = Field(default=None, alias="REPLICATE_WEBHOOK_SECRET")
+    webhook_url: str = Field(
+        default="http://127.0.0.1:8080/webhooks/replicate", alias="VSL_WEBHOOK_URL"
+    )
+    public_media_url: str = Field(default="http://127.0.0.1:8080/media", alias="VSL_MEDIA_URL")
+
+    sandbox_host: str = Field(default="127.0.0.1", alias="VSL_SANDBOX_HOST")
+    sandbox_port: int = Field(default=8787, alias="VSL_SANDBOX_PORT")
+
+    models_file: Path = Field(default=PROJECT_ROOT / "config" / "models.json", alias="MODELS_FILE")
+    models_config: str | None = Field(default=None, alias="MODELS_CONFIG")
+
+    media_root: Path | None = Field(default=None, alias="VSL_MEDIA_ROOT")
+    s3_bucket: str | None = Field(default=None, alias="VSL_S3_BUCKET")
+
+    webhook_sensor_interval_s: int = Field(default=5, alias="VSL_WEBHOOK_SENSOR_INTERVAL")
+    approval_sensor_interval_s: int = Field(default=5, alias="VSL_APPROVAL_SENSOR_INTERVAL")
+    scripts_sensor_interval_s: int = Field(default=10, alias="VSL_SCRIPTS_SENSOR_INTERVAL")
+    sensor_batch_size: int = Field(default=200, alias="VSL_SENSOR_BATCH")
+    generation_schedule: str = Field(default="*/5 * * * *", alias="VSL_GENERATION_SCHEDULE")
+    schedule_batch_size: int = Field(default=10, alias="VSL_SCHEDULE_BATCH")
+
+    log_level: str = Field(default="INFO", alias="VSL_LOG_LEVEL")
+
+    @property
+    def uses_sandbox(self) -> bool:
+        return self.replicate_api_token is None
+
+    @property
+    def replicate_api_url(self) -> str:
+        if self.replicate_base_url:
+            return self.replicate_base_url.rstrip("/")
+        if self.uses_sandbox:
+            return f"http://{self.sandbox_host}:{self.sandbox_port}/v1"
+        return "https://api.replicate.com/v1"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.media_root or self.data_dir / "media"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
