@@ -62,6 +62,12 @@ class Settings(BaseSettings):
         return "https://api.replicate.com/v1"
 
     @property
+    def replicate_client_base_url(self) -> str:
+        """The `replicate` client's base_url: the API URL without its `/v1` (the client adds it)."""
+        url = self.replicate_api_url
+        return url[: -len("/v1")] if url.endswith("/v1") else url
+
+    @property
     def media_dir(self) -> Path:
         return self.media_root or self.data_dir / "media"
 

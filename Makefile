@@ -1,0 +1,39 @@
+# Two commands for a newcomer: `make demo` (or `make dev`) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup dev demo test lint typecheck unit bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)  ## virtualenv, dependencies (FFmpeg comes in the imageio-ffmpeg wheel), embedded Postgres, migrations
+	$(BIN)/vsl migrate
+
+dev: setup  ## sandbox + webhook service + dagster dev (UI http://127.0.0.1:3000); Ctrl-C stops all
+	$(BIN)/vsl dev
+
+demo: setup  ## the whole flow headless through the Dagster daemon; prints one JSON line
+	$(BIN)/vsl demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy vsl_pipelines
+
+test: $(STAMP) lint typecheck  ## lint, types, then the tests against real Postgres, sandbox, FFmpeg
+	$(BIN)/dagster definitions validate -m vsl_pipelines.definitions
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)  ## the compile benchmarks; figures go in docs/PERFORMANCE.md
+	$(BIN)/python benchmarks/compile_bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

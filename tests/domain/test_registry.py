@@ -1,0 +1,90 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from vsl_pipelines.domain.registry import RegistryError, load_registry
+from vsl_pipelines.settings import PROJECT_ROOT
+
+MODELS = PROJECT_ROOT / "config" / "models.json"
+
+
+def test_shipped_registry_has_the_four_models_with_real_identifiers() -> None:
+    registry = load_registry(MODELS)
+    assert {m.id for m in registry} == {"flux-schnell", "sdxl", "stability-video", "musicgen"}
+    assert registry.get("flux-schnell").version_id is None
+    assert registry.get("flux-schnell").owner_and_name == "black-forest-labs/flux-schnell"
+    svd = registry.get("stability-video")
+    assert svd.task == "image-to-video" and svd.image_input == "input_image"
+    assert svd.version_id == "3f0457e4619daac51203dedb472816fd4af51f3149fa7a9e0b5ffcf1b8172438"
+    assert registry.get("musicgen").owner_and_name == "meta/musicgen"
+
+
+def test_unknown_model_names_the_known_ones() -> None:
+    with pytest.raises(RegistryError, match=r"unknown model 'veo-9'.*flux-schnell"):
+        load_registry(MODELS).get("veo-9")
+
+
+def test_unsupported_and_out_of_range_parameters_are_refused() -> None:
+    flux = load_registry(MODELS).get("flux-schnell")
+    with pytest.raises(RegistryError, match="does not support parameter.*'width'"):
+        flux.build_input({"prompt": "x", "width": 512})
+    with pytest.raises(RegistryError, match="num_outputs.*above the maximum 4"):
+        flux.build_input({"prompt": "x", "num_outputs": 5})
+    with pytest.raises(RegistryError, match="aspect_ratio.*not one of"):
+        flux.build_input({"prompt": "x", "aspect_ratio": "7:3"})
+    with pytest.raises(RegistryError, match="must be a number"):
+        flux.build_input({"prompt": "x", "num_outputs": "two"})
+    sdxl = load_registry(MODELS).get("sdxl")
+    with pytest.raises(RegistryError, match="multiple of 8"):
+        sdxl.build_input({"prompt": "x", "width": 1001})
+
+
+def test_defaults_merge_under_params_and_cost_follows_pricing_unit() -> None:
+    registry = load_registry(MODELS)
+    flux = registry.get("flux-schnell")
+    model_input = flux.build_input({"prompt": "a cat", "num_outputs": 3})
+    assert model_input["aspect_ratio"] == "16:9" and model_input["num_outputs"] == 3
+    assert flux.estimate_cost(model_input) == pytest.approx(0.009)
+    musicgen = registry.get("musicgen")
+    assert musicgen.estimate_cost(musicgen.build_input({"duration": 10})) == pytest.approx(0.023)
+
+
+def test_models_config_adds_and_overrides_without_code_change() -> None:
+    override = json.dumps({
+        "video": {"text-clip": {"version": "acme/t2v:abc123", "task": "text-to-video",
+                                "pricing": {"usd": 0.5}, "estimatedTime": 40,
+                                "supportedParams": ["prompt", "duration", "seed"]}},
+        "image": {"flux-schnell": {"pricing": {"usd": 0.01, "per": "output"}}},
+    })
+    registry = load_registry(MODELS, override)
+    assert registry.get("text-clip").task == "text-to-video"
+    flux = registry.get("flux-schnell")
+    assert flux.pricing.usd == 0.01 and flux.version == "black-forest-labs/flux-schnell"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("{not json", "MODELS_CONFIG: invalid JSON"),
+        ('{"sound": {}}', "unknown kind 'sound'"),
+        ('{"image": {"x": {"version": "a/b", "task": "text-to-image"}}}', r"image\.x: pricing"),
+        ('{"image": {"x": {"version": "a/b", "task": "image-to-video", "pricing": {"usd": 1},'
+         ' "estimatedTime": 1, "supportedParams": ["prompt"]}}}', "does not belong under 'image'"),
+        ('{"video": {"v": {"version": "a/b", "task": "image-to-video", "pricing": {"usd": 1},'
+         ' "estimatedTime": 1, "supportedParams": ["prompt"]}}}', "needs 'imageInput'"),
+        ('{"image": {"flux-schnell": {"pricing": {"usd": -1}}}}', "greater than or equal to 0"),
+    ],
+)
+def test_bad_overrides_get_clear_errors(override: str, message: str) -> None:
+    with pytest.raises(RegistryError, match=message):
+        load_registry(MODELS, override)
+
+
+def test_missing_or_broken_registry_file(tmp_path: Path) -> None:
+    with pytest.raises(RegistryError, match="not found"):
+        load_registry(tmp_path / "nope.json")
+    broken = tmp_path / "models.json"
+    broken.write_text('{"image": {')
+    with pytest.raises(RegistryError, match=r"models\.json: invalid JSON at line 1"):
+        load_registry(broken)

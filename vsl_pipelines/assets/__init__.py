@@ -1,0 +1,1 @@
+"""Dagster assets of the flow: requests, collections and the compiled video, per script."""

@@ -1,0 +1,51 @@
+"""The compiled video: every approved clip of a script, with its soundtrack, in one file."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from vsl_pipelines.assets.generation import clips, soundtrack
+from vsl_pipelines.compile_script import compile_script, expected_duration
+from vsl_pipelines.media.probe import probe_media
+from vsl_pipelines.partitions import scripts_partitions
+from vsl_pipelines.resources.database import DatabaseResource
+from vsl_pipelines.resources.media_store import MediaStoreResource
+
+DECODES = "decodes_with_expected_duration"
+
+
+@dg.asset(
+    deps=[clips, soundtrack],
+    partitions_def=scripts_partitions,
+    group_name="compilation",
+    kinds={"ffmpeg"},
+    check_specs=[dg.AssetCheckSpec(DECODES, asset="compiled_video",
+                                   description="The output decodes and lasts as long as its clips.")],
+)
+def compiled_video(
+    context: dg.AssetExecutionContext, database: DatabaseResource, media_store: MediaStoreResource
+) -> dg.MaterializeResult:
+    """Compiles the approved clips (stream copy where they match) and the soundtrack into one MP4."""
+    url = database.resolved_url()
+    store = media_store.store()
+    summary = compile_script(url, store, context.partition_key)
+    expected = expected_duration(url, context.partition_key)
+    probe = probe_media(store.local_path(summary["key"]))
+    within = abs(probe.duration_s - expected) <= 0.25
+    return dg.MaterializeResult(
+        metadata={
+            "output": dg.MetadataValue.path(summary["output"]),
+            "size_bytes": summary["size_bytes"],
+            "duration_s": summary["duration_s"],
+            "clips": summary["clips"],
+            "cost_usd": summary["cost_usd"],
+            "plan": dg.MetadataValue.json(summary["plan"]),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=DECODES,
+                passed=within,
+                metadata={"expected_s": round(expected, 3), "actual_s": round(probe.duration_s, 3)},
+            )
+        ],
+    )

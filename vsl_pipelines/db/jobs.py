@@ -1,0 +1,126 @@
+"""The `jobs` table: one row per prediction we create, written before the Replicate call.
+
+Status only moves forward: a late `processing` after `succeeded` changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import psycopg
+
+ACTIVE = ("creating", "starting", "processing")
+TERMINAL = ("succeeded", "failed", "canceled", "aborted", "expired")
+RETRYABLE = ("failed", "canceled", "aborted", "expired")
+_RANK = {"creating": 0, "starting": 1, "processing": 2, "succeeded": 3, "failed": 3,
+         "canceled": 3, "aborted": 3, "expired": 4}
+
+
+def status_rank(status: str) -> int:
+    return _RANK.get(status, -1)
+
+
+def reserve_job(
+    conn: psycopg.Connection,
+    *,
+    script_id: str,
+    section_id: str,
+    stage: str,
+    take: int,
+    model_id: str,
+    model_input: dict[str, Any],
+    estimated_cost_usd: float,
+) -> dict[str, Any]:
+    """Insert the next attempt for (script, section, stage, take) in state `creating`."""
+    return conn.execute(
+        "INSERT INTO jobs (script_id, section_id, stage, take, attempt, model_id, input,"
+        " estimated_cost_usd)"
+        " SELECT %(script)s, %(section)s, %(stage)s, %(take)s,"
+        "  COALESCE(MAX(attempt), 0) + 1, %(model)s, %(input)s, %(cost)s FROM jobs"
+        " WHERE script_id = %(script)s AND section_id = %(section)s AND stage = %(stage)s"
+        "  AND take = %(take)s RETURNING *",
+        {"script": script_id, "section": section_id, "stage": stage, "take": take,
+         "model": model_id, "input": json.dumps(model_input), "cost": estimated_cost_usd},
+    ).fetchone()  # type: ignore[return-value]
+
+
+def attach_prediction(
+    conn: psycopg.Connection, job_id: int, prediction: dict[str, Any]
+) -> None:
+    conn.execute(
+        "UPDATE jobs SET prediction_id = %s, status = %s, updated_at = now()"
+        " WHERE id = %s AND status = 'creating'",
+        (prediction["id"], prediction.get("status") or "starting", job_id),
+    )
+    apply_prediction(conn, prediction)
+
+
+def apply_prediction(conn: psycopg.Connection, prediction: dict[str, Any]) -> bool:
+    """Record a prediction's state (from a webhook or a poll); never move status backwards."""
+    status = prediction.get("status")
+    row = conn.execute(
+        "SELECT id, status FROM jobs WHERE prediction_id = %s FOR UPDATE", (prediction.get("id"),)
+    ).fetchone()
+    if row is None or status is None or status_rank(status) <= status_rank(row["status"]):  # type: ignore[index,call-overload]
+        return False
+    metrics = prediction.get("metrics") or {}
+    conn.execute(
+        "UPDATE jobs SET status = %s, output = %s, error = %s, predict_time_s = %s,"
+        " completed_at = CASE WHEN %s THEN COALESCE(%s::timestamptz, now()) END,"
+        " updated_at = now() WHERE id = %s",
+        (
+            status,
+            json.dumps(prediction.get("output")),
+            _error_text(prediction.get("error")),
+            metrics.get("predict_time"),
+            status in TERMINAL,
+            prediction.get("completed_at"),
+            row["id"],  # type: ignore[index,call-overload]
+        ),
+    )
+    return True
+
+
+def _error_text(error: Any) -> str | None:
+    if error is None:
+        return None
+    return error if isinstance(error, str) else json.dumps(error)
+
+
+def mark(conn: psycopg.Connection, job_id: int, status: str, error: str | None = None) -> None:
+    conn.execute(
+        "UPDATE jobs SET status = %s, error = COALESCE(%s, error), updated_at = now(),"
+        " completed_at = COALESCE(completed_at, now()) WHERE id = %s",
+        (status, error, job_id),
+    )
+
+
+def mark_collected(conn: psycopg.Connection, job_id: int, actual_cost_usd: float | None) -> None:
+    conn.execute(
+        "UPDATE jobs SET collected_at = now(), actual_cost_usd = %s, updated_at = now()"
+        " WHERE id = %s",
+        (actual_cost_usd, job_id),
+    )
+
+
+def latest_jobs(conn: psycopg.Connection, script_id: str, stage: str | None = None) -> list[dict[str, Any]]:
+    """The newest attempt of every (section, stage, take) of a script."""
+    return conn.execute(
+        "SELECT DISTINCT ON (section_id, stage, take) * FROM jobs WHERE script_id = %s"
+        " AND (%s::text IS NULL OR stage = %s)"
+        " ORDER BY section_id, stage, take, attempt DESC",
+        (script_id, stage, stage),
+    ).fetchall()  # type: ignore[return-value]
+
+
+def jobs_in_state(conn: psycopg.Connection, statuses: tuple[str, ...], limit: int = 500) -> list[dict[str, Any]]:
+    return conn.execute(
+        "SELECT * FROM jobs WHERE status = ANY(%s) ORDER BY id LIMIT %s", (list(statuses), limit)
+    ).fetchall()  # type: ignore[return-value]
+
+
+def all_jobs(conn: psycopg.Connection, script_id: str) -> list[dict[str, Any]]:
+    return conn.execute(
+        "SELECT * FROM jobs WHERE script_id = %s ORDER BY id", (script_id,)
+    ).fetchall()  # type: ignore[return-value]

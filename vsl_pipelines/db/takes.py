@@ -1,0 +1,51 @@
+"""The `takes` table: one row per stored version of a section's keyframe, clip or soundtrack."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import psycopg
+
+
+def record_take(
+    conn: psycopg.Connection,
+    *,
+    script_id: str,
+    section_id: str,
+    stage: str,
+    take: int,
+    job_id: int | None,
+    media_key: str,
+    thumbnail_key: str | None,
+    probe: dict[str, Any],
+    duration_s: float | None,
+) -> dict[str, Any]:
+    """Insert or refresh a take (re-collecting the same take replaces its media)."""
+    return conn.execute(
+        "INSERT INTO takes (script_id, section_id, stage, take, job_id, media_key, thumbnail_key,"
+        " probe, duration_s) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (script_id, section_id, stage, take) DO UPDATE SET job_id = EXCLUDED.job_id,"
+        " media_key = EXCLUDED.media_key, thumbnail_key = EXCLUDED.thumbnail_key,"
+        " probe = EXCLUDED.probe, duration_s = EXCLUDED.duration_s, created_at = now()"
+        " RETURNING *",
+        (script_id, section_id, stage, take, job_id, media_key, thumbnail_key, json.dumps(probe),
+         duration_s),
+    ).fetchone()  # type: ignore[return-value]
+
+
+def takes_of(conn: psycopg.Connection, script_id: str, stage: str | None = None) -> list[dict[str, Any]]:
+    return conn.execute(
+        "SELECT * FROM takes WHERE script_id = %s AND (%s::text IS NULL OR stage = %s)"
+        " ORDER BY section_id, stage, take",
+        (script_id, stage, stage),
+    ).fetchall()  # type: ignore[return-value]
+
+
+def take_of(
+    conn: psycopg.Connection, script_id: str, section_id: str, stage: str, take: int
+) -> dict[str, Any] | None:
+    return conn.execute(
+        "SELECT * FROM takes WHERE script_id = %s AND section_id = %s AND stage = %s AND take = %s",
+        (script_id, section_id, stage, take),
+    ).fetchone()  # type: ignore[return-value]

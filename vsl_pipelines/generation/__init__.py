@@ -1,0 +1,1 @@
+"""Generation: creating predictions, following their status, collecting their outputs."""

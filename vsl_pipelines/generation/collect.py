@@ -1,0 +1,180 @@
+"""Collect finished predictions: download outputs promptly, store, probe, thumbnail, record takes.
+
+Replicate deletes outputs an hour after a prediction ends; an output already gone marks the
+job `expired`, which the asset check flags and the request asset resubmits.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+
+from vsl_pipelines.db import jobs as job_rows
+from vsl_pipelines.db import scripts as script_rows
+from vsl_pipelines.db import takes as take_rows
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.logs import get_logger
+from vsl_pipelines.media.probe import probe_media
+from vsl_pipelines.media.stills import still_to_clip
+from vsl_pipelines.media.thumbnails import make_thumbnail
+from vsl_pipelines.storage.base import MediaStore, media_key
+
+log = get_logger(__name__)
+_DEFAULT_EXT = {"keyframe": "png", "clip": "mp4", "soundtrack": "wav"}
+
+
+class OutputExpired(RuntimeError):
+    pass
+
+
+@dataclass
+class CollectReport:
+    stage: str
+    takes: list[dict[str, Any]] = field(default_factory=list)
+    expired: list[int] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    waiting: int = 0
+
+
+def first_output_url(output: Any) -> str | None:
+    if isinstance(output, str):
+        return output
+    if isinstance(output, list) and output and isinstance(output[0], str):
+        return output[0]
+    return None
+
+
+def download(url: str, dest: Path, timeout_s: float = 120.0) -> Path:
+    """Stream an output to disk; a 404/410 means Replicate already deleted it."""
+    with httpx.stream("GET", url, timeout=timeout_s, follow_redirects=True) as response:
+        if response.status_code in (404, 410):
+            raise OutputExpired(f"output is gone ({response.status_code})")
+        response.raise_for_status()
+        with dest.open("wb") as out:
+            for chunk in response.iter_bytes(1 << 20):
+                out.write(chunk)
+    return dest
+
+
+def _extension(url: str, stage: str) -> str:
+    suffix = Path(urlparse(url).path).suffix.lstrip(".").lower()
+    return suffix if suffix and len(suffix) <= 5 else _DEFAULT_EXT[stage]
+
+
+def _store_take(
+    conn: Any, store: MediaStore, source: Path, *, script_id: str, section_id: str, stage: str,
+    take: int, job_id: int | None, ext: str, workdir: Path,
+) -> dict[str, Any]:
+    probe = probe_media(source)
+    key = media_key(script_id, section_id, stage, take, ext)
+    store.put_file(key, source)
+    thumbnail_key = None
+    if probe.kind in ("video", "image"):
+        thumb = make_thumbnail(source, workdir / f"{stage}-{section_id}-thumb.jpg")
+        thumbnail_key = media_key(script_id, section_id, f"{stage}-thumb", take, "jpg")
+        store.put_file(thumbnail_key, thumb)
+    probe_json = probe.model_dump(mode="json") if hasattr(probe, "model_dump") else dict(vars(probe))
+    return take_rows.record_take(
+        conn, script_id=script_id, section_id=section_id, stage=stage, take=take, job_id=job_id,
+        media_key=key, thumbnail_key=thumbnail_key, probe=probe_json,
+        duration_s=probe.duration_s,
+    )
+
+
+def collect_stage(database_url: str, store: MediaStore, script_id: str, stage: str) -> CollectReport:
+    """Store every succeeded, uncollected output of `stage` for the current takes."""
+    report = CollectReport(stage=stage)
+    with connect(database_url) as conn:
+        current = {s["id"]: s["current_take"] for s in script_rows.sections_of(conn, script_id)}
+        jobs = job_rows.latest_jobs(conn, script_id, stage)
+        script = script_rows.load_stored_script(conn, script_id)
+    with tempfile.TemporaryDirectory(prefix="vsl-collect-") as tmp:
+        workdir = Path(tmp)
+        for job in jobs:
+            if job["section_id"] and job["take"] != current.get(job["section_id"]):
+                continue
+            context = {"script_id": script_id, "section_id": job["section_id"], "job_id": job["id"],
+                       "model_id": job["model_id"], "prediction_id": job["prediction_id"]}
+            if job["status"] in job_rows.ACTIVE:
+                report.waiting += 1
+                continue
+            if job["status"] != "succeeded":
+                report.failed.append({"job_id": job["id"], "section": job["section_id"],
+                                      "status": job["status"], "error": job["error"]})
+                continue
+            if job["collected_at"] is not None:
+                continue
+            url = first_output_url(job["output"])
+            try:
+                if url is None:
+                    raise OutputExpired("the prediction succeeded with no output URL")
+                ext = _extension(url, stage)
+                source = download(url, workdir / f"{job['id']}.{ext}")
+                with connect(database_url) as conn:
+                    take = _store_take(
+                        conn, store, source, script_id=script_id, section_id=job["section_id"],
+                        stage=stage, take=job["take"], job_id=job["id"], ext=ext, workdir=workdir,
+                    )
+                    job_rows.mark_collected(conn, job["id"], float(job["estimated_cost_usd"]))
+                report.takes.append(_take_summary(take))
+                log.info("output collected", extra={**context, "fields": {"key": take["media_key"]}})
+            except OutputExpired as exc:
+                with connect(database_url) as conn:
+                    job_rows.mark(conn, job["id"], "expired", error=str(exc))
+                report.expired.append(job["id"])
+                log.warning("output expired before collection", extra=context)
+        if stage == "clip":
+            report.takes.extend(_render_stills(database_url, store, script, current, workdir))
+    return report
+
+
+def _render_stills(
+    database_url: str, store: MediaStore, script: Any, current: dict[str, int], workdir: Path
+) -> list[dict[str, Any]]:
+    """A still section's clip is its keyframe held on screen, made locally with no paid call."""
+    made = []
+    with connect(database_url) as conn:
+        for section in script.sections:
+            if section.still is None:
+                continue
+            take = current[section.id]
+            if take_rows.take_of(conn, script.id, section.id, "clip", take) is not None:
+                continue
+            keyframe = take_rows.take_of(conn, script.id, section.id, "keyframe", take)
+            if keyframe is None:
+                continue
+            width = int(keyframe["probe"]["width"]) // 2 * 2
+            height = int(keyframe["probe"]["height"]) // 2 * 2
+            clip = still_to_clip(
+                store.local_path(keyframe["media_key"]), workdir / f"still-{section.id}.mp4",
+                duration_s=section.still.duration_s, width=width, height=height,
+                zoom=section.still.zoom,
+            )
+            row = _store_take(conn, store, clip, script_id=script.id, section_id=section.id,
+                              stage="clip", take=take, job_id=None, ext="mp4", workdir=workdir)
+            conn.commit()
+            made.append(_take_summary(row))
+    return made
+
+
+def _take_summary(take: dict[str, Any]) -> dict[str, Any]:
+    return {"section": take["section_id"], "stage": take["stage"], "take": take["take"],
+            "key": take["media_key"], "thumbnail": take["thumbnail_key"],
+            "duration_s": take["duration_s"]}
+
+
+def review_ready(database_url: str, script_id: str) -> bool:
+    """Every section has a clip for its current take and the soundtrack (if any) is stored."""
+    with connect(database_url) as conn:
+        script = script_rows.load_stored_script(conn, script_id)
+        current = {s["id"]: s["current_take"] for s in script_rows.sections_of(conn, script_id)}
+        clips = {(t["section_id"], t["take"]) for t in take_rows.takes_of(conn, script_id, "clip")}
+        has_soundtrack = bool(take_rows.takes_of(conn, script_id, "soundtrack"))
+    return all((sid, take) in clips for sid, take in current.items()) and (
+        script.soundtrack is None or has_soundtrack
+    )

@@ -1,0 +1,138 @@
+"""Creating and reading Replicate predictions through the real `replicate` client.
+
+Creation is retried on 429/5xx with backoff; after an ambiguous failure (5xx, lost connection)
+the recent predictions are searched for ours first, so one take never gets two predictions.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import replicate
+from replicate.exceptions import ReplicateError
+
+from vsl_pipelines.domain.registry import ModelSpec
+from vsl_pipelines.logs import get_logger
+
+log = get_logger(__name__)
+
+
+class PredictionCreateError(RuntimeError):
+    """Replicate refused or kept failing a create call; the message holds no secret."""
+
+
+def _is_retryable(exc: Exception) -> tuple[bool, bool]:
+    """(retry?, ambiguous?): a 429 is safe to retry; a 5xx or lost connection may have created it."""
+    if isinstance(exc, ReplicateError):
+        status = exc.status or 0
+        if status == 429:
+            return True, False
+        if status >= 500:
+            return True, True
+        return False, False
+    if isinstance(exc, httpx.TransportError):
+        return True, True
+    return False, False
+
+
+class PredictionClient:
+    def __init__(
+        self,
+        base_url: str,
+        api_token: str | None,
+        webhook_url: str | None,
+        *,
+        max_attempts: int = 6,
+        base_delay_s: float = 0.5,
+        max_delay_s: float = 20.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        # The sandbox accepts any token; the client needs one to build its header.
+        self._client = replicate.Client(
+            api_token=api_token or "sandbox", base_url=base_url, timeout=httpx.Timeout(30.0)
+        )
+        self.webhook_url = webhook_url
+        self.max_attempts = max_attempts
+        self.base_delay_s = base_delay_s
+        self.max_delay_s = max_delay_s
+        self._sleep = sleep
+
+    def _create_once(self, spec: ModelSpec, model_input: dict[str, Any]) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        if self.webhook_url:
+            params = {"webhook": self.webhook_url, "webhook_events_filter": ["completed"]}
+        if spec.version_id:
+            prediction = self._client.predictions.create(
+                version=spec.version_id, input=model_input, **params
+            )
+        else:
+            prediction = self._client.models.predictions.create(
+                model=spec.owner_and_name, input=model_input, **params
+            )
+        return prediction.dict() if hasattr(prediction, "dict") else dict(prediction)
+
+    def create(
+        self, spec: ModelSpec, model_input: dict[str, Any], *, reserved_at: datetime
+    ) -> dict[str, Any]:
+        """Create one prediction, reusing one that an earlier ambiguous attempt already made."""
+        ambiguous = False
+        for attempt in range(1, self.max_attempts + 1):
+            if ambiguous:
+                existing = self.find_existing(spec, model_input, since=reserved_at)
+                if existing is not None:
+                    log.info("found the prediction an earlier attempt created",
+                             extra={"model_id": spec.id, "prediction_id": existing["id"]})
+                    return existing
+            try:
+                return self._create_once(spec, model_input)
+            except Exception as exc:  # classified below; anything else propagates
+                retry, maybe_created = _is_retryable(exc)
+                if not retry:
+                    detail = getattr(exc, "detail", None) or str(exc)
+                    raise PredictionCreateError(
+                        f"Replicate refused a prediction for model {spec.id!r}: {detail}"
+                    ) from None
+                ambiguous = ambiguous or maybe_created
+                if attempt == self.max_attempts:
+                    raise PredictionCreateError(
+                        f"creating a prediction for model {spec.id!r} failed {attempt} times; "
+                        f"last error: {type(exc).__name__} {getattr(exc, 'status', '')}".rstrip()
+                    ) from None
+                delay = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
+                delay *= 0.5 + random.random() / 2
+                log.warning("prediction create failed; retrying",
+                            extra={"model_id": spec.id,
+                                   "fields": {"attempt": attempt, "delay_s": round(delay, 2),
+                                              "status": getattr(exc, "status", None)}})
+                self._sleep(delay)
+        raise AssertionError("unreachable")
+
+    def find_existing(
+        self, spec: ModelSpec, model_input: dict[str, Any], *, since: datetime
+    ) -> dict[str, Any] | None:
+        """A prediction for this model and exactly this input, created at or after `since`."""
+        after = (since - timedelta(seconds=5)).astimezone(UTC).isoformat().replace("+00:00", "Z")
+        path: str | None = f"/v1/predictions?created_after={after}"
+        while path:
+            page = self._client._request("GET", path).json()
+            for item in page.get("results", []):
+                same_model = item.get("model") == spec.owner_and_name or (
+                    spec.version_id is not None and item.get("version") == spec.version_id
+                )
+                if same_model and item.get("input") == model_input:
+                    return item
+            next_url = page.get("next")
+            path = next_url[next_url.index("/v1/"):] if next_url else None
+        return None
+
+    def get(self, prediction_id: str) -> dict[str, Any]:
+        prediction = self._client.predictions.get(prediction_id)
+        return prediction.dict() if hasattr(prediction, "dict") else dict(prediction)
+
+    def cancel(self, prediction_id: str) -> None:
+        self._client.predictions.cancel(prediction_id)

@@ -1,0 +1,136 @@
+"""Following predictions: apply webhook events (and polls) to jobs, and decide which stage runs next.
+
+The webhook sensor calls these; decisions come from the database alone, so a sensor that
+restarts, or sees an event twice, reaches the same answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from vsl_pipelines.db import jobs as job_rows
+from vsl_pipelines.db import scripts as script_rows
+from vsl_pipelines.db import takes as take_rows
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.generation.predictions import PredictionClient
+from vsl_pipelines.logs import get_logger
+
+log = get_logger(__name__)
+MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class NextRun:
+    """A run the sensor should request: which step, for which script, under which run key."""
+
+    script_id: str
+    step: str  # "requests", "keyframes", "clips", "soundtrack"
+    run_key: str
+    reason: str
+
+
+def apply_events(database_url: str, bodies: list[str]) -> set[str]:
+    """Apply webhook bodies to their jobs; return the scripts whose jobs changed."""
+    touched: set[str] = set()
+    with connect(database_url) as conn:
+        for body in bodies:
+            try:
+                prediction = json.loads(body)
+            except json.JSONDecodeError:
+                continue
+            if not isinstance(prediction, dict) or "id" not in prediction:
+                continue
+            if job_rows.apply_prediction(conn, prediction):
+                row = conn.execute(
+                    "SELECT script_id FROM jobs WHERE prediction_id = %s", (prediction["id"],)
+                ).fetchone()
+                if row:
+                    touched.add(row["script_id"])  # type: ignore[index,call-overload]
+        conn.commit()
+    return touched
+
+
+def poll_stale_jobs(
+    database_url: str, client: PredictionClient, older_than_s: float, limit: int = 50
+) -> int:
+    """Ask Replicate about active jobs whose webhook is late (the reconciler); return updates."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+    updated = 0
+    with connect(database_url) as conn:
+        stale = [
+            j for j in job_rows.jobs_in_state(conn, ("starting", "processing"), limit)
+            if j["updated_at"] < cutoff and j["prediction_id"]
+        ]
+    for job in stale:
+        try:
+            prediction = client.get(job["prediction_id"])
+        except Exception:
+            log.warning("poll failed", extra={"job_id": job["id"], "prediction_id": job["prediction_id"]})
+            continue
+        with connect(database_url) as conn:
+            changed = job_rows.apply_prediction(conn, prediction)
+            if not changed:
+                conn.execute("UPDATE jobs SET updated_at = now() WHERE id = %s", (job["id"],))
+        updated += int(changed)
+    return updated
+
+
+def _digest(parts: list[Any]) -> str:
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+
+
+def next_runs(database_url: str, script_id: str) -> list[NextRun]:
+    """The collecting or request runs a script needs now, each with a run key unique to the state."""
+    runs: list[NextRun] = []
+    with connect(database_url) as conn:
+        script = script_rows.load_stored_script(conn, script_id)
+        current = {s["id"]: s["current_take"] for s in script_rows.sections_of(conn, script_id)}
+        jobs = [
+            j for j in job_rows.latest_jobs(conn, script_id)
+            if not j["section_id"] or j["take"] == current.get(j["section_id"])
+        ]
+        takes = {(t["section_id"], t["stage"], t["take"]) for t in take_rows.takes_of(conn, script_id)}
+
+    by_stage: dict[str, list[dict[str, Any]]] = {"keyframe": [], "clip": [], "soundtrack": []}
+    for job in jobs:
+        by_stage[job["stage"]].append(job)
+
+    retry = [j for j in jobs if j["status"] in job_rows.RETRYABLE and j["attempt"] < MAX_ATTEMPTS]
+    if retry:
+        runs.append(NextRun(script_id, "requests",
+                            f"retry:{script_id}:{_digest([(j['id'], j['status']) for j in retry])}",
+                            f"{len(retry)} failed or expired prediction(s) to resubmit"))
+
+    for stage, step in (("keyframe", "keyframes"), ("soundtrack", "soundtrack"), ("clip", "clips")):
+        stage_jobs = by_stage[stage]
+        if any(j["status"] in job_rows.ACTIVE for j in stage_jobs):
+            continue
+        ready = [j for j in stage_jobs if j["status"] == "succeeded" and j["collected_at"] is None]
+        if stage == "clip":
+            stills = [
+                (s.id, current[s.id]) for s in script.sections
+                if s.still is not None and (s.id, "keyframe", current[s.id]) in takes
+                and (s.id, "clip", current[s.id]) not in takes
+            ]
+            if stills and not any(j["status"] in job_rows.ACTIVE for j in stage_jobs):
+                ready = ready or [{"id": f"still:{sid}:{take}", "status": "still"} for sid, take in stills]
+        if ready:
+            runs.append(NextRun(script_id, step,
+                                f"{step}:{script_id}:{_digest([(j['id'], j['status']) for j in ready])}",
+                                f"{len(ready)} {stage} output(s) to collect"))
+
+    # A keyframe stored for the current take, but no clip job yet: the clip request is due.
+    due = [
+        (s.id, current[s.id]) for s in script.sections
+        if s.clip is not None and s.keyframe is not None
+        and (s.id, "keyframe", current[s.id]) in takes
+        and not any(j["stage"] == "clip" and j["section_id"] == s.id for j in jobs)
+    ]
+    if due and not any(r.step == "requests" for r in runs):
+        runs.append(NextRun(script_id, "requests", f"clips-due:{script_id}:{_digest(due)}",
+                            f"{len(due)} clip request(s) due"))
+    return runs

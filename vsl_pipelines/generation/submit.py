@@ -1,0 +1,149 @@
+"""Submit the predictions a stage still needs: never one for an active or finished take.
+
+Each job row is committed in state `creating` before the Replicate call, so a crash between
+the two is recovered by finding the prediction instead of creating a second one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from vsl_pipelines.db import jobs as job_rows
+from vsl_pipelines.db import scripts as script_rows
+from vsl_pipelines.db import takes as take_rows
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.domain.registry import Registry
+from vsl_pipelines.generation.plan import BudgetExceeded, PlannedJob, SectionState, plan_stage
+from vsl_pipelines.generation.predictions import PredictionClient
+from vsl_pipelines.logs import get_logger
+from vsl_pipelines.storage.base import MediaStore
+
+log = get_logger(__name__)
+
+
+@dataclass
+class SubmitReport:
+    stage: str
+    submitted: list[dict[str, Any]] = field(default_factory=list)
+    recovered: list[dict[str, Any]] = field(default_factory=list)
+    skipped_active: int = 0
+    skipped_done: int = 0
+    waiting_for_keyframe: int = 0
+    estimated_cost_usd: float = 0.0
+
+    @property
+    def count(self) -> int:
+        return len(self.submitted) + len(self.recovered)
+
+
+def section_states(conn: Any, script_id: str) -> dict[str, SectionState]:
+    return {
+        row["id"]: SectionState(take=row["current_take"], overrides=row["overrides"] or {})
+        for row in script_rows.sections_of(conn, script_id)
+    }
+
+
+def keyframe_urls(conn: Any, script_id: str, store: MediaStore) -> dict[tuple[str, int], str]:
+    return {
+        (row["section_id"], row["take"]): store.public_url(row["media_key"])
+        for row in take_rows.takes_of(conn, script_id, "keyframe")
+    }
+
+
+def submit_missing_predictions(
+    database_url: str,
+    client: PredictionClient,
+    registry: Registry,
+    store: MediaStore,
+    script_id: str,
+    stage: str,
+) -> SubmitReport:
+    """Create the predictions `stage` still needs for `script_id`'s current takes."""
+    report = SubmitReport(stage=stage)
+    with connect(database_url) as conn:
+        script = script_rows.load_stored_script(conn, script_id)
+        states = section_states(conn, script_id)
+        urls = keyframe_urls(conn, script_id, store) if stage == "clip" else None
+        planned = plan_stage(script, registry, stage, states, urls)
+        if stage == "clip":
+            report.waiting_for_keyframe = sum(
+                1 for s in script.sections if s.clip is not None
+            ) - len(planned)
+        latest = {(j["section_id"], j["take"]): j for j in job_rows.latest_jobs(conn, script_id, stage)}
+        all_jobs = job_rows.all_jobs(conn, script_id)
+        conn.commit()
+
+    to_create: list[tuple[PlannedJob, dict[str, Any] | None]] = []
+    for job in planned:
+        existing = latest.get((job.section_id, job.take))
+        if existing is None or existing["status"] in job_rows.RETRYABLE:
+            to_create.append((job, None))
+        elif existing["status"] == "creating":
+            to_create.append((job, existing))
+        elif existing["status"] == "succeeded":
+            report.skipped_done += 1
+        else:
+            report.skipped_active += 1
+
+    new_cost = sum(job.estimated_cost_usd for job, row in to_create if row is None)
+    spent = sum(float(j["estimated_cost_usd"]) for j in all_jobs if j["status"] != "creating")
+    if script.budget_usd is not None and new_cost and spent + new_cost > script.budget_usd + 1e-9:
+        raise BudgetExceeded(
+            f"script {script_id!r}: {len(to_create)} new {stage} prediction(s) (${new_cost:.4f}) "
+            f"would bring its cost to ${spent + new_cost:.4f}, over its budget ${script.budget_usd:.2f}"
+        )
+
+    for job, pending_row in to_create:
+        _create(database_url, client, script_id, job, pending_row, report)
+    if report.count:
+        with connect(database_url) as conn:
+            conn.execute(
+                "UPDATE scripts SET status = 'generating', updated_at = now()"
+                " WHERE id = %s AND status IN ('queued', 'review', 'failed')",
+                (script_id,),
+            )
+    return report
+
+
+def _create(
+    database_url: str,
+    client: PredictionClient,
+    script_id: str,
+    job: PlannedJob,
+    pending_row: dict[str, Any] | None,
+    report: SubmitReport,
+) -> None:
+    context = {"script_id": script_id, "section_id": job.section_id, "model_id": job.spec.id,
+               "stage": job.stage, "take": job.take}
+    if pending_row is None:
+        with connect(database_url) as conn:
+            row = job_rows.reserve_job(
+                conn, script_id=script_id, section_id=job.section_id, stage=job.stage,
+                take=job.take, model_id=job.spec.id, model_input=job.model_input,
+                estimated_cost_usd=job.estimated_cost_usd,
+            )
+        prediction = None
+    else:
+        row = pending_row
+        # A crash left this job between reservation and creation: look before creating.
+        prediction = client.find_existing(job.spec, row["input"], since=row["created_at"])
+    model_input = row["input"]
+    if prediction is None:
+        try:
+            prediction = client.create(job.spec, model_input, reserved_at=row["created_at"])
+        except Exception as exc:
+            with connect(database_url) as conn:
+                job_rows.mark(conn, row["id"], "failed", error=str(exc))
+            log.error("prediction create failed", extra={**context, "job_id": row["id"]})
+            raise
+        target = report.submitted
+    else:
+        target = report.recovered
+    with connect(database_url) as conn:
+        job_rows.attach_prediction(conn, row["id"], prediction)
+    report.estimated_cost_usd += job.estimated_cost_usd
+    target.append({"job_id": row["id"], "section": job.section_id, "prediction_id": prediction["id"],
+                   "model": job.spec.id, "take": job.take})
+    log.info("prediction submitted",
+             extra={**context, "job_id": row["id"], "prediction_id": prediction["id"]})

@@ -1,0 +1,56 @@
+"""Runs the FFmpeg binary with a time bound and turns a failure into an `FFmpegError`.
+
+Every FFmpeg call of the media engine goes through `run_ffmpeg`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from vsl_pipelines.logs import get_logger
+from vsl_pipelines.media.binaries import ffmpeg_path
+from vsl_pipelines.media.errors import FFmpegError, FFmpegTimeout
+
+log = get_logger(__name__)
+
+BASE_ARGS = ("-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y")
+
+
+def last_error_line(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "error" in line.lower() or "invalid" in line.lower() or "no such" in line.lower():
+            return line
+    return lines[-1] if lines else "no error output"
+
+
+def run_ffmpeg(
+    args: Sequence[str | Path],
+    *,
+    step: str,
+    timeout_s: float,
+    clip: Path | str | None = None,
+) -> float:
+    """Run `ffmpeg BASE_ARGS args`; return the seconds it took or raise naming step and clip."""
+    command = [ffmpeg_path(), *BASE_ARGS, *map(str, args)]
+    started = time.perf_counter()
+    try:
+        completed = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=max(timeout_s, 0.1),
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise FFmpegTimeout(step, f"killed after {timeout_s:.1f} s", clip=clip) from exc
+    elapsed = time.perf_counter() - started
+    stderr = completed.stderr.decode("utf-8", "replace")
+    if completed.returncode != 0:
+        raise FFmpegError(step, last_error_line(stderr), clip=clip, returncode=completed.returncode)
+    log.debug("ffmpeg %s done", step, extra={"fields": {"seconds": round(elapsed, 3)}})
+    return elapsed

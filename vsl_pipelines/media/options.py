@@ -1,0 +1,85 @@
+"""What a caller asks of a compile: the inputs (clips or stills) and the options.
+
+Pydantic models so the CLI, the Dagster asset and tests validate the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator
+
+from vsl_pipelines.media.profile import OutputFormat
+
+XFADE_TRANSITIONS = {
+    "fade", "dissolve", "fadeblack", "fadewhite", "fadegrays", "distance", "pixelize",
+    "wipeleft", "wiperight", "wipeup", "wipedown",
+    "slideleft", "slideright", "slideup", "slidedown",
+    "smoothleft", "smoothright", "smoothup", "smoothdown",
+    "circlecrop", "rectcrop", "circleopen", "circleclose", "radial",
+    "horzopen", "horzclose", "vertopen", "vertclose", "diagtl", "diagtr", "diagbl", "diagbr",
+    "hlslice", "hrslice", "vuslice", "vdslice", "squeezeh", "squeezev", "zoomin",
+}  # fmt: skip
+TRANSITION_ALIASES = {"wipe": "wipeleft", "slide": "slideleft", "crossfade": "fade"}
+
+
+class ClipInput(BaseModel):
+    """One section of the final video: a clip, or an image shown for `duration_s`."""
+
+    path: Path
+    duration_s: float | None = Field(default=None, gt=0, description="still images only")
+    caption: str | None = None
+    zoom: bool | None = Field(default=None, description="slow zoom on a still; default from options")
+
+
+class TransitionSpec(BaseModel):
+    type: str = "fade"
+    seconds: float = Field(default=0.5, gt=0, le=5)
+
+    @field_validator("type")
+    @classmethod
+    def known_transition(cls, value: str) -> str:
+        name = TRANSITION_ALIASES.get(value.lower(), value.lower())
+        if name not in XFADE_TRANSITIONS:
+            raise ValueError(f"unknown transition {value!r}; known: {sorted(XFADE_TRANSITIONS)}")
+        return name
+
+    @classmethod
+    def parse(cls, text: str) -> TransitionSpec:
+        """`fade:0.5` or `wipe` -> a spec."""
+        name, _, seconds = text.partition(":")
+        return cls(type=name, seconds=float(seconds)) if seconds else cls(type=name)
+
+
+class SoundtrackSpec(BaseModel):
+    """Background music looped or trimmed to the video, faded out, ducked under speech."""
+
+    path: Path
+    loudness_lufs: float = Field(default=-16.0, ge=-40, le=-5)
+    true_peak_db: float = -1.5
+    music_gain_db: float = Field(default=-12.0, description="music level under clip audio")
+    ducking: bool = True
+    fade_out_s: float = Field(default=2.0, ge=0)
+
+
+class CompileOptions(BaseModel):
+    size: str | None = Field(default=None, description="WxH or a preset; default: common input size")
+    fps: str | None = Field(default=None, description="default: common input fps")
+    format: OutputFormat = "mp4"
+    preset: str = Field(default="veryfast", description="x264 preset for re-encodes")
+    crf: int | None = Field(default=None, ge=0, le=63)
+    transition: TransitionSpec | None = None
+    soundtrack: SoundtrackSpec | None = None
+    captions: bool = Field(default=True, description="burn in each ClipInput.caption")
+    still_duration_s: float = Field(default=3.0, gt=0)
+    still_zoom: bool = False
+    timeout_s: float = Field(default=1800.0, gt=0, description="bound on the whole compile")
+    verify: bool = True
+    poster: bool = False
+    thumbnail_strip: bool = False
+    work_dir: Path | None = Field(default=None, description="default: beside the output")
+
+    @field_validator("fps", mode="before")
+    @classmethod
+    def fps_as_text(cls, value: object) -> object:
+        return None if value is None else str(value)

@@ -1,0 +1,197 @@
+"""Reads container and stream parameters of one file in-process with PyAV (no ffprobe binary).
+
+Only the first video frame is decoded (for rotation and to prove the stream decodes).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+import av
+from pydantic import BaseModel
+
+from vsl_pipelines.media.errors import MediaError
+
+MediaKind = Literal["video", "image", "audio"]
+MP4_FAMILY = "mov,mp4,m4a,3gp,3g2,mj2"
+IMAGE_CODECS = {"png", "mjpeg", "webp", "bmp", "tiff", "jpegls", "jpeg2000", "qoi", "pam", "ppm"}
+
+
+class MediaProbe(BaseModel):
+    """What the compiler needs to know about one input; JSON-able via `model_dump()`."""
+
+    path: str
+    kind: MediaKind
+    container: str
+    size_bytes: int
+    duration_s: float
+    codec: str | None = None
+    profile: str | None = None
+    width: int = 0
+    height: int = 0
+    display_width: int = 0
+    display_height: int = 0
+    sar: str = "1:1"
+    pix_fmt: str | None = None
+    fps: str | None = None
+    fps_float: float | None = None
+    time_base: str | None = None
+    rotation: int = 0
+    frames: int | None = None
+    video_duration_s: float | None = None
+    has_audio: bool = False
+    audio_codec: str | None = None
+    audio_profile: str | None = None
+    audio_rate: int | None = None
+    audio_channels: int | None = None
+    audio_layout: str | None = None
+    audio_duration_s: float | None = None
+
+    @property
+    def fps_fraction(self) -> Fraction | None:
+        return Fraction(self.fps) if self.fps else None
+
+    @property
+    def time_base_fraction(self) -> Fraction | None:
+        return Fraction(self.time_base) if self.time_base else None
+
+    @property
+    def sar_fraction(self) -> Fraction:
+        num, den = (int(x) for x in self.sar.split(":"))
+        return Fraction(num, den) if num and den else Fraction(1)
+
+
+def probe_media(path: Path | str) -> MediaProbe:
+    """Probe a video, image or audio file; raise `MediaError` naming the file when unusable."""
+    path = Path(path)
+    if not path.exists():
+        raise MediaError("file not found", path)
+    if not path.is_file():
+        raise MediaError("not a regular file", path)
+    size = path.stat().st_size
+    if size == 0:
+        raise MediaError("empty file (0 bytes)", path)
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise MediaError(f"not a readable media file or truncated ({_reason(exc)})", path) from exc
+    with container:
+        try:
+            return _probe_open(path, size, container)
+        except av.FFmpegError as exc:
+            raise MediaError(f"corrupt or truncated media ({_reason(exc)})", path) from exc
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def _seconds(value: int | None, time_base: Fraction | None) -> float | None:
+    if value is None or time_base is None:
+        return None
+    return float(value * time_base)
+
+
+def _probe_open(path: Path, size: int, container: av.container.InputContainer) -> MediaProbe:
+    fmt = container.format.name
+    video = next((s for s in container.streams.video if not _is_attached_picture(s)), None)
+    audio = container.streams.audio[0] if container.streams.audio else None
+    if video is None and audio is None:
+        raise MediaError(f"no video or audio stream (container {fmt})", path)
+    container_duration = (
+        container.duration / av.time_base if container.duration is not None else None
+    )
+    fields: dict[str, object] = {
+        "path": str(path),
+        "container": fmt,
+        "size_bytes": size,
+    }
+    kind: MediaKind
+    if video is not None:
+        cc = video.codec_context
+        is_image = (fmt == "image2" or fmt.endswith("_pipe")) and cc.name in IMAGE_CODECS
+        kind = "image" if is_image else "video"
+        fps = video.average_rate or video.guessed_rate or video.base_rate
+        sar = video.sample_aspect_ratio or cc.sample_aspect_ratio
+        rotation = _first_frame_rotation(path, container, video)
+        width, height = cc.width, cc.height
+        display = (height, width) if rotation in (90, 270) else (width, height)
+        video_duration = _seconds(video.duration, video.time_base)
+        if video_duration is None and video.frames and fps:
+            video_duration = float(video.frames / fps)
+        fields.update(
+            codec=cc.name,
+            profile=cc.profile,
+            width=width,
+            height=height,
+            display_width=display[0],
+            display_height=display[1],
+            sar=f"{sar.numerator}:{sar.denominator}" if sar else "1:1",
+            pix_fmt=cc.pix_fmt,
+            fps=None if kind == "image" or not fps else str(Fraction(fps)),
+            fps_float=None if kind == "image" or not fps else round(float(fps), 5),
+            time_base=str(video.time_base) if video.time_base else None,
+            rotation=rotation,
+            frames=video.frames or None,
+            video_duration_s=None if kind == "image" else video_duration,
+        )
+        if kind == "video" and fmt == MP4_FAMILY:
+            _check_mp4_index(path, size, video)
+        elif kind == "video":
+            _check_tail(path, container, video, container_duration)
+    else:
+        kind = "audio"
+    if audio is not None:
+        acc = audio.codec_context
+        fields.update(
+            has_audio=True,
+            audio_codec=acc.name,
+            audio_profile=acc.profile,
+            audio_rate=acc.sample_rate,
+            audio_channels=acc.channels,
+            audio_layout=acc.layout.name if acc.layout else None,
+            audio_duration_s=_seconds(audio.duration, audio.time_base),
+        )
+    duration = fields.get("video_duration_s") or container_duration or 0.0
+    if kind == "video" and not duration:
+        raise MediaError("video stream has no duration (truncated or still being written?)", path)
+    return MediaProbe(kind=kind, duration_s=float(duration), **fields)  # type: ignore[arg-type]
+
+
+def _is_attached_picture(stream: av.stream.Stream) -> bool:
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)
+
+
+def _first_frame_rotation(path: Path, container: av.container.InputContainer, video) -> int:
+    """Decode the first frame: proves the stream decodes and yields the display rotation."""
+    try:
+        for frame in container.decode(video):
+            return int(round(frame.rotation or 0)) % 360
+    except av.FFmpegError as exc:
+        raise MediaError(f"video stream does not decode ({_reason(exc)})", path) from exc
+    raise MediaError("video stream has no decodable frame", path)
+
+
+def _check_mp4_index(path: Path, size: int, video) -> None:
+    """An MP4 whose sample index points past the end of the file was cut short."""
+    entries = video.index_entries
+    if not entries:
+        raise MediaError("video track has no samples (truncated?)", path)
+    end = max(entries[-1].pos + entries[-1].size, entries[0].pos + entries[0].size)
+    if end > size:
+        raise MediaError(f"truncated: samples end at byte {end}, file has {size}", path)
+
+
+def _check_tail(path: Path, container, video, duration: float | None) -> None:
+    """Other containers: demux (not decode) the last second and expect it to reach the end."""
+    if not duration or duration <= 1.5:
+        return
+    container.seek(int((duration - 1.0) * av.time_base), any_frame=False, backward=True)
+    last = None
+    for packet in container.demux(video):
+        if packet.pts is not None:
+            last = packet
+    if last is None or last.pts is None or float(last.pts * last.time_base) < duration - 1.5:
+        raise MediaError("truncated: the last second of video cannot be read", path)

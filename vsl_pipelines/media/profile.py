@@ -1,0 +1,149 @@
+"""The output profile a compile targets (size, fps, codecs, audio) and the named size presets.
+
+A clip is stream-copied only when its probe matches the profile exactly (`copy_mismatches`).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Literal
+
+from pydantic import BaseModel
+
+from vsl_pipelines.media.errors import MediaError
+from vsl_pipelines.media.probe import MediaProbe
+
+OutputFormat = Literal["mp4", "webm"]
+
+SIZE_PRESETS: dict[str, tuple[int, int]] = {
+    "1080p": (1920, 1080),
+    "landscape": (1920, 1080),
+    "720p": (1280, 720),
+    "vertical": (1080, 1920),
+    "portrait": (1080, 1920),
+    "square": (1080, 1080),
+    "feed": (1080, 1350),
+}
+VIDEO_CODEC = {"mp4": "h264", "webm": "vp9"}
+AUDIO_CODEC = {"mp4": "aac", "webm": "opus"}
+COPYABLE_CONTAINERS = {
+    "mp4": {"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"},
+    "webm": {"matroska,webm"},
+}
+X264_PROFILES = {
+    "Baseline": "baseline",
+    "Constrained Baseline": "baseline",
+    "Main": "main",
+    "High": "high",
+}
+
+
+def parse_size(value: str) -> tuple[int, int]:
+    """`1920x1080` or a preset name (`vertical`, `square`, ...) -> (width, height)."""
+    key = value.strip().lower()
+    if key in SIZE_PRESETS:
+        return SIZE_PRESETS[key]
+    try:
+        width, height = (int(part) for part in key.split("x"))
+    except ValueError as exc:
+        raise MediaError(f"size {value!r} is neither WxH nor one of {sorted(SIZE_PRESETS)}") from exc
+    if width <= 0 or height <= 0 or width % 2 or height % 2:
+        raise MediaError(f"size {value!r} must be positive and even (yuv420p)")
+    return width, height
+
+
+def parse_fps(value: str | float | Fraction) -> Fraction:
+    """`30`, `29.97`, `30000/1001` -> an exact fraction (29.97 means NTSC 30000/1001)."""
+    text = str(value).strip()
+    ntsc = {"23.976": Fraction(24000, 1001), "29.97": Fraction(30000, 1001), "59.94": Fraction(60000, 1001)}
+    if text in ntsc:
+        return ntsc[text]
+    try:
+        fps = Fraction(text).limit_denominator(1001)
+    except (ValueError, ZeroDivisionError) as exc:
+        raise MediaError(f"fps {value!r} is not a number") from exc
+    if fps <= 0 or fps > 240:
+        raise MediaError(f"fps {value!r} out of range")
+    return fps
+
+
+class OutputProfile(BaseModel):
+    """Everything a clip must share with the others to be concatenated by stream copy."""
+
+    format: OutputFormat = "mp4"
+    width: int
+    height: int
+    fps: str
+    pix_fmt: str = "yuv420p"
+    video_codec: str = "h264"
+    video_profile: str | None = None
+    time_base: str | None = None
+    has_audio: bool = True
+    audio_codec: str = "aac"
+    audio_profile: str | None = "LC"
+    audio_rate: int = 48000
+    audio_channels: int = 2
+    source: str = "set by caller"
+
+    @property
+    def fps_fraction(self) -> Fraction:
+        return Fraction(self.fps)
+
+    @property
+    def frame_s(self) -> Fraction:
+        return 1 / Fraction(self.fps)
+
+    @property
+    def audio_layout(self) -> str:
+        return {1: "mono", 2: "stereo"}.get(self.audio_channels, f"{self.audio_channels}c")
+
+    @property
+    def timescale(self) -> int | None:
+        return Fraction(self.time_base).denominator if self.time_base else None
+
+    def video_mismatches(self, probe: MediaProbe) -> list[str]:
+        """Why this clip's video cannot be stream-copied into the profile (empty: it can)."""
+        reasons: list[str] = []
+        if probe.container not in COPYABLE_CONTAINERS[self.format]:
+            reasons.append(f"container {probe.container} cannot be copied into {self.format}")
+        if probe.codec != self.video_codec:
+            reasons.append(f"codec {probe.codec} != {self.video_codec}")
+        if probe.rotation:
+            reasons.append(f"rotated {probe.rotation} degrees")
+        if (probe.width, probe.height) != (self.width, self.height):
+            reasons.append(f"size {probe.width}x{probe.height} != {self.width}x{self.height}")
+        if probe.sar_fraction != 1:
+            reasons.append(f"sample aspect {probe.sar} != 1:1")
+        if probe.pix_fmt != self.pix_fmt:
+            reasons.append(f"pixel format {probe.pix_fmt} != {self.pix_fmt}")
+        if probe.fps_fraction != self.fps_fraction:
+            reasons.append(f"fps {probe.fps} != {self.fps}")
+        elif self.time_base and probe.time_base_fraction:
+            ticks = self.frame_s / Fraction(self.time_base)
+            if ticks.denominator != 1:
+                reasons.append(f"time base {probe.time_base} frames not exact in {self.time_base}")
+        return reasons
+
+    def audio_mismatches(self, probe: MediaProbe) -> list[str]:
+        """Why this clip's audio cannot be stream-copied (assumes it has audio)."""
+        reasons: list[str] = []
+        if probe.audio_codec != self.audio_codec:
+            reasons.append(f"audio codec {probe.audio_codec} != {self.audio_codec}")
+        elif self.audio_profile and probe.audio_profile != self.audio_profile:
+            reasons.append(f"audio profile {probe.audio_profile} != {self.audio_profile}")
+        if probe.audio_rate != self.audio_rate:
+            reasons.append(f"audio rate {probe.audio_rate} != {self.audio_rate}")
+        if probe.audio_channels != self.audio_channels:
+            reasons.append(f"audio channels {probe.audio_channels} != {self.audio_channels}")
+        video_s = probe.video_duration_s or probe.duration_s
+        if probe.audio_duration_s is not None:
+            slack = max(1024 / self.audio_rate, float(self.frame_s)) + 0.002
+            if abs(probe.audio_duration_s - video_s) > slack:
+                reasons.append(
+                    f"audio {probe.audio_duration_s:.3f} s vs video {video_s:.3f} s (out of step)"
+                )
+        return reasons
+
+    @property
+    def x264_profile(self) -> str:
+        return X264_PROFILES.get(self.video_profile or "", "high")

@@ -1,0 +1,1 @@
+"""Dagster resources: thin wrappers choosing each service's implementation from configuration."""

@@ -1,0 +1,95 @@
+"""Reviewing section takes: approve or reject (with a new prompt or seed), and what is left to review.
+
+Every decision is appended to the approval log; the approval sensor acts on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from vsl_pipelines.db import approvals as approval_rows
+from vsl_pipelines.db import scripts as script_rows
+from vsl_pipelines.db import takes as take_rows
+
+
+class ReviewError(ValueError):
+    pass
+
+
+def _current_clip(conn: psycopg.Connection, script_id: str, section_id: str) -> tuple[int, dict[str, Any]]:
+    script_rows.script_row(conn, script_id)
+    sections = {s["id"]: s for s in script_rows.sections_of(conn, script_id)}
+    if section_id not in sections:
+        raise ReviewError(
+            f"script {script_id!r} has no section {section_id!r}; sections: {', '.join(sections)}"
+        )
+    take = sections[section_id]["current_take"]
+    clip = take_rows.take_of(conn, script_id, section_id, "clip", take)
+    if clip is None:
+        raise ReviewError(
+            f"section {script_id}/{section_id} has no clip for take {take} yet; nothing to review"
+        )
+    return take, clip
+
+
+def decide(
+    conn: psycopg.Connection,
+    script_id: str,
+    section_id: str,
+    decision: str,
+    *,
+    note: str | None = None,
+    prompt: str | None = None,
+    seed: int | None = None,
+    reviewer: str | None = None,
+) -> dict[str, Any]:
+    """Append one decision on the section's current take."""
+    if decision not in ("approved", "rejected"):
+        raise ReviewError(f"decision must be approved or rejected, not {decision!r}")
+    if decision == "approved" and (prompt is not None or seed is not None):
+        raise ReviewError("--prompt and --seed belong to a rejection (they shape the next take)")
+    if seed is not None and not 0 <= seed < 2**31:
+        raise ReviewError(f"seed {seed} is out of range (0 to 2147483647)")
+    take, _ = _current_clip(conn, script_id, section_id)
+    return approval_rows.append_decision(
+        conn, script_id=script_id, section_id=section_id, take=take, decision=decision,
+        note=note, prompt=prompt, seed=seed, reviewer=reviewer,
+    )
+
+
+def review_queue(conn: psycopg.Connection, script_id: str | None = None) -> list[dict[str, Any]]:
+    """Sections whose current take has a clip and no decision yet."""
+    scripts = [script_id] if script_id else script_rows.script_ids(conn)
+    queue = []
+    for sid in scripts:
+        decisions = approval_rows.latest_decisions(conn, sid)
+        clips = {(t["section_id"], t["take"]): t for t in take_rows.takes_of(conn, sid, "clip")}
+        for section in script_rows.sections_of(conn, sid):
+            key = (section["id"], section["current_take"])
+            if key in clips and key not in decisions:
+                clip = clips[key]
+                queue.append({"script": sid, "section": section["id"], "take": key[1],
+                              "clip": clip["media_key"], "thumbnail": clip["thumbnail_key"],
+                              "duration_s": clip["duration_s"], "narration": section["narration"]})
+    return queue
+
+
+def unapproved_sections(conn: psycopg.Connection, script_id: str) -> list[str]:
+    """Sections whose current take is not approved (empty: the script may compile)."""
+    decisions = approval_rows.latest_decisions(conn, script_id)
+    return [
+        s["id"] for s in script_rows.sections_of(conn, script_id)
+        if decisions.get((s["id"], s["current_take"]), {}).get("decision") != "approved"
+    ]
+
+
+def apply_rejection(conn: psycopg.Connection, decision: dict[str, Any]) -> int | None:
+    """Start the next take for a rejected current take; None if the take was already superseded."""
+    sections = {s["id"]: s for s in script_rows.sections_of(conn, decision["script_id"])}
+    section = sections.get(decision["section_id"])
+    if section is None or section["current_take"] != decision["take"]:
+        return None
+    overrides = {k: decision[k] for k in ("prompt", "seed") if decision.get(k) is not None}
+    return script_rows.start_new_take(conn, decision["script_id"], decision["section_id"], overrides)

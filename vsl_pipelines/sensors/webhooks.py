@@ -1,0 +1,66 @@
+"""The webhook sensor: follows the inbox from a high-water cursor and launches collecting runs.
+
+Each tick applies at most `batch` events to jobs, polls jobs whose webhook is late, and asks
+the database which step each active script needs; run keys make every request happen once.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from vsl_pipelines.db import scripts as script_rows
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.generation.progress import apply_events, next_runs, poll_stale_jobs
+from vsl_pipelines.jobs import JOB_FOR_STEP
+from vsl_pipelines.resources.database import DatabaseResource
+from vsl_pipelines.resources.inbox import InboxResource
+from vsl_pipelines.resources.replicate import ReplicateResource
+from vsl_pipelines.settings import get_settings
+
+LATE_WEBHOOK_S = 120.0
+
+
+def webhook_tick(
+    cursor: int, database_url: str, inbox_resource: InboxResource,
+    replicate: ReplicateResource | None, batch: int, late_after_s: float = LATE_WEBHOOK_S,
+) -> tuple[list[dg.RunRequest], int, int]:
+    """One tick: (run requests, new cursor, events applied)."""
+    events = inbox_resource.inbox(database_url).read_after(cursor, batch)
+    apply_events(database_url, [event.body for event in events])
+    new_cursor = events[-1].seq if events else cursor
+    if replicate is not None:
+        poll_stale_jobs(database_url, replicate.client(), late_after_s)
+    with connect(database_url) as conn:
+        active = script_rows.script_ids(conn, ("generating",))[:batch]
+    requests = [
+        dg.RunRequest(
+            run_key=run.run_key,
+            job_name=JOB_FOR_STEP[run.step].name,
+            partition_key=run.script_id,
+            tags={"vsl/script_id": run.script_id, "vsl/step": run.step, "vsl/reason": run.reason},
+        )
+        for script_id in active
+        for run in next_runs(database_url, script_id)
+    ]
+    return requests, new_cursor, len(events)
+
+
+@dg.sensor(
+    jobs=list(JOB_FOR_STEP.values()),
+    minimum_interval_seconds=get_settings().webhook_sensor_interval_s,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def webhook_sensor(
+    context: dg.SensorEvaluationContext,
+    database: DatabaseResource,
+    inbox: InboxResource,
+    replicate: ReplicateResource,
+) -> dg.SensorResult:
+    """Reads new webhooks, updates job status, launches the collecting run of a finished stage."""
+    requests, cursor, applied = webhook_tick(
+        int(context.cursor or 0), database.resolved_url(), inbox, replicate,
+        get_settings().sensor_batch_size,
+    )
+    if applied:
+        context.log.info(f"applied {applied} webhook event(s); cursor {cursor}")
+    return dg.SensorResult(run_requests=requests, cursor=str(cursor))

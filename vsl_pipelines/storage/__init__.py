@@ -1,0 +1,1 @@
+"""Where media lives: one small interface, a local folder now, S3 later."""
