@@ -48,8 +48,15 @@ def models_list(as_json: bool) -> None:
     except RegistryError as exc:
         _fail(str(exc))
     rows = [
-        {"id": m.id, "kind": m.kind, "task": m.task, "usd": m.pricing.usd, "per": m.pricing.per,
-         "estimated_s": m.estimated_time, "version": m.version}
+        {
+            "id": m.id,
+            "kind": m.kind,
+            "task": m.task,
+            "usd": m.pricing.usd,
+            "per": m.pricing.per,
+            "estimated_s": m.estimated_time,
+            "version": m.version,
+        }
         for m in registry
     ]
     if as_json:
@@ -104,8 +111,16 @@ def scripts_add(file: Path) -> None:
     except ScriptExists as exc:
         _fail(str(exc))
     registered = _register_partition(script.id)
-    click.echo(_json({"script_id": script.id, "sections": len(script.sections),
-                      "estimated_cost_usd": estimate, "partition_registered": registered}))
+    click.echo(
+        _json(
+            {
+                "script_id": script.id,
+                "sections": len(script.sections),
+                "estimated_cost_usd": estimate,
+                "partition_registered": registered,
+            }
+        )
+    )
 
 
 @scripts.command("list")
@@ -168,12 +183,22 @@ def _decide(script_id: str, section_id: str, decision: str, **kwargs: Any) -> No
 
     try:
         with connect(ready_database_url()) as conn:
-            row = decide(conn, script_id, section_id, decision,
-                         reviewer=os.environ.get("USER"), **kwargs)
+            row = decide(
+                conn, script_id, section_id, decision, reviewer=os.environ.get("USER"), **kwargs
+            )
     except (ReviewError, ScriptNotFound) as exc:
         _fail(str(exc))
-    click.echo(_json({"approval_id": row["id"], "script": script_id, "section": section_id,
-                      "take": row["take"], "decision": decision}))
+    click.echo(
+        _json(
+            {
+                "approval_id": row["id"],
+                "script": script_id,
+                "section": section_id,
+                "take": row["take"],
+                "decision": decision,
+            }
+        )
+    )
 
 
 @review.command("approve")

@@ -37,11 +37,15 @@ def compile_script(database_url: str, store: MediaStore, script_id: str) -> dict
                 "have no approval for their current take (`vsl review list`)"
             )
         sections = script_rows.sections_of(conn, script_id)
-        clip_takes = [take_rows.take_of(conn, script_id, s["id"], "clip", s["current_take"])
-                      for s in sections]
+        clip_takes = [
+            take_rows.take_of(conn, script_id, s["id"], "clip", s["current_take"]) for s in sections
+        ]
         soundtracks = take_rows.takes_of(conn, script_id, "soundtrack")
-        cost = sum(float(j["estimated_cost_usd"]) for j in job_rows.all_jobs(conn, script_id)
-                   if j["status"] not in ("creating",))
+        cost = sum(
+            float(j["estimated_cost_usd"])
+            for j in job_rows.all_jobs(conn, script_id)
+            if j["status"] not in ("creating",)
+        )
         compilation_id = compilation_rows.start_compilation(conn, script_id)
         script_rows.set_status(conn, script_id, "compiling")
     inputs = [
@@ -63,7 +67,9 @@ def compile_script(database_url: str, store: MediaStore, script_id: str) -> dict
             script_rows.set_status(conn, script_id, "review")
         log.error("compilation failed", extra={"script_id": script_id})
         raise
-    plan = result.plan_summary() if hasattr(result, "plan_summary") else result.model_dump(mode="json")
+    plan = (
+        result.plan_summary() if hasattr(result, "plan_summary") else result.model_dump(mode="json")
+    )
     summary = {
         "script_id": script_id,
         "output": uri,
@@ -77,8 +83,15 @@ def compile_script(database_url: str, store: MediaStore, script_id: str) -> dict
     }
     with connect(database_url) as conn:
         compilation_rows.finish_compilation(
-            conn, compilation_id, output_key=key, output_uri=uri, duration_s=result.duration_s,
-            size_bytes=size, clip_count=len(inputs), cost_usd=cost, plan=plan,
+            conn,
+            compilation_id,
+            output_key=key,
+            output_uri=uri,
+            duration_s=result.duration_s,
+            size_bytes=size,
+            clip_count=len(inputs),
+            cost_usd=cost,
+            plan=plan,
         )
         script_rows.set_status(conn, script_id, "compiled")
     log.info("script compiled", extra={"script_id": script_id, "fields": {"key": key}})
@@ -90,6 +103,8 @@ def expected_duration(database_url: str, script_id: str) -> float:
     with connect(database_url) as conn:
         total = 0.0
         for section in script_rows.sections_of(conn, script_id):
-            take = take_rows.take_of(conn, script_id, section["id"], "clip", section["current_take"])
+            take = take_rows.take_of(
+                conn, script_id, section["id"], "clip", section["current_take"]
+            )
             total += float(take["duration_s"] or 0) if take else 0.0
     return total

@@ -29,8 +29,15 @@ from vsl_pipelines.sensors.scripts import generation_schedule, script_partitions
 from vsl_pipelines.sensors.webhooks import webhook_sensor
 from vsl_pipelines.settings import Settings, get_settings
 
-ASSETS = [keyframe_requests, keyframes, clip_requests, clips, soundtrack_request, soundtrack,
-          compiled_video]
+ASSETS = [
+    keyframe_requests,
+    keyframes,
+    clip_requests,
+    clips,
+    soundtrack_request,
+    soundtrack,
+    compiled_video,
+]
 
 
 def resources_from_settings(settings: Settings) -> dict[str, object]:
@@ -43,7 +50,8 @@ def resources_from_settings(settings: Settings) -> dict[str, object]:
             root=str(settings.media_dir), public_base_url=settings.public_media_url
         ),
         "replicate": ReplicateResource(
-            base_url=settings.replicate_client_base_url, api_token=token,
+            base_url=settings.replicate_client_base_url,
+            api_token=token,
             webhook_url=settings.webhook_url,
         ),
         "registry": RegistryResource(

@@ -20,7 +20,9 @@ generate_job = dg.define_asset_job(
     description="Submit every prediction the script's current takes still need.",
 )
 collect_keyframes_job = dg.define_asset_job(
-    "collect_keyframes", selection=[keyframes, clip_requests], partitions_def=scripts_partitions,
+    "collect_keyframes",
+    selection=[keyframes, clip_requests],
+    partitions_def=scripts_partitions,
     description="Store finished keyframes, then request the clips made from them.",
 )
 collect_clips_job = dg.define_asset_job(

@@ -41,7 +41,9 @@ def _wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes]) -> Non
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise click.ClickException(f"{' '.join(map(str, proc.args))} exited early ({proc.returncode})")  # type: ignore[arg-type]
+            raise click.ClickException(
+                f"{' '.join(map(str, proc.args))} exited early ({proc.returncode})"
+            )  # type: ignore[arg-type]
         try:
             if httpx.get(url, timeout=2).status_code < 500:
                 return
@@ -59,11 +61,18 @@ class Processes:
         self.log_dir = log_dir
         self.children: list[subprocess.Popen[bytes]] = []
 
-    def start(self, name: str, args: list[str], *, foreground: bool = False) -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, args: list[str], *, foreground: bool = False
+    ) -> subprocess.Popen[bytes]:
         out = None if foreground else (self.log_dir / f"{name}.log").open("ab")
-        proc = subprocess.Popen(  # noqa: S603
-            args, env=self.env, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT if out else None,
-            start_new_session=True, preexec_fn=_reset_signals,
+        proc = subprocess.Popen(
+            args,
+            env=self.env,
+            cwd=PROJECT_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+            start_new_session=True,
+            preexec_fn=_reset_signals,
         )
         self.children.append(proc)
         return proc
@@ -115,8 +124,9 @@ def running_services(env: dict[str, str], log_dir: Path) -> Iterator[Processes]:
     procs = Processes(env, log_dir)
     try:
         if settings.uses_sandbox:
-            sandbox = procs.start("sandbox", [str(bin_dir / "vsl"), "sandbox",
-                                              "--port", str(settings.sandbox_port)])
+            sandbox = procs.start(
+                "sandbox", [str(bin_dir / "vsl"), "sandbox", "--port", str(settings.sandbox_port)]
+            )
             _wait_http(f"{settings.replicate_api_url}/webhooks/default/secret", 60, sandbox)
         service = procs.start("service", [str(bin_dir / "vsl"), "serve", "--port", "8080"])
         _wait_http("http://127.0.0.1:8080/healthz", 60, service)
@@ -164,11 +174,23 @@ def dev_command(port: int) -> None:
     log_dir.mkdir(exist_ok=True)
     add_script(SAMPLE_SCRIPT)
     with running_services(env, log_dir) as procs:
-        dagster = procs.start("dagster", [str(Path(sys.executable).parent / "dagster"), "dev",
-                                          "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
-                              foreground=True)
-        click.echo(f"Dagster UI: http://127.0.0.1:{port}  (logs in {log_dir}; Ctrl-C stops all)",
-                   err=True)
+        dagster = procs.start(
+            "dagster",
+            [
+                str(Path(sys.executable).parent / "dagster"),
+                "dev",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-w",
+                "workspace.yaml",
+            ],
+            foreground=True,
+        )
+        click.echo(
+            f"Dagster UI: http://127.0.0.1:{port}  (logs in {log_dir}; Ctrl-C stops all)", err=True
+        )
         try:
             dagster.wait()
         except KeyboardInterrupt:
@@ -194,13 +216,16 @@ def demo_command(timeout_s: int) -> None:
     url = ready_database_url()
     started = time.monotonic()
     with running_services(env, log_dir) as procs:
-        daemon = procs.start("daemon", [str(Path(sys.executable).parent / "dagster-daemon"), "run",
-                                        "-w", "workspace.yaml"])
+        daemon = procs.start(
+            "daemon",
+            [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+        )
         status = "queued"
         while status != "compiled":
             if time.monotonic() - started > timeout_s:
                 raise click.ClickException(
-                    f"demo timed out with script {script_id} in status {status!r}; logs: {log_dir}")
+                    f"demo timed out with script {script_id} in status {status!r}; logs: {log_dir}"
+                )
             if daemon.poll() is not None:
                 raise click.ClickException(f"the Dagster daemon exited; see {log_dir}/daemon.log")
             time.sleep(2)
@@ -208,21 +233,29 @@ def demo_command(timeout_s: int) -> None:
                 status = script_row(conn, script_id)["status"]
                 for item in review_queue(conn, script_id):
                     decide(conn, script_id, item["section"], "approved", reviewer="demo")
-                    click.echo(f"approved {script_id}/{item['section']} take {item['take']}", err=True)
+                    click.echo(
+                        f"approved {script_id}/{item['section']} take {item['take']}", err=True
+                    )
         with connect(url) as conn:
             from vsl_pipelines.status import script_status
 
             state = script_status(conn, script_id)
             compilation = conn.execute(
                 "SELECT * FROM compilations WHERE script_id = %s AND status = 'succeeded'"
-                " ORDER BY id DESC LIMIT 1", (script_id,)).fetchone()
+                " ORDER BY id DESC LIMIT 1",
+                (script_id,),
+            ).fetchone()
     assert compilation is not None
-    click.echo(json.dumps({
-        "script_id": script_id,
-        "output": compilation["output_uri"],
-        "duration_s": round(compilation["duration_s"], 3),
-        "clips": compilation["clip_count"],
-        "cost_usd": float(compilation["cost_usd"]),
-        "elapsed_s": round(time.monotonic() - started, 1),
-        "sections": len(state["sections"]),
-    }))
+    click.echo(
+        json.dumps(
+            {
+                "script_id": script_id,
+                "output": compilation["output_uri"],
+                "duration_s": round(compilation["duration_s"], 3),
+                "clips": compilation["clip_count"],
+                "cost_usd": float(compilation["cost_usd"]),
+                "elapsed_s": round(time.monotonic() - started, 1),
+                "sections": len(state["sections"]),
+            }
+        )
+    )

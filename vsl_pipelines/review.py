@@ -1,4 +1,4 @@
-"""Reviewing section takes: approve or reject (with a new prompt or seed), and what is left to review.
+"""Reviewing section takes: approve, or reject with a new prompt or seed; what is left to review.
 
 Every decision is appended to the approval log; the approval sensor acts on it.
 """
@@ -7,18 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
-
 from vsl_pipelines.db import approvals as approval_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
+from vsl_pipelines.db.connection import Conn
 
 
 class ReviewError(ValueError):
     pass
 
 
-def _current_clip(conn: psycopg.Connection, script_id: str, section_id: str) -> tuple[int, dict[str, Any]]:
+def _current_clip(conn: Conn, script_id: str, section_id: str) -> tuple[int, dict[str, Any]]:
     script_rows.script_row(conn, script_id)
     sections = {s["id"]: s for s in script_rows.sections_of(conn, script_id)}
     if section_id not in sections:
@@ -35,7 +34,7 @@ def _current_clip(conn: psycopg.Connection, script_id: str, section_id: str) -> 
 
 
 def decide(
-    conn: psycopg.Connection,
+    conn: Conn,
     script_id: str,
     section_id: str,
     decision: str,
@@ -54,12 +53,19 @@ def decide(
         raise ReviewError(f"seed {seed} is out of range (0 to 2147483647)")
     take, _ = _current_clip(conn, script_id, section_id)
     return approval_rows.append_decision(
-        conn, script_id=script_id, section_id=section_id, take=take, decision=decision,
-        note=note, prompt=prompt, seed=seed, reviewer=reviewer,
+        conn,
+        script_id=script_id,
+        section_id=section_id,
+        take=take,
+        decision=decision,
+        note=note,
+        prompt=prompt,
+        seed=seed,
+        reviewer=reviewer,
     )
 
 
-def review_queue(conn: psycopg.Connection, script_id: str | None = None) -> list[dict[str, Any]]:
+def review_queue(conn: Conn, script_id: str | None = None) -> list[dict[str, Any]]:
     """Sections whose current take has a clip and no decision yet."""
     scripts = [script_id] if script_id else script_rows.script_ids(conn)
     queue = []
@@ -70,26 +76,37 @@ def review_queue(conn: psycopg.Connection, script_id: str | None = None) -> list
             key = (section["id"], section["current_take"])
             if key in clips and key not in decisions:
                 clip = clips[key]
-                queue.append({"script": sid, "section": section["id"], "take": key[1],
-                              "clip": clip["media_key"], "thumbnail": clip["thumbnail_key"],
-                              "duration_s": clip["duration_s"], "narration": section["narration"]})
+                queue.append(
+                    {
+                        "script": sid,
+                        "section": section["id"],
+                        "take": key[1],
+                        "clip": clip["media_key"],
+                        "thumbnail": clip["thumbnail_key"],
+                        "duration_s": clip["duration_s"],
+                        "narration": section["narration"],
+                    }
+                )
     return queue
 
 
-def unapproved_sections(conn: psycopg.Connection, script_id: str) -> list[str]:
+def unapproved_sections(conn: Conn, script_id: str) -> list[str]:
     """Sections whose current take is not approved (empty: the script may compile)."""
     decisions = approval_rows.latest_decisions(conn, script_id)
     return [
-        s["id"] for s in script_rows.sections_of(conn, script_id)
+        s["id"]
+        for s in script_rows.sections_of(conn, script_id)
         if decisions.get((s["id"], s["current_take"]), {}).get("decision") != "approved"
     ]
 
 
-def apply_rejection(conn: psycopg.Connection, decision: dict[str, Any]) -> int | None:
+def apply_rejection(conn: Conn, decision: dict[str, Any]) -> int | None:
     """Start the next take for a rejected current take; None if the take was already superseded."""
     sections = {s["id"]: s for s in script_rows.sections_of(conn, decision["script_id"])}
     section = sections.get(decision["section_id"])
     if section is None or section["current_take"] != decision["take"]:
         return None
     overrides = {k: decision[k] for k in ("prompt", "seed") if decision.get(k) is not None}
-    return script_rows.start_new_take(conn, decision["script_id"], decision["section_id"], overrides)
+    return script_rows.start_new_take(
+        conn, decision["script_id"], decision["section_id"], overrides
+    )

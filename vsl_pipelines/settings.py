@@ -25,7 +25,9 @@ class Settings(BaseSettings):
 
     replicate_api_token: SecretStr | None = Field(default=None, alias="REPLICATE_API_TOKEN")
     replicate_base_url: str | None = Field(default=None, alias="REPLICATE_BASE_URL")
-    replicate_webhook_secret: SecretStr | None = Field(default=None, alias="REPLICATE_WEBHOOK_SECRET")
+    replicate_webhook_secret: SecretStr | None = Field(
+        default=None, alias="REPLICATE_WEBHOOK_SECRET"
+    )
     webhook_url: str = Field(
         default="http://127.0.0.1:8080/webhooks/replicate", alias="VSL_WEBHOOK_URL"
     )

@@ -1,19 +1,18 @@
-"""A script's state in one document: sections, takes, jobs, decisions, cost (for `vsl scripts show`)."""
+"""A script's state in one document: sections, takes, jobs, decisions, cost (`vsl scripts show`)."""
 
 from __future__ import annotations
 
 from typing import Any
-
-import psycopg
 
 from vsl_pipelines.db import approvals as approval_rows
 from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
+from vsl_pipelines.db.connection import Conn
 
 
-def script_status(conn: psycopg.Connection, script_id: str) -> dict[str, Any]:
+def script_status(conn: Conn, script_id: str) -> dict[str, Any]:
     row = script_rows.script_row(conn, script_id)
     jobs = job_rows.all_jobs(conn, script_id)
     takes = take_rows.takes_of(conn, script_id)
@@ -21,16 +20,35 @@ def script_status(conn: psycopg.Connection, script_id: str) -> dict[str, Any]:
     sections = []
     for section in script_rows.sections_of(conn, script_id):
         sid = section["id"]
-        sections.append({
-            "section": sid,
-            "current_take": section["current_take"],
-            "decision": decisions.get((sid, section["current_take"]), {}).get("decision"),
-            "takes": [{"stage": t["stage"], "take": t["take"], "key": t["media_key"],
-                       "duration_s": t["duration_s"]} for t in takes if t["section_id"] == sid],
-            "jobs": [{"stage": j["stage"], "take": j["take"], "attempt": j["attempt"],
-                      "model": j["model_id"], "status": j["status"],
-                      "prediction_id": j["prediction_id"]} for j in jobs if j["section_id"] == sid],
-        })
+        sections.append(
+            {
+                "section": sid,
+                "current_take": section["current_take"],
+                "decision": decisions.get((sid, section["current_take"]), {}).get("decision"),
+                "takes": [
+                    {
+                        "stage": t["stage"],
+                        "take": t["take"],
+                        "key": t["media_key"],
+                        "duration_s": t["duration_s"],
+                    }
+                    for t in takes
+                    if t["section_id"] == sid
+                ],
+                "jobs": [
+                    {
+                        "stage": j["stage"],
+                        "take": j["take"],
+                        "attempt": j["attempt"],
+                        "model": j["model_id"],
+                        "status": j["status"],
+                        "prediction_id": j["prediction_id"],
+                    }
+                    for j in jobs
+                    if j["section_id"] == sid
+                ],
+            }
+        )
     compilation = compilation_rows.latest_compilation(conn, script_id)
     return {
         "script_id": script_id,
@@ -38,10 +56,13 @@ def script_status(conn: psycopg.Connection, script_id: str) -> dict[str, Any]:
         "status": row["status"],
         "budget_usd": float(row["budget_usd"]) if row["budget_usd"] is not None else None,
         "estimated_cost_usd": round(sum(float(j["estimated_cost_usd"]) for j in jobs), 4),
-        "soundtrack": [{"take": t["take"], "key": t["media_key"]} for t in takes
-                       if t["stage"] == "soundtrack"],
+        "soundtrack": [
+            {"take": t["take"], "key": t["media_key"]} for t in takes if t["stage"] == "soundtrack"
+        ],
         "sections": sections,
-        "compilation": None if compilation is None else {
+        "compilation": None
+        if compilation is None
+        else {
             k: compilation[k] for k in ("status", "output_uri", "duration_s", "clip_count", "error")
         },
     }

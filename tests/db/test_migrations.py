@@ -13,8 +13,16 @@ def test_migrations_apply_once_and_create_every_table(database_url: str) -> None
                 "SELECT table_name FROM information_schema.tables WHERE table_schema='public'"
             )
         }
-    assert {"scripts", "sections", "jobs", "takes", "approvals", "compilations",
-            "webhook_inbox", "schema_migrations"} <= tables
+    assert {
+        "scripts",
+        "sections",
+        "jobs",
+        "takes",
+        "approvals",
+        "compilations",
+        "webhook_inbox",
+        "schema_migrations",
+    } <= tables
 
 
 def test_fresh_database_gets_all_migrations() -> None:

@@ -51,12 +51,20 @@ def test_defaults_merge_under_params_and_cost_follows_pricing_unit() -> None:
 
 
 def test_models_config_adds_and_overrides_without_code_change() -> None:
-    override = json.dumps({
-        "video": {"text-clip": {"version": "acme/t2v:abc123", "task": "text-to-video",
-                                "pricing": {"usd": 0.5}, "estimatedTime": 40,
-                                "supportedParams": ["prompt", "duration", "seed"]}},
-        "image": {"flux-schnell": {"pricing": {"usd": 0.01, "per": "output"}}},
-    })
+    override = json.dumps(
+        {
+            "video": {
+                "text-clip": {
+                    "version": "acme/t2v:abc123",
+                    "task": "text-to-video",
+                    "pricing": {"usd": 0.5},
+                    "estimatedTime": 40,
+                    "supportedParams": ["prompt", "duration", "seed"],
+                }
+            },
+            "image": {"flux-schnell": {"pricing": {"usd": 0.01, "per": "output"}}},
+        }
+    )
     registry = load_registry(MODELS, override)
     assert registry.get("text-clip").task == "text-to-video"
     flux = registry.get("flux-schnell")
@@ -69,10 +77,16 @@ def test_models_config_adds_and_overrides_without_code_change() -> None:
         ("{not json", "MODELS_CONFIG: invalid JSON"),
         ('{"sound": {}}', "unknown kind 'sound'"),
         ('{"image": {"x": {"version": "a/b", "task": "text-to-image"}}}', r"image\.x: pricing"),
-        ('{"image": {"x": {"version": "a/b", "task": "image-to-video", "pricing": {"usd": 1},'
-         ' "estimatedTime": 1, "supportedParams": ["prompt"]}}}', "does not belong under 'image'"),
-        ('{"video": {"v": {"version": "a/b", "task": "image-to-video", "pricing": {"usd": 1},'
-         ' "estimatedTime": 1, "supportedParams": ["prompt"]}}}', "needs 'imageInput'"),
+        (
+            '{"image": {"x": {"version": "a/b", "task": "image-to-video", "pricing": {"usd": 1},'
+            ' "estimatedTime": 1, "supportedParams": ["prompt"]}}}',
+            "does not belong under 'image'",
+        ),
+        (
+            '{"video": {"v": {"version": "a/b", "task": "image-to-video", "pricing": {"usd": 1},'
+            ' "estimatedTime": 1, "supportedParams": ["prompt"]}}}',
+            "needs 'imageInput'",
+        ),
         ('{"image": {"flux-schnell": {"pricing": {"usd": -1}}}}', "greater than or equal to 0"),
     ],
 )

@@ -38,17 +38,29 @@ def test_sample_script_is_valid_and_within_budget() -> None:
         (lambda d: d.update(sections=[]), "sections: List should have at least 1 item"),
         (lambda d: d["sections"][1].update(id="hook"), "section id 'hook' appears twice"),
         (lambda d: d["sections"][0].pop("narration"), r"sections\.0\.narration: Field required"),
-        (lambda d: d["sections"][0].update(still={"duration_s": 2}), "exactly one of 'clip' or 'still'"),
+        (
+            lambda d: d["sections"][0].update(still={"duration_s": 2}),
+            "exactly one of 'clip' or 'still'",
+        ),
         (lambda d: d["sections"][1].pop("keyframe"), "needs a 'keyframe'"),
         (lambda d: d["sections"][0].update(colour="red"), r"sections\.0\.colour: Extra inputs"),
-        (lambda d: d["sections"][0]["keyframe"].update(model="midjourney"),
-         r"sections\[0\] \(hook\)\.keyframe: unknown model 'midjourney'"),
-        (lambda d: d["sections"][0]["clip"].update(model="sdxl"),
-         r"sections\[0\] \(hook\)\.clip: model 'sdxl' is text-to-image"),
-        (lambda d: d["sections"][0]["keyframe"]["params"].update(num_outputs=9),
-         "'num_outputs'=9 is above the maximum 4"),
+        (
+            lambda d: d["sections"][0]["keyframe"].update(model="midjourney"),
+            r"sections\[0\] \(hook\)\.keyframe: unknown model 'midjourney'",
+        ),
+        (
+            lambda d: d["sections"][0]["clip"].update(model="sdxl"),
+            r"sections\[0\] \(hook\)\.clip: model 'sdxl' is text-to-image",
+        ),
+        (
+            lambda d: d["sections"][0]["keyframe"]["params"].update(num_outputs=9),
+            "'num_outputs'=9 is above the maximum 4",
+        ),
         (lambda d: d["soundtrack"]["params"].update(duration=0), "soundtrack: .*below the minimum"),
-        (lambda d: d.update(budget_usd=-1), "budget_usd: Input should be greater than or equal to 0"),
+        (
+            lambda d: d.update(budget_usd=-1),
+            "budget_usd: Input should be greater than or equal to 0",
+        ),
     ],
 )
 def test_bad_scripts_name_file_and_field(tmp_path: Path, mutate, message: str) -> None:
@@ -73,5 +85,7 @@ def test_budget_below_estimate_is_refused(tmp_path: Path) -> None:
     document = _sample()
     document["budget_usd"] = 0.05
     script = load_script(_write(tmp_path, document), REGISTRY)
-    with pytest.raises(BudgetExceeded, match=r"estimated cost \$0\.2784 exceeds its budget \$0\.05"):
+    with pytest.raises(
+        BudgetExceeded, match=r"estimated cost \$0\.2784 exceeds its budget \$0\.05"
+    ):
         check_budget(script, REGISTRY)

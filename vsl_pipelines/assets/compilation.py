@@ -1,7 +1,5 @@
 """The compiled video: every approved clip of a script, with its soundtrack, in one file."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from vsl_pipelines.assets.generation import clips, soundtrack
@@ -19,8 +17,13 @@ DECODES = "decodes_with_expected_duration"
     partitions_def=scripts_partitions,
     group_name="compilation",
     kinds={"ffmpeg"},
-    check_specs=[dg.AssetCheckSpec(DECODES, asset="compiled_video",
-                                   description="The output decodes and lasts as long as its clips.")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            DECODES,
+            asset="compiled_video",
+            description="The output decodes and lasts as long as its clips.",
+        )
+    ],
 )
 def compiled_video(
     context: dg.AssetExecutionContext, database: DatabaseResource, media_store: MediaStoreResource

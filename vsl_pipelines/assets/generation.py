@@ -3,8 +3,6 @@
 keyframe_requests -> keyframes -> clip_requests -> clips ; soundtrack_request -> soundtrack
 """
 
-from __future__ import annotations
-
 from typing import Any
 
 import dagster as dg
@@ -32,10 +30,16 @@ def _submit(
 ) -> dg.MaterializeResult:
     script_id = context.partition_key
     report: SubmitReport = submit_missing_predictions(
-        database.resolved_url(), replicate.client(), registry.registry(), media_store.store(),
-        script_id, stage,
+        database.resolved_url(),
+        replicate.client(),
+        registry.registry(),
+        media_store.store(),
+        script_id,
+        stage,
     )
-    context.log.info(f"{stage}: submitted {len(report.submitted)}, recovered {len(report.recovered)}")
+    context.log.info(
+        f"{stage}: submitted {len(report.submitted)}, recovered {len(report.recovered)}"
+    )
     metadata: dict[str, Any] = {
         "submitted": len(report.submitted),
         "recovered_after_crash": len(report.recovered),
@@ -82,33 +86,49 @@ def _collect(
                 check_name=NO_FAILED,
                 passed=bad == 0,
                 severity=dg.AssetCheckSeverity.WARN,
-                metadata={"failed": dg.MetadataValue.json(report.failed),
-                          "expired_job_ids": dg.MetadataValue.json(report.expired)},
+                metadata={
+                    "failed": dg.MetadataValue.json(report.failed),
+                    "expired_job_ids": dg.MetadataValue.json(report.expired),
+                },
                 description="Failed or expired predictions are resubmitted by the request asset.",
             )
         ],
     )
 
 
-_REQUEST = {"partitions_def": scripts_partitions, "group_name": "generation", "kinds": {"replicate"}}
-_COLLECT = {"partitions_def": scripts_partitions, "group_name": "generation", "kinds": {"ffmpeg"}}
+REQUESTS = {"replicate"}
+COLLECTING = {"ffmpeg"}
 
 
 def _check(asset_name: str) -> list[dg.AssetCheckSpec]:
-    return [dg.AssetCheckSpec(NO_FAILED, asset=asset_name,
-                              description="No prediction of this stage failed or expired.")]
+    return [
+        dg.AssetCheckSpec(
+            NO_FAILED,
+            asset=asset_name,
+            description="No prediction of this stage failed or expired.",
+        )
+    ]
 
 
-@dg.asset(**_REQUEST)
+@dg.asset(partitions_def=scripts_partitions, group_name="generation", kinds=REQUESTS)
 def keyframe_requests(
-    context: dg.AssetExecutionContext, database: DatabaseResource, replicate: ReplicateResource,
-    registry: RegistryResource, media_store: MediaStoreResource,
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    replicate: ReplicateResource,
+    registry: RegistryResource,
+    media_store: MediaStoreResource,
 ) -> dg.MaterializeResult:
     """Submits the keyframe image predictions that sections' current takes still need."""
     return _submit(context, "keyframe", database, replicate, registry, media_store)
 
 
-@dg.asset(deps=[keyframe_requests], check_specs=_check("keyframes"), **_COLLECT)
+@dg.asset(
+    deps=[keyframe_requests],
+    check_specs=_check("keyframes"),
+    partitions_def=scripts_partitions,
+    group_name="generation",
+    kinds=COLLECTING,
+)
 def keyframes(
     context: dg.AssetExecutionContext, database: DatabaseResource, media_store: MediaStoreResource
 ) -> dg.MaterializeResult:
@@ -116,16 +136,27 @@ def keyframes(
     return _collect(context, "keyframe", database, media_store)
 
 
-@dg.asset(deps=[keyframes], **_REQUEST)
+@dg.asset(
+    deps=[keyframes], partitions_def=scripts_partitions, group_name="generation", kinds=REQUESTS
+)
 def clip_requests(
-    context: dg.AssetExecutionContext, database: DatabaseResource, replicate: ReplicateResource,
-    registry: RegistryResource, media_store: MediaStoreResource,
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    replicate: ReplicateResource,
+    registry: RegistryResource,
+    media_store: MediaStoreResource,
 ) -> dg.MaterializeResult:
     """Submits clip predictions (image-to-video from stored keyframes, or text-to-video)."""
     return _submit(context, "clip", database, replicate, registry, media_store)
 
 
-@dg.asset(deps=[clip_requests], check_specs=_check("clips"), **_COLLECT)
+@dg.asset(
+    deps=[clip_requests],
+    check_specs=_check("clips"),
+    partitions_def=scripts_partitions,
+    group_name="generation",
+    kinds=COLLECTING,
+)
 def clips(
     context: dg.AssetExecutionContext, database: DatabaseResource, media_store: MediaStoreResource
 ) -> dg.MaterializeResult:
@@ -133,19 +164,27 @@ def clips(
     return _collect(context, "clip", database, media_store)
 
 
-@dg.asset(**_REQUEST)
+@dg.asset(partitions_def=scripts_partitions, group_name="generation", kinds=REQUESTS)
 def soundtrack_request(
-    context: dg.AssetExecutionContext, database: DatabaseResource, replicate: ReplicateResource,
-    registry: RegistryResource, media_store: MediaStoreResource,
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    replicate: ReplicateResource,
+    registry: RegistryResource,
+    media_store: MediaStoreResource,
 ) -> dg.MaterializeResult:
     """Submits the script's soundtrack prediction, if it has one."""
     return _submit(context, "soundtrack", database, replicate, registry, media_store)
 
 
-@dg.asset(deps=[soundtrack_request], check_specs=_check("soundtrack"), **_COLLECT)
+@dg.asset(
+    deps=[soundtrack_request],
+    check_specs=_check("soundtrack"),
+    partitions_def=scripts_partitions,
+    group_name="generation",
+    kinds=COLLECTING,
+)
 def soundtrack(
     context: dg.AssetExecutionContext, database: DatabaseResource, media_store: MediaStoreResource
 ) -> dg.MaterializeResult:
     """Stores the finished soundtrack in the media store."""
     return _collect(context, "soundtrack", database, media_store)
-

@@ -24,6 +24,8 @@ def thumbnails_markdown(store: MediaStore, takes: list[dict[str, Any]]) -> dg.Me
             except OSError:
                 preview = "(thumbnail missing)"
         duration = f"{take['duration_s']:.2f} s" if take.get("duration_s") else ""
-        lines.append(f"| {take['section'] or '-'} | {take['take']} | {duration} | "
-                     f"`{take['key']}` | {preview} |")
+        lines.append(
+            f"| {take['section'] or '-'} | {take['take']} | {duration} | "
+            f"`{take['key']}` | {preview} |"
+        )
     return dg.MetadataValue.md("\n".join(lines))

@@ -5,19 +5,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import psycopg
+from vsl_pipelines.db.connection import Conn, returned
 
 
-def start_compilation(conn: psycopg.Connection, script_id: str) -> int:
+def start_compilation(conn: Conn, script_id: str) -> int:
     row = conn.execute(
         "INSERT INTO compilations (script_id, status) VALUES (%s, 'running') RETURNING id",
         (script_id,),
     ).fetchone()
-    return int(row["id"])  # type: ignore[index,call-overload]
+    return int(returned(row)["id"])
 
 
 def finish_compilation(
-    conn: psycopg.Connection,
+    conn: Conn,
     compilation_id: int,
     *,
     output_key: str,
@@ -32,19 +32,27 @@ def finish_compilation(
         "UPDATE compilations SET status = 'succeeded', output_key = %s, output_uri = %s,"
         " duration_s = %s, size_bytes = %s, clip_count = %s, cost_usd = %s, plan = %s,"
         " completed_at = now() WHERE id = %s",
-        (output_key, output_uri, duration_s, size_bytes, clip_count, cost_usd, json.dumps(plan),
-         compilation_id),
+        (
+            output_key,
+            output_uri,
+            duration_s,
+            size_bytes,
+            clip_count,
+            cost_usd,
+            json.dumps(plan),
+            compilation_id,
+        ),
     )
 
 
-def fail_compilation(conn: psycopg.Connection, compilation_id: int, error: str) -> None:
+def fail_compilation(conn: Conn, compilation_id: int, error: str) -> None:
     conn.execute(
         "UPDATE compilations SET status = 'failed', error = %s, completed_at = now() WHERE id = %s",
         (error, compilation_id),
     )
 
 
-def latest_compilation(conn: psycopg.Connection, script_id: str) -> dict[str, Any] | None:
+def latest_compilation(conn: Conn, script_id: str) -> dict[str, Any] | None:
     return conn.execute(
         "SELECT * FROM compilations WHERE script_id = %s ORDER BY id DESC LIMIT 1", (script_id,)
-    ).fetchone()  # type: ignore[return-value]
+    ).fetchone()

@@ -8,13 +8,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import psycopg
+from vsl_pipelines.db.connection import Conn, returned
 
 ACTIVE = ("creating", "starting", "processing")
 TERMINAL = ("succeeded", "failed", "canceled", "aborted", "expired")
 RETRYABLE = ("failed", "canceled", "aborted", "expired")
-_RANK = {"creating": 0, "starting": 1, "processing": 2, "succeeded": 3, "failed": 3,
-         "canceled": 3, "aborted": 3, "expired": 4}
+_RANK = {
+    "creating": 0,
+    "starting": 1,
+    "processing": 2,
+    "succeeded": 3,
+    "failed": 3,
+    "canceled": 3,
+    "aborted": 3,
+    "expired": 4,
+}
 
 
 def status_rank(status: str) -> int:
@@ -22,7 +30,7 @@ def status_rank(status: str) -> int:
 
 
 def reserve_job(
-    conn: psycopg.Connection,
+    conn: Conn,
     *,
     script_id: str,
     section_id: str,
@@ -33,21 +41,28 @@ def reserve_job(
     estimated_cost_usd: float,
 ) -> dict[str, Any]:
     """Insert the next attempt for (script, section, stage, take) in state `creating`."""
-    return conn.execute(
-        "INSERT INTO jobs (script_id, section_id, stage, take, attempt, model_id, input,"
-        " estimated_cost_usd)"
-        " SELECT %(script)s, %(section)s, %(stage)s, %(take)s,"
-        "  COALESCE(MAX(attempt), 0) + 1, %(model)s, %(input)s, %(cost)s FROM jobs"
-        " WHERE script_id = %(script)s AND section_id = %(section)s AND stage = %(stage)s"
-        "  AND take = %(take)s RETURNING *",
-        {"script": script_id, "section": section_id, "stage": stage, "take": take,
-         "model": model_id, "input": json.dumps(model_input), "cost": estimated_cost_usd},
-    ).fetchone()  # type: ignore[return-value]
+    return returned(
+        conn.execute(
+            "INSERT INTO jobs (script_id, section_id, stage, take, attempt, model_id, input,"
+            " estimated_cost_usd)"
+            " SELECT %(script)s, %(section)s, %(stage)s, %(take)s,"
+            "  COALESCE(MAX(attempt), 0) + 1, %(model)s, %(input)s, %(cost)s FROM jobs"
+            " WHERE script_id = %(script)s AND section_id = %(section)s AND stage = %(stage)s"
+            "  AND take = %(take)s RETURNING *",
+            {
+                "script": script_id,
+                "section": section_id,
+                "stage": stage,
+                "take": take,
+                "model": model_id,
+                "input": json.dumps(model_input),
+                "cost": estimated_cost_usd,
+            },
+        ).fetchone()
+    )
 
 
-def attach_prediction(
-    conn: psycopg.Connection, job_id: int, prediction: dict[str, Any]
-) -> None:
+def attach_prediction(conn: Conn, job_id: int, prediction: dict[str, Any]) -> None:
     conn.execute(
         "UPDATE jobs SET prediction_id = %s, status = %s, updated_at = now()"
         " WHERE id = %s AND status = 'creating'",
@@ -56,13 +71,13 @@ def attach_prediction(
     apply_prediction(conn, prediction)
 
 
-def apply_prediction(conn: psycopg.Connection, prediction: dict[str, Any]) -> bool:
+def apply_prediction(conn: Conn, prediction: dict[str, Any]) -> bool:
     """Record a prediction's state (from a webhook or a poll); never move status backwards."""
     status = prediction.get("status")
     row = conn.execute(
         "SELECT id, status FROM jobs WHERE prediction_id = %s FOR UPDATE", (prediction.get("id"),)
     ).fetchone()
-    if row is None or status is None or status_rank(status) <= status_rank(row["status"]):  # type: ignore[index,call-overload]
+    if row is None or status is None or status_rank(status) <= status_rank(row["status"]):
         return False
     metrics = prediction.get("metrics") or {}
     conn.execute(
@@ -76,7 +91,7 @@ def apply_prediction(conn: psycopg.Connection, prediction: dict[str, Any]) -> bo
             metrics.get("predict_time"),
             status in TERMINAL,
             prediction.get("completed_at"),
-            row["id"],  # type: ignore[index,call-overload]
+            row["id"],
         ),
     )
     return True
@@ -88,7 +103,7 @@ def _error_text(error: Any) -> str | None:
     return error if isinstance(error, str) else json.dumps(error)
 
 
-def mark(conn: psycopg.Connection, job_id: int, status: str, error: str | None = None) -> None:
+def mark(conn: Conn, job_id: int, status: str, error: str | None = None) -> None:
     conn.execute(
         "UPDATE jobs SET status = %s, error = COALESCE(%s, error), updated_at = now(),"
         " completed_at = COALESCE(completed_at, now()) WHERE id = %s",
@@ -96,7 +111,7 @@ def mark(conn: psycopg.Connection, job_id: int, status: str, error: str | None =
     )
 
 
-def mark_collected(conn: psycopg.Connection, job_id: int, actual_cost_usd: float | None) -> None:
+def mark_collected(conn: Conn, job_id: int, actual_cost_usd: float | None) -> None:
     conn.execute(
         "UPDATE jobs SET collected_at = now(), actual_cost_usd = %s, updated_at = now()"
         " WHERE id = %s",
@@ -104,23 +119,23 @@ def mark_collected(conn: psycopg.Connection, job_id: int, actual_cost_usd: float
     )
 
 
-def latest_jobs(conn: psycopg.Connection, script_id: str, stage: str | None = None) -> list[dict[str, Any]]:
+def latest_jobs(conn: Conn, script_id: str, stage: str | None = None) -> list[dict[str, Any]]:
     """The newest attempt of every (section, stage, take) of a script."""
     return conn.execute(
         "SELECT DISTINCT ON (section_id, stage, take) * FROM jobs WHERE script_id = %s"
         " AND (%s::text IS NULL OR stage = %s)"
         " ORDER BY section_id, stage, take, attempt DESC",
         (script_id, stage, stage),
-    ).fetchall()  # type: ignore[return-value]
+    ).fetchall()
 
 
-def jobs_in_state(conn: psycopg.Connection, statuses: tuple[str, ...], limit: int = 500) -> list[dict[str, Any]]:
+def jobs_in_state(conn: Conn, statuses: tuple[str, ...], limit: int = 500) -> list[dict[str, Any]]:
     return conn.execute(
         "SELECT * FROM jobs WHERE status = ANY(%s) ORDER BY id LIMIT %s", (list(statuses), limit)
-    ).fetchall()  # type: ignore[return-value]
+    ).fetchall()
 
 
-def all_jobs(conn: psycopg.Connection, script_id: str) -> list[dict[str, Any]]:
+def all_jobs(conn: Conn, script_id: str) -> list[dict[str, Any]]:
     return conn.execute(
         "SELECT * FROM jobs WHERE script_id = %s ORDER BY id", (script_id,)
-    ).fetchall()  # type: ignore[return-value]
+    ).fetchall()

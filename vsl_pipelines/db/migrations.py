@@ -18,16 +18,15 @@ def pending_migrations(applied: set[str], directory: Path = MIGRATIONS_DIR) -> l
 def apply_migrations(database_url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply every migration not yet recorded; return the names applied now."""
     done: list[str] = []
-    with connect(database_url) as conn:
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            applied = {r["name"] for r in conn.execute("SELECT name FROM schema_migrations")}
-            for path in pending_migrations(applied, directory):
-                conn.execute(path.read_text())  # type: ignore[call-overload]
-                conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (path.stem,))
-                done.append(path.stem)
+    with connect(database_url) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        applied = {r["name"] for r in conn.execute("SELECT name FROM schema_migrations")}
+        for path in pending_migrations(applied, directory):
+            conn.execute(path.read_text())  # type: ignore[call-overload]
+            conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (path.stem,))
+            done.append(path.stem)
     return done

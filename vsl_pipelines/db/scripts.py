@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import psycopg
-
+from vsl_pipelines.db.connection import Conn
 from vsl_pipelines.domain.script import Script
 
 STATUSES = ("queued", "generating", "review", "compiling", "compiled", "failed")
@@ -21,67 +20,72 @@ class ScriptNotFound(KeyError):
         return f"no script {self.args[0]!r}; `vsl scripts list` shows the stored ones"
 
 
-def insert_script(conn: psycopg.Connection, script: Script, source_path: str | None) -> None:
+def insert_script(conn: Conn, script: Script, source_path: str | None) -> None:
     """Store a validated script and its sections; an existing id is refused, never overwritten."""
     document = script.model_dump(mode="json")
     row = conn.execute(
-        "INSERT INTO scripts (id, title, budget_usd, document, source_path) VALUES (%s, %s, %s, %s, %s)"
-        " ON CONFLICT (id) DO NOTHING RETURNING id",
+        "INSERT INTO scripts (id, title, budget_usd, document, source_path)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING RETURNING id",
         (script.id, script.title, script.budget_usd, json.dumps(document), source_path),
     ).fetchone()
     if row is None:
         raise ScriptExists(f"script {script.id!r} is already stored; give the new one another id")
     for position, section in enumerate(script.sections):
         conn.execute(
-            "INSERT INTO sections (script_id, id, position, narration, spec) VALUES (%s, %s, %s, %s, %s)",
-            (script.id, section.id, position, section.narration, json.dumps(section.model_dump(mode="json"))),
+            "INSERT INTO sections (script_id, id, position, narration, spec)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (
+                script.id,
+                section.id,
+                position,
+                section.narration,
+                json.dumps(section.model_dump(mode="json")),
+            ),
         )
 
 
-def load_stored_script(conn: psycopg.Connection, script_id: str) -> Script:
+def load_stored_script(conn: Conn, script_id: str) -> Script:
     row = conn.execute("SELECT document FROM scripts WHERE id = %s", (script_id,)).fetchone()
     if row is None:
         raise ScriptNotFound(script_id)
-    return Script.model_validate(row["document"])  # type: ignore[index,call-overload]
+    return Script.model_validate(row["document"])
 
 
-def script_row(conn: psycopg.Connection, script_id: str) -> dict[str, Any]:
+def script_row(conn: Conn, script_id: str) -> dict[str, Any]:
     row = conn.execute("SELECT * FROM scripts WHERE id = %s", (script_id,)).fetchone()
     if row is None:
         raise ScriptNotFound(script_id)
-    return row  # type: ignore[return-value]
+    return row
 
 
-def list_scripts(conn: psycopg.Connection) -> list[dict[str, Any]]:
+def list_scripts(conn: Conn) -> list[dict[str, Any]]:
     return conn.execute(
         "SELECT id, title, status, budget_usd, created_at FROM scripts ORDER BY created_at, id"
-    ).fetchall()  # type: ignore[return-value]
+    ).fetchall()
 
 
-def script_ids(conn: psycopg.Connection, statuses: tuple[str, ...] = STATUSES) -> list[str]:
+def script_ids(conn: Conn, statuses: tuple[str, ...] = STATUSES) -> list[str]:
     rows = conn.execute(
         "SELECT id FROM scripts WHERE status = ANY(%s) ORDER BY created_at, id", (list(statuses),)
     ).fetchall()
-    return [r["id"] for r in rows]  # type: ignore[call-overload]
+    return [r["id"] for r in rows]
 
 
-def set_status(conn: psycopg.Connection, script_id: str, status: str) -> None:
+def set_status(conn: Conn, script_id: str, status: str) -> None:
     conn.execute(
         "UPDATE scripts SET status = %s, updated_at = now() WHERE id = %s", (status, script_id)
     )
 
 
-def sections_of(conn: psycopg.Connection, script_id: str) -> list[dict[str, Any]]:
+def sections_of(conn: Conn, script_id: str) -> list[dict[str, Any]]:
     return conn.execute(
         "SELECT id, position, narration, spec, current_take, overrides FROM sections"
         " WHERE script_id = %s ORDER BY position",
         (script_id,),
-    ).fetchall()  # type: ignore[return-value]
+    ).fetchall()
 
 
-def start_new_take(
-    conn: psycopg.Connection, script_id: str, section_id: str, overrides: dict[str, Any]
-) -> int:
+def start_new_take(conn: Conn, script_id: str, section_id: str, overrides: dict[str, Any]) -> int:
     """Move a section to its next take with the reviewer's overrides; return the take number."""
     row = conn.execute(
         "UPDATE sections SET current_take = current_take + 1, overrides = %s"
@@ -90,4 +94,4 @@ def start_new_take(
     ).fetchone()
     if row is None:
         raise KeyError(f"script {script_id!r} has no section {section_id!r}")
-    return int(row["current_take"])  # type: ignore[call-overload]
+    return int(row["current_take"])

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import psycopg
+from vsl_pipelines.db.connection import Conn, returned
 
 
 def record_take(
-    conn: psycopg.Connection,
+    conn: Conn,
     *,
     script_id: str,
     section_id: str,
@@ -22,30 +22,41 @@ def record_take(
     duration_s: float | None,
 ) -> dict[str, Any]:
     """Insert or refresh a take (re-collecting the same take replaces its media)."""
-    return conn.execute(
-        "INSERT INTO takes (script_id, section_id, stage, take, job_id, media_key, thumbnail_key,"
-        " probe, duration_s) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT (script_id, section_id, stage, take) DO UPDATE SET job_id = EXCLUDED.job_id,"
-        " media_key = EXCLUDED.media_key, thumbnail_key = EXCLUDED.thumbnail_key,"
-        " probe = EXCLUDED.probe, duration_s = EXCLUDED.duration_s, created_at = now()"
-        " RETURNING *",
-        (script_id, section_id, stage, take, job_id, media_key, thumbnail_key, json.dumps(probe),
-         duration_s),
-    ).fetchone()  # type: ignore[return-value]
+    return returned(
+        conn.execute(
+            "INSERT INTO takes (script_id, section_id, stage, take, job_id, media_key, thumbnail_key,"
+            " probe, duration_s) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (script_id, section_id, stage, take) DO UPDATE SET job_id = EXCLUDED.job_id,"
+            " media_key = EXCLUDED.media_key, thumbnail_key = EXCLUDED.thumbnail_key,"
+            " probe = EXCLUDED.probe, duration_s = EXCLUDED.duration_s, created_at = now()"
+            " RETURNING *",
+            (
+                script_id,
+                section_id,
+                stage,
+                take,
+                job_id,
+                media_key,
+                thumbnail_key,
+                json.dumps(probe),
+                duration_s,
+            ),
+        ).fetchone()
+    )
 
 
-def takes_of(conn: psycopg.Connection, script_id: str, stage: str | None = None) -> list[dict[str, Any]]:
+def takes_of(conn: Conn, script_id: str, stage: str | None = None) -> list[dict[str, Any]]:
     return conn.execute(
         "SELECT * FROM takes WHERE script_id = %s AND (%s::text IS NULL OR stage = %s)"
         " ORDER BY section_id, stage, take",
         (script_id, stage, stage),
-    ).fetchall()  # type: ignore[return-value]
+    ).fetchall()
 
 
 def take_of(
-    conn: psycopg.Connection, script_id: str, section_id: str, stage: str, take: int
+    conn: Conn, script_id: str, section_id: str, stage: str, take: int
 ) -> dict[str, Any] | None:
     return conn.execute(
         "SELECT * FROM takes WHERE script_id = %s AND section_id = %s AND stage = %s AND take = %s",
         (script_id, section_id, stage, take),
-    ).fetchone()  # type: ignore[return-value]
+    ).fetchone()

@@ -51,7 +51,9 @@ class Constraint(BaseModel):
             if self.max is not None and value > self.max:
                 raise RegistryError(f"parameter {name!r}={value} is above the maximum {self.max:g}")
             if self.multiple_of and value % self.multiple_of:
-                raise RegistryError(f"parameter {name!r}={value} is not a multiple of {self.multiple_of}")
+                raise RegistryError(
+                    f"parameter {name!r}={value} is not a multiple of {self.multiple_of}"
+                )
 
 
 class ModelSpec(BaseModel):

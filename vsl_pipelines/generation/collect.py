@@ -67,8 +67,17 @@ def _extension(url: str, stage: str) -> str:
 
 
 def _store_take(
-    conn: Any, store: MediaStore, source: Path, *, script_id: str, section_id: str, stage: str,
-    take: int, job_id: int | None, ext: str, workdir: Path,
+    conn: Any,
+    store: MediaStore,
+    source: Path,
+    *,
+    script_id: str,
+    section_id: str,
+    stage: str,
+    take: int,
+    job_id: int | None,
+    ext: str,
+    workdir: Path,
 ) -> dict[str, Any]:
     probe = probe_media(source)
     key = media_key(script_id, section_id, stage, take, ext)
@@ -78,15 +87,26 @@ def _store_take(
         thumb = make_thumbnail(source, workdir / f"{stage}-{section_id}-thumb.jpg")
         thumbnail_key = media_key(script_id, section_id, f"{stage}-thumb", take, "jpg")
         store.put_file(thumbnail_key, thumb)
-    probe_json = probe.model_dump(mode="json") if hasattr(probe, "model_dump") else dict(vars(probe))
+    probe_json = (
+        probe.model_dump(mode="json") if hasattr(probe, "model_dump") else dict(vars(probe))
+    )
     return take_rows.record_take(
-        conn, script_id=script_id, section_id=section_id, stage=stage, take=take, job_id=job_id,
-        media_key=key, thumbnail_key=thumbnail_key, probe=probe_json,
+        conn,
+        script_id=script_id,
+        section_id=section_id,
+        stage=stage,
+        take=take,
+        job_id=job_id,
+        media_key=key,
+        thumbnail_key=thumbnail_key,
+        probe=probe_json,
         duration_s=probe.duration_s,
     )
 
 
-def collect_stage(database_url: str, store: MediaStore, script_id: str, stage: str) -> CollectReport:
+def collect_stage(
+    database_url: str, store: MediaStore, script_id: str, stage: str
+) -> CollectReport:
     """Store every succeeded, uncollected output of `stage` for the current takes."""
     report = CollectReport(stage=stage)
     with connect(database_url) as conn:
@@ -98,14 +118,25 @@ def collect_stage(database_url: str, store: MediaStore, script_id: str, stage: s
         for job in jobs:
             if job["section_id"] and job["take"] != current.get(job["section_id"]):
                 continue
-            context = {"script_id": script_id, "section_id": job["section_id"], "job_id": job["id"],
-                       "model_id": job["model_id"], "prediction_id": job["prediction_id"]}
+            context = {
+                "script_id": script_id,
+                "section_id": job["section_id"],
+                "job_id": job["id"],
+                "model_id": job["model_id"],
+                "prediction_id": job["prediction_id"],
+            }
             if job["status"] in job_rows.ACTIVE:
                 report.waiting += 1
                 continue
             if job["status"] != "succeeded":
-                report.failed.append({"job_id": job["id"], "section": job["section_id"],
-                                      "status": job["status"], "error": job["error"]})
+                report.failed.append(
+                    {
+                        "job_id": job["id"],
+                        "section": job["section_id"],
+                        "status": job["status"],
+                        "error": job["error"],
+                    }
+                )
                 continue
             if job["collected_at"] is not None:
                 continue
@@ -117,12 +148,22 @@ def collect_stage(database_url: str, store: MediaStore, script_id: str, stage: s
                 source = download(url, workdir / f"{job['id']}.{ext}")
                 with connect(database_url) as conn:
                     take = _store_take(
-                        conn, store, source, script_id=script_id, section_id=job["section_id"],
-                        stage=stage, take=job["take"], job_id=job["id"], ext=ext, workdir=workdir,
+                        conn,
+                        store,
+                        source,
+                        script_id=script_id,
+                        section_id=job["section_id"],
+                        stage=stage,
+                        take=job["take"],
+                        job_id=job["id"],
+                        ext=ext,
+                        workdir=workdir,
                     )
                     job_rows.mark_collected(conn, job["id"], float(job["estimated_cost_usd"]))
                 report.takes.append(_take_summary(take))
-                log.info("output collected", extra={**context, "fields": {"key": take["media_key"]}})
+                log.info(
+                    "output collected", extra={**context, "fields": {"key": take["media_key"]}}
+                )
             except OutputExpired as exc:
                 with connect(database_url) as conn:
                     job_rows.mark(conn, job["id"], "expired", error=str(exc))
@@ -151,21 +192,39 @@ def _render_stills(
             width = int(keyframe["probe"]["width"]) // 2 * 2
             height = int(keyframe["probe"]["height"]) // 2 * 2
             clip = still_to_clip(
-                store.local_path(keyframe["media_key"]), workdir / f"still-{section.id}.mp4",
-                duration_s=section.still.duration_s, width=width, height=height,
+                store.local_path(keyframe["media_key"]),
+                workdir / f"still-{section.id}.mp4",
+                duration_s=section.still.duration_s,
+                width=width,
+                height=height,
                 zoom=section.still.zoom,
             )
-            row = _store_take(conn, store, clip, script_id=script.id, section_id=section.id,
-                              stage="clip", take=take, job_id=None, ext="mp4", workdir=workdir)
+            row = _store_take(
+                conn,
+                store,
+                clip,
+                script_id=script.id,
+                section_id=section.id,
+                stage="clip",
+                take=take,
+                job_id=None,
+                ext="mp4",
+                workdir=workdir,
+            )
             conn.commit()
             made.append(_take_summary(row))
     return made
 
 
 def _take_summary(take: dict[str, Any]) -> dict[str, Any]:
-    return {"section": take["section_id"], "stage": take["stage"], "take": take["take"],
-            "key": take["media_key"], "thumbnail": take["thumbnail_key"],
-            "duration_s": take["duration_s"]}
+    return {
+        "section": take["section_id"],
+        "stage": take["stage"],
+        "take": take["take"],
+        "key": take["media_key"],
+        "thumbnail": take["thumbnail_key"],
+        "duration_s": take["duration_s"],
+    }
 
 
 def review_ready(database_url: str, script_id: str) -> bool:

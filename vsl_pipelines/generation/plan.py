@@ -76,8 +76,12 @@ def plan_stage(
     if stage == "soundtrack":
         if script.soundtrack is not None:
             spec = registry.get(script.soundtrack.model)
-            model_input = build_input(spec, script.soundtrack, seed=take_seed(script.id, "", stage, 1))
-            jobs.append(PlannedJob("", stage, 1, spec, model_input, spec.estimate_cost(model_input)))
+            model_input = build_input(
+                spec, script.soundtrack, seed=take_seed(script.id, "", stage, 1)
+            )
+            jobs.append(
+                PlannedJob("", stage, 1, spec, model_input, spec.estimate_cost(model_input))
+            )
         return jobs
     for section in script.sections:
         state = states.get(section.id, SectionState())
@@ -86,8 +90,12 @@ def plan_stage(
         if stage == "keyframe" and section.keyframe is not None:
             spec = registry.get(section.keyframe.model)
             model_input = build_input(
-                spec, section.keyframe, prompt=prompt,
-                seed=seed if seed is not None else take_seed(script.id, section.id, stage, state.take),
+                spec,
+                section.keyframe,
+                prompt=prompt,
+                seed=seed
+                if seed is not None
+                else take_seed(script.id, section.id, stage, state.take),
             )
         elif stage == "clip" and section.clip is not None:
             spec = registry.get(section.clip.model)
@@ -97,14 +105,20 @@ def plan_stage(
                 if image_url is None:
                     continue
             model_input = build_input(
-                spec, section.clip, image_url=image_url,
+                spec,
+                section.clip,
+                image_url=image_url,
                 prompt=prompt if section.keyframe is None else None,
-                seed=seed if seed is not None else take_seed(script.id, section.id, stage, state.take),
+                seed=seed
+                if seed is not None
+                else take_seed(script.id, section.id, stage, state.take),
             )
         else:
             continue
         jobs.append(
-            PlannedJob(section.id, stage, state.take, spec, model_input, spec.estimate_cost(model_input))
+            PlannedJob(
+                section.id, stage, state.take, spec, model_input, spec.estimate_cost(model_input)
+            )
         )
     return jobs
 
@@ -117,8 +131,12 @@ def estimate_script_cost(script: Script, registry: Registry) -> dict[str, Any]:
         "total_usd": total,
         "budget_usd": script.budget_usd,
         "items": [
-            {"section": job.section_id or "(soundtrack)", "stage": job.stage, "model": job.spec.id,
-             "usd": job.estimated_cost_usd}
+            {
+                "section": job.section_id or "(soundtrack)",
+                "stage": job.stage,
+                "model": job.spec.id,
+                "usd": job.estimated_cost_usd,
+            }
             for job in items
         ],
     }

@@ -85,8 +85,10 @@ class PredictionClient:
             if ambiguous:
                 existing = self.find_existing(spec, model_input, since=reserved_at)
                 if existing is not None:
-                    log.info("found the prediction an earlier attempt created",
-                             extra={"model_id": spec.id, "prediction_id": existing["id"]})
+                    log.info(
+                        "found the prediction an earlier attempt created",
+                        extra={"model_id": spec.id, "prediction_id": existing["id"]},
+                    )
                     return existing
             try:
                 return self._create_once(spec, model_input)
@@ -105,10 +107,17 @@ class PredictionClient:
                     ) from None
                 delay = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
                 delay *= 0.5 + random.random() / 2
-                log.warning("prediction create failed; retrying",
-                            extra={"model_id": spec.id,
-                                   "fields": {"attempt": attempt, "delay_s": round(delay, 2),
-                                              "status": getattr(exc, "status", None)}})
+                log.warning(
+                    "prediction create failed; retrying",
+                    extra={
+                        "model_id": spec.id,
+                        "fields": {
+                            "attempt": attempt,
+                            "delay_s": round(delay, 2),
+                            "status": getattr(exc, "status", None),
+                        },
+                    },
+                )
                 self._sleep(delay)
         raise AssertionError("unreachable")
 
@@ -127,7 +136,7 @@ class PredictionClient:
                 if same_model and item.get("input") == model_input:
                     return item
             next_url = page.get("next")
-            path = next_url[next_url.index("/v1/"):] if next_url else None
+            path = next_url[next_url.index("/v1/") :] if next_url else None
         return None
 
     def get(self, prediction_id: str) -> dict[str, Any]:

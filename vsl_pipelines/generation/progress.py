@@ -49,7 +49,7 @@ def apply_events(database_url: str, bodies: list[str]) -> set[str]:
                     "SELECT script_id FROM jobs WHERE prediction_id = %s", (prediction["id"],)
                 ).fetchone()
                 if row:
-                    touched.add(row["script_id"])  # type: ignore[index,call-overload]
+                    touched.add(row["script_id"])
         conn.commit()
     return touched
 
@@ -62,14 +62,17 @@ def poll_stale_jobs(
     updated = 0
     with connect(database_url) as conn:
         stale = [
-            j for j in job_rows.jobs_in_state(conn, ("starting", "processing"), limit)
+            j
+            for j in job_rows.jobs_in_state(conn, ("starting", "processing"), limit)
             if j["updated_at"] < cutoff and j["prediction_id"]
         ]
     for job in stale:
         try:
             prediction = client.get(job["prediction_id"])
         except Exception:
-            log.warning("poll failed", extra={"job_id": job["id"], "prediction_id": job["prediction_id"]})
+            log.warning(
+                "poll failed", extra={"job_id": job["id"], "prediction_id": job["prediction_id"]}
+            )
             continue
         with connect(database_url) as conn:
             changed = job_rows.apply_prediction(conn, prediction)
@@ -90,10 +93,13 @@ def next_runs(database_url: str, script_id: str) -> list[NextRun]:
         script = script_rows.load_stored_script(conn, script_id)
         current = {s["id"]: s["current_take"] for s in script_rows.sections_of(conn, script_id)}
         jobs = [
-            j for j in job_rows.latest_jobs(conn, script_id)
+            j
+            for j in job_rows.latest_jobs(conn, script_id)
             if not j["section_id"] or j["take"] == current.get(j["section_id"])
         ]
-        takes = {(t["section_id"], t["stage"], t["take"]) for t in take_rows.takes_of(conn, script_id)}
+        takes = {
+            (t["section_id"], t["stage"], t["take"]) for t in take_rows.takes_of(conn, script_id)
+        }
 
     by_stage: dict[str, list[dict[str, Any]]] = {"keyframe": [], "clip": [], "soundtrack": []}
     for job in jobs:
@@ -101,9 +107,14 @@ def next_runs(database_url: str, script_id: str) -> list[NextRun]:
 
     retry = [j for j in jobs if j["status"] in job_rows.RETRYABLE and j["attempt"] < MAX_ATTEMPTS]
     if retry:
-        runs.append(NextRun(script_id, "requests",
-                            f"retry:{script_id}:{_digest([(j['id'], j['status']) for j in retry])}",
-                            f"{len(retry)} failed or expired prediction(s) to resubmit"))
+        runs.append(
+            NextRun(
+                script_id,
+                "requests",
+                f"retry:{script_id}:{_digest([(j['id'], j['status']) for j in retry])}",
+                f"{len(retry)} failed or expired prediction(s) to resubmit",
+            )
+        )
 
     for stage, step in (("keyframe", "keyframes"), ("soundtrack", "soundtrack"), ("clip", "clips")):
         stage_jobs = by_stage[stage]
@@ -112,25 +123,42 @@ def next_runs(database_url: str, script_id: str) -> list[NextRun]:
         ready = [j for j in stage_jobs if j["status"] == "succeeded" and j["collected_at"] is None]
         if stage == "clip":
             stills = [
-                (s.id, current[s.id]) for s in script.sections
-                if s.still is not None and (s.id, "keyframe", current[s.id]) in takes
+                (s.id, current[s.id])
+                for s in script.sections
+                if s.still is not None
+                and (s.id, "keyframe", current[s.id]) in takes
                 and (s.id, "clip", current[s.id]) not in takes
             ]
             if stills and not any(j["status"] in job_rows.ACTIVE for j in stage_jobs):
-                ready = ready or [{"id": f"still:{sid}:{take}", "status": "still"} for sid, take in stills]
+                ready = ready or [
+                    {"id": f"still:{sid}:{take}", "status": "still"} for sid, take in stills
+                ]
         if ready:
-            runs.append(NextRun(script_id, step,
-                                f"{step}:{script_id}:{_digest([(j['id'], j['status']) for j in ready])}",
-                                f"{len(ready)} {stage} output(s) to collect"))
+            runs.append(
+                NextRun(
+                    script_id,
+                    step,
+                    f"{step}:{script_id}:{_digest([(j['id'], j['status']) for j in ready])}",
+                    f"{len(ready)} {stage} output(s) to collect",
+                )
+            )
 
     # A keyframe stored for the current take, but no clip job yet: the clip request is due.
     due = [
-        (s.id, current[s.id]) for s in script.sections
-        if s.clip is not None and s.keyframe is not None
+        (s.id, current[s.id])
+        for s in script.sections
+        if s.clip is not None
+        and s.keyframe is not None
         and (s.id, "keyframe", current[s.id]) in takes
         and not any(j["stage"] == "clip" and j["section_id"] == s.id for j in jobs)
     ]
     if due and not any(r.step == "requests" for r in runs):
-        runs.append(NextRun(script_id, "requests", f"clips-due:{script_id}:{_digest(due)}",
-                            f"{len(due)} clip request(s) due"))
+        runs.append(
+            NextRun(
+                script_id,
+                "requests",
+                f"clips-due:{script_id}:{_digest(due)}",
+                f"{len(due)} clip request(s) due",
+            )
+        )
     return runs

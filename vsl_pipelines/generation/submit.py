@@ -70,7 +70,9 @@ def submit_missing_predictions(
             report.waiting_for_keyframe = sum(
                 1 for s in script.sections if s.clip is not None
             ) - len(planned)
-        latest = {(j["section_id"], j["take"]): j for j in job_rows.latest_jobs(conn, script_id, stage)}
+        latest = {
+            (j["section_id"], j["take"]): j for j in job_rows.latest_jobs(conn, script_id, stage)
+        }
         all_jobs = job_rows.all_jobs(conn, script_id)
         conn.commit()
 
@@ -114,13 +116,23 @@ def _create(
     pending_row: dict[str, Any] | None,
     report: SubmitReport,
 ) -> None:
-    context = {"script_id": script_id, "section_id": job.section_id, "model_id": job.spec.id,
-               "stage": job.stage, "take": job.take}
+    context = {
+        "script_id": script_id,
+        "section_id": job.section_id,
+        "model_id": job.spec.id,
+        "stage": job.stage,
+        "take": job.take,
+    }
     if pending_row is None:
         with connect(database_url) as conn:
             row = job_rows.reserve_job(
-                conn, script_id=script_id, section_id=job.section_id, stage=job.stage,
-                take=job.take, model_id=job.spec.id, model_input=job.model_input,
+                conn,
+                script_id=script_id,
+                section_id=job.section_id,
+                stage=job.stage,
+                take=job.take,
+                model_id=job.spec.id,
+                model_input=job.model_input,
                 estimated_cost_usd=job.estimated_cost_usd,
             )
         prediction = None
@@ -143,7 +155,16 @@ def _create(
     with connect(database_url) as conn:
         job_rows.attach_prediction(conn, row["id"], prediction)
     report.estimated_cost_usd += job.estimated_cost_usd
-    target.append({"job_id": row["id"], "section": job.section_id, "prediction_id": prediction["id"],
-                   "model": job.spec.id, "take": job.take})
-    log.info("prediction submitted",
-             extra={**context, "job_id": row["id"], "prediction_id": prediction["id"]})
+    target.append(
+        {
+            "job_id": row["id"],
+            "section": job.section_id,
+            "prediction_id": prediction["id"],
+            "model": job.spec.id,
+            "take": job.take,
+        }
+    )
+    log.info(
+        "prediction submitted",
+        extra={**context, "job_id": row["id"], "prediction_id": prediction["id"]},
+    )

@@ -13,7 +13,7 @@ from typing import Any, TypeVar, cast
 import psycopg
 from psycopg import pq
 
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.connection import Conn, connect
 from vsl_pipelines.inbox.events import (
     InboxEvent,
     InvalidWebhookBody,
@@ -46,7 +46,7 @@ class PostgresInbox:
 
     def __init__(self, database_url: str, *, max_idle_connections: int = 4) -> None:
         self.database_url = database_url
-        self._idle: queue.LifoQueue[psycopg.Connection] = queue.LifoQueue(max_idle_connections)
+        self._idle: queue.LifoQueue[Conn] = queue.LifoQueue(max_idle_connections)
 
     def put(self, webhook_id: str, body: bytes | str, received_at: datetime | None = None) -> bool:
         text = body.decode("utf-8") if isinstance(body, bytes) else body
@@ -63,7 +63,7 @@ class PostgresInbox:
             text,
         )
 
-        def insert(conn: psycopg.Connection) -> bool:
+        def insert(conn: Conn) -> bool:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (INBOX_INSERT_LOCK,))
                 return conn.execute(_INSERT, params).fetchone() is not None
@@ -71,7 +71,7 @@ class PostgresInbox:
         return self._run(insert)
 
     def read_after(self, cursor: int, limit: int) -> list[InboxEvent]:
-        def read(conn: psycopg.Connection) -> list[InboxEvent]:
+        def read(conn: Conn) -> list[InboxEvent]:
             with conn.transaction():
                 rows = conn.execute(_READ_AFTER, (cursor, limit)).fetchall()
             return [InboxEvent.model_validate(row) for row in rows]
@@ -79,7 +79,7 @@ class PostgresInbox:
         return self._run(read)
 
     def latest_cursor(self) -> int:
-        def latest(conn: psycopg.Connection) -> int:
+        def latest(conn: Conn) -> int:
             with conn.transaction():
                 cur = conn.execute("SELECT coalesce(max(seq), 0) AS seq FROM webhook_inbox")
                 row = cast(dict[str, Any], cur.fetchone())  # dict rows: see db.connection
@@ -88,7 +88,7 @@ class PostgresInbox:
         return self._run(latest)
 
     def ping(self) -> None:
-        def select_one(conn: psycopg.Connection) -> None:
+        def select_one(conn: Conn) -> None:
             with conn.transaction():
                 conn.execute("SELECT 1")
 
@@ -102,7 +102,7 @@ class PostgresInbox:
             except queue.Empty:
                 return
 
-    def _run(self, work: Callable[[psycopg.Connection], T]) -> T:
+    def _run(self, work: Callable[[Conn], T]) -> T:
         """Run `work` on an idle connection; once more on a fresh one if the idle one died."""
         try:
             conn = self._idle.get_nowait()
@@ -114,7 +114,7 @@ class PostgresInbox:
             # A reused connection may have been dropped by a server restart.
             return self._run_on(connect(self.database_url), work)
 
-    def _run_on(self, conn: psycopg.Connection, work: Callable[[psycopg.Connection], T]) -> T:
+    def _run_on(self, conn: Conn, work: Callable[[Conn], T]) -> T:
         try:
             result = work(conn)
         except BaseException:

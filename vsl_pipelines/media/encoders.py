@@ -23,7 +23,16 @@ def video_encoder_args(profile: OutputProfile, preset: str, crf: int | None) -> 
 
 def audio_encoder_args(profile: OutputProfile) -> list[str]:
     if profile.audio_codec == "opus":
-        return ["-c:a", "libopus", "-b:a", "128k", "-ar", "48000", "-ac", str(profile.audio_channels)]
+        return [
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "128k",
+            "-ar",
+            "48000",
+            "-ac",
+            str(profile.audio_channels),
+        ]
     return ["-c:a", "aac", "-b:a", "192k", "-ar", str(profile.audio_rate),
             "-ac", str(profile.audio_channels)]  # fmt: skip
 

@@ -29,7 +29,9 @@ class ClipInput(BaseModel):
     path: Path
     duration_s: float | None = Field(default=None, gt=0, description="still images only")
     caption: str | None = None
-    zoom: bool | None = Field(default=None, description="slow zoom on a still; default from options")
+    zoom: bool | None = Field(
+        default=None, description="slow zoom on a still; default from options"
+    )
 
 
 class TransitionSpec(BaseModel):
@@ -63,7 +65,9 @@ class SoundtrackSpec(BaseModel):
 
 
 class CompileOptions(BaseModel):
-    size: str | None = Field(default=None, description="WxH or a preset; default: common input size")
+    size: str | None = Field(
+        default=None, description="WxH or a preset; default: common input size"
+    )
     fps: str | None = Field(default=None, description="default: common input fps")
     format: OutputFormat = "mp4"
     preset: str = Field(default="veryfast", description="x264 preset for re-encodes")

@@ -177,7 +177,9 @@ def plan_compile(
     clips: list[ClipPlan] = []
     for index, (clip, probe) in enumerate(zip(inputs, probes, strict=True)):
         if probe.kind == "audio":
-            raise MediaError("audio-only file cannot be a clip (use it as the soundtrack)", probe.path)
+            raise MediaError(
+                "audio-only file cannot be a clip (use it as the soundtrack)", probe.path
+            )
         reasons: list[str] = []
         if probe.kind == "image":
             seconds = clip.duration_s or options.still_duration_s

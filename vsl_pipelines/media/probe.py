@@ -140,7 +140,7 @@ def _probe_open(path: Path, size: int, container: av.container.InputContainer) -
         if kind == "video" and fmt == MP4_FAMILY:
             _check_mp4_index(path, size, video)
         elif kind == "video":
-            _check_tail(path, container, video, container_duration)
+            fields["video_duration_s"] = _video_end(path, container, video, container_duration)
     else:
         kind = "audio"
     if audio is not None:
@@ -184,14 +184,17 @@ def _check_mp4_index(path: Path, size: int, video) -> None:
         raise MediaError(f"truncated: samples end at byte {end}, file has {size}", path)
 
 
-def _check_tail(path: Path, container, video, duration: float | None) -> None:
-    """Other containers: demux (not decode) the last second and expect it to reach the end."""
-    if not duration or duration <= 1.5:
-        return
-    container.seek(int((duration - 1.0) * av.time_base), any_frame=False, backward=True)
-    last = None
+def _video_end(path: Path, container, video, duration: float | None) -> float:
+    """Containers without a per-stream duration (Matroska/WebM): demux, not decode, the last
+    seconds; the last packet's end is the video's length, and a cut file shows up short."""
+    if duration:
+        target = max(0.0, duration - 2.0)
+        container.seek(int(target * av.time_base), any_frame=False, backward=True)
+    end = 0.0
     for packet in container.demux(video):
         if packet.pts is not None:
-            last = packet
-    if last is None or last.pts is None or float(last.pts * last.time_base) < duration - 1.5:
-        raise MediaError("truncated: the last second of video cannot be read", path)
+            step = packet.duration or 0
+            end = max(end, float((packet.pts + step) * packet.time_base))
+    if end <= 0 or (duration and end < duration - 1.0):
+        raise MediaError("truncated: the end of the video stream cannot be read", path)
+    return end

@@ -46,7 +46,9 @@ def parse_size(value: str) -> tuple[int, int]:
     try:
         width, height = (int(part) for part in key.split("x"))
     except ValueError as exc:
-        raise MediaError(f"size {value!r} is neither WxH nor one of {sorted(SIZE_PRESETS)}") from exc
+        raise MediaError(
+            f"size {value!r} is neither WxH nor one of {sorted(SIZE_PRESETS)}"
+        ) from exc
     if width <= 0 or height <= 0 or width % 2 or height % 2:
         raise MediaError(f"size {value!r} must be positive and even (yuv420p)")
     return width, height
@@ -55,7 +57,11 @@ def parse_size(value: str) -> tuple[int, int]:
 def parse_fps(value: str | float | Fraction) -> Fraction:
     """`30`, `29.97`, `30000/1001` -> an exact fraction (29.97 means NTSC 30000/1001)."""
     text = str(value).strip()
-    ntsc = {"23.976": Fraction(24000, 1001), "29.97": Fraction(30000, 1001), "59.94": Fraction(60000, 1001)}
+    ntsc = {
+        "23.976": Fraction(24000, 1001),
+        "29.97": Fraction(30000, 1001),
+        "59.94": Fraction(60000, 1001),
+    }
     if text in ntsc:
         return ntsc[text]
     try:
@@ -118,7 +124,7 @@ class OutputProfile(BaseModel):
             reasons.append(f"pixel format {probe.pix_fmt} != {self.pix_fmt}")
         if probe.fps_fraction != self.fps_fraction:
             reasons.append(f"fps {probe.fps} != {self.fps}")
-        elif self.time_base and probe.time_base_fraction:
+        elif self.format == "mp4" and self.time_base and probe.time_base_fraction:
             ticks = self.frame_s / Fraction(self.time_base)
             if ticks.denominator != 1:
                 reasons.append(f"time base {probe.time_base} frames not exact in {self.time_base}")

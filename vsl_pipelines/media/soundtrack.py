@@ -53,4 +53,3 @@ def add_soundtrack(
         bed = ducked
     graph.add(f"{voice}{bed}amix=inputs=2:duration=first:normalize=0,{loudness}{out}")
     return out
-

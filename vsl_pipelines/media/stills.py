@@ -99,5 +99,11 @@ def still_to_clip(
     )
     Path(dest).parent.mkdir(parents=True, exist_ok=True)
     return render_still(
-        image, Path(dest), profile, seconds=duration_s, zoom=zoom, preset=preset, timeout_s=timeout_s
+        image,
+        Path(dest),
+        profile,
+        seconds=duration_s,
+        zoom=zoom,
+        preset=preset,
+        timeout_s=timeout_s,
     )

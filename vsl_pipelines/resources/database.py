@@ -1,7 +1,5 @@
 """The PostgreSQL resource: scripts, jobs, takes, approvals and compilations live here."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from vsl_pipelines.db.embedded import resolve_database_url

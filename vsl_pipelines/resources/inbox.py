@@ -1,7 +1,5 @@
 """The webhook inbox resource: a Postgres table here; DynamoDB implements the same interface."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from vsl_pipelines.inbox.base import WebhookInbox

@@ -1,7 +1,5 @@
 """The media store resource: a local folder in the embedded setup (S3 implements the same interface)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import dagster as dg

@@ -1,7 +1,5 @@
 """The model registry resource: `config/models.json` plus the `MODELS_CONFIG` override."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import dagster as dg

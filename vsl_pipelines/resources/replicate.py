@@ -1,7 +1,5 @@
 """The generation resource: the real `replicate` client, pointed at Replicate or the sandbox."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from vsl_pipelines.generation.predictions import PredictionClient
@@ -16,6 +14,9 @@ class ReplicateResource(dg.ConfigurableResource):
 
     def client(self) -> PredictionClient:
         return PredictionClient(
-            self.base_url, self.api_token, self.webhook_url,
-            max_attempts=self.max_attempts, base_delay_s=self.base_delay_s,
+            self.base_url,
+            self.api_token,
+            self.webhook_url,
+            max_attempts=self.max_attempts,
+            base_delay_s=self.base_delay_s,
         )

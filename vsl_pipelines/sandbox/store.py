@@ -136,7 +136,7 @@ class PredictionStore:
 
     def add(self, record: PredictionRecord) -> None:
         with self._lock:
-            self._records[record.id] = record
+            self._records[record.id] = record.model_copy(deep=True)
             self._write(record)
 
     def get(self, prediction_id: str) -> PredictionRecord | None:

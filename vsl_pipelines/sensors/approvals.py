@@ -4,8 +4,6 @@ A rejection starts a new take and launches generation for it; a script whose sec
 all approved launches `compiled_video`.
 """
 
-from __future__ import annotations
-
 import dagster as dg
 
 from vsl_pipelines.db import approvals as approval_rows
@@ -28,16 +26,27 @@ def approval_tick(cursor: int, database_url: str, batch: int) -> tuple[list[dg.R
                 take = apply_rejection(conn, decision)
                 if take is not None:
                     script_rows.set_status(conn, script_id, "generating")
-                    requests.append(dg.RunRequest(
-                        run_key=f"retake:{decision['id']}", job_name=generate_job.name,
-                        partition_key=script_id, tags={**tags, "vsl/section": decision["section_id"],
-                                                       "vsl/take": str(take)},
-                    ))
+                    requests.append(
+                        dg.RunRequest(
+                            run_key=f"retake:{decision['id']}",
+                            job_name=generate_job.name,
+                            partition_key=script_id,
+                            tags={
+                                **tags,
+                                "vsl/section": decision["section_id"],
+                                "vsl/take": str(take),
+                            },
+                        )
+                    )
             elif not unapproved_sections(conn, script_id):
-                requests.append(dg.RunRequest(
-                    run_key=f"compile:{script_id}:{decision['id']}", job_name=compile_job.name,
-                    partition_key=script_id, tags=tags,
-                ))
+                requests.append(
+                    dg.RunRequest(
+                        run_key=f"compile:{script_id}:{decision['id']}",
+                        job_name=compile_job.name,
+                        partition_key=script_id,
+                        tags=tags,
+                    )
+                )
         conn.commit()
     new_cursor = decisions[-1]["id"] if decisions else cursor
     return requests, new_cursor
@@ -48,7 +57,9 @@ def approval_tick(cursor: int, database_url: str, batch: int) -> tuple[list[dg.R
     minimum_interval_seconds=get_settings().approval_sensor_interval_s,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
-def approval_sensor(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult:
+def approval_sensor(
+    context: dg.SensorEvaluationContext, database: DatabaseResource
+) -> dg.SensorResult:
     """Launches a new take for each rejection and the compile once every section is approved."""
     requests, cursor = approval_tick(
         int(context.cursor or 0), database.resolved_url(), get_settings().sensor_batch_size

@@ -1,7 +1,5 @@
 """New scripts become partitions; a schedule launches generation for queued scripts in batches."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from vsl_pipelines.db import scripts as script_rows

@@ -4,8 +4,6 @@ Each tick applies at most `batch` events to jobs, polls jobs whose webhook is la
 the database which step each active script needs; run keys make every request happen once.
 """
 
-from __future__ import annotations
-
 import dagster as dg
 
 from vsl_pipelines.db import scripts as script_rows
@@ -21,8 +19,12 @@ LATE_WEBHOOK_S = 120.0
 
 
 def webhook_tick(
-    cursor: int, database_url: str, inbox_resource: InboxResource,
-    replicate: ReplicateResource | None, batch: int, late_after_s: float = LATE_WEBHOOK_S,
+    cursor: int,
+    database_url: str,
+    inbox_resource: InboxResource,
+    replicate: ReplicateResource | None,
+    batch: int,
+    late_after_s: float = LATE_WEBHOOK_S,
 ) -> tuple[list[dg.RunRequest], int, int]:
     """One tick: (run requests, new cursor, events applied)."""
     events = inbox_resource.inbox(database_url).read_after(cursor, batch)
@@ -58,7 +60,10 @@ def webhook_sensor(
 ) -> dg.SensorResult:
     """Reads new webhooks, updates job status, launches the collecting run of a finished stage."""
     requests, cursor, applied = webhook_tick(
-        int(context.cursor or 0), database.resolved_url(), inbox, replicate,
+        int(context.cursor or 0),
+        database.resolved_url(),
+        inbox,
+        replicate,
         get_settings().sensor_batch_size,
     )
     if applied:

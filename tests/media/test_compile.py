@@ -1,0 +1,214 @@
+import hashlib
+from pathlib import Path
+
+import av
+import pytest
+
+from tests.fixtures.media import decode_summary
+from vsl_pipelines.media.compile import compile_video
+from vsl_pipelines.media.errors import FFmpegTimeout, MediaError
+from vsl_pipelines.media.options import ClipInput, CompileOptions
+
+FAST = {"preset": "ultrafast"}
+
+
+def _video_packet_hashes(path: Path) -> list[str]:
+    with av.open(str(path)) as container:
+        return [
+            hashlib.md5(bytes(p)).hexdigest()
+            for p in container.demux(container.streams.video[0])
+            if p.size
+        ]
+
+
+def assert_copied(source: Path, output: Path) -> None:
+    """The source's video packets appear byte for byte in the output (stream copy)."""
+    src = _video_packet_hashes(source)
+    out = set(_video_packet_hashes(output))
+    kept = sum(h in out for h in src[1:])  # the keyframe may gain in-band parameter sets
+    assert kept == len(src) - 1
+
+
+def assert_not_copied(source: Path, output: Path) -> None:
+    out = set(_video_packet_hashes(output))
+    assert not any(h in out for h in _video_packet_hashes(source)[1:])
+
+
+def assert_valid(result, size: tuple[int, int], *, audio: bool = True) -> dict:
+    summary = decode_summary(Path(result.output))
+    assert summary["sizes"] == {size}
+    assert result.verification is not None and result.verification.ok, result.verification
+    frame = 1 / float(summary["fps"])
+    assert summary["video_end"] == pytest.approx(result.plan.expected_duration_s, abs=frame + 1e-3)
+    assert summary["audio_streams"] == (1 if audio else 0)
+    if audio:
+        assert summary["audio_end"] == pytest.approx(summary["video_end"], abs=frame + 1e-3)
+    return summary
+
+
+def no_leftovers(folder: Path) -> bool:
+    return not any(p.name.startswith(".vsl-compile-") for p in folder.iterdir())
+
+
+def test_matching_clips_are_stream_copied(make_clip, tmp_path):
+    clips = [make_clip(seconds=1.0, tone=tone) for tone in (300, 400, 500)]
+    result = compile_video(clips, tmp_path / "out.mp4", CompileOptions(**FAST))
+    assert [c.video for c in result.plan.clips] == ["copy"] * 3
+    assert all(c.copied for c in result.plan.clips)
+    summary = assert_valid(result, (160, 90))
+    assert summary["frames"] == 90
+    for clip in clips:
+        assert_copied(clip, Path(result.output))
+    assert result.size_bytes == (tmp_path / "out.mp4").stat().st_size
+    assert {s["type"] for s in result.streams} == {"video", "audio"}
+    assert no_leftovers(tmp_path)
+
+
+def test_many_copied_clips_keep_audio_in_step(make_clip, tmp_path):
+    clip = make_clip(seconds=0.7, tone=660)
+    result = compile_video([clip] * 25, tmp_path / "long.mp4", CompileOptions(**FAST))
+    summary = assert_valid(result, (160, 90))
+    assert summary["frames"] == 25 * 21
+
+
+def test_mixed_sizes_aspects_and_rotation_reencode_only_mismatches(make_clip, tmp_path):
+    common = make_clip(seconds=2.0, tone=300)
+    clips = [
+        common,
+        make_clip(width=320, height=180, seconds=1.0),
+        make_clip(width=90, height=160, seconds=1.0),
+        make_clip(rotation=90, seconds=1.0),
+        make_clip(width=120, height=90, sar="4/3", seconds=1.0),
+        make_clip(seconds=1.0, tone=500),
+    ]
+    result = compile_video(clips, tmp_path / "mixed.mp4", CompileOptions(**FAST))
+    actions = [c.video for c in result.plan.clips]
+    assert actions == ["copy", "encode", "encode", "encode", "encode", "copy"]
+    reasons = [" ".join(c.reasons) for c in result.plan.clips]
+    assert "size 320x180" in reasons[1]
+    assert "rotated" in reasons[3]
+    assert "sample aspect" in reasons[4]
+    assert_valid(result, (160, 90))
+    assert_copied(common, Path(result.output))
+    assert_not_copied(clips[1], Path(result.output))
+
+
+def test_caller_size_preset_reencodes_everything_to_it(make_clip, tmp_path):
+    clips = [make_clip(seconds=1.0), make_clip(width=90, height=160, seconds=1.0)]
+    options = CompileOptions(size="90x160", **FAST)
+    result = compile_video(clips, tmp_path / "vertical.mp4", options)
+    assert [c.video for c in result.plan.clips] == ["encode", "copy"]
+    assert_valid(result, (90, 160))
+
+
+def test_frame_rates_25_30_and_2997(make_clip, tmp_path):
+    clips = [
+        make_clip(fps=30, seconds=2.0),
+        make_clip(fps=25, seconds=1.0),
+        make_clip(fps="30000/1001", seconds=1.0),
+    ]
+    result = compile_video(clips, tmp_path / "fps.mp4", CompileOptions(**FAST))
+    assert result.plan.profile.fps == "30"
+    assert [c.video for c in result.plan.clips] == ["copy", "encode", "encode"]
+    assert "fps 25 != 30" in result.plan.clips[1].reasons
+    summary = assert_valid(result, (160, 90))
+    assert summary["frames"] == 120
+
+
+@pytest.mark.parametrize(
+    "pattern", [(True, False), (False, True), (True, False, True), (False, True, False)]
+)
+def test_clips_with_and_without_audio_in_any_order(make_clip, tmp_path, pattern):
+    clips = [make_clip(seconds=1.0, audio=has) for has in pattern]
+    result = compile_video(clips, tmp_path / "order.mp4", CompileOptions(**FAST))
+    for clip_plan, has in zip(result.plan.clips, pattern, strict=True):
+        assert clip_plan.audio == ("copy" if has else "silence")
+        assert clip_plan.video == "copy"
+    assert_valid(result, (160, 90))
+
+
+def test_all_silent_clips_make_a_silent_video(make_clip, tmp_path):
+    clips = [make_clip(seconds=1.0, audio=False)] * 2
+    result = compile_video(clips, tmp_path / "silent.mp4", CompileOptions(**FAST))
+    assert all(c.audio == "none" and c.copied for c in result.plan.clips)
+    assert_valid(result, (160, 90), audio=False)
+
+
+def test_audio_rates_and_layouts_reencode_audio_only(make_clip, tmp_path):
+    clips = [
+        make_clip(seconds=1.5),
+        make_clip(seconds=1.0, rate=44100, layout="mono"),
+        make_clip(seconds=1.0, rate=22050),
+        make_clip(seconds=1.0, audio_seconds=1.5),
+    ]
+    result = compile_video(clips, tmp_path / "rates.mp4", CompileOptions(**FAST))
+    assert [c.video for c in result.plan.clips] == ["copy"] * 4
+    assert [c.audio for c in result.plan.clips] == ["copy", "encode", "encode", "encode"]
+    assert any("out of step" in r for r in result.plan.clips[3].reasons)
+    assert_valid(result, (160, 90))
+    for clip in clips:
+        assert_copied(clip, Path(result.output))
+
+
+def test_stills_mixed_with_clips(make_clip, make_image, tmp_path):
+    inputs = [
+        ClipInput(path=make_clip(seconds=1.0)),
+        ClipInput(path=make_image(150, 100), duration_s=0.5),
+        ClipInput(path=make_image(100, 150, "jpg"), duration_s=0.7, zoom=True),
+        ClipInput(path=make_clip(seconds=1.0, audio=False)),
+    ]
+    result = compile_video(inputs, tmp_path / "stills.mp4", CompileOptions(**FAST))
+    assert [c.video for c in result.plan.clips] == ["copy", "render", "render", "copy"]
+    assert result.plan.expected_duration_s == pytest.approx(3.2, abs=1e-6)
+    summary = assert_valid(result, (160, 90))
+    assert summary["frames"] == 96
+
+
+def test_webm_output(make_clip, tmp_path):
+    clips = [
+        make_clip(seconds=1.0, codec="vp9"),
+        make_clip(seconds=1.0),
+        make_clip(seconds=1.0, codec="vp9", audio=False),
+    ]
+    result = compile_video(clips, tmp_path / "out.webm", CompileOptions(format="webm", **FAST))
+    assert [c.video for c in result.plan.clips] == ["copy", "encode", "copy"]
+    assert [s["codec"] for s in result.streams] == ["vp9", "opus"]
+    assert_valid(result, (160, 90))
+
+
+@pytest.mark.parametrize("name", ["truncated", "empty", "audio_only", "missing", "not_media"])
+def test_bad_input_is_named_and_nothing_is_left_behind(make_clip, broken_media, tmp_path, name):
+    bad = broken_media[name]
+    out = tmp_path / "out.mp4"
+    with pytest.raises(MediaError) as error:
+        compile_video([make_clip(seconds=1.0), bad], out, CompileOptions(**FAST))
+    assert str(bad) in str(error.value)
+    assert not out.exists()
+    assert no_leftovers(tmp_path)
+
+
+def test_ffmpeg_time_bound_kills_and_cleans_up(make_clip, tmp_path):
+    clips = [make_clip(seconds=1.0), make_clip(width=320, height=180, seconds=2.0)]
+    out = tmp_path / "slow.mp4"
+    with pytest.raises(FFmpegTimeout):
+        compile_video(clips, out, CompileOptions(timeout_s=0.05, preset="veryslow"))
+    assert not out.exists()
+    assert no_leftovers(tmp_path)
+
+
+def test_existing_output_survives_a_failed_compile(make_clip, broken_media, tmp_path):
+    out = tmp_path / "keep.mp4"
+    out.write_bytes(b"previous")
+    with pytest.raises(MediaError):
+        compile_video([make_clip(seconds=1.0), broken_media["truncated"]], out)
+    assert out.read_bytes() == b"previous"
+
+
+def test_poster_and_strip(make_clip, tmp_path):
+    clips = [make_clip(seconds=1.0, tone=t) for t in (300, 400)]
+    options = CompileOptions(poster=True, thumbnail_strip=True, **FAST)
+    result = compile_video(clips, tmp_path / "p.mp4", options)
+    from PIL import Image
+
+    assert Image.open(result.poster).size == (160, 90)
+    assert Image.open(result.thumbnail_strip).size[0] == 8 * 160

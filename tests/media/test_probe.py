@@ -1,0 +1,50 @@
+from pathlib import Path
+
+import pytest
+
+from vsl_pipelines.media.errors import MediaError
+from vsl_pipelines.media.probe import probe_media
+
+
+def test_probe_reads_stream_parameters(make_clip):
+    probe = probe_media(make_clip(width=160, height=90, fps=25, rate=44100, layout="mono"))
+    assert probe.kind == "video"
+    assert (probe.codec, probe.width, probe.height, probe.pix_fmt) == ("h264", 160, 90, "yuv420p")
+    assert probe.fps == "25" and probe.fps_float == 25.0
+    assert probe.sar == "1:1" and probe.rotation == 0
+    assert probe.duration_s == pytest.approx(1.0, abs=0.01)
+    assert probe.has_audio and probe.audio_codec == "aac"
+    assert (probe.audio_rate, probe.audio_channels, probe.audio_layout) == (44100, 1, "mono")
+    assert probe.size_bytes > 0
+    assert probe.model_dump(mode="json")["fps"] == "25"
+
+
+def test_probe_ntsc_rate_and_rotation(make_clip):
+    ntsc = probe_media(make_clip(fps="30000/1001", audio=False))
+    assert ntsc.fps == "30000/1001" and not ntsc.has_audio
+    rotated = probe_media(make_clip(rotation=90))
+    assert rotated.rotation in (90, 270)
+    assert (rotated.display_width, rotated.display_height) == (90, 160)
+
+
+def test_probe_image_and_audio(make_image, broken_media):
+    image = probe_media(make_image(200, 120))
+    assert image.kind == "image" and (image.width, image.height) == (200, 120)
+    audio = probe_media(broken_media["audio_only"])
+    assert audio.kind == "audio" and audio.has_audio and audio.width == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("missing", "not found"),
+        ("empty", "empty"),
+        ("truncated", "truncated"),
+        ("not_media", "not a readable media file"),
+    ],
+)
+def test_probe_refuses_bad_input_naming_the_file(broken_media: dict[str, Path], name, message):
+    with pytest.raises(MediaError) as error:
+        probe_media(broken_media[name])
+    assert str(broken_media[name]) in str(error.value)
+    assert message in str(error.value)

@@ -1,0 +1,267 @@
+"""The compilation entry point: probe every input, plan, normalize only what must change,
+concat by stream copy (or join with transitions), add captions and soundtrack, verify, publish.
+
+All work happens in a temporary folder beside the output; the output appears atomically
+(`os.replace`) only after verification, and the folder is removed on success and failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from vsl_pipelines.logs import get_logger
+from vsl_pipelines.media.captions import CaptionCue, add_captions
+from vsl_pipelines.media.concat import concat_copy
+from vsl_pipelines.media.encoders import audio_encoder_args, muxer_args, video_encoder_args
+from vsl_pipelines.media.errors import FFmpegTimeout, MediaError, VerificationError
+from vsl_pipelines.media.ffmpeg import run_ffmpeg
+from vsl_pipelines.media.graph import FilterGraph
+from vsl_pipelines.media.normalize import normalize_clip
+from vsl_pipelines.media.options import ClipInput, CompileOptions
+from vsl_pipelines.media.plan import CompilePlan, plan_compile
+from vsl_pipelines.media.probe import MediaProbe, probe_media
+from vsl_pipelines.media.soundtrack import add_soundtrack
+from vsl_pipelines.media.stills import render_still
+from vsl_pipelines.media.thumbnails import make_poster, make_thumbnail_strip
+from vsl_pipelines.media.transitions import add_transitions
+from vsl_pipelines.media.verify import Verification, verify_output
+
+log = get_logger(__name__)
+
+
+class CompileResult(BaseModel):
+    output: str
+    plan: CompilePlan
+    duration_s: float
+    size_bytes: int
+    streams: list[dict[str, Any]]
+    timings: dict[str, float]
+    verification: Verification | None = None
+    poster: str | None = None
+    thumbnail_strip: str | None = None
+
+
+class _Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+        self.total = seconds
+
+    def left(self) -> float:
+        remaining = self.end - time.monotonic()
+        if remaining <= 0:
+            raise FFmpegTimeout("compile", f"time budget of {self.total:.0f} s used up")
+        return remaining
+
+
+def _as_input(item: ClipInput | Path | str) -> ClipInput:
+    return item if isinstance(item, ClipInput) else ClipInput(path=Path(item))
+
+
+def compile_video(
+    inputs: Sequence[ClipInput | Path | str],
+    output: Path | str,
+    options: CompileOptions | None = None,
+    *,
+    caption_cues: Sequence[CaptionCue] | None = None,
+) -> CompileResult:
+    """Compile `inputs` (clips and stills, in order) into `output`; see the module docstring."""
+    options = options or CompileOptions()
+    output = Path(output)
+    clips = [_as_input(item) for item in inputs]
+    if not clips:
+        raise MediaError("nothing to compile: no inputs given")
+    if output.suffix.lower() not in {".mp4", ".m4v", ".mov", ".webm", ".mkv"}:
+        raise MediaError(f"output suffix {output.suffix!r} is not a video container", output)
+    deadline = _Deadline(options.timeout_s)
+    timings: dict[str, float] = {}
+
+    started = time.perf_counter()
+    probes = [probe_media(clip.path) for clip in clips]
+    soundtrack_probe = probe_media(options.soundtrack.path) if options.soundtrack else None
+    if soundtrack_probe is not None and not soundtrack_probe.has_audio:
+        raise MediaError("soundtrack has no audio stream", soundtrack_probe.path)
+    timings["probe"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    plan = plan_compile(clips, probes, options)
+    cues = list(caption_cues or []) + [
+        CaptionCue(start_s=c.start_s, end_s=c.start_s + c.duration_s, text=c.caption)
+        for c in plan.clips
+        if c.caption
+    ]
+    timings["plan"] = time.perf_counter() - started
+    log.info("compile plan", extra={"fields": {"output": str(output), **plan.summary()}})
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".vsl-compile-", dir=options.work_dir or output.parent))
+    try:
+        staged = work / f"final{output.suffix}"
+        has_audio = plan.profile.has_audio or soundtrack_probe is not None
+        if plan.mode == "transitions":
+            _join_with_transitions(plan, probes, staged, options, cues, work, deadline, timings)
+        else:
+            _join_by_concat(plan, probes, staged, options, cues, work, deadline, timings)
+        verification = None
+        if options.verify:
+            verification = verify_output(
+                staged, plan.profile, plan.expected_duration_s, has_audio=has_audio
+            )
+            timings["verify"] = verification.seconds
+            if not verification.ok:
+                failed = "; ".join(f"{c.name}: {c.detail}" for c in verification.failures())
+                raise VerificationError(f"output failed verification ({failed})", output)
+        poster = strip = None
+        if options.poster:
+            poster = make_poster(staged, work / "poster.jpg", timeout_s=deadline.left())
+        if options.thumbnail_strip:
+            strip = make_thumbnail_strip(staged, work / "strip.jpg", timeout_s=deadline.left())
+        final_probe = probe_media(staged)
+        os.replace(staged, output)
+        published = {}
+        for name, picture in (("poster", poster), ("strip", strip)):
+            if picture is not None:
+                target = output.with_name(f"{output.stem}.{name}.jpg")
+                os.replace(picture, target)
+                published[name] = str(target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    timings = {k: round(v, 4) for k, v in timings.items()}
+    result = CompileResult(
+        output=str(output),
+        plan=plan,
+        duration_s=round(final_probe.duration_s, 4),
+        size_bytes=output.stat().st_size,
+        streams=_streams(final_probe),
+        timings=timings,
+        verification=verification,
+        poster=published.get("poster"),
+        thumbnail_strip=published.get("strip"),
+    )
+    log.info("compiled", extra={"fields": {"output": str(output), "timings": timings}})
+    return result
+
+
+def _streams(probe: MediaProbe) -> list[dict[str, Any]]:
+    streams: list[dict[str, Any]] = [
+        {
+            "type": "video",
+            "codec": probe.codec,
+            "width": probe.width,
+            "height": probe.height,
+            "fps": probe.fps,
+            "pix_fmt": probe.pix_fmt,
+            "duration_s": probe.video_duration_s,
+        }
+    ]
+    if probe.has_audio:
+        streams.append(
+            {
+                "type": "audio",
+                "codec": probe.audio_codec,
+                "rate": probe.audio_rate,
+                "channels": probe.audio_channels,
+                "duration_s": probe.audio_duration_s,
+            }
+        )
+    return streams
+
+
+def _join_by_concat(
+    plan: CompilePlan,
+    probes: Sequence[MediaProbe],
+    staged: Path,
+    options: CompileOptions,
+    cues: Sequence[CaptionCue],
+    work: Path,
+    deadline: _Deadline,
+    timings: dict[str, float],
+) -> None:
+    profile = plan.profile
+    ext = ".webm" if profile.format == "webm" else ".mp4"
+    started = time.perf_counter()
+    parts: list[tuple[Path, float]] = []
+    for clip, probe in zip(plan.clips, probes, strict=True):
+        if clip.copied:
+            parts.append((Path(probe.path), clip.duration_s))
+            continue
+        part = work / f"part{clip.index:04d}{ext}"
+        if clip.video == "render":
+            render_still(
+                probe.path, part, profile, seconds=clip.duration_s, zoom=clip.zoom,
+                preset=options.preset, crf=options.crf, timeout_s=deadline.left(),
+                step=f"still clip {clip.index + 1}",
+            )  # fmt: skip
+        else:
+            normalize_clip(
+                clip, probe, profile, part,
+                preset=options.preset, crf=options.crf, timeout_s=deadline.left(),
+            )  # fmt: skip
+        parts.append((part, clip.duration_s))
+    timings["normalize"] = time.perf_counter() - started
+
+    finishing = bool(cues) or options.soundtrack is not None
+    started = time.perf_counter()
+    joined = work / f"joined{ext}" if finishing else staged
+    concat_copy(parts, joined, profile, timeout_s=deadline.left(), faststart=not finishing)
+    timings["concat"] = time.perf_counter() - started
+    if not finishing:
+        return
+
+    started = time.perf_counter()
+    graph = FilterGraph()
+    graph.add_input(["-i", joined])
+    video = "0:v:0"
+    audio = "[0:a:0]" if profile.has_audio else None
+    codec_args: list[str] = []
+    if cues:
+        video = add_captions(graph, "[0:v:0]", cues, profile, work)
+        codec_args += video_encoder_args(profile, options.preset, options.crf)
+    else:
+        codec_args += ["-c:v", "copy"]
+    if options.soundtrack is not None:
+        audio = add_soundtrack(graph, audio, options.soundtrack, profile, plan.expected_duration_s)
+        codec_args += audio_encoder_args(profile)
+    elif audio:
+        audio = "0:a:0"
+        codec_args += ["-c:a", "copy"]
+    maps = ["-map", video] + (["-map", audio] if audio else [])
+    args = [*graph.args(), *maps, *codec_args, "-map_metadata", "-1"]
+    args += [*muxer_args(profile, faststart=True), staged]
+    run_ffmpeg(args, step="captions and soundtrack", timeout_s=deadline.left())
+    timings["finish"] = time.perf_counter() - started
+
+
+def _join_with_transitions(
+    plan: CompilePlan,
+    probes: Sequence[MediaProbe],
+    staged: Path,
+    options: CompileOptions,
+    cues: Sequence[CaptionCue],
+    work: Path,
+    deadline: _Deadline,
+    timings: dict[str, float],
+) -> None:
+    profile = plan.profile
+    started = time.perf_counter()
+    graph = FilterGraph()
+    video, audio = add_transitions(graph, plan, probes)
+    if cues:
+        video = add_captions(graph, video, cues, profile, work)
+    if options.soundtrack is not None:
+        audio = add_soundtrack(graph, audio, options.soundtrack, profile, plan.expected_duration_s)
+    maps = ["-map", video] + (["-map", audio] if audio else [])
+    codec_args = video_encoder_args(profile, options.preset, options.crf)
+    codec_args += audio_encoder_args(profile) if audio else []
+    args = [*graph.args(), *maps, *codec_args, "-map_metadata", "-1"]
+    args += [*muxer_args(profile, faststart=True), staged]
+    run_ffmpeg(args, step=f"{plan.transition} transitions", timeout_s=deadline.left())
+    timings["transitions"] = time.perf_counter() - started
