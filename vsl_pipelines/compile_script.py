@@ -15,7 +15,8 @@ from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.logs import get_logger
-from vsl_pipelines.media.compile import ClipInput, CompileOptions, compile_video
+from vsl_pipelines.media.compile import compile_video
+from vsl_pipelines.media.options import ClipInput, CompileOptions, SoundtrackSpec
 from vsl_pipelines.review import unapproved_sections
 from vsl_pipelines.storage.base import MediaStore
 
@@ -49,16 +50,17 @@ def compile_script(database_url: str, store: MediaStore, script_id: str) -> dict
         compilation_id = compilation_rows.start_compilation(conn, script_id)
         script_rows.set_status(conn, script_id, "compiling")
     inputs = [
-        ClipInput(path=store.local_path(take["media_key"]), caption=section.narration)
-        for take, section in zip(clip_takes, script.sections, strict=True)
-        if take is not None
+        ClipInput(path=store.local_path(take["media_key"])) for take in clip_takes if take is not None
     ]
     soundtrack_path = store.local_path(soundtracks[-1]["media_key"]) if soundtracks else None
     key = f"scripts/{script_id}/final/{script_id}-c{compilation_id}.mp4"
     try:
         with tempfile.TemporaryDirectory(prefix="vsl-compile-") as tmp:
             out = Path(tmp) / "final.mp4"
-            result = compile_video(inputs, out, CompileOptions(soundtrack=soundtrack_path))
+            options = CompileOptions(
+                soundtrack=SoundtrackSpec(path=soundtrack_path) if soundtrack_path else None
+            )
+            result = compile_video(inputs, out, options)
             uri = store.put_file(key, out)
             size = out.stat().st_size
     except Exception as exc:

@@ -212,3 +212,23 @@ def test_poster_and_strip(make_clip, tmp_path):
 
     assert Image.open(result.poster).size == (160, 90)
     assert Image.open(result.thumbnail_strip).size[0] == 8 * 160
+
+
+def _top_level_boxes(path: Path) -> list[str]:
+    import struct
+
+    boxes, data = [], path.read_bytes()
+    pos = 0
+    while pos < len(data):
+        size, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        if size == 1:
+            size = struct.unpack(">Q", data[pos + 8 : pos + 16])[0]
+        boxes.append(kind.decode())
+        pos += size
+    return boxes
+
+
+def test_mp4_index_is_at_the_front(make_clip, tmp_path):
+    result = compile_video([make_clip(seconds=1.0)] * 3, tmp_path / "fast.mp4")
+    boxes = _top_level_boxes(Path(result.output))
+    assert boxes.index("moov") < boxes.index("mdat")

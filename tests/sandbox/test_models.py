@@ -65,9 +65,13 @@ def test_flux_by_name_renders_num_outputs_images_of_the_aspect_ratio(
 ) -> None:
     prediction = replicate_client.models.predictions.create(
         model="black-forest-labs/flux-schnell",
-        input={"prompt": "a red bicycle", "aspect_ratio": "1:1", "num_outputs": 2,
-               "output_format": "webp"},
-    )  # fmt: skip
+        input={
+            "prompt": "a red bicycle",
+            "aspect_ratio": "1:1",
+            "num_outputs": 2,
+            "output_format": "webp",
+        },
+    )
     assert prediction.status == "starting"
     assert len(prediction.version) == 64
     finished(prediction)
@@ -86,7 +90,8 @@ def test_sdxl_by_version_uses_width_height_and_the_seed_changes_the_picture(
     for seed in (1, 2):
         prediction = finished(
             replicate_client.predictions.create(
-                version=SDXL, input={"prompt": "a lighthouse", "width": 768, "height": 512, "seed": seed}
+                version=SDXL,
+                input={"prompt": "a lighthouse", "width": 768, "height": 512, "seed": seed},
             )
         )
         assert prediction.version == SDXL.split(":")[1]
@@ -110,9 +115,12 @@ def test_stable_video_from_a_sandbox_hosted_image_keeps_the_aspect_ratio(
     video = finished(
         replicate_client.predictions.create(
             version=SVD,
-            input={"input_image": still.output[0], "video_length": "14_frames_with_svd",
-                   "frames_per_second": 7},
-        )  # fmt: skip
+            input={
+                "input_image": still.output[0],
+                "video_length": "14_frames_with_svd",
+                "frames_per_second": 7,
+            },
+        )
     )
     assert isinstance(video.output, str) and video.output.endswith(".mp4")
     facts = probe_video(fetch(video.output))
@@ -197,9 +205,13 @@ def test_text_to_video_model_from_a_registry_override(sandbox_factory) -> None:
     prediction = finished(
         client.predictions.create(
             version=TEXT_VIDEO,
-            input={"prompt": "waves on a beach", "duration": 2, "aspect_ratio": "16:9",
-                   "resolution": "480p"},
-        )  # fmt: skip
+            input={
+                "prompt": "waves on a beach",
+                "duration": 2,
+                "aspect_ratio": "16:9",
+                "resolution": "480p",
+            },
+        )
     )
     facts = probe_video(fetch(prediction.output))
     assert facts["size"] == (854, 480)

@@ -18,7 +18,9 @@ def verify(secret: str, hook: ReceivedWebhook) -> dict:
     return Webhook(secret).verify(hook.body, hook.headers)
 
 
-def create(client: replicate.Client, sink: WebhookSink, **params) -> replicate.prediction.Prediction:
+def create(
+    client: replicate.Client, sink: WebhookSink, **params
+) -> replicate.prediction.Prediction:
     return client.models.predictions.create(
         model="black-forest-labs/flux-schnell",
         input={"prompt": "webhook test", "aspect_ratio": "1:1", "megapixels": "0.25"},
@@ -41,7 +43,9 @@ def test_every_event_arrives_signed_with_the_published_secret(
     assert len({hook.headers["webhook-id"] for hook in hooks}) == 4
     assert abs(int(hooks[-1].headers["webhook-timestamp"]) - time.time()) < 30
     with pytest.raises(WebhookVerificationError):
-        tampered = ReceivedWebhook(hooks[-1].headers, hooks[-1].body.replace(b"succeeded", b"failed"))
+        tampered = ReceivedWebhook(
+            hooks[-1].headers, hooks[-1].body.replace(b"succeeded", b"failed")
+        )
         verify(secret, tampered)
 
 

@@ -23,7 +23,9 @@ class CaptionCue(BaseModel):
     text: str
 
 
-def _wrap(text: str, font: ImageFont.FreeTypeFont, max_width: int) -> list[str]:
+def _wrap(
+    text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, max_width: int
+) -> list[str]:
     lines: list[str] = []
     for paragraph in text.splitlines() or [text]:
         line = ""

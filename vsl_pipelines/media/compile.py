@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from vsl_pipelines.media.normalize import normalize_clip
 from vsl_pipelines.media.options import ClipInput, CompileOptions
 from vsl_pipelines.media.plan import CompilePlan, plan_compile
 from vsl_pipelines.media.probe import MediaProbe, probe_media
+from vsl_pipelines.media.profile import OutputProfile
 from vsl_pipelines.media.soundtrack import add_soundtrack
 from vsl_pipelines.media.stills import render_still
 from vsl_pipelines.media.thumbnails import make_poster, make_thumbnail_strip
@@ -84,7 +86,8 @@ def compile_video(
     timings: dict[str, float] = {}
 
     started = time.perf_counter()
-    probes = [probe_media(clip.path) for clip in clips]
+    with ThreadPoolExecutor(max_workers=min(4, len(clips))) as pool:
+        probes = list(pool.map(lambda clip: probe_media(clip.path), clips))
     soundtrack_probe = probe_media(options.soundtrack.path) if options.soundtrack else None
     if soundtrack_probe is not None and not soundtrack_probe.has_audio:
         raise MediaError("soundtrack has no audio stream", soundtrack_probe.path)
@@ -123,7 +126,6 @@ def compile_video(
             poster = make_poster(staged, work / "poster.jpg", timeout_s=deadline.left())
         if options.thumbnail_strip:
             strip = make_thumbnail_strip(staged, work / "strip.jpg", timeout_s=deadline.left())
-        final_probe = probe_media(staged)
         os.replace(staged, output)
         published = {}
         for name, picture in (("poster", poster), ("strip", strip)):
@@ -138,9 +140,11 @@ def compile_video(
     result = CompileResult(
         output=str(output),
         plan=plan,
-        duration_s=round(final_probe.duration_s, 4),
+        duration_s=round(
+            verification.video_duration_s if verification else plan.expected_duration_s, 4
+        ),
         size_bytes=output.stat().st_size,
-        streams=_streams(final_probe),
+        streams=_streams(plan.profile, has_audio, verification),
         timings=timings,
         verification=verification,
         poster=published.get("poster"),
@@ -150,29 +154,37 @@ def compile_video(
     return result
 
 
-def _streams(probe: MediaProbe) -> list[dict[str, Any]]:
+def _streams(
+    profile: OutputProfile, has_audio: bool, verification: Verification | None
+) -> list[dict[str, Any]]:
+    """The output's streams as planned (and, when verified, as decoded)."""
     streams: list[dict[str, Any]] = [
         {
             "type": "video",
-            "codec": probe.codec,
-            "width": probe.width,
-            "height": probe.height,
-            "fps": probe.fps,
-            "pix_fmt": probe.pix_fmt,
-            "duration_s": probe.video_duration_s,
+            "codec": profile.video_codec,
+            "width": profile.width,
+            "height": profile.height,
+            "fps": profile.fps,
+            "pix_fmt": profile.pix_fmt,
+            "frames": verification.video_frames if verification else None,
         }
     ]
-    if probe.has_audio:
+    if has_audio:
         streams.append(
             {
                 "type": "audio",
-                "codec": probe.audio_codec,
-                "rate": probe.audio_rate,
-                "channels": probe.audio_channels,
-                "duration_s": probe.audio_duration_s,
+                "codec": profile.audio_codec,
+                "rate": profile.audio_rate,
+                "channels": profile.audio_channels,
+                "duration_s": verification.audio_duration_s if verification else None,
             }
         )
     return streams
+
+
+def _packet_estimate(seconds: float, profile: OutputProfile) -> int:
+    audio = seconds * profile.audio_rate / 1024 if profile.has_audio else 0
+    return int(seconds * profile.fps_fraction + audio) + 4
 
 
 def _join_by_concat(
@@ -211,7 +223,10 @@ def _join_by_concat(
     finishing = bool(cues) or options.soundtrack is not None
     started = time.perf_counter()
     joined = work / f"joined{ext}" if finishing else staged
-    concat_copy(parts, joined, profile, timeout_s=deadline.left(), faststart=not finishing)
+    packets = sum(_packet_estimate(clip.duration_s, profile) for clip in plan.clips)
+    concat_copy(
+        parts, joined, profile, timeout_s=deadline.left(), faststart=not finishing, packets=packets
+    )
     timings["concat"] = time.perf_counter() - started
     if not finishing:
         return
@@ -234,7 +249,7 @@ def _join_by_concat(
         audio = "0:a:0"
         codec_args += ["-c:a", "copy"]
     maps = ["-map", video] + (["-map", audio] if audio else [])
-    args = [*graph.args(), *maps, *codec_args, "-map_metadata", "-1"]
+    args: list[str | Path] = [*graph.args(), *maps, *codec_args, "-map_metadata", "-1"]
     args += [*muxer_args(profile, faststart=True), staged]
     run_ffmpeg(args, step="captions and soundtrack", timeout_s=deadline.left())
     timings["finish"] = time.perf_counter() - started
@@ -261,7 +276,7 @@ def _join_with_transitions(
     maps = ["-map", video] + (["-map", audio] if audio else [])
     codec_args = video_encoder_args(profile, options.preset, options.crf)
     codec_args += audio_encoder_args(profile) if audio else []
-    args = [*graph.args(), *maps, *codec_args, "-map_metadata", "-1"]
+    args: list[str | Path] = [*graph.args(), *maps, *codec_args, "-map_metadata", "-1"]
     args += [*muxer_args(profile, faststart=True), staged]
     run_ffmpeg(args, step=f"{plan.transition} transitions", timeout_s=deadline.left())
     timings["transitions"] = time.perf_counter() - started

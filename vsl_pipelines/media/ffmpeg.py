@@ -19,12 +19,21 @@ log = get_logger(__name__)
 BASE_ARGS = ("-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y")
 
 
+GENERIC = ("Terminating thread", "Task finished", "Nothing was written", "Conversion failed")
+
+
 def last_error_line(stderr: str) -> str:
+    """The line that says what went wrong: the first specific error, not the generic epilogue."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if "error" in line.lower() or "invalid" in line.lower() or "no such" in line.lower():
+    specific = [line for line in lines if not any(g in line for g in GENERIC)]
+    for line in specific:
+        lowered = line.lower()
+        if any(
+            word in lowered
+            for word in ("error", "invalid", "no such", "not ", "failed", "cannot", "non-standard")
+        ):
             return line
-    return lines[-1] if lines else "no error output"
+    return (specific or lines or ["no error output"])[-1]
 
 
 def run_ffmpeg(

@@ -5,6 +5,7 @@ Transitions, captions and the soundtrack each add their inputs and chains to the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +16,7 @@ class FilterGraph:
     chains: list[str] = field(default_factory=list)
     _labels: int = 0
 
-    def add_input(self, args: list[str | Path]) -> int:
+    def add_input(self, args: Sequence[str | Path]) -> int:
         """Append input options ending in `-i FILE`; returns the input's index."""
         self.input_args.append([str(a) for a in args])
         return len(self.input_args) - 1

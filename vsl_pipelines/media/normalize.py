@@ -82,7 +82,7 @@ def normalize_clip(
     if clip.audio != "none":
         maps += ["-map", "[a]"]
         codecs += audio_encoder_args(profile)
-    args = ["-i", probe.path, "-filter_complex", ";".join(chains), *maps, *codecs]
+    args: list[str | Path] = ["-i", probe.path, "-filter_complex", ";".join(chains), *maps, *codecs]
     args += ["-map_metadata", "-1", *muxer_args(profile), dest]
     run_ffmpeg(args, step=f"normalize clip {clip.index + 1}", timeout_s=timeout_s, clip=probe.path)
     return dest

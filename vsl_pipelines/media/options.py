@@ -72,6 +72,7 @@ class CompileOptions(BaseModel):
     format: OutputFormat = "mp4"
     preset: str = Field(default="veryfast", description="x264 preset for re-encodes")
     crf: int | None = Field(default=None, ge=0, le=63)
+    reencode_all: bool = Field(default=False, description="never stream-copy (strict players)")
     transition: TransitionSpec | None = None
     soundtrack: SoundtrackSpec | None = None
     captions: bool = Field(default=True, description="burn in each ClipInput.caption")

@@ -5,10 +5,10 @@ The plan is pure data from probes and options; `compile.py` carries it out.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
@@ -71,6 +71,14 @@ class CompilePlan(BaseModel):
         }
 
 
+K = TypeVar("K")
+
+
+def _heaviest(weights: dict[K, float]) -> K:
+    """The key with the largest weight (total duration); the first seen wins a tie."""
+    return max(weights, key=lambda k: weights[k])
+
+
 def _video_key(p: MediaProbe) -> tuple[str | None, int, int, str | None, str | None]:
     return (p.codec, p.width, p.height, p.pix_fmt, p.fps)
 
@@ -86,7 +94,7 @@ def choose_profile(probes: Sequence[MediaProbe], options: CompileOptions) -> Out
     fps = parse_fps(options.fps) if options.fps else None
     videos = [p for p in probes if p.kind == "video"]
 
-    copyable: Counter[tuple] = Counter()
+    copyable: dict[tuple, float] = defaultdict(float)
     for p in videos:
         if (
             p.container in COPYABLE_CONTAINERS[fmt]
@@ -100,7 +108,7 @@ def choose_profile(probes: Sequence[MediaProbe], options: CompileOptions) -> Out
             copyable[_video_key(p)] += p.duration_s
     audio = _choose_audio(videos, fmt)
     if copyable:
-        key = copyable.most_common(1)[0][0]
+        key = _heaviest(copyable)
         members = [p for p in videos if _video_key(p) == key]
         time_base = Counter(p.time_base for p in members).most_common(1)[0][0]
         profile_name = Counter(p.profile for p in members).most_common(1)[0][0]
@@ -117,20 +125,20 @@ def choose_profile(probes: Sequence[MediaProbe], options: CompileOptions) -> Out
             **audio,
         )
     if size is None:
-        sized = Counter[tuple[int, int]]()
+        sized: dict[tuple[int, int], float] = defaultdict(float)
         for p in videos or probes:
             if p.display_width and p.display_height:
                 sized[(p.display_width, p.display_height)] += p.duration_s or 1.0
         if not sized:
             raise MediaError("no input has a picture to size the output from")
-        w, h = sized.most_common(1)[0][0]
+        w, h = _heaviest(sized)
         size = (_even(w), _even(h))
     if fps is None:
-        rates = Counter[Fraction]()
+        rates: dict[Fraction, float] = defaultdict(float)
         for p in videos:
             if p.fps_fraction:
                 rates[p.fps_fraction] += p.duration_s
-        fps = rates.most_common(1)[0][0] if rates else Fraction(30)
+        fps = _heaviest(rates) if rates else Fraction(30)
     return OutputProfile(
         format=fmt,
         width=size[0],
@@ -143,22 +151,22 @@ def choose_profile(probes: Sequence[MediaProbe], options: CompileOptions) -> Out
     )
 
 
-def _choose_audio(videos: Sequence[MediaProbe], fmt: str) -> dict[str, object]:
+def _choose_audio(videos: Sequence[MediaProbe], fmt: str) -> dict[str, Any]:
     with_audio = [p for p in videos if p.has_audio]
     codec = AUDIO_CODEC[fmt]
-    spec: dict[str, object] = {
+    spec: dict[str, Any] = {
         "has_audio": bool(with_audio),
         "audio_codec": codec,
         "audio_profile": "LC" if codec == "aac" else None,
         "audio_rate": 48000,
         "audio_channels": 2,
     }
-    weights = Counter[tuple]()
+    weights: dict[tuple, float] = defaultdict(float)
     for p in with_audio:
         if p.audio_codec == codec and p.audio_channels in (1, 2):
             weights[(p.audio_rate, p.audio_channels, p.audio_profile)] += p.duration_s
     if weights:
-        rate, channels, profile = weights.most_common(1)[0][0]
+        rate, channels, profile = _heaviest(weights)
         spec.update(audio_rate=rate, audio_channels=channels, audio_profile=profile)
     return spec
 
@@ -188,6 +196,8 @@ def plan_compile(
             reasons.append(f"still image shown {duration:.3f} s")
         else:
             reasons = profile.video_mismatches(probe)
+            if options.reencode_all:
+                reasons.append("re-encode of every clip requested")
             if transitions:
                 reasons.append(f"{options.transition.type} transition re-encodes every clip")  # type: ignore[union-attr]
             video = "encode" if reasons else "copy"

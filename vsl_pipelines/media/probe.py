@@ -63,8 +63,11 @@ class MediaProbe(BaseModel):
         return Fraction(num, den) if num and den else Fraction(1)
 
 
-def probe_media(path: Path | str) -> MediaProbe:
-    """Probe a video, image or audio file; raise `MediaError` naming the file when unusable."""
+def probe_media(path: Path | str, *, check: bool = True) -> MediaProbe:
+    """Probe a video, image or audio file; raise `MediaError` naming the file when unusable.
+
+    `check=False` skips decoding the first frame and the truncation checks (rotation reads 0):
+    for files this engine has just written and verified."""
     path = Path(path)
     if not path.exists():
         raise MediaError("file not found", path)
@@ -79,7 +82,7 @@ def probe_media(path: Path | str) -> MediaProbe:
         raise MediaError(f"not a readable media file or truncated ({_reason(exc)})", path) from exc
     with container:
         try:
-            return _probe_open(path, size, container)
+            return _probe_open(path, size, container, check)
         except av.FFmpegError as exc:
             raise MediaError(f"corrupt or truncated media ({_reason(exc)})", path) from exc
 
@@ -94,7 +97,9 @@ def _seconds(value: int | None, time_base: Fraction | None) -> float | None:
     return float(value * time_base)
 
 
-def _probe_open(path: Path, size: int, container: av.container.InputContainer) -> MediaProbe:
+def _probe_open(
+    path: Path, size: int, container: av.container.InputContainer, check: bool
+) -> MediaProbe:
     fmt = container.format.name
     video = next((s for s in container.streams.video if not _is_attached_picture(s)), None)
     audio = container.streams.audio[0] if container.streams.audio else None
@@ -115,7 +120,7 @@ def _probe_open(path: Path, size: int, container: av.container.InputContainer) -
         kind = "image" if is_image else "video"
         fps = video.average_rate or video.guessed_rate or video.base_rate
         sar = video.sample_aspect_ratio or cc.sample_aspect_ratio
-        rotation = _first_frame_rotation(path, container, video)
+        rotation = _first_frame_rotation(path, container, video) if check else 0
         width, height = cc.width, cc.height
         display = (height, width) if rotation in (90, 270) else (width, height)
         video_duration = _seconds(video.duration, video.time_base)
@@ -137,7 +142,9 @@ def _probe_open(path: Path, size: int, container: av.container.InputContainer) -
             frames=video.frames or None,
             video_duration_s=None if kind == "image" else video_duration,
         )
-        if kind == "video" and fmt == MP4_FAMILY:
+        if kind == "video" and not check:
+            pass
+        elif kind == "video" and fmt == MP4_FAMILY:
             _check_mp4_index(path, size, video)
         elif kind == "video":
             fields["video_duration_s"] = _video_end(path, container, video, container_duration)
@@ -168,7 +175,7 @@ def _first_frame_rotation(path: Path, container: av.container.InputContainer, vi
     """Decode the first frame: proves the stream decodes and yields the display rotation."""
     try:
         for frame in container.decode(video):
-            return int(round(frame.rotation or 0)) % 360
+            return round(frame.rotation or 0) % 360
     except av.FFmpegError as exc:
         raise MediaError(f"video stream does not decode ({_reason(exc)})", path) from exc
     raise MediaError("video stream has no decodable frame", path)

@@ -59,7 +59,11 @@ def render_still(
         chains.append(f"{silence_source(profile, seconds)}[a]")
         maps += ["-map", "[a]"]
         codecs += audio_encoder_args(profile)
-    args = [*still_input_args(image, profile, zoom), "-filter_complex", ";".join(chains)]
+    args: list[str | Path] = [
+        *still_input_args(image, profile, zoom),
+        "-filter_complex",
+        ";".join(chains),
+    ]
     args += [*maps, *codecs, "-map_metadata", "-1", *muxer_args(profile, faststart=True), dest]
     run_ffmpeg(args, step=step, timeout_s=timeout_s, clip=image)
     return dest

@@ -19,6 +19,11 @@ def _picture_args(dest: Path) -> list[str]:
     return [*quality, "-update", "1", "-f", "image2"]
 
 
+def _full_range(dest: Path) -> str:
+    """JPEG wants full-range YUV; filters like tile lose the range FFmpeg would pick itself."""
+    return "format=yuvj420p" if dest.suffix.lower() in {".jpg", ".jpeg"} else "null"
+
+
 def _seek_args(probe: MediaProbe, fraction: float) -> list[str]:
     if probe.kind == "image":
         return []
@@ -30,7 +35,7 @@ def _frame(src: Path, dest: Path, vf: str, fraction: float, timeout_s: float, st
     if probe.kind == "audio":
         raise MediaError("audio-only file has no picture", src)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    args = [*_seek_args(probe, fraction), "-i", src, "-frames:v", "1", "-vf", vf]
+    args: list[str | Path] = [*_seek_args(probe, fraction), "-i", src, "-frames:v", "1", "-vf", vf]
     run_ffmpeg([*args, *_picture_args(dest), dest], step=step, timeout_s=timeout_s, clip=src)
     return dest
 
@@ -49,14 +54,20 @@ def make_poster(src: Path, dest: Path, *, at: float = 0.10, timeout_s: float = 6
 def make_thumbnail_strip(
     src: Path, dest: Path, *, count: int = 8, width: int = 160, timeout_s: float = 300
 ) -> Path:
-    """`count` evenly spaced thumbnails side by side (keyframes only are decoded)."""
+    """`count` evenly spaced thumbnails side by side; each is one seek, so little is decoded."""
     src, dest = Path(src), Path(dest)
     probe = probe_media(src)
     if probe.kind != "video":
         raise MediaError("a thumbnail strip needs a video", src)
-    rate = count / max(probe.duration_s, 0.001)
-    vf = f"fps={rate:.6f}:round=down,scale={width}:-2,tile={count}x1"
-    args = ["-skip_frame", "nokey", "-i", src, "-frames:v", "1", "-vf", vf, "-fps_mode", "vfr"]
+    inputs: list[str | Path] = []
+    chains: list[str] = []
+    for i in range(count):
+        inputs += ["-ss", f"{probe.duration_s * (i + 0.5) / count:.3f}", "-i", src]
+        chains.append(f"[{i}:v:0]trim=end_frame=1,scale={width}:-2,setsar=1,setpts=0[t{i}]")
+    tiles = "".join(f"[t{i}]" for i in range(count))
+    stack = f"{tiles}hstack=inputs={count}" if count > 1 else f"{tiles}null"
+    graph = ";".join([*chains, f"{stack},{_full_range(dest)}[strip]"])
+    args = [*inputs, "-filter_complex", graph, "-map", "[strip]", "-frames:v", "1"]
     dest.parent.mkdir(parents=True, exist_ok=True)
     run_ffmpeg(
         [*args, *_picture_args(dest), dest], step="thumbnail strip", timeout_s=timeout_s, clip=src

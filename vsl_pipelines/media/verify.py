@@ -72,11 +72,11 @@ def verify_output(
                         if (frame.width, frame.height) != (profile.width, profile.height):
                             bad_frames += 1
                             first_bad = first_bad or f"frame {frames}: {frame.width}x{frame.height}"
-                        if frame.pts is not None:
-                            end = float(frame.pts * frame.time_base + profile.frame_s)
+                        if frame.time is not None:
+                            end = frame.time + float(profile.frame_s)
                             video_end = max(video_end, end)
-                    elif isinstance(frame, av.AudioFrame) and frame.pts is not None:
-                        end = float(frame.pts * frame.time_base) + frame.samples / frame.sample_rate
+                    elif isinstance(frame, av.AudioFrame) and frame.time is not None:
+                        end = frame.time + frame.samples / frame.sample_rate
                         audio_end = max(audio_end or 0.0, end)
         except av.FFmpegError as exc:
             decode_error = str(exc)

@@ -151,6 +151,11 @@ def create_app(engine: SandboxEngine) -> FastAPI:
     def get_prediction(prediction_id: str) -> dict[str, Any]:
         return engine.public(engine.get(prediction_id))
 
+    @app.get("/p/{prediction_id}")
+    def web_page(prediction_id: str) -> dict[str, Any]:
+        """Stands in for Replicate's web page (`urls.web`): the prediction as JSON."""
+        return engine.public(engine.get(prediction_id))
+
     @app.post("/v1/predictions/{prediction_id}/cancel")
     def cancel_prediction(prediction_id: str) -> dict[str, Any]:
         return engine.public(engine.cancel(prediction_id))

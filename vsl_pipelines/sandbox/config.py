@@ -23,6 +23,9 @@ class SandboxKnobs(BaseModel):
     fail_next: int = Field(default=0, ge=0, description="the next N predictions fail")
     throttle_next: int = Field(default=0, ge=0, description="the next N creates get 429")
     error_next: int = Field(default=0, ge=0, description="the next N creates get 500")
+    lose_response_next: int = Field(
+        default=0, ge=0, description="the next N creates succeed but answer 500 (a lost response)"
+    )
     duplicate_webhooks: int = Field(
         default=0, ge=0, le=20, description="extra copies of each completed webhook"
     )

@@ -73,8 +73,10 @@ def validated_input(spec: ModelSpec, raw: dict[str, Any]) -> dict[str, Any]:
     """The model's defaults merged with `raw`; Rejection(422) naming the first bad field."""
     unknown = sorted(set(raw) - set(spec.supported_params))
     if unknown:
-        return_error = f"{spec.owner_and_name} does not accept this input; supported inputs: "
-        raise _invalid(unknown[0], return_error + ", ".join(spec.supported_params))
+        supported = ", ".join(spec.supported_params)
+        raise _invalid(
+            unknown[0], f"{spec.owner_and_name} does not accept this input; supported: {supported}"
+        )
     try:
         merged = spec.build_input(raw)
     except RegistryError as exc:
@@ -230,6 +232,9 @@ class SandboxEngine:
         self.store.add(record)
         log.info("prediction created", extra=self._context(record))
         self._workers.submit(self._run_safely, record.id, spec, merged)
+        if self._take("lose_response_next"):
+            # The prediction exists, but the caller cannot know: the ambiguous failure.
+            raise Rejection(500, "Internal server error (sandbox lose_response_next knob).")
         return record
 
     @staticmethod
@@ -444,15 +449,11 @@ class SandboxEngine:
 
     def expire_due(self) -> None:
         """Delete the files of predictions that ended more than `output_ttl_s` ago."""
-        ttl = timedelta(seconds=self.knobs.output_ttl_s)
-        now = utc_now()
-        for record in self.store.all():
-            if record.data_removed or not record.terminal or record.completed_at is None:
-                continue
-            if record.completed_at + ttl <= now:
-                shutil.rmtree(self.files_dir / record.id, ignore_errors=True)
-                self.store.update(record.id, data_removed=True)
-                log.info("prediction outputs expired", extra=self._context(record))
+        cutoff = utc_now() - timedelta(seconds=self.knobs.output_ttl_s)
+        for prediction_id in self.store.ended_before(cutoff):
+            shutil.rmtree(self.files_dir / prediction_id, ignore_errors=True)
+            record = self.store.update(prediction_id, data_removed=True)
+            log.info("prediction outputs expired", extra=self._context(record))
 
     def _reap_forever(self) -> None:
         while not self._stopping.wait(0.25):

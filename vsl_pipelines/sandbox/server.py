@@ -5,9 +5,12 @@ Port 0 binds a free port first so the public URL is known before the first reque
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import uvicorn
@@ -30,6 +33,27 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _SandboxServer(uvicorn.Server):
+    """Uvicorn that stops on SIGINT/SIGTERM without re-raising the signal afterwards.
+
+    Uvicorn re-raises it once served, which would kill the process before the engine
+    finishes its webhook deliveries and the command could exit 0.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 def _prepare(config: SandboxConfig) -> tuple[socket.socket, SandboxEngine, uvicorn.Server]:
     sock = _bind(config.host, config.port)
     bound = config.model_copy(update={"port": sock.getsockname()[1]})
@@ -41,7 +65,7 @@ def _prepare(config: SandboxConfig) -> tuple[socket.socket, SandboxEngine, uvico
         log_level=config.log_level.lower(),
         timeout_graceful_shutdown=2,
     )
-    return sock, engine, uvicorn.Server(server_config)
+    return sock, engine, _SandboxServer(server_config)
 
 
 def run_sandbox(config: SandboxConfig) -> None:
@@ -91,6 +115,8 @@ class RunningSandbox:
         return self.engine.knobs
 
     def stop(self) -> None:
+        if not self.thread.is_alive() and self.sock.fileno() == -1:
+            return
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.engine.shutdown()

@@ -152,6 +152,15 @@ class PredictionStore:
             self._write(record)
             return record.model_copy(deep=True)
 
+    def ended_before(self, cutoff: datetime) -> list[str]:
+        """Ids of predictions that ended before `cutoff` and still have their outputs."""
+        with self._lock:
+            return [
+                r.id
+                for r in self._records.values()
+                if not r.data_removed and r.completed_at is not None and r.completed_at <= cutoff
+            ]
+
     def all(self) -> list[PredictionRecord]:
         """Every prediction, newest first."""
         with self._lock:

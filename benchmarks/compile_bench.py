@@ -1,0 +1,123 @@
+"""Compile benchmarks: copy path vs bare FFmpeg concat, selective re-encode, memory, scaling.
+
+Run: python benchmarks/compile_bench.py [--quick]   (figures go into docs/PERFORMANCE.md)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from vsl_pipelines.media.binaries import ffmpeg_path
+from vsl_pipelines.media.compile import compile_video
+from vsl_pipelines.media.concat import write_concat_list
+from vsl_pipelines.media.options import CompileOptions
+
+FF = [ffmpeg_path(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+
+
+def make_clip(dest: Path, *, size: str, seconds: float, tone: int, crf: int = 23) -> Path:
+    if not dest.exists():
+        subprocess.run(
+            [*FF, "-f", "lavfi", "-t", str(seconds), "-i", f"testsrc2=s={size}:r=30",
+             "-f", "lavfi", "-t", str(seconds), "-i", f"sine=f={tone}:r=48000",
+             "-c:v", "libx264", "-preset", "ultrafast", "-crf", str(crf), "-pix_fmt", "yuv420p",
+             "-c:a", "aac", "-ac", "2", str(dest)],
+            check=True,
+        )  # fmt: skip
+    return dest
+
+
+def bare_concat(clips: list[Path], out: Path) -> float:
+    listing = out.with_suffix(".txt")
+    listing.write_text("".join(f"file '{c}'\n" for c in clips))
+    started = time.perf_counter()
+    subprocess.run([*FF, "-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(out)],
+                   check=True)  # fmt: skip
+    return time.perf_counter() - started
+
+
+def timed_compile(clips: list[Path], out: Path, **options: object) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = compile_video(clips, out, CompileOptions(verify=False, **options))  # type: ignore[arg-type]
+    return time.perf_counter() - started, result
+
+
+def matching_vs_bare(work: Path, repeats: int) -> dict[str, object]:
+    clips = [make_clip(work / f"m{i}.mp4", size="1280x720", seconds=6, tone=300 + i, crf=26)
+             for i in range(3)]  # fmt: skip
+    size_mb = sum(c.stat().st_size for c in clips) / 1e6
+    bare, ours = [], []
+    for _ in range(repeats):  # interleaved so both see the same cache and load
+        bare.append(bare_concat(clips, work / "bare.mp4"))
+        ours.append(timed_compile(clips, work / "ours.mp4")[0])
+    b, o = statistics.median(bare), statistics.median(ours)
+    return {"clips": 3, "input_mb": round(size_mb, 2), "bare_concat_s": round(b, 4),
+            "compile_s": round(o, 4), "ratio": round(o / b, 3)}  # fmt: skip
+
+
+def one_in_ten(work: Path) -> dict[str, object]:
+    clips = [make_clip(work / f"t{i}.mp4", size="640x360", seconds=4, tone=300 + i)
+             for i in range(9)]  # fmt: skip
+    clips.insert(5, make_clip(work / "odd.mp4", size="480x360", seconds=4, tone=900))
+    selective, result = timed_compile(clips, work / "sel.mp4")
+    everything, _ = timed_compile(clips, work / "all.mp4", reencode_all=True)
+    touched = [c.index for c in result.plan.clips if not c.copied]  # type: ignore[attr-defined]
+    return {"clips": 10, "reencoded": touched, "selective_s": round(selective, 3),
+            "reencode_all_s": round(everything, 3), "speedup": round(everything / selective, 1)}  # fmt: skip
+
+
+def peak_memory(work: Path, total_mb: int) -> dict[str, object]:
+    """Peak RSS of a fresh Python process that only compiles (FFmpeg children not counted)."""
+    clip = make_clip(work / "big.mp4", size="1280x720", seconds=20, tone=500, crf=4)
+    copies = max(1, round(total_mb * 1e6 / clip.stat().st_size))
+    code = (
+        "import resource,sys; from pathlib import Path;"
+        "from vsl_pipelines.media.compile import compile_video;"
+        "from vsl_pipelines.media.options import CompileOptions;"
+        f"compile_video([Path({str(clip)!r})]*{copies}, Path({str(work / 'mem.mp4')!r}),"
+        " CompileOptions(verify=False));"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return {"input_mb": round(copies * clip.stat().st_size / 1e6), "clips": copies,
+            "peak_rss_mb": round(int(out.stdout.split()[-1]) / 1024, 1),
+            "seconds": round(time.perf_counter() - started, 2)}  # fmt: skip
+
+
+def scaling(work: Path, counts: list[int]) -> list[dict[str, object]]:
+    clip = make_clip(work / "tiny.mp4", size="320x180", seconds=1, tone=700)
+    rows = []
+    for count in counts:
+        seconds, result = timed_compile([clip] * count, work / f"n{count}.mp4")
+        rows.append({"clips": count, "input_mb": round(count * clip.stat().st_size / 1e6, 2),
+                     "compile_s": round(seconds, 3),
+                     "probe_s": result.timings["probe"], "concat_s": result.timings["concat"]})  # type: ignore[attr-defined]  # fmt: skip
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="skip the 1 GB memory run")
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="vsl-bench-") as tmp:
+        work = Path(tmp)
+        report: dict[str, object] = {"matching_vs_bare": matching_vs_bare(work, args.repeats)}
+        report["one_mismatch_in_ten"] = one_in_ten(work)
+        report["peak_memory"] = [
+            peak_memory(work, mb) for mb in ([10, 100] if args.quick else [10, 100, 1000])
+        ]
+        report["scaling"] = scaling(work, [10, 100, 500])
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
