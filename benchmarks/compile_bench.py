@@ -16,7 +16,6 @@ from pathlib import Path
 
 from vsl_pipelines.media.binaries import ffmpeg_path
 from vsl_pipelines.media.compile import compile_video
-from vsl_pipelines.media.concat import write_concat_list
 from vsl_pipelines.media.options import CompileOptions
 
 FF = [ffmpeg_path(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]

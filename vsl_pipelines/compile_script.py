@@ -30,7 +30,7 @@ class NotApproved(RuntimeError):
 def compile_script(database_url: str, store: MediaStore, script_id: str) -> dict[str, Any]:
     """Compile the approved takes; record the compilation; return its summary."""
     with connect(database_url) as conn:
-        script = script_rows.load_stored_script(conn, script_id)
+        script_rows.script_row(conn, script_id)  # a clear error for an unknown script
         missing = unapproved_sections(conn, script_id)
         if missing:
             raise NotApproved(
@@ -50,7 +50,9 @@ def compile_script(database_url: str, store: MediaStore, script_id: str) -> dict
         compilation_id = compilation_rows.start_compilation(conn, script_id)
         script_rows.set_status(conn, script_id, "compiling")
     inputs = [
-        ClipInput(path=store.local_path(take["media_key"])) for take in clip_takes if take is not None
+        ClipInput(path=store.local_path(take["media_key"]))
+        for take in clip_takes
+        if take is not None
     ]
     soundtrack_path = store.local_path(soundtracks[-1]["media_key"]) if soundtracks else None
     key = f"scripts/{script_id}/final/{script_id}-c{compilation_id}.mp4"
@@ -69,9 +71,7 @@ def compile_script(database_url: str, store: MediaStore, script_id: str) -> dict
             script_rows.set_status(conn, script_id, "review")
         log.error("compilation failed", extra={"script_id": script_id})
         raise
-    plan = (
-        result.plan_summary() if hasattr(result, "plan_summary") else result.model_dump(mode="json")
-    )
+    plan = {**result.plan.summary(), "clips": result.plan.model_dump(mode="json")["clips"]}
     summary = {
         "script_id": script_id,
         "output": uri,

@@ -41,9 +41,7 @@ def _wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes]) -> Non
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise click.ClickException(
-                f"{' '.join(map(str, proc.args))} exited early ({proc.returncode})"
-            )  # type: ignore[arg-type]
+            raise click.ClickException(f"{proc.args!r} exited early ({proc.returncode})")
         try:
             if httpx.get(url, timeout=2).status_code < 500:
                 return

@@ -29,8 +29,11 @@ def _jobs(database_url: str) -> list[dict]:
 
 
 def test_keyframes_are_submitted_once(
-    database_url: str, stored_script: Script, registry: Registry,
-    prediction_client: PredictionClient, media_store: LocalMediaStore,
+    database_url: str,
+    stored_script: Script,
+    registry: Registry,
+    prediction_client: PredictionClient,
+    media_store: LocalMediaStore,
 ) -> None:
     report = submit_missing_predictions(
         database_url, prediction_client, registry, media_store, "spring-launch", "keyframe"
@@ -53,8 +56,11 @@ def test_keyframes_are_submitted_once(
 
 
 def test_clips_wait_for_their_keyframes(
-    database_url: str, stored_script: Script, registry: Registry,
-    prediction_client: PredictionClient, media_store: LocalMediaStore,
+    database_url: str,
+    stored_script: Script,
+    registry: Registry,
+    prediction_client: PredictionClient,
+    media_store: LocalMediaStore,
 ) -> None:
     report = submit_missing_predictions(
         database_url, prediction_client, registry, media_store, "spring-launch", "clip"
@@ -64,8 +70,12 @@ def test_clips_wait_for_their_keyframes(
 
 
 def test_throttled_creates_are_retried(
-    database_url: str, stored_script: Script, registry: Registry, sandbox: RunningSandbox,
-    prediction_client: PredictionClient, media_store: LocalMediaStore,
+    database_url: str,
+    stored_script: Script,
+    registry: Registry,
+    sandbox: RunningSandbox,
+    prediction_client: PredictionClient,
+    media_store: LocalMediaStore,
 ) -> None:
     sandbox.knobs.throttle_next = 2
     report = submit_missing_predictions(
@@ -76,8 +86,12 @@ def test_throttled_creates_are_retried(
 
 
 def test_a_lost_create_response_does_not_duplicate_the_prediction(
-    database_url: str, stored_script: Script, registry: Registry, sandbox: RunningSandbox,
-    prediction_client: PredictionClient, media_store: LocalMediaStore,
+    database_url: str,
+    stored_script: Script,
+    registry: Registry,
+    sandbox: RunningSandbox,
+    prediction_client: PredictionClient,
+    media_store: LocalMediaStore,
 ) -> None:
     sandbox.knobs.lose_response_next = 1
     report = submit_missing_predictions(
@@ -89,8 +103,11 @@ def test_a_lost_create_response_does_not_duplicate_the_prediction(
 
 
 def test_a_crash_between_reservation_and_creation_is_recovered(
-    database_url: str, stored_script: Script, registry: Registry,
-    prediction_client: PredictionClient, media_store: LocalMediaStore,
+    database_url: str,
+    stored_script: Script,
+    registry: Registry,
+    prediction_client: PredictionClient,
+    media_store: LocalMediaStore,
 ) -> None:
     # The first run reserved the job and created the prediction, then died before recording it.
     submit_missing_predictions(
@@ -107,8 +124,11 @@ def test_a_crash_between_reservation_and_creation_is_recovered(
 
 
 def test_over_budget_submits_nothing(
-    database_url: str, stored_script: Script, registry: Registry,
-    prediction_client: PredictionClient, media_store: LocalMediaStore,
+    database_url: str,
+    stored_script: Script,
+    registry: Registry,
+    prediction_client: PredictionClient,
+    media_store: LocalMediaStore,
 ) -> None:
     with connect(database_url) as conn:
         conn.execute("UPDATE scripts SET document = jsonb_set(document, '{budget_usd}', '0.005')")
@@ -121,8 +141,12 @@ def test_over_budget_submits_nothing(
 
 
 def test_a_refused_create_fails_the_job_with_a_clear_error(
-    database_url: str, stored_script: Script, registry: Registry, sandbox: RunningSandbox,
-    prediction_client: PredictionClient, media_store: LocalMediaStore,
+    database_url: str,
+    stored_script: Script,
+    registry: Registry,
+    sandbox: RunningSandbox,
+    prediction_client: PredictionClient,
+    media_store: LocalMediaStore,
 ) -> None:
     sandbox.knobs.error_next = 10
     with pytest.raises(PredictionCreateError, match="failed 6 times"):

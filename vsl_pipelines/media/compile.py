@@ -86,7 +86,7 @@ def compile_video(
     timings: dict[str, float] = {}
 
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=min(4, len(clips))) as pool:
+    with ThreadPoolExecutor(max_workers=min(len(clips), os.cpu_count() or 2)) as pool:
         probes = list(pool.map(lambda clip: probe_media(clip.path), clips))
     soundtrack_probe = probe_media(options.soundtrack.path) if options.soundtrack else None
     if soundtrack_probe is not None and not soundtrack_probe.has_audio:

@@ -1,0 +1,67 @@
+"""The whole flow through Dagster: script in, webhooks, collection, review, compiled video out."""
+
+import av
+
+from tests.fixtures.flow import Flow
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.domain.script import Script
+from vsl_pipelines.review import decide, review_queue
+from vsl_pipelines.sensors.approvals import approval_sensor
+from vsl_pipelines.sensors.scripts import script_partitions_sensor
+from vsl_pipelines.status import script_status
+
+
+def _decode(path: str) -> tuple[int, set[tuple[int, int]], float, bool]:
+    """Decode every video frame: (frames, frame sizes, duration, has audio)."""
+    with av.open(path) as container:
+        video = container.streams.video[0]
+        sizes: set[tuple[int, int]] = set()
+        frames = 0
+        for frame in container.decode(video):
+            sizes.add((frame.width, frame.height))
+            frames += 1
+        duration = float(container.duration / av.time_base)
+        return frames, sizes, duration, bool(container.streams.audio)
+
+
+def test_script_to_compiled_video(flow: Flow, stored_script: Script) -> None:
+    assert flow.tick(script_partitions_sensor) == []
+    assert flow.instance.get_dynamic_partitions("scripts") == ["spring-launch"]
+    assert flow.launch(flow.schedule(), default_job="generate") == 1
+    assert flow.status("spring-launch") == "generating"
+
+    flow.drive(lambda: flow.status("spring-launch") == "review")
+    with connect(flow.database_url) as conn:
+        queue = review_queue(conn, "spring-launch")
+        assert sorted(item["section"] for item in queue) == ["close", "hook", "offer"]
+        for item in queue:
+            decide(conn, "spring-launch", item["section"], "approved", reviewer="test")
+        conn.commit()
+        state = script_status(conn, "spring-launch")
+    clip_durations = [
+        next(t["duration_s"] for t in s["takes"] if t["stage"] == "clip") for s in state["sections"]
+    ]
+    # hook and close: 14 frames at 6 fps from the image-to-video model; offer: a 3 s still.
+    assert abs(clip_durations[1] - 3.0) < 0.05
+    assert abs(clip_durations[0] - 14 / 6) < 0.2 and abs(clip_durations[2] - 14 / 6) < 0.2
+
+    flow.drive(lambda: flow.status("spring-launch") == "compiled")
+    with connect(flow.database_url) as conn:
+        compilation = conn.execute(
+            "SELECT * FROM compilations WHERE status = 'succeeded'"
+        ).fetchone()
+        jobs = conn.execute(
+            "SELECT count(*) AS n, count(DISTINCT prediction_id) AS p FROM jobs"
+        ).fetchone()
+    assert compilation is not None
+    frames, sizes, duration, has_audio = _decode(compilation["output_uri"])
+    expected = sum(clip_durations)
+    assert abs(duration - expected) < 0.25, (duration, expected)
+    assert len(sizes) == 1 and frames > 0
+    assert has_audio, "the soundtrack is mixed in"
+    # 3 keyframes + 2 clips + 1 soundtrack, each created once.
+    assert jobs["n"] == 6 and jobs["p"] == 6
+    assert flow.tick(approval_sensor) == []  # nothing is requested twice
+    plan = compilation["plan"]
+    # The two model clips share a profile; the still (30 fps) differs from them and is re-encoded.
+    assert [c["video"] for c in plan["clips"]] == ["copy", "encode", "copy"], plan
