@@ -199,6 +199,9 @@ def dev_command(port: int) -> None:
 @click.option("--timeout", "timeout_s", default=900, help="Give up after this many seconds.")
 def demo_command(timeout_s: int) -> None:
     """Run the whole flow headless through the Dagster daemon, approving every take."""
+    # stdout carries exactly one JSON line: everything else printed in this process goes to stderr.
+    result_out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
     from vsl_pipelines.database import ready_database_url
     from vsl_pipelines.db.connection import connect
     from vsl_pipelines.db.scripts import script_row
@@ -244,16 +247,14 @@ def demo_command(timeout_s: int) -> None:
                 (script_id,),
             ).fetchone()
     assert compilation is not None
-    click.echo(
-        json.dumps(
-            {
-                "script_id": script_id,
-                "output": compilation["output_uri"],
-                "duration_s": round(compilation["duration_s"], 3),
-                "clips": compilation["clip_count"],
-                "cost_usd": float(compilation["cost_usd"]),
-                "elapsed_s": round(time.monotonic() - started, 1),
-                "sections": len(state["sections"]),
-            }
-        )
-    )
+    line = {
+        "script_id": script_id,
+        "output": compilation["output_uri"],
+        "duration_s": round(compilation["duration_s"], 3),
+        "clips": compilation["clip_count"],
+        "cost_usd": float(compilation["cost_usd"]),
+        "elapsed_s": round(time.monotonic() - started, 1),
+        "sections": len(state["sections"]),
+    }
+    result_out.write(json.dumps(line) + "\n")
+    result_out.flush()

@@ -70,6 +70,7 @@ class WebhookSender:
         self._knobs = knobs
         self._stopping = stopping
         self._client = httpx.Client(follow_redirects=False)
+        self.failed_attempts = 0  # observable by tests that take the receiver down
 
     def close(self) -> None:
         self._client.close()
@@ -115,6 +116,7 @@ class WebhookSender:
             if status is not None and 200 <= status < 300:
                 log.debug("webhook delivered", extra=context)
                 return True
+            self.failed_attempts += 1
             log.info(
                 "webhook attempt %d/%d failed (%s)",
                 attempt, attempts, status or "connection error", extra=context,

@@ -15,16 +15,13 @@ from vsl_pipelines.resources.inbox import InboxResource
 from vsl_pipelines.resources.replicate import ReplicateResource
 from vsl_pipelines.settings import get_settings
 
-LATE_WEBHOOK_S = 120.0
-
-
 def webhook_tick(
     cursor: int,
     database_url: str,
     inbox_resource: InboxResource,
     replicate: ReplicateResource | None,
     batch: int,
-    late_after_s: float = LATE_WEBHOOK_S,
+    late_after_s: float = 120.0,
 ) -> tuple[list[dg.RunRequest], int, int]:
     """One tick: (run requests, new cursor, events applied)."""
     events = inbox_resource.inbox(database_url).read_after(cursor, batch)
@@ -65,6 +62,7 @@ def webhook_sensor(
         inbox,
         replicate,
         get_settings().sensor_batch_size,
+        get_settings().late_webhook_s,
     )
     if applied:
         context.log.info(f"applied {applied} webhook event(s); cursor {cursor}")

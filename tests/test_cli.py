@@ -1,0 +1,261 @@
+"""The `vsl` command on a real database: models, scripts and review, with their refusals."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from vsl_pipelines.cli import main
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.settings import PROJECT_ROOT, get_settings
+
+SAMPLE = PROJECT_ROOT / "config" / "scripts" / "spring-launch.yaml"
+
+
+@pytest.fixture(autouse=True)
+def environment(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """DATABASE_URL set, no Dagster home, fresh settings; the root logger restored afterwards."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.delenv("MODELS_CONFIG", raising=False)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    get_settings.cache_clear()
+    yield database_url
+    get_settings.cache_clear()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def vsl(*args: str) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def script_file(tmp_path: Path, name: str = "variant.yaml", **changes: Any) -> Path:
+    document = yaml.safe_load(SAMPLE.read_text())
+    document.update(changes)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def counts(database_url: str) -> dict[str, int]:
+    with connect(database_url) as conn:
+        return {
+            table: int(conn.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"])
+            for table in ("scripts", "sections", "approvals")
+        }
+
+
+def test_models_list_prints_every_model_with_price_and_time() -> None:
+    result = vsl("models", "list")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["MODEL", "KIND", "TASK", "PRICE", "EST.", "TIME"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[1:]}
+    assert rows == {
+        "flux-schnell": ["image", "text-to-image", "$0.003/output", "2", "s"],
+        "sdxl": ["image", "text-to-image", "$0.0048/run", "9", "s"],
+        "stability-video": ["video", "image-to-video", "$0.12/run", "75", "s"],
+        "musicgen": ["audio", "text-to-audio", "$0.0023/second", "30", "s"],
+    }
+
+
+def test_models_config_adds_a_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    extra = {
+        "video": {
+            "my-text-to-video": {
+                "version": "acme/text-to-video",
+                "task": "text-to-video",
+                "pricing": {"usd": 0.25, "per": "run"},
+                "estimatedTime": 40,
+                "supportedParams": ["prompt", "seed"],
+            }
+        }
+    }
+    monkeypatch.setenv("MODELS_CONFIG", json.dumps(extra))
+    get_settings.cache_clear()
+    result = vsl("models", "list", "--json")
+    assert result.exit_code == 0, result.output
+    models = {m["id"]: m for m in json.loads(result.stdout)}
+    assert len(models) == 5
+    assert models["my-text-to-video"]["usd"] == 0.25
+    assert models["my-text-to-video"]["estimated_s"] == 40
+    assert models["my-text-to-video"]["task"] == "text-to-video"
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("{not json", "MODELS_CONFIG: invalid JSON"),
+        ('{"image": {"sdxl": {"pricing": {"usd": -1}}}}', "model image.sdxl: pricing.usd"),
+        ('{"pictures": {}}', "unknown kind 'pictures'"),
+    ],
+)
+def test_a_bad_models_config_exits_2(
+    monkeypatch: pytest.MonkeyPatch, config: str, message: str
+) -> None:
+    monkeypatch.setenv("MODELS_CONFIG", config)
+    get_settings.cache_clear()
+    result = vsl("models", "list")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert result.stdout == ""
+
+
+def test_scripts_add_stores_the_script_once(environment: str) -> None:
+    result = vsl("scripts", "add", SAMPLE)
+    assert result.exit_code == 0, result.output
+    added = json.loads(result.stdout)
+    assert added["script_id"] == "spring-launch" and added["sections"] == 3
+    assert added["partition_registered"] is False
+    assert 0 < added["estimated_cost_usd"] <= 1.5
+    with connect(environment) as conn:
+        script = conn.execute("SELECT * FROM scripts").fetchone()
+        sections = conn.execute(
+            "SELECT id, current_take FROM sections ORDER BY position"
+        ).fetchall()
+    assert (script["id"], script["status"], float(script["budget_usd"])) == (
+        "spring-launch",
+        "queued",
+        1.5,
+    )
+    assert script["source_path"] == str(SAMPLE)
+    assert [(s["id"], s["current_take"]) for s in sections] == [
+        ("hook", 1),
+        ("offer", 1),
+        ("close", 1),
+    ]
+    before = counts(environment)
+
+    again = vsl("scripts", "add", SAMPLE)
+    assert again.exit_code == 2
+    assert "already stored" in again.stderr
+    assert counts(environment) == before
+
+
+def _unknown_model(document: dict[str, Any]) -> None:
+    document["sections"][0]["keyframe"]["model"] = "dall-e"
+
+
+def _bad_field(document: dict[str, Any]) -> None:
+    document["sections"][1]["colour"] = "blue"
+
+
+def _out_of_range(document: dict[str, Any]) -> None:
+    document["sections"][2]["keyframe"]["params"]["aspect_ratio"] = "7:3"
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (_unknown_model, ["sections[0] (hook).keyframe", "unknown model 'dall-e'"]),
+        (_bad_field, ["sections.1.colour", "Extra inputs are not permitted"]),
+        (_out_of_range, ["sections[2] (close).keyframe", "aspect_ratio"]),
+    ],
+)
+def test_an_invalid_script_file_is_refused(
+    environment: str, tmp_path: Path, edit: Any, expected: list[str]
+) -> None:
+    document = yaml.safe_load(SAMPLE.read_text())
+    edit(document)
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(document))
+    result = vsl("scripts", "add", path)
+    assert result.exit_code == 2
+    assert str(path) in result.stderr
+    for part in expected:
+        assert part in result.stderr
+    assert counts(environment)["scripts"] == 0
+
+
+def test_a_script_over_its_budget_is_refused(environment: str, tmp_path: Path) -> None:
+    path = script_file(tmp_path, "cheap.yaml", budget_usd=0.1)
+    result = vsl("scripts", "add", path)
+    assert result.exit_code == 2
+    assert "exceeds its budget $0.10" in result.stderr
+    assert counts(environment)["scripts"] == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BudgetExceeded from check_budget does not name the script file (STYLE: errors name"
+    " the field and the file); `vsl scripts add` prints it as is",
+)
+def test_the_budget_refusal_names_the_file_and_field(environment: str, tmp_path: Path) -> None:
+    path = script_file(tmp_path, "cheap.yaml", budget_usd=0.1)
+    result = vsl("scripts", "add", path)
+    assert result.exit_code == 2
+    assert str(path) in result.stderr and "budget_usd" in result.stderr
+
+
+def test_scripts_list_and_show(environment: str, tmp_path: Path) -> None:
+    empty = vsl("scripts", "list")
+    assert empty.exit_code == 0 and "no scripts stored" in empty.stdout
+    assert vsl("scripts", "add", SAMPLE).exit_code == 0
+    assert vsl("scripts", "add", script_file(tmp_path, id="autumn-sale")).exit_code == 0
+
+    listed = vsl("scripts", "list")
+    assert listed.exit_code == 0
+    rows = [line.split() for line in listed.stdout.splitlines()]
+    assert [(r[0], r[1], r[3]) for r in rows] == [
+        ("spring-launch", "queued", "$1.50"),
+        ("autumn-sale", "queued", "$1.50"),
+    ]
+
+    shown = vsl("scripts", "show", "spring-launch")
+    assert shown.exit_code == 0, shown.output
+    status = json.loads(shown.stdout)
+    assert status["script_id"] == "spring-launch" and status["status"] == "queued"
+    assert [s["section"] for s in status["sections"]] == ["hook", "offer", "close"]
+    assert all(s["current_take"] == 1 and s["takes"] == [] for s in status["sections"])
+    assert status["compilation"] is None
+
+    unknown = vsl("scripts", "show", "unknown")
+    assert unknown.exit_code == 2
+    assert "no script 'unknown'" in unknown.stderr
+
+
+@pytest.mark.parametrize("decision", ["approve", "reject"])
+def test_review_of_a_section_without_a_clip_exits_2(environment: str, decision: str) -> None:
+    assert vsl("scripts", "add", SAMPLE).exit_code == 0
+    result = vsl("review", decision, "spring-launch", "hook")
+    assert result.exit_code == 2
+    assert "spring-launch/hook has no clip for take 1 yet; nothing to review" in result.stderr
+    missing = vsl("review", decision, "spring-launch", "outro")
+    assert missing.exit_code == 2
+    assert "sections: hook, offer, close" in missing.stderr
+    assert counts(environment)["approvals"] == 0
+
+
+def test_review_list_and_decisions(environment: str) -> None:
+    assert vsl("scripts", "add", SAMPLE).exit_code == 0
+    empty = vsl("review", "list")
+    assert empty.exit_code == 0 and json.loads(empty.stdout) == []
+    with connect(environment) as conn:
+        conn.execute(
+            "INSERT INTO takes (script_id, section_id, stage, take, media_key, probe, duration_s)"
+            " VALUES ('spring-launch', 'offer', 'clip', 1, 'scripts/spring-launch/offer/clip-v1.mp4',"
+            " '{}', 3.0)"
+        )
+    listed = vsl("review", "list", "--script", "spring-launch")
+    assert listed.exit_code == 0
+    [item] = json.loads(listed.stdout)
+    assert (item["section"], item["take"], item["duration_s"]) == ("offer", 1, 3.0)
+
+    refused = vsl("review", "approve", "spring-launch", "offer", "--seed", "3")
+    assert refused.exit_code == 2  # --seed is not an option of approve
+    rejected = vsl("review", "reject", "spring-launch", "offer", "--prompt", "closer", "--seed", "7")
+    assert rejected.exit_code == 0, rejected.output
+    assert json.loads(rejected.stdout)["decision"] == "rejected"
+    with connect(environment) as conn:
+        row = conn.execute("SELECT * FROM approvals").fetchone()
+    assert (row["section_id"], row["take"], row["prompt"], row["seed"]) == ("offer", 1, "closer", 7)
+    assert json.loads(vsl("review", "list").stdout) == []

@@ -1,0 +1,132 @@
+"""The flow through Dagster when a reviewer rejects a take, and when a prediction fails."""
+
+from __future__ import annotations
+
+import av
+
+from tests.fixtures.flow import Flow
+from vsl_pipelines.assets.generation import NO_FAILED
+from vsl_pipelines.db import jobs as job_rows
+from vsl_pipelines.db import takes as take_rows
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.domain.script import Script
+from vsl_pipelines.review import decide, review_queue
+from vsl_pipelines.sensors.scripts import script_partitions_sensor
+
+SCRIPT = "spring-launch"
+
+
+def start(flow: Flow) -> None:
+    flow.tick(script_partitions_sensor)
+    assert flow.launch(flow.schedule(), default_job="generate") == 1
+
+
+def video_end(path: str) -> float:
+    """Decode every video frame; the end time of the last one."""
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        end = 0.0
+        for frame in container.decode(stream):
+            assert frame.pts is not None
+            duration = float(frame.duration * frame.time_base) if frame.duration else 0.0
+            end = max(end, float(frame.pts * frame.time_base) + duration)
+    return end
+
+
+def hook_has_second_clip(flow: Flow) -> bool:
+    with connect(flow.database_url) as conn:
+        clip = take_rows.take_of(conn, SCRIPT, "hook", "clip", 2)
+    return clip is not None and flow.status(SCRIPT) == "review"
+
+
+def test_a_rejected_take_is_generated_again_and_compiled(
+    flow: Flow, stored_script: Script
+) -> None:
+    start(flow)
+    flow.drive(lambda: flow.status(SCRIPT) == "review")
+    with connect(flow.database_url) as conn:
+        first_takes = take_rows.takes_of(conn, SCRIPT)
+        decide(conn, SCRIPT, "hook", "rejected", prompt="a new prompt", seed=7, reviewer="test")
+    first_keys = [t["media_key"] for t in first_takes] + [
+        t["thumbnail_key"] for t in first_takes if t["thumbnail_key"]
+    ]
+    assert any(k.endswith("hook/clip-v1.mp4") for k in first_keys)
+
+    flow.drive(lambda: hook_has_second_clip(flow))
+    with connect(flow.database_url) as conn:
+        hook_jobs = [j for j in job_rows.all_jobs(conn, SCRIPT) if j["section_id"] == "hook"]
+        queue = review_queue(conn, SCRIPT)
+        take_two = take_rows.take_of(conn, SCRIPT, "hook", "clip", 2)
+    [keyframe] = [j for j in hook_jobs if j["stage"] == "keyframe" and j["take"] == 2]
+    assert keyframe["input"]["prompt"] == "a new prompt"
+    assert keyframe["input"]["seed"] == 7
+    [clip] = [j for j in hook_jobs if j["stage"] == "clip" and j["take"] == 2]
+    assert clip["status"] == "succeeded" and clip["input"]["seed"] == 7
+    assert clip["input"]["input_image"].endswith("hook/keyframe-v2.png")
+    assert len(hook_jobs) == 4, "take 1 and take 2, a keyframe and a clip each"
+    assert take_two is not None and take_two["media_key"].endswith("hook/clip-v2.mp4")
+    for key in first_keys:
+        assert flow.store.exists(key), f"{key} of take 1 was lost"
+    assert [(q["section"], q["take"]) for q in queue] == [("hook", 2), ("offer", 1), ("close", 1)]
+
+    with connect(flow.database_url) as conn:
+        for item in queue:
+            decide(conn, SCRIPT, item["section"], "approved", reviewer="test")
+    flow.drive(lambda: flow.status(SCRIPT) == "compiled")
+
+    with connect(flow.database_url) as conn:
+        current = {
+            s["id"]: s["current_take"]
+            for s in conn.execute(
+                "SELECT id, current_take FROM sections WHERE script_id = %s", (SCRIPT,)
+            ).fetchall()
+        }
+        clips = [take_rows.take_of(conn, SCRIPT, s, "clip", t) for s, t in current.items()]
+        compilation = conn.execute(
+            "SELECT * FROM compilations WHERE status = 'succeeded' ORDER BY id DESC"
+        ).fetchone()
+    assert current == {"hook": 2, "offer": 1, "close": 1}
+    expected = sum(float(c["duration_s"]) for c in clips if c is not None)
+    assert len(clips) == 3 and expected > 7
+    assert compilation is not None and compilation["clip_count"] == 3
+    duration = video_end(compilation["output_uri"])
+    assert abs(duration - expected) < 0.25, (duration, expected)
+    for key in first_keys:
+        assert flow.store.exists(key)
+
+
+def test_a_failed_prediction_is_resubmitted_and_flagged_by_the_check(
+    flow: Flow, stored_script: Script
+) -> None:
+    flow.sandbox.knobs.fail_next = 1
+    start(flow)
+    flow.drive(lambda: flow.status(SCRIPT) == "review")
+
+    with connect(flow.database_url) as conn:
+        jobs = job_rows.all_jobs(conn, SCRIPT)
+    [failed] = [j for j in jobs if j["status"] == "failed"]
+    [retried] = [
+        j
+        for j in jobs
+        if (j["section_id"], j["stage"], j["take"])
+        == (failed["section_id"], failed["stage"], failed["take"])
+        and j["attempt"] == 2
+    ]
+    assert failed["attempt"] == 1 and retried["status"] == "succeeded"
+    assert retried["prediction_id"] != failed["prediction_id"]
+    assert retried["input"] == failed["input"], "the retry asks for the same take"
+    retry_runs = [r for r in flow.runs if r.dagster_run.tags.get("vsl/reason", "").endswith(
+        "to resubmit"
+    )]
+    assert retry_runs, "the webhook sensor launched a retry run"
+
+    stage_asset = {"keyframe": "keyframes", "clip": "clips", "soundtrack": "soundtrack"}
+    evaluations = [
+        e
+        for run in flow.runs
+        for e in run.get_asset_check_evaluations()
+        if e.check_name == NO_FAILED
+        and e.asset_key.to_user_string() == stage_asset[failed["stage"]]
+    ]
+    assert evaluations, f"no {NO_FAILED} evaluation for {failed['stage']}"
+    assert any(not e.passed for e in evaluations), "the failed prediction was never reported"

@@ -1,0 +1,185 @@
+"""Restart safety: the webhook service and the Dagster daemon stop mid-flow and start again.
+
+The real `dagster-daemon` runs the sensors and launches runs in subprocesses; the flow must
+still finish with one prediction per job and every completed webhook in the inbox.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._core.instance.ref import InstanceRef
+
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.domain.script import Script
+from vsl_pipelines.inbox.postgres import PostgresInbox
+from vsl_pipelines.review import decide, review_queue
+from vsl_pipelines.sandbox import RunningSandbox
+from vsl_pipelines.service.app import create_app
+from vsl_pipelines.service.server import RunningService, start_service_in_thread
+from vsl_pipelines.settings import PROJECT_ROOT
+
+BIN = Path(sys.executable).parent
+
+
+def _status(database_url: str, script_id: str = "spring-launch") -> str:
+    with connect(database_url) as conn:
+        row = conn.execute("SELECT status FROM scripts WHERE id = %s", (script_id,)).fetchone()
+    assert row is not None
+    return str(row["status"])
+
+
+def _wait(check: Callable[[], bool], timeout_s: float, what: str, logs: Path) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            tail = (
+                (logs / "daemon.log").read_text()[-4000:] if (logs / "daemon.log").exists() else ""
+            )
+            raise TimeoutError(f"timed out waiting for {what}\n{tail}")
+        time.sleep(0.5)
+
+
+class Daemon:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env, self.log = env, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [str(BIN / "dagster-daemon"), "run", "-w", str(PROJECT_ROOT / "workspace.yaml")],
+            env=self.env,
+            cwd=PROJECT_ROOT,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def restart_env(
+    database_url: str,
+    stored_script: Script,
+    sandbox_factory: Callable[..., RunningSandbox],
+    tmp_path: Path,
+) -> Iterator[tuple[dict[str, str], RunningSandbox, Callable[[], RunningService], Path]]:
+    # Webhooks retried for ~40 s, so a short service outage loses none.
+    sandbox = sandbox_factory(
+        latency_s=1.0, webhook_base_delay_s=0.3, webhook_max_delay_s=3.0, webhook_attempts=20
+    )
+    media_root = tmp_path / "media"
+    media_root.mkdir()
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    inbox = PostgresInbox(database_url)
+    first = start_service_in_thread(create_app(inbox, sandbox.secret, media_root))
+    port = int(first.url.rsplit(":", 1)[1])
+    services = [first]
+
+    def restart_service() -> RunningService:
+        """Stop the running service, keep it down for 3 s (webhooks fail), start it again."""
+        services[-1].stop()
+        time.sleep(3)
+        app = create_app(inbox, sandbox.secret, media_root)
+        services.append(start_service_in_thread(app, port=port))
+        return services[-1]
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VSL_", "REPLICATE_"))}
+    env.update(
+        {
+            "DAGSTER_HOME": str(home),
+            "DATABASE_URL": database_url,
+            "VSL_MEDIA_ROOT": str(media_root),
+            "VSL_MEDIA_URL": f"{first.url}/media",
+            "VSL_WEBHOOK_URL": f"{first.url}/webhooks/replicate",
+            "REPLICATE_BASE_URL": sandbox.base_url,
+            "VSL_WEBHOOK_SENSOR_INTERVAL": "1",
+            "VSL_APPROVAL_SENSOR_INTERVAL": "1",
+            "VSL_SCRIPTS_SENSOR_INTERVAL": "1",
+            "VSL_LATE_WEBHOOK_S": "3600",  # webhooks only: a lost one would not be papered over
+            "VSL_GENERATION_SCHEDULE": "0 0 1 1 *",
+        }
+    )
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+        instance.add_dynamic_partitions("scripts", ["spring-launch"])
+    yield env, sandbox, restart_service, tmp_path
+    for service in services:
+        service.stop()
+    inbox.close()
+
+
+def test_flow_survives_service_and_daemon_restarts(database_url: str, restart_env) -> None:
+    env, sandbox, restart_service, tmp_path = restart_env
+    daemon = Daemon(env, tmp_path / "daemon.log")
+    daemon.start()
+    try:
+        subprocess.run(
+            [
+                str(BIN / "dagster"),
+                "job",
+                "launch",
+                "-w",
+                str(PROJECT_ROOT / "workspace.yaml"),
+                "-j",
+                "generate",
+                "--tags",
+                json.dumps({"dagster/partition": "spring-launch"}),
+            ],
+            env=env,
+            cwd=PROJECT_ROOT,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+        def some_jobs_submitted() -> bool:
+            with connect(database_url) as conn:
+                return conn.execute("SELECT count(*) AS n FROM jobs").fetchone()["n"] >= 4
+
+        _wait(some_jobs_submitted, 120, "the first predictions", tmp_path)
+
+        # Mid-flow: the daemon dies hard and the webhook service goes away for a while.
+        daemon.kill()
+        restart_service()
+        daemon.start()
+
+        _wait(lambda: _status(database_url) == "review", 240, "review", tmp_path)
+        with connect(database_url) as conn:
+            for item in review_queue(conn, "spring-launch"):
+                decide(conn, "spring-launch", item["section"], "approved")
+            conn.commit()
+        _wait(lambda: _status(database_url) == "compiled", 180, "compiled", tmp_path)
+    finally:
+        daemon.kill()
+
+    with connect(database_url) as conn:
+        jobs = conn.execute("SELECT prediction_id, status FROM jobs").fetchall()
+        inbox_ids = {
+            r["prediction_id"]
+            for r in conn.execute(
+                "SELECT prediction_id FROM webhook_inbox WHERE status = 'succeeded'"
+            ).fetchall()
+        }
+    job_ids = {j["prediction_id"] for j in jobs}
+    assert len(jobs) == 6 and len(job_ids) == 6, "one prediction per job, none duplicated"
+    assert len(sandbox.engine.store.all()) == 6, "the sandbox saw exactly one create per job"
+    assert job_ids <= inbox_ids, "every completed webhook reached the inbox"
+    assert sandbox.engine.webhooks.failed_attempts > 0, (
+        "the outage should have made at least one delivery fail and be retried"
+    )
