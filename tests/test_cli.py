@@ -252,7 +252,9 @@ def test_review_list_and_decisions(environment: str) -> None:
 
     refused = vsl("review", "approve", "spring-launch", "offer", "--seed", "3")
     assert refused.exit_code == 2  # --seed is not an option of approve
-    rejected = vsl("review", "reject", "spring-launch", "offer", "--prompt", "closer", "--seed", "7")
+    rejected = vsl(
+        "review", "reject", "spring-launch", "offer", "--prompt", "closer", "--seed", "7"
+    )
     assert rejected.exit_code == 0, rejected.output
     assert json.loads(rejected.stdout)["decision"] == "rejected"
     with connect(environment) as conn:

@@ -39,9 +39,7 @@ def hook_has_second_clip(flow: Flow) -> bool:
     return clip is not None and flow.status(SCRIPT) == "review"
 
 
-def test_a_rejected_take_is_generated_again_and_compiled(
-    flow: Flow, stored_script: Script
-) -> None:
+def test_a_rejected_take_is_generated_again_and_compiled(flow: Flow, stored_script: Script) -> None:
     start(flow)
     flow.drive(lambda: flow.status(SCRIPT) == "review")
     with connect(flow.database_url) as conn:
@@ -115,9 +113,9 @@ def test_a_failed_prediction_is_resubmitted_and_flagged_by_the_check(
     assert failed["attempt"] == 1 and retried["status"] == "succeeded"
     assert retried["prediction_id"] != failed["prediction_id"]
     assert retried["input"] == failed["input"], "the retry asks for the same take"
-    retry_runs = [r for r in flow.runs if r.dagster_run.tags.get("vsl/reason", "").endswith(
-        "to resubmit"
-    )]
+    retry_runs = [
+        r for r in flow.runs if r.dagster_run.tags.get("vsl/reason", "").endswith("to resubmit")
+    ]
     assert retry_runs, "the webhook sensor launched a retry run"
 
     stage_asset = {"keyframe": "keyframes", "clip": "clips", "soundtrack": "soundtrack"}

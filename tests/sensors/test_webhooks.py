@@ -183,9 +183,7 @@ def test_a_late_processing_event_leaves_the_job_succeeded(
     succeeded = submitted["hook"]
     assert succeeded["status"] == "succeeded" and succeeded["output"]
     inbox.put("msg_done", _body(succeeded))
-    inbox.put(
-        "msg_late", _body(succeeded, status="processing", output=None, completed_at=None)
-    )
+    inbox.put("msg_late", _body(succeeded, status="processing", output=None, completed_at=None))
     _, cursor, applied = _tick(0, database_url, inbox_resource)
     assert applied == 2 and cursor == inbox.latest_cursor()
     hook = next(j for j in _job_rows(database_url) if j["section_id"] == "hook")

@@ -15,6 +15,7 @@ from vsl_pipelines.resources.inbox import InboxResource
 from vsl_pipelines.resources.replicate import ReplicateResource
 from vsl_pipelines.settings import get_settings
 
+
 def webhook_tick(
     cursor: int,
     database_url: str,
