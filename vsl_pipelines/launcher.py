@@ -32,6 +32,16 @@ def _reset_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C or SIGTERM stops every child, even when started with SIGINT ignored."""
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 def _port_free(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) != 0
@@ -167,6 +177,7 @@ def add_script(path: Path, script_id: str | None = None) -> str:
 @click.option("--port", default=3000, help="Dagster UI port.")
 def dev_command(port: int) -> None:
     """Sandbox, webhook service and `dagster dev` (UI on 127.0.0.1:PORT) with the sample script."""
+    _stop_on_signals()
     env = prepare_environment()
     log_dir = get_settings().data_dir / "logs"
     log_dir.mkdir(exist_ok=True)
@@ -199,6 +210,7 @@ def dev_command(port: int) -> None:
 @click.option("--timeout", "timeout_s", default=900, help="Give up after this many seconds.")
 def demo_command(timeout_s: int) -> None:
     """Run the whole flow headless through the Dagster daemon, approving every take."""
+    _stop_on_signals()
     # stdout carries exactly one JSON line: everything else printed in this process goes to stderr.
     result_out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
