@@ -4,6 +4,7 @@ import av
 
 from tests.fixtures.flow import Flow
 from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.scripts import insert_script
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.review import decide, review_queue
 from vsl_pipelines.sensors.approvals import approval_sensor
@@ -65,3 +66,39 @@ def test_script_to_compiled_video(flow: Flow, stored_script: Script) -> None:
     plan = compilation["plan"]
     # The two model clips share a profile; the still (30 fps) differs from them and is re-encoded.
     assert [c["video"] for c in plan["clips"]] == ["copy", "encode", "copy"], plan
+
+
+def test_output_options_reach_the_compiled_video(flow: Flow, sample_script: Script) -> None:
+    """Transitions, captions, size and WebM set in the script shape the final video."""
+    document = sample_script.model_dump(mode="json")
+    document.update(
+        id="spring-webm",
+        soundtrack=None,
+        output={"size": "640x360", "transition": "fade:0.5", "captions": True, "format": "webm"},
+    )
+    script = Script.model_validate(document)
+    with connect(flow.database_url) as conn:
+        insert_script(conn, script, None)
+    flow.tick(script_partitions_sensor)
+    flow.launch(flow.schedule(), default_job="generate")
+    flow.drive(lambda: flow.status("spring-webm") == "review")
+    with connect(flow.database_url) as conn:
+        for item in review_queue(conn, "spring-webm"):
+            decide(conn, "spring-webm", item["section"], "approved")
+        conn.commit()
+    flow.drive(lambda: flow.status("spring-webm") == "compiled")
+    with connect(flow.database_url) as conn:
+        compilation = conn.execute("SELECT * FROM compilations").fetchone()
+        clips = conn.execute(
+            "SELECT sum(duration_s) AS s FROM takes WHERE stage = 'clip'"
+        ).fetchone()
+    assert compilation["output_uri"].endswith(".webm")
+    frames, sizes, duration, has_audio = _decode(compilation["output_uri"])
+    assert frames > 0
+    assert sizes == {(640, 360)}
+    assert abs(duration - (clips["s"] - 2 * 0.5)) < 0.25, "two 0.5 s fades overlap the clips"
+    assert not has_audio, "no clip and no soundtrack has audio"
+    with av.open(compilation["output_uri"]) as container:
+        assert container.streams.video[0].codec_context.name == "vp9"
+    assert compilation["plan"]["mode"] == "transitions"
+    assert flow.store.exists(compilation["output_key"].rsplit(".", 1)[0] + ".poster.jpg")

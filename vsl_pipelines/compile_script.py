@@ -30,7 +30,7 @@ class NotApproved(RuntimeError):
 def compile_script(database_url: str, store: MediaStore, script_id: str) -> dict[str, Any]:
     """Compile the approved takes; record the compilation; return its summary."""
     with connect(database_url) as conn:
-        script_rows.script_row(conn, script_id)  # a clear error for an unknown script
+        script = script_rows.load_stored_script(conn, script_id)
         missing = unapproved_sections(conn, script_id)
         if missing:
             raise NotApproved(
@@ -49,22 +49,36 @@ def compile_script(database_url: str, store: MediaStore, script_id: str) -> dict
         )
         compilation_id = compilation_rows.start_compilation(conn, script_id)
         script_rows.set_status(conn, script_id, "compiling")
+    output = script.output
     inputs = [
-        ClipInput(path=store.local_path(take["media_key"]))
-        for take in clip_takes
+        ClipInput(
+            path=store.local_path(take["media_key"]),
+            caption=section.narration if output.captions else None,
+        )
+        for take, section in zip(clip_takes, script.sections, strict=True)
         if take is not None
     ]
     soundtrack_path = store.local_path(soundtracks[-1]["media_key"]) if soundtracks else None
-    key = f"scripts/{script_id}/final/{script_id}-c{compilation_id}.mp4"
+    key = f"scripts/{script_id}/final/{script_id}-c{compilation_id}.{output.format}"
     try:
         with tempfile.TemporaryDirectory(prefix="vsl-compile-") as tmp:
-            out = Path(tmp) / "final.mp4"
+            out = Path(tmp) / f"final.{output.format}"
             options = CompileOptions(
-                soundtrack=SoundtrackSpec(path=soundtrack_path) if soundtrack_path else None
+                size=output.size,
+                fps=output.fps,
+                format=output.format,
+                transition=output.transition_spec(),
+                captions=output.captions,
+                poster=output.poster,
+                soundtrack=SoundtrackSpec(path=soundtrack_path) if soundtrack_path else None,
             )
             result = compile_video(inputs, out, options)
             uri = store.put_file(key, out)
             size = out.stat().st_size
+            poster_key = None
+            if result.poster:
+                poster_key = key.rsplit(".", 1)[0] + ".poster.jpg"
+                store.put_file(poster_key, Path(result.poster))
     except Exception as exc:
         with connect(database_url) as conn:
             compilation_rows.fail_compilation(conn, compilation_id, str(exc))
@@ -82,6 +96,7 @@ def compile_script(database_url: str, store: MediaStore, script_id: str) -> dict
         "size_bytes": size,
         "plan": plan,
         "compilation_id": compilation_id,
+        "poster_key": poster_key,
     }
     with connect(database_url) as conn:
         compilation_rows.finish_compilation(

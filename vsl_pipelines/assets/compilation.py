@@ -3,6 +3,7 @@
 import dagster as dg
 
 from vsl_pipelines.assets.generation import clips, soundtrack
+from vsl_pipelines.assets.metadata import poster_metadata
 from vsl_pipelines.compile_script import compile_script, expected_duration
 from vsl_pipelines.media.probe import probe_media
 from vsl_pipelines.partitions import scripts_partitions
@@ -43,6 +44,7 @@ def compiled_video(
             "clips": summary["clips"],
             "cost_usd": summary["cost_usd"],
             "plan": dg.MetadataValue.json(summary["plan"]),
+            **poster_metadata(store, summary["poster_key"]),
         },
         check_results=[
             dg.AssetCheckResult(

@@ -29,3 +29,12 @@ def thumbnails_markdown(store: MediaStore, takes: list[dict[str, Any]]) -> dg.Me
             f"`{take['key']}` | {preview} |"
         )
     return dg.MetadataValue.md("\n".join(lines))
+
+
+def poster_metadata(store: MediaStore, poster_key: str | None) -> dict[str, dg.MetadataValue]:
+    """The compiled video's poster frame, inlined so the UI shows it."""
+    if not poster_key:
+        return {}
+    data = store.local_path(poster_key).read_bytes()
+    image = f"![poster](data:image/jpeg;base64,{base64.b64encode(data).decode()})"
+    return {"poster": dg.MetadataValue.md(image), "poster_file": dg.MetadataValue.path(poster_key)}

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vsl_pipelines.domain.registry import Registry, RegistryError
+from vsl_pipelines.media.errors import MediaError
+from vsl_pipelines.media.options import TransitionSpec
+from vsl_pipelines.media.profile import parse_fps, parse_size
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -69,6 +72,40 @@ class Soundtrack(Generation):
     pass
 
 
+class Output(BaseModel):
+    """How the final video is compiled: size, rate, transitions, captions, container."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    size: str | None = None
+    fps: str | None = None
+    transition: str | None = None
+    captions: bool = False
+    format: Literal["mp4", "webm"] = "mp4"
+    poster: bool = True
+
+    @field_validator("fps", mode="before")
+    @classmethod
+    def _fps_text(cls, value: Any) -> Any:
+        return None if value is None else str(value)
+
+    @model_validator(mode="after")
+    def _media_values(self) -> Output:
+        try:
+            if self.size is not None:
+                parse_size(self.size)
+            if self.fps is not None:
+                parse_fps(self.fps)
+        except MediaError as exc:
+            raise ValueError(str(exc)) from None
+        if self.transition is not None:
+            TransitionSpec.parse(self.transition)
+        return self
+
+    def transition_spec(self) -> TransitionSpec | None:
+        return TransitionSpec.parse(self.transition) if self.transition else None
+
+
 class Script(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -76,6 +113,7 @@ class Script(BaseModel):
     title: str = Field(min_length=1)
     budget_usd: float | None = Field(default=None, ge=0)
     soundtrack: Soundtrack | None = None
+    output: Output = Field(default_factory=Output)
     sections: list[Section] = Field(min_length=1)
 
     @field_validator("id")
