@@ -53,6 +53,7 @@ def resources_from_settings(settings: Settings) -> dict[str, object]:
             base_url=settings.replicate_client_base_url,
             api_token=token,
             webhook_url=settings.webhook_url,
+            redis_url=settings.redis_url,
         ),
         "registry": RegistryResource(
             models_file=str(settings.models_file), models_config=settings.models_config

@@ -71,14 +71,18 @@ def attach_prediction(conn: Conn, job_id: int, prediction: dict[str, Any]) -> No
     apply_prediction(conn, prediction)
 
 
-def apply_prediction(conn: Conn, prediction: dict[str, Any]) -> bool:
-    """Record a prediction's state (from a webhook or a poll); never move status backwards."""
+def apply_prediction(conn: Conn, prediction: dict[str, Any]) -> dict[str, Any] | None:
+    """Record a prediction's state (from a webhook or a poll); never move status backwards.
+
+    Returns the job (id, script_id, status before) when its status moved, else None.
+    """
     status = prediction.get("status")
     row = conn.execute(
-        "SELECT id, status FROM jobs WHERE prediction_id = %s FOR UPDATE", (prediction.get("id"),)
+        "SELECT id, script_id, status FROM jobs WHERE prediction_id = %s FOR UPDATE",
+        (prediction.get("id"),),
     ).fetchone()
     if row is None or status is None or status_rank(status) <= status_rank(row["status"]):
-        return False
+        return None
     metrics = prediction.get("metrics") or {}
     conn.execute(
         "UPDATE jobs SET status = %s, output = %s, error = %s, predict_time_s = %s,"
@@ -94,7 +98,7 @@ def apply_prediction(conn: Conn, prediction: dict[str, Any]) -> bool:
             row["id"],
         ),
     )
-    return True
+    return row
 
 
 def _error_text(error: Any) -> str | None:

@@ -16,6 +16,7 @@ import httpx
 import replicate
 from replicate.exceptions import ReplicateError
 
+from vsl_pipelines.cache import NullRateLimiter, RateLimiter
 from vsl_pipelines.domain.registry import ModelSpec
 from vsl_pipelines.logs import get_logger
 
@@ -51,6 +52,7 @@ class PredictionClient:
         base_delay_s: float = 0.5,
         max_delay_s: float = 20.0,
         sleep: Callable[[float], None] = time.sleep,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         # The sandbox accepts any token; the client needs one to build its header.
         self._client = replicate.Client(
@@ -61,6 +63,8 @@ class PredictionClient:
         self.base_delay_s = base_delay_s
         self.max_delay_s = max_delay_s
         self._sleep = sleep
+        # Replicate's limits are per account: shared across processes through Redis when set.
+        self._rate_limiter = rate_limiter or NullRateLimiter()
 
     def _create_once(self, spec: ModelSpec, model_input: dict[str, Any]) -> dict[str, Any]:
         params: dict[str, Any] = {}
@@ -90,6 +94,7 @@ class PredictionClient:
                         extra={"model_id": spec.id, "prediction_id": existing["id"]},
                     )
                     return existing
+            self._rate_limiter.acquire("create", timeout_s=120)
             try:
                 return self._create_once(spec, model_input)
             except Exception as exc:  # classified below; anything else propagates
@@ -128,6 +133,7 @@ class PredictionClient:
         after = (since - timedelta(seconds=5)).astimezone(UTC).isoformat().replace("+00:00", "Z")
         path: str | None = f"/v1/predictions?created_after={after}"
         while path:
+            self._rate_limiter.acquire("read", timeout_s=60)
             page = self._client._request("GET", path).json()
             for item in page.get("results", []):
                 same_model = item.get("model") == spec.owner_and_name or (
@@ -140,8 +146,10 @@ class PredictionClient:
         return None
 
     def get(self, prediction_id: str) -> dict[str, Any]:
+        self._rate_limiter.acquire("read", timeout_s=60)
         prediction = self._client.predictions.get(prediction_id)
         return prediction.dict() if hasattr(prediction, "dict") else dict(prediction)
 
     def cancel(self, prediction_id: str) -> None:
+        self._rate_limiter.acquire("read", timeout_s=60)
         self._client.predictions.cancel(prediction_id)

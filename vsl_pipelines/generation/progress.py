@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from vsl_pipelines.cache import STATUS_RANK, JobStatusCache, NullJobStatusCache
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
@@ -33,9 +34,19 @@ class NextRun:
     reason: str
 
 
-def apply_events(database_url: str, bodies: list[str]) -> set[str]:
+def _cache(cache: JobStatusCache, prediction: dict[str, Any], job: dict[str, Any]) -> None:
+    if prediction.get("status") in STATUS_RANK:
+        cache.record(
+            prediction["id"], prediction["status"], script_id=job["script_id"], job_id=job["id"]
+        )
+
+
+def apply_events(
+    database_url: str, bodies: list[str], cache: JobStatusCache | None = None
+) -> set[str]:
     """Apply webhook bodies to their jobs; return the scripts whose jobs changed."""
     touched: set[str] = set()
+    changed: list[tuple[dict[str, Any], dict[str, Any]]] = []
     with connect(database_url) as conn:
         for body in bodies:
             try:
@@ -44,18 +55,22 @@ def apply_events(database_url: str, bodies: list[str]) -> set[str]:
                 continue
             if not isinstance(prediction, dict) or "id" not in prediction:
                 continue
-            if job_rows.apply_prediction(conn, prediction):
-                row = conn.execute(
-                    "SELECT script_id FROM jobs WHERE prediction_id = %s", (prediction["id"],)
-                ).fetchone()
-                if row:
-                    touched.add(row["script_id"])
+            job = job_rows.apply_prediction(conn, prediction)
+            if job is not None:
+                touched.add(job["script_id"])
+                changed.append((prediction, job))
         conn.commit()
+    for prediction, job in changed:
+        _cache(cache or NullJobStatusCache(), prediction, job)
     return touched
 
 
 def poll_stale_jobs(
-    database_url: str, client: PredictionClient, older_than_s: float, limit: int = 50
+    database_url: str,
+    client: PredictionClient,
+    older_than_s: float,
+    limit: int = 50,
+    cache: JobStatusCache | None = None,
 ) -> int:
     """Ask Replicate about active jobs whose webhook is late (the reconciler); return updates."""
     cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
@@ -76,9 +91,11 @@ def poll_stale_jobs(
             continue
         with connect(database_url) as conn:
             changed = job_rows.apply_prediction(conn, prediction)
-            if not changed:
+            if changed is None:
                 conn.execute("UPDATE jobs SET updated_at = now() WHERE id = %s", (job["id"],))
-        updated += int(changed)
+        if changed is not None:
+            _cache(cache or NullJobStatusCache(), prediction, changed)
+            updated += 1
     return updated
 
 

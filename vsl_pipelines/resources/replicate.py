@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from vsl_pipelines.cache import rate_limiter_from_url
 from vsl_pipelines.generation.predictions import PredictionClient
 
 
@@ -11,6 +12,7 @@ class ReplicateResource(dg.ConfigurableResource):
     webhook_url: str | None = None
     max_attempts: int = 6
     base_delay_s: float = 0.5
+    redis_url: str | None = None
 
     def client(self) -> PredictionClient:
         return PredictionClient(
@@ -19,4 +21,5 @@ class ReplicateResource(dg.ConfigurableResource):
             self.webhook_url,
             max_attempts=self.max_attempts,
             base_delay_s=self.base_delay_s,
+            rate_limiter=rate_limiter_from_url(self.redis_url),
         )

@@ -6,6 +6,7 @@ the database which step each active script needs; run keys make every request ha
 
 import dagster as dg
 
+from vsl_pipelines.cache import job_status_cache_from_url
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.generation.progress import apply_events, next_runs, poll_stale_jobs
@@ -25,11 +26,12 @@ def webhook_tick(
     late_after_s: float = 120.0,
 ) -> tuple[list[dg.RunRequest], int, int]:
     """One tick: (run requests, new cursor, events applied)."""
+    cache = job_status_cache_from_url(replicate.redis_url if replicate else None)
     events = inbox_resource.inbox(database_url).read_after(cursor, batch)
-    apply_events(database_url, [event.body for event in events])
+    apply_events(database_url, [event.body for event in events], cache)
     new_cursor = events[-1].seq if events else cursor
     if replicate is not None:
-        poll_stale_jobs(database_url, replicate.client(), late_after_s)
+        poll_stale_jobs(database_url, replicate.client(), late_after_s, cache=cache)
     with connect(database_url) as conn:
         active = script_rows.script_ids(conn, ("generating",))[:batch]
     requests = [

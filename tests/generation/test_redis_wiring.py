@@ -1,0 +1,44 @@
+"""Redis in the flow: creates go through the shared rate limiter, webhooks update the cache."""
+
+import json
+
+import redis
+
+from tests.fixtures.pipeline import client_base_url, wait_for_jobs
+from vsl_pipelines.cache import RedisJobStatusCache, RedisRateLimiter
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.domain.registry import Registry
+from vsl_pipelines.domain.script import Script
+from vsl_pipelines.generation.predictions import PredictionClient
+from vsl_pipelines.generation.progress import apply_events
+from vsl_pipelines.generation.submit import submit_missing_predictions
+from vsl_pipelines.sandbox import RunningSandbox
+from vsl_pipelines.storage.local import LocalMediaStore
+
+
+def test_creates_take_permits_and_statuses_reach_the_cache(
+    database_url: str,
+    stored_script: Script,
+    registry: Registry,
+    sandbox: RunningSandbox,
+    media_store: LocalMediaStore,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    limiter = RedisRateLimiter(redis_url, prefix=redis_prefix)
+    client = PredictionClient(client_base_url(sandbox), "r8_x", None, rate_limiter=limiter)
+    submit_missing_predictions(
+        database_url, client, registry, media_store, "spring-launch", "keyframe"
+    )
+    server = redis.Redis.from_url(redis_url)
+    assert server.zcard(f"{redis_prefix}rate:create") == 3, "one create permit per prediction"
+
+    jobs = wait_for_jobs(database_url, client, "spring-launch", "keyframe")
+    with connect(database_url) as conn:
+        conn.execute("UPDATE jobs SET status = 'processing'")  # so the webhooks move them forward
+    bodies = [json.dumps(client.get(job["prediction_id"])) for job in jobs]
+    cache = RedisJobStatusCache(redis_url, redis_prefix)
+    assert apply_events(database_url, bodies + bodies, cache) == {"spring-launch"}
+    assert cache.script_counts("spring-launch") == {"succeeded": 3}
+    entry = cache.get(jobs[0]["prediction_id"])
+    assert entry is not None and entry["job_id"] == jobs[0]["id"]
