@@ -184,11 +184,6 @@ def test_a_script_over_its_budget_is_refused(environment: str, tmp_path: Path) -
     assert counts(environment)["scripts"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BudgetExceeded from check_budget does not name the script file (STYLE: errors name"
-    " the field and the file); `vsl scripts add` prints it as is",
-)
 def test_the_budget_refusal_names_the_file_and_field(environment: str, tmp_path: Path) -> None:
     path = script_file(tmp_path, "cheap.yaml", budget_usd=0.1)
     result = vsl("scripts", "add", path)
@@ -239,6 +234,8 @@ def test_review_list_and_decisions(environment: str) -> None:
     assert vsl("scripts", "add", SAMPLE).exit_code == 0
     empty = vsl("review", "list")
     assert empty.exit_code == 0 and json.loads(empty.stdout) == []
+    unknown = vsl("review", "list", "--script", "nope")
+    assert unknown.exit_code == 2 and "no script 'nope'" in unknown.stderr
     with connect(environment) as conn:
         conn.execute(
             "INSERT INTO takes (script_id, section_id, stage, take, media_key, probe, duration_s)"

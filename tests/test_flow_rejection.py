@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import av
 import dagster as dg
-import pytest
 
 from tests.fixtures.flow import Flow
 from vsl_pipelines.assets.generation import NO_FAILED
@@ -149,12 +148,6 @@ def test_a_failed_prediction_is_resubmitted_as_attempt_2(flow: Flow, stored_scri
         assert [q["section"] for q in review_queue(conn, SCRIPT)] == ["hook", "offer", "close"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the webhook sensor requests the retry run before the collecting run in the same"
-    " tick, and collect_stage only reports the latest attempt of each take, so the failed"
-    " attempt never reaches the no_failed_or_expired_generations check",
-)
 def test_a_failed_prediction_fails_the_stage_check(flow: Flow, stored_script: Script) -> None:
     flow.sandbox.knobs.fail_next = 1
     start(flow)

@@ -103,8 +103,10 @@ def scripts_add(file: Path) -> None:
         registry = default_registry()
         script = load_script(file, registry)
         estimate = check_budget(script, registry)
-    except (RegistryError, ScriptError, BudgetExceeded) as exc:
+    except (RegistryError, ScriptError) as exc:
         _fail(str(exc))
+    except BudgetExceeded as exc:
+        _fail(f"{file}: budget_usd: {exc}")
     try:
         with connect(ready_database_url()) as conn:
             insert_script(conn, script, str(file))
@@ -169,10 +171,14 @@ def review_list(script_id: str | None) -> None:
     """Takes waiting for a decision."""
     from vsl_pipelines.database import ready_database_url
     from vsl_pipelines.db.connection import connect
+    from vsl_pipelines.db.scripts import ScriptNotFound
     from vsl_pipelines.review import review_queue
 
-    with connect(ready_database_url()) as conn:
-        click.echo(_json(review_queue(conn, script_id)))
+    try:
+        with connect(ready_database_url()) as conn:
+            click.echo(_json(review_queue(conn, script_id)))
+    except ScriptNotFound as exc:
+        _fail(str(exc))
 
 
 def _decide(script_id: str, section_id: str, decision: str, **kwargs: Any) -> None:

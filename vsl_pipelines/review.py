@@ -67,6 +67,8 @@ def decide(
 
 def review_queue(conn: Conn, script_id: str | None = None) -> list[dict[str, Any]]:
     """Sections whose current take has a clip and no decision yet."""
+    if script_id:
+        script_rows.script_row(conn, script_id)  # an unknown script is an error, not an empty list
     scripts = [script_id] if script_id else script_rows.script_ids(conn)
     queue = []
     for sid in scripts:

@@ -31,7 +31,10 @@ def test_fresh_database_gets_all_migrations() -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        assert apply_migrations(f"{SERVER_URL}/{name}") == ["0001_initial"]
+        assert apply_migrations(f"{SERVER_URL}/{name}") == [
+            "0001_initial",
+            "0002_script_checked_at",
+        ]
     finally:
         with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

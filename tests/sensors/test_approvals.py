@@ -120,11 +120,6 @@ def test_the_last_approval_requests_one_compile(in_review: str) -> None:
     assert approval_tick(cursor, in_review, batch=200) == ([], cursor)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="approval_tick requests one compile per approval read in the tick once all sections"
-    " are approved, so approving a whole script before a tick launches compile N times",
-)
 def test_approvals_read_in_one_tick_request_one_compile(in_review: str) -> None:
     for section in SECTIONS:
         _decide(in_review, section, "approved")

@@ -259,12 +259,6 @@ def test_a_webhook_for_an_unknown_prediction_changes_nothing(
     assert _job_rows(database_url) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="webhook_tick caps the generating scripts it asks next_runs about at `batch`"
-    " (script_ids(...)[:batch], always the oldest), so past VSL_SENSOR_BATCH generating"
-    " scripts the newer ones never get their collecting runs",
-)
 def test_every_generating_script_gets_its_runs_whatever_the_batch(
     database_url: str,
     stored_script: Script,

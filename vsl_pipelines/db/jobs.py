@@ -143,3 +143,12 @@ def all_jobs(conn: Conn, script_id: str) -> list[dict[str, Any]]:
     return conn.execute(
         "SELECT * FROM jobs WHERE script_id = %s ORDER BY id", (script_id,)
     ).fetchall()
+
+
+def unreported_failures(conn: Conn, script_id: str, stage: str) -> list[dict[str, Any]]:
+    """Failed or expired attempts no collecting run has reported yet (even if since retried)."""
+    return conn.execute(
+        "SELECT * FROM jobs WHERE script_id = %s AND stage = %s AND status = ANY(%s)"
+        " AND collected_at IS NULL ORDER BY id",
+        (script_id, stage, list(RETRYABLE)),
+    ).fetchall()

@@ -95,3 +95,15 @@ def start_new_take(conn: Conn, script_id: str, section_id: str, overrides: dict[
     if row is None:
         raise KeyError(f"script {script_id!r} has no section {section_id!r}")
     return int(row["current_take"])
+
+
+def scripts_to_check(conn: Conn, limit: int) -> list[str]:
+    """Generating scripts, least recently checked first; marks them checked now."""
+    rows = conn.execute(
+        "UPDATE scripts SET checked_at = clock_timestamp() WHERE id IN ("
+        " SELECT id FROM scripts WHERE status = 'generating'"
+        " ORDER BY checked_at NULLS FIRST, id LIMIT %s FOR UPDATE SKIP LOCKED)"
+        " RETURNING id",
+        (limit,),
+    ).fetchall()
+    return [r["id"] for r in rows]

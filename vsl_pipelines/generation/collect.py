@@ -113,6 +113,23 @@ def collect_stage(
         current = {s["id"]: s["current_take"] for s in script_rows.sections_of(conn, script_id)}
         jobs = job_rows.latest_jobs(conn, script_id, stage)
         script = script_rows.load_stored_script(conn, script_id)
+        # A failure is reported once even if a retry already replaced it as the latest attempt.
+        failures = {j["id"]: j for j in job_rows.unreported_failures(conn, script_id, stage)}
+        failures.update({j["id"]: j for j in jobs if j["status"] in job_rows.RETRYABLE})
+        for failure in failures.values():
+            if failure["section_id"] and failure["take"] != current.get(failure["section_id"]):
+                continue
+            report.failed.append(
+                {
+                    "job_id": failure["id"],
+                    "section": failure["section_id"],
+                    "attempt": failure["attempt"],
+                    "status": failure["status"],
+                    "error": failure["error"],
+                }
+            )
+            if failure["collected_at"] is None:
+                job_rows.mark_collected(conn, failure["id"], None)
     with tempfile.TemporaryDirectory(prefix="vsl-collect-") as tmp:
         workdir = Path(tmp)
         for job in jobs:
@@ -129,14 +146,6 @@ def collect_stage(
                 report.waiting += 1
                 continue
             if job["status"] != "succeeded":
-                report.failed.append(
-                    {
-                        "job_id": job["id"],
-                        "section": job["section_id"],
-                        "status": job["status"],
-                        "error": job["error"],
-                    }
-                )
                 continue
             if job["collected_at"] is not None:
                 continue
@@ -167,6 +176,7 @@ def collect_stage(
             except OutputExpired as exc:
                 with connect(database_url) as conn:
                     job_rows.mark(conn, job["id"], "expired", error=str(exc))
+                    job_rows.mark_collected(conn, job["id"], None)  # reported here
                 report.expired.append(job["id"])
                 log.warning("output expired before collection", extra=context)
         if stage == "clip":

@@ -9,8 +9,8 @@ Layout (key `pk` string, `sk` number; `expires_at` is the table's TTL attribute)
 - `pk="counter", sk=0`: `seq`, bumped by an atomic UpdateItem ADD, only for new webhooks.
 - `pk="events", sk=<seq>`: the event: `webhook_id`, `prediction_id`, `status`, `received_at`
   (ISO), `body` (raw text), `reserved_at` (epoch s, read just after the seq was taken),
-  `expires_at`. It is written in one transaction with the dedupe record's switch to "stored",
-  conditional on `owner` still being the writer's token.
+  `expires_at`. After it is written, the dedupe record becomes "stored" (with `seq`) by an
+  update conditional on `owner` still being the writer's token.
 
 Ordering. A seq is taken before its event is written, so a reader can see seq 8 while 7 is
 still in flight. `read_after` therefore stops at the first gap, unless the item after the gap
@@ -18,14 +18,18 @@ was reserved more than `settle_s` ago: the counter is linearizable, so the missi
 taken even earlier, and its writer is treated as crashed (the gap is skipped with a warning).
 A writer whose own take-to-commit time exceeds `settle_s / 2` may have been skipped that way,
 so it publishes a copy of the event at a fresh seq: a reader may then see a webhook twice
-(harmless: the sensor applies events idempotently) but never misses one. Clocks of the hosts
-must agree within `settle_s / 2`.
+(harmless: the sensor applies events idempotently, status only moves forward) but never
+misses one. The hosts' clocks must agree within `settle_s / 2`.
 
 Crash repair. A delivery that crashed after the dedupe put leaves the record "reserved". A
 redelivery waits while that reservation is younger than `settle_s` (the first delivery may
 still finish), then takes ownership (a conditional update of `owner`) and writes the event at
-a *fresh* seq. Rewriting the reserved seq instead would be lost for any reader that already
-skipped it as a settled gap; the new owner's token also stops a late original writer.
+a *fresh* seq: rewriting the reserved seq would be lost for any reader that already skipped it
+as a settled gap. If the first delivery had in fact written its event before dying (or was
+only stalled), the webhook is in the log twice: at-least-once, never lost.
+The event put and the record update are two writes, not a TransactWriteItems: a transaction
+could fence off the stalled writer, but costs twice the write units on every webhook for a
+rare case whose only effect is a duplicate the sensor already tolerates.
 
 Expired items (`expires_at` passed) are filtered out here: DynamoDB's TTL deletes them lazily.
 """
@@ -206,49 +210,36 @@ class DynamoInbox:
     def _write_event(
         self, webhook_id: str, token: str, seq: int, event: dict[str, dict[str, str]]
     ) -> bool:
+        """Write the event at `seq`, then mark the dedupe record stored if this delivery owns it."""
         reserved_at = time.time()  # after the seq was taken: bounds every lower seq's reservation
+        self.client.put_item(
+            TableName=self.table_name,
+            Item={"pk": _s(EVENTS_PK), "sk": _n(seq), "reserved_at": _n(reserved_at), **event},
+            ConditionExpression="attribute_not_exists(pk)",
+        )
         try:
-            self.client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table_name,
-                            "Item": {
-                                "pk": _s(EVENTS_PK),
-                                "sk": _n(seq),
-                                "reserved_at": _n(reserved_at),
-                                **event,
-                            },
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self.table_name,
-                            "Key": _id_key(webhook_id),
-                            "UpdateExpression": "SET #state = :stored, seq = :seq",
-                            "ConditionExpression": "#owner = :token",
-                            "ExpressionAttributeNames": {"#state": "state", "#owner": "owner"},
-                            "ExpressionAttributeValues": {
-                                ":stored": _s("stored"),
-                                ":seq": _n(seq),
-                                ":token": _s(token),
-                            },
-                        }
-                    },
-                ]
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_id_key(webhook_id),
+                UpdateExpression="SET #state = :stored, seq = :seq",
+                ConditionExpression="#owner = :token",
+                ExpressionAttributeNames={"#state": "state", "#owner": "owner"},
+                ExpressionAttributeValues={
+                    ":stored": _s("stored"),
+                    ":seq": _n(seq),
+                    ":token": _s(token),
+                },
             )
         except ClientError as exc:
-            reasons = exc.response.get("CancellationReasons", [])
-            lost = len(reasons) == 2 and reasons[1].get("Code") == "ConditionalCheckFailed"
-            if _code(exc) == "TransactionCanceledException" and lost:
-                log.warning(
-                    "inbox seq %d abandoned: another delivery took over this webhook",
-                    seq,
-                    extra={"webhook_id": webhook_id},
-                )
-                return False
-            raise
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise
+            log.warning(
+                "inbox seq %d written after a redelivery took this webhook over; "
+                "readers may see it twice",
+                seq,
+                extra={"webhook_id": webhook_id},
+            )
+            return False
         return True
 
     def _settle_redelivery(self, webhook_id: str, event: dict[str, dict[str, str]]) -> bool | None:

@@ -17,6 +17,7 @@ from vsl_pipelines.settings import get_settings
 
 def approval_tick(cursor: int, database_url: str, batch: int) -> tuple[list[dg.RunRequest], int]:
     requests: list[dg.RunRequest] = []
+    approved: dict[str, int] = {}  # script -> its last approval read this tick
     with connect(database_url) as conn:
         decisions = approval_rows.decisions_after(conn, cursor, batch)
         for decision in decisions:
@@ -38,13 +39,17 @@ def approval_tick(cursor: int, database_url: str, batch: int) -> tuple[list[dg.R
                             },
                         )
                     )
-            elif not unapproved_sections(conn, script_id):
+            else:
+                approved[script_id] = decision["id"]
+        # One compile per fully approved script, however many approvals this tick read.
+        for script_id, approval_id in approved.items():
+            if not unapproved_sections(conn, script_id):
                 requests.append(
                     dg.RunRequest(
-                        run_key=f"compile:{script_id}:{decision['id']}",
+                        run_key=f"compile:{script_id}:{approval_id}",
                         job_name=compile_job.name,
                         partition_key=script_id,
-                        tags=tags,
+                        tags={"vsl/script_id": script_id, "vsl/approval_id": str(approval_id)},
                     )
                 )
         conn.commit()

@@ -28,12 +28,15 @@ def webhook_tick(
     """One tick: (run requests, new cursor, events applied)."""
     cache = job_status_cache_from_url(replicate.redis_url if replicate else None)
     events = inbox_resource.inbox(database_url).read_after(cursor, batch)
-    apply_events(database_url, [event.body for event in events], cache)
+    touched = apply_events(database_url, [event.body for event in events], cache)
     new_cursor = events[-1].seq if events else cursor
     if replicate is not None:
         poll_stale_jobs(database_url, replicate.client(), late_after_s, cache=cache)
+    # Scripts with news this tick, then the least recently checked ones: none waits forever.
     with connect(database_url) as conn:
-        active = script_rows.script_ids(conn, ("generating",))[:batch]
+        generating = set(script_rows.script_ids(conn, ("generating",)))
+        rotation = script_rows.scripts_to_check(conn, batch)
+    active = sorted(touched & generating) + [s for s in rotation if s not in touched]
     requests = [
         dg.RunRequest(
             run_key=run.run_key,
