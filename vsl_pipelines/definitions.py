@@ -45,9 +45,19 @@ def resources_from_settings(settings: Settings) -> dict[str, object]:
     token = dg.EnvVar("REPLICATE_API_TOKEN") if settings.replicate_api_token else None
     return {
         "database": DatabaseResource(url=settings.database_url or ""),
-        "inbox": InboxResource(database_url=settings.database_url or ""),
+        "inbox": InboxResource(
+            database_url=settings.database_url or "",
+            dynamodb_table=settings.dynamodb_table,
+            aws_endpoint_url=settings.aws_endpoint_url,
+            aws_region=settings.aws_region,
+        ),
         "media_store": MediaStoreResource(
-            root=str(settings.media_dir), public_base_url=settings.public_media_url
+            root=str(settings.media_dir),
+            public_base_url=settings.public_media_url,
+            s3_bucket=settings.s3_bucket,
+            s3_prefix=settings.s3_prefix,
+            aws_endpoint_url=settings.aws_endpoint_url,
+            aws_region=settings.aws_region,
         ),
         "replicate": ReplicateResource(
             base_url=settings.replicate_client_base_url,

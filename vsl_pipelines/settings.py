@@ -41,6 +41,10 @@ class Settings(BaseSettings):
 
     media_root: Path | None = Field(default=None, alias="VSL_MEDIA_ROOT")
     s3_bucket: str | None = Field(default=None, alias="VSL_S3_BUCKET")
+    s3_prefix: str = Field(default="", alias="VSL_S3_PREFIX")
+    dynamodb_table: str | None = Field(default=None, alias="VSL_DYNAMODB_TABLE")
+    aws_endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
+    aws_region: str | None = Field(default=None, alias="AWS_REGION")
 
     webhook_sensor_interval_s: int = Field(default=5, alias="VSL_WEBHOOK_SENSOR_INTERVAL")
     approval_sensor_interval_s: int = Field(default=5, alias="VSL_APPROVAL_SENSOR_INTERVAL")

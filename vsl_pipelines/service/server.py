@@ -14,9 +14,9 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from vsl_pipelines.backends import make_inbox
 from vsl_pipelines.db.embedded import resolve_database_url
 from vsl_pipelines.db.migrations import apply_migrations
-from vsl_pipelines.inbox.postgres import PostgresInbox
 from vsl_pipelines.logs import configure_logging, get_logger
 from vsl_pipelines.service.app import create_app
 from vsl_pipelines.settings import Settings, get_settings
@@ -82,9 +82,17 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
         )
     database_url = resolve_database_url(settings)
     apply_migrations(database_url)
-    media_root = settings.media_dir
-    media_root.mkdir(parents=True, exist_ok=True)
-    return create_app(PostgresInbox(database_url), secret, media_root)
+    inbox = make_inbox(
+        database_url=database_url,
+        dynamodb_table=settings.dynamodb_table,
+        endpoint_url=settings.aws_endpoint_url,
+        region=settings.aws_region,
+    )
+    # With S3 the backend downloads inputs from presigned URLs; the local folder is served here.
+    media_root = None if settings.s3_bucket else settings.media_dir
+    if media_root is not None:
+        media_root.mkdir(parents=True, exist_ok=True)
+    return create_app(inbox, secret, media_root)
 
 
 def run_service(host: str = "127.0.0.1", port: int = 8080) -> None:

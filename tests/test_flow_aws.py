@@ -1,0 +1,43 @@
+"""The same flow on the production seams: S3 media store and DynamoDB inbox (a local moto server)."""
+
+from typing import Any
+
+from tests.fixtures.flow import Flow
+from tests.test_flow import _decode
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.domain.script import Script
+from vsl_pipelines.review import decide, review_queue
+from vsl_pipelines.sensors.scripts import script_partitions_sensor
+
+
+def test_flow_on_s3_and_dynamodb(
+    aws_flow: Flow, stored_script: Script, s3_bucket: tuple[Any, str]
+) -> None:
+    flow = aws_flow
+    flow.tick(script_partitions_sensor)
+    flow.launch(flow.schedule(), default_job="generate")
+    flow.drive(lambda: flow.status("spring-launch") == "review")
+    with connect(flow.database_url) as conn:
+        for item in review_queue(conn, "spring-launch"):
+            decide(conn, "spring-launch", item["section"], "approved")
+        conn.commit()
+    flow.drive(lambda: flow.status("spring-launch") == "compiled")
+
+    client, bucket = s3_bucket
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
+    with connect(flow.database_url) as conn:
+        compilation = conn.execute("SELECT * FROM compilations").fetchone()
+        takes = conn.execute("SELECT media_key FROM takes").fetchall()
+    assert compilation["output_uri"] == f"s3://{bucket}/{compilation['output_key']}"
+    assert {t["media_key"] for t in takes} | {compilation["output_key"]} <= keys
+    # The image-to-video inputs came from presigned S3 URLs; the final video decodes.
+    local = flow.store.local_path(compilation["output_key"])
+    frames, sizes, duration, has_audio = _decode(str(local))
+    assert frames > 0 and len(sizes) == 1 and has_audio
+    assert abs(duration - compilation["duration_s"]) < 0.1
+    # Every webhook went through DynamoDB: the inbox there holds the completed events.
+    inbox = flow.resources["inbox"].inbox(flow.database_url)
+    events = inbox.read_after(0, 100)
+    with connect(flow.database_url) as conn:
+        predictions = {r["prediction_id"] for r in conn.execute("SELECT prediction_id FROM jobs")}
+    assert {e.prediction().id for e in events} == predictions
