@@ -20,9 +20,12 @@ SAMPLE = PROJECT_ROOT / "config" / "scripts" / "spring-launch.yaml"
 
 
 @pytest.fixture(autouse=True)
-def environment(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def environment(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[str]:
     """DATABASE_URL set, no Dagster home, fresh settings; the root logger restored afterwards."""
     monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("VSL_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.delenv("MODELS_CONFIG", raising=False)
     root = logging.getLogger()
@@ -258,3 +261,21 @@ def test_review_list_and_decisions(environment: str) -> None:
         row = conn.execute("SELECT * FROM approvals").fetchone()
     assert (row["section_id"], row["take"], row["prompt"], row["seed"]) == ("offer", 1, "closer", 7)
     assert json.loads(vsl("review", "list").stdout) == []
+
+
+def test_scripts_add_registers_the_partition_in_the_dagster_home(
+    environment: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    import dagster as dg
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    result = vsl("scripts", "add", SAMPLE)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["partition_registered"] is True
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_dynamic_partitions("scripts") == ["spring-launch"]

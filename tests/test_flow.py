@@ -63,6 +63,14 @@ def test_script_to_compiled_video(flow: Flow, stored_script: Script) -> None:
     # 3 keyframes + 2 clips + 1 soundtrack, each created once.
     assert jobs["n"] == 6 and jobs["p"] == 6
     assert flow.tick(approval_sensor) == []  # nothing is requested twice
+    [compile_run] = [r for r in flow.runs if r.job_def.name == "compile"]
+    checks = {c.check_name: c.passed for c in compile_run.get_asset_check_evaluations()}
+    assert checks == {
+        "every_frame_has_output_size": True,
+        "audio_stream_as_planned": True,
+        "audio_in_step_with_video": True,
+        "decodes_with_expected_duration": True,
+    }
     plan = compilation["plan"]
     # The two model clips share a profile; the still (30 fps) differs from them and is re-encoded.
     assert [c["video"] for c in plan["clips"]] == ["copy", "encode", "copy"], plan

@@ -77,12 +77,15 @@ def scripts() -> None:
 
 
 def _register_partition(script_id: str) -> bool:
-    """Add the script's partition to the Dagster instance when one is configured."""
-    if not os.environ.get("DAGSTER_HOME"):
+    """Add the script's partition to the Dagster instance (`DAGSTER_HOME`, or the one `make dev`
+    set up); without one, the scripts sensor registers it on its next tick."""
+    home = os.environ.get("DAGSTER_HOME") or str(get_settings().data_dir / "dagster_home")
+    if not (Path(home) / "dagster.yaml").is_file():
         return False
     import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
 
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(home)) as instance:
         if not instance.has_dynamic_partition("scripts", script_id):
             instance.add_dynamic_partitions("scripts", [script_id])
     return True

@@ -97,6 +97,9 @@ def compile_script(database_url: str, store: MediaStore, script_id: str) -> dict
         "plan": plan,
         "compilation_id": compilation_id,
         "poster_key": poster_key,
+        "verification": result.verification.model_dump(mode="json")
+        if result.verification
+        else None,
     }
     with connect(database_url) as conn:
         compilation_rows.finish_compilation(

@@ -11,6 +11,12 @@ from vsl_pipelines.resources.database import DatabaseResource
 from vsl_pipelines.resources.media_store import MediaStoreResource
 
 DECODES = "decodes_with_expected_duration"
+# The engine's own full-decode verification, one check each (a failed one blocks publishing).
+VERIFICATION_CHECKS = {
+    "every_frame_has_output_size": "every frame size",
+    "audio_stream_as_planned": "audio stream",
+    "audio_in_step_with_video": "audio in step",
+}
 
 
 @dg.asset(
@@ -19,11 +25,15 @@ DECODES = "decodes_with_expected_duration"
     group_name="compilation",
     kinds={"ffmpeg"},
     check_specs=[
+        *(
+            dg.AssetCheckSpec(name, asset="compiled_video", description=f"Engine check: {check}.")
+            for name, check in VERIFICATION_CHECKS.items()
+        ),
         dg.AssetCheckSpec(
             DECODES,
             asset="compiled_video",
             description="The output decodes and lasts as long as its clips.",
-        )
+        ),
     ],
 )
 def compiled_video(
@@ -47,10 +57,27 @@ def compiled_video(
             **poster_metadata(store, summary["poster_key"]),
         },
         check_results=[
+            *verification_results(summary["verification"]),
             dg.AssetCheckResult(
                 check_name=DECODES,
                 passed=within,
                 metadata={"expected_s": round(expected, 3), "actual_s": round(probe.duration_s, 3)},
-            )
+            ),
         ],
     )
+
+
+def verification_results(verification: dict | None) -> list[dg.AssetCheckResult]:
+    """The engine's decode checks as asset check results (absent check: nothing to verify)."""
+    checks = {c["name"]: c for c in (verification or {}).get("checks", [])}
+    results = []
+    for name, engine_name in VERIFICATION_CHECKS.items():
+        check = checks.get(engine_name)
+        results.append(
+            dg.AssetCheckResult(
+                check_name=name,
+                passed=True if check is None else bool(check["ok"]),
+                metadata={"detail": check["detail"] if check else "not applicable (no audio)"},
+            )
+        )
+    return results

@@ -7,8 +7,10 @@ All work happens in a temporary folder beside the output; the output appears ato
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -67,6 +69,42 @@ def _as_input(item: ClipInput | Path | str) -> ClipInput:
     return item if isinstance(item, ClipInput) else ClipInput(path=Path(item))
 
 
+POOL_MIN_CLIPS = 5  # below this a thread pool's start-up costs more than it overlaps
+
+
+def _probe_all(paths: Sequence[Path]) -> list[MediaProbe]:
+    """Probe every input once (the plan, concat and normalize steps reuse these probes).
+
+    PyAV releases the GIL while opening a file, so many clips probe faster on a pool; for a
+    handful the pool's thread start-up (~1-2 ms per thread) outweighs what it overlaps."""
+    if len(paths) < POOL_MIN_CLIPS:
+        return [probe_media(path) for path in paths]
+    with ThreadPoolExecutor(max_workers=min(len(paths), os.cpu_count() or 2)) as pool:
+        return list(pool.map(probe_media, paths))
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+_RENAMEAT2 = getattr(_LIBC, "renameat2", None)
+
+
+def publish(staged: Path, target: Path) -> None:
+    """Atomically put `staged` at `target`: readers see the old file or the new, never neither.
+
+    Overwriting an existing file uses Linux's renameat2(RENAME_EXCHANGE): the old file moves
+    into the work folder (removed with it). A plain rename over an existing file makes ext4
+    (auto_da_alloc) flush the new file's data inside the rename, ~7 ms for 7 MB; neither
+    variant fsyncs. Falls back to `os.replace` where the exchange is unavailable."""
+    if _RENAMEAT2 is not None and target.is_file() and not target.is_symlink():
+        done = _RENAMEAT2(
+            _AT_FDCWD, os.fsencode(staged), _AT_FDCWD, os.fsencode(target), _RENAME_EXCHANGE
+        )
+        if done == 0:
+            return
+    os.replace(staged, target)
+
+
 def compile_video(
     inputs: Sequence[ClipInput | Path | str],
     output: Path | str,
@@ -86,8 +124,7 @@ def compile_video(
     timings: dict[str, float] = {}
 
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=min(len(clips), os.cpu_count() or 2)) as pool:
-        probes = list(pool.map(lambda clip: probe_media(clip.path), clips))
+    probes = _probe_all([clip.path for clip in clips])
     soundtrack_probe = probe_media(options.soundtrack.path) if options.soundtrack else None
     if soundtrack_probe is not None and not soundtrack_probe.has_audio:
         raise MediaError("soundtrack has no audio stream", soundtrack_probe.path)
@@ -126,12 +163,12 @@ def compile_video(
             poster = make_poster(staged, work / "poster.jpg", timeout_s=deadline.left())
         if options.thumbnail_strip:
             strip = make_thumbnail_strip(staged, work / "strip.jpg", timeout_s=deadline.left())
-        os.replace(staged, output)
+        publish(staged, output)
         published = {}
         for name, picture in (("poster", poster), ("strip", strip)):
             if picture is not None:
                 target = output.with_name(f"{output.stem}.{name}.jpg")
-                os.replace(picture, target)
+                publish(picture, target)
                 published[name] = str(target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
