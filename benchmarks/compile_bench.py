@@ -1,6 +1,6 @@
 """Compile benchmarks: copy path vs bare FFmpeg concat, selective re-encode, memory, scaling.
 
-Run: python benchmarks/compile_bench.py [--quick]   (figures go into docs/PERFORMANCE.md)
+Run: python benchmarks/compile_bench.py [--quick] [--repeats N]   (figures go into docs/PERFORMANCE.md)
 """
 
 from __future__ import annotations
@@ -48,28 +48,43 @@ def timed_compile(clips: list[Path], out: Path, **options: object) -> tuple[floa
     return time.perf_counter() - started, result
 
 
-def matching_vs_bare(work: Path, repeats: int) -> dict[str, object]:
-    clips = [make_clip(work / f"m{i}.mp4", size="1280x720", seconds=6, tone=300 + i, crf=26)
+def matching_vs_bare(work: Path, repeats: int, *, crf: int, tag: str) -> dict[str, object]:
+    """3 x 6 s 1280x720 clips; crf 35 gives ~2.25 MB each (the issue's size), crf 26 ~4.8 MB."""
+    clips = [make_clip(work / f"{tag}{i}.mp4", size="1280x720", seconds=6, tone=300 + i, crf=crf)
              for i in range(3)]  # fmt: skip
     size_mb = sum(c.stat().st_size for c in clips) / 1e6
-    bare, ours = [], []
+    bare, ours, probe, concat = [], [], [], []
     for _ in range(repeats):  # interleaved so both see the same cache and load
         bare.append(bare_concat(clips, work / "bare.mp4"))
-        ours.append(timed_compile(clips, work / "ours.mp4")[0])
+        seconds, result = timed_compile(clips, work / "ours.mp4")
+        ours.append(seconds)
+        probe.append(result.timings["probe"])  # type: ignore[attr-defined]
+        concat.append(result.timings["concat"])  # type: ignore[attr-defined]
     b, o = statistics.median(bare), statistics.median(ours)
-    return {"clips": 3, "input_mb": round(size_mb, 2), "bare_concat_s": round(b, 4),
-            "compile_s": round(o, 4), "ratio": round(o / b, 3)}  # fmt: skip
+    return {"clips": 3, "input_mb": round(size_mb, 2), "repeats": repeats,
+            "bare_concat_s": round(b, 4), "compile_s": round(o, 4), "ratio": round(o / b, 3),
+            "compile_probe_s": round(statistics.median(probe), 4),
+            "compile_concat_s": round(statistics.median(concat), 4)}  # fmt: skip
 
 
-def one_in_ten(work: Path) -> dict[str, object]:
+def one_in_ten(work: Path, repeats: int) -> dict[str, object]:
+    """Ten 4 s 640x360 clips, clip 6 is 480x360; both paths use the same preset and CRF."""
     clips = [make_clip(work / f"t{i}.mp4", size="640x360", seconds=4, tone=300 + i)
              for i in range(9)]  # fmt: skip
     clips.insert(5, make_clip(work / "odd.mp4", size="480x360", seconds=4, tone=900))
-    selective, result = timed_compile(clips, work / "sel.mp4")
-    everything, _ = timed_compile(clips, work / "all.mp4", reencode_all=True)
-    touched = [c.index for c in result.plan.clips if not c.copied]  # type: ignore[attr-defined]
-    return {"clips": 10, "reencoded": touched, "selective_s": round(selective, 3),
-            "reencode_all_s": round(everything, 3), "speedup": round(everything / selective, 1)}  # fmt: skip
+    selective, everything, parts = [], [], []
+    touched: list[int] = []
+    for _ in range(repeats):  # interleaved
+        seconds, result = timed_compile(clips, work / "sel.mp4")
+        selective.append(seconds)
+        parts.append(result.timings)  # type: ignore[attr-defined]
+        touched = [c.index for c in result.plan.clips if not c.copied]  # type: ignore[attr-defined]
+        everything.append(timed_compile(clips, work / "all.mp4", reencode_all=True)[0])
+    sel, full = statistics.median(selective), statistics.median(everything)
+    breakdown = {k: round(statistics.median(p[k] for p in parts), 4) for k in parts[0]}
+    return {"clips": 10, "reencoded": touched, "repeats": repeats,
+            "selective_s": round(sel, 3), "selective_breakdown_s": breakdown,
+            "reencode_all_s": round(full, 3), "speedup": round(full / sel, 2)}  # fmt: skip
 
 
 def peak_memory(work: Path, total_mb: int) -> dict[str, object]:
@@ -105,12 +120,15 @@ def scaling(work: Path, counts: list[int]) -> list[dict[str, object]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="skip the 1 GB memory run")
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=21)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vsl-bench-") as tmp:
         work = Path(tmp)
-        report: dict[str, object] = {"matching_vs_bare": matching_vs_bare(work, args.repeats)}
-        report["one_mismatch_in_ten"] = one_in_ten(work)
+        report: dict[str, object] = {
+            "matching_vs_bare_2.3mb": matching_vs_bare(work, args.repeats, crf=35, tag="s"),
+            "matching_vs_bare_4.8mb": matching_vs_bare(work, args.repeats, crf=26, tag="m"),
+        }
+        report["one_mismatch_in_ten"] = one_in_ten(work, max(3, args.repeats // 4))
         report["peak_memory"] = [
             peak_memory(work, mb) for mb in ([10, 100] if args.quick else [10, 100, 1000])
         ]
