@@ -113,6 +113,7 @@ def restart_env(
             "VSL_APPROVAL_SENSOR_INTERVAL": "1",
             "VSL_SCRIPTS_SENSOR_INTERVAL": "1",
             "VSL_LATE_WEBHOOK_S": "3600",  # webhooks only: a lost one would not be papered over
+            "VSL_STALE_RUN_S": "20",  # a run killed with the daemon is requested again after 20 s
             "VSL_GENERATION_SCHEDULE": "0 0 1 1 *",
         }
     )
@@ -148,15 +149,29 @@ def test_flow_survives_service_and_daemon_restarts(database_url: str, restart_en
             timeout=120,
         )
 
-        def some_jobs_submitted() -> bool:
+        def predictions_created() -> bool:
             with connect(database_url) as conn:
                 return conn.execute("SELECT count(*) AS n FROM jobs").fetchone()["n"] >= 4
 
-        _wait(some_jobs_submitted, 120, "the first predictions", tmp_path)
-
-        # Mid-flow: the daemon dies hard and the webhook service goes away for a while.
-        daemon.kill()
+        # The webhook service goes away while the first predictions finish (2 s each):
+        # their completed webhooks fail and are retried by the sender.
+        _wait(predictions_created, 120, "the first predictions", tmp_path)
         restart_service()
+
+        def collecting_run_in_flight() -> bool:
+            with dg.DagsterInstance.from_ref(InstanceRef.from_dir(env["DAGSTER_HOME"])) as inst:
+                records = inst.get_run_records(
+                    filters=dg.RunsFilter(
+                        job_name="collect_keyframes",
+                        statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED],
+                    )
+                )
+            return bool(records)
+
+        _wait(collecting_run_in_flight, 180, "a collecting run in flight", tmp_path)
+
+        # Then the daemon dies hard, with the collecting run it launched.
+        daemon.kill()
         daemon.start()
 
         _wait(lambda: _status(database_url) == "review", 240, "review", tmp_path)
@@ -179,6 +194,14 @@ def test_flow_survives_service_and_daemon_restarts(database_url: str, restart_en
     job_ids = {j["prediction_id"] for j in jobs}
     assert len(jobs) == 6 and len(job_ids) == 6, "one prediction per job, none duplicated"
     assert len(sandbox.engine.store.all()) == 6, "the sandbox saw exactly one create per job"
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(env["DAGSTER_HOME"])) as instance:
+        collects = instance.get_runs(filters=dg.RunsFilter(job_name="collect_keyframes"))
+    statuses = sorted(str(run.status.value) for run in collects)
+    assert {"STARTING", "STARTED"} & set(statuses), f"the killed run stays as it died: {statuses}"
+    assert any(
+        run.tags.get("dagster/run_key", "").endswith(":1") and run.status.value == "SUCCESS"
+        for run in collects
+    ), "the sensor requested the killed collection again under a new run key"
     assert job_ids <= inbox_ids, "every completed webhook reached the inbox"
     assert sandbox.engine.webhooks.failed_attempts > 0, (
         "the outage should have made at least one delivery fail and be retried"

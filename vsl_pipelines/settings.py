@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     approval_sensor_interval_s: int = Field(default=5, alias="VSL_APPROVAL_SENSOR_INTERVAL")
     scripts_sensor_interval_s: int = Field(default=10, alias="VSL_SCRIPTS_SENSOR_INTERVAL")
     late_webhook_s: float = Field(default=120.0, alias="VSL_LATE_WEBHOOK_S")
+    stale_run_s: float = Field(default=900.0, alias="VSL_STALE_RUN_S")
     sensor_batch_size: int = Field(default=200, alias="VSL_SENSOR_BATCH")
     generation_schedule: str = Field(default="*/5 * * * *", alias="VSL_GENERATION_SCHEDULE")
     schedule_batch_size: int = Field(default=10, alias="VSL_SCHEDULE_BATCH")

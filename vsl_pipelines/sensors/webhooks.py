@@ -4,7 +4,10 @@ Each tick applies at most `batch` events to jobs, polls jobs whose webhook is la
 the database which step each active script needs; run keys make every request happen once.
 """
 
+import time
+
 import dagster as dg
+from dagster._core.storage.dagster_run import RunRecord
 
 from vsl_pipelines.cache import job_status_cache_from_url
 from vsl_pipelines.db import scripts as script_rows
@@ -16,6 +19,44 @@ from vsl_pipelines.resources.inbox import InboxResource
 from vsl_pipelines.resources.replicate import ReplicateResource
 from vsl_pipelines.settings import get_settings
 
+STATE_KEY_TAG = "vsl/state_key"
+MAX_RUNS_PER_STATE = 3
+_IN_FLIGHT = {
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+}
+
+
+def _alive(record: RunRecord, stale_after_s: float) -> bool:
+    """In flight, and not a run whose process died with the daemon (the local run launcher
+    cannot report a dead worker, so a run started long ago counts as dead)."""
+    status = record.dagster_run.status
+    if status not in _IN_FLIGHT:
+        return False
+    if status == dg.DagsterRunStatus.QUEUED:
+        return True
+    started = record.start_time or record.create_timestamp.timestamp()
+    return time.time() - started < stale_after_s
+
+
+def run_key_for(
+    instance: dg.DagsterInstance | None, state_key: str, stale_after_s: float = 900.0
+) -> str | None:
+    """The run key for a state: the state key itself, then `:1`, `:2` after runs that ended
+    without changing the state (crashed, failed, killed with the daemon); None while one is in
+    flight or after MAX_RUNS_PER_STATE tries (an operator re-runs it from the UI)."""
+    if instance is None:
+        return state_key
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(tags={STATE_KEY_TAG: state_key}), limit=MAX_RUNS_PER_STATE + 1
+    )
+    if any(_alive(r, stale_after_s) for r in records) or len(records) >= MAX_RUNS_PER_STATE:
+        return None
+    return f"{state_key}:{len(records)}" if records else state_key
+
 
 def webhook_tick(
     cursor: int,
@@ -24,6 +65,8 @@ def webhook_tick(
     replicate: ReplicateResource | None,
     batch: int,
     late_after_s: float = 120.0,
+    instance: dg.DagsterInstance | None = None,
+    stale_run_s: float = 900.0,
 ) -> tuple[list[dg.RunRequest], int, int]:
     """One tick: (run requests, new cursor, events applied)."""
     cache = job_status_cache_from_url(replicate.redis_url if replicate else None)
@@ -37,16 +80,26 @@ def webhook_tick(
         generating = set(script_rows.script_ids(conn, ("generating",)))
         rotation = script_rows.scripts_to_check(conn, batch)
     active = sorted(touched & generating) + [s for s in rotation if s not in touched]
-    requests = [
-        dg.RunRequest(
-            run_key=run.run_key,
-            job_name=JOB_FOR_STEP[run.step].name,
-            partition_key=run.script_id,
-            tags={"vsl/script_id": run.script_id, "vsl/step": run.step, "vsl/reason": run.reason},
-        )
-        for script_id in active
-        for run in next_runs(database_url, script_id)
-    ]
+    requests = []
+    for script_id in active:
+        for run in next_runs(database_url, script_id):
+            run_key = run_key_for(instance, run.run_key, stale_run_s)
+            if run_key is None:
+                continue
+            tags = {
+                "vsl/script_id": run.script_id,
+                "vsl/step": run.step,
+                "vsl/reason": run.reason,
+                STATE_KEY_TAG: run.run_key,
+            }
+            requests.append(
+                dg.RunRequest(
+                    run_key=run_key,
+                    job_name=JOB_FOR_STEP[run.step].name,
+                    partition_key=run.script_id,
+                    tags=tags,
+                )
+            )
     return requests, new_cursor, len(events)
 
 
@@ -69,6 +122,8 @@ def webhook_sensor(
         replicate,
         get_settings().sensor_batch_size,
         get_settings().late_webhook_s,
+        context.instance,
+        get_settings().stale_run_s,
     )
     if applied:
         context.log.info(f"applied {applied} webhook event(s); cursor {cursor}")
