@@ -215,6 +215,7 @@ def demo_command(timeout_s: int) -> None:
     result_out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     from vsl_pipelines.database import ready_database_url
+    from vsl_pipelines.db.compilations import latest_compilation
     from vsl_pipelines.db.connection import connect
     from vsl_pipelines.db.scripts import script_row
     from vsl_pipelines.review import decide, review_queue
@@ -253,11 +254,7 @@ def demo_command(timeout_s: int) -> None:
             from vsl_pipelines.status import script_status
 
             state = script_status(conn, script_id)
-            compilation = conn.execute(
-                "SELECT * FROM compilations WHERE script_id = %s AND status = 'succeeded'"
-                " ORDER BY id DESC LIMIT 1",
-                (script_id,),
-            ).fetchone()
+            compilation = latest_compilation(conn, script_id, succeeded=True)
     assert compilation is not None
     line = {
         "script_id": script_id,

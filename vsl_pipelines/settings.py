@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     replicate_webhook_secret: SecretStr | None = Field(
         default=None, alias="REPLICATE_WEBHOOK_SECRET"
     )
+    api_key: SecretStr | None = Field(default=None, alias="VSL_API_KEY")
     webhook_url: str = Field(
         default="http://127.0.0.1:8080/webhooks/replicate", alias="VSL_WEBHOOK_URL"
     )

@@ -52,7 +52,12 @@ def fail_compilation(conn: Conn, compilation_id: int, error: str) -> None:
     )
 
 
-def latest_compilation(conn: Conn, script_id: str) -> dict[str, Any] | None:
+def latest_compilation(
+    conn: Conn, script_id: str, *, succeeded: bool = False
+) -> dict[str, Any] | None:
+    """The newest compilation attempt, or with `succeeded` the newest published video."""
     return conn.execute(
-        "SELECT * FROM compilations WHERE script_id = %s ORDER BY id DESC LIMIT 1", (script_id,)
+        "SELECT * FROM compilations WHERE script_id = %s"
+        " AND (NOT %s OR status = 'succeeded') ORDER BY id DESC LIMIT 1",
+        (script_id, succeeded),
     ).fetchone()

@@ -1,4 +1,5 @@
-"""The HTTP service: Replicate's webhook receiver, a health check and the local media folder.
+"""The HTTP service: Replicate's webhook receiver, a health check, the local media folder and,
+when configured, the integrators' JSON API under `/api`.
 
 A webhook is verified, stored in the inbox and answered at once; the sensor does the rest.
 """
@@ -15,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from vsl_pipelines.inbox.base import WebhookInbox
 from vsl_pipelines.inbox.events import InvalidWebhookBody, summarize_webhook_body
 from vsl_pipelines.logs import get_logger
+from vsl_pipelines.service.api import ApiConfig, create_api_router
 from vsl_pipelines.service.signatures import WebhookVerificationError, WebhookVerifier
 
 log = get_logger("vsl_pipelines.service.webhooks")
@@ -22,8 +24,10 @@ log = get_logger("vsl_pipelines.service.webhooks")
 MAX_WEBHOOK_ID_LENGTH = 256
 
 
-def create_app(inbox: WebhookInbox, secret: str, media_root: Path | None) -> FastAPI:
-    """The service app writing verified webhooks to `inbox` and serving `media_root`."""
+def create_app(
+    inbox: WebhookInbox, secret: str, media_root: Path | None, *, api: ApiConfig | None = None
+) -> FastAPI:
+    """The service app writing verified webhooks to `inbox`, serving `media_root` and `api`."""
     verifier = WebhookVerifier(secret)
     app = FastAPI(title="VSL Pipelines service", docs_url=None, redoc_url=None)
 
@@ -79,6 +83,8 @@ def create_app(inbox: WebhookInbox, secret: str, media_root: Path | None) -> Fas
             return JSONResponse({"detail": "media not found"}, status_code=404)
         return FileResponse(path)
 
+    if api is not None:
+        app.include_router(create_api_router(api), prefix="/api")
     return app
 
 

@@ -14,10 +14,12 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from vsl_pipelines.backends import make_inbox
+from vsl_pipelines.backends import make_inbox, make_media_store
 from vsl_pipelines.db.embedded import resolve_database_url
 from vsl_pipelines.db.migrations import apply_migrations
+from vsl_pipelines.domain.registry import load_registry
 from vsl_pipelines.logs import configure_logging, get_logger
+from vsl_pipelines.service.api import ApiConfig
 from vsl_pipelines.service.app import create_app
 from vsl_pipelines.settings import Settings, get_settings
 
@@ -71,7 +73,7 @@ def _secret_from(response: httpx.Response) -> str | None:
 
 
 def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
-    """The app on the configured inbox (Postgres), secret and local media folder."""
+    """The app on the configured inbox, secret, local media folder and the `/api` routes."""
     settings = settings or get_settings()
     if settings.replicate_webhook_secret is not None:
         secret = settings.replicate_webhook_secret.get_secret_value()
@@ -92,7 +94,21 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
     media_root = None if settings.s3_bucket else settings.media_dir
     if media_root is not None:
         media_root.mkdir(parents=True, exist_ok=True)
-    return create_app(inbox, secret, media_root)
+    api = ApiConfig(
+        database_url=database_url,
+        media_store=make_media_store(
+            root=settings.media_dir,
+            public_base_url=settings.public_media_url,
+            s3_bucket=settings.s3_bucket,
+            s3_prefix=settings.s3_prefix,
+            endpoint_url=settings.aws_endpoint_url,
+            region=settings.aws_region,
+        ),
+        # `default_registry()` reads the global settings; this reads the ones passed in.
+        registry=load_registry(settings.models_file, settings.models_config),
+        api_key=settings.api_key,
+    )
+    return create_app(inbox, secret, media_root, api=api)
 
 
 def run_service(host: str = "127.0.0.1", port: int = 8080) -> None:
