@@ -87,9 +87,7 @@ def _store_take(
         thumb = make_thumbnail(source, workdir / f"{stage}-{section_id}-thumb.jpg")
         thumbnail_key = media_key(script_id, section_id, f"{stage}-thumb", take, "jpg")
         store.put_file(thumbnail_key, thumb)
-    probe_json = (
-        probe.model_dump(mode="json") if hasattr(probe, "model_dump") else dict(vars(probe))
-    )
+    probe_json = probe.model_dump(mode="json")
     return take_rows.record_take(
         conn,
         script_id=script_id,

@@ -15,12 +15,18 @@ from typing import Any
 import httpx
 import replicate
 from replicate.exceptions import ReplicateError
+from replicate.prediction import Prediction
 
 from vsl_pipelines.cache import NullRateLimiter, RateLimiter
 from vsl_pipelines.domain.registry import ModelSpec
 from vsl_pipelines.logs import get_logger
 
 log = get_logger(__name__)
+
+
+def _as_json(prediction: Prediction) -> dict[str, Any]:
+    """The prediction as the API sent it (the client's model is pydantic v1)."""
+    return dict(prediction.dict())
 
 
 class PredictionCreateError(RuntimeError):
@@ -78,7 +84,7 @@ class PredictionClient:
             prediction = self._client.models.predictions.create(
                 model=spec.owner_and_name, input=model_input, **params
             )
-        return prediction.dict() if hasattr(prediction, "dict") else dict(prediction)
+        return _as_json(prediction)
 
     def create(
         self, spec: ModelSpec, model_input: dict[str, Any], *, reserved_at: datetime
@@ -148,7 +154,7 @@ class PredictionClient:
     def get(self, prediction_id: str) -> dict[str, Any]:
         self._rate_limiter.acquire("read", timeout_s=60)
         prediction = self._client.predictions.get(prediction_id)
-        return prediction.dict() if hasattr(prediction, "dict") else dict(prediction)
+        return _as_json(prediction)
 
     def cancel(self, prediction_id: str) -> None:
         self._rate_limiter.acquire("read", timeout_s=60)
