@@ -139,17 +139,14 @@ def next_runs(database_url: str, script_id: str) -> list[NextRun]:
             continue
         ready = [j for j in stage_jobs if j["status"] == "succeeded" and j["collected_at"] is None]
         if stage == "clip":
-            stills = [
-                (s.id, current[s.id])
+            # A still section's clip is rendered locally by the clips run, no webhook needed.
+            ready += [
+                {"id": f"still:{s.id}:{current[s.id]}", "status": "still"}
                 for s in script.sections
                 if s.still is not None
                 and (s.id, "keyframe", current[s.id]) in takes
                 and (s.id, "clip", current[s.id]) not in takes
             ]
-            if stills and not any(j["status"] in job_rows.ACTIVE for j in stage_jobs):
-                ready = ready or [
-                    {"id": f"still:{sid}:{take}", "status": "still"} for sid, take in stills
-                ]
         if ready:
             runs.append(
                 NextRun(
