@@ -76,46 +76,23 @@ def scripts() -> None:
     """Store, list and inspect scripts."""
 
 
-def _register_partition(script_id: str) -> bool:
-    """Add the script's partition to the Dagster instance (`DAGSTER_HOME`, or the one `make dev`
-    set up); without one, the scripts sensor registers it on its next tick."""
-    home = os.environ.get("DAGSTER_HOME") or str(get_settings().data_dir / "dagster_home")
-    if not (Path(home) / "dagster.yaml").is_file():
-        return False
-    import dagster as dg
-    from dagster._core.instance.ref import InstanceRef
-
-    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(home)) as instance:
-        if not instance.has_dynamic_partition("scripts", script_id):
-            instance.add_dynamic_partitions("scripts", [script_id])
-    return True
-
-
 @scripts.command("add")
 @click.argument("file", type=click.Path(path_type=Path))
 def scripts_add(file: Path) -> None:
     """Validate FILE, store it in Postgres and register its partition."""
     from vsl_pipelines.database import ready_database_url
-    from vsl_pipelines.db.connection import connect
-    from vsl_pipelines.db.scripts import ScriptExists, insert_script
+    from vsl_pipelines.db.scripts import ScriptExists
     from vsl_pipelines.domain.registry import RegistryError, default_registry
     from vsl_pipelines.domain.script import ScriptError, load_script
-    from vsl_pipelines.generation.plan import BudgetExceeded, check_budget
+    from vsl_pipelines.intake import register_partition, store_script
 
     try:
         registry = default_registry()
         script = load_script(file, registry)
-        estimate = check_budget(script, registry)
-    except (RegistryError, ScriptError) as exc:
+        estimate = store_script(ready_database_url(), script, registry, str(file), str(file))
+    except (RegistryError, ScriptError, ScriptExists) as exc:
         _fail(str(exc))
-    except BudgetExceeded as exc:
-        _fail(f"{file}: budget_usd: {exc}")
-    try:
-        with connect(ready_database_url()) as conn:
-            insert_script(conn, script, str(file))
-    except ScriptExists as exc:
-        _fail(str(exc))
-    registered = _register_partition(script.id)
+    registered = register_partition(script.id)
     click.echo(
         _json(
             {

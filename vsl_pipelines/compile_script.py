@@ -42,11 +42,7 @@ def compile_script(database_url: str, store: MediaStore, script_id: str) -> dict
             take_rows.take_of(conn, script_id, s["id"], "clip", s["current_take"]) for s in sections
         ]
         soundtracks = take_rows.takes_of(conn, script_id, "soundtrack")
-        cost = sum(
-            float(j["estimated_cost_usd"])
-            for j in job_rows.all_jobs(conn, script_id)
-            if j["status"] not in ("creating",)
-        )
+        cost = job_rows.committed_cost_usd(job_rows.all_jobs(conn, script_id))
         compilation_id = compilation_rows.start_compilation(conn, script_id)
         script_rows.set_status(conn, script_id, "compiling")
     output = script.output

@@ -6,6 +6,7 @@ of the demo) stops all of them, `dagster dev` included.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -148,28 +149,19 @@ def add_script(path: Path, script_id: str | None = None) -> str:
     import yaml
 
     from vsl_pipelines.database import ready_database_url
-    from vsl_pipelines.db.connection import connect
-    from vsl_pipelines.db.scripts import ScriptExists, insert_script
+    from vsl_pipelines.db.scripts import ScriptExists
     from vsl_pipelines.domain.registry import default_registry
     from vsl_pipelines.domain.script import parse_script
-    from vsl_pipelines.generation.plan import check_budget
+    from vsl_pipelines.intake import register_partition, store_script
 
     document = yaml.safe_load(path.read_text())
     if script_id:
         document["id"] = script_id
     registry = default_registry()
     script = parse_script(document, str(path), registry)
-    check_budget(script, registry)
-    try:
-        with connect(ready_database_url()) as conn:
-            insert_script(conn, script, str(path))
-    except ScriptExists:
-        pass
-    import dagster as dg
-
-    with dg.DagsterInstance.get() as instance:
-        if script.id not in instance.get_dynamic_partitions("scripts"):
-            instance.add_dynamic_partitions("scripts", [script.id])
+    with contextlib.suppress(ScriptExists):  # `vsl dev` again: the sample is already stored
+        store_script(ready_database_url(), script, registry, str(path), str(path))
+    register_partition(script.id)
     return script.id
 
 

@@ -55,7 +55,7 @@ def script_status(conn: Conn, script_id: str) -> dict[str, Any]:
         "title": row["title"],
         "status": row["status"],
         "budget_usd": float(row["budget_usd"]) if row["budget_usd"] is not None else None,
-        "estimated_cost_usd": round(sum(float(j["estimated_cost_usd"]) for j in jobs), 4),
+        "estimated_cost_usd": round(job_rows.committed_cost_usd(jobs), 4),
         "soundtrack": [
             {"take": t["take"], "key": t["media_key"]} for t in takes if t["stage"] == "soundtrack"
         ],

@@ -152,3 +152,8 @@ def unreported_failures(conn: Conn, script_id: str, stage: str) -> list[dict[str
         " AND collected_at IS NULL ORDER BY id",
         (script_id, stage, list(RETRYABLE)),
     ).fetchall()
+
+
+def committed_cost_usd(jobs: list[dict[str, Any]]) -> float:
+    """Estimated spend of a script's jobs: every prediction created (a `creating` row may not be)."""
+    return sum(float(j["estimated_cost_usd"]) for j in jobs if j["status"] != "creating")

@@ -107,3 +107,12 @@ def scripts_to_check(conn: Conn, limit: int) -> list[str]:
         (limit,),
     ).fetchall()
     return [r["id"] for r in rows]
+
+
+def generating_among(conn: Conn, script_ids: list[str]) -> list[str]:
+    """Those of `script_ids` still generating, in the given order."""
+    rows = conn.execute(
+        "SELECT id FROM scripts WHERE id = ANY(%s) AND status = 'generating'", (script_ids,)
+    ).fetchall()
+    found = {r["id"] for r in rows}
+    return [sid for sid in script_ids if sid in found]

@@ -89,7 +89,7 @@ def submit_missing_predictions(
             report.skipped_active += 1
 
     new_cost = sum(job.estimated_cost_usd for job, row in to_create if row is None)
-    spent = sum(float(j["estimated_cost_usd"]) for j in all_jobs if j["status"] != "creating")
+    spent = job_rows.committed_cost_usd(all_jobs)
     if script.budget_usd is not None and new_cost and spent + new_cost > script.budget_usd + 1e-9:
         raise BudgetExceeded(
             f"script {script_id!r}: {len(to_create)} new {stage} prediction(s) (${new_cost:.4f}) "

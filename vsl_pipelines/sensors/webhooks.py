@@ -77,9 +77,9 @@ def webhook_tick(
         poll_stale_jobs(database_url, replicate.client(), late_after_s, cache=cache)
     # Scripts with news this tick, then the least recently checked ones: none waits forever.
     with connect(database_url) as conn:
-        generating = set(script_rows.script_ids(conn, ("generating",)))
+        news = script_rows.generating_among(conn, sorted(touched))
         rotation = script_rows.scripts_to_check(conn, batch)
-    active = sorted(touched & generating) + [s for s in rotation if s not in touched]
+    active = news + [s for s in rotation if s not in news]
     requests = []
     for script_id in active:
         for run in next_runs(database_url, script_id):

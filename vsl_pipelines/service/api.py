@@ -24,7 +24,7 @@ from vsl_pipelines.db.connection import Conn, connect
 from vsl_pipelines.db.scripts import ScriptExists, ScriptNotFound
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import ScriptError, parse_script
-from vsl_pipelines.generation.plan import BudgetExceeded, check_budget
+from vsl_pipelines.intake import store_script
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.review import ReviewError, decide, review_queue
 from vsl_pipelines.status import script_status
@@ -88,14 +88,9 @@ def submit_script(
     """Validate, check the budget and store one script document; nothing is stored on error."""
     try:
         script = parse_script(document, source, registry)
-        estimate = check_budget(script, registry)
+        estimate = store_script(database_url, script, registry, source, None)
     except ScriptError as exc:
         raise ApiError(422, str(exc)) from None
-    except BudgetExceeded as exc:
-        raise ApiError(422, f"{source}: budget_usd: {exc}") from None
-    try:
-        with connect(database_url) as conn:
-            script_rows.insert_script(conn, script, None)
     except ScriptExists as exc:
         raise ApiError(409, str(exc)) from None
     return {
