@@ -12,13 +12,14 @@ from vsl_pipelines.media.options import ClipInput, CompileOptions
 FAST = {"preset": "ultrafast"}
 
 
-def _video_packet_hashes(path: Path) -> list[str]:
+def _packet_hashes(path: Path, kind: str = "video") -> list[str]:
     with av.open(str(path)) as container:
-        return [
-            hashlib.md5(bytes(p)).hexdigest()
-            for p in container.demux(container.streams.video[0])
-            if p.size
-        ]
+        stream = getattr(container.streams, kind)[0]
+        return [hashlib.md5(bytes(p)).hexdigest() for p in container.demux(stream) if p.size]
+
+
+def _video_packet_hashes(path: Path) -> list[str]:
+    return _packet_hashes(path, "video")
 
 
 def assert_copied(source: Path, output: Path) -> None:
@@ -132,6 +133,38 @@ def test_all_silent_clips_make_a_silent_video(make_clip, tmp_path):
     result = compile_video(clips, tmp_path / "silent.mp4", CompileOptions(**FAST))
     assert all(c.audio == "none" and c.copied for c in result.plan.clips)
     assert_valid(result, (160, 90), audio=False)
+
+
+def test_reencoded_picture_keeps_matching_audio_by_copy(make_clip, tmp_path):
+    common = make_clip(seconds=2.0, tone=300)
+    resized = make_clip(width=320, height=180, seconds=1.0, tone=620)
+    odd_audio = make_clip(fps=25, seconds=1.0, rate=44100, layout="mono", tone=700)
+    clips = [common, resized, odd_audio]
+    result = compile_video(clips, tmp_path / "keep.mp4", CompileOptions(**FAST))
+    plans = result.plan.clips
+    assert [(c.video, c.audio) for c in plans] == [
+        ("copy", "copy"),
+        ("encode", "copy"),
+        ("encode", "encode"),
+    ]
+    assert "audio rate 44100 != 48000" in plans[2].reasons
+    assert_valid(result, (160, 90))
+    assert_not_copied(resized, Path(result.output))
+    out_audio = set(_packet_hashes(Path(result.output), "audio"))
+    source_audio = _packet_hashes(resized, "audio")
+    # every AAC packet of the resized clip but the priming one is in the output byte for byte
+    assert sum(h in out_audio for h in source_audio[1:]) >= len(source_audio) - 2
+    assert not any(h in out_audio for h in _packet_hashes(odd_audio, "audio")[1:])
+
+
+def test_reencode_all_encodes_audio_too(make_clip, tmp_path):
+    clips = [make_clip(seconds=1.0, tone=300), make_clip(seconds=1.0, tone=400)]
+    options = CompileOptions(reencode_all=True, **FAST)
+    result = compile_video(clips, tmp_path / "all.mp4", options)
+    assert [(c.video, c.audio) for c in result.plan.clips] == [("encode", "encode")] * 2
+    assert_valid(result, (160, 90))
+    out_audio = set(_packet_hashes(Path(result.output), "audio"))
+    assert not any(h in out_audio for h in _packet_hashes(clips[0], "audio")[1:])
 
 
 def test_audio_rates_and_layouts_reencode_audio_only(make_clip, tmp_path):

@@ -2,11 +2,36 @@ from pathlib import Path
 
 import pytest
 
+from vsl_pipelines.media import probe as probe_module
 from vsl_pipelines.media.errors import MediaError
 from vsl_pipelines.media.probe import probe_media
 
 
-def test_probe_reads_stream_parameters(make_clip):
+@pytest.fixture(params=["quick", "full"])
+def open_path(request, monkeypatch) -> str:
+    """Run a test once with MP4s opened the quick way (no find_stream_info) and once in full."""
+    threshold = 0 if request.param == "quick" else 1 << 62
+    monkeypatch.setattr(probe_module, "QUICK_MIN_BYTES", threshold)
+    return request.param
+
+
+def test_quick_and_full_open_describe_mp4s_alike(make_clip, broken_media, monkeypatch):
+    files = [
+        make_clip(width=160, height=90, fps=25, rate=44100, layout="mono"),
+        make_clip(fps="30000/1001", audio=False),
+        make_clip(rotation=90),
+        make_clip(rotation=270, seconds=0.5),
+        make_clip(width=120, height=90, sar="4/3"),
+        broken_media["audio_only"],
+    ]
+    for path in files:
+        monkeypatch.setattr(probe_module, "QUICK_MIN_BYTES", 0)
+        quick = probe_media(path)
+        monkeypatch.setattr(probe_module, "QUICK_MIN_BYTES", 1 << 62)
+        assert quick.model_dump() == probe_media(path).model_dump(), path.name
+
+
+def test_probe_reads_stream_parameters(make_clip, open_path):
     probe = probe_media(make_clip(width=160, height=90, fps=25, rate=44100, layout="mono"))
     assert probe.kind == "video"
     assert (probe.codec, probe.width, probe.height, probe.pix_fmt) == ("h264", 160, 90, "yuv420p")
@@ -19,7 +44,7 @@ def test_probe_reads_stream_parameters(make_clip):
     assert probe.model_dump(mode="json")["fps"] == "25"
 
 
-def test_probe_ntsc_rate_and_rotation(make_clip):
+def test_probe_ntsc_rate_and_rotation(make_clip, open_path):
     ntsc = probe_media(make_clip(fps="30000/1001", audio=False))
     assert ntsc.fps == "30000/1001" and not ntsc.has_audio
     rotated = probe_media(make_clip(rotation=90))
@@ -43,7 +68,9 @@ def test_probe_image_and_audio(make_image, broken_media):
         ("not_media", "not a readable media file"),
     ],
 )
-def test_probe_refuses_bad_input_naming_the_file(broken_media: dict[str, Path], name, message):
+def test_probe_refuses_bad_input_naming_the_file(
+    broken_media: dict[str, Path], name, message, open_path
+):
     with pytest.raises(MediaError) as error:
         probe_media(broken_media[name])
     assert str(broken_media[name]) in str(error.value)

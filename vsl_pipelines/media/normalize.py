@@ -1,7 +1,8 @@
 """Re-encodes one clip to the output profile (size, aspect, fps, rotation, audio) or patches its audio.
 
 Touches only what the plan says: a clip whose video matches keeps it (stream copy) while its
-audio is re-encoded or a silent track added, padded or trimmed to the video's exact length.
+audio is re-encoded or a silent track added, padded or trimmed to the video's exact length;
+a clip whose picture must change keeps its audio by stream copy when that matches.
 """
 
 from __future__ import annotations
@@ -75,11 +76,14 @@ def normalize_clip(
     else:
         maps += ["-map", "0:v:0"]
         codecs += ["-c:v", "copy"]
-    if clip.audio in ("encode", "copy"):
+    if clip.audio == "copy":
+        maps += ["-map", "0:a:0"]
+        codecs += ["-c:a", "copy"]
+    elif clip.audio == "encode":
         chains.append(f"[0:a:0]{audio_chain(profile, clip.duration_s)}[a]")
     elif clip.audio == "silence":
         chains.append(f"{silence_source(profile, clip.duration_s)}[a]")
-    if clip.audio != "none":
+    if clip.audio in ("encode", "silence"):
         maps += ["-map", "[a]"]
         codecs += audio_encoder_args(profile)
     args: list[str | Path] = ["-i", probe.path, "-filter_complex", ";".join(chains), *maps, *codecs]

@@ -209,9 +209,11 @@ def plan_compile(
         elif not probe.has_audio:
             audio = "silence"
             reasons.append("no audio track: silent track added")
-        elif video != "copy":
+        elif video == "render" or transitions or options.reencode_all:
             audio = "encode"
         else:
+            # A re-encoded picture keeps its audio by stream copy when that matches too: the
+            # AAC encode would cost more than the video's (0.3 s vs 0.2 s for 4 s of 360p).
             audio_reasons = profile.audio_mismatches(probe)
             audio = "encode" if audio_reasons else "copy"
             reasons.extend(audio_reasons)

@@ -22,7 +22,11 @@ SINGLE_THREAD = {"threads": "1"}
 # An MP4 (ftyp first) describes every stream in its moov box, so find_stream_info need not
 # read and decode packets (for H.264 it decodes several frames, 2-4 ms per 720p clip): the
 # first-frame decode that `check` does anyway fills in the pixel format, profile and size.
+# For small pictures find_stream_info is the cheaper of the two (100 x 320x180 clips: 70 ms
+# against 100 ms), for 720p the quick open wins (3 clips: 5.6 against 6.6 ms); the file's size
+# stands in for its picture size, which is not known before opening.
 QUICK_MP4 = {"threads": "1", "probesize": "32"}
+QUICK_MIN_BYTES = 1 << 20
 IMAGE_CODECS = {"png", "mjpeg", "webp", "bmp", "tiff", "jpegls", "jpeg2000", "qoi", "pam", "ppm"}
 
 
@@ -83,7 +87,7 @@ def probe_media(path: Path | str, *, check: bool = True) -> MediaProbe:
     size = path.stat().st_size
     if size == 0:
         raise MediaError("empty file (0 bytes)", path)
-    quick = check and _starts_with_ftyp(path)
+    quick = check and size >= QUICK_MIN_BYTES and _starts_with_ftyp(path)
     options = QUICK_MP4 if quick else SINGLE_THREAD
     try:
         container = av.open(str(path), metadata_errors="ignore", options=options)
