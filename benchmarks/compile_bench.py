@@ -117,7 +117,8 @@ def one_in_ten(work: Path, repeats: int, *, odd_rate: int = 48000) -> dict[str, 
 
 def peak_memory(work: Path, total_mb: int) -> dict[str, object]:
     """Peak RSS of a fresh Python process that only compiles (FFmpeg children not counted)."""
-    clip = make_clip(work / "big.mp4", size="1280x720", seconds=20, tone=500, crf=4)
+    seconds = 20 if total_mb >= 45 else 4  # ~45 MB or ~9 MB per clip
+    clip = make_clip(work / f"big{seconds}.mp4", size="1280x720", seconds=seconds, tone=500, crf=4)
     copies = max(1, round(total_mb * 1e6 / clip.stat().st_size))
     code = (
         "import resource,sys; from pathlib import Path;"
