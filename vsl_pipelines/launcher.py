@@ -190,7 +190,9 @@ def dev_command(port: int) -> None:
             foreground=True,
         )
         click.echo(
-            f"Dagster UI: http://127.0.0.1:{port}  (logs in {log_dir}; Ctrl-C stops all)", err=True
+            f"Dagster UI: http://127.0.0.1:{port}  review page: http://127.0.0.1:8080/review"
+            f"  (logs in {log_dir}; Ctrl-C stops all)",
+            err=True,
         )
         try:
             dagster.wait()

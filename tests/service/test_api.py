@@ -9,12 +9,11 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from tests.fixtures.api import StartApi
+from tests.fixtures.api import StartApi, add_clip
 from tests.fixtures.media import ClipFactory
 from tests.fixtures.scripts import SAMPLE_SCRIPT
 from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db.connection import connect
-from vsl_pipelines.db.takes import record_take
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.generation.plan import check_budget
@@ -41,22 +40,6 @@ def row_counts(database_url: str) -> dict[str, int]:
             table: conn.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"]
             for table in ("scripts", "sections", "approvals")
         }
-
-
-def add_clip(database_url: str, script_id: str, section_id: str, take: int = 1) -> None:
-    with connect(database_url) as conn:
-        record_take(
-            conn,
-            script_id=script_id,
-            section_id=section_id,
-            stage="clip",
-            take=take,
-            job_id=None,
-            media_key=f"scripts/{script_id}/{section_id}/clip-v{take}.mp4",
-            thumbnail_key=None,
-            probe={},
-            duration_s=2.0,
-        )
 
 
 def add_compilation(database_url: str, store: Any, script_id: str, video: Path) -> str:

@@ -5,6 +5,8 @@ Handlers are thin: they parse the request and call the same functions as the `vs
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import json
 from dataclasses import dataclass
@@ -101,12 +103,18 @@ def submit_script(
 
 
 def record_decision(
-    database_url: str, script_id: str, section_id: str, decision: str, **fields: Any
+    database_url: str,
+    script_id: str,
+    section_id: str,
+    decision: str,
+    *,
+    reviewer: str = "api",
+    **fields: Any,
 ) -> dict[str, Any]:
     """Append a review decision on the section's current take (as `vsl review` does)."""
     with connect(database_url) as conn:
         try:
-            row = decide(conn, script_id, section_id, decision, reviewer="api", **fields)
+            row = decide(conn, script_id, section_id, decision, reviewer=reviewer, **fields)
         except ScriptNotFound as exc:
             raise ApiError(404, str(exc)) from None
         except ReviewError as exc:
@@ -283,22 +291,46 @@ async def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
     return await run_in_threadpool(_answer, call)
 
 
-def _access_check(api_key: SecretStr | None) -> Any:
-    expected = api_key.get_secret_value().encode() if api_key is not None else None
+def check_access(
+    request: Request, api_key: SecretStr | None, *, service: str, accept_basic: bool = False
+) -> None:
+    """Raise `ApiError` 401 unless the request carries `api_key`; without a key, 403 unless local.
 
+    The key comes as `Authorization: Bearer KEY` or, with `accept_basic` (what browsers can send),
+    as the password of HTTP Basic under any user name.
+    """
+    if api_key is None:
+        host = request.client.host if request.client else ""
+        if host not in LOOPBACK_HOSTS:
+            raise ApiError(403, f"{service} serves only local clients unless VSL_API_KEY is set")
+        return
+    expected = api_key.get_secret_value().encode()
+    if not _carries_key(request.headers.get("authorization", ""), expected, accept_basic):
+        raise ApiError(401, "missing or wrong API key")
+
+
+def _carries_key(authorization: str, expected: bytes, accept_basic: bool) -> bool:
+    scheme, _, credentials = authorization.partition(" ")
+    scheme = scheme.lower()
+    if scheme == "bearer":
+        return hmac.compare_digest(credentials.strip().encode(), expected)
+    if scheme == "basic" and accept_basic:
+        try:
+            decoded = base64.b64decode(credentials.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        _user, colon, password = decoded.partition(b":")
+        return bool(colon) and hmac.compare_digest(password, expected)
+    return False
+
+
+def _access_check(api_key: SecretStr | None) -> Any:
     def check(request: Request) -> None:
         """A bearer key when one is configured; otherwise loopback clients only."""
-        if expected is None:
-            host = request.client.host if request.client else ""
-            if host not in LOOPBACK_HOSTS:
-                raise HTTPException(
-                    403, "the API serves only local clients unless VSL_API_KEY is set"
-                )
-            return
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
-            raise HTTPException(
-                401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"}
-            )
+        try:
+            check_access(request, api_key, service="the API")
+        except ApiError as exc:
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+            raise HTTPException(exc.status_code, exc.detail, headers=headers) from None
 
     return check

@@ -1,5 +1,5 @@
 """The HTTP service: Replicate's webhook receiver, a health check, the local media folder and,
-when configured, the integrators' JSON API under `/api`.
+when configured, the integrators' JSON API under `/api` and the reviewers' page under `/review`.
 
 A webhook is verified, stored in the inbox and answered at once; the sensor does the rest.
 """
@@ -17,6 +17,7 @@ from vsl_pipelines.inbox.base import WebhookInbox
 from vsl_pipelines.inbox.events import InvalidWebhookBody, summarize_webhook_body
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.service.api import ApiConfig, create_api_router
+from vsl_pipelines.service.review_page import create_review_router
 from vsl_pipelines.service.signatures import WebhookVerificationError, WebhookVerifier
 
 log = get_logger("vsl_pipelines.service.webhooks")
@@ -27,7 +28,7 @@ MAX_WEBHOOK_ID_LENGTH = 256
 def create_app(
     inbox: WebhookInbox, secret: str, media_root: Path | None, *, api: ApiConfig | None = None
 ) -> FastAPI:
-    """The service app writing verified webhooks to `inbox`, serving `media_root` and `api`."""
+    """The app writing verified webhooks to `inbox`, serving `media_root`, `api` and `/review`."""
     verifier = WebhookVerifier(secret)
     app = FastAPI(title="VSL Pipelines service", docs_url=None, redoc_url=None)
 
@@ -85,6 +86,7 @@ def create_app(
 
     if api is not None:
         app.include_router(create_api_router(api), prefix="/api")
+        app.include_router(create_review_router(api), prefix="/review")
     return app
 
 
