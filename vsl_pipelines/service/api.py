@@ -163,11 +163,14 @@ def parse_body(raw: bytes, content_type: str, model: type[BaseModel] | None = No
     try:
         return model.model_validate(document)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ApiError(422, f"{BODY_SOURCE}: {problems}") from None
+        raise ApiError(422, f"{BODY_SOURCE}: {validation_problems(exc, 'body')}") from None
+
+
+def validation_problems(exc: ValidationError, whole: str) -> str:
+    """`field: message; ...` for each invalid field (`whole` when the error is not a field's)."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or whole}: {err['msg']}" for err in exc.errors()
+    )
 
 
 def create_api_router(config: ApiConfig) -> APIRouter:

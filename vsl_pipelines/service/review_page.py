@@ -32,6 +32,7 @@ from vsl_pipelines.service.api import (
     RejectBody,
     check_access,
     record_decision,
+    validation_problems,
 )
 from vsl_pipelines.storage.base import MediaStore
 
@@ -168,11 +169,7 @@ def validate_decision(fields: dict[str, str], model: type[BaseModel]) -> BaseMod
     try:
         return model.model_validate(fields)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'form'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise PageError(422, f"form: {problems}") from None
+        raise PageError(422, f"form: {validation_problems(exc, 'form')}") from None
 
 
 def origin_matches_host(origin: str, host: str) -> bool:
