@@ -1,11 +1,15 @@
 """The whole flow through Dagster: script in, webhooks, collection, review, compiled video out."""
 
+from pathlib import Path
+
 import av
 
 from tests.fixtures.flow import Flow
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.db.scripts import insert_script
 from vsl_pipelines.domain.script import Script
+from vsl_pipelines.media.avcc import parse_avcc
+from vsl_pipelines.media.mp4_header import read_video_avcc
 from vsl_pipelines.review import decide, review_queue
 from vsl_pipelines.sensors.approvals import approval_sensor
 from vsl_pipelines.sensors.scripts import script_partitions_sensor
@@ -70,10 +74,14 @@ def test_script_to_compiled_video(flow: Flow, stored_script: Script) -> None:
         "audio_stream_as_planned": True,
         "audio_in_step_with_video": True,
         "decodes_with_expected_duration": True,
+        "parameter_sets_in_header": True,
     }
     plan = compilation["plan"]
     # The two model clips share a profile; the still (30 fps) differs from them and is re-encoded.
     assert [c["video"] for c in plan["clips"]] == ["copy", "encode", "copy"], plan
+    # ... with H.264 parameter-set id 1, which the header carries beside the copied clips' 0.
+    header = parse_avcc(read_video_avcc(Path(compilation["output_uri"])))
+    assert header.sps_ids == {0, 1} and plan["notes"] == []
 
 
 def test_output_options_reach_the_compiled_video(flow: Flow, sample_script: Script) -> None:

@@ -16,6 +16,7 @@ VERIFICATION_CHECKS = {
     "every_frame_has_output_size": "every frame size",
     "audio_stream_as_planned": "audio stream",
     "audio_in_step_with_video": "audio in step",
+    "parameter_sets_in_header": "parameter sets in header",
 }
 
 
@@ -73,11 +74,13 @@ def verification_results(verification: dict | None) -> list[dg.AssetCheckResult]
     results = []
     for name, engine_name in VERIFICATION_CHECKS.items():
         check = checks.get(engine_name)
+        advisory = check is not None and not check.get("blocking", True)
         results.append(
             dg.AssetCheckResult(
                 check_name=name,
                 passed=True if check is None else bool(check["ok"]),
-                metadata={"detail": check["detail"] if check else "not applicable (no audio)"},
+                severity=dg.AssetCheckSeverity.WARN if advisory else dg.AssetCheckSeverity.ERROR,
+                metadata={"detail": check["detail"] if check else "not applicable"},
             )
         )
     return results

@@ -21,12 +21,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from vsl_pipelines.logs import get_logger
+from vsl_pipelines.media.avcc import AvcConfigError, merge, parse_avcc
 from vsl_pipelines.media.captions import CaptionCue, add_captions
 from vsl_pipelines.media.concat import concat_copy
 from vsl_pipelines.media.encoders import audio_encoder_args, muxer_args, video_encoder_args
 from vsl_pipelines.media.errors import FFmpegTimeout, MediaError, VerificationError
 from vsl_pipelines.media.ffmpeg import run_ffmpeg
 from vsl_pipelines.media.graph import FilterGraph
+from vsl_pipelines.media.mp4_header import read_video_avcc, replace_video_avcc
 from vsl_pipelines.media.normalize import normalize_clip
 from vsl_pipelines.media.options import ClipInput, CompileOptions
 from vsl_pipelines.media.plan import CompilePlan, plan_compile
@@ -261,6 +263,7 @@ def _join_by_concat(
     concat_copy(
         parts, joined, profile, timeout_s=deadline.left(), faststart=not finishing, packets=packets
     )
+    _share_parameter_sets(plan, probes, parts, joined)
     timings["concat"] = time.perf_counter() - started
     if not finishing:
         return
@@ -287,6 +290,42 @@ def _join_by_concat(
     args += [*muxer_args(profile, faststart=True), staged]
     run_ffmpeg(args, step="captions and soundtrack", timeout_s=deadline.left())
     timings["finish"] = time.perf_counter() - started
+
+
+def _share_parameter_sets(
+    plan: CompilePlan,
+    probes: Sequence[MediaProbe],
+    parts: Sequence[tuple[Path, float]],
+    joined: Path,
+) -> None:
+    """Give the joined MP4's sample description every part's H.264 parameter sets.
+
+    FFmpeg's concat keeps only the first part's in the header (the others' go in-band at
+    their keyframes), which players reading the header alone would apply to every clip."""
+    if plan.profile.video_codec != "h264" or plan.profile.format != "mp4":
+        return
+    records: dict[bytes, None] = {}
+    for clip, probe, (part, _) in zip(plan.clips, probes, parts, strict=True):
+        if clip.video == "copy":
+            record = bytes.fromhex(probe.h264_config) if probe.h264_config else b""
+        else:
+            record = read_video_avcc(part)
+        records.setdefault(record)
+    if len(records) < 2:
+        return
+    try:
+        done = replace_video_avcc(joined, merge(parse_avcc(r) for r in records).to_bytes())
+    except (AvcConfigError, LookupError) as exc:
+        done, why = False, str(exc)
+    else:
+        why = "no room for it in the MP4 header"
+    if not done:
+        note = (
+            f"the clips' H.264 parameter sets could not share the MP4 header ({why}): players "
+            "that read them only from there may show some clips wrongly (reencode_all avoids it)"
+        )
+        plan.notes.append(note)
+        log.warning("compile parameter sets", extra={"fields": {"note": note}})
 
 
 def _join_with_transitions(

@@ -18,6 +18,8 @@ def video_encoder_args(profile: OutputProfile, preset: str, crf: int | None) -> 
                 *speed, "-pix_fmt", "yuv420p"]  # fmt: skip
     args = ["-c:v", "libx264", "-preset", preset, "-crf", str(crf or 20), "-pix_fmt", "yuv420p"]
     args += ["-profile:v", profile.x264_profile]
+    if profile.sps_id:
+        args += ["-x264-params", f"sps-id={profile.sps_id}"]
     return args
 
 

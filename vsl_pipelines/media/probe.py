@@ -52,6 +52,7 @@ class MediaProbe(BaseModel):
     rotation: int = 0
     frames: int | None = None
     video_duration_s: float | None = None
+    h264_config: str | None = None  # the avcC record (parameter sets) in hex, H.264 only
     has_audio: bool = False
     audio_codec: str | None = None
     audio_profile: str | None = None
@@ -159,6 +160,7 @@ def _probe_open(
             time_base=str(video.time_base) if video.time_base else None,
             rotation=rotation,
             frames=video.frames or None,
+            h264_config=_avcc_hex(cc) if cc.name == "h264" else None,
             video_duration_s=None if kind == "image" else video_duration,
         )
         if kind == "video" and not check:
@@ -186,6 +188,11 @@ def _probe_open(
     if kind == "video" and not duration:
         raise MediaError("video stream has no duration (truncated or still being written?)", path)
     return MediaProbe(kind=kind, duration_s=float(duration), **fields)  # type: ignore[arg-type]
+
+
+def _avcc_hex(cc) -> str | None:
+    extradata = cc.extradata
+    return extradata.hex() if extradata and extradata[0] == 1 else None
 
 
 def _is_attached_picture(stream: av.stream.Stream) -> bool:

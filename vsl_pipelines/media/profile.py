@@ -84,6 +84,7 @@ class OutputProfile(BaseModel):
     video_codec: str = "h264"
     video_profile: str | None = None
     time_base: str | None = None
+    sps_id: int = 0  # H.264 parameter-set id of re-encodes: one the copied clips do not use
     has_audio: bool = True
     audio_codec: str = "aac"
     audio_profile: str | None = "LC"

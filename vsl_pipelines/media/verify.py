@@ -1,4 +1,5 @@
-"""Checks a written output by decoding all of it: every frame's size, streams, durations.
+"""Checks a written output by decoding all of it: every frame's size, streams, durations, and
+(advisory) that an MP4's header holds the H.264 parameter sets every keyframe needs.
 
 Runs on the temporary file before it is moved into place, so a bad output is never published.
 """
@@ -11,6 +12,7 @@ from pathlib import Path
 import av
 from pydantic import BaseModel
 
+from vsl_pipelines.media.avcc import AvcConfig, AvcConfigError, header_mismatch, parse_avcc
 from vsl_pipelines.media.profile import OutputProfile
 
 
@@ -18,6 +20,7 @@ class Check(BaseModel):
     name: str
     ok: bool
     detail: str
+    blocking: bool = True  # a failed advisory check is reported, but the output is published
 
 
 class Verification(BaseModel):
@@ -29,7 +32,7 @@ class Verification(BaseModel):
     seconds: float
 
     def failures(self) -> list[Check]:
-        return [c for c in self.checks if not c.ok]
+        return [c for c in self.checks if not c.ok and c.blocking]
 
 
 def verify_output(
@@ -64,8 +67,13 @@ def verify_output(
             codec = astreams[0].codec_context.name
             checks.append(Check(name="audio codec", ok=codec == profile.audio_codec, detail=codec))
         streams = vstreams[:1] + astreams[:1]
+        header = _avc_header(vstreams[0]) if vstreams else None
+        header_problem = ""
         try:
             for packet in container.demux(streams):
+                keyframe = packet.is_keyframe and packet.stream.type == "video"
+                if header and keyframe and not header_problem:
+                    header_problem = _header_problem(bytes(packet), header, packet)
                 for frame in packet.decode():
                     if isinstance(frame, av.VideoFrame):
                         frames += 1
@@ -81,6 +89,16 @@ def verify_output(
         except av.FFmpegError as exc:
             decode_error = str(exc)
     checks.append(Check(name="decodes", ok=not decode_error, detail=decode_error or "all packets"))
+    if header is not None:
+        checks.append(
+            Check(
+                name="parameter sets in header",
+                ok=not header_problem,
+                detail=header_problem
+                or f"every keyframe decodes from the MP4 header's {len(header.sps)} SPS",
+                blocking=False,  # players that honour in-band parameter sets still play it
+            )
+        )
     size = f"{profile.width}x{profile.height}"
     checks.append(
         Check(
@@ -110,10 +128,30 @@ def verify_output(
             )
         )
     return Verification(
-        ok=all(c.ok for c in checks),
+        ok=all(c.ok for c in checks if c.blocking),
         checks=checks,
         video_frames=frames,
         video_duration_s=round(video_end, 4),
         audio_duration_s=round(audio_end, 4) if audio_end is not None else None,
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def _avc_header(stream) -> AvcConfig | None:
+    """The H.264 parameter sets of an MP4's sample description (None for other formats)."""
+    extradata = stream.codec_context.extradata
+    if stream.codec_context.name != "h264" or not extradata or extradata[0] != 1:
+        return None
+    try:
+        return parse_avcc(extradata)
+    except AvcConfigError:
+        return None
+
+
+def _header_problem(sample: bytes, header: AvcConfig, packet) -> str:
+    try:
+        problem = header_mismatch(sample, header)
+    except (AvcConfigError, IndexError):
+        problem = "unreadable slice header"
+    when = float(packet.pts * packet.time_base) if packet.pts is not None else 0.0
+    return f"keyframe at {when:.3f} s: {problem}" if problem else ""
