@@ -39,6 +39,8 @@ def assert_valid(result, size: tuple[int, int], *, audio: bool = True) -> dict:
     summary = decode_summary(Path(result.output))
     assert summary["sizes"] == {size}
     assert result.verification is not None and result.verification.ok, result.verification
+    assert all(c.ok for c in result.verification.checks), result.verification  # advisory too
+    assert not result.plan.notes
     frame = 1 / float(summary["fps"])
     assert summary["video_end"] == pytest.approx(result.plan.expected_duration_s, abs=frame + 1e-3)
     assert summary["audio_streams"] == (1 if audio else 0)

@@ -15,7 +15,7 @@ from vsl_pipelines.media.avcc import AvcConfigError, header_mismatch, merge, par
 from vsl_pipelines.media.binaries import ffmpeg_path
 from vsl_pipelines.media.compile import compile_video
 from vsl_pipelines.media.mp4_header import read_video_avcc, replace_video_avcc
-from vsl_pipelines.media.options import CompileOptions
+from vsl_pipelines.media.options import ClipInput, CompileOptions
 from vsl_pipelines.media.probe import probe_media
 from vsl_pipelines.media.profile import OutputProfile
 from vsl_pipelines.media.verify import verify_output
@@ -166,3 +166,19 @@ def test_all_copied_clips_leave_the_header_alone(make_clip, tmp_path):
     assert all(c.copied for c in result.plan.clips) and result.plan.profile.sps_id == 0
     assert read_video_avcc(Path(result.output)) == read_video_avcc(clip)
     assert check(result, "parameter sets in header").ok
+
+
+def test_own_encodes_that_differ_get_ids_of_their_own(make_image, tmp_path):
+    """A full-range JPEG still and a PNG still encode to different SPS (colour in the VUI)."""
+    inputs = [
+        ClipInput(path=make_image(150, 100), duration_s=0.5),
+        ClipInput(path=make_image(100, 150, "jpg"), duration_s=0.5),
+        ClipInput(path=make_image(150, 100), duration_s=0.5, zoom=True),
+    ]
+    result = compile_video(inputs, tmp_path / "stills.mp4", CompileOptions(**FAST))
+    assert [c.video for c in result.plan.clips] == ["render"] * 3 and not result.plan.notes
+    header = parse_avcc(read_video_avcc(Path(result.output)))
+    assert len(header.sps) == 2 and header.sps_ids == header.pps_ids
+    assert check(result, "parameter sets in header").ok
+    stripped = header_only(Path(result.output), tmp_path / "stripped.mp4")
+    assert frame_hashes(stripped) == frame_hashes(Path(result.output))

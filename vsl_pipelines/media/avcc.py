@@ -139,6 +139,31 @@ def header_mismatch(sample: bytes, header: AvcConfig) -> str | None:
     return None
 
 
+class ParameterSets:
+    """The parameter sets admitted so far, merged into one header as they come."""
+
+    def __init__(self) -> None:
+        self.merged: AvcConfig | None = None
+
+    def admit(self, record: bytes | None) -> str | None:
+        """None when the record's sets join the others (then they are kept); else why not."""
+        if not record:
+            return "no avcC parameter sets"
+        try:
+            config = parse_avcc(record)
+            self.merged = merge([self.merged, config]) if self.merged else config
+        except AvcConfigError as exc:
+            return f"H.264 parameter sets clash with the copied clips' ({exc})"
+        return None
+
+    def free_id(self) -> int:
+        """An SPS/PPS id none of the admitted sets uses (x264 gives its PPS the SPS's id)."""
+        if self.merged is None:
+            return 0
+        used = self.merged.sps_ids | self.merged.pps_ids
+        return min((i for i in range(MAX_SPS_ID + 1) if i not in used), default=0)
+
+
 def _keep(sets: dict[int, bytes], set_id: int, nal: bytes, kind: str) -> None:
     if sets.setdefault(set_id, nal) != nal:
         raise AvcConfigError(f"two different {kind}s with id {set_id}")

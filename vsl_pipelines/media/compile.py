@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from vsl_pipelines.logs import get_logger
-from vsl_pipelines.media.avcc import AvcConfigError, merge, parse_avcc
+from vsl_pipelines.media.avcc import ParameterSets
 from vsl_pipelines.media.captions import CaptionCue, add_captions
 from vsl_pipelines.media.concat import concat_copy
 from vsl_pipelines.media.encoders import audio_encoder_args, muxer_args, video_encoder_args
@@ -31,7 +31,7 @@ from vsl_pipelines.media.graph import FilterGraph
 from vsl_pipelines.media.mp4_header import read_video_avcc, replace_video_avcc
 from vsl_pipelines.media.normalize import normalize_clip
 from vsl_pipelines.media.options import ClipInput, CompileOptions
-from vsl_pipelines.media.plan import CompilePlan, plan_compile
+from vsl_pipelines.media.plan import ClipPlan, CompilePlan, plan_compile
 from vsl_pipelines.media.probe import MediaProbe, probe_media
 from vsl_pipelines.media.profile import OutputProfile
 from vsl_pipelines.media.soundtrack import add_soundtrack
@@ -236,23 +236,20 @@ def _join_by_concat(
     profile = plan.profile
     ext = ".webm" if profile.format == "webm" else ".mp4"
     started = time.perf_counter()
+    header = _copied_parameter_sets(plan, probes)
     parts: list[tuple[Path, float]] = []
     for clip, probe in zip(plan.clips, probes, strict=True):
         if clip.copied:
             parts.append((Path(probe.path), clip.duration_s))
             continue
         part = work / f"part{clip.index:04d}{ext}"
-        if clip.video == "render":
-            render_still(
-                probe.path, part, profile, seconds=clip.duration_s, zoom=clip.zoom,
-                preset=options.preset, crf=options.crf, timeout_s=deadline.left(),
-                step=f"still clip {clip.index + 1}",
-            )  # fmt: skip
-        else:
-            normalize_clip(
-                clip, probe, profile, part,
-                preset=options.preset, crf=options.crf, timeout_s=deadline.left(),
-            )  # fmt: skip
+        _encode_part(clip, probe, part, profile, options, deadline)
+        if header is not None and clip.video != "copy" and header.admit(read_video_avcc(part)):
+            # Our encodes differ among themselves (a full-range JPEG still beside a PNG one,
+            # say): this one is encoded again under an id of its own.
+            retry = profile.model_copy(update={"sps_id": header.free_id()})
+            _encode_part(clip, probe, part, retry, options, deadline)
+            header.admit(read_video_avcc(part))
         parts.append((part, clip.duration_s))
     timings["normalize"] = time.perf_counter() - started
 
@@ -263,7 +260,8 @@ def _join_by_concat(
     concat_copy(
         parts, joined, profile, timeout_s=deadline.left(), faststart=not finishing, packets=packets
     )
-    _share_parameter_sets(plan, probes, parts, joined)
+    if header is not None:
+        _share_parameter_sets(plan, header, joined)
     timings["concat"] = time.perf_counter() - started
     if not finishing:
         return
@@ -292,37 +290,52 @@ def _join_by_concat(
     timings["finish"] = time.perf_counter() - started
 
 
-def _share_parameter_sets(
-    plan: CompilePlan,
-    probes: Sequence[MediaProbe],
-    parts: Sequence[tuple[Path, float]],
-    joined: Path,
+def _encode_part(
+    clip: ClipPlan,
+    probe: MediaProbe,
+    part: Path,
+    profile: OutputProfile,
+    options: CompileOptions,
+    deadline: _Deadline,
 ) -> None:
+    """Render a still or normalize a clip into `part` (concat mode)."""
+    if clip.video == "render":
+        render_still(
+            probe.path, part, profile, seconds=clip.duration_s, zoom=clip.zoom,
+            preset=options.preset, crf=options.crf, timeout_s=deadline.left(),
+            step=f"still clip {clip.index + 1}",
+        )  # fmt: skip
+    else:
+        normalize_clip(
+            clip, probe, profile, part,
+            preset=options.preset, crf=options.crf, timeout_s=deadline.left(),
+        )  # fmt: skip
+
+
+def _copied_parameter_sets(plan: CompilePlan, probes: Sequence[MediaProbe]) -> ParameterSets | None:
+    """The copied clips' H.264 parameter sets (the plan made sure they merge); None off MP4/H.264."""
+    if plan.profile.video_codec != "h264" or plan.profile.format != "mp4":
+        return None
+    sets = ParameterSets()
+    for clip, probe in zip(plan.clips, probes, strict=True):
+        if clip.video == "copy" and probe.h264_config:
+            sets.admit(bytes.fromhex(probe.h264_config))
+    return sets
+
+
+def _share_parameter_sets(plan: CompilePlan, header: ParameterSets, joined: Path) -> None:
     """Give the joined MP4's sample description every part's H.264 parameter sets.
 
     FFmpeg's concat keeps only the first part's in the header (the others' go in-band at
     their keyframes), which players reading the header alone would apply to every clip."""
-    if plan.profile.video_codec != "h264" or plan.profile.format != "mp4":
+    merged = header.merged
+    if merged is None or read_video_avcc(joined) == merged.to_bytes():
         return
-    records: dict[bytes, None] = {}
-    for clip, probe, (part, _) in zip(plan.clips, probes, parts, strict=True):
-        if clip.video == "copy":
-            record = bytes.fromhex(probe.h264_config) if probe.h264_config else b""
-        else:
-            record = read_video_avcc(part)
-        records.setdefault(record)
-    if len(records) < 2:
-        return
-    try:
-        done = replace_video_avcc(joined, merge(parse_avcc(r) for r in records).to_bytes())
-    except (AvcConfigError, LookupError) as exc:
-        done, why = False, str(exc)
-    else:
-        why = "no room for it in the MP4 header"
-    if not done:
+    if not replace_video_avcc(joined, merged.to_bytes()):
         note = (
-            f"the clips' H.264 parameter sets could not share the MP4 header ({why}): players "
-            "that read them only from there may show some clips wrongly (reencode_all avoids it)"
+            "the clips' H.264 parameter sets could not share the MP4 header (no room for it): "
+            "players that read them only from there may show some clips wrongly "
+            "(reencode_all avoids it)"
         )
         plan.notes.append(note)
         log.warning("compile parameter sets", extra={"fields": {"note": note}})

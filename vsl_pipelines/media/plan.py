@@ -12,7 +12,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
-from vsl_pipelines.media.avcc import MAX_SPS_ID, AvcConfig, AvcConfigError, merge, parse_avcc
+from vsl_pipelines.media.avcc import ParameterSets
 from vsl_pipelines.media.errors import MediaError
 from vsl_pipelines.media.options import ClipInput, CompileOptions
 from vsl_pipelines.media.probe import MediaProbe
@@ -173,38 +173,21 @@ def _choose_audio(videos: Sequence[MediaProbe], fmt: str) -> dict[str, Any]:
     return spec
 
 
-class CopiedParameterSets:
-    """The H.264 parameter sets of the clips planned for copy, merged as they are admitted.
+def seeded_parameter_sets(profile: OutputProfile, probes: Sequence[MediaProbe]) -> ParameterSets:
+    """Parameter sets seeded with those most of the copyable video (by duration) uses, so a
+    clip whose sets clash with them (same id, other content: another encoder) is re-encoded."""
+    weights: dict[str, float] = defaultdict(float)
+    for p in probes:
+        if p.kind == "video" and p.h264_config and not profile.video_mismatches(p):
+            weights[p.h264_config] += p.duration_s
+    sets = ParameterSets()
+    if weights:
+        sets.admit(bytes.fromhex(_heaviest(weights)))
+    return sets
 
-    Seeded with the sets most of the copyable video uses, so a clip whose sets clash with
-    those (same id, other content: another encoder) is the one re-encoded."""
 
-    def __init__(self, profile: OutputProfile, probes: Sequence[MediaProbe]) -> None:
-        weights: dict[str, float] = defaultdict(float)
-        for p in probes:
-            if p.kind == "video" and p.h264_config and not profile.video_mismatches(p):
-                weights[p.h264_config] += p.duration_s
-        self.merged: AvcConfig | None = None
-        if weights:
-            self.admit(_heaviest(weights))
-
-    def admit(self, h264_config: str | None) -> str | None:
-        """None when the clip's sets join the others; else why it cannot be copied."""
-        if not h264_config:
-            return "no avcC parameter sets to copy"
-        try:
-            config = parse_avcc(bytes.fromhex(h264_config))
-            self.merged = merge([self.merged, config]) if self.merged else config
-        except AvcConfigError as exc:
-            return f"H.264 parameter sets clash with the copied clips' ({exc})"
-        return None
-
-    def free_id(self) -> int:
-        """An SPS/PPS id no copied clip uses (x264 gives its PPS the SPS's id)."""
-        if self.merged is None:
-            return 0
-        used = self.merged.sps_ids | self.merged.pps_ids
-        return min((i for i in range(MAX_SPS_ID + 1) if i not in used), default=0)
+def _record(probe: MediaProbe) -> bytes | None:
+    return bytes.fromhex(probe.h264_config) if probe.h264_config else None
 
 
 def frames_for(seconds: float, fps: Fraction) -> int:
@@ -216,7 +199,7 @@ def plan_compile(
 ) -> CompilePlan:
     """Per clip: copy when it matches the profile, else re-encode (or render a still), with reasons."""
     profile = choose_profile(probes, options)
-    copied_sets = CopiedParameterSets(profile, probes) if profile.video_codec == "h264" else None
+    copied_sets = seeded_parameter_sets(profile, probes) if profile.video_codec == "h264" else None
     fps = profile.fps_fraction
     transitions = options.transition is not None and len(inputs) > 1
     clips: list[ClipPlan] = []
@@ -238,7 +221,7 @@ def plan_compile(
             if transitions:
                 reasons.append(f"{options.transition.type} transition re-encodes every clip")  # type: ignore[union-attr]
             video = "encode" if reasons else "copy"
-            clash = copied_sets.admit(probe.h264_config) if copied_sets and not reasons else None
+            clash = copied_sets.admit(_record(probe)) if copied_sets and not reasons else None
             if clash:
                 reasons.append(clash)
                 video = "encode"
