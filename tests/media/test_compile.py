@@ -1,10 +1,12 @@
 import hashlib
+import subprocess
 from pathlib import Path
 
 import av
 import pytest
 
 from tests.fixtures.media import decode_summary
+from vsl_pipelines.media.binaries import ffmpeg_path
 from vsl_pipelines.media.compile import compile_video
 from vsl_pipelines.media.errors import FFmpegTimeout, MediaError
 from vsl_pipelines.media.options import ClipInput, CompileOptions
@@ -267,3 +269,26 @@ def test_mp4_index_is_at_the_front(make_clip, tmp_path):
     result = compile_video([make_clip(seconds=1.0)] * 3, tmp_path / "fast.mp4")
     boxes = _top_level_boxes(Path(result.output))
     assert boxes.index("moov") < boxes.index("mdat")
+
+
+def test_full_range_inputs_are_brought_to_video_range(make_clip, make_image, tmp_path):
+    """A JPEG still and a full-range clip come out in limited range, as the copied clip is."""
+    full_range = tmp_path / "full.mp4"
+    subprocess.run(
+        [ffmpeg_path(), "-v", "error", "-y", "-f", "lavfi", "-t", "1", "-i",
+         "testsrc2=s=320x180:r=30", "-pix_fmt", "yuvj420p", "-c:v", "libx264", "-preset",
+         "ultrafast", "-an", str(full_range)],
+        check=True,
+    )  # fmt: skip
+    inputs = [
+        ClipInput(path=make_clip(seconds=1.0, audio=False)),
+        ClipInput(path=make_image(100, 150, "jpg"), duration_s=0.5),
+        ClipInput(path=full_range),
+    ]
+    result = compile_video(inputs, tmp_path / "range.mp4", CompileOptions(**FAST))
+    assert [c.video for c in result.plan.clips] == ["copy", "render", "encode"]
+    assert_valid(result, (160, 90), audio=False)
+    with av.open(result.output) as container:
+        ranges = [frame.color_range for frame in container.decode(video=0)]
+    full = 2  # AVCOL_RANGE_JPEG
+    assert len(ranges) == 30 + 15 + 30 and full not in ranges, set(ranges)

@@ -17,6 +17,7 @@ def video_encoder_args(profile: OutputProfile, preset: str, crf: int | None) -> 
         return ["-c:v", "libvpx-vp9", "-crf", str(crf or 32), "-b:v", "0", "-row-mt", "1",
                 *speed, "-pix_fmt", "yuv420p"]  # fmt: skip
     args = ["-c:v", "libx264", "-preset", preset, "-crf", str(crf or 20), "-pix_fmt", "yuv420p"]
+    args += ["-color_range", "tv"]
     args += ["-profile:v", profile.x264_profile]
     if profile.sps_id:
         args += ["-x264-params", f"sps-id={profile.sps_id}"]

@@ -18,9 +18,10 @@ from vsl_pipelines.media.profile import OutputProfile
 
 
 def fit_chain(width: int, height: int) -> str:
-    """Letterbox or pillarbox into width x height without distorting the picture."""
+    """Letterbox or pillarbox into width x height without distorting the picture, in limited
+    ("TV") range as video is (a JPEG still or a full-range clip would else keep full range)."""
     return (
-        f"scale={width}:{height}:force_original_aspect_ratio=decrease,"
+        f"scale={width}:{height}:force_original_aspect_ratio=decrease:out_range=tv,"
         f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1"
     )
 
