@@ -182,3 +182,21 @@ def test_own_encodes_that_differ_get_ids_of_their_own(make_image, tmp_path):
     assert check(result, "parameter sets in header").ok
     stripped = header_only(Path(result.output), tmp_path / "stripped.mp4")
     assert frame_hashes(stripped) == frame_hashes(Path(result.output))
+
+
+def test_header_check_names_sets_the_header_lacks(make_clip, tmp_path):
+    """FFmpeg's concat of a clip using id 0 and one using id 1: the header has only id 0."""
+    listing = tmp_path / "list.txt"
+    second = x264_clip(tmp_path / "id1.mp4", x264="sps-id=1")
+    listing.write_text(f"file '{make_clip(seconds=1.0, tone=300)}'\nfile '{second}'\n")
+    joined = tmp_path / "joined.mp4"
+    ffmpeg("-f", "concat", "-safe", "0", "-i", listing, "-c", "copy", joined)
+    stripped = header_only(joined, tmp_path / "stripped.mp4")
+    problems = []
+    for path in (joined, stripped):
+        header = parse_avcc(read_video_avcc(path))
+        with av.open(str(path)) as container:
+            keyframes = [bytes(p) for p in container.demux(video=0) if p.is_keyframe and p.size]
+        problems.append([header_mismatch(sample, header) for sample in keyframes])
+    assert problems[0] == [None, "in-band SPS 1 is not in the header"]
+    assert problems[1] == [None, "slice uses PPS 1, not in the header"]

@@ -126,10 +126,14 @@ def header_mismatch(sample: bytes, header: AvcConfig) -> str | None:
         nal = sample[pos + size : pos + size + length]
         pos += size + length
         kind = nal[0] & 0x1F if nal else 0
-        if kind == 7 and sps.get(sps_id(nal)) != nal:
-            return f"in-band SPS {sps_id(nal)} differs from the header's"
-        if kind == 8 and pps.get(pps_id(nal)) != nal:
-            return f"in-band PPS {pps_id(nal)} differs from the header's"
+        if kind in (7, 8):
+            name, sets, set_id = (
+                ("SPS", sps, sps_id(nal)) if kind == 7 else ("PPS", pps, pps_id(nal))
+            )
+            if set_id not in sets:
+                return f"in-band {name} {set_id} is not in the header"
+            if sets[set_id] != nal:
+                return f"in-band {name} {set_id} differs from the header's"
         if kind in (1, 5):
             reader = _BitReader(_unescape(nal[1:16]))
             reader.ue()  # first_mb_in_slice
