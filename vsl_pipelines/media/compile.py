@@ -318,8 +318,8 @@ def _copied_parameter_sets(plan: CompilePlan, probes: Sequence[MediaProbe]) -> P
         return None
     sets = ParameterSets()
     for clip, probe in zip(plan.clips, probes, strict=True):
-        if clip.video == "copy" and probe.h264_config:
-            sets.admit(bytes.fromhex(probe.h264_config))
+        if clip.video == "copy" and probe.h264_record:
+            sets.admit(probe.h264_record)
     return sets
 
 

@@ -70,32 +70,33 @@ def _top_level(handle) -> list[tuple[bytes, int, int]]:
     return boxes
 
 
+def _read_moov(handle) -> tuple[list[tuple[bytes, int, int]], int, bytes]:
+    """The top-level boxes, the index of moov among them and its bytes (LookupError: none)."""
+    boxes = _top_level(handle)
+    index = next((i for i, b in enumerate(boxes) if b[0] == b"moov"), None)
+    if index is None:
+        raise LookupError("no moov box")
+    handle.seek(boxes[index][1])
+    return boxes, index, handle.read(boxes[index][2])
+
+
 def read_video_avcc(path: Path) -> bytes:
     """The avcC payload of the video track's sample description."""
     with path.open("rb") as handle:
-        moov = next((b for b in _top_level(handle) if b[0] == b"moov"), None)
-        if moov is None:
-            raise LookupError("no moov box")
-        handle.seek(moov[1])
-        buf = handle.read(moov[2])
-    offset, size = _video_avcc_path(buf)[-1]
-    return buf[offset + 8 : offset + size]
+        _, _, moov = _read_moov(handle)
+    offset, size = _video_avcc_path(moov)[-1]
+    return moov[offset + 8 : offset + size]
 
 
 def replace_video_avcc(path: Path, avcc: bytes) -> bool:
     """Put `avcc` in the video track's sample description; False if it cannot be done in place."""
     with path.open("r+b") as handle:
-        boxes = _top_level(handle)
-        index = next((i for i, b in enumerate(boxes) if b[0] == b"moov"), None)
-        if index is None:
-            return False
-        _, start, size = boxes[index]
-        handle.seek(start)
-        moov = handle.read(size)
         try:
+            boxes, index, moov = _read_moov(handle)
             path_boxes = _video_avcc_path(moov)
         except LookupError:
             return False
+        _, start, _ = boxes[index]
         avcc_offset, avcc_size = path_boxes[-1]
         new_box = struct.pack(">I4s", 8 + len(avcc), b"avcC") + avcc
         delta = len(new_box) - avcc_size

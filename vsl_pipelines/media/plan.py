@@ -186,10 +186,6 @@ def seeded_parameter_sets(profile: OutputProfile, probes: Sequence[MediaProbe]) 
     return sets
 
 
-def _record(probe: MediaProbe) -> bytes | None:
-    return bytes.fromhex(probe.h264_config) if probe.h264_config else None
-
-
 def frames_for(seconds: float, fps: Fraction) -> int:
     return max(1, round(Fraction(seconds) * fps))
 
@@ -221,7 +217,7 @@ def plan_compile(
             if transitions:
                 reasons.append(f"{options.transition.type} transition re-encodes every clip")  # type: ignore[union-attr]
             video = "encode" if reasons else "copy"
-            clash = copied_sets.admit(_record(probe)) if copied_sets and not reasons else None
+            clash = copied_sets.admit(probe.h264_record) if copied_sets and not reasons else None
             if clash:
                 reasons.append(clash)
                 video = "encode"

@@ -70,6 +70,11 @@ class MediaProbe(BaseModel):
         return Fraction(self.time_base) if self.time_base else None
 
     @property
+    def h264_record(self) -> bytes | None:
+        """The avcC record as bytes (None when not H.264 in MP4/Matroska)."""
+        return bytes.fromhex(self.h264_config) if self.h264_config else None
+
+    @property
     def sar_fraction(self) -> Fraction:
         num, den = (int(x) for x in self.sar.split(":"))
         return Fraction(num, den) if num and den else Fraction(1)
