@@ -6,10 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup dev demo test lint typecheck unit bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 setup: $(STAMP)  ## virtualenv, dependencies (FFmpeg comes in the imageio-ffmpeg wheel), embedded Postgres, migrations

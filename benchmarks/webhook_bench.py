@@ -26,8 +26,8 @@ from vsl_pipelines.db.connection import connect
 from vsl_pipelines.db.migrations import apply_migrations
 from vsl_pipelines.generation.progress import apply_events
 from vsl_pipelines.inbox.postgres import PostgresInbox
-from vsl_pipelines.service.app import create_app
-from vsl_pipelines.service.server import start_service_in_thread
+from vsl_pipelines.web.app import create_app
+from vsl_pipelines.web.server import start_service_in_thread
 
 SERVER = os.environ.get("VSL_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 

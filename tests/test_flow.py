@@ -10,10 +10,8 @@ from vsl_pipelines.db.scripts import insert_script
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.media.avcc import parse_avcc
 from vsl_pipelines.media.mp4_header import read_video_avcc
-from vsl_pipelines.review import decide, review_queue
-from vsl_pipelines.sensors.approvals import approval_sensor
-from vsl_pipelines.sensors.scripts import script_partitions_sensor
-from vsl_pipelines.status import script_status
+from vsl_pipelines.services.review import decide, review_queue
+from vsl_pipelines.services.status import script_status
 
 
 def _decode(path: str) -> tuple[int, set[tuple[int, int]], float, bool]:
@@ -30,7 +28,7 @@ def _decode(path: str) -> tuple[int, set[tuple[int, int]], float, bool]:
 
 
 def test_script_to_compiled_video(flow: Flow, stored_script: Script) -> None:
-    assert flow.tick(script_partitions_sensor) == []
+    assert flow.tick("script_partitions_sensor") == []
     assert flow.instance.get_dynamic_partitions("scripts") == ["spring-launch"]
     assert flow.launch(flow.schedule(), default_job="generate") == 1
     assert flow.status("spring-launch") == "generating"
@@ -66,7 +64,7 @@ def test_script_to_compiled_video(flow: Flow, stored_script: Script) -> None:
     assert has_audio, "the soundtrack is mixed in"
     # 3 keyframes + 2 clips + 1 soundtrack, each created once.
     assert jobs["n"] == 6 and jobs["p"] == 6
-    assert flow.tick(approval_sensor) == []  # nothing is requested twice
+    assert flow.tick("approval_sensor") == []  # nothing is requested twice
     [compile_run] = [r for r in flow.runs if r.job_def.name == "compile"]
     checks = {c.check_name: c.passed for c in compile_run.get_asset_check_evaluations()}
     assert checks == {
@@ -95,7 +93,7 @@ def test_output_options_reach_the_compiled_video(flow: Flow, sample_script: Scri
     script = Script.model_validate(document)
     with connect(flow.database_url) as conn:
         insert_script(conn, script, None)
-    flow.tick(script_partitions_sensor)
+    flow.tick("script_partitions_sensor")
     flow.launch(flow.schedule(), default_job="generate")
     flow.drive(lambda: flow.status("spring-webm") == "review")
     with connect(flow.database_url) as conn:

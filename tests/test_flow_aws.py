@@ -6,15 +6,14 @@ from tests.fixtures.flow import Flow
 from tests.test_flow import _decode
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.script import Script
-from vsl_pipelines.review import decide, review_queue
-from vsl_pipelines.sensors.scripts import script_partitions_sensor
+from vsl_pipelines.services.review import decide, review_queue
 
 
 def test_flow_on_s3_and_dynamodb(
     aws_flow: Flow, stored_script: Script, s3_bucket: tuple[Any, str]
 ) -> None:
     flow = aws_flow
-    flow.tick(script_partitions_sensor)
+    flow.tick("script_partitions_sensor")
     flow.launch(flow.schedule(), default_job="generate")
     flow.drive(lambda: flow.status("spring-launch") == "review")
     with connect(flow.database_url) as conn:

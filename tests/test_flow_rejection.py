@@ -8,19 +8,18 @@ import av
 import dagster as dg
 
 from tests.fixtures.flow import Flow
-from vsl_pipelines.assets.generation import NO_FAILED
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import connect
+from vsl_pipelines.defs.generation.assets import NO_FAILED
 from vsl_pipelines.domain.script import Script
-from vsl_pipelines.review import decide, review_queue
-from vsl_pipelines.sensors.scripts import script_partitions_sensor
+from vsl_pipelines.services.review import decide, review_queue
 
 SCRIPT = "spring-launch"
 
 
 def start(flow: Flow) -> None:
-    flow.tick(script_partitions_sensor)
+    flow.tick("script_partitions_sensor")
     assert flow.launch(flow.schedule(), default_job="generate") == 1
 
 

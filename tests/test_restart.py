@@ -23,11 +23,11 @@ from dagster._core.instance.ref import InstanceRef
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.inbox.postgres import PostgresInbox
-from vsl_pipelines.review import decide, review_queue
 from vsl_pipelines.sandbox import RunningSandbox
-from vsl_pipelines.service.app import create_app
-from vsl_pipelines.service.server import RunningService, start_service_in_thread
+from vsl_pipelines.services.review import decide, review_queue
 from vsl_pipelines.settings import PROJECT_ROOT
+from vsl_pipelines.web.app import create_app
+from vsl_pipelines.web.server import RunningService, start_service_in_thread
 
 BIN = Path(sys.executable).parent
 

@@ -1,50 +1,45 @@
-"""The one place that wires assets, checks, sensors, schedules and resources.
+"""The one place that wires the Dagster layer (`vsl_pipelines/defs/`): assets, checks, jobs,
+sensors, the schedule and resources, all configured from one `Settings`.
 
 Resources come from settings: the embedded default (sandbox, local folder, embedded Postgres)
 or production endpoints, chosen by environment variables, never by branches in assets.
 """
 
-from __future__ import annotations
+from typing import Any
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource
 
-from vsl_pipelines.assets.compilation import compiled_video
-from vsl_pipelines.assets.generation import (
-    clip_requests,
-    clips,
-    keyframe_requests,
-    keyframes,
-    soundtrack,
-    soundtrack_request,
+from vsl_pipelines.defs.compilation.assets import compiled_video
+from vsl_pipelines.defs.compilation.jobs import compile_job
+from vsl_pipelines.defs.generation.assets import generation_assets
+from vsl_pipelines.defs.generation.jobs import JOB_FOR_STEP
+from vsl_pipelines.defs.generation.schedules import build_generation_schedule
+from vsl_pipelines.defs.generation.sensors import build_webhook_sensor
+from vsl_pipelines.defs.resources import (
+    DatabaseResource,
+    InboxResource,
+    MediaStoreResource,
+    PacingResource,
+    RegistryResource,
+    ReplicateResource,
 )
-from vsl_pipelines.jobs import JOB_FOR_STEP, compile_job
+from vsl_pipelines.defs.review.sensors import build_approval_sensor
+from vsl_pipelines.defs.scripts.sensors import build_script_partitions_sensor
 from vsl_pipelines.logs import configure_logging
-from vsl_pipelines.resources.database import DatabaseResource
-from vsl_pipelines.resources.inbox import InboxResource
-from vsl_pipelines.resources.media_store import MediaStoreResource
-from vsl_pipelines.resources.registry import RegistryResource
-from vsl_pipelines.resources.replicate import ReplicateResource
-from vsl_pipelines.sensors.approvals import approval_sensor
-from vsl_pipelines.sensors.scripts import generation_schedule, script_partitions_sensor
-from vsl_pipelines.sensors.webhooks import webhook_sensor
 from vsl_pipelines.settings import Settings, get_settings
 
-ASSETS = [
-    keyframe_requests,
-    keyframes,
-    clip_requests,
-    clips,
-    soundtrack_request,
-    soundtrack,
-    compiled_video,
-]
+ASSETS = [*generation_assets, compiled_video]
+JOBS = [*JOB_FOR_STEP.values(), compile_job]
 
 
-def resources_from_settings(settings: Settings) -> dict[str, object]:
+def resources_from_settings(settings: Settings) -> dict[str, Any]:
     # The token reaches the resource as an env-var reference, so the UI never shows its value.
     token = dg.EnvVar("REPLICATE_API_TOKEN") if settings.replicate_api_token else None
     return {
-        "database": DatabaseResource(url=settings.database_url or ""),
+        "database": DatabaseResource(
+            url=settings.database_url or "", data_dir=str(settings.data_dir)
+        ),
         "inbox": InboxResource(
             database_url=settings.database_url or "",
             dynamodb_table=settings.dynamodb_table,
@@ -56,8 +51,7 @@ def resources_from_settings(settings: Settings) -> dict[str, object]:
             public_base_url=settings.public_media_url,
             s3_bucket=settings.s3_bucket,
             s3_prefix=settings.s3_prefix,
-            aws_endpoint_url=settings.aws_endpoint_url,
-            aws_region=settings.aws_region,
+            s3=S3Resource(endpoint_url=settings.aws_endpoint_url, region_name=settings.aws_region),
         ),
         "replicate": ReplicateResource(
             base_url=settings.replicate_client_base_url,
@@ -68,17 +62,30 @@ def resources_from_settings(settings: Settings) -> dict[str, object]:
         "registry": RegistryResource(
             models_file=str(settings.models_file), models_config=settings.models_config
         ),
+        "pacing": PacingResource(
+            sensor_batch_size=settings.sensor_batch_size,
+            schedule_batch_size=settings.schedule_batch_size,
+            late_webhook_s=settings.late_webhook_s,
+            stale_run_s=settings.stale_run_s,
+        ),
     }
 
 
-def build_definitions(settings: Settings) -> dg.Definitions:
+def build_definitions(
+    settings: Settings, resources: dict[str, Any] | None = None
+) -> dg.Definitions:
+    """Every definition, with sensor intervals and the schedule's cron from `settings`."""
     configure_logging(settings.log_level)
     return dg.Definitions(
         assets=ASSETS,
-        jobs=[*JOB_FOR_STEP.values(), compile_job],
-        sensors=[webhook_sensor, approval_sensor, script_partitions_sensor],
-        schedules=[generation_schedule],
-        resources=resources_from_settings(settings),
+        jobs=JOBS,
+        sensors=[
+            build_webhook_sensor(settings.webhook_sensor_interval_s),
+            build_approval_sensor(settings.approval_sensor_interval_s),
+            build_script_partitions_sensor(settings.scripts_sensor_interval_s),
+        ],
+        schedules=[build_generation_schedule(settings.generation_schedule)],
+        resources=resources if resources is not None else resources_from_settings(settings),
     )
 
 

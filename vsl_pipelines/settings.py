@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -29,10 +29,11 @@ class Settings(BaseSettings):
         default=None, alias="REPLICATE_WEBHOOK_SECRET"
     )
     api_key: SecretStr | None = Field(default=None, alias="VSL_API_KEY")
-    webhook_url: str = Field(
-        default="http://127.0.0.1:8080/webhooks/replicate", alias="VSL_WEBHOOK_URL"
-    )
-    public_media_url: str = Field(default="http://127.0.0.1:8080/media", alias="VSL_MEDIA_URL")
+    service_host: str = Field(default="127.0.0.1", alias="VSL_SERVICE_HOST")
+    service_port: int = Field(default=8080, alias="VSL_SERVICE_PORT")
+    # Empty: the service's own address (`service_url`).
+    webhook_url: str = Field(default="", alias="VSL_WEBHOOK_URL")
+    public_media_url: str = Field(default="", alias="VSL_MEDIA_URL")
 
     sandbox_host: str = Field(default="127.0.0.1", alias="VSL_SANDBOX_HOST")
     sandbox_port: int = Field(default=8787, alias="VSL_SANDBOX_PORT")
@@ -57,6 +58,19 @@ class Settings(BaseSettings):
     schedule_batch_size: int = Field(default=10, alias="VSL_SCHEDULE_BATCH")
 
     log_level: str = Field(default="INFO", alias="VSL_LOG_LEVEL")
+    dagster_home_dir: Path | None = Field(default=None, alias="DAGSTER_HOME")
+
+    @model_validator(mode="after")
+    def _service_urls(self) -> Settings:
+        self.webhook_url = self.webhook_url or f"{self.service_url}/webhooks/replicate"
+        self.public_media_url = self.public_media_url or f"{self.service_url}/media"
+        return self
+
+    @property
+    def service_url(self) -> str:
+        """Where `vsl serve` answers on this machine (webhooks, media, API, review page)."""
+        host = "127.0.0.1" if self.service_host in ("0.0.0.0", "::") else self.service_host
+        return f"http://{host}:{self.service_port}"
 
     @property
     def uses_sandbox(self) -> bool:
@@ -75,6 +89,11 @@ class Settings(BaseSettings):
         """The `replicate` client's base_url: the API URL without its `/v1` (the client adds it)."""
         url = self.replicate_api_url
         return url[: -len("/v1")] if url.endswith("/v1") else url
+
+    @property
+    def dagster_home(self) -> Path:
+        """The Dagster instance: `DAGSTER_HOME`, or `dagster_home` under the data folder."""
+        return self.dagster_home_dir or self.data_dir / "dagster_home"
 
     @property
     def media_dir(self) -> Path:

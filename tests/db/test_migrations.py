@@ -34,6 +34,7 @@ def test_fresh_database_gets_all_migrations() -> None:
         assert apply_migrations(f"{SERVER_URL}/{name}") == [
             "0001_initial",
             "0002_script_checked_at",
+            "0003_script_failure",
         ]
     finally:
         with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:

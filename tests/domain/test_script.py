@@ -5,7 +5,7 @@ import yaml
 
 from vsl_pipelines.domain.registry import load_registry
 from vsl_pipelines.domain.script import ScriptError, load_script
-from vsl_pipelines.generation.plan import BudgetExceeded, check_budget, estimate_script_cost
+from vsl_pipelines.generation.stages import BudgetExceeded, check_budget, estimate_script_cost
 from vsl_pipelines.settings import PROJECT_ROOT
 
 SAMPLE = PROJECT_ROOT / "config" / "scripts" / "spring-launch.yaml"

@@ -8,8 +8,8 @@ from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script
-from vsl_pipelines.generation.plan import BudgetExceeded
 from vsl_pipelines.generation.predictions import PredictionClient, PredictionCreateError
+from vsl_pipelines.generation.stages import BudgetExceeded
 from vsl_pipelines.generation.submit import submit_missing_predictions
 from vsl_pipelines.sandbox import RunningSandbox
 from vsl_pipelines.storage.local import LocalMediaStore

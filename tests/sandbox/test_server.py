@@ -12,7 +12,7 @@ import httpx
 import replicate
 from click.testing import CliRunner
 
-from vsl_pipelines.sandbox.command import sandbox_command
+from vsl_pipelines.cli.sandbox import sandbox_command
 
 FLUX = "black-forest-labs/flux-schnell"
 SMALL = {"prompt": "tiny", "aspect_ratio": "1:1", "megapixels": "0.25"}
@@ -53,7 +53,7 @@ def test_the_command_help_and_bad_values() -> None:
 
 
 def test_the_command_serves_until_sigterm(tmp_path) -> None:
-    code = "from vsl_pipelines.sandbox.command import sandbox_command; sandbox_command()"
+    code = "from vsl_pipelines.cli.sandbox import sandbox_command; sandbox_command()"
     args = ["--port", "0", "--data-dir", str(tmp_path), "--latency", "0"]
     process = subprocess.Popen(
         [sys.executable, "-c", code, *args], stderr=subprocess.PIPE, text=True

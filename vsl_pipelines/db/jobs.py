@@ -115,6 +115,11 @@ def mark(conn: Conn, job_id: int, status: str, error: str | None = None) -> None
     )
 
 
+def touch(conn: Conn, job_id: int) -> None:
+    """Note that the job was looked at now (a poll that found nothing new)."""
+    conn.execute("UPDATE jobs SET updated_at = now() WHERE id = %s", (job_id,))
+
+
 def mark_collected(conn: Conn, job_id: int, actual_cost_usd: float | None) -> None:
     conn.execute(
         "UPDATE jobs SET collected_at = now(), actual_cost_usd = %s, updated_at = now()"

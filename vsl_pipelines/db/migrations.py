@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from vsl_pipelines.db.connection import connect
-from vsl_pipelines.settings import PROJECT_ROOT
+from vsl_pipelines.db.embedded import resolve_database_url
+from vsl_pipelines.settings import PROJECT_ROOT, Settings, get_settings
 
 MIGRATIONS_DIR = PROJECT_ROOT / "database" / "migrations"
 _LOCK_ID = 742_801  # serializes concurrent migrators (CLI, daemon, service starting together)
@@ -30,3 +31,10 @@ def apply_migrations(database_url: str, directory: Path = MIGRATIONS_DIR) -> lis
             conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (path.stem,))
             done.append(path.stem)
     return done
+
+
+def ready_database_url(settings: Settings | None = None) -> str:
+    """The database URL with every migration applied (starting the embedded server if needed)."""
+    url = resolve_database_url(settings or get_settings())
+    apply_migrations(url)
+    return url

@@ -60,7 +60,8 @@ def script_row(conn: Conn, script_id: str) -> dict[str, Any]:
 
 def list_scripts(conn: Conn) -> list[dict[str, Any]]:
     return conn.execute(
-        "SELECT id, title, status, budget_usd, created_at FROM scripts ORDER BY created_at, id"
+        "SELECT id, title, status, error, budget_usd, created_at FROM scripts"
+        " ORDER BY created_at, id"
     ).fetchall()
 
 
@@ -75,6 +76,36 @@ def set_status(conn: Conn, script_id: str, status: str) -> None:
     conn.execute(
         "UPDATE scripts SET status = %s, updated_at = now() WHERE id = %s", (status, script_id)
     )
+
+
+def move_status(conn: Conn, script_id: str, status: str, from_statuses: tuple[str, ...]) -> bool:
+    """Set `status` only if the script is in one of `from_statuses`; True when it moved."""
+    row = conn.execute(
+        "UPDATE scripts SET status = %s, updated_at = now()"
+        " WHERE id = %s AND status = ANY(%s) RETURNING id",
+        (status, script_id, list(from_statuses)),
+    ).fetchone()
+    return row is not None
+
+
+def fail_script(conn: Conn, script_id: str, error: str) -> bool:
+    """Mark a generating script failed with the reason; True when it was generating."""
+    row = conn.execute(
+        "UPDATE scripts SET status = 'failed', error = %s, updated_at = now()"
+        " WHERE id = %s AND status = 'generating' RETURNING id",
+        (error, script_id),
+    ).fetchone()
+    return row is not None
+
+
+def grant_attempt_round(conn: Conn, script_id: str) -> dict[str, Any] | None:
+    """A failed script back to generating with one more round of attempts; None if not failed."""
+    return conn.execute(
+        "UPDATE scripts SET status = 'generating', error = NULL,"
+        " attempt_rounds = attempt_rounds + 1, checked_at = NULL, updated_at = now()"
+        " WHERE id = %s AND status = 'failed' RETURNING id, attempt_rounds",
+        (script_id,),
+    ).fetchone()
 
 
 def sections_of(conn: Conn, script_id: str) -> list[dict[str, Any]]:

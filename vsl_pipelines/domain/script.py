@@ -188,8 +188,8 @@ def parse_script(document: Any, source: str, registry: Registry | None = None) -
     return script
 
 
-def load_script(path: Path, registry: Registry | None = None) -> Script:
-    """Read and validate one script file."""
+def read_script_document(path: Path) -> Any:
+    """The YAML document in one script file (ScriptError naming the file and line)."""
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -197,9 +197,13 @@ def load_script(path: Path, registry: Registry | None = None) -> Script:
     except IsADirectoryError:
         raise ScriptError(f"{path}: is a folder, not a script file") from None
     try:
-        document = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ScriptError(f"{path}: invalid YAML{where}") from None
-    return parse_script(document, str(path), registry)
+
+
+def load_script(path: Path, registry: Registry | None = None) -> Script:
+    """Read and validate one script file."""
+    return parse_script(read_script_document(path), str(path), registry)

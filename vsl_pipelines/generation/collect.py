@@ -39,6 +39,8 @@ class CollectReport:
     expired: list[int] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
     waiting: int = 0
+    script_status: str = ""
+    script_error: str | None = None
 
 
 def first_output_url(output: Any) -> str | None:
@@ -108,6 +110,8 @@ def collect_stage(
     """Store every succeeded, uncollected output of `stage` for the current takes."""
     report = CollectReport(stage=stage)
     with connect(database_url) as conn:
+        row = script_rows.script_row(conn, script_id)
+        report.script_status, report.script_error = row["status"], row["error"]
         current = {s["id"]: s["current_take"] for s in script_rows.sections_of(conn, script_id)}
         jobs = job_rows.latest_jobs(conn, script_id, stage)
         script = script_rows.load_stored_script(conn, script_id)
@@ -245,3 +249,11 @@ def review_ready(database_url: str, script_id: str) -> bool:
     return all((sid, take) in clips for sid, take in current.items()) and (
         script.soundtrack is None or has_soundtrack
     )
+
+
+def advance_to_review(database_url: str, script_id: str) -> bool:
+    """Move a generating script to `review` once every section has its clip; True if it moved."""
+    if not review_ready(database_url, script_id):
+        return False
+    with connect(database_url) as conn:
+        return script_rows.move_status(conn, script_id, "review", ("queued", "generating"))

@@ -21,7 +21,8 @@ from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.logs import get_logger
 
 log = get_logger(__name__)
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = 3  # per round; `vsl scripts retry` grants another round
+COLLECTING_STEP = {"keyframe": "keyframes", "clip": "clips", "soundtrack": "soundtrack"}
 
 
 @dataclass(frozen=True)
@@ -92,21 +93,51 @@ def poll_stale_jobs(
         with connect(database_url) as conn:
             changed = job_rows.apply_prediction(conn, prediction)
             if changed is None:
-                conn.execute("UPDATE jobs SET updated_at = now() WHERE id = %s", (job["id"],))
+                job_rows.touch(conn, job["id"])
         if changed is not None:
             _cache(cache or NullJobStatusCache(), prediction, changed)
             updated += 1
     return updated
 
 
+def scripts_to_visit(database_url: str, touched: set[str], batch: int) -> list[str]:
+    """Generating scripts with news this tick, then the least recently checked ones, so none
+    waits forever behind busier scripts."""
+    with connect(database_url) as conn:
+        news = script_rows.generating_among(conn, sorted(touched))
+        rotation = script_rows.scripts_to_check(conn, batch)
+    return news + [s for s in rotation if s not in news]
+
+
 def _digest(parts: list[Any]) -> str:
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
 
+def exhausted_attempts(jobs: list[dict[str, Any]], attempt_rounds: int) -> list[dict[str, Any]]:
+    """Current jobs that failed or expired on their last allowed attempt."""
+    limit = MAX_ATTEMPTS * attempt_rounds
+    return [j for j in jobs if j["status"] in job_rows.RETRYABLE and j["attempt"] >= limit]
+
+
+def failure_reason(exhausted: list[dict[str, Any]]) -> str:
+    first = exhausted[0]
+    where = "/".join(p for p in (first["section_id"], first["stage"]) if p)
+    return (
+        f"{where} ({first['model_id']}) {first['status']} after {first['attempt']} attempts: "
+        f"{first.get('error') or 'no error given'}"
+        + (f" (and {len(exhausted) - 1} more)" if len(exhausted) > 1 else "")
+    )
+
+
 def next_runs(database_url: str, script_id: str) -> list[NextRun]:
-    """The collecting or request runs a script needs now, each with a run key unique to the state."""
+    """The collecting or request runs a script needs now, each with a run key unique to the state.
+
+    A prediction out of attempts fails the script (with the reason; `vsl scripts retry` grants
+    another round) and asks only for the collecting run that reports it.
+    """
     runs: list[NextRun] = []
     with connect(database_url) as conn:
+        row = script_rows.script_row(conn, script_id)
         script = script_rows.load_stored_script(conn, script_id)
         current = {s["id"]: s["current_take"] for s in script_rows.sections_of(conn, script_id)}
         jobs = [
@@ -122,7 +153,20 @@ def next_runs(database_url: str, script_id: str) -> list[NextRun]:
     for job in jobs:
         by_stage[job["stage"]].append(job)
 
-    retry = [j for j in jobs if j["status"] in job_rows.RETRYABLE and j["attempt"] < MAX_ATTEMPTS]
+    exhausted = exhausted_attempts(jobs, row["attempt_rounds"])
+    if exhausted:
+        with connect(database_url) as conn:
+            script_rows.fail_script(conn, script_id, failure_reason(exhausted))
+        return [
+            NextRun(
+                script_id,
+                COLLECTING_STEP[stage],
+                f"failed:{script_id}:{_digest([(j['id'], j['status']) for j in exhausted])}",
+                "report the prediction(s) out of attempts",
+            )
+            for stage in sorted({j["stage"] for j in exhausted})
+        ]
+    retry = [j for j in jobs if j["status"] in job_rows.RETRYABLE]
     if retry:
         runs.append(
             NextRun(
@@ -133,7 +177,8 @@ def next_runs(database_url: str, script_id: str) -> list[NextRun]:
             )
         )
 
-    for stage, step in (("keyframe", "keyframes"), ("soundtrack", "soundtrack"), ("clip", "clips")):
+    for stage in ("keyframe", "soundtrack", "clip"):
+        step = COLLECTING_STEP[stage]
         stage_jobs = by_stage[stage]
         if any(j["status"] in job_rows.ACTIVE for j in stage_jobs):
             continue

@@ -14,8 +14,8 @@ from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.registry import Registry
-from vsl_pipelines.generation.plan import BudgetExceeded, PlannedJob, SectionState, plan_stage
 from vsl_pipelines.generation.predictions import PredictionClient
+from vsl_pipelines.generation.stages import BudgetExceeded, PlannedJob, SectionState, plan_stage
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.storage.base import MediaStore
 
@@ -100,11 +100,7 @@ def submit_missing_predictions(
         _create(database_url, client, script_id, job, pending_row, report)
     if report.count:
         with connect(database_url) as conn:
-            conn.execute(
-                "UPDATE scripts SET status = 'generating', updated_at = now()"
-                " WHERE id = %s AND status IN ('queued', 'review', 'failed')",
-                (script_id,),
-            )
+            script_rows.move_status(conn, script_id, "generating", ("queued", "review", "failed"))
     return report
 
 

@@ -1,7 +1,10 @@
 """The webhook inbox: verified Replicate webhooks, stored once each, read back by a cursor.
 
-The service writes it; the webhook sensor reads it from a high-water `seq` cursor.
+The service writes it; the webhook sensor reads it from a high-water `seq` cursor. A table
+name set means DynamoDB, otherwise the Postgres table (`make_inbox`).
 """
+
+from __future__ import annotations
 
 from vsl_pipelines.inbox.base import WebhookInbox
 from vsl_pipelines.inbox.events import (
@@ -24,5 +27,21 @@ __all__ = [
     "PredictionStatus",
     "WebhookInbox",
     "WebhookSummary",
+    "make_inbox",
     "summarize_webhook_body",
 ]
+
+
+def make_inbox(
+    *,
+    database_url: str,
+    dynamodb_table: str | None = None,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+) -> WebhookInbox:
+    if dynamodb_table:
+        from vsl_pipelines.inbox.dynamodb import DynamoInbox
+
+        return DynamoInbox(dynamodb_table, endpoint_url=endpoint_url, region=region)
+
+    return PostgresInbox(database_url)

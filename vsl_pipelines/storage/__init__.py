@@ -1,1 +1,39 @@
-"""Where media lives: one small interface, a local folder now, S3 later."""
+"""Where media lives: the `MediaStore` interface, a local folder or S3, chosen here from
+configuration (a bucket name set means S3) so nothing else branches on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from vsl_pipelines.storage.base import MediaStore
+
+__all__ = ["MediaStore", "make_media_store"]
+
+
+def make_media_store(
+    *,
+    root: Path,
+    public_base_url: str,
+    s3_bucket: str | None = None,
+    s3_prefix: str = "",
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    s3_client: Any = None,
+) -> MediaStore:
+    """The S3 store when `s3_bucket` is set (on `s3_client`, or one made for the endpoint and
+    region), else the local folder `root` served at `public_base_url`."""
+    if s3_bucket:
+        from vsl_pipelines.storage.s3 import S3MediaStore
+
+        return S3MediaStore(
+            s3_bucket,
+            prefix=s3_prefix,
+            client=s3_client,
+            endpoint_url=endpoint_url,
+            region=region,
+            cache_dir=root / ".s3-cache",
+        )
+    from vsl_pipelines.storage.local import LocalMediaStore
+
+    return LocalMediaStore(root, public_base_url)

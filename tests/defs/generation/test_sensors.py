@@ -1,0 +1,298 @@
+"""The webhook sensor over a real inbox, real jobs and real sandbox predictions."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from vsl_pipelines.db import jobs as job_rows
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.scripts import insert_script
+from vsl_pipelines.defs.generation.sensors import build_webhook_sensor, webhook_tick
+from vsl_pipelines.defs.resources import (
+    DatabaseResource,
+    InboxResource,
+    PacingResource,
+    ReplicateResource,
+)
+from vsl_pipelines.domain.registry import Registry
+from vsl_pipelines.domain.script import Script
+from vsl_pipelines.generation.collect import collect_stage
+from vsl_pipelines.generation.predictions import PredictionClient
+from vsl_pipelines.generation.submit import submit_missing_predictions
+from vsl_pipelines.inbox.postgres import PostgresInbox
+from vsl_pipelines.sandbox import RunningSandbox
+from vsl_pipelines.storage.local import LocalMediaStore
+
+SCRIPT = "spring-launch"
+
+
+def _finished(client: PredictionClient, prediction_id: str, timeout_s: float = 30) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        prediction = client.get(prediction_id)
+        if prediction["status"] in ("succeeded", "failed", "canceled"):
+            return prediction
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"prediction {prediction_id} still {prediction['status']}")
+        time.sleep(0.05)
+
+
+def _body(prediction: dict[str, Any], **changes: Any) -> str:
+    return json.dumps({**prediction, **changes}, default=str)
+
+
+def _job_rows(database_url: str) -> list[dict[str, Any]]:
+    with connect(database_url) as conn:
+        return job_rows.all_jobs(conn, SCRIPT)
+
+
+@pytest.fixture
+def submitted(
+    database_url: str,
+    stored_script: Script,
+    registry: Registry,
+    prediction_client: PredictionClient,
+    media_store: LocalMediaStore,
+) -> dict[str, dict[str, Any]]:
+    """Keyframes and soundtrack submitted to the sandbox and finished: {section or '': prediction}."""
+    for stage in ("keyframe", "soundtrack"):
+        submit_missing_predictions(
+            database_url, prediction_client, registry, media_store, SCRIPT, stage
+        )
+    return {
+        job["section_id"]: _finished(prediction_client, job["prediction_id"])
+        for job in _job_rows(database_url)
+    }
+
+
+@pytest.fixture
+def inbox_resource(database_url: str) -> InboxResource:
+    return InboxResource(database_url=database_url)
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def _tick(
+    cursor: int, database_url: str, inbox_resource: InboxResource, batch: int = 200
+) -> tuple[list[dg.RunRequest], int, int]:
+    return webhook_tick(
+        cursor, database_url, inbox_resource, None, PacingResource(sensor_batch_size=batch)
+    )
+
+
+def _keys(requests: list[dg.RunRequest]) -> set[str]:
+    return {r.run_key for r in requests if r.run_key}
+
+
+def test_the_sensor_applies_events_and_advances_its_cursor(
+    database_url: str,
+    submitted: dict[str, dict[str, Any]],
+    inbox: PostgresInbox,
+    sandbox: RunningSandbox,
+    instance: dg.DagsterInstance,
+) -> None:
+    assert {j["status"] for j in _job_rows(database_url)} == {"starting"}
+    for section, prediction in submitted.items():
+        assert inbox.put(f"msg_{section or 'soundtrack'}", _body(prediction))
+    last_seq = inbox.latest_cursor()
+    resources = {
+        "database": DatabaseResource(url=database_url),
+        "inbox": InboxResource(database_url=database_url),
+        "replicate": ReplicateResource(
+            base_url=sandbox.base_url.removesuffix("/v1"), api_token="r8_testtoken"
+        ),
+        "pacing": PacingResource(),
+    }
+    webhook_sensor = build_webhook_sensor()
+    context = dg.build_sensor_context(cursor="0", resources=resources, instance=instance)
+    result = webhook_sensor(context)
+    assert isinstance(result, dg.SensorResult)
+    assert result.cursor == str(last_seq)
+    assert {j["status"] for j in _job_rows(database_url)} == {"succeeded"}
+    assert sorted(r.job_name for r in result.run_requests or []) == [
+        "collect_keyframes",
+        "collect_soundtrack",
+    ]
+    assert {r.partition_key for r in result.run_requests or []} == {SCRIPT}
+
+    again = webhook_sensor(
+        dg.build_sensor_context(cursor=result.cursor, resources=resources, instance=instance)
+    )
+    assert isinstance(again, dg.SensorResult)
+    assert again.cursor == str(last_seq)
+    assert _keys(list(again.run_requests or [])) == _keys(list(result.run_requests or []))
+
+
+def test_a_batch_bound_drains_the_inbox_over_several_ticks(
+    database_url: str,
+    submitted: dict[str, dict[str, Any]],
+    inbox: PostgresInbox,
+    inbox_resource: InboxResource,
+) -> None:
+    for section, prediction in submitted.items():
+        inbox.put(f"msg_{section or 'soundtrack'}", _body(prediction))
+    inbox.put("msg_unknown", _body(submitted["hook"], id="no-such-prediction"))
+    seqs = [event.seq for event in inbox.read_after(0, 100)]
+    assert len(seqs) == 5
+
+    cursors, counts = [], []
+    cursor = 0
+    for _ in range(3):
+        _, cursor, applied = _tick(cursor, database_url, inbox_resource, batch=2)
+        cursors.append(cursor)
+        counts.append(applied)
+    assert cursors == [seqs[1], seqs[3], seqs[4]]
+    assert counts == [2, 2, 1]
+    _, final, applied = _tick(cursor, database_url, inbox_resource, batch=2)
+    assert (final, applied) == (seqs[4], 0)
+    assert {j["status"] for j in _job_rows(database_url)} == {"succeeded"}
+
+
+def test_a_redelivered_webhook_is_stored_and_applied_once(
+    database_url: str,
+    submitted: dict[str, dict[str, Any]],
+    inbox: PostgresInbox,
+    inbox_resource: InboxResource,
+) -> None:
+    body = _body(submitted["hook"])
+    assert inbox.put("msg_hook", body) is True
+    assert inbox.put("msg_hook", body) is False
+    _, cursor, applied = _tick(0, database_url, inbox_resource)
+    assert applied == 1
+    hook = next(j for j in _job_rows(database_url) if j["section_id"] == "hook")
+    assert hook["status"] == "succeeded"
+
+    assert inbox.put("msg_hook", body) is False  # a late redelivery after the tick
+    _, again, applied = _tick(cursor, database_url, inbox_resource)
+    assert (again, applied) == (cursor, 0)
+    with connect(database_url) as conn:
+        stored = conn.execute("SELECT count(*) AS n FROM webhook_inbox").fetchone()
+    assert stored["n"] == 1
+    unchanged = next(j for j in _job_rows(database_url) if j["section_id"] == "hook")
+    assert unchanged["updated_at"] == hook["updated_at"]
+
+
+def test_a_late_processing_event_leaves_the_job_succeeded(
+    database_url: str,
+    submitted: dict[str, dict[str, Any]],
+    inbox: PostgresInbox,
+    inbox_resource: InboxResource,
+) -> None:
+    succeeded = submitted["hook"]
+    assert succeeded["status"] == "succeeded" and succeeded["output"]
+    inbox.put("msg_done", _body(succeeded))
+    inbox.put("msg_late", _body(succeeded, status="processing", output=None, completed_at=None))
+    _, cursor, applied = _tick(0, database_url, inbox_resource)
+    assert applied == 2 and cursor == inbox.latest_cursor()
+    hook = next(j for j in _job_rows(database_url) if j["section_id"] == "hook")
+    assert hook["status"] == "succeeded"
+    assert hook["output"] == succeeded["output"]
+    assert hook["completed_at"] is not None
+
+
+def test_run_keys_are_stable_for_a_state_and_new_for_a_new_state(
+    database_url: str,
+    submitted: dict[str, dict[str, Any]],
+    inbox: PostgresInbox,
+    inbox_resource: InboxResource,
+    media_store: LocalMediaStore,
+) -> None:
+    for section in ("hook", "offer"):
+        inbox.put(f"msg_{section}", _body(submitted[section]))
+    requests, cursor, _ = _tick(0, database_url, inbox_resource)
+    assert requests == [], "a stage with an active job is not collected yet"
+
+    inbox.put("msg_close", _body(submitted["close"]))
+    first, cursor, _ = _tick(cursor, database_url, inbox_resource)
+    assert [r.job_name for r in first] == ["collect_keyframes"]
+    [key] = _keys(first)
+    assert key.startswith(f"keyframes:{SCRIPT}:")
+    second, cursor, applied = _tick(cursor, database_url, inbox_resource)
+    assert applied == 0 and _keys(second) == {key}, "the same state must give the same key"
+
+    collect_stage(database_url, media_store, SCRIPT, "keyframe")
+    third, _, _ = _tick(cursor, database_url, inbox_resource)
+    # Collected keyframes: the still section is rendered and the model clips are requested.
+    assert sorted(r.job_name for r in third) == ["collect_clips", "generate"]
+    assert {k.split(":")[0] for k in _keys(third)} == {"clips", "clips-due"}
+    assert _keys(third).isdisjoint(_keys(first))
+
+
+def test_a_failed_prediction_requests_a_retry_with_its_own_key(
+    database_url: str,
+    stored_script: Script,
+    registry: Registry,
+    sandbox: RunningSandbox,
+    prediction_client: PredictionClient,
+    media_store: LocalMediaStore,
+    inbox: PostgresInbox,
+    inbox_resource: InboxResource,
+) -> None:
+    sandbox.knobs.fail_next = 1
+    submit_missing_predictions(
+        database_url, prediction_client, registry, media_store, SCRIPT, "soundtrack"
+    )
+    [job] = _job_rows(database_url)
+    failed = _finished(prediction_client, job["prediction_id"])
+    assert failed["status"] == "failed"
+    inbox.put("msg_failed", _body(failed))
+    requests, _, _ = _tick(0, database_url, inbox_resource)
+    retry = [r for r in requests if r.run_key and r.run_key.startswith("retry:")]
+    assert [r.job_name for r in retry] == ["generate"]
+    assert [r.partition_key for r in retry] == [SCRIPT]
+
+
+def test_a_webhook_for_an_unknown_prediction_changes_nothing(
+    database_url: str,
+    submitted: dict[str, dict[str, Any]],
+    inbox: PostgresInbox,
+    inbox_resource: InboxResource,
+) -> None:
+    before = _job_rows(database_url)
+    inbox.put("msg_stranger", _body(submitted["hook"], id="p_not_ours"))
+    requests, cursor, applied = _tick(0, database_url, inbox_resource)
+    assert (cursor, applied) == (inbox.latest_cursor(), 1)
+    assert requests == []
+    assert _job_rows(database_url) == before
+
+
+def test_every_generating_script_gets_its_runs_whatever_the_batch(
+    database_url: str,
+    stored_script: Script,
+    registry: Registry,
+    prediction_client: PredictionClient,
+    media_store: LocalMediaStore,
+    inbox: PostgresInbox,
+    inbox_resource: InboxResource,
+) -> None:
+    scripts = [SCRIPT, "autumn-sale", "winter-deal"]
+    with connect(database_url) as conn:
+        for script_id in scripts[1:]:
+            insert_script(conn, stored_script.model_copy(update={"id": script_id}), None)
+    for script_id in scripts:
+        submit_missing_predictions(
+            database_url, prediction_client, registry, media_store, script_id, "soundtrack"
+        )
+    with connect(database_url) as conn:
+        jobs = conn.execute("SELECT script_id, prediction_id FROM jobs").fetchall()
+    for job in jobs:
+        inbox.put(
+            f"msg_{job['script_id']}", _body(_finished(prediction_client, job["prediction_id"]))
+        )
+
+    requested: set[str] = set()
+    cursor = 0
+    for _ in range(4):
+        requests, cursor, _ = _tick(cursor, database_url, inbox_resource, batch=2)
+        requested |= {str(r.partition_key) for r in requests}
+    assert requested == set(scripts)

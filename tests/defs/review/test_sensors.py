@@ -1,0 +1,172 @@
+"""The approval sensor over the real approval log: retakes, superseded takes, compile requests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from vsl_pipelines.db import approvals as approval_rows
+from vsl_pipelines.db import takes as take_rows
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.defs.resources import DatabaseResource, PacingResource
+from vsl_pipelines.defs.review.sensors import approval_tick, build_approval_sensor
+from vsl_pipelines.domain.script import Script
+from vsl_pipelines.services.review import decide
+
+SCRIPT = "spring-launch"
+SECTIONS = ("hook", "offer", "close")
+
+
+def record_clip(database_url: str, section: str, take: int = 1) -> None:
+    with connect(database_url) as conn:
+        take_rows.record_take(
+            conn,
+            script_id=SCRIPT,
+            section_id=section,
+            stage="clip",
+            take=take,
+            job_id=None,
+            media_key=f"scripts/{SCRIPT}/{section}/clip-v{take}.mp4",
+            thumbnail_key=None,
+            probe={"kind": "video"},
+            duration_s=2.0,
+        )
+
+
+@pytest.fixture
+def in_review(database_url: str, stored_script: Script) -> str:
+    """The sample script with a clip for take 1 of every section, waiting for review."""
+    for section in SECTIONS:
+        record_clip(database_url, section)
+    with connect(database_url) as conn:
+        conn.execute("UPDATE scripts SET status = 'review' WHERE id = %s", (SCRIPT,))
+    return database_url
+
+
+def _decide(database_url: str, section: str, decision: str, **kwargs: Any) -> int:
+    with connect(database_url) as conn:
+        return int(decide(conn, SCRIPT, section, decision, **kwargs)["id"])
+
+
+def _section(database_url: str, section: str) -> dict[str, Any]:
+    with connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT current_take, overrides FROM sections WHERE script_id = %s AND id = %s",
+            (SCRIPT, section),
+        ).fetchone()
+        status = conn.execute("SELECT status FROM scripts WHERE id = %s", (SCRIPT,)).fetchone()
+    return {**row, "status": status["status"]}
+
+
+def test_the_cursor_follows_approval_ids_in_batches(in_review: str) -> None:
+    ids = [_decide(in_review, s, "approved") for s in SECTIONS]
+    _, cursor = approval_tick(0, in_review, batch=2)
+    assert cursor == ids[1]
+    _, cursor = approval_tick(cursor, in_review, batch=2)
+    assert cursor == ids[2]
+    requests, again = approval_tick(cursor, in_review, batch=2)
+    assert (requests, again) == ([], ids[2])
+
+
+def test_a_rejection_starts_the_next_take_and_requests_generation(in_review: str) -> None:
+    approval_id = _decide(in_review, "hook", "rejected", prompt="a new prompt", seed=7)
+    requests, cursor = approval_tick(0, in_review, batch=200)
+    assert cursor == approval_id
+    assert _section(in_review, "hook") == {
+        "current_take": 2,
+        "overrides": {"prompt": "a new prompt", "seed": 7},
+        "status": "generating",
+    }
+    assert _section(in_review, "offer")["current_take"] == 1
+    [request] = requests
+    assert request.run_key == f"retake:{approval_id}"
+    assert request.job_name == "generate"
+    assert request.partition_key == SCRIPT
+    assert request.tags["vsl/section"] == "hook" and request.tags["vsl/take"] == "2"
+
+
+def test_a_rejection_of_a_superseded_take_does_nothing(in_review: str) -> None:
+    # Two reviewers reject the same take before the sensor runs: one retake, not two.
+    first = _decide(in_review, "hook", "rejected", seed=7)
+    second = _decide(in_review, "hook", "rejected", prompt="another idea")
+    requests, cursor = approval_tick(0, in_review, batch=200)
+    assert cursor == second
+    assert [r.run_key for r in requests] == [f"retake:{first}"]
+    assert _section(in_review, "hook")["current_take"] == 2
+    assert _section(in_review, "hook")["overrides"] == {"seed": 7}
+
+
+def test_partial_approval_requests_nothing(in_review: str) -> None:
+    _decide(in_review, "hook", "approved")
+    _decide(in_review, "offer", "approved")
+    requests, _ = approval_tick(0, in_review, batch=200)
+    assert requests == []
+    assert _section(in_review, "hook")["status"] == "review"
+
+
+def test_the_last_approval_requests_one_compile(in_review: str) -> None:
+    cursor = 0
+    for section in ("hook", "offer"):
+        _decide(in_review, section, "approved")
+        requests, cursor = approval_tick(cursor, in_review, batch=200)
+        assert requests == []
+    last = _decide(in_review, "close", "approved")
+    requests, cursor = approval_tick(cursor, in_review, batch=200)
+    assert [(r.job_name, r.partition_key) for r in requests] == [("compile", SCRIPT)]
+    assert requests[0].run_key == f"compile:{SCRIPT}:{last}"
+    assert approval_tick(cursor, in_review, batch=200) == ([], cursor)
+
+
+def test_approvals_read_in_one_tick_request_one_compile(in_review: str) -> None:
+    for section in SECTIONS:
+        _decide(in_review, section, "approved")
+    requests, _ = approval_tick(0, in_review, batch=200)
+    assert [r.job_name for r in requests] == ["compile"]
+
+
+def test_an_approval_of_a_rejected_section_waits_for_its_new_take(in_review: str) -> None:
+    _decide(in_review, "hook", "rejected")
+    requests, cursor = approval_tick(0, in_review, batch=200)
+    assert len(requests) == 1
+    # Take 2 has no clip yet: nothing to approve.
+    for section in ("offer", "close"):
+        _decide(in_review, section, "approved")
+    requests, cursor = approval_tick(cursor, in_review, batch=200)
+    assert requests == []
+    record_clip(in_review, "hook", take=2)
+    _decide(in_review, "hook", "approved")
+    requests, _ = approval_tick(cursor, in_review, batch=200)
+    assert [r.job_name for r in requests] == ["compile"]
+    with connect(in_review) as conn:
+        decisions = approval_rows.latest_decisions(conn, SCRIPT)
+    assert decisions[("hook", 1)]["decision"] == "rejected"
+    assert decisions[("hook", 2)]["decision"] == "approved"
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def test_the_sensor_keeps_the_last_approval_id_as_cursor(
+    in_review: str, instance: dg.DagsterInstance
+) -> None:
+    resources = {"database": DatabaseResource(url=in_review), "pacing": PacingResource()}
+    approval_sensor = build_approval_sensor()
+    approval_id = _decide(in_review, "close", "rejected", note="too dark")
+    result = approval_sensor(
+        dg.build_sensor_context(cursor=None, resources=resources, instance=instance)
+    )
+    assert isinstance(result, dg.SensorResult)
+    assert result.cursor == str(approval_id)
+    assert [r.run_key for r in result.run_requests or []] == [f"retake:{approval_id}"]
+    again = approval_sensor(
+        dg.build_sensor_context(cursor=result.cursor, resources=resources, instance=instance)
+    )
+    assert isinstance(again, dg.SensorResult)
+    assert (again.cursor, list(again.run_requests or [])) == (str(approval_id), [])
+    assert _section(in_review, "close")["current_take"] == 2

@@ -1,0 +1,107 @@
+"""The script-partitions sensor and the batch generation schedule on a real database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import dagster as dg
+import pytest
+
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.scripts import insert_script, set_status
+from vsl_pipelines.defs.generation.schedules import build_generation_schedule
+from vsl_pipelines.defs.resources import DatabaseResource, PacingResource
+from vsl_pipelines.defs.scripts.sensors import build_script_partitions_sensor
+from vsl_pipelines.domain.script import Script
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def store(database_url: str, script: Script, *ids: str, status: str = "queued") -> None:
+    with connect(database_url) as conn:
+        for script_id in ids:
+            insert_script(conn, script.model_copy(update={"id": script_id}), None)
+            set_status(conn, script_id, status)
+
+
+def tick(database_url: str, instance: dg.DagsterInstance) -> list[str]:
+    """One sensor tick; its partition requests are applied like the daemon does."""
+    context = dg.build_sensor_context(
+        instance=instance, resources={"database": DatabaseResource(url=database_url)}
+    )
+    result = build_script_partitions_sensor()(context)
+    assert isinstance(result, dg.SensorResult)
+    added: list[str] = []
+    for request in result.dynamic_partitions_requests or []:
+        assert isinstance(request, dg.AddDynamicPartitionsRequest)
+        assert request.partitions_def_name == "scripts"
+        instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+        added.extend(request.partition_keys)
+    return added
+
+
+def test_new_scripts_become_partitions_once(
+    database_url: str, stored_script: Script, instance: dg.DagsterInstance
+) -> None:
+    store(database_url, stored_script, "autumn-sale")
+    assert sorted(tick(database_url, instance)) == ["autumn-sale", "spring-launch"]
+    assert sorted(instance.get_dynamic_partitions("scripts")) == ["autumn-sale", "spring-launch"]
+    assert tick(database_url, instance) == []
+
+    store(database_url, stored_script, "winter-deal")
+    assert tick(database_url, instance) == ["winter-deal"]
+    assert len(instance.get_dynamic_partitions("scripts")) == 3
+
+
+def test_a_partition_registered_elsewhere_is_not_added_again(
+    database_url: str, stored_script: Script, instance: dg.DagsterInstance
+) -> None:
+    instance.add_dynamic_partitions("scripts", ["spring-launch"])  # e.g. by `vsl scripts add`
+    assert tick(database_url, instance) == []
+
+
+def schedule(database_url: str, instance: dg.DagsterInstance, batch: int) -> list[dg.RunRequest]:
+    context = dg.build_schedule_context(
+        instance=instance,
+        resources={
+            "database": DatabaseResource(url=database_url),
+            "pacing": PacingResource(schedule_batch_size=batch),
+        },
+    )
+    return list(build_generation_schedule()(context))  # type: ignore[arg-type]
+
+
+def test_the_schedule_starts_queued_registered_scripts_in_batches(
+    database_url: str, stored_script: Script, instance: dg.DagsterInstance
+) -> None:
+    store(database_url, stored_script, "a-queued", "b-queued")
+    store(database_url, stored_script, "generating-one", status="generating")
+    store(database_url, stored_script, "in-review", status="review")
+    store(database_url, stored_script, "done", status="compiled")
+    tick(database_url, instance)
+    store(database_url, stored_script, "not-registered-yet")
+
+    requests = schedule(database_url, instance, 2)
+    assert len(requests) == 2
+    for request in requests:
+        assert request.run_key == f"generate:{request.partition_key}"
+        assert request.tags["vsl/script_id"] == request.partition_key
+        assert request.tags["vsl/step"] == "requests"  # the per-step concurrency limit applies
+    queued = {"spring-launch", "a-queued", "b-queued"}
+    assert {r.partition_key for r in requests} < queued
+
+    with connect(database_url) as conn:
+        for request in requests:
+            set_status(conn, str(request.partition_key), "generating")
+    [last] = schedule(database_url, instance, 2)
+    assert last.partition_key in queued - {r.partition_key for r in requests}
+
+    with connect(database_url) as conn:
+        set_status(conn, str(last.partition_key), "generating")
+    assert schedule(database_url, instance, 2) == []
+    tick(database_url, instance)
+    assert [r.partition_key for r in schedule(database_url, instance, 2)] == ["not-registered-yet"]

@@ -1,0 +1,361 @@
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+from tests.fixtures.api import StartApi, add_clip
+from tests.fixtures.media import ClipFactory
+from tests.fixtures.scripts import SAMPLE_SCRIPT
+from vsl_pipelines.db import compilations as compilation_rows
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.domain.registry import Registry
+from vsl_pipelines.domain.script import Script
+from vsl_pipelines.generation.stages import check_budget
+from vsl_pipelines.inbox.postgres import PostgresInbox
+from vsl_pipelines.settings import Settings
+from vsl_pipelines.storage.local import LocalMediaStore
+from vsl_pipelines.storage.s3 import S3MediaStore
+from vsl_pipelines.web.api import ApiConfig
+from vsl_pipelines.web.app import create_app
+from vsl_pipelines.web.server import (
+    RunningService,
+    build_app_from_settings,
+    start_service_in_thread,
+)
+
+API_KEY = "vsl-test-key-7f3a9c1e"
+SAMPLE_TEXT = SAMPLE_SCRIPT.read_bytes()
+SAMPLE_DOCUMENT: dict[str, Any] = yaml.safe_load(SAMPLE_TEXT)
+
+
+def row_counts(database_url: str) -> dict[str, int]:
+    with connect(database_url) as conn:
+        return {
+            table: conn.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"]
+            for table in ("scripts", "sections", "approvals")
+        }
+
+
+def add_compilation(database_url: str, store: Any, script_id: str, video: Path) -> str:
+    with connect(database_url) as conn:
+        compilation_id = compilation_rows.start_compilation(conn, script_id)
+    key = f"scripts/{script_id}/final/{script_id}-c{compilation_id}{video.suffix}"
+    uri = store.put_file(key, video)
+    with connect(database_url) as conn:
+        compilation_rows.finish_compilation(
+            conn,
+            compilation_id,
+            output_key=key,
+            output_uri=uri,
+            duration_s=1.0,
+            size_bytes=video.stat().st_size,
+            clip_count=3,
+            cost_usd=0.1,
+            plan={},
+        )
+    return key
+
+
+# -- submitting scripts ---------------------------------------------------------------------
+
+
+def test_submit_json_then_resubmit_is_409(
+    api_service: RunningService, database_url: str, sample_script: Script, registry: Registry
+) -> None:
+    response = httpx.post(f"{api_service.url}/api/scripts", json=SAMPLE_DOCUMENT, timeout=10)
+    assert response.status_code == 201, response.text
+    assert response.json() == {
+        "script_id": "spring-launch",
+        "sections": 3,
+        "estimated_cost_usd": check_budget(sample_script, registry),
+    }
+    again = httpx.post(f"{api_service.url}/api/scripts", json=SAMPLE_DOCUMENT, timeout=10)
+    assert again.status_code == 409
+    assert "spring-launch" in again.json()["detail"]
+    assert row_counts(database_url) == {"scripts": 1, "sections": 3, "approvals": 0}
+
+
+@pytest.mark.parametrize("content_type", ["application/yaml", "text/yaml; charset=utf-8"])
+def test_submit_yaml(api_service: RunningService, database_url: str, content_type: str) -> None:
+    response = httpx.post(
+        f"{api_service.url}/api/scripts",
+        content=SAMPLE_TEXT,
+        headers={"content-type": content_type},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["script_id"] == "spring-launch"
+    with connect(database_url) as conn:
+        row = conn.execute("SELECT document FROM scripts").fetchone()
+    assert row["document"]["sections"][1]["still"] == {"duration_s": 3.0, "zoom": True}
+
+
+def _changed(change: Any) -> dict[str, Any]:
+    document = copy.deepcopy(SAMPLE_DOCUMENT)
+    change(document)
+    return document
+
+
+INVALID_SCRIPTS = {
+    "unknown model": (
+        _changed(lambda d: d["sections"][0]["keyframe"].update(model="no-such-model")),
+        "sections[0] (hook).keyframe",
+    ),
+    "bad field": (
+        _changed(lambda d: d["sections"][1]["still"].update(duration_s=-1)),
+        "sections.1.still.duration_s",
+    ),
+    "unknown field": (_changed(lambda d: d.update(colour="red")), "colour"),
+    "over budget": (_changed(lambda d: d.update(budget_usd=0.01)), "budget_usd"),
+    "not a mapping": (["spring-launch"], "a script must be a YAML mapping"),
+}
+
+
+@pytest.mark.parametrize("case", INVALID_SCRIPTS, ids=list(INVALID_SCRIPTS))
+def test_invalid_script_is_422_naming_the_field_and_stores_nothing(
+    api_service: RunningService, database_url: str, case: str
+) -> None:
+    document, field = INVALID_SCRIPTS[case]
+    response = httpx.post(f"{api_service.url}/api/scripts", json=document, timeout=10)
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert detail.startswith("request body: ") and field in detail, detail
+    assert row_counts(database_url) == {"scripts": 0, "sections": 0, "approvals": 0}
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status", "words"),
+    [
+        (b'{"id": "x",', "application/json", 422, "invalid JSON"),
+        (b"id: [unclosed\n", "application/yaml", 422, "invalid YAML at line"),
+        (SAMPLE_TEXT, "text/plain", 415, "application/yaml"),
+    ],
+    ids=["json", "yaml", "content-type"],
+)
+def test_unreadable_body_is_refused(
+    api_service: RunningService,
+    database_url: str,
+    content: bytes,
+    content_type: str,
+    status: int,
+    words: str,
+) -> None:
+    response = httpx.post(
+        f"{api_service.url}/api/scripts",
+        content=content,
+        headers={"content-type": content_type},
+        timeout=10,
+    )
+    assert response.status_code == status
+    assert words in response.json()["detail"]
+    assert row_counts(database_url)["scripts"] == 0
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+def test_list_show_and_unknown_script(api_service: RunningService, stored_script: Script) -> None:
+    listed = httpx.get(f"{api_service.url}/api/scripts", timeout=10)
+    assert listed.status_code == 200
+    [row] = listed.json()
+    assert row["script_id"] == "spring-launch"
+    assert row["status"] == "queued" and row["budget_usd"] == 1.5
+
+    shown = httpx.get(f"{api_service.url}/api/scripts/spring-launch", timeout=10).json()
+    assert shown["script_id"] == "spring-launch" and shown["compilation"] is None
+    assert [s["section"] for s in shown["sections"]] == ["hook", "offer", "close"]
+    assert all(s["current_take"] == 1 and s["decision"] is None for s in shown["sections"])
+
+    for path in ("/api/scripts/nope", "/api/review?script=nope", "/api/scripts/nope/video"):
+        missing = httpx.get(api_service.url + path, timeout=10)
+        assert missing.status_code == 404, path
+        assert "'nope'" in missing.json()["detail"]
+
+
+# -- review ---------------------------------------------------------------------------------
+
+
+def test_approve_and_reject_append_decisions(
+    api_service: RunningService, database_url: str, stored_script: Script
+) -> None:
+    base = f"{api_service.url}/api/scripts/spring-launch/sections"
+    assert httpx.get(f"{api_service.url}/api/review", timeout=10).json() == []
+
+    early = httpx.post(f"{base}/hook/approve", json={}, timeout=10)
+    assert early.status_code == 409 and "no clip" in early.json()["detail"]
+
+    add_clip(database_url, "spring-launch", "hook")
+    add_clip(database_url, "spring-launch", "close")
+    queue = httpx.get(f"{api_service.url}/api/review?script=spring-launch", timeout=10).json()
+    assert [(q["section"], q["take"]) for q in queue] == [("hook", 1), ("close", 1)]
+
+    approved = httpx.post(f"{base}/hook/approve", json={"note": "good"}, timeout=10)
+    assert approved.status_code == 201
+    assert approved.json()["take"] == 1 and approved.json()["decision"] == "approved"
+
+    rejected = httpx.post(
+        f"{base}/close/reject", json={"note": "too dark", "prompt": "brighter", "seed": 7}
+    )
+    assert rejected.status_code == 201
+    with connect(database_url) as conn:
+        rows = conn.execute("SELECT * FROM approvals ORDER BY id").fetchall()
+    assert [(r["id"], r["section_id"], r["decision"]) for r in rows] == [
+        (approved.json()["approval_id"], "hook", "approved"),
+        (rejected.json()["approval_id"], "close", "rejected"),
+    ]
+    assert (rows[0]["note"], rows[1]["prompt"], rows[1]["seed"]) == ("good", "brighter", 7)
+    queue = httpx.get(f"{api_service.url}/api/review", timeout=10).json()
+    assert queue == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "words"),
+    [
+        ("intro/approve", {}, 404, "no section 'intro'"),
+        ("offer/reject", {}, 409, "no clip"),
+        ("hook/reject", {"seed": 2**31}, 422, "seed"),
+        ("hook/reject", {"seed": "lucky"}, 422, "seed"),
+        ("hook/approve", {"prompt": "brighter"}, 422, "prompt"),
+        ("hook/approve", {"verdict": "yes"}, 422, "verdict"),
+    ],
+)
+def test_refused_decisions_write_nothing(
+    api_service: RunningService,
+    database_url: str,
+    stored_script: Script,
+    path: str,
+    body: dict[str, Any],
+    status: int,
+    words: str,
+) -> None:
+    add_clip(database_url, "spring-launch", "hook")
+    response = httpx.post(
+        f"{api_service.url}/api/scripts/spring-launch/sections/{path}", json=body, timeout=10
+    )
+    assert response.status_code == status
+    assert words in response.json()["detail"]
+    assert row_counts(database_url)["approvals"] == 0
+
+
+def test_decision_on_unknown_script_is_404(api_service: RunningService) -> None:
+    response = httpx.post(f"{api_service.url}/api/scripts/nope/sections/hook/approve", timeout=10)
+    assert response.status_code == 404 and "'nope'" in response.json()["detail"]
+
+
+# -- download -------------------------------------------------------------------------------
+
+
+def test_video_streams_the_latest_compilation(
+    api_service: RunningService,
+    database_url: str,
+    stored_script: Script,
+    api_media_store: LocalMediaStore,
+    make_clip: ClipFactory,
+) -> None:
+    url = f"{api_service.url}/api/scripts/spring-launch/video"
+    missing = httpx.get(url, timeout=10)
+    assert missing.status_code == 404 and "not compiled yet" in missing.json()["detail"]
+
+    add_compilation(database_url, api_media_store, "spring-launch", make_clip(tone=330))
+    video = make_clip(tone=550)
+    add_compilation(database_url, api_media_store, "spring-launch", video)
+    response = httpx.get(url, timeout=10)
+    assert response.status_code == 200
+    assert response.content == video.read_bytes()
+    assert response.headers["content-type"] == "video/mp4"
+    assert 'filename="spring-launch.mp4"' in response.headers["content-disposition"]
+
+    with connect(database_url) as conn:
+        compilation_rows.start_compilation(conn, "spring-launch")  # a recompile in progress
+    during = httpx.get(url, timeout=10)
+    assert during.status_code == 200, "the last published video stays downloadable"
+    assert during.content == video.read_bytes()
+
+
+def test_video_on_s3_redirects_to_a_presigned_url(
+    start_api: StartApi,
+    database_url: str,
+    stored_script: Script,
+    s3_bucket: tuple[Any, str],
+    tmp_path: Path,
+    make_clip: ClipFactory,
+) -> None:
+    client, bucket = s3_bucket
+    store = S3MediaStore(bucket, client=client, cache_dir=tmp_path / "cache")
+    service = start_api(media_store=store)
+    video = make_clip()
+    add_compilation(database_url, store, "spring-launch", video)
+    response = httpx.get(f"{service.url}/api/scripts/spring-launch/video", timeout=10)
+    assert response.status_code == 307
+    assert response.headers["location"].startswith(client.meta.endpoint_url)
+    downloaded = httpx.get(response.headers["location"], timeout=10)
+    assert downloaded.status_code == 200 and downloaded.content == video.read_bytes()
+
+
+# -- access ---------------------------------------------------------------------------------
+
+
+def test_api_key_is_required_when_set(start_api: StartApi, stored_script: Script) -> None:
+    service = start_api(api_key=API_KEY)
+    url = f"{service.url}/api/scripts"
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {API_KEY}"}):
+        refused = httpx.get(url, headers=headers, timeout=10)
+        assert refused.status_code == 401
+        assert API_KEY not in refused.text
+        assert refused.headers["www-authenticate"] == "Bearer"
+    refused_post = httpx.post(url, json=SAMPLE_DOCUMENT, timeout=10)
+    assert refused_post.status_code == 401
+    allowed = httpx.get(url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=10)
+    assert allowed.status_code == 200 and allowed.json()[0]["script_id"] == "spring-launch"
+    assert httpx.get(f"{service.url}/healthz", timeout=10).status_code == 200
+
+
+def test_without_a_key_only_loopback_clients_are_served(
+    start_api: StartApi,
+    database_url: str,
+    inbox: PostgresInbox,
+    webhook_secret: str,
+    service_media_root: Path,
+    api_media_store: LocalMediaStore,
+    registry: Registry,
+) -> None:
+    local = start_api(host="127.0.0.1")
+    assert httpx.get(f"{local.url}/api/scripts", timeout=10).json() == []
+
+    # A client from elsewhere, simulated in process (no traffic leaves loopback in tests).
+    config = ApiConfig(database_url=database_url, media_store=api_media_store, registry=registry)
+    app = create_app(inbox, webhook_secret, service_media_root, api=config)
+    with TestClient(app, client=("198.51.100.7", 50000)) as remote:
+        refused = remote.get("/api/scripts")
+        assert refused.status_code == 403 and "VSL_API_KEY" in refused.json()["detail"]
+        assert remote.get("/healthz").status_code == 200
+
+
+def test_app_from_settings_serves_the_api_with_the_configured_key(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(
+        DATABASE_URL=database_url,
+        REPLICATE_WEBHOOK_SECRET="whsec_" + "A" * 43 + "=",
+        VSL_MEDIA_ROOT=tmp_path,
+        VSL_API_KEY=API_KEY,
+    )
+    service = start_service_in_thread(build_app_from_settings(settings))
+    try:
+        url = f"{service.url}/api/scripts"
+        assert httpx.get(url, timeout=10).status_code == 401
+        headers = {"Authorization": f"Bearer {API_KEY}"}
+        created = httpx.post(
+            url, content=SAMPLE_TEXT, headers={**headers, "content-type": "application/yaml"}
+        )
+        assert created.status_code == 201
+        assert httpx.get(url, headers=headers, timeout=10).json()[0]["script_id"] == "spring-launch"
+    finally:
+        service.stop()
+    assert API_KEY not in repr(settings)

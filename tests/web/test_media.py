@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from vsl_pipelines.web.app import resolve_media_path
+from vsl_pipelines.web.server import RunningService
+
+SECRET_TEXT = b"outside the media folder"
+
+
+@pytest.fixture
+def keyframe(service_media_root: Path) -> bytes:
+    content = b"\x89PNG\r\n\x1a\n" + os.urandom(256 * 1024)
+    path = service_media_root / "scripts" / "s1" / "intro" / "keyframe-v1.png"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content)
+    (service_media_root.parent / "outside.txt").write_bytes(SECRET_TEXT)
+    return content
+
+
+def raw_get(service: RunningService, target: str) -> tuple[int, bytes]:
+    """Send the request target exactly as written (clients normalize `..` away)."""
+    parts = urlsplit(service.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    status = int(data.split(b" ", 2)[1])
+    return status, data.partition(b"\r\n\r\n")[2]
+
+
+def test_serves_a_media_file(webhook_service: RunningService, keyframe: bytes) -> None:
+    url = webhook_service.url + "/media/scripts/s1/intro/keyframe-v1.png"
+    response = httpx.get(url, timeout=10)
+    assert response.status_code == 200
+    assert response.content == keyframe
+    assert response.headers["content-type"] == "image/png"
+
+
+def test_head_answers_headers_only(webhook_service: RunningService, keyframe: bytes) -> None:
+    url = webhook_service.url + "/media/scripts/s1/intro/keyframe-v1.png"
+    response = httpx.head(url, timeout=10)
+    assert response.status_code == 200
+    assert int(response.headers["content-length"]) == len(keyframe)
+    assert response.content == b""
+
+
+@pytest.mark.parametrize("key", ["scripts/s1/missing.png", "scripts/s1", "nothing"])
+def test_missing_media_is_404(webhook_service: RunningService, keyframe: bytes, key: str) -> None:
+    assert httpx.get(f"{webhook_service.url}/media/{key}", timeout=10).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/media/../outside.txt",
+        "/media/scripts/../../outside.txt",
+        "/media/%2e%2e/outside.txt",
+        "/media/scripts%2f..%2f..%2foutside.txt",
+        "/media/%2Ftmp%2Foutside.txt",
+        "/media//etc/passwd",
+        "/media/..%5coutside.txt",
+    ],
+)
+def test_path_traversal_is_refused(
+    webhook_service: RunningService, keyframe: bytes, target: str
+) -> None:
+    status, body = raw_get(webhook_service, target)
+    assert status in (400, 404)
+    assert SECRET_TEXT not in body
+    assert b"root:" not in body
+
+
+def test_symlink_leaving_the_folder_is_refused(service_media_root: Path, keyframe: bytes) -> None:
+    (service_media_root / "link.txt").symlink_to(service_media_root.parent / "outside.txt")
+    assert resolve_media_path(service_media_root, "link.txt") is None
+    inside = resolve_media_path(service_media_root, "scripts/s1/intro/keyframe-v1.png")
+    assert inside is not None and inside.read_bytes() == keyframe

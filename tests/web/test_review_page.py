@@ -1,0 +1,432 @@
+from __future__ import annotations
+
+import base64
+import copy
+import html
+from html.parser import HTMLParser
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from tests.fixtures.api import StartApi, add_clip
+from tests.fixtures.scripts import SAMPLE_SCRIPT
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.scripts import insert_script
+from vsl_pipelines.domain.registry import Registry
+from vsl_pipelines.domain.script import Script, parse_script
+from vsl_pipelines.inbox.postgres import PostgresInbox
+from vsl_pipelines.services.review import apply_rejection
+from vsl_pipelines.storage.local import LocalMediaStore
+from vsl_pipelines.web.api import ApiConfig
+from vsl_pipelines.web.app import create_app
+from vsl_pipelines.web.review_page import MAX_FORM_BYTES
+from vsl_pipelines.web.server import RunningService
+
+API_KEY = "vsl-review-key-4b8e2d"
+ATTACK = "<script>alert(1)</script>"
+ESCAPED_ATTACK = "&lt;script&gt;alert(1)&lt;/script&gt;"
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+class PageParser(HTMLParser):
+    """The page's videos, forms (with their fields) and visible text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.videos: list[dict[str, str | None]] = []
+        self.forms: list[dict[str, Any]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == "video":
+            self.videos.append(attributes)
+        elif tag == "form":
+            self.forms.append({**attributes, "fields": {}})
+        elif tag in ("input", "textarea") and self.forms:
+            self.forms[-1]["fields"][attributes["name"]] = attributes.get("value")
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse_page(text: str) -> PageParser:
+    parser = PageParser()
+    parser.feed(text)
+    return parser
+
+
+def approvals(database_url: str) -> list[dict[str, Any]]:
+    with connect(database_url) as conn:
+        return conn.execute("SELECT * FROM approvals ORDER BY id").fetchall()
+
+
+def post_form(url: str, fields: dict[str, str], **headers: str) -> httpx.Response:
+    return httpx.post(url, data=fields, headers=headers, timeout=10)
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+# -- the page -------------------------------------------------------------------------------
+
+
+def test_page_lists_waiting_takes_with_clip_and_both_forms(
+    api_service: RunningService,
+    database_url: str,
+    stored_script: Script,
+    api_media_store: LocalMediaStore,
+) -> None:
+    thumbnail = "scripts/spring-launch/hook/clip-v1.jpg"
+    hook = add_clip(database_url, "spring-launch", "hook", thumbnail_key=thumbnail)
+    close = add_clip(database_url, "spring-launch", "close")
+
+    response = httpx.get(f"{api_service.url}/review", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    page = parse_page(response.text)
+    assert page.videos == [
+        {
+            "controls": None,
+            "preload": "metadata",
+            "src": api_media_store.public_url(hook),
+            "poster": api_media_store.public_url(thumbnail),
+        },
+        {"controls": None, "preload": "metadata", "src": api_media_store.public_url(close)},
+    ]
+    assert [(f["method"], f["action"], sorted(f["fields"])) for f in page.forms] == [
+        ("post", "/review/spring-launch/hook/approve", ["note"]),
+        ("post", "/review/spring-launch/hook/reject", ["note", "prompt", "seed"]),
+        ("post", "/review/spring-launch/close/approve", ["note"]),
+        ("post", "/review/spring-launch/close/reject", ["note", "prompt", "seed"]),
+    ]
+    text = " ".join(page.text)
+    assert stored_script.title in text
+    hook_section, _, close_section = stored_script.sections
+    assert hook_section.narration in text and close_section.narration in text
+    assert hook_section.keyframe is not None and hook_section.keyframe.prompt in text
+    assert "Section offer" not in text, "a section without a clip waits for nothing"
+    assert "2 takes waiting" in text
+
+
+def test_empty_queue_and_unknown_script(api_service: RunningService, stored_script: Script) -> None:
+    empty = httpx.get(f"{api_service.url}/review?script=spring-launch", timeout=10)
+    assert empty.status_code == 200
+    assert "Nothing is waiting for review" in empty.text
+    assert parse_page(empty.text).forms == []
+
+    unknown = httpx.get(f"{api_service.url}/review?script=nope", timeout=10)
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"].startswith("text/html")
+    assert "no script 'nope'" in html.unescape(unknown.text)
+
+
+# -- decisions ------------------------------------------------------------------------------
+
+
+def test_approve_by_form_redirects_back_and_records_the_decision(
+    api_service: RunningService, database_url: str, stored_script: Script
+) -> None:
+    add_clip(database_url, "spring-launch", "hook")
+    add_clip(database_url, "spring-launch", "close")
+    response = post_form(
+        f"{api_service.url}/review/spring-launch/hook/approve",
+        {"note": "  lovely light ", "view": "spring-launch"},
+    )
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == (
+        "/review?done=approved%3Aspring-launch%2Fhook&script=spring-launch"
+    )
+    [row] = approvals(database_url)
+    assert (row["section_id"], row["take"], row["decision"], row["note"]) == (
+        "hook",
+        1,
+        "approved",
+        "lovely light",
+    )
+    assert row["prompt"] is None and row["seed"] is None
+    assert row["reviewer"] == "review page"
+
+    page = httpx.get(api_service.url + response.headers["location"], timeout=10)
+    assert page.status_code == 200
+    assert "Approved spring-launch/hook." in page.text
+    actions = [f["action"] for f in parse_page(page.text).forms]
+    assert actions == ["/review/spring-launch/close/approve", "/review/spring-launch/close/reject"]
+
+
+def test_reject_by_form_records_prompt_seed_and_note(
+    api_service: RunningService, database_url: str, stored_script: Script
+) -> None:
+    add_clip(database_url, "spring-launch", "close")
+    response = post_form(
+        f"{api_service.url}/review/spring-launch/close/reject",
+        {"note": "too dark", "prompt": "a family laughing, bright morning", "seed": "7"},
+    )
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/review?done=rejected%3Aspring-launch%2Fclose"
+    [row] = approvals(database_url)
+    assert (row["section_id"], row["decision"], row["note"], row["prompt"], row["seed"]) == (
+        "close",
+        "rejected",
+        "too dark",
+        "a family laughing, bright morning",
+        7,
+    )
+    page = httpx.get(api_service.url + response.headers["location"], timeout=10)
+    assert "Rejected spring-launch/close; a new take will be generated." in page.text
+    assert "Nothing is waiting for review" in page.text
+
+
+def test_empty_fields_count_as_not_given(
+    api_service: RunningService, database_url: str, stored_script: Script
+) -> None:
+    add_clip(database_url, "spring-launch", "hook")
+    response = post_form(
+        f"{api_service.url}/review/spring-launch/hook/reject",
+        {"note": "", "prompt": "   ", "seed": ""},
+    )
+    assert response.status_code == 303, response.text
+    [row] = approvals(database_url)
+    assert (row["decision"], row["note"], row["prompt"], row["seed"]) == (
+        "rejected",
+        None,
+        None,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "fields", "status", "words"),
+    [
+        ("hook/reject", {"seed": str(2**31)}, 422, "seed: Input should be less than or equal"),
+        ("hook/reject", {"seed": "-1"}, 422, "seed: Input should be greater than or equal"),
+        ("hook/reject", {"seed": "lucky"}, 422, "seed: Input should be a valid integer"),
+        (
+            "hook/approve",
+            {"prompt": "brighter"},
+            422,
+            "prompt: Value error, belongs to a rejection",
+        ),
+        ("hook/approve", {"seed": "3"}, 422, "seed: Value error, belongs to a rejection"),
+        ("hook/approve", {"verdict": "yes"}, 422, "verdict: Extra inputs are not permitted"),
+        ("intro/approve", {}, 404, "has no section 'intro'"),
+        ("offer/reject", {"note": "meh"}, 409, "has no clip for take 1"),
+    ],
+    ids=["seed-high", "seed-negative", "seed-text", "prompt", "seed", "unknown", "section", "clip"],
+)
+def test_refused_decisions_name_the_problem_and_store_nothing(
+    api_service: RunningService,
+    database_url: str,
+    stored_script: Script,
+    path: str,
+    fields: dict[str, str],
+    status: int,
+    words: str,
+) -> None:
+    add_clip(database_url, "spring-launch", "hook")
+    response = post_form(f"{api_service.url}/review/spring-launch/{path}", fields)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert words in html.unescape(response.text), response.text
+    assert approvals(database_url) == []
+
+
+def test_decision_on_unknown_script_is_404(api_service: RunningService) -> None:
+    response = post_form(f"{api_service.url}/review/nope/hook/approve", {})
+    assert response.status_code == 404
+    assert "no script 'nope'" in html.unescape(response.text)
+
+
+def test_unreadable_posts_are_refused(
+    api_service: RunningService, database_url: str, stored_script: Script
+) -> None:
+    add_clip(database_url, "spring-launch", "hook")
+    url = f"{api_service.url}/review/spring-launch/hook/reject"
+    as_json = httpx.post(url, json={"note": "x"}, timeout=10)
+    assert as_json.status_code == 415
+    assert "application/x-www-form-urlencoded" in html.unescape(as_json.text)
+
+    huge = httpx.post(url, content=b"note=" + b"a" * MAX_FORM_BYTES, headers=FORM, timeout=10)
+    assert huge.status_code == 413 and f"larger than {MAX_FORM_BYTES} bytes" in huge.text
+
+    twice = httpx.post(url, content=b"seed=1&seed=2", headers=FORM, timeout=10)
+    assert twice.status_code == 422 and "seed given more than once" in twice.text
+
+    not_utf8 = httpx.post(url, content=b"note=%ff%fe", headers=FORM, timeout=10)
+    assert not_utf8.status_code == 422 and "UTF-8" in not_utf8.text
+    assert approvals(database_url) == []
+
+
+# -- cross-site posts -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "http://evil.example"},
+        {"Origin": "http://127.0.0.1:1"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+    ],
+    ids=["other-host", "other-port", "opaque", "cross-site", "same-site"],
+)
+def test_cross_site_posts_are_refused(
+    api_service: RunningService,
+    database_url: str,
+    stored_script: Script,
+    headers: dict[str, str],
+) -> None:
+    add_clip(database_url, "spring-launch", "hook")
+    response = post_form(
+        f"{api_service.url}/review/spring-launch/hook/approve", {"note": "ok"}, **headers
+    )
+    assert response.status_code == 403
+    assert "posted from another site" in response.text
+    assert approvals(database_url) == []
+
+
+def test_same_origin_posts_are_accepted(
+    api_service: RunningService, database_url: str, stored_script: Script
+) -> None:
+    add_clip(database_url, "spring-launch", "hook")
+    response = post_form(
+        f"{api_service.url}/review/spring-launch/hook/approve",
+        {},
+        Origin=api_service.url,
+        **{"Sec-Fetch-Site": "same-origin"},
+    )
+    assert response.status_code == 303, response.text
+    assert [r["decision"] for r in approvals(database_url)] == ["approved"]
+
+
+# -- access ---------------------------------------------------------------------------------
+
+
+def test_api_key_is_asked_for_with_basic_auth(
+    start_api: StartApi, database_url: str, stored_script: Script
+) -> None:
+    service = start_api(api_key=API_KEY)
+    add_clip(database_url, "spring-launch", "hook")
+    url = f"{service.url}/review"
+    refusals = [
+        {},
+        basic("reviewer", "wrong"),
+        basic(API_KEY, "reviewer"),
+        {"Authorization": "Basic not-base64!"},
+        {"Authorization": "Bearer wrong"},
+    ]
+    for headers in refusals:
+        refused = httpx.get(url, headers=headers, timeout=10)
+        assert refused.status_code == 401, headers
+        assert refused.headers["www-authenticate"] == 'Basic realm="VSL review"'
+        assert "missing or wrong API key" in refused.text
+        assert API_KEY not in refused.text
+    refused_post = post_form(f"{url}/spring-launch/hook/approve", {}, **basic("x", "wrong"))
+    assert refused_post.status_code == 401 and API_KEY not in refused_post.text
+    assert approvals(database_url) == []
+
+    for headers in (
+        basic("marketer", API_KEY),
+        basic("", API_KEY),
+        {"Authorization": f"Bearer {API_KEY}"},
+    ):
+        allowed = httpx.get(url, headers=headers, timeout=10)
+        assert allowed.status_code == 200, headers
+        assert API_KEY not in allowed.text
+        actions = [f["action"] for f in parse_page(allowed.text).forms]
+        assert actions == [
+            "/review/spring-launch/hook/approve",
+            "/review/spring-launch/hook/reject",
+        ]
+    approved = post_form(f"{url}/spring-launch/hook/approve", {}, **basic("marketer", API_KEY))
+    assert approved.status_code == 303 and API_KEY not in approved.headers["location"]
+    assert [r["decision"] for r in approvals(database_url)] == ["approved"]
+
+    api_with_basic = httpx.get(f"{service.url}/api/scripts", headers=basic("x", API_KEY))
+    assert api_with_basic.status_code == 401, "the JSON API keeps asking for a bearer key"
+
+
+def test_without_a_key_only_loopback_clients_see_the_page(
+    database_url: str,
+    inbox: PostgresInbox,
+    webhook_secret: str,
+    service_media_root: Any,
+    api_media_store: LocalMediaStore,
+    registry: Registry,
+    stored_script: Script,
+) -> None:
+    add_clip(database_url, "spring-launch", "hook")
+    # A client from elsewhere, simulated in process (no traffic leaves loopback in tests).
+    config = ApiConfig(database_url=database_url, media_store=api_media_store, registry=registry)
+    app = create_app(inbox, webhook_secret, service_media_root, api=config)
+    with TestClient(app, client=("198.51.100.7", 50000)) as remote:
+        page = remote.get("/review")
+        assert page.status_code == 403
+        assert page.headers["content-type"].startswith("text/html")
+        assert "VSL_API_KEY" in page.text
+        post = remote.post("/review/spring-launch/hook/approve", data={"note": "ok"})
+        assert post.status_code == 403
+    assert approvals(database_url) == []
+
+    keyed = ApiConfig(
+        database_url=database_url,
+        media_store=api_media_store,
+        registry=registry,
+        api_key=SecretStr(API_KEY),
+    )
+    app = create_app(inbox, webhook_secret, service_media_root, api=keyed)
+    with TestClient(app, client=("198.51.100.7", 50000)) as remote:
+        assert remote.get("/review", headers=basic("m", API_KEY)).status_code == 200
+
+
+# -- stored text is escaped -----------------------------------------------------------------
+
+
+def test_stored_text_is_escaped(
+    api_service: RunningService, database_url: str, registry: Registry
+) -> None:
+    document = copy.deepcopy(yaml.safe_load(SAMPLE_SCRIPT.read_text()))
+    document["title"] = f"Launch {ATTACK}"
+    document["sections"][0]["narration"] = f"Tired? {ATTACK}"
+    script = parse_script(document, "test", registry)
+    with connect(database_url) as conn:
+        insert_script(conn, script, None)
+    add_clip(database_url, "spring-launch", "hook")
+
+    rejected = post_form(
+        f"{api_service.url}/review/spring-launch/hook/reject",
+        {"note": f"too dark {ATTACK}", "prompt": f"brighter {ATTACK}"},
+    )
+    assert rejected.status_code == 303
+    with connect(database_url) as conn:
+        [decision] = conn.execute("SELECT * FROM approvals").fetchall()
+        assert apply_rejection(conn, decision) == 2
+    add_clip(database_url, "spring-launch", "hook", take=2)
+
+    response = httpx.get(
+        f"{api_service.url}/review", params={"done": f"approved:{ATTACK}"}, timeout=10
+    )
+    assert response.status_code == 200
+    assert ATTACK not in response.text
+    text = " ".join(parse_page(response.text).text)
+    for shown in (
+        f"Launch {ATTACK}",  # title
+        f"Tired? {ATTACK}",  # narration
+        f"brighter {ATTACK}",  # the rejection's prompt, used by take 2
+        f"too dark {ATTACK}",  # the note on take 1
+        f"Approved {ATTACK}.",  # the confirmation from the query string
+    ):
+        assert shown in text, shown
+    assert response.text.count(ESCAPED_ATTACK) == 5
+
+    error = httpx.get(f"{api_service.url}/review", params={"script": ATTACK}, timeout=10)
+    assert error.status_code == 404
+    assert ATTACK not in error.text and ESCAPED_ATTACK in error.text

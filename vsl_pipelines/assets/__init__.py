@@ -1,1 +1,0 @@
-"""Dagster assets of the flow: requests, collections and the compiled video, per script."""

@@ -1,0 +1,46 @@
+"""The `vsl` command, one module per command group; a subcommand's module is imported only
+when that subcommand runs, so `vsl compile` does not pay for Dagster, FastAPI or psycopg."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# name -> "module:attribute" under vsl_pipelines.cli
+COMMANDS = {
+    "models": "models:models",
+    "scripts": "scripts:scripts",
+    "review": "review:review",
+    "compile": "compile:compile_command",
+    "sandbox": "sandbox:sandbox_command",
+    "serve": "serve:serve_command",
+    "migrate": "flow:migrate_command",
+    "dev": "flow:dev_command",
+    "demo": "flow:demo_command",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are loaded from their module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        command: click.Command = getattr(module, attribute)
+        return command
+
+
+@click.group(cls=LazyGroup)
+def main() -> None:
+    """VSL Pipelines: scripts in, generated media reviewed, one compiled video out."""
+    from vsl_pipelines.logs import configure_logging
+    from vsl_pipelines.settings import get_settings
+
+    configure_logging(get_settings().log_level)

@@ -1,0 +1,90 @@
+"""`vsl compile`: compile clips and stills into one video and print the plan and result as JSON.
+
+Imports only the media engine: no Dagster, database or web framework at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from vsl_pipelines.media.captions import CaptionCue, load_captions
+from vsl_pipelines.media.compile import compile_video
+from vsl_pipelines.media.errors import MediaError
+from vsl_pipelines.media.options import ClipInput, CompileOptions, SoundtrackSpec, TransitionSpec
+
+
+@click.command("compile")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "output", required=True, type=click.Path(path_type=Path))
+@click.option("--size", help="WxH or a preset: 1080p, 720p, vertical, square, feed")
+@click.option("--fps", help="e.g. 30, 25, 29.97; default: the common input rate")
+@click.option("--transition", help="TYPE:SECONDS, e.g. fade:0.5, wipeleft:0.3")
+@click.option("--soundtrack", type=click.Path(path_type=Path), help="background music file")
+@click.option("--loudness", type=float, default=-16.0, show_default=True, help="LUFS target")
+@click.option("--no-ducking", is_flag=True, help="do not lower the music under clip audio")
+@click.option(
+    "--captions", type=click.Path(path_type=Path), help=".srt, .json or one line per clip"
+)
+@click.option("--format", "fmt", type=click.Choice(["mp4", "webm"]), help="default: from --out")
+@click.option("--still-seconds", type=float, default=3.0, show_default=True)
+@click.option("--zoom", is_flag=True, help="slow zoom on stills")
+@click.option("--preset", default="veryfast", show_default=True, help="x264 preset for re-encodes")
+@click.option("--poster", is_flag=True, help="also write OUT.poster.jpg")
+@click.option("--strip", is_flag=True, help="also write OUT.strip.jpg (thumbnail strip)")
+@click.option("--timeout", type=float, default=1800.0, show_default=True, help="seconds")
+@click.option("--no-verify", is_flag=True, help="skip decoding the output to check it")
+def compile_command(
+    inputs: tuple[Path, ...],
+    output: Path,
+    size: str | None,
+    fps: str | None,
+    transition: str | None,
+    soundtrack: Path | None,
+    loudness: float,
+    no_ducking: bool,
+    captions: Path | None,
+    fmt: str | None,
+    still_seconds: float,
+    zoom: bool,
+    preset: str,
+    poster: bool,
+    strip: bool,
+    timeout: float,
+    no_verify: bool,
+) -> None:
+    """Compile CLIP_OR_IMAGE... into OUT (stream copy where the clips already match)."""
+    try:
+        clips = [ClipInput(path=p) for p in inputs]
+        cues: list[CaptionCue] = []
+        if captions is not None:
+            loaded = load_captions(captions)
+            for clip, text in zip(clips, [t for t in loaded if isinstance(t, str)], strict=False):
+                clip.caption = text or None
+            cues = [c for c in loaded if isinstance(c, CaptionCue)]
+        options = CompileOptions(
+            size=size,
+            fps=fps,
+            format=fmt or ("webm" if output.suffix.lower() == ".webm" else "mp4"),  # type: ignore[arg-type]
+            preset=preset,
+            transition=TransitionSpec.parse(transition) if transition else None,
+            soundtrack=(
+                SoundtrackSpec(path=soundtrack, loudness_lufs=loudness, ducking=not no_ducking)
+                if soundtrack
+                else None
+            ),
+            still_duration_s=still_seconds,
+            still_zoom=zoom,
+            timeout_s=timeout,
+            verify=not no_verify,
+            poster=poster,
+            thumbnail_strip=strip,
+        )
+        result = compile_video(clips, output, options, caption_cues=cues)
+    except (MediaError, ValueError) as exc:
+        click.echo(json.dumps({"ok": False, "error": str(exc)}), err=True)
+        sys.exit(1)
+    click.echo(json.dumps({"ok": True, **result.model_dump(mode="json")}, indent=2))

@@ -1,0 +1,161 @@
+"""Generation assets, three stages built by one factory: each stage's request asset submits
+what the current takes still need, its collecting asset stores finished outputs.
+
+keyframe_requests -> keyframes -> clip_requests -> clips ; soundtrack_request -> soundtrack
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+
+from vsl_pipelines.defs.metadata import thumbnails_markdown
+from vsl_pipelines.defs.partitions import scripts_partitions
+from vsl_pipelines.defs.resources import (
+    DatabaseResource,
+    MediaStoreResource,
+    RegistryResource,
+    ReplicateResource,
+)
+from vsl_pipelines.generation.collect import advance_to_review, collect_stage
+from vsl_pipelines.generation.submit import submit_missing_predictions
+
+NO_FAILED = "no_failed_or_expired_generations"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One generation stage: its request asset, its collecting asset and what the UI says."""
+
+    name: str  # the stage in the database: keyframe, clip, soundtrack
+    requests: str
+    collected: str
+    requests_doc: str
+    collected_doc: str
+    after: str | None = None  # an asset whose outputs the requests need
+
+
+STAGES = (
+    Stage(
+        "keyframe",
+        "keyframe_requests",
+        "keyframes",
+        "Submits the keyframe image predictions that sections' current takes still need.",
+        "Downloads finished keyframes into the media store, probed, with thumbnails.",
+    ),
+    Stage(
+        "clip",
+        "clip_requests",
+        "clips",
+        "Submits clip predictions (image-to-video from stored keyframes, or text-to-video).",
+        "Stores finished section clips and renders still sections locally; one take per section.",
+        after="keyframes",
+    ),
+    Stage(
+        "soundtrack",
+        "soundtrack_request",
+        "soundtrack",
+        "Submits the script's soundtrack prediction, if it has one.",
+        "Stores the finished soundtrack in the media store.",
+    ),
+)
+
+
+def build_stage_assets(stage: Stage) -> list[dg.AssetsDefinition]:
+    """The request asset and the collecting asset of one stage."""
+
+    @dg.asset(
+        name=stage.requests,
+        deps=[stage.after] if stage.after else [],
+        partitions_def=scripts_partitions,
+        group_name="generation",
+        kinds={"replicate"},
+        description=stage.requests_doc,
+    )
+    def requests(
+        context: dg.AssetExecutionContext,
+        database: DatabaseResource,
+        replicate: ReplicateResource,
+        registry: RegistryResource,
+        media_store: MediaStoreResource,
+    ) -> dg.MaterializeResult:
+        report = submit_missing_predictions(
+            database.resolved_url(),
+            replicate.client(),
+            registry.registry(),
+            media_store.store(),
+            context.partition_key,
+            stage.name,
+        )
+        context.log.info(
+            f"{stage.name}: submitted {len(report.submitted)}, recovered {len(report.recovered)}"
+        )
+        metadata: dict[str, Any] = {
+            "submitted": len(report.submitted),
+            "recovered_after_crash": len(report.recovered),
+            "already_active": report.skipped_active,
+            "already_done": report.skipped_done,
+            "estimated_cost_usd": round(report.estimated_cost_usd, 4),
+            "predictions": dg.MetadataValue.json(report.submitted + report.recovered),
+        }
+        if stage.after:
+            metadata["waiting_for_keyframe"] = report.waiting_for_keyframe
+        return dg.MaterializeResult(metadata=metadata)
+
+    @dg.asset(
+        name=stage.collected,
+        deps=[requests],
+        check_specs=[
+            dg.AssetCheckSpec(
+                NO_FAILED,
+                asset=stage.collected,
+                description="No prediction of this stage failed or expired.",
+            )
+        ],
+        partitions_def=scripts_partitions,
+        group_name="generation",
+        kinds={"ffmpeg"},
+        description=stage.collected_doc,
+    )
+    def collected(
+        context: dg.AssetExecutionContext,
+        database: DatabaseResource,
+        media_store: MediaStoreResource,
+    ) -> dg.MaterializeResult:
+        url = database.resolved_url()
+        store = media_store.store()
+        report = collect_stage(url, store, context.partition_key, stage.name)
+        if stage.name != "keyframe":
+            advance_to_review(url, context.partition_key)
+        bad = len(report.failed) + len(report.expired)
+        return dg.MaterializeResult(
+            metadata={
+                "script_status": report.script_status,
+                **({"script_error": report.script_error} if report.script_error else {}),
+                "takes_stored": len(report.takes),
+                "still_waiting": report.waiting,
+                "failed": len(report.failed),
+                "expired": len(report.expired),
+                "total_duration_s": round(sum(t["duration_s"] or 0 for t in report.takes), 3),
+                "files": dg.MetadataValue.json([t["key"] for t in report.takes]),
+                "takes": thumbnails_markdown(store, report.takes),
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=NO_FAILED,
+                    passed=bad == 0,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={
+                        "failed": dg.MetadataValue.json(report.failed),
+                        "expired_job_ids": dg.MetadataValue.json(report.expired),
+                    },
+                    description="Failed or expired predictions are resubmitted by the request asset.",
+                )
+            ],
+        )
+
+    return [requests, collected]
+
+
+generation_assets = [asset for stage in STAGES for asset in build_stage_assets(stage)]
+GENERATION_ASSETS = {asset.key.to_user_string(): asset for asset in generation_assets}

@@ -1,0 +1,128 @@
+"""The webhook sensor: follows the inbox from a high-water cursor and launches collecting runs.
+
+Each tick applies at most `batch` events to jobs, polls jobs whose webhook is late, and asks
+the database which step each active script needs; run keys make every request happen once.
+"""
+
+import time
+
+import dagster as dg
+
+from vsl_pipelines.defs.generation.jobs import JOB_FOR_STEP
+from vsl_pipelines.defs.resources import (
+    DatabaseResource,
+    InboxResource,
+    PacingResource,
+    ReplicateResource,
+)
+from vsl_pipelines.defs.tags import STATE_KEY, run_tags
+from vsl_pipelines.generation.progress import (
+    apply_events,
+    next_runs,
+    poll_stale_jobs,
+    scripts_to_visit,
+)
+
+MAX_RUNS_PER_STATE = 3
+_IN_FLIGHT = {
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+}
+
+
+def _alive(record: dg.RunRecord, stale_after_s: float) -> bool:
+    """In flight, and not a run whose process died with the daemon (the local run launcher
+    cannot report a dead worker, so a run started long ago counts as dead)."""
+    status = record.dagster_run.status
+    if status not in _IN_FLIGHT:
+        return False
+    if status == dg.DagsterRunStatus.QUEUED:
+        return True
+    started = record.start_time or record.create_timestamp.timestamp()
+    return time.time() - started < stale_after_s
+
+
+def run_key_for(
+    instance: dg.DagsterInstance | None, state_key: str, stale_after_s: float = 900.0
+) -> str | None:
+    """The run key for a state: the state key itself, then `:1`, `:2` after runs that ended
+    without changing the state (crashed, failed, killed with the daemon); None while one is in
+    flight or after MAX_RUNS_PER_STATE tries (an operator re-runs it from the UI)."""
+    if instance is None:
+        return state_key
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(tags={STATE_KEY: state_key}), limit=MAX_RUNS_PER_STATE + 1
+    )
+    if any(_alive(r, stale_after_s) for r in records) or len(records) >= MAX_RUNS_PER_STATE:
+        return None
+    return f"{state_key}:{len(records)}" if records else state_key
+
+
+def webhook_tick(
+    cursor: int,
+    database_url: str,
+    inbox_resource: InboxResource,
+    replicate: ReplicateResource | None,
+    pacing: PacingResource,
+    instance: dg.DagsterInstance | None = None,
+) -> tuple[list[dg.RunRequest], int, int]:
+    """One tick: (run requests, new cursor, events applied)."""
+    cache = replicate.status_cache() if replicate else None
+    events = inbox_resource.inbox(database_url).read_after(cursor, pacing.sensor_batch_size)
+    touched = apply_events(database_url, [event.body for event in events], cache)
+    new_cursor = events[-1].seq if events else cursor
+    if replicate is not None:
+        poll_stale_jobs(database_url, replicate.client(), pacing.late_webhook_s, cache=cache)
+    requests = []
+    for script_id in scripts_to_visit(database_url, touched, pacing.sensor_batch_size):
+        for run in next_runs(database_url, script_id):
+            run_key = run_key_for(instance, run.run_key, pacing.stale_run_s)
+            if run_key is None:
+                continue
+            requests.append(
+                dg.RunRequest(
+                    run_key=run_key,
+                    job_name=JOB_FOR_STEP[run.step].name,
+                    partition_key=run.script_id,
+                    tags={
+                        **run_tags(run.script_id, run.step, reason=run.reason),
+                        STATE_KEY: run.run_key,
+                    },
+                )
+            )
+    return requests, new_cursor, len(events)
+
+
+def build_webhook_sensor(interval_s: int = 5) -> dg.SensorDefinition:
+    """The webhook sensor, ticking every `interval_s` seconds."""
+
+    @dg.sensor(
+        name="webhook_sensor",
+        jobs=list(JOB_FOR_STEP.values()),
+        minimum_interval_seconds=interval_s,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def webhook_sensor(
+        context: dg.SensorEvaluationContext,
+        database: DatabaseResource,
+        inbox: InboxResource,
+        replicate: ReplicateResource,
+        pacing: PacingResource,
+    ) -> dg.SensorResult:
+        """Reads new webhooks, updates job status, launches the collecting run of a finished stage."""
+        requests, cursor, applied = webhook_tick(
+            int(context.cursor or 0),
+            database.resolved_url(),
+            inbox,
+            replicate,
+            pacing,
+            context.instance,
+        )
+        if applied:
+            context.log.info(f"applied {applied} webhook event(s); cursor {cursor}")
+        return dg.SensorResult(run_requests=requests, cursor=str(cursor))
+
+    return webhook_sensor

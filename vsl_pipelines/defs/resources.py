@@ -1,0 +1,113 @@
+"""Dagster resources: each carries its own configuration and hands out the implementation it
+names (a local folder or S3, Postgres or DynamoDB), so assets and sensors never branch on it."""
+
+from pathlib import Path
+
+import dagster as dg
+from dagster_aws.s3 import S3Resource
+
+from vsl_pipelines.cache import (
+    JobStatusCache,
+    RateLimiter,
+    job_status_cache_from_url,
+    rate_limiter_from_url,
+)
+from vsl_pipelines.db.embedded import embedded_database_url
+from vsl_pipelines.domain.registry import Registry, load_registry
+from vsl_pipelines.generation.predictions import PredictionClient
+from vsl_pipelines.inbox import WebhookInbox, make_inbox
+from vsl_pipelines.storage import MediaStore, make_media_store
+
+
+class DatabaseResource(dg.ConfigurableResource):
+    """PostgreSQL: `url`, or (empty) the embedded server under `data_dir`."""
+
+    url: str = ""
+    data_dir: str = "data"
+
+    def resolved_url(self) -> str:
+        return self.url or embedded_database_url(Path(self.data_dir))
+
+
+class InboxResource(dg.ConfigurableResource):
+    """The webhook inbox: the Postgres table, or DynamoDB when a table name is set."""
+
+    database_url: str = ""
+    dynamodb_table: str | None = None
+    aws_endpoint_url: str | None = None
+    aws_region: str | None = None
+
+    def inbox(self, fallback_url: str) -> WebhookInbox:
+        return make_inbox(
+            database_url=self.database_url or fallback_url,
+            dynamodb_table=self.dynamodb_table,
+            endpoint_url=self.aws_endpoint_url,
+            region=self.aws_region,
+        )
+
+
+class MediaStoreResource(dg.ConfigurableResource):
+    """The media store: a local folder, or S3 (its client from dagster-aws' `S3Resource`) when
+    a bucket is set."""
+
+    root: str
+    public_base_url: str
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    s3: S3Resource
+
+    def store(self) -> MediaStore:
+        return make_media_store(
+            root=Path(self.root),
+            public_base_url=self.public_base_url,
+            s3_bucket=self.s3_bucket,
+            s3_prefix=self.s3_prefix,
+            s3_client=self.s3.get_client() if self.s3_bucket else None,
+        )
+
+
+class RegistryResource(dg.ConfigurableResource):
+    """The model registry: `config/models.json` plus the `MODELS_CONFIG` override."""
+
+    models_file: str
+    models_config: str | None = None
+
+    def registry(self) -> Registry:
+        return load_registry(Path(self.models_file), self.models_config)
+
+
+class ReplicateResource(dg.ConfigurableResource):
+    """The real `replicate` client, pointed at Replicate or the sandbox; with `redis_url` every
+    call takes a permit from the shared rate limiter and job statuses go to the cache."""
+
+    base_url: str
+    api_token: str | None = None
+    webhook_url: str | None = None
+    max_attempts: int = 6
+    base_delay_s: float = 0.5
+    redis_url: str | None = None
+
+    def client(self) -> PredictionClient:
+        return PredictionClient(
+            self.base_url,
+            self.api_token,
+            self.webhook_url,
+            max_attempts=self.max_attempts,
+            base_delay_s=self.base_delay_s,
+            rate_limiter=self.rate_limiter(),
+        )
+
+    def rate_limiter(self) -> RateLimiter:
+        return rate_limiter_from_url(self.redis_url)
+
+    def status_cache(self) -> JobStatusCache:
+        return job_status_cache_from_url(self.redis_url)
+
+
+class PacingResource(dg.ConfigurableResource):
+    """How much each sensor and schedule tick takes on, and when a job or run counts as late."""
+
+    sensor_batch_size: int = 200
+    schedule_batch_size: int = 10
+    late_webhook_s: float = 120.0
+    stale_run_s: float = 900.0

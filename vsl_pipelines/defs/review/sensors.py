@@ -1,0 +1,63 @@
+"""The approval sensor: follows the append-only approval log by id.
+
+A rejection starts a new take and launches generation for it; a script whose sections are
+all approved launches `compiled_video`.
+"""
+
+import dagster as dg
+
+from vsl_pipelines.defs.compilation.jobs import compile_job
+from vsl_pipelines.defs.generation.jobs import generate_job
+from vsl_pipelines.defs.resources import DatabaseResource, PacingResource
+from vsl_pipelines.defs.tags import run_tags
+from vsl_pipelines.services.review import Decisions, read_decisions
+
+
+def approval_tick(cursor: int, database_url: str, batch: int) -> tuple[list[dg.RunRequest], int]:
+    """One tick: (run requests, new cursor)."""
+    decisions: Decisions = read_decisions(database_url, cursor, batch)
+    requests = [
+        dg.RunRequest(
+            run_key=f"retake:{retake.approval_id}",
+            job_name=generate_job.name,
+            partition_key=retake.script_id,
+            tags=run_tags(
+                retake.script_id,
+                "requests",
+                approval_id=str(retake.approval_id),
+                section=retake.section_id,
+                take=str(retake.take),
+            ),
+        )
+        for retake in decisions.retakes
+    ] + [
+        dg.RunRequest(
+            run_key=f"compile:{script_id}:{approval_id}",
+            job_name=compile_job.name,
+            partition_key=script_id,
+            tags=run_tags(script_id, "compile", approval_id=str(approval_id)),
+        )
+        for script_id, approval_id in decisions.ready_to_compile.items()
+    ]
+    return requests, decisions.cursor
+
+
+def build_approval_sensor(interval_s: int = 5) -> dg.SensorDefinition:
+    """The approval sensor, ticking every `interval_s` seconds."""
+
+    @dg.sensor(
+        name="approval_sensor",
+        jobs=[generate_job, compile_job],
+        minimum_interval_seconds=interval_s,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def approval_sensor(
+        context: dg.SensorEvaluationContext, database: DatabaseResource, pacing: PacingResource
+    ) -> dg.SensorResult:
+        """Launches a new take for each rejection and the compile once every section is approved."""
+        requests, cursor = approval_tick(
+            int(context.cursor or 0), database.resolved_url(), pacing.sensor_batch_size
+        )
+        return dg.SensorResult(run_requests=requests, cursor=str(cursor))
+
+    return approval_sensor

@@ -1,1 +1,0 @@
-"""Dagster resources: thin wrappers choosing each service's implementation from configuration."""

@@ -1,1 +1,0 @@
-"""Sensors and the schedule that drive the flow: new scripts, webhooks, approvals, batches."""

@@ -1,0 +1,130 @@
+"""Compiling a script: its approved clips, in section order, with its soundtrack, into one video.
+
+Refuses a script with any section not approved; the output is written to the store atomically.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from vsl_pipelines.db import compilations as compilation_rows
+from vsl_pipelines.db import jobs as job_rows
+from vsl_pipelines.db import scripts as script_rows
+from vsl_pipelines.db import takes as take_rows
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.logs import get_logger
+from vsl_pipelines.media.compile import compile_video
+from vsl_pipelines.media.options import ClipInput, CompileOptions, SoundtrackSpec
+from vsl_pipelines.services.review import unapproved_sections
+from vsl_pipelines.storage.base import MediaStore
+
+log = get_logger(__name__)
+
+
+class NotApproved(RuntimeError):
+    pass
+
+
+def compile_script(database_url: str, store: MediaStore, script_id: str) -> dict[str, Any]:
+    """Compile the approved takes; record the compilation; return its summary."""
+    with connect(database_url) as conn:
+        script = script_rows.load_stored_script(conn, script_id)
+        missing = unapproved_sections(conn, script_id)
+        if missing:
+            raise NotApproved(
+                f"script {script_id!r} cannot compile: section(s) {', '.join(missing)} "
+                "have no approval for their current take (`vsl review list`)"
+            )
+        sections = script_rows.sections_of(conn, script_id)
+        clip_takes = [
+            take_rows.take_of(conn, script_id, s["id"], "clip", s["current_take"]) for s in sections
+        ]
+        soundtracks = take_rows.takes_of(conn, script_id, "soundtrack")
+        cost = job_rows.committed_cost_usd(job_rows.all_jobs(conn, script_id))
+        compilation_id = compilation_rows.start_compilation(conn, script_id)
+        script_rows.set_status(conn, script_id, "compiling")
+    output = script.output
+    inputs = [
+        ClipInput(
+            path=store.local_path(take["media_key"]),
+            caption=section.narration if output.captions else None,
+        )
+        for take, section in zip(clip_takes, script.sections, strict=True)
+        if take is not None
+    ]
+    soundtrack_path = store.local_path(soundtracks[-1]["media_key"]) if soundtracks else None
+    key = f"scripts/{script_id}/final/{script_id}-c{compilation_id}.{output.format}"
+    try:
+        with tempfile.TemporaryDirectory(prefix="vsl-compile-") as tmp:
+            out = Path(tmp) / f"final.{output.format}"
+            options = CompileOptions(
+                size=output.size,
+                fps=output.fps,
+                format=output.format,
+                transition=output.transition_spec(),
+                captions=output.captions,
+                poster=output.poster,
+                soundtrack=SoundtrackSpec(path=soundtrack_path) if soundtrack_path else None,
+            )
+            result = compile_video(inputs, out, options)
+            uri = store.put_file(key, out)
+            size = out.stat().st_size
+            poster_key = None
+            if result.poster:
+                poster_key = key.rsplit(".", 1)[0] + ".poster.jpg"
+                store.put_file(poster_key, Path(result.poster))
+    except Exception as exc:
+        with connect(database_url) as conn:
+            compilation_rows.fail_compilation(conn, compilation_id, str(exc))
+            script_rows.set_status(conn, script_id, "review")
+        log.error("compilation failed", extra={"script_id": script_id})
+        raise
+    plan = {**result.plan.summary(), "clips": result.plan.model_dump(mode="json")["clips"]}
+    summary = {
+        "script_id": script_id,
+        "output": uri,
+        "key": key,
+        "duration_s": round(result.duration_s, 3),
+        "clips": len(inputs),
+        "cost_usd": round(cost, 4),
+        "size_bytes": size,
+        "plan": plan,
+        "compilation_id": compilation_id,
+        "poster_key": poster_key,
+        "verification": result.verification.model_dump(mode="json")
+        if result.verification
+        else None,
+    }
+    with connect(database_url) as conn:
+        compilation_rows.finish_compilation(
+            conn,
+            compilation_id,
+            output_key=key,
+            output_uri=uri,
+            duration_s=result.duration_s,
+            size_bytes=size,
+            clip_count=len(inputs),
+            cost_usd=cost,
+            plan=plan,
+        )
+        script_rows.set_status(conn, script_id, "compiled")
+    log.info("script compiled", extra={"script_id": script_id, "fields": {"key": key}})
+    return summary
+
+
+def expected_duration(database_url: str, script_id: str) -> float:
+    """How long the final video should last: the approved clips' durations, less the overlap
+    of each transition between two of them."""
+    with connect(database_url) as conn:
+        script = script_rows.load_stored_script(conn, script_id)
+        durations = []
+        for section in script_rows.sections_of(conn, script_id):
+            take = take_rows.take_of(
+                conn, script_id, section["id"], "clip", section["current_take"]
+            )
+            durations.append(float(take["duration_s"] or 0) if take else 0.0)
+    transition = script.output.transition_spec()
+    overlap = transition.seconds if transition and len(durations) > 1 else 0.0
+    return sum(durations) - overlap * (len(durations) - 1)

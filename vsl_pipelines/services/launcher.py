@@ -1,0 +1,308 @@
+"""Running every process of the flow on one machine: the embedded default set up, the sandbox,
+the webhook service and Dagster (`vsl dev`, `vsl demo`), and all of it stopped again.
+
+Children run in their own process groups with default signal handling, so Ctrl-C (or the end
+of the demo) stops all of them, `dagster dev` included; the embedded PostgreSQL is stopped too
+when this launcher was the one to start it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.embedded import embedded_server_pid, stop_embedded_server
+from vsl_pipelines.db.migrations import ready_database_url
+from vsl_pipelines.db.scripts import ScriptExists, script_row
+from vsl_pipelines.domain.registry import load_registry
+from vsl_pipelines.domain.script import read_script_document
+from vsl_pipelines.services.intake import add_script
+from vsl_pipelines.services.review import decide, review_queue
+from vsl_pipelines.services.status import script_status
+from vsl_pipelines.settings import PROJECT_ROOT, Settings
+
+SAMPLE_SCRIPT = PROJECT_ROOT / "config" / "scripts" / "spring-launch.yaml"
+
+
+class LaunchError(RuntimeError):
+    """A process of the flow could not start or did not finish; the message says where to look."""
+
+
+def reset_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def stop_on_signals() -> None:
+    """Ctrl-C or SIGTERM unwinds the launcher (stopping every child), even when it was
+    started with SIGINT ignored."""
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LaunchError(f"{proc.args!r} exited early ({proc.returncode})")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise LaunchError(f"{url} did not answer within {timeout_s:.0f} s")
+
+
+class Processes:
+    """Child processes started in order and stopped in reverse, by process group."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.children: list[subprocess.Popen[bytes]] = []
+
+    def start(
+        self, name: str, args: list[str], *, foreground: bool = False
+    ) -> subprocess.Popen[bytes]:
+        out = None if foreground else (self.log_dir / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            args,
+            env=self.env,
+            cwd=PROJECT_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+            start_new_session=True,
+            preexec_fn=reset_signals,
+        )
+        self.children.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for proc in reversed(self.children):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        deadline = time.monotonic() + 15
+        for proc in reversed(self.children):
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What every child process runs with, and where the launcher keeps its logs."""
+
+    settings: Settings
+    env: dict[str, str]
+    database_url: str
+    log_dir: Path
+
+    @property
+    def bin_dir(self) -> Path:
+        return Path(sys.executable).parent
+
+
+@contextmanager
+def prepared_environment(settings: Settings, schedule: str | None = None) -> Iterator[Environment]:
+    """Data folder, Dagster home, database and migrations; on exit the embedded PostgreSQL is
+    stopped if it was started here."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    log_dir = settings.data_dir / "logs"
+    log_dir.mkdir(exist_ok=True)
+    embedded = settings.database_url is None
+    started_here = embedded and embedded_server_pid(settings.data_dir) is None
+    try:
+        url = ready_database_url(settings)
+        env = dict(os.environ)
+        env.update(DAGSTER_HOME=str(home), DATABASE_URL=url, VSL_DATA_DIR=str(settings.data_dir))
+        if schedule:
+            env["VSL_GENERATION_SCHEDULE"] = schedule
+        yield Environment(settings, env, url, log_dir)
+    finally:
+        if started_here:
+            stop_embedded_server(settings.data_dir)
+
+
+@contextmanager
+def running_services(environment: Environment) -> Iterator[Processes]:
+    """The sandbox (when no token is set) and the webhook service, healthy, then stopped."""
+    settings = environment.settings
+    ports = [settings.service_port] + ([settings.sandbox_port] if settings.uses_sandbox else [])
+    busy = [p for p in ports if not _port_free(p)]
+    if busy:
+        raise LaunchError(f"port(s) {busy} already in use: is another `vsl dev` running?")
+    vsl = str(environment.bin_dir / "vsl")
+    procs = Processes(environment.env, environment.log_dir)
+    try:
+        if settings.uses_sandbox:
+            sandbox = procs.start("sandbox", [vsl, "sandbox", "--port", str(settings.sandbox_port)])
+            _wait_http(f"{settings.replicate_api_url}/webhooks/default/secret", 60, sandbox)
+        service = procs.start(
+            "service",
+            [vsl, "serve", "--host", settings.service_host, "--port", str(settings.service_port)],
+        )
+        _wait_http(f"{settings.service_url}/healthz", 60, service)
+        yield procs
+    finally:
+        procs.stop()
+
+
+def add_script_file(
+    database_url: str,
+    path: Path,
+    settings: Settings,
+    *,
+    script_id: str | None = None,
+    on_stored: Callable[[str], bool] | None = None,
+    exist_ok: bool = False,
+) -> str:
+    """Store the script in `path` (under `script_id` if given); return its id."""
+    document = read_script_document(path)
+    if script_id and isinstance(document, dict):
+        document["id"] = script_id
+    registry = load_registry(settings.models_file, settings.models_config)
+    try:
+        added = add_script(
+            database_url,
+            document,
+            registry,
+            source=str(path),
+            source_path=str(path),
+            on_stored=on_stored,
+        )
+    except ScriptExists:
+        if not exist_ok or not isinstance(document, dict):
+            raise
+        if on_stored:
+            on_stored(str(document["id"]))
+        return str(document["id"])
+    return added.script.id
+
+
+def run_dev(
+    settings: Settings, ui_port: int, on_stored: Callable[[str], bool], say: Callable[[str], None]
+) -> None:
+    """Sandbox, webhook service and `dagster dev` with the sample script, until Ctrl-C."""
+    with ExitStack() as stack:
+        environment = stack.enter_context(prepared_environment(settings))
+        add_script_file(
+            environment.database_url, SAMPLE_SCRIPT, settings, on_stored=on_stored, exist_ok=True
+        )
+        procs = stack.enter_context(running_services(environment))
+        dagster = procs.start(
+            "dagster",
+            [
+                str(environment.bin_dir / "dagster"),
+                "dev",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(ui_port),
+                "-w",
+                "workspace.yaml",
+            ],
+            foreground=True,
+        )
+        say(
+            f"Dagster UI: http://127.0.0.1:{ui_port}  review page: {settings.service_url}/review"
+            f"  (logs in {environment.log_dir}; Ctrl-C stops all)"
+        )
+        try:
+            dagster.wait()
+        except KeyboardInterrupt:
+            say("stopping...")
+
+
+def run_demo(
+    settings: Settings,
+    script_path: Path,
+    timeout_s: float,
+    on_stored: Callable[[str], bool],
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """The whole flow headless through the Dagster daemon, approving every take; the summary
+    of the compiled video (and the state of its asset checks) once it is published."""
+    started = time.monotonic()
+    with ExitStack() as stack:
+        environment = stack.enter_context(prepared_environment(settings, schedule="* * * * *"))
+        for name in ("WEBHOOK", "APPROVAL", "SCRIPTS"):
+            environment.env.setdefault(f"VSL_{name}_SENSOR_INTERVAL", "2")
+        script_id = add_script_file(
+            environment.database_url,
+            script_path,
+            settings,
+            script_id=f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}",
+            on_stored=on_stored,
+        )
+        procs = stack.enter_context(running_services(environment))
+        daemon = procs.start(
+            "daemon",
+            [str(environment.bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+        )
+        url = environment.database_url
+        status = "queued"
+        while status != "compiled":
+            if time.monotonic() - started > timeout_s:
+                raise LaunchError(
+                    f"demo timed out with script {script_id} in status {status!r};"
+                    f" logs: {environment.log_dir}"
+                )
+            if daemon.poll() is not None:
+                raise LaunchError(
+                    f"the Dagster daemon exited; see {environment.log_dir}/daemon.log"
+                )
+            time.sleep(1)
+            with connect(url) as conn:
+                row = script_row(conn, script_id)
+                status = row["status"]
+                if status == "failed":
+                    raise LaunchError(
+                        f"script {script_id} failed: {row.get('error') or 'see the Dagster UI'}"
+                    )
+                for item in review_queue(conn, script_id):
+                    decide(conn, script_id, item["section"], "approved", reviewer="demo")
+                    say(f"approved {script_id}/{item['section']} take {item['take']}")
+        with connect(url) as conn:
+            state = script_status(conn, script_id)
+    compilation = state["compilation"]
+    return {
+        "script_id": script_id,
+        "output": compilation["output_uri"],
+        "duration_s": round(compilation["duration_s"], 3),
+        "clips": compilation["clip_count"],
+        "cost_usd": state["estimated_cost_usd"],
+        "elapsed_s": round(time.monotonic() - started, 1),
+        "sections": len(state["sections"]),
+    }

@@ -1,0 +1,123 @@
+"""The HTTP service: Replicate's webhook receiver, a health check, the local media folder and,
+when configured, the integrators' JSON API under `/api` and the reviewers' page under `/review`.
+
+A webhook is verified, stored in the inbox and answered at once; the sensor does the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path, PurePosixPath
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from vsl_pipelines.inbox.base import WebhookInbox
+from vsl_pipelines.inbox.events import InvalidWebhookBody, summarize_webhook_body
+from vsl_pipelines.logs import get_logger
+from vsl_pipelines.web.api import ApiConfig, create_api_router
+from vsl_pipelines.web.review_page import create_review_router
+from vsl_pipelines.web.signatures import WebhookVerificationError, WebhookVerifier
+
+log = get_logger("vsl_pipelines.web.webhooks")
+
+MAX_WEBHOOK_ID_LENGTH = 256
+
+
+def create_app(
+    inbox: WebhookInbox, secret: str, media_root: Path | None, *, api: ApiConfig | None = None
+) -> FastAPI:
+    """The app writing verified webhooks to `inbox`, serving `media_root`, `api` and `/review`."""
+    verifier = WebhookVerifier(secret)
+    app = FastAPI(title="VSL Pipelines service", docs_url=None, redoc_url=None)
+
+    @app.post("/webhooks/replicate")
+    async def receive_replicate_webhook(request: Request) -> JSONResponse:
+        """Verify, store once by `webhook-id`, answer; nothing else happens here."""
+        body = await request.body()
+        try:
+            webhook_id = verifier.verify(request.headers, body)
+        except WebhookVerificationError as exc:
+            _log_webhook("rejected_signature", request.headers.get("webhook-id"), reason=str(exc))
+            return JSONResponse({"detail": f"invalid webhook signature: {exc}"}, status_code=401)
+        if len(webhook_id) > MAX_WEBHOOK_ID_LENGTH:
+            _log_webhook("rejected_body", webhook_id, reason="webhook-id too long")
+            return JSONResponse({"detail": "webhook-id is too long"}, status_code=400)
+        try:
+            prediction_id, status = summarize_webhook_body(body)
+        except InvalidWebhookBody as exc:
+            _log_webhook("rejected_body", webhook_id, reason=str(exc))
+            return JSONResponse({"detail": f"invalid webhook body: {exc}"}, status_code=400)
+        try:
+            stored = await run_in_threadpool(inbox.put, webhook_id, body)
+        except Exception:
+            log.exception(
+                "webhook inbox_error",
+                extra={"webhook_id": webhook_id, "prediction_id": prediction_id},
+            )
+            # A 5xx makes Replicate retry the final webhook later.
+            return JSONResponse({"detail": "inbox unavailable"}, status_code=503)
+        outcome = "stored" if stored else "duplicate"
+        _log_webhook(outcome, webhook_id, prediction_id=prediction_id, status=status)
+        return JSONResponse({"stored": stored})
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        """200 once the inbox's storage answers, 503 if it does not."""
+        try:
+            await run_in_threadpool(inbox.ping)
+        except Exception as exc:
+            log.warning("health check failed: %s", type(exc).__name__)
+            return JSONResponse({"status": "unavailable", "inbox": inbox.backend}, status_code=503)
+        return JSONResponse({"status": "ok", "inbox": inbox.backend})
+
+    @app.api_route("/media/{key:path}", methods=["GET", "HEAD"], response_model=None)
+    async def media(key: str) -> FileResponse | JSONResponse:
+        """A file of the local media folder, streamed (generation inputs are fetched by URL)."""
+        if media_root is None:
+            return JSONResponse({"detail": "no local media folder"}, status_code=404)
+        path = resolve_media_path(media_root, key)
+        if path is None:
+            return JSONResponse({"detail": "invalid media key"}, status_code=400)
+        if not path.is_file():
+            return JSONResponse({"detail": "media not found"}, status_code=404)
+        return FileResponse(path)
+
+    if api is not None:
+        app.include_router(create_api_router(api), prefix="/api")
+        app.include_router(create_review_router(api), prefix="/review")
+    return app
+
+
+def resolve_media_path(media_root: Path, key: str) -> Path | None:
+    """The file for `key` inside `media_root`, or None if the key could leave the folder."""
+    if not key or "\x00" in key or "\\" in key:
+        return None
+    relative = PurePosixPath(key)
+    if relative.is_absolute() or any(part in ("..", ".") for part in key.split("/")):
+        return None
+    root = media_root.resolve()
+    path = (root / relative).resolve()
+    return path if path.is_relative_to(root) else None
+
+
+def _log_webhook(
+    outcome: str,
+    webhook_id: str | None,
+    *,
+    prediction_id: str | None = None,
+    status: str | None = None,
+    reason: str | None = None,
+) -> None:
+    fields = {"outcome": outcome, "status": status, "reason": reason}
+    log.log(
+        logging.WARNING if outcome.startswith("rejected") else logging.INFO,
+        "webhook %s",
+        outcome,
+        extra={
+            "webhook_id": webhook_id[:MAX_WEBHOOK_ID_LENGTH] if webhook_id else None,
+            "prediction_id": prediction_id,
+            "fields": {k: v for k, v in fields.items() if v is not None},
+        },
+    )

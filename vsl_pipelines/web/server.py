@@ -1,0 +1,159 @@
+"""Running the service: the app built from settings, served by uvicorn (blocking or in a thread).
+
+The webhook secret comes from `REPLICATE_WEBHOOK_SECRET` or, once at start, from the API.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from vsl_pipelines.db.embedded import resolve_database_url
+from vsl_pipelines.db.migrations import apply_migrations
+from vsl_pipelines.domain.registry import load_registry
+from vsl_pipelines.inbox import make_inbox
+from vsl_pipelines.logs import configure_logging, get_logger
+from vsl_pipelines.settings import Settings, get_settings
+from vsl_pipelines.storage import make_media_store
+from vsl_pipelines.web.api import ApiConfig
+from vsl_pipelines.web.app import create_app
+
+log = get_logger("vsl_pipelines.web.server")
+
+
+class WebhookSecretUnavailable(RuntimeError):
+    """The webhook signing secret is neither configured nor obtainable from the API."""
+
+
+def fetch_webhook_secret(
+    api_url: str,
+    api_token: str | None = None,
+    *,
+    attempts: int = 6,
+    backoff_s: float = 0.5,
+    timeout_s: float = 5.0,
+) -> str:
+    """`GET {api_url}/webhooks/default/secret` -> its `key`, retried while the API starts."""
+    url = f"{api_url.rstrip('/')}/webhooks/default/secret"
+    headers = {"Authorization": f"Bearer {api_token}"} if api_token else {}
+    last_error = "no attempt made"
+    for attempt in range(1, attempts + 1):
+        try:
+            response = httpx.get(url, headers=headers, timeout=timeout_s)
+        except httpx.TransportError as exc:
+            last_error = f"{type(exc).__name__}"
+        else:
+            if response.status_code == 200:
+                key = _secret_from(response)
+                if key is not None:
+                    return key
+                raise WebhookSecretUnavailable(f"{url} answered without a 'whsec_' key")
+            last_error = f"HTTP {response.status_code}"
+            if response.status_code < 500 and response.status_code != 429:
+                break  # a refusal (e.g. a wrong token) does not get better by waiting
+        if attempt < attempts:
+            time.sleep(backoff_s * 2 ** (attempt - 1))
+    raise WebhookSecretUnavailable(
+        f"could not get the webhook secret from {url} ({last_error}); "
+        "set REPLICATE_WEBHOOK_SECRET or start the API (e.g. the sandbox) first"
+    )
+
+
+def _secret_from(response: httpx.Response) -> str | None:
+    try:
+        key = response.json().get("key")
+    except (ValueError, AttributeError):
+        return None
+    return key if isinstance(key, str) and key.startswith("whsec_") else None
+
+
+def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
+    """The app on the configured inbox, secret, local media folder and the `/api` routes."""
+    settings = settings or get_settings()
+    if settings.replicate_webhook_secret is not None:
+        secret = settings.replicate_webhook_secret.get_secret_value()
+    else:
+        token = settings.replicate_api_token
+        secret = fetch_webhook_secret(
+            settings.replicate_api_url, token.get_secret_value() if token else None
+        )
+    database_url = resolve_database_url(settings)
+    apply_migrations(database_url)
+    inbox = make_inbox(
+        database_url=database_url,
+        dynamodb_table=settings.dynamodb_table,
+        endpoint_url=settings.aws_endpoint_url,
+        region=settings.aws_region,
+    )
+    # With S3 the backend downloads inputs from presigned URLs; the local folder is served here.
+    media_root = None if settings.s3_bucket else settings.media_dir
+    if media_root is not None:
+        media_root.mkdir(parents=True, exist_ok=True)
+    api = ApiConfig(
+        database_url=database_url,
+        media_store=make_media_store(
+            root=settings.media_dir,
+            public_base_url=settings.public_media_url,
+            s3_bucket=settings.s3_bucket,
+            s3_prefix=settings.s3_prefix,
+            endpoint_url=settings.aws_endpoint_url,
+            region=settings.aws_region,
+        ),
+        # `default_registry()` reads the global settings; this reads the ones passed in.
+        registry=load_registry(settings.models_file, settings.models_config),
+        api_key=settings.api_key,
+    )
+    return create_app(inbox, secret, media_root, api=api)
+
+
+def run_service(host: str, port: int) -> None:
+    """Serve the app with uvicorn until interrupted."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    app = build_app_from_settings(settings)
+    log.info("service listening on http://%s:%d", host, port)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+
+
+@dataclass
+class RunningService:
+    """A uvicorn server on a background thread; `url` has no trailing slash."""
+
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout_s)
+
+
+def start_service_in_thread(
+    app: FastAPI, host: str = "127.0.0.1", port: int = 0, *, startup_timeout_s: float = 10.0
+) -> RunningService:
+    """Start `app` on a daemon thread (port 0: a free port) and wait until it accepts requests."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound_port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="vsl-service", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + startup_timeout_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            sock.close()
+            raise RuntimeError(f"service did not start on {host}:{bound_port}")
+        time.sleep(0.01)
+    url_host = f"[{host}]" if ":" in host else host
+    return RunningService(url=f"http://{url_host}:{bound_port}", server=server, thread=thread)
