@@ -4,7 +4,6 @@ Both are optional: with no `REDIS_URL` the `*_from_url` factories return no-op i
 """
 
 from vsl_pipelines.cache.job_status import (
-    STATUS_RANK,
     JobStatusCache,
     NullJobStatusCache,
     RedisJobStatusCache,
@@ -21,7 +20,6 @@ from vsl_pipelines.cache.rate_limit import (
 
 __all__ = [
     "REPLICATE_LIMITS",
-    "STATUS_RANK",
     "JobStatusCache",
     "NullJobStatusCache",
     "NullRateLimiter",

@@ -11,17 +11,9 @@ from typing import Any, Protocol
 
 import redis
 
-# Replicate's statuses in the order they may follow each other; equal ranks never replace
-# each other, so the first terminal status recorded wins.
-STATUS_RANK: dict[str, int] = {
-    "starting": 1,
-    "processing": 2,
-    "succeeded": 3,
-    "failed": 3,
-    "canceled": 3,
-    "aborted": 3,
-    "expired": 4,
-}
+from vsl_pipelines.cache.clients import shared_client
+from vsl_pipelines.domain.job_status import STATUS_RANK
+
 DEFAULT_TTL_S = 86_400
 
 _RANK_TABLE = ", ".join(f"[{status!r}] = {rank}" for status, rank in STATUS_RANK.items())
@@ -95,9 +87,12 @@ class NullJobStatusCache:
 class RedisJobStatusCache:
     """Compare-and-set of a prediction's status and its script's counts in one Lua script."""
 
-    def __init__(self, url: str, prefix: str = "vsl:") -> None:
+    def __init__(
+        self, url: str, prefix: str = "vsl:", *, client: redis.Redis | None = None
+    ) -> None:
         self._prefix = prefix
-        self._redis = redis.Redis.from_url(
+        self._owns_client = client is None
+        self._redis = client or redis.Redis.from_url(
             url, decode_responses=True, socket_timeout=10.0, socket_connect_timeout=5.0
         )
         self._record = self._redis.register_script(_RECORD_LUA)
@@ -159,9 +154,14 @@ class RedisJobStatusCache:
         return {status: int(n) for status, n in counts.items() if int(n) > 0}
 
     def close(self) -> None:
-        self._redis.close()
+        """Close the client if this cache made it (a shared one stays open)."""
+        if self._owns_client:
+            self._redis.close()
 
 
 def job_status_cache_from_url(url: str | None, *, prefix: str = "vsl:") -> JobStatusCache:
-    """The Redis cache when `REDIS_URL` is set, else the no-op one."""
-    return RedisJobStatusCache(url, prefix) if url else NullJobStatusCache()
+    """The Redis cache on the process's shared client when `REDIS_URL` is set, else the no-op
+    one."""
+    if not url:
+        return NullJobStatusCache()
+    return RedisJobStatusCache(url, prefix, client=shared_client(url, decode_responses=True))

@@ -14,6 +14,8 @@ from typing import Protocol
 
 import redis
 
+from vsl_pipelines.cache.clients import shared_client
+
 # Replicate's per-account limits: (permits, window in seconds).
 REPLICATE_LIMITS: dict[str, tuple[int, float]] = {"create": (600, 60.0), "read": (3000, 60.0)}
 
@@ -68,6 +70,7 @@ class RedisRateLimiter:
         prefix: str = "vsl:",
         limits: Mapping[str, tuple[int, float]] = REPLICATE_LIMITS,
         sleep: Callable[[float], None] = time.sleep,
+        client: redis.Redis | None = None,
     ) -> None:
         for bucket, (limit, window_s) in limits.items():
             if limit < 1 or window_s <= 0:
@@ -77,7 +80,10 @@ class RedisRateLimiter:
         self._limits = dict(limits)
         self._prefix = prefix
         self._sleep = sleep
-        self._redis = redis.Redis.from_url(url, socket_timeout=10.0, socket_connect_timeout=5.0)
+        self._owns_client = client is None
+        self._redis = client or redis.Redis.from_url(
+            url, socket_timeout=10.0, socket_connect_timeout=5.0
+        )
         self._take_permit = self._redis.register_script(_SLIDING_WINDOW_LUA)
 
     def key(self, bucket: str) -> str:
@@ -111,9 +117,14 @@ class RedisRateLimiter:
             self._sleep(wait_s)
 
     def close(self) -> None:
-        self._redis.close()
+        """Close the client if this limiter made it (a shared one stays open)."""
+        if self._owns_client:
+            self._redis.close()
 
 
 def rate_limiter_from_url(url: str | None, *, prefix: str = "vsl:") -> RateLimiter:
-    """The Redis limiter when `REDIS_URL` is set, else the no-op one."""
-    return RedisRateLimiter(url, prefix=prefix) if url else NullRateLimiter()
+    """The Redis limiter on the process's shared client when `REDIS_URL` is set, else the
+    no-op one."""
+    if not url:
+        return NullRateLimiter()
+    return RedisRateLimiter(url, prefix=prefix, client=shared_client(url))

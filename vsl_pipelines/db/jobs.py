@@ -9,24 +9,9 @@ import json
 from typing import Any
 
 from vsl_pipelines.db.connection import Conn, returned
+from vsl_pipelines.domain.job_status import ACTIVE, RETRYABLE, TERMINAL, status_rank
 
-ACTIVE = ("creating", "starting", "processing")
-TERMINAL = ("succeeded", "failed", "canceled", "aborted", "expired")
-RETRYABLE = ("failed", "canceled", "aborted", "expired")
-_RANK = {
-    "creating": 0,
-    "starting": 1,
-    "processing": 2,
-    "succeeded": 3,
-    "failed": 3,
-    "canceled": 3,
-    "aborted": 3,
-    "expired": 4,
-}
-
-
-def status_rank(status: str) -> int:
-    return _RANK.get(status, -1)
+__all__ = ["ACTIVE", "RETRYABLE", "TERMINAL"]
 
 
 def reserve_job(

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from vsl_pipelines.cache import STATUS_RANK, JobStatusCache, NullJobStatusCache
+from vsl_pipelines.cache import JobStatusCache, NullJobStatusCache
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import connect
+from vsl_pipelines.domain.job_status import STATUS_RANK
 from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.logs import get_logger
 

@@ -10,6 +10,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from tests.fixtures.redis import connections_received
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.db.scripts import insert_script
@@ -296,3 +297,34 @@ def test_every_generating_script_gets_its_runs_whatever_the_batch(
         requests, cursor, _ = _tick(cursor, database_url, inbox_resource, batch=2)
         requested |= {str(r.partition_key) for r in requests}
     assert requested == set(scripts)
+
+
+def test_ticks_share_one_redis_connection(
+    database_url: str,
+    submitted: dict[str, dict[str, Any]],
+    inbox: PostgresInbox,
+    inbox_resource: InboxResource,
+    sandbox: RunningSandbox,
+    private_redis_url: str,
+) -> None:
+    """Each tick moves one job (so the status cache writes to Redis) yet the sensor's process
+    keeps using the connection it opened first, instead of a new client per tick."""
+    replicate = ReplicateResource(
+        base_url=sandbox.base_url.removesuffix("/v1"),
+        api_token="r8_testtoken",
+        redis_url=private_redis_url,
+    )
+    before = connections_received(private_redis_url)
+    cursor, ticks = 0, 0
+    for status in ("processing", "succeeded"):
+        for section, prediction in submitted.items():
+            inbox.put(f"msg_{section or 'soundtrack'}_{status}", _body(prediction, status=status))
+            _, cursor, applied = webhook_tick(
+                cursor, database_url, inbox_resource, replicate, PacingResource()
+            )
+            assert applied == 1
+            ticks += 1
+    cache = replicate.status_cache()
+    assert cache.script_counts(SCRIPT) == {"succeeded": len(submitted)}
+    opened = connections_received(private_redis_url) - before - 1  # less the counter's own
+    assert ticks == 8 and opened <= 1, f"{ticks} ticks opened {opened} Redis connections"
