@@ -116,3 +116,7 @@ def test_output_options_reach_the_compiled_video(flow: Flow, sample_script: Scri
         assert container.streams.video[0].codec_context.name == "vp9"
     assert compilation["plan"]["mode"] == "transitions"
     assert flow.store.exists(compilation["output_key"].rsplit(".", 1)[0] + ".poster.jpg")
+    [compile_run] = [r for r in flow.runs if r.job_def.name == "compile"]
+    checks = {c.check_name: c.passed for c in compile_run.get_asset_check_evaluations()}
+    assert checks["decodes_with_expected_duration"], "the expected duration counts the overlaps"
+    assert all(checks.values()), checks
