@@ -1,6 +1,7 @@
 import psycopg
 
 from tests.fixtures.database import SERVER_URL
+from vsl_pipelines.db.connection import close_pool
 from vsl_pipelines.db.migrations import apply_migrations
 
 
@@ -37,5 +38,6 @@ def test_fresh_database_gets_all_migrations() -> None:
             "0003_script_failure",
         ]
     finally:
+        close_pool(f"{SERVER_URL}/{name}")
         with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -4,6 +4,7 @@ import json
 import threading
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 
 from vsl_pipelines.db.connection import connect
@@ -78,7 +79,7 @@ def test_concurrent_writers_never_leave_a_gap_behind_the_cursor(database_url: st
     errors: list[BaseException] = []
 
     def write(w: int) -> None:
-        own = PostgresInbox(database_url)  # its own connections
+        own = PostgresInbox(database_url)  # one inbox per writer; all share the pool
         try:
             start.wait()
             for i in range(per_writer):
@@ -126,10 +127,16 @@ def test_reconnects_after_its_idle_connection_is_killed(
     inbox: PostgresInbox, database_url: str
 ) -> None:
     inbox.put("msg_1", body("p1"))
-    with connect(database_url, autocommit=True) as admin:
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+    # Not through the pool: the pooled connection that just served the inbox is the victim.
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT pid FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+        ).fetchall()
+        assert killed
+        for (pid,) in killed:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
     assert inbox.put("msg_2", body("p2")) is True
     assert inbox.latest_cursor() > 0
+    with connect(database_url) as conn:
+        assert conn.info.backend_pid not in {pid for (pid,) in killed}
