@@ -21,8 +21,8 @@ from vsl_pipelines.inbox.postgres import PostgresInbox
 from vsl_pipelines.settings import Settings
 from vsl_pipelines.storage.local import LocalMediaStore
 from vsl_pipelines.storage.s3 import S3MediaStore
-from vsl_pipelines.web.api import ApiConfig
 from vsl_pipelines.web.app import create_app
+from vsl_pipelines.web.deps import ApiConfig
 from vsl_pipelines.web.server import (
     RunningService,
     build_app_from_settings,

@@ -21,9 +21,9 @@ from vsl_pipelines.domain.script import Script, parse_script
 from vsl_pipelines.inbox.postgres import PostgresInbox
 from vsl_pipelines.services.review import apply_rejection
 from vsl_pipelines.storage.local import LocalMediaStore
-from vsl_pipelines.web.api import ApiConfig
 from vsl_pipelines.web.app import create_app
-from vsl_pipelines.web.review_page import MAX_FORM_BYTES
+from vsl_pipelines.web.deps import ApiConfig
+from vsl_pipelines.web.review.forms import MAX_FORM_BYTES
 from vsl_pipelines.web.server import RunningService
 
 API_KEY = "vsl-review-key-4b8e2d"

@@ -16,8 +16,9 @@ from starlette.concurrency import run_in_threadpool
 from vsl_pipelines.inbox.base import WebhookInbox
 from vsl_pipelines.inbox.events import InvalidWebhookBody, summarize_webhook_body
 from vsl_pipelines.logs import get_logger
-from vsl_pipelines.web.api import ApiConfig, create_api_router
-from vsl_pipelines.web.review_page import create_review_router
+from vsl_pipelines.web import api as api_routes
+from vsl_pipelines.web import review as review_routes
+from vsl_pipelines.web.deps import ApiConfig
 from vsl_pipelines.web.signatures import WebhookVerificationError, WebhookVerifier
 
 log = get_logger("vsl_pipelines.web.webhooks")
@@ -85,8 +86,9 @@ def create_app(
         return FileResponse(path)
 
     if api is not None:
-        app.include_router(create_api_router(api), prefix="/api")
-        app.include_router(create_review_router(api), prefix="/review")
+        app.state.api_config = api  # what `deps.get_config` hands the handlers
+        app.include_router(api_routes.router, prefix="/api")
+        app.include_router(review_routes.router, prefix="/review")
     return app
 
 

@@ -21,8 +21,8 @@ from vsl_pipelines.inbox import make_inbox
 from vsl_pipelines.logs import configure_logging, get_logger
 from vsl_pipelines.settings import Settings, get_settings
 from vsl_pipelines.storage import make_media_store
-from vsl_pipelines.web.api import ApiConfig
 from vsl_pipelines.web.app import create_app
+from vsl_pipelines.web.deps import ApiConfig
 
 log = get_logger("vsl_pipelines.web.server")
 

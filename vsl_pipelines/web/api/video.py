@@ -1,0 +1,47 @@
+"""`/api/scripts/{id}/video`: the last compiled video, a file from the local store or a
+redirect to a presigned URL from S3."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import FileResponse, RedirectResponse
+
+from vsl_pipelines.db import compilations as compilation_rows
+from vsl_pipelines.db import scripts as script_rows
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.storage.local import LocalMediaStore
+from vsl_pipelines.web.deps import ConfigDep
+from vsl_pipelines.web.errors import http_errors
+
+VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm"}
+
+router = APIRouter()
+
+
+@router.get("/scripts/{script_id}/video", response_model=None)
+def video(script_id: str, config: ConfigDep) -> FileResponse | RedirectResponse:
+    """The compiled video: the file from a local store, a presigned-URL redirect from S3."""
+    with http_errors(), connect(config.database_url) as conn:
+        script_rows.script_row(conn, script_id)
+        # A recompile in progress or failed leaves the last published video downloadable.
+        compilation = compilation_rows.latest_compilation(conn, script_id, succeeded=True)
+    if compilation is None:
+        raise HTTPException(404, f"script {script_id!r}: not compiled yet")
+    key = compilation["output_key"]
+    store = config.media_store
+    if not isinstance(store, LocalMediaStore):
+        return RedirectResponse(store.public_url(key), status_code=307)
+    try:
+        path = store.local_path(key)
+    except FileNotFoundError:
+        raise HTTPException(
+            404, f"script {script_id!r}: compiled video {key!r} is missing"
+        ) from None
+    suffix = PurePosixPath(key).suffix
+    return FileResponse(
+        path,
+        media_type=VIDEO_TYPES.get(suffix, "application/octet-stream"),
+        filename=f"{script_id}{suffix}",
+    )

@@ -1,0 +1,35 @@
+"""How the HTTP layer refuses: the services' exceptions as HTTP answers, invalid fields named.
+
+The API answers them as `{"detail": ...}`, the review page as an HTML page with the same text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from fastapi import HTTPException
+from pydantic import ValidationError
+
+from vsl_pipelines.db.scripts import ScriptExists, ScriptNotFound
+from vsl_pipelines.domain.script import ScriptError
+
+
+@contextmanager
+def http_errors() -> Iterator[None]:
+    """Unknown script 404, invalid or over-budget script 422, script id taken 409."""
+    try:
+        yield
+    except ScriptNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except ScriptError as exc:
+        raise HTTPException(422, str(exc)) from None
+    except ScriptExists as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
+def validation_problems(exc: ValidationError, whole: str) -> str:
+    """`field: message; ...` for each invalid field (`whole` when the error is not a field's)."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or whole}: {err['msg']}" for err in exc.errors()
+    )

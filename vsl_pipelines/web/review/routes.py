@@ -1,0 +1,86 @@
+"""The `/review` routes: the page, and the approve / reject form posts that redirect back to it.
+
+Behind the shared access rule (HTTP Basic allowed); refusals are answered as HTML pages.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.logs import get_logger
+from vsl_pipelines.web.decisions import record_decision
+from vsl_pipelines.web.deps import ConfigDep, require_reviewer_key
+from vsl_pipelines.web.errors import http_errors
+from vsl_pipelines.web.review.forms import (
+    DecisionForm,
+    approval_form,
+    rejection_form,
+    same_origin_post,
+)
+from vsl_pipelines.web.review.pages import ReviewPageRoute, page_path, review_response
+from vsl_pipelines.web.review.views import review_page as build_review_page
+
+log = get_logger("vsl_pipelines.web.review")
+
+router = APIRouter(route_class=ReviewPageRoute, dependencies=[Depends(require_reviewer_key)])
+
+
+@router.get("", response_class=HTMLResponse, name="review_page")
+def review_page(
+    request: Request, config: ConfigDep, script: str | None = None, done: str | None = None
+) -> HTMLResponse:
+    """The takes waiting for a decision (of one script with `?script=`)."""
+    with http_errors(), connect(config.database_url) as conn:
+        page = build_review_page(conn, config.media_store, script or None, done)
+    return review_response(page, page_path(request))
+
+
+@router.post("/{script_id}/{section_id}/approve", dependencies=[Depends(same_origin_post)])
+def approve(
+    request: Request,
+    script_id: str,
+    section_id: str,
+    form: Annotated[DecisionForm, Depends(approval_form)],
+    config: ConfigDep,
+) -> RedirectResponse:
+    """Approve the section's current take, then back to the page."""
+    return _decide(request, config.database_url, script_id, section_id, "approved", form)
+
+
+@router.post("/{script_id}/{section_id}/reject", dependencies=[Depends(same_origin_post)])
+def reject(
+    request: Request,
+    script_id: str,
+    section_id: str,
+    form: Annotated[DecisionForm, Depends(rejection_form)],
+    config: ConfigDep,
+) -> RedirectResponse:
+    """Reject the section's current take (a new take follows), then back to the page."""
+    return _decide(request, config.database_url, script_id, section_id, "rejected", form)
+
+
+def _decide(
+    request: Request,
+    database_url: str,
+    script_id: str,
+    section_id: str,
+    decision: str,
+    form: DecisionForm,
+) -> RedirectResponse:
+    result = record_decision(
+        database_url, script_id, section_id, decision, form.body, reviewer="review page"
+    )
+    log.info(
+        "review page %s",
+        decision,
+        extra={"script_id": script_id, "section_id": section_id, "take": result["take"]},
+    )
+    query = {"done": f"{decision}:{script_id}/{section_id}"}
+    if form.view:
+        query["script"] = form.view
+    return RedirectResponse(f"{page_path(request)}?{urlencode(query)}", status_code=303)
