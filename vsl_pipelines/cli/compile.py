@@ -1,6 +1,7 @@
 """`vsl compile`: compile clips and stills into one video and print the plan and result as JSON.
 
-Imports only the media engine: no Dagster, database or web framework at start-up.
+Imports only the media engine, and only when the command runs (`--help` loads none of it): no
+Dagster, database or web framework, no Pillow unless captions are drawn.
 """
 
 from __future__ import annotations
@@ -10,11 +11,6 @@ import sys
 from pathlib import Path
 
 import click
-
-from vsl_pipelines.media.captions import CaptionCue, load_captions
-from vsl_pipelines.media.compile import compile_video
-from vsl_pipelines.media.errors import MediaError
-from vsl_pipelines.media.options import ClipInput, CompileOptions, SoundtrackSpec, TransitionSpec
 
 
 @click.command("compile")
@@ -36,7 +32,16 @@ from vsl_pipelines.media.options import ClipInput, CompileOptions, SoundtrackSpe
 @click.option("--poster", is_flag=True, help="also write OUT.poster.jpg")
 @click.option("--strip", is_flag=True, help="also write OUT.strip.jpg (thumbnail strip)")
 @click.option("--timeout", type=float, default=1800.0, show_default=True, help="seconds")
-@click.option("--no-verify", is_flag=True, help="skip decoding the output to check it")
+@click.option(
+    "--verify",
+    "verify",
+    type=click.Choice(["quick", "full", "off"]),
+    default="quick",
+    show_default=True,
+    help="check the output before publishing it: quick reads every packet and decodes what was "
+    "encoded and each part's first frame; full decodes every frame",
+)
+@click.option("--no-verify", is_flag=True, help="same as --verify off")
 def compile_command(
     inputs: tuple[Path, ...],
     output: Path,
@@ -54,9 +59,20 @@ def compile_command(
     poster: bool,
     strip: bool,
     timeout: float,
+    verify: str,
     no_verify: bool,
 ) -> None:
     """Compile CLIP_OR_IMAGE... into OUT (stream copy where the clips already match)."""
+    from vsl_pipelines.media.captions import CaptionCue, load_captions
+    from vsl_pipelines.media.compile import compile_video
+    from vsl_pipelines.media.errors import MediaError
+    from vsl_pipelines.media.options import (
+        ClipInput,
+        CompileOptions,
+        SoundtrackSpec,
+        TransitionSpec,
+    )
+
     try:
         clips = [ClipInput(path=p) for p in inputs]
         cues: list[CaptionCue] = []
@@ -79,7 +95,7 @@ def compile_command(
             still_duration_s=still_seconds,
             still_zoom=zoom,
             timeout_s=timeout,
-            verify=not no_verify,
+            verify="off" if no_verify else verify,  # type: ignore[arg-type]
             poster=poster,
             thumbnail_strip=strip,
         )

@@ -1,5 +1,7 @@
 """Burned-in captions: each cue is drawn to a transparent PNG with Pillow's bundled font and
 overlaid for its section's time span (no system fonts needed on a fresh machine).
+
+Pillow is imported only when a caption is drawn: `vsl compile` without captions never loads it.
 """
 
 from __future__ import annotations
@@ -8,13 +10,16 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageDraw, ImageFont
 from pydantic import BaseModel
 
 from vsl_pipelines.media.errors import MediaError
 from vsl_pipelines.media.graph import FilterGraph
 from vsl_pipelines.media.profile import OutputProfile
+
+if TYPE_CHECKING:
+    from PIL import ImageFont
 
 
 class CaptionCue(BaseModel):
@@ -43,6 +48,8 @@ def _wrap(
 
 def render_caption(text: str, width: int, height: int, dest: Path) -> Path:
     """A PNG with the wrapped text on a translucent box, sized for a width x height video."""
+    from PIL import Image, ImageDraw, ImageFont
+
     size = max(10, round(min(width, height) * 0.055))
     font = ImageFont.load_default(size)
     pad = max(4, size // 3)

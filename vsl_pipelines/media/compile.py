@@ -38,7 +38,7 @@ from vsl_pipelines.media.soundtrack import add_soundtrack
 from vsl_pipelines.media.stills import render_still
 from vsl_pipelines.media.thumbnails import make_poster, make_thumbnail_strip
 from vsl_pipelines.media.transitions import add_transitions
-from vsl_pipelines.media.verify import Verification, verify_output
+from vsl_pipelines.media.verify import Segment, Verification, verify_output
 
 log = get_logger(__name__)
 
@@ -149,9 +149,14 @@ def compile_video(
         else:
             _join_by_concat(plan, probes, staged, options, cues, work, deadline, timings)
         verification = None
-        if options.verify:
+        if options.verify != "off":
             verification = verify_output(
-                staged, plan.profile, plan.expected_duration_s, has_audio=has_audio
+                staged,
+                plan.profile,
+                plan.expected_duration_s,
+                has_audio=has_audio,
+                level=options.verify,
+                segments=_segments(plan, options, cues),
             )
             timings["verify"] = verification.seconds
             if not verification.ok:
@@ -188,6 +193,26 @@ def compile_video(
     )
     log.info("compiled", extra={"fields": {"output": str(output), "timings": timings}})
     return result
+
+
+def _segments(
+    plan: CompilePlan, options: CompileOptions, cues: Sequence[CaptionCue]
+) -> list[Segment]:
+    """The output's parts and what was encoded in each (what quick verification decodes).
+
+    Transitions and captions re-encode the whole picture in one pass (its keyframes fall where
+    the encoder puts them, not at the joins): one part. A soundtrack re-encodes all the audio."""
+    if plan.mode == "transitions" or cues:
+        return [Segment(start_s=0.0)]
+    all_audio = options.soundtrack is not None
+    return [
+        Segment(
+            start_s=clip.start_s,
+            video_encoded=clip.video != "copy",
+            audio_encoded=all_audio or clip.audio in ("encode", "silence"),
+        )
+        for clip in plan.clips
+    ]
 
 
 def _streams(
