@@ -9,7 +9,7 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from tests.fixtures.api import StartApi, add_clip
+from tests.fixtures.api import BuildApiApp, StartApi, add_clip
 from tests.fixtures.media import ClipFactory
 from tests.fixtures.scripts import SAMPLE_SCRIPT
 from vsl_pipelines.db import compilations as compilation_rows
@@ -17,12 +17,9 @@ from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.generation.stages import check_budget
-from vsl_pipelines.inbox.postgres import PostgresInbox
 from vsl_pipelines.settings import Settings
 from vsl_pipelines.storage.local import LocalMediaStore
 from vsl_pipelines.storage.s3 import S3MediaStore
-from vsl_pipelines.web.app import create_app
-from vsl_pipelines.web.deps import ApiConfig
 from vsl_pipelines.web.server import (
     RunningService,
     build_app_from_settings,
@@ -317,21 +314,13 @@ def test_api_key_is_required_when_set(start_api: StartApi, stored_script: Script
 
 
 def test_without_a_key_only_loopback_clients_are_served(
-    start_api: StartApi,
-    database_url: str,
-    inbox: PostgresInbox,
-    webhook_secret: str,
-    service_media_root: Path,
-    api_media_store: LocalMediaStore,
-    registry: Registry,
+    start_api: StartApi, build_api_app: BuildApiApp
 ) -> None:
     local = start_api(host="127.0.0.1")
     assert httpx.get(f"{local.url}/api/scripts", timeout=10).json() == []
 
     # A client from elsewhere, simulated in process (no traffic leaves loopback in tests).
-    config = ApiConfig(database_url=database_url, media_store=api_media_store, registry=registry)
-    app = create_app(inbox, webhook_secret, service_media_root, api=config)
-    with TestClient(app, client=("198.51.100.7", 50000)) as remote:
+    with TestClient(build_api_app(), client=("198.51.100.7", 50000)) as remote:
         refused = remote.get("/api/scripts")
         assert refused.status_code == 403 and "VSL_API_KEY" in refused.json()["detail"]
         assert remote.get("/healthz").status_code == 200

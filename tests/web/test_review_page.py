@@ -10,19 +10,15 @@ import httpx
 import pytest
 import yaml
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 
-from tests.fixtures.api import StartApi, add_clip
+from tests.fixtures.api import BuildApiApp, StartApi, add_clip
 from tests.fixtures.scripts import SAMPLE_SCRIPT
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.db.scripts import insert_script
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script, parse_script
-from vsl_pipelines.inbox.postgres import PostgresInbox
 from vsl_pipelines.services.review import apply_rejection
 from vsl_pipelines.storage.local import LocalMediaStore
-from vsl_pipelines.web.app import create_app
-from vsl_pipelines.web.deps import ApiConfig
 from vsl_pipelines.web.review.forms import MAX_FORM_BYTES
 from vsl_pipelines.web.server import RunningService
 
@@ -355,19 +351,11 @@ def test_api_key_is_asked_for_with_basic_auth(
 
 
 def test_without_a_key_only_loopback_clients_see_the_page(
-    database_url: str,
-    inbox: PostgresInbox,
-    webhook_secret: str,
-    service_media_root: Any,
-    api_media_store: LocalMediaStore,
-    registry: Registry,
-    stored_script: Script,
+    build_api_app: BuildApiApp, database_url: str, stored_script: Script
 ) -> None:
     add_clip(database_url, "spring-launch", "hook")
     # A client from elsewhere, simulated in process (no traffic leaves loopback in tests).
-    config = ApiConfig(database_url=database_url, media_store=api_media_store, registry=registry)
-    app = create_app(inbox, webhook_secret, service_media_root, api=config)
-    with TestClient(app, client=("198.51.100.7", 50000)) as remote:
+    with TestClient(build_api_app(), client=("198.51.100.7", 50000)) as remote:
         page = remote.get("/review")
         assert page.status_code == 403
         assert page.headers["content-type"].startswith("text/html")
@@ -376,14 +364,7 @@ def test_without_a_key_only_loopback_clients_see_the_page(
         assert post.status_code == 403
     assert approvals(database_url) == []
 
-    keyed = ApiConfig(
-        database_url=database_url,
-        media_store=api_media_store,
-        registry=registry,
-        api_key=SecretStr(API_KEY),
-    )
-    app = create_app(inbox, webhook_secret, service_media_root, api=keyed)
-    with TestClient(app, client=("198.51.100.7", 50000)) as remote:
+    with TestClient(build_api_app(API_KEY), client=("198.51.100.7", 50000)) as remote:
         assert remote.get("/review", headers=basic("m", API_KEY)).status_code == 200
 
 
@@ -430,3 +411,53 @@ def test_stored_text_is_escaped(
     error = httpx.get(f"{api_service.url}/review", params={"script": ATTACK}, timeout=10)
     assert error.status_code == 404
     assert ATTACK not in error.text and ESCAPED_ATTACK in error.text
+
+
+def test_quotes_and_markup_are_escaped_by_the_templates(
+    api_service: RunningService, database_url: str, registry: Registry
+) -> None:
+    hostile = """<script>alert("x")</script> & 'y' "><img src=x onerror=alert(1)>"""
+    escaped = (
+        "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &#39;y&#39;"
+        " &#34;&gt;&lt;img src=x onerror=alert(1)&gt;"
+    )
+    document = copy.deepcopy(yaml.safe_load(SAMPLE_SCRIPT.read_text()))
+    document["sections"][0]["narration"] = f"narration {hostile}"
+    document["sections"][0]["keyframe"]["prompt"] = f"prompt {hostile}"
+    script = parse_script(document, "test", registry)
+    with connect(database_url) as conn:
+        insert_script(conn, script, None)
+    add_clip(database_url, "spring-launch", "hook")
+    rejected = post_form(
+        f"{api_service.url}/review/spring-launch/hook/reject", {"note": f"note {hostile}"}
+    )
+    assert rejected.status_code == 303
+    with connect(database_url) as conn:
+        [decision] = conn.execute("SELECT * FROM approvals").fetchall()
+        assert apply_rejection(conn, decision) == 2
+    add_clip(database_url, "spring-launch", "hook", take=2)
+
+    response = httpx.get(f"{api_service.url}/review", timeout=10)
+    assert response.status_code == 200
+    for shown in ("narration", "prompt", "note"):
+        assert f"{shown} {escaped}" in response.text, shown
+    assert "<script>" not in response.text and "<img" not in response.text
+    page = parse_page(response.text)
+    assert [v["src"] for v in page.videos] == [
+        "http://127.0.0.1:1/media/scripts/spring-launch/hook/clip-v2.mp4"
+    ]
+    text = " ".join(page.text)
+    for shown in ("narration", "prompt", "note"):
+        assert f"{shown} {hostile}" in text, shown
+
+    # Error pages echo what was sent: a field's name, a script id.
+    unknown_field = post_form(
+        f"{api_service.url}/review/spring-launch/hook/approve", {hostile: "1"}
+    )
+    assert unknown_field.status_code == 422
+    assert f"{escaped}: Extra inputs are not permitted" in unknown_field.text
+    missing = httpx.get(f"{api_service.url}/review", params={"script": hostile}, timeout=10)
+    assert missing.status_code == 404
+    assert "&lt;script&gt;alert(" in missing.text
+    for refused in (unknown_field, missing):
+        assert "<script>" not in refused.text and "<img" not in refused.text

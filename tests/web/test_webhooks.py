@@ -99,6 +99,20 @@ def test_unverified_webhooks_get_401_and_store_nothing(
     assert inbox_rows(database_url) == []
 
 
+def test_a_header_with_several_signatures_is_accepted_once_one_matches(
+    webhook_service: RunningService, sign_webhook: SignWebhook, database_url: str
+) -> None:
+    # What a sender rotating its secret sends: the old key's signature beside the new one's.
+    body = prediction_body()
+    headers = sign_webhook(body, "msg_1")
+    old = signed_headers(new_webhook_secret(), body, "msg_1")["webhook-signature"]
+    forged_only = headers | {"webhook-signature": f"{old} v1,{'A' * 44}"}
+    assert post(webhook_service, body, forged_only).status_code == 401
+    assert inbox_rows(database_url) == []
+    rotated = headers | {"webhook-signature": f"{old} {headers['webhook-signature']}"}
+    assert post(webhook_service, body, rotated).json() == {"stored": True}
+
+
 @pytest.mark.parametrize(
     "body",
     [b"not json at all", b"[1, 2, 3]", b'{"status": "succeeded"}', b'{"id": "p1"}', b""],

@@ -1,0 +1,121 @@
+"""The one access rule of `/api` and `/review`: both refuse the same requests, each in its form
+(JSON with a Bearer challenge, an HTML page with a Basic one)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.fixtures.api import BuildApiApp, add_clip
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.domain.script import Script
+
+API_KEY = "vsl-deps-key-91c4"
+REMOTE = ("198.51.100.7", 50000)  # a client from elsewhere, simulated in process
+LOCAL = ("127.0.0.1", 50000)
+# (method, path, is the review page) for a read and a decision of each surface
+ROUTES = [
+    ("GET", "/api/scripts", False),
+    ("POST", "/api/scripts/spring-launch/sections/hook/approve", False),
+    ("GET", "/review", True),
+    ("POST", "/review/spring-launch/hook/approve", True),
+]
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def approvals(database_url: str) -> list[dict[str, Any]]:
+    with connect(database_url) as conn:
+        return conn.execute("SELECT * FROM approvals").fetchall()
+
+
+def call(client: TestClient, method: str, path: str, headers: dict[str, str]) -> Any:
+    if method == "GET":
+        return client.get(path, headers=headers)
+    if path.startswith("/api/"):
+        return client.post(path, json={}, headers=headers)
+    return client.post(path, data={}, headers=headers)
+
+
+REFUSALS = {
+    "remote-without-key": (None, REMOTE, {}, 403),
+    "no-credentials": (API_KEY, REMOTE, {}, 401),
+    "wrong-bearer": (API_KEY, LOCAL, {"Authorization": "Bearer wrong"}, 401),
+    "wrong-basic-password": (API_KEY, LOCAL, basic("reviewer", "wrong"), 401),
+    "key-as-basic-user": (API_KEY, LOCAL, basic(API_KEY, ""), 401),
+    "other-scheme": (API_KEY, LOCAL, {"Authorization": f"Token {API_KEY}"}, 401),
+}
+
+
+@pytest.mark.parametrize("case", REFUSALS, ids=list(REFUSALS))
+def test_api_and_review_page_refuse_the_same_requests(
+    build_api_app: BuildApiApp, database_url: str, stored_script: Script, case: str
+) -> None:
+    api_key, client_address, headers, status = REFUSALS[case]
+    add_clip(database_url, "spring-launch", "hook")
+    with TestClient(build_api_app(api_key), client=client_address) as client:
+        for method, path, is_page in ROUTES:
+            refused = call(client, method, path, headers)
+            assert refused.status_code == status, (method, path)
+            assert API_KEY not in refused.text
+            if is_page:
+                assert refused.headers["content-type"].startswith("text/html")
+                assert "frame-ancestors 'none'" in refused.headers["content-security-policy"]
+            else:
+                assert refused.headers["content-type"] == "application/json"
+            if status == 401:
+                challenge = 'Basic realm="VSL review"' if is_page else "Bearer"
+                assert refused.headers["www-authenticate"] == challenge
+                assert "missing or wrong API key" in refused.text
+            else:
+                assert "VSL_API_KEY" in refused.text
+    assert approvals(database_url) == []
+
+
+@pytest.mark.parametrize(
+    ("api_key", "client_address", "headers"),
+    [
+        (None, LOCAL, {}),
+        (API_KEY, REMOTE, {"Authorization": f"Bearer {API_KEY}"}),
+        (API_KEY, REMOTE, {"Authorization": f"bearer  {API_KEY} "}),
+    ],
+    ids=["loopback-without-key", "bearer", "bearer-loose-spelling"],
+)
+def test_api_and_review_page_serve_the_same_requests(
+    build_api_app: BuildApiApp,
+    database_url: str,
+    stored_script: Script,
+    api_key: str | None,
+    client_address: tuple[str, int],
+    headers: dict[str, str],
+) -> None:
+    add_clip(database_url, "spring-launch", "hook")
+    add_clip(database_url, "spring-launch", "close")
+    with TestClient(build_api_app(api_key), client=client_address) as client:
+        assert client.get("/api/scripts", headers=headers).status_code == 200
+        assert client.get("/review", headers=headers).status_code == 200
+        api = client.post(
+            "/api/scripts/spring-launch/sections/hook/approve", json={}, headers=headers
+        )
+        assert api.status_code == 201
+        page = client.post(
+            "/review/spring-launch/close/approve",
+            data={},
+            headers=headers,
+            follow_redirects=False,
+        )
+        assert page.status_code == 303
+    assert sorted(r["section_id"] for r in approvals(database_url)) == ["close", "hook"]
+
+
+def test_basic_auth_is_the_review_pages_alone(
+    build_api_app: BuildApiApp, stored_script: Script
+) -> None:
+    with TestClient(build_api_app(API_KEY), client=REMOTE) as client:
+        assert client.get("/review", headers=basic("anyone", API_KEY)).status_code == 200
+        assert client.get("/api/scripts", headers=basic("anyone", API_KEY)).status_code == 401
