@@ -1,9 +1,12 @@
-"""The HTTP service: Replicate's webhook receiver and the local media server.
+"""The HTTP service: Replicate's webhook receiver, health, the local media folder (`app`), the
+integrators' API (`api/`), the reviewers' page (`review/`, HTML from `templates/`).
 
-`create_app` builds it around an inbox; `server` runs it from settings or in a thread.
+`create_app` builds it around an inbox; `server` runs it from settings or in a thread; `deps`
+holds what `/api` and `/review` handlers depend on, the access rule among them.
 """
 
 from vsl_pipelines.web.app import create_app
+from vsl_pipelines.web.deps import ApiConfig
 from vsl_pipelines.web.server import (
     RunningService,
     WebhookSecretUnavailable,
@@ -15,6 +18,7 @@ from vsl_pipelines.web.server import (
 from vsl_pipelines.web.signatures import WebhookVerificationError, WebhookVerifier
 
 __all__ = [
+    "ApiConfig",
     "RunningService",
     "WebhookSecretUnavailable",
     "WebhookVerificationError",
