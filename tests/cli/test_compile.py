@@ -26,3 +26,18 @@ def test_compile_command_reports_errors_as_json(tmp_path):
     result = CliRunner().invoke(compile_command, ["--out", str(tmp_path / "o.mp4"), "nope.mp4"])
     assert result.exit_code == 1
     assert "nope.mp4: file not found" in json.loads(result.stderr)["error"]
+
+
+def test_compile_command_verifies_quick_by_default_full_on_request(make_clip, tmp_path):
+    clips = [str(make_clip(seconds=1.0, tone=tone)) for tone in (300, 400)]
+    out = str(tmp_path / "v.mp4")
+    levels = {}
+    for flags in ([], ["--verify", "full"], ["--no-verify"], ["--verify", "off"]):
+        result = CliRunner().invoke(compile_command, [*flags, "--out", out, *clips])
+        assert result.exit_code == 0, result.output
+        levels[" ".join(flags)] = json.loads(result.stdout)["verification"]
+    assert levels[""]["level"] == "quick" and levels[""]["ok"]
+    assert levels[""]["decoded_frames"] == 2 and levels[""]["video_frames"] == 60
+    assert levels["--verify full"]["level"] == "full" and levels["--verify full"]["ok"]
+    assert levels["--verify full"]["decoded_frames"] == 60
+    assert levels["--no-verify"] is None and levels["--verify off"] is None

@@ -7,7 +7,7 @@ All work happens in a temporary folder beside the output; the output appears ato
 
 from __future__ import annotations
 
-import ctypes
+import functools
 import os
 import shutil
 import sys
@@ -84,8 +84,16 @@ def _probe_all(paths: Sequence[Path]) -> list[MediaProbe]:
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-_RENAMEAT2 = getattr(_LIBC, "renameat2", None)
+
+
+@functools.cache
+def _renameat2() -> Any:
+    """libc's renameat2, loaded on first use (ctypes costs start-up when nothing is replaced)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    return getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
 
 
 def publish(staged: Path, target: Path) -> None:
@@ -95,8 +103,9 @@ def publish(staged: Path, target: Path) -> None:
     into the work folder (removed with it). A plain rename over an existing file makes ext4
     (auto_da_alloc) flush the new file's data inside the rename, ~7 ms for 7 MB; neither
     variant fsyncs. Falls back to `os.replace` where the exchange is unavailable."""
-    if _RENAMEAT2 is not None and target.is_file() and not target.is_symlink():
-        done = _RENAMEAT2(
+    exchange = _renameat2() if target.is_file() and not target.is_symlink() else None
+    if exchange is not None:
+        done = exchange(
             _AT_FDCWD, os.fsencode(staged), _AT_FDCWD, os.fsencode(target), _RENAME_EXCHANGE
         )
         if done == 0:
