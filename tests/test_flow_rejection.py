@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import av
 import dagster as dg
+import pytest
 
 from tests.fixtures.flow import Flow
 from vsl_pipelines.db import jobs as job_rows
@@ -14,6 +15,7 @@ from vsl_pipelines.db.connection import connect
 from vsl_pipelines.defs.generation.assets import NO_FAILED
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.services.review import decide, review_queue
+from vsl_pipelines.services.status import NotFailed, retry_script, script_status
 
 SCRIPT = "spring-launch"
 
@@ -154,3 +156,41 @@ def test_a_failed_prediction_fails_the_stage_check(flow: Flow, stored_script: Sc
     failed, _ = failed_and_retried(flow)
     evaluations = check_evaluations(flow, failed["stage"])
     assert any(not e.passed for e in evaluations), [e.passed for e in evaluations]
+
+
+def test_a_prediction_out_of_attempts_fails_the_script_until_retried(
+    flow: Flow, stored_script: Script
+) -> None:
+    flow.sandbox.knobs.fail_next = 1_000  # every prediction fails, retries included
+    start(flow)
+    flow.drive(lambda: flow.status(SCRIPT) == "failed")
+    with connect(flow.database_url) as conn:
+        state = script_status(conn, SCRIPT)
+        jobs = job_rows.all_jobs(conn, SCRIPT)
+    assert state["status"] == "failed"
+    assert "after 3 attempts" in state["error"], state["error"]
+    assert max(j["attempt"] for j in jobs) == 3, "no fourth attempt without an operator"
+    # The Dagster UI shows it too: the collecting run that reported the last failures.
+    metadata = [
+        event.materialization.metadata
+        for run in flow.runs
+        for event in run.get_asset_materialization_events()
+        if "script_status" in event.materialization.metadata
+    ]
+    assert metadata and metadata[-1]["script_status"].value == "failed"
+    assert "after 3 attempts" in metadata[-1]["script_error"].value
+
+    ticks_before = len(flow.runs)
+    flow.launch(flow.tick("webhook_sensor"))
+    assert len(flow.runs) == ticks_before, "a failed script is left alone"
+
+    flow.sandbox.knobs.fail_next = 0
+    with connect(flow.database_url) as conn:
+        retried = retry_script(conn, SCRIPT)
+        with pytest.raises(NotFailed):
+            retry_script(conn, SCRIPT)
+    assert retried["attempt_round"] == 2
+    flow.drive(lambda: flow.status(SCRIPT) == "review")
+    with connect(flow.database_url) as conn:
+        assert script_status(conn, SCRIPT)["error"] is None
+        assert max(j["attempt"] for j in job_rows.all_jobs(conn, SCRIPT)) == 4

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster._core.instance.ref import InstanceRef
 
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.script import Script
@@ -37,6 +36,19 @@ def _status(database_url: str, script_id: str = "spring-launch") -> str:
         row = conn.execute("SELECT status FROM scripts WHERE id = %s", (script_id,)).fetchone()
     assert row is not None
     return str(row["status"])
+
+
+# Every wait of the test draws on one budget, kept below the test's own timeout so a slow
+# machine fails with the daemon's log rather than with pytest's timeout.
+BUDGET_S = 480.0
+
+
+class Budget:
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+
+    def wait(self, check: Callable[[], bool], what: str, logs: Path) -> None:
+        _wait(check, self.deadline - time.monotonic(), what, logs)
 
 
 def _wait(check: Callable[[], bool], timeout_s: float, what: str, logs: Path) -> None:
@@ -117,7 +129,7 @@ def restart_env(
             "VSL_GENERATION_SCHEDULE": "0 0 1 1 *",
         }
     )
-    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+    with dg.DagsterInstance.from_config(str(home)) as instance:
         instance.add_dynamic_partitions("scripts", ["spring-launch"])
     yield env, sandbox, restart_service, tmp_path
     for service in services:
@@ -125,8 +137,10 @@ def restart_env(
     inbox.close()
 
 
+@pytest.mark.timeout(BUDGET_S + 60)
 def test_flow_survives_service_and_daemon_restarts(database_url: str, restart_env) -> None:
     env, sandbox, restart_service, tmp_path = restart_env
+    budget = Budget(BUDGET_S)
     daemon = Daemon(env, tmp_path / "daemon.log")
     daemon.start()
     try:
@@ -155,11 +169,11 @@ def test_flow_survives_service_and_daemon_restarts(database_url: str, restart_en
 
         # The webhook service goes away while the first predictions finish (2 s each):
         # their completed webhooks fail and are retried by the sender.
-        _wait(predictions_created, 120, "the first predictions", tmp_path)
+        budget.wait(predictions_created, "the first predictions", tmp_path)
         restart_service()
 
         def collecting_run_in_flight() -> bool:
-            with dg.DagsterInstance.from_ref(InstanceRef.from_dir(env["DAGSTER_HOME"])) as inst:
+            with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as inst:
                 records = inst.get_run_records(
                     filters=dg.RunsFilter(
                         job_name="collect_keyframes",
@@ -168,18 +182,18 @@ def test_flow_survives_service_and_daemon_restarts(database_url: str, restart_en
                 )
             return bool(records)
 
-        _wait(collecting_run_in_flight, 180, "a collecting run in flight", tmp_path)
+        budget.wait(collecting_run_in_flight, "a collecting run in flight", tmp_path)
 
         # Then the daemon dies hard, with the collecting run it launched.
         daemon.kill()
         daemon.start()
 
-        _wait(lambda: _status(database_url) == "review", 240, "review", tmp_path)
+        budget.wait(lambda: _status(database_url) == "review", "review", tmp_path)
         with connect(database_url) as conn:
             for item in review_queue(conn, "spring-launch"):
                 decide(conn, "spring-launch", item["section"], "approved")
             conn.commit()
-        _wait(lambda: _status(database_url) == "compiled", 180, "compiled", tmp_path)
+        budget.wait(lambda: _status(database_url) == "compiled", "compiled", tmp_path)
     finally:
         daemon.kill()
 
@@ -194,10 +208,12 @@ def test_flow_survives_service_and_daemon_restarts(database_url: str, restart_en
     job_ids = {j["prediction_id"] for j in jobs}
     assert len(jobs) == 6 and len(job_ids) == 6, "one prediction per job, none duplicated"
     assert len(sandbox.engine.store.all()) == 6, "the sandbox saw exactly one create per job"
-    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(env["DAGSTER_HOME"])) as instance:
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         collects = instance.get_runs(filters=dg.RunsFilter(job_name="collect_keyframes"))
     statuses = sorted(str(run.status.value) for run in collects)
-    assert {"STARTING", "STARTED"} & set(statuses), f"the killed run stays as it died: {statuses}"
+    # The killed run never succeeds: it stays as it died, or run monitoring (which checks
+    # runs every 10 s) has marked it failed by now.
+    assert {"STARTING", "STARTED", "FAILURE"} & set(statuses), statuses
     assert any(
         run.tags.get("dagster/run_key", "").endswith(":1") and run.status.value == "SUCCESS"
         for run in collects

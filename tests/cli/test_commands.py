@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 
 from vsl_pipelines.cli import main
 from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.scripts import fail_script, set_status
 from vsl_pipelines.settings import PROJECT_ROOT, get_settings
 
 SAMPLE = PROJECT_ROOT / "config" / "scripts" / "spring-launch.yaml"
@@ -219,6 +220,30 @@ def test_scripts_list_and_show(environment: str, tmp_path: Path) -> None:
     unknown = vsl("scripts", "show", "unknown")
     assert unknown.exit_code == 2
     assert "no script 'unknown'" in unknown.stderr
+
+
+def test_a_failed_script_shows_its_reason_and_is_retried_once(environment: str) -> None:
+    assert vsl("scripts", "add", SAMPLE).exit_code == 0
+    refused = vsl("scripts", "retry", "spring-launch")
+    assert refused.exit_code == 2 and "is queued, not failed" in refused.stderr
+    with connect(environment) as conn:
+        set_status(conn, "spring-launch", "generating")
+        assert fail_script(conn, "spring-launch", "hook/keyframe (sdxl) failed after 3 attempts")
+
+    listed = vsl("scripts", "list")
+    assert listed.stdout.split()[:2] == ["spring-launch", "failed"]
+    shown = json.loads(vsl("scripts", "show", "spring-launch").stdout)
+    assert (shown["status"], shown["error"]) == (
+        "failed",
+        "hook/keyframe (sdxl) failed after 3 attempts",
+    )
+
+    retried = vsl("scripts", "retry", "spring-launch")
+    assert retried.exit_code == 0, retried.output
+    assert json.loads(retried.stdout)["attempt_round"] == 2
+    shown = json.loads(vsl("scripts", "show", "spring-launch").stdout)
+    assert (shown["status"], shown["error"]) == ("generating", None)
+    assert vsl("scripts", "retry", "unknown").exit_code == 2
 
 
 @pytest.mark.parametrize("decision", ["approve", "reject"])

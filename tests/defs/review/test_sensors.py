@@ -86,6 +86,7 @@ def test_a_rejection_starts_the_next_take_and_requests_generation(in_review: str
     assert request.job_name == "generate"
     assert request.partition_key == SCRIPT
     assert request.tags["vsl/section"] == "hook" and request.tags["vsl/take"] == "2"
+    assert request.tags["vsl/step"] == "requests", "the per-step concurrency limit applies"
 
 
 def test_a_rejection_of_a_superseded_take_does_nothing(in_review: str) -> None:
@@ -117,6 +118,7 @@ def test_the_last_approval_requests_one_compile(in_review: str) -> None:
     requests, cursor = approval_tick(cursor, in_review, batch=200)
     assert [(r.job_name, r.partition_key) for r in requests] == [("compile", SCRIPT)]
     assert requests[0].run_key == f"compile:{SCRIPT}:{last}"
+    assert requests[0].tags["vsl/step"] == "compile", "the per-step concurrency limit applies"
     assert approval_tick(cursor, in_review, batch=200) == ([], cursor)
 
 
