@@ -1,0 +1,117 @@
+"""The Dagster graph as a snapshot: assets, checks, jobs, sensors and the schedule.
+
+A change to the graph shows up in review as a change to `snapshots/definitions.json`;
+regenerate it with `VSL_UPDATE_SNAPSHOT=1 pytest tests/defs/test_definitions.py`.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from vsl_pipelines.definitions import build_definitions
+from vsl_pipelines.settings import PROJECT_ROOT, Settings
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
+
+
+def describe(defs: dg.Definitions) -> dict[str, Any]:
+    graph = defs.resolve_asset_graph()
+    assets = {}
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        assets[key.to_user_string()] = {
+            "group": node.group_name,
+            "deps": sorted(d.to_user_string() for d in node.parent_keys),
+            "kinds": sorted(node.kinds),
+            "partitions": getattr(node.partitions_def, "name", None),
+            "checks": sorted(c.name for c in node.check_keys),
+            "description": node.description,
+        }
+    jobs = {
+        job.name: sorted(
+            k.to_user_string()
+            for k in defs.resolve_job_def(job.name).asset_layer.executable_asset_keys
+        )
+        for job in defs.jobs or []
+    }
+    sensors = {
+        sensor.name: {
+            "interval_s": sensor.minimum_interval_seconds,
+            "jobs": sorted(j.name for j in sensor.jobs) if sensor.has_jobs else [],
+            "default_status": sensor.default_status.value,
+            "resources": sorted(sensor.required_resource_keys),
+        }
+        for sensor in defs.sensors or []
+        if isinstance(sensor, dg.SensorDefinition)
+    }
+    schedules = {
+        schedule.name: {
+            "cron": schedule.cron_schedule,
+            "job": schedule.job_name,
+            "default_status": schedule.default_status.value,
+            "resources": sorted(schedule.required_resource_keys),
+        }
+        for schedule in defs.schedules or []
+        if isinstance(schedule, dg.ScheduleDefinition)
+    }
+    return {
+        "assets": assets,
+        "jobs": jobs,
+        "sensors": sensors,
+        "schedules": schedules,
+        "resources": sorted(defs.resources or {}),
+    }
+
+
+def test_definitions_match_the_snapshot() -> None:
+    current = describe(build_definitions(Settings.model_construct()))  # defaults, not the env
+    if os.environ.get("VSL_UPDATE_SNAPSHOT"):
+        SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+    assert current == json.loads(SNAPSHOT.read_text()), (
+        "the Dagster graph changed; review it and regenerate the snapshot "
+        "(VSL_UPDATE_SNAPSHOT=1 pytest tests/defs/test_definitions.py)"
+    )
+
+
+def test_sensor_intervals_and_cron_come_from_settings() -> None:
+    settings = Settings(
+        VSL_WEBHOOK_SENSOR_INTERVAL=1,
+        VSL_APPROVAL_SENSOR_INTERVAL=2,
+        VSL_SCRIPTS_SENSOR_INTERVAL=3,
+        VSL_GENERATION_SCHEDULE="0 * * * *",
+    )  # type: ignore[call-arg]
+    described = describe(build_definitions(settings))
+    intervals = {name: s["interval_s"] for name, s in described["sensors"].items()}
+    assert intervals == {"webhook_sensor": 1, "approval_sensor": 2, "script_partitions_sensor": 3}
+    assert described["schedules"]["generation_schedule"]["cron"] == "0 * * * *"
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_only_the_dagster_layer_imports_dagster() -> None:
+    """`vsl_pipelines/defs/` and `definitions.py` are the Dagster layer; the CLI may load it
+    (partition registration, check results) but imports no Dagster module itself."""
+    package = PROJECT_ROOT / "vsl_pipelines"
+    layer = {package / "definitions.py", *(package / "defs").rglob("*.py")}
+    offenders = {
+        str(path.relative_to(PROJECT_ROOT)): sorted(
+            n for n in _imports(path) if n == "dagster" or n.startswith(("dagster.", "dagster_"))
+        )
+        for path in package.rglob("*.py")
+        if path not in layer
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}
