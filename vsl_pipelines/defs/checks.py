@@ -6,19 +6,29 @@ import dagster as dg
 
 
 def latest_check_results(dagster_home: Path, asset: str, partition: str) -> dict[str, bool]:
-    """Check name -> passed, for the latest evaluation of each of the asset's checks on the
-    partition."""
-    results: dict[str, bool] = {}
+    """Check name -> passed, from the latest successful run that materialized the asset's
+    partition (empty when there is none)."""
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-        records = instance.get_event_records(
-            dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION),
-            ascending=True,
+        records = instance.get_run_records(
+            filters=dg.RunsFilter(
+                tags={"dagster/partition": partition},
+                statuses=[dg.DagsterRunStatus.SUCCESS],
+            ),
+            order_by="update_timestamp",
+            ascending=False,
         )
         for record in records:
-            event = record.event_log_entry.dagster_event
-            evaluation = event.event_specific_data if event else None
-            if not isinstance(evaluation, dg.AssetCheckEvaluation):
-                continue
-            if evaluation.asset_key == dg.AssetKey(asset) and evaluation.partition == partition:
-                results[evaluation.check_name] = bool(evaluation.passed)
-    return results
+            results = {
+                evaluation.check_name: bool(evaluation.passed)
+                for entry in instance.all_logs(
+                    record.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+                )
+                if entry.dagster_event is not None
+                and isinstance(
+                    evaluation := entry.dagster_event.event_specific_data, dg.AssetCheckEvaluation
+                )
+                and evaluation.asset_key == dg.AssetKey(asset)
+            }
+            if results:
+                return results
+    return {}

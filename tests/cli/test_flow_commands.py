@@ -1,0 +1,116 @@
+"""`vsl demo` and `vsl dev` as a user runs them: whole processes, real daemon, real servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import httpx
+import pytest
+import yaml
+
+from vsl_pipelines.db.embedded import embedded_server_pid
+from vsl_pipelines.settings import PROJECT_ROOT
+
+VSL = str(Path(sys.executable).parent / "vsl")
+SAMPLE = PROJECT_ROOT / "config" / "scripts" / "spring-launch.yaml"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def user_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A user's environment: no project variables but a data folder and free ports."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("VSL_", "REPLICATE_", "DAGSTER_", "DATABASE_", "REDIS_"))
+    }
+    env.update(
+        VSL_DATA_DIR=str(tmp_path / "data"),
+        VSL_SERVICE_PORT=str(free_port()),
+        VSL_SANDBOX_PORT=str(free_port()),
+        **extra,
+    )
+    return env
+
+
+@pytest.mark.timeout(420)
+def test_demo_runs_any_script_to_a_video_whose_checks_all_pass(
+    database_url: str, tmp_path: Path
+) -> None:
+    document = yaml.safe_load(SAMPLE.read_text())
+    document["output"] = {"transition": "fade:0.5", "captions": True}
+    script = tmp_path / "faded.yaml"
+    script.write_text(yaml.safe_dump(document))
+
+    done = subprocess.run(
+        [VSL, "demo", "--script", str(script), "--timeout", "360"],
+        env=user_env(tmp_path, DATABASE_URL=database_url),
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    [line] = done.stdout.splitlines()
+    result = json.loads(line)
+    assert result["script_id"].startswith("demo-") and result["clips"] == 3
+    assert result["checks"] and all(result["checks"].values()), result["checks"]
+    assert "decodes_with_expected_duration" in result["checks"]
+    with av.open(result["output"]) as container:
+        video = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(video))
+    assert frames > 0
+    assert abs(result["duration_s"] - float(container.duration or 0) / 1e6) < 0.1
+
+
+@pytest.mark.timeout(240)
+def test_ctrl_c_stops_dev_and_the_embedded_postgres_it_started(tmp_path: Path) -> None:
+    env = user_env(tmp_path, VSL_DEV_UI_PORT=str(free_port()))
+    data_dir = Path(env["VSL_DATA_DIR"])
+    service_port = int(env["VSL_SERVICE_PORT"])
+    dev = subprocess.Popen(
+        [VSL, "dev", "--port", env["VSL_DEV_UI_PORT"]],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "dev.log").open("wb"),
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert dev.poll() is None, (tmp_path / "dev.log").read_text()[-3000:]
+            try:
+                if httpx.get(f"http://127.0.0.1:{service_port}/healthz", timeout=2).is_success:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "vsl dev did not start its service"
+            time.sleep(0.5)
+        pid = embedded_server_pid(data_dir)
+        assert pid is not None, "vsl dev started the embedded PostgreSQL"
+
+        dev.send_signal(signal.SIGINT)
+        assert dev.wait(60) == 0 or dev.returncode in (1, -signal.SIGINT)
+    finally:
+        if dev.poll() is None:
+            dev.kill()
+    assert embedded_server_pid(data_dir) is None, "the embedded PostgreSQL was left running"
+    assert not port_open(service_port), "the webhook service was left running"
+    assert not port_open(int(env["VSL_SANDBOX_PORT"])), "the sandbox was left running"
