@@ -82,11 +82,11 @@ def test_demo_runs_any_script_to_a_video_whose_checks_all_pass(
 
 @pytest.mark.timeout(240)
 def test_ctrl_c_stops_dev_and_the_embedded_postgres_it_started(tmp_path: Path) -> None:
-    env = user_env(tmp_path, VSL_DEV_UI_PORT=str(free_port()))
+    env = user_env(tmp_path)
     data_dir = Path(env["VSL_DATA_DIR"])
-    service_port = int(env["VSL_SERVICE_PORT"])
+    service_port, ui_port = int(env["VSL_SERVICE_PORT"]), free_port()
     dev = subprocess.Popen(
-        [VSL, "dev", "--port", env["VSL_DEV_UI_PORT"]],
+        [VSL, "dev", "--port", str(ui_port)],
         env=env,
         cwd=PROJECT_ROOT,
         stdout=subprocess.DEVNULL,
@@ -97,11 +97,13 @@ def test_ctrl_c_stops_dev_and_the_embedded_postgres_it_started(tmp_path: Path) -
         while True:
             assert dev.poll() is None, (tmp_path / "dev.log").read_text()[-3000:]
             try:
-                if httpx.get(f"http://127.0.0.1:{service_port}/healthz", timeout=2).is_success:
+                service = httpx.get(f"http://127.0.0.1:{service_port}/healthz", timeout=2)
+                ui = httpx.get(f"http://127.0.0.1:{ui_port}/server_info", timeout=2)
+                if service.is_success and ui.is_success:
                     break
             except httpx.HTTPError:
                 pass
-            assert time.monotonic() < deadline, "vsl dev did not start its service"
+            assert time.monotonic() < deadline, "vsl dev did not start its service and the UI"
             time.sleep(0.5)
         pid = embedded_server_pid(data_dir)
         assert pid is not None, "vsl dev started the embedded PostgreSQL"
@@ -114,3 +116,4 @@ def test_ctrl_c_stops_dev_and_the_embedded_postgres_it_started(tmp_path: Path) -
     assert embedded_server_pid(data_dir) is None, "the embedded PostgreSQL was left running"
     assert not port_open(service_port), "the webhook service was left running"
     assert not port_open(int(env["VSL_SANDBOX_PORT"])), "the sandbox was left running"
+    assert not port_open(ui_port), "the Dagster UI was left running"

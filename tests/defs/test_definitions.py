@@ -21,6 +21,13 @@ SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 
 
 def describe(defs: dg.Definitions) -> dict[str, Any]:
+    # Resolving definitions reads the current instance's state; an earlier test's closed
+    # instance must not be the one it finds.
+    with dg.instance_for_test():
+        return _describe(defs)
+
+
+def _describe(defs: dg.Definitions) -> dict[str, Any]:
     graph = defs.resolve_asset_graph()
     assets = {}
     for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):

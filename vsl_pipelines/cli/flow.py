@@ -67,12 +67,14 @@ def demo_command(script_path: Path, timeout_s: int) -> None:
         line = run_demo(settings, script_path, timeout_s, register_partition, _say)
     except LaunchError as exc:
         raise click.ClickException(str(exc)) from None
-    from vsl_pipelines.defs.checks import latest_check_results
+    from vsl_pipelines.defs.checks import wait_for_check_results
 
-    line["checks"] = latest_check_results(
+    line["checks"] = wait_for_check_results(
         settings.dagster_home, "compiled_video", line["script_id"]
     )
     result_out.write(json.dumps(line) + "\n")
     result_out.flush()
+    if not line["checks"]:
+        raise click.ClickException("the compile run reported no asset check results")
     if not all(line["checks"].values()):
         raise click.ClickException(f"asset checks failed: {line['checks']}")

@@ -1,5 +1,6 @@
 """Reading asset check results back from a Dagster instance (what `vsl demo` reports)."""
 
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -32,3 +33,16 @@ def latest_check_results(dagster_home: Path, asset: str, partition: str) -> dict
             if results:
                 return results
     return {}
+
+
+def wait_for_check_results(
+    dagster_home: Path, asset: str, partition: str, timeout_s: float = 60.0
+) -> dict[str, bool]:
+    """`latest_check_results` once the run that materialized the partition has ended (the
+    script's status says `compiled` a moment before its run is marked successful)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        results = latest_check_results(dagster_home, asset, partition)
+        if results or time.monotonic() > deadline:
+            return results
+        time.sleep(0.5)

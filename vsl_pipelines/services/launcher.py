@@ -42,9 +42,14 @@ class LaunchError(RuntimeError):
     """A process of the flow could not start or did not finish; the message says where to look."""
 
 
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
 def reset_signals() -> None:
+    """In a child: default handling of Ctrl-C and SIGTERM, neither blocked."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 def _interrupt(signum: int, _frame: object) -> None:
@@ -89,16 +94,21 @@ class Processes:
         self, name: str, args: list[str], *, foreground: bool = False
     ) -> subprocess.Popen[bytes]:
         out = None if foreground else (self.log_dir / f"{name}.log").open("ab")
-        proc = subprocess.Popen(
-            args,
-            env=self.env,
-            cwd=PROJECT_ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT if out else None,
-            start_new_session=True,
-            preexec_fn=reset_signals,
-        )
-        self.children.append(proc)
+        # Ctrl-C waits until the child is on the list, or it would be started and never stopped.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            proc = subprocess.Popen(
+                args,
+                env=self.env,
+                cwd=PROJECT_ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT if out else None,
+                start_new_session=True,
+                preexec_fn=reset_signals,
+            )
+            self.children.append(proc)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         return proc
 
     def stop(self) -> None:
