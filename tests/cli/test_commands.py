@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 
 from vsl_pipelines.cli import main
 from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.jobs import attach_prediction, reserve_job
 from vsl_pipelines.db.scripts import fail_script, set_status
 from vsl_pipelines.settings import PROJECT_ROOT, get_settings
 
@@ -304,3 +305,24 @@ def test_scripts_add_registers_the_partition_in_the_dagster_home(
     assert json.loads(result.stdout)["partition_registered"] is True
     with dg.DagsterInstance.get() as instance:
         assert instance.get_dynamic_partitions("scripts") == ["spring-launch"]
+
+
+def test_jobs_show_reads_a_job_by_its_prediction(environment: str) -> None:
+    assert vsl("scripts", "add", SAMPLE).exit_code == 0
+    with connect(environment) as conn:
+        job = reserve_job(
+            conn,
+            script_id="spring-launch",
+            section_id="hook",
+            stage="keyframe",
+            take=1,
+            model_id="flux-schnell",
+            model_input={"prompt": "x"},
+            estimated_cost_usd=0.003,
+        )
+        attach_prediction(conn, job["id"], {"id": "pred-cli", "status": "processing"})
+    shown = vsl("jobs", "show", "pred-cli")
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["status"] == "processing"
+    unknown = vsl("jobs", "show", "nope")
+    assert unknown.exit_code == 2 and "no job has prediction 'nope'" in unknown.stderr

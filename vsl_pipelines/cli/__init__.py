@@ -13,6 +13,7 @@ COMMANDS = {
     "models": "models:models",
     "scripts": "scripts:scripts",
     "review": "review:review",
+    "jobs": "jobs:jobs",
     "compile": "compile:compile_command",
     "sandbox": "sandbox:sandbox_command",
     "serve": "serve:serve_command",

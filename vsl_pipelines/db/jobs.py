@@ -129,6 +129,10 @@ def jobs_in_state(conn: Conn, statuses: tuple[str, ...], limit: int = 500) -> li
     ).fetchall()
 
 
+def job_by_prediction(conn: Conn, prediction_id: str) -> dict[str, Any] | None:
+    return conn.execute("SELECT * FROM jobs WHERE prediction_id = %s", (prediction_id,)).fetchone()
+
+
 def all_jobs(conn: Conn, script_id: str) -> list[dict[str, Any]]:
     return conn.execute(
         "SELECT * FROM jobs WHERE script_id = %s ORDER BY id", (script_id,)
