@@ -97,7 +97,10 @@ def _open_pool(database_url: str, *, min_size: int, max_size: int, timeout: floa
     pool: Pool = ConnectionPool(
         database_url,
         connection_class=cast("type[Conn]", psycopg.Connection),
-        kwargs={"row_factory": dict_row},
+        # No server-side prepared statements: a pooled connection lives long enough to see a
+        # migration from another process, after which a prepared `SELECT *` fails with
+        # "cached plan must not change result type".
+        kwargs={"row_factory": dict_row, "prepare_threshold": None},
         min_size=min_size,
         max_size=max_size,
         timeout=timeout,
