@@ -256,3 +256,16 @@ def test_sizes_given_later_resize_the_pool(pooled_url: str) -> None:
     assert (pool.min_size, pool.max_size, pool.timeout) == (1, 4, 5.0)
     get_pool(pooled_url)  # sizes left out keep the current ones
     assert pool.max_size == 4
+
+
+def test_a_pooled_connection_survives_a_migration_by_another_process(pooled_url: str) -> None:
+    get_pool(pooled_url, max_size=1)  # every use below is the same server connection
+    for _ in range(8):  # past psycopg's threshold for preparing a repeated statement
+        with connect(pooled_url) as conn:
+            conn.execute("SELECT * FROM scripts").fetchall()
+    with psycopg.connect(pooled_url.split("?")[0], autocommit=True) as other:
+        other.execute("ALTER TABLE scripts ADD COLUMN added_later text")
+    with connect(pooled_url) as conn:
+        rows = conn.execute("SELECT * FROM scripts").fetchall()
+        columns = [c.name for c in conn.execute("SELECT * FROM scripts LIMIT 0").description or []]
+    assert rows == [] and "added_later" in columns
