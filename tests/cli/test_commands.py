@@ -12,9 +12,9 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
+from tests.fixtures.scripts import record_job
 from vsl_pipelines.cli import main
 from vsl_pipelines.db.connection import connect
-from vsl_pipelines.db.jobs import attach_prediction, reserve_job
 from vsl_pipelines.db.scripts import fail_script, set_status
 from vsl_pipelines.settings import PROJECT_ROOT, get_settings
 
@@ -310,17 +310,7 @@ def test_scripts_add_registers_the_partition_in_the_dagster_home(
 def test_jobs_show_reads_a_job_by_its_prediction(environment: str) -> None:
     assert vsl("scripts", "add", SAMPLE).exit_code == 0
     with connect(environment) as conn:
-        job = reserve_job(
-            conn,
-            script_id="spring-launch",
-            section_id="hook",
-            stage="keyframe",
-            take=1,
-            model_id="flux-schnell",
-            model_input={"prompt": "x"},
-            estimated_cost_usd=0.003,
-        )
-        attach_prediction(conn, job["id"], {"id": "pred-cli", "status": "processing"})
+        record_job(conn, "pred-cli", "processing")
     shown = vsl("jobs", "show", "pred-cli")
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.stdout)["status"] == "processing"

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from vsl_pipelines.db import takes as take_rows
+from tests.fixtures.scripts import record_clip
 from vsl_pipelines.db.connection import Conn, connect
 from vsl_pipelines.db.scripts import ScriptNotFound, start_new_take
 from vsl_pipelines.domain.script import Script
@@ -19,21 +19,6 @@ SCRIPT = "spring-launch"
 def conn(database_url: str, stored_script: Script) -> Iterator[Conn]:
     with connect(database_url) as conn:
         yield conn
-
-
-def record_clip(conn: Conn, section: str, take: int = 1) -> None:
-    take_rows.record_take(
-        conn,
-        script_id=SCRIPT,
-        section_id=section,
-        stage="clip",
-        take=take,
-        job_id=None,
-        media_key=f"scripts/{SCRIPT}/{section}/clip-v{take}.mp4",
-        thumbnail_key=f"scripts/{SCRIPT}/{section}/clip-thumb-v{take}.jpg",
-        probe={"kind": "video"},
-        duration_s=2.5,
-    )
 
 
 def approvals(conn: Conn) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.fixtures.scripts import record_job
 from vsl_pipelines.cache import RedisJobStatusCache
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db.connection import connect
@@ -11,18 +12,7 @@ from vsl_pipelines.services.status import prediction_status
 
 def created_job(database_url: str, prediction_id: str) -> int:
     with connect(database_url) as conn:
-        job = job_rows.reserve_job(
-            conn,
-            script_id="spring-launch",
-            section_id="hook",
-            stage="keyframe",
-            take=1,
-            model_id="flux-schnell",
-            model_input={"prompt": "x"},
-            estimated_cost_usd=0.003,
-        )
-        job_rows.attach_prediction(conn, job["id"], {"id": prediction_id, "status": "starting"})
-    return int(job["id"])
+        return record_job(conn, prediction_id)
 
 
 def test_a_miss_reads_postgres_and_fills_the_cache(

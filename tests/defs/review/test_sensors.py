@@ -8,8 +8,8 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from tests.fixtures.scripts import record_clip as record_stored_clip
 from vsl_pipelines.db import approvals as approval_rows
-from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.defs.resources import DatabaseResource, PacingResource
 from vsl_pipelines.defs.review.sensors import approval_tick, build_approval_sensor
@@ -22,18 +22,7 @@ SECTIONS = ("hook", "offer", "close")
 
 def record_clip(database_url: str, section: str, take: int = 1) -> None:
     with connect(database_url) as conn:
-        take_rows.record_take(
-            conn,
-            script_id=SCRIPT,
-            section_id=section,
-            stage="clip",
-            take=take,
-            job_id=None,
-            media_key=f"scripts/{SCRIPT}/{section}/clip-v{take}.mp4",
-            thumbnail_key=None,
-            probe={"kind": "video"},
-            duration_s=2.0,
-        )
+        record_stored_clip(conn, section, take)
 
 
 @pytest.fixture
