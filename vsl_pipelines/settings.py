@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     )
     api_key: SecretStr | None = Field(default=None, alias="VSL_API_KEY")
     service_host: str = Field(default="127.0.0.1", alias="VSL_SERVICE_HOST")
+    # Host names the service answers to (the `Host` header), comma-separated; empty: only
+    # the loopback names and the host it listens on. Guards against DNS rebinding.
+    allowed_hosts: str = Field(default="", alias="VSL_ALLOWED_HOSTS")
     service_port: int = Field(default=8080, alias="VSL_SERVICE_PORT")
     # Empty: the service's own address (`service_url`).
     webhook_url: str = Field(default="", alias="VSL_WEBHOOK_URL")
@@ -71,6 +74,13 @@ class Settings(BaseSettings):
         """Where `vsl serve` answers on this machine (webhooks, media, API, review page)."""
         host = "127.0.0.1" if self.service_host in ("0.0.0.0", "::") else self.service_host
         return f"http://{host}:{self.service_port}"
+
+    @property
+    def allowed_host_names(self) -> frozenset[str]:
+        """The `Host` names (without port) the service accepts."""
+        names = {"127.0.0.1", "localhost", "::1", self.service_host}
+        names.update(h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip())
+        return frozenset(n for n in names if n not in ("0.0.0.0", "::"))
 
     @property
     def uses_sandbox(self) -> bool:
