@@ -1,8 +1,11 @@
+import shutil
+from pathlib import Path
+
 import psycopg
 
 from tests.fixtures.database import SERVER_URL
 from vsl_pipelines.db.connection import close_pool
-from vsl_pipelines.db.migrations import apply_migrations
+from vsl_pipelines.db.migrations import MIGRATIONS_DIR, apply_migrations
 
 
 def test_migrations_apply_once_and_create_every_table(database_url: str) -> None:
@@ -36,8 +39,42 @@ def test_fresh_database_gets_all_migrations() -> None:
             "0001_initial",
             "0002_script_checked_at",
             "0003_script_failure",
+            "0004_one_decision_per_take",
         ]
     finally:
         close_pool(f"{SERVER_URL}/{name}")
+        with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_decisions_recorded_twice_on_a_take_keep_the_first(tmp_path: Path) -> None:
+    """Databases from before one-decision-per-take: the first decision on a take stays the
+    decision (the one the sensor acted on); later ones are kept, void."""
+    name = "vsl_mig_decisions_check"
+    before = tmp_path / "before"
+    before.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if path.stem < "0004":
+            shutil.copy(path, before / path.name)
+    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"{SERVER_URL}/{name}"
+    try:
+        apply_migrations(url, before)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("INSERT INTO scripts (id, title, document) VALUES ('s', 't', '{}'::jsonb)")
+            for decision in ("rejected", "approved", "rejected"):
+                conn.execute(
+                    "INSERT INTO approvals (script_id, section_id, take, decision)"
+                    " VALUES ('s', 'hook', 1, %s)",
+                    (decision,),
+                )
+        assert apply_migrations(url) == ["0004_one_decision_per_take"]
+        with psycopg.connect(url, autocommit=True) as conn:
+            rows = conn.execute("SELECT decision, void FROM approvals ORDER BY id").fetchall()
+        assert rows == [("rejected", False), ("approved", True), ("rejected", True)]
+    finally:
+        close_pool(url)
         with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tests.fixtures.scripts import record_clip
+from vsl_pipelines.db.approvals import decisions_after, latest_decisions
 from vsl_pipelines.db.connection import Conn, connect
 from vsl_pipelines.db.scripts import ScriptNotFound, start_new_take
 from vsl_pipelines.domain.script import Script
-from vsl_pipelines.services.review import ReviewError, decide, review_queue, unapproved_sections
+from vsl_pipelines.services.review import (
+    AlreadyDecided,
+    ReviewError,
+    decide,
+    review_queue,
+    unapproved_sections,
+)
 
 SCRIPT = "spring-launch"
 
@@ -107,7 +116,56 @@ def test_unapproved_sections_follow_the_current_takes(conn: Conn) -> None:
     decide(conn, SCRIPT, "close", "rejected")
     assert unapproved_sections(conn, SCRIPT) == ["offer", "close"]
     decide(conn, SCRIPT, "offer", "approved")
-    decide(conn, SCRIPT, "close", "approved")  # a later decision on the same take wins
-    assert unapproved_sections(conn, SCRIPT) == []
-    start_new_take(conn, SCRIPT, "close", {})
+    start_new_take(conn, SCRIPT, "close", {})  # what the sensor does with the rejection
     assert unapproved_sections(conn, SCRIPT) == ["close"]
+    record_clip(conn, "close", take=2)
+    decide(conn, SCRIPT, "close", "approved")
+    assert unapproved_sections(conn, SCRIPT) == []
+
+
+def test_a_take_gets_one_decision(conn: Conn) -> None:
+    record_clip(conn, "hook")
+    decide(conn, SCRIPT, "hook", "approved")
+    with pytest.raises(AlreadyDecided, match=r"take 1 of spring-launch/hook is already approved"):
+        decide(conn, SCRIPT, "hook", "rejected", prompt="too late")
+    assert approvals(conn) == 1
+    assert review_queue(conn, SCRIPT) == []
+    assert unapproved_sections(conn, SCRIPT) == ["offer", "close"]
+
+
+def test_a_decision_on_a_take_no_longer_under_review_is_refused(conn: Conn) -> None:
+    record_clip(conn, "hook")
+    start_new_take(conn, SCRIPT, "hook", {})
+    record_clip(conn, "hook", take=2)
+    with pytest.raises(AlreadyDecided, match=r"take 1 .* no longer under review .* is 2"):
+        decide(conn, SCRIPT, "hook", "approved", take=1)
+    assert decide(conn, SCRIPT, "hook", "approved", take=2)["take"] == 2
+
+
+def test_twenty_concurrent_decisions_have_exactly_one_winner(
+    database_url: str, stored_script: Script
+) -> None:
+    with connect(database_url) as conn:
+        record_clip(conn, "hook")
+    barrier = threading.Barrier(20)
+
+    def one(i: int) -> str:
+        decision = "approved" if i % 2 else "rejected"
+        barrier.wait()
+        try:
+            with connect(database_url) as conn:
+                decide(conn, SCRIPT, "hook", decision, reviewer=f"r{i}")
+            return decision
+        except AlreadyDecided:
+            return "refused"
+
+    with ThreadPoolExecutor(20) as pool:
+        outcomes = list(pool.map(one, range(20)))
+    assert outcomes.count("refused") == 19, outcomes
+    [winner] = [o for o in outcomes if o != "refused"]
+    with connect(database_url) as conn:
+        rows = conn.execute("SELECT decision FROM approvals").fetchall()
+        assert [r["decision"] for r in rows] == [winner]
+        status = latest_decisions(conn, SCRIPT)[("hook", 1)]["decision"]
+        sensor_reads = decisions_after(conn, 0, 100)
+    assert status == winner and [d["decision"] for d in sensor_reads] == [winner]

@@ -1,10 +1,13 @@
-"""The append-only approval log: reviewers' decisions on section takes, read by id cursor."""
+"""The append-only approval log: reviewers' decisions on section takes, read by id cursor.
+
+One decision per take (a unique index): a second one is refused, however close in time.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from vsl_pipelines.db.connection import Conn, returned
+from vsl_pipelines.db.connection import Conn
 
 
 def append_decision(
@@ -18,27 +21,34 @@ def append_decision(
     prompt: str | None = None,
     seed: int | None = None,
     reviewer: str | None = None,
-) -> dict[str, Any]:
-    return returned(
-        conn.execute(
-            "INSERT INTO approvals (script_id, section_id, take, decision, note, prompt, seed,"
-            " reviewer) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
-            (script_id, section_id, take, decision, note, prompt, seed, reviewer),
-        ).fetchone()
-    )
+) -> dict[str, Any] | None:
+    """The new decision, or None when the take already has one."""
+    return conn.execute(
+        "INSERT INTO approvals (script_id, section_id, take, decision, note, prompt, seed,"
+        " reviewer) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (script_id, section_id, take) WHERE NOT void DO NOTHING RETURNING *",
+        (script_id, section_id, take, decision, note, prompt, seed, reviewer),
+    ).fetchone()
+
+
+def decision_on(conn: Conn, script_id: str, section_id: str, take: int) -> dict[str, Any] | None:
+    """The take's decision, if it has one."""
+    return conn.execute(
+        "SELECT * FROM approvals WHERE script_id = %s AND section_id = %s AND take = %s"
+        " AND NOT void",
+        (script_id, section_id, take),
+    ).fetchone()
 
 
 def decisions_after(conn: Conn, cursor: int, limit: int) -> list[dict[str, Any]]:
     return conn.execute(
-        "SELECT * FROM approvals WHERE id > %s ORDER BY id LIMIT %s", (cursor, limit)
+        "SELECT * FROM approvals WHERE id > %s AND NOT void ORDER BY id LIMIT %s", (cursor, limit)
     ).fetchall()
 
 
 def latest_decisions(conn: Conn, script_id: str) -> dict[tuple[str, int], dict[str, Any]]:
-    """The newest decision for each (section, take) of a script."""
+    """The decision on each decided (section, take) of a script."""
     rows = conn.execute(
-        "SELECT DISTINCT ON (section_id, take) * FROM approvals WHERE script_id = %s"
-        " ORDER BY section_id, take, id DESC",
-        (script_id,),
+        "SELECT * FROM approvals WHERE script_id = %s AND NOT void", (script_id,)
     ).fetchall()
     return {(r["section_id"], r["take"]): r for r in rows}

@@ -8,6 +8,7 @@ when this launcher was the one to start it.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -281,6 +282,34 @@ def run_demo(
             "daemon",
             [str(environment.bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"],
         )
+        # Generation starts now rather than at the schedule's next minute; the daemon's run
+        # queue takes it like any other run.
+        launch = subprocess.run(
+            [
+                str(environment.bin_dir / "dagster"),
+                "job",
+                "launch",
+                "-w",
+                "workspace.yaml",
+                "-j",
+                "generate",
+                "--tags",
+                json.dumps(
+                    {
+                        "dagster/partition": script_id,
+                        "vsl/script_id": script_id,
+                        "vsl/step": "requests",
+                    }
+                ),
+            ],
+            env=environment.env,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if launch.returncode != 0:
+            raise LaunchError(f"could not launch generation: {launch.stderr.strip()[-2000:]}")
         url = environment.database_url
         status = "queued"
         while status != "compiled":

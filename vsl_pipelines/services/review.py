@@ -18,6 +18,10 @@ class ReviewError(ValueError):
     pass
 
 
+class AlreadyDecided(ReviewError):
+    """The take already has its decision, or is no longer the take under review (409)."""
+
+
 def _current_clip(conn: Conn, script_id: str, section_id: str) -> tuple[int, dict[str, Any]]:
     script_rows.script_row(conn, script_id)
     sections = {s["id"]: s for s in script_rows.sections_of(conn, script_id)}
@@ -44,26 +48,42 @@ def decide(
     prompt: str | None = None,
     seed: int | None = None,
     reviewer: str | None = None,
+    take: int | None = None,
 ) -> dict[str, Any]:
-    """Append one decision on the section's current take."""
+    """Record the decision on the section's current take (`take`, when given, is the one the
+    reviewer saw). A take gets one decision: another one, even a concurrent one, raises
+    AlreadyDecided and changes nothing."""
     if decision not in ("approved", "rejected"):
         raise ReviewError(f"decision must be approved or rejected, not {decision!r}")
     if decision == "approved" and (prompt is not None or seed is not None):
         raise ReviewError("--prompt and --seed belong to a rejection (they shape the next take)")
     if seed is not None and not 0 <= seed < 2**31:
         raise ReviewError(f"seed {seed} is out of range (0 to 2147483647)")
-    take, _ = _current_clip(conn, script_id, section_id)
-    return approval_rows.append_decision(
+    current, _ = _current_clip(conn, script_id, section_id)
+    if take is not None and take != current:
+        raise AlreadyDecided(
+            f"take {take} of {script_id}/{section_id} is no longer under review"
+            f" (the current take is {current})"
+        )
+    row = approval_rows.append_decision(
         conn,
         script_id=script_id,
         section_id=section_id,
-        take=take,
+        take=current,
         decision=decision,
         note=note,
         prompt=prompt,
         seed=seed,
         reviewer=reviewer,
     )
+    if row is None:
+        earlier = approval_rows.decision_on(conn, script_id, section_id, current)
+        verdict = earlier["decision"] if earlier else "decided"
+        raise AlreadyDecided(
+            f"take {current} of {script_id}/{section_id} is already {verdict}; a take gets one"
+            " decision (a rejection starts the next take)"
+        )
+    return row
 
 
 def review_queue(conn: Conn, script_id: str | None = None) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import Conn, connect
-from vsl_pipelines.services.review import ReviewError, decide
+from vsl_pipelines.services.review import AlreadyDecided, ReviewError, decide
 from vsl_pipelines.web.errors import http_errors
 
 
@@ -54,6 +54,8 @@ def record_decision(
             row = decide(
                 conn, script_id, section_id, decision, reviewer=reviewer, **body.model_dump()
             )
+        except AlreadyDecided as exc:
+            raise HTTPException(409, str(exc)) from None
         except ReviewError as exc:
             raise HTTPException(
                 _review_error_status(conn, script_id, section_id), str(exc)
