@@ -14,7 +14,7 @@ from vsl_pipelines.db.connection import connect
 from vsl_pipelines.defs.resources import DatabaseResource, PacingResource
 from vsl_pipelines.defs.review.sensors import approval_tick, build_approval_sensor
 from vsl_pipelines.domain.script import Script
-from vsl_pipelines.services.review import decide
+from vsl_pipelines.services.review import AlreadyDecided, decide
 
 SCRIPT = "spring-launch"
 SECTIONS = ("hook", "offer", "close")
@@ -78,12 +78,13 @@ def test_a_rejection_starts_the_next_take_and_requests_generation(in_review: str
     assert request.tags["vsl/step"] == "requests", "the per-step concurrency limit applies"
 
 
-def test_a_rejection_of_a_superseded_take_does_nothing(in_review: str) -> None:
+def test_a_second_rejection_of_a_take_is_refused_and_starts_nothing(in_review: str) -> None:
     # Two reviewers reject the same take before the sensor runs: one retake, not two.
     first = _decide(in_review, "hook", "rejected", seed=7)
-    second = _decide(in_review, "hook", "rejected", prompt="another idea")
+    with pytest.raises(AlreadyDecided):
+        _decide(in_review, "hook", "rejected", prompt="another idea")
     requests, cursor = approval_tick(0, in_review, batch=200)
-    assert cursor == second
+    assert cursor == first
     assert [r.run_key for r in requests] == [f"retake:{first}"]
     assert _section(in_review, "hook")["current_take"] == 2
     assert _section(in_review, "hook")["overrides"] == {"seed": 7}
