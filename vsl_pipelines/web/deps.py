@@ -19,18 +19,22 @@ from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.storage.base import MediaStore
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
+# The `Host` names served when no others are configured (`Settings.allowed_host_names`).
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 BEARER_CHALLENGE = "Bearer"
 BASIC_CHALLENGE = 'Basic realm="VSL review"'
 
 
 @dataclass(frozen=True)
 class ApiConfig:
-    """What the API and the review page read and write; `api_key` is the access key, if any."""
+    """What the API and the review page read and write; `api_key` is the access key, if any;
+    `allowed_hosts` the `Host` names (without port) they answer to."""
 
     database_url: str
     media_store: MediaStore
     registry: Registry
     api_key: SecretStr | None = None
+    allowed_hosts: frozenset[str] = LOOPBACK_NAMES
 
 
 def get_config(request: Request) -> ApiConfig:

@@ -108,6 +108,7 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
         # `default_registry()` reads the global settings; this reads the ones passed in.
         registry=load_registry(settings.models_file, settings.models_config),
         api_key=settings.api_key,
+        allowed_hosts=settings.allowed_host_names,
     )
     return create_app(inbox, secret, media_root, api=api)
 
