@@ -7,9 +7,11 @@ import pytest
 
 from vsl_pipelines.inbox.events import (
     InboxEvent,
+    MAX_WEBHOOK_DEPTH,
     InvalidWebhookBody,
     PredictionEvent,
     summarize_webhook_body,
+    webhook_text,
 )
 
 REPLICATE_BODY = {
@@ -69,7 +71,7 @@ def test_prediction_event_rejects_unknown_status() -> None:
         (b'{"status": "succeeded"}', "'id'"),
         (b'{"id": 5, "status": "succeeded"}', "'id'"),
         (b'{"id": "p"}', "'status'"),
-        (b"\xff\xfe{", "not valid JSON"),
+        (b"\xff\xfe{", "not UTF-8"),
     ],
 )
 def test_summarize_rejects_what_is_not_a_prediction(body: bytes, message: str) -> None:
@@ -79,3 +81,55 @@ def test_summarize_rejects_what_is_not_a_prediction(body: bytes, message: str) -
 
 def test_summarize_keeps_unknown_status() -> None:
     assert summarize_webhook_body('{"id": "p", "status": "queued"}') == ("p", "queued")
+
+
+MINIMAL = '{"id": "p", "status": "succeeded"}'
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # Each of these was summarized (stored) although the sensor skips it or fails on it.
+        (MINIMAL.encode("utf-16-le"), "NUL"),  # json.loads(bytes) guessed UTF-16
+        (MINIMAL.encode("utf-32"), "not UTF-8"),
+        ("\ufeff" + MINIMAL, "BOM"),  # the sensor's json.loads(str) refuses a BOM
+        ('{"id": "p", "status": "failed", "error": "a\\u0000b"}', "NUL"),
+        ('{"id": "p", "status": "failed", "error": "\\ud800"}', "surrogate"),
+        ('{"id": "p", "status": "succeeded", "metrics": {"predict_time": NaN}}', "NaN"),
+        ('{"id": "p", "status": "succeeded", "metrics": {"predict_time": 1e999}}', "range"),
+        ('{"id": "p", "status": "succeeded", "output": -Infinity}', "Infinity"),
+    ],
+    ids=["utf16", "utf32", "bom", "nul", "surrogate", "nan", "overflow", "infinity"],
+)
+def test_summarize_refuses_what_the_sensor_could_not_apply(body: bytes | str, message: str) -> None:
+    with pytest.raises(InvalidWebhookBody, match=message):
+        summarize_webhook_body(body)
+
+
+def test_summarize_refuses_deep_nesting_without_recursion_error() -> None:
+    deep = '{"id": "p", "status": "succeeded", "output": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    with pytest.raises(InvalidWebhookBody, match=f"deeper than {MAX_WEBHOOK_DEPTH}"):
+        summarize_webhook_body(deep)
+    # Deeper than the limit but shallow enough for json.loads: refused by the walk.
+    nested = MAX_WEBHOOK_DEPTH
+    within = '{"id": "p", "status": "s", "output": ' + "[" * (nested - 1) + "]" * (nested - 1)
+    assert summarize_webhook_body(within + "}") == ("p", "s")
+    beyond = '{"id": "p", "status": "s", "output": ' + "[" * nested + "]" * nested + "}"
+    with pytest.raises(InvalidWebhookBody, match="deeper"):
+        summarize_webhook_body(beyond)
+
+
+def test_webhook_text_drops_a_utf8_bom_and_refuses_other_encodings() -> None:
+    assert webhook_text(b"\xef\xbb\xbf" + MINIMAL.encode()) == MINIMAL
+    assert summarize_webhook_body(webhook_text(b"\xef\xbb\xbf" + MINIMAL.encode())) == (
+        "p",
+        "succeeded",
+    )
+    assert webhook_text(MINIMAL) == MINIMAL
+    with pytest.raises(InvalidWebhookBody, match="not UTF-8"):
+        webhook_text(MINIMAL.encode("utf-16"))
+
+
+def test_summarize_keeps_escapes_the_database_can_hold() -> None:
+    body = '{"id": "p", "status": "failed", "error": "caf\\u00e9 \\ud83d\\ude00 \\\\u0000"}'
+    assert summarize_webhook_body(body) == ("p", "failed")

@@ -6,6 +6,8 @@ Storage-neutral: the Postgres and DynamoDB inboxes both return `InboxEvent`s.
 from __future__ import annotations
 
 import json
+import math
+import re
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
@@ -65,7 +67,8 @@ class InboxEvent(BaseModel):
 
 
 class InvalidWebhookBody(ValueError):
-    """The body is not a JSON object with a string `id` and `status`."""
+    """The body is not a JSON object with a string `id` and `status`, or is not one the sensor
+    could apply (not UTF-8, nested too deep, a string the database cannot hold)."""
 
 
 class WebhookSummary(NamedTuple):
@@ -73,18 +76,52 @@ class WebhookSummary(NamedTuple):
     status: str
 
 
+MAX_WEBHOOK_DEPTH = 64  # nested objects and arrays; a prediction needs a handful
+BOM = "\ufeff"
+# Text the database refuses (NUL) or cannot encode (a surrogate without its pair).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def webhook_text(body: bytes | str) -> str:
+    """The body as the inbox stores it and the sensor reads it: UTF-8 text without the byte
+    order mark a sender may put first (RFC 8259 lets a parser ignore it; `json.loads` does not).
+
+    Raises `InvalidWebhookBody` for a body that is not UTF-8 (UTF-16 or Latin-1, say).
+    """
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidWebhookBody("body is not UTF-8 text") from None
+    return body.removeprefix(BOM)
+
+
 def summarize_webhook_body(body: bytes | str) -> WebhookSummary:
     """The prediction id and status of a webhook body, or `InvalidWebhookBody`.
 
-    Deliberately looser than `PredictionEvent`: a status this code does not know yet is
-    still stored (rejecting it would only make Replicate retry the same body).
+    The body is read as the sensor reads it: UTF-8 text (no encoding guessed, no byte order
+    mark skipped: pass `webhook_text(body)` for that) parsed by `json.loads`. Refused too: more
+    than `MAX_WEBHOOK_DEPTH` levels, NaN or infinite numbers, strings with NUL or unpaired
+    surrogates, which the sensor could not store. Deliberately looser than `PredictionEvent`: a
+    status this code does not know yet is still stored (rejecting it would only make Replicate
+    retry the same body).
     """
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidWebhookBody("body is not UTF-8 text") from None
+    if "\x00" in body:  # what UTF-16 or UTF-32 JSON looks like, decoded as UTF-8
+        raise InvalidWebhookBody("body is not UTF-8 JSON text (it has NUL characters)")
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        payload = json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise InvalidWebhookBody(f"body nests deeper than {MAX_WEBHOOK_DEPTH} levels") from None
+    except ValueError as exc:
         raise InvalidWebhookBody(f"body is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise InvalidWebhookBody(f"body is a JSON {type(payload).__name__}, not an object")
+    _check_storable(payload)
     prediction_id = payload.get("id")
     status = payload.get("status")
     if not isinstance(prediction_id, str) or not prediction_id:
@@ -92,3 +129,30 @@ def summarize_webhook_body(body: bytes | str) -> WebhookSummary:
     if not isinstance(status, str) or not status:
         raise InvalidWebhookBody("body field 'status' must be a non-empty string")
     return WebhookSummary(prediction_id, status)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"number {text[:32]} is out of range")
+    return number
+
+
+def _check_storable(payload: dict[str, Any]) -> None:
+    """Depth and strings of a parsed body, walked without recursion."""
+    stack: list[tuple[Any, int]] = [(payload, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > MAX_WEBHOOK_DEPTH:
+                raise InvalidWebhookBody(f"body nests deeper than {MAX_WEBHOOK_DEPTH} levels")
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+            if isinstance(node, dict):
+                stack.extend((key, depth) for key in node)
+        elif isinstance(node, str) and _UNSTORABLE.search(node):
+            raise InvalidWebhookBody("body has a string with NUL or an unpaired surrogate")

@@ -2,6 +2,8 @@
 when configured, the integrators' JSON API under `/api` and the reviewers' page under `/review`.
 
 A webhook is verified, stored in the inbox and answered at once; the sensor does the rest.
+Every route's body is bounded while it streams (`limits.BodyLimitMiddleware`); the webhook's
+headers are checked before its body is read.
 """
 
 from __future__ import annotations
@@ -14,12 +16,17 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from vsl_pipelines.inbox.base import WebhookInbox
-from vsl_pipelines.inbox.events import InvalidWebhookBody, summarize_webhook_body
+from vsl_pipelines.inbox.events import InvalidWebhookBody, summarize_webhook_body, webhook_text
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.web import api as api_routes
 from vsl_pipelines.web import review as review_routes
 from vsl_pipelines.web.deps import ApiConfig
-from vsl_pipelines.web.signatures import WebhookVerificationError, WebhookVerifier
+from vsl_pipelines.web.limits import BodyLimitMiddleware, BodyLimits
+from vsl_pipelines.web.signatures import (
+    WebhookBodyNotUtf8,
+    WebhookVerificationError,
+    WebhookVerifier,
+)
 
 log = get_logger("vsl_pipelines.web.webhooks")
 
@@ -27,31 +34,46 @@ MAX_WEBHOOK_ID_LENGTH = 256
 
 
 def create_app(
-    inbox: WebhookInbox, secret: str, media_root: Path | None, *, api: ApiConfig | None = None
+    inbox: WebhookInbox,
+    secret: str,
+    media_root: Path | None,
+    *,
+    api: ApiConfig | None = None,
+    limits: BodyLimits | None = None,
 ) -> FastAPI:
-    """The app writing verified webhooks to `inbox`, serving `media_root`, `api` and `/review`."""
+    """The app writing verified webhooks to `inbox`, serving `media_root`, `api` and `/review`;
+    every body bounded by `limits` (default: `limits.ROUTE_LIMITS`)."""
     verifier = WebhookVerifier(secret)
     app = FastAPI(title="VSL Pipelines service", docs_url=None, redoc_url=None)
+    app.add_middleware(BodyLimitMiddleware, limits=limits or BodyLimits())
 
     @app.post("/webhooks/replicate")
     async def receive_replicate_webhook(request: Request) -> JSONResponse:
         """Verify, store once by `webhook-id`, answer; nothing else happens here."""
-        body = await request.body()
-        try:
-            webhook_id = verifier.verify(request.headers, body)
+        try:  # before a byte of the body is read
+            webhook_id = verifier.check_headers(request.headers)
         except WebhookVerificationError as exc:
-            _log_webhook("rejected_signature", request.headers.get("webhook-id"), reason=str(exc))
-            return JSONResponse({"detail": f"invalid webhook signature: {exc}"}, status_code=401)
+            return _refused_signature(request, exc)
         if len(webhook_id) > MAX_WEBHOOK_ID_LENGTH:
             _log_webhook("rejected_body", webhook_id, reason="webhook-id too long")
             return JSONResponse({"detail": "webhook-id is too long"}, status_code=400)
+        body = await request.body()  # at most the route's limit (413 past it)
         try:
-            prediction_id, status = summarize_webhook_body(body)
+            verifier.verify(request.headers, body)
+        except WebhookBodyNotUtf8 as exc:
+            _log_webhook("rejected_body", webhook_id, reason=str(exc))
+            return JSONResponse({"detail": f"invalid webhook body: {exc}"}, status_code=400)
+        except WebhookVerificationError as exc:
+            return _refused_signature(request, exc)
+        try:
+            # What the inbox stores is exactly what the sensor will parse (no BOM).
+            text = webhook_text(body)
+            prediction_id, status = await run_in_threadpool(summarize_webhook_body, text)
         except InvalidWebhookBody as exc:
             _log_webhook("rejected_body", webhook_id, reason=str(exc))
             return JSONResponse({"detail": f"invalid webhook body: {exc}"}, status_code=400)
         try:
-            stored = await run_in_threadpool(inbox.put, webhook_id, body)
+            stored = await run_in_threadpool(inbox.put, webhook_id, text)
         except Exception:
             log.exception(
                 "webhook inbox_error",
@@ -102,6 +124,11 @@ def resolve_media_path(media_root: Path, key: str) -> Path | None:
     root = media_root.resolve()
     path = (root / relative).resolve()
     return path if path.is_relative_to(root) else None
+
+
+def _refused_signature(request: Request, exc: WebhookVerificationError) -> JSONResponse:
+    _log_webhook("rejected_signature", request.headers.get("webhook-id"), reason=str(exc))
+    return JSONResponse({"detail": f"invalid webhook signature: {exc}"}, status_code=401)
 
 
 def _log_webhook(

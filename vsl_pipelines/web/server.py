@@ -23,6 +23,7 @@ from vsl_pipelines.settings import Settings, get_settings
 from vsl_pipelines.storage import make_media_store
 from vsl_pipelines.web.app import create_app
 from vsl_pipelines.web.deps import ApiConfig
+from vsl_pipelines.web.limits import HEADER_TIMEOUT_S, uvicorn_limits
 
 log = get_logger("vsl_pipelines.web.server")
 
@@ -114,12 +115,12 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
 
 
 def run_service(host: str, port: int) -> None:
-    """Serve the app with uvicorn until interrupted."""
+    """Serve the app with uvicorn until interrupted (headers, idle and slow clients bounded)."""
     settings = get_settings()
     configure_logging(settings.log_level)
     app = build_app_from_settings(settings)
     log.info("service listening on http://%s:%d", host, port)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, **uvicorn_limits())
 
 
 @dataclass
@@ -136,14 +137,24 @@ class RunningService:
 
 
 def start_service_in_thread(
-    app: FastAPI, host: str = "127.0.0.1", port: int = 0, *, startup_timeout_s: float = 10.0
+    app: FastAPI,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    startup_timeout_s: float = 10.0,
+    header_timeout_s: float = HEADER_TIMEOUT_S,
 ) -> RunningService:
-    """Start `app` on a daemon thread (port 0: a free port) and wait until it accepts requests."""
+    """Start `app` on a daemon thread (port 0: a free port) and wait until it accepts requests.
+
+    Served with the same limits as `run_service`.
+    """
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
+    config = uvicorn.Config(
+        app, log_config=None, access_log=False, lifespan="off", **uvicorn_limits(header_timeout_s)
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="vsl-service", daemon=True

@@ -1,23 +1,32 @@
 """Verification of Replicate's webhook signatures (the Standard Webhooks scheme, `whsec_...`).
 
 The `standardwebhooks` library checks the timestamp (5 minutes either way) and the HMAC; this
-module names missing headers and keeps every message free of the secret.
+module names missing headers and keeps every message free of the secret. `check_headers` makes
+every check that needs no body (presence, whole-second timestamp, freshness), so a request that
+cannot be genuine is refused before its body is read.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Mapping
 
 import standardwebhooks
 
 HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 SECRET_PREFIX = "whsec_"
+TOLERANCE_S = 300  # the library's: five minutes either way
+MAX_TIMESTAMP_DIGITS = 12  # epoch seconds until the year 33658; longer is not a timestamp
 
 
 class WebhookVerificationError(Exception):
     """The request is not a genuine, fresh webhook; the message is safe to return and log."""
+
+
+class WebhookBodyNotUtf8(WebhookVerificationError):
+    """The body is not UTF-8 text, so it cannot be verified, nor be a Replicate webhook (400)."""
 
 
 def decode_webhook_secret(secret: str) -> bytes:
@@ -45,23 +54,40 @@ class WebhookVerifier:
     def __repr__(self) -> str:
         return "WebhookVerifier()"
 
-    def verify(self, headers: Mapping[str, str], body: bytes) -> str:
-        """Return the verified `webhook-id`, or raise `WebhookVerificationError`."""
+    def check_headers(self, headers: Mapping[str, str], now: float | None = None) -> str:
+        """The `webhook-id`, once the headers could be a fresh webhook's (no body needed)."""
         values = {name: headers.get(name) or "" for name in HEADERS}
         missing = [name for name, value in values.items() if not value]
         if missing:
             raise WebhookVerificationError(f"missing header(s): {', '.join(missing)}")
         # The library would take "1700000000.9" too and sign its floor; the scheme says integers.
-        if not values["webhook-timestamp"].isascii() or not values["webhook-timestamp"].isdigit():
+        timestamp = values["webhook-timestamp"]
+        if (
+            not timestamp.isascii()
+            or not timestamp.isdigit()
+            or len(timestamp) > MAX_TIMESTAMP_DIGITS
+        ):
             raise WebhookVerificationError("webhook-timestamp is not epoch seconds")
+        skew = int(timestamp) - (time.time() if now is None else now)
+        if skew < -TOLERANCE_S:
+            raise WebhookVerificationError("webhook-timestamp too old")
+        if skew > TOLERANCE_S:
+            raise WebhookVerificationError("webhook-timestamp too new")
+        return values["webhook-id"]
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> str:
+        """Return the verified `webhook-id`, or raise `WebhookVerificationError`
+        (`WebhookBodyNotUtf8` for a body that is not UTF-8)."""
+        webhook_id = self.check_headers(headers)
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
-            raise WebhookVerificationError("body is not UTF-8 text") from None
+            raise WebhookBodyNotUtf8("body is not UTF-8 text") from None
+        values = {name: headers.get(name) or "" for name in HEADERS}
         try:
             self._webhook.verify(text, values, json_parse=False)
         except standardwebhooks.WebhookVerificationError as exc:
             raise WebhookVerificationError(str(exc)) from None  # fixed texts, never the secret
         except ValueError:  # an entry that is not `version,base64`
             raise WebhookVerificationError("webhook-signature is malformed") from None
-        return values["webhook-id"]
+        return webhook_id
