@@ -19,6 +19,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from tests.fixtures.sandbox import SANDBOX_TOKEN
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.inbox.postgres import PostgresInbox
@@ -125,6 +126,7 @@ def restart_env(
             "VSL_APPROVAL_SENSOR_INTERVAL": "1",
             "VSL_SCRIPTS_SENSOR_INTERVAL": "1",
             "VSL_LATE_WEBHOOK_S": "3600",  # webhooks only: a lost one would not be papered over
+            "VSL_SANDBOX_TOKEN": SANDBOX_TOKEN,
             "VSL_STALE_RUN_S": "20",  # a run killed with the daemon is requested again after 20 s
             "VSL_GENERATION_SCHEDULE": "0 0 1 1 *",
         }

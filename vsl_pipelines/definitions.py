@@ -5,6 +5,7 @@ Resources come from settings: the embedded default (sandbox, local folder, embed
 or production endpoints, chosen by environment variables, never by branches in assets.
 """
 
+import os
 from typing import Any
 
 import dagster as dg
@@ -34,8 +35,13 @@ JOBS = [*JOB_FOR_STEP.values(), compile_job]
 
 
 def resources_from_settings(settings: Settings) -> dict[str, Any]:
-    # The token reaches the resource as an env-var reference, so the UI never shows its value.
-    token = dg.EnvVar("REPLICATE_API_TOKEN") if settings.replicate_api_token else None
+    # A token set in the environment reaches the resource as an env-var reference, so the UI
+    # never shows its value; only the sandbox's well-known default is passed as it is.
+    token: Any = settings.replicate_token.get_secret_value()
+    for variable in ("REPLICATE_API_TOKEN", "VSL_SANDBOX_TOKEN"):
+        if os.environ.get(variable) == token:
+            token = dg.EnvVar(variable)
+            break
     return {
         "database": DatabaseResource(
             url=settings.database_url or "", data_dir=str(settings.data_dir)

@@ -12,6 +12,9 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The sandbox's API token when `VSL_SANDBOX_TOKEN` is unset; `vsl dev` and `vsl demo` start
+# it with a fresh random one instead.
+DEFAULT_SANDBOX_TOKEN = "r8_sandbox"
 
 
 class Settings(BaseSettings):
@@ -40,6 +43,9 @@ class Settings(BaseSettings):
 
     sandbox_host: str = Field(default="127.0.0.1", alias="VSL_SANDBOX_HOST")
     sandbox_port: int = Field(default=8787, alias="VSL_SANDBOX_PORT")
+    sandbox_token: SecretStr = Field(
+        default=SecretStr(DEFAULT_SANDBOX_TOKEN), alias="VSL_SANDBOX_TOKEN"
+    )
 
     models_file: Path = Field(default=PROJECT_ROOT / "config" / "models.json", alias="MODELS_FILE")
     models_config: str | None = Field(default=None, alias="MODELS_CONFIG")
@@ -85,6 +91,11 @@ class Settings(BaseSettings):
     @property
     def uses_sandbox(self) -> bool:
         return self.replicate_api_token is None
+
+    @property
+    def replicate_token(self) -> SecretStr:
+        """The token every Replicate call carries: Replicate's, or the sandbox's."""
+        return self.replicate_api_token or self.sandbox_token
 
     @property
     def replicate_api_url(self) -> str:

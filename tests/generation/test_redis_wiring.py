@@ -5,6 +5,7 @@ import json
 import redis
 
 from tests.fixtures.pipeline import client_base_url, wait_for_jobs
+from tests.fixtures.sandbox import SANDBOX_TOKEN
 from vsl_pipelines.cache import RedisJobStatusCache, RedisRateLimiter
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.registry import Registry
@@ -26,7 +27,7 @@ def test_creates_take_permits_and_statuses_reach_the_cache(
     redis_prefix: str,
 ) -> None:
     limiter = RedisRateLimiter(redis_url, prefix=redis_prefix)
-    client = PredictionClient(client_base_url(sandbox), "r8_x", None, rate_limiter=limiter)
+    client = PredictionClient(client_base_url(sandbox), SANDBOX_TOKEN, None, rate_limiter=limiter)
     submit_missing_predictions(
         database_url, client, registry, media_store, "spring-launch", "keyframe"
     )

@@ -14,6 +14,7 @@ import replicate
 from openapi_schema_validator import OAS30Validator
 from replicate.exceptions import ReplicateError
 
+from tests.fixtures.sandbox import AUTH, SANDBOX_TOKEN
 from vsl_pipelines.sandbox import RunningSandbox
 
 SDXL = "stability-ai/sdxl:39ed52f2a78e934b3ba6e2a89f5b1c712de7dfea535525255b1aa35c5565e08b"
@@ -31,7 +32,7 @@ def conforms(schema_name: str, instance: Any) -> None:
 
 @pytest.fixture
 def http(sandbox: RunningSandbox) -> httpx.Client:
-    with httpx.Client(base_url=sandbox.public_url, timeout=30) as client:
+    with httpx.Client(base_url=sandbox.public_url, timeout=30, headers=AUTH) as client:
         yield client
 
 
@@ -53,7 +54,7 @@ def test_requests_and_responses_match_the_openapi_schemas(http: httpx.Client) ->
         "webhook_events_filter": ["completed"],
     }
     conforms("schemas_version_prediction_request", request)
-    created = http.post("/v1/predictions", json=request, headers={"Authorization": "Bearer x"})
+    created = http.post("/v1/predictions", json=request)
     assert created.status_code == 201
     conforms("schemas_prediction_response", created.json())
     assert created.json()["status"] == "starting"
@@ -78,7 +79,7 @@ def test_requests_and_responses_match_the_openapi_schemas(http: httpx.Client) ->
 
 def test_both_base_url_conventions_reach_the_api(sandbox: RunningSandbox) -> None:
     for base_url in (sandbox.base_url, sandbox.public_url):
-        client = replicate.Client(api_token="r8_sandboxtoken", base_url=base_url)
+        client = replicate.Client(api_token=SANDBOX_TOKEN, base_url=base_url)
         assert client.predictions.list().results == []
 
 
@@ -183,7 +184,7 @@ def test_outputs_expire_after_the_ttl(
     (url,) = prediction.output
     assert httpx.get(url).status_code == 200
     deadline = time.monotonic() + 10
-    while httpx.get(prediction.urls["get"]).json()["data_removed"] is False:
+    while httpx.get(prediction.urls["get"], headers=AUTH).json()["data_removed"] is False:
         assert time.monotonic() < deadline, "outputs were not removed after the ttl"
         time.sleep(0.1)
     assert httpx.get(url).status_code in (404, 410)
@@ -192,7 +193,7 @@ def test_outputs_expire_after_the_ttl(
 
 def test_list_is_newest_first_with_created_after_and_cursors(sandbox_factory) -> None:
     running = sandbox_factory(page_size=2, latency_s=0)
-    client = replicate.Client(api_token="r8_sandboxtoken", base_url=running.base_url)
+    client = replicate.Client(api_token=SANDBOX_TOKEN, base_url=running.base_url)
     ids = []
     for index in range(5):
         ids.append(client.models.predictions.create(model=FLUX, input=SMALL).id)
@@ -208,7 +209,7 @@ def test_list_is_newest_first_with_created_after_and_cursors(sandbox_factory) ->
     assert [p.id for p in third.results] == [ids[0]] and third.next is None
     back = client.predictions.list(third.previous)
     assert [p.id for p in back.results] == [ids[2], ids[1]]
-    with httpx.Client() as http:
+    with httpx.Client(headers=AUTH) as http:
         after = http.get(f"{running.base_url}/predictions", params={"created_after": boundary})
         assert [p["id"] for p in after.json()["results"]] == [ids[4], ids[3]]
         page_two = http.get(after.json()["next"]).json()
@@ -245,5 +246,35 @@ def test_no_token_or_secret_reaches_the_logs(
     webhook_sink.wait_for_status("succeeded", count=2)
     text = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert prediction.id in text
-    assert "r8_sandboxtoken" not in text and sandbox.secret not in text
+    assert SANDBOX_TOKEN not in text and sandbox.secret not in text
     assert sandbox.secret.removeprefix("whsec_") not in text
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer r8_wrong", "Bearer", f"Basic {SANDBOX_TOKEN}", f"Bearer {SANDBOX_TOKEN}x"],
+)
+def test_the_api_answers_only_its_own_token(
+    sandbox: RunningSandbox, authorization: str | None
+) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    with httpx.Client(base_url=sandbox.public_url, headers=headers) as http:
+        for method, path in (
+            ("GET", "/v1/webhooks/default/secret"),
+            ("GET", "/v1/predictions"),
+            ("POST", f"/v1/models/{FLUX}/predictions"),
+        ):
+            response = http.request(method, path, json={"input": SMALL})
+            assert response.status_code == 401, (method, path, response.text)
+            assert response.json()["title"] == "Unauthenticated"
+            assert sandbox.secret not in response.text
+    assert sandbox.engine.store.all() == [], "nothing was created"
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "Token", "bearer"])
+def test_the_token_opens_the_api_under_either_scheme(sandbox: RunningSandbox, scheme: str) -> None:
+    response = httpx.get(
+        f"{sandbox.base_url}/webhooks/default/secret",
+        headers={"Authorization": f"{scheme} {SANDBOX_TOKEN}"},
+    )
+    assert response.status_code == 200 and response.json()["key"] == sandbox.secret

@@ -12,6 +12,7 @@ import pytest
 import replicate
 from PIL import Image, ImageChops
 
+from tests.fixtures.sandbox import SANDBOX_TOKEN
 from vsl_pipelines.domain.registry import load_registry
 from vsl_pipelines.sandbox import RunningSandbox
 from vsl_pipelines.settings import PROJECT_ROOT
@@ -201,7 +202,7 @@ def test_text_to_video_model_from_a_registry_override(sandbox_factory) -> None:
     }
     registry = load_registry(PROJECT_ROOT / "config" / "models.json", json.dumps(override))
     running = sandbox_factory(registry=registry)
-    client = replicate.Client(api_token="r8_sandboxtoken", base_url=running.base_url)
+    client = replicate.Client(api_token=SANDBOX_TOKEN, base_url=running.base_url)
     prediction = finished(
         client.predictions.create(
             version=TEXT_VIDEO,

@@ -45,6 +45,7 @@ def sandbox_command(data_dir: Path | None, log_level: str | None, **options: obj
         config = SandboxConfig(
             data_dir=data_dir or settings.data_dir / "sandbox",
             log_level=log_level or settings.log_level,
+            api_token=settings.sandbox_token,
             webhook_secret=(
                 settings.replicate_webhook_secret.get_secret_value()
                 if settings.replicate_webhook_secret

@@ -1,6 +1,8 @@
 """HTTP routes of the sandbox: the part of Replicate's API the project uses, plus `/sandbox/knobs`.
 
-Handlers stay thin; `SandboxEngine` does the work. Any bearer token (or none) is accepted.
+Handlers stay thin; `SandboxEngine` does the work. Like Replicate, every `/v1` route answers
+only the API token the sandbox was started with (`Authorization: Bearer` or `Token`); output
+files, the stand-in web page and `/sandbox/*` need none.
 """
 
 from __future__ import annotations
@@ -40,6 +42,31 @@ class VersionPredictionRequest(PredictionRequest):
     """Body of `POST /v1/predictions`."""
 
     version: str = Field(min_length=1)
+
+
+UNAUTHENTICATED = {
+    "title": "Unauthenticated",
+    "detail": "You did not pass a valid authentication token",
+    "status": 401,
+}
+
+
+class RequireApiToken:
+    """Refuse `/v1/...` requests without the sandbox's API token, as Replicate does (401)."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.accepted = {f"bearer {token}".encode(), f"token {token}".encode()}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            scheme, _, value = given.partition(b" ")
+            if scheme.lower() + b" " + value.strip() not in self.accepted:
+                response = JSONResponse(UNAUTHENTICATED, status_code=401)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class CollapseDoubledPrefix:
@@ -193,4 +220,5 @@ def create_app(engine: SandboxEngine) -> FastAPI:
 
 
 def create_asgi_app(engine: SandboxEngine) -> ASGIApp:
-    return CollapseDoubledPrefix(create_app(engine))
+    app = RequireApiToken(create_app(engine), engine.config.api_token.get_secret_value())
+    return CollapseDoubledPrefix(app)

@@ -8,9 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from vsl_pipelines.domain.registry import Registry
+from vsl_pipelines.settings import DEFAULT_SANDBOX_TOKEN
 
 
 class SandboxKnobs(BaseModel):
@@ -65,6 +66,10 @@ class SandboxConfig(SandboxKnobs):
         default=None, description="base URL of file links and prediction urls; default host:port"
     )
     webhook_secret: str | None = Field(default=None, description="whsec_...; else generated once")
+    api_token: SecretStr = Field(
+        default=SecretStr(DEFAULT_SANDBOX_TOKEN),
+        description="the only token `/v1` routes answer (Authorization: Bearer or Token)",
+    )
     registry: Registry | None = Field(default=None, description="default: the project registry")
     workers: int = Field(default=4, ge=1, le=64)
     page_size: int = Field(default=100, ge=1, le=1000)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -158,6 +159,9 @@ def prepared_environment(settings: Settings, schedule: str | None = None) -> Ite
         url = ready_database_url(settings)
         env = dict(os.environ)
         env.update(DAGSTER_HOME=str(home), DATABASE_URL=url, VSL_DATA_DIR=str(settings.data_dir))
+        if settings.uses_sandbox and "VSL_SANDBOX_TOKEN" not in env:
+            # The sandbox and every client of it share a token made for this run.
+            env["VSL_SANDBOX_TOKEN"] = f"r8_{secrets.token_urlsafe(24)}"
         if schedule:
             env["VSL_GENERATION_SCHEDULE"] = schedule
         yield Environment(settings, env, url, log_dir)

@@ -80,9 +80,8 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
     if settings.replicate_webhook_secret is not None:
         secret = settings.replicate_webhook_secret.get_secret_value()
     else:
-        token = settings.replicate_api_token
         secret = fetch_webhook_secret(
-            settings.replicate_api_url, token.get_secret_value() if token else None
+            settings.replicate_api_url, settings.replicate_token.get_secret_value()
         )
     database_url = resolve_database_url(settings)
     apply_migrations(database_url)

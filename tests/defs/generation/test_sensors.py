@@ -11,6 +11,7 @@ import dagster as dg
 import pytest
 
 from tests.fixtures.redis import connections_received
+from tests.fixtures.sandbox import SANDBOX_TOKEN
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.db.scripts import insert_script
@@ -110,7 +111,7 @@ def test_the_sensor_applies_events_and_advances_its_cursor(
         "database": DatabaseResource(url=database_url),
         "inbox": InboxResource(database_url=database_url),
         "replicate": ReplicateResource(
-            base_url=sandbox.base_url.removesuffix("/v1"), api_token="r8_testtoken"
+            base_url=sandbox.base_url.removesuffix("/v1"), api_token=SANDBOX_TOKEN
         ),
         "pacing": PacingResource(),
     }
@@ -311,7 +312,7 @@ def test_ticks_share_one_redis_connection(
     keeps using the connection it opened first, instead of a new client per tick."""
     replicate = ReplicateResource(
         base_url=sandbox.base_url.removesuffix("/v1"),
-        api_token="r8_testtoken",
+        api_token=SANDBOX_TOKEN,
         redis_url=private_redis_url,
     )
     before = connections_received(private_redis_url)
