@@ -1,0 +1,48 @@
+"""The layers the tree promises: Dagster only in its layer, SQL only in db/ and the stores."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from vsl_pipelines.settings import PROJECT_ROOT
+
+PACKAGE = PROJECT_ROOT / "vsl_pipelines"
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_only_the_dagster_layer_imports_dagster() -> None:
+    """`vsl_pipelines/defs/` and `definitions.py` are the Dagster layer; the CLI may load it
+    (partition registration, check results) but imports no Dagster module itself."""
+    layer = {PACKAGE / "definitions.py", *(PACKAGE / "defs").rglob("*.py")}
+    offenders = {
+        str(path.relative_to(PROJECT_ROOT)): sorted(
+            n for n in _imports(path) if n == "dagster" or n.startswith(("dagster.", "dagster_"))
+        )
+        for path in PACKAGE.rglob("*.py")
+        if path not in layer
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}
+
+
+def test_sql_is_only_in_db_and_the_storage_back_ends() -> None:
+    """Statements are executed by `db/` (and the inbox and media stores, which own their
+    tables or buckets); assets, sensors, services and the web layer call their functions."""
+    allowed = ("db", "inbox", "storage")
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.relative_to(PACKAGE).parts[0] in allowed:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in ("execute", "executemany"):
+                offenders.append(f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}")
+    assert offenders == []
