@@ -316,3 +316,17 @@ def test_jobs_show_reads_a_job_by_its_prediction(environment: str) -> None:
     assert json.loads(shown.stdout)["status"] == "processing"
     unknown = vsl("jobs", "show", "nope")
     assert unknown.exit_code == 2 and "no job has prediction 'nope'" in unknown.stderr
+
+
+def test_keys_create_list_revoke(environment: str) -> None:
+    created = vsl("keys", "create", "--name", "acme", "--user", "u1", "--rate", "30/minute")
+    assert created.exit_code == 0, created.output
+    *details, key = created.stdout.strip().splitlines()
+    assert key.startswith("vsl_") and json.loads("\n".join(details))["rate_per_minute"] == 30
+    listed = vsl("keys", "list")
+    assert key not in listed.stdout and json.loads(listed.stdout)[0]["user_id"] == "u1"
+    again = vsl("keys", "create", "--name", "acme")
+    assert again.exit_code == 2 and "exists" in again.stderr
+    assert vsl("keys", "create", "--name", "x", "--rate", "lots").exit_code == 2
+    assert vsl("keys", "revoke", "acme").exit_code == 0
+    assert vsl("keys", "revoke", "acme").exit_code == 2

@@ -40,6 +40,7 @@ def test_fresh_database_gets_all_migrations() -> None:
             "0002_script_checked_at",
             "0003_script_failure",
             "0004_one_decision_per_take",
+            "0005_api_keys",
         ]
     finally:
         close_pool(f"{SERVER_URL}/{name}")
@@ -70,7 +71,7 @@ def test_decisions_recorded_twice_on_a_take_keep_the_first(tmp_path: Path) -> No
                     " VALUES ('s', 'hook', 1, %s)",
                     (decision,),
                 )
-        assert apply_migrations(url) == ["0004_one_decision_per_take"]
+        assert apply_migrations(url)[0] == "0004_one_decision_per_take"
         with psycopg.connect(url, autocommit=True) as conn:
             rows = conn.execute("SELECT decision, void FROM approvals ORDER BY id").fetchall()
         assert rows == [("rejected", False), ("approved", True), ("rejected", True)]

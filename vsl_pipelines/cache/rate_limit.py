@@ -21,7 +21,7 @@ REPLICATE_LIMITS: dict[str, tuple[int, float]] = {"create": (600, 60.0), "read":
 
 # KEYS[1]: the bucket's log, a sorted set of grant times in microseconds of Redis's clock.
 # ARGV: limit, window (us), a unique member. Returns {1, 0} when granted, else {0, wait in us}.
-_SLIDING_WINDOW_LUA = """
+SLIDING_WINDOW_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local limit = tonumber(ARGV[1])
@@ -84,7 +84,7 @@ class RedisRateLimiter:
         self._redis = client or redis.Redis.from_url(
             url, socket_timeout=10.0, socket_connect_timeout=5.0
         )
-        self._take_permit = self._redis.register_script(_SLIDING_WINDOW_LUA)
+        self._take_permit = self._redis.register_script(SLIDING_WINDOW_LUA)
 
     def key(self, bucket: str) -> str:
         return f"{self._prefix}rate:{bucket}"

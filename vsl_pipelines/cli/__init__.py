@@ -14,6 +14,7 @@ COMMANDS = {
     "scripts": "scripts:scripts",
     "review": "review:review",
     "jobs": "jobs:jobs",
+    "keys": "keys:keys",
     "compile": "compile:compile_command",
     "sandbox": "sandbox:sandbox_command",
     "serve": "serve:serve_command",

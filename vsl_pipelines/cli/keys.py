@@ -1,0 +1,54 @@
+"""`vsl keys`: the integrator API's keys (create, list, revoke)."""
+
+from __future__ import annotations
+
+import click
+
+from vsl_pipelines.cli.output import as_json, fail
+
+
+@click.group()
+def keys() -> None:
+    """API keys for integrators (sent as `X-API-Key` or `Authorization: Bearer`)."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="A name to list and revoke it by.")
+@click.option("--user", "user_id", default=None, help="The user id the key acts for.")
+@click.option("--rate", default="60/minute", show_default=True, help="Requests per minute.")
+def keys_create(name: str, user_id: str | None, rate: str) -> None:
+    """Create a key; its details, then the key alone on the last line (shown this once)."""
+    from vsl_pipelines.db.api_keys import KeyNameTaken
+    from vsl_pipelines.db.migrations import ready_database_url
+    from vsl_pipelines.services.keys import KeyRefused, create_key, parse_rate
+
+    try:
+        row, key = create_key(
+            ready_database_url(), name, user_id=user_id, rate_per_minute=parse_rate(rate)
+        )
+    except (KeyRefused, KeyNameTaken) as exc:
+        fail(str(exc))
+    click.echo(as_json(row))
+    click.echo(key)
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """Every key with its name, user, rate, prefix and dates (never the key)."""
+    from vsl_pipelines.db.migrations import ready_database_url
+    from vsl_pipelines.services.keys import list_keys
+
+    click.echo(as_json(list_keys(ready_database_url())))
+
+
+@keys.command("revoke")
+@click.argument("name")
+def keys_revoke(name: str) -> None:
+    """Revoke the named key; requests with it are refused from now on."""
+    from vsl_pipelines.db.migrations import ready_database_url
+    from vsl_pipelines.services.keys import KeyRefused, revoke_key
+
+    try:
+        click.echo(as_json(revoke_key(ready_database_url(), name)))
+    except KeyRefused as exc:
+        fail(str(exc))

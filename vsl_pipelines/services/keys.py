@@ -1,0 +1,97 @@
+"""Integrators' API keys: made once and shown once, kept only as digests, checked in constant
+time, revoked by name. Each key carries a name, the user it acts for and a rate per minute.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from vsl_pipelines.db import api_keys as key_rows
+from vsl_pipelines.db.connection import connect
+
+KEY_PREFIX = "vsl_"
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+MAX_RATE_PER_MINUTE = 100_000
+
+
+class KeyRefused(ValueError):
+    """A key request that cannot be honoured (bad name or rate, unknown key); safe to show."""
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A verified key: who it is and how fast it may go. Never holds the key itself."""
+
+    id: int
+    name: str
+    user_id: str | None
+    rate_per_minute: int
+
+
+def digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+
+
+def parse_rate(text: str) -> int:
+    """`120/minute`, `120/min` or `120` -> 120 (requests per minute)."""
+    match = re.fullmatch(r"\s*(\d{1,9})\s*(?:/\s*(?:minute|min|m))?\s*", text)
+    if match is None:
+        raise KeyRefused(f"rate {text!r}: give requests per minute, e.g. 120/minute")
+    rate = int(match.group(1))
+    if not 1 <= rate <= MAX_RATE_PER_MINUTE:
+        raise KeyRefused(f"rate {rate}/minute: must be between 1 and {MAX_RATE_PER_MINUTE}")
+    return rate
+
+
+def create_key(
+    database_url: str, name: str, *, user_id: str | None = None, rate_per_minute: int = 60
+) -> tuple[dict[str, Any], str]:
+    """Store a new key's digest; return its public row and the key (shown this once only)."""
+    if NAME.fullmatch(name) is None:
+        raise KeyRefused(
+            f"name {name!r}: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    if user_id is not None and (not user_id or len(user_id) > 128 or not user_id.isprintable()):
+        raise KeyRefused("user: 1-128 printable characters")
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    with connect(database_url) as conn:
+        row = key_rows.insert_key(
+            conn,
+            name=name,
+            user_id=user_id,
+            rate_per_minute=rate_per_minute,
+            prefix=key[: len(KEY_PREFIX) + 6],
+            digest=digest(key),
+        )
+    return row, key
+
+
+def verify_key(database_url: str, presented: str) -> ApiKey | None:
+    """The live key matching `presented`, or None."""
+    if not presented.startswith(KEY_PREFIX) or len(presented) > 256:
+        return None
+    wanted = digest(presented)
+    with connect(database_url) as conn:
+        row = key_rows.key_by_digest(conn, wanted)
+        if row is None or not hmac.compare_digest(bytes(row["key_sha256"]), wanted):
+            return None
+        key_rows.touch_key(conn, row["id"])
+    return ApiKey(row["id"], row["name"], row["user_id"], row["rate_per_minute"])
+
+
+def list_keys(database_url: str) -> list[dict[str, Any]]:
+    with connect(database_url) as conn:
+        return key_rows.list_keys(conn)
+
+
+def revoke_key(database_url: str, name: str) -> dict[str, Any]:
+    with connect(database_url) as conn:
+        row = key_rows.revoke_key(conn, name)
+    if row is None:
+        raise KeyRefused(f"no live key named {name!r}; `vsl keys list` shows them")
+    return row
