@@ -13,6 +13,7 @@ from dagster_aws.s3 import S3Resource
 
 from vsl_pipelines.defs.compilation.assets import compiled_video
 from vsl_pipelines.defs.compilation.jobs import compile_job
+from vsl_pipelines.defs.costs.assets import cost_report, cost_report_job, cost_report_schedule
 from vsl_pipelines.defs.generation.assets import generation_assets
 from vsl_pipelines.defs.generation.jobs import JOB_FOR_STEP
 from vsl_pipelines.defs.generation.schedules import build_generation_schedule
@@ -30,8 +31,8 @@ from vsl_pipelines.defs.scripts.sensors import build_script_partitions_sensor
 from vsl_pipelines.logs import configure_logging
 from vsl_pipelines.settings import Settings, get_settings
 
-ASSETS = [*generation_assets, compiled_video]
-JOBS = [*JOB_FOR_STEP.values(), compile_job]
+ASSETS = [*generation_assets, compiled_video, cost_report]
+JOBS = [*JOB_FOR_STEP.values(), compile_job, cost_report_job]
 
 
 def resources_from_settings(settings: Settings) -> dict[str, Any]:
@@ -90,7 +91,7 @@ def build_definitions(
             build_approval_sensor(settings.approval_sensor_interval_s),
             build_script_partitions_sensor(settings.scripts_sensor_interval_s),
         ],
-        schedules=[build_generation_schedule(settings.generation_schedule)],
+        schedules=[build_generation_schedule(settings.generation_schedule), cost_report_schedule],
         resources=resources if resources is not None else resources_from_settings(settings),
     )
 

@@ -1,0 +1,67 @@
+"""Cost analytics over real job rows: by day, model and script, and the daily Dagster asset."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import dagster as dg
+import pytest
+
+from tests.fixtures.scripts import record_job
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.defs.costs.assets import cost_report
+from vsl_pipelines.defs.resources import DatabaseResource
+from vsl_pipelines.domain.script import Script
+from vsl_pipelines.services.costs import cost_report as build_cost_report
+
+
+@pytest.fixture
+def spent(database_url: str, stored_script: Script) -> str:
+    """Three predictions on Nov 3 (one failed, one collected at its actual cost), one on Nov 4,
+    one still being created (not spent)."""
+    with connect(database_url) as conn:
+        for prediction, status, day in (
+            ("p1", "succeeded", "2026-11-03 10:00"),
+            ("p2", "failed", "2026-11-03 23:59"),
+            ("p3", "succeeded", "2026-11-04 00:00"),
+        ):
+            job_id = record_job(conn, prediction, status)
+            conn.execute(
+                "UPDATE jobs SET created_at = %s::timestamptz, take = %s WHERE id = %s",
+                (f"{day}+00", job_id, job_id),
+            )
+        conn.execute("UPDATE jobs SET actual_cost_usd = 0.002 WHERE prediction_id = 'p1'")
+        conn.execute(
+            "INSERT INTO jobs (script_id, section_id, stage, take, model_id, input,"
+            " estimated_cost_usd, created_at) VALUES ('spring-launch', 'offer', 'clip', 1, 'sdxl',"
+            " '{}', 0.5, '2026-11-03 12:00+00')"
+        )
+    return database_url
+
+
+def test_a_report_totals_and_groups_the_days(spent: str) -> None:
+    report = build_cost_report(spent, date(2026, 11, 3), date(2026, 11, 4))
+    assert (report["jobs"], report["succeeded"], report["failed"]) == (3, 2, 1)
+    assert report["estimated_usd"] == 0.009 and report["actual_usd"] == 0.002
+    assert set(report["by_day"]) == {"2026-11-03", "2026-11-04"}
+    assert report["by_day"]["2026-11-03"]["jobs"] == 2
+    assert report["by_model"]["flux-schnell"]["estimated_usd"] == 0.009
+    assert report["by_script"]["spring-launch"]["jobs"] == 3
+    one_day = build_cost_report(spent, date(2026, 11, 4), date(2026, 11, 4))
+    assert one_day["jobs"] == 1 and one_day["estimated_usd"] == 0.003
+
+
+def test_the_daily_asset_records_the_days_figures(spent: str) -> None:
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [cost_report],
+            partition_key="2026-11-03",
+            resources={"database": DatabaseResource(url=spent)},
+            instance=instance,
+        )
+    [event] = result.asset_materializations_for_node("cost_report")
+    metadata = event.metadata
+    assert metadata["estimated_usd"].value == 0.006 and metadata["jobs"].value == 2
+    assert metadata["failed_jobs"].value == 1
+    assert metadata["usd_flux-schnell"].value == 0.006
+    assert metadata["by_script"].value["spring-launch"]["actual_usd"] == 0.002

@@ -1,0 +1,44 @@
+"""The daily cost report: what generation cost each day, as numbers the Dagster UI plots over
+the days (total, estimated against actual, by model and by script)."""
+
+from datetime import date
+
+import dagster as dg
+
+from vsl_pipelines.defs.resources import DatabaseResource
+from vsl_pipelines.services.costs import cost_report as build_cost_report
+
+days = dg.DailyPartitionsDefinition(start_date="2026-11-01", timezone="UTC")
+
+
+@dg.asset(partitions_def=days, group_name="analytics", kinds={"postgres"})
+def cost_report(
+    context: dg.AssetExecutionContext, database: DatabaseResource
+) -> dg.MaterializeResult:
+    """What the day's predictions cost: total, estimated against actual, by model and by script."""
+    day = date.fromisoformat(context.partition_key)
+    report = build_cost_report(database.resolved_url(), day, day)
+    metadata: dict[str, dg.RawMetadataValue] = {
+        "estimated_usd": report["estimated_usd"],
+        "actual_usd": report["actual_usd"],
+        "jobs": report["jobs"],
+        "failed_jobs": report["failed"],
+        "by_model": dg.MetadataValue.json(report["by_model"]),
+        "by_script": dg.MetadataValue.json(report["by_script"]),
+    }
+    # One numeric entry per model: the UI plots each over the days.
+    for model, figures in report["by_model"].items():
+        metadata[f"usd_{model}"] = figures["estimated_usd"]
+    return dg.MaterializeResult(metadata=metadata)
+
+
+cost_report_job = dg.define_asset_job(
+    "cost_report", selection=[cost_report], partitions_def=days, description="The day's costs."
+)
+# Shortly after midnight UTC, the day that just ended.
+cost_report_schedule = dg.build_schedule_from_partitioned_job(
+    cost_report_job,
+    hour_of_day=0,
+    minute_of_hour=15,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)

@@ -1,0 +1,53 @@
+"""Cost analytics: what generation cost over a period, in total and by model, script or day.
+
+One query over the jobs table (`db.costs`); the daily `cost_report` asset and `vsl costs` read
+the same figures.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+
+from vsl_pipelines.db import costs as cost_rows
+from vsl_pipelines.db.connection import connect
+
+GroupBy = Literal["model", "script", "day"]
+GROUP_COLUMN = {"model": "model_id", "script": "script_id", "day": "day"}
+
+
+def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    """[first 00:00 UTC, the day after `last` 00:00 UTC)."""
+    return (
+        datetime.combine(first, time(), UTC),
+        datetime.combine(last + timedelta(days=1), time(), UTC),
+    )
+
+
+def cost_report(database_url: str, first: date, last: date) -> dict[str, Any]:
+    """Totals for the days `first`..`last` (UTC), and the same figures by model, script, day."""
+    start, end = day_bounds(first, last)
+    with connect(database_url) as conn:
+        rows = cost_rows.costs_between(conn, start, end)
+    report: dict[str, Any] = {
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        **_figures(rows),
+    }
+    for group in ("model", "script", "day"):
+        buckets: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            buckets[str(row[GROUP_COLUMN[group]])].append(row)
+        report[f"by_{group}"] = {name: _figures(part) for name, part in sorted(buckets.items())}
+    return report
+
+
+def _figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "jobs": sum(int(r["jobs"]) for r in rows),
+        "succeeded": sum(int(r["succeeded"]) for r in rows),
+        "failed": sum(int(r["failed"]) for r in rows),
+        "estimated_usd": round(sum(float(r["estimated_usd"]) for r in rows), 4),
+        "actual_usd": round(sum(float(r["actual_usd"]) for r in rows), 4),
+    }
