@@ -9,7 +9,7 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from tests.fixtures.api import BuildApiApp, StartApi, add_clip
+from tests.fixtures.api import LOCAL_BASE_URL, BuildApiApp, StartApi, add_clip
 from tests.fixtures.media import ClipFactory
 from tests.fixtures.scripts import SAMPLE_SCRIPT
 from vsl_pipelines.db import compilations as compilation_rows
@@ -241,7 +241,9 @@ def test_refused_decisions_write_nothing(
 
 
 def test_decision_on_unknown_script_is_404(api_service: RunningService) -> None:
-    response = httpx.post(f"{api_service.url}/api/scripts/nope/sections/hook/approve", timeout=10)
+    response = httpx.post(
+        f"{api_service.url}/api/scripts/nope/sections/hook/approve", json={}, timeout=10
+    )
     assert response.status_code == 404 and "'nope'" in response.json()["detail"]
 
 
@@ -320,7 +322,9 @@ def test_without_a_key_only_loopback_clients_are_served(
     assert httpx.get(f"{local.url}/api/scripts", timeout=10).json() == []
 
     # A client from elsewhere, simulated in process (no traffic leaves loopback in tests).
-    with TestClient(build_api_app(), client=("198.51.100.7", 50000)) as remote:
+    with TestClient(
+        build_api_app(), base_url=LOCAL_BASE_URL, client=("198.51.100.7", 50000)
+    ) as remote:
         refused = remote.get("/api/scripts")
         assert refused.status_code == 403 and "VSL_API_KEY" in refused.json()["detail"]
         assert remote.get("/healthz").status_code == 200

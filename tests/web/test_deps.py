@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.fixtures.api import BuildApiApp, add_clip
+from tests.fixtures.api import LOCAL_BASE_URL, BuildApiApp, add_clip, review_form_auth
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.script import Script
 
@@ -58,7 +58,9 @@ def test_api_and_review_page_refuse_the_same_requests(
 ) -> None:
     api_key, client_address, headers, status = REFUSALS[case]
     add_clip(database_url, "spring-launch", "hook")
-    with TestClient(build_api_app(api_key), client=client_address) as client:
+    with TestClient(
+        build_api_app(api_key), base_url=LOCAL_BASE_URL, client=client_address
+    ) as client:
         for method, path, is_page in ROUTES:
             refused = call(client, method, path, headers)
             assert refused.status_code == status, (method, path)
@@ -96,16 +98,19 @@ def test_api_and_review_page_serve_the_same_requests(
 ) -> None:
     add_clip(database_url, "spring-launch", "hook")
     add_clip(database_url, "spring-launch", "close")
-    with TestClient(build_api_app(api_key), client=client_address) as client:
+    with TestClient(
+        build_api_app(api_key), base_url=LOCAL_BASE_URL, client=client_address
+    ) as client:
         assert client.get("/api/scripts", headers=headers).status_code == 200
         assert client.get("/review", headers=headers).status_code == 200
         api = client.post(
             "/api/scripts/spring-launch/sections/hook/approve", json={}, headers=headers
         )
         assert api.status_code == 201
+        auth = review_form_auth(client, "/review", **headers)
         page = client.post(
             "/review/spring-launch/close/approve",
-            data={},
+            data=auth.fields(),
             headers=headers,
             follow_redirects=False,
         )
@@ -116,6 +121,6 @@ def test_api_and_review_page_serve_the_same_requests(
 def test_basic_auth_is_the_review_pages_alone(
     build_api_app: BuildApiApp, stored_script: Script
 ) -> None:
-    with TestClient(build_api_app(API_KEY), client=REMOTE) as client:
+    with TestClient(build_api_app(API_KEY), base_url=LOCAL_BASE_URL, client=REMOTE) as client:
         assert client.get("/review", headers=basic("anyone", API_KEY)).status_code == 200
         assert client.get("/api/scripts", headers=basic("anyone", API_KEY)).status_code == 401

@@ -11,7 +11,13 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from tests.fixtures.api import BuildApiApp, StartApi, add_clip
+from tests.fixtures.api import (
+    LOCAL_BASE_URL,
+    BuildApiApp,
+    StartApi,
+    add_clip,
+    review_form_auth,
+)
 from tests.fixtures.scripts import SAMPLE_SCRIPT
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.db.scripts import insert_script
@@ -62,7 +68,13 @@ def approvals(database_url: str) -> list[dict[str, Any]]:
 
 
 def post_form(url: str, fields: dict[str, str], **headers: str) -> httpx.Response:
-    return httpx.post(url, data=fields, headers=headers, timeout=10)
+    """Post a decision form as a browser showing the page does (its CSRF cookie and token)."""
+    page_url = url.split("/review/", 1)[0] + "/review"
+    credentials = {k: v for k, v in headers.items() if k.lower() == "authorization"}
+    auth = review_form_auth(httpx, page_url, **credentials)
+    return httpx.post(
+        url, data=auth.fields(fields), headers={**headers, **auth.headers}, timeout=10
+    )
 
 
 def basic(user: str, password: str) -> dict[str, str]:
@@ -98,10 +110,10 @@ def test_page_lists_waiting_takes_with_clip_and_both_forms(
         {"controls": None, "preload": "metadata", "src": api_media_store.public_url(close)},
     ]
     assert [(f["method"], f["action"], sorted(f["fields"])) for f in page.forms] == [
-        ("post", "/review/spring-launch/hook/approve", ["note"]),
-        ("post", "/review/spring-launch/hook/reject", ["note", "prompt", "seed"]),
-        ("post", "/review/spring-launch/close/approve", ["note"]),
-        ("post", "/review/spring-launch/close/reject", ["note", "prompt", "seed"]),
+        ("post", "/review/spring-launch/hook/approve", ["csrf", "note"]),
+        ("post", "/review/spring-launch/hook/reject", ["csrf", "note", "prompt", "seed"]),
+        ("post", "/review/spring-launch/close/approve", ["csrf", "note"]),
+        ("post", "/review/spring-launch/close/reject", ["csrf", "note", "prompt", "seed"]),
     ]
     text = " ".join(page.text)
     assert stored_script.title in text
@@ -325,7 +337,9 @@ def test_api_key_is_asked_for_with_basic_auth(
         assert refused.headers["www-authenticate"] == 'Basic realm="VSL review"'
         assert "missing or wrong API key" in refused.text
         assert API_KEY not in refused.text
-    refused_post = post_form(f"{url}/spring-launch/hook/approve", {}, **basic("x", "wrong"))
+    refused_post = httpx.post(
+        f"{url}/spring-launch/hook/approve", data={}, headers=basic("x", "wrong"), timeout=10
+    )
     assert refused_post.status_code == 401 and API_KEY not in refused_post.text
     assert approvals(database_url) == []
 
@@ -355,7 +369,8 @@ def test_without_a_key_only_loopback_clients_see_the_page(
 ) -> None:
     add_clip(database_url, "spring-launch", "hook")
     # A client from elsewhere, simulated in process (no traffic leaves loopback in tests).
-    with TestClient(build_api_app(), client=("198.51.100.7", 50000)) as remote:
+    remote_address = ("198.51.100.7", 50000)
+    with TestClient(build_api_app(), base_url=LOCAL_BASE_URL, client=remote_address) as remote:
         page = remote.get("/review")
         assert page.status_code == 403
         assert page.headers["content-type"].startswith("text/html")
@@ -364,7 +379,9 @@ def test_without_a_key_only_loopback_clients_see_the_page(
         assert post.status_code == 403
     assert approvals(database_url) == []
 
-    with TestClient(build_api_app(API_KEY), client=("198.51.100.7", 50000)) as remote:
+    with TestClient(
+        build_api_app(API_KEY), base_url=LOCAL_BASE_URL, client=remote_address
+    ) as remote:
         assert remote.get("/review", headers=basic("m", API_KEY)).status_code == 200
 
 
@@ -409,7 +426,8 @@ def test_stored_text_is_escaped(
     assert response.text.count(ESCAPED_ATTACK) == 5
 
     error = httpx.get(f"{api_service.url}/review", params={"script": ATTACK}, timeout=10)
-    assert error.status_code == 404
+    assert error.status_code == 422, "not an id: refused naming the parameter, value echoed"
+    assert "query script: " in html.unescape(error.text)
     assert ATTACK not in error.text and ESCAPED_ATTACK in error.text
 
 
@@ -457,7 +475,7 @@ def test_quotes_and_markup_are_escaped_by_the_templates(
     assert unknown_field.status_code == 422
     assert f"{escaped}: Extra inputs are not permitted" in unknown_field.text
     missing = httpx.get(f"{api_service.url}/review", params={"script": hostile}, timeout=10)
-    assert missing.status_code == 404
+    assert missing.status_code == 422
     assert "&lt;script&gt;alert(" in missing.text
     for refused in (unknown_field, missing):
         assert "<script>" not in refused.text and "<img" not in refused.text

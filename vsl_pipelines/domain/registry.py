@@ -6,6 +6,7 @@ Request assets ask it to validate inputs and estimate cost before any Replicate 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -25,15 +26,18 @@ class RegistryError(ValueError):
     """The registry file or an override is invalid, or a lookup/input does not fit it."""
 
 
+MAX_BILLED_SECONDS = 86_400  # what a per-second price may be charged for in one prediction
+
+
 class Pricing(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     usd: float = Field(ge=0)
     per: Literal["run", "output", "second"] = "run"
 
 
 class Constraint(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     min: float | None = None
     max: float | None = None
@@ -46,6 +50,8 @@ class Constraint(BaseModel):
         if self.min is not None or self.max is not None or self.multiple_of is not None:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise RegistryError(f"parameter {name!r} must be a number, got {value!r}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise RegistryError(f"parameter {name!r} must be a finite number, got {value!r}")
             if self.min is not None and value < self.min:
                 raise RegistryError(f"parameter {name!r}={value} is below the minimum {self.min:g}")
             if self.max is not None and value > self.max:
@@ -59,7 +65,7 @@ class Constraint(BaseModel):
 class ModelSpec(BaseModel):
     """One registry entry, in the format users of the original system already have."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
     id: str = ""
     kind: Kind = "image"
@@ -124,7 +130,17 @@ class ModelSpec(BaseModel):
         if self.pricing.per == "output":
             return round(self.pricing.usd * self.outputs_per_run(model_input), 6)
         if self.pricing.per == "second":
-            seconds = float(model_input.get("duration") or self.estimated_time or 1)
+            seconds = model_input.get("duration") or self.estimated_time or 1
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+                raise RegistryError(
+                    f"model {self.id!r}: parameter 'duration' must be a number of seconds, "
+                    f"got {seconds!r}"
+                )
+            if not 0 < seconds <= MAX_BILLED_SECONDS:  # NaN fails both comparisons
+                raise RegistryError(
+                    f"model {self.id!r}: parameter 'duration'={seconds!r} is not between 0 and "
+                    f"{MAX_BILLED_SECONDS} seconds"
+                )
             return round(self.pricing.usd * seconds, 6)
         return self.pricing.usd
 

@@ -1,63 +1,211 @@
 """The script format: a video sales letter in sections, read from YAML and validated.
 
 `vsl scripts add FILE` parses a file with `load_script`; errors name the file and the field.
+The CLI and the API refuse the same documents: `load_yaml` reads YAML with a depth bound,
+`check_document` bounds any parsed document (depth, size, finite numbers, text without control
+characters) before the models check their fields (ids matched whole, text lengths, budget).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from vsl_pipelines.domain.registry import Registry, RegistryError
 from vsl_pipelines.media.errors import MediaError
 from vsl_pipelines.media.options import TransitionSpec
 from vsl_pipelines.media.profile import parse_fps, parse_size
 
-_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")  # matched whole (`fullmatch`)
+ID_RULE = "must be lowercase letters, digits and dashes (at most 63)"
+MAX_DEPTH = 64  # nesting of mappings and lists in a document
+MAX_VALUES = 100_000  # values in a document, YAML aliases counted as often as they are used
+MAX_INTEGER = 2**53  # what every JSON reader keeps exactly
+MAX_NUMBER = 1e15
+MAX_BUDGET_USD = 1_000_000  # the column holds up to 1e8 (numeric(12, 4))
+MAX_TITLE_CHARS = 200
+MAX_NARRATION_CHARS = 10_000
+MAX_PROMPT_CHARS = 4_000
+MAX_NOTE_CHARS = 2_000
+MAX_MODEL_ID_CHARS = 200
+MAX_SECTIONS = 200
+MAX_SIDE_PIXELS = 8_192
+# C0 controls but tab and line breaks, DEL, C1 controls, lone surrogates (not encodable).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_LINE_BREAKS = re.compile("[\t\n\r]")
 
 
 class ScriptError(ValueError):
     """A script file that cannot be used; the message names the file and the field."""
 
 
+class DocumentError(ValueError):
+    """A parsed document out of bounds; the message names the field (`a.0.b: problem`)."""
+
+
+def id_problem(value: str) -> str | None:
+    """Why `value` is not a script or section id, or None."""
+    return None if ID_PATTERN.fullmatch(value) else ID_RULE
+
+
+def text_problem(value: str, *, single_line: bool = False) -> str | None:
+    """Why `value` cannot be stored as text (a control character), or None."""
+    found = _CONTROL.search(value) or (_LINE_BREAKS.search(value) if single_line else None)
+    if found is None:
+        return None
+    return f"contains the control character U+{ord(found.group()):04X}"
+
+
+def _id(value: str) -> str:
+    if id_problem(value):
+        raise ValueError(ID_RULE)
+    return value
+
+
+def _text(value: str) -> str:
+    problem = text_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _line(value: str) -> str:
+    problem = text_problem(value, single_line=True)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+Id = Annotated[str, AfterValidator(_id)]
+Text = Annotated[str, AfterValidator(_text)]  # tabs and line breaks allowed
+Line = Annotated[str, AfterValidator(_line)]
+Prompt = Annotated[Text, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
+Note = Annotated[Text, Field(max_length=MAX_NOTE_CHARS)]
+
+
+def check_document(document: Any, whole: str = "document") -> None:
+    """Refuse (DocumentError naming the field) a document nested deeper than `MAX_DEPTH`, with
+    more than `MAX_VALUES` values, a number that is not finite or beyond `MAX_NUMBER` /
+    `MAX_INTEGER`, a key that is not text, text with a control character, or a value that is
+    not JSON's (YAML dates, bytes, sets). Iterative, so any depth is refused without recursion."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(document, ())]
+    seen = 0
+    while stack:
+        value, path = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise DocumentError(f"{whole}: more than {MAX_VALUES} values")
+        where = ".".join(path) or whole
+        if len(path) > MAX_DEPTH:
+            raise DocumentError(f"{where[:200]}: nested deeper than {MAX_DEPTH} levels")
+        problem = _value_problem(value)
+        if problem:
+            raise DocumentError(f"{where}: {problem}")
+        if isinstance(value, dict):
+            for key in value:
+                if not isinstance(key, str):
+                    raise DocumentError(f"{where}: key {key!r} is not text")
+                key_problem = text_problem(key, single_line=True)
+                if key_problem:
+                    raise DocumentError(f"{where}: key {key!r} {key_problem}")
+            stack.extend((item, (*path, key)) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend((item, (*path, str(i))) for i, item in reversed(list(enumerate(value))))
+
+
+def _value_problem(value: Any) -> str | None:
+    if value is None or isinstance(value, bool | dict | list):
+        return None
+    if isinstance(value, str):
+        return text_problem(value)
+    if isinstance(value, int):
+        return None if abs(value) <= MAX_INTEGER else f"number beyond ±{MAX_INTEGER}"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "must be a finite number"
+        return None if abs(value) <= MAX_NUMBER else f"number beyond ±{MAX_NUMBER:g}"
+    return f"a {type(value).__name__} is not text, a number, true/false, a list or a mapping"
+
+
+_YAML_BASE: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _YamlLoader(_YAML_BASE):  # type: ignore[valid-type,misc]
+    """Safe YAML, libyaml when available; dates stay text (a script has none, JSON has none)."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+
+_OPENING = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_CLOSING = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+
+
+def load_yaml(text: str | bytes, source: str) -> Any:
+    """The YAML document in `text` (ScriptError naming `source` and the line). Its nesting is
+    measured on the parser's events first (no recursion), so a deep document is refused before
+    the recursive composer sees it."""
+    try:
+        depth = 0
+        for event in yaml.parse(text, Loader=_YamlLoader):
+            if isinstance(event, _OPENING):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    line = event.start_mark.line + 1 if event.start_mark else 0
+                    raise ScriptError(
+                        f"{source}: nested deeper than {MAX_DEPTH} levels at line {line}"
+                    )
+            elif isinstance(event, _CLOSING):
+                depth -= 1
+        return yaml.load(text, Loader=_YamlLoader)  # a safe loader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ScriptError(f"{source}: invalid YAML{where}") from None
+
+
 class Generation(BaseModel):
     """One call to a registry model: which model, its prompt and extra parameters."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    model: str
-    prompt: str | None = None
+    model: Annotated[Line, Field(min_length=1, max_length=MAX_MODEL_ID_CHARS)]
+    prompt: Prompt | None = None
     params: dict[str, Any] = Field(default_factory=dict)
 
 
 class Still(BaseModel):
     """The section's keyframe held on screen (made locally, no paid call)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     duration_s: float = Field(gt=0, le=120)
     zoom: bool = False
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    id: str
-    narration: str = Field(min_length=1)
+    id: Id
+    narration: Annotated[Text, Field(min_length=1, max_length=MAX_NARRATION_CHARS)]
     keyframe: Generation | None = None
     clip: Generation | None = None
     still: Still | None = None
-
-    @field_validator("id")
-    @classmethod
-    def _id_shape(cls, value: str) -> str:
-        if not _ID.match(value):
-            raise ValueError("must be lowercase letters, digits and dashes (at most 63)")
-        return value
 
     @model_validator(mode="after")
     def _one_visual(self) -> Section:
@@ -75,11 +223,11 @@ class Soundtrack(Generation):
 class Output(BaseModel):
     """How the final video is compiled: size, rate, transitions, captions, container."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    size: str | None = None
-    fps: str | None = None
-    transition: str | None = None
+    size: Annotated[Line, Field(max_length=40)] | None = None
+    fps: Annotated[Line, Field(max_length=40)] | None = None
+    transition: Annotated[Line, Field(max_length=200)] | None = None
     captions: bool = False
     format: Literal["mp4", "webm"] = "mp4"
     poster: bool = True
@@ -93,7 +241,9 @@ class Output(BaseModel):
     def _media_values(self) -> Output:
         try:
             if self.size is not None:
-                parse_size(self.size)
+                width, height = parse_size(self.size)
+                if max(width, height) > MAX_SIDE_PIXELS:
+                    raise ValueError(f"size {self.size!r}: at most {MAX_SIDE_PIXELS} pixels a side")
             if self.fps is not None:
                 parse_fps(self.fps)
         except MediaError as exc:
@@ -107,21 +257,14 @@ class Output(BaseModel):
 
 
 class Script(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    id: str
-    title: str = Field(min_length=1)
-    budget_usd: float | None = Field(default=None, ge=0)
+    id: Id
+    title: Annotated[Line, Field(min_length=1, max_length=MAX_TITLE_CHARS)]
+    budget_usd: float | None = Field(default=None, ge=0, le=MAX_BUDGET_USD)
     soundtrack: Soundtrack | None = None
     output: Output = Field(default_factory=Output)
-    sections: list[Section] = Field(min_length=1)
-
-    @field_validator("id")
-    @classmethod
-    def _id_shape(cls, value: str) -> str:
-        if not _ID.match(value):
-            raise ValueError("must be lowercase letters, digits and dashes (at most 63)")
-        return value
+    sections: list[Section] = Field(min_length=1, max_length=MAX_SECTIONS)
 
     @model_validator(mode="after")
     def _unique_sections(self) -> Script:
@@ -154,7 +297,7 @@ def check_against_registry(script: Script, registry: Registry) -> None:
                 if "prompt" not in spec.supported_params:
                     raise RegistryError(f"model {spec.id!r} takes no prompt")
                 params["prompt"] = generation.prompt
-            spec.build_input(params)
+            spec.estimate_cost(spec.build_input(params))
         except RegistryError as exc:
             raise ScriptError(f"{where}: {exc}") from None
 
@@ -172,6 +315,10 @@ def check_against_registry(script: Script, registry: Registry) -> None:
 def parse_script(document: Any, source: str, registry: Registry | None = None) -> Script:
     if not isinstance(document, dict):
         raise ScriptError(f"{source}: a script must be a YAML mapping with id, title and sections")
+    try:
+        check_document(document, "script")
+    except DocumentError as exc:
+        raise ScriptError(f"{source}: {exc}") from None
     try:
         script = Script.model_validate(document)
     except ValidationError as exc:
@@ -196,12 +343,9 @@ def read_script_document(path: Path) -> Any:
         raise ScriptError(f"{path}: file not found") from None
     except IsADirectoryError:
         raise ScriptError(f"{path}: is a folder, not a script file") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ScriptError(f"{path}: invalid YAML{where}") from None
+    except UnicodeDecodeError:
+        raise ScriptError(f"{path}: not UTF-8 text") from None
+    return load_yaml(text, str(path))
 
 
 def load_script(path: Path, registry: Registry | None = None) -> Script:

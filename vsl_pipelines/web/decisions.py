@@ -12,16 +12,21 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import Conn, connect
+from vsl_pipelines.domain.script import Note, Prompt
 from vsl_pipelines.services.review import AlreadyDecided, ReviewError, decide
 from vsl_pipelines.web.errors import http_errors
 
+MAX_SEED = 2**31 - 1
+
 
 class ApproveBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """An approval: an optional note (a rejection's fields are refused by name)."""
 
-    note: str | None = None
-    prompt: str | None = None
-    seed: int | None = None
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    note: Note | None = None
+    prompt: str | None = Field(default=None, description="refused: belongs to a rejection")
+    seed: int | None = Field(default=None, description="refused: belongs to a rejection")
 
     @field_validator("prompt", "seed")
     @classmethod
@@ -32,11 +37,13 @@ class ApproveBody(BaseModel):
 
 
 class RejectBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A rejection: an optional note, and the prompt and seed of the next take."""
 
-    note: str | None = None
-    prompt: str | None = Field(default=None, min_length=1)
-    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    note: Note | None = None
+    prompt: Prompt | None = None
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
 
 
 def record_decision(

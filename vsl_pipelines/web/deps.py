@@ -1,7 +1,15 @@
-"""What `/api` and `/review` handlers depend on: the service's configuration and the access rule.
+"""What `/api` and `/review` handlers depend on: the service's configuration and the rules
+every request meets, in this order:
 
-Without `VSL_API_KEY` only loopback clients are served; with it, `Authorization: Bearer KEY`,
-or for the review page (what browsers can send) HTTP Basic with the key as password.
+1. `check_host`: the `Host` header names an allowed host (400 malformed, 421 unknown), so a
+   rebound DNS name cannot reach the service from a browser, with or without a key;
+2. the access rule (`require_api_key`, `require_reviewer_key`): without `VSL_API_KEY` only
+   loopback clients are served; with it, `Authorization: Bearer KEY`, or for the review page
+   (what browsers can send) HTTP Basic with the key as password;
+3. for state-changing requests, `refuse_cross_site`: no foreign `Origin`, no `Sec-Fetch-Site`
+   but `same-origin` or `none` (403); the API also wants a JSON or YAML body (415), which no
+   page can send to another site without a CORS preflight this service never answers;
+4. ids in paths and queries matched whole (`script_path_id`, ...; 422 naming the parameter).
 """
 
 from __future__ import annotations
@@ -9,20 +17,37 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from dataclasses import dataclass
+import re
+import secrets
+from dataclasses import dataclass, field
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request
 from pydantic import SecretStr
 
 from vsl_pipelines.domain.registry import Registry
+from vsl_pipelines.domain.script import id_problem, text_problem
+from vsl_pipelines.logs import get_logger
 from vsl_pipelines.storage.base import MediaStore
+
+log = get_logger("vsl_pipelines.web.access")
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
 # The `Host` names served when no others are configured (`Settings.allowed_host_names`).
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 BEARER_CHALLENGE = "Bearer"
 BASIC_CHALLENGE = 'Basic realm="VSL review"'
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SAME_ORIGIN_FETCHES = frozenset({"same-origin", "none"})  # `none`: typed, bookmarked
+JSON_TYPE = "application/json"
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+# A Host header: a name (letters, digits, dots, dashes, underscores) or a bracketed IPv6
+# address, then an optional port.
+_HOST = re.compile(
+    r"(?:\[(?P<ipv6>[0-9a-f:.]{2,45})\]|(?P<name>[a-z0-9_](?:[a-z0-9_.-]{0,252})))"
+    r"(?::(?P<port>[0-9]{1,5}))?"
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +60,10 @@ class ApiConfig:
     registry: Registry
     api_key: SecretStr | None = None
     allowed_hosts: frozenset[str] = LOOPBACK_NAMES
+    # Signs the review page's CSRF tokens; one per app (a restarted service wants a reload).
+    csrf_secret: bytes = field(
+        default_factory=lambda: secrets.token_bytes(32), repr=False, compare=False
+    )
 
 
 def get_config(request: Request) -> ApiConfig:
@@ -44,6 +73,130 @@ def get_config(request: Request) -> ApiConfig:
 
 
 ConfigDep = Annotated[ApiConfig, Depends(get_config)]
+
+
+def host_name(header: str) -> str | None:
+    """The host name of a `Host` header (lowercase, without port or trailing dot, an IPv6
+    address without brackets), or None when the header is not one."""
+    match = _HOST.fullmatch(header.strip().lower())
+    if match is None:
+        return None
+    name = match["ipv6"] or match["name"].rstrip(".")
+    return name or None
+
+
+def check_host(request: Request, config: ConfigDep) -> None:
+    """400 for a missing or malformed `Host`, 421 for one not in `config.allowed_hosts`."""
+    header = request.headers.get("host", "")
+    name = host_name(header)
+    if name is None:
+        raise HTTPException(400, "missing or malformed Host header")
+    if name not in config.allowed_hosts:
+        log.warning("request for an unknown host refused", extra={"fields": {"host": name}})
+        raise HTTPException(
+            421, f"this service does not answer to the host {name!r}; see VSL_ALLOWED_HOSTS"
+        )
+
+
+def cross_site_problem(request: Request) -> str | None:
+    """Why the request comes from another site (a page elsewhere), or None. `Origin` must name
+    the request's own `Host` and port; `Sec-Fetch-Site`, when sent, must be `same-origin` or
+    `none` (`same-site` too is refused: another port of this machine is the same site)."""
+    origin = request.headers.get("origin")
+    fetch_site = request.headers.get("sec-fetch-site")
+    if origin is not None and not origin_matches_host(origin, request.headers.get("host", "")):
+        return "Origin does not match Host"
+    if fetch_site is not None and fetch_site.strip().lower() not in SAME_ORIGIN_FETCHES:
+        return f"Sec-Fetch-Site: {fetch_site[:40]}"
+    return None
+
+
+def refuse_cross_site(request: Request, what: str = "the request was sent") -> None:
+    """403 when `cross_site_problem` finds one (`what` starts the message)."""
+    problem = cross_site_problem(request)
+    if problem is not None:
+        log.warning(
+            "cross-site request refused",
+            extra={"fields": {"path": request.url.path[:200], "reason": problem}},
+        )
+        raise HTTPException(403, f"{what} from another site ({problem})")
+
+
+def origin_matches_host(origin: str, host: str) -> bool:
+    """Whether an `Origin` header names the same host and port as the request's `Host`."""
+    try:
+        sent_from = urlsplit(origin)
+        sent_to = urlsplit(f"//{host}")
+        if sent_from.scheme not in ("http", "https") or not sent_from.hostname:
+            return False
+        if not sent_to.hostname:
+            return False
+        default_port = 443 if sent_from.scheme == "https" else 80
+        return (sent_from.hostname, sent_from.port or default_port) == (
+            sent_to.hostname,
+            sent_to.port or default_port,
+        )
+    except ValueError:  # a port that is not a number, a malformed IPv6 address
+        return False
+
+
+def media_type(request: Request) -> str:
+    """The request's media type (`Content-Type` without parameters, lowercase; "" if none)."""
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def guard_api_writes(request: Request) -> None:
+    """A state-changing API request: not from another site (403), a JSON or YAML body (415)."""
+    if request.method in SAFE_METHODS:
+        return
+    refuse_cross_site(request)
+    sent = media_type(request)
+    if sent != JSON_TYPE and sent not in YAML_TYPES:
+        raise HTTPException(
+            415,
+            f"request body: content type {sent or 'missing'!r}; send {JSON_TYPE}"
+            " (or application/yaml for a script)",
+        )
+
+
+def id_parameter(where: str, value: str) -> str:
+    """`value` if it is a script or section id, else 422 naming `where` (e.g. `path script_id`)."""
+    problem = id_problem(value)
+    if problem is not None:
+        raise HTTPException(422, f"{where}: {value[:80]!r} {problem}")
+    return value
+
+
+def script_path_id(script_id: str) -> str:
+    """The `{script_id}` of a path, matched whole."""
+    return id_parameter("path script_id", script_id)
+
+
+def section_path_id(section_id: str) -> str:
+    """The `{section_id}` of a path, matched whole."""
+    return id_parameter("path section_id", section_id)
+
+
+def script_query(script: str | None = None) -> str | None:
+    """`?script=`: a script id, or None when absent or empty."""
+    return id_parameter("query script", script) if script else None
+
+
+def text_query(where: str, value: str | None, max_chars: int) -> str | None:
+    """An optional free-text query parameter: bounded, no control characters (422)."""
+    if value is None:
+        return None
+    problem = text_problem(value, single_line=True)
+    if problem is None and len(value) > max_chars:
+        problem = f"longer than {max_chars} characters"
+    if problem is not None:
+        raise HTTPException(422, f"{where}: {problem}")
+    return value
+
+
+ScriptId = Annotated[str, Depends(script_path_id)]
+SectionId = Annotated[str, Depends(section_path_id)]
+ScriptQuery = Annotated[str | None, Depends(script_query)]
 
 
 class KeyRequired:

@@ -1,4 +1,5 @@
-"""The integrators' JSON API under `/api`, one router per resource behind the access rule.
+"""The integrators' JSON API under `/api`, one router per resource behind the shared rules:
+an allowed `Host`, the access rule, and for writes a same-site JSON or YAML request.
 
 Handlers are thin: they take parsed bodies and call the same services as the `vsl` command.
 """
@@ -6,9 +7,11 @@ Handlers are thin: they take parsed bodies and call the same services as the `vs
 from fastapi import APIRouter, Depends
 
 from vsl_pipelines.web.api import review, scripts, video
-from vsl_pipelines.web.deps import ApiConfig, require_api_key
+from vsl_pipelines.web.deps import ApiConfig, check_host, guard_api_writes, require_api_key
 
-router = APIRouter(dependencies=[Depends(require_api_key)])
+router = APIRouter(
+    dependencies=[Depends(check_host), Depends(require_api_key), Depends(guard_api_writes)]
+)
 router.include_router(scripts.router)
 router.include_router(review.router)
 router.include_router(video.router)

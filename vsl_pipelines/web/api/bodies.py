@@ -1,45 +1,59 @@
 """Request bodies of the API: a script as JSON or YAML, a decision as JSON, read as dependencies
 so the handlers (plain functions on worker threads) get them parsed and validated.
+
+Parsing runs on a worker thread (a large YAML body takes a second of CPU; the event loop keeps
+answering meanwhile). JSON is strict: no `NaN` / `Infinity`, no number that overflows to
+infinity, nesting refused past the domain's bound like YAML's, so every bad body is a 4xx.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+import math
+from typing import Any, NoReturn, TypeVar
 
-import yaml
 from fastapi import HTTPException, Request
 from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
 
+from vsl_pipelines.domain.script import (
+    MAX_DEPTH,
+    DocumentError,
+    ScriptError,
+    check_document,
+    load_yaml,
+)
 from vsl_pipelines.web.decisions import ApproveBody, RejectBody
+from vsl_pipelines.web.deps import JSON_TYPE, YAML_TYPES
 from vsl_pipelines.web.errors import validation_problems
 
 BODY_SOURCE = "request body"
 MAX_SCRIPT_BYTES = 1_000_000
-YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 
 Body = TypeVar("Body", bound=BaseModel)
 
 
 def parse_body(raw: bytes, content_type: str, model: type[Body] | None = None) -> Any:
-    """A JSON (or, for scripts, YAML) body; with `model`, validated into it."""
+    """A JSON (or, for scripts, YAML) body; with `model`, validated into it. 415 for another
+    content type (a missing one too), 422 naming the problem for an unreadable body."""
     media_type = content_type.split(";", 1)[0].strip().lower()
     if model is None and media_type in YAML_TYPES:
         try:
-            return yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            raise HTTPException(422, f"{BODY_SOURCE}: invalid YAML{where}") from None
-    if media_type not in ("", "application/json"):
-        accepted = "application/json" if model else "application/json or application/yaml"
-        raise HTTPException(415, f"{BODY_SOURCE}: content type {media_type!r}; send {accepted}")
-    if model is not None and not raw.strip():
-        raw = b"{}"  # every field of a decision body is optional
+            document = load_yaml(raw, BODY_SOURCE)
+        except ScriptError as exc:
+            raise HTTPException(422, str(exc)) from None
+    elif media_type == JSON_TYPE:
+        if model is not None and not raw.strip():
+            raw = b"{}"  # every field of a decision body is optional
+        document = parse_json(raw)
+    else:
+        accepted = JSON_TYPE if model else f"{JSON_TYPE} or application/yaml"
+        sent = media_type or "missing"
+        raise HTTPException(415, f"{BODY_SOURCE}: content type {sent!r}; send {accepted}")
     try:
-        document = json.loads(raw)
-    except ValueError as exc:
-        raise HTTPException(422, f"{BODY_SOURCE}: invalid JSON ({exc})") from None
+        check_document(document, "body")
+    except DocumentError as exc:
+        raise HTTPException(422, f"{BODY_SOURCE}: {exc}") from None
     if model is None:
         return document
     try:
@@ -48,23 +62,60 @@ def parse_body(raw: bytes, content_type: str, model: type[Body] | None = None) -
         raise HTTPException(422, f"{BODY_SOURCE}: {validation_problems(exc, 'body')}") from None
 
 
+def parse_json(raw: bytes) -> Any:
+    """Strict JSON: 422 for invalid text, `NaN` / `Infinity`, a number overflowing a float, or
+    nesting the decoder's recursion cannot follow (deeper ones than `MAX_DEPTH` are refused by
+    `check_document` after)."""
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        _invalid_json(f"nested deeper than {MAX_DEPTH} levels")
+    except _NotFinite as exc:
+        _invalid_json(str(exc))
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an over-long integer
+        _invalid_json(str(exc))
+
+
+class _NotFinite(Exception):
+    """A JSON number without a finite float value."""
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise _NotFinite(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotFinite(f"{text[:40]} is too large a number")
+    return value
+
+
+def _invalid_json(reason: str) -> NoReturn:
+    raise HTTPException(422, f"{BODY_SOURCE}: invalid JSON ({reason})")
+
+
 async def script_document(request: Request) -> Any:
     """The submitted script document, before validation against the registry."""
     raw = await request.body()
     if len(raw) > MAX_SCRIPT_BYTES:
         raise HTTPException(413, f"{BODY_SOURCE}: larger than {MAX_SCRIPT_BYTES} bytes")
-    return parse_body(raw, _content_type(request))
+    return await run_in_threadpool(parse_body, raw, _content_type(request))
 
 
 async def approve_body(request: Request) -> ApproveBody:
     """An approval: `{"note"?}`."""
-    body: ApproveBody = parse_body(await request.body(), _content_type(request), ApproveBody)
+    raw = await request.body()
+    body: ApproveBody = await run_in_threadpool(
+        parse_body, raw, _content_type(request), ApproveBody
+    )
     return body
 
 
 async def reject_body(request: Request) -> RejectBody:
     """A rejection: `{"note"?, "prompt"?, "seed"?}`."""
-    body: RejectBody = parse_body(await request.body(), _content_type(request), RejectBody)
+    raw = await request.body()
+    body: RejectBody = await run_in_threadpool(parse_body, raw, _content_type(request), RejectBody)
     return body
 
 

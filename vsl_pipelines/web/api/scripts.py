@@ -8,11 +8,13 @@ from fastapi import APIRouter, Depends
 
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db.connection import connect
+from vsl_pipelines.domain.script import Script
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.services.intake import add_script
 from vsl_pipelines.services.status import script_status
 from vsl_pipelines.web.api.bodies import BODY_SOURCE, script_document
-from vsl_pipelines.web.deps import ConfigDep
+from vsl_pipelines.web.api.openapi import request_body
+from vsl_pipelines.web.deps import YAML_TYPES, ConfigDep, ScriptId
 from vsl_pipelines.web.errors import http_errors
 
 log = get_logger("vsl_pipelines.web.api")
@@ -20,7 +22,13 @@ log = get_logger("vsl_pipelines.web.api")
 router = APIRouter(prefix="/scripts")
 
 
-@router.post("", status_code=201)
+SCRIPT_BODY = request_body(
+    {"application/json": Script, YAML_TYPES[0]: Script},
+    "a script (the YAML format of `vsl scripts add`), as JSON or YAML",
+)
+
+
+@router.post("", status_code=201, openapi_extra=SCRIPT_BODY)
 def submit(document: Annotated[Any, Depends(script_document)], config: ConfigDep) -> dict[str, Any]:
     """Validate, check the budget and store a script; 422 names the invalid field."""
     with http_errors():
@@ -49,7 +57,7 @@ def list_scripts(config: ConfigDep) -> list[dict[str, Any]]:
 
 
 @router.get("/{script_id}")
-def show_script(script_id: str, config: ConfigDep) -> dict[str, Any]:
+def show_script(script_id: ScriptId, config: ConfigDep) -> dict[str, Any]:
     """Sections, takes, jobs, decisions, cost and compilation of one script."""
     with http_errors(), connect(config.database_url) as conn:
         return script_status(conn, script_id)

@@ -12,7 +12,7 @@ from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.storage.local import LocalMediaStore
-from vsl_pipelines.web.deps import ConfigDep
+from vsl_pipelines.web.deps import ConfigDep, ScriptId
 from vsl_pipelines.web.errors import http_errors
 
 VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm"}
@@ -21,7 +21,7 @@ router = APIRouter()
 
 
 @router.get("/scripts/{script_id}/video", response_model=None)
-def video(script_id: str, config: ConfigDep) -> FileResponse | RedirectResponse:
+def video(script_id: ScriptId, config: ConfigDep) -> FileResponse | RedirectResponse:
     """The compiled video: the file from a local store, a presigned-URL redirect from S3."""
     with http_errors(), connect(config.database_url) as conn:
         script_rows.script_row(conn, script_id)

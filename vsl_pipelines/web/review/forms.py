@@ -1,25 +1,27 @@
 """The review page's decision forms: urlencoded bodies read with limits, their fields validated
-as the API's decision bodies, and posts from other sites refused (plain forms are CSRF-able).
+as the API's decision bodies, and posts from other sites refused (plain forms are CSRF-able):
+by `Origin` / `Sec-Fetch-Site` (the rule the API shares) and by the form's CSRF token.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from fastapi import HTTPException, Request
 from pydantic import ValidationError
 
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.web.decisions import ApproveBody, RejectBody
+from vsl_pipelines.web.deps import ConfigDep, id_parameter, media_type, refuse_cross_site
 from vsl_pipelines.web.errors import validation_problems
+from vsl_pipelines.web.review import csrf
 
 log = get_logger("vsl_pipelines.web.review")
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_FORM_BYTES = 16_384
 MAX_FORM_FIELDS = 16
-SAME_SITE_FETCHES = frozenset({"same-origin", "none"})
 
 
 @dataclass(frozen=True)
@@ -30,21 +32,24 @@ class DecisionForm:
     view: str | None
 
 
-async def approval_form(request: Request) -> DecisionForm:
-    """An approval form: `note?`."""
-    return await _decision_form(request, ApproveBody)
+async def approval_form(request: Request, config: ConfigDep) -> DecisionForm:
+    """An approval form: `csrf`, `note?`."""
+    return await _decision_form(request, config.csrf_secret, ApproveBody)
 
 
-async def rejection_form(request: Request) -> DecisionForm:
-    """A rejection form: `note?`, `prompt?`, `seed?`."""
-    return await _decision_form(request, RejectBody)
+async def rejection_form(request: Request, config: ConfigDep) -> DecisionForm:
+    """A rejection form: `csrf`, `note?`, `prompt?`, `seed?`."""
+    return await _decision_form(request, config.csrf_secret, RejectBody)
 
 
 async def _decision_form(
-    request: Request, model: type[ApproveBody] | type[RejectBody]
+    request: Request, csrf_secret: bytes, model: type[ApproveBody] | type[RejectBody]
 ) -> DecisionForm:
     fields = parse_form(await read_form_body(request))
+    csrf.check_form_token(request, csrf_secret, fields.pop(csrf.FIELD, None))
     view = fields.pop("view", None)
+    if view is not None:
+        id_parameter("form view", view)
     try:
         return DecisionForm(model.model_validate(fields), view)
     except ValidationError as exc:
@@ -53,9 +58,9 @@ async def _decision_form(
 
 async def read_form_body(request: Request) -> bytes:
     """The urlencoded body, refused past `MAX_FORM_BYTES` before all of it is read."""
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type not in ("", FORM_TYPE):  # a bare post is an empty form, as in the API
-        raise HTTPException(415, f"content type {media_type!r}; send {FORM_TYPE}")
+    sent = media_type(request)
+    if sent != FORM_TYPE:
+        raise HTTPException(415, f"content type {sent or 'missing'!r}; send {FORM_TYPE}")
     too_large = HTTPException(413, f"form: larger than {MAX_FORM_BYTES} bytes")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
@@ -88,34 +93,6 @@ def parse_form(raw: bytes) -> dict[str, str]:
     return {name: values[0].strip() for name, values in parsed.items() if values[0].strip()}
 
 
-def same_origin_post(request: Request, script_id: str, section_id: str) -> None:
+def same_origin_post(request: Request) -> None:
     """Refuse a decision posted from another site (`Origin` or `Sec-Fetch-Site` says so)."""
-    origin = request.headers.get("origin")
-    fetch_site = request.headers.get("sec-fetch-site")
-    if origin is not None and not origin_matches_host(origin, request.headers.get("host", "")):
-        reason = "the form was posted from another site (Origin does not match Host)"
-    elif fetch_site is not None and fetch_site.lower() not in SAME_SITE_FETCHES:
-        reason = f"the form was posted from another site (Sec-Fetch-Site: {fetch_site})"
-    else:
-        return
-    log.warning(
-        "review page cross-site post refused",
-        extra={"script_id": script_id, "section_id": section_id},
-    )
-    raise HTTPException(403, reason)
-
-
-def origin_matches_host(origin: str, host: str) -> bool:
-    """Whether an `Origin` header names the same host and port as the request's `Host`."""
-    sent_from = urlsplit(origin)
-    sent_to = urlsplit(f"//{host}")
-    if sent_from.scheme not in ("http", "https") or not sent_from.hostname or not sent_to.hostname:
-        return False
-    default_port = 443 if sent_from.scheme == "https" else 80
-    try:
-        return (sent_from.hostname, sent_from.port or default_port) == (
-            sent_to.hostname,
-            sent_to.port or default_port,
-        )
-    except ValueError:  # a port that is not a number
-        return False
+    refuse_cross_site(request, "the form was posted")

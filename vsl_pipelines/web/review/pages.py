@@ -16,6 +16,9 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.routing import NoMatchFound
 
+from vsl_pipelines.domain.script import MAX_NOTE_CHARS, MAX_PROMPT_CHARS
+from vsl_pipelines.web.review import csrf
+from vsl_pipelines.web.review.forms import FORM_TYPE
 from vsl_pipelines.web.review.views import ReviewPage
 
 # The page's forms post only to this origin and it is never framed (no clickjacked clicks).
@@ -33,11 +36,42 @@ templates = jinja2.Environment(
     lstrip_blocks=True,
 )
 templates.filters["path_segment"] = partial(quote, safe="")
+templates.globals["limits"] = {"note": MAX_NOTE_CHARS, "prompt": MAX_PROMPT_CHARS}
 
 
-def review_response(page: ReviewPage, page_path: str) -> HTMLResponse:
-    """The takes waiting for a decision, with their clips and forms."""
-    html = templates.get_template("review.html").render(page=page, page_path=page_path)
+def _form_schema(fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    properties = {csrf.FIELD: {"type": "string"}, "view": {"type": "string"}, **fields}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                FORM_TYPE: {
+                    "schema": {
+                        "type": "object",
+                        "properties": properties,
+                        "required": [csrf.FIELD],
+                        "additionalProperties": False,
+                    }
+                }
+            },
+        }
+    }
+
+
+# The forms as the OpenAPI document describes them (`openapi_extra` of the post routes).
+DECISION_FORMS = {
+    "approve": _form_schema({"note": {"type": "string"}}),
+    "reject": _form_schema(
+        {"note": {"type": "string"}, "prompt": {"type": "string"}, "seed": {"type": "string"}}
+    ),
+}
+
+
+def review_response(page: ReviewPage, page_path: str, csrf_token: str) -> HTMLResponse:
+    """The takes waiting for a decision, with their clips and forms (each with the token)."""
+    html = templates.get_template("review.html").render(
+        page=page, page_path=page_path, csrf_token=csrf_token
+    )
     return HTMLResponse(html, headers=PAGE_HEADERS)
 
 

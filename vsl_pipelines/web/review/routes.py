@@ -1,6 +1,7 @@
 """The `/review` routes: the page, and the approve / reject form posts that redirect back to it.
 
-Behind the shared access rule (HTTP Basic allowed); refusals are answered as HTML pages.
+Behind the shared rules (an allowed `Host`, the access rule with HTTP Basic allowed); posts
+also same-origin and carrying the page's CSRF token. Refusals are answered as HTML pages.
 """
 
 from __future__ import annotations
@@ -14,37 +15,65 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.web.decisions import record_decision
-from vsl_pipelines.web.deps import ConfigDep, require_reviewer_key
+from vsl_pipelines.web.deps import (
+    ConfigDep,
+    ScriptId,
+    ScriptQuery,
+    SectionId,
+    check_host,
+    require_reviewer_key,
+    text_query,
+)
 from vsl_pipelines.web.errors import http_errors
+from vsl_pipelines.web.review import csrf
 from vsl_pipelines.web.review.forms import (
     DecisionForm,
     approval_form,
     rejection_form,
     same_origin_post,
 )
-from vsl_pipelines.web.review.pages import ReviewPageRoute, page_path, review_response
+from vsl_pipelines.web.review.pages import (
+    DECISION_FORMS,
+    ReviewPageRoute,
+    page_path,
+    review_response,
+)
 from vsl_pipelines.web.review.views import review_page as build_review_page
 
 log = get_logger("vsl_pipelines.web.review")
 
-router = APIRouter(route_class=ReviewPageRoute, dependencies=[Depends(require_reviewer_key)])
+MAX_NOTICE_CHARS = 300
+
+router = APIRouter(
+    route_class=ReviewPageRoute,
+    dependencies=[Depends(check_host), Depends(require_reviewer_key)],
+)
 
 
 @router.get("", response_class=HTMLResponse, name="review_page")
 def review_page(
-    request: Request, config: ConfigDep, script: str | None = None, done: str | None = None
+    request: Request, config: ConfigDep, script: ScriptQuery, done: str | None = None
 ) -> HTMLResponse:
     """The takes waiting for a decision (of one script with `?script=`)."""
+    done = text_query("query done", done, MAX_NOTICE_CHARS)
     with http_errors(), connect(config.database_url) as conn:
-        page = build_review_page(conn, config.media_store, script or None, done)
-    return review_response(page, page_path(request))
+        page = build_review_page(conn, config.media_store, script, done)
+    path = page_path(request)
+    nonce = csrf.session_nonce(request)
+    response = review_response(page, path, csrf.form_token(config.csrf_secret, nonce))
+    csrf.set_cookie(response, request, nonce, path)
+    return response
 
 
-@router.post("/{script_id}/{section_id}/approve", dependencies=[Depends(same_origin_post)])
+@router.post(
+    "/{script_id}/{section_id}/approve",
+    dependencies=[Depends(same_origin_post)],
+    openapi_extra=DECISION_FORMS["approve"],
+)
 def approve(
     request: Request,
-    script_id: str,
-    section_id: str,
+    script_id: ScriptId,
+    section_id: SectionId,
     form: Annotated[DecisionForm, Depends(approval_form)],
     config: ConfigDep,
 ) -> RedirectResponse:
@@ -52,11 +81,15 @@ def approve(
     return _decide(request, config.database_url, script_id, section_id, "approved", form)
 
 
-@router.post("/{script_id}/{section_id}/reject", dependencies=[Depends(same_origin_post)])
+@router.post(
+    "/{script_id}/{section_id}/reject",
+    dependencies=[Depends(same_origin_post)],
+    openapi_extra=DECISION_FORMS["reject"],
+)
 def reject(
     request: Request,
-    script_id: str,
-    section_id: str,
+    script_id: ScriptId,
+    section_id: SectionId,
     form: Annotated[DecisionForm, Depends(rejection_form)],
     config: ConfigDep,
 ) -> RedirectResponse:
