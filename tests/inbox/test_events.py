@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 import pytest
 
 from vsl_pipelines.inbox.events import (
-    InboxEvent,
     MAX_WEBHOOK_DEPTH,
+    InboxEvent,
     InvalidWebhookBody,
     PredictionEvent,
     summarize_webhook_body,

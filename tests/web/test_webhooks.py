@@ -11,6 +11,7 @@ import pytest
 
 from tests.fixtures.service import SignWebhook, new_webhook_secret, signed_headers
 from vsl_pipelines.db.connection import connect
+from vsl_pipelines.generation.progress import apply_events
 from vsl_pipelines.inbox.postgres import PostgresInbox
 from vsl_pipelines.logs import JsonFormatter
 from vsl_pipelines.web.app import create_app
@@ -124,6 +125,77 @@ def test_malformed_bodies_get_400_and_store_nothing(
     response = post(webhook_service, body, sign_webhook(body, "msg_1"))
     assert response.status_code == 400
     assert "detail" in response.json()
+    assert inbox_rows(database_url) == []
+
+
+MINIMAL = '{"id": "p1", "status": "succeeded"}'
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # Signed, then: 503 (UTF-16 read as UTF-8 has NULs, which Postgres refuses), retried
+        # for ever by Replicate.
+        (MINIMAL.encode("utf-16-le"), "NUL"),
+        # Signed over the raw bytes (not UTF-8 text): 401 although the signature was right.
+        (MINIMAL.encode("utf-16"), "not UTF-8"),
+        (MINIMAL.encode("latin-1")[:-1] + b', "x": "caf\xe9"}', "not UTF-8"),
+        # 100k nested arrays: a RecursionError in json.loads, a 500.
+        (
+            b'{"id": "p1", "status": "succeeded", "output": '
+            + b"[" * 100_000
+            + b"]" * 100_000
+            + b"}",
+            "deeper than 64",
+        ),
+        # Stored, then the sensor failed on every tick (Postgres refuses NUL, NaN in jsonb).
+        (b'{"id": "p1", "status": "failed", "error": "bad\\u0000byte"}', "NUL"),
+        (b'{"id": "p1", "status": "succeeded", "metrics": {"predict_time": NaN}}', "NaN"),
+    ],
+    ids=["utf16-le", "utf16-bom", "latin1", "deep", "nul-escape", "nan"],
+)
+def test_signed_bodies_the_sensor_cannot_apply_get_400(
+    body: bytes,
+    message: str,
+    webhook_service: RunningService,
+    sign_webhook: SignWebhook,
+    database_url: str,
+) -> None:
+    response = post(webhook_service, body, sign_webhook(body, "msg_1"))
+    assert response.status_code == 400
+    assert message in response.json()["detail"]
+    assert inbox_rows(database_url) == []
+
+
+def test_a_utf8_bom_is_dropped_and_the_event_applied(
+    webhook_service: RunningService, sign_webhook: SignWebhook, database_url: str
+) -> None:
+    # Before: stored with its BOM and no prediction id; the sensor's json.loads skipped it.
+    body = "\ufeff".encode() + prediction_body("p1", "succeeded")
+    response = post(webhook_service, body, sign_webhook(body, "msg_1"))
+    assert response.json() == {"stored": True}
+    [row] = inbox_rows(database_url)
+    assert row["body"] == prediction_body("p1", "succeeded").decode()
+    assert (row["prediction_id"], row["status"]) == ("p1", "succeeded")
+    with connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO scripts (id, title, document, status) VALUES ('s', 's', '{}', 'generating')"
+        )
+        conn.execute(
+            "INSERT INTO jobs (script_id, section_id, stage, take, model_id, prediction_id,"
+            " status, input, estimated_cost_usd)"
+            " VALUES ('s', 'hook', 'clip', 1, 'm', 'p1', 'starting', '{}', 0)"
+        )
+    assert apply_events(database_url, [row["body"]]) == {"s"}
+
+
+def test_a_long_webhook_id_is_refused(
+    webhook_service: RunningService, sign_webhook: SignWebhook, database_url: str
+) -> None:
+    body = prediction_body()
+    response = post(webhook_service, body, sign_webhook(body, "m" * 257))
+    assert response.status_code == 400
+    assert "webhook-id" in response.json()["detail"]
     assert inbox_rows(database_url) == []
 
 
