@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import av
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures.flow import Flow
 from vsl_pipelines.db.connection import connect
@@ -10,6 +11,7 @@ from vsl_pipelines.db.scripts import insert_script
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.media.avcc import parse_avcc
 from vsl_pipelines.media.mp4_header import read_video_avcc
+from vsl_pipelines.metrics.prometheus import metrics_renderer
 from vsl_pipelines.services.review import decide, review_queue
 from vsl_pipelines.services.status import script_status
 
@@ -64,6 +66,17 @@ def test_script_to_compiled_video(flow: Flow, stored_script: Script) -> None:
     assert has_audio, "the soundtrack is mixed in"
     # 3 keyframes + 2 clips + 1 soundtrack, each created once.
     assert jobs["n"] == 6 and jobs["p"] == 6
+    # The metrics endpoint counts what happened, across every model.
+    samples = [
+        s
+        for family in text_string_to_metric_families(metrics_renderer(flow.database_url)().decode())
+        for s in family.samples
+    ]
+    started = sum(s.value for s in samples if s.name == "vsl_jobs_started_total")
+    completed = sum(s.value for s in samples if s.name == "vsl_jobs_completed_total")
+    compiles = [s.value for s in samples if s.name == "vsl_compile_seconds_count"]
+    webhooks = [s.value for s in samples if s.name == "vsl_webhook_latency_seconds_count"]
+    assert (started, completed, compiles, webhooks) == (6, 6, [1], [6])
     assert flow.tick("approval_sensor") == []  # nothing is requested twice
     [compile_run] = [r for r in flow.runs if r.job_def.name == "compile"]
     checks = {c.check_name: c.passed for c in compile_run.get_asset_check_evaluations()}

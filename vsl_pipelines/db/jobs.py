@@ -59,11 +59,13 @@ def attach_prediction(conn: Conn, job_id: int, prediction: dict[str, Any]) -> No
 def apply_prediction(conn: Conn, prediction: dict[str, Any]) -> dict[str, Any] | None:
     """Record a prediction's state (from a webhook or a poll); never move status backwards.
 
-    Returns the job (id, script_id, status before) when its status moved, else None.
+    Returns the job (id, script_id, model_id, status before, created_at) when its status
+    moved, else None.
     """
     status = prediction.get("status")
     row = conn.execute(
-        "SELECT id, script_id, status FROM jobs WHERE prediction_id = %s FOR UPDATE",
+        "SELECT id, script_id, model_id, status, created_at FROM jobs"
+        " WHERE prediction_id = %s FOR UPDATE",
         (prediction.get("id"),),
     ).fetchone()
     if row is None or status is None or status_rank(status) <= status_rank(row["status"]):

@@ -20,6 +20,7 @@ from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.job_status import STATUS_RANK
 from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.logs import get_logger
+from vsl_pipelines.metrics import emf as metrics
 
 log = get_logger(__name__)
 MAX_ATTEMPTS = 3  # per round; `vsl scripts retry` grants another round
@@ -43,6 +44,23 @@ def _cache(cache: JobStatusCache, prediction: dict[str, Any], job: dict[str, Any
         )
 
 
+def _record_outcome(prediction: dict[str, Any], job: dict[str, Any]) -> None:
+    """JobsCompleted with its ProcessingTime, or JobsFailed, for a job that just finished."""
+    status = prediction.get("status")
+    context = {"job_id": job["id"], "script_id": job["script_id"], "model_id": job["model_id"]}
+    if status == "succeeded":
+        seconds = (prediction.get("metrics") or {}).get("predict_time")
+        if not isinstance(seconds, int | float):
+            seconds = (datetime.now(UTC) - job["created_at"]).total_seconds()
+        metrics.record(
+            {"JobsCompleted": 1, "ProcessingTime": round(float(seconds), 3)},
+            action="job_completed",
+            **context,
+        )
+    elif status in job_rows.RETRYABLE:
+        metrics.record({"JobsFailed": 1}, action="job_failed", **context)
+
+
 def apply_events(
     database_url: str, bodies: list[str], cache: JobStatusCache | None = None
 ) -> set[str]:
@@ -64,6 +82,7 @@ def apply_events(
         conn.commit()
     for prediction, job in changed:
         _cache(cache or NullJobStatusCache(), prediction, job)
+        _record_outcome(prediction, job)
     return touched
 
 
@@ -97,6 +116,7 @@ def poll_stale_jobs(
                 job_rows.touch(conn, job["id"])
         if changed is not None:
             _cache(cache or NullJobStatusCache(), prediction, changed)
+            _record_outcome(prediction, changed)
             updated += 1
     return updated
 

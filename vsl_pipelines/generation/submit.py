@@ -17,6 +17,7 @@ from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.generation.stages import BudgetExceeded, PlannedJob, SectionState, plan_stage
 from vsl_pipelines.logs import get_logger
+from vsl_pipelines.metrics import emf as metrics
 from vsl_pipelines.storage.base import MediaStore
 
 log = get_logger(__name__)
@@ -151,6 +152,15 @@ def _create(
     with connect(database_url) as conn:
         job_rows.attach_prediction(conn, row["id"], prediction)
     report.estimated_cost_usd += job.estimated_cost_usd
+    # Recorded once per job: a prediction recovered after a crash was never recorded before.
+    metrics.record(
+        {"JobsStarted": 1, "CostUSD": job.estimated_cost_usd},
+        action="job_started",
+        job_id=row["id"],
+        script_id=script_id,
+        model_id=job.spec.id,
+        media_type=job.spec.kind,
+    )
     target.append(
         {
             "job_id": row["id"],

@@ -6,6 +6,7 @@ Refuses a script with any section not approved; the output is written to the sto
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from vsl_pipelines.db.connection import connect
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.media.compile import compile_video
 from vsl_pipelines.media.options import ClipInput, CompileOptions, SoundtrackSpec
+from vsl_pipelines.metrics import emf as metrics
 from vsl_pipelines.services.review import unapproved_sections
 from vsl_pipelines.storage.base import MediaStore
 
@@ -29,6 +31,7 @@ class NotApproved(RuntimeError):
 
 def compile_script(database_url: str, store: MediaStore, script_id: str) -> dict[str, Any]:
     """Compile the approved takes; record the compilation; return its summary."""
+    started = time.monotonic()
     with connect(database_url) as conn:
         script = script_rows.load_stored_script(conn, script_id)
         missing = unapproved_sections(conn, script_id)
@@ -111,6 +114,11 @@ def compile_script(database_url: str, store: MediaStore, script_id: str) -> dict
         )
         script_rows.set_status(conn, script_id, "compiled")
     log.info("script compiled", extra={"script_id": script_id, "fields": {"key": key}})
+    metrics.record(
+        {"CompileTime": round(time.monotonic() - started, 3), "CostUSD": round(cost, 4)},
+        action="script_compiled",
+        script_id=script_id,
+    )
     return summary
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from vsl_pipelines.cache import JobStatusCache
+from vsl_pipelines.cache import JobStatusCache, NullJobStatusCache
 from vsl_pipelines.db import approvals as approval_rows
 from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import Conn, connect
+from vsl_pipelines.metrics import emf as metrics
+from vsl_pipelines.metrics.prometheus import STATUS_CACHE
 
 
 def script_status(conn: Conn, script_id: str) -> dict[str, Any]:
@@ -96,6 +98,9 @@ def prediction_status(
     """A prediction's latest status: from the cache, else from the jobs table (and then cached,
     so the next read is a hit); None for a prediction we never created."""
     cached = cache.get(prediction_id)
+    if not isinstance(cache, NullJobStatusCache):  # no cache, no hit rate
+        STATUS_CACHE.labels("hit" if cached is not None else "miss").inc()
+        metrics.record({"CacheHitRate": 100 if cached is not None else 0}, action="status_read")
     if cached is not None:
         return {**cached, "source": "cache"}
     with connect(database_url) as conn:

@@ -1,0 +1,57 @@
+"""Embedded Metric Format: each event's JSON log line carries its metrics for CloudWatch."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from vsl_pipelines.logs import JsonFormatter
+from vsl_pipelines.metrics.emf import NAMESPACE, record
+
+
+def emitted(caplog: pytest.LogCaptureFixture) -> list[dict]:
+    return [
+        json.loads(JsonFormatter().format(r))
+        for r in caplog.records
+        if r.name == "vsl_pipelines.metrics"
+    ]
+
+
+def test_a_line_carries_values_units_and_dimensions(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="vsl_pipelines.metrics")
+    record(
+        {"JobsCompleted": 1, "ProcessingTime": 12.5},
+        action="job_completed",
+        job_id=7,
+        script_id="spring-launch",
+        model_id="sdxl",
+    )
+    [line] = emitted(caplog)
+    assert (line["JobsCompleted"], line["ProcessingTime"]) == (1, 12.5)
+    assert (line["action"], line["modelId"], line["job_id"]) == ("job_completed", "sdxl", 7)
+    assert line["script_id"] == "spring-launch" and line["model_id"] == "sdxl"
+    [directive] = line["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == NAMESPACE == "VSL/MediaGeneration"
+    assert directive["Dimensions"] == [["modelId"], []]
+    assert directive["Metrics"] == [
+        {"Name": "JobsCompleted", "Unit": "Count"},
+        {"Name": "ProcessingTime", "Unit": "Seconds"},
+    ]
+    assert isinstance(line["_aws"]["Timestamp"], int)
+
+
+def test_without_a_model_the_metric_has_no_dimension(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="vsl_pipelines.metrics")
+    record({"CacheHitRate": 100}, action="status_read")
+    [line] = emitted(caplog)
+    assert line["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[]]
+    assert line["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [
+        {"Name": "CacheHitRate", "Unit": "Percent"}
+    ]
+
+
+def test_an_unknown_metric_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown metric"):
+        record({"JobsStartd": 1}, action="typo")

@@ -1,0 +1,86 @@
+"""`/metrics` figures derived from real rows: jobs by model, processing time, webhook latency,
+compile time, cost; the status cache's hits and misses of this process."""
+
+from __future__ import annotations
+
+import json
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.fixtures.scripts import record_job
+from vsl_pipelines.cache import RedisJobStatusCache
+from vsl_pipelines.db import jobs as job_rows
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.domain.script import Script
+from vsl_pipelines.metrics.prometheus import metrics_renderer
+from vsl_pipelines.services.status import prediction_status
+
+
+def scrape(database_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = metrics_renderer(database_url)().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_jobs_webhooks_and_compilations_are_counted(
+    database_url: str, stored_script: Script
+) -> None:
+    with connect(database_url) as conn:
+        for prediction, status in (("p1", "starting"), ("p2", "starting"), ("p3", "starting")):
+            record_job(conn, prediction, status)
+            conn.execute("UPDATE jobs SET take = id WHERE prediction_id = %s", (prediction,))
+        job_rows.apply_prediction(
+            conn, {"id": "p1", "status": "succeeded", "metrics": {"predict_time": 4.0}}
+        )
+        job_rows.apply_prediction(conn, {"id": "p2", "status": "failed", "error": "boom"})
+        body = {"id": "p1", "status": "succeeded", "completed_at": "2026-11-30T10:00:00Z"}
+        conn.execute(
+            "INSERT INTO webhook_inbox (webhook_id, prediction_id, status, received_at, body)"
+            " VALUES ('w1', 'p1', 'succeeded', '2026-11-30T10:00:00.3Z', %s)",
+            (json.dumps(body),),
+        )
+        conn.execute(
+            "INSERT INTO compilations (script_id, status, created_at, completed_at)"
+            " VALUES ('spring-launch', 'succeeded', now() - interval '3 seconds', now())"
+        )
+    samples = scrape(database_url)
+    model = (("model", "flux-schnell"),)
+    assert samples[("vsl_jobs_started_total", model)] == 3
+    assert samples[("vsl_jobs_completed_total", model)] == 1
+    assert samples[("vsl_jobs_failed_total", model)] == 1
+    assert samples[("vsl_cost_usd_total", model)] == 0.009
+    assert samples[("vsl_processing_seconds_count", model)] == 1
+    assert samples[("vsl_processing_seconds_sum", model)] == 4.0
+    assert samples[("vsl_processing_seconds_bucket", (("le", "2.0"), *model))] == 0
+    assert samples[("vsl_processing_seconds_bucket", (("le", "5.0"), *model))] == 1
+    assert samples[("vsl_webhook_latency_seconds_count", ())] == 1
+    assert samples[("vsl_webhook_latency_seconds_bucket", (("le", "0.25"),))] == 0
+    assert samples[("vsl_webhook_latency_seconds_bucket", (("le", "0.5"),))] == 1
+    assert samples[("vsl_compile_seconds_count", ())] == 1
+    assert 2.5 < samples[("vsl_compile_seconds_sum", ())] < 10
+
+
+def test_status_cache_reads_are_counted_by_result(
+    database_url: str, stored_script: Script, redis_url: str, redis_prefix: str
+) -> None:
+    with connect(database_url) as conn:
+        record_job(conn, "p-cache")
+    before = scrape(database_url)
+    cache = RedisJobStatusCache(redis_url, redis_prefix)
+    for _ in range(3):
+        prediction_status(database_url, cache, "p-cache")  # a miss, then two hits
+    after = scrape(database_url)
+
+    def delta(result: str) -> float:
+        key = ("vsl_status_cache_reads_total", (("result", result),))
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert (delta("miss"), delta("hit")) == (1, 2)
+
+
+def test_a_database_outage_still_answers(database_url: str) -> None:
+    text = metrics_renderer("postgresql://127.0.0.1:1/none?connect_timeout=1")().decode()
+    assert "vsl_jobs_started" not in text  # nothing invented; the scrape itself succeeds

@@ -1,0 +1,124 @@
+"""`GET /metrics`: the flow's metrics in Prometheus text format, derived from the database at
+each scrape.
+
+Why from the database: the events happen in the service, the sensors and in runs that Dagster
+launches as separate processes (and, deployed, in separate containers). Prometheus'
+multi-process mode needs one folder shared by all of them on one host; the database already is
+the shared record of every job, webhook and compilation. Only the status cache's hits and
+misses happen in the serving process alone, so those are counted in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from vsl_pipelines.db import metrics as metric_rows
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.logs import get_logger
+
+log = get_logger(__name__)
+
+PROCESSING_BOUNDS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+WEBHOOK_BOUNDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+COMPILE_BOUNDS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+# Reads of a job's status through the Redis cache, in this process.
+STATUS_CACHE = Counter(
+    "vsl_status_cache_reads",
+    "Job status reads through the Redis cache, by result (hit or miss).",
+    ["result"],
+    registry=None,
+)
+
+
+def _buckets(row: dict[str, Any], bounds: Sequence[float]) -> list[tuple[str, float]]:
+    return [(repr(b), float(row[f"le_{i}"])) for i, b in enumerate(bounds)] + [
+        ("+Inf", float(row["n"]))
+    ]
+
+
+class FlowCollector(Collector):
+    """Jobs started, completed and failed, processing time, webhook latency, compile time and
+    cost, read from the database at each collection."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            with connect(self.database_url) as conn:
+                yield from self._jobs(metric_rows.job_counts(conn))
+                yield self._processing(metric_rows.processing_buckets(conn, PROCESSING_BOUNDS))
+                yield self._histogram(
+                    "vsl_webhook_latency_seconds",
+                    "From a prediction's completion to its webhook in the inbox.",
+                    metric_rows.webhook_latency_buckets(conn, WEBHOOK_BOUNDS),
+                    WEBHOOK_BOUNDS,
+                )
+                yield self._histogram(
+                    "vsl_compile_seconds",
+                    "Wall time of succeeded compilations.",
+                    metric_rows.compile_buckets(conn, COMPILE_BOUNDS),
+                    COMPILE_BOUNDS,
+                )
+        except Exception:  # a scrape must answer even when the database does not
+            log.exception("metrics collection failed")
+
+    def _jobs(self, rows: Iterable[dict[str, Any]]) -> Iterator[Metric]:
+        families = {
+            "started": CounterMetricFamily(
+                "vsl_jobs_started", "Predictions created.", labels=["model"]
+            ),
+            "completed": CounterMetricFamily(
+                "vsl_jobs_completed", "Predictions that succeeded.", labels=["model"]
+            ),
+            "failed": CounterMetricFamily(
+                "vsl_jobs_failed",
+                "Predictions failed, canceled, aborted or expired.",
+                labels=["model"],
+            ),
+            "cost_usd": CounterMetricFamily(
+                "vsl_cost_usd", "Estimated cost of the predictions created.", labels=["model"]
+            ),
+        }
+        for row in rows:
+            for column, family in families.items():
+                family.add_metric([row["model_id"]], float(row[column]))
+        yield from families.values()
+
+    def _processing(self, rows: Iterable[dict[str, Any]]) -> Metric:
+        family = HistogramMetricFamily(
+            "vsl_processing_seconds",
+            "How long succeeded predictions took.",
+            labels=["model"],
+        )
+        for row in rows:
+            family.add_metric(
+                [row["model_id"]], _buckets(row, PROCESSING_BOUNDS), float(row["total"])
+            )
+        return family
+
+    def _histogram(
+        self, name: str, documentation: str, row: dict[str, Any], bounds: Sequence[float]
+    ) -> Metric:
+        return HistogramMetricFamily(
+            name, documentation, buckets=_buckets(row, bounds), sum_value=float(row["total"])
+        )
+
+
+class _CacheReads(Collector):
+    def collect(self) -> Iterable[Metric]:
+        return STATUS_CACHE.collect()
+
+
+def metrics_renderer(database_url: str) -> Callable[[], bytes]:
+    """A function rendering every metric in Prometheus' text format, one scrape per call."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(FlowCollector(database_url))
+    registry.register(_CacheReads())
+    return lambda: generate_latest(registry)
