@@ -75,6 +75,12 @@ def _describe(defs: dg.Definitions) -> dict[str, Any]:
     }
 
 
+def test_definitions_load_as_a_code_location_would() -> None:
+    """What `dagster dev` and the daemon do first: every job resolves, no name collides."""
+    with dg.instance_for_test():
+        dg.Definitions.validate_loadable(build_definitions(Settings.model_construct()))
+
+
 def test_definitions_match_the_snapshot() -> None:
     current = describe(build_definitions(Settings.model_construct()))  # defaults, not the env
     if os.environ.get("VSL_UPDATE_SNAPSHOT"):

@@ -33,7 +33,7 @@ def cost_report(
 
 
 cost_report_job = dg.define_asset_job(
-    "cost_report", selection=[cost_report], partitions_def=days, description="The day's costs."
+    "daily_costs", selection=[cost_report], partitions_def=days, description="The day's costs."
 )
 # Shortly after midnight UTC, the day that just ended.
 cost_report_schedule = dg.build_schedule_from_partitioned_job(
