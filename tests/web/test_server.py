@@ -14,7 +14,13 @@ from tests.fixtures.service import signed_headers
 from vsl_pipelines.cli.serve import serve_command
 from vsl_pipelines.inbox.postgres import PostgresInbox
 from vsl_pipelines.settings import Settings
+from vsl_pipelines.web import server as server_module
 from vsl_pipelines.web.app import create_app
+from vsl_pipelines.web.limits import (
+    MAX_CONNECTIONS,
+    MAX_HEADER_BYTES,
+    GuardedH11Protocol,
+)
 from vsl_pipelines.web.server import (
     WebhookSecretUnavailable,
     build_app_from_settings,
@@ -148,3 +154,30 @@ def test_service_thread_stops(webhook_secret: str, inbox: PostgresInbox, tmp_pat
     assert not service.thread.is_alive()
     with pytest.raises(httpx.ConnectError):
         httpx.get(service.url + "/healthz", timeout=2)
+
+
+def test_run_service_bounds_headers_and_slow_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before: uvicorn's defaults (httptools: no header size limit; no header deadline at all).
+    served: dict[str, object] = {}
+    monkeypatch.setattr(server_module, "build_app_from_settings", lambda settings: "app")
+    monkeypatch.setattr(server_module.uvicorn, "run", lambda app, **kw: served.update(kw))
+    server_module.run_service("127.0.0.1", 8080)
+    protocol = served["http"]
+    assert isinstance(protocol, type) and issubclass(protocol, GuardedH11Protocol)
+    assert served["h11_max_incomplete_event_size"] == MAX_HEADER_BYTES
+    assert served["limit_concurrency"] == MAX_CONNECTIONS
+    assert served["timeout_keep_alive"] == 5
+    assert (served["host"], served["port"]) == ("127.0.0.1", 8080)
+
+
+def test_service_thread_has_the_same_limits(
+    webhook_secret: str, inbox: PostgresInbox, tmp_path: Path
+) -> None:
+    service = start_service_in_thread(create_app(inbox, webhook_secret, tmp_path))
+    try:
+        config = service.server.config
+        assert isinstance(config.http, type) and issubclass(config.http, GuardedH11Protocol)
+        assert config.limit_concurrency == MAX_CONNECTIONS
+        assert config.h11_max_incomplete_event_size == MAX_HEADER_BYTES
+    finally:
+        service.stop()

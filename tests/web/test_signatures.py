@@ -6,6 +6,7 @@ import pytest
 
 from tests.fixtures.service import new_webhook_secret, signed_headers
 from vsl_pipelines.web.signatures import (
+    WebhookBodyNotUtf8,
     WebhookVerificationError,
     WebhookVerifier,
     decode_webhook_secret,
@@ -107,3 +108,28 @@ def test_unpadded_and_bare_secrets_are_the_same_key() -> None:
     assert decode_webhook_secret(secret) == decode_webhook_secret(bare.rstrip("="))
     headers = signed_headers(secret, BODY, "msg_1")
     assert WebhookVerifier(bare.rstrip("=")).verify(headers, BODY) == "msg_1"
+
+
+def test_check_headers_needs_no_body() -> None:
+    secret = new_webhook_secret()
+    verifier = WebhookVerifier(secret)
+    now = time.time()
+    headers = signed_headers(secret, BODY, "msg_1", timestamp=now)
+    assert verifier.check_headers(headers) == "msg_1"
+    for skew, message in ((-301, "too old"), (301, "too new")):
+        with pytest.raises(WebhookVerificationError, match=message):
+            verifier.check_headers(headers, now=now - skew)
+    fullwidth = "".join(chr(0xFF10 + int(d)) for d in str(int(now)))  # isdigit() but not ASCII
+    for timestamp in ("1" * 13, "9" * 5000, fullwidth):  # too long, past int()'s digit limit
+        with pytest.raises(WebhookVerificationError, match="epoch seconds"):
+            verifier.check_headers(headers | {"webhook-timestamp": timestamp})
+    with pytest.raises(WebhookVerificationError, match="missing header.*webhook-signature"):
+        verifier.check_headers({k: v for k, v in headers.items() if k != "webhook-signature"})
+
+
+def test_a_body_that_is_not_utf8_is_its_own_refusal() -> None:
+    secret = new_webhook_secret()
+    body = BODY.decode().encode("utf-16")
+    headers = signed_headers(secret, body, "msg_1")  # signed over the raw bytes
+    with pytest.raises(WebhookBodyNotUtf8, match="UTF-8"):
+        WebhookVerifier(secret).verify(headers, body)
