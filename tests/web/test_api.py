@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import copy
+import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,8 @@ from vsl_pipelines.generation.stages import check_budget
 from vsl_pipelines.settings import Settings
 from vsl_pipelines.storage.local import LocalMediaStore
 from vsl_pipelines.storage.s3 import S3MediaStore
+from vsl_pipelines.web.api.bodies import MAX_SCRIPT_BYTES
+from vsl_pipelines.web.review.forms import FORM_TYPE
 from vsl_pipelines.web.server import (
     RunningService,
     build_app_from_settings,
@@ -352,3 +357,337 @@ def test_app_from_settings_serves_the_api_with_the_configured_key(
     finally:
         service.stop()
     assert API_KEY not in repr(settings)
+
+
+# -- cross-site requests (issue 8, item 2) ----------------------------------------------------
+
+DECISION = "/api/scripts/spring-launch/sections/hook/reject"
+
+
+def test_writes_without_a_json_or_yaml_content_type_are_415(
+    api_service: RunningService, database_url: str, stored_script: Script
+) -> None:
+    """What `fetch(url, {method: "POST", mode: "no-cors", body})` from any page sends: no
+    Content-Type (or a form's, or text/plain); it used to be read as JSON."""
+    add_clip(database_url, "spring-launch", "hook")
+    other = {**SAMPLE_DOCUMENT, "id": "from-elsewhere"}
+    body = json.dumps(other).encode()
+    for headers in ({}, {"content-type": "text/plain"}, {"content-type": FORM_TYPE}):
+        submitted = httpx.post(
+            f"{api_service.url}/api/scripts", content=body, headers=headers, timeout=10
+        )
+        assert submitted.status_code == 415, (headers, submitted.text)
+        assert "application/json" in submitted.json()["detail"]
+        decided = httpx.post(
+            api_service.url + DECISION,
+            content=b'{"prompt": "a competitor logo"}',
+            headers=headers,
+            timeout=10,
+        )
+        assert decided.status_code == 415, (headers, decided.text)
+    assert row_counts(database_url) == {"scripts": 1, "sections": 3, "approvals": 0}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "http://evil.example"},
+        {"Origin": "http://127.0.0.1:3000"},  # another port of the same machine
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+    ],
+    ids=["other-host", "other-port", "opaque", "cross-site", "same-site"],
+)
+def test_writes_from_another_site_are_403(
+    api_service: RunningService,
+    database_url: str,
+    stored_script: Script,
+    headers: dict[str, str],
+) -> None:
+    add_clip(database_url, "spring-launch", "hook")
+    submitted = httpx.post(
+        f"{api_service.url}/api/scripts",
+        json={**SAMPLE_DOCUMENT, "id": "from-elsewhere"},
+        headers=headers,
+        timeout=10,
+    )
+    assert submitted.status_code == 403, submitted.text
+    assert "from another site" in submitted.json()["detail"]
+    rejected = httpx.post(
+        api_service.url + DECISION, json={"prompt": "theirs"}, headers=headers, timeout=10
+    )
+    assert rejected.status_code == 403
+    assert row_counts(database_url) == {"scripts": 1, "sections": 3, "approvals": 0}
+    assert httpx.get(f"{api_service.url}/api/scripts", headers=headers).status_code == 200
+
+
+def test_same_origin_writes_are_served(
+    api_service: RunningService, database_url: str, stored_script: Script
+) -> None:
+    add_clip(database_url, "spring-launch", "hook")
+    headers = {"Origin": api_service.url, "Sec-Fetch-Site": "same-origin"}
+    rejected = httpx.post(
+        api_service.url + DECISION, json={"note": "n"}, headers=headers, timeout=10
+    )
+    assert rejected.status_code == 201, rejected.text
+
+
+@pytest.mark.parametrize("path", ["/api/scripts", "/api/review", "/review"])
+def test_unknown_host_names_are_refused_without_a_key_too(
+    api_service: RunningService, stored_script: Script, path: str
+) -> None:
+    """DNS rebinding: a page at http://evil.example:PORT whose name now resolves to 127.0.0.1
+    reads and writes as a loopback client, its `Host` naming its own domain."""
+    port = api_service.url.rsplit(":", 1)[1]
+    for host in (f"evil.example:{port}", "evil.example", "127.0.0.1.nip.io"):
+        refused = httpx.get(api_service.url + path, headers={"Host": host}, timeout=10)
+        assert refused.status_code == 421, (host, refused.text)
+        assert "VSL_ALLOWED_HOSTS" in refused.text
+    for host in ("", "a b", "[::1", "x:port"):
+        malformed = httpx.get(api_service.url + path, headers={"Host": host}, timeout=10)
+        assert malformed.status_code == 400, (host, malformed.text)
+    posted = httpx.post(
+        f"{api_service.url}/api/scripts",
+        json={**SAMPLE_DOCUMENT, "id": "rebound"},
+        headers={"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"},
+        timeout=10,
+    )
+    assert posted.status_code == 421
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", "LOCALHOST.", f"[::1]:{port}"):
+        served = httpx.get(api_service.url + path, headers={"Host": host}, timeout=10)
+        assert served.status_code == 200, (host, served.text)
+
+
+def test_allowed_hosts_come_from_settings(database_url: str, tmp_path: Path) -> None:
+    settings = Settings(
+        DATABASE_URL=database_url,
+        REPLICATE_WEBHOOK_SECRET="whsec_" + "A" * 43 + "=",
+        VSL_MEDIA_ROOT=tmp_path,
+        VSL_ALLOWED_HOSTS="vsl.example.com, Review.Example.com",
+    )
+    service = start_service_in_thread(build_app_from_settings(settings))
+    try:
+        url = f"{service.url}/api/scripts"
+        for host in ("vsl.example.com", "review.example.com:443", "127.0.0.1"):
+            assert httpx.get(url, headers={"Host": host}, timeout=10).status_code == 200, host
+        assert httpx.get(url, headers={"Host": "evil.example"}, timeout=10).status_code == 421
+    finally:
+        service.stop()
+
+
+# -- bad input is a 4xx naming the field (issue 8, item 3) ------------------------------------
+
+
+def post_script(service: RunningService, body: bytes, media_type: str) -> httpx.Response:
+    return httpx.post(
+        f"{service.url}/api/scripts", content=body, headers={"content-type": media_type}, timeout=30
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "media_type", "words"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "application/json", "nested deeper than 64"),
+        (b'{"id": ' * 100_000 + b"1" + b"}" * 100_000, "application/json", "nested deeper"),
+        (b"[" * 70 + b"]" * 70, "application/json", "nested deeper than 64"),
+        (b"[" * 100_000, "application/yaml", "invalid YAML"),
+        (b"- " * 100_000 + b"x", "application/yaml", "nested deeper than 64"),
+        (b"{a: " * 100_000, "application/yaml", "nested deeper than 64"),
+    ],
+    ids=["json-arrays", "json-objects", "json-70", "yaml-flow", "yaml-block", "yaml-mappings"],
+)
+def test_deep_documents_are_422(
+    api_service: RunningService, database_url: str, body: bytes, media_type: str, words: str
+) -> None:
+    response = post_script(api_service, body, media_type)
+    assert response.status_code == 422, response.text[:300]
+    assert response.json()["detail"].startswith("request body: ")
+    assert words in response.json()["detail"]
+    deep_note = b'{"note": ' + b"[" * 5_000 + b"]" * 5_000 + b"}"  # under the 16 KiB limit
+    decided = httpx.post(
+        f"{api_service.url}/api/scripts/spring-launch/sections/hook/approve",
+        content=deep_note,
+        headers={"content-type": "application/json"},
+        timeout=10,
+    )
+    assert decided.status_code == 422 and "nested deeper" in decided.json()["detail"]
+    assert row_counts(database_url)["scripts"] == 0
+
+
+def _yaml_with(change: Any) -> bytes:
+    return yaml.safe_dump(_changed(change)).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "media_type", "words"),
+    [
+        (
+            json.dumps(_changed(lambda d: d.update(budget_usd=1e308))).encode(),
+            "application/json",
+            "budget_usd: number beyond ±1e+15",
+        ),
+        (
+            json.dumps(_changed(lambda d: d.update(budget_usd=float("inf")))).encode(),
+            "application/json",
+            "invalid JSON (Infinity is not a number JSON allows)",
+        ),
+        (
+            json.dumps(_changed(lambda d: d.update(budget_usd=float("nan")))).encode(),
+            "application/json",
+            "invalid JSON (NaN is not a number JSON allows)",
+        ),
+        (
+            SAMPLE_TEXT.replace(b"budget_usd: 1.50", b"budget_usd: 1.0e+999"),
+            "application/yaml",
+            "budget_usd: must be a finite number",
+        ),
+        (
+            SAMPLE_TEXT.replace(b"budget_usd: 1.50", b"budget_usd: .inf"),
+            "application/yaml",
+            "budget_usd: must be a finite number",
+        ),
+        (
+            json.dumps(_changed(lambda d: d.update(budget_usd=1.5)))
+            .encode()
+            .replace(b"1.5", b"1e400"),
+            "application/json",
+            "invalid JSON (1e400 is too large a number)",
+        ),
+        (
+            _yaml_with(lambda d: d["soundtrack"]["params"].update(duration=float("inf"))),
+            "application/yaml",
+            "soundtrack.params.duration: must be a finite number",
+        ),
+        (
+            _yaml_with(lambda d: d["sections"][0]["keyframe"]["params"].update(seed=10**30)),
+            "application/yaml",
+            "sections.0.keyframe.params.seed: number beyond",
+        ),
+    ],
+    ids=["1e308", "Infinity", "NaN", "yaml-1e999", "yaml-.inf", "json-1e400", "param-inf", "huge"],
+)
+def test_numbers_must_be_finite_and_bounded(
+    api_service: RunningService, database_url: str, body: bytes, media_type: str, words: str
+) -> None:
+    response = post_script(api_service, body, media_type)
+    assert response.status_code == 422, response.text
+    assert words in response.json()["detail"], response.json()["detail"]
+    assert row_counts(database_url)["scripts"] == 0
+
+
+CONTROL_CHARACTERS = {
+    "title-nul": (
+        lambda d: d.update(title="Spring\x00Launch"),
+        "title: contains the control character U+0000",
+    ),
+    "title-newline": (lambda d: d.update(title="Spring\nLaunch"), "title: Value error, contains"),
+    "narration-nul": (
+        lambda d: d["sections"][0].update(narration="Tired?\x00"),
+        "sections.0.narration: contains the control character U+0000",
+    ),
+    "prompt-escape": (
+        lambda d: d["sections"][0]["keyframe"].update(prompt="a\x1b[31m red"),
+        "sections.0.keyframe.prompt: contains the control character U+001B",
+    ),
+    "section-id-nul": (
+        lambda d: d["sections"][0].update(id="hook\x00"),
+        "sections.0.id: contains the control character U+0000",
+    ),
+    "id-newline": (lambda d: d.update(id="spring-launch\n"), "id: Value error, must be lowercase"),
+    "section-id-newline": (
+        lambda d: d["sections"][2].update(id="close\n"),
+        "sections.2.id: Value error, must be lowercase",
+    ),
+    "lone-surrogate": (
+        lambda d: d.update(title="Spring \ud800"),
+        "title: contains the control character U+D800",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CONTROL_CHARACTERS, ids=list(CONTROL_CHARACTERS))
+def test_control_characters_and_untrimmed_ids_are_422(
+    api_service: RunningService, database_url: str, case: str
+) -> None:
+    change, words = CONTROL_CHARACTERS[case]
+    body = json.dumps(_changed(change)).encode()  # \u escapes: any code point travels
+    response = post_script(api_service, body, "application/json")
+    assert response.status_code == 422, response.text
+    assert words in response.json()["detail"], response.json()["detail"]
+    assert row_counts(database_url)["scripts"] == 0
+
+
+def test_decisions_refuse_control_characters_and_bad_numbers(
+    api_service: RunningService, database_url: str, stored_script: Script
+) -> None:
+    add_clip(database_url, "spring-launch", "hook")
+    base = f"{api_service.url}/api/scripts/spring-launch/sections/hook"
+    for path, body, words in [
+        ("reject", b'{"note": "too\\u0000dark"}', "note: contains the control character U+0000"),
+        ("reject", b'{"prompt": "\\ud800"}', "prompt: contains the control character U+D800"),
+        ("reject", b'{"seed": 1e308}', "seed"),
+        ("reject", b'{"seed": 1e999}', "too large a number"),
+        ("reject", b'{"seed": NaN}', "NaN"),
+        ("reject", b'{"prompt": "' + b"x" * 5000 + b'"}', "prompt: String should have at most"),
+        ("approve", b'{"note": "ok\\u0007"}', "note: contains the control character U+0007"),
+    ]:
+        response = httpx.post(
+            f"{base}/{path}", content=body, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 422, (body[:60], response.text)
+        assert words in response.json()["detail"], response.json()["detail"]
+    assert row_counts(database_url)["approvals"] == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "words"),
+    [
+        ("GET", "/api/scripts/spring%00launch", "path script_id: "),
+        ("GET", "/api/scripts/spring-launch%0A", "path script_id: "),
+        ("GET", "/api/scripts/" + "a" * 300, "path script_id: "),
+        ("GET", "/api/scripts/spring%00launch/video", "path script_id: "),
+        ("GET", "/api/review?script=spring%00launch", "query script: "),
+        ("POST", "/api/scripts/spring%00launch/sections/hook/approve", "path script_id: "),
+        ("POST", "/api/scripts/spring-launch/sections/ho%00ok/reject", "path section_id: "),
+        ("POST", "/api/scripts/spring-launch/sections/hook%0A/approve", "path section_id: "),
+    ],
+)
+def test_ids_in_paths_and_queries_are_matched_whole(
+    api_service: RunningService, stored_script: Script, method: str, path: str, words: str
+) -> None:
+    response = httpx.request(method, api_service.url + path, json={}, timeout=10)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith(words) and "lowercase letters" in detail
+
+
+def test_a_large_yaml_body_is_parsed_off_the_event_loop(api_service: RunningService) -> None:
+    """A ~1 MB YAML script takes a second or more of CPU to parse; meanwhile the service keeps
+    answering (it stalled every request for the whole parse)."""
+    sections = [
+        {"id": f"s{i}", "narration": "Tired of dull mornings? " * 3, "still": {"duration_s": 2}}
+        for i in range(7_000)
+    ]
+    body = yaml.safe_dump({**SAMPLE_DOCUMENT, "sections": sections}).encode()
+    assert 800_000 < len(body) < MAX_SCRIPT_BYTES
+    posting: dict[str, Any] = {}
+
+    def post() -> None:
+        posting["response"] = post_script(api_service, body, "application/yaml")
+        posting["done"] = time.monotonic()
+
+    worker = threading.Thread(target=post)
+    worker.start()
+    time.sleep(0.3)  # the body is in; parsing has begun
+    started = time.monotonic()
+    health = httpx.get(f"{api_service.url}/api/scripts", timeout=30)
+    answered = time.monotonic()
+    worker.join(30)
+    assert health.status_code == 200
+    assert posting["response"].status_code == 422
+    assert "sections: List should have at most 200 items" in posting["response"].text
+    assert answered < posting["done"], "answered while the YAML was being parsed"
+    # Threads share the GIL with the parse, so a database-backed answer slows down (0.1-0.6 s
+    # here) but no longer waits for the whole parse (4-6 s on the event loop).
+    assert answered - started < 1.5, f"waited {answered - started:.2f} s"

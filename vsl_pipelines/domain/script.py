@@ -90,10 +90,15 @@ def _line(value: str) -> str:
 
 
 Id = Annotated[str, AfterValidator(_id)]
-Text = Annotated[str, AfterValidator(_text)]  # tabs and line breaks allowed
-Line = Annotated[str, AfterValidator(_line)]
-Prompt = Annotated[Text, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
-Note = Annotated[Text, Field(max_length=MAX_NOTE_CHARS)]
+# Text: tabs and line breaks allowed; a line: none. Lengths are checked before characters.
+Prompt = Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS), AfterValidator(_text)]
+Note = Annotated[str, Field(max_length=MAX_NOTE_CHARS), AfterValidator(_text)]
+Title = Annotated[str, Field(min_length=1, max_length=MAX_TITLE_CHARS), AfterValidator(_line)]
+Narration = Annotated[
+    str, Field(min_length=1, max_length=MAX_NARRATION_CHARS), AfterValidator(_text)
+]
+ModelId = Annotated[str, Field(min_length=1, max_length=MAX_MODEL_ID_CHARS), AfterValidator(_line)]
+OutputValue = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_line)]
 
 
 def check_document(document: Any, whole: str = "document") -> None:
@@ -184,7 +189,7 @@ class Generation(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    model: Annotated[Line, Field(min_length=1, max_length=MAX_MODEL_ID_CHARS)]
+    model: ModelId
     prompt: Prompt | None = None
     params: dict[str, Any] = Field(default_factory=dict)
 
@@ -202,7 +207,7 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     id: Id
-    narration: Annotated[Text, Field(min_length=1, max_length=MAX_NARRATION_CHARS)]
+    narration: Narration
     keyframe: Generation | None = None
     clip: Generation | None = None
     still: Still | None = None
@@ -225,9 +230,9 @@ class Output(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    size: Annotated[Line, Field(max_length=40)] | None = None
-    fps: Annotated[Line, Field(max_length=40)] | None = None
-    transition: Annotated[Line, Field(max_length=200)] | None = None
+    size: OutputValue | None = None
+    fps: OutputValue | None = None
+    transition: OutputValue | None = None
     captions: bool = False
     format: Literal["mp4", "webm"] = "mp4"
     poster: bool = True
@@ -260,7 +265,7 @@ class Script(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     id: Id
-    title: Annotated[Line, Field(min_length=1, max_length=MAX_TITLE_CHARS)]
+    title: Title
     budget_usd: float | None = Field(default=None, ge=0, le=MAX_BUDGET_USD)
     soundtrack: Soundtrack | None = None
     output: Output = Field(default_factory=Output)

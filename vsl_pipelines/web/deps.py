@@ -10,6 +10,9 @@ every request meets, in this order:
    but `same-origin` or `none` (403); the API also wants a JSON or YAML body (415), which no
    page can send to another site without a CORS preflight this service never answers;
 4. ids in paths and queries matched whole (`script_path_id`, ...; 422 naming the parameter).
+
+These dependencies are `async`: they do no I/O, and a worker thread each would make every
+request wait its turn for threads (and the GIL) behind a large body being parsed.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ class ApiConfig:
     )
 
 
-def get_config(request: Request) -> ApiConfig:
+async def get_config(request: Request) -> ApiConfig:
     """The `ApiConfig` that `create_app` keeps in the app's state."""
     config: ApiConfig = request.app.state.api_config
     return config
@@ -85,7 +88,7 @@ def host_name(header: str) -> str | None:
     return name or None
 
 
-def check_host(request: Request, config: ConfigDep) -> None:
+async def check_host(request: Request, config: ConfigDep) -> None:
     """400 for a missing or malformed `Host`, 421 for one not in `config.allowed_hosts`."""
     header = request.headers.get("host", "")
     name = host_name(header)
@@ -145,7 +148,7 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-def guard_api_writes(request: Request) -> None:
+async def guard_api_writes(request: Request) -> None:
     """A state-changing API request: not from another site (403), a JSON or YAML body (415)."""
     if request.method in SAFE_METHODS:
         return
@@ -167,17 +170,17 @@ def id_parameter(where: str, value: str) -> str:
     return value
 
 
-def script_path_id(script_id: str) -> str:
+async def script_path_id(script_id: str) -> str:
     """The `{script_id}` of a path, matched whole."""
     return id_parameter("path script_id", script_id)
 
 
-def section_path_id(section_id: str) -> str:
+async def section_path_id(section_id: str) -> str:
     """The `{section_id}` of a path, matched whole."""
     return id_parameter("path section_id", section_id)
 
 
-def script_query(script: str | None = None) -> str | None:
+async def script_query(script: str | None = None) -> str | None:
     """`?script=`: a script id, or None when absent or empty."""
     return id_parameter("query script", script) if script else None
 
@@ -208,7 +211,7 @@ class KeyRequired:
         self.accept_basic = accept_basic
         self.challenge = BASIC_CHALLENGE if accept_basic else BEARER_CHALLENGE
 
-    def __call__(self, request: Request, config: ConfigDep) -> None:
+    async def __call__(self, request: Request, config: ConfigDep) -> None:
         if config.api_key is None:
             host = request.client.host if request.client else ""
             if host not in LOOPBACK_HOSTS:

@@ -93,6 +93,6 @@ def parse_form(raw: bytes) -> dict[str, str]:
     return {name: values[0].strip() for name, values in parsed.items() if values[0].strip()}
 
 
-def same_origin_post(request: Request) -> None:
+async def same_origin_post(request: Request) -> None:
     """Refuse a decision posted from another site (`Origin` or `Sec-Fetch-Site` says so)."""
     refuse_cross_site(request, "the form was posted")
