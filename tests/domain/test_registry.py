@@ -102,3 +102,32 @@ def test_missing_or_broken_registry_file(tmp_path: Path) -> None:
     broken.write_text('{"image": {')
     with pytest.raises(RegistryError, match=r"models\.json: invalid JSON at line 1"):
         load_registry(broken)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ('{"image": {"flux-schnell": {"pricing": {"usd": NaN}}}}', "pricing.usd: Input should be"),
+        ('{"image": {"flux-schnell": {"estimatedTime": Infinity}}}', "estimatedTime: Input should"),
+        (
+            '{"image": {"flux-schnell": {"constraints": {"num_outputs": {"max": Infinity}}}}}',
+            "num_outputs.max: Input should be a finite number",
+        ),
+    ],
+    ids=["nan-price", "infinite-time", "infinite-bound"],
+)
+def test_registry_numbers_are_finite(override: str, message: str) -> None:
+    with pytest.raises(RegistryError, match=message):
+        load_registry(MODELS, override)
+
+
+def test_non_finite_or_non_numeric_inputs_are_registry_errors() -> None:
+    registry = load_registry(MODELS)
+    sdxl = registry.get("sdxl")
+    with pytest.raises(RegistryError, match="'guidance_scale' must be a finite number"):
+        sdxl.build_input({"guidance_scale": float("nan")})
+    musicgen = registry.get("musicgen")
+    per_second = musicgen.model_copy(update={"constraints": {}})
+    for duration, words in [("ten", "a number of seconds"), (float("inf"), "not between 0")]:
+        with pytest.raises(RegistryError, match=words):
+            per_second.estimate_cost({"duration": duration})

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,84 @@ def test_budget_below_estimate_is_refused(tmp_path: Path) -> None:
         BudgetExceeded, match=r"estimated cost \$0\.2784 exceeds its budget \$0\.05"
     ):
         check_budget(script, REGISTRY)
+
+
+# -- the same refusals as the API (issue 8, item 3) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (SAMPLE.read_text().replace("id: spring-launch", 'id: "spring-launch\\n"'), "id: Value"),
+        (SAMPLE.read_text().replace("budget_usd: 1.50", "budget_usd: .inf"), "budget_usd: must"),
+        (
+            SAMPLE.read_text().replace("budget_usd: 1.50", "budget_usd: 1.0e+400"),
+            "budget_usd: must be a finite number",
+        ),
+        (
+            SAMPLE.read_text().replace("budget_usd: 1.50", "budget_usd: 1.0e+9"),
+            "budget_usd: Input should be less than or equal to 1000000",
+        ),
+        (SAMPLE.read_text().replace('title: "', 'title: "\\0'), "title: contains the control"),
+        (SAMPLE.read_text() + 'colour: "\\e[31m"\n', "colour: contains the control character"),
+        ("id: x\ntitle: " + "[" * 100 + "]" * 100, "nested deeper than 64 levels"),
+        ("id: x\ntitle: " + "[" * 100_000, "exceeded maximum nesting depth|nested deeper"),
+        ("id: x\nsections:\n" + "".join("  " * i + "- \n" for i in range(1, 100)), "nested"),
+        ("x: !!binary aGVsbG8=\n", r"x: a bytes is not text"),
+    ],
+    ids=[
+        "id-newline",
+        "budget-inf",
+        "budget-overflow",
+        "budget-huge",
+        "nul",
+        "escape",
+        "deep-flow",
+        "deeper-flow",
+        "deep-block",
+        "binary",
+    ],
+)
+def test_the_cli_refuses_what_the_api_refuses(tmp_path: Path, text: str, message: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ScriptError, match=message) as info:
+        load_script(path, REGISTRY)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+def test_yaml_aliases_cannot_expand_a_script_past_the_value_bound(tmp_path: Path) -> None:
+    """A 'billion laughs' document: nine aliases of ten aliases each are 10^9 values."""
+    lines = ["l0: &l0 [a, a, a, a, a, a, a, a, a, a]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 9)]
+    with pytest.raises(ScriptError, match="more than 100000 values"):
+        load_script(_write(tmp_path, "\n".join(lines) + "\n"), REGISTRY)
+
+
+def test_dates_stay_text_in_a_title(tmp_path: Path) -> None:
+    text = SAMPLE.read_text().replace(
+        'title: "Spring launch: the 10-minute meal planner"', "title: 2026-03-01"
+    )
+    assert "title: 2026-03-01" in text
+    assert load_script(_write(tmp_path, text), REGISTRY).title == "2026-03-01"
+
+
+def test_a_per_second_price_needs_a_number_of_seconds(tmp_path: Path) -> None:
+    override = json.dumps(
+        {
+            "audio": {
+                "by-second": {
+                    "version": "acme/sound:1",
+                    "task": "text-to-audio",
+                    "pricing": {"usd": 0.01, "per": "second"},
+                    "estimatedTime": 5,
+                    "supportedParams": ["prompt", "duration"],
+                }
+            }
+        }
+    )
+    registry = load_registry(PROJECT_ROOT / "config" / "models.json", override)
+    for duration, words in [("ten", "must be a number of seconds"), (10**12, "not between 0")]:
+        document = _sample()
+        document["soundtrack"] = {"model": "by-second", "params": {"duration": duration}}
+        with pytest.raises(ScriptError, match=f"soundtrack: model 'by-second'.*{words}"):
+            load_script(_write(tmp_path, document), registry)

@@ -25,6 +25,7 @@ from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script, parse_script
 from vsl_pipelines.services.review import apply_rejection
 from vsl_pipelines.storage.local import LocalMediaStore
+from vsl_pipelines.web.review import csrf
 from vsl_pipelines.web.review.forms import MAX_FORM_BYTES
 from vsl_pipelines.web.server import RunningService
 
@@ -479,3 +480,137 @@ def test_quotes_and_markup_are_escaped_by_the_templates(
     assert "&lt;script&gt;alert(" in missing.text
     for refused in (unknown_field, missing):
         assert "<script>" not in refused.text and "<img" not in refused.text
+
+
+# -- CSRF tokens and bad input (issue 8, items 2-3) -------------------------------------------
+
+
+def test_the_page_sets_a_strict_session_cookie_for_its_forms(
+    api_service: RunningService, database_url: str, stored_script: Script
+) -> None:
+    add_clip(database_url, "spring-launch", "hook")
+    page = httpx.get(f"{api_service.url}/review", timeout=10)
+    cookie = page.headers["set-cookie"]
+    assert cookie.startswith(f"{csrf.COOKIE}=")
+    for attribute in ("HttpOnly", "Path=/review", "SameSite=strict"):
+        assert attribute.lower() in cookie.lower(), cookie
+    tokens = {f["fields"]["csrf"] for f in parse_page(page.text).forms}
+    assert len(tokens) == 1 and None not in tokens
+    again = httpx.get(
+        f"{api_service.url}/review", headers={"Cookie": cookie.split(";")[0]}, timeout=10
+    )
+    assert again.headers["set-cookie"].split(";")[0] == cookie.split(";")[0], "session kept"
+    assert {f["fields"]["csrf"] for f in parse_page(again.text).forms} == tokens
+
+
+def test_posts_without_the_pages_csrf_token_are_refused(
+    api_service: RunningService,
+    database_url: str,
+    stored_script: Script,
+    build_api_app: BuildApiApp,
+) -> None:
+    """A page elsewhere can post a form to 127.0.0.1 (a browser adds the Basic credentials it
+    has), but it cannot read the token, nor send the SameSite=Strict cookie."""
+    add_clip(database_url, "spring-launch", "hook")
+    url = f"{api_service.url}/review/spring-launch/hook/reject"
+    auth = review_form_auth(httpx, f"{api_service.url}/review")
+    other = review_form_auth(httpx, f"{api_service.url}/review")  # another session
+    local = ("127.0.0.1", 50000)
+    with TestClient(build_api_app(), base_url=LOCAL_BASE_URL, client=local) as elsewhere:
+        foreign = review_form_auth(elsewhere, "/review")  # the same session, another app
+    fields = {"prompt": "a competitor's logo"}
+    attempts = {
+        "no token, no cookie": ({}, fields),
+        "cookie without token": (auth.headers, fields),
+        "token without cookie": ({}, auth.fields(fields)),
+        "token of another session": (other.headers, auth.fields(fields)),
+        "token of another service": (foreign.headers, foreign.fields(fields)),
+        "cookie as token": (auth.headers, {"csrf": auth.cookie, **fields}),
+        "token twice": (auth.headers, {"csrf": [auth.token, auth.token], **fields}),
+    }
+    for name, (headers, data) in attempts.items():
+        refused = httpx.post(url, data=data, headers=headers, timeout=10)
+        expected = 422 if name == "token twice" else 403  # a repeated field is refused first
+        assert refused.status_code == expected, (name, refused.text)
+        if expected == 403:
+            assert "CSRF token is missing or stale" in html.unescape(refused.text), name
+    assert approvals(database_url) == []
+    accepted = httpx.post(url, data=auth.fields(fields), headers=auth.headers, timeout=10)
+    assert accepted.status_code == 303, accepted.text
+
+
+def test_a_bare_post_is_415_not_an_empty_form(
+    api_service: RunningService, database_url: str, stored_script: Script
+) -> None:
+    add_clip(database_url, "spring-launch", "hook")
+    auth = review_form_auth(httpx, f"{api_service.url}/review")
+    bare = httpx.post(
+        f"{api_service.url}/review/spring-launch/hook/approve", headers=auth.headers, timeout=10
+    )
+    assert bare.status_code == 415 and "content type 'missing'" in html.unescape(bare.text)
+    assert approvals(database_url) == []
+
+
+def test_unknown_host_names_are_refused_for_forms_too(
+    api_service: RunningService, database_url: str, stored_script: Script
+) -> None:
+    add_clip(database_url, "spring-launch", "hook")
+    port = api_service.url.rsplit(":", 1)[1]
+    url = f"{api_service.url}/review/spring-launch/hook/approve"
+    auth = review_form_auth(httpx, f"{api_service.url}/review")
+    rebound = f"rebound.example:{port}"
+    response = httpx.post(
+        url,
+        data=auth.fields(),
+        headers={**auth.headers, "Host": rebound, "Origin": f"http://{rebound}"},
+        timeout=10,
+    )
+    assert response.status_code == 421
+    assert response.headers["content-type"].startswith("text/html")
+    assert approvals(database_url) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "fields", "words"),
+    [
+        ("spring-launch/hook/reject", {"note": "too\x00dark"}, "note: Value error, contains"),
+        ("spring-launch/hook/reject", {"prompt": "bright\x1b[0m"}, "prompt: Value error"),
+        ("spring-launch/hook/reject", {"prompt": "x" * 5000}, "prompt: String should have at"),
+        ("spring-launch/hook/reject", {"seed": "1e308"}, "seed: Input should be a valid int"),
+        ("spring-launch/hook/approve", {"view": "../evil?x="}, "form view: "),
+        ("spring%00launch/hook/approve", {}, "path script_id: "),
+        ("spring-launch/hook%0A/approve", {}, "path section_id: "),
+        ("spring-launch/" + "h" * 300 + "/approve", {}, "path section_id: "),
+    ],
+    ids=["note-nul", "prompt-escape", "prompt-long", "seed-huge", "view", "path", "nl", "long"],
+)
+def test_bad_form_input_is_422_naming_the_field(
+    api_service: RunningService,
+    database_url: str,
+    stored_script: Script,
+    path: str,
+    fields: dict[str, str],
+    words: str,
+) -> None:
+    add_clip(database_url, "spring-launch", "hook")
+    response = post_form(f"{api_service.url}/review/{path}", fields)
+    assert response.status_code == 422, response.text
+    assert words in html.unescape(response.text), response.text
+    assert approvals(database_url) == []
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ({"script": "spring\x00launch"}, "query script: "),
+        ({"script": "spring-launch\n"}, "query script: "),
+        ({"done": "approved:x\x00"}, "query done: contains the control character U+0000"),
+    ],
+    ids=["script-nul", "script-newline", "done-nul"],
+)
+def test_bad_page_queries_are_422(
+    api_service: RunningService, stored_script: Script, query: dict[str, str], words: str
+) -> None:
+    response = httpx.get(f"{api_service.url}/review", params=query, timeout=10)
+    assert response.status_code == 422, response.text
+    assert words in html.unescape(response.text)

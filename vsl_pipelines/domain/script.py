@@ -181,7 +181,9 @@ def load_yaml(text: str | bytes, source: str) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ScriptError(f"{source}: invalid YAML{where}") from None
+        problem = getattr(exc, "problem", None)
+        why = f" ({problem})" if isinstance(problem, str) and problem else ""
+        raise ScriptError(f"{source}: invalid YAML{where}{why}") from None
 
 
 class Generation(BaseModel):
