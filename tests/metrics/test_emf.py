@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 
 import pytest
 
+from tests.fixtures.scripts import record_job
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.domain.script import Script
+from vsl_pipelines.generation.progress import apply_events
 from vsl_pipelines.logs import JsonFormatter
 from vsl_pipelines.metrics.emf import NAMESPACE, record
 
@@ -55,3 +60,23 @@ def test_without_a_model_the_metric_has_no_dimension(caplog: pytest.LogCaptureFi
 def test_an_unknown_metric_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown metric"):
         record({"JobsStartd": 1}, action="typo")
+
+
+def test_applied_webhooks_record_their_latency(
+    caplog: pytest.LogCaptureFixture, database_url: str, stored_script: Script
+) -> None:
+    with connect(database_url) as conn:
+        record_job(conn, "p-late")
+    body = {
+        "id": "p-late",
+        "status": "succeeded",
+        "completed_at": "2026-11-30T10:00:00.000000Z",
+        "metrics": {"predict_time": 3.5},
+    }
+    received = datetime(2026, 11, 30, 10, 0, 0, 750_000, tzinfo=UTC)
+    caplog.set_level(logging.INFO, logger="vsl_pipelines.metrics")
+    apply_events(database_url, [json.dumps(body)], received=[received])
+    lines = {line["action"]: line for line in emitted(caplog)}
+    assert lines["webhook_applied"]["WebhookLatency"] == 750.0
+    assert lines["job_completed"]["ProcessingTime"] == 3.5
+    assert lines["job_completed"]["modelId"] == "flux-schnell"

@@ -4,7 +4,9 @@ compile time, cost; the status cache's hits and misses of this process."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures.scripts import record_job
@@ -84,3 +86,22 @@ def test_status_cache_reads_are_counted_by_result(
 def test_a_database_outage_still_answers(database_url: str) -> None:
     text = metrics_renderer("postgresql://127.0.0.1:1/none?connect_timeout=1")().decode()
     assert "vsl_jobs_started" not in text  # nothing invented; the scrape itself succeeds
+
+
+def test_the_service_serves_metrics_under_the_api_rules(
+    database_url: str, stored_script: Script, start_api: Any
+) -> None:
+    with connect(database_url) as conn:
+        record_job(conn, "p-http")
+    open_service = start_api()
+    response = httpx.get(f"{open_service.url}/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    assert 'vsl_jobs_started_total{model="flux-schnell"} 1.0' in response.text
+
+    keyed = start_api(api_key="k-metrics")
+    assert httpx.get(f"{keyed.url}/metrics").status_code == 401
+    allowed = httpx.get(f"{keyed.url}/metrics", headers={"Authorization": "Bearer k-metrics"})
+    assert allowed.status_code == 200
+    rebound = httpx.get(f"{open_service.url}/metrics", headers={"Host": "evil.example"})
+    assert rebound.status_code == 421

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -62,13 +63,18 @@ def _record_outcome(prediction: dict[str, Any], job: dict[str, Any]) -> None:
 
 
 def apply_events(
-    database_url: str, bodies: list[str], cache: JobStatusCache | None = None
+    database_url: str,
+    bodies: list[str],
+    cache: JobStatusCache | None = None,
+    received: Sequence[datetime] | None = None,
 ) -> set[str]:
-    """Apply webhook bodies to their jobs; return the scripts whose jobs changed."""
+    """Apply webhook bodies to their jobs; return the scripts whose jobs changed. `received`:
+    when each body reached the inbox (for the WebhookLatency metric)."""
     touched: set[str] = set()
     changed: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    latencies: list[tuple[float, dict[str, Any]]] = []
     with connect(database_url) as conn:
-        for body in bodies:
+        for index, body in enumerate(bodies):
             try:
                 prediction = json.loads(body)
             except json.JSONDecodeError:
@@ -79,11 +85,36 @@ def apply_events(
             if job is not None:
                 touched.add(job["script_id"])
                 changed.append((prediction, job))
+                if received is not None:
+                    latency = _webhook_latency_ms(prediction, received[index])
+                    if latency is not None:
+                        latencies.append((latency, job))
         conn.commit()
     for prediction, job in changed:
         _cache(cache or NullJobStatusCache(), prediction, job)
         _record_outcome(prediction, job)
+    for latency, job in latencies:
+        metrics.record(
+            {"WebhookLatency": latency},
+            action="webhook_applied",
+            job_id=job["id"],
+            model_id=job["model_id"],
+        )
     return touched
+
+
+def _webhook_latency_ms(prediction: dict[str, Any], received_at: datetime) -> float | None:
+    """From the prediction's completion (Replicate's clock) to its webhook in the inbox."""
+    completed = prediction.get("completed_at")
+    if not isinstance(completed, str):
+        return None
+    try:
+        completed_at = datetime.fromisoformat(completed.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if completed_at.tzinfo is None:
+        return None
+    return round((received_at - completed_at).total_seconds() * 1000, 1)
 
 
 def poll_stale_jobs(

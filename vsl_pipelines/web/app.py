@@ -18,7 +18,9 @@ from starlette.concurrency import run_in_threadpool
 from vsl_pipelines.inbox.base import WebhookInbox
 from vsl_pipelines.inbox.events import InvalidWebhookBody, summarize_webhook_body, webhook_text
 from vsl_pipelines.logs import get_logger
+from vsl_pipelines.metrics.prometheus import metrics_renderer
 from vsl_pipelines.web import api as api_routes
+from vsl_pipelines.web import metrics as metrics_routes
 from vsl_pipelines.web import review as review_routes
 from vsl_pipelines.web.deps import ApiConfig
 from vsl_pipelines.web.limits import BodyLimitMiddleware, BodyLimits
@@ -114,8 +116,10 @@ def create_app(
 
     if api is not None:
         app.state.api_config = api  # what `deps.get_config` hands the handlers
+        app.state.render_metrics = metrics_renderer(api.database_url)
         app.include_router(api_routes.router, prefix="/api")
         app.include_router(review_routes.router, prefix="/review")
+        app.include_router(metrics_routes.router)
     return app
 
 

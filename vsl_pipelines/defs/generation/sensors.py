@@ -72,7 +72,12 @@ def webhook_tick(
     """One tick: (run requests, new cursor, events applied)."""
     cache = replicate.status_cache() if replicate else None
     events = inbox_resource.inbox(database_url).read_after(cursor, pacing.sensor_batch_size)
-    touched = apply_events(database_url, [event.body for event in events], cache)
+    touched = apply_events(
+        database_url,
+        [event.body for event in events],
+        cache,
+        received=[event.received_at for event in events],
+    )
     new_cursor = events[-1].seq if events else cursor
     if replicate is not None:
         poll_stale_jobs(database_url, replicate.client(), pacing.late_webhook_s, cache=cache)
