@@ -109,10 +109,13 @@ def test_budget_below_estimate_is_refused(tmp_path: Path) -> None:
             "budget_usd: Input should be less than or equal to 1000000",
         ),
         (SAMPLE.read_text().replace('title: "', 'title: "\\0'), "title: contains the control"),
-        (SAMPLE.read_text() + 'colour: "\\e[31m"\n', "colour: contains the control character"),
+        (
+            SAMPLE.read_text().replace('narration: "Tired', 'narration: "\\e[31mTired'),
+            r"sections\.0\.narration: contains the control character U\+001B",
+        ),
         ("id: x\ntitle: " + "[" * 100 + "]" * 100, "nested deeper than 64 levels"),
         ("id: x\ntitle: " + "[" * 100_000, "exceeded maximum nesting depth|nested deeper"),
-        ("id: x\nsections:\n" + "".join("  " * i + "- \n" for i in range(1, 100)), "nested"),
+        ("id: x\nsections:\n" + "- " * 100_000 + "x\n", "nested deeper than 64 levels"),
         ("x: !!binary aGVsbG8=\n", r"x: a bytes is not text"),
     ],
     ids=[

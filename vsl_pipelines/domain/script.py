@@ -112,7 +112,7 @@ def check_document(document: Any, whole: str = "document") -> None:
         value, path = stack.pop()
         seen += 1
         if seen > MAX_VALUES:
-            raise DocumentError(f"{whole}: more than {MAX_VALUES} values")
+            raise DocumentError(f"more than {MAX_VALUES} values")
         where = ".".join(path) or whole
         if len(path) > MAX_DEPTH:
             raise DocumentError(f"{where[:200]}: nested deeper than {MAX_DEPTH} levels")
@@ -159,15 +159,22 @@ class _YamlLoader(_YAML_BASE):  # type: ignore[valid-type,misc]
 
 _OPENING = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
 _CLOSING = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+_NODES = (*_OPENING, yaml.ScalarEvent, yaml.AliasEvent)
+MAX_YAML_NODES = 2 * MAX_VALUES  # keys are nodes too
 
 
 def load_yaml(text: str | bytes, source: str) -> Any:
-    """The YAML document in `text` (ScriptError naming `source` and the line). Its nesting is
-    measured on the parser's events first (no recursion), so a deep document is refused before
-    the recursive composer sees it."""
+    """The YAML document in `text` (ScriptError naming `source` and the line). Its nesting and
+    size are measured on the parser's events first (no recursion, a tenth of the cost of
+    building the document), so a deep or huge document is refused before the recursive
+    composer sees it."""
     try:
-        depth = 0
+        depth = nodes = 0
         for event in yaml.parse(text, Loader=_YamlLoader):
+            if isinstance(event, _NODES):
+                nodes += 1
+                if nodes > MAX_YAML_NODES:
+                    raise ScriptError(f"{source}: more than {MAX_VALUES} values")
             if isinstance(event, _OPENING):
                 depth += 1
                 if depth > MAX_DEPTH:
