@@ -124,3 +124,39 @@ def test_basic_auth_is_the_review_pages_alone(
     with TestClient(build_api_app(API_KEY), base_url=LOCAL_BASE_URL, client=REMOTE) as client:
         assert client.get("/review", headers=basic("anyone", API_KEY)).status_code == 200
         assert client.get("/api/scripts", headers=basic("anyone", API_KEY)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [("rebound.example", 421), ("rebound.example:8080", 421), ("bad host", 400)],
+    ids=["unknown", "unknown-with-port", "malformed"],
+)
+def test_api_and_review_page_check_the_host_first(
+    build_api_app: BuildApiApp, database_url: str, stored_script: Script, host: str, status: int
+) -> None:
+    """Before the access rule: with the key and without, from loopback and from elsewhere."""
+    add_clip(database_url, "spring-launch", "hook")
+    for api_key, client_address, headers in [
+        (None, LOCAL, {}),
+        (API_KEY, REMOTE, {"Authorization": f"Bearer {API_KEY}"}),
+        (API_KEY, REMOTE, {}),
+    ]:
+        app = build_api_app(api_key)
+        with TestClient(app, base_url=LOCAL_BASE_URL, client=client_address) as client:
+            for method, path, is_page in ROUTES:
+                refused = call(client, method, path, {**headers, "Host": host})
+                assert refused.status_code == status, (method, path, refused.text)
+                expected_type = "text/html" if is_page else "application/json"
+                assert refused.headers["content-type"].startswith(expected_type)
+    assert approvals(database_url) == []
+
+
+def test_allowed_hosts_are_the_configs(
+    build_api_app: BuildApiApp, database_url: str, stored_script: Script
+) -> None:
+    add_clip(database_url, "spring-launch", "hook")
+    app = build_api_app(allowed_hosts=frozenset({"vsl.example.com"}))
+    with TestClient(app, base_url="http://vsl.example.com", client=LOCAL) as client:
+        assert client.get("/api/scripts").status_code == 200
+        assert client.get("/review").status_code == 200
+        assert client.get("/api/scripts", headers={"Host": "127.0.0.1"}).status_code == 421
