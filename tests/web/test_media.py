@@ -83,3 +83,19 @@ def test_symlink_leaving_the_folder_is_refused(service_media_root: Path, keyfram
     assert resolve_media_path(service_media_root, "link.txt") is None
     inside = resolve_media_path(service_media_root, "scripts/s1/intro/keyframe-v1.png")
     assert inside is not None and inside.read_bytes() == keyframe
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "m" * 300,  # a file name longer than the file system takes (ENAMETOOLONG before)
+        "scripts/" + "é" * 200,  # 400 bytes in one segment
+        "a/" * 600,  # a key over 1,024 characters
+        "scripts/tab%09name.mp4",
+        "scripts/bell%07.mp4",
+    ],
+)
+def test_keys_that_cannot_name_a_file_are_400(webhook_service: RunningService, key: str) -> None:
+    response = httpx.get(f"{webhook_service.url}/media/{key}")
+    assert response.status_code == 400
+    assert response.json() == {"detail": "invalid media key"}

@@ -110,7 +110,11 @@ def create_app(
         path = resolve_media_path(media_root, key)
         if path is None:
             return JSONResponse({"detail": "invalid media key"}, status_code=400)
-        if not path.is_file():
+        try:
+            found = path.is_file()
+        except OSError:  # e.g. a name the file system cannot hold
+            return JSONResponse({"detail": "invalid media key"}, status_code=400)
+        if not found:
             return JSONResponse({"detail": "media not found"}, status_code=404)
         return FileResponse(path)
 
@@ -123,9 +127,19 @@ def create_app(
     return app
 
 
+MAX_MEDIA_KEY_CHARS = 1024
+MAX_MEDIA_SEGMENT_BYTES = 255  # a file name on every file system we run on
+
+
 def resolve_media_path(media_root: Path, key: str) -> Path | None:
-    """The file for `key` inside `media_root`, or None if the key could leave the folder."""
-    if not key or "\x00" in key or "\\" in key:
+    """The file for `key` inside `media_root`, or None if the key could leave the folder or
+    could not name a file (too long, control characters)."""
+    if not key or len(key) > MAX_MEDIA_KEY_CHARS or "\\" in key or not key.isprintable():
+        return None
+    if any(
+        len(part.encode("utf-8", "surrogatepass")) > MAX_MEDIA_SEGMENT_BYTES
+        for part in key.split("/")
+    ):
         return None
     relative = PurePosixPath(key)
     if relative.is_absolute() or any(part in ("..", ".") for part in key.split("/")):
