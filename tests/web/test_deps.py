@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from tests.fixtures.api import LOCAL_BASE_URL, BuildApiApp, add_clip, review_form_auth
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.script import Script
+from vsl_pipelines.services.keys import create_key, revoke_key
 
 API_KEY = "vsl-deps-key-91c4"
 REMOTE = ("198.51.100.7", 50000)  # a client from elsewhere, simulated in process
@@ -160,3 +161,35 @@ def test_allowed_hosts_are_the_configs(
         assert client.get("/api/scripts").status_code == 200
         assert client.get("/review").status_code == 200
         assert client.get("/api/scripts", headers={"Host": "127.0.0.1"}).status_code == 421
+
+
+def test_stored_keys_are_served_from_anywhere_until_revoked(
+    build_api_app: BuildApiApp, database_url: str, stored_script: Script
+) -> None:
+    _, key = create_key(database_url, "crm", user_id="user-1", rate_per_minute=100)
+    with TestClient(build_api_app(None), base_url=LOCAL_BASE_URL, client=REMOTE) as client:
+        assert client.get("/api/scripts").status_code == 403  # no key from elsewhere
+        assert client.get("/api/scripts", headers={"X-API-Key": key}).status_code == 200
+        bearer = {"Authorization": f"Bearer {key}"}
+        assert client.get("/api/scripts", headers=bearer).status_code == 200
+        assert client.get("/review", headers=basic("reviewer", key)).status_code == 200
+        wrong = client.get("/api/scripts", headers={"X-API-Key": key[:-2] + "xx"})
+        assert wrong.status_code == 401 and key not in wrong.text
+        revoke_key(database_url, "crm")  # mid-session: the next request is refused
+        assert client.get("/api/scripts", headers={"X-API-Key": key}).status_code == 401
+    with TestClient(build_api_app(API_KEY), base_url=LOCAL_BASE_URL, client=REMOTE) as client:
+        # The bootstrap key stays a key beside the stored ones.
+        assert client.get("/api/scripts", headers={"X-API-Key": API_KEY}).status_code == 200
+
+
+def test_a_key_past_its_rate_gets_429_with_retry_after(
+    build_api_app: BuildApiApp, database_url: str, stored_script: Script
+) -> None:
+    _, key = create_key(database_url, "slow", rate_per_minute=2)
+    _, other = create_key(database_url, "other", rate_per_minute=2)
+    with TestClient(build_api_app(None), base_url=LOCAL_BASE_URL, client=REMOTE) as client:
+        answers = [client.get("/api/scripts", headers={"X-API-Key": key}) for _ in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 429]
+        assert 1 <= int(answers[2].headers["retry-after"]) <= 60
+        assert "rate of 2 requests a minute" in answers[2].json()["detail"]
+        assert client.get("/api/scripts", headers={"X-API-Key": other}).status_code == 200

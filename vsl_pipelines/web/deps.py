@@ -3,9 +3,10 @@ every request meets, in this order:
 
 1. `check_host`: the `Host` header names an allowed host (400 malformed, 421 unknown), so a
    rebound DNS name cannot reach the service from a browser, with or without a key;
-2. the access rule (`require_api_key`, `require_reviewer_key`): without `VSL_API_KEY` only
-   loopback clients are served; with it, `Authorization: Bearer KEY`, or for the review page
-   (what browsers can send) HTTP Basic with the key as password;
+2. the access rule (`require_api_key`, `require_reviewer_key`): a key (`X-API-Key`,
+   `Authorization: Bearer KEY`, or for the review page HTTP Basic with the key as password)
+   that is `VSL_API_KEY` or a live stored key (`vsl keys`) within its rate (429 past it);
+   without any key, loopback clients only, and only while `VSL_API_KEY` is unset;
 3. for state-changing requests, `refuse_cross_site`: no foreign `Origin`, no `Sec-Fetch-Site`
    but `same-origin` or `none` (403); the API also wants a JSON or YAML body (415), which no
    page can send to another site without a CORS preflight this service never answers;
@@ -20,18 +21,23 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import math
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request
 from pydantic import SecretStr
+from starlette.concurrency import run_in_threadpool
 
+from vsl_pipelines.cache.key_rates import KeyRates, LocalKeyRates
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import id_problem, text_problem
 from vsl_pipelines.logs import get_logger
+from vsl_pipelines.services.keys import verify_key
 from vsl_pipelines.storage.base import MediaStore
 
 log = get_logger("vsl_pipelines.web.access")
@@ -63,6 +69,8 @@ class ApiConfig:
     registry: Registry
     api_key: SecretStr | None = None
     allowed_hosts: frozenset[str] = LOOPBACK_NAMES
+    # Per-key request rates: Redis when configured (shared by every service process).
+    key_rates: KeyRates = field(default_factory=LocalKeyRates, repr=False, compare=False)
     # Signs the review page's CSRF tokens; one per app (a restarted service wants a reload).
     csrf_secret: bytes = field(
         default_factory=lambda: secrets.token_bytes(32), repr=False, compare=False
@@ -203,8 +211,11 @@ ScriptQuery = Annotated[str | None, Depends(script_query)]
 
 
 class KeyRequired:
-    """The access rule as a dependency: 403 for a remote client without a configured key, 401
-    (with a challenge) when the key is configured and the request does not carry it."""
+    """The access rule as a dependency. A request carrying a key (`X-API-Key`, bearer, or for
+    the review page the Basic password) is served when it is the bootstrap key
+    (`VSL_API_KEY`) or a live stored key within its rate (429 with `Retry-After` past it),
+    else refused (401 with a challenge). A request without a key is served from loopback while
+    no bootstrap key is set (403 from elsewhere), and refused with 401 once one is."""
 
     def __init__(self, service: str, *, accept_basic: bool) -> None:
         self.service = service
@@ -212,33 +223,56 @@ class KeyRequired:
         self.challenge = BASIC_CHALLENGE if accept_basic else BEARER_CHALLENGE
 
     async def __call__(self, request: Request, config: ConfigDep) -> None:
-        if config.api_key is None:
+        presented = self.presented_key(request.headers)
+        if presented is None:
+            if config.api_key is not None or request.headers.get("authorization"):
+                raise self.refusal()
             host = request.client.host if request.client else ""
             if host not in LOOPBACK_HOSTS:
                 raise HTTPException(
                     403, f"{self.service} serves only local clients unless VSL_API_KEY is set"
                 )
             return
-        authorization = request.headers.get("authorization", "")
-        if not self.carries_key(authorization, config.api_key.get_secret_value().encode()):
+        if config.api_key is not None and hmac.compare_digest(
+            presented, config.api_key.get_secret_value().encode()
+        ):
+            return
+        key = await run_in_threadpool(
+            verify_key, config.database_url, presented.decode("utf-8", "replace")
+        )
+        if key is None:
+            raise self.refusal()
+        wait_s = config.key_rates.take(str(key.id), key.rate_per_minute)
+        if wait_s is not None:
             raise HTTPException(
-                401, "missing or wrong API key", headers={"WWW-Authenticate": self.challenge}
+                429,
+                f"key {key.name!r} is over its rate of {key.rate_per_minute} requests a minute",
+                headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
             )
+        request.state.api_key = key
 
-    def carries_key(self, authorization: str, expected: bytes) -> bool:
-        """Whether the `Authorization` header holds `expected` (compared in constant time)."""
-        scheme, _, credentials = authorization.partition(" ")
+    def refusal(self) -> HTTPException:
+        return HTTPException(
+            401, "missing or wrong API key", headers={"WWW-Authenticate": self.challenge}
+        )
+
+    def presented_key(self, headers: Mapping[str, str]) -> bytes | None:
+        """The key the request carries (`X-API-Key`, bearer, or Basic password), if any."""
+        header_key = headers.get("x-api-key", "").strip()
+        if header_key:
+            return header_key.encode()
+        scheme, _, credentials = headers.get("authorization", "").partition(" ")
         scheme = scheme.lower()
-        if scheme == "bearer":
-            return hmac.compare_digest(credentials.strip().encode(), expected)
+        if scheme == "bearer" and credentials.strip():
+            return credentials.strip().encode()
         if scheme == "basic" and self.accept_basic:
             try:
                 decoded = base64.b64decode(credentials.strip(), validate=True)
             except (binascii.Error, ValueError):
-                return False
+                return None
             _user, colon, password = decoded.partition(b":")
-            return bool(colon) and hmac.compare_digest(password, expected)
-        return False
+            return password if colon and password else None
+        return None
 
 
 require_api_key = KeyRequired("the API", accept_basic=False)

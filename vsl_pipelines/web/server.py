@@ -14,6 +14,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from vsl_pipelines.cache.key_rates import key_rates_from_url
 from vsl_pipelines.db.embedded import resolve_database_url
 from vsl_pipelines.db.migrations import apply_migrations
 from vsl_pipelines.domain.registry import load_registry
@@ -108,6 +109,7 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
         # `default_registry()` reads the global settings; this reads the ones passed in.
         registry=load_registry(settings.models_file, settings.models_config),
         api_key=settings.api_key,
+        key_rates=key_rates_from_url(settings.redis_url),
         allowed_hosts=settings.allowed_host_names,
     )
     return create_app(inbox, secret, media_root, api=api)
