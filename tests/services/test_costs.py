@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import dagster as dg
+import httpx
 import pytest
 
 from tests.fixtures.scripts import record_job
@@ -65,3 +67,33 @@ def test_the_daily_asset_records_the_days_figures(spent: str) -> None:
     assert metadata["failed_jobs"].value == 1
     assert metadata["usd_flux-schnell"].value == 0.006
     assert metadata["by_script"].value["spring-launch"]["actual_usd"] == 0.002
+
+
+def test_the_api_gives_the_figures_grouped(spent: str, start_api: Any) -> None:
+    service = start_api()
+    url = f"{service.url}/api/costs"
+    by_model = httpx.get(url, params={"from": "2026-11-03", "to": "2026-11-04", "groupBy": "model"})
+    assert by_model.status_code == 200, by_model.text
+    body = by_model.json()
+    assert (body["from"], body["to"], body["groupBy"]) == ("2026-11-03", "2026-11-04", "model")
+    assert body["total"] == {
+        "jobs": 3,
+        "succeeded": 2,
+        "failed": 1,
+        "estimatedUsd": 0.009,
+        "actualUsd": 0.002,
+    }
+    assert list(body["groups"]) == ["flux-schnell"]
+    by_day = httpx.get(url, params={"from": "2026-11-03", "to": "2026-11-04"}).json()
+    assert {d: g["jobs"] for d, g in by_day["groups"].items()} == {
+        "2026-11-03": 2,
+        "2026-11-04": 1,
+    }
+    for params, field in (
+        ({"from": "2026-11-05", "to": "2026-11-04"}, "from"),
+        ({"from": "2020-01-01", "to": "2026-11-04"}, "from/to"),
+        ({"from": "yesterday"}, "from"),
+        ({"groupBy": "user"}, "groupBy"),
+    ):
+        refused = httpx.get(url, params=params)
+        assert refused.status_code == 422 and field in refused.text, (params, refused.text)

@@ -64,6 +64,7 @@ OPERATIONS = [
     ("POST", "/api/scripts/{script_id}/sections/{section_id}/approve"),
     ("POST", "/api/scripts/{script_id}/sections/{section_id}/reject"),
     ("GET", "/api/scripts/{script_id}/video"),
+    ("GET", "/api/costs"),
     ("GET", "/review"),
     ("POST", "/review/{script_id}/{section_id}/approve"),
     ("POST", "/review/{script_id}/{section_id}/reject"),
