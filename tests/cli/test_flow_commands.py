@@ -59,9 +59,10 @@ def test_demo_runs_any_script_to_a_video_whose_checks_all_pass(
     script = tmp_path / "faded.yaml"
     script.write_text(yaml.safe_dump(document))
 
+    fast_sensors = {f"VSL_{name}_SENSOR_INTERVAL": "1" for name in ("WEBHOOK", "APPROVAL")}
     done = subprocess.run(
         [VSL, "demo", "--script", str(script), "--timeout", "360"],
-        env=user_env(tmp_path, DATABASE_URL=database_url),
+        env=user_env(tmp_path, DATABASE_URL=database_url, **fast_sensors),
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

@@ -63,15 +63,16 @@ def demo_command(script_path: Path, timeout_s: int) -> None:
     result_out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     settings = get_settings()
+
+    def checks(script_id: str) -> dict[str, bool]:
+        from vsl_pipelines.defs.checks import wait_for_check_results
+
+        return wait_for_check_results(settings.dagster_home, "compiled_video", script_id)
+
     try:
-        line = run_demo(settings, script_path, timeout_s, register_partition, _say)
+        line = run_demo(settings, script_path, timeout_s, register_partition, _say, checks)
     except LaunchError as exc:
         raise click.ClickException(str(exc)) from None
-    from vsl_pipelines.defs.checks import wait_for_check_results
-
-    line["checks"] = wait_for_check_results(
-        settings.dagster_home, "compiled_video", line["script_id"]
-    )
     result_out.write(json.dumps(line) + "\n")
     result_out.flush()
     if not line["checks"]:

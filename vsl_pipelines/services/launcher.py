@@ -266,9 +266,11 @@ def run_demo(
     timeout_s: float,
     on_stored: Callable[[str], bool],
     say: Callable[[str], None],
+    checks: Callable[[str], dict[str, bool]] | None = None,
 ) -> dict[str, Any]:
     """The whole flow headless through the Dagster daemon, approving every take; the summary
-    of the compiled video (and the state of its asset checks) once it is published."""
+    of the compiled video once it is published, with `checks(script_id)` (its asset checks,
+    asked while the daemon and its compile run are still up)."""
     started = time.monotonic()
     with ExitStack() as stack:
         environment = stack.enter_context(prepared_environment(settings, schedule="* * * * *"))
@@ -339,6 +341,8 @@ def run_demo(
                     say(f"approved {script_id}/{item['section']} take {item['take']}")
         with connect(url) as conn:
             state = script_status(conn, script_id)
+        # The status says compiled while the compile run is still reporting its checks.
+        check_results = checks(script_id) if checks else {}
     compilation = state["compilation"]
     return {
         "script_id": script_id,
@@ -348,4 +352,5 @@ def run_demo(
         "cost_usd": state["estimated_cost_usd"],
         "elapsed_s": round(time.monotonic() - started, 1),
         "sections": len(state["sections"]),
+        "checks": check_results,
     }
