@@ -93,6 +93,9 @@ def build_definitions(
         ],
         schedules=[build_generation_schedule(settings.generation_schedule), cost_report_schedule],
         resources=resources if resources is not None else resources_from_settings(settings),
+        # Each run's steps in the run's own process: a run is one to three small steps, and a
+        # process per step (Dagster's default) cost each run seconds of start-up.
+        executor=dg.in_process_executor,
     )
 
 
