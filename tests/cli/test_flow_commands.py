@@ -119,3 +119,19 @@ def test_ctrl_c_stops_dev_and_the_embedded_postgres_it_started(tmp_path: Path) -
     assert not port_open(service_port), "the webhook service was left running"
     assert not port_open(int(env["VSL_SANDBOX_PORT"])), "the sandbox was left running"
     assert not port_open(ui_port), "the Dagster UI was left running"
+
+
+@pytest.mark.timeout(180)
+def test_migrate_leaves_the_embedded_postgres_as_it_found_it(tmp_path: Path) -> None:
+    """`make dev` and `make demo` run `vsl migrate` first: a server it starts must not outlive
+    it, or `vsl dev` would find it running and leave it running on Ctrl-C."""
+    env = user_env(tmp_path)
+    data_dir = Path(env["VSL_DATA_DIR"])
+    for expected in ("0001_initial", None):
+        done = subprocess.run(
+            [VSL, "migrate"], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        applied = json.loads(done.stdout)["applied"]
+        assert (applied[0] if applied else None) == expected
+        assert embedded_server_pid(data_dir) is None, "vsl migrate left PostgreSQL running"
