@@ -551,7 +551,7 @@ def _yaml_with(change: Any) -> bytes:
             .encode()
             .replace(b"1.5", b"1e400"),
             "application/json",
-            "invalid JSON (1e400 is too large a number)",
+            "invalid JSON (1e400 is out of range (too large a number))",
         ),
         (
             _yaml_with(lambda d: d["soundtrack"]["params"].update(duration=float("inf"))),

@@ -5,13 +5,13 @@ Storage-neutral: the Postgres and DynamoDB inboxes both return `InboxEvent`s.
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
+
+from vsl_pipelines.domain.strict_json import NestedTooDeeply, StrictJsonError, loads_strict
 
 PredictionStatus = Literal["starting", "processing", "succeeded", "failed", "canceled", "aborted"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "canceled", "aborted"})
@@ -114,10 +114,10 @@ def summarize_webhook_body(body: bytes | str) -> WebhookSummary:
     if "\x00" in body:  # what UTF-16 or UTF-32 JSON looks like, decoded as UTF-8
         raise InvalidWebhookBody("body is not UTF-8 JSON text (it has NUL characters)")
     try:
-        payload = json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)
-    except RecursionError:
+        payload = loads_strict(body)
+    except NestedTooDeeply:
         raise InvalidWebhookBody(f"body nests deeper than {MAX_WEBHOOK_DEPTH} levels") from None
-    except ValueError as exc:
+    except StrictJsonError as exc:
         raise InvalidWebhookBody(f"body is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise InvalidWebhookBody(f"body is a JSON {type(payload).__name__}, not an object")
@@ -129,17 +129,6 @@ def summarize_webhook_body(body: bytes | str) -> WebhookSummary:
     if not isinstance(status, str) or not status:
         raise InvalidWebhookBody("body field 'status' must be a non-empty string")
     return WebhookSummary(prediction_id, status)
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):
-        raise ValueError(f"number {text[:32]} is out of range")
-    return number
 
 
 def _check_storable(payload: dict[str, Any]) -> None:

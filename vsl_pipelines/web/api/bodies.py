@@ -8,8 +8,6 @@ infinity, nesting refused past the domain's bound like YAML's, so every bad body
 
 from __future__ import annotations
 
-import json
-import math
 from typing import Any, NoReturn, TypeVar
 
 from fastapi import HTTPException, Request
@@ -23,6 +21,7 @@ from vsl_pipelines.domain.script import (
     check_document,
     load_yaml,
 )
+from vsl_pipelines.domain.strict_json import NestedTooDeeply, StrictJsonError, loads_strict
 from vsl_pipelines.web.decisions import ApproveBody, RejectBody
 from vsl_pipelines.web.deps import JSON_TYPE, YAML_TYPES
 from vsl_pipelines.web.errors import validation_problems
@@ -67,28 +66,11 @@ def parse_json(raw: bytes) -> Any:
     nesting the decoder's recursion cannot follow (deeper ones than `MAX_DEPTH` are refused by
     `check_document` after)."""
     try:
-        return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
-    except RecursionError:
+        return loads_strict(raw)
+    except NestedTooDeeply:
         _invalid_json(f"nested deeper than {MAX_DEPTH} levels")
-    except _NotFinite as exc:
+    except StrictJsonError as exc:
         _invalid_json(str(exc))
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an over-long integer
-        _invalid_json(str(exc))
-
-
-class _NotFinite(Exception):
-    """A JSON number without a finite float value."""
-
-
-def _refuse_constant(name: str) -> NoReturn:
-    raise _NotFinite(f"{name} is not a number JSON allows")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise _NotFinite(f"{text[:40]} is too large a number")
-    return value
 
 
 def _invalid_json(reason: str) -> NoReturn:
