@@ -15,6 +15,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The sandbox's API token when `VSL_SANDBOX_TOKEN` is unset; `vsl dev` and `vsl demo` start
 # it with a fresh random one instead.
 DEFAULT_SANDBOX_TOKEN = "r8_sandbox"
+# The `Host` names the service always answers to.
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class Settings(BaseSettings):
@@ -84,7 +86,7 @@ class Settings(BaseSettings):
     @property
     def allowed_host_names(self) -> frozenset[str]:
         """The `Host` names (without port) the service accepts."""
-        names = {"127.0.0.1", "localhost", "::1", self.service_host}
+        names = {*LOOPBACK_NAMES, self.service_host}
         names.update(h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip())
         return frozenset(n for n in names if n not in ("0.0.0.0", "::"))
 

@@ -11,6 +11,14 @@ from vsl_pipelines.db.connection import Conn
 FAILED = ["failed", "canceled", "aborted", "expired"]
 
 
+def _bucket_columns(expression: str, bounds: Sequence[float]) -> str:
+    """`le_0`, `le_1`, ...: how many rows have `expression` at most each bound."""
+    return ", ".join(
+        f"count(*) FILTER (WHERE {expression} <= {float(b)!r}) AS le_{i}"
+        for i, b in enumerate(bounds)
+    )
+
+
 def job_counts(conn: Conn) -> list[dict[str, Any]]:
     """Per model: predictions started (created), completed, failed, and their estimated USD."""
     return conn.execute(
@@ -27,9 +35,7 @@ def processing_buckets(conn: Conn, bounds: Sequence[float]) -> list[dict[str, An
     """Per model: how many finished predictions took at most each bound (seconds), their
     count and sum (Replicate's predict time, else creation to completion)."""
     seconds = "coalesce(predict_time_s, extract(epoch FROM completed_at - created_at))"
-    buckets = ", ".join(
-        f"count(*) FILTER (WHERE {seconds} <= {float(b)!r}) AS le_{i}" for i, b in enumerate(bounds)
-    )
+    buckets = _bucket_columns(seconds, bounds)
     return conn.execute(
         f"SELECT model_id, count(*) AS n, coalesce(sum({seconds}), 0) AS total, {buckets}"
         " FROM jobs WHERE status = 'succeeded' AND completed_at IS NOT NULL"
@@ -41,9 +47,7 @@ def webhook_latency_buckets(conn: Conn, bounds: Sequence[float]) -> dict[str, An
     """Completed webhooks in the Postgres inbox: received minus the prediction's completion
     (seconds), bucketed like `processing_buckets`."""
     latency = "extract(epoch FROM received_at - (body::jsonb ->> 'completed_at')::timestamptz)"
-    buckets = ", ".join(
-        f"count(*) FILTER (WHERE {latency} <= {float(b)!r}) AS le_{i}" for i, b in enumerate(bounds)
-    )
+    buckets = _bucket_columns(latency, bounds)
     row = conn.execute(
         f"SELECT count(*) AS n, coalesce(sum({latency}), 0) AS total, {buckets}"
         " FROM webhook_inbox WHERE status IN ('succeeded', 'failed', 'canceled')"
@@ -56,9 +60,7 @@ def webhook_latency_buckets(conn: Conn, bounds: Sequence[float]) -> dict[str, An
 def compile_buckets(conn: Conn, bounds: Sequence[float]) -> dict[str, Any]:
     """Succeeded compilations: wall time (seconds) bucketed, and their count and sum."""
     seconds = "extract(epoch FROM completed_at - created_at)"
-    buckets = ", ".join(
-        f"count(*) FILTER (WHERE {seconds} <= {float(b)!r}) AS le_{i}" for i, b in enumerate(bounds)
-    )
+    buckets = _bucket_columns(seconds, bounds)
     row = conn.execute(
         f"SELECT count(*) AS n, coalesce(sum({seconds}), 0) AS total, {buckets}"
         " FROM compilations WHERE status = 'succeeded' AND completed_at IS NOT NULL"

@@ -38,13 +38,12 @@ from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import id_problem, text_problem
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.services.keys import verify_key
+from vsl_pipelines.settings import LOOPBACK_NAMES
 from vsl_pipelines.storage.base import MediaStore
 
 log = get_logger("vsl_pipelines.web.access")
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
-# The `Host` names served when no others are configured (`Settings.allowed_host_names`).
-LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 BEARER_CHALLENGE = "Bearer"
 BASIC_CHALLENGE = 'Basic realm="VSL review"'
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
