@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
+from vsl_pipelines.defs.adhoc.assets import adhoc_media, collect_adhoc_job
 from vsl_pipelines.defs.compilation.assets import compiled_video
 from vsl_pipelines.defs.compilation.jobs import compile_job
 from vsl_pipelines.defs.costs.assets import cost_report, cost_report_job, cost_report_schedule
@@ -21,6 +22,7 @@ from vsl_pipelines.defs.generation.sensors import build_webhook_sensor
 from vsl_pipelines.defs.resources import (
     DatabaseResource,
     InboxResource,
+    JobStatusResource,
     MediaStoreResource,
     PacingResource,
     RegistryResource,
@@ -31,8 +33,8 @@ from vsl_pipelines.defs.scripts.sensors import build_script_partitions_sensor
 from vsl_pipelines.logs import configure_logging
 from vsl_pipelines.settings import Settings, get_settings
 
-ASSETS = [*generation_assets, compiled_video, cost_report]
-JOBS = [*JOB_FOR_STEP.values(), compile_job, cost_report_job]
+ASSETS = [*generation_assets, compiled_video, adhoc_media, cost_report]
+JOBS = [*JOB_FOR_STEP.values(), compile_job, collect_adhoc_job, cost_report_job]
 
 
 def resources_from_settings(settings: Settings) -> dict[str, Any]:
@@ -65,6 +67,12 @@ def resources_from_settings(settings: Settings) -> dict[str, Any]:
             api_token=token,
             webhook_url=settings.webhook_url,
             redis_url=settings.redis_url,
+        ),
+        "job_status": JobStatusResource(
+            redis_url=settings.redis_url,
+            dynamodb_jobs_table=settings.dynamodb_jobs_table,
+            aws_endpoint_url=settings.aws_endpoint_url,
+            aws_region=settings.aws_region,
         ),
         "registry": RegistryResource(
             models_file=str(settings.models_file), models_config=settings.models_config

@@ -15,6 +15,7 @@ CONTEXT_KEYS = (
     "script_id",
     "section_id",
     "job_id",
+    "user_id",
     "model_id",
     "prediction_id",
     "take",

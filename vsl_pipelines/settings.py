@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     s3_bucket: str | None = Field(default=None, alias="VSL_S3_BUCKET")
     s3_prefix: str = Field(default="", alias="VSL_S3_PREFIX")
     dynamodb_table: str | None = Field(default=None, alias="VSL_DYNAMODB_TABLE")
+    # The real-time jobs table (status documents, the second layer of `GET /api/status`).
+    dynamodb_jobs_table: str | None = Field(default=None, alias="VSL_DYNAMODB_JOBS_TABLE")
     aws_endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
     aws_region: str | None = Field(default=None, alias="AWS_REGION")
 

@@ -307,15 +307,27 @@ def test_scripts_add_registers_the_partition_in_the_dagster_home(
         assert instance.get_dynamic_partitions("scripts") == ["spring-launch"]
 
 
-def test_jobs_show_reads_a_job_by_its_prediction(environment: str) -> None:
+def test_jobs_show_reads_a_job_by_its_id(environment: str) -> None:
     assert vsl("scripts", "add", SAMPLE).exit_code == 0
     with connect(environment) as conn:
-        record_job(conn, "pred-cli", "processing")
-    shown = vsl("jobs", "show", "pred-cli")
+        job_id = record_job(conn, "pred-cli", "processing")
+    shown_script = json.loads(vsl("scripts", "show", "spring-launch").stdout)
+    [public_id] = [
+        j["job_id"] for s in shown_script["sections"] for j in s["jobs"] if j["prediction_id"]
+    ]
+    shown = vsl("jobs", "show", public_id)
     assert shown.exit_code == 0, shown.output
-    assert json.loads(shown.stdout)["status"] == "processing"
-    unknown = vsl("jobs", "show", "nope")
-    assert unknown.exit_code == 2 and "no job has prediction 'nope'" in unknown.stderr
+    document = json.loads(shown.stdout)
+    assert (document["status"], document["predictionId"], document["source"]) == (
+        "processing",
+        "pred-cli",
+        "database",
+    )
+    assert job_id > 0
+    unknown = vsl("jobs", "show", "00000000-0000-0000-0000-000000000000")
+    assert unknown.exit_code == 2 and "no job" in unknown.stderr
+    not_an_id = vsl("jobs", "show", "nope")
+    assert not_an_id.exit_code == 2 and "not a job id" in not_an_id.stderr
 
 
 def test_keys_create_list_revoke(environment: str) -> None:

@@ -41,6 +41,7 @@ def test_fresh_database_gets_all_migrations() -> None:
             "0003_script_failure",
             "0004_one_decision_per_take",
             "0005_api_keys",
+            "0006_adhoc_jobs",
         ]
     finally:
         close_pool(f"{SERVER_URL}/{name}")

@@ -1,4 +1,5 @@
-"""Redis in the flow: creates go through the shared rate limiter, webhooks update the cache."""
+"""Redis in the flow: creates go through the shared rate limiter, webhooks update the job
+status documents."""
 
 import json
 
@@ -6,7 +7,8 @@ import redis
 
 from tests.fixtures.pipeline import client_base_url, wait_for_jobs
 from tests.fixtures.sandbox import SANDBOX_TOKEN
-from vsl_pipelines.cache import RedisJobStatusCache, RedisRateLimiter
+from vsl_pipelines.cache import RedisRateLimiter
+from vsl_pipelines.cache.status_documents import status_documents_from_url
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script
@@ -14,10 +16,11 @@ from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.generation.progress import apply_events
 from vsl_pipelines.generation.submit import submit_missing_predictions
 from vsl_pipelines.sandbox import RunningSandbox
+from vsl_pipelines.services.job_status import JobStatusLayers
 from vsl_pipelines.storage.local import LocalMediaStore
 
 
-def test_creates_take_permits_and_statuses_reach_the_cache(
+def test_creates_take_permits_and_statuses_reach_redis(
     database_url: str,
     stored_script: Script,
     registry: Registry,
@@ -28,18 +31,24 @@ def test_creates_take_permits_and_statuses_reach_the_cache(
 ) -> None:
     limiter = RedisRateLimiter(redis_url, prefix=redis_prefix)
     client = PredictionClient(client_base_url(sandbox), SANDBOX_TOKEN, None, rate_limiter=limiter)
+    cache = status_documents_from_url(redis_url, redis_prefix)
+    assert cache is not None
+    layers = JobStatusLayers(database_url, [cache])
     submit_missing_predictions(
-        database_url, client, registry, media_store, "spring-launch", "keyframe"
+        database_url, client, registry, media_store, "spring-launch", "keyframe", layers
     )
     server = redis.Redis.from_url(redis_url)
     assert server.zcard(f"{redis_prefix}rate:create") == 3, "one create permit per prediction"
 
     jobs = wait_for_jobs(database_url, client, "spring-launch", "keyframe")
+    submitted = [cache.get(str(job["public_id"])) for job in jobs]
+    assert [d["status"] if d else None for d in submitted] == ["pending"] * 3
     with connect(database_url) as conn:
         conn.execute("UPDATE jobs SET status = 'processing'")  # so the webhooks move them forward
     bodies = [json.dumps(client.get(job["prediction_id"])) for job in jobs]
-    cache = RedisJobStatusCache(redis_url, redis_prefix)
-    assert apply_events(database_url, bodies + bodies, cache) == {"spring-launch"}
-    assert cache.script_counts("spring-launch") == {"succeeded": 3}
-    entry = cache.get(jobs[0]["prediction_id"])
-    assert entry is not None and entry["job_id"] == jobs[0]["id"]
+    assert apply_events(database_url, bodies + bodies, layers) == {"spring-launch"}
+    # Succeeded but not yet collected: still processing for a client.
+    for job in jobs:
+        entry = cache.get(str(job["public_id"]))
+        assert entry is not None
+        assert (entry["status"], entry["predictionId"]) == ("processing", job["prediction_id"])

@@ -10,12 +10,12 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures.scripts import record_job
-from vsl_pipelines.cache import RedisJobStatusCache
+from vsl_pipelines.cache.status_documents import status_documents_from_url
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.metrics.prometheus import metrics_renderer
-from vsl_pipelines.services.status import prediction_status
+from vsl_pipelines.services.job_status import JobStatusLayers
 
 
 def scrape(database_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -65,22 +65,27 @@ def test_jobs_webhooks_and_compilations_are_counted(
     assert 2.5 < samples[("vsl_compile_seconds_sum", ())] < 10
 
 
-def test_status_cache_reads_are_counted_by_result(
+def test_status_reads_are_counted_by_the_layer_that_answered(
     database_url: str, stored_script: Script, redis_url: str, redis_prefix: str
 ) -> None:
     with connect(database_url) as conn:
-        record_job(conn, "p-cache")
+        job_id = record_job(conn, "p-cache")
+        row = conn.execute("SELECT public_id FROM jobs WHERE id = %s", (job_id,)).fetchone()
+    assert row is not None
     before = scrape(database_url)
-    cache = RedisJobStatusCache(redis_url, redis_prefix)
+    cache = status_documents_from_url(redis_url, redis_prefix)
+    assert cache is not None
+    layers = JobStatusLayers(database_url, [cache])
     for _ in range(3):
-        prediction_status(database_url, cache, "p-cache")  # a miss, then two hits
+        layers.read(str(row["public_id"]))  # from the database, then twice from Redis
+    layers.read("00000000-0000-0000-0000-000000000000")
     after = scrape(database_url)
 
-    def delta(result: str) -> float:
-        key = ("vsl_status_cache_reads_total", (("result", result),))
+    def delta(layer: str) -> float:
+        key = ("vsl_status_reads_total", (("layer", layer),))
         return after.get(key, 0) - before.get(key, 0)
 
-    assert (delta("miss"), delta("hit")) == (1, 2)
+    assert (delta("database"), delta("redis"), delta("missing")) == (1, 2, 1)
 
 
 def test_a_database_outage_still_answers(database_url: str) -> None:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.fixtures.scripts import record_job
+from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.defs.costs.assets import cost_report
 from vsl_pipelines.defs.resources import DatabaseResource
@@ -19,8 +20,8 @@ from vsl_pipelines.services.costs import cost_report as build_cost_report
 
 @pytest.fixture
 def spent(database_url: str, stored_script: Script) -> str:
-    """Three predictions on Nov 3 (one failed, one collected at its actual cost), one on Nov 4,
-    one still being created (not spent)."""
+    """Three script predictions on Nov 3 (one failed, one collected at its actual cost) and an
+    ad-hoc one, one on Nov 4, one still being created (not spent)."""
     with connect(database_url) as conn:
         for prediction, status, day in (
             ("p1", "succeeded", "2026-11-03 10:00"),
@@ -35,20 +36,38 @@ def spent(database_url: str, stored_script: Script) -> str:
         conn.execute("UPDATE jobs SET actual_cost_usd = 0.002 WHERE prediction_id = 'p1'")
         conn.execute(
             "INSERT INTO jobs (script_id, section_id, stage, take, model_id, input,"
-            " estimated_cost_usd, created_at) VALUES ('spring-launch', 'offer', 'clip', 1, 'sdxl',"
-            " '{}', 0.5, '2026-11-03 12:00+00')"
+            " estimated_cost_usd, created_at, media_type) VALUES ('spring-launch', 'offer', 'clip',"
+            " 1, 'sdxl', '{}', 0.5, '2026-11-03 12:00+00', 'video')"
+        )
+        adhoc = job_rows.reserve_adhoc_job(
+            conn,
+            user_id="u-7",
+            media_type="image",
+            model_id="sdxl",
+            model_input={"prompt": "x"},
+            estimated_cost_usd=0.01,
+        )
+        job_rows.attach_prediction(conn, adhoc["id"], {"id": "p-adhoc", "status": "succeeded"})
+        conn.execute(
+            "UPDATE jobs SET created_at = '2026-11-03 15:00+00' WHERE id = %s", (adhoc["id"],)
         )
     return database_url
 
 
 def test_a_report_totals_and_groups_the_days(spent: str) -> None:
     report = build_cost_report(spent, date(2026, 11, 3), date(2026, 11, 4))
-    assert (report["jobs"], report["succeeded"], report["failed"]) == (3, 2, 1)
-    assert report["estimated_usd"] == 0.009 and report["actual_usd"] == 0.002
+    assert (report["jobs"], report["succeeded"], report["failed"]) == (4, 3, 1)
+    assert report["estimated_usd"] == 0.019 and report["actual_usd"] == 0.002
     assert set(report["by_day"]) == {"2026-11-03", "2026-11-04"}
-    assert report["by_day"]["2026-11-03"]["jobs"] == 2
+    assert report["by_day"]["2026-11-03"]["jobs"] == 3
     assert report["by_model"]["flux-schnell"]["estimated_usd"] == 0.009
+    assert report["by_model"]["sdxl"]["estimated_usd"] == 0.01
     assert report["by_script"]["spring-launch"]["jobs"] == 3
+    assert report["by_script"]["(ad-hoc)"]["jobs"] == 1
+    assert report["by_user"] == {
+        "(scripts)": {**report["by_script"]["spring-launch"]},
+        "u-7": {**report["by_script"]["(ad-hoc)"]},
+    }
     one_day = build_cost_report(spent, date(2026, 11, 4), date(2026, 11, 4))
     assert one_day["jobs"] == 1 and one_day["estimated_usd"] == 0.003
 
@@ -63,10 +82,13 @@ def test_the_daily_asset_records_the_days_figures(spent: str) -> None:
         )
     [event] = result.asset_materializations_for_node("cost_report")
     metadata = event.metadata
-    assert metadata["estimated_usd"].value == 0.006 and metadata["jobs"].value == 2
+    assert metadata["estimated_usd"].value == 0.016 and metadata["jobs"].value == 3
     assert metadata["failed_jobs"].value == 1
     assert metadata["usd_flux-schnell"].value == 0.006
+    assert metadata["usd_sdxl"].value == 0.01
+    assert metadata["adhoc_usd"].value == 0.01
     assert metadata["by_script"].value["spring-launch"]["actual_usd"] == 0.002
+    assert metadata["by_user"].value["u-7"]["jobs"] == 1
 
 
 def test_the_api_gives_the_figures_grouped(spent: str, start_api: Any) -> None:
@@ -77,23 +99,25 @@ def test_the_api_gives_the_figures_grouped(spent: str, start_api: Any) -> None:
     body = by_model.json()
     assert (body["from"], body["to"], body["groupBy"]) == ("2026-11-03", "2026-11-04", "model")
     assert body["total"] == {
-        "jobs": 3,
-        "succeeded": 2,
+        "jobs": 4,
+        "succeeded": 3,
         "failed": 1,
-        "estimatedUsd": 0.009,
+        "estimatedUsd": 0.019,
         "actualUsd": 0.002,
     }
-    assert list(body["groups"]) == ["flux-schnell"]
+    assert list(body["groups"]) == ["flux-schnell", "sdxl"]
+    by_user = httpx.get(url, params={"from": "2026-11-03", "groupBy": "user"}).json()
+    assert {u: g["jobs"] for u, g in by_user["groups"].items()} == {"(scripts)": 3, "u-7": 1}
     by_day = httpx.get(url, params={"from": "2026-11-03", "to": "2026-11-04"}).json()
     assert {d: g["jobs"] for d, g in by_day["groups"].items()} == {
-        "2026-11-03": 2,
+        "2026-11-03": 3,
         "2026-11-04": 1,
     }
     for params, field in (
         ({"from": "2026-11-05", "to": "2026-11-04"}, "from"),
         ({"from": "2020-01-01", "to": "2026-11-04"}, "from/to"),
         ({"from": "yesterday"}, "from"),
-        ({"groupBy": "user"}, "groupBy"),
+        ({"groupBy": "customer"}, "groupBy"),
     ):
         refused = httpx.get(url, params=params)
         assert refused.status_code == 422 and field in refused.text, (params, refused.text)

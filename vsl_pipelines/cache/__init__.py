@@ -1,14 +1,9 @@
-"""Redis-backed helpers shared by every process: Replicate's rate limits and a job status cache.
+"""Shared state outside PostgreSQL: Replicate's rate limits and per-key rates in Redis, and
+the job status layers (Redis, the DynamoDB jobs table).
 
-Both are optional: with no `REDIS_URL` the `*_from_url` factories return no-op implementations.
+All optional: with no `REDIS_URL` the `*_from_url` factories return no-op implementations.
 """
 
-from vsl_pipelines.cache.job_status import (
-    JobStatusCache,
-    NullJobStatusCache,
-    RedisJobStatusCache,
-    job_status_cache_from_url,
-)
 from vsl_pipelines.cache.rate_limit import (
     REPLICATE_LIMITS,
     NullRateLimiter,
@@ -20,13 +15,9 @@ from vsl_pipelines.cache.rate_limit import (
 
 __all__ = [
     "REPLICATE_LIMITS",
-    "JobStatusCache",
-    "NullJobStatusCache",
     "NullRateLimiter",
     "RateLimitTimeout",
     "RateLimiter",
-    "RedisJobStatusCache",
     "RedisRateLimiter",
-    "job_status_cache_from_url",
     "rate_limiter_from_url",
 ]

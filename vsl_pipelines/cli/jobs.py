@@ -1,4 +1,5 @@
-"""`vsl jobs`: one generation job by its prediction id, read through the status cache."""
+"""`vsl jobs`: one generation job (ad-hoc or a script's) by its job id, read through the same
+layers as `GET /api/status/{jobId}`."""
 
 from __future__ import annotations
 
@@ -13,16 +14,29 @@ def jobs() -> None:
 
 
 @jobs.command("show")
-@click.argument("prediction_id")
-def jobs_show(prediction_id: str) -> None:
-    """The job's status: from Redis when cached (REDIS_URL), else from PostgreSQL."""
-    from vsl_pipelines.cache import job_status_cache_from_url
+@click.argument("job_id")
+def jobs_show(job_id: str) -> None:
+    """The job's status document: from Redis (REDIS_URL), the DynamoDB jobs table
+    (VSL_DYNAMODB_JOBS_TABLE), else PostgreSQL; `source` says which answered."""
+    import uuid
+
     from vsl_pipelines.db.migrations import ready_database_url
-    from vsl_pipelines.services.status import prediction_status
+    from vsl_pipelines.services.job_status import make_status_layers
     from vsl_pipelines.settings import get_settings
 
-    cache = job_status_cache_from_url(get_settings().redis_url)
-    status = prediction_status(ready_database_url(), cache, prediction_id)
-    if status is None:
-        fail(f"no job has prediction {prediction_id!r}")
-    click.echo(as_json(status))
+    try:
+        public_id = str(uuid.UUID(job_id))
+    except ValueError:
+        fail(f"{job_id!r} is not a job id (a UUID, as `vsl scripts show` and the API give it)")
+    settings = get_settings()
+    layers = make_status_layers(
+        ready_database_url(),
+        redis_url=settings.redis_url,
+        jobs_table=settings.dynamodb_jobs_table,
+        endpoint_url=settings.aws_endpoint_url,
+        region=settings.aws_region,
+    )
+    document, source = layers.read(public_id)
+    if document is None:
+        fail(f"no job {job_id!r}")
+    click.echo(as_json({**document, "source": source}))

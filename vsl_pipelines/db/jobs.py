@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from vsl_pipelines.db.connection import Conn, returned
+from vsl_pipelines.domain.job_document import MEDIA_TYPE_OF_STAGE
 from vsl_pipelines.domain.job_status import ACTIVE, RETRYABLE, TERMINAL, status_rank
 
 __all__ = ["ACTIVE", "RETRYABLE", "TERMINAL"]
@@ -29,9 +30,9 @@ def reserve_job(
     return returned(
         conn.execute(
             "INSERT INTO jobs (script_id, section_id, stage, take, attempt, model_id, input,"
-            " estimated_cost_usd)"
+            " estimated_cost_usd, media_type)"
             " SELECT %(script)s, %(section)s, %(stage)s, %(take)s,"
-            "  COALESCE(MAX(attempt), 0) + 1, %(model)s, %(input)s, %(cost)s FROM jobs"
+            "  COALESCE(MAX(attempt), 0) + 1, %(model)s, %(input)s, %(cost)s, %(media)s FROM jobs"
             " WHERE script_id = %(script)s AND section_id = %(section)s AND stage = %(stage)s"
             "  AND take = %(take)s RETURNING *",
             {
@@ -42,9 +43,69 @@ def reserve_job(
                 "model": model_id,
                 "input": json.dumps(model_input),
                 "cost": estimated_cost_usd,
+                "media": MEDIA_TYPE_OF_STAGE[stage],
             },
         ).fetchone()
     )
+
+
+def reserve_adhoc_job(
+    conn: Conn,
+    *,
+    user_id: str,
+    media_type: str,
+    model_id: str,
+    model_input: dict[str, Any],
+    estimated_cost_usd: float,
+) -> dict[str, Any]:
+    """Insert an ad-hoc job (no script) in state `creating`."""
+    return returned(
+        conn.execute(
+            "INSERT INTO jobs (script_id, section_id, stage, take, attempt, model_id, input,"
+            " estimated_cost_usd, media_type, user_id)"
+            " VALUES (NULL, '', 'adhoc', 1, 1, %s, %s, %s, %s, %s) RETURNING *",
+            (model_id, json.dumps(model_input), estimated_cost_usd, media_type, user_id),
+        ).fetchone()
+    )
+
+
+_DOCUMENT_ROWS = (
+    "SELECT j.*, t.media_key AS take_media_key, t.thumbnail_key AS take_thumbnail_key,"
+    " t.probe AS take_probe, t.size_bytes AS take_size_bytes,"
+    " t.content_type AS take_content_type FROM jobs j"
+    " LEFT JOIN LATERAL (SELECT * FROM takes WHERE takes.job_id = j.id ORDER BY takes.id DESC"
+    " LIMIT 1) t ON true"
+)
+
+
+def document_rows(conn: Conn, job_ids: list[int]) -> list[dict[str, Any]]:
+    """Jobs with their stored output (`take_*` columns), for their status documents."""
+    return conn.execute(f"{_DOCUMENT_ROWS} WHERE j.id = ANY(%s)", (job_ids,)).fetchall()
+
+
+def document_row(conn: Conn, public_id: str) -> dict[str, Any] | None:
+    """One job by its public id, with its stored output."""
+    return conn.execute(f"{_DOCUMENT_ROWS} WHERE j.public_id = %s", (public_id,)).fetchone()
+
+
+def adhoc_days_to_collect(conn: Conn, limit: int = 31) -> list[dict[str, Any]]:
+    """UTC days with finished ad-hoc jobs not yet collected: day, job ids and statuses."""
+    return conn.execute(
+        "SELECT (created_at AT TIME ZONE 'UTC')::date AS day,"
+        " array_agg(id ORDER BY id) AS job_ids, array_agg(status ORDER BY id) AS statuses"
+        " FROM jobs WHERE stage = 'adhoc' AND collected_at IS NULL"
+        " AND status = ANY(%s) GROUP BY 1 ORDER BY 1 LIMIT %s",
+        (list(TERMINAL), limit),
+    ).fetchall()
+
+
+def adhoc_jobs_between(conn: Conn, start: Any, end: Any) -> list[dict[str, Any]]:
+    """Ad-hoc jobs created in [start, end), oldest first."""
+    return conn.execute(
+        "SELECT * FROM jobs WHERE stage = 'adhoc' AND created_at >= %s AND created_at < %s"
+        " ORDER BY id",
+        (start, end),
+    ).fetchall()
 
 
 def attach_prediction(conn: Conn, job_id: int, prediction: dict[str, Any]) -> None:
@@ -59,12 +120,12 @@ def attach_prediction(conn: Conn, job_id: int, prediction: dict[str, Any]) -> No
 def apply_prediction(conn: Conn, prediction: dict[str, Any]) -> dict[str, Any] | None:
     """Record a prediction's state (from a webhook or a poll); never move status backwards.
 
-    Returns the job (id, script_id, model_id, status before, created_at) when its status
-    moved, else None.
+    Returns the job (id, script_id, model_id, user_id, media_type, status before, created_at)
+    when its status moved, else None.
     """
     status = prediction.get("status")
     row = conn.execute(
-        "SELECT id, script_id, model_id, status, created_at FROM jobs"
+        "SELECT id, script_id, model_id, user_id, media_type, status, created_at FROM jobs"
         " WHERE prediction_id = %s FOR UPDATE",
         (prediction.get("id"),),
     ).fetchone()

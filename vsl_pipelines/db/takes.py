@@ -20,16 +20,20 @@ def record_take(
     thumbnail_key: str | None,
     probe: dict[str, Any],
     duration_s: float | None,
+    size_bytes: int | None = None,
+    content_type: str | None = None,
 ) -> dict[str, Any]:
     """Insert or refresh a take (re-collecting the same take replaces its media)."""
     return returned(
         conn.execute(
             "INSERT INTO takes (script_id, section_id, stage, take, job_id, media_key, thumbnail_key,"
-            " probe, duration_s) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " probe, duration_s, size_bytes, content_type)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (script_id, section_id, stage, take) DO UPDATE SET job_id = EXCLUDED.job_id,"
             " media_key = EXCLUDED.media_key, thumbnail_key = EXCLUDED.thumbnail_key,"
-            " probe = EXCLUDED.probe, duration_s = EXCLUDED.duration_s, created_at = now()"
-            " RETURNING *",
+            " probe = EXCLUDED.probe, duration_s = EXCLUDED.duration_s,"
+            " size_bytes = EXCLUDED.size_bytes, content_type = EXCLUDED.content_type,"
+            " created_at = now() RETURNING *",
             (
                 script_id,
                 section_id,
@@ -40,6 +44,43 @@ def record_take(
                 thumbnail_key,
                 json.dumps(probe),
                 duration_s,
+                size_bytes,
+                content_type,
+            ),
+        ).fetchone()
+    )
+
+
+def record_adhoc_take(
+    conn: Conn,
+    *,
+    job_id: int,
+    media_key: str,
+    thumbnail_key: str | None,
+    probe: dict[str, Any],
+    duration_s: float | None,
+    size_bytes: int,
+    content_type: str | None,
+) -> dict[str, Any]:
+    """The stored output of an ad-hoc job (one per job; collecting again replaces it)."""
+    return returned(
+        conn.execute(
+            "INSERT INTO takes (script_id, section_id, stage, take, job_id, media_key, thumbnail_key,"
+            " probe, duration_s, size_bytes, content_type)"
+            " VALUES (NULL, '', 'adhoc', 1, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (job_id) WHERE stage = 'adhoc' DO UPDATE SET"
+            " media_key = EXCLUDED.media_key, thumbnail_key = EXCLUDED.thumbnail_key,"
+            " probe = EXCLUDED.probe, duration_s = EXCLUDED.duration_s,"
+            " size_bytes = EXCLUDED.size_bytes, content_type = EXCLUDED.content_type,"
+            " created_at = now() RETURNING *",
+            (
+                job_id,
+                media_key,
+                thumbnail_key,
+                json.dumps(probe),
+                duration_s,
+                size_bytes,
+                content_type,
             ),
         ).fetchone()
     )

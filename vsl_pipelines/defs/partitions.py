@@ -1,4 +1,5 @@
-"""One dynamic partition per script (never per clip: the UI slows past ~100k partitions)."""
+"""One dynamic partition per script (never per clip: the UI slows past ~100k partitions), and
+one partition per UTC day for what is counted by day (ad-hoc media, costs)."""
 
 from pathlib import Path
 
@@ -6,6 +7,10 @@ import dagster as dg
 
 SCRIPTS = "scripts"
 scripts_partitions = dg.DynamicPartitionsDefinition(name=SCRIPTS)
+# Days that have ended (the cost report's), and days up to today (ad-hoc media are collected
+# the day they are made).
+closed_days = dg.DailyPartitionsDefinition(start_date="2026-11-01", timezone="UTC")
+days_to_today = dg.DailyPartitionsDefinition(start_date="2026-11-01", timezone="UTC", end_offset=1)
 
 
 def register_partition(script_id: str, dagster_home: Path) -> bool:

@@ -6,16 +6,12 @@ from pathlib import Path
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
-from vsl_pipelines.cache import (
-    JobStatusCache,
-    RateLimiter,
-    job_status_cache_from_url,
-    rate_limiter_from_url,
-)
+from vsl_pipelines.cache import RateLimiter, rate_limiter_from_url
 from vsl_pipelines.db.embedded import embedded_database_url
 from vsl_pipelines.domain.registry import Registry, load_registry
 from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.inbox import WebhookInbox, make_inbox
+from vsl_pipelines.services.job_status import JobStatusLayers, make_status_layers
 from vsl_pipelines.storage import MediaStore, make_media_store
 
 
@@ -78,7 +74,7 @@ class RegistryResource(dg.ConfigurableResource):
 
 class ReplicateResource(dg.ConfigurableResource):
     """The real `replicate` client, pointed at Replicate or the sandbox; with `redis_url` every
-    call takes a permit from the shared rate limiter and job statuses go to the cache."""
+    call takes a permit from the shared rate limiter."""
 
     base_url: str
     api_token: str | None = None
@@ -100,8 +96,24 @@ class ReplicateResource(dg.ConfigurableResource):
     def rate_limiter(self) -> RateLimiter:
         return rate_limiter_from_url(self.redis_url)
 
-    def status_cache(self) -> JobStatusCache:
-        return job_status_cache_from_url(self.redis_url)
+
+class JobStatusResource(dg.ConfigurableResource):
+    """Where job status documents are published: Redis (`redis_url`) and the DynamoDB jobs
+    table (`dynamodb_jobs_table`), each when set."""
+
+    redis_url: str | None = None
+    dynamodb_jobs_table: str | None = None
+    aws_endpoint_url: str | None = None
+    aws_region: str | None = None
+
+    def layers(self, database_url: str) -> JobStatusLayers:
+        return make_status_layers(
+            database_url,
+            redis_url=self.redis_url,
+            jobs_table=self.dynamodb_jobs_table,
+            endpoint_url=self.aws_endpoint_url,
+            region=self.aws_region,
+        )
 
 
 class PacingResource(dg.ConfigurableResource):

@@ -6,6 +6,7 @@ job `expired`, which the asset check flags and the request asset resubmits.
 
 from __future__ import annotations
 
+import mimetypes
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +23,11 @@ from vsl_pipelines.logs import get_logger
 from vsl_pipelines.media.probe import probe_media
 from vsl_pipelines.media.stills import still_to_clip
 from vsl_pipelines.media.thumbnails import make_thumbnail
+from vsl_pipelines.services.job_status import JobStatusLayers
 from vsl_pipelines.storage.base import MediaStore, media_key
 
 log = get_logger(__name__)
-_DEFAULT_EXT = {"keyframe": "png", "clip": "mp4", "soundtrack": "wav"}
+_DEFAULT_EXT = {"image": "png", "video": "mp4", "audio": "wav"}
 
 
 class OutputExpired(RuntimeError):
@@ -63,9 +65,44 @@ def download(url: str, dest: Path, timeout_s: float = 120.0) -> Path:
     return dest
 
 
-def _extension(url: str, stage: str) -> str:
+def output_extension(url: str, media_type: str) -> str:
+    """The output file's extension from its URL, else the media type's usual one."""
     suffix = Path(urlparse(url).path).suffix.lstrip(".").lower()
-    return suffix if suffix and len(suffix) <= 5 else _DEFAULT_EXT[stage]
+    return suffix if suffix.isalnum() and len(suffix) <= 5 else _DEFAULT_EXT[media_type]
+
+
+@dataclass(frozen=True)
+class StoredOutput:
+    """A file put in the media store, probed, with its thumbnail (images and videos)."""
+
+    key: str
+    thumbnail_key: str | None
+    probe: dict[str, Any]
+    duration_s: float | None
+    size_bytes: int
+    content_type: str | None
+
+
+def store_output(
+    store: MediaStore, source: Path, key: str, thumbnail_key: str, workdir: Path
+) -> StoredOutput:
+    """Probe `source`, put it under `key` and, for a picture, its thumbnail under
+    `thumbnail_key`."""
+    probe = probe_media(source)
+    store.put_file(key, source)
+    thumb_key = None
+    if probe.kind in ("video", "image"):
+        thumb = make_thumbnail(source, workdir / f"{source.stem}-thumb.jpg")
+        store.put_file(thumbnail_key, thumb)
+        thumb_key = thumbnail_key
+    return StoredOutput(
+        key=key,
+        thumbnail_key=thumb_key,
+        probe=probe.model_dump(mode="json"),
+        duration_s=probe.duration_s,
+        size_bytes=probe.size_bytes,
+        content_type=mimetypes.guess_type(key)[0],
+    )
 
 
 def _store_take(
@@ -81,15 +118,13 @@ def _store_take(
     ext: str,
     workdir: Path,
 ) -> dict[str, Any]:
-    probe = probe_media(source)
-    key = media_key(script_id, section_id, stage, take, ext)
-    store.put_file(key, source)
-    thumbnail_key = None
-    if probe.kind in ("video", "image"):
-        thumb = make_thumbnail(source, workdir / f"{stage}-{section_id}-thumb.jpg")
-        thumbnail_key = media_key(script_id, section_id, f"{stage}-thumb", take, "jpg")
-        store.put_file(thumbnail_key, thumb)
-    probe_json = probe.model_dump(mode="json")
+    stored = store_output(
+        store,
+        source,
+        media_key(script_id, section_id, stage, take, ext),
+        media_key(script_id, section_id, f"{stage}-thumb", take, "jpg"),
+        workdir,
+    )
     return take_rows.record_take(
         conn,
         script_id=script_id,
@@ -97,17 +132,24 @@ def _store_take(
         stage=stage,
         take=take,
         job_id=job_id,
-        media_key=key,
-        thumbnail_key=thumbnail_key,
-        probe=probe_json,
-        duration_s=probe.duration_s,
+        media_key=stored.key,
+        thumbnail_key=stored.thumbnail_key,
+        probe=stored.probe,
+        duration_s=stored.duration_s,
+        size_bytes=stored.size_bytes,
+        content_type=stored.content_type,
     )
 
 
 def collect_stage(
-    database_url: str, store: MediaStore, script_id: str, stage: str
+    database_url: str,
+    store: MediaStore,
+    script_id: str,
+    stage: str,
+    status: JobStatusLayers | None = None,
 ) -> CollectReport:
-    """Store every succeeded, uncollected output of `stage` for the current takes."""
+    """Store every succeeded, uncollected output of `stage` for the current takes; the jobs'
+    final documents go to the `status` layers."""
     report = CollectReport(stage=stage)
     with connect(database_url) as conn:
         row = script_rows.script_row(conn, script_id)
@@ -155,7 +197,7 @@ def collect_stage(
             try:
                 if url is None:
                     raise OutputExpired("the prediction succeeded with no output URL")
-                ext = _extension(url, stage)
+                ext = output_extension(url, job["media_type"])
                 source = download(url, workdir / f"{job['id']}.{ext}")
                 with connect(database_url) as conn:
                     take = _store_take(
@@ -183,6 +225,12 @@ def collect_stage(
                 log.warning("output expired before collection", extra=context)
         if stage == "clip":
             report.takes.extend(_render_stills(database_url, store, script, current, workdir))
+    if status is not None:
+        status.publish(
+            [t["job_id"] for t in report.takes if t["job_id"] is not None]
+            + report.expired
+            + [f["job_id"] for f in report.failed]
+        )
     return report
 
 
@@ -230,6 +278,7 @@ def _render_stills(
 
 def _take_summary(take: dict[str, Any]) -> dict[str, Any]:
     return {
+        "job_id": take["job_id"],
         "section": take["section_id"],
         "stage": take["stage"],
         "take": take["take"],

@@ -13,15 +13,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from vsl_pipelines.cache import JobStatusCache, NullJobStatusCache
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import connect
-from vsl_pipelines.domain.job_status import STATUS_RANK
 from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.metrics import emf as metrics
+from vsl_pipelines.services.job_status import JobStatusLayers
 
 log = get_logger(__name__)
 MAX_ATTEMPTS = 3  # per round; `vsl scripts retry` grants another round
@@ -38,17 +37,16 @@ class NextRun:
     reason: str
 
 
-def _cache(cache: JobStatusCache, prediction: dict[str, Any], job: dict[str, Any]) -> None:
-    if prediction.get("status") in STATUS_RANK:
-        cache.record(
-            prediction["id"], prediction["status"], script_id=job["script_id"], job_id=job["id"]
-        )
-
-
 def _record_outcome(prediction: dict[str, Any], job: dict[str, Any]) -> None:
     """JobsCompleted with its ProcessingTime, or JobsFailed, for a job that just finished."""
     status = prediction.get("status")
-    context = {"job_id": job["id"], "script_id": job["script_id"], "model_id": job["model_id"]}
+    context = {
+        "job_id": job["id"],
+        "script_id": job["script_id"],
+        "model_id": job["model_id"],
+        "user_id": job.get("user_id"),
+        "media_type": job.get("media_type"),
+    }
     if status == "succeeded":
         seconds = (prediction.get("metrics") or {}).get("predict_time")
         if not isinstance(seconds, int | float):
@@ -65,11 +63,12 @@ def _record_outcome(prediction: dict[str, Any], job: dict[str, Any]) -> None:
 def apply_events(
     database_url: str,
     bodies: list[str],
-    cache: JobStatusCache | None = None,
+    status: JobStatusLayers | None = None,
     received: Sequence[datetime] | None = None,
 ) -> set[str]:
-    """Apply webhook bodies to their jobs; return the scripts whose jobs changed. `received`:
-    when each body reached the inbox (for the WebhookLatency metric)."""
+    """Apply webhook bodies to their jobs; return the scripts whose jobs changed (ad-hoc jobs
+    have none). Changed jobs' documents go to the `status` layers. `received`: when each body
+    reached the inbox (for the WebhookLatency metric)."""
     touched: set[str] = set()
     changed: list[tuple[dict[str, Any], dict[str, Any]]] = []
     latencies: list[tuple[float, dict[str, Any]]] = []
@@ -83,15 +82,17 @@ def apply_events(
                 continue
             job = job_rows.apply_prediction(conn, prediction)
             if job is not None:
-                touched.add(job["script_id"])
+                if job["script_id"] is not None:
+                    touched.add(job["script_id"])
                 changed.append((prediction, job))
                 if received is not None:
                     latency = _webhook_latency_ms(prediction, received[index])
                     if latency is not None:
                         latencies.append((latency, job))
         conn.commit()
+    if status is not None:
+        status.publish(job["id"] for _, job in changed)
     for prediction, job in changed:
-        _cache(cache or NullJobStatusCache(), prediction, job)
         _record_outcome(prediction, job)
     for latency, job in latencies:
         metrics.record(
@@ -122,7 +123,7 @@ def poll_stale_jobs(
     client: PredictionClient,
     older_than_s: float,
     limit: int = 50,
-    cache: JobStatusCache | None = None,
+    status: JobStatusLayers | None = None,
 ) -> int:
     """Ask Replicate about active jobs whose webhook is late (the reconciler); return updates."""
     cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
@@ -146,7 +147,8 @@ def poll_stale_jobs(
             if changed is None:
                 job_rows.touch(conn, job["id"])
         if changed is not None:
-            _cache(cache or NullJobStatusCache(), prediction, changed)
+            if status is not None:
+                status.publish([changed["id"]])
             _record_outcome(prediction, changed)
             updated += 1
     return updated

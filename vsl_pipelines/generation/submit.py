@@ -18,6 +18,7 @@ from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.generation.stages import BudgetExceeded, PlannedJob, SectionState, plan_stage
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.metrics import emf as metrics
+from vsl_pipelines.services.job_status import JobStatusLayers
 from vsl_pipelines.storage.base import MediaStore
 
 log = get_logger(__name__)
@@ -59,8 +60,10 @@ def submit_missing_predictions(
     store: MediaStore,
     script_id: str,
     stage: str,
+    status: JobStatusLayers | None = None,
 ) -> SubmitReport:
-    """Create the predictions `stage` still needs for `script_id`'s current takes."""
+    """Create the predictions `stage` still needs for `script_id`'s current takes; each new
+    job's document goes to the `status` layers."""
     report = SubmitReport(stage=stage)
     with connect(database_url) as conn:
         script = script_rows.load_stored_script(conn, script_id)
@@ -98,7 +101,7 @@ def submit_missing_predictions(
         )
 
     for job, pending_row in to_create:
-        _create(database_url, client, script_id, job, pending_row, report)
+        _create(database_url, client, script_id, job, pending_row, report, status)
     if report.count:
         with connect(database_url) as conn:
             script_rows.move_status(conn, script_id, "generating", ("queued", "review", "failed"))
@@ -112,6 +115,7 @@ def _create(
     job: PlannedJob,
     pending_row: dict[str, Any] | None,
     report: SubmitReport,
+    status: JobStatusLayers | None = None,
 ) -> None:
     context = {
         "script_id": script_id,
@@ -151,6 +155,8 @@ def _create(
         target = report.recovered
     with connect(database_url) as conn:
         job_rows.attach_prediction(conn, row["id"], prediction)
+    if status is not None:
+        status.publish([row["id"]])
     report.estimated_cost_usd += job.estimated_cost_usd
     # Recorded once per job: a prediction recovered after a crash was never recorded before.
     metrics.record(

@@ -27,11 +27,12 @@ PROCESSING_BOUNDS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 WEBHOOK_BOUNDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 COMPILE_BOUNDS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
-# Reads of a job's status through the Redis cache, in this process.
-STATUS_CACHE = Counter(
-    "vsl_status_cache_reads",
-    "Job status reads through the Redis cache, by result (hit or miss).",
-    ["result"],
+# Reads of a job's status in this process, by the layer that answered (redis, dynamodb,
+# database; missing for an unknown job).
+STATUS_READS = Counter(
+    "vsl_status_reads",
+    "Job status reads, by the layer that answered (redis, dynamodb, database, missing).",
+    ["layer"],
     registry=None,
 )
 
@@ -113,7 +114,7 @@ class FlowCollector(Collector):
 
 class _CacheReads(Collector):
     def collect(self) -> Iterable[Metric]:
-        return STATUS_CACHE.collect()
+        return STATUS_READS.collect()
 
 
 def metrics_renderer(database_url: str) -> Callable[[], bytes]:

@@ -1,4 +1,6 @@
-"""Cost analytics: what generation cost over a period, in total and by model, script or day.
+"""Cost analytics: what generation cost over a period, in total and by model, script, user or
+day; ad-hoc generations count under the script `(ad-hoc)`, script jobs under the user
+`(scripts)`.
 
 One query over the jobs table (`db.costs`); the daily `cost_report` asset and `vsl costs` read
 the same figures.
@@ -13,8 +15,11 @@ from typing import Any, Literal
 from vsl_pipelines.db import costs as cost_rows
 from vsl_pipelines.db.connection import connect
 
-GroupBy = Literal["model", "script", "day"]
-GROUP_COLUMN = {"model": "model_id", "script": "script_id", "day": "day"}
+GroupBy = Literal["model", "script", "user", "day"]
+GROUP_COLUMN = {"model": "model_id", "script": "script_id", "user": "user_id", "day": "day"}
+NO_SCRIPT = "(ad-hoc)"
+NO_USER = "(scripts)"
+_MISSING = {"script": NO_SCRIPT, "user": NO_USER}
 
 
 def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
@@ -26,7 +31,8 @@ def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
 
 
 def cost_report(database_url: str, first: date, last: date) -> dict[str, Any]:
-    """Totals for the days `first`..`last` (UTC), and the same figures by model, script, day."""
+    """Totals for the days `first`..`last` (UTC), and the same figures by model, script, user
+    and day."""
     start, end = day_bounds(first, last)
     with connect(database_url) as conn:
         rows = cost_rows.costs_between(conn, start, end)
@@ -35,10 +41,11 @@ def cost_report(database_url: str, first: date, last: date) -> dict[str, Any]:
         "to": last.isoformat(),
         **_figures(rows),
     }
-    for group in ("model", "script", "day"):
+    for group in ("model", "script", "user", "day"):
         buckets: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for row in rows:
-            buckets[str(row[GROUP_COLUMN[group]])].append(row)
+            value = row[GROUP_COLUMN[group]]
+            buckets[_MISSING[group] if value is None else str(value)].append(row)
         report[f"by_{group}"] = {name: _figures(part) for name, part in sorted(buckets.items())}
     return report
 

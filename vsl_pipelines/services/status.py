@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from vsl_pipelines.cache import JobStatusCache, NullJobStatusCache
 from vsl_pipelines.db import approvals as approval_rows
 from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
-from vsl_pipelines.db.connection import Conn, connect
-from vsl_pipelines.metrics import emf as metrics
-from vsl_pipelines.metrics.prometheus import STATUS_CACHE
+from vsl_pipelines.db.connection import Conn
 
 
 def script_status(conn: Conn, script_id: str) -> dict[str, Any]:
@@ -41,6 +38,7 @@ def script_status(conn: Conn, script_id: str) -> dict[str, Any]:
                 ],
                 "jobs": [
                     {
+                        "job_id": str(j["public_id"]),
                         "stage": j["stage"],
                         "take": j["take"],
                         "attempt": j["attempt"],
@@ -89,30 +87,4 @@ def retry_script(conn: Conn, script_id: str) -> dict[str, Any]:
         "status": "generating",
         "attempt_round": granted["attempt_rounds"],
         "retrying_after": row["error"],
-    }
-
-
-def prediction_status(
-    database_url: str, cache: JobStatusCache, prediction_id: str
-) -> dict[str, Any] | None:
-    """A prediction's latest status: from the cache, else from the jobs table (and then cached,
-    so the next read is a hit); None for a prediction we never created."""
-    cached = cache.get(prediction_id)
-    if not isinstance(cache, NullJobStatusCache):  # no cache, no hit rate
-        STATUS_CACHE.labels("hit" if cached is not None else "miss").inc()
-        metrics.record({"CacheHitRate": 100 if cached is not None else 0}, action="status_read")
-    if cached is not None:
-        return {**cached, "source": "cache"}
-    with connect(database_url) as conn:
-        job = job_rows.job_by_prediction(conn, prediction_id)
-    if job is None:
-        return None
-    cache.record(prediction_id, job["status"], script_id=job["script_id"], job_id=job["id"])
-    return {
-        "prediction_id": prediction_id,
-        "status": job["status"],
-        "script_id": job["script_id"],
-        "job_id": job["id"],
-        "updated_at": job["updated_at"].timestamp(),
-        "source": "database",
     }

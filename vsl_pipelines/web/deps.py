@@ -36,7 +36,9 @@ from starlette.concurrency import run_in_threadpool
 from vsl_pipelines.cache.key_rates import KeyRates, LocalKeyRates
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import id_problem, text_problem
+from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.logs import get_logger
+from vsl_pipelines.services.job_status import JobStatusLayers
 from vsl_pipelines.services.keys import verify_key
 from vsl_pipelines.settings import LOOPBACK_NAMES
 from vsl_pipelines.storage.base import MediaStore
@@ -70,6 +72,10 @@ class ApiConfig:
     allowed_hosts: frozenset[str] = LOOPBACK_NAMES
     # Per-key request rates: Redis when configured (shared by every service process).
     key_rates: KeyRates = field(default_factory=LocalKeyRates, repr=False, compare=False)
+    # Creates ad-hoc predictions (None: `POST /api/generate-media` answers 503).
+    predictions: PredictionClient | None = field(default=None, repr=False, compare=False)
+    # The status layers (None: PostgreSQL alone).
+    job_status: JobStatusLayers | None = field(default=None, repr=False, compare=False)
     # Signs the review page's CSRF tokens; one per app (a restarted service wants a reload).
     csrf_secret: bytes = field(
         default_factory=lambda: secrets.token_bytes(32), repr=False, compare=False

@@ -14,12 +14,15 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from vsl_pipelines.cache import rate_limiter_from_url
 from vsl_pipelines.cache.key_rates import key_rates_from_url
 from vsl_pipelines.db.embedded import resolve_database_url
 from vsl_pipelines.db.migrations import apply_migrations
 from vsl_pipelines.domain.registry import load_registry
+from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.inbox import make_inbox
 from vsl_pipelines.logs import configure_logging, get_logger
+from vsl_pipelines.services.job_status import make_status_layers
 from vsl_pipelines.settings import Settings, get_settings
 from vsl_pipelines.storage import make_media_store
 from vsl_pipelines.web.app import create_app
@@ -111,6 +114,19 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
         api_key=settings.api_key,
         key_rates=key_rates_from_url(settings.redis_url),
         allowed_hosts=settings.allowed_host_names,
+        predictions=PredictionClient(
+            settings.replicate_client_base_url,
+            settings.replicate_token.get_secret_value(),
+            settings.webhook_url,
+            rate_limiter=rate_limiter_from_url(settings.redis_url),
+        ),
+        job_status=make_status_layers(
+            database_url,
+            redis_url=settings.redis_url,
+            jobs_table=settings.dynamodb_jobs_table,
+            endpoint_url=settings.aws_endpoint_url,
+            region=settings.aws_region,
+        ),
     )
     return create_app(inbox, secret, media_root, api=api)
 

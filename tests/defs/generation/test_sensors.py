@@ -19,6 +19,7 @@ from vsl_pipelines.defs.generation.sensors import build_webhook_sensor, webhook_
 from vsl_pipelines.defs.resources import (
     DatabaseResource,
     InboxResource,
+    JobStatusResource,
     PacingResource,
     ReplicateResource,
 )
@@ -114,6 +115,7 @@ def test_the_sensor_applies_events_and_advances_its_cursor(
             base_url=sandbox.base_url.removesuffix("/v1"), api_token=SANDBOX_TOKEN
         ),
         "pacing": PacingResource(),
+        "job_status": JobStatusResource(),
     }
     webhook_sensor = build_webhook_sensor()
     context = dg.build_sensor_context(cursor="0", resources=resources, instance=instance)
@@ -308,7 +310,7 @@ def test_ticks_share_one_redis_connection(
     sandbox: RunningSandbox,
     private_redis_url: str,
 ) -> None:
-    """Each tick moves one job (so the status cache writes to Redis) yet the sensor's process
+    """Each tick moves one job (so its status document goes to Redis) yet the sensor's process
     keeps using the connection it opened first, instead of a new client per tick."""
     replicate = ReplicateResource(
         base_url=sandbox.base_url.removesuffix("/v1"),
@@ -321,11 +323,18 @@ def test_ticks_share_one_redis_connection(
         for section, prediction in submitted.items():
             inbox.put(f"msg_{section or 'soundtrack'}_{status}", _body(prediction, status=status))
             _, cursor, applied = webhook_tick(
-                cursor, database_url, inbox_resource, replicate, PacingResource()
+                cursor,
+                database_url,
+                inbox_resource,
+                replicate,
+                PacingResource(),
+                job_status=JobStatusResource(redis_url=private_redis_url),
             )
             assert applied == 1
             ticks += 1
-    cache = replicate.status_cache()
-    assert cache.script_counts(SCRIPT) == {"succeeded": len(submitted)}
+    layers = JobStatusResource(redis_url=private_redis_url).layers(database_url)
+    with connect(database_url) as conn:
+        ids = [r["public_id"] for r in conn.execute("SELECT public_id FROM jobs").fetchall()]
+    assert {layers.read(str(i))[1] for i in ids} == {"redis"}
     opened = connections_received(private_redis_url) - before - 1  # less the counter's own
     assert ticks == 8 and opened <= 1, f"{ticks} ticks opened {opened} Redis connections"

@@ -5,17 +5,18 @@ from datetime import date
 
 import dagster as dg
 
+from vsl_pipelines.defs.partitions import closed_days as days
 from vsl_pipelines.defs.resources import DatabaseResource
+from vsl_pipelines.services.costs import NO_SCRIPT
 from vsl_pipelines.services.costs import cost_report as build_cost_report
-
-days = dg.DailyPartitionsDefinition(start_date="2026-11-01", timezone="UTC")
 
 
 @dg.asset(partitions_def=days, group_name="analytics", kinds={"postgres"})
 def cost_report(
     context: dg.AssetExecutionContext, database: DatabaseResource
 ) -> dg.MaterializeResult:
-    """What the day's predictions cost: total, estimated against actual, by model and by script."""
+    """What the day's predictions cost: total, estimated against actual, by model, by script
+    and by user (ad-hoc generations under the script `(ad-hoc)`)."""
     day = date.fromisoformat(context.partition_key)
     report = build_cost_report(database.resolved_url(), day, day)
     metadata: dict[str, dg.RawMetadataValue] = {
@@ -25,6 +26,8 @@ def cost_report(
         "failed_jobs": report["failed"],
         "by_model": dg.MetadataValue.json(report["by_model"]),
         "by_script": dg.MetadataValue.json(report["by_script"]),
+        "by_user": dg.MetadataValue.json(report["by_user"]),
+        "adhoc_usd": report["by_script"].get(NO_SCRIPT, {}).get("estimated_usd", 0.0),
     }
     # One numeric entry per model: the UI plots each over the days.
     for model, figures in report["by_model"].items():

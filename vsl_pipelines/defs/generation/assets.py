@@ -13,6 +13,7 @@ from vsl_pipelines.defs.metadata import thumbnails_markdown
 from vsl_pipelines.defs.partitions import scripts_partitions
 from vsl_pipelines.defs.resources import (
     DatabaseResource,
+    JobStatusResource,
     MediaStoreResource,
     RegistryResource,
     ReplicateResource,
@@ -78,14 +79,17 @@ def build_stage_assets(stage: Stage) -> list[dg.AssetsDefinition]:
         replicate: ReplicateResource,
         registry: RegistryResource,
         media_store: MediaStoreResource,
+        job_status: JobStatusResource,
     ) -> dg.MaterializeResult:
+        url = database.resolved_url()
         report = submit_missing_predictions(
-            database.resolved_url(),
+            url,
             replicate.client(),
             registry.registry(),
             media_store.store(),
             context.partition_key,
             stage.name,
+            job_status.layers(url),
         )
         context.log.info(
             f"{stage.name}: submitted {len(report.submitted)}, recovered {len(report.recovered)}"
@@ -121,10 +125,13 @@ def build_stage_assets(stage: Stage) -> list[dg.AssetsDefinition]:
         context: dg.AssetExecutionContext,
         database: DatabaseResource,
         media_store: MediaStoreResource,
+        job_status: JobStatusResource,
     ) -> dg.MaterializeResult:
         url = database.resolved_url()
         store = media_store.store()
-        report = collect_stage(url, store, context.partition_key, stage.name)
+        report = collect_stage(
+            url, store, context.partition_key, stage.name, job_status.layers(url)
+        )
         if stage.name != "keyframe":
             advance_to_review(url, context.partition_key)
         bad = len(report.failed) + len(report.expired)

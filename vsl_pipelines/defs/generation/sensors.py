@@ -8,14 +8,17 @@ import time
 
 import dagster as dg
 
+from vsl_pipelines.defs.adhoc.assets import collect_adhoc_job
 from vsl_pipelines.defs.generation.jobs import JOB_FOR_STEP
 from vsl_pipelines.defs.resources import (
     DatabaseResource,
     InboxResource,
+    JobStatusResource,
     PacingResource,
     ReplicateResource,
 )
-from vsl_pipelines.defs.tags import STATE_KEY, run_tags
+from vsl_pipelines.defs.tags import STATE_KEY, STEP, run_tags
+from vsl_pipelines.generation.adhoc import days_to_collect
 from vsl_pipelines.generation.progress import (
     apply_events,
     next_runs,
@@ -68,20 +71,32 @@ def webhook_tick(
     replicate: ReplicateResource | None,
     pacing: PacingResource,
     instance: dg.DagsterInstance | None = None,
+    job_status: JobStatusResource | None = None,
 ) -> tuple[list[dg.RunRequest], int, int]:
     """One tick: (run requests, new cursor, events applied)."""
-    cache = replicate.status_cache() if replicate else None
+    status = job_status.layers(database_url) if job_status else None
     events = inbox_resource.inbox(database_url).read_after(cursor, pacing.sensor_batch_size)
     touched = apply_events(
         database_url,
         [event.body for event in events],
-        cache,
+        status,
         received=[event.received_at for event in events],
     )
     new_cursor = events[-1].seq if events else cursor
     if replicate is not None:
-        poll_stale_jobs(database_url, replicate.client(), pacing.late_webhook_s, cache=cache)
+        poll_stale_jobs(database_url, replicate.client(), pacing.late_webhook_s, status=status)
     requests = []
+    for day in days_to_collect(database_url):
+        run_key = run_key_for(instance, day.state_key, pacing.stale_run_s)
+        if run_key is not None:
+            requests.append(
+                dg.RunRequest(
+                    run_key=run_key,
+                    job_name=collect_adhoc_job.name,
+                    partition_key=day.day.isoformat(),
+                    tags={STEP: "adhoc", STATE_KEY: day.state_key},
+                )
+            )
     for script_id in scripts_to_visit(database_url, touched, pacing.sensor_batch_size):
         for run in next_runs(database_url, script_id):
             run_key = run_key_for(instance, run.run_key, pacing.stale_run_s)
@@ -106,7 +121,7 @@ def build_webhook_sensor(interval_s: int = 5) -> dg.SensorDefinition:
 
     @dg.sensor(
         name="webhook_sensor",
-        jobs=list(JOB_FOR_STEP.values()),
+        jobs=[*JOB_FOR_STEP.values(), collect_adhoc_job],
         minimum_interval_seconds=interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
@@ -116,6 +131,7 @@ def build_webhook_sensor(interval_s: int = 5) -> dg.SensorDefinition:
         inbox: InboxResource,
         replicate: ReplicateResource,
         pacing: PacingResource,
+        job_status: JobStatusResource,
     ) -> dg.SensorResult:
         """Reads new webhooks, updates job status, launches the collecting run of a finished stage."""
         requests, cursor, applied = webhook_tick(
@@ -125,6 +141,7 @@ def build_webhook_sensor(interval_s: int = 5) -> dg.SensorDefinition:
             replicate,
             pacing,
             context.instance,
+            job_status,
         )
         if applied:
             context.log.info(f"applied {applied} webhook event(s); cursor {cursor}")

@@ -1,5 +1,5 @@
 """`/api/costs`: what generation cost over a period of UTC days, in total and grouped by model,
-script or day (the figures of the daily `cost_report` asset)."""
+script, user or day (the figures of the daily `cost_report` asset)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ async def costs(
     config: ConfigDep,
     first: Annotated[date | None, Query(alias="from")] = None,
     last: Annotated[date | None, Query(alias="to")] = None,
-    group_by: Annotated[Literal["model", "script", "day"], Query(alias="groupBy")] = "day",
+    group_by: Annotated[Literal["model", "script", "user", "day"], Query(alias="groupBy")] = "day",
 ) -> dict[str, Any]:
     """Totals for `from`..`to` (UTC days, both included; default the last 7 days) and the same
     figures by `groupBy`."""

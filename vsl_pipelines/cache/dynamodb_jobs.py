@@ -1,0 +1,123 @@
+"""The real-time jobs table in DynamoDB: the second layer of `GET /api/status/{jobId}`.
+
+One item per job (`jobId` key): the status document, its `rank` and `expiresAt` (the table's
+TTL attribute). Writes are conditional on the stored rank, so the status never moves backwards
+however writers race; expired items are treated as absent (TTL deletes them lazily). A failing
+table is a miss for readers and a warning for writers: PostgreSQL stays the record.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from vsl_pipelines.domain.job_document import FINAL, PUBLIC_RANK, rank
+from vsl_pipelines.logs import get_logger
+
+log = get_logger(__name__)
+
+TTL_ATTRIBUTE = "expiresAt"
+FINAL_TTL_S = 30 * 86_400
+ACTIVE_TTL_S = 86_400
+_FINAL_RANK = max(PUBLIC_RANK.values())
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class DynamoJobsTable:
+    layer = "dynamodb"
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        client: Any = None,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+    ) -> None:
+        self.table_name = table_name
+        self.client = client or boto3.client(
+            "dynamodb", endpoint_url=endpoint_url, region_name=region
+        )
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        try:
+            item = self.client.get_item(
+                TableName=self.table_name, Key={"jobId": {"S": job_id}}, ConsistentRead=False
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("jobs table unavailable: %s", type(exc).__name__, extra={"job_id": job_id})
+            return None
+        if item is None or float(item[TTL_ATTRIBUTE]["N"]) < time.time():
+            return None
+        document: dict[str, Any] = json.loads(item["doc"]["S"])
+        return document
+
+    def put(self, document: dict[str, Any]) -> bool:
+        """Store unless the table holds a newer document; False when not stored."""
+        new_rank = rank(document)
+        ttl = FINAL_TTL_S if document["status"] in FINAL else ACTIVE_TTL_S
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={
+                    "jobId": {"S": document["jobId"]},
+                    "rank": {"N": str(new_rank)},
+                    "status": {"S": document["status"]},
+                    "doc": {"S": json.dumps(document)},
+                    TTL_ATTRIBUTE: {"N": str(int(time.time()) + ttl)},
+                },
+                ConditionExpression=(
+                    "attribute_not_exists(jobId) OR #rank < :rank"
+                    " OR (#rank = :rank AND :rank < :final)"
+                ),
+                ExpressionAttributeNames={"#rank": "rank"},
+                ExpressionAttributeValues={
+                    ":rank": {"N": str(new_rank)},
+                    ":final": {"N": str(_FINAL_RANK)},
+                },
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            log.warning(
+                "jobs table not written: %s", _code(exc), extra={"job_id": document["jobId"]}
+            )
+            return False
+        except BotoCoreError as exc:
+            log.warning(
+                "jobs table not written: %s",
+                type(exc).__name__,
+                extra={"job_id": document["jobId"]},
+            )
+            return False
+        return True
+
+
+def create_jobs_table(client: Any, table_name: str) -> None:
+    """Create the jobs table (on-demand billing, TTL on `expiresAt`) unless it exists."""
+    try:
+        client.create_table(
+            TableName=table_name,
+            AttributeDefinitions=[{"AttributeName": "jobId", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    except ClientError as exc:
+        if _code(exc) != "ResourceInUseException":
+            raise
+    client.get_waiter("table_exists").wait(
+        TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    ttl = client.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") not in {"ENABLED", "ENABLING"}:
+        client.update_time_to_live(
+            TableName=table_name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+        )

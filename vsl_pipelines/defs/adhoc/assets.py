@@ -1,0 +1,75 @@
+"""Ad-hoc media (`POST /api/generate-media`): one asset partitioned by UTC day, never by job,
+so the UI shows each day's count and cost; the webhook sensor asks for a day's run when its
+predictions finish."""
+
+from datetime import date
+from typing import Any
+
+import dagster as dg
+
+from vsl_pipelines.defs.partitions import days_to_today
+from vsl_pipelines.defs.resources import DatabaseResource, JobStatusResource, MediaStoreResource
+from vsl_pipelines.generation.adhoc import collect_adhoc_day
+
+NONE_FAILED = "no_failed_or_expired_adhoc_media"
+
+
+@dg.asset(
+    partitions_def=days_to_today,
+    group_name="adhoc",
+    kinds={"replicate", "ffmpeg"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            NONE_FAILED,
+            asset="adhoc_media",
+            description="No ad-hoc prediction collected in this run failed or expired.",
+        )
+    ],
+)
+def adhoc_media(
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    media_store: MediaStoreResource,
+    job_status: JobStatusResource,
+) -> dg.MaterializeResult:
+    """The day's one-off generations: finished outputs stored (probed, with thumbnails), the
+    day's count and cost by model and user."""
+    url = database.resolved_url()
+    report = collect_adhoc_day(
+        url, media_store.store(), date.fromisoformat(context.partition_key), job_status.layers(url)
+    )
+    metadata: dict[str, Any] = {
+        "stored_now": len(report.stored),
+        "jobs": report.jobs,
+        "completed": report.completed,
+        "failed": report.failed_total,
+        "waiting": report.waiting,
+        "estimated_usd": report.estimated_usd,
+        "actual_usd": report.actual_usd,
+        "by_model": dg.MetadataValue.json(report.by_model),
+        "by_user": dg.MetadataValue.json(report.by_user),
+        "files": dg.MetadataValue.json([s["key"] for s in report.stored]),
+    }
+    bad = len(report.failed) + len(report.expired)
+    return dg.MaterializeResult(
+        metadata=metadata,
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=NONE_FAILED,
+                passed=bad == 0,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "failed": dg.MetadataValue.json(report.failed),
+                    "expired_job_ids": dg.MetadataValue.json(report.expired),
+                },
+            )
+        ],
+    )
+
+
+collect_adhoc_job = dg.define_asset_job(
+    "collect_adhoc",
+    selection=[adhoc_media],
+    partitions_def=days_to_today,
+    description="Store the day's finished ad-hoc generations.",
+)

@@ -1,0 +1,173 @@
+"""Ad-hoc generations (`POST /api/generate-media`): collected by UTC day, like script media.
+
+A day's finished, uncollected ad-hoc jobs are downloaded into the media store under
+`adhoc/{day}/{jobId}.{ext}`, probed and thumbnailed; failures are reported once. The webhook
+sensor asks `days_to_collect` which days need a run, each under a run key unique to the state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from vsl_pipelines.db import jobs as job_rows
+from vsl_pipelines.db import takes as take_rows
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.generation.collect import (
+    OutputExpired,
+    download,
+    first_output_url,
+    output_extension,
+    store_output,
+)
+from vsl_pipelines.logs import get_logger
+from vsl_pipelines.services.costs import day_bounds
+from vsl_pipelines.services.job_status import JobStatusLayers
+from vsl_pipelines.storage.base import MediaStore
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class DayToCollect:
+    day: date
+    state_key: str
+    jobs: int
+
+
+def days_to_collect(database_url: str) -> list[DayToCollect]:
+    """Days with finished ad-hoc jobs not collected yet, each with a key for its state."""
+    with connect(database_url) as conn:
+        rows = job_rows.adhoc_days_to_collect(conn)
+    return [
+        DayToCollect(
+            day=row["day"],
+            state_key="adhoc:{}:{}".format(
+                row["day"].isoformat(),
+                hashlib.sha256(
+                    json.dumps(list(zip(row["job_ids"], row["statuses"], strict=True))).encode()
+                ).hexdigest()[:16],
+            ),
+            jobs=len(row["job_ids"]),
+        )
+        for row in rows
+    ]
+
+
+@dataclass
+class AdhocDayReport:
+    """What a day's collection did, and the day's figures (every ad-hoc job created that day)."""
+
+    day: date
+    stored: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
+    jobs: int = 0
+    completed: int = 0
+    failed_total: int = 0
+    waiting: int = 0
+    estimated_usd: float = 0.0
+    actual_usd: float = 0.0
+    by_model: dict[str, int] = field(default_factory=dict)
+    by_user: dict[str, int] = field(default_factory=dict)
+
+
+def collect_adhoc_day(
+    database_url: str, store: MediaStore, day: date, status: JobStatusLayers | None = None
+) -> AdhocDayReport:
+    """Store every finished, uncollected ad-hoc output of `day`; report the day's figures."""
+    report = AdhocDayReport(day=day)
+    start, end = day_bounds(day, day)
+    with connect(database_url) as conn:
+        jobs = job_rows.adhoc_jobs_between(conn, start, end)
+    changed: list[int] = []
+    with tempfile.TemporaryDirectory(prefix="vsl-adhoc-") as tmp:
+        workdir = Path(tmp)
+        for job in jobs:
+            if job["collected_at"] is not None or job["status"] in job_rows.ACTIVE:
+                continue
+            public_id = str(job["public_id"])
+            context = {
+                "job_id": job["id"],
+                "user_id": job["user_id"],
+                "model_id": job["model_id"],
+                "media_type": job["media_type"],
+                "prediction_id": job["prediction_id"],
+            }
+            if job["status"] != "succeeded":
+                with connect(database_url) as conn:
+                    job_rows.mark_collected(conn, job["id"], None)
+                report.failed.append(
+                    {"job_id": public_id, "status": job["status"], "error": job["error"]}
+                )
+                changed.append(job["id"])
+                continue
+            try:
+                url = first_output_url(job["output"])
+                if url is None:
+                    raise OutputExpired("the prediction succeeded with no output URL")
+                ext = output_extension(url, job["media_type"])
+                source = download(url, workdir / f"{public_id}.{ext}")
+                stored = store_output(
+                    store,
+                    source,
+                    f"adhoc/{day.isoformat()}/{public_id}.{ext}",
+                    f"adhoc/{day.isoformat()}/{public_id}-thumb.jpg",
+                    workdir,
+                )
+                with connect(database_url) as conn:
+                    take_rows.record_adhoc_take(
+                        conn,
+                        job_id=job["id"],
+                        media_key=stored.key,
+                        thumbnail_key=stored.thumbnail_key,
+                        probe=stored.probe,
+                        duration_s=stored.duration_s,
+                        size_bytes=stored.size_bytes,
+                        content_type=stored.content_type,
+                    )
+                    job_rows.mark_collected(conn, job["id"], float(job["estimated_cost_usd"]))
+                report.stored.append({"job_id": public_id, "key": stored.key})
+                log.info(
+                    "ad-hoc output collected", extra={**context, "fields": {"key": stored.key}}
+                )
+            except OutputExpired as exc:
+                with connect(database_url) as conn:
+                    job_rows.mark(conn, job["id"], "expired", error=str(exc))
+                    job_rows.mark_collected(conn, job["id"], None)
+                report.expired.append(public_id)
+                log.warning("ad-hoc output expired before collection", extra=context)
+            changed.append(job["id"])
+    if status is not None:
+        status.publish(changed)
+    _day_figures(database_url, report, start, end)
+    return report
+
+
+def _day_figures(database_url: str, report: AdhocDayReport, start: Any, end: Any) -> None:
+    with connect(database_url) as conn:
+        jobs = job_rows.adhoc_jobs_between(conn, start, end)
+    for job in jobs:
+        if job["status"] == "creating":
+            continue
+        report.jobs += 1
+        report.estimated_usd += float(job["estimated_cost_usd"])
+        report.actual_usd += float(job["actual_cost_usd"] or 0)
+        report.by_model[job["model_id"]] = report.by_model.get(job["model_id"], 0) + 1
+        user = job["user_id"] or ""
+        report.by_user[user] = report.by_user.get(user, 0) + 1
+        if job["status"] in job_rows.ACTIVE or (
+            job["status"] == "succeeded" and job["collected_at"] is None
+        ):
+            report.waiting += 1
+        elif job["status"] == "succeeded":
+            report.completed += 1
+        else:
+            report.failed_total += 1
+    report.estimated_usd = round(report.estimated_usd, 4)
+    report.actual_usd = round(report.actual_usd, 4)

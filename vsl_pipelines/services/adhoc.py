@@ -1,0 +1,120 @@
+"""One-off generations (`POST /api/generate-media`): checked against the registry before any
+spend, then created on Replicate with the webhook, exactly like a script's predictions. The
+webhook sensor follows them; the day's `adhoc_media` run collects their outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from vsl_pipelines.db import jobs as job_rows
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.domain.registry import ModelSpec, Registry, RegistryError
+from vsl_pipelines.generation.predictions import PredictionClient, PredictionCreateError
+from vsl_pipelines.logs import get_logger
+from vsl_pipelines.metrics import emf as metrics
+from vsl_pipelines.services.job_status import JobStatusLayers
+
+log = get_logger(__name__)
+
+
+class AdhocInvalid(ValueError):
+    """The request does not fit the registry; `field` names the body field at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class AdhocNotCreated(RuntimeError):
+    """Replicate refused or kept failing the prediction; the job is recorded as failed."""
+
+    def __init__(self, message: str, job_id: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+
+
+@dataclass(frozen=True)
+class AdhocPlan:
+    spec: ModelSpec
+    model_input: dict[str, Any]
+    estimated_cost_usd: float
+
+
+def plan_adhoc(
+    registry: Registry, media_type: str, model_id: str, parameters: dict[str, Any]
+) -> AdhocPlan:
+    """The model and its checked input, or `AdhocInvalid` naming the field."""
+    try:
+        spec = registry.get(model_id)
+    except RegistryError as exc:
+        raise AdhocInvalid("modelId", str(exc)) from None
+    if spec.kind != media_type:
+        raise AdhocInvalid("mediaType", f"model {model_id!r} makes {spec.kind}, not {media_type}")
+    try:
+        model_input = spec.build_input(parameters)
+        cost = spec.estimate_cost(model_input)
+    except RegistryError as exc:
+        raise AdhocInvalid("parameters", str(exc)) from None
+    if spec.image_input is not None:
+        image = model_input.get(spec.image_input)
+        if not isinstance(image, str) or urlsplit(image).scheme not in ("http", "https"):
+            raise AdhocInvalid(
+                f"parameters.{spec.image_input}",
+                f"model {model_id!r} makes video from an image: give its http(s) URL",
+            )
+    return AdhocPlan(spec, model_input, cost)
+
+
+def submit_adhoc(
+    database_url: str,
+    client: PredictionClient,
+    plan: AdhocPlan,
+    user_id: str,
+    status: JobStatusLayers | None = None,
+) -> dict[str, Any]:
+    """Record the job, create its prediction (with the webhook), publish its status; the
+    original answer `{"jobId", "status", "estimatedTime", "estimatedCost"}`."""
+    with connect(database_url) as conn:
+        row = job_rows.reserve_adhoc_job(
+            conn,
+            user_id=user_id,
+            media_type=plan.spec.kind,
+            model_id=plan.spec.id,
+            model_input=plan.model_input,
+            estimated_cost_usd=plan.estimated_cost_usd,
+        )
+    job_id = str(row["public_id"])
+    context = {
+        "job_id": row["id"],
+        "user_id": user_id,
+        "model_id": plan.spec.id,
+        "media_type": plan.spec.kind,
+    }
+    try:
+        prediction = client.create(plan.spec, plan.model_input, reserved_at=row["created_at"])
+    except PredictionCreateError as exc:
+        with connect(database_url) as conn:
+            job_rows.mark(conn, row["id"], "failed", error=str(exc))
+        if status is not None:
+            status.publish([row["id"]])
+        log.error("ad-hoc prediction not created", extra=context)
+        raise AdhocNotCreated(str(exc), job_id) from None
+    with connect(database_url) as conn:
+        job_rows.attach_prediction(conn, row["id"], prediction)
+    if status is not None:
+        status.publish([row["id"]])
+    metrics.record(
+        {"JobsStarted": 1, "CostUSD": plan.estimated_cost_usd},
+        action="job_started",
+        **context,
+    )
+    log.info("ad-hoc prediction submitted", extra={**context, "prediction_id": prediction["id"]})
+    return {
+        "jobId": job_id,
+        "status": "pending",
+        "estimatedTime": plan.spec.estimated_time,
+        "estimatedCost": round(plan.estimated_cost_usd, 6),
+    }

@@ -1,0 +1,143 @@
+"""The original system's two first calls: `POST /api/generate-media` (a one-off generation)
+and `GET /api/status/{jobId}` (any job's status, ad-hoc or a script's, through the layers)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from vsl_pipelines.domain.job_document import served
+from vsl_pipelines.domain.script import ModelId, text_problem
+from vsl_pipelines.services.adhoc import AdhocInvalid, AdhocNotCreated, plan_adhoc, submit_adhoc
+from vsl_pipelines.services.job_status import JobStatusLayers
+from vsl_pipelines.web.api.bodies import parse_body
+from vsl_pipelines.web.api.openapi import request_body
+from vsl_pipelines.web.deps import ApiConfig, ConfigDep
+
+router = APIRouter()
+
+MAX_GENERATE_BYTES = 64 * 1024
+
+
+def _single_line(value: str) -> str:
+    problem = text_problem(value, single_line=True)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+UserId = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_single_line)]
+
+
+class GenerateMediaBody(BaseModel):
+    """The original request: who asks, what kind of media, which model, its parameters."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    userId: UserId | None = Field(
+        default=None, description="required unless the API key names its user"
+    )
+    mediaType: Literal["image", "video", "audio"]
+    modelId: ModelId
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class GenerateMediaAnswer(BaseModel):
+    jobId: str
+    status: Literal["pending"]
+    estimatedTime: float
+    estimatedCost: float
+
+
+class JobResult(BaseModel):
+    originalUrl: str
+    thumbnailUrl: str | None = None
+    fileSize: int | None = None
+    contentType: str | None = None
+    width: int | None = None
+    height: int | None = None
+    durationS: float | None = None
+
+
+class JobStatusAnswer(BaseModel):
+    jobId: str
+    status: Literal["pending", "processing", "completed", "failed"]
+    userId: str | None
+    mediaType: Literal["image", "video", "audio"]
+    modelId: str
+    predictionId: str | None
+    createdAt: str
+    completedAt: str | None
+    estimatedCost: float | None
+    actualCost: float | None
+    result: JobResult | None
+    error: str | None
+    scriptId: str | None = None
+    sectionId: str | None = None
+    stage: str | None = None
+
+
+async def generate_body(request: Request) -> GenerateMediaBody:
+    raw = await request.body()
+    if len(raw) > MAX_GENERATE_BYTES:
+        raise HTTPException(413, f"request body: larger than {MAX_GENERATE_BYTES} bytes")
+    body: GenerateMediaBody = await run_in_threadpool(
+        parse_body, raw, request.headers.get("content-type", ""), GenerateMediaBody
+    )
+    return body
+
+
+def _layers(config: ApiConfig) -> JobStatusLayers:
+    return config.job_status or JobStatusLayers(config.database_url)
+
+
+@router.post(
+    "/generate-media",
+    status_code=202,
+    response_model=GenerateMediaAnswer,
+    openapi_extra=request_body({"application/json": GenerateMediaBody}, "one generation"),
+    responses={502: {"description": "Replicate refused or kept failing the prediction"}},
+)
+def generate_media(
+    request: Request,
+    body: Annotated[GenerateMediaBody, Depends(generate_body)],
+    config: ConfigDep,
+) -> dict[str, Any]:
+    """Check the request against the model registry (nothing is spent on a bad one), create
+    the prediction with the webhook, answer 202 with the job id to follow."""
+    key = getattr(request.state, "api_key", None)
+    key_user = key.user_id if key is not None else None
+    if key_user is not None and body.userId not in (None, key_user):
+        raise HTTPException(403, f"userId: this API key acts for user {key_user!r} only")
+    user_id = body.userId or key_user
+    if user_id is None:
+        raise HTTPException(422, "userId: required (this API key names no user)")
+    if config.predictions is None:
+        raise HTTPException(503, "generation is not configured on this service")
+    try:
+        plan = plan_adhoc(config.registry, body.mediaType, body.modelId, body.parameters)
+    except AdhocInvalid as exc:
+        raise HTTPException(422, str(exc)) from None
+    try:
+        return submit_adhoc(config.database_url, config.predictions, plan, user_id, _layers(config))
+    except AdhocNotCreated as exc:
+        raise HTTPException(502, f"job {exc.job_id} failed: {exc}") from None
+
+
+@router.get("/status/{job_id}", response_model=JobStatusAnswer, response_model_exclude_none=False)
+def job_status(job_id: str, config: ConfigDep) -> JSONResponse:
+    """A job's status and, once stored, its result: from Redis, the jobs table, then
+    PostgreSQL."""
+    try:
+        public_id = str(uuid.UUID(job_id))
+    except ValueError:
+        raise HTTPException(422, "jobId: not a job id (a UUID)") from None
+    document, _layer = _layers(config).read(public_id)
+    if document is None:
+        raise HTTPException(404, f"no job {job_id!r}")
+    return JSONResponse(served(document, config.media_store.public_url))
