@@ -50,8 +50,8 @@ def main() -> None:
             )
             conn.execute(
                 "INSERT INTO jobs (script_id, section_id, stage, take, model_id, prediction_id,"
-                " status, input, estimated_cost_usd)"
-                " SELECT 'bench', 's' || g, 'clip', 1, 'm', 'p' || g, 'starting', '{}', 0"
+                " status, input, estimated_cost_usd, media_type)"
+                " SELECT 'bench', 's' || g, 'clip', 1, 'm', 'p' || g, 'starting', '{}', 0, 'video'"
                 " FROM generate_series(1, %s) g",
                 (args.webhooks,),
             )

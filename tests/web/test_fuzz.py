@@ -24,6 +24,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.generation.modes import GenerationMode
 
 from tests.fixtures.api import StartApi, add_clip, review_form_auth
+from tests.fixtures.sandbox import SANDBOX_TOKEN
 from tests.fixtures.scripts import SAMPLE_SCRIPT
 from vsl_pipelines.domain.registry import Registry, load_registry
 from vsl_pipelines.domain.script import (
@@ -34,7 +35,9 @@ from vsl_pipelines.domain.script import (
     load_yaml,
     parse_script,
 )
+from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.generation.stages import BudgetExceeded, check_budget
+from vsl_pipelines.sandbox import RunningSandbox
 from vsl_pipelines.settings import PROJECT_ROOT
 from vsl_pipelines.web.api.bodies import parse_body
 from vsl_pipelines.web.decisions import ApproveBody, RejectBody
@@ -65,6 +68,8 @@ OPERATIONS = [
     ("POST", "/api/scripts/{script_id}/sections/{section_id}/reject"),
     ("GET", "/api/scripts/{script_id}/video"),
     ("GET", "/api/costs"),
+    ("POST", "/api/generate-media"),
+    ("GET", "/api/status/{job_id}"),
     ("GET", "/review"),
     ("POST", "/review/{script_id}/{section_id}/approve"),
     ("POST", "/review/{script_id}/{section_id}/reject"),
@@ -72,9 +77,13 @@ OPERATIONS = [
 
 
 @pytest.fixture
-def fuzzed_service(start_api: StartApi, database_url: str, stored_script: Script) -> Any:
-    """The service, a stored script and two takes waiting for review."""
-    service = start_api()
+def fuzzed_service(
+    start_api: StartApi, database_url: str, stored_script: Script, sandbox: RunningSandbox
+) -> Any:
+    """The service (generating on the sandbox), a stored script and two takes waiting for
+    review."""
+    client = PredictionClient(sandbox.base_url.removesuffix("/v1"), SANDBOX_TOKEN, None)
+    service = start_api(predictions=client)
     add_clip(database_url, SCRIPT, "hook")
     add_clip(database_url, SCRIPT, "close")
     return service
@@ -82,7 +91,7 @@ def fuzzed_service(start_api: StartApi, database_url: str, stored_script: Script
 
 def load_schema(service: RunningService) -> Any:
     return schemathesis.openapi.from_url(
-        f"{service.url}/openapi.json", config=FUZZ_CONFIG, timeout=10
+        f"{service.url}/api/openapi.json", config=FUZZ_CONFIG, timeout=10
     )
 
 

@@ -183,8 +183,8 @@ def test_a_utf8_bom_is_dropped_and_the_event_applied(
         )
         conn.execute(
             "INSERT INTO jobs (script_id, section_id, stage, take, model_id, prediction_id,"
-            " status, input, estimated_cost_usd)"
-            " VALUES ('s', 'hook', 'clip', 1, 'm', 'p1', 'starting', '{}', 0)"
+            " status, input, estimated_cost_usd, media_type)"
+            " VALUES ('s', 'hook', 'clip', 1, 'm', 'p1', 'starting', '{}', 0, 'video')"
         )
     assert apply_events(database_url, [row["body"]]) == {"s"}
 

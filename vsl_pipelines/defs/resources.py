@@ -102,6 +102,7 @@ class JobStatusResource(dg.ConfigurableResource):
     table (`dynamodb_jobs_table`), each when set."""
 
     redis_url: str | None = None
+    redis_prefix: str = "vsl:"
     dynamodb_jobs_table: str | None = None
     aws_endpoint_url: str | None = None
     aws_region: str | None = None
@@ -110,6 +111,7 @@ class JobStatusResource(dg.ConfigurableResource):
         return make_status_layers(
             database_url,
             redis_url=self.redis_url,
+            redis_prefix=self.redis_prefix,
             jobs_table=self.dynamodb_jobs_table,
             endpoint_url=self.aws_endpoint_url,
             region=self.aws_region,

@@ -58,6 +58,9 @@ def plan_adhoc(
         cost = spec.estimate_cost(model_input)
     except RegistryError as exc:
         raise AdhocInvalid("parameters", str(exc)) from None
+    prompt = model_input.get("prompt")
+    if spec.task.startswith("text-to") and (not isinstance(prompt, str) or not prompt.strip()):
+        raise AdhocInvalid("parameters.prompt", f"model {model_id!r} needs a prompt (text)")
     if spec.image_input is not None:
         image = model_input.get(spec.image_input)
         if not isinstance(image, str) or urlsplit(image).scheme not in ("http", "https"):
@@ -95,13 +98,18 @@ def submit_adhoc(
     }
     try:
         prediction = client.create(plan.spec, plan.model_input, reserved_at=row["created_at"])
-    except PredictionCreateError as exc:
+    except Exception as exc:  # refused, or Replicate unreachable even for the dedupe search
+        reason = (
+            str(exc)
+            if isinstance(exc, PredictionCreateError)
+            else f"Replicate could not be reached ({type(exc).__name__})"
+        )
         with connect(database_url) as conn:
-            job_rows.mark(conn, row["id"], "failed", error=str(exc))
+            job_rows.mark(conn, row["id"], "failed", error=reason)
         if status is not None:
             status.publish([row["id"]])
         log.error("ad-hoc prediction not created", extra=context)
-        raise AdhocNotCreated(str(exc), job_id) from None
+        raise AdhocNotCreated(reason, job_id) from None
     with connect(database_url) as conn:
         job_rows.attach_prediction(conn, row["id"], prediction)
     if status is not None:

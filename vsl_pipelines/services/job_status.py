@@ -82,13 +82,14 @@ def make_status_layers(
     database_url: str,
     *,
     redis_url: str | None = None,
+    redis_prefix: str = "vsl:",
     jobs_table: str | None = None,
     endpoint_url: str | None = None,
     region: str | None = None,
 ) -> JobStatusLayers:
     """Redis when `redis_url` is set, the DynamoDB jobs table when `jobs_table` is."""
     caches: list[StatusLayer] = []
-    redis_layer = status_documents_from_url(redis_url)
+    redis_layer = status_documents_from_url(redis_url, redis_prefix)
     if redis_layer is not None:
         caches.append(redis_layer)
     if jobs_table:

@@ -48,7 +48,13 @@ def create_app(
     """The app writing verified webhooks to `inbox`, serving `media_root`, `api` and `/review`;
     every body bounded by `limits` (default: `limits.ROUTE_LIMITS`)."""
     verifier = WebhookVerifier(secret)
-    app = FastAPI(title="VSL Pipelines service", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="VSL Pipelines service",
+        docs_url=None,
+        redoc_url=None,
+        # Beside the API it describes, so a client's base URL `https://HOST/api` finds it.
+        openapi_url="/api/openapi.json",
+    )
     app.add_middleware(BodyLimitMiddleware, limits=limits or BodyLimits())
 
     @app.post("/webhooks/replicate")

@@ -31,6 +31,7 @@ MIB = 1024 * KIB
 
 WEBHOOK_BODY_LIMIT = 1 * MIB  # a Replicate prediction (logs and outputs included) is far below
 SCRIPT_BODY_LIMIT = 1_000_000  # `POST /api/scripts`, as `api.bodies.MAX_SCRIPT_BYTES`
+GENERATE_BODY_LIMIT = 64 * 1024  # a generation request: a model id and its parameters
 DECISION_BODY_LIMIT = 16 * KIB  # approve/reject in the API and the review page's forms
 DEFAULT_BODY_LIMIT = 4 * KIB  # every other route (none of them takes a body)
 
@@ -63,6 +64,7 @@ ROUTE_LIMITS: tuple[RouteLimit, ...] = (
         r"/api/scripts/[^/]+/sections/[^/]+/(approve|reject)/?", DECISION_BODY_LIMIT, "decision"
     ),
     RouteLimit.of(r"/review/[^/]+/[^/]+/(approve|reject)/?", DECISION_BODY_LIMIT, "form"),
+    RouteLimit.of(r"/api/generate-media/?", GENERATE_BODY_LIMIT, "generation"),
 )
 
 

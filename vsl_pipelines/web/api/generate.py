@@ -18,10 +18,9 @@ from vsl_pipelines.services.job_status import JobStatusLayers
 from vsl_pipelines.web.api.bodies import parse_body
 from vsl_pipelines.web.api.openapi import request_body
 from vsl_pipelines.web.deps import ApiConfig, ConfigDep
+from vsl_pipelines.web.limits import GENERATE_BODY_LIMIT
 
 router = APIRouter()
-
-MAX_GENERATE_BYTES = 64 * 1024
 
 
 def _single_line(value: str) -> str:
@@ -84,8 +83,8 @@ class JobStatusAnswer(BaseModel):
 
 async def generate_body(request: Request) -> GenerateMediaBody:
     raw = await request.body()
-    if len(raw) > MAX_GENERATE_BYTES:
-        raise HTTPException(413, f"request body: larger than {MAX_GENERATE_BYTES} bytes")
+    if len(raw) > GENERATE_BODY_LIMIT:
+        raise HTTPException(413, f"request body: larger than {GENERATE_BODY_LIMIT} bytes")
     body: GenerateMediaBody = await run_in_threadpool(
         parse_body, raw, request.headers.get("content-type", ""), GenerateMediaBody
     )
@@ -117,12 +116,12 @@ def generate_media(
     user_id = body.userId or key_user
     if user_id is None:
         raise HTTPException(422, "userId: required (this API key names no user)")
-    if config.predictions is None:
-        raise HTTPException(503, "generation is not configured on this service")
     try:
         plan = plan_adhoc(config.registry, body.mediaType, body.modelId, body.parameters)
     except AdhocInvalid as exc:
         raise HTTPException(422, str(exc)) from None
+    if config.predictions is None:
+        raise HTTPException(503, "generation is not configured on this service")
     try:
         return submit_adhoc(config.database_url, config.predictions, plan, user_id, _layers(config))
     except AdhocNotCreated as exc:

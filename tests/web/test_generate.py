@@ -1,0 +1,510 @@
+"""The original API's first calls against the real sandbox: `POST /api/generate-media`, the
+webhook into the inbox, the webhook sensor, the day's `adhoc_media` run, then
+`GET /api/status/{jobId}` with the stored result, decoded; and every refusal."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import httpx
+import pytest
+import redis
+from dagster_aws.s3 import S3Resource
+
+from tests.fixtures.sandbox import SANDBOX_TOKEN
+from tests.fixtures.scripts import record_job
+from vsl_pipelines.cache.status_documents import RedisStatusDocuments
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.defs.adhoc.assets import adhoc_media
+from vsl_pipelines.defs.generation.sensors import webhook_tick
+from vsl_pipelines.defs.resources import (
+    DatabaseResource,
+    InboxResource,
+    JobStatusResource,
+    MediaStoreResource,
+    PacingResource,
+    ReplicateResource,
+)
+from vsl_pipelines.domain.registry import Registry
+from vsl_pipelines.domain.script import Script
+from vsl_pipelines.generation.predictions import PredictionClient
+from vsl_pipelines.inbox.postgres import PostgresInbox
+from vsl_pipelines.media.probe import probe_media
+from vsl_pipelines.sandbox import RunningSandbox
+from vsl_pipelines.services.adhoc import plan_adhoc, submit_adhoc
+from vsl_pipelines.services.job_status import JobStatusLayers
+from vsl_pipelines.services.keys import create_key
+from vsl_pipelines.storage.local import LocalMediaStore
+from vsl_pipelines.web.app import create_app
+from vsl_pipelines.web.deps import ApiConfig
+from vsl_pipelines.web.server import RunningService, start_service_in_thread
+
+JSON = {"Content-Type": "application/json"}
+
+
+class AdhocService:
+    """The service with ad-hoc generation on the sandbox, and the Dagster side of the flow."""
+
+    def __init__(
+        self,
+        service: RunningService,
+        database_url: str,
+        inbox: PostgresInbox,
+        media_root: Path,
+        sandbox: RunningSandbox,
+        status: JobStatusLayers,
+        redis_url: str,
+        redis_prefix: str,
+    ) -> None:
+        self.url = service.url
+        self.database_url = database_url
+        self.inbox = inbox
+        self.media_root = media_root
+        self.sandbox = sandbox
+        self.status = status
+        self.cursor = 0
+        # The Dagster side publishes to the service's Redis layer, as in production.
+        self.job_status = JobStatusResource(redis_url=redis_url, redis_prefix=redis_prefix)
+
+    def generate(self, body: dict[str, Any], **headers: str) -> httpx.Response:
+        return httpx.post(f"{self.url}/api/generate-media", json=body, headers=headers)
+
+    def status_of(self, job_id: str) -> dict[str, Any]:
+        answer = httpx.get(f"{self.url}/api/status/{job_id}")
+        assert answer.status_code == 200, answer.text
+        document: dict[str, Any] = answer.json()
+        return document
+
+    def tick(self, instance: dg.DagsterInstance, **pacing: Any) -> list[dg.RunRequest]:
+        requests, self.cursor, _ = webhook_tick(
+            self.cursor,
+            self.database_url,
+            InboxResource(database_url=self.database_url),
+            ReplicateResource(
+                base_url=self.sandbox.base_url.removesuffix("/v1"), api_token=SANDBOX_TOKEN
+            ),
+            PacingResource(**pacing),
+            instance,
+            self.job_status,
+        )
+        return requests
+
+    def collect(self, instance: dg.DagsterInstance, day: str) -> dg.ExecuteInProcessResult:
+        resources = {
+            "database": DatabaseResource(url=self.database_url),
+            "media_store": MediaStoreResource(
+                root=str(self.media_root),
+                public_base_url=f"{self.url}/media",
+                s3=S3Resource(),
+            ),
+            "job_status": self.job_status,
+        }
+        result = dg.materialize(
+            [adhoc_media], partition_key=day, resources=resources, instance=instance
+        )
+        assert result.success
+        return result
+
+
+@pytest.fixture
+def adhoc(
+    database_url: str,
+    inbox: PostgresInbox,
+    sandbox: RunningSandbox,
+    service_media_root: Path,
+    registry: Registry,
+    redis_url: str,
+    redis_prefix: str,
+) -> Iterator[AdhocService]:
+    client = PredictionClient(
+        sandbox.base_url.removesuffix("/v1"), SANDBOX_TOKEN, None, base_delay_s=0.01
+    )
+    status = JobStatusLayers(
+        database_url,
+        [
+            RedisStatusDocuments(
+                redis.Redis.from_url(redis_url, decode_responses=True), redis_prefix
+            )
+        ],
+    )
+    config = ApiConfig(
+        database_url=database_url,
+        media_store=LocalMediaStore(service_media_root, "http://127.0.0.1:1/media"),
+        registry=registry,
+        predictions=client,
+        job_status=status,
+    )
+    service = start_service_in_thread(
+        create_app(inbox, sandbox.secret, service_media_root, api=config)
+    )
+    client.webhook_url = f"{service.url}/webhooks/replicate"
+    # Stored media are served by the service itself (the store's URLs name it).
+    object.__setattr__(
+        config, "media_store", LocalMediaStore(service_media_root, f"{service.url}/media")
+    )
+    try:
+        yield AdhocService(
+            service,
+            database_url,
+            inbox,
+            service_media_root,
+            sandbox,
+            status,
+            redis_url,
+            redis_prefix,
+        )
+    finally:
+        service.stop()
+
+
+def wait_for_webhooks(inbox: PostgresInbox, count: int, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while inbox.latest_cursor() < count:
+        assert time.monotonic() < deadline, f"{inbox.latest_cursor()} of {count} webhooks arrived"
+        time.sleep(0.05)
+
+
+def jobs_count(database_url: str) -> int:
+    with connect(database_url) as conn:
+        row = conn.execute("SELECT count(*) AS n FROM jobs").fetchone()
+    assert row is not None
+    return int(row["n"])
+
+
+def test_generate_follow_and_fetch_image_audio_and_video(adhoc: AdhocService) -> None:
+    image = adhoc.generate(
+        {
+            "userId": "user-1",
+            "mediaType": "image",
+            "modelId": "flux-schnell",
+            "parameters": {"prompt": "a red apple on a table", "aspect_ratio": "16:9"},
+        }
+    )
+    assert image.status_code == 202, image.text
+    answer = image.json()
+    assert set(answer) == {"jobId", "status", "estimatedTime", "estimatedCost"}
+    assert (answer["status"], answer["estimatedTime"], answer["estimatedCost"]) == (
+        "pending",
+        2,
+        0.003,
+    )
+    image_id = answer["jobId"]
+    assert str(uuid.UUID(image_id)) == image_id
+    first = adhoc.status_of(image_id)
+    assert first["status"] in ("pending", "processing")
+    assert (first["userId"], first["mediaType"], first["modelId"]) == (
+        "user-1",
+        "image",
+        "flux-schnell",
+    )
+    assert first["result"] is None and first["estimatedCost"] == 0.003
+
+    audio = adhoc.generate(
+        {
+            "userId": "user-2",
+            "mediaType": "audio",
+            "modelId": "musicgen",
+            "parameters": {"prompt": "soft piano", "duration": 2},
+        }
+    )
+    assert audio.status_code == 202, audio.text
+    audio_id = audio.json()["jobId"]
+    assert audio.json()["estimatedCost"] == pytest.approx(0.0046)
+
+    wait_for_webhooks(adhoc.inbox, 2)
+    today = datetime.now(UTC).date().isoformat()
+    with dg.instance_for_test() as instance:
+        requests = adhoc.tick(instance)
+        assert [(r.job_name, r.partition_key) for r in requests] == [("collect_adhoc", today)]
+        # Done but not stored yet: still processing for the client.
+        assert adhoc.status_of(image_id)["status"] == "processing"
+        result = adhoc.collect(instance, today)
+        [materialization] = result.asset_materializations_for_node("adhoc_media")
+        metadata = materialization.metadata
+        assert (metadata["stored_now"].value, metadata["jobs"].value) == (2, 2)
+        assert metadata["by_user"].value == {"user-1": 1, "user-2": 1}
+        assert metadata["estimated_usd"].value == pytest.approx(0.0076)
+        assert adhoc.tick(instance) == [], "nothing left to collect: no second run"
+
+    done = adhoc.status_of(image_id)
+    assert done["status"] == "completed" and done["completedAt"] is not None
+    assert done["actualCost"] == 0.003 and done["error"] is None
+    result_doc = done["result"]
+    assert result_doc["contentType"].startswith("image/")
+    picture = httpx.get(result_doc["originalUrl"])
+    assert picture.status_code == 200 and len(picture.content) == result_doc["fileSize"]
+    stored = adhoc.media_root / "downloaded.img"
+    stored.write_bytes(picture.content)
+    probe = probe_media(stored)
+    assert (probe.kind, probe.width, probe.height) == (
+        "image",
+        result_doc["width"],
+        result_doc["height"],
+    )
+    assert probe.width > probe.height, "16:9 as asked"
+    assert httpx.get(result_doc["thumbnailUrl"]).status_code == 200
+
+    sound = adhoc.status_of(audio_id)
+    assert sound["status"] == "completed" and sound["result"]["thumbnailUrl"] is None
+    track = adhoc.media_root / "downloaded.wav"
+    track.write_bytes(httpx.get(sound["result"]["originalUrl"]).content)
+    assert probe_media(track).duration_s == pytest.approx(2.0, abs=0.1)
+    assert sound["result"]["durationS"] == pytest.approx(2.0, abs=0.1)
+
+    # Image-to-video from the stored image, by its URL, as an integrator would chain them.
+    video = adhoc.generate(
+        {
+            "userId": "user-1",
+            "mediaType": "video",
+            "modelId": "stability-video",
+            "parameters": {"input_image": result_doc["originalUrl"]},
+        }
+    )
+    assert video.status_code == 202, video.text
+    wait_for_webhooks(adhoc.inbox, 3)
+    with dg.instance_for_test() as instance:
+        adhoc.tick(instance)
+        adhoc.collect(instance, today)
+    clip = adhoc.status_of(video.json()["jobId"])
+    assert clip["status"] == "completed", clip
+    movie = adhoc.media_root / "downloaded.mp4"
+    movie.write_bytes(httpx.get(clip["result"]["originalUrl"]).content)
+    decoded = probe_media(movie)
+    assert decoded.kind == "video" and decoded.frames and decoded.frames >= 14
+    assert clip["result"]["durationS"] == pytest.approx(decoded.duration_s, abs=0.01)
+    assert clip["result"]["width"] == decoded.width
+
+    # The metrics scraped afterwards count what happened.
+    scraped = httpx.get(f"{adhoc.url}/metrics").text
+    assert 'vsl_jobs_started_total{model="flux-schnell"} 1.0' in scraped
+    assert 'vsl_jobs_completed_total{model="stability-video"} 1.0' in scraped
+    assert 'vsl_jobs_failed_total{model="musicgen"} 0.0' in scraped
+    assert 'vsl_status_reads_total{layer="redis"}' in scraped
+
+
+def test_a_job_whose_webhook_is_lost_is_completed_by_the_reconciler(
+    adhoc: AdhocService, registry: Registry
+) -> None:
+    assert adhoc.status.caches  # the service's Redis layer
+    lost = PredictionClient(
+        adhoc.sandbox.base_url.removesuffix("/v1"),
+        SANDBOX_TOKEN,
+        "http://127.0.0.1:1/webhooks/replicate",  # nobody listens: the webhook never arrives
+    )
+    plan = plan_adhoc(registry, "image", "sdxl", {"prompt": "a lost webhook"})
+    job_id = submit_adhoc(adhoc.database_url, lost, plan, "user-3", adhoc.status)["jobId"]
+    deadline = time.monotonic() + 20
+    today = datetime.now(UTC).date().isoformat()
+    with dg.instance_for_test() as instance:
+        while True:  # the reconciler polls jobs whose webhook is late (here: at once)
+            requests = adhoc.tick(instance, late_webhook_s=0.0)
+            if requests:
+                break
+            assert time.monotonic() < deadline, "the reconciler never saw the prediction finish"
+            time.sleep(0.2)
+        assert adhoc.inbox.latest_cursor() == 0, "no webhook came"
+        assert [r.partition_key for r in requests] == [today]
+        adhoc.collect(instance, today)
+    document = adhoc.status_of(job_id)
+    assert document["status"] == "completed" and document["result"]["width"] > 0
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        (
+            {
+                "userId": "u",
+                "mediaType": "image",
+                "modelId": "dall-e",
+                "parameters": {"prompt": "x"},
+            },
+            422,
+            "modelId",
+        ),
+        (
+            {"userId": "u", "mediaType": "video", "modelId": "sdxl", "parameters": {"prompt": "x"}},
+            422,
+            "mediaType",
+        ),
+        (
+            {"userId": "u", "mediaType": "movie", "modelId": "sdxl", "parameters": {"prompt": "x"}},
+            422,
+            "mediaType",
+        ),
+        (
+            {
+                "userId": "u",
+                "mediaType": "image",
+                "modelId": "sdxl",
+                "parameters": {"prompt": "x", "steps": 3},
+            },
+            422,
+            "steps",
+        ),
+        (
+            {
+                "userId": "u",
+                "mediaType": "image",
+                "modelId": "sdxl",
+                "parameters": {"prompt": "x", "width": 4096},
+            },
+            422,
+            "width",
+        ),
+        (
+            {
+                "userId": "u",
+                "mediaType": "image",
+                "modelId": "sdxl",
+                "parameters": {"prompt": "x", "width": 100},
+            },
+            422,
+            "width",
+        ),
+        (
+            {
+                "userId": "u",
+                "mediaType": "image",
+                "modelId": "flux-schnell",
+                "parameters": {"aspect_ratio": "7:3", "prompt": "x"},
+            },
+            422,
+            "aspect_ratio",
+        ),
+        (
+            {"userId": "u", "mediaType": "image", "modelId": "sdxl", "parameters": {}},
+            422,
+            "parameters.prompt",
+        ),
+        (
+            {"userId": "u", "mediaType": "video", "modelId": "stability-video", "parameters": {}},
+            422,
+            "parameters.input_image",
+        ),
+        (
+            {
+                "userId": "u",
+                "mediaType": "video",
+                "modelId": "stability-video",
+                "parameters": {"input_image": "file:///etc/passwd"},
+            },
+            422,
+            "parameters.input_image",
+        ),
+        (
+            {
+                "userId": "u",
+                "mediaType": "audio",
+                "modelId": "musicgen",
+                "parameters": {"prompt": "x", "duration": 1e9},
+            },
+            422,
+            "duration",
+        ),
+        (
+            {
+                "userId": "u\nv",
+                "mediaType": "image",
+                "modelId": "sdxl",
+                "parameters": {"prompt": "x"},
+            },
+            422,
+            "userId",
+        ),
+        ({"mediaType": "image", "modelId": "sdxl", "parameters": {"prompt": "x"}}, 422, "userId"),
+        (
+            {
+                "userId": "u",
+                "mediaType": "image",
+                "modelId": "sdxl",
+                "parameters": {"prompt": "x"},
+                "extra": 1,
+            },
+            422,
+            "extra",
+        ),
+        (
+            {"userId": "u", "mediaType": "image", "modelId": "sdxl", "parameters": [1]},
+            422,
+            "parameters",
+        ),
+    ],
+)
+def test_bad_requests_are_refused_before_any_spend(
+    adhoc: AdhocService, body: dict[str, Any], status: int, field: str
+) -> None:
+    answer = adhoc.generate(body)
+    assert answer.status_code == status, answer.text
+    assert field in answer.json()["detail"], answer.text
+    assert jobs_count(adhoc.database_url) == 0, "nothing recorded"
+    assert adhoc.sandbox.engine.store.all() == [], "no prediction created"
+
+
+def test_bodies_out_of_bounds_are_refused(adhoc: AdhocService) -> None:
+    url = f"{adhoc.url}/api/generate-media"
+    huge = httpx.post(url, content=b'{"userId": "' + b"u" * 70_000 + b'"}', headers=JSON)
+    assert huge.status_code == 413
+    deep = httpx.post(url, content=b"[" * 5000 + b"]" * 5000, headers=JSON)
+    assert deep.status_code == 422 and "nested" in deep.text
+    not_json = httpx.post(url, content=b"userId=u", headers={"Content-Type": "text/plain"})
+    assert not_json.status_code == 415
+    nan = httpx.post(
+        url,
+        content=b'{"userId": "u", "mediaType": "image", "modelId": "sdxl", "parameters": {"prompt": "x", "guidance_scale": NaN}}',
+        headers=JSON,
+    )
+    assert nan.status_code == 422
+    assert jobs_count(adhoc.database_url) == 0
+
+
+def test_a_key_acts_for_its_own_user_only(adhoc: AdhocService) -> None:
+    _, key = create_key(adhoc.database_url, name="acme", user_id="acme-user", rate_per_minute=100)
+    body = {"mediaType": "image", "modelId": "sdxl", "parameters": {"prompt": "x"}}
+    other = adhoc.generate({**body, "userId": "someone-else"}, **{"X-API-Key": key})
+    assert other.status_code == 403 and "acme-user" in other.text
+    own = adhoc.generate(body, **{"X-API-Key": key})
+    assert own.status_code == 202, own.text
+    assert adhoc.status_of(own.json()["jobId"])["userId"] == "acme-user"
+
+
+def test_replicate_refusing_answers_502_and_records_the_failure(
+    adhoc: AdhocService, registry: Registry
+) -> None:
+    adhoc.sandbox.stop()  # Replicate unreachable
+    answer = adhoc.generate(
+        {"userId": "u", "mediaType": "image", "modelId": "sdxl", "parameters": {"prompt": "x"}}
+    )
+    assert answer.status_code == 502, answer.text
+    job_id = answer.json()["detail"].split()[1]
+    document = adhoc.status_of(job_id)
+    assert document["status"] == "failed" and "could not be reached" in document["error"]
+    assert SANDBOX_TOKEN not in answer.text + document["error"]
+
+
+def test_status_refusals_and_a_script_job(adhoc: AdhocService, stored_script: Script) -> None:
+    assert httpx.get(f"{adhoc.url}/api/status/not-a-uuid").status_code == 422
+    missing = httpx.get(f"{adhoc.url}/api/status/{uuid.uuid4()}")
+    assert missing.status_code == 404
+    with connect(adhoc.database_url) as conn:
+        job = record_job(conn, "pred-script", "processing")
+        row = conn.execute("SELECT public_id FROM jobs WHERE id = %s", (job,)).fetchone()
+    assert row is not None
+    document = adhoc.status_of(str(row["public_id"]))
+    assert (
+        document["status"],
+        document["scriptId"],
+        document["sectionId"],
+        document["userId"],
+    ) == (
+        "processing",
+        "spring-launch",
+        "hook",
+        None,
+    )
