@@ -1,6 +1,8 @@
 """Structured JSON logging for every process (service, sandbox, Dagster code, CLI).
 
-Each line carries the ids passed in `extra` (script_id, section_id, job_id, model_id, ...).
+Each line carries the ids passed in `extra` (script_id, section_id, job_id, model_id, ...), and
+the original system's camelCase names for the ones it logged (userId, modelId, mediaType); its
+`jobId` (the public job id), `action` and `duration` come in `fields` where they apply.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ CONTEXT_KEYS = (
     "job_id",
     "user_id",
     "model_id",
+    "media_type",
     "prediction_id",
     "take",
     "stage",
     "webhook_id",
     "run_id",
 )
+# The original system's names for the ids it logged, written beside ours.
+ORIGINAL_NAMES = {"user_id": "userId", "model_id": "modelId", "media_type": "mediaType"}
 _SECRET_PATTERN = re.compile(r"(r8_[A-Za-z0-9]{6,}|whsec_[A-Za-z0-9+/=]{6,}|Bearer\s+\S+)")
 
 
@@ -43,6 +48,8 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, key, None)
             if value is not None:
                 line[key] = value
+                if key in ORIGINAL_NAMES:
+                    line[ORIGINAL_NAMES[key]] = value
         extra = getattr(record, "fields", None)
         if isinstance(extra, dict):
             line.update({k: v for k, v in extra.items() if k not in line})

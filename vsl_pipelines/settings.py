@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # the loopback names and the host it listens on. Guards against DNS rebinding.
     allowed_hosts: str = Field(default="", alias="VSL_ALLOWED_HOSTS")
     service_port: int = Field(default=8080, alias="VSL_SERVICE_PORT")
+    # Origins (scheme://host[:port]) whose pages may read the API's answers and downloads,
+    # comma-separated; empty: none (CORS, GET and HEAD only).
+    cors_origins: str = Field(default="", alias="VSL_CORS_ORIGINS")
     # Empty: the service's own address (`service_url`).
     webhook_url: str = Field(default="", alias="VSL_WEBHOOK_URL")
     public_media_url: str = Field(default="", alias="VSL_MEDIA_URL")
@@ -91,6 +94,10 @@ class Settings(BaseSettings):
         names = {*LOOPBACK_NAMES, self.service_host}
         names.update(h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip())
         return frozenset(n for n in names if n not in ("0.0.0.0", "::"))
+
+    @property
+    def cors_origin_list(self) -> frozenset[str]:
+        return frozenset(o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip())
 
     @property
     def uses_sandbox(self) -> bool:

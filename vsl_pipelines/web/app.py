@@ -12,6 +12,7 @@ import logging
 from pathlib import Path, PurePosixPath
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -22,6 +23,7 @@ from vsl_pipelines.metrics.prometheus import metrics_renderer
 from vsl_pipelines.web import api as api_routes
 from vsl_pipelines.web import metrics as metrics_routes
 from vsl_pipelines.web import review as review_routes
+from vsl_pipelines.web.access_log import ApiAccessLog
 from vsl_pipelines.web.deps import ApiConfig
 from vsl_pipelines.web.limits import BodyLimitMiddleware, BodyLimits
 from vsl_pipelines.web.signatures import (
@@ -56,6 +58,17 @@ def create_app(
         openapi_url="/api/openapi.json",
     )
     app.add_middleware(BodyLimitMiddleware, limits=limits or BodyLimits())
+    if api is not None and api.cors_origins:
+        # Browsers on these origins may read (download) what the API serves; writes stay
+        # same-site (no preflight for them is ever answered).
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(api.cors_origins),
+            allow_methods=["GET", "HEAD"],
+            allow_headers=["X-API-Key", "Authorization"],
+            max_age=600,
+        )
+    app.add_middleware(ApiAccessLog)
 
     @app.post("/webhooks/replicate")
     async def receive_replicate_webhook(request: Request) -> JSONResponse:

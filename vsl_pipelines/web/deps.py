@@ -74,6 +74,8 @@ class ApiConfig:
     key_rates: KeyRates = field(default_factory=LocalKeyRates, repr=False, compare=False)
     # Creates ad-hoc predictions (None: `POST /api/generate-media` answers 503).
     predictions: PredictionClient | None = field(default=None, repr=False, compare=False)
+    # Origins whose pages may read the API and media (CORS, GET and HEAD only).
+    cors_origins: frozenset[str] = frozenset()
     # The status layers (None: PostgreSQL alone).
     job_status: JobStatusLayers | None = field(default=None, repr=False, compare=False)
     # Signs the review page's CSRF tokens; one per app (a restarted service wants a reload).

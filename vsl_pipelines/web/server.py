@@ -114,6 +114,7 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
         api_key=settings.api_key,
         key_rates=key_rates_from_url(settings.redis_url),
         allowed_hosts=settings.allowed_host_names,
+        cors_origins=settings.cors_origin_list,
         predictions=PredictionClient(
             settings.replicate_client_base_url,
             settings.replicate_token.get_secret_value(),
