@@ -44,11 +44,15 @@ def keys_list() -> None:
 @keys.command("revoke")
 @click.argument("name")
 def keys_revoke(name: str) -> None:
-    """Revoke the named key; requests with it are refused from now on."""
+    """Revoke the named key; requests with it are refused from now on (with REDIS_URL set as
+    the service's; otherwise within 30 s, when its cached verification expires)."""
+    from vsl_pipelines.cache.key_cache import key_cache_from_url
     from vsl_pipelines.db.migrations import ready_database_url
     from vsl_pipelines.services.keys import KeyRefused, revoke_key
+    from vsl_pipelines.settings import get_settings
 
+    cache = key_cache_from_url(get_settings().redis_url)
     try:
-        click.echo(as_json(revoke_key(ready_database_url(), name)))
+        click.echo(as_json(revoke_key(ready_database_url(), name, cache)))
     except KeyRefused as exc:
         fail(str(exc))

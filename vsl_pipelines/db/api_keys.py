@@ -43,9 +43,9 @@ def list_keys(conn: Conn) -> list[dict[str, Any]]:
 
 
 def revoke_key(conn: Conn, name: str) -> dict[str, Any] | None:
-    """Revoke the named live key; None when there is none."""
+    """Revoke the named live key (its public fields and digest); None when there is none."""
     return conn.execute(
         f"UPDATE api_keys SET revoked_at = now() WHERE name = %s AND revoked_at IS NULL"
-        f" RETURNING {_PUBLIC}",
+        f" RETURNING {_PUBLIC}, key_sha256",
         (name,),
     ).fetchone()

@@ -8,9 +8,10 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from vsl_pipelines.cache.key_cache import KeyCache
 from vsl_pipelines.db import api_keys as key_rows
 from vsl_pipelines.db.connection import connect
 
@@ -71,17 +72,28 @@ def create_key(
     return row, key
 
 
-def verify_key(database_url: str, presented: str) -> ApiKey | None:
-    """The live key matching `presented`, or None."""
+def verify_key(database_url: str, presented: str, cache: KeyCache | None = None) -> ApiKey | None:
+    """The live key matching `presented`, or None; from `cache` when it holds the key."""
     if not presented.startswith(KEY_PREFIX) or len(presented) > 256:
         return None
     wanted = digest(presented)
+    cached = cache.get(wanted) if cache is not None else None
+    if cached is not None:
+        key = ApiKey(**cached)
+        if cache is not None and cache.due_for_touch(key.id):
+            with connect(database_url) as conn:
+                key_rows.touch_key(conn, key.id)
+        return key
     with connect(database_url) as conn:
         row = key_rows.key_by_digest(conn, wanted)
         if row is None or not hmac.compare_digest(bytes(row["key_sha256"]), wanted):
             return None
         key_rows.touch_key(conn, row["id"])
-    return ApiKey(row["id"], row["name"], row["user_id"], row["rate_per_minute"])
+    key = ApiKey(row["id"], row["name"], row["user_id"], row["rate_per_minute"])
+    if cache is not None:
+        cache.put(wanted, asdict(key))
+        cache.due_for_touch(key.id)  # touched just now
+    return key
 
 
 def list_keys(database_url: str) -> list[dict[str, Any]]:
@@ -89,9 +101,14 @@ def list_keys(database_url: str) -> list[dict[str, Any]]:
         return key_rows.list_keys(conn)
 
 
-def revoke_key(database_url: str, name: str) -> dict[str, Any]:
+def revoke_key(database_url: str, name: str, cache: KeyCache | None = None) -> dict[str, Any]:
+    """Revoke the named key, and drop it from `cache` so the next request is refused."""
     with connect(database_url) as conn:
         row = key_rows.revoke_key(conn, name)
     if row is None:
         raise KeyRefused(f"no live key named {name!r}; `vsl keys list` shows them")
+    if cache is not None:
+        cache.forget(bytes(row.pop("key_sha256")))
+    else:
+        row.pop("key_sha256")
     return row

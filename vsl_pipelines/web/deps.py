@@ -33,6 +33,7 @@ from fastapi import Depends, HTTPException, Request
 from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
 
+from vsl_pipelines.cache.key_cache import KeyCache
 from vsl_pipelines.cache.key_rates import KeyRates, LocalKeyRates
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import id_problem, text_problem
@@ -70,6 +71,8 @@ class ApiConfig:
     registry: Registry
     api_key: SecretStr | None = None
     allowed_hosts: frozenset[str] = LOOPBACK_NAMES
+    # Verified stored keys, cached in Redis when configured (else each request reads them).
+    key_cache: KeyCache | None = field(default=None, repr=False, compare=False)
     # Per-key request rates: Redis when configured (shared by every service process).
     key_rates: KeyRates = field(default_factory=LocalKeyRates, repr=False, compare=False)
     # Creates ad-hoc predictions (None: `POST /api/generate-media` answers 503).
@@ -245,7 +248,7 @@ class KeyRequired:
         ):
             return
         key = await run_in_threadpool(
-            verify_key, config.database_url, presented.decode("utf-8", "replace")
+            verify_key, config.database_url, presented.decode("utf-8", "replace"), config.key_cache
         )
         if key is None:
             raise self.refusal()

@@ -15,6 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from vsl_pipelines.cache import rate_limiter_from_url
+from vsl_pipelines.cache.key_cache import key_cache_from_url
 from vsl_pipelines.cache.key_rates import key_rates_from_url
 from vsl_pipelines.db.embedded import resolve_database_url
 from vsl_pipelines.db.migrations import apply_migrations
@@ -113,6 +114,7 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
         registry=load_registry(settings.models_file, settings.models_config),
         api_key=settings.api_key,
         key_rates=key_rates_from_url(settings.redis_url),
+        key_cache=key_cache_from_url(settings.redis_url),
         allowed_hosts=settings.allowed_host_names,
         cors_origins=settings.cors_origin_list,
         predictions=PredictionClient(
