@@ -1,0 +1,212 @@
+"""`GET /api/status/{jobId}` as a client meets it: `vsl serve` in its own process, the load from
+`wrk` (8 connections, 1 thread) in another, on loopback, against real PostgreSQL and Redis.
+
+Run: . .venv/bin/activate && python benchmarks/status_bench.py [--jobs 2000] [--seconds 10]
+(needs `wrk`: apt-get install wrk). Three figures, one JSON line:
+
+- `cold`: the service without Redis, so every read is a PostgreSQL query (the layer below the
+  caches; with the caches it is what a miss costs);
+- `first_reads`: each job read once through the service with Redis empty (database, then the
+  Redis fill), one request at a time from this process;
+- `warm`: the service with Redis holding every document, reads with a stored API key (verified
+  from the Redis key cache). `warm.pg_transactions` counts the transactions PostgreSQL recorded
+  for the database during the warm run (pg_stat_database, flushed when the service stops).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import psycopg
+import redis
+
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.jobs import attach_prediction, reserve_adhoc_job
+from vsl_pipelines.db.migrations import apply_migrations
+from vsl_pipelines.services.keys import create_key
+
+SERVER = os.environ.get("VSL_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+REDIS = os.environ.get("VSL_BENCH_REDIS", "redis://127.0.0.1:6379/14")
+VSL = Path(sys.executable).with_name("vsl")
+WRK_SCRIPT = """
+local ids = {}
+for line in io.lines("%s") do ids[#ids + 1] = line end
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", "/api/status/" .. ids[(n %% #ids) + 1], {["X-API-Key"] = "%s"})
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_service(
+    url: str, data_dir: Path, redis_url: str | None
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "VSL_DATA_DIR": str(data_dir),
+        "REPLICATE_WEBHOOK_SECRET": "whsec_" + "A" * 43 + "=",
+        "VSL_LOG_LEVEL": "WARNING",
+    }
+    env.pop("REDIS_URL", None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    process = subprocess.Popen(
+        [str(VSL), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            raise RuntimeError("vsl serve did not start")
+        time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(15)
+
+
+def wrk(base: str, script: Path, seconds: int) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t1", "-c8", f"-d{seconds}s", "--latency", "-s", str(script), base],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    if "Non-2xx" in out:
+        raise RuntimeError(f"wrk saw errors:\n{out}")
+
+    def ms(label: str) -> float:
+        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        assert match, out
+        value, unit = float(match.group(1)), match.group(2)
+        return round(value / 1000 if unit == "us" else value * 1000 if unit == "s" else value, 3)
+
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert rate, out
+    return {"requests_per_s": float(rate.group(1)), "p50_ms": ms("50"), "p99_ms": ms("99")}
+
+
+def transactions(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database"
+            " WHERE datname = current_database()"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("needs wrk (apt-get install wrk)")
+
+    name = f"vsl_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"{SERVER}/{name}"
+    flushed = redis.Redis.from_url(REDIS)
+    flushed.flushdb()
+    work = Path(tempfile.mkdtemp(prefix="vsl-status-bench-"))
+    try:
+        apply_migrations(url)
+        ids = []
+        with connect(url) as conn:
+            for i in range(args.jobs):
+                row = reserve_adhoc_job(
+                    conn,
+                    user_id=f"user-{i % 50}",
+                    media_type="image",
+                    model_id="flux-schnell",
+                    model_input={"prompt": f"p{i}"},
+                    estimated_cost_usd=0.003,
+                )
+                attach_prediction(conn, row["id"], {"id": f"pred-{i}", "status": "processing"})
+                ids.append(str(row["public_id"]))
+        _, key = create_key(url, "bench", user_id="bench", rate_per_minute=100_000)
+        id_file = work / "ids.txt"
+        id_file.write_text("\n".join(ids) + "\n")
+        script = work / "status.lua"
+        script.write_text(WRK_SCRIPT % (id_file, key))
+
+        service, base = start_service(url, work, None)
+        try:
+            cold = wrk(base, script, args.seconds)
+        finally:
+            stop(service)
+
+        service, base = start_service(url, work, REDIS)
+        try:
+            first: list[float] = []
+            with httpx.Client(base_url=base, headers={"X-API-Key": key}) as client:
+                for job_id in ids:
+                    started = time.perf_counter()
+                    answer = client.get(f"/api/status/{job_id}")
+                    first.append(time.perf_counter() - started)
+                    assert answer.status_code == 200, answer.text
+            time.sleep(11)  # idle backends flush their statistics after 10 s
+            before = transactions(url)
+            warm = wrk(base, script, args.seconds)
+        finally:
+            stop(service)
+        time.sleep(1)
+        warm["pg_transactions"] = transactions(url) - before - 1  # less the probe's own
+        first.sort()
+        print(
+            json.dumps(
+                {
+                    "jobs": args.jobs,
+                    "connections": 8,
+                    "cold": cold,
+                    "first_reads": {
+                        "p50_ms": round(statistics.median(first) * 1000, 3),
+                        "p99_ms": round(first[int(len(first) * 0.99) - 1] * 1000, 3),
+                    },
+                    "warm": warm,
+                    "warm_over_cold": round(warm["requests_per_s"] / cold["requests_per_s"], 2),
+                }
+            )
+        )
+    finally:
+        flushed.flushdb()
+        shutil.rmtree(work, ignore_errors=True)
+        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
