@@ -248,3 +248,17 @@ def test_unknown_or_malformed_section_videos_are_refused(
     assert foreign.status_code == 403
     with connect(database_url) as conn:
         assert conn.execute("SELECT count(*) AS n FROM approvals").fetchone()["n"] == 0
+
+
+def test_a_section_video_decision_takes_a_long_prompt(
+    api: RunningService, database_url: str
+) -> None:
+    add_clip(database_url, SCRIPT, "hook")
+    video_id = _take_id(database_url, "hook")
+    prompt = "a brighter kitchen, " * 150  # 3 KB and a 2 KB note: past 4 KiB, within 16
+    answer = httpx.post(
+        f"{api.url}/api/section-videos/{video_id}/reject",
+        json={"prompt": prompt.strip(" ,"), "note": "n" * 2000},
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
