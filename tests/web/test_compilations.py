@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.fixtures.api import StartApi, add_clip
+from tests.fixtures.media import ClipFactory
 from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.storage.local import LocalMediaStore
+from vsl_pipelines.storage.s3 import S3MediaStore
 from vsl_pipelines.web.server import RunningService
 
 SCRIPT = "spring-launch"
@@ -103,6 +106,43 @@ def test_a_succeeded_compilation_gives_its_video_url(
     assert body["compiledVideoUrl"] == api_media_store.public_url(key)
     assert (body["videoCount"], body["fileSize"], body["duration"]) == (3, 12345, 7.5)
     assert body["completedAt"] is not None and body["error"] is None
+
+
+def test_on_s3_the_video_url_is_presigned(
+    start_api: StartApi,
+    database_url: str,
+    stored_script: Script,
+    s3_bucket: tuple[Any, str],
+    tmp_path: Path,
+    make_clip: ClipFactory,
+) -> None:
+    client, bucket = s3_bucket
+    store = S3MediaStore(bucket, client=client, cache_dir=tmp_path / "cache")
+    service = start_api(media_store=store)
+    _approve_all(service, database_url)
+    compilation_id = httpx.post(
+        f"{service.url}/api/scripts/{SCRIPT}/compile", json={}, timeout=10
+    ).json()["compilationId"]
+    video = make_clip()
+    key = f"scripts/{SCRIPT}/final/{SCRIPT}-c{compilation_id}.mp4"
+    with connect(database_url) as conn:
+        compilation_rows.claim_compilation(conn, compilation_id, SCRIPT)
+        compilation_rows.finish_compilation(
+            conn,
+            compilation_id,
+            output_key=key,
+            output_uri=store.put_file(key, video),
+            duration_s=1.0,
+            size_bytes=video.stat().st_size,
+            clip_count=3,
+            cost_usd=0.1,
+            plan={},
+        )
+    body = httpx.get(f"{service.url}/api/compilations/{compilation_id}", timeout=10).json()
+    assert body["compiledVideoUrl"].startswith(client.meta.endpoint_url)
+    assert "Signature" in body["compiledVideoUrl"]
+    downloaded = httpx.get(body["compiledVideoUrl"], timeout=10)
+    assert downloaded.status_code == 200 and downloaded.content == video.read_bytes()
 
 
 def test_unknown_script_and_compilation_are_404(api: RunningService) -> None:
