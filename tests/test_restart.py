@@ -124,6 +124,7 @@ def restart_env(
             "REPLICATE_BASE_URL": sandbox.base_url,
             "VSL_WEBHOOK_SENSOR_INTERVAL": "1",
             "VSL_APPROVAL_SENSOR_INTERVAL": "1",
+            "VSL_COMPILE_SENSOR_INTERVAL": "1",
             "VSL_SCRIPTS_SENSOR_INTERVAL": "1",
             "VSL_LATE_WEBHOOK_S": "3600",  # webhooks only: a lost one would not be papered over
             "VSL_SANDBOX_TOKEN": SANDBOX_TOKEN,

@@ -14,6 +14,7 @@ from dagster_aws.s3 import S3Resource
 from vsl_pipelines.defs.adhoc.assets import adhoc_media, collect_adhoc_job
 from vsl_pipelines.defs.compilation.assets import compiled_video
 from vsl_pipelines.defs.compilation.jobs import compile_job
+from vsl_pipelines.defs.compilation.sensors import build_compile_request_sensor
 from vsl_pipelines.defs.costs.assets import cost_report, cost_report_job, cost_report_schedule
 from vsl_pipelines.defs.generation.assets import generation_assets
 from vsl_pipelines.defs.generation.jobs import JOB_FOR_STEP
@@ -97,6 +98,7 @@ def build_definitions(
         sensors=[
             build_webhook_sensor(settings.webhook_sensor_interval_s),
             build_approval_sensor(settings.approval_sensor_interval_s),
+            build_compile_request_sensor(settings.compile_sensor_interval_s),
             build_script_partitions_sensor(settings.scripts_sensor_interval_s),
         ],
         schedules=[build_generation_schedule(settings.generation_schedule), cost_report_schedule],

@@ -66,6 +66,7 @@ class Settings(BaseSettings):
 
     webhook_sensor_interval_s: int = Field(default=5, alias="VSL_WEBHOOK_SENSOR_INTERVAL")
     approval_sensor_interval_s: int = Field(default=5, alias="VSL_APPROVAL_SENSOR_INTERVAL")
+    compile_sensor_interval_s: int = Field(default=5, alias="VSL_COMPILE_SENSOR_INTERVAL")
     scripts_sensor_interval_s: int = Field(default=10, alias="VSL_SCRIPTS_SENSOR_INTERVAL")
     late_webhook_s: float = Field(default=120.0, alias="VSL_LATE_WEBHOOK_S")
     stale_run_s: float = Field(default=900.0, alias="VSL_STALE_RUN_S")

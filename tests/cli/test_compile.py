@@ -41,3 +41,13 @@ def test_compile_command_verifies_quick_by_default_full_on_request(make_clip, tm
     assert levels["--verify full"]["level"] == "full" and levels["--verify full"]["ok"]
     assert levels["--verify full"]["decoded_frames"] == 60
     assert levels["--no-verify"] is None and levels["--verify off"] is None
+
+
+def test_compile_command_writes_avi_from_the_suffix_at_a_quality(make_clip, tmp_path):
+    clips = [str(make_clip(seconds=1.0, tone=tone)) for tone in (300, 400)]
+    out = tmp_path / "letter.avi"
+    result = CliRunner().invoke(compile_command, ["--quality", "draft", "--out", str(out), *clips])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert [s["codec"] for s in body["streams"]] == ["mpeg4", "mp3"]
+    assert body["verification"]["ok"] and body["verification"]["video_frames"] == 60

@@ -2,6 +2,7 @@ import shutil
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tests.fixtures.database import SERVER_URL
 from vsl_pipelines.db.connection import close_pool
@@ -42,6 +43,7 @@ def test_fresh_database_gets_all_migrations() -> None:
             "0004_one_decision_per_take",
             "0005_api_keys",
             "0006_adhoc_jobs",
+            "0007_compile_requests",
         ]
     finally:
         close_pool(f"{SERVER_URL}/{name}")
@@ -76,6 +78,53 @@ def test_decisions_recorded_twice_on_a_take_keep_the_first(tmp_path: Path) -> No
         with psycopg.connect(url, autocommit=True) as conn:
             rows = conn.execute("SELECT decision, void FROM approvals ORDER BY id").fetchall()
         assert rows == [("rejected", False), ("approved", True), ("rejected", True)]
+    finally:
+        close_pool(url)
+        with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_compilations_from_before_requests_keep_their_format_and_one_in_flight(
+    tmp_path: Path,
+) -> None:
+    """Databases from before compile requests: formats are read from the stored keys, and of
+    the `running` rows that dead runs left, only each script's newest stays in flight."""
+    name = "vsl_mig_compile_requests_check"
+    before = tmp_path / "before"
+    before.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if path.stem < "0007":
+            shutil.copy(path, before / path.name)
+    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"{SERVER_URL}/{name}"
+    try:
+        apply_migrations(url, before)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO scripts (id, title, document)"
+                """ VALUES ('s', 't', '{"output": {"format": "webm"}}'::jsonb)"""
+            )
+            conn.execute(
+                "INSERT INTO compilations (script_id, status, output_key) VALUES"
+                " ('s', 'succeeded', 'scripts/s/final/s-c1.mp4'), ('s', 'running', NULL),"
+                " ('s', 'running', NULL)"
+            )
+        assert apply_migrations(url) == ["0007_compile_requests"]
+        with psycopg.connect(url, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT status, output_format, quality FROM compilations ORDER BY id"
+            ).fetchall()
+            assert rows == [
+                ("succeeded", "mp4", "standard"),
+                ("failed", "webm", "standard"),
+                ("running", "webm", "standard"),
+            ]
+            with pytest.raises(psycopg.errors.UniqueViolation):
+                conn.execute(
+                    "INSERT INTO compilations (script_id, status) VALUES ('s', 'requested')"
+                )
     finally:
         close_pool(url)
         with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:

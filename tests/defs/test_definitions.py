@@ -96,9 +96,15 @@ def test_sensor_intervals_and_cron_come_from_settings() -> None:
         VSL_WEBHOOK_SENSOR_INTERVAL=1,
         VSL_APPROVAL_SENSOR_INTERVAL=2,
         VSL_SCRIPTS_SENSOR_INTERVAL=3,
+        VSL_COMPILE_SENSOR_INTERVAL=4,
         VSL_GENERATION_SCHEDULE="0 * * * *",
     )  # type: ignore[call-arg]
     described = describe(build_definitions(settings))
     intervals = {name: s["interval_s"] for name, s in described["sensors"].items()}
-    assert intervals == {"webhook_sensor": 1, "approval_sensor": 2, "script_partitions_sensor": 3}
+    assert intervals == {
+        "webhook_sensor": 1,
+        "approval_sensor": 2,
+        "script_partitions_sensor": 3,
+        "compile_request_sensor": 4,
+    }
     assert described["schedules"]["generation_schedule"]["cron"] == "0 * * * *"

@@ -45,7 +45,7 @@ def row_counts(database_url: str) -> dict[str, int]:
 
 def add_compilation(database_url: str, store: Any, script_id: str, video: Path) -> str:
     with connect(database_url) as conn:
-        compilation_id = compilation_rows.start_compilation(conn, script_id)
+        compilation_id = compilation_rows.start_compilation(conn, script_id, "mp4")["id"]
     key = f"scripts/{script_id}/final/{script_id}-c{compilation_id}{video.suffix}"
     uri = store.put_file(key, video)
     with connect(database_url) as conn:
@@ -275,7 +275,7 @@ def test_video_streams_the_latest_compilation(
     assert 'filename="spring-launch.mp4"' in response.headers["content-disposition"]
 
     with connect(database_url) as conn:
-        compilation_rows.start_compilation(conn, "spring-launch")  # a recompile in progress
+        compilation_rows.start_compilation(conn, "spring-launch", "mp4")  # a recompile in progress
     during = httpx.get(url, timeout=10)
     assert during.status_code == 200, "the last published video stays downloadable"
     assert during.content == video.read_bytes()

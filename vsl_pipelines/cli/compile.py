@@ -12,6 +12,8 @@ from pathlib import Path
 
 import click
 
+FORMAT_OF_SUFFIX = {".webm": "webm", ".avi": "avi"}
+
 
 @click.command("compile")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -25,10 +27,19 @@ import click
 @click.option(
     "--captions", type=click.Path(path_type=Path), help=".srt, .json or one line per clip"
 )
-@click.option("--format", "fmt", type=click.Choice(["mp4", "webm"]), help="default: from --out")
+@click.option(
+    "--format", "fmt", type=click.Choice(["mp4", "webm", "avi"]), help="default: from --out"
+)
 @click.option("--still-seconds", type=float, default=3.0, show_default=True)
 @click.option("--zoom", is_flag=True, help="slow zoom on stills")
-@click.option("--preset", default="veryfast", show_default=True, help="x264 preset for re-encodes")
+@click.option(
+    "--quality",
+    type=click.Choice(["draft", "standard", "high"]),
+    default="standard",
+    show_default=True,
+    help="encoder settings of re-encoded parts",
+)
+@click.option("--preset", help="x264 preset for re-encodes (default: from --quality)")
 @click.option("--poster", is_flag=True, help="also write OUT.poster.jpg")
 @click.option("--strip", is_flag=True, help="also write OUT.strip.jpg (thumbnail strip)")
 @click.option("--timeout", type=float, default=1800.0, show_default=True, help="seconds")
@@ -55,7 +66,8 @@ def compile_command(
     fmt: str | None,
     still_seconds: float,
     zoom: bool,
-    preset: str,
+    quality: str,
+    preset: str | None,
     poster: bool,
     strip: bool,
     timeout: float,
@@ -84,7 +96,8 @@ def compile_command(
         options = CompileOptions(
             size=size,
             fps=fps,
-            format=fmt or ("webm" if output.suffix.lower() == ".webm" else "mp4"),  # type: ignore[arg-type]
+            format=fmt or FORMAT_OF_SUFFIX.get(output.suffix.lower(), "mp4"),  # type: ignore[arg-type]
+            quality=quality,  # type: ignore[arg-type]
             preset=preset,
             transition=TransitionSpec.parse(transition) if transition else None,
             soundtrack=(

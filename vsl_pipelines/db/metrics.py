@@ -58,8 +58,9 @@ def webhook_latency_buckets(conn: Conn, bounds: Sequence[float]) -> dict[str, An
 
 
 def compile_buckets(conn: Conn, bounds: Sequence[float]) -> dict[str, Any]:
-    """Succeeded compilations: wall time (seconds) bucketed, and their count and sum."""
-    seconds = "extract(epoch FROM completed_at - created_at)"
+    """Succeeded compilations: wall time (seconds, from the run's start, not the request's)
+    bucketed, and their count and sum."""
+    seconds = "extract(epoch FROM completed_at - coalesce(started_at, created_at))"
     buckets = _bucket_columns(seconds, bounds)
     row = conn.execute(
         f"SELECT count(*) AS n, coalesce(sum({seconds}), 0) AS total, {buckets}"

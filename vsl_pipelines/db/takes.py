@@ -101,3 +101,7 @@ def take_of(
         "SELECT * FROM takes WHERE script_id = %s AND section_id = %s AND stage = %s AND take = %s",
         (script_id, section_id, stage, take),
     ).fetchone()
+
+
+def take_by_id(conn: Conn, take_id: int) -> dict[str, Any] | None:
+    return conn.execute("SELECT * FROM takes WHERE id = %s", (take_id,)).fetchone()

@@ -4,6 +4,7 @@ concurrency limit keys on `vsl/step`), and why it was asked for."""
 SCRIPT = "vsl/script_id"
 STEP = "vsl/step"
 STATE_KEY = "vsl/state_key"
+COMPILATION = "vsl/compilation_id"  # the compilation row a compile run carries out
 
 
 def run_tags(script_id: str, step: str, **extra: str) -> dict[str, str]:

@@ -243,7 +243,7 @@ class Output(BaseModel):
     fps: OutputValue | None = None
     transition: OutputValue | None = None
     captions: bool = False
-    format: Literal["mp4", "webm"] = "mp4"
+    format: Literal["mp4", "webm", "avi"] = "mp4"
     poster: bool = True
 
     @field_validator("fps", mode="before")
@@ -268,6 +268,10 @@ class Output(BaseModel):
 
     def transition_spec(self) -> TransitionSpec | None:
         return TransitionSpec.parse(self.transition) if self.transition else None
+
+    def overridden(self, changes: dict[str, Any]) -> Output:
+        """These options with `changes` (a compile request's), validated the same way."""
+        return Output.model_validate({**self.model_dump(), **changes})
 
 
 class Script(BaseModel):

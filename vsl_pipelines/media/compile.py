@@ -24,7 +24,12 @@ from vsl_pipelines.logs import get_logger
 from vsl_pipelines.media.avcc import ParameterSets
 from vsl_pipelines.media.captions import CaptionCue, add_captions
 from vsl_pipelines.media.concat import concat_copy
-from vsl_pipelines.media.encoders import audio_encoder_args, muxer_args, video_encoder_args
+from vsl_pipelines.media.encoders import (
+    audio_encoder_args,
+    mp3_priming_trim,
+    muxer_args,
+    video_encoder_args,
+)
 from vsl_pipelines.media.errors import FFmpegTimeout, MediaError, VerificationError
 from vsl_pipelines.media.ffmpeg import run_ffmpeg
 from vsl_pipelines.media.graph import FilterGraph
@@ -41,6 +46,8 @@ from vsl_pipelines.media.transitions import add_transitions
 from vsl_pipelines.media.verify import Segment, Verification, verify_output
 
 log = get_logger(__name__)
+
+PART_SUFFIX = {"webm": ".webm", "avi": ".avi"}
 
 
 class CompileResult(BaseModel):
@@ -126,7 +133,7 @@ def compile_video(
     clips = [_as_input(item) for item in inputs]
     if not clips:
         raise MediaError("nothing to compile: no inputs given")
-    if output.suffix.lower() not in {".mp4", ".m4v", ".mov", ".webm", ".mkv"}:
+    if output.suffix.lower() not in {".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi"}:
         raise MediaError(f"output suffix {output.suffix!r} is not a video container", output)
     deadline = _Deadline(options.timeout_s)
     timings: dict[str, float] = {}
@@ -213,7 +220,9 @@ def _segments(
     the encoder puts them, not at the joins): one part. A soundtrack re-encodes all the audio."""
     if plan.mode == "transitions" or cues:
         return [Segment(start_s=0.0)]
-    all_audio = options.soundtrack is not None
+    all_audio = options.soundtrack is not None or plan.profile.part_audio_codec != (
+        plan.profile.audio_codec
+    )
     return [
         Segment(
             start_s=clip.start_s,
@@ -268,7 +277,7 @@ def _join_by_concat(
     timings: dict[str, float],
 ) -> None:
     profile = plan.profile
-    ext = ".webm" if profile.format == "webm" else ".mp4"
+    ext = PART_SUFFIX.get(profile.format, ".mp4")
     started = time.perf_counter()
     header = _copied_parameter_sets(plan, probes)
     parts: list[tuple[Path, float]] = []
@@ -287,7 +296,9 @@ def _join_by_concat(
         parts.append((part, clip.duration_s))
     timings["normalize"] = time.perf_counter() - started
 
-    finishing = bool(cues) or options.soundtrack is not None
+    # AVI parts carry PCM: the whole track is encoded once here (see `profile.PART_AUDIO`).
+    audio_once = profile.has_audio and profile.part_audio_codec != profile.audio_codec
+    finishing = bool(cues) or options.soundtrack is not None or audio_once
     started = time.perf_counter()
     joined = work / f"joined{ext}" if finishing else staged
     packets = sum(_packet_estimate(clip.duration_s, profile) for clip in plan.clips)
@@ -308,12 +319,16 @@ def _join_by_concat(
     codec_args: list[str] = []
     if cues:
         video = add_captions(graph, "[0:v:0]", cues, profile, work)
-        codec_args += video_encoder_args(profile, options.preset, options.crf)
+        codec_args += video_encoder_args(profile, options.preset, options.crf, options.quality)
     else:
         codec_args += ["-c:v", "copy"]
     if options.soundtrack is not None:
         audio = add_soundtrack(graph, audio, options.soundtrack, profile, plan.expected_duration_s)
-        codec_args += audio_encoder_args(profile)
+        audio = _primed(graph, audio, profile)
+        codec_args += audio_encoder_args(profile, options.quality)
+    elif audio and audio_once:
+        audio = _primed(graph, audio, profile)
+        codec_args += audio_encoder_args(profile, options.quality)
     elif audio:
         audio = "0:a:0"
         codec_args += ["-c:a", "copy"]
@@ -336,13 +351,14 @@ def _encode_part(
     if clip.video == "render":
         render_still(
             probe.path, part, profile, seconds=clip.duration_s, zoom=clip.zoom,
-            preset=options.preset, crf=options.crf, timeout_s=deadline.left(),
-            step=f"still clip {clip.index + 1}",
+            preset=options.preset, crf=options.crf, quality=options.quality,
+            timeout_s=deadline.left(), step=f"still clip {clip.index + 1}",
         )  # fmt: skip
     else:
         normalize_clip(
             clip, probe, profile, part,
-            preset=options.preset, crf=options.crf, timeout_s=deadline.left(),
+            preset=options.preset, crf=options.crf, quality=options.quality,
+            timeout_s=deadline.left(),
         )  # fmt: skip
 
 
@@ -393,10 +409,23 @@ def _join_with_transitions(
         video = add_captions(graph, video, cues, profile, work)
     if options.soundtrack is not None:
         audio = add_soundtrack(graph, audio, options.soundtrack, profile, plan.expected_duration_s)
+    if audio:
+        audio = _primed(graph, audio, profile)
     maps = ["-map", video] + (["-map", audio] if audio else [])
-    codec_args = video_encoder_args(profile, options.preset, options.crf)
-    codec_args += audio_encoder_args(profile) if audio else []
+    codec_args = video_encoder_args(profile, options.preset, options.crf, options.quality)
+    codec_args += audio_encoder_args(profile, options.quality) if audio else []
     args: list[str | Path] = [*graph.args(), *maps, *codec_args, "-map_metadata", "-1"]
     args += [*muxer_args(profile, faststart=True), staged]
     run_ffmpeg(args, step=f"{plan.transition} transitions", timeout_s=deadline.left())
     timings["transitions"] = time.perf_counter() - started
+
+
+def _primed(graph: FilterGraph, audio: str, profile: OutputProfile) -> str:
+    """`audio` trimmed by the MP3 encoder's delay for AVI (see `encoders.mp3_priming_trim`)."""
+    trim = mp3_priming_trim(profile)
+    if not trim:
+        return audio
+    source = audio if audio.startswith("[") else f"[{audio}]"
+    out = graph.label("p")
+    graph.add(f"{source}{trim}{out}")
+    return out

@@ -14,7 +14,7 @@ from vsl_pipelines.media.encoders import audio_encoder_args, muxer_args, video_e
 from vsl_pipelines.media.ffmpeg import run_ffmpeg
 from vsl_pipelines.media.plan import ClipPlan
 from vsl_pipelines.media.probe import MediaProbe
-from vsl_pipelines.media.profile import OutputProfile
+from vsl_pipelines.media.profile import OutputProfile, Quality
 
 
 def fit_chain(width: int, height: int) -> str:
@@ -62,8 +62,9 @@ def normalize_clip(
     profile: OutputProfile,
     dest: Path,
     *,
-    preset: str = "veryfast",
+    preset: str | None = None,
     crf: int | None = None,
+    quality: Quality = "standard",
     timeout_s: float = 600,
 ) -> Path:
     """Write `dest`: the clip with its video re-encoded or copied and its audio as planned."""
@@ -73,7 +74,7 @@ def normalize_clip(
     if clip.video == "encode":
         chains.append(f"[0:v:0]{video_chain(probe, profile, clip.duration_s)}[v]")
         maps += ["-map", "[v]"]
-        codecs += video_encoder_args(profile, preset, crf)
+        codecs += video_encoder_args(profile, preset, crf, quality)
     else:
         maps += ["-map", "0:v:0"]
         codecs += ["-c:v", "copy"]
@@ -86,7 +87,7 @@ def normalize_clip(
         chains.append(f"{silence_source(profile, clip.duration_s)}[a]")
     if clip.audio in ("encode", "silence"):
         maps += ["-map", "[a]"]
-        codecs += audio_encoder_args(profile)
+        codecs += audio_encoder_args(profile, quality, part=True)
     args: list[str | Path] = ["-i", probe.path, "-filter_complex", ";".join(chains), *maps, *codecs]
     args += ["-map_metadata", "-1", *muxer_args(profile), dest]
     run_ffmpeg(args, step=f"normalize clip {clip.index + 1}", timeout_s=timeout_s, clip=probe.path)

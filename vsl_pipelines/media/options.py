@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from vsl_pipelines.media.profile import OutputFormat
+from vsl_pipelines.media.profile import OutputFormat, Quality
 
 XFADE_TRANSITIONS = {
     "fade", "dissolve", "fadeblack", "fadewhite", "fadegrays", "distance", "pixelize",
@@ -74,8 +74,11 @@ class CompileOptions(BaseModel):
     )
     fps: str | None = Field(default=None, description="default: common input fps")
     format: OutputFormat = "mp4"
-    preset: str = Field(default="veryfast", description="x264 preset for re-encodes")
-    crf: int | None = Field(default=None, ge=0, le=63)
+    quality: Quality = Field(
+        default="standard", description="encoder settings of re-encodes (`encoders.QUALITY`)"
+    )
+    preset: str | None = Field(default=None, description="x264 preset; default from quality")
+    crf: int | None = Field(default=None, ge=0, le=63, description="x264/VP9; default from quality")
     reencode_all: bool = Field(default=False, description="never stream-copy (strict players)")
     transition: TransitionSpec | None = None
     soundtrack: SoundtrackSpec | None = None

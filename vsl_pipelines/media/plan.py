@@ -231,6 +231,9 @@ def plan_compile(
             reasons.append("no audio track: silent track added")
         elif video == "render" or transitions or options.reencode_all:
             audio = "encode"
+        elif profile.part_audio_codec != profile.audio_codec:
+            audio = "encode"
+            reasons.append(f"audio joined as {profile.part_audio_codec}, encoded once after")
         else:
             # A re-encoded picture keeps its audio by stream copy when that matches too: an AAC
             # encode costs a generation of quality and 0.05-0.3 s per 4 s clip (measured).

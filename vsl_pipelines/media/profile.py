@@ -13,7 +13,9 @@ from pydantic import BaseModel
 from vsl_pipelines.media.errors import MediaError
 from vsl_pipelines.media.probe import MediaProbe
 
-OutputFormat = Literal["mp4", "webm"]
+OutputFormat = Literal["mp4", "webm", "avi"]
+# How hard re-encoded parts are worked on; `encoders.QUALITY` maps each to a codec's settings.
+Quality = Literal["draft", "standard", "high"]
 
 SIZE_PRESETS: dict[str, tuple[int, int]] = {
     "1080p": (1920, 1080),
@@ -24,11 +26,17 @@ SIZE_PRESETS: dict[str, tuple[int, int]] = {
     "square": (1080, 1080),
     "feed": (1080, 1350),
 }
-VIDEO_CODEC = {"mp4": "h264", "webm": "vp9"}
-AUDIO_CODEC = {"mp4": "aac", "webm": "opus"}
+# AVI: MPEG-4 Part 2 (Xvid's tag) and MP3, the pairing AVI players have always decoded; AVI
+# carries no presentation timestamps, so no B-frames, and the MP3 is encoded once (see `PART_AUDIO`).
+VIDEO_CODEC = {"mp4": "h264", "webm": "vp9", "avi": "mpeg4"}
+AUDIO_CODEC = {"mp4": "aac", "webm": "opus", "avi": "mp3"}
+# The audio of parts joined by stream copy: MP3 frames carry encoder delay that AVI cannot
+# signal, so AVI parts hold PCM (sample exact at every join) and the whole track is encoded once.
+PART_AUDIO = {"avi": "pcm_s16le"}
 COPYABLE_CONTAINERS = {
     "mp4": {"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"},
     "webm": {"matroska,webm"},
+    "avi": {"avi"},
 }
 X264_PROFILES = {
     "Baseline": "baseline",
@@ -91,6 +99,11 @@ class OutputProfile(BaseModel):
     audio_rate: int = 48000
     audio_channels: int = 2
     source: str = "set by caller"
+
+    @property
+    def part_audio_codec(self) -> str:
+        """The audio codec of the parts joined by stream copy (see `PART_AUDIO`)."""
+        return PART_AUDIO.get(self.format, self.audio_codec)
 
     @property
     def fps_fraction(self) -> Fraction:

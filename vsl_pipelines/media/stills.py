@@ -12,7 +12,7 @@ from vsl_pipelines.media.encoders import audio_encoder_args, muxer_args, video_e
 from vsl_pipelines.media.errors import MediaError
 from vsl_pipelines.media.ffmpeg import run_ffmpeg
 from vsl_pipelines.media.normalize import fit_chain, silence_source
-from vsl_pipelines.media.profile import OutputProfile, parse_fps
+from vsl_pipelines.media.profile import OutputProfile, Quality, parse_fps
 
 ZOOM_GAIN = 0.12
 
@@ -46,19 +46,20 @@ def render_still(
     *,
     seconds: float,
     zoom: bool = False,
-    preset: str = "veryfast",
+    preset: str | None = None,
     crf: int | None = None,
+    quality: Quality = "standard",
     timeout_s: float = 600,
     step: str = "still",
 ) -> Path:
     """Write `dest` in `profile`, with a silent track when the profile has audio."""
     chains = [f"[0:v:0]{still_chain(profile, seconds, zoom)}[v]"]
     maps = ["-map", "[v]"]
-    codecs = video_encoder_args(profile, preset, crf)
+    codecs = video_encoder_args(profile, preset, crf, quality)
     if profile.has_audio:
         chains.append(f"{silence_source(profile, seconds)}[a]")
         maps += ["-map", "[a]"]
-        codecs += audio_encoder_args(profile)
+        codecs += audio_encoder_args(profile, quality, part=True)
     args: list[str | Path] = [
         *still_input_args(image, profile, zoom),
         "-filter_complex",

@@ -38,6 +38,8 @@ from vsl_pipelines.media.profile import OutputProfile
 # frames) is longer than most clips, so "a GOP around each join" would be all of them.
 JOIN_FRAMES = 1
 JOIN_AUDIO_PACKETS = 1
+# Samples in one audio frame: an audio track may end anywhere in its last frame.
+AUDIO_FRAME_SAMPLES = {"mp3": 1152, "opus": 960}
 
 
 class Check(BaseModel):
@@ -141,14 +143,16 @@ def verify_output(
         )
         tracks: list[_Stream] = []
         if vstreams:
-            codec = vstreams[0].codec_context.name
-            checks.append(Check(name="video codec", ok=codec == profile.video_codec, detail=codec))
+            codec = vstreams[0].codec_context.codec.canonical_name  # mp3, not its mp3float
+            ok = codec == profile.video_codec
+            checks.append(Check(name="video codec", ok=ok, detail=codec))
             tracks.append(_Stream("video", vstreams[0], frame_s, JOIN_FRAMES))
         if astreams:
-            codec = astreams[0].codec_context.name
-            checks.append(Check(name="audio codec", ok=codec == profile.audio_codec, detail=codec))
+            codec = astreams[0].codec_context.codec.canonical_name
+            ok = codec == profile.audio_codec
+            checks.append(Check(name="audio codec", ok=ok, detail=codec))
             tracks.append(
-                _Stream("audio", astreams[0], 1024 / profile.audio_rate, JOIN_AUDIO_PACKETS)
+                _Stream("audio", astreams[0], _audio_frame_s(profile), JOIN_AUDIO_PACKETS)
             )
         header = _avc_header(vstreams[0]) if vstreams else None
         header_problem = ""
@@ -213,7 +217,7 @@ def verify_output(
     )
     audio_end = tracks[-1].end if astreams and tracks[-1].kind == "audio" else None
     if has_audio:
-        audio_tolerance = max(frame_s, 1024 / profile.audio_rate) + 0.002
+        audio_tolerance = max(frame_s, _audio_frame_s(profile)) + 0.002
         checks.append(
             Check(
                 name="audio in step",
@@ -412,3 +416,7 @@ def _header_problem(sample: bytes, header: AvcConfig, when: float) -> str:
     except (AvcConfigError, IndexError):
         problem = "unreadable slice header"
     return f"keyframe at {when:.3f} s: {problem}" if problem else ""
+
+
+def _audio_frame_s(profile: OutputProfile) -> float:
+    return AUDIO_FRAME_SAMPLES.get(profile.audio_codec, 1024) / profile.audio_rate

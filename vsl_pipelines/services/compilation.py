@@ -1,5 +1,7 @@
 """Compiling a script: its approved clips, in section order, with its soundtrack, into one video.
 
+A compile is first requested (`request_compile` from the API, or the approval sensor's
+automatic request with the script's own options); the compile run carries the request out.
 Refuses a script with any section not approved; the output is written to the store atomically.
 """
 
@@ -14,7 +16,8 @@ from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.connection import Conn, connect
+from vsl_pipelines.domain.script import Output, ScriptError
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.media.compile import compile_video
 from vsl_pipelines.media.options import ClipInput, CompileOptions, SoundtrackSpec
@@ -26,29 +29,125 @@ log = get_logger(__name__)
 
 
 class NotApproved(RuntimeError):
+    """Some section's current take is not approved (`missing` names them)."""
+
+    def __init__(self, script_id: str, missing: list[str]) -> None:
+        super().__init__(
+            f"script {script_id!r} cannot compile: section(s) {', '.join(missing)} "
+            "have no approval for their current take"
+        )
+        self.missing = missing
+
+
+class CompileInFlight(RuntimeError):
+    """The script already has a compilation requested or running."""
+
+
+class NotInFlight(RuntimeError):
+    """The compilation a run was asked to carry out is already finished."""
+
+
+class CompilationNotFound(LookupError):
     pass
 
 
-def compile_script(database_url: str, store: MediaStore, script_id: str) -> dict[str, Any]:
-    """Compile the approved takes; record the compilation; return its summary."""
+OVERRIDES = ("size", "fps", "transition", "captions")
+
+
+def request_compile(
+    conn: Conn,
+    script_id: str,
+    *,
+    output_format: str | None = None,
+    quality: str = "standard",
+    overrides: dict[str, Any] | None = None,
+    requested_by: str = "api",
+) -> dict[str, Any]:
+    """Record a compile request with `overrides` of the script's output options (validated
+    against them: ScriptError names the field); the compile sensor launches its run."""
+    script = script_rows.load_stored_script(conn, script_id)
+    missing = unapproved_sections(conn, script_id)
+    if missing:
+        raise NotApproved(script_id, missing)
+    changes = {k: v for k, v in (overrides or {}).items() if k in OVERRIDES and v is not None}
+    output = _effective_output(script.output, changes, output_format)
+    row = compilation_rows.request_compilation(
+        conn,
+        script_id,
+        output_format=output.format,
+        quality=quality,
+        options=changes,
+        requested_by=requested_by,
+    )
+    if row is None:
+        busy = compilation_rows.in_flight(conn, script_id)
+        what = f"compilation {busy['id']} is {busy['status']}" if busy else "a compilation is"
+        raise CompileInFlight(
+            f"script {script_id!r}: {what} already; one at a time per script"
+            " (a run that died is re-executed from the Dagster UI)"
+        )
+    log.info(
+        "compile requested",
+        extra={"script_id": script_id, "fields": {"compilation_id": row["id"]}},
+    )
+    return row
+
+
+def _effective_output(output: Output, changes: dict[str, Any], fmt: str | None) -> Output:
+    try:
+        return output.overridden({**changes, **({"format": fmt} if fmt else {})})
+    except ValueError as exc:  # pydantic's ValidationError is one
+        raise ScriptError(f"output options: {exc}") from None
+
+
+def compilation_of(conn: Conn, compilation_id: int) -> dict[str, Any]:
+    row = compilation_rows.compilation(conn, compilation_id)
+    if row is None:
+        raise CompilationNotFound(f"compilation {compilation_id} does not exist")
+    return row
+
+
+def requested_compilations(database_url: str, limit: int) -> list[dict[str, Any]]:
+    """Compile requests no run has claimed yet, oldest first."""
+    with connect(database_url) as conn:
+        return compilation_rows.requested(conn, limit)
+
+
+def compile_script(
+    database_url: str, store: MediaStore, script_id: str, compilation_id: int | None = None
+) -> dict[str, Any]:
+    """Compile the approved takes as compilation `compilation_id` asks (without one, with the
+    script's own options); record the result; return its summary."""
     started = time.monotonic()
     with connect(database_url) as conn:
         script = script_rows.load_stored_script(conn, script_id)
         missing = unapproved_sections(conn, script_id)
-        if missing:
-            raise NotApproved(
-                f"script {script_id!r} cannot compile: section(s) {', '.join(missing)} "
-                "have no approval for their current take (`vsl review list`)"
-            )
+        if missing and compilation_id is not None:
+            # The request is answered (failed), not left in flight to block the next one.
+            refusal = NotApproved(script_id, missing)
+            compilation_rows.fail_compilation(conn, compilation_id, str(refusal))
+    if missing:
+        raise NotApproved(script_id, missing)
+    with connect(database_url) as conn:
         sections = script_rows.sections_of(conn, script_id)
         clip_takes = [
             take_rows.take_of(conn, script_id, s["id"], "clip", s["current_take"]) for s in sections
         ]
         soundtracks = take_rows.takes_of(conn, script_id, "soundtrack")
         cost = job_rows.committed_cost_usd(job_rows.all_jobs(conn, script_id))
-        compilation_id = compilation_rows.start_compilation(conn, script_id)
+        if compilation_id is None:
+            row = compilation_rows.start_compilation(conn, script_id, script.output.format)
+        else:
+            claimed = compilation_rows.claim_compilation(conn, compilation_id, script_id)
+            if claimed is None:
+                raise NotInFlight(
+                    f"compilation {compilation_id} of {script_id!r} is not requested or running"
+                    " (it finished; request another)"
+                )
+            row = claimed
+        compilation_id = int(row["id"])
         script_rows.set_status(conn, script_id, "compiling")
-    output = script.output
+    output = _effective_output(script.output, row["options"], row["output_format"])
     inputs = [
         ClipInput(
             path=store.local_path(take["media_key"]),
@@ -66,6 +165,7 @@ def compile_script(database_url: str, store: MediaStore, script_id: str) -> dict
                 size=output.size,
                 fps=output.fps,
                 format=output.format,
+                quality=row["quality"],
                 transition=output.transition_spec(),
                 captions=output.captions,
                 poster=output.poster,
@@ -95,6 +195,8 @@ def compile_script(database_url: str, store: MediaStore, script_id: str) -> dict
         "size_bytes": size,
         "plan": plan,
         "compilation_id": compilation_id,
+        "format": output.format,
+        "quality": row["quality"],
         "poster_key": poster_key,
         "verification": result.verification.model_dump(mode="json")
         if result.verification

@@ -274,7 +274,7 @@ def run_demo(
     started = time.monotonic()
     with ExitStack() as stack:
         environment = stack.enter_context(prepared_environment(settings, schedule="* * * * *"))
-        for name in ("WEBHOOK", "APPROVAL", "SCRIPTS"):
+        for name in ("WEBHOOK", "APPROVAL", "COMPILE", "SCRIPTS"):
             environment.env.setdefault(f"VSL_{name}_SENSOR_INTERVAL", "2")
         script_id = add_script_file(
             environment.database_url,

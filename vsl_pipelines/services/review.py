@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vsl_pipelines.db import approvals as approval_rows
+from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import Conn, connect
@@ -20,6 +21,10 @@ class ReviewError(ValueError):
 
 class AlreadyDecided(ReviewError):
     """The take already has its decision, or is no longer the take under review (409)."""
+
+
+class UnknownTake(ReviewError):
+    """No section clip has this take id (404)."""
 
 
 def _current_clip(conn: Conn, script_id: str, section_id: str) -> tuple[int, dict[str, Any]]:
@@ -86,6 +91,40 @@ def decide(
     return row
 
 
+def decide_take(
+    conn: Conn,
+    take_id: int,
+    decision: str,
+    *,
+    note: str | None = None,
+    prompt: str | None = None,
+    seed: int | None = None,
+    reviewer: str | None = None,
+) -> dict[str, Any]:
+    """`decide` addressed by the clip take's id (the original API's section video id)."""
+    clip = take_rows.take_by_id(conn, take_id)
+    if clip is None or clip["stage"] != "clip":
+        raise UnknownTake(f"section video {take_id} does not exist")
+    script_id, section_id, take = clip["script_id"], clip["section_id"], clip["take"]
+    current = {s["id"]: s["current_take"] for s in script_rows.sections_of(conn, script_id)}
+    if current.get(section_id) != take:
+        raise AlreadyDecided(
+            f"section video {take_id} (take {take} of {script_id}/{section_id}) is no longer"
+            f" under review (the current take is {current.get(section_id)})"
+        )
+    return decide(
+        conn,
+        script_id,
+        section_id,
+        decision,
+        note=note,
+        prompt=prompt,
+        seed=seed,
+        reviewer=reviewer,
+        take=take,
+    )
+
+
 def review_queue(conn: Conn, script_id: str | None = None) -> list[dict[str, Any]]:
     """Sections whose current take has a clip and no decision yet."""
     if script_id:
@@ -148,7 +187,8 @@ class Retake:
 @dataclass
 class Decisions:
     """What a batch of decisions asks for: retakes, and scripts now fully approved (with the
-    last approval read for each), and the cursor after the batch."""
+    last approval read for each; each got its compile request unless one was in flight), and
+    the cursor after the batch."""
 
     cursor: int
     retakes: list[Retake] = field(default_factory=list)
@@ -157,7 +197,8 @@ class Decisions:
 
 def read_decisions(database_url: str, cursor: int, batch: int) -> Decisions:
     """Act on up to `batch` decisions after `cursor`: start the retakes, find the scripts that
-    may compile (one per script, however many approvals the batch holds)."""
+    may compile (one per script, however many approvals the batch holds) and record their
+    compile request, with the script's own output options: the compile sensor launches it."""
     approved: dict[str, int] = {}
     with connect(database_url) as conn:
         rows = approval_rows.decisions_after(conn, cursor, batch)
@@ -176,5 +217,15 @@ def read_decisions(database_url: str, cursor: int, batch: int) -> Decisions:
         for script_id, approval_id in approved.items():
             if not unapproved_sections(conn, script_id):
                 result.ready_to_compile[script_id] = approval_id
+                output = script_rows.load_stored_script(conn, script_id).output
+                compilation_rows.request_compilation(
+                    conn,
+                    script_id,
+                    output_format=output.format,
+                    quality="standard",
+                    options={},
+                    requested_by="approval",
+                    approval_id=approval_id,
+                )
         conn.commit()
     return result

@@ -13,7 +13,13 @@ from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import Conn, connect
 from vsl_pipelines.domain.script import Note, Prompt
-from vsl_pipelines.services.review import AlreadyDecided, ReviewError, decide
+from vsl_pipelines.services.review import (
+    AlreadyDecided,
+    ReviewError,
+    UnknownTake,
+    decide,
+    decide_take,
+)
 from vsl_pipelines.web.errors import http_errors
 
 MAX_SEED = 2**31 - 1
@@ -71,6 +77,35 @@ def record_decision(
         "approval_id": row["id"],
         "script": script_id,
         "section": section_id,
+        "take": row["take"],
+        "decision": decision,
+    }
+
+
+def record_take_decision(
+    database_url: str,
+    take_id: int,
+    decision: str,
+    body: ApproveBody | RejectBody,
+    *,
+    reviewer: str,
+) -> dict[str, Any]:
+    """Append a decision on a section video addressed by its take id (the original API's
+    `videoId`): 404 unknown, 409 not its section's current take or already decided."""
+    with http_errors(), connect(database_url) as conn:
+        try:
+            row = decide_take(conn, take_id, decision, reviewer=reviewer, **body.model_dump())
+        except UnknownTake as exc:
+            raise HTTPException(404, str(exc)) from None
+        except AlreadyDecided as exc:
+            raise HTTPException(409, str(exc)) from None
+        except ReviewError as exc:
+            raise HTTPException(422, str(exc)) from None
+    return {
+        "approval_id": row["id"],
+        "videoId": take_id,
+        "script": row["script_id"],
+        "section": row["section_id"],
         "take": row["take"],
         "decision": decision,
     }

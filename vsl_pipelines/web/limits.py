@@ -63,6 +63,7 @@ ROUTE_LIMITS: tuple[RouteLimit, ...] = (
     RouteLimit.of(
         r"/api/scripts/[^/]+/sections/[^/]+/(approve|reject)/?", DECISION_BODY_LIMIT, "decision"
     ),
+    RouteLimit.of(r"/api/section-videos/[^/]+/(approve|reject)/?", DECISION_BODY_LIMIT, "decision"),
     RouteLimit.of(r"/review/[^/]+/[^/]+/(approve|reject)/?", DECISION_BODY_LIMIT, "form"),
     RouteLimit.of(r"/api/generate-media/?", GENERATE_BODY_LIMIT, "generation"),
 )

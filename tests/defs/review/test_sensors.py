@@ -98,25 +98,40 @@ def test_partial_approval_requests_nothing(in_review: str) -> None:
     assert _section(in_review, "hook")["status"] == "review"
 
 
-def test_the_last_approval_requests_one_compile(in_review: str) -> None:
+def _compile_requests(database_url: str) -> list[dict[str, Any]]:
+    with connect(database_url) as conn:
+        return conn.execute(
+            "SELECT * FROM compilations WHERE script_id = %s ORDER BY id", (SCRIPT,)
+        ).fetchall()
+
+
+def test_the_last_approval_records_one_compile_request(in_review: str) -> None:
     cursor = 0
     for section in ("hook", "offer"):
         _decide(in_review, section, "approved")
         requests, cursor = approval_tick(cursor, in_review, batch=200)
         assert requests == []
+    assert _compile_requests(in_review) == []
     last = _decide(in_review, "close", "approved")
     requests, cursor = approval_tick(cursor, in_review, batch=200)
-    assert [(r.job_name, r.partition_key) for r in requests] == [("compile", SCRIPT)]
-    assert requests[0].run_key == f"compile:{SCRIPT}:{last}"
-    assert requests[0].tags["vsl/step"] == "compile", "the per-step concurrency limit applies"
-    assert approval_tick(cursor, in_review, batch=200) == ([], cursor)
+    assert requests == [], "the compile request sensor launches the run"
+    [request] = _compile_requests(in_review)
+    assert (request["status"], request["approval_id"]) == ("requested", last)
+    assert (request["output_format"], request["quality"], request["options"]) == (
+        "mp4",
+        "standard",
+        {},
+    ), "the script's own output options"
+    # The same approvals read again (a tick whose cursor was lost) record nothing more.
+    approval_tick(0, in_review, batch=200)
+    assert len(_compile_requests(in_review)) == 1
 
 
 def test_approvals_read_in_one_tick_request_one_compile(in_review: str) -> None:
     for section in SECTIONS:
         _decide(in_review, section, "approved")
-    requests, _ = approval_tick(0, in_review, batch=200)
-    assert [r.job_name for r in requests] == ["compile"]
+    approval_tick(0, in_review, batch=200)
+    assert [r["requested_by"] for r in _compile_requests(in_review)] == ["approval"]
 
 
 def test_an_approval_of_a_rejected_section_waits_for_its_new_take(in_review: str) -> None:
@@ -128,10 +143,11 @@ def test_an_approval_of_a_rejected_section_waits_for_its_new_take(in_review: str
         _decide(in_review, section, "approved")
     requests, cursor = approval_tick(cursor, in_review, batch=200)
     assert requests == []
+    assert _compile_requests(in_review) == []
     record_clip(in_review, "hook", take=2)
     _decide(in_review, "hook", "approved")
-    requests, _ = approval_tick(cursor, in_review, batch=200)
-    assert [r.job_name for r in requests] == ["compile"]
+    approval_tick(cursor, in_review, batch=200)
+    assert [r["status"] for r in _compile_requests(in_review)] == ["requested"]
     with connect(in_review) as conn:
         decisions = approval_rows.latest_decisions(conn, SCRIPT)
     assert decisions[("hook", 1)]["decision"] == "rejected"

@@ -5,6 +5,7 @@ import dagster as dg
 from vsl_pipelines.defs.metadata import poster_metadata
 from vsl_pipelines.defs.partitions import scripts_partitions
 from vsl_pipelines.defs.resources import DatabaseResource, MediaStoreResource
+from vsl_pipelines.defs.tags import COMPILATION
 from vsl_pipelines.media.probe import probe_media
 from vsl_pipelines.services.compilation import compile_script, expected_duration
 
@@ -38,10 +39,14 @@ VERIFICATION_CHECKS = {
 def compiled_video(
     context: dg.AssetExecutionContext, database: DatabaseResource, media_store: MediaStoreResource
 ) -> dg.MaterializeResult:
-    """Compiles the approved clips (stream copy where they match) and the soundtrack into one MP4."""
+    """Compiles the approved clips (stream copy where they match) and the soundtrack into one
+    video, as its compile request asks (format, quality, output options)."""
     url = database.resolved_url()
     store = media_store.store()
-    summary = compile_script(url, store, context.partition_key)
+    requested = context.run.tags.get(COMPILATION)
+    summary = compile_script(
+        url, store, context.partition_key, int(requested) if requested else None
+    )
     expected = expected_duration(url, context.partition_key)
     probe = probe_media(store.local_path(summary["key"]))
     within = abs(probe.duration_s - expected) <= 0.25
@@ -52,6 +57,9 @@ def compiled_video(
             "duration_s": summary["duration_s"],
             "clips": summary["clips"],
             "cost_usd": summary["cost_usd"],
+            "compilation_id": summary["compilation_id"],
+            "format": summary["format"],
+            "quality": summary["quality"],
             "plan": dg.MetadataValue.json(summary["plan"]),
             **poster_metadata(store, summary["poster_key"]),
         },

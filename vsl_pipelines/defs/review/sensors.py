@@ -1,12 +1,11 @@
 """The approval sensor: follows the append-only approval log by id.
 
 A rejection starts a new take and launches generation for it; a script whose sections are
-all approved launches `compiled_video`.
+all approved gets its compile request (the compile request sensor launches `compiled_video`).
 """
 
 import dagster as dg
 
-from vsl_pipelines.defs.compilation.jobs import compile_job
 from vsl_pipelines.defs.generation.jobs import generate_job
 from vsl_pipelines.defs.resources import DatabaseResource, PacingResource
 from vsl_pipelines.defs.tags import run_tags
@@ -30,14 +29,6 @@ def approval_tick(cursor: int, database_url: str, batch: int) -> tuple[list[dg.R
             ),
         )
         for retake in decisions.retakes
-    ] + [
-        dg.RunRequest(
-            run_key=f"compile:{script_id}:{approval_id}",
-            job_name=compile_job.name,
-            partition_key=script_id,
-            tags=run_tags(script_id, "compile", approval_id=str(approval_id)),
-        )
-        for script_id, approval_id in decisions.ready_to_compile.items()
     ]
     return requests, decisions.cursor
 
@@ -47,14 +38,15 @@ def build_approval_sensor(interval_s: int = 5) -> dg.SensorDefinition:
 
     @dg.sensor(
         name="approval_sensor",
-        jobs=[generate_job, compile_job],
+        jobs=[generate_job],
         minimum_interval_seconds=interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
     def approval_sensor(
         context: dg.SensorEvaluationContext, database: DatabaseResource, pacing: PacingResource
     ) -> dg.SensorResult:
-        """Launches a new take for each rejection and the compile once every section is approved."""
+        """Launches a new take for each rejection; requests the compile once every section is
+        approved."""
         requests, cursor = approval_tick(
             int(context.cursor or 0), database.resolved_url(), pacing.sensor_batch_size
         )

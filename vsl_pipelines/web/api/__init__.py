@@ -6,7 +6,7 @@ Handlers are thin: they take parsed bodies and call the same services as the `vs
 
 from fastapi import APIRouter, Depends
 
-from vsl_pipelines.web.api import costs, generate, review, scripts, video
+from vsl_pipelines.web.api import compilations, costs, generate, review, scripts, video
 from vsl_pipelines.web.deps import ApiConfig, check_host, guard_api_writes, require_api_key
 
 router = APIRouter(
@@ -15,6 +15,7 @@ router = APIRouter(
 router.include_router(scripts.router)
 router.include_router(review.router)
 router.include_router(video.router)
+router.include_router(compilations.router)
 router.include_router(costs.router)
 router.include_router(generate.router)
 

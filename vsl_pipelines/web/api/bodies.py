@@ -8,15 +8,17 @@ infinity, nesting refused past the domain's bound like YAML's, so every bad body
 
 from __future__ import annotations
 
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 from fastapi import HTTPException, Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from vsl_pipelines.domain.script import (
     MAX_DEPTH,
     DocumentError,
+    Output,
+    OutputValue,
     ScriptError,
     check_document,
     load_yaml,
@@ -98,6 +100,55 @@ async def reject_body(request: Request) -> RejectBody:
     """A rejection: `{"note"?, "prompt"?, "seed"?}`."""
     raw = await request.body()
     body: RejectBody = await run_in_threadpool(parse_body, raw, _content_type(request), RejectBody)
+    return body
+
+
+class CompileBody(BaseModel):
+    """A compile request: container and quality, and any of the script's own output options
+    (`output:` in the script) to change for this compile."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    outputFormat: Literal["mp4", "webm", "avi"] | None = Field(
+        default=None, description="default: the script's `output.format`"
+    )
+    quality: Literal["draft", "standard", "high"] = Field(
+        default="standard", description="encoder settings of the re-encoded parts"
+    )
+    size: OutputValue | None = Field(default=None, description="WxH or a preset, e.g. 720p")
+    fps: OutputValue | None = Field(default=None, description="e.g. 30, 25, 29.97")
+    transition: OutputValue | None = Field(
+        default=None, description="TYPE[:SECONDS], e.g. fade:0.5"
+    )
+    captions: bool | None = Field(default=None, description="burn in each section's narration")
+
+    @field_validator("fps", mode="before")
+    @classmethod
+    def _fps_text(cls, value: Any) -> Any:
+        return (
+            str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+        )
+
+    @model_validator(mode="after")
+    def _valid_output(self) -> CompileBody:
+        """The overrides pass the script format's own checks (size, fps, transition)."""
+        try:
+            Output(size=self.size, fps=self.fps, transition=self.transition)
+        except ValidationError as exc:
+            raise ValueError(validation_problems(exc, "output")) from None
+        return self
+
+    def overrides(self) -> dict[str, Any]:
+        """The output options this request changes."""
+        return self.model_dump(include={"size", "fps", "transition", "captions"}, exclude_none=True)
+
+
+async def compile_body(request: Request) -> CompileBody:
+    """A compile request: `{"outputFormat"?, "quality"?, "size"?, "fps"?, ...}`."""
+    raw = await request.body()
+    body: CompileBody = await run_in_threadpool(
+        parse_body, raw, _content_type(request), CompileBody
+    )
     return body
 
 

@@ -1,24 +1,34 @@
 """`/api/review` and the decisions under `/api/scripts/{id}/sections/{section}`: what waits for
-review, approve, reject (a new take follows with the given prompt and seed)."""
+review, approve, reject (a new take follows with the given prompt and seed). The original API's
+`/api/section-videos/{videoId}/...` decide the same way, the clip take's id as `videoId`."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.services.review import review_queue
 from vsl_pipelines.web.api.bodies import approve_body, reject_body
 from vsl_pipelines.web.api.openapi import request_body
-from vsl_pipelines.web.decisions import ApproveBody, RejectBody, record_decision
+from vsl_pipelines.web.decisions import (
+    ApproveBody,
+    RejectBody,
+    record_decision,
+    record_take_decision,
+)
 from vsl_pipelines.web.deps import ConfigDep, ScriptId, ScriptQuery, SectionId
 from vsl_pipelines.web.errors import http_errors
 
 log = get_logger("vsl_pipelines.web.api")
 
 router = APIRouter()
+
+VideoId = Annotated[
+    int, Path(ge=1, le=2**63 - 1, description="the section video's (clip take's) id")
+]
 
 
 APPROVE_BODY = request_body({"application/json": ApproveBody}, "an approval (`{}` without a note)")
@@ -60,6 +70,38 @@ def reject(
 ) -> dict[str, Any]:
     """Reject the section's current take; a new take follows with the given prompt/seed."""
     return _decide(config.database_url, script_id, section_id, "rejected", body)
+
+
+@router.post("/section-videos/{video_id}/approve", status_code=201, openapi_extra=APPROVE_BODY)
+def approve_video(
+    video_id: VideoId, body: Annotated[ApproveBody, Depends(approve_body)], config: ConfigDep
+) -> dict[str, Any]:
+    """Approve a section video (a clip take, by id) while it is its section's current take."""
+    return _decide_video(config.database_url, video_id, "approved", body)
+
+
+@router.post("/section-videos/{video_id}/reject", status_code=201, openapi_extra=REJECT_BODY)
+def reject_video(
+    video_id: VideoId, body: Annotated[RejectBody, Depends(reject_body)], config: ConfigDep
+) -> dict[str, Any]:
+    """Reject a section video; a new take follows with the given prompt/seed."""
+    return _decide_video(config.database_url, video_id, "rejected", body)
+
+
+def _decide_video(
+    database_url: str, video_id: int, decision: str, body: ApproveBody | RejectBody
+) -> dict[str, Any]:
+    result = record_take_decision(database_url, video_id, decision, body, reviewer="api")
+    log.info(
+        "api review %s",
+        decision,
+        extra={
+            "script_id": result["script"],
+            "section_id": result["section"],
+            "take": result["take"],
+        },
+    )
+    return result
 
 
 def _decide(

@@ -15,7 +15,7 @@ from vsl_pipelines.storage.local import LocalMediaStore
 from vsl_pipelines.web.deps import ConfigDep, ScriptId
 from vsl_pipelines.web.errors import http_errors
 
-VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm"}
+VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".avi": "video/x-msvideo"}
 
 router = APIRouter()
 

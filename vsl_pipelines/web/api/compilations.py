@@ -1,0 +1,109 @@
+"""`/api/scripts/{id}/compile` and `/api/compilations/{id}`: ask for a compile (format, quality,
+output options) and follow it. The request is recorded; a Dagster sensor launches the run."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path
+from pydantic import BaseModel
+
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.logs import get_logger
+from vsl_pipelines.services.compilation import (
+    CompilationNotFound,
+    CompileInFlight,
+    NotApproved,
+    compilation_of,
+    request_compile,
+)
+from vsl_pipelines.storage.base import MediaStore
+from vsl_pipelines.web.api.bodies import CompileBody, compile_body
+from vsl_pipelines.web.api.openapi import request_body
+from vsl_pipelines.web.deps import ConfigDep, ScriptId
+from vsl_pipelines.web.errors import http_errors
+
+log = get_logger("vsl_pipelines.web.api")
+
+router = APIRouter()
+
+MAX_ROW_ID = 2**63 - 1  # bigserial
+CompilationId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="the compilation's id")]
+COMPILE_BODY = request_body(
+    {"application/json": CompileBody},
+    "format, quality and overrides of the script's output options (`{}`: the script's own)",
+)
+
+
+class Compilation(BaseModel):
+    """A compilation: requested, running, then succeeded (with its video) or failed."""
+
+    compilationId: int
+    scriptId: str
+    status: Literal["requested", "running", "succeeded", "failed"]
+    compiledVideoUrl: str | None
+    videoCount: int | None
+    fileSize: int | None
+    duration: float | None
+    outputFormat: Literal["mp4", "webm", "avi"]
+    quality: Literal["draft", "standard", "high"]
+    options: dict[str, Any]
+    requestedBy: str
+    error: str | None
+    createdAt: datetime
+    completedAt: datetime | None
+
+
+def _view(row: dict[str, Any], store: MediaStore) -> Compilation:
+    published = row["status"] == "succeeded" and row["output_key"]
+    return Compilation(
+        compilationId=row["id"],
+        scriptId=row["script_id"],
+        status=row["status"],
+        compiledVideoUrl=store.public_url(row["output_key"]) if published else None,
+        videoCount=row["clip_count"],
+        fileSize=row["size_bytes"],
+        duration=row["duration_s"],
+        outputFormat=row["output_format"],
+        quality=row["quality"],
+        options=row["options"],
+        requestedBy=row["requested_by"],
+        error=row["error"],
+        createdAt=row["created_at"],
+        completedAt=row["completed_at"],
+    )
+
+
+@router.post("/scripts/{script_id}/compile", status_code=202, openapi_extra=COMPILE_BODY)
+def compile_script(
+    script_id: ScriptId,
+    body: Annotated[CompileBody, Depends(compile_body)],
+    config: ConfigDep,
+) -> Compilation:
+    """Request a compile of the approved takes; 409 while a section's current take is not
+    approved or another compilation of the script is requested or running."""
+    with http_errors(), connect(config.database_url) as conn:
+        try:
+            row = request_compile(
+                conn,
+                script_id,
+                output_format=body.outputFormat,
+                quality=body.quality,
+                overrides=body.overrides(),
+            )
+        except (NotApproved, CompileInFlight) as exc:
+            raise HTTPException(409, str(exc)) from None
+    log.info("api compile requested", extra={"script_id": script_id})
+    return _view(row, config.media_store)
+
+
+@router.get("/compilations/{compilation_id}")
+def show_compilation(compilation_id: CompilationId, config: ConfigDep) -> Compilation:
+    """A compilation's status and, once it succeeded, its video's URL."""
+    with connect(config.database_url) as conn:
+        try:
+            row = compilation_of(conn, compilation_id)
+        except CompilationNotFound as exc:
+            raise HTTPException(404, str(exc)) from None
+    return _view(row, config.media_store)
