@@ -20,6 +20,7 @@ import yaml
 from fastapi import HTTPException
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis import checks
 from schemathesis.config import SchemathesisConfig
 from schemathesis.generation.modes import GenerationMode
 
@@ -44,6 +45,12 @@ from vsl_pipelines.web.decisions import ApproveBody, RejectBody
 from vsl_pipelines.web.server import RunningService
 
 EXAMPLES_PER_OPERATION = 30
+CONFORMANCE = [
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+    checks.negative_data_rejection,
+]
 EXAMPLES_PER_PROPERTY = 150
 SAMPLE: dict[str, Any] = yaml.safe_load(SAMPLE_SCRIPT.read_text())
 REGISTRY: Registry = load_registry(PROJECT_ROOT / "config" / "models.json")
@@ -55,7 +62,16 @@ BOUNDED = settings(
     suppress_health_check=list(HealthCheck),
 )
 FUZZ_CONFIG = SchemathesisConfig.from_dict(
-    {"generation": {"deterministic": True, "allow-x00": True}, "warnings": False}
+    {
+        "generation": {"deterministic": True, "allow-x00": True},
+        "warnings": False,
+        # An invalid request may be refused for its size (413) or host (421) before its fields.
+        "checks": {
+            "negative_data_rejection": {
+                "expected-statuses": [400, 401, 403, 404, 409, 413, 415, 421, 422, 429]
+            }
+        },
+    }
 )
 SCRIPT = "spring-launch"
 # Every operation of /api and /review (a new one must be added here, so it gets fuzzed too).
@@ -152,6 +168,8 @@ def test_no_request_gets_a_server_error(
             headers = auth.headers
         response = case.call(headers=headers, timeout=10)
         assert response.status_code < 500, (case.as_curl_command(), response.text[:500])
+        # Every answer is one the document describes: its status, content type and body.
+        case.validate_response(response, checks=CONFORMANCE)
 
     request_is_answered_below_500()
 

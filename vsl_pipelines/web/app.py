@@ -12,6 +12,7 @@ import logging
 from pathlib import Path, PurePosixPath
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -25,6 +26,7 @@ from vsl_pipelines.web import metrics as metrics_routes
 from vsl_pipelines.web import review as review_routes
 from vsl_pipelines.web.access_log import ApiAccessLog
 from vsl_pipelines.web.deps import ApiConfig
+from vsl_pipelines.web.errors import validation_problems
 from vsl_pipelines.web.limits import BodyLimitMiddleware, BodyLimits
 from vsl_pipelines.web.signatures import (
     WebhookBodyNotUtf8,
@@ -121,7 +123,10 @@ def create_app(
             return JSONResponse({"status": "unavailable", "inbox": inbox.backend}, status_code=503)
         return JSONResponse({"status": "ok", "inbox": inbox.backend})
 
-    @app.api_route("/media/{key:path}", methods=["GET", "HEAD"], response_model=None)
+    # A file server for generation inputs and results, not part of the API document.
+    @app.api_route(
+        "/media/{key:path}", methods=["GET", "HEAD"], response_model=None, include_in_schema=False
+    )
     async def media(key: str) -> FileResponse | JSONResponse:
         """A file of the local media folder, streamed (generation inputs are fetched by URL)."""
         if media_root is None:
@@ -136,6 +141,12 @@ def create_app(
         if not found:
             return JSONResponse({"detail": "media not found"}, status_code=404)
         return FileResponse(path)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's own 422 (a query or path parameter of the wrong type) in the service's
+        shape: one `detail` text naming the parameter."""
+        return JSONResponse({"detail": validation_problems(exc, "request")}, status_code=422)
 
     if api is not None:
         app.state.api_config = api  # what `deps.get_config` hands the handlers

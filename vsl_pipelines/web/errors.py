@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from fastapi import HTTPException
+from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from vsl_pipelines.db.scripts import ScriptExists, ScriptNotFound
@@ -28,7 +29,7 @@ def http_errors() -> Iterator[None]:
         raise HTTPException(409, str(exc)) from None
 
 
-def validation_problems(exc: ValidationError, whole: str) -> str:
+def validation_problems(exc: ValidationError | RequestValidationError, whole: str) -> str:
     """`field: message; ...` for each invalid field (`whole` when the error is not a field's)."""
     return "; ".join(
         f"{'.'.join(str(p) for p in err['loc']) or whole}: {err['msg']}" for err in exc.errors()

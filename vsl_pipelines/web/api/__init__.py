@@ -7,10 +7,12 @@ Handlers are thin: they take parsed bodies and call the same services as the `vs
 from fastapi import APIRouter, Depends
 
 from vsl_pipelines.web.api import compilations, costs, generate, review, scripts, video
+from vsl_pipelines.web.api.openapi import error_responses
 from vsl_pipelines.web.deps import ApiConfig, check_host, guard_api_writes, require_api_key
 
 router = APIRouter(
-    dependencies=[Depends(check_host), Depends(require_api_key), Depends(guard_api_writes)]
+    responses=error_responses(),
+    dependencies=[Depends(check_host), Depends(require_api_key), Depends(guard_api_writes)],
 )
 router.include_router(scripts.router)
 router.include_router(review.router)

@@ -20,7 +20,19 @@ VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".avi": "video/x-msvi
 router = APIRouter()
 
 
-@router.get("/scripts/{script_id}/video", response_model=None)
+@router.get(
+    "/scripts/{script_id}/video",
+    response_model=None,
+    responses={
+        200: {
+            "description": "The video file (a local media store)",
+            "content": {
+                t: {"schema": {"type": "string", "format": "binary"}} for t in VIDEO_TYPES.values()
+            },
+        },
+        307: {"description": "A redirect to its presigned S3 URL"},
+    },
+)
 def video(script_id: ScriptId, config: ConfigDep) -> FileResponse | RedirectResponse:
     """The compiled video: the file from a local store, a presigned-URL redirect from S3."""
     with http_errors(), connect(config.database_url) as conn:

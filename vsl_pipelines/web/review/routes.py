@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.logs import get_logger
+from vsl_pipelines.web.api.openapi import error_responses
 from vsl_pipelines.web.decisions import record_decision
 from vsl_pipelines.web.deps import (
     ConfigDep,
@@ -46,6 +47,7 @@ MAX_NOTICE_CHARS = 300
 
 router = APIRouter(
     route_class=ReviewPageRoute,
+    responses=error_responses(html=True),
     dependencies=[Depends(check_host), Depends(require_reviewer_key)],
 )
 
@@ -69,6 +71,9 @@ def review_page(
     "/{script_id}/{section_id}/approve",
     dependencies=[Depends(same_origin_post)],
     openapi_extra=DECISION_FORMS["approve"],
+    status_code=303,
+    response_class=RedirectResponse,
+    responses={303: {"description": "Recorded; back to the page"}},
 )
 def approve(
     request: Request,
@@ -85,6 +90,9 @@ def approve(
     "/{script_id}/{section_id}/reject",
     dependencies=[Depends(same_origin_post)],
     openapi_extra=DECISION_FORMS["reject"],
+    status_code=303,
+    response_class=RedirectResponse,
+    responses={303: {"description": "Recorded; back to the page"}},
 )
 def reject(
     request: Request,
