@@ -80,6 +80,18 @@ def test_demo_runs_any_script_to_a_video_whose_checks_all_pass(
         duration_s = float(container.duration or 0) / 1e6
     assert frames > 0
     assert abs(result["duration_s"] - duration_s) < 0.1
+    # The one-off generation asked over the original API, collected by the daemon's run.
+    adhoc = result["adhoc"]
+    assert adhoc["status"] == "completed" and adhoc["error"] is None, adhoc
+    key = adhoc["result"]["originalUrl"].split("/media/", 1)[1]
+    stored = tmp_path / "data" / "media" / key
+    with av.open(str(stored)) as container:
+        picture = next(container.decode(video=0))
+    assert (picture.width, picture.height) == (
+        adhoc["result"]["width"],
+        adhoc["result"]["height"],
+    )
+    assert picture.width > picture.height
 
 
 @pytest.mark.timeout(240)

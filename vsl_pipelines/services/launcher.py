@@ -316,9 +316,20 @@ def run_demo(
         )
         if launch.returncode != 0:
             raise LaunchError(f"could not launch generation: {launch.stderr.strip()[-2000:]}")
+        # A one-off generation too, as a client of the original API asks for it.
+        adhoc = _post_json(
+            f"{settings.service_url}/api/generate-media",
+            {
+                "userId": "demo",
+                "mediaType": "image",
+                "modelId": "flux-schnell",
+                "parameters": {"prompt": "a product shot for the demo", "aspect_ratio": "16:9"},
+            },
+        )
+        adhoc_status: dict[str, Any] = {"status": "pending"}
         url = environment.database_url
         status = "queued"
-        while status != "compiled":
+        while status != "compiled" or adhoc_status["status"] not in ("completed", "failed"):
             if time.monotonic() - started > timeout_s:
                 raise LaunchError(
                     f"demo timed out with script {script_id} in status {status!r};"
@@ -329,6 +340,8 @@ def run_demo(
                     f"the Dagster daemon exited; see {environment.log_dir}/daemon.log"
                 )
             time.sleep(1)
+            if adhoc_status["status"] not in ("completed", "failed"):
+                adhoc_status = _get_json(f"{settings.service_url}/api/status/{adhoc['jobId']}")
             with connect(url) as conn:
                 row = script_row(conn, script_id)
                 status = row["status"]
@@ -353,4 +366,24 @@ def run_demo(
         "elapsed_s": round(time.monotonic() - started, 1),
         "sections": len(state["sections"]),
         "checks": check_results,
+        "adhoc": {
+            key: adhoc_status.get(key)
+            for key in ("jobId", "status", "modelId", "actualCost", "result", "error")
+        },
     }
+
+
+def _post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    answer = httpx.post(url, json=body, timeout=60)
+    if answer.status_code >= 300:
+        raise LaunchError(f"POST {url}: {answer.status_code} {answer.text[:500]}")
+    document: dict[str, Any] = answer.json()
+    return document
+
+
+def _get_json(url: str) -> dict[str, Any]:
+    answer = httpx.get(url, timeout=30)
+    if answer.status_code != 200:
+        raise LaunchError(f"GET {url}: {answer.status_code} {answer.text[:500]}")
+    document: dict[str, Any] = answer.json()
+    return document
