@@ -1,4 +1,5 @@
-"""The same flow on the production seams: S3 media store and DynamoDB inbox (a local moto server)."""
+"""The same flow on the production seams: S3 media store, DynamoDB inbox and jobs table (a
+local moto server)."""
 
 from typing import Any
 
@@ -40,3 +41,11 @@ def test_flow_on_s3_and_dynamodb(
     with connect(flow.database_url) as conn:
         predictions = {r["prediction_id"] for r in conn.execute("SELECT prediction_id FROM jobs")}
     assert {e.prediction().id for e in events} == predictions
+    # Every job's status went to the real-time jobs table as it changed, and ended completed.
+    layers = flow.resources["job_status"].layers(flow.database_url)
+    with connect(flow.database_url) as conn:
+        public_ids = [str(r["public_id"]) for r in conn.execute("SELECT public_id FROM jobs")]
+    for job_id in public_ids:
+        document, source = layers.read(job_id)
+        assert source == "dynamodb" and document is not None
+        assert document["status"] == "completed" and document["result"]["originalKey"] in keys
