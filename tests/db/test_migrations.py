@@ -7,6 +7,7 @@ import pytest
 from tests.fixtures.database import SERVER_URL
 from vsl_pipelines.db.connection import close_pool
 from vsl_pipelines.db.migrations import MIGRATIONS_DIR, apply_migrations
+from vsl_pipelines.inbox.postgres import PostgresInbox
 
 
 def test_migrations_apply_once_and_create_every_table(database_url: str) -> None:
@@ -44,6 +45,7 @@ def test_fresh_database_gets_all_migrations() -> None:
             "0005_api_keys",
             "0006_adhoc_jobs",
             "0007_compile_requests",
+            "0008_inbox_sequenced_by_reader",
         ]
     finally:
         close_pool(f"{SERVER_URL}/{name}")
@@ -111,7 +113,7 @@ def test_compilations_from_before_requests_keep_their_format_and_one_in_flight(
                 " ('s', 'succeeded', 'scripts/s/final/s-c1.mp4'), ('s', 'running', NULL),"
                 " ('s', 'running', NULL)"
             )
-        assert apply_migrations(url) == ["0007_compile_requests"]
+        assert apply_migrations(url)[0] == "0007_compile_requests"
         with psycopg.connect(url, autocommit=True) as conn:
             rows = conn.execute(
                 "SELECT status, output_format, quality FROM compilations ORDER BY id"
@@ -125,6 +127,38 @@ def test_compilations_from_before_requests_keep_their_format_and_one_in_flight(
                 conn.execute(
                     "INSERT INTO compilations (script_id, status) VALUES ('s', 'requested')"
                 )
+    finally:
+        close_pool(url)
+        with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_inbox_rows_from_before_keep_their_numbers_and_new_ones_follow(tmp_path: Path) -> None:
+    """The inbox numbered at insert becomes numbered by its reader: old rows keep their `seq`,
+    a cursor from before stays valid, rows written after are numbered above it."""
+    name = "vsl_mig_inbox_numbers_check"
+    before = tmp_path / "before"
+    before.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if path.stem < "0008":
+            shutil.copy(path, before / path.name)
+    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"{SERVER_URL}/{name}"
+    try:
+        apply_migrations(url, before)
+        with psycopg.connect(url, autocommit=True) as conn:
+            for i in range(3):
+                conn.execute(
+                    "INSERT INTO webhook_inbox (webhook_id, body) VALUES (%s, '{}')", (f"old-{i}",)
+                )
+        assert apply_migrations(url) == ["0008_inbox_sequenced_by_reader"]
+        inbox = PostgresInbox(url)
+        old = inbox.read_after(0, 10)
+        assert [(e.webhook_id, e.seq) for e in old] == [("old-0", 1), ("old-1", 2), ("old-2", 3)]
+        assert inbox.put("new-0", "{}") is True and inbox.put("old-1", "{}") is False
+        assert [(e.webhook_id, e.seq) for e in inbox.read_after(3, 10)] == [("new-0", 4)]
     finally:
         close_pool(url)
         with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:

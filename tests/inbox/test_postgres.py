@@ -140,3 +140,26 @@ def test_reconnects_after_its_idle_connection_is_killed(
     assert inbox.latest_cursor() > 0
     with connect(database_url) as conn:
         assert conn.info.backend_pid not in {pid for (pid,) in killed}
+
+
+def test_a_row_committed_late_is_read_after_the_cursor_and_writers_never_wait(
+    inbox: PostgresInbox, database_url: str
+) -> None:
+    """A writer whose transaction is still open when a later writer commits (the case that made
+    a sequence taken at insert skip rows) neither blocks the later writer nor gets skipped."""
+    with psycopg.connect(database_url) as slow:  # a transaction left open
+        slow.execute(
+            "INSERT INTO webhook_inbox (webhook_id, body) VALUES ('msg_slow', %s)", (body("p0"),)
+        )
+        finished = threading.Event()
+        fast = threading.Thread(target=lambda: (inbox.put("msg_fast", body("p1")), finished.set()))
+        fast.start()
+        assert finished.wait(5), "a writer waited for another writer's transaction"
+        fast.join()
+        first = inbox.read_after(0, 10)
+        assert [e.webhook_id for e in first] == ["msg_fast"]
+        cursor = first[-1].seq
+        slow.commit()
+    late = inbox.read_after(cursor, 10)
+    assert [e.webhook_id for e in late] == ["msg_slow"] and late[0].seq > cursor
+    assert inbox.read_after(late[0].seq, 10) == []

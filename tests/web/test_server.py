@@ -18,9 +18,8 @@ from vsl_pipelines.web import server as server_module
 from vsl_pipelines.web.app import create_app
 from vsl_pipelines.web.limits import (
     MAX_CONNECTIONS,
-    MAX_HEADER_BYTES,
-    GuardedH11Protocol,
 )
+from vsl_pipelines.web.protocol import GuardedHttpToolsProtocol
 from vsl_pipelines.web.server import (
     WebhookSecretUnavailable,
     build_app_from_settings,
@@ -157,14 +156,14 @@ def test_service_thread_stops(webhook_secret: str, inbox: PostgresInbox, tmp_pat
 
 
 def test_run_service_bounds_headers_and_slow_clients(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Before: uvicorn's defaults (httptools: no header size limit; no header deadline at all).
+    # Before: uvicorn's defaults (httptools with no header bound and no header deadline).
     served: dict[str, object] = {}
     monkeypatch.setattr(server_module, "build_app_from_settings", lambda settings: "app")
     monkeypatch.setattr(server_module.uvicorn, "run", lambda app, **kw: served.update(kw))
     server_module.run_service("127.0.0.1", 8080)
     protocol = served["http"]
-    assert isinstance(protocol, type) and issubclass(protocol, GuardedH11Protocol)
-    assert served["h11_max_incomplete_event_size"] == MAX_HEADER_BYTES
+    assert isinstance(protocol, type) and issubclass(protocol, GuardedHttpToolsProtocol)
+    assert served["loop"] == "uvloop"
     assert served["limit_concurrency"] == MAX_CONNECTIONS
     assert served["timeout_keep_alive"] == 5
     assert (served["host"], served["port"]) == ("127.0.0.1", 8080)
@@ -176,8 +175,7 @@ def test_service_thread_has_the_same_limits(
     service = start_service_in_thread(create_app(inbox, webhook_secret, tmp_path))
     try:
         config = service.server.config
-        assert isinstance(config.http, type) and issubclass(config.http, GuardedH11Protocol)
+        assert isinstance(config.http, type) and issubclass(config.http, GuardedHttpToolsProtocol)
         assert config.limit_concurrency == MAX_CONNECTIONS
-        assert config.h11_max_incomplete_event_size == MAX_HEADER_BYTES
     finally:
         service.stop()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from vsl_pipelines.inbox.events import InboxEvent
+from vsl_pipelines.inbox.events import InboxEvent, WebhookSummary
 
 
 @runtime_checkable
@@ -25,6 +25,17 @@ class WebhookInbox(Protocol):
 
     def put(self, webhook_id: str, body: bytes | str, received_at: datetime | None = None) -> bool:
         """Store a webhook; True if new, False for a redelivery of the same id (kept once)."""
+        ...
+
+    async def put_async(
+        self,
+        webhook_id: str,
+        body: bytes | str,
+        received_at: datetime | None = None,
+        summary: WebhookSummary | None = None,
+    ) -> bool:
+        """`put` for the service's event loop (without a worker thread where the storage
+        has an asynchronous client); `summary`: the body's, when the caller parsed it already."""
         ...
 
     def read_after(self, cursor: int, limit: int) -> list[InboxEvent]:

@@ -36,6 +36,7 @@ Expired items (`expires_at` passed) are filtered out here: DynamoDB's TTL delete
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterator
@@ -45,7 +46,12 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from vsl_pipelines.inbox.events import InboxEvent, InvalidWebhookBody, summarize_webhook_body
+from vsl_pipelines.inbox.events import (
+    InboxEvent,
+    InvalidWebhookBody,
+    WebhookSummary,
+    summarize_webhook_body,
+)
 from vsl_pipelines.logs import get_logger
 
 log = get_logger(__name__)
@@ -158,6 +164,16 @@ class DynamoInbox:
                     continue  # the record vanished (TTL): store it as new
                 return outcome
             return self._publish(webhook_id, token, event)
+
+    async def put_async(
+        self,
+        webhook_id: str,
+        body: bytes | str,
+        received_at: datetime | None = None,
+        summary: WebhookSummary | None = None,
+    ) -> bool:
+        """`put` on a worker thread (boto3 has no asynchronous client)."""
+        return await asyncio.to_thread(self.put, webhook_id, body, received_at)
 
     def _event_attributes(
         self, webhook_id: str, text: str, received_at: datetime

@@ -1,15 +1,14 @@
 """Limits enforced before a handler does any work: request bodies per route, how long a client
 may take to send its headers and its body.
 
-`BodyLimitMiddleware` (pure ASGI, added in `create_app`) answers 431 to a request with more than
-`MAX_HEADERS` header fields or `MAX_HEADER_BYTES` of them (h11 refuses a head that takes longer
-than that to arrive, but takes one that comes in a single read whole), 413 from `Content-Length`
+`web.protocol.GuardedHttpToolsProtocol` refuses a head of more than `MAX_HEADERS` fields or
+`MAX_HEADER_BYTES` (431) while it is parsed, and one that takes longer than `HEADER_TIMEOUT_S`;
+`BodyLimitMiddleware` (pure ASGI, added in `create_app`) checks the same bounds on the parsed
+head (for servers run with another protocol), answers 413 from `Content-Length`
 before the handler runs and, for a body sent without it (chunked), stops at the first chunk past
 the limit, so no handler ever holds more than its route's limit. A response sent while the body
 is still coming asks the server to close the connection (`Connection: close`) instead of
-reading the rest. `GuardedH11Protocol` adds what uvicorn has no setting for: a deadline for the
-request line and headers (uvicorn bounds their size, `h11_max_incomplete_event_size`, but
-waits for them forever).
+reading the rest.
 """
 
 from __future__ import annotations
@@ -19,12 +18,9 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
 
-import h11
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -215,63 +211,3 @@ async def _refuse(send: Send, exc: HTTPException) -> None:
         }
     )
     await send({"type": "http.response.body", "body": payload})
-
-
-class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a deadline for each request's line and headers.
-
-    The timer runs from the connection (or the end of the previous response) until h11 has
-    parsed a whole request head; a client still sending it then is disconnected. uvicorn's
-    keep-alive timer alone does not do this: the first byte of a request cancels it.
-    """
-
-    header_timeout_s: ClassVar[float] = HEADER_TIMEOUT_S
-
-    _header_timer: asyncio.TimerHandle | None = None
-
-    @classmethod
-    def with_header_timeout(cls, seconds: float) -> type[GuardedH11Protocol]:
-        return type(cls.__name__, (cls,), {"header_timeout_s": seconds})
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm_header_timer()
-
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        if self.conn.their_state is not h11.IDLE:
-            self._cancel_header_timer()
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
-            self._arm_header_timer()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_header_timer()
-        super().connection_lost(exc)
-
-    def _arm_header_timer(self) -> None:
-        self._cancel_header_timer()
-        self._header_timer = self.loop.call_later(self.header_timeout_s, self._header_timed_out)
-
-    def _cancel_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _header_timed_out(self) -> None:
-        self._header_timer = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-            self.transport.close()
-
-
-def uvicorn_limits(header_timeout_s: float = HEADER_TIMEOUT_S) -> dict[str, Any]:
-    """The `uvicorn.Config` keywords bounding headers, idle and slow connections."""
-    return {
-        "http": GuardedH11Protocol.with_header_timeout(header_timeout_s),
-        "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
-        "timeout_keep_alive": KEEP_ALIVE_S,
-        "limit_concurrency": MAX_CONNECTIONS,
-        "backlog": BACKLOG,
-    }

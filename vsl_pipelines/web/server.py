@@ -5,6 +5,9 @@ The webhook secret comes from `REPLICATE_WEBHOOK_SECRET` or, once at start, from
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 import socket
 import threading
 import time
@@ -28,7 +31,8 @@ from vsl_pipelines.settings import Settings, get_settings
 from vsl_pipelines.storage import make_media_store
 from vsl_pipelines.web.app import create_app
 from vsl_pipelines.web.deps import ApiConfig
-from vsl_pipelines.web.limits import HEADER_TIMEOUT_S, uvicorn_limits
+from vsl_pipelines.web.limits import HEADER_TIMEOUT_S
+from vsl_pipelines.web.protocol import uvicorn_limits
 
 log = get_logger("vsl_pipelines.web.server")
 
@@ -134,13 +138,66 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
     return create_app(inbox, secret, media_root, api=api)
 
 
-def run_service(host: str, port: int) -> None:
-    """Serve the app with uvicorn until interrupted (headers, idle and slow clients bounded)."""
+def run_service(host: str, port: int, workers: int = 1) -> None:
+    """Serve the app with uvicorn until interrupted (headers, idle and slow clients bounded);
+    with `workers` > 1, that many processes share one listening socket."""
     settings = get_settings()
     configure_logging(settings.log_level)
+    if workers > 1:
+        _run_workers(settings, host, port, workers)
+        return
     app = build_app_from_settings(settings)
     log.info("service listening on http://%s:%d", host, port)
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, **uvicorn_limits())
+
+
+def _serve_on(sock: socket.socket, settings: Settings) -> None:
+    """One worker: its own app (pools, clients) on the shared socket, until told to stop."""
+    app = build_app_from_settings(settings)
+    config = uvicorn.Config(app, log_config=None, access_log=False, **uvicorn_limits())
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _run_workers(settings: Settings, host: str, port: int, workers: int) -> None:
+    """`workers` forked processes accepting on one socket bound here; SIGTERM or SIGINT stops
+    them all, and a worker that dies takes the others down (the supervisor restarts the whole).
+
+    Forked before any pool, client or thread exists in this process, so each worker opens its
+    own (the pools are keyed by pid anyway)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    context = multiprocessing.get_context("fork")
+    children = [
+        context.Process(target=_serve_on, args=(sock, settings), name=f"vsl-serve-{i}")
+        for i in range(workers)
+    ]
+    for child in children:
+        child.start()
+    log.info("service listening on http://%s:%d with %d workers", host, port, workers)
+
+    def stop(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.is_alive() and child.pid is not None:
+                os.kill(child.pid, signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while all(child.is_alive() for child in children):
+            children[0].join(0.5)
+        stop(signal.SIGTERM, None)
+        for child in children:
+            child.join(30)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+    failed = [c for c in children if c.exitcode not in (0, -signal.SIGTERM)]
+    if failed:
+        raise RuntimeError(f"service worker(s) exited: {[c.exitcode for c in failed]}")
 
 
 @dataclass
