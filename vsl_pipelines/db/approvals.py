@@ -52,3 +52,18 @@ def latest_decisions(conn: Conn, script_id: str) -> dict[tuple[str, int], dict[s
         "SELECT * FROM approvals WHERE script_id = %s AND NOT void", (script_id,)
     ).fetchall()
     return {(r["section_id"], r["take"]): r for r in rows}
+
+
+def current_take_decisions(conn: Conn, script_id: str) -> dict[str, str | None]:
+    """Each section of the script, in order -> the decision on its current take (None:
+    undecided).
+
+    One lookup per section in the one-decision-per-take index: its cost does not grow with
+    the script's history of decisions."""
+    rows = conn.execute(
+        "SELECT s.id, a.decision FROM sections s LEFT JOIN approvals a"
+        " ON a.script_id = s.script_id AND a.section_id = s.id AND a.take = s.current_take"
+        " AND NOT a.void WHERE s.script_id = %s ORDER BY s.position",
+        (script_id,),
+    ).fetchall()
+    return {r["id"]: r["decision"] for r in rows}

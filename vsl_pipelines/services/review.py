@@ -154,12 +154,8 @@ def review_queue(conn: Conn, script_id: str | None = None) -> list[dict[str, Any
 
 def unapproved_sections(conn: Conn, script_id: str) -> list[str]:
     """Sections whose current take is not approved (empty: the script may compile)."""
-    decisions = approval_rows.latest_decisions(conn, script_id)
-    return [
-        s["id"]
-        for s in script_rows.sections_of(conn, script_id)
-        if decisions.get((s["id"], s["current_take"]), {}).get("decision") != "approved"
-    ]
+    decisions = approval_rows.current_take_decisions(conn, script_id)
+    return [section for section, decision in decisions.items() if decision != "approved"]
 
 
 def apply_rejection(conn: Conn, decision: dict[str, Any]) -> int | None:
