@@ -9,7 +9,6 @@ import os
 from typing import Any
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 
 from vsl_pipelines.defs.adhoc.assets import adhoc_media, collect_adhoc_job
 from vsl_pipelines.defs.compilation.assets import compiled_video
@@ -46,6 +45,12 @@ def resources_from_settings(settings: Settings) -> dict[str, Any]:
         if os.environ.get(variable) == token:
             token = dg.EnvVar(variable)
             break
+    s3 = None
+    if settings.s3_bucket:
+        # Imported only with a bucket: dagster-aws costs every run's process a second to import.
+        from dagster_aws.s3 import S3Resource
+
+        s3 = S3Resource(endpoint_url=settings.aws_endpoint_url, region_name=settings.aws_region)
     return {
         "database": DatabaseResource(
             url=settings.database_url or "", data_dir=str(settings.data_dir)
@@ -61,7 +66,7 @@ def resources_from_settings(settings: Settings) -> dict[str, Any]:
             public_base_url=settings.public_media_url,
             s3_bucket=settings.s3_bucket,
             s3_prefix=settings.s3_prefix,
-            s3=S3Resource(endpoint_url=settings.aws_endpoint_url, region_name=settings.aws_region),
+            s3=s3,
         ),
         "replicate": ReplicateResource(
             base_url=settings.replicate_client_base_url,

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     approval_sensor_interval_s: int = Field(default=5, alias="VSL_APPROVAL_SENSOR_INTERVAL")
     compile_sensor_interval_s: int = Field(default=5, alias="VSL_COMPILE_SENSOR_INTERVAL")
     scripts_sensor_interval_s: int = Field(default=10, alias="VSL_SCRIPTS_SENSOR_INTERVAL")
+    # How often the daemon's sensor loop looks for due sensors (Dagster's floor is 5 s, so a
+    # sensor interval below it is not kept); `vsl_pipelines.defs.daemon` applies it.
+    sensor_loop_s: float = Field(default=5.0, gt=0, alias="VSL_SENSOR_LOOP")
     late_webhook_s: float = Field(default=120.0, alias="VSL_LATE_WEBHOOK_S")
     stale_run_s: float = Field(default=900.0, alias="VSL_STALE_RUN_S")
     sensor_batch_size: int = Field(default=200, alias="VSL_SENSOR_BATCH")

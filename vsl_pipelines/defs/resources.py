@@ -2,9 +2,9 @@
 names (a local folder or S3, Postgres or DynamoDB), so assets and sensors never branch on it."""
 
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 
 from vsl_pipelines.cache import RateLimiter, rate_limiter_from_url
 from vsl_pipelines.db.embedded import embedded_database_url
@@ -13,6 +13,9 @@ from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.inbox import WebhookInbox, make_inbox
 from vsl_pipelines.services.job_status import JobStatusLayers, make_status_layers
 from vsl_pipelines.storage import MediaStore, make_media_store
+
+if TYPE_CHECKING:
+    from dagster_aws.s3 import S3Resource
 
 
 class DatabaseResource(dg.ConfigurableResource):
@@ -50,15 +53,23 @@ class MediaStoreResource(dg.ConfigurableResource):
     public_base_url: str
     s3_bucket: str | None = None
     s3_prefix: str = ""
-    s3: S3Resource
+    # dagster-aws' `S3Resource`, needed only with a bucket. Typed by its base class so that the
+    # embedded default never imports dagster-aws: its package import costs every run's process
+    # about a second of start-up.
+    s3: dg.ConfigurableResource | None = None
 
     def store(self) -> MediaStore:
+        s3_client = None
+        if self.s3_bucket:
+            if self.s3 is None:
+                raise ValueError("an S3 bucket needs the `s3` resource (dagster-aws' S3Resource)")
+            s3_client = cast("S3Resource", self.s3).get_client()
         return make_media_store(
             root=Path(self.root),
             public_base_url=self.public_base_url,
             s3_bucket=self.s3_bucket,
             s3_prefix=self.s3_prefix,
-            s3_client=self.s3.get_client() if self.s3_bucket else None,
+            s3_client=s3_client,
         )
 
 

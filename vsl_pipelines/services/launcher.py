@@ -37,6 +37,7 @@ from vsl_pipelines.services.review import decide, review_queue
 from vsl_pipelines.services.status import script_status
 from vsl_pipelines.settings import PROJECT_ROOT, Settings
 
+CODE_LOCATION = "vsl_pipelines.definitions"  # the location name workspace.yaml gives it
 SAMPLE_SCRIPT = PROJECT_ROOT / "config" / "scripts" / "spring-launch.yaml"
 
 
@@ -68,6 +69,26 @@ def stop_on_signals() -> None:
 def _port_free(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_port(port: int, timeout_s: float, proc: subprocess.Popen[bytes]) -> None:
+    """Until something accepts on `port` (Dagster's code server listens once its code is
+    loaded)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LaunchError(f"{proc.args!r} exited early ({proc.returncode})")
+        if not _port_free(port):
+            return
+        time.sleep(0.2)
+    raise LaunchError(f"nothing listened on port {port} within {timeout_s:.0f} s")
 
 
 def _wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes]) -> None:
@@ -181,13 +202,17 @@ def running_services(environment: Environment) -> Iterator[Processes]:
     vsl = str(environment.bin_dir / "vsl")
     procs = Processes(environment.env, environment.log_dir)
     try:
+        # Both start at once (each is a Python process that takes a second or two to import);
+        # both are healthy before anything else starts.
+        sandbox = None
         if settings.uses_sandbox:
             sandbox = procs.start("sandbox", [vsl, "sandbox", "--port", str(settings.sandbox_port)])
-            _wait_http(f"{settings.replicate_api_url}/webhooks/default/secret", 60, sandbox)
         service = procs.start(
             "service",
             [vsl, "serve", "--host", settings.service_host, "--port", str(settings.service_port)],
         )
+        if sandbox is not None:
+            _wait_http(f"{settings.replicate_api_url}/webhooks/default/secret", 60, sandbox)
         _wait_http(f"{settings.service_url}/healthz", 60, service)
         yield procs
     finally:
@@ -274,8 +299,11 @@ def run_demo(
     started = time.monotonic()
     with ExitStack() as stack:
         environment = stack.enter_context(prepared_environment(settings, schedule="* * * * *"))
+        # Sensors every second, and a daemon whose sensor loop keeps that pace (Dagster's own
+        # loop passes every 5 s at most; see vsl_pipelines/defs/daemon.py).
         for name in ("WEBHOOK", "APPROVAL", "COMPILE", "SCRIPTS"):
-            environment.env.setdefault(f"VSL_{name}_SENSOR_INTERVAL", "2")
+            environment.env.setdefault(f"VSL_{name}_SENSOR_INTERVAL", "1")
+        environment.env.setdefault("VSL_SENSOR_LOOP", "1")
         script_id = add_script_file(
             environment.database_url,
             script_path,
@@ -283,20 +311,49 @@ def run_demo(
             script_id=f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}",
             on_stored=on_stored,
         )
-        procs = stack.enter_context(running_services(environment))
-        daemon = procs.start(
-            "daemon",
-            [str(environment.bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+        # One Dagster process at a time initialises storage: a fresh SQLite storage set up by
+        # two at once can end with two schema heads. Registering the partition (`on_stored`)
+        # has created the run storage; the launch runs before the daemon starts.
+        # One code server loads the definitions once; the daemon (its sensors, its run queue)
+        # and the launch below reach it over gRPC instead of each spawning their own.
+        dagster = str(environment.bin_dir / "dagster")
+        code_port = _free_port()
+        code = Processes(environment.env, environment.log_dir)
+        stack.callback(code.stop)
+        code_server = code.start(
+            "code_server",
+            [
+                dagster,
+                "api",
+                "grpc",
+                "-m",
+                "vsl_pipelines.definitions",
+                "--location-name",
+                CODE_LOCATION,
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(code_port),
+                "-d",
+                str(PROJECT_ROOT),
+            ],
         )
-        # Generation starts now rather than at the schedule's next minute; the daemon's run
-        # queue takes it like any other run.
+        workspace = environment.settings.dagster_home / "workspace.yaml"
+        workspace.write_text(
+            "load_from:\n  - grpc_server:\n      host: 127.0.0.1\n"
+            f"      port: {code_port}\n      location_name: {CODE_LOCATION}\n"
+        )
+        procs = stack.enter_context(running_services(environment))
+        _wait_port(code_port, 120, code_server)
+        # Generation starts now rather than at the schedule's next minute: `dagster job launch`
+        # puts the run in the daemon's queue, which takes it like any other run.
         launch = subprocess.run(
             [
-                str(environment.bin_dir / "dagster"),
+                dagster,
                 "job",
                 "launch",
                 "-w",
-                "workspace.yaml",
+                str(workspace),
                 "-j",
                 "generate",
                 "--tags",
@@ -316,6 +373,12 @@ def run_demo(
         )
         if launch.returncode != 0:
             raise LaunchError(f"could not launch generation: {launch.stderr.strip()[-2000:]}")
+        # The daemon after the launch: the two would otherwise initialise storage (the schedule
+        # storage, the run's event log) at the same moment.
+        daemon = procs.start(
+            "daemon",
+            [sys.executable, "-m", "vsl_pipelines.defs.daemon", "run", "-w", str(workspace)],
+        )
         # A one-off generation too, as a client of the original API asks for it.
         adhoc = _post_json(
             f"{settings.service_url}/api/generate-media",
@@ -339,7 +402,8 @@ def run_demo(
                 raise LaunchError(
                     f"the Dagster daemon exited; see {environment.log_dir}/daemon.log"
                 )
-            time.sleep(1)
+            # A quarter second: the approvals and the end are seen at once (one small query).
+            time.sleep(0.25)
             if adhoc_status["status"] not in ("completed", "failed"):
                 adhoc_status = _get_json(f"{settings.service_url}/api/status/{adhoc['jobId']}")
             with connect(url) as conn:

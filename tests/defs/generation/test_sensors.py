@@ -232,6 +232,34 @@ def test_run_keys_are_stable_for_a_state_and_new_for_a_new_state(
     assert _keys(third).isdisjoint(_keys(first))
 
 
+def test_clips_wait_for_a_keyframes_run_in_flight(
+    database_url: str,
+    submitted: dict[str, dict[str, Any]],
+    inbox: PostgresInbox,
+    inbox_resource: InboxResource,
+    media_store: LocalMediaStore,
+    instance: dg.DagsterInstance,
+) -> None:
+    for section in ("hook", "offer", "close"):
+        inbox.put(f"msg_{section}", _body(submitted[section]))
+    pacing = PacingResource()
+    _, cursor, _ = webhook_tick(0, database_url, inbox_resource, None, pacing, instance)
+    # The keyframes run has stored the keyframes and not yet requested the clips.
+    keyframes_run = dg.DagsterRun(
+        job_name="collect_keyframes",
+        status=dg.DagsterRunStatus.STARTED,
+        tags={"vsl/script_id": SCRIPT, "vsl/step": "keyframes"},
+    )
+    instance.add_run(keyframes_run)
+    collect_stage(database_url, media_store, SCRIPT, "keyframe")
+    held, cursor, _ = webhook_tick(cursor, database_url, inbox_resource, None, pacing, instance)
+    assert [r.job_name for r in held] == [], "nothing asked for while the keyframes run works"
+    instance.report_run_failed(keyframes_run)  # it died before requesting the clips
+    after, _, _ = webhook_tick(cursor, database_url, inbox_resource, None, pacing, instance)
+    assert sorted(r.job_name for r in after) == ["collect_clips", "generate"]
+    assert {r.run_key.split(":")[0] for r in after if r.run_key} == {"clips", "clips-due"}
+
+
 def test_a_failed_prediction_requests_a_retry_with_its_own_key(
     database_url: str,
     stored_script: Script,

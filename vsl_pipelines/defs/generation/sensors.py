@@ -17,7 +17,7 @@ from vsl_pipelines.defs.resources import (
     PacingResource,
     ReplicateResource,
 )
-from vsl_pipelines.defs.tags import STATE_KEY, STEP, run_tags
+from vsl_pipelines.defs.tags import SCRIPT, STATE_KEY, STEP, run_tags
 from vsl_pipelines.generation.adhoc import days_to_collect
 from vsl_pipelines.generation.progress import (
     apply_events,
@@ -64,6 +64,29 @@ def run_key_for(
     return f"{state_key}:{len(records)}" if records else state_key
 
 
+def keyframes_run_in_flight(
+    instance: dg.DagsterInstance | None, script_id: str, stale_after_s: float = 900.0
+) -> bool:
+    """A `collect_keyframes` run of the script is queued or running (and not dead)."""
+    if instance is None:
+        return False
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(
+            tags={SCRIPT: script_id, STEP: "keyframes"}, statuses=list(_IN_FLIGHT)
+        ),
+        limit=MAX_RUNS_PER_STATE + 1,
+    )
+    return any(_alive(r, stale_after_s) for r in records)
+
+
+def _waits_for_keyframes_run(step: str, state_key: str) -> bool:
+    """Runs that a `collect_keyframes` run in flight is about to make unnecessary: it stores
+    the keyframes and then requests the clips, so between its two steps the database shows
+    clips due (the `clips-due` request) and a still section's clip ready on its own (a
+    `clips` run for it alone, then another for the model clips)."""
+    return step == "clips" or state_key.startswith("clips-due:")
+
+
 def webhook_tick(
     cursor: int,
     database_url: str,
@@ -98,7 +121,13 @@ def webhook_tick(
                 )
             )
     for script_id in scripts_to_visit(database_url, touched, pacing.sensor_batch_size):
-        for run in next_runs(database_url, script_id):
+        runs = next_runs(database_url, script_id)
+        if any(_waits_for_keyframes_run(r.step, r.run_key) for r in runs) and (
+            keyframes_run_in_flight(instance, script_id, pacing.stale_run_s)
+        ):
+            # Asked again at the next tick, from the state the keyframes run leaves.
+            runs = [r for r in runs if not _waits_for_keyframes_run(r.step, r.run_key)]
+        for run in runs:
             run_key = run_key_for(instance, run.run_key, pacing.stale_run_s)
             if run_key is None:
                 continue
