@@ -19,14 +19,19 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 
+from tests.fixtures.aws import REGION
 from tests.fixtures.scripts import record_job
 from tests.fixtures.service import new_webhook_secret, signed_headers
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.generation.progress import apply_events
+from vsl_pipelines.inbox.base import WebhookInbox
+from vsl_pipelines.inbox.dynamodb import DynamoInbox
 from vsl_pipelines.inbox.postgres import PostgresInbox
 from vsl_pipelines.settings import PROJECT_ROOT
 
@@ -68,7 +73,9 @@ def deliveries(predictions: list[str], rng: random.Random) -> list[Delivery]:
 
 
 class Service:
-    def __init__(self, database_url: str, secret: str, data_dir: Path) -> None:
+    def __init__(
+        self, database_url: str, secret: str, data_dir: Path, extra_env: dict[str, str]
+    ) -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -78,6 +85,7 @@ class Service:
             "DATABASE_URL": database_url,
             "REPLICATE_WEBHOOK_SECRET": secret,
             "VSL_DATA_DIR": str(data_dir),
+            **extra_env,
         }
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -127,16 +135,37 @@ def send_like_replicate(url: str, secret: str, delivery: Delivery) -> int:
     raise AssertionError(f"{delivery.webhook_id} never delivered")
 
 
+@pytest.mark.parametrize("backend", ["postgres", "dynamodb"])
 def test_a_burst_through_a_restart_is_stored_and_applied_exactly_once(
-    database_url: str, stored_script: Script, tmp_path: Path
+    backend: str, database_url: str, stored_script: Script, tmp_path: Path, request: Any
 ) -> None:
+    """On DynamoDB (moto) delivery into the inbox is at least once by design (a delivery cut
+    between its dedupe record and its event is repaired by the redelivery, possibly twice):
+    there every genuine webhook is stored, duplicates are counted, and each job still reaches
+    its final status once."""
+    RETRIES.clear()
     rng = random.Random(7)
     with connect(database_url) as conn:
         job_ids = [record_job(conn, f"pred-{i}", "starting") for i in range(JOBS)]
     predictions = [f"pred-{i}" for i in range(JOBS)]
     sent = deliveries(predictions, rng)
     secret = new_webhook_secret()
-    service = Service(database_url, secret, tmp_path / "data")
+    inbox: WebhookInbox
+    extra_env: dict[str, str] = {}
+    if backend == "dynamodb":
+        client, table = request.getfixturevalue("dynamo_table")
+        moto = request.getfixturevalue("moto_server")
+        extra_env = {
+            "VSL_DYNAMODB_TABLE": table,
+            "AWS_ENDPOINT_URL": moto,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }
+        inbox = DynamoInbox(table, client=client)
+    else:
+        inbox = PostgresInbox(database_url)
+    service = Service(database_url, secret, tmp_path / "data", extra_env)
     service.start()
     statuses: dict[str, set[int]] = {}
     lock = threading.Lock()
@@ -162,15 +191,15 @@ def test_a_burst_through_a_restart_is_stored_and_applied_exactly_once(
     forged = {d.webhook_id for d in sent if d.forged}
     assert forged and all(statuses[w] == {401} for w in forged)
     assert all(statuses[w] <= {200} for w in genuine)
-    inbox = PostgresInbox(database_url)
     events = []
     cursor = 0
     while batch := inbox.read_after(cursor, 37):
         events += batch
         cursor = batch[-1].seq
     stored = [e.webhook_id for e in events]
-    assert len(stored) == len(set(stored)) == len(genuine), "each genuine webhook stored once"
-    assert set(stored) == genuine
+    assert set(stored) == genuine, "every genuine webhook stored, no forged one"
+    if backend == "postgres":
+        assert len(stored) == len(genuine), "each stored once"
 
     # Applied as the sensor applies them (batches from the cursor): every job ends succeeded.
     changes = 0
