@@ -1,4 +1,6 @@
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -53,14 +55,14 @@ def test_fresh_database_gets_all_migrations() -> None:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_decisions_recorded_twice_on_a_take_keep_the_first(tmp_path: Path) -> None:
-    """Databases from before one-decision-per-take: the first decision on a take stays the
-    decision (the one the sensor acted on); later ones are kept, void."""
-    name = "vsl_mig_decisions_check"
+@contextmanager
+def database_before(first_missing: str, tmp_path: Path, name: str) -> Iterator[str]:
+    """A fresh database with every migration before `first_missing` applied (a database from
+    before that change); dropped afterwards."""
     before = tmp_path / "before"
     before.mkdir()
     for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
-        if path.stem < "0004":
+        if path.stem < first_missing:
             shutil.copy(path, before / path.name)
     with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -68,6 +70,17 @@ def test_decisions_recorded_twice_on_a_take_keep_the_first(tmp_path: Path) -> No
     url = f"{SERVER_URL}/{name}"
     try:
         apply_migrations(url, before)
+        yield url
+    finally:
+        close_pool(url)
+        with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_decisions_recorded_twice_on_a_take_keep_the_first(tmp_path: Path) -> None:
+    """Databases from before one-decision-per-take: the first decision on a take stays the
+    decision (the one the sensor acted on); later ones are kept, void."""
+    with database_before("0004", tmp_path, "vsl_mig_decisions_check") as url:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("INSERT INTO scripts (id, title, document) VALUES ('s', 't', '{}'::jsonb)")
             for decision in ("rejected", "approved", "rejected"):
@@ -80,10 +93,6 @@ def test_decisions_recorded_twice_on_a_take_keep_the_first(tmp_path: Path) -> No
         with psycopg.connect(url, autocommit=True) as conn:
             rows = conn.execute("SELECT decision, void FROM approvals ORDER BY id").fetchall()
         assert rows == [("rejected", False), ("approved", True), ("rejected", True)]
-    finally:
-        close_pool(url)
-        with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_compilations_from_before_requests_keep_their_format_and_one_in_flight(
@@ -91,18 +100,7 @@ def test_compilations_from_before_requests_keep_their_format_and_one_in_flight(
 ) -> None:
     """Databases from before compile requests: formats are read from the stored keys, and of
     the `running` rows that dead runs left, only each script's newest stays in flight."""
-    name = "vsl_mig_compile_requests_check"
-    before = tmp_path / "before"
-    before.mkdir()
-    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
-        if path.stem < "0007":
-            shutil.copy(path, before / path.name)
-    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"{SERVER_URL}/{name}"
-    try:
-        apply_migrations(url, before)
+    with database_before("0007", tmp_path, "vsl_mig_compile_requests_check") as url:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(
                 "INSERT INTO scripts (id, title, document)"
@@ -127,27 +125,12 @@ def test_compilations_from_before_requests_keep_their_format_and_one_in_flight(
                 conn.execute(
                     "INSERT INTO compilations (script_id, status) VALUES ('s', 'requested')"
                 )
-    finally:
-        close_pool(url)
-        with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_inbox_rows_from_before_keep_their_numbers_and_new_ones_follow(tmp_path: Path) -> None:
     """The inbox numbered at insert becomes numbered by its reader: old rows keep their `seq`,
     a cursor from before stays valid, rows written after are numbered above it."""
-    name = "vsl_mig_inbox_numbers_check"
-    before = tmp_path / "before"
-    before.mkdir()
-    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
-        if path.stem < "0008":
-            shutil.copy(path, before / path.name)
-    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"{SERVER_URL}/{name}"
-    try:
-        apply_migrations(url, before)
+    with database_before("0008", tmp_path, "vsl_mig_inbox_numbers_check") as url:
         with psycopg.connect(url, autocommit=True) as conn:
             for i in range(3):
                 conn.execute(
@@ -159,7 +142,3 @@ def test_inbox_rows_from_before_keep_their_numbers_and_new_ones_follow(tmp_path:
         assert [(e.webhook_id, e.seq) for e in old] == [("old-0", 1), ("old-1", 2), ("old-2", 3)]
         assert inbox.put("new-0", "{}") is True and inbox.put("old-1", "{}") is False
         assert [(e.webhook_id, e.seq) for e in inbox.read_after(3, 10)] == [("new-0", 4)]
-    finally:
-        close_pool(url)
-        with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

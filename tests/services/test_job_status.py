@@ -31,6 +31,14 @@ def jobs_table(moto_server: str) -> Iterator[DynamoJobsTable]:
     client.delete_table(TableName=name)
 
 
+@pytest.fixture
+def cache(redis_url: str, redis_prefix: str) -> RedisStatusDocuments:
+    """The Redis layer, under this test's key prefix."""
+    return RedisStatusDocuments(
+        redis.Redis.from_url(redis_url, decode_responses=True), redis_prefix
+    )
+
+
 def public_id(database_url: str, job_id: int) -> str:
     with connect(database_url) as conn:
         row = conn.execute("SELECT public_id FROM jobs WHERE id = %s", (job_id,)).fetchone()
@@ -47,13 +55,9 @@ def new_job(database_url: str, prediction: str, status: str = "starting") -> tup
 def test_each_layer_answers_and_fills_the_ones_above(
     database_url: str,
     stored_script: Script,
-    redis_url: str,
-    redis_prefix: str,
+    cache: RedisStatusDocuments,
     jobs_table: DynamoJobsTable,
 ) -> None:
-    cache = RedisStatusDocuments(
-        redis.Redis.from_url(redis_url, decode_responses=True), redis_prefix
-    )
     layers = JobStatusLayers(database_url, [cache, jobs_table])
     job_id, jid = new_job(database_url, "pred-1")
 
@@ -89,13 +93,9 @@ def test_each_layer_answers_and_fills_the_ones_above(
 def test_no_layer_moves_a_job_backwards(
     database_url: str,
     stored_script: Script,
-    redis_url: str,
-    redis_prefix: str,
+    cache: RedisStatusDocuments,
     jobs_table: DynamoJobsTable,
 ) -> None:
-    cache = RedisStatusDocuments(
-        redis.Redis.from_url(redis_url, decode_responses=True), redis_prefix
-    )
     _, jid = new_job(database_url, "pred-2")
     base = JobStatusLayers(database_url).read(jid)[0]
     assert base is not None
@@ -141,11 +141,8 @@ def test_a_stopped_redis_answers_from_the_next_layer(
 
 
 def test_the_warm_path_does_not_touch_postgres(
-    database_url: str, stored_script: Script, redis_url: str, redis_prefix: str
+    database_url: str, stored_script: Script, cache: RedisStatusDocuments
 ) -> None:
-    cache = RedisStatusDocuments(
-        redis.Redis.from_url(redis_url, decode_responses=True), redis_prefix
-    )
     layers = JobStatusLayers(database_url, [cache])
     _, jid = new_job(database_url, "pred-4")
     layers.read(jid)
@@ -157,11 +154,8 @@ def test_the_warm_path_does_not_touch_postgres(
 
 
 def test_an_unknown_job_is_missing_and_cached_nowhere(
-    database_url: str, stored_script: Script, redis_url: str, redis_prefix: str
+    database_url: str, stored_script: Script, cache: RedisStatusDocuments
 ) -> None:
-    cache = RedisStatusDocuments(
-        redis.Redis.from_url(redis_url, decode_responses=True), redis_prefix
-    )
     unknown = str(uuid.uuid4())
     assert JobStatusLayers(database_url, [cache]).read(unknown) == (None, "missing")
     assert cache.get(unknown) is None

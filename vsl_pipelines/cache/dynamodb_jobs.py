@@ -16,6 +16,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from vsl_pipelines.domain.job_document import FINAL, PUBLIC_RANK, rank
+from vsl_pipelines.inbox.dynamodb import create_ttl_table
 from vsl_pipelines.logs import get_logger
 
 log = get_logger(__name__)
@@ -102,22 +103,4 @@ class DynamoJobsTable:
 
 def create_jobs_table(client: Any, table_name: str) -> None:
     """Create the jobs table (on-demand billing, TTL on `expiresAt`) unless it exists."""
-    try:
-        client.create_table(
-            TableName=table_name,
-            AttributeDefinitions=[{"AttributeName": "jobId", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-    except ClientError as exc:
-        if _code(exc) != "ResourceInUseException":
-            raise
-    client.get_waiter("table_exists").wait(
-        TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-    )
-    ttl = client.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
-    if ttl.get("TimeToLiveStatus") not in {"ENABLED", "ENABLING"}:
-        client.update_time_to_live(
-            TableName=table_name,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
-        )
+    create_ttl_table(client, table_name, {"jobId": ("S", "HASH")}, TTL_ATTRIBUTE)

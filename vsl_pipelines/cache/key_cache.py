@@ -3,8 +3,8 @@ each time (the status read's warm path touches no database at all).
 
 An entry is keyed by the key's SHA-256 (never the key), holds its id, name, user and rate, and
 lives `TTL_S`; `vsl keys revoke` deletes it, so with the same `REDIS_URL` a revocation holds at
-the next request, and within `TTL_S` otherwise. `last_used_at` is written at most once a
-minute per key. Redis down means PostgreSQL answers (a miss), never a refusal.
+the next request, and within `TTL_S` otherwise. Redis down means PostgreSQL answers (a miss),
+never a refusal.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from vsl_pipelines.logs import get_logger
 log = get_logger(__name__)
 
 TTL_S = 30
-TOUCH_EVERY_S = 60
 
 
 class KeyCache:
@@ -60,17 +59,6 @@ class KeyCache:
             )
             return False
         return True
-
-    def due_for_touch(self, key_id: int) -> bool:
-        """True at most once per `TOUCH_EVERY_S` per key (True when Redis is down)."""
-        try:
-            return bool(
-                self._redis.set(
-                    f"{self._prefix}api-key-touched:{key_id}", 1, nx=True, ex=TOUCH_EVERY_S
-                )
-            )
-        except redis.RedisError:
-            return True
 
 
 def key_cache_from_url(url: str | None, prefix: str = "vsl:") -> KeyCache | None:

@@ -81,17 +81,27 @@ def _code(exc: ClientError) -> str:
 
 def create_inbox_table(client: Any, table_name: str) -> None:
     """Create the inbox table (on-demand billing, TTL on `expires_at`) unless it exists."""
+    create_ttl_table(
+        client,
+        table_name,
+        {"pk": ("S", "HASH"), "sk": ("N", "RANGE")},
+        TTL_ATTRIBUTE,
+    )
+
+
+def create_ttl_table(
+    client: Any, table_name: str, key: dict[str, tuple[str, str]], ttl_attribute: str
+) -> None:
+    """Create an on-demand table keyed by `key` (name -> (type, HASH|RANGE)) with TTL on
+    `ttl_attribute`, unless it exists; an existing table expiring by another attribute is an
+    error. Shared by the inbox and the real-time jobs table."""
     try:
         client.create_table(
             TableName=table_name,
             AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "N"},
+                {"AttributeName": name, "AttributeType": kind} for name, (kind, _) in key.items()
             ],
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
+            KeySchema=[{"AttributeName": name, "KeyType": role} for name, (_, role) in key.items()],
             BillingMode="PAY_PER_REQUEST",
         )
     except ClientError as exc:
@@ -102,15 +112,15 @@ def create_inbox_table(client: Any, table_name: str) -> None:
     )
     ttl = client.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
     if ttl.get("TimeToLiveStatus") in {"ENABLED", "ENABLING"}:
-        if ttl.get("AttributeName") != TTL_ATTRIBUTE:
+        if ttl.get("AttributeName") != ttl_attribute:
             raise RuntimeError(
                 f"table {table_name!r} already expires items by {ttl.get('AttributeName')!r}, "
-                f"not {TTL_ATTRIBUTE!r}"
+                f"not {ttl_attribute!r}"
             )
         return
     client.update_time_to_live(
         TableName=table_name,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute},
     )
 
 

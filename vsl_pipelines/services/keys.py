@@ -81,7 +81,7 @@ def verify_key(database_url: str, presented: str, cache: KeyCache | None = None)
     cached = cache.get(wanted) if cache is not None else None
     if cached is not None:
         key = ApiKey(**cached)
-        if _due_for_touch(key.id) and (cache is None or cache.due_for_touch(key.id)):
+        if _due_for_touch(wanted):
             with connect(database_url) as conn:
                 key_rows.touch_key(conn, key.id)
         return key
@@ -89,7 +89,7 @@ def verify_key(database_url: str, presented: str, cache: KeyCache | None = None)
         row = key_rows.key_by_digest(conn, wanted)
         if row is None or not hmac.compare_digest(bytes(row["key_sha256"]), wanted):
             return None
-        if _due_for_touch(row["id"]):
+        if _due_for_touch(wanted):
             key_rows.touch_key(conn, row["id"])
     key = ApiKey(row["id"], row["name"], row["user_id"], row["rate_per_minute"])
     if cache is not None:
@@ -98,16 +98,18 @@ def verify_key(database_url: str, presented: str, cache: KeyCache | None = None)
 
 
 TOUCH_EVERY_S = 60.0
-_last_touched: dict[int, float] = {}
+_last_touched: dict[bytes, float] = {}
 
 
-def _due_for_touch(key_id: int) -> bool:
-    """True at most once per `TOUCH_EVERY_S` per key in this process: `last_used_at` is for
-    people looking at `vsl keys list`, not worth a write per request."""
+def _due_for_touch(key_digest: bytes) -> bool:
+    """True at most once per `TOUCH_EVERY_S` per key (by digest: unique across databases) in
+    this process: `last_used_at` is for people looking at `vsl keys list`, not worth a write
+    per request."""
     now = time.monotonic()
-    if now - _last_touched.get(key_id, -TOUCH_EVERY_S) < TOUCH_EVERY_S:
+    last = _last_touched.get(key_digest)
+    if last is not None and now - last < TOUCH_EVERY_S:
         return False
-    _last_touched[key_id] = now
+    _last_touched[key_digest] = now
     return True
 
 
