@@ -12,27 +12,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import tempfile
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psycopg
+from harness import scratch_database
 
 from tests.fixtures.scripts import SAMPLE_SCRIPT
 from tests.fixtures.service import new_webhook_secret
 from tests.test_webhook_burst import RETRIES, Service, deliveries, send_like_replicate
-from vsl_pipelines.db.connection import close_pool, connect
+from vsl_pipelines.db.connection import connect
 from vsl_pipelines.db.migrations import apply_migrations
 from vsl_pipelines.db.scripts import insert_script
 from vsl_pipelines.domain.script import load_script
 from vsl_pipelines.generation.progress import apply_events
 from vsl_pipelines.inbox.postgres import PostgresInbox
-
-SERVER = os.environ.get("VSL_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 
 
 def main() -> None:
@@ -40,11 +36,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=5000)
     parser.add_argument("--senders", type=int, default=8)
     args = parser.parse_args()
-    name = f"vsl_burst_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"{SERVER}/{name}"
-    try:
+    with scratch_database("vsl_burst") as url:
         apply_migrations(url)
         with connect(url) as conn:
             insert_script(conn, load_script(SAMPLE_SCRIPT), str(SAMPLE_SCRIPT))
@@ -114,10 +106,6 @@ def main() -> None:
                 }
             )
         )
-    finally:
-        close_pool(url)
-        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -14,9 +14,7 @@ import argparse
 import base64
 import json
 import os
-import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,11 +25,11 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from harness import free_port, run_wrk, scratch_database
 from standardwebhooks import Webhook
 
 from vsl_pipelines.db.migrations import apply_migrations
 
-SERVER = os.environ.get("VSL_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
 WRK_SCRIPT = """
@@ -51,25 +49,6 @@ request = function()
   return requests[((n - 1) %% #requests) + 1]
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def scratch_database() -> str:
-    name = f"vsl_ingest_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return f"{SERVER}/{name}"
-
-
-def drop_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def signed_requests(path: Path, secret: str, count: int) -> None:
@@ -98,36 +77,6 @@ def wait_up(process: subprocess.Popen[bytes], url: str) -> None:
     raise RuntimeError("server did not start")
 
 
-def run_wrk(port: int, script: Path, seconds: int) -> dict[str, float]:
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            "-c8",
-            f"-d{seconds}s",
-            "--latency",
-            "-s",
-            str(script),
-            f"http://127.0.0.1:{port}",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    if "Non-2xx" in out:
-        raise RuntimeError(f"wrk saw refusals:\n{out}")
-
-    def ms(label: str) -> float:
-        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        assert match, out
-        value, unit = float(match.group(1)), match.group(2)
-        return round(value / 1000 if unit == "us" else value * 1000 if unit == "s" else value, 2)
-
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    assert rate, out
-    return {"per_s": float(rate.group(1)), "p50_ms": ms("50"), "p99_ms": ms("99")}
-
-
 def stored(url: str, table: str) -> int:
     with psycopg.connect(url) as conn:
         row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
@@ -136,7 +85,11 @@ def stored(url: str, table: str) -> int:
 
 
 def measure(kind: str, workers: int, seconds: int, work: Path) -> dict[str, float]:
-    url = scratch_database()
+    with scratch_database("vsl_ingest") as url:
+        return _measure(url, kind, workers, seconds, work)
+
+
+def _measure(url: str, kind: str, workers: int, seconds: int, work: Path) -> dict[str, float]:
     secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
     port = free_port()
     # The default log level: `vsl serve` logs a line per webhook, as its users run it.
@@ -175,12 +128,11 @@ def measure(kind: str, workers: int, seconds: int, work: Path) -> dict[str, floa
     )
     try:
         wait_up(server, f"http://127.0.0.1:{port}/webhooks/replicate")
-        figures = run_wrk(port, script, seconds)
+        figures = run_wrk(f"http://127.0.0.1:{port}", script, seconds)
     finally:
         server.terminate()
         server.wait(20)
     figures["stored"] = stored(url, table)
-    drop_database(url)
     return figures
 
 

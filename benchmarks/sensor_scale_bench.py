@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import time
-import uuid
 
 import dagster as dg
 import psycopg
+from harness import scratch_database
 
-from vsl_pipelines.db.connection import close_pool, connect
+from vsl_pipelines.db.connection import connect
 from vsl_pipelines.db.migrations import apply_migrations
 from vsl_pipelines.db.scripts import insert_script
 from vsl_pipelines.defs.generation.sensors import webhook_tick
@@ -32,7 +31,6 @@ from vsl_pipelines.domain.script import load_script
 from vsl_pipelines.inbox.postgres import PostgresInbox
 from vsl_pipelines.settings import PROJECT_ROOT
 
-SERVER = os.environ.get("VSL_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 SAMPLE = PROJECT_ROOT / "config" / "scripts" / "spring-launch.yaml"
 
 
@@ -99,11 +97,7 @@ def new_decisions(url: str, scripts: int, batch: int, round_: int) -> None:
 
 
 def measure(scripts: int, history: int, batch: int, rounds: int) -> dict[str, object]:
-    name = f"vsl_scale_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"{SERVER}/{name}"
-    try:
+    with scratch_database("vsl_scale") as url:
         started = time.perf_counter()
         build(url, scripts, history)
         built_s = time.perf_counter() - started
@@ -141,10 +135,6 @@ def measure(scripts: int, history: int, batch: int, rounds: int) -> dict[str, ob
             "approval_tick_max_s": round(max(approval_s), 3),
             "run_requests_last_tick": len(requests),
         }
-    finally:
-        close_pool(url)
-        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> None:

@@ -20,7 +20,6 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import shutil
 import socket
 import statistics
@@ -29,20 +28,18 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-import psycopg
 import redis
+from harness import free_port, run_wrk, scratch_database
 
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.db.jobs import attach_prediction, reserve_adhoc_job
 from vsl_pipelines.db.migrations import apply_migrations
 from vsl_pipelines.services.keys import create_key
 
-SERVER = os.environ.get("VSL_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("VSL_BENCH_REDIS", "redis://127.0.0.1:6379/14")
 VSL = Path(sys.executable).with_name("vsl")
 WRK_SCRIPT = """
@@ -54,12 +51,6 @@ request = function()
   return wrk.format("GET", "/api/status/" .. ids[(n %% #ids) + 1], {["X-API-Key"] = "%s"})
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def start_service(
@@ -100,27 +91,6 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     process.wait(15)
 
 
-def wrk(base: str, script: Path, seconds: int) -> dict[str, float]:
-    out = subprocess.run(
-        ["wrk", "-t1", "-c8", f"-d{seconds}s", "--latency", "-s", str(script), base],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    if "Non-2xx" in out:
-        raise RuntimeError(f"wrk saw errors:\n{out}")
-
-    def ms(label: str) -> float:
-        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        assert match, out
-        value, unit = float(match.group(1)), match.group(2)
-        return round(value / 1000 if unit == "us" else value * 1000 if unit == "s" else value, 3)
-
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    assert rate, out
-    return {"requests_per_s": float(rate.group(1)), "p50_ms": ms("50"), "p99_ms": ms("99")}
-
-
 class CountingRelay:
     """A TCP relay to PostgreSQL counting the bytes clients send through it."""
 
@@ -157,18 +127,16 @@ class CountingRelay:
                     end.shutdown(socket.SHUT_RDWR)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--jobs", type=int, default=2000)
-    parser.add_argument("--seconds", type=int, default=10)
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("needs wrk (apt-get install wrk)")
+def status_wrk(base: str, script: Path, seconds: int) -> dict[str, float]:
+    figures = run_wrk(base, script, seconds)
+    return {
+        "requests_per_s": figures["per_s"],
+        "p50_ms": figures["p50_ms"],
+        "p99_ms": figures["p99_ms"],
+    }
 
-    name = f"vsl_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"{SERVER}/{name}"
+
+def run(url: str, jobs: int, seconds: int) -> None:
     flushed = redis.Redis.from_url(REDIS)
     flushed.flushdb()
     work = Path(tempfile.mkdtemp(prefix="vsl-status-bench-"))
@@ -176,7 +144,7 @@ def main() -> None:
         apply_migrations(url)
         ids = []
         with connect(url) as conn:
-            for i in range(args.jobs):
+            for i in range(jobs):
                 row = reserve_adhoc_job(
                     conn,
                     user_id=f"user-{i % 50}",
@@ -195,7 +163,7 @@ def main() -> None:
 
         service, base = start_service(url, work, None)
         try:
-            cold = wrk(base, script, args.seconds)
+            cold = status_wrk(base, script, seconds)
         finally:
             stop(service)
 
@@ -214,7 +182,7 @@ def main() -> None:
                     first.append(time.perf_counter() - started)
                     assert answer.status_code == 200, answer.text
             before = relay.sent
-            warm: dict[str, float] = dict(wrk(base, script, args.seconds))
+            warm: dict[str, float] = dict(status_wrk(base, script, seconds))
             warm["pg_bytes_sent"] = relay.sent - before
         finally:
             stop(service)
@@ -222,7 +190,7 @@ def main() -> None:
         print(
             json.dumps(
                 {
-                    "jobs": args.jobs,
+                    "jobs": jobs,
                     "connections": 8,
                     "cold": cold,
                     "first_reads": {
@@ -237,8 +205,18 @@ def main() -> None:
     finally:
         flushed.flushdb()
         shutil.rmtree(work, ignore_errors=True)
-        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("needs wrk (apt-get install wrk)")
+
+    with scratch_database("vsl_status") as url:
+        run(url, args.jobs, args.seconds)
 
 
 if __name__ == "__main__":
