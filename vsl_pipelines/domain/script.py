@@ -99,6 +99,8 @@ Narration = Annotated[
 ]
 ModelId = Annotated[str, Field(min_length=1, max_length=MAX_MODEL_ID_CHARS), AfterValidator(_line)]
 OutputValue = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_line)]
+# A user id as the API takes it (`userId` of a generation request).
+UserId = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_line)]
 
 
 def check_document(document: Any, whole: str = "document") -> None:

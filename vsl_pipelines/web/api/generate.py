@@ -8,11 +8,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from vsl_pipelines.domain.job_document import served
-from vsl_pipelines.domain.script import ModelId, text_problem
+from vsl_pipelines.domain.script import ModelId, UserId
 from vsl_pipelines.services.adhoc import AdhocInvalid, AdhocNotCreated, plan_adhoc, submit_adhoc
 from vsl_pipelines.services.job_status import JobStatusLayers
 from vsl_pipelines.web.api.bodies import parse_body
@@ -21,16 +21,6 @@ from vsl_pipelines.web.deps import ApiConfig, ConfigDep
 from vsl_pipelines.web.limits import GENERATE_BODY_LIMIT
 
 router = APIRouter()
-
-
-def _single_line(value: str) -> str:
-    problem = text_problem(value, single_line=True)
-    if problem:
-        raise ValueError(problem)
-    return value
-
-
-UserId = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_single_line)]
 
 
 class GenerateMediaBody(BaseModel):
