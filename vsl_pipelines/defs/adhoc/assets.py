@@ -9,6 +9,7 @@ import dagster as dg
 
 from vsl_pipelines.defs.partitions import days_to_today
 from vsl_pipelines.defs.resources import DatabaseResource, JobStatusResource, MediaStoreResource
+from vsl_pipelines.defs.tags import FFMPEG_POOL
 from vsl_pipelines.generation.adhoc import collect_adhoc_day
 
 NONE_FAILED = "no_failed_or_expired_adhoc_media"
@@ -18,6 +19,7 @@ NONE_FAILED = "no_failed_or_expired_adhoc_media"
     partitions_def=days_to_today,
     group_name="adhoc",
     kinds={"replicate", "ffmpeg"},
+    pool=FFMPEG_POOL,
     check_specs=[
         dg.AssetCheckSpec(
             NONE_FAILED,

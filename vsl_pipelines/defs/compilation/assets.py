@@ -5,7 +5,7 @@ import dagster as dg
 from vsl_pipelines.defs.metadata import poster_metadata
 from vsl_pipelines.defs.partitions import scripts_partitions
 from vsl_pipelines.defs.resources import DatabaseResource, MediaStoreResource
-from vsl_pipelines.defs.tags import COMPILATION
+from vsl_pipelines.defs.tags import COMPILATION, FFMPEG_POOL
 from vsl_pipelines.media.probe import probe_media
 from vsl_pipelines.services.compilation import compile_script, expected_duration
 
@@ -24,6 +24,7 @@ VERIFICATION_CHECKS = {
     partitions_def=scripts_partitions,
     group_name="compilation",
     kinds={"ffmpeg"},
+    pool=FFMPEG_POOL,
     check_specs=[
         *(
             dg.AssetCheckSpec(name, asset="compiled_video", description=f"Engine check: {check}.")

@@ -18,6 +18,7 @@ from vsl_pipelines.defs.resources import (
     RegistryResource,
     ReplicateResource,
 )
+from vsl_pipelines.defs.tags import FFMPEG_POOL, REPLICATE_POOL
 from vsl_pipelines.generation.collect import advance_to_review, collect_stage
 from vsl_pipelines.generation.submit import submit_missing_predictions
 
@@ -71,6 +72,7 @@ def build_stage_assets(stage: Stage) -> list[dg.AssetsDefinition]:
         partitions_def=scripts_partitions,
         group_name="generation",
         kinds={"replicate"},
+        pool=REPLICATE_POOL,
         description=stage.requests_doc,
     )
     def requests(
@@ -119,6 +121,7 @@ def build_stage_assets(stage: Stage) -> list[dg.AssetsDefinition]:
         partitions_def=scripts_partitions,
         group_name="generation",
         kinds={"ffmpeg"},
+        pool=FFMPEG_POOL,
         description=stage.collected_doc,
     )
     def collected(

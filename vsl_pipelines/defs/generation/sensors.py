@@ -36,16 +36,28 @@ _IN_FLIGHT = {
 }
 
 
-def _alive(record: dg.RunRecord, stale_after_s: float) -> bool:
-    """In flight, and not a run whose process died with the daemon (the local run launcher
-    cannot report a dead worker, so a run started long ago counts as dead)."""
-    status = record.dagster_run.status
-    if status not in _IN_FLIGHT:
+def _alive(record: dg.RunRecord, stale_after_s: float | None) -> bool:
+    """In flight (or failed and about to be retried by the instance), and not a run whose
+    worker died. `stale_after_s` None: the launcher checks run workers' health (run
+    monitoring fails a run whose container or task died), so the status is the truth;
+    otherwise (the local launcher cannot report a dead worker) a run started long ago counts
+    as dead."""
+    run = record.dagster_run
+    if run.is_complete_and_waiting_to_retry:
+        return True
+    if run.status not in _IN_FLIGHT:
         return False
-    if status == dg.DagsterRunStatus.QUEUED:
+    if run.status == dg.DagsterRunStatus.QUEUED or stale_after_s is None:
         return True
     started = record.start_time or record.create_timestamp.timestamp()
     return time.time() - started < stale_after_s
+
+
+def _staleness(instance: dg.DagsterInstance, stale_after_s: float) -> float | None:
+    """None when the instance watches run workers itself, else the guess `stale_after_s`."""
+    if instance.run_monitoring_enabled and instance.run_launcher.supports_check_run_worker_health:
+        return None
+    return stale_after_s
 
 
 def run_key_for(
@@ -59,7 +71,8 @@ def run_key_for(
     records = instance.get_run_records(
         filters=dg.RunsFilter(tags={STATE_KEY: state_key}), limit=MAX_RUNS_PER_STATE + 1
     )
-    if any(_alive(r, stale_after_s) for r in records) or len(records) >= MAX_RUNS_PER_STATE:
+    stale = _staleness(instance, stale_after_s)
+    if any(_alive(r, stale) for r in records) or len(records) >= MAX_RUNS_PER_STATE:
         return None
     return f"{state_key}:{len(records)}" if records else state_key
 
@@ -76,7 +89,8 @@ def keyframes_run_in_flight(
         ),
         limit=MAX_RUNS_PER_STATE + 1,
     )
-    return any(_alive(r, stale_after_s) for r in records)
+    stale = _staleness(instance, stale_after_s)
+    return any(_alive(r, stale) for r in records)
 
 
 def _waits_for_keyframes_run(step: str, state_key: str) -> bool:

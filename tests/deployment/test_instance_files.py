@@ -1,0 +1,138 @@
+"""The deployed Dagster instance files load as Dagster reads them, on the real PostgreSQL, and
+the sensors trust a launcher that watches run workers instead of guessing from run age."""
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._core.storage.tags import WILL_RETRY_TAG
+
+from tests.fixtures.aws import REGION
+from vsl_pipelines.defs.generation.sensors import keyframes_run_in_flight, run_key_for
+from vsl_pipelines.defs.tags import SCRIPT, STATE_KEY, STEP
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "dagster"
+
+
+@pytest.fixture
+def docker_instance(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dg.DagsterInstance]:
+    for name, value in {
+        "DAGSTER_PG_URL": database_url,  # Dagster's tables beside nothing else: a fresh database
+        "VSL_IMAGE": "localhost/vsl-pipelines:latest",
+        "VSL_RUN_NETWORK": "host",
+        "VSL_S3_BUCKET": "vsl-media",
+        "AWS_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    instance = dg.DagsterInstance.from_config(str(DEPLOY / "docker"))
+    try:
+        yield instance
+    finally:
+        instance.dispose()
+
+
+def test_the_single_host_instance(docker_instance: dg.DagsterInstance) -> None:
+    from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
+    from dagster_docker import DockerRunLauncher
+    from dagster_postgres import PostgresRunStorage
+
+    instance = docker_instance
+    assert isinstance(instance.run_launcher, DockerRunLauncher)
+    assert instance.run_launcher.image == "localhost/vsl-pipelines:latest"
+    assert instance.run_launcher.networks == ["host"]
+    # Secrets go by name: the launcher copies values from its own environment at launch.
+    assert all("=" not in name for name in instance.run_launcher.env_vars)
+    assert {"REPLICATE_API_TOKEN", "DAGSTER_PG_URL"} <= set(instance.run_launcher.env_vars)
+    assert instance.run_launcher.supports_check_run_worker_health
+    assert instance.run_monitoring_enabled and instance.run_retries_enabled
+    assert instance.run_retries_max_retries == 2
+    assert isinstance(instance.run_storage, PostgresRunStorage)
+    assert isinstance(instance.compute_log_manager, S3ComputeLogManager)
+    # The storage works: a run stored and read back from PostgreSQL.
+    run = instance.add_run(dg.DagsterRun(job_name="compile", run_id=str(uuid.uuid4())))
+    assert instance.get_run_by_id(run.run_id) is not None
+
+
+def test_the_aws_instance(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagster_aws.ecs import EcsRunLauncher
+
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:vsl"
+    for name, value in {
+        "DAGSTER_PG_URL": database_url,
+        "DAGSTER_RUN_TASK_ROLE_ARN": "arn:aws:iam::123456789012:role/vsl-run",
+        "DAGSTER_RUN_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/vsl-run-exec",
+        "VSL_DAGSTER_PG_URL_SECRET_ARN": f"{arn}-pg",
+        "VSL_REPLICATE_TOKEN_SECRET_ARN": f"{arn}-token",
+        "VSL_WEBHOOK_SECRET_ARN": f"{arn}-webhook",
+        "DAGSTER_RUN_LOG_GROUP": "/vsl/dev/runs",
+        "VSL_S3_BUCKET": "vsl-media",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    instance = dg.DagsterInstance.from_config(str(DEPLOY / "ecs"))
+    try:
+        launcher = instance.run_launcher
+        assert isinstance(launcher, EcsRunLauncher)
+        assert launcher.supports_check_run_worker_health
+        assert launcher.use_current_ecs_task_config
+        assert launcher.task_role_arn == "arn:aws:iam::123456789012:role/vsl-run"
+        assert {s["name"] for s in launcher.secrets} == {
+            "DAGSTER_PG_URL",
+            "REPLICATE_API_TOKEN",
+            "REPLICATE_WEBHOOK_SECRET",
+        }
+        assert instance.run_monitoring_enabled and instance.run_retries_enabled
+    finally:
+        instance.dispose()
+
+
+def _started_run(instance: dg.DagsterInstance, state_key: str, **tags: str) -> dg.DagsterRun:
+    return instance.add_run(
+        dg.DagsterRun(
+            job_name="collect_clips",
+            run_id=str(uuid.uuid4()),
+            status=dg.DagsterRunStatus.STARTED,
+            tags={STATE_KEY: state_key, SCRIPT: "s1", STEP: "keyframes", **tags},
+        )
+    )
+
+
+def test_a_long_run_is_trusted_where_the_launcher_watches_workers(
+    docker_instance: dg.DagsterInstance,
+) -> None:
+    """With a launcher that checks run workers, run monitoring fails a run whose container
+    died; a run started long ago is still in flight and no second run is asked for."""
+    _started_run(docker_instance, "clips:s1:1")
+    time.sleep(0.01)
+    assert run_key_for(docker_instance, "clips:s1:1", stale_after_s=0.001) is None
+    assert keyframes_run_in_flight(docker_instance, "s1", stale_after_s=0.001)
+
+
+def test_a_long_run_is_presumed_dead_where_the_launcher_cannot_tell() -> None:
+    with dg.instance_for_test() as instance:
+        assert not instance.run_launcher.supports_check_run_worker_health
+        _started_run(instance, "clips:s1:1")
+        time.sleep(0.01)
+        assert run_key_for(instance, "clips:s1:1", stale_after_s=0.001) == "clips:s1:1:1"
+        assert run_key_for(instance, "clips:s1:1", stale_after_s=3600) is None
+
+
+def test_a_failed_run_about_to_be_retried_holds_its_state(
+    docker_instance: dg.DagsterInstance,
+) -> None:
+    """The instance retries a run whose worker died; the sensor must not ask for another run
+    of the same state meanwhile, or two would run."""
+    run = _started_run(docker_instance, "clips:s1:2")
+    docker_instance.report_run_failed(run)
+    docker_instance.add_run_tags(run.run_id, {WILL_RETRY_TAG: "true"})
+    assert run_key_for(docker_instance, "clips:s1:2") is None
+    docker_instance.add_run_tags(run.run_id, {WILL_RETRY_TAG: "false"})
+    assert run_key_for(docker_instance, "clips:s1:2") == "clips:s1:2:1"
