@@ -27,6 +27,7 @@ def production_env(
         "VSL_WORKSPACE": str(DEPLOY / "workspace.yaml"),
         "DAGSTER_PG_URL": database_url,
         "DAGSTER_CODE_SERVER_HOST": "127.0.0.1",
+        "DAGSTER_CODE_SERVER_PORT": "4000",
         "VSL_IMAGE": "localhost/vsl-pipelines:latest",
         "VSL_RUN_NETWORK": "host",
         "DATABASE_URL": database_url,
@@ -172,3 +173,16 @@ def test_check_only_passes_and_exits(production_env: dict[str, str]) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "vsl role daemon: settings checked"
+
+
+def test_role_commands_take_their_ports_and_workspace_from_the_environment() -> None:
+    from vsl_pipelines.deployment.preflight import command_for
+
+    env = {"DAGSTER_CODE_SERVER_PORT": "4100", "VSL_WORKSPACE": "/w.yaml"}
+    assert command_for(ROLES["code-server"], (), env)[-2:] == ["-p", "4100"]
+    assert command_for(ROLES["webserver"], ("--path-prefix", "/ui"), {}) == [
+        "dagster-webserver",
+        *("-h", "0.0.0.0", "-p", "3000", "-w", "deploy/dagster/workspace.yaml"),
+        *("--path-prefix", "/ui"),
+    ]
+    assert command_for(ROLES["daemon"], (), env) == ["dagster-daemon", "run", "-w", "/w.yaml"]

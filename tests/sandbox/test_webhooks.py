@@ -8,7 +8,7 @@ import pytest
 import replicate
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from tests.fixtures.sandbox import ReceivedWebhook, WebhookSink
+from tests.fixtures.sandbox import SANDBOX_TOKEN, ReceivedWebhook, WebhookSink
 from vsl_pipelines.sandbox import RunningSandbox
 
 MUSICGEN = "meta/musicgen:671ac645ce5e552cc63a54a2bbff63fcf798043055d2dac5fc9e36a837eedcfb"
@@ -120,3 +120,31 @@ def test_the_secret_survives_a_restart_and_can_be_configured(sandbox_factory, tm
     assert sandbox_factory(data_dir=tmp_path).secret == secret
     configured = "whsec_" + "QUJD" * 8
     assert sandbox_factory(webhook_secret=configured).secret == configured
+
+
+def test_webhook_targets_spread_deliveries_like_a_load_balancer(
+    sandbox_factory, webhook_sink: WebhookSink, second_webhook_sink: WebhookSink
+) -> None:
+    """With two targets, deliveries alternate between them, and
+    a final webhook refused by one replica is retried on the other."""
+    from urllib.parse import urlsplit
+
+    first, second = (urlsplit(s.url) for s in (webhook_sink, second_webhook_sink))
+    running = sandbox_factory(
+        webhook_targets=(f"http://{first.netloc}", f"http://{second.netloc}"),
+        webhook_base_delay_s=0.05,
+    )
+    client = replicate.Client(api_token=SANDBOX_TOKEN, base_url=running.base_url)
+    webhook_sink.respond_with(503)
+    # The webhook URL names a host nothing listens on: only the targets receive.
+    client.models.predictions.create(
+        model="black-forest-labs/flux-schnell",
+        input={"prompt": "spread", "aspect_ratio": "1:1", "megapixels": "0.25"},
+        webhook="http://127.0.0.1:9/hook?replica=any",
+        webhook_events_filter=["completed"],
+    )
+    second_webhook_sink.wait_for_status("succeeded")
+    assert len(webhook_sink.received) == 1  # refused with 503, then retried on the other
+    assert len(second_webhook_sink.received) == 1
+    ids = {s.received[0].headers["webhook-id"] for s in (webhook_sink, second_webhook_sink)}
+    assert len(ids) == 1

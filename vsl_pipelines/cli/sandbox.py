@@ -31,6 +31,13 @@ from vsl_pipelines.sandbox.config import SandboxConfig
 @click.option("--out-of-order/--in-order", default=False, show_default=True)
 @click.option("--random-seed", default=None, type=int)
 @click.option("--workers", default=4, show_default=True, type=int)
+@click.option(
+    "--webhook-target",
+    "webhook_targets",
+    multiple=True,
+    help="Base URL of a webhook receiver (repeat for several): deliveries go to each in turn, "
+    "as through a load balancer, keeping the webhook URL's path.",
+)
 @click.option("--log-level", default=None, help="[default: $VSL_LOG_LEVEL or INFO]")
 def sandbox_command(data_dir: Path | None, log_level: str | None, **options: object) -> None:
     """Serve a Replicate-compatible API that renders real media locally."""

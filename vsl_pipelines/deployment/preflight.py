@@ -181,7 +181,7 @@ ROLES: dict[str, Role] = {
     for role in (
         Role(
             "webserver",
-            ("dagster-webserver", "-h", "0.0.0.0", "-p", "3000", "-w", "{workspace}"),
+            ("dagster-webserver", "-h", "0.0.0.0", "-p", "{webserver_port}", "-w", "{workspace}"),
             (_dagster_home, _workspace, _dagster_database),
             "the Dagster UI on port 3000",
         ),
@@ -202,7 +202,7 @@ ROLES: dict[str, Role] = {
                 "-h",
                 "0.0.0.0",
                 "-p",
-                "4000",
+                "{code_server_port}",
             ),
             (_dagster_home, _dagster_database, *_APP, _replicate),
             "the project's definitions over gRPC on port 4000",

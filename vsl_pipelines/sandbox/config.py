@@ -72,6 +72,13 @@ class SandboxConfig(SandboxKnobs):
     )
     registry: Registry | None = Field(default=None, description="default: the project registry")
     workers: int = Field(default=4, ge=1, le=64)
+    webhook_targets: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "base URLs (scheme://host:port) standing in for a load balancer: each delivery "
+            "attempt goes to the next one in turn, the webhook URL's path and query kept"
+        ),
+    )
     page_size: int = Field(default=100, ge=1, le=1000)
     max_wait_s: float = Field(default=60.0, ge=0, description="cap of `Prefer: wait`")
     log_level: str = "INFO"

@@ -143,7 +143,9 @@ class SandboxEngine:
         self.secret = load_or_create_secret(config.webhook_secret, config.data_dir)
         self.public_url = (config.public_url or f"http://{config.host}:{config.port}").rstrip("/")
         self._stopping = threading.Event()
-        self.webhooks = WebhookSender(self.secret, self.knobs, self._stopping)
+        self.webhooks = WebhookSender(
+            self.secret, self.knobs, self._stopping, targets=config.webhook_targets
+        )
         self._workers = ThreadPoolExecutor(config.workers, thread_name_prefix="sandbox-predict")
         self._deliveries = ThreadPoolExecutor(8, thread_name_prefix="sandbox-webhook")
         self._counter_lock = threading.Lock()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import secrets
@@ -65,12 +66,30 @@ def encode_body(payload: dict[str, Any]) -> bytes:
 class WebhookSender:
     """Posts prediction JSON to webhook URLs; safe to share between threads."""
 
-    def __init__(self, secret: str, knobs: SandboxKnobs, stopping: threading.Event) -> None:
+    def __init__(
+        self,
+        secret: str,
+        knobs: SandboxKnobs,
+        stopping: threading.Event,
+        *,
+        targets: tuple[str, ...] = (),
+    ) -> None:
         self._secret = secret
         self._knobs = knobs
         self._stopping = stopping
         self._client = httpx.Client(follow_redirects=False)
+        self._targets = itertools.cycle([httpx.URL(t) for t in targets]) if targets else None
+        self._targets_lock = threading.Lock()
         self.failed_attempts = 0  # observable by tests that take the receiver down
+
+    def _target(self, url: str) -> httpx.URL:
+        """`url`, or with its scheme and host taken from the next of `targets` (round robin,
+        as a load balancer in front of several replicas would spread deliveries)."""
+        if self._targets is None:
+            return httpx.URL(url)
+        with self._targets_lock:
+            target = next(self._targets)
+        return httpx.URL(url).copy_with(scheme=target.scheme, host=target.host, port=target.port)
 
     def close(self) -> None:
         self._client.close()
@@ -87,7 +106,10 @@ class WebhookSender:
         }
         try:
             response = self._client.post(
-                url, content=body, headers=headers, timeout=self._knobs.webhook_timeout_s
+                self._target(url),
+                content=body,
+                headers=headers,
+                timeout=self._knobs.webhook_timeout_s,
             )
         except httpx.HTTPError:
             return None
