@@ -227,6 +227,11 @@ def check_role(role: Role, env: Mapping[str, str] | None = None) -> None:
 def command_for(
     role: Role, extra: tuple[str, ...], env: Mapping[str, str] | None = None
 ) -> list[str]:
+    """The role's command line: the workspace file and ports from the environment."""
     environment = os.environ if env is None else env
-    workspace = workspace_file(environment)
-    return [part.replace("{workspace}", workspace) for part in role.command] + list(extra)
+    values = {
+        "workspace": workspace_file(environment),
+        "webserver_port": environment.get("DAGSTER_WEBSERVER_PORT") or "3000",
+        "code_server_port": environment.get("DAGSTER_CODE_SERVER_PORT") or "4000",
+    }
+    return [part.format(**values) for part in role.command] + list(extra)
