@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup dev demo test lint typecheck unit bench clean
+.PHONY: setup dev demo test test-deploy lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ typecheck: $(STAMP)
 test: $(STAMP) lint typecheck  ## lint, types, then the tests against real Postgres, sandbox, FFmpeg
 	$(BIN)/dagster definitions validate -m vsl_pipelines.definitions
 	$(BIN)/python -m pytest -q
+
+test-deploy: $(STAMP) image  ## the production topology in containers (podman); prints one JSON line
+	$(BIN)/python deploy/local/topology.py
 
 bench: $(STAMP)  ## the compile benchmarks; figures go in docs/PERFORMANCE.md
 	$(BIN)/python benchmarks/compile_bench.py

@@ -1,0 +1,553 @@
+"""The production topology on this machine, for real: `make test-deploy`.
+
+Every Dagster process and the webhook service run as containers of the one image
+(`localhost/vsl-pipelines:latest`, built by `make image`), on the host network:
+
+- PostgreSQL: the machine's server, one database for Dagster and one for the app;
+- Redis: the machine's server; S3 and DynamoDB: a moto server; Replicate: the sandbox;
+- the code server, `dagster-webserver`, `dagster-daemon` with the `DockerRunLauncher` on
+  podman's Docker-compatible socket (each run in its own container), and two `vsl serve`
+  replicas that the sandbox's webhooks are spread over, as by a load balancer.
+
+It submits the sample script over the API, approves every take over the API, kills one run's
+container mid-run (run monitoring must see it and the instance retry it), waits for the
+compiled video in S3, decodes it, and prints one JSON line:
+`{"storage", "runs", "containers", "output", "duration_s", ...}`. Everything it started is
+stopped and removed, whatever happens. Exit status 0 only when every check holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGE = os.environ.get("VSL_IMAGE", "localhost/vsl-pipelines:latest")
+PG_SERVER = os.environ.get("VSL_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+REDIS_SERVER = os.environ.get("VSL_TEST_REDIS", "redis://127.0.0.1:6379")
+REGION = "us-east-1"
+SAMPLE_SCRIPT = ROOT / "config" / "scripts" / "spring-launch.yaml"
+# The job whose first run has its container killed once it has started.
+KILLED_JOB = "collect_clips"
+
+
+class TopologyError(Exception):
+    """A step of the topology failed; the message says which and where its logs are."""
+
+
+def say(message: str) -> None:
+    print(f"[topology {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(
+    what: str, ready: Callable[[], bool], timeout_s: float, interval_s: float = 0.5
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if ready():
+                return
+        time.sleep(interval_s)
+    raise TopologyError(f"{what} not ready within {timeout_s:.0f} s")
+
+
+def podman(
+    *args: str, check: bool = True, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        ["podman", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and done.returncode != 0:
+        raise TopologyError(f"podman {args[0]} failed: {done.stderr.strip()[-1500:]}")
+    return done
+
+
+class Topology:
+    """Starts the parts in order and remembers each, so `close` stops all of them."""
+
+    def __init__(self, work: Path) -> None:
+        self.id = uuid.uuid4().hex[:8]
+        self.work = work
+        self.prefix = f"vsl-topo-{self.id}"
+        self.containers: list[str] = []
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.databases: list[str] = []
+        self.run_ids: set[str] = set()
+        self.ports = {
+            name: free_port() for name in ("moto", "sandbox", "code", "web", "svc1", "svc2")
+        }
+        self.socket = work / "podman.sock"
+        self.redis_db = 11
+        self.env = self._environment()
+
+    # -- configuration -----------------------------------------------------------------
+
+    def _environment(self) -> dict[str, str]:
+        """What every container gets (written to a 0600 env file, never on a command line)."""
+        p = self.ports
+        token = f"r8_{secrets.token_urlsafe(24)}"
+        return {
+            "VSL_ENV": "production",
+            "DAGSTER_PG_URL": f"{PG_SERVER}/vsl_topo_{self.id}_dagster",
+            "DATABASE_URL": f"{PG_SERVER}/vsl_topo_{self.id}_app",
+            "REDIS_URL": f"{REDIS_SERVER}/{self.redis_db}",
+            "VSL_S3_BUCKET": f"{self.prefix}-media",
+            "VSL_DYNAMODB_TABLE": f"{self.prefix}-inbox",
+            "VSL_DYNAMODB_JOBS_TABLE": f"{self.prefix}-jobs",
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{p['moto']}",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "REPLICATE_API_TOKEN": token,
+            "VSL_SANDBOX_TOKEN": token,
+            "REPLICATE_BASE_URL": f"http://127.0.0.1:{p['sandbox']}/v1",
+            "REPLICATE_WEBHOOK_SECRET": "whsec_" + secrets.token_urlsafe(24),
+            "VSL_API_KEY": "vsl_" + secrets.token_urlsafe(24),
+            # Predictions name replica 1; the sandbox spreads deliveries over both replicas.
+            "VSL_WEBHOOK_URL": f"http://127.0.0.1:{p['svc1']}/webhooks/replicate",
+            "VSL_IMAGE": IMAGE,
+            "VSL_RUN_NETWORK": "host",
+            "DAGSTER_CODE_SERVER_HOST": "127.0.0.1",
+            "DAGSTER_CODE_SERVER_PORT": str(p["code"]),
+            "DAGSTER_WEBSERVER_PORT": str(p["web"]),
+            # Prompt sensors: the flow is small and the machine is ours.
+            "VSL_SENSOR_LOOP": "1",
+            "VSL_WEBHOOK_SENSOR_INTERVAL": "1",
+            "VSL_APPROVAL_SENSOR_INTERVAL": "1",
+            "VSL_COMPILE_SENSOR_INTERVAL": "1",
+            "VSL_SCRIPTS_SENSOR_INTERVAL": "2",
+            "VSL_LOG_LEVEL": "INFO",
+        }
+
+    @property
+    def env_file(self) -> Path:
+        path = self.work / "env"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.writelines(f"{k}={v}\n" for k, v in self.env.items())
+        return path
+
+    # -- parts ----------------------------------------------------------------------------
+
+    def host_process(
+        self, name: str, command: list[str], env: dict[str, str] | None = None
+    ) -> None:
+        log = (self.work / f"{name}.log").open("wb")
+        proc = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,  # stopped by process group, default signal handling
+        )
+        self.processes.append(proc)
+
+    def container(self, name: str, command: list[str], *options: str) -> str:
+        full = f"{self.prefix}-{name}"
+        podman(
+            "run",
+            "-d",
+            "--name",
+            full,
+            "--network",
+            "host",
+            "--label",
+            f"vsl-topology={self.id}",
+            "--env-file",
+            str(self.env_file),
+            *options,
+            IMAGE,
+            *command,
+        )
+        self.containers.append(full)
+        return full
+
+    def one_shot(self, command: list[str], timeout: float = 300) -> str:
+        done = podman(
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "--env-file",
+            str(self.env_file),
+            IMAGE,
+            *command,
+            check=False,
+            timeout=timeout,
+        )
+        if done.returncode != 0:
+            raise TopologyError(f"{' '.join(command)} failed: {done.stderr.strip()[-1500:]}")
+        return done.stdout
+
+    def start(self) -> None:
+        if podman("image", "exists", IMAGE, check=False).returncode != 0:
+            raise TopologyError(f"no image {IMAGE}: run `make image` first")
+        self._databases()
+        self.host_process(
+            "podman-service", ["podman", "system", "service", "--time=0", f"unix://{self.socket}"]
+        )
+        wait_for("podman's Docker API socket", self.socket.exists, 30)
+        # The daemon's container runs as the image's non-root user.
+        os.chmod(self.socket, 0o666)
+        moto = shutil.which("moto_server", path=str(Path(sys.executable).parent))
+        if moto is None:
+            raise TopologyError("moto_server is not installed beside this Python")
+        self.host_process("moto", [moto, "-H", "127.0.0.1", "-p", str(self.ports["moto"])])
+        wait_for("moto", lambda: httpx.get(self.env["AWS_ENDPOINT_URL"]).status_code < 500, 60)
+        self._aws_resources()
+        say("migrating the app database and Dagster's")
+        self.one_shot(["vsl", "migrate"])
+        self.one_shot(["dagster", "instance", "migrate"])
+        for pool, limit in (("replicate", "4"), ("ffmpeg", "2")):
+            self.one_shot(["dagster", "instance", "concurrency", "set", pool, limit])
+        p = self.ports
+        self.container("code", ["vsl", "role", "code-server"])
+        wait_for("the code server", lambda: _port_open(p["code"]), 180)
+        self.container("webserver", ["vsl", "role", "webserver"])
+        sock = [
+            "-v",
+            f"{self.socket}:/run/podman.sock",
+            "-e",
+            "DOCKER_HOST=unix:///run/podman.sock",
+        ]
+        self.container("daemon", ["vsl", "role", "daemon"], *sock)
+        for replica in ("svc1", "svc2"):
+            self.container(replica, ["vsl", "role", "service", "--port", str(p[replica])])
+        self.container(
+            "sandbox",
+            [
+                "vsl",
+                "sandbox",
+                "--port",
+                str(p["sandbox"]),
+                "--data-dir",
+                "/tmp/sandbox",
+                "--latency",
+                "0.3",
+                "--webhook-target",
+                f"http://127.0.0.1:{p['svc1']}",
+                "--webhook-target",
+                f"http://127.0.0.1:{p['svc2']}",
+            ],
+        )
+        for replica in ("svc1", "svc2"):
+            wait_for(
+                f"replica {replica}",
+                lambda r=replica: httpx.get(f"http://127.0.0.1:{p[r]}/healthz").status_code == 200,
+                120,
+            )
+        wait_for(
+            "the webserver",
+            lambda: httpx.get(f"http://127.0.0.1:{p['web']}/server_info").status_code == 200,
+            180,
+        )
+        wait_for("the sandbox", lambda: _port_open(p["sandbox"]), 60)
+
+    def _databases(self) -> None:
+        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+            for url in (self.env["DAGSTER_PG_URL"], self.env["DATABASE_URL"]):
+                name = url.rsplit("/", 1)[1]
+                conn.execute(f'CREATE DATABASE "{name}"')
+                self.databases.append(name)
+
+    def _aws_resources(self) -> None:
+        from vsl_pipelines.cache.dynamodb_jobs import create_jobs_table
+        from vsl_pipelines.inbox.dynamodb import create_inbox_table
+
+        s3, dynamodb = (self.aws(service) for service in ("s3", "dynamodb"))
+        s3.create_bucket(Bucket=self.env["VSL_S3_BUCKET"])
+        create_inbox_table(dynamodb, self.env["VSL_DYNAMODB_TABLE"])
+        create_jobs_table(dynamodb, self.env["VSL_DYNAMODB_JOBS_TABLE"])
+
+    def aws(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.env["AWS_ENDPOINT_URL"],
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    # -- what an operator, an integrator and a reviewer do ---------------------------------
+
+    def api(self, method: str, path: str, replica: str = "svc1", **kwargs: Any) -> Any:
+        response = httpx.request(
+            method,
+            f"http://127.0.0.1:{self.ports[replica]}/api{path}",
+            headers={"x-api-key": self.env["VSL_API_KEY"], **kwargs.pop("headers", {})},
+            timeout=30,
+            **kwargs,
+        )
+        if response.status_code >= 400:
+            raise TopologyError(
+                f"{method} /api{path}: {response.status_code} {response.text[:500]}"
+            )
+        return response.json()
+
+    def launch_generation(self, script_id: str) -> str:
+        from dagster_graphql import DagsterGraphQLClient
+
+        client = DagsterGraphQLClient("127.0.0.1", port_number=self.ports["web"])
+        return client.submit_job_execution(
+            "generate",
+            repository_location_name="vsl_pipelines",
+            tags={
+                "dagster/partition": script_id,
+                "vsl/script_id": script_id,
+                "vsl/step": "requests",
+            },
+        )
+
+    def dagster_runs(self) -> list[dict[str, Any]]:
+        with psycopg.connect(self.env["DAGSTER_PG_URL"]) as conn:
+            rows = conn.execute(
+                "SELECT run_id, pipeline_name, status, run_body FROM runs"
+            ).fetchall()
+        runs = []
+        for run_id, job, status, body in rows:
+            tags = json.loads(body).get("tags", {})
+            runs.append({"run_id": run_id, "job": job, "status": status, "tags": tags})
+        self.run_ids.update(r["run_id"] for r in runs)
+        return runs
+
+    def run_containers(self) -> list[dict[str, Any]]:
+        done = podman("ps", "-a", "--filter", "label=dagster/run_id", "--format", "json")
+        return [
+            c
+            for c in json.loads(done.stdout or "[]")
+            if c.get("Labels", {}).get("dagster/run_id") in self.run_ids
+        ]
+
+    def kill_first_started(self, job: str) -> str | None:
+        """Kill the container of `job`'s first run once the run has started."""
+        for run in self.dagster_runs():
+            if (
+                run["job"] == job
+                and run["status"] == "STARTED"
+                and "dagster/parent_run_id" not in run["tags"]
+            ):
+                container = run["tags"].get("docker/container_id")
+                if container:
+                    podman("kill", container, check=False)
+                    say(f"killed the container of run {run['run_id']} ({job}) mid-run")
+                    return str(run["run_id"])
+        return None
+
+    def replica_webhooks(self, replica: str) -> int:
+        logs = podman("logs", f"{self.prefix}-{replica}", check=False)
+        count = 0
+        for line in (logs.stdout + logs.stderr).splitlines():
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                if entry.get("logger") == "vsl_pipelines.web.webhooks" and entry.get("outcome") in (
+                    "stored",
+                    "duplicate",
+                ):
+                    count += 1
+        return count
+
+    # -- teardown ---------------------------------------------------------------------------
+
+    def save_logs(self) -> None:
+        for name in self.containers:
+            logs = podman("logs", name, check=False)
+            (self.work / f"{name}.log").write_text(logs.stdout + logs.stderr)
+        for c in self.run_containers():
+            logs = podman("logs", c["Id"], check=False)
+            run_id = c["Labels"]["dagster/run_id"]
+            (self.work / f"run-{run_id}.log").write_text(logs.stdout + logs.stderr)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.dagster_runs()
+        with contextlib.suppress(Exception):
+            self.save_logs()
+        with contextlib.suppress(Exception):
+            ids = [c["Id"] for c in self.run_containers()]
+            if ids:
+                podman("rm", "-f", *ids, check=False)
+        if self.containers:
+            podman("rm", "-f", "-t", "5", *self.containers, check=False)
+        for proc in self.processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.processes:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+            for name in self.databases:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        with contextlib.suppress(Exception):
+            import redis
+
+            redis.Redis.from_url(f"{REDIS_SERVER}/{self.redis_db}").flushdb()
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def run_flow(topology: Topology, timeout_s: float) -> dict[str, Any]:
+    started = time.monotonic()
+    script = topology.api(
+        "POST",
+        "/scripts",
+        content=SAMPLE_SCRIPT.read_bytes(),
+        headers={"content-type": "application/yaml"},
+    )
+    script_id = script["script_id"]
+    say(f"script {script_id} stored over the API; launching its generation")
+    topology.launch_generation(script_id)
+    killed: str | None = None
+    status = ""
+    approved: set[tuple[str, Any]] = set()
+    replica = "svc1"
+    while status != "compiled":
+        if time.monotonic() - started > timeout_s:
+            raise TopologyError(f"the flow did not finish in {timeout_s:.0f} s (status {status!r})")
+        time.sleep(1)
+        if killed is None:
+            killed = topology.kill_first_started(KILLED_JOB)
+        # Reviewers reach either replica.
+        replica = "svc2" if replica == "svc1" else "svc1"
+        status = topology.api("GET", f"/scripts/{script_id}", replica)["status"]
+        if status == "failed":
+            raise TopologyError(f"script {script_id} failed")
+        for item in topology.api("GET", f"/review?script={script_id}", replica):
+            key = (item["section"], item["take"])
+            if key not in approved:
+                topology.api(
+                    "POST",
+                    f"/scripts/{script_id}/sections/{item['section']}/approve",
+                    replica,
+                    json={"note": "topology"},
+                )
+                approved.add(key)
+                say(f"approved {item['section']} take {item['take']} through {replica}")
+    elapsed = time.monotonic() - started
+    shown = topology.api("GET", f"/scripts/{script_id}")
+    return {"script": shown, "killed": killed, "elapsed": elapsed}
+
+
+def verify(topology: Topology, flow: dict[str, Any]) -> dict[str, Any]:
+    from vsl_pipelines.media.probe import probe_media
+
+    # Runs still reporting (the compile run's checks) finish before they are counted.
+    wait_for(
+        "every run to end",
+        lambda: all(
+            r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in topology.dagster_runs()
+        ),
+        120,
+    )
+    runs = topology.dagster_runs()
+    containers = topology.run_containers()
+    by_run = {c["Labels"]["dagster/run_id"] for c in containers}
+    compilation = flow["script"].get("compilation") or {}
+    output = compilation.get("output_uri") or ""
+    bucket, _, key = output.removeprefix("s3://").partition("/")
+    local = topology.work / "final.mp4"
+    topology.aws("s3").download_file(bucket, key, str(local))
+    video = probe_media(local)
+    killed = flow["killed"]
+    retried = [r for r in runs if r["tags"].get("dagster/parent_run_id") == killed]
+    problems = []
+    if len(runs) < 4:
+        problems.append(f"only {len(runs)} runs")
+    if by_run != {r["run_id"] for r in runs} or len(containers) != len(runs):
+        problems.append(f"{len(runs)} runs but containers for {len(by_run)} ({len(containers)})")
+    failed = [r for r in runs if r["status"] != "SUCCESS" and r["run_id"] != killed]
+    if failed:
+        problems.append(f"runs not successful: {[(r['job'], r['status']) for r in failed]}")
+    if killed is None:
+        problems.append(f"no {KILLED_JOB} run was seen started to kill")
+    elif not retried or retried[0]["status"] != "SUCCESS":
+        problems.append(f"the killed run {killed} was not retried to success")
+    if video.duration_s <= 0 or not output.startswith("s3://"):
+        problems.append(f"bad output {output} ({video.duration_s} s)")
+    webhooks = {r: topology.replica_webhooks(r) for r in ("svc1", "svc2")}
+    if min(webhooks.values()) == 0:
+        problems.append(f"webhooks did not reach both replicas: {webhooks}")
+    return {
+        "storage": "postgres",
+        "runs": len(runs),
+        "containers": len(containers),
+        "output": output,
+        "duration_s": round(flow["elapsed"], 1),
+        "video_duration_s": round(video.duration_s, 3),
+        "jobs": sorted({r["job"] for r in runs}),
+        "killed_run": killed,
+        "retried_as": retried[0]["run_id"] if retried else None,
+        "webhooks_per_replica": webhooks,
+        "ok": not problems,
+        "problems": problems,
+    }
+
+
+def new_workdir() -> Path:
+    base = ROOT / "build" / "topology"
+    base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="run-", dir=base))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--timeout", type=float, default=900, help="seconds for the flow")
+    parser.add_argument("--keep-logs", action="store_true", help="keep build/topology/run-*")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = time.monotonic()
+    result: dict[str, Any] = {}
+    work = new_workdir()
+    topology = Topology(work)
+    try:
+        say(f"starting the topology {topology.id} (logs in {work})")
+        topology.start()
+        say(f"up in {time.monotonic() - started:.1f} s")
+        result = verify(topology, run_flow(topology, args.timeout))
+    except TopologyError as exc:
+        result = {"ok": False, "problems": [str(exc)]}
+    finally:
+        topology.close()
+    if result.get("ok") and not args.keep_logs:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        say(f"logs kept in {work}")
+    result["total_s"] = round(time.monotonic() - started, 1)
+    print(json.dumps(result), flush=True)
+    return 0 if result.get("ok") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
