@@ -111,7 +111,6 @@ class Topology:
         p = self.ports
         token = f"r8_{secrets.token_urlsafe(24)}"
         return {
-            "VSL_ENV": "production",
             "DAGSTER_PG_URL": f"{PG_SERVER}/vsl_topo_{self.id}_dagster",
             "DATABASE_URL": f"{PG_SERVER}/vsl_topo_{self.id}_app",
             "REDIS_URL": f"{REDIS_SERVER}/{self.redis_db}",
