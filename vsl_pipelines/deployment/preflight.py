@@ -80,8 +80,9 @@ def check_postgres(env: Mapping[str, str], name: str) -> None:
 
     url = require(env, name)
     try:
-        with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True) as conn:
-            conn.execute("SELECT 1")
+        # A connection is the check: the server answers, takes the credentials and has the
+        # database.
+        psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True).close()
     except psycopg.ProgrammingError:
         raise PreflightError(name, "is not a PostgreSQL URL") from None
     except psycopg.Error as exc:
