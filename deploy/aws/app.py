@@ -17,6 +17,9 @@ from typing import Any
 if __package__ in (None, ""):  # `python app.py`, as cdk.json runs it from deploy/aws
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from aws_cdk import App
+
+from deploy.aws.stack import VslStack
 from deploy.aws.stages import DeployError, resolve
 
 DEFAULT_TEMPLATE = Path("build/cloudformation/vsl.template.json")
@@ -26,12 +29,8 @@ def stack_name(stage: str) -> str:
     return f"vsl-{stage}"
 
 
-def build_app(context: Mapping[str, Any], outdir: str | None = None) -> tuple[Any, Any]:
+def build_app(context: Mapping[str, Any], outdir: str | None = None) -> tuple[App, VslStack]:
     """The App and its one stack, from CDK context (`stage` and the values in stages.py)."""
-    from aws_cdk import App
-
-    from deploy.aws.stack import VslStack
-
     app = App(context=dict(context), outdir=outdir)
     deploy, stage = resolve(app.node.get_all_context())
     stack = VslStack(app, stack_name(stage.name), stage=stage, context=deploy)

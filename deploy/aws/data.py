@@ -89,6 +89,11 @@ class DataStores(Construct):
         )
         master = self.database.secret
         assert master is not None  # from_generated_secret always makes one
+        # A retained snapshot needs its password. `secret` is the attachment; the generated
+        # secret itself is the instance's child "Secret".
+        generated = self.database.node.find_child("Secret")
+        assert isinstance(generated, secretsmanager.Secret)
+        generated.apply_removal_policy(removal)
         self.master_secret = master
         # Dagster and the app each read one URL; CloudFormation resolves the password reference
         # into the new secret at deploy time, so the template never holds it. Rotating the master

@@ -23,13 +23,11 @@ class VslStack(Stack):
         *,
         stage: StageSettings,
         context: DeployContext,
-        **kwargs: object,
     ) -> None:
         super().__init__(
             scope,
             id,
             description=f"VSL Pipelines ({stage.name}): webhook service, Dagster on ECS Fargate",
-            **kwargs,  # type: ignore[arg-type]
         )
         Tags.of(self).add("project", "vsl-pipelines")
         Tags.of(self).add("stage", stage.name)

@@ -535,7 +535,8 @@ def test_prod_retains_data_and_dev_does_not(dev: Template, prod: Template) -> No
     dev_db = _one(dev, "AWS::RDS::DBInstance")
     assert dev_db["Properties"]["DeletionProtection"] is False
     assert dev_db["DeletionPolicy"] == "Delete"
-    for kind in ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::Logs::LogGroup"):
+    kinds = ("DynamoDB::Table", "S3::Bucket", "Logs::LogGroup", "SecretsManager::Secret")
+    for kind in (f"AWS::{k}" for k in kinds):
         assert {r["DeletionPolicy"] for r in _resources(prod, kind).values()} == {"Retain"}, kind
         assert {r["DeletionPolicy"] for r in _resources(dev, kind).values()} == {"Delete"}, kind
     for template, enabled in ((prod, True), (dev, False)):
