@@ -157,7 +157,7 @@ class Services(Construct):
         for role in (self.run_task_role, webhook_role, code_role):
             grant_app_data(role, data)
 
-        run_definition = self._run_task_definition()
+        run_family = f"vsl-{stage.name}-run"
         private_subnets = network.vpc.select_subnets(
             subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS
         ).subnet_ids
@@ -166,7 +166,7 @@ class Services(Construct):
             "DAGSTER_CODE_SERVER_HOST": CODE_SERVER_HOST,
             "DAGSTER_CODE_SERVER_PORT": str(CODE_SERVER_PORT),
             "DAGSTER_ECS_CLUSTER": self.cluster.cluster_name,
-            "DAGSTER_RUN_TASK_DEFINITION": run_definition.family,
+            "DAGSTER_RUN_TASK_DEFINITION": run_family,
             "DAGSTER_RUN_CONTAINER_NAME": RUN_CONTAINER,
             "DAGSTER_RUN_TASK_ROLE_ARN": self.run_task_role.role_arn,
             "DAGSTER_RUN_EXECUTION_ROLE_ARN": self.run_execution_role.role_arn,
@@ -193,7 +193,7 @@ class Services(Construct):
             ),
             "VSL_API_KEY": ecs.Secret.from_secrets_manager(data.api_key),
         }
-        self._run_container(run_definition)
+        self._run_task_definition(run_family)
 
         for statement in run_launcher_statements(
             self.cluster, self.run_task_role, self.run_execution_role, self.log_groups["runs"]
@@ -265,11 +265,12 @@ class Services(Construct):
 
         self._expose(entry)
 
-    def _run_task_definition(self) -> ecs.FargateTaskDefinition:
-        return ecs.FargateTaskDefinition(
+    def _run_task_definition(self, family: str) -> None:
+        """What the EcsRunLauncher starts for each run: no command (the launcher gives it)."""
+        definition = ecs.FargateTaskDefinition(
             self,
             "RunTaskDefinition",
-            family=f"vsl-{self.stage.name}-run",
+            family=family,
             cpu=self.stage.run_cpu,
             memory_limit_mib=self.stage.run_memory_mib,
             ephemeral_storage_gib=self.stage.run_ephemeral_gib,
@@ -277,8 +278,6 @@ class Services(Construct):
             execution_role=self.run_execution_role,
             runtime_platform=_LINUX_X86,
         )
-
-    def _run_container(self, definition: ecs.FargateTaskDefinition) -> None:
         definition.add_container(
             RUN_CONTAINER,
             image=self.image,
