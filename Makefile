@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup dev demo test test-deploy lint typecheck unit bench clean
+.PHONY: setup dev demo test test-deploy lint typecheck unit bench synth clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ test-deploy: $(STAMP) image  ## the production topology in containers (podman); 
 
 bench: $(STAMP)  ## the compile benchmarks; figures go in docs/PERFORMANCE.md
 	$(BIN)/python benchmarks/compile_bench.py
+
+STAGE ?= dev
+CONTEXT ?=
+synth: $(STAMP)  ## the AWS stack's CloudFormation template (STAGE=dev|staging|prod, CONTEXT="-c image=...") in build/cloudformation/, no AWS account needed
+	$(BIN)/python -m deploy.aws.app --stage $(STAGE) $(CONTEXT) --out build/cloudformation/vsl.template.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,1 @@
+"""Deployment code: infrastructure definitions, not part of the vsl_pipelines package."""

@@ -1,0 +1,1 @@
+"""The AWS deployment as a CDK app (`make synth`; `npx cdk deploy` from this folder)."""

@@ -1,0 +1,90 @@
+"""Entry of the CDK app: `python -m deploy.aws.app --stage prod` writes the CloudFormation template
+(build/cloudformation/vsl.template.json) without AWS credentials; `cdk deploy -c stage=prod`
+runs this same file through cdk.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # `python app.py`, as cdk.json runs it from deploy/aws
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from aws_cdk import App
+
+from deploy.aws.stack import VslStack
+from deploy.aws.stages import DeployError, resolve
+
+DEFAULT_TEMPLATE = Path("build/cloudformation/vsl.template.json")
+
+
+def stack_name(stage: str) -> str:
+    return f"vsl-{stage}"
+
+
+def build_app(context: Mapping[str, Any], outdir: str | None = None) -> tuple[App, VslStack]:
+    """The App and its one stack, from CDK context (`stage` and the values in stages.py)."""
+    app = App(context=dict(context), outdir=outdir)
+    deploy, stage = resolve(app.node.get_all_context())
+    stack = VslStack(app, stack_name(stage.name), stage=stage, context=deploy)
+    return app, stack
+
+
+def synthesize(context: Mapping[str, Any]) -> dict[str, Any]:
+    """The stack's CloudFormation template, synthesized in this process (no CLI, no account)."""
+    with tempfile.TemporaryDirectory(prefix="vsl-cdk-") as outdir:
+        app, stack = build_app(context, outdir)
+        assembly = app.synth()
+        template: dict[str, Any] = assembly.get_stack_by_name(stack.stack_name).template
+    return template
+
+
+def _context_pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    if "CDK_OUTDIR" in os.environ:  # run by the cdk CLI: context and outdir come from it
+        try:
+            app, _ = build_app({})
+        except DeployError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        app.synth()
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", default="dev", help="dev, staging or prod (default: dev)")
+    parser.add_argument(
+        "-c",
+        "--context",
+        action="append",
+        type=_context_pair,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a CDK context value, e.g. -c image=... -c admin_cidr=203.0.113.0/24",
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_TEMPLATE, help="template path")
+    args = parser.parse_args(argv)
+    try:
+        template = synthesize({**dict(args.context), "stage": args.stage})
+    except DeployError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(template, indent=1, sort_keys=True) + "\n")
+    print(f"{args.out} ({len(template['Resources'])} resources, stage {args.stage})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

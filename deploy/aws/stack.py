@@ -1,0 +1,57 @@
+"""The VSL Pipelines stack of one stage: network, data stores, the public entry and the services,
+with the outputs an operator needs after a deploy."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Stack, Tags
+from constructs import Construct
+
+from deploy.aws.data import DataStores
+from deploy.aws.ingress import PublicEntry
+from deploy.aws.network import Network
+from deploy.aws.services import Services
+from deploy.aws.stages import DeployContext, StageSettings
+
+
+class VslStack(Stack):
+    """Everything `vsl serve`, Dagster and the runs need on AWS, sized by `stage`."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        stage: StageSettings,
+        context: DeployContext,
+    ) -> None:
+        super().__init__(
+            scope,
+            id,
+            description=f"VSL Pipelines ({stage.name}): webhook service, Dagster on ECS Fargate",
+        )
+        Tags.of(self).add("project", "vsl-pipelines")
+        Tags.of(self).add("stage", stage.name)
+        network = Network(self, "Network", stage=stage, context=context)
+        data = DataStores(self, "Data", stage=stage, network=network)
+        entry = PublicEntry(self, "Entry", network=network, context=context)
+        services = Services(
+            self,
+            "Services",
+            stage=stage,
+            context=context,
+            network=network,
+            data=data,
+            entry=entry,
+        )
+        outputs = {
+            "AlbDnsName": entry.alb.load_balancer_dns_name,
+            "ServiceUrl": entry.base_url,
+            "DagsterUiUrl": entry.ui_url,
+            "MediaBucketName": data.bucket.bucket_name,
+            "ClusterName": services.cluster.cluster_name,
+            "ReplicateApiTokenSecretArn": data.replicate_api_token.secret_arn,
+            "ReplicateWebhookSecretArn": data.replicate_webhook_secret.secret_arn,
+            "ApiKeySecretArn": data.api_key.secret_arn,
+        }
+        for name, value in outputs.items():
+            CfnOutput(self, name, value=value)

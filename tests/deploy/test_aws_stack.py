@@ -1,0 +1,624 @@
+"""The AWS stack (deploy/aws), synthesized once per stage through the same entry as `make synth`
+(no AWS account): resources, sizes per stage, IAM kept to what the code calls, cfn-lint clean."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+from cfnlint.api import ManualArgs, lint_file
+
+from deploy.aws.app import main
+from deploy.aws.data import ADHOC_MEDIA_PREFIX, SCRIPT_MEDIA_PREFIX
+from deploy.aws.permissions import UNSCOPED_ACTIONS
+from deploy.aws.stages import STAGES, DeployError, resolve
+from vsl_pipelines.cache import dynamodb_jobs
+from vsl_pipelines.inbox import dynamodb as inbox_dynamodb
+from vsl_pipelines.storage.base import media_key
+
+ADMIN_CIDR = "203.0.113.0/24"
+PROD_CONTEXT = [
+    *("-c", f"admin_cidr={ADMIN_CIDR}"),
+    *("-c", "certificate_arn=arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c"),
+    *("-c", "domain_name=vsl.example.com"),
+]
+ENVIRONMENT = {
+    "DAGSTER_HOME",
+    "DAGSTER_CODE_SERVER_HOST",
+    "DAGSTER_CODE_SERVER_PORT",
+    "DAGSTER_ECS_CLUSTER",
+    "DAGSTER_RUN_TASK_DEFINITION",
+    "DAGSTER_RUN_CONTAINER_NAME",
+    "DAGSTER_RUN_TASK_ROLE_ARN",
+    "DAGSTER_RUN_EXECUTION_ROLE_ARN",
+    "DAGSTER_RUN_SUBNETS",
+    "DAGSTER_RUN_SECURITY_GROUP",
+    "DAGSTER_RUN_LOG_GROUP",
+    "REDIS_URL",
+    "VSL_S3_BUCKET",
+    "VSL_DYNAMODB_TABLE",
+    "VSL_DYNAMODB_JOBS_TABLE",
+    "AWS_REGION",
+    "VSL_SERVICE_HOST",
+    "VSL_WEBHOOK_URL",
+    "VSL_MEDIA_URL",
+    "VSL_ALLOWED_HOSTS",
+    "VSL_LOG_LEVEL",
+}
+SECRETS = {
+    "DAGSTER_PG_URL",
+    "DATABASE_URL",
+    "REPLICATE_API_TOKEN",
+    "REPLICATE_WEBHOOK_SECRET",
+    "VSL_API_KEY",
+}
+ROLES = ("webhook", "webserver", "daemon", "code-server", "run")
+LAUNCHER_ACTIONS = {
+    "ecs:RunTask",
+    "ecs:DescribeTasks",
+    "ecs:StopTask",
+    "ecs:RegisterTaskDefinition",
+    "ecs:DescribeTaskDefinition",
+    "ecs:TagResource",
+    "iam:PassRole",
+}
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """dev (defaults) and prod (HTTPS, admin CIDR) templates, written by `make synth`'s entry."""
+    out = tmp_path_factory.mktemp("cloudformation")
+    paths = {}
+    for stage, context in (("dev", []), ("prod", PROD_CONTEXT)):
+        paths[stage] = out / f"{stage}.template.json"
+        assert main(["--stage", stage, "--out", str(paths[stage]), *context]) == 0
+    return paths
+
+
+@pytest.fixture(scope="module")
+def dev(written: dict[str, Path]) -> Template:
+    return Template.from_json(json.loads(written["dev"].read_text()))
+
+
+@pytest.fixture(scope="module")
+def prod(written: dict[str, Path]) -> Template:
+    return Template.from_json(json.loads(written["prod"].read_text()))
+
+
+def _resources(template: Template, kind: str) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = template.find_resources(kind)
+    return found
+
+
+def _one(template: Template, kind: str) -> dict[str, Any]:
+    (resource,) = _resources(template, kind).values()
+    return resource
+
+
+def _task_definitions(template: Template) -> dict[str, dict[str, Any]]:
+    """Task definition properties by role (the family is vsl-<stage>-<role>)."""
+    return {
+        r["Properties"]["Family"].split("-", 2)[2]: r["Properties"]
+        for r in _resources(template, "AWS::ECS::TaskDefinition").values()
+    }
+
+
+def _containers(template: Template) -> dict[str, dict[str, Any]]:
+    return {
+        c["Name"]: c
+        for props in _task_definitions(template).values()
+        for c in props["ContainerDefinitions"]
+    }
+
+
+def _services(template: Template) -> dict[str, dict[str, Any]]:
+    """ECS service properties by role, through their task definitions."""
+    roles = {
+        logical_id: r["Properties"]["Family"].split("-", 2)[2]
+        for logical_id, r in _resources(template, "AWS::ECS::TaskDefinition").items()
+    }
+    return {
+        roles[s["Properties"]["TaskDefinition"]["Ref"]]: s["Properties"]
+        for s in _resources(template, "AWS::ECS::Service").values()
+    }
+
+
+def _statements_of_role(template: Template, role_logical_id: str) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in _resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role_logical_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _task_role_statements(template: Template, role: str) -> list[dict[str, Any]]:
+    role_id = _task_definitions(template)[role]["TaskRoleArn"]["Fn::GetAtt"][0]
+    return _statements_of_role(template, role_id)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _all_statements(template: Template) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in _resources(template, "AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _refs(value: Any) -> set[str]:
+    """Logical ids a CloudFormation value refers to (Ref / GetAtt, anywhere inside it)."""
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return {value["Ref"]}
+        if "Fn::GetAtt" in value:
+            return {value["Fn::GetAtt"][0]}
+        return set().union(*(_refs(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_refs(v) for v in value))
+    return set()
+
+
+# -- resources ---------------------------------------------------------------------------------
+
+
+def test_one_of_each_data_store_and_four_services(dev: Template) -> None:
+    dev.resource_count_is("AWS::RDS::DBInstance", 1)
+    dev.resource_count_is("AWS::ElastiCache::ReplicationGroup", 1)
+    dev.resource_count_is("AWS::DynamoDB::Table", 2)
+    dev.resource_count_is("AWS::S3::Bucket", 1)
+    dev.resource_count_is("AWS::ECS::Cluster", 1)
+    dev.resource_count_is("AWS::ECS::Service", 4)
+    dev.resource_count_is("AWS::ECS::TaskDefinition", 5)  # the four services and the runs
+    dev.resource_count_is("AWS::ElasticLoadBalancingV2::LoadBalancer", 1)
+    dev.resource_count_is("AWS::EC2::NatGateway", STAGES["dev"].nat_gateways)
+    assert set(_services(dev)) == {"webhook", "webserver", "daemon", "code-server"}
+
+
+def test_vpc_spans_two_zones_with_public_and_private_subnets(dev: Template) -> None:
+    subnets = _resources(dev, "AWS::EC2::Subnet").values()
+    public = [s for s in subnets if s["Properties"]["MapPublicIpOnLaunch"]]
+    assert len(public) == 2 and len(subnets) == 4
+
+
+def test_tables_match_the_code_keys_and_ttl_attributes(dev: Template) -> None:
+    tables = {
+        tuple(k["AttributeName"] for k in t["Properties"]["KeySchema"]): t["Properties"]
+        for t in _resources(dev, "AWS::DynamoDB::Table").values()
+    }
+    inbox, jobs = tables[("pk", "sk")], tables[("jobId",)]
+    assert inbox["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert {a["AttributeName"]: a["AttributeType"] for a in inbox["AttributeDefinitions"]} == {
+        "pk": "S",
+        "sk": "N",
+    }
+    assert jobs["AttributeDefinitions"] == [{"AttributeName": "jobId", "AttributeType": "S"}]
+    for table, ttl in ((inbox, inbox_dynamodb.TTL_ATTRIBUTE), (jobs, dynamodb_jobs.TTL_ATTRIBUTE)):
+        assert table["BillingMode"] == "PAY_PER_REQUEST"
+        assert table["TimeToLiveSpecification"] == {"AttributeName": ttl, "Enabled": True}
+
+
+def test_bucket_is_private_encrypted_and_tls_only(dev: Template) -> None:
+    bucket = _one(dev, "AWS::S3::Bucket")["Properties"]
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    dev.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Effect": "Deny",
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_lifecycle_tiers_media_and_never_expires_compiled_videos(dev: Template) -> None:
+    rules = _one(dev, "AWS::S3::Bucket")["Properties"]["LifecycleConfiguration"]["Rules"]
+    by_prefix = {r.get("Prefix"): r for r in rules}
+    take = media_key("s1", "intro", "clip", 2, "mp4")
+    compiled = "scripts/s1/final/s1-c1.mp4"  # services/compilation.py
+    adhoc = "adhoc/2024-05-01/0f1e2d3c.mp4"  # generation/adhoc.py
+    assert take.startswith(SCRIPT_MEDIA_PREFIX) and compiled.startswith(SCRIPT_MEDIA_PREFIX)
+    assert adhoc.startswith(ADHOC_MEDIA_PREFIX)
+    days = STAGES["dev"].media_transition_days
+    for prefix in (SCRIPT_MEDIA_PREFIX, ADHOC_MEDIA_PREFIX):
+        assert by_prefix[prefix]["Transitions"] == [
+            {"StorageClass": "INTELLIGENT_TIERING", "TransitionInDays": days}
+        ]
+    assert by_prefix[ADHOC_MEDIA_PREFIX]["ExpirationInDays"] == STAGES["dev"].adhoc_expiration_days
+    expiring = [r for r in rules if "ExpirationInDays" in r or "ExpirationDate" in r]
+    assert expiring and all(not compiled.startswith(r.get("Prefix", "")) for r in expiring)
+
+
+def test_database_is_postgres_private_encrypted_with_a_generated_secret(dev: Template) -> None:
+    db = _one(dev, "AWS::RDS::DBInstance")["Properties"]
+    assert db["Engine"] == "postgres" and db["EngineVersion"].split(".")[0] in {"15", "16"}
+    assert db["StorageEncrypted"] is True and db["PubliclyAccessible"] is False
+    assert db["BackupRetentionPeriod"] == STAGES["dev"].db_backup_days
+    assert db["DBName"] == "dagster"
+    private = {
+        logical_id
+        for logical_id, s in _resources(dev, "AWS::EC2::Subnet").items()
+        if not s["Properties"]["MapPublicIpOnLaunch"]
+    }
+    subnet_group = _one(dev, "AWS::RDS::DBSubnetGroup")["Properties"]
+    assert _refs(subnet_group["SubnetIds"]) == private
+    assert "{{resolve:secretsmanager:" in json.dumps(db["MasterUserPassword"])
+
+
+def test_database_urls_are_built_from_the_master_secret_at_deploy_time(dev: Template) -> None:
+    urls = [
+        s["Properties"]["SecretString"]["Fn::Join"][1]
+        for s in _resources(dev, "AWS::SecretsManager::Secret").values()
+        if "SecretString" in s["Properties"]
+    ]
+    assert {parts[-1] for parts in urls} == {":5432/dagster", ":5432/vsl_app"}
+    for parts in urls:
+        assert parts[0] == "postgresql://vsl:{{resolve:secretsmanager:"
+        assert parts[2].startswith(":SecretString:password::}}@")
+
+
+def test_redis_is_encrypted_and_reached_only_through_its_group(dev: Template) -> None:
+    redis = _one(dev, "AWS::ElastiCache::ReplicationGroup")["Properties"]
+    assert redis["TransitEncryptionEnabled"] is True
+    assert redis["AtRestEncryptionEnabled"] is True
+    (group,) = _refs(redis["SecurityGroupIds"])
+    assert "Redis" in group
+
+
+# -- services ----------------------------------------------------------------------------------
+
+
+def test_commands_of_each_role(dev: Template) -> None:
+    commands = {name: " ".join(c.get("Command", [])) for name, c in _containers(dev).items()}
+    workspace = "/opt/dagster/app/deploy/dagster/workspace.yaml"
+    assert commands["webserver"] == f"dagster-webserver -h 0.0.0.0 -p 3000 -w {workspace}"
+    assert commands["daemon"] == f"dagster-daemon run -w {workspace}"
+    assert commands["code-server"] == (
+        "dagster code-server start -m vsl_pipelines.definitions -h 0.0.0.0 -p 4000"
+    )
+    assert commands["webhook"] == "vsl serve --host 0.0.0.0 --port 8080"
+    assert commands["run"] == ""  # the run launcher gives it
+
+
+def test_one_image_for_every_container(dev: Template) -> None:
+    images = {json.dumps(c["Image"], sort_keys=True) for c in _containers(dev).values()}
+    assert len(images) == 1
+    assert "ImageTag" in next(iter(images))
+    assert dev.find_parameters("*", {"Default": "latest"})
+
+
+def test_daemon_runs_alone_and_webhook_service_at_least_twice(dev: Template) -> None:
+    services = _services(dev)
+    daemon = services["daemon"]
+    assert daemon["DesiredCount"] == 1
+    assert daemon["DeploymentConfiguration"]["MinimumHealthyPercent"] == 0
+    assert daemon["DeploymentConfiguration"]["MaximumPercent"] == 100
+    assert services["webhook"]["DesiredCount"] >= 2
+    assert "LoadBalancers" in services["webhook"] and "LoadBalancers" in services["webserver"]
+    for service in services.values():
+        assert service["LaunchType"] == "FARGATE"
+        network = service["NetworkConfiguration"]["AwsvpcConfiguration"]
+        assert network["AssignPublicIp"] == "DISABLED"
+
+
+def test_code_server_is_found_by_dns_name(dev: Template) -> None:
+    dev.has_resource_properties("AWS::ServiceDiscovery::PrivateDnsNamespace", {"Name": "vsl.local"})
+    dev.has_resource_properties(
+        "AWS::ServiceDiscovery::Service",
+        {
+            "Name": "code",
+            "DnsConfig": Match.object_like({"DnsRecords": [{"Type": "A", "TTL": 10}]}),
+        },
+    )
+    assert "ServiceRegistries" in _services(dev)["code-server"]
+    env = {e["Name"]: e["Value"] for e in _containers(dev)["daemon"]["Environment"]}
+    assert env["DAGSTER_CODE_SERVER_HOST"] == "code.vsl.local"
+    assert env["DAGSTER_CODE_SERVER_PORT"] == "4000"
+
+
+def test_webhook_service_scales_on_requests_per_target(dev: Template) -> None:
+    target = _one(dev, "AWS::ApplicationAutoScaling::ScalableTarget")["Properties"]
+    assert target["MinCapacity"] == 2
+    assert target["MaxCapacity"] == STAGES["dev"].webhook_max_tasks
+    policy = _one(dev, "AWS::ApplicationAutoScaling::ScalingPolicy")["Properties"]
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    metric = tracking["PredefinedMetricSpecification"]
+    assert metric["PredefinedMetricType"] == "ALBRequestCountPerTarget"
+    assert tracking["TargetValue"] == STAGES["dev"].webhook_requests_per_target
+
+
+def test_every_container_gets_the_same_environment_and_secrets(dev: Template) -> None:
+    for role in ROLES:
+        container = _containers(dev)[role]
+        assert {e["Name"] for e in container["Environment"]} == ENVIRONMENT, role
+        assert {s["Name"] for s in container["Secrets"]} == SECRETS, role
+    env = {e["Name"]: e["Value"] for e in _containers(dev)["webhook"]["Environment"]}
+    assert env["DAGSTER_HOME"] == "/opt/dagster/ecs"
+    assert env["VSL_SERVICE_HOST"] == "0.0.0.0"
+    assert env["DAGSTER_RUN_TASK_DEFINITION"] == "vsl-dev-run"
+    assert env["AWS_REGION"] == {"Ref": "AWS::Region"}
+    assert "/webhooks/replicate" in json.dumps(env["VSL_WEBHOOK_URL"])
+
+
+def test_secrets_are_never_plain_environment(dev: Template, prod: Template) -> None:
+    secret_ids = set(_resources(dev, "AWS::SecretsManager::Secret"))
+    for template in (dev, prod):
+        for container in _containers(template).values():
+            assert not SECRETS & {e["Name"] for e in container.get("Environment", [])}
+            for secret in container.get("Secrets", []):
+                assert _refs(secret["ValueFrom"]) <= secret_ids
+
+
+def test_app_database_is_created_before_the_service_starts(dev: Template) -> None:
+    (setup,) = [
+        c
+        for c in _task_definitions(dev)["webhook"]["ContainerDefinitions"]
+        if c["Name"] == "create-app-database"
+    ]
+    assert setup["Essential"] is False
+    assert {s["Name"] for s in setup["Secrets"]} == {"DAGSTER_PG_URL", "DATABASE_URL"}
+    assert _containers(dev)["webhook"]["DependsOn"] == [
+        {"Condition": "SUCCESS", "ContainerName": "create-app-database"}
+    ]
+
+
+def test_log_groups_per_role_with_the_stage_retention(dev: Template, prod: Template) -> None:
+    for template, stage in ((dev, "dev"), (prod, "prod")):
+        groups = _resources(template, "AWS::Logs::LogGroup")
+        assert len(groups) == 5
+        for group in groups.values():
+            assert group["Properties"]["RetentionInDays"] == STAGES[stage].log_retention_days
+        for name, container in _containers(template).items():
+            logging = container["LogConfiguration"]
+            assert logging["LogDriver"] == "awslogs", name
+            assert _refs(logging["Options"]["awslogs-group"]) <= set(groups)
+
+
+def test_run_task_definition_uses_the_run_roles(dev: Template) -> None:
+    run = _task_definitions(dev)["run"]
+    assert [c["Name"] for c in run["ContainerDefinitions"]] == ["run"]
+    assert run["Cpu"] == str(STAGES["dev"].run_cpu)
+    assert run["EphemeralStorage"] == {"SizeInGiB": STAGES["dev"].run_ephemeral_gib}
+    env = {e["Name"]: e["Value"] for e in run["ContainerDefinitions"][0]["Environment"]}
+    assert env["DAGSTER_RUN_TASK_ROLE_ARN"] == run["TaskRoleArn"]
+    assert env["DAGSTER_RUN_EXECUTION_ROLE_ARN"] == run["ExecutionRoleArn"]
+
+
+# -- IAM ---------------------------------------------------------------------------------------
+
+
+def test_no_statement_passes_any_role(dev: Template, prod: Template) -> None:
+    for template in (dev, prod):
+        for statement in _all_statements(template):
+            if "iam:PassRole" in _as_list(statement["Action"]) or "iam:*" in _as_list(
+                statement["Action"]
+            ):
+                assert "*" not in _as_list(statement["Resource"])
+
+
+def test_star_resources_only_for_actions_that_take_no_resource(dev: Template) -> None:
+    for statement in _all_statements(dev):
+        if "*" in _as_list(statement["Resource"]):
+            assert set(_as_list(statement["Action"])) <= UNSCOPED_ACTIONS, statement
+
+
+def test_daemon_has_what_the_run_launcher_calls(dev: Template) -> None:
+    statements = _task_role_statements(dev, "daemon")
+    actions = {a for s in statements for a in _as_list(s["Action"])}
+    assert actions >= LAUNCHER_ACTIONS
+    assert actions - LAUNCHER_ACTIONS == {"ec2:DescribeNetworkInterfaces", "logs:GetLogEvents"}
+    (pass_role,) = [s for s in statements if s["Action"] == "iam:PassRole"]
+    run = _task_definitions(dev)["run"]
+    assert pass_role["Resource"] == [run["TaskRoleArn"], run["ExecutionRoleArn"]]
+    assert pass_role["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    }
+    (run_task,) = [s for s in statements if s["Action"] == "ecs:RunTask"]
+    (cluster_id,) = _resources(dev, "AWS::ECS::Cluster")
+    assert run_task["Condition"] == {
+        "ArnEquals": {"ecs:cluster": {"Fn::GetAtt": [cluster_id, "Arn"]}}
+    }
+    for statement in statements:
+        if {"ecs:DescribeTasks", "ecs:StopTask", "ecs:TagResource"} & set(
+            _as_list(statement["Action"])
+        ):
+            assert cluster_id in _refs(statement["Resource"])  # task/<cluster>/*
+
+
+def test_webserver_may_only_watch_and_stop_runs(dev: Template) -> None:
+    actions = {a for s in _task_role_statements(dev, "webserver") for a in _as_list(s["Action"])}
+    assert actions == {"ecs:DescribeTasks", "ecs:StopTask", "ecs:DescribeTaskDefinition"}
+
+
+def test_app_roles_reach_only_the_bucket_and_the_tables(dev: Template) -> None:
+    allowed = set(_resources(dev, "AWS::S3::Bucket")) | set(_resources(dev, "AWS::DynamoDB::Table"))
+    for role in ("webhook", "code-server", "run"):
+        statements = _task_role_statements(dev, role)
+        actions = {a.split(":")[0] for s in statements for a in _as_list(s["Action"])}
+        assert actions == {"s3", "dynamodb"}, role
+        assert set().union(*(_refs(s["Resource"]) for s in statements)) == allowed, role
+
+
+# -- network -----------------------------------------------------------------------------------
+
+
+def _ingress(template: Template) -> set[tuple[str, int, str]]:
+    """(group, port, source group or CIDR) of every ingress rule, group names as logical ids."""
+    rules = set()
+    for rule in _resources(template, "AWS::EC2::SecurityGroupIngress").values():
+        props = rule["Properties"]
+        (group,) = _refs(props["GroupId"])
+        source = (
+            next(iter(_refs(props["SourceSecurityGroupId"])))
+            if "SourceSecurityGroupId" in props
+            else props["CidrIp"]
+        )
+        rules.add((group, props["FromPort"], source))
+    for group_id, group in _resources(template, "AWS::EC2::SecurityGroup").items():
+        for rule in group["Properties"].get("SecurityGroupIngress", []):
+            rules.add((group_id, rule["FromPort"], rule["CidrIp"]))
+    return rules
+
+
+def _group(template: Template, name: str) -> str:
+    (found,) = [g for g in _resources(template, "AWS::EC2::SecurityGroup") if name in g]
+    return found
+
+
+def test_traffic_matrix(dev: Template) -> None:
+    g = {
+        name: _group(dev, f"{name}SecurityGroup")
+        for name in ("Alb", "Webhook", "Webserver", "Daemon", "CodeServer", "Run")
+    }
+    g["Database"] = _group(dev, "DatabaseSecurityGroup")
+    g["Redis"] = _group(dev, "RedisSecurityGroup")
+    expected = {
+        (g["Alb"], 80, "0.0.0.0/0"),
+        (g["Webhook"], 8080, g["Alb"]),
+        (g["Webserver"], 3000, g["Alb"]),
+        (g["CodeServer"], 4000, g["Webserver"]),
+        (g["CodeServer"], 4000, g["Daemon"]),
+        *((g["Database"], 5432, g[n]) for n in ("Webhook", "Webserver", "Daemon", "CodeServer")),
+        (g["Database"], 5432, g["Run"]),
+        *((g["Redis"], 6379, g[n]) for n in ("Webhook", "CodeServer", "Run")),
+    }
+    assert _ingress(dev) == expected
+
+
+def test_dagster_ui_is_open_only_to_the_admin_cidr(dev: Template, prod: Template) -> None:
+    assert not [r for r in _ingress(dev) if r[1] == 3000 and "/" in r[2]]
+    alb = _group(prod, "AlbSecurityGroup")
+    public = {(port, source) for group, port, source in _ingress(prod) if group == alb}
+    assert public == {(443, "0.0.0.0/0"), (80, "0.0.0.0/0"), (3000, ADMIN_CIDR)}
+    listeners = [
+        r["Properties"] for r in _resources(prod, "AWS::ElasticLoadBalancingV2::Listener").values()
+    ]
+    assert {(listener["Port"], listener["Protocol"]) for listener in listeners} == {
+        (443, "HTTPS"),
+        (80, "HTTP"),
+        (3000, "HTTPS"),
+    }
+
+
+# -- stages ------------------------------------------------------------------------------------
+
+
+def test_prod_retains_data_and_dev_does_not(dev: Template, prod: Template) -> None:
+    prod_db = _one(prod, "AWS::RDS::DBInstance")
+    assert prod_db["Properties"]["DeletionProtection"] is True
+    assert prod_db["Properties"]["MultiAZ"] is True
+    assert prod_db["DeletionPolicy"] == "Snapshot"
+    dev_db = _one(dev, "AWS::RDS::DBInstance")
+    assert dev_db["Properties"]["DeletionProtection"] is False
+    assert dev_db["DeletionPolicy"] == "Delete"
+    kinds = ("DynamoDB::Table", "S3::Bucket", "Logs::LogGroup", "SecretsManager::Secret")
+    for kind in (f"AWS::{k}" for k in kinds):
+        assert {r["DeletionPolicy"] for r in _resources(prod, kind).values()} == {"Retain"}, kind
+        assert {r["DeletionPolicy"] for r in _resources(dev, kind).values()} == {"Delete"}, kind
+    for template, enabled in ((prod, True), (dev, False)):
+        for table in _resources(template, "AWS::DynamoDB::Table").values():
+            recovery = table["Properties"]["PointInTimeRecoverySpecification"]
+            assert recovery["PointInTimeRecoveryEnabled"] is enabled
+    assert _one(prod, "AWS::S3::Bucket")["Properties"]["VersioningConfiguration"] == {
+        "Status": "Enabled"
+    }
+    prod_scaling = _one(prod, "AWS::ApplicationAutoScaling::ScalableTarget")["Properties"]
+    assert prod_scaling["MaxCapacity"] == STAGES["prod"].webhook_max_tasks
+    assert _one(prod, "AWS::RDS::DBInstance")["Properties"]["DBInstanceClass"] == "db.m7g.large"
+
+
+def test_outputs(dev: Template) -> None:
+    outputs = dev.find_outputs("*")
+    assert {"AlbDnsName", "MediaBucketName", "ClusterName"} <= set(outputs)
+
+
+def test_template_passes_cfn_lint(written: dict[str, Path]) -> None:
+    # W3005: CDK puts the target group in an ECS service's DependsOn although the service already
+    # refers to it; the duplicate dependency is harmless and not ours to remove.
+    config = ManualArgs(ignore_checks=["W3005"], regions=["us-east-1"])
+    for stage, path in written.items():
+        matches = lint_file(path, config=config)
+        assert not matches, f"{stage}: " + "\n".join(str(m) for m in matches)
+
+
+# -- context -----------------------------------------------------------------------------------
+
+
+def test_unknown_stage_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(DeployError, match=r"unknown stage 'qa'.*dev, staging, prod"):
+        resolve({"stage": "qa"})
+    assert main(["--stage", "qa", "--out", "/dev/null"]) == 2
+    assert "unknown stage 'qa'" in capsys.readouterr().err
+
+
+def test_context_values_are_checked_and_may_override_sizes() -> None:
+    with pytest.raises(DeployError, match="admin_cidr"):
+        resolve({"stage": "dev", "admin_cidr": "everyone"})
+    with pytest.raises(DeployError, match="webhook_max_tasks"):
+        resolve({"stage": "dev", "webhook_max_tasks": "1"})
+    with pytest.raises(DeployError, match="domain_name"):
+        resolve({"stage": "dev", "certificate_arn": "arn:aws:acm:us-east-1:1:certificate/x"})
+    _, stage = resolve({"stage": "prod", "webhook_max_tasks": "40", "media_transition_days": "0"})
+    assert stage.webhook_max_tasks == 40 and stage.media_transition_days == 0
+    assert stage.retain_data is True
+
+
+@pytest.mark.parametrize(
+    ("image", "pull_from"),
+    [
+        ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/vsl-pipelines:1.4.0", "vsl-pipelines"),
+        ("ghcr.io/acme/vsl-pipelines:1.4.0", None),
+    ],
+)
+def test_image_from_context(image: str, pull_from: str | None) -> None:
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_ecs as ecs
+
+    from deploy.aws.services import container_image
+
+    stack = Stack(App(), "ImageOnly")
+    definition = ecs.FargateTaskDefinition(stack, "Task")
+    definition.add_container(
+        "app", image=container_image(stack, resolve({"image": image})[0]), memory_limit_mib=512
+    )
+    template = Template.from_stack(stack)
+    (task,) = _resources(template, "AWS::ECS::TaskDefinition").values()
+    uri = task["Properties"]["ContainerDefinitions"][0]["Image"]
+    assert not template.find_parameters("ImageTag")
+    pulls = [s for s in _all_statements(template) if "ecr:BatchGetImage" in _as_list(s["Action"])]
+    if pull_from is None:
+        assert uri == image
+        assert not pulls
+    else:
+        prefix, suffix, tail = uri["Fn::Join"][1]  # the partition's URL suffix in the middle
+        assert (prefix, suffix, tail) == (
+            "123456789012.dkr.ecr.eu-west-1.",
+            {"Ref": "AWS::URLSuffix"},
+            "/vsl-pipelines:1.4.0",
+        )
+        (pull,) = pulls
+        assert f":123456789012:repository/{pull_from}" in json.dumps(pull["Resource"])
