@@ -41,13 +41,14 @@ CODE_SERVER_HOST = f"{CODE_SERVER_NAME}.{NAMESPACE}"
 # The EcsRunLauncher overrides the command of the container it calls "run" (its default name).
 RUN_CONTAINER = "run"
 
-WEBHOOK_COMMAND = f"vsl serve --host 0.0.0.0 --port {WEBHOOK_PORT}".split()
-WEBSERVER_COMMAND = f"dagster-webserver -h 0.0.0.0 -p {WEBSERVER_PORT} -w {WORKSPACE_FILE}".split()
-# Without -w the daemon would read ./workspace.yaml, which loads the code in-process.
-DAEMON_COMMAND = f"dagster-daemon run -w {WORKSPACE_FILE}".split()
-CODE_SERVER_COMMAND = (
-    f"dagster code-server start -m vsl_pipelines.definitions -h 0.0.0.0 -p {CODE_SERVER_PORT}"
-).split()
+# Each role starts through `vsl role`, which checks its settings (the instance file's variables,
+# the databases, Redis, the bucket) and stops the task with one line naming a wrong one.
+WEBHOOK_COMMAND = f"vsl role service --port {WEBHOOK_PORT}".split()
+WEBSERVER_COMMAND = ["vsl", "role", "webserver"]
+# The daemon reads the workspace file (VSL_WORKSPACE): the code server over gRPC, never the
+# code in-process.
+DAEMON_COMMAND = ["vsl", "role", "daemon"]
+CODE_SERVER_COMMAND = ["vsl", "role", "code-server"]
 
 _LINUX_X86 = ecs.RuntimePlatform(
     cpu_architecture=ecs.CpuArchitecture.X86_64,
@@ -165,6 +166,8 @@ class Services(Construct):
             "DAGSTER_HOME": DAGSTER_HOME,
             "DAGSTER_CODE_SERVER_HOST": CODE_SERVER_HOST,
             "DAGSTER_CODE_SERVER_PORT": str(CODE_SERVER_PORT),
+            "DAGSTER_WEBSERVER_PORT": str(WEBSERVER_PORT),
+            "VSL_WORKSPACE": WORKSPACE_FILE,
             "DAGSTER_ECS_CLUSTER": self.cluster.cluster_name,
             "DAGSTER_RUN_TASK_DEFINITION": run_family,
             "DAGSTER_RUN_CONTAINER_NAME": RUN_CONTAINER,

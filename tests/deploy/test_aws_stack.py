@@ -29,6 +29,8 @@ ENVIRONMENT = {
     "DAGSTER_HOME",
     "DAGSTER_CODE_SERVER_HOST",
     "DAGSTER_CODE_SERVER_PORT",
+    "DAGSTER_WEBSERVER_PORT",
+    "VSL_WORKSPACE",
     "DAGSTER_ECS_CLUSTER",
     "DAGSTER_RUN_TASK_DEFINITION",
     "DAGSTER_RUN_CONTAINER_NAME",
@@ -294,13 +296,11 @@ def test_redis_is_encrypted_and_reached_only_through_its_group(dev: Template) ->
 
 def test_commands_of_each_role(dev: Template) -> None:
     commands = {name: " ".join(c.get("Command", [])) for name, c in _containers(dev).items()}
-    workspace = "/opt/dagster/app/deploy/dagster/workspace.yaml"
-    assert commands["webserver"] == f"dagster-webserver -h 0.0.0.0 -p 3000 -w {workspace}"
-    assert commands["daemon"] == f"dagster-daemon run -w {workspace}"
-    assert commands["code-server"] == (
-        "dagster code-server start -m vsl_pipelines.definitions -h 0.0.0.0 -p 4000"
-    )
-    assert commands["webhook"] == "vsl serve --host 0.0.0.0 --port 8080"
+    # Every role starts through `vsl role`, which checks its settings first.
+    assert commands["webserver"] == "vsl role webserver"
+    assert commands["daemon"] == "vsl role daemon"
+    assert commands["code-server"] == "vsl role code-server"
+    assert commands["webhook"] == "vsl role service --port 8080"
     assert commands["run"] == ""  # the run launcher gives it
 
 
@@ -622,3 +622,18 @@ def test_image_from_context(image: str, pull_from: str | None) -> None:
         )
         (pull,) = pulls
         assert f":123456789012:repository/{pull_from}" in json.dumps(pull["Resource"])
+
+
+def test_every_setting_the_instance_files_read_is_given(dev: Template) -> None:
+    """`vsl role` stops a task whose instance or workspace file names an unset variable:
+    every variable they read comes with every container, as environment or secret."""
+    import yaml
+
+    from vsl_pipelines.deployment.preflight import env_names
+
+    root = Path(__file__).resolve().parents[2] / "deploy" / "dagster"
+    read = set()
+    for path in (root / "ecs" / "dagster.yaml", root / "workspace.yaml"):
+        read |= set(env_names(yaml.safe_load(path.read_text())))
+    assert read
+    assert read <= ENVIRONMENT | SECRETS

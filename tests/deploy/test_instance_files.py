@@ -8,6 +8,8 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
+from dagster._config import process_config, resolve_to_config_type
 from dagster._core.storage.tags import WILL_RETRY_TAG
 
 from tests.fixtures.aws import REGION
@@ -61,15 +63,8 @@ def test_the_single_host_instance(docker_instance: dg.DagsterInstance) -> None:
 def test_the_aws_instance(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from dagster_aws.ecs import EcsRunLauncher
 
-    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:vsl"
     for name, value in {
         "DAGSTER_PG_URL": database_url,
-        "DAGSTER_RUN_TASK_ROLE_ARN": "arn:aws:iam::123456789012:role/vsl-run",
-        "DAGSTER_RUN_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/vsl-run-exec",
-        "VSL_DAGSTER_PG_URL_SECRET_ARN": f"{arn}-pg",
-        "VSL_REPLICATE_TOKEN_SECRET_ARN": f"{arn}-token",
-        "VSL_WEBHOOK_SECRET_ARN": f"{arn}-webhook",
-        "DAGSTER_RUN_LOG_GROUP": "/vsl/dev/runs",
         "VSL_S3_BUCKET": "vsl-media",
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
@@ -79,17 +74,22 @@ def test_the_aws_instance(database_url: str, monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch.setenv(name, value)
     instance = dg.DagsterInstance.from_config(str(DEPLOY / "ecs"))
     try:
-        launcher = instance.run_launcher
-        assert isinstance(launcher, EcsRunLauncher)
-        assert launcher.supports_check_run_worker_health
-        assert launcher.use_current_ecs_task_config
-        assert launcher.task_role_arn == "arn:aws:iam::123456789012:role/vsl-run"
-        assert {s["name"] for s in launcher.secrets} == {
-            "DAGSTER_PG_URL",
-            "REPLICATE_API_TOKEN",
-            "REPLICATE_WEBHOOK_SECRET",
-        }
         assert instance.run_monitoring_enabled and instance.run_retries_enabled
+        # The launcher asks ECS for its task definition when it is built, so its config is
+        # checked against its schema here, as the instance checks it.
+        launcher = instance.get_ref().run_launcher_data
+        assert launcher is not None
+        assert (launcher.module_name, launcher.class_name) == ("dagster_aws.ecs", "EcsRunLauncher")
+        checked = process_config(
+            resolve_to_config_type(EcsRunLauncher.config_type()),
+            yaml.safe_load(launcher.config_yaml),
+        )
+        assert checked.success, checked.errors
+        config = checked.value
+        # The stack's run task definition, secrets inside it, no secret listing per launch.
+        assert config["task_definition"] == {"env": "DAGSTER_RUN_TASK_DEFINITION"}
+        assert config["container_name"] == "run"
+        assert config["secrets_tag"] is None
     finally:
         instance.dispose()
 
