@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup dev demo test lint typecheck unit bench clean
+.PHONY: setup dev demo test lint typecheck unit bench clean image image-smoke
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ test: $(STAMP) lint typecheck  ## lint, types, then the tests against real Postg
 
 bench: $(STAMP)  ## the compile benchmarks; figures go in docs/PERFORMANCE.md
 	$(BIN)/python benchmarks/compile_bench.py
+
+image:  ## localhost/vsl-pipelines:latest with buildah on a local Debian base (root; deploy/image/README.md)
+	deploy/image/build.sh
+
+image-smoke:  ## run the image's roles with podman against the local PostgreSQL
+	deploy/image/smoke.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -21,6 +21,7 @@ COMMANDS = {
     "migrate": "flow:migrate_command",
     "dev": "flow:dev_command",
     "demo": "flow:demo_command",
+    "health": "health:health_command",
 }
 
 
