@@ -1,11 +1,12 @@
 """`vsl health`: is this container's process answering? The image's HEALTHCHECK runs it.
 
-What is checked follows `VSL_ROLE`, the role the container was started for:
+What is checked follows `VSL_ROLE`, the role the container was started for, at the port the
+role's server reads from the same environment (so a moved port needs no second setting):
 
 | role | check |
 |---|---|
-| `webserver` | `GET http://127.0.0.1:3000/server_info` answers 2xx |
-| `code-server` | a Dagster gRPC `Ping` to 127.0.0.1:4000 echoes back |
+| `webserver` | `GET http://127.0.0.1:$DAGSTER_WEBSERVER_PORT$DAGSTER_WEBSERVER_PATH_PREFIX/server_info` (3000) answers 2xx |
+| `code-server` | a Dagster gRPC `Ping` to 127.0.0.1:$DAGSTER_GRPC_PORT (4000) echoes back |
 | `service` | `GET http://127.0.0.1:$VSL_SERVICE_PORT/healthz` (8080) answers 2xx |
 | `daemon` | `dagster-daemon liveness-check` exits 0 (every daemon heart-beat lately) |
 | unset, `run` | nothing: a run container (`dagster api execute_run`) ends by itself |
@@ -29,19 +30,29 @@ from pathlib import Path
 import click
 
 ROLES = ("webserver", "code-server", "service", "daemon", "run")
-DEFAULT_GRPC = "127.0.0.1:4000"
 
 
 class Unhealthy(Exception):
     """The target did not answer as it should; the message says how."""
 
 
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, "").strip() or default
+
+
 def http_target(role: str) -> str | None:
+    """The URL a `webserver` or `service` container answers on (its server's own variables)."""
     if role == "webserver":
-        return "http://127.0.0.1:3000/server_info"
+        prefix = _env("DAGSTER_WEBSERVER_PATH_PREFIX", "").rstrip("/")
+        return f"http://127.0.0.1:{_env('DAGSTER_WEBSERVER_PORT', '3000')}{prefix}/server_info"
     if role == "service":
-        return f"http://127.0.0.1:{os.environ.get('VSL_SERVICE_PORT') or 8080}/healthz"
+        return f"http://127.0.0.1:{_env('VSL_SERVICE_PORT', '8080')}/healthz"
     return None
+
+
+def grpc_target() -> str:
+    """Where a `code-server` container's `dagster api grpc` listens (`DAGSTER_GRPC_PORT`)."""
+    return f"127.0.0.1:{_env('DAGSTER_GRPC_PORT', '4000')}"
 
 
 def check_http(url: str, timeout: float) -> str:
@@ -135,7 +146,7 @@ def health_command(role: str | None, url: str | None, grpc: str | None, timeout:
             what = f"GET {url}"
             result = check_http(url, timeout)
         elif grpc or role == "code-server":
-            address = grpc or DEFAULT_GRPC
+            address = grpc or grpc_target()
             what = f"gRPC {address}"
             result = check_grpc(address, timeout)
         elif role in ("webserver", "service"):
