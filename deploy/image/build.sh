@@ -110,9 +110,10 @@ pip_secrets() {
 build_image() {
   pip_secrets
   # --format docker: the OCI format has no HEALTHCHECK (buildah drops it with a warning).
-  # --layers: reuse unchanged layers between builds. --network host: RUN steps reach PyPI as
-  # the host does, no bridge network needed. --ulimit: see lib.sh.
-  buildah build --format docker --layers --network host \
+  # --layers: reuse unchanged layers between builds; --force-rm: no working container left
+  # behind by a failed step; --network host: RUN steps reach PyPI as the host does (no bridge
+  # network needed); --ulimit: see lib.sh.
+  buildah build --format docker --layers --force-rm --network host \
     --ulimit "nofile=$ULIMIT_NOFILE" --ulimit "nproc=$ULIMIT_NPROC" "${PIP_SECRETS[@]}" \
     --from "$BASE_IMAGE" -t "$IMAGE" -f "$REPO_ROOT/Dockerfile" "$REPO_ROOT"
 }
