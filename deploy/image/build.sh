@@ -43,14 +43,13 @@ cleanup_rootfs() {
   [ -n "$ROOTFS" ] && [ -d "$ROOTFS" ] || return 0
   # debootstrap mounts /proc and /sys inside while it works: never delete through a mount.
   local mnt
-  for mnt in $(awk -v r="$ROOTFS/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r); do
-    umount -l "$mnt" || true
-  done
+  awk -v r="$ROOTFS/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r |
+    while read -r mnt; do umount -l "$mnt" || true; done
   if awk -v r="$ROOTFS/" 'index($2, r) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
     log "left $ROOTFS in place: something is still mounted under it"
     return 0
   fi
-  rm -rf "$ROOTFS"
+  rm -rf "${ROOTFS:?}"
 }
 
 debootstrap_rootfs() {
@@ -64,8 +63,9 @@ debootstrap_rootfs() {
   }
   rm -f "$ROOTFS.log"
   # What an image does not need: package caches, apt lists, device nodes (the runtime makes /dev).
-  rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/cache/apt/*.bin \
-    "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/var/log/* "$ROOTFS"/dev/* "$ROOTFS"/run/* "$ROOTFS"/tmp/*
+  rm -rf "${ROOTFS:?}"/var/cache/apt/archives/*.deb "${ROOTFS:?}"/var/cache/apt/*.bin \
+    "${ROOTFS:?}"/var/lib/apt/lists/* "${ROOTFS:?}"/var/log/* "${ROOTFS:?}"/dev/* \
+    "${ROOTFS:?}"/run/* "${ROOTFS:?}"/tmp/*
   # python:slim has `python` too; commands here should use python3, but be alike.
   ln -sf /usr/bin/python3 "$ROOTFS/usr/local/bin/python"
 }

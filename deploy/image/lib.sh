@@ -3,7 +3,9 @@
 # shellcheck shell=bash
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck disable=SC2034  # used by the scripts that source this file
 IMAGE=${VSL_IMAGE:-localhost/vsl-pipelines:latest}
+# shellcheck disable=SC2034
 BASE_IMAGE=${VSL_BASE_IMAGE:-localhost/vsl-base:bookworm}
 CONF_DIR=${VSL_CONTAINERS_DIR:-$REPO_ROOT/build/containers}
 

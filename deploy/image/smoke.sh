@@ -82,6 +82,7 @@ log "image $IMAGE: $(podman image inspect --format '{{.Size}}' "$IMAGE" | awk '{
 [ "$(once "$IMAGE" id -u)" = 10001 ] || die "container user is not uid 10001"
 pass "runs as vsl (uid 10001), not root"
 
+# shellcheck disable=SC2016  # expanded in the container
 once "$IMAGE" sh -c 'for t in gcc cc make; do if command -v $t; then exit 1; fi; done' >/dev/null ||
   die "a build tool is in the image"
 pass "no compiler or make in the image"
@@ -92,6 +93,7 @@ pass "vsl models list (config/models.json found by MODELS_FILE)"
 once "$IMAGE" python -c "import vsl_pipelines.definitions" || die "import vsl_pipelines.definitions"
 pass "import vsl_pipelines.definitions"
 
+# shellcheck disable=SC2016
 once "$IMAGE" sh -c 'ffmpeg=$(python -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())") &&
   "$ffmpeg" -hide_banner -loglevel error -f lavfi -i testsrc=duration=1:size=320x240:rate=25 \
     -c:v libx264 -pix_fmt yuv420p /tmp/probe.mp4 && test -s /tmp/probe.mp4' ||
