@@ -5,7 +5,7 @@
 #
 # Production builds it as it is (`docker build .`, `buildah build .`). Where no registry is
 # reachable, deploy/image/build.sh builds it on a local Debian base with `buildah build --from`,
-# which replaces this first FROM, and with it both stages below. So every command here works
+# which replaces this first FROM and so the base of every stage below. Every command here works
 # on both bases: `python3` is /usr/local/bin/python3 in python:slim, /usr/bin/python3 in Debian.
 FROM python:3.11-slim-bookworm AS base
 ENV LANG=C.UTF-8 \
