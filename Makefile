@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup dev demo test test-deploy lint typecheck unit bench synth clean
+.PHONY: setup dev demo test test-deploy lint typecheck unit bench synth clean image image-smoke
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ STAGE ?= dev
 CONTEXT ?=
 synth: $(STAMP)  ## the AWS stack's CloudFormation template (STAGE=dev|staging|prod, CONTEXT="-c image=...") in build/cloudformation/, no AWS account needed
 	$(BIN)/python -m deploy.aws.app --stage $(STAGE) $(CONTEXT) --out build/cloudformation/vsl.template.json
+
+image:  ## localhost/vsl-pipelines:latest with buildah on a local Debian base (root; deploy/image/README.md)
+	deploy/image/build.sh
+
+image-smoke:  ## run the image's roles with podman against the local PostgreSQL
+	deploy/image/smoke.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

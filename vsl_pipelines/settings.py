@@ -5,13 +5,17 @@ Every variable here is documented in the README's table; defaults give the embed
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Where `config/` and `database/` are: the checkout this package runs from, or `VSL_PROJECT_ROOT`
+# for an installed (non-editable) package, whose files sit in site-packages without them (the
+# image sets it to /opt/dagster/app).
+PROJECT_ROOT = Path(os.environ.get("VSL_PROJECT_ROOT") or Path(__file__).resolve().parent.parent)
 # The sandbox's API token when `VSL_SANDBOX_TOKEN` is unset; `vsl dev` and `vsl demo` start
 # it with a fresh random one instead.
 DEFAULT_SANDBOX_TOKEN = "r8_sandbox"

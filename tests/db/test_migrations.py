@@ -142,3 +142,11 @@ def test_inbox_rows_from_before_keep_their_numbers_and_new_ones_follow(tmp_path:
         assert [(e.webhook_id, e.seq) for e in old] == [("old-0", 1), ("old-1", 2), ("old-2", 3)]
         assert inbox.put("new-0", "{}") is True and inbox.put("old-1", "{}") is False
         assert [(e.webhook_id, e.seq) for e in inbox.read_after(3, 10)] == [("new-0", 4)]
+
+
+def test_a_missing_migrations_folder_is_an_error_not_nothing_to_do(
+    database_url: str, tmp_path: Path
+) -> None:
+    """An installed package run without VSL_PROJECT_ROOT must not pass for migrated."""
+    with pytest.raises(FileNotFoundError, match="VSL_PROJECT_ROOT"):
+        apply_migrations(database_url, tmp_path / "database" / "migrations")

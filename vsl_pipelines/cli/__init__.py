@@ -22,6 +22,7 @@ COMMANDS = {
     "dev": "flow:dev_command",
     "demo": "flow:demo_command",
     "role": "role:role_command",
+    "health": "health:health_command",
 }
 
 

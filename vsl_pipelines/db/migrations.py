@@ -13,6 +13,9 @@ _LOCK_ID = 742_801  # serializes concurrent migrators (CLI, daemon, service star
 
 
 def pending_migrations(applied: set[str], directory: Path = MIGRATIONS_DIR) -> list[Path]:
+    if not directory.is_dir():
+        # An installed package without its checkout would otherwise apply nothing, silently.
+        raise FileNotFoundError(f"no migrations folder {directory} (set VSL_PROJECT_ROOT)")
     return [p for p in sorted(directory.glob("*.sql")) if p.stem not in applied]
 
 
