@@ -80,5 +80,6 @@ EXPOSE 3000 4000 8080
 # `vsl health` checks what VSL_ROLE names (webserver, code-server, service, daemon); with no
 # role (a run container) it passes.
 HEALTHCHECK --interval=30s --timeout=30s --start-period=60s --retries=3 CMD ["vsl", "health"]
-# No ENTRYPOINT: the command is the role. The default is the code server.
-CMD ["dagster", "api", "grpc", "-m", "vsl_pipelines.definitions", "-h", "0.0.0.0", "-p", "4000"]
+# No ENTRYPOINT: the command is the role (`vsl role ...`, which checks the role's settings
+# first; docs/DEPLOYMENT.md), or what a run launcher gives. The default is the code server.
+CMD ["vsl", "role", "code-server"]

@@ -226,18 +226,22 @@ class Topology:
         for pool, limit in (("replicate", "4"), ("ffmpeg", "2")):
             self.one_shot(["dagster", "instance", "concurrency", "set", pool, limit])
         p = self.ports
-        self.container("code", ["vsl", "role", "code-server"])
+        self.container("code", ["vsl", "role", "code-server"], "-e", "VSL_ROLE=code-server")
         wait_for("the code server", lambda: _port_open(p["code"]), 180)
-        self.container("webserver", ["vsl", "role", "webserver"])
+        self.container("webserver", ["vsl", "role", "webserver"], "-e", "VSL_ROLE=webserver")
         sock = [
             "-v",
             f"{self.socket}:/run/podman.sock",
             "-e",
             "DOCKER_HOST=unix:///run/podman.sock",
         ]
-        self.container("daemon", ["vsl", "role", "daemon"], *sock)
+        self.container("daemon", ["vsl", "role", "daemon"], "-e", "VSL_ROLE=daemon", *sock)
         for replica in ("svc1", "svc2"):
-            self.container(replica, ["vsl", "role", "service", "--port", str(p[replica])])
+            self.container(
+                replica,
+                ["vsl", "role", "service", "--port", str(p[replica])],
+                *("-e", "VSL_ROLE=service", "-e", f"VSL_SERVICE_PORT={p[replica]}"),
+            )
         self.container(
             "sandbox",
             [

@@ -6,7 +6,7 @@ role's server reads from the same environment (so a moved port needs no second s
 | role | check |
 |---|---|
 | `webserver` | `GET http://127.0.0.1:$DAGSTER_WEBSERVER_PORT$DAGSTER_WEBSERVER_PATH_PREFIX/server_info` (3000) answers 2xx |
-| `code-server` | a Dagster gRPC `Ping` to 127.0.0.1:$DAGSTER_GRPC_PORT (4000) echoes back |
+| `code-server` | a Dagster gRPC `Ping` to 127.0.0.1:$DAGSTER_CODE_SERVER_PORT (`vsl role`), else $DAGSTER_GRPC_PORT, else 4000, echoes back |
 | `service` | `GET http://127.0.0.1:$VSL_SERVICE_PORT/healthz` (8080) answers 2xx |
 | `daemon` | `dagster-daemon liveness-check` exits 0 (every daemon heart-beat lately) |
 | unset, `run` | nothing: a run container (`dagster api execute_run`) ends by itself |
@@ -51,8 +51,10 @@ def http_target(role: str) -> str | None:
 
 
 def grpc_target() -> str:
-    """Where a `code-server` container's `dagster api grpc` listens (`DAGSTER_GRPC_PORT`)."""
-    return f"127.0.0.1:{_env('DAGSTER_GRPC_PORT', '4000')}"
+    """Where a `code-server` container's server listens: `DAGSTER_CODE_SERVER_PORT` (what
+    `vsl role code-server` and the workspace file read), else `DAGSTER_GRPC_PORT` (what
+    `dagster api grpc` reads)."""
+    return f"127.0.0.1:{_env('DAGSTER_CODE_SERVER_PORT', _env('DAGSTER_GRPC_PORT', '4000'))}"
 
 
 def check_http(url: str, timeout: float) -> str:
