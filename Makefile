@@ -33,7 +33,7 @@ test: $(STAMP) lint typecheck  ## lint, types, then the tests against real Postg
 	$(BIN)/python -m pytest -q
 
 test-deploy: $(STAMP) image  ## the production topology in containers (podman); prints one JSON line
-	$(BIN)/python deploy/local/topology.py
+	deploy/local/test-deploy.sh $(BIN)/python
 
 bench: $(STAMP)  ## the compile benchmarks; figures go in docs/PERFORMANCE.md
 	$(BIN)/python benchmarks/compile_bench.py

@@ -19,6 +19,7 @@ stopped and removed, whatever happens. Exit status 0 only when every check holds
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import json
 import os
@@ -125,7 +126,8 @@ class Topology:
             "REPLICATE_API_TOKEN": token,
             "VSL_SANDBOX_TOKEN": token,
             "REPLICATE_BASE_URL": f"http://127.0.0.1:{p['sandbox']}/v1",
-            "REPLICATE_WEBHOOK_SECRET": "whsec_" + secrets.token_urlsafe(24),
+            "REPLICATE_WEBHOOK_SECRET": "whsec_"
+            + base64.b64encode(secrets.token_bytes(24)).decode(),
             "VSL_API_KEY": "vsl_" + secrets.token_urlsafe(24),
             # Predictions name replica 1; the sandbox spreads deliveries over both replicas.
             "VSL_WEBHOOK_URL": f"http://127.0.0.1:{p['svc1']}/webhooks/replicate",

@@ -113,6 +113,20 @@ def test_a_wrong_database_is_named_without_its_password(
     assert "hunter2secret" not in message
 
 
+def test_a_malformed_webhook_secret_is_named(
+    production_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, production_env[name])
+    production_env["REPLICATE_WEBHOOK_SECRET"] = "whsec_not-base64_!"
+    with pytest.raises(PreflightError) as caught:
+        check_role(ROLES["service"], production_env)
+    assert str(caught.value) == (
+        "REPLICATE_WEBHOOK_SECRET: webhook secret is not 'whsec_' followed by base64"
+    )
+    assert "not-base64" not in str(caught.value)
+
+
 def test_a_missing_bucket_is_named(
     production_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -165,7 +165,12 @@ def _replicate(env: Mapping[str, str]) -> None:
 
 
 def _webhook_secret(env: Mapping[str, str]) -> None:
-    require(env, "REPLICATE_WEBHOOK_SECRET")
+    from vsl_pipelines.web.signatures import decode_webhook_secret
+
+    try:
+        decode_webhook_secret(require(env, "REPLICATE_WEBHOOK_SECRET"))
+    except ValueError as exc:
+        raise PreflightError("REPLICATE_WEBHOOK_SECRET", str(exc)) from None
 
 
 def workspace_file(env: Mapping[str, str]) -> str:
