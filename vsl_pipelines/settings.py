@@ -26,7 +26,11 @@ LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 class Settings(BaseSettings):
     """Runtime configuration; no secret is ever printed (SecretStr)."""
 
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+    # An empty variable is unset: a deployment passes some to every run by name (the Docker
+    # run launcher's `env_vars` needs each one set), empty where unused.
+    model_config = SettingsConfigDict(
+        env_prefix="", extra="ignore", case_sensitive=False, env_ignore_empty=True
+    )
 
     data_dir: Path = Field(default=PROJECT_ROOT / "data", alias="VSL_DATA_DIR")
     database_url: str | None = Field(default=None, alias="DATABASE_URL")

@@ -116,6 +116,8 @@ class Topology:
             "DATABASE_URL": f"{PG_SERVER}/vsl_topo_{self.id}_app",
             "REDIS_URL": f"{REDIS_SERVER}/{self.redis_db}",
             "VSL_S3_BUCKET": f"{self.prefix}-media",
+            "VSL_S3_PREFIX": "",  # passed to runs by name: set, empty where unused
+            "VSL_MEDIA_URL": "",
             "VSL_DYNAMODB_TABLE": f"{self.prefix}-inbox",
             "VSL_DYNAMODB_JOBS_TABLE": f"{self.prefix}-jobs",
             "AWS_ENDPOINT_URL": f"http://127.0.0.1:{p['moto']}",

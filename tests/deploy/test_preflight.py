@@ -39,6 +39,20 @@ def production_env(
         "AWS_SECRET_ACCESS_KEY": "testing",
         "REPLICATE_API_TOKEN": "r8_preflighttoken",
         "REPLICATE_WEBHOOK_SECRET": "whsec_cHJlZmxpZ2h0",
+        # Passed to runs by name by the single-host launcher; empty where unused.
+        **dict.fromkeys(
+            (
+                "VSL_S3_PREFIX",
+                "VSL_DYNAMODB_TABLE",
+                "VSL_DYNAMODB_JOBS_TABLE",
+                "VSL_MEDIA_URL",
+                "VSL_WEBHOOK_URL",
+                "VSL_LOG_LEVEL",
+                "REPLICATE_BASE_URL",
+                "AWS_DEFAULT_REGION",
+            ),
+            "",
+        ),
     }
 
 
@@ -62,6 +76,7 @@ def test_every_role_passes_with_its_settings(
     [
         ("daemon", "DAGSTER_PG_URL"),
         ("daemon", "VSL_IMAGE"),  # read by the instance file's run launcher
+        ("daemon", "VSL_S3_PREFIX"),  # passed to runs by name
         ("webserver", "DAGSTER_CODE_SERVER_HOST"),  # read by the workspace file
         ("code-server", "REPLICATE_API_TOKEN"),
         ("service", "VSL_S3_BUCKET"),
@@ -78,7 +93,7 @@ def test_a_missing_setting_is_named(
     with pytest.raises(PreflightError) as caught:
         check_role(ROLES[role], production_env)
     assert caught.value.setting == missing
-    assert str(caught.value) == f"{missing}: is not set"
+    assert str(caught.value).startswith(f"{missing}: is not set")
 
 
 def test_unreachable_redis_is_named_without_its_password(
@@ -199,4 +214,6 @@ def test_role_commands_take_their_ports_and_workspace_from_the_environment() -> 
         *("-h", "0.0.0.0", "-p", "3000", "-w", "deploy/dagster/workspace.yaml"),
         *("--path-prefix", "/ui"),
     ]
-    assert command_for(ROLES["daemon"], (), env) == ["dagster-daemon", "run", "-w", "/w.yaml"]
+    assert command_for(ROLES["daemon"], (), env) == [
+        *("python", "-m", "vsl_pipelines.defs.daemon", "run", "-w", "/w.yaml")
+    ]

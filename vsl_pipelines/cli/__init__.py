@@ -49,4 +49,4 @@ def main() -> None:
 
     # The variable `Settings.log_level` reads, read without the settings model: loading
     # pydantic-settings costs ~0.1 s, as much as `vsl compile`'s own work on three clips.
-    configure_logging(os.environ.get("VSL_LOG_LEVEL", "INFO"))
+    configure_logging(os.environ.get("VSL_LOG_LEVEL") or "INFO")

@@ -148,6 +148,20 @@ def _dagster_home(env: Mapping[str, str]) -> None:
     check_dagster_file(env, home / "dagster.yaml", "DAGSTER_HOME")
 
 
+def _run_environment(env: Mapping[str, str]) -> None:
+    """Every variable the run launcher passes to runs by name is set (empty where unused):
+    Dagster's Docker launcher fails each launch otherwise."""
+    path = Path(require(env, "DAGSTER_HOME")) / "dagster.yaml"
+    launcher = (yaml.safe_load(path.read_text()) or {}).get("run_launcher") or {}
+    for entry in (launcher.get("config") or {}).get("env_vars") or []:
+        name = str(entry).split("=", 1)[0]
+        if "=" not in str(entry) and name not in env:
+            raise PreflightError(
+                name,
+                "is not set (the run launcher passes it to every run: set it, empty if unused)",
+            )
+
+
 def _workspace(env: Mapping[str, str]) -> None:
     check_dagster_file(env, Path(workspace_file(env)), "VSL_WORKSPACE")
 
@@ -193,8 +207,9 @@ ROLES: dict[str, Role] = {
         ),
         Role(
             "daemon",
-            ("dagster-daemon", "run", "-w", "{workspace}"),
-            (_dagster_home, _workspace, _dagster_database),
+            # `dagster-daemon run` with its sensor loop at VSL_SENSOR_LOOP seconds.
+            ("python", "-m", "vsl_pipelines.defs.daemon", "run", "-w", "{workspace}"),
+            (_dagster_home, _run_environment, _workspace, _dagster_database),
             "sensors, schedules, the run queue and run monitoring (exactly one)",
         ),
         Role(
