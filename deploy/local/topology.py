@@ -343,6 +343,20 @@ class Topology:
         self.run_ids.update(r["run_id"] for r in runs)
         return runs
 
+    def failure_reason(self, run_id: str) -> str:
+        """What the instance recorded when it failed the run (run monitoring's finding)."""
+        with psycopg.connect(self.env["DAGSTER_PG_URL"]) as conn:
+            rows = conn.execute(
+                "SELECT event FROM event_logs WHERE run_id = %s AND dagster_event_type"
+                " IN ('ENGINE_EVENT', 'PIPELINE_FAILURE') ORDER BY id",
+                [run_id],
+            ).fetchall()
+        for (event,) in rows:
+            message = (json.loads(event).get("dagster_event") or {}).get("message") or ""
+            if "container" in message.lower() or "run worker" in message.lower():
+                return " ".join(message.split())[:200]
+        return ""
+
     def run_containers(self) -> list[dict[str, Any]]:
         done = podman("ps", "-a", "--filter", "label=dagster/run_id", "--format", "json")
         return [
@@ -501,6 +515,9 @@ def verify(topology: Topology, flow: dict[str, Any]) -> dict[str, Any]:
         problems.append(f"no {KILLED_JOB} run was seen started to kill")
     elif not retried or retried[0]["status"] != "SUCCESS":
         problems.append(f"the killed run {killed} was not retried to success")
+    detected = topology.failure_reason(killed) if killed else ""
+    if killed and not detected:
+        problems.append(f"no run-monitoring finding recorded for the killed run {killed}")
     if video.duration_s <= 0 or not output.startswith("s3://"):
         problems.append(f"bad output {output} ({video.duration_s} s)")
     webhooks = {r: topology.replica_webhooks(r) for r in ("svc1", "svc2")}
@@ -516,6 +533,7 @@ def verify(topology: Topology, flow: dict[str, Any]) -> dict[str, Any]:
         "jobs": sorted({r["job"] for r in runs}),
         "killed_run": killed,
         "retried_as": retried[0]["run_id"] if retried else None,
+        "killed_run_detected": detected,
         "webhooks_per_replica": webhooks,
         "ok": not problems,
         "problems": problems,
