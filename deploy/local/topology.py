@@ -353,7 +353,9 @@ class Topology:
             ).fetchall()
         for (event,) in rows:
             message = (json.loads(event).get("dagster_event") or {}).get("message") or ""
-            if "container" in message.lower() or "run worker" in message.lower():
+            # Run monitoring's words: "Detected run worker status WorkerStatus.FAILED:
+            # 'Container status is exited. ...'"
+            if "worker status" in message.lower():
                 return " ".join(message.split())[:200]
         return ""
 
