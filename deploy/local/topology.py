@@ -359,6 +359,21 @@ class Topology:
                 return " ".join(message.split())[:200]
         return ""
 
+    def leaked_secrets(self) -> list[str]:
+        """Which secrets appear in a container's log or in Dagster's storage (runs, their
+        config and tags, event logs): none may."""
+        names = ("REPLICATE_API_TOKEN", "REPLICATE_WEBHOOK_SECRET", "VSL_API_KEY")
+        texts = []
+        for name in self.containers + [c["Id"] for c in self.run_containers()]:
+            logs = podman("logs", name, check=False)
+            texts.append(logs.stdout + logs.stderr)
+        with psycopg.connect(self.env["DAGSTER_PG_URL"]) as conn:
+            texts += [r[0] for r in conn.execute("SELECT run_body FROM runs")]
+            texts += [r[0] for r in conn.execute("SELECT event FROM event_logs")]
+        everything = "\n".join(texts)
+        secret_parts = {n: self.env[n].removeprefix("whsec_") for n in names}
+        return [n for n, value in secret_parts.items() if value in everything]
+
     def run_containers(self) -> list[dict[str, Any]]:
         done = podman("ps", "-a", "--filter", "label=dagster/run_id", "--format", "json")
         return [
@@ -522,6 +537,9 @@ def verify(topology: Topology, flow: dict[str, Any]) -> dict[str, Any]:
         problems.append(f"no run-monitoring finding recorded for the killed run {killed}")
     if video.duration_s <= 0 or not output.startswith("s3://"):
         problems.append(f"bad output {output} ({video.duration_s} s)")
+    leaked = topology.leaked_secrets()
+    if leaked:
+        problems.append(f"secrets in logs or Dagster's storage: {leaked}")
     webhooks = {r: topology.replica_webhooks(r) for r in ("svc1", "svc2")}
     if min(webhooks.values()) == 0:
         problems.append(f"webhooks did not reach both replicas: {webhooks}")
@@ -537,6 +555,7 @@ def verify(topology: Topology, flow: dict[str, Any]) -> dict[str, Any]:
         "retried_as": retried[0]["run_id"] if retried else None,
         "killed_run_detected": detected,
         "webhooks_per_replica": webhooks,
+        "secrets_in_logs_or_runs": leaked,
         "ok": not problems,
         "problems": problems,
     }

@@ -6,15 +6,15 @@ role's server reads from the same environment (so a moved port needs no second s
 | role | check |
 |---|---|
 | `webserver` | `GET http://127.0.0.1:$DAGSTER_WEBSERVER_PORT$DAGSTER_WEBSERVER_PATH_PREFIX/server_info` (3000) answers 2xx |
-| `code-server` | a Dagster gRPC `Ping` to 127.0.0.1:$DAGSTER_CODE_SERVER_PORT (`vsl role`), else $DAGSTER_GRPC_PORT, else 4000, echoes back |
+| `code-server` | `dagster api grpc-health-check` on 127.0.0.1:$DAGSTER_CODE_SERVER_PORT (`vsl role`), else $DAGSTER_GRPC_PORT, else 4000, exits 0 |
 | `service` | `GET http://127.0.0.1:$VSL_SERVICE_PORT/healthz` (8080) answers 2xx |
 | `daemon` | `dagster-daemon liveness-check` exits 0 (every daemon heart-beat lately) |
 | unset, `run` | nothing: a run container (`dagster api execute_run`) ends by itself |
 
 `--url` / `--grpc` check that address instead of the role's. Exit 0 when it answers, else 1
 with one line on stderr naming the role, the target and what went wrong. Only the standard
-library is loaded for the HTTP checks (a health check runs every few seconds); Dagster only
-for the gRPC ping.
+library is loaded for the HTTP checks (a health check runs every few seconds); the gRPC and
+daemon checks run Dagster's own commands (this module imports no Dagster code).
 """
 
 from __future__ import annotations
@@ -81,47 +81,39 @@ def split_address(address: str) -> tuple[str, int]:
 
 
 def check_grpc(address: str, timeout: float) -> str:
-    """A Dagster gRPC `Ping` to `address`, which must echo what it was sent."""
+    """`dagster api grpc-health-check` against `address` (a gRPC health request; run as a
+    command so the CLI itself imports no Dagster module)."""
     host, port = split_address(address)
-    # Dagster reads its gRPC deadline from the environment once, when the module loads.
-    os.environ["DAGSTER_GRPC_TIMEOUT_SECONDS"] = str(max(1, round(timeout)))
-    from dagster._grpc.client import DagsterGrpcClient
-
-    echo = "vsl-health"
-    try:
-        answer = DagsterGrpcClient(port=port, host=host).ping(echo)
-    except Exception as exc:
-        # Dagster wraps the gRPC error; its cause has the status ("UNAVAILABLE", ...).
-        cause = exc.__cause__ or exc
-        detail = getattr(cause, "details", None)
-        text = detail() if callable(detail) else str(cause)
-        raise Unhealthy(" ".join(str(text).split())[:300] or type(cause).__name__) from exc
-    if answer.get("echo") != echo:
-        raise Unhealthy(f"ping answered {answer.get('echo')!r}")
-    return "ping answered"
+    return _run_check(
+        [_dagster_command("dagster"), "api", "grpc-health-check", "-p", str(port), "-h", host],
+        timeout,
+        "serving",
+    )
 
 
 def check_daemon(timeout: float) -> str:
     """`dagster-daemon liveness-check` on this container's instance (`DAGSTER_HOME`)."""
-    executable = shutil.which("dagster-daemon") or str(
-        Path(sys.executable).with_name("dagster-daemon")
-    )
+    return _run_check([_dagster_command("dagster-daemon"), "liveness-check"], timeout, "live")
+
+
+def _dagster_command(name: str) -> str:
+    return shutil.which(name) or str(Path(sys.executable).with_name(name))
+
+
+def _run_check(command: list[str], timeout: float, healthy: str) -> str:
+    """Run a check command; its last line is the finding, exit status 0 healthy."""
     try:
-        done = subprocess.run(
-            [executable, "liveness-check"],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
         raise Unhealthy(f"no answer in {timeout:g} s") from exc
     except OSError as exc:
         raise Unhealthy(str(exc)) from exc
-    lines = (done.stdout + done.stderr).strip().splitlines()
+    lines = [line for line in (done.stdout + done.stderr).strip().splitlines() if line.strip()]
     if done.returncode != 0:
-        raise Unhealthy(lines[-1] if lines else f"exit status {done.returncode}")
-    return lines[-1] if lines else "live"
+        raise Unhealthy(
+            " ".join(lines[-1].split())[:300] if lines else f"exit status {done.returncode}"
+        )
+    return lines[-1] if lines else healthy
 
 
 @click.command("health")
