@@ -66,7 +66,12 @@ class ScriptError(ValueError):
 
 
 class DocumentError(ValueError):
-    """A parsed document out of bounds; the message names the field (`a.0.b: problem`)."""
+    """A parsed document out of bounds; the message names the field (`a.0.b: problem`), and
+    `path` is that field's path."""
+
+    def __init__(self, message: str, path: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 def id_problem(value: str) -> str | None:
@@ -133,14 +138,14 @@ def check_document(document: Any, whole: str = "document") -> None:
             raise DocumentError(f"{where[:200]}: nested deeper than {MAX_DEPTH} levels")
         problem = _value_problem(value)
         if problem:
-            raise DocumentError(f"{where}: {problem}")
+            raise DocumentError(f"{where}: {problem}", path)
         if isinstance(value, dict):
             for key in value:
                 if not isinstance(key, str):
                     raise DocumentError(f"{where}: key {key!r} is not text")
                 key_problem = text_problem(key, single_line=True)
                 if key_problem:
-                    raise DocumentError(f"{where}: key {key!r} {key_problem}")
+                    raise DocumentError(f"{where}: key {key!r} {key_problem}", path)
             stack.extend((item, (*path, key)) for key, item in reversed(value.items()))
         elif isinstance(value, list):
             stack.extend((item, (*path, str(i))) for i, item in reversed(list(enumerate(value))))
@@ -352,7 +357,7 @@ def parse_script(document: Any, source: str, registry: Registry | None = None) -
     try:
         check_document(document, "script")
     except DocumentError as exc:
-        raise ScriptError(f"{source}: {exc}") from None
+        raise ScriptError(f"{source}: {exc}", [(exc.path, str(exc))]) from None
     try:
         script = Script.model_validate(document)
     except ValidationError as exc:
