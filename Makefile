@@ -10,6 +10,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	@# The studio's browser tests drive Debian's chromium (never a downloaded browser).
+	test -x /usr/bin/chromium || { export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; }
 	touch $(STAMP)
 
 setup: $(STAMP)  ## virtualenv, dependencies (FFmpeg comes in the imageio-ffmpeg wheel), embedded Postgres, migrations

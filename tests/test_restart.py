@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from tests.fixtures.daemon import BIN, Daemon
 from tests.fixtures.sandbox import SANDBOX_TOKEN
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.script import Script
@@ -28,8 +27,6 @@ from vsl_pipelines.services.review import decide, review_queue
 from vsl_pipelines.settings import PROJECT_ROOT
 from vsl_pipelines.web.app import create_app
 from vsl_pipelines.web.server import RunningService, start_service_in_thread
-
-BIN = Path(sys.executable).parent
 
 
 def _status(database_url: str, script_id: str = "spring-launch") -> str:
@@ -61,27 +58,6 @@ def _wait(check: Callable[[], bool], timeout_s: float, what: str, logs: Path) ->
             )
             raise TimeoutError(f"timed out waiting for {what}\n{tail}")
         time.sleep(0.5)
-
-
-class Daemon:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log = env, log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [str(BIN / "dagster-daemon"), "run", "-w", str(PROJECT_ROOT / "workspace.yaml")],
-            env=self.env,
-            cwd=PROJECT_ROOT,
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
 
 
 @pytest.fixture

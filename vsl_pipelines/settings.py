@@ -42,6 +42,9 @@ class Settings(BaseSettings):
         default=None, alias="REPLICATE_WEBHOOK_SECRET"
     )
     api_key: SecretStr | None = Field(default=None, alias="VSL_API_KEY")
+    # Signs the studio's session cookies and form tokens; every replica needs the same one.
+    # Empty: derived from the webhook secret (which every replica shares already).
+    session_secret: SecretStr | None = Field(default=None, alias="VSL_SESSION_SECRET")
     service_host: str = Field(default="127.0.0.1", alias="VSL_SERVICE_HOST")
     # Host names the service answers to (the `Host` header), comma-separated; empty: only
     # the loopback names and the host it listens on. Guards against DNS rebinding.

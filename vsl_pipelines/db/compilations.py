@@ -128,3 +128,10 @@ def latest_compilation(
         " AND (NOT %s OR status = 'succeeded') ORDER BY id DESC LIMIT 1",
         (script_id, succeeded),
     ).fetchone()
+
+
+def compilations_of(conn: Conn, script_id: str) -> list[dict[str, Any]]:
+    """Every compilation of a script, newest first."""
+    return conn.execute(
+        "SELECT * FROM compilations WHERE script_id = %s ORDER BY id DESC", (script_id,)
+    ).fetchall()

@@ -147,3 +147,45 @@ def generating_among(conn: Conn, script_ids: list[str]) -> list[str]:
     ).fetchall()
     found = {r["id"] for r in rows}
     return [sid for sid in script_ids if sid in found]
+
+
+def script_summaries(conn: Conn) -> list[dict[str, Any]]:
+    """Every script, newest first, with what the studio's list shows: how many sections need
+    each stage and have it for their current take, the estimated spend (every prediction
+    created), and the last change to it, its jobs or its compilations. One statement."""
+    return conn.execute(
+        """
+        WITH wanted AS (
+            SELECT script_id, count(*) AS sections,
+                   count(*) FILTER (WHERE spec->'keyframe' IS NOT NULL
+                                    AND spec->'keyframe' <> 'null'::jsonb) AS keyframes
+            FROM sections GROUP BY script_id
+        ), made AS (
+            SELECT t.script_id,
+                   count(*) FILTER (WHERE t.stage = 'keyframe') AS keyframes_done,
+                   count(*) FILTER (WHERE t.stage = 'clip') AS clips_done
+            FROM takes t JOIN sections s
+              ON s.script_id = t.script_id AND s.id = t.section_id AND s.current_take = t.take
+            GROUP BY t.script_id
+        ), spent AS (
+            SELECT script_id, sum(estimated_cost_usd) FILTER (WHERE status <> 'creating') AS usd,
+                   max(updated_at) AS changed
+            FROM jobs WHERE script_id IS NOT NULL GROUP BY script_id
+        ), compiled AS (
+            SELECT script_id, max(COALESCE(completed_at, created_at)) AS changed
+            FROM compilations GROUP BY script_id
+        )
+        SELECT s.id, s.title, s.status, s.error, s.budget_usd, s.created_at,
+               COALESCE(w.sections, 0) AS sections, COALESCE(w.keyframes, 0) AS keyframes,
+               COALESCE(m.keyframes_done, 0) AS keyframes_done,
+               COALESCE(m.clips_done, 0) AS clips_done,
+               COALESCE(p.usd, 0) AS spent_usd,
+               GREATEST(s.updated_at, p.changed, c.changed) AS updated_at
+        FROM scripts s
+        LEFT JOIN wanted w ON w.script_id = s.id
+        LEFT JOIN made m ON m.script_id = s.id
+        LEFT JOIN spent p ON p.script_id = s.id
+        LEFT JOIN compiled c ON c.script_id = s.id
+        ORDER BY s.created_at DESC, s.id
+        """
+    ).fetchall()

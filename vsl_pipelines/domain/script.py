@@ -48,12 +48,30 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _LINE_BREAKS = re.compile("[\t\n\r]")
 
 
+FieldPath = tuple[str | int, ...]
+
+
 class ScriptError(ValueError):
-    """A script file that cannot be used; the message names the file and the field."""
+    """A script file that cannot be used; the message names the file and the field, and
+    `problems` lists each as (field path, message) for a form to show at its field (the path
+    of the whole script is `()`)."""
+
+    def __init__(self, message: str, problems: list[tuple[FieldPath, str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems: list[tuple[FieldPath, str]] = problems or [((), message)]
+
+    def within(self, source: str) -> ScriptError:
+        """The same problems, the message prefixed with `source`."""
+        return ScriptError(f"{source}: {self}", self.problems)
 
 
 class DocumentError(ValueError):
-    """A parsed document out of bounds; the message names the field (`a.0.b: problem`)."""
+    """A parsed document out of bounds; the message names the field (`a.0.b: problem`), and
+    `path` is that field's path."""
+
+    def __init__(self, message: str, path: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 def id_problem(value: str) -> str | None:
@@ -120,14 +138,14 @@ def check_document(document: Any, whole: str = "document") -> None:
             raise DocumentError(f"{where[:200]}: nested deeper than {MAX_DEPTH} levels")
         problem = _value_problem(value)
         if problem:
-            raise DocumentError(f"{where}: {problem}")
+            raise DocumentError(f"{where}: {problem}", path)
         if isinstance(value, dict):
             for key in value:
                 if not isinstance(key, str):
                     raise DocumentError(f"{where}: key {key!r} is not text")
                 key_problem = text_problem(key, single_line=True)
                 if key_problem:
-                    raise DocumentError(f"{where}: key {key!r} {key_problem}")
+                    raise DocumentError(f"{where}: key {key!r} {key_problem}", path)
             stack.extend((item, (*path, key)) for key, item in reversed(value.items()))
         elif isinstance(value, list):
             stack.extend((item, (*path, str(i))) for i, item in reversed(list(enumerate(value))))
@@ -305,7 +323,7 @@ class Script(BaseModel):
 def check_against_registry(script: Script, registry: Registry) -> None:
     """Every model is known, fits its slot, and every parameter is supported and in range."""
 
-    def check(where: str, generation: Generation, tasks: set[str]) -> None:
+    def check(where: str, path: FieldPath, generation: Generation, tasks: set[str]) -> None:
         try:
             spec = registry.get(generation.model)
             if spec.task not in tasks:
@@ -319,17 +337,18 @@ def check_against_registry(script: Script, registry: Registry) -> None:
                 params["prompt"] = generation.prompt
             spec.estimate_cost(spec.build_input(params))
         except RegistryError as exc:
-            raise ScriptError(f"{where}: {exc}") from None
+            raise ScriptError(f"{where}: {exc}", [(path, str(exc))]) from None
 
     for index, section in enumerate(script.sections):
         where = f"sections[{index}] ({section.id})"
         if section.keyframe:
-            check(f"{where}.keyframe", section.keyframe, {"text-to-image"})
+            path = ("sections", index, "keyframe")
+            check(f"{where}.keyframe", path, section.keyframe, {"text-to-image"})
         if section.clip:
             needs = {"image-to-video"} if section.keyframe else {"text-to-video"}
-            check(f"{where}.clip", section.clip, needs)
+            check(f"{where}.clip", ("sections", index, "clip"), section.clip, needs)
     if script.soundtrack:
-        check("soundtrack", script.soundtrack, {"text-to-audio"})
+        check("soundtrack", ("soundtrack",), script.soundtrack, {"text-to-audio"})
 
 
 def parse_script(document: Any, source: str, registry: Registry | None = None) -> Script:
@@ -338,20 +357,20 @@ def parse_script(document: Any, source: str, registry: Registry | None = None) -
     try:
         check_document(document, "script")
     except DocumentError as exc:
-        raise ScriptError(f"{source}: {exc}") from None
+        raise ScriptError(f"{source}: {exc}", [(exc.path, str(exc))]) from None
     try:
         script = Script.model_validate(document)
     except ValidationError as exc:
+        errors = [(tuple(err["loc"]), str(err["msg"])) for err in exc.errors()]
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'script'}: {err['msg']}"
-            for err in exc.errors()
+            f"{'.'.join(str(p) for p in loc) or 'script'}: {msg}" for loc, msg in errors
         )
-        raise ScriptError(f"{source}: {problems}") from None
+        raise ScriptError(f"{source}: {problems}", errors) from None
     if registry is not None:
         try:
             check_against_registry(script, registry)
         except ScriptError as exc:
-            raise ScriptError(f"{source}: {exc}") from None
+            raise exc.within(source) from None
     return script
 
 

@@ -44,15 +44,21 @@ def add_script(
 ) -> AddedScript:
     """Validate `document` (ScriptError naming `source` and the field), refuse it over budget,
     store it (ScriptExists for a taken id); nothing is stored on error."""
-    script = parse_script(document, source, registry)
-    try:
-        estimate = check_budget(script, registry)
-    except BudgetExceeded as exc:
-        raise ScriptError(f"{source}: budget_usd: {exc}") from None
+    script, estimate = check_script(document, registry, source=source)
     with connect(database_url) as conn:
         script_rows.insert_script(conn, script, source_path)
     registered = on_stored(script.id) if on_stored else False
     return AddedScript(script, estimate, registered)
+
+
+def check_script(document: Any, registry: Registry, *, source: str) -> tuple[Script, float]:
+    """What `add_script` checks before storing (the studio's live estimate asks the same):
+    the valid script and its estimated cost, or ScriptError naming the field."""
+    script = parse_script(document, source, registry)
+    try:
+        return script, check_budget(script, registry)
+    except BudgetExceeded as exc:
+        raise ScriptError(f"{source}: budget_usd: {exc}", [(("budget_usd",), str(exc))]) from None
 
 
 def unregistered_scripts(database_url: str, known: set[str]) -> list[str]:

@@ -77,7 +77,12 @@ def verify_key(database_url: str, presented: str, cache: KeyCache | None = None)
     """The live key matching `presented`, or None; from `cache` when it holds the key."""
     if not presented.startswith(KEY_PREFIX) or len(presented) > 256:
         return None
-    wanted = digest(presented)
+    return verify_digest(database_url, digest(presented), cache)
+
+
+def verify_digest(database_url: str, wanted: bytes, cache: KeyCache | None = None) -> ApiKey | None:
+    """The live key whose SHA-256 digest is `wanted`, or None (a studio session holds the
+    digest, never the key, so a revoked key ends its sessions)."""
     cached = cache.get(wanted) if cache is not None else None
     if cached is not None:
         key = ApiKey(**cached)

@@ -276,7 +276,8 @@ def run_dev(
             foreground=True,
         )
         say(
-            f"Dagster UI: http://127.0.0.1:{ui_port}  review page: {settings.service_url}/review"
+            f"Dagster UI: http://127.0.0.1:{ui_port}  studio: {settings.service_url}/studio"
+            f"  review page: {settings.service_url}/review"
             f"  (logs in {environment.log_dir}; Ctrl-C stops all)"
         )
         try:

@@ -1,5 +1,6 @@
 """The HTTP service: Replicate's webhook receiver, a health check, the local media folder and,
-when configured, the integrators' JSON API under `/api` and the reviewers' page under `/review`.
+when configured, the integrators' JSON API under `/api`, the reviewers' page under `/review` and
+the marketers' studio under `/studio`.
 
 A webhook is verified, stored in the inbox and answered at once; the sensor does the rest.
 Every route's body is bounded while it streams (`limits.BodyLimitMiddleware`); the webhook's
@@ -16,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.staticfiles import StaticFiles
 
 from vsl_pipelines.inbox.base import WebhookInbox
 from vsl_pipelines.inbox.events import InvalidWebhookBody, summarize_webhook_body, webhook_text
@@ -24,6 +26,7 @@ from vsl_pipelines.metrics.prometheus import metrics_renderer
 from vsl_pipelines.web import api as api_routes
 from vsl_pipelines.web import metrics as metrics_routes
 from vsl_pipelines.web import review as review_routes
+from vsl_pipelines.web import studio as studio_routes
 from vsl_pipelines.web.access_log import ApiAccessLog
 from vsl_pipelines.web.deps import ApiConfig
 from vsl_pipelines.web.errors import validation_problems
@@ -33,10 +36,12 @@ from vsl_pipelines.web.signatures import (
     WebhookVerificationError,
     WebhookVerifier,
 )
+from vsl_pipelines.web.studio.session import derive_session_secret
 
 log = get_logger("vsl_pipelines.web.webhooks")
 
 MAX_WEBHOOK_ID_LENGTH = 256
+STATIC_DIR = Path(__file__).parent / "static"  # htmx and the studio's script and styles
 # Larger verified bodies are parsed on a worker thread (a 1 MiB body takes milliseconds).
 PARSE_ON_LOOP_MAX_CHARS = 64 * 1024
 
@@ -155,8 +160,12 @@ def create_app(
     if api is not None:
         app.state.api_config = api  # what `deps.get_config` hands the handlers
         app.state.render_metrics = metrics_renderer(api.database_url)
+        # Signs studio sessions and form tokens, the same on every worker and replica.
+        app.state.session_secret = api.session_secret or derive_session_secret(secret)
         app.include_router(api_routes.router, prefix="/api")
         app.include_router(review_routes.router, prefix="/review")
+        app.mount("/studio/static", StaticFiles(directory=STATIC_DIR), name="studio_static")
+        app.include_router(studio_routes.router, prefix="/studio")
         app.include_router(metrics_routes.router)
     return app
 

@@ -85,6 +85,9 @@ class ApiConfig:
     csrf_secret: bytes = field(
         default_factory=lambda: secrets.token_bytes(32), repr=False, compare=False
     )
+    # Signs the studio's session cookies and form tokens: the same on every worker and replica
+    # (`VSL_SESSION_SECRET`; None: `create_app` derives one from the webhook secret).
+    session_secret: bytes | None = field(default=None, repr=False, compare=False)
 
 
 async def get_config(request: Request) -> ApiConfig:

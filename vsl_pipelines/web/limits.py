@@ -62,6 +62,9 @@ ROUTE_LIMITS: tuple[RouteLimit, ...] = (
     RouteLimit.of(r"/api/section-videos/[^/]+/(approve|reject)/?", DECISION_BODY_LIMIT, "decision"),
     RouteLimit.of(r"/review/[^/]+/[^/]+/(approve|reject)/?", DECISION_BODY_LIMIT, "form"),
     RouteLimit.of(r"/api/generate-media/?", GENERATE_BODY_LIMIT, "generation"),
+    # The studio's editor posts a whole script; its other forms are small.
+    RouteLimit.of(r"/studio/scripts/(new|estimate|import)/?", SCRIPT_BODY_LIMIT, "editor"),
+    RouteLimit.of(r"/studio/.*", DECISION_BODY_LIMIT, "form"),
 )
 
 

@@ -120,6 +120,9 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
         key_rates=key_rates_from_url(settings.redis_url),
         key_cache=key_cache_from_url(settings.redis_url),
         allowed_hosts=settings.allowed_host_names,
+        session_secret=(
+            settings.session_secret.get_secret_value().encode() if settings.session_secret else None
+        ),
         cors_origins=settings.cors_origin_list,
         predictions=PredictionClient(
             settings.replicate_client_base_url,

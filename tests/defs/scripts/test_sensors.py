@@ -28,20 +28,50 @@ def store(database_url: str, script: Script, *ids: str, status: str = "queued") 
             set_status(conn, script_id, status)
 
 
-def tick(database_url: str, instance: dg.DagsterInstance) -> list[str]:
+def tick_result(
+    database_url: str, instance: dg.DagsterInstance, batch: int = 10
+) -> dg.SensorResult:
     """One sensor tick; its partition requests are applied like the daemon does."""
     context = dg.build_sensor_context(
-        instance=instance, resources={"database": DatabaseResource(url=database_url)}
+        instance=instance,
+        resources={
+            "database": DatabaseResource(url=database_url),
+            "pacing": PacingResource(schedule_batch_size=batch),
+        },
     )
     result = build_script_partitions_sensor()(context)
     assert isinstance(result, dg.SensorResult)
-    added: list[str] = []
     for request in result.dynamic_partitions_requests or []:
         assert isinstance(request, dg.AddDynamicPartitionsRequest)
         assert request.partitions_def_name == "scripts"
         instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
-        added.extend(request.partition_keys)
-    return added
+    return result
+
+
+def tick(database_url: str, instance: dg.DagsterInstance) -> list[str]:
+    """The partitions one tick added."""
+    result = tick_result(database_url, instance)
+    return [
+        key
+        for request in result.dynamic_partitions_requests or []
+        if isinstance(request, dg.AddDynamicPartitionsRequest)
+        for key in request.partition_keys
+    ]
+
+
+def test_new_queued_scripts_start_generating_at_once_up_to_a_batch(
+    database_url: str, stored_script: Script, instance: dg.DagsterInstance
+) -> None:
+    store(database_url, stored_script, "a-queued", "b-queued")
+    store(database_url, stored_script, "in-review", status="review")
+    result = tick_result(database_url, instance, batch=2)
+    started = [r.partition_key for r in result.run_requests or []]
+    assert len(started) == 2 and set(started) <= {"spring-launch", "a-queued", "b-queued"}
+    for request in result.run_requests or []:
+        assert request.run_key == f"generate:{request.partition_key}"
+        assert request.tags["vsl/step"] == "requests"
+    # Known partitions are not started again by the sensor: the schedule takes what is left.
+    assert not tick_result(database_url, instance, batch=2).run_requests
 
 
 def test_new_scripts_become_partitions_once(

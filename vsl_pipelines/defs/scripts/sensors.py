@@ -1,10 +1,12 @@
-"""New scripts become partitions of every asset."""
+"""New scripts become partitions of every asset, and their generation starts at once."""
 
 import dagster as dg
 
+from vsl_pipelines.defs.generation.jobs import generate_job
 from vsl_pipelines.defs.partitions import known_scripts, scripts_partitions
-from vsl_pipelines.defs.resources import DatabaseResource
-from vsl_pipelines.services.intake import unregistered_scripts
+from vsl_pipelines.defs.resources import DatabaseResource, PacingResource
+from vsl_pipelines.defs.tags import run_tags
+from vsl_pipelines.services.intake import queued_batch, unregistered_scripts
 
 
 def build_script_partitions_sensor(interval_s: int = 10) -> dg.SensorDefinition:
@@ -14,14 +16,25 @@ def build_script_partitions_sensor(interval_s: int = 10) -> dg.SensorDefinition:
         name="script_partitions_sensor",
         minimum_interval_seconds=interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
+        job=generate_job,
     )
     def script_partitions_sensor(
-        context: dg.SensorEvaluationContext, database: DatabaseResource
+        context: dg.SensorEvaluationContext, database: DatabaseResource, pacing: PacingResource
     ) -> dg.SensorResult:
-        """Registers every stored script as a partition (the known set is read once per tick)."""
-        new = unregistered_scripts(database.resolved_url(), known_scripts(context.instance))
+        """Registers every stored script as a partition (the known set is read once per tick)
+        and starts generation for up to a schedule batch of the new ones still queued; the
+        generation schedule takes the rest."""
+        url = database.resolved_url()
+        new = unregistered_scripts(url, known_scripts(context.instance))
+        starting = queued_batch(url, set(new), pacing.schedule_batch_size) if new else []
         return dg.SensorResult(
-            dynamic_partitions_requests=[scripts_partitions.build_add_request(new)] if new else []
+            dynamic_partitions_requests=[scripts_partitions.build_add_request(new)] if new else [],
+            run_requests=[
+                dg.RunRequest(
+                    run_key=f"generate:{sid}", partition_key=sid, tags=run_tags(sid, "requests")
+                )
+                for sid in starting
+            ],
         )
 
     return script_partitions_sensor

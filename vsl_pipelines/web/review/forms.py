@@ -56,24 +56,24 @@ async def _decision_form(
         raise HTTPException(422, f"form: {validation_problems(exc, 'form')}") from None
 
 
-async def read_form_body(request: Request) -> bytes:
-    """The urlencoded body, refused past `MAX_FORM_BYTES` before all of it is read."""
+async def read_form_body(request: Request, max_bytes: int = MAX_FORM_BYTES) -> bytes:
+    """The urlencoded body, refused past `max_bytes` before all of it is read."""
     sent = media_type(request)
     if sent != FORM_TYPE:
         raise HTTPException(415, f"content type {sent or 'missing'!r}; send {FORM_TYPE}")
-    too_large = HTTPException(413, f"form: larger than {MAX_FORM_BYTES} bytes")
+    too_large = HTTPException(413, f"form: larger than {max_bytes} bytes")
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+    if declared.isdigit() and int(declared) > max_bytes:
         raise too_large
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_FORM_BYTES:
+        if len(body) > max_bytes:
             raise too_large
     return bytes(body)
 
 
-def parse_form(raw: bytes) -> dict[str, str]:
+def parse_form(raw: bytes, max_fields: int = MAX_FORM_FIELDS) -> dict[str, str]:
     """The fields of an urlencoded body, each stripped; empty fields count as not given."""
     try:
         parsed = parse_qs(
@@ -81,12 +81,12 @@ def parse_form(raw: bytes) -> dict[str, str]:
             keep_blank_values=True,
             strict_parsing=False,
             errors="strict",
-            max_num_fields=MAX_FORM_FIELDS,
+            max_num_fields=max_fields,
         )
     except UnicodeDecodeError:
         raise HTTPException(422, "form: not valid UTF-8 text") from None
     except ValueError:
-        raise HTTPException(422, f"form: more than {MAX_FORM_FIELDS} fields") from None
+        raise HTTPException(422, f"form: more than {max_fields} fields") from None
     repeated = sorted(name for name, values in parsed.items() if len(values) > 1)
     if repeated:
         raise HTTPException(422, f"form: {', '.join(repeated)} given more than once")

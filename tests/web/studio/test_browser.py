@@ -1,0 +1,248 @@
+"""The studio in a real browser (Debian's chromium driven by Playwright) against the sandbox,
+the service and the real Dagster daemon: a script written in the editor is generated, a take
+rejected with a new prompt comes back, every take is approved, the compiled video plays in the
+page and downloads. Plus the refusals a browser meets: sign-in, an error at its field, a
+cross-site post.
+
+One browser, one service and one daemon for the module. `VSL_UPDATE_SCREENSHOTS=1` saves each
+page into docs/studio/ (the README shows them).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from tests.fixtures.daemon import Daemon, daemon_env
+from tests.fixtures.database import SERVER_URL, _admin, _drop
+from tests.fixtures.sandbox import TEST_SANDBOX_DEFAULTS
+from vsl_pipelines.domain.registry import load_registry
+from vsl_pipelines.inbox.postgres import PostgresInbox
+from vsl_pipelines.media.probe import probe_media
+from vsl_pipelines.sandbox import SandboxConfig, start_sandbox_in_thread
+from vsl_pipelines.settings import PROJECT_ROOT
+from vsl_pipelines.storage.local import LocalMediaStore
+from vsl_pipelines.web.app import create_app
+from vsl_pipelines.web.deps import ApiConfig
+from vsl_pipelines.web.server import start_service_in_thread
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+KEY = "studio-browser-key"
+SCREENSHOTS = PROJECT_ROOT / "docs" / "studio"
+FLOW_TIMEOUT_MS = 120_000
+
+
+@dataclass
+class Studio:
+    url: str
+    database_url: str
+    logs: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def studio(migrated_template: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
+    """The service with the studio (key required), the sandbox and the daemon, on one database."""
+    name = f"vsl_t_{uuid.uuid4().hex[:12]}"
+    with _admin() as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
+    database_url = f"{SERVER_URL}/{name}"
+    root = tmp_path_factory.mktemp("studio")
+    media_root = root / "media"
+    media_root.mkdir()
+    sandbox = start_sandbox_in_thread(
+        SandboxConfig(**{**TEST_SANDBOX_DEFAULTS, "latency_s": 0.2, "data_dir": root / "sandbox"})
+    )
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    inbox = PostgresInbox(database_url)
+    config = ApiConfig(
+        database_url=database_url,
+        media_store=LocalMediaStore(media_root, f"{url}/media"),
+        registry=load_registry(PROJECT_ROOT / "config" / "models.json"),
+        api_key=SecretStr(KEY),
+    )
+    service = start_service_in_thread(
+        create_app(inbox, sandbox.secret, media_root, api=config), port=port
+    )
+    env = daemon_env(root / "dagster_home", database_url, media_root, url, sandbox.base_url)
+    daemon = Daemon(env, root / "daemon.log", module=True)
+    daemon.start()
+    try:
+        yield Studio(url, database_url, root)
+    finally:
+        daemon.kill()
+        service.stop()
+        sandbox.stop()
+        inbox.close()
+        _drop(name)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `apt-get install chromium` (make test does)")
+    with playwright_api.sync_playwright() as driver:
+        chromium = driver.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    context.set_default_timeout(15_000)
+    yield context.new_page()
+    context.close()
+
+
+def screenshot(page: Any, name: str) -> None:
+    if os.environ.get("VSL_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page: Any, studio: Studio, path: str = "/studio") -> None:
+    page.goto(f"{studio.url}{path}")
+    assert "/studio/sign-in" in page.url, "the studio asks for a key first"
+    page.get_by_label("API key").fill(KEY)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(re.escape(f"{studio.url}{path}") + r"$"))
+
+
+def test_sign_in_is_required_and_a_wrong_key_refused(page: Any, studio: Studio) -> None:
+    page.goto(f"{studio.url}/studio/scripts/new")
+    assert page.url.startswith(f"{studio.url}/studio/sign-in")
+    page.get_by_label("API key").fill("not-the-key")
+    page.get_by_role("button", name="Sign in").click()
+    assert page.locator("#key-error").inner_text() == "That key is not valid."
+    page.get_by_label("API key").fill(KEY)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{studio.url}/studio/scripts/new")
+
+
+def test_a_form_error_is_shown_at_its_field(page: Any, studio: Studio) -> None:
+    sign_in(page, studio, "/studio/scripts/new")
+    page.get_by_label("Title", exact=True).fill("Error at the field")
+    page.get_by_label("Budget (USD)").fill("0.0001")
+    page.locator("#sections-0-narration").fill("Short and sweet.")
+    page.locator("#sections-0-keyframe-prompt").fill("a lighthouse")
+    page.get_by_role("button", name="Create script and start generating").click()
+    error = page.locator("#budget_usd-error")
+    assert "exceeds its budget" in error.inner_text()
+    assert page.get_by_label("Budget (USD)").get_attribute("aria-invalid") == "true"
+    assert page.locator("#estimate").get_by_text("Over budget").is_visible()
+
+
+def test_a_cross_site_post_is_refused(page: Any, studio: Studio) -> None:
+    sign_in(page, studio)
+    other_site = "http://elsewhere.test/"
+    form = (
+        f'<form method="post" action="{studio.url}/studio/scripts/new">'
+        '<input name="title" value="forged"><button>go</button></form>'
+    )
+    page.route(other_site, lambda route: route.fulfill(body=form, content_type="text/html"))
+    page.goto(other_site)
+    with page.expect_response(f"{studio.url}/studio/scripts/new") as answer:
+        page.get_by_role("button", name="go").click()
+    assert answer.value.status == 403
+    assert "another site" in page.content()
+
+
+def _wait(page: Any, selector: str, timeout_ms: int = FLOW_TIMEOUT_MS) -> Any:
+    page.wait_for_selector(selector, timeout=timeout_ms)
+    return page.locator(selector)
+
+
+@pytest.mark.timeout(300)
+def test_write_generate_review_compile_play_and_download(
+    page: Any, studio: Studio, tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    sign_in(page, studio)
+    page.get_by_role("link", name="New script", exact=True).first.click()
+    page.get_by_label("Title", exact=True).fill("Browser launch")
+    page.locator("#id").fill("browser-launch")
+    page.locator("#sections-0-id").fill("hook")
+    page.locator("#sections-0-narration").fill("Dinner, <planned> in ten minutes.")
+    page.locator("#sections-0-keyframe-prompt").fill("a calm kitchen at dusk")
+    page.get_by_role("button", name="+ Add section").click()
+    _wait(page, "#sections-1-narration", 15_000)
+    page.locator("#sections-1-id").fill("close")
+    page.locator("#sections-1-narration").fill("Start your free trial today.")
+    page.locator("#sections-1-keyframe-prompt").fill("a family at a table")
+    page.locator("#estimate").get_by_text("$0.0060").wait_for()  # two flux-schnell keyframes
+    screenshot(page, "editor")
+    page.get_by_role("button", name="Create script and start generating").click()
+    page.wait_for_url(f"{studio.url}/studio/scripts/browser-launch")
+
+    # Generation arrives without a reload (htmx polls the page every 2 s).
+    _wait(page, "#approve-hook-1")
+    _wait(page, "#reject-close-1")
+    assert (
+        page.locator("#section-hook blockquote").inner_text() == "Dinner, <planned> in ten minutes."
+    )
+    screenshot(page, "script")
+
+    page.locator("#reject-note-close").fill("too dark")
+    page.locator("#reject-prompt-close").fill("a family laughing at a sunny table")
+    page.locator("#reject-close-1").get_by_role("button", name="Reject take 1").click()
+    _wait(page, "#approve-close-2")  # the new take, made from the new prompt
+    assert "a family laughing at a sunny table" in page.locator("#section-close").inner_text()
+    page.locator("#section-close details.history summary").click()
+    assert "too dark" in page.locator("#section-close .old-take").inner_text()
+
+    page.locator("#approve-hook-1").get_by_role("button", name="Approve take 1").click()
+    _wait(page, "#approve-close-2")
+    page.locator("#approve-close-2").get_by_role("button", name="Approve take 2").click()
+
+    video = _wait(page, "#final video")
+    duration = page.evaluate(
+        """async () => {
+            const video = document.querySelector('#final video');
+            if (video.readyState < 1) {
+                await new Promise((done, failed) => {
+                    video.addEventListener('loadedmetadata', done, {once: true});
+                    video.addEventListener('error', () => failed(video.error && video.error.message), {once: true});
+                });
+            }
+            return video.duration;
+        }"""
+    )
+    assert duration > 0
+    assert video.get_attribute("poster")
+    screenshot(page, "final-video")
+
+    with page.expect_download() as download:
+        page.locator("#download").click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    probe = probe_media(saved)
+    assert probe.duration_s and probe.duration_s > 0
+
+    page.get_by_role("link", name="Scripts").first.click()
+    row = page.locator("table.scripts tr", has_text="browser-launch")
+    assert "compiled" in row.inner_text()
+    screenshot(page, "scripts")
+    print(f"studio flow in the browser: {time.monotonic() - started:.1f} s")

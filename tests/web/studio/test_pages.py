@@ -1,0 +1,281 @@
+"""The studio over plain HTTP: sign-in and sessions, CSRF and cross-site posts, the editor's
+errors at their fields, bad input refused with 4xx and nothing stored, unknown scripts 404."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.fixtures.api import LOCAL_BASE_URL, BuildApiApp, StartApi
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.domain.script import Script
+from vsl_pipelines.settings import PROJECT_ROOT
+
+KEY = "studio-test-key"
+_TOKEN = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@pytest.fixture
+def client(build_api_app: BuildApiApp) -> TestClient:
+    """A browser signed in with the bootstrap key."""
+    browser = TestClient(build_api_app(api_key=KEY), base_url=LOCAL_BASE_URL)
+    signed = browser.post(
+        "/studio/sign-in", data={"key": KEY, "next": "/studio"}, follow_redirects=False
+    )
+    assert signed.status_code == 303 and signed.headers["location"] == "/studio"
+    return browser
+
+
+def token(client: TestClient, path: str = "/studio/scripts/new") -> str:
+    page = client.get(path)
+    assert page.status_code == 200, page.text
+    match = _TOKEN.search(page.text)
+    assert match is not None
+    return match.group(1)
+
+
+def editor_fields(**changes: str) -> dict[str, str]:
+    fields = {
+        "title": "Autumn sale",
+        "id": "autumn-sale",
+        "budget_usd": "1",
+        "sections-0-id": "hook",
+        "sections-0-narration": "Hello <b>there</b>",
+        "sections-0-visual": "still",
+        "sections-0-keyframe-model": "flux-schnell",
+        "sections-0-keyframe-prompt": "a shop window",
+        "sections-0-still-duration_s": "2",
+        "output-format": "mp4",
+        "op": "submit",
+    }
+    fields.update(changes)
+    return fields
+
+
+def script_count(database_url: str) -> int:
+    with connect(database_url) as conn:
+        return int(conn.execute("SELECT count(*) AS n FROM scripts").fetchone()["n"])
+
+
+def test_pages_need_a_session_and_a_valid_key(build_api_app: BuildApiApp) -> None:
+    browser = TestClient(build_api_app(api_key=KEY), base_url=LOCAL_BASE_URL)
+    page = browser.get("/studio/scripts/new", follow_redirects=False)
+    assert page.status_code == 303
+    assert page.headers["location"] == "/studio/sign-in?next=%2Fstudio%2Fscripts%2Fnew"
+    assert browser.post("/studio/scripts/new", data=editor_fields()).status_code == 401
+    wrong = browser.post("/studio/sign-in", data={"key": "nope"})
+    assert wrong.status_code == 401 and "not valid" in wrong.text
+    signed = browser.post(
+        "/studio/sign-in",
+        data={"key": KEY, "next": "https://evil.example/"},
+        follow_redirects=False,
+    )
+    assert signed.headers["location"] == "/studio"  # never sent elsewhere
+    cookie = signed.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/studio" in cookie
+    assert KEY not in cookie
+    assert browser.get("/studio").status_code == 200
+    # A forged cookie is no session.
+    browser.cookies.set("vsl_studio", "eyJ3aG8iOiJib290c3RyYXAifQ.forged.sig", path="/studio")
+    assert browser.get("/studio", follow_redirects=False).status_code == 303
+
+
+def test_a_stored_key_signs_in_and_revoking_it_ends_the_session(
+    build_api_app: BuildApiApp, database_url: str
+) -> None:
+    from vsl_pipelines.services.keys import create_key, revoke_key
+
+    created = create_key(database_url, "marketer")
+    browser = TestClient(build_api_app(api_key=KEY), base_url=LOCAL_BASE_URL)
+    key = created["key"] if isinstance(created, dict) else created[1]
+    assert (
+        browser.post("/studio/sign-in", data={"key": key}, follow_redirects=False).status_code
+        == 303
+    )
+    assert browser.get("/studio").status_code == 200
+    revoke_key(database_url, "marketer")
+    assert browser.get("/studio", follow_redirects=False).status_code == 303
+
+
+def test_posts_need_the_token_and_the_same_site(client: TestClient, database_url: str) -> None:
+    assert client.post("/studio/scripts/new", data=editor_fields()).status_code == 403
+    fields = editor_fields(csrf=token(client))
+    cross = client.post(
+        "/studio/scripts/new", data=fields, headers={"Origin": "https://evil.example"}
+    )
+    assert cross.status_code == 403 and "another site" in cross.text
+    fetch = client.post(
+        "/studio/scripts/new", data=fields, headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert fetch.status_code == 403
+    assert script_count(database_url) == 0
+
+
+def test_submitting_stores_the_script_and_shows_its_page(
+    client: TestClient, database_url: str
+) -> None:
+    stored = client.post(
+        "/studio/scripts/new", data=editor_fields(csrf=token(client)), follow_redirects=False
+    )
+    assert stored.status_code == 303, stored.text
+    assert stored.headers["location"] == "/studio/scripts/autumn-sale"
+    page = client.get("/studio/scripts/autumn-sale")
+    assert page.status_code == 200
+    assert "Hello &lt;b&gt;there&lt;/b&gt;" in page.text  # user text is escaped
+    assert "Content-Security-Policy" in page.headers
+    listed = client.get("/studio?status=queued")
+    assert "autumn-sale" in listed.text
+    assert "autumn-sale" not in client.get("/studio?status=compiled").text
+    exported = client.get("/studio/scripts/autumn-sale/script.yaml")
+    assert exported.status_code == 200 and "narration: Hello <b>there</b>" in exported.text
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"sections-0-narration": ""}, "sections-0-narration", "at least 1 character"),
+        ({"budget_usd": "0.0001"}, "budget_usd", "exceeds its budget"),
+        ({"title": "a\x07b"}, "title", "control character"),
+        (
+            {"sections-0-keyframe-param-aspect_ratio": "7:7"},
+            "sections-0-keyframe-param-aspect_ratio",
+            "not one of",
+        ),
+        (
+            {"sections-0-keyframe-param-num_outputs": "9"},
+            "sections-0-keyframe-param-num_outputs",
+            "above the maximum",
+        ),
+        ({"id": "Not An Id"}, "id", "lowercase"),
+        ({"output-transition": "spin:1"}, "output-transition", "unknown transition"),
+    ],
+)
+def test_an_invalid_script_is_shown_at_its_field_and_not_stored(
+    client: TestClient, database_url: str, changes: dict[str, str], field: str, words: str
+) -> None:
+    page = client.post("/studio/scripts/new", data=editor_fields(csrf=token(client), **changes))
+    assert page.status_code == 422, page.text[:500]
+    error = re.search(
+        rf'<p class="field-error" id="{re.escape(field)}-error"[^>]*>([^<]*)<', page.text
+    )
+    assert error is not None, f"no error at {field}"
+    assert words in error.group(1)
+    assert f'id="{field}"' in page.text
+    assert script_count(database_url) == 0
+
+
+def test_sections_are_added_moved_and_removed(client: TestClient) -> None:
+    csrf = token(client)
+    added = client.post("/studio/scripts/new", data=editor_fields(csrf=csrf, op="add"))
+    assert added.status_code == 200 and 'id="sections-1-narration"' in added.text
+    fields = editor_fields(
+        csrf=csrf,
+        op="up-1",
+        **{"sections-1-id": "close", "sections-1-narration": "Bye", "sections-1-visual": "still"},
+    )
+    moved = client.post("/studio/scripts/new", data=fields)
+    assert moved.text.index('value="close"') < moved.text.index('value="hook"')
+    removed = client.post("/studio/scripts/new", data=editor_fields(csrf=csrf, op="remove-0"))
+    assert 'id="sections-0-narration"' not in removed.text
+
+
+def test_the_estimate_is_the_cli_s(
+    client: TestClient, registry: Any, sample_script: Script
+) -> None:
+    from vsl_pipelines.generation.stages import estimate_script_cost
+
+    page = client.post("/studio/scripts/estimate", data=editor_fields(csrf=token(client)))
+    assert page.status_code == 200
+    expected = estimate_script_cost(Script.model_validate({**editor_fields_document()}), registry)
+    assert f"${expected['total_usd']:.4f}" in page.text
+
+
+def editor_fields_document() -> dict[str, Any]:
+    return {
+        "id": "autumn-sale",
+        "title": "Autumn sale",
+        "budget_usd": 1,
+        "sections": [
+            {
+                "id": "hook",
+                "narration": "Hello",
+                "keyframe": {"model": "flux-schnell", "prompt": "a shop window"},
+                "still": {"duration_s": 2},
+            }
+        ],
+    }
+
+
+def test_yaml_import_fills_the_editor_and_bad_yaml_is_named(
+    client: TestClient, database_url: str
+) -> None:
+    csrf = token(client)
+    sample = (PROJECT_ROOT / "config" / "scripts" / "spring-launch.yaml").read_text()
+    page = client.post("/studio/scripts/import", data={"csrf": csrf, "yaml": sample})
+    assert page.status_code == 200 and 'value="spring-launch"' in page.text
+    assert 'id="sections-2-narration"' in page.text
+    bad = client.post("/studio/scripts/import", data={"csrf": csrf, "yaml": "a: [1,"})
+    assert bad.status_code == 422 and 'id="yaml-error"' in bad.text and "invalid YAML" in bad.text
+    assert script_count(database_url) == 0
+
+
+def test_bad_input_is_refused_with_4xx(client: TestClient, database_url: str) -> None:
+    csrf = token(client)
+    huge = client.post(
+        "/studio/scripts/new",
+        data=editor_fields(csrf=csrf, **{"sections-0-narration": "x" * 1_100_000}),
+    )
+    assert huge.status_code == 413
+    too_long = client.post(
+        "/studio/scripts/new",
+        data=editor_fields(csrf=csrf, **{"sections-0-narration": "x" * 20_000}),
+    )
+    assert too_long.status_code == 422 and 'id="sections-0-narration-error"' in too_long.text
+    malformed = client.post(
+        "/studio/scripts/new",
+        content=b"csrf=" + csrf.encode() + b"&title=%ff%fe",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert malformed.status_code == 422
+    many = "&".join(f"f{i}=1" for i in range(7000))
+    assert (
+        client.post(
+            "/studio/scripts/new",
+            content=many.encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        ).status_code
+        == 422
+    )
+    assert client.post("/studio/scripts/new", json={"title": "x"}).status_code == 415
+    weird = client.post(
+        "/studio/scripts/new",
+        data=editor_fields(
+            csrf=csrf,
+            **{
+                "sections-9999-visual": "nope",
+                "sections-0-still-duration_s": "abc",
+                "budget_usd": "1e999",
+            },
+        ),
+    )
+    assert weird.status_code == 422
+    assert script_count(database_url) == 0
+
+
+def test_unknown_scripts_are_404_pages(client: TestClient) -> None:
+    page = client.get("/studio/scripts/no-such-script")
+    assert page.status_code == 404 and "<html" in page.text
+    assert client.get("/studio/scripts/Bad_Id").status_code == 422
+    assert client.get("/studio/scripts/no-such/compilations/1/download").status_code == 404
+
+
+def test_local_clients_get_a_session_without_a_key(start_api: StartApi) -> None:
+    """As `/review`: with no `VSL_API_KEY`, a loopback client is served without signing in."""
+    service = start_api()
+    page = httpx.get(f"{service.url}/studio")
+    assert page.status_code == 200 and "vsl_studio=" in page.headers.get("set-cookie", "")
+    assert httpx.get(f"{service.url}/studio/static/htmx.min.js").status_code == 200

@@ -1,0 +1,321 @@
+"""The studio's forms: the script editor's fields to a script document (the YAML format) and
+back, the problems `services.intake` finds mapped to the field that shows each, and the small
+decision, retry and compile forms.
+
+Editor fields are flat names: `title`, `budget_usd`, `sections-0-narration`,
+`sections-0-keyframe-model`, `sections-0-keyframe-param-aspect_ratio`, `output-size`, ...
+Sections are numbered in the order the form lists them; `op` says what a post asks for.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import HTTPException
+
+from vsl_pipelines.domain.registry import ModelSpec, Registry
+from vsl_pipelines.domain.script import FieldPath, ScriptError
+from vsl_pipelines.media.options import XFADE_TRANSITIONS
+from vsl_pipelines.media.profile import SIZE_PRESETS
+
+MAX_EDITOR_BYTES = 1_000_000  # as a script posted to the API
+MAX_EDITOR_FIELDS = 6_000  # 200 sections of ~25 fields
+MAX_SMALL_FORM_BYTES = 16_384
+MAX_SMALL_FORM_FIELDS = 16
+
+# What a section shows: a keyframe animated into a clip, a clip from text, a keyframe held.
+VISUALS = {
+    "image-clip": "Keyframe image, animated into a clip",
+    "text-clip": "Clip from text",
+    "still": "Keyframe image held as a still",
+}
+SLOT_TASKS = {
+    "keyframe": "text-to-image",
+    "image-clip": "image-to-video",
+    "text-clip": "text-to-video",
+    "soundtrack": "text-to-audio",
+}
+HIDDEN_PARAMS = {"prompt", "seed"}
+OUTPUT_FORMATS = ("mp4", "webm", "avi")
+TRANSITIONS = ("", *(f"{name}:0.5" for name in sorted(XFADE_TRANSITIONS)))
+SIZES = ("", *SIZE_PRESETS)
+_SECTION_FIELD = re.compile(r"sections-(\d{1,4})-(.+)")
+_PARAMETER = re.compile(r"parameter '([A-Za-z0-9_]+)'")
+_INTEGER = re.compile(r"-?\d{1,15}")
+_NUMBER = re.compile(r"-?(\d{1,15}(\.\d{0,9})?|\.\d{1,9})")
+
+
+@dataclass(frozen=True)
+class ParamInput:
+    """One model parameter as a form input: a select of choices, a bounded number, or text."""
+
+    name: str
+    kind: str  # select | number | text
+    choices: list[str] = field(default_factory=list)
+    min: float | None = None
+    max: float | None = None
+    step: str = "any"
+    default: str = ""
+
+
+def param_inputs(spec: ModelSpec) -> list[ParamInput]:
+    """The inputs of a model's parameters, from the registry's constraints and defaults."""
+    inputs = []
+    for name in spec.supported_params:
+        if name in HIDDEN_PARAMS or name == spec.image_input:
+            continue
+        constraint = spec.constraints.get(name)
+        default = spec.defaults.get(name)
+        shown_default = "" if default is None else _text(default)
+        if constraint is not None and constraint.choices is not None:
+            choices = [_text(c) for c in constraint.choices]
+            inputs.append(ParamInput(name, "select", choices, default=shown_default))
+        elif isinstance(default, bool):
+            inputs.append(ParamInput(name, "select", ["true", "false"], default=shown_default))
+        elif constraint is not None and (constraint.min is not None or constraint.max is not None):
+            integral = constraint.multiple_of or isinstance(default, int)
+            step = str(constraint.multiple_of or 1) if integral else "any"
+            inputs.append(
+                ParamInput(
+                    name,
+                    "number",
+                    min=constraint.min,
+                    max=constraint.max,
+                    step=step,
+                    default=shown_default,
+                )
+            )
+        else:
+            inputs.append(ParamInput(name, "text", default=shown_default))
+    return inputs
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def models_for(registry: Registry, task: str) -> list[ModelSpec]:
+    return [spec for spec in registry if spec.task == task]
+
+
+def _typed(value: str, spec: ModelSpec | None, name: str) -> Any:
+    """A parameter's text as the registry's value: its choice, a bool, a number, else text."""
+    if spec is not None:
+        constraint = spec.constraints.get(name)
+        if constraint is not None and constraint.choices is not None:
+            for choice in constraint.choices:
+                if _text(choice) == value:
+                    return choice
+            return value
+        if isinstance(spec.defaults.get(name), bool) and value in ("true", "false"):
+            return value == "true"
+    if _INTEGER.fullmatch(value):
+        return int(value)
+    if _NUMBER.fullmatch(value):
+        return float(value)
+    return value
+
+
+def _number(value: str | None) -> Any:
+    """A number field: the number, or the text as given (the checks then name the field)."""
+    if value is None:
+        return None
+    if _INTEGER.fullmatch(value):
+        return int(value)
+    if _NUMBER.fullmatch(value):
+        return float(value)
+    return value
+
+
+@dataclass
+class EditorForm:
+    """A posted editor: the document it describes (possibly invalid) and what was asked."""
+
+    document: dict[str, Any]
+    op: str
+
+
+def _generation(
+    fields: dict[str, str], prefix: str, registry: Registry, task: str
+) -> dict[str, Any]:
+    """One generation from its fields. A model of another kind (the section's visual changed)
+    or none is replaced by the slot's first model, whose parameters start from their
+    defaults; an unknown model stays, for the checks to name."""
+    model = fields.get(f"{prefix}-model", "")
+    spec = registry.models.get(model)
+    switched = not model or (spec is not None and spec.task != task)
+    if switched:
+        available = models_for(registry, task)
+        spec = available[0] if available else None
+        model = spec.id if spec is not None else model
+    generation: dict[str, Any] = {"model": model}
+    prompt = fields.get(f"{prefix}-prompt")
+    if prompt is not None:
+        generation["prompt"] = prompt
+    marker = f"{prefix}-param-"
+    params = {
+        name[len(marker) :]: _typed(value, spec, name[len(marker) :])
+        for name, value in fields.items()
+        if name.startswith(marker) and not switched
+    }
+    if params:
+        generation["params"] = params
+    return generation
+
+
+def editor_document(fields: dict[str, str], registry: Registry) -> EditorForm:
+    """The script document the editor's fields describe, with the section operation applied
+    (`add`, `remove-N`, `up-N`, `down-N`); values that do not parse stay text for the checks."""
+    op = fields.pop("op", "submit")
+    indexes = sorted({int(m.group(1)) for name in fields if (m := _SECTION_FIELD.fullmatch(name))})
+    sections = []
+    for index in indexes:
+        sf = {
+            m.group(2): v
+            for n, v in fields.items()
+            if (m := _SECTION_FIELD.fullmatch(n)) and int(m.group(1)) == index
+        }
+        visual = sf.get("visual", "image-clip")
+        if visual not in VISUALS:
+            visual = "image-clip"
+        section: dict[str, Any] = {"id": sf.get("id", ""), "narration": sf.get("narration", "")}
+        if visual in ("image-clip", "still"):
+            section["keyframe"] = _generation(sf, "keyframe", registry, SLOT_TASKS["keyframe"])
+        if visual in ("image-clip", "text-clip"):
+            section["clip"] = _generation(sf, "clip", registry, SLOT_TASKS[visual])
+            if visual == "image-clip":
+                section["clip"].pop("prompt", None)
+        else:
+            section["still"] = {
+                "duration_s": _number(sf.get("still-duration_s")) or 3,
+                "zoom": sf.get("still-zoom") == "on",
+            }
+        sections.append(section)
+    document: dict[str, Any] = {
+        "id": fields.get("id") or "",
+        "title": fields.get("title", ""),
+        "sections": sections,
+    }
+    if fields.get("budget_usd") is not None:
+        document["budget_usd"] = _number(fields["budget_usd"])
+    if fields.get("soundtrack-model"):
+        document["soundtrack"] = _generation(
+            fields, "soundtrack", registry, SLOT_TASKS["soundtrack"]
+        )
+    output: dict[str, Any] = {"format": fields.get("output-format", "mp4")}
+    for name in ("size", "transition"):
+        if fields.get(f"output-{name}"):
+            output[name] = fields[f"output-{name}"]
+    output["captions"] = fields.get("output-captions") == "on"
+    document["output"] = output
+    _apply_op(document, op, registry)
+    return EditorForm(document, op)
+
+
+def _apply_op(document: dict[str, Any], op: str, registry: Registry) -> None:
+    sections: list[dict[str, Any]] = document["sections"]
+    action, _, number = op.partition("-")
+    index = int(number) if number.isdigit() else -1
+    if action == "add":
+        sections.append(new_section(registry, len(sections) + 1))
+    elif action == "remove" and 0 <= index < len(sections):
+        sections.pop(index)
+    elif action == "up" and 0 < index < len(sections):
+        sections[index - 1], sections[index] = sections[index], sections[index - 1]
+    elif action == "down" and 0 <= index < len(sections) - 1:
+        sections[index + 1], sections[index] = sections[index], sections[index + 1]
+
+
+def new_section(registry: Registry, number: int) -> dict[str, Any]:
+    images = models_for(registry, SLOT_TASKS["keyframe"])
+    return {
+        "id": f"section-{number}",
+        "narration": "",
+        "keyframe": {"model": images[0].id if images else "", "prompt": ""},
+        "still": {"duration_s": 3, "zoom": False},
+    }
+
+
+def new_document(registry: Registry) -> dict[str, Any]:
+    """What a new script starts as: one still section, mp4 output."""
+    return {
+        "id": "",
+        "title": "",
+        "budget_usd": 1.0,
+        "sections": [new_section(registry, 1)],
+        "output": {"format": "mp4", "captions": False},
+    }
+
+
+def script_id_for(document: dict[str, Any]) -> None:
+    """Give a document without an id one made from its title (and a few random letters)."""
+    if document.get("id"):
+        return
+    slug = re.sub(r"[^a-z0-9]+", "-", str(document.get("title", "")).lower()).strip("-")[:48]
+    document["id"] = f"{slug or 'script'}-{secrets.token_hex(3)}"
+
+
+def section_visual(section: dict[str, Any]) -> str:
+    if section.get("still") is not None:
+        return "still"
+    return "image-clip" if section.get("keyframe") is not None else "text-clip"
+
+
+def field_errors(exc: ScriptError, document: dict[str, Any]) -> dict[str, list[str]]:
+    """Each problem under the form field that shows it (`script` for the whole form)."""
+    errors: dict[str, list[str]] = {}
+    for path, message in exc.problems:
+        errors.setdefault(field_name(path, message, document), []).append(message)
+    return errors
+
+
+def field_name(path: FieldPath, message: str, document: dict[str, Any]) -> str:
+    """The editor field a problem at `path` belongs to (the nearest that the form shows)."""
+    parts = [str(p) for p in path]
+    if not parts:
+        return "script"
+    if parts[0] in ("id", "title", "budget_usd"):
+        return parts[0]
+    if parts[0] == "output":
+        shown = {"size": "size", "transition": "transition", "type": "transition"}
+        shown.update({"seconds": "transition", "format": "format"})
+        return f"output-{shown[parts[1]]}" if len(parts) > 1 and parts[1] in shown else "output"
+    if parts[0] == "soundtrack":
+        return _generation_field("soundtrack", parts[1:], message)
+    if parts[0] == "sections" and len(parts) > 1 and parts[1].isdigit():
+        prefix = f"sections-{parts[1]}"
+        rest = parts[2:]
+        if not rest:
+            return prefix
+        if rest[0] in ("keyframe", "clip"):
+            return _generation_field(f"{prefix}-{rest[0]}", rest[1:], message)
+        if rest[0] == "still":
+            return f"{prefix}-still-duration_s" if rest[1:2] == ["duration_s"] else prefix
+        return f"{prefix}-{rest[0]}" if rest[0] in ("id", "narration") else prefix
+    return "sections" if parts[0] == "sections" else "script"
+
+
+def _generation_field(prefix: str, rest: list[str], message: str) -> str:
+    if rest and rest[0] == "prompt":
+        return f"{prefix}-prompt"
+    if rest[:1] == ["params"] and len(rest) > 1:
+        return f"{prefix}-param-{rest[1]}"
+    found = _PARAMETER.search(message)
+    if found and found.group(1) not in HIDDEN_PARAMS:
+        return f"{prefix}-param-{found.group(1)}"
+    if "prompt" in message:
+        return f"{prefix}-prompt"
+    return f"{prefix}-model"
+
+
+def parse_seed(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not _INTEGER.fullmatch(value):
+        raise HTTPException(422, "seed: must be a whole number")
+    return int(value)

@@ -1,0 +1,395 @@
+"""The `/studio` routes: sign-in, the scripts list, the editor (with its live estimate, YAML
+import and export), a script's page (polled while generation runs) and its forms: decisions,
+retry, compile. Every route is behind the `Host` rule; every page but sign-in behind a session;
+every post same-origin and, but sign-in, carrying the session's CSRF token.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import yaml
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from vsl_pipelines.db import compilations as compilation_rows
+from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.scripts import ScriptExists, load_stored_script
+from vsl_pipelines.domain.script import (
+    DocumentError,
+    ScriptError,
+    check_document,
+    load_yaml,
+    parse_script,
+)
+from vsl_pipelines.generation.stages import estimate_script_cost
+from vsl_pipelines.logs import get_logger
+from vsl_pipelines.services.compilation import (
+    CompileInFlight,
+    NotApproved,
+    request_compile,
+)
+from vsl_pipelines.services.intake import add_script, check_script
+from vsl_pipelines.services.status import NotFailed, retry_script
+from vsl_pipelines.storage.local import LocalMediaStore
+from vsl_pipelines.web.api.video import VIDEO_TYPES
+from vsl_pipelines.web.decisions import ApproveBody, RejectBody, record_decision
+from vsl_pipelines.web.deps import (
+    SAFE_METHODS,
+    ConfigDep,
+    ScriptId,
+    SectionId,
+    check_host,
+    refuse_cross_site,
+)
+from vsl_pipelines.web.errors import http_errors, validation_problems
+from vsl_pipelines.web.review.forms import parse_form, read_form_body
+from vsl_pipelines.web.studio import forms, session, views
+from vsl_pipelines.web.studio.pages import STUDIO, StudioRoute, page
+
+log = get_logger("vsl_pipelines.web.studio")
+
+
+async def same_site_writes(request: Request) -> None:
+    """A post from another site is refused (403) before anything else is looked at, its
+    session included (a SameSite=Lax cookie does not come with it anyway)."""
+    if request.method not in SAFE_METHODS:
+        refuse_cross_site(request, "the form was posted")
+
+
+router = APIRouter(
+    route_class=StudioRoute,
+    dependencies=[Depends(check_host), Depends(same_site_writes)],
+    include_in_schema=False,
+)
+Session = Annotated[session.StudioSession, Depends(session.require_session)]
+EDITOR_SOURCE = "editor"
+
+
+async def _form(request: Request, max_bytes: int, max_fields: int) -> dict[str, str]:
+    return parse_form(await read_form_body(request, max_bytes), max_fields)
+
+
+async def small_form(request: Request) -> dict[str, str]:
+    """A decision, retry, compile or sign-in form (16 KiB, 16 fields)."""
+    return await _form(request, forms.MAX_SMALL_FORM_BYTES, forms.MAX_SMALL_FORM_FIELDS)
+
+
+async def editor_form(request: Request) -> dict[str, str]:
+    """The editor's form (a whole script: 1 MB)."""
+    return await _form(request, forms.MAX_EDITOR_BYTES, forms.MAX_EDITOR_FIELDS)
+
+
+SmallForm = Annotated[dict[str, str], Depends(small_form)]
+EditorFields = Annotated[dict[str, str], Depends(editor_form)]
+
+
+def _checked(user: session.StudioSession, fields: dict[str, str]) -> dict[str, str]:
+    session.check_form_token(user, fields.pop(session.FIELD, None))
+    return fields
+
+
+# Sign-in ---------------------------------------------------------------------------------
+
+
+def _next_path(value: str | None) -> str:
+    """Where to go after signing in: a studio path of this site, never elsewhere."""
+    if not value or not value.startswith(f"{STUDIO}") or value.startswith("//"):
+        return STUDIO
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or "\\" in value or not value.isprintable():
+        return STUDIO
+    return value[:500]
+
+
+@router.get("/sign-in", response_class=HTMLResponse, name="studio_sign_in")
+def sign_in_page(request: Request, next: str | None = None) -> HTMLResponse:
+    return page("sign_in.html", request, next=_next_path(next), error=None)
+
+
+@router.post("/sign-in", response_model=None)
+async def sign_in(request: Request, fields: SmallForm, config: ConfigDep) -> Response:
+    target = _next_path(fields.get("next"))
+    content = await session.sign_in(config, session.session_secret(request), fields.get("key", ""))
+    if content is None:
+        log.warning("studio sign-in refused")
+        return page(
+            "sign_in.html", request, status_code=401, next=target, error="That key is not valid."
+        )
+    response = RedirectResponse(target, status_code=303)
+    session.set_cookie(response, request, content)
+    log.info("studio sign-in", extra={"fields": {"who": content["who"]}})
+    return response
+
+
+@router.post("/sign-out", response_model=None)
+def sign_out(user: Session, fields: SmallForm) -> Response:
+    _checked(user, fields)
+    response = RedirectResponse(f"{STUDIO}/sign-in", status_code=303)
+    session.clear_cookie(response)
+    return response
+
+
+# The scripts list --------------------------------------------------------------------------
+
+
+@router.get("", response_class=HTMLResponse, name="studio_scripts")
+def scripts(
+    request: Request, user: Session, config: ConfigDep, status: str | None = None
+) -> HTMLResponse:
+    if status is not None and status not in views.STATUSES:
+        status = None
+    with connect(config.database_url) as conn:
+        listed = views.script_list(conn, status or None)
+    return page("scripts.html", request, scripts=listed, status=status, statuses=views.STATUSES)
+
+
+# The editor ---------------------------------------------------------------------------------
+
+
+def _editor(
+    request: Request,
+    config: ConfigDep,
+    document: dict[str, Any],
+    errors: dict[str, list[str]] | None = None,
+    status_code: int = 200,
+    imported: str | None = None,
+) -> HTMLResponse:
+    return page(
+        "editor.html",
+        request,
+        status_code=status_code,
+        doc=document,
+        errors=errors or {},
+        registry=config.registry,
+        models_for=forms.models_for,
+        param_inputs=forms.param_inputs,
+        section_visual=forms.section_visual,
+        slot_tasks=forms.SLOT_TASKS,
+        estimate=_estimate(config, document),
+        imported=imported,
+    )
+
+
+def _estimate(config: ConfigDep, document: dict[str, Any]) -> dict[str, Any]:
+    """The cost estimate and budget check of `vsl scripts add`, or the problems in the way."""
+    candidate = {**document, "id": document.get("id") or "new-script"}
+    try:
+        script, total = check_script(candidate, config.registry, source=EDITOR_SOURCE)
+    except ScriptError as exc:
+        estimate: dict[str, Any] = {"problems": [m for _, m in exc.problems]}
+        if any(path == ("budget_usd",) for path, _ in exc.problems):
+            try:
+                script = parse_script(candidate, EDITOR_SOURCE, config.registry)
+                estimate.update(estimate_script_cost(script, config.registry))
+            except ScriptError:
+                pass
+        return estimate
+    return {**estimate_script_cost(script, config.registry), "total_usd": total, "problems": []}
+
+
+@router.get("/scripts/new", response_class=HTMLResponse, name="studio_new_script")
+def new_script(request: Request, user: Session, config: ConfigDep) -> HTMLResponse:
+    return _editor(request, config, forms.new_document(config.registry))
+
+
+@router.post("/scripts/new", response_model=None)
+async def submit_script(
+    request: Request, user: Session, fields: EditorFields, config: ConfigDep
+) -> Response:
+    """An editor post: a section operation or a refresh re-renders the editor, `export`
+    downloads the YAML, `submit` stores the script (its generation starts) or shows each
+    problem at its field; nothing is stored on a refusal."""
+    form = forms.editor_document(_checked(user, fields), config.registry)
+    document = form.document
+    if form.op == "export":
+        return _yaml_download(document, document.get("id") or "script")
+    if form.op != "submit":
+        return _editor(request, config, document)
+    forms.script_id_for(document)
+    try:
+        added = await run_in_threadpool(
+            add_script, config.database_url, document, config.registry, source=EDITOR_SOURCE
+        )
+    except ScriptError as exc:
+        errors = forms.field_errors(exc, document)
+        return _editor(request, config, document, errors, status_code=422)
+    except ScriptExists as exc:
+        return _editor(request, config, document, {"id": [str(exc)]}, status_code=409)
+    log.info("studio script stored", extra={"script_id": added.script.id})
+    return RedirectResponse(f"{STUDIO}/scripts/{added.script.id}", status_code=303)
+
+
+@router.post("/scripts/estimate", response_class=HTMLResponse)
+async def estimate(
+    request: Request, user: Session, fields: EditorFields, config: ConfigDep
+) -> HTMLResponse:
+    """The live estimate of the editor's current fields (an htmx fragment)."""
+    form = forms.editor_document(_checked(user, fields), config.registry)
+    return page("estimate.html", request, estimate=_estimate(config, form.document))
+
+
+@router.post("/scripts/import", response_class=HTMLResponse)
+async def import_yaml(
+    request: Request, user: Session, fields: EditorFields, config: ConfigDep
+) -> HTMLResponse:
+    """A YAML script into the editor (not stored until submitted)."""
+    _checked(user, fields)
+    text = fields.get("yaml", "")
+    try:
+        document = await run_in_threadpool(load_yaml, text, "yaml")
+        if not isinstance(document, dict):
+            raise ScriptError("yaml: a script must be a mapping with id, title and sections")
+        check_document(document, "yaml")
+    except (ScriptError, DocumentError) as exc:
+        return page("import.html", request, status_code=422, text=text, errors={"yaml": [str(exc)]})
+    return _editor(request, config, document, imported=text)
+
+
+@router.get("/scripts/import", response_class=HTMLResponse)
+def import_page(request: Request, user: Session) -> HTMLResponse:
+    return page("import.html", request, text="", errors={})
+
+
+def _yaml_download(document: dict[str, Any], name: str) -> Response:
+    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    return Response(
+        text,
+        media_type="application/yaml",
+        headers={"Content-Disposition": f'attachment; filename="{name}.yaml"'},
+    )
+
+
+# A script's page ----------------------------------------------------------------------------
+
+
+def _script_page(config: ConfigDep, script_id: str) -> views.ScriptPage:
+    with http_errors(), connect(config.database_url) as conn:
+        return views.script_page(conn, config.media_store, script_id)
+
+
+@router.get("/scripts/{script_id}", response_class=HTMLResponse, name="studio_script")
+def script(request: Request, user: Session, script_id: ScriptId, config: ConfigDep) -> HTMLResponse:
+    return page("script.html", request, script=_script_page(config, script_id), notice=None)
+
+
+@router.get("/scripts/{script_id}/live", response_class=HTMLResponse)
+def live(request: Request, user: Session, script_id: ScriptId, config: ConfigDep) -> HTMLResponse:
+    """The part of the script page that changes on its own (htmx polls it)."""
+    return page("live.html", request, script=_script_page(config, script_id))
+
+
+@router.get("/scripts/{script_id}/script.yaml", response_model=None)
+def export_yaml(user: Session, script_id: ScriptId, config: ConfigDep) -> Response:
+    with http_errors(), connect(config.database_url) as conn:
+        stored = load_stored_script(conn, script_id)
+    return _yaml_download(stored.model_dump(mode="json", exclude_none=True), script_id)
+
+
+def _back(script_id: str, anchor: str = "") -> RedirectResponse:
+    return RedirectResponse(f"{STUDIO}/scripts/{script_id}{anchor}", status_code=303)
+
+
+@router.post("/scripts/{script_id}/sections/{section_id}/{decision}", response_model=None)
+def decide(
+    user: Session,
+    script_id: ScriptId,
+    section_id: SectionId,
+    decision: str,
+    fields: SmallForm,
+    config: ConfigDep,
+) -> Response:
+    """Approve or reject the section's current take (a rejection may carry a prompt, seed)."""
+    _checked(user, fields)
+    model: type[ApproveBody] | type[RejectBody]
+    if decision == "approve":
+        model, verdict = ApproveBody, "approved"
+    elif decision == "reject":
+        model, verdict = RejectBody, "rejected"
+    else:
+        raise HTTPException(404, f"no decision {decision[:40]!r}: approve or reject")
+    try:
+        body = model.model_validate(fields)
+    except ValidationError as exc:
+        raise HTTPException(422, f"form: {validation_problems(exc, 'form')}") from None
+    record_decision(
+        config.database_url, script_id, section_id, verdict, body, reviewer=f"studio:{user.who}"
+    )
+    return _back(script_id, f"#section-{section_id}")
+
+
+@router.post("/scripts/{script_id}/retry", response_model=None)
+def retry(user: Session, script_id: ScriptId, fields: SmallForm, config: ConfigDep) -> Response:
+    _checked(user, fields)
+    with http_errors(), connect(config.database_url) as conn:
+        try:
+            retry_script(conn, script_id)
+        except NotFailed as exc:
+            raise HTTPException(409, str(exc)) from None
+    return _back(script_id)
+
+
+@router.post("/scripts/{script_id}/compile", response_model=None)
+def compile_again(
+    user: Session, script_id: ScriptId, fields: SmallForm, config: ConfigDep
+) -> Response:
+    """Ask for a compile with other options (the API's compile request)."""
+    _checked(user, fields)
+    output_format = fields.pop("format", None)
+    quality = fields.pop("quality", "standard")
+    if output_format not in (None, *forms.OUTPUT_FORMATS) or quality not in (
+        "draft",
+        "standard",
+        "high",
+    ):
+        raise HTTPException(422, "format or quality: not one of the choices")
+    overrides = {
+        "size": fields.get("size"),
+        "transition": fields.get("transition"),
+        "captions": fields.get("captions") == "on",
+    }
+    with http_errors(), connect(config.database_url) as conn:
+        try:
+            request_compile(
+                conn,
+                script_id,
+                output_format=output_format,
+                quality=quality,
+                overrides=overrides,
+                requested_by=f"studio:{user.who}",
+            )
+        except (NotApproved, CompileInFlight) as exc:
+            raise HTTPException(409, str(exc)) from None
+    return _back(script_id, "#final")
+
+
+@router.get("/scripts/{script_id}/compilations/{compilation_id}/download", response_model=None)
+def download(
+    user: Session,
+    script_id: ScriptId,
+    compilation_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    config: ConfigDep,
+) -> Response:
+    """A compiled video as a file download (a redirect to its URL from S3)."""
+    with connect(config.database_url) as conn:
+        row = compilation_rows.compilation(conn, compilation_id)
+    if row is None or row["script_id"] != script_id or row["status"] != "succeeded":
+        raise HTTPException(404, f"compilation {compilation_id} of {script_id!r} has no video")
+    key = row["output_key"]
+    store = config.media_store
+    if not isinstance(store, LocalMediaStore):
+        return RedirectResponse(store.public_url(key), status_code=307)
+    try:
+        path = store.local_path(key)
+    except FileNotFoundError:
+        raise HTTPException(404, f"compiled video {key!r} is missing") from None
+    suffix = PurePosixPath(key).suffix
+    return FileResponse(
+        path,
+        media_type=VIDEO_TYPES.get(suffix, "application/octet-stream"),
+        filename=f"{script_id}-{compilation_id}{suffix}",
+    )

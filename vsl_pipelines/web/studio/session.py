@@ -1,0 +1,155 @@
+"""Who is using the studio: a sign-in with an API key, then a signed session cookie, and the
+CSRF token every studio form carries.
+
+The cookie (`vsl_studio`, on `/studio`, HttpOnly, SameSite=Lax, Secure over https) holds the
+key's SHA-256 digest, never the key, and a random nonce, signed with itsdangerous under the
+session secret every worker and replica shares (`VSL_SESSION_SECRET`, or one derived from the
+webhook secret), so any replica reads any session. A stored key is looked up again by digest on
+each request (through the key cache), so revoking it ends its sessions; the bootstrap key's
+sessions end when `VSL_API_KEY` changes. Form tokens are an HMAC of the nonce, as the review
+page's (`review.csrf`). Without `VSL_API_KEY`, loopback clients get a local session unasked,
+as `/review` serves them without a key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import HTTPException, Request, Response
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.concurrency import run_in_threadpool
+
+from vsl_pipelines.services.keys import digest, verify_digest, verify_key
+from vsl_pipelines.web.deps import LOOPBACK_HOSTS, ApiConfig
+from vsl_pipelines.web.review import csrf
+
+COOKIE = "vsl_studio"
+COOKIE_PATH = "/studio"
+FIELD = "csrf"
+MAX_AGE_S = 12 * 3600
+BOOTSTRAP = "bootstrap"
+LOCAL = "local"
+_SALT = "vsl studio session"
+
+
+def derive_session_secret(webhook_secret: str) -> bytes:
+    """The session secret when none is configured: every replica has the webhook secret."""
+    return hmac.new(webhook_secret.encode(), b"vsl studio session\x00", hashlib.sha256).digest()
+
+
+@dataclass(frozen=True)
+class StudioSession:
+    """A signed-in user: who (the key's name, `bootstrap` or `local`) and the form token."""
+
+    who: str
+    nonce: str
+    csrf_token: str
+
+
+def _serializer(secret: bytes) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt=_SALT)
+
+
+def _bootstrap_mark(config: ApiConfig, secret: bytes) -> str:
+    """Ties a bootstrap session to the current `VSL_API_KEY` without holding it."""
+    assert config.api_key is not None
+    key = config.api_key.get_secret_value().encode()
+    return hmac.new(secret, b"bootstrap\x00" + key, hashlib.sha256).hexdigest()
+
+
+def _session(secret: bytes, who: str, nonce: str) -> StudioSession:
+    return StudioSession(who, nonce, csrf.form_token(secret, nonce))
+
+
+def session_secret(request: Request) -> bytes:
+    """The secret `create_app` keeps in the app's state."""
+    secret: bytes = request.app.state.session_secret
+    return secret
+
+
+async def sign_in(config: ApiConfig, secret: bytes, presented: str) -> dict[str, Any] | None:
+    """The cookie's content for a valid key (the bootstrap or a live stored one), else None."""
+    nonce = secrets.token_urlsafe(32)
+    if config.api_key is not None and hmac.compare_digest(
+        presented.encode(), config.api_key.get_secret_value().encode()
+    ):
+        return {"who": BOOTSTRAP, "mark": _bootstrap_mark(config, secret), "nonce": nonce}
+    key = await run_in_threadpool(verify_key, config.database_url, presented, config.key_cache)
+    if key is None:
+        return None
+    return {"who": key.name, "digest": digest(presented).hex(), "nonce": nonce}
+
+
+def set_cookie(response: Response, request: Request, content: dict[str, Any]) -> None:
+    response.set_cookie(
+        COOKIE,
+        _serializer(session_secret(request)).dumps(content),
+        max_age=MAX_AGE_S,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+
+
+def clear_cookie(response: Response) -> None:
+    response.delete_cookie(COOKIE, path=COOKIE_PATH)
+
+
+async def current_session(request: Request, config: ApiConfig) -> StudioSession | None:
+    """The request's session: its valid cookie, or a local one for a loopback client while no
+    bootstrap key is set; None when the user must sign in."""
+    secret = session_secret(request)
+    raw = request.cookies.get(COOKIE)
+    if raw:
+        try:
+            content = _serializer(secret).loads(raw, max_age=MAX_AGE_S)
+        except BadSignature:  # SignatureExpired is one
+            content = None
+        if isinstance(content, dict) and await _still_valid(config, secret, content):
+            return _session(secret, str(content["who"]), str(content["nonce"]))
+    if config.api_key is None and request.client and request.client.host in LOOPBACK_HOSTS:
+        issue = {"who": LOCAL, "nonce": secrets.token_urlsafe(32)}
+        request.state.studio_issue = issue  # the page sends it as the session cookie
+        return _session(secret, LOCAL, issue["nonce"])
+    return None
+
+
+async def _still_valid(config: ApiConfig, secret: bytes, content: dict[str, Any]) -> bool:
+    if not isinstance(content.get("nonce"), str):
+        return False
+    who = content.get("who")
+    if who == LOCAL:
+        return config.api_key is None
+    if who == BOOTSTRAP:
+        return config.api_key is not None and hmac.compare_digest(
+            str(content.get("mark", "")), _bootstrap_mark(config, secret)
+        )
+    try:
+        wanted = bytes.fromhex(str(content.get("digest", "")))
+    except ValueError:
+        return False
+    key = await run_in_threadpool(verify_digest, config.database_url, wanted, config.key_cache)
+    return key is not None and key.name == who
+
+
+def check_form_token(session: StudioSession, token: str | None) -> None:
+    """403 unless the posted token is the session's."""
+    if token and hmac.compare_digest(session.csrf_token.encode(), token.encode("utf-8", "replace")):
+        return
+    raise HTTPException(
+        403, "the form's CSRF token is missing or stale: reload the page and try again"
+    )
+
+
+async def require_session(request: Request) -> StudioSession:
+    """The studio's access rule: a session, else 401 (pages turn it into the sign-in page)."""
+    found = await current_session(request, request.app.state.api_config)
+    if found is None:
+        raise HTTPException(401, "sign in with an API key to use the studio")
+    request.state.studio_session = found
+    return found
