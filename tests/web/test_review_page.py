@@ -516,8 +516,10 @@ def test_posts_without_the_pages_csrf_token_are_refused(
     auth = review_form_auth(httpx, f"{api_service.url}/review")
     other = review_form_auth(httpx, f"{api_service.url}/review")  # another session
     local = ("127.0.0.1", 50000)
-    with TestClient(build_api_app(), base_url=LOCAL_BASE_URL, client=local) as elsewhere:
-        foreign = review_form_auth(elsewhere, "/review")  # the same session, another app
+    # Another deployment (its own session secret); replicas of this one share theirs.
+    another = build_api_app(session_secret=b"another deployment's secret")
+    with TestClient(another, base_url=LOCAL_BASE_URL, client=local) as elsewhere:
+        foreign = review_form_auth(elsewhere, "/review")
     fields = {"prompt": "a competitor's logo"}
     attempts = {
         "no token, no cookie": ({}, fields),
@@ -614,3 +616,22 @@ def test_bad_page_queries_are_422(
     response = httpx.get(f"{api_service.url}/review", params=query, timeout=10)
     assert response.status_code == 422, response.text
     assert words in html.unescape(response.text)
+
+
+def test_a_form_from_one_replica_is_accepted_by_another(
+    start_api: StartApi, database_url: str, stored_script: Script
+) -> None:
+    """Replicas (and workers, and a restarted service) share the form tokens' key: a page
+    served by one is decided on another."""
+    add_clip(database_url, "spring-launch", "hook")
+    first, second = start_api(), start_api()
+    auth = review_form_auth(httpx, f"{first.url}/review")
+    response = httpx.post(
+        f"{second.url}/review/spring-launch/hook/approve",
+        data=auth.fields({"note": "seen on the first"}),
+        headers=auth.headers,
+        timeout=10,
+    )
+    assert response.status_code == 303, response.text
+    [row] = approvals(database_url)
+    assert (row["section_id"], row["note"]) == ("hook", "seen on the first")

@@ -23,7 +23,6 @@ import binascii
 import hmac
 import math
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -81,12 +80,9 @@ class ApiConfig:
     cors_origins: frozenset[str] = frozenset()
     # The status layers (None: PostgreSQL alone).
     job_status: JobStatusLayers | None = field(default=None, repr=False, compare=False)
-    # Signs the review page's CSRF tokens; one per app (a restarted service wants a reload).
-    csrf_secret: bytes = field(
-        default_factory=lambda: secrets.token_bytes(32), repr=False, compare=False
-    )
-    # Signs the studio's session cookies and form tokens: the same on every worker and replica
-    # (`VSL_SESSION_SECRET`; None: `create_app` derives one from the webhook secret).
+    # Signs the studio's session cookies and the studio's and review page's form tokens: the
+    # same on every worker and replica (`VSL_SESSION_SECRET`; None: `create_app` derives one
+    # from the webhook secret).
     session_secret: bytes | None = field(default=None, repr=False, compare=False)
 
 

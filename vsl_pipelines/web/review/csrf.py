@@ -22,6 +22,14 @@ _NONCE = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 _PURPOSE = b"vsl review form\x00"
 
 
+def app_secret(request: Request) -> bytes:
+    """The key of the tokens: the app's session secret (`VSL_SESSION_SECRET`, or derived from
+    the webhook secret), the same on every worker and replica, so a form served by one is
+    accepted by another and across restarts."""
+    secret: bytes = request.app.state.session_secret
+    return secret
+
+
 def session_nonce(request: Request) -> str:
     """The nonce of the reviewer's cookie, or a new one when there is none (or a malformed one)."""
     nonce = request.cookies.get(COOKIE, "")

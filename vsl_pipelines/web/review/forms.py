@@ -34,12 +34,12 @@ class DecisionForm:
 
 async def approval_form(request: Request, config: ConfigDep) -> DecisionForm:
     """An approval form: `csrf`, `note?`."""
-    return await _decision_form(request, config.csrf_secret, ApproveBody)
+    return await _decision_form(request, csrf.app_secret(request), ApproveBody)
 
 
 async def rejection_form(request: Request, config: ConfigDep) -> DecisionForm:
     """A rejection form: `csrf`, `note?`, `prompt?`, `seed?`."""
-    return await _decision_form(request, config.csrf_secret, RejectBody)
+    return await _decision_form(request, csrf.app_secret(request), RejectBody)
 
 
 async def _decision_form(

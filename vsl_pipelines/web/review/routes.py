@@ -62,7 +62,7 @@ def review_page(
         page = build_review_page(conn, config.media_store, script, done)
     path = page_path(request)
     nonce = csrf.session_nonce(request)
-    response = review_response(page, path, csrf.form_token(config.csrf_secret, nonce))
+    response = review_response(page, path, csrf.form_token(csrf.app_secret(request), nonce))
     csrf.set_cookie(response, request, nonce, path)
     return response
 
