@@ -317,19 +317,15 @@ class Topology:
             )
         return response.json()
 
-    def launch_generation(self, script_id: str) -> str:
-        from dagster_graphql import DagsterGraphQLClient
-
-        client = DagsterGraphQLClient("127.0.0.1", port_number=self.ports["web"])
-        return client.submit_job_execution(
-            "generate",
-            repository_location_name="vsl_pipelines",
-            tags={
-                "dagster/partition": script_id,
-                "vsl/script_id": script_id,
-                "vsl/step": "requests",
-            },
+    def webserver_runs(self) -> set[str]:
+        """The run ids the Dagster UI's GraphQL API lists (what an operator sees)."""
+        response = httpx.post(
+            f"http://127.0.0.1:{self.ports['web']}/graphql",
+            json={"query": "{ runsOrError { ... on Runs { results { runId } } } }"},
+            timeout=30,
         )
+        response.raise_for_status()
+        return {r["runId"] for r in response.json()["data"]["runsOrError"]["results"]}
 
     def dagster_runs(self) -> list[dict[str, Any]]:
         with psycopg.connect(self.env["DAGSTER_PG_URL"]) as conn:
@@ -465,8 +461,8 @@ def run_flow(topology: Topology, timeout_s: float) -> dict[str, Any]:
         headers={"content-type": "application/yaml"},
     )
     script_id = script["script_id"]
-    say(f"script {script_id} stored over the API; launching its generation")
-    topology.launch_generation(script_id)
+    # The scripts sensor registers it and starts its generation at once.
+    say(f"script {script_id} stored over the API")
     killed: str | None = None
     status = ""
     approved: set[tuple[str, Any]] = set()
@@ -521,6 +517,8 @@ def verify(topology: Topology, flow: dict[str, Any]) -> dict[str, Any]:
     killed = flow["killed"]
     retried = [r for r in runs if r["tags"].get("dagster/parent_run_id") == killed]
     problems = []
+    if topology.webserver_runs() != {r["run_id"] for r in runs}:
+        problems.append("the webserver's GraphQL API does not list the runs of the database")
     if len(runs) < 4:
         problems.append(f"only {len(runs)} runs")
     if by_run != {r["run_id"] for r in runs} or len(containers) != len(runs):
