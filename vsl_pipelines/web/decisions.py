@@ -60,12 +60,20 @@ def record_decision(
     body: ApproveBody | RejectBody,
     *,
     reviewer: str,
+    take: int | None = None,
 ) -> dict[str, Any]:
-    """Append a decision on the section's current take (as `vsl review` does)."""
+    """Append a decision on the section's current take (as `vsl review` does); with `take`,
+    only if that is still the current one (409 otherwise: a newer take arrived unseen)."""
     with http_errors(), connect(database_url) as conn:
         try:
             row = decide(
-                conn, script_id, section_id, decision, reviewer=reviewer, **body.model_dump()
+                conn,
+                script_id,
+                section_id,
+                decision,
+                reviewer=reviewer,
+                take=take,
+                **body.model_dump(),
             )
         except AlreadyDecided as exc:
             raise HTTPException(409, str(exc)) from None

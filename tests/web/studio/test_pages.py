@@ -279,3 +279,38 @@ def test_local_clients_get_a_session_without_a_key(start_api: StartApi) -> None:
     page = httpx.get(f"{service.url}/studio")
     assert page.status_code == 200 and "vsl_studio=" in page.headers.get("set-cookie", "")
     assert httpx.get(f"{service.url}/studio/static/htmx.min.js").status_code == 200
+
+
+def test_a_decision_acts_on_the_take_the_page_showed(
+    client: TestClient, database_url: str, stored_script: Script
+) -> None:
+    """The page's forms name the take they show: once a newer take has arrived, a decision
+    made on the older page is refused (409) and records nothing (without the take it would
+    approve take 2 unseen); on the new take it counts."""
+    from tests.fixtures.api import add_clip
+
+    add_clip(database_url, "spring-launch", "hook")
+    page = client.get("/studio/scripts/spring-launch")
+    assert page.status_code == 200, page.text
+    assert 'name="take" value="1"' in page.text
+    csrf = token(client, "/studio/scripts/spring-launch")
+    # Meanwhile another reviewer rejects take 1 and take 2 arrives: this page never showed it.
+    from vsl_pipelines.services.review import apply_rejection, decide
+
+    with connect(database_url) as conn:
+        rejection = decide(conn, "spring-launch", "hook", "rejected", reviewer="other", take=1)
+        assert apply_rejection(conn, rejection) == 2  # what the approval sensor does
+        conn.commit()
+    add_clip(database_url, "spring-launch", "hook", take=2)
+    url = "/studio/scripts/spring-launch/sections/hook/approve"
+    stale = client.post(url, data={"csrf": csrf, "take": "1"}, follow_redirects=False)
+    assert stale.status_code == 409, stale.text
+    with connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) AS n FROM approvals").fetchone()["n"] == 1
+    bad = client.post(url, data={"csrf": csrf, "take": "one"}, follow_redirects=False)
+    assert bad.status_code == 422
+    current = client.post(url, data={"csrf": csrf, "take": "2"}, follow_redirects=False)
+    assert current.status_code == 303, current.text
+    with connect(database_url) as conn:
+        row = conn.execute("SELECT take, decision FROM approvals ORDER BY id DESC").fetchone()
+    assert (row["take"], row["decision"]) == (2, "approved")

@@ -312,12 +312,22 @@ def decide(
         model, verdict = RejectBody, "rejected"
     else:
         raise HTTPException(404, f"no decision {decision[:40]!r}: approve or reject")
+    seen = fields.pop("take", None)
+    if seen is not None and not (seen.isdigit() and 0 < len(seen) <= 6):
+        raise HTTPException(422, "form: take must be the number of the take shown")
     try:
         body = model.model_validate(fields)
     except ValidationError as exc:
         raise HTTPException(422, f"form: {validation_problems(exc, 'form')}") from None
+    # The take the page showed: a newer one that arrived meanwhile is not decided unseen.
     record_decision(
-        config.database_url, script_id, section_id, verdict, body, reviewer=f"studio:{user.who}"
+        config.database_url,
+        script_id,
+        section_id,
+        verdict,
+        body,
+        reviewer=f"studio:{user.who}",
+        take=int(seen) if seen is not None else None,
     )
     return _back(script_id, f"#section-{section_id}")
 
