@@ -366,3 +366,33 @@ def test_ticks_share_one_redis_connection(
     assert {layers.read(str(i))[1] for i in ids} == {"redis"}
     opened = connections_received(private_redis_url) - before - 1  # less the counter's own
     assert ticks == 8 and opened <= 1, f"{ticks} ticks opened {opened} Redis connections"
+
+
+def test_a_stage_waits_for_its_collecting_run_in_flight(
+    database_url: str,
+    submitted: dict[str, dict[str, Any]],
+    inbox: PostgresInbox,
+    inbox_resource: InboxResource,
+    instance: dg.DagsterInstance,
+) -> None:
+    for section in ("hook", "offer", "close"):
+        inbox.put(f"msg_{section}", _body(submitted[section]))
+    pacing = PacingResource()
+    first, cursor, _ = webhook_tick(0, database_url, inbox_resource, None, pacing, instance)
+    assert [r.job_name for r in first] == ["collect_keyframes"]
+    run = dg.DagsterRun(
+        job_name="collect_keyframes",
+        status=dg.DagsterRunStatus.STARTED,
+        tags={"vsl/script_id": SCRIPT, "vsl/step": "keyframes"},
+    )
+    instance.add_run(run)
+    # The run has stored one keyframe of three: the two left are a new state, not a new run.
+    hook = next(j for j in _job_rows(database_url) if j["section_id"] == "hook")
+    with connect(database_url) as conn:
+        job_rows.mark_collected(conn, hook["id"], 0.0)
+    held, cursor, _ = webhook_tick(cursor, database_url, inbox_resource, None, pacing, instance)
+    assert held == [], "no second keyframes run beside the one in flight"
+    instance.report_run_failed(run)  # it died with two keyframes left
+    after, _, _ = webhook_tick(cursor, database_url, inbox_resource, None, pacing, instance)
+    assert [r.job_name for r in after] == ["collect_keyframes"]
+    assert _keys(after).isdisjoint(_keys(first)), "the two left are asked for under their key"
