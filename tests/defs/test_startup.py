@@ -48,3 +48,24 @@ def test_sensor_loop_is_set_where_the_daemon_loop_reads_it() -> None:
         assert f"{LOOP_CONSTANT} - loop_duration" in source
     finally:
         setattr(sensor_daemon, LOOP_CONSTANT, original)
+
+
+def test_runs_start_from_the_servers_context_that_the_code_server_replaces() -> None:
+    import dagster._grpc.server as grpc_server
+
+    from vsl_pipelines.defs.code_server import CONTEXT_ATTRIBUTE, use_forkserver
+
+    server = grpc_server.DagsterApiServer
+    original = server.__init__
+    try:
+        assert use_forkserver()
+        assert server.__init__ is not original
+        # The context is chosen in the constructor, and every run's process comes from it.
+        assert f"self.{CONTEXT_ATTRIBUTE} = multiprocessing.get_context(" in inspect.getsource(
+            original
+        )
+        start_run = inspect.getsource(server.StartRun)
+        assert f"self.{CONTEXT_ATTRIBUTE}.Process(" in start_run
+        assert f"self.{CONTEXT_ATTRIBUTE}.Queue()" in start_run
+    finally:
+        server.__init__ = original  # type: ignore[method-assign]

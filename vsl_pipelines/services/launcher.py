@@ -323,7 +323,10 @@ def run_demo(
         code_server = code.start(
             "code_server",
             [
-                dagster,
+                # `dagster api grpc` whose runs fork from a process with the code imported.
+                sys.executable,
+                "-m",
+                "vsl_pipelines.defs.code_server",
                 "api",
                 "grpc",
                 "-m",
