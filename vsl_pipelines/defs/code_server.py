@@ -28,9 +28,20 @@ import dagster._grpc.server as grpc_server
 from dagster._cli import main as dagster_main
 
 CONTEXT_ATTRIBUTE = "_mp_ctx"
-# The code location, and this module: a run's process re-runs the server's main module (as
-# `__mp_main__`) before it starts, which is free once its imports are loaded.
-PRELOAD = ("vsl_pipelines.definitions", "vsl_pipelines.defs.code_server")
+# The code location; what its runs import when they call Replicate, collect or compile (the
+# code location itself defers those, for processes that do not run them); and this module: a
+# run's process re-runs the server's main module (as `__mp_main__`) before it starts, which is
+# free once its imports are loaded. Clients not configured (redis, boto3) stay out.
+PRELOAD = (
+    "vsl_pipelines.definitions",
+    "vsl_pipelines.generation.predictions",
+    "vsl_pipelines.media.compile",
+    "vsl_pipelines.media.probe",
+    "vsl_pipelines.media.stills",
+    "vsl_pipelines.media.thumbnails",
+    "httpx",
+    "vsl_pipelines.defs.code_server",
+)
 
 
 def use_forkserver(preload: Sequence[str] = PRELOAD) -> bool:
