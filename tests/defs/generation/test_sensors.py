@@ -10,6 +10,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from tests.fixtures.aws import REGION
 from tests.fixtures.redis import connections_received
 from tests.fixtures.sandbox import SANDBOX_TOKEN
 from vsl_pipelines.db import jobs as job_rows
@@ -28,6 +29,7 @@ from vsl_pipelines.domain.script import Script
 from vsl_pipelines.generation.collect import collect_stage
 from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.generation.submit import submit_missing_predictions
+from vsl_pipelines.inbox.dynamodb import DynamoInbox
 from vsl_pipelines.inbox.postgres import PostgresInbox
 from vsl_pipelines.sandbox import RunningSandbox
 from vsl_pipelines.storage.local import LocalMediaStore
@@ -396,3 +398,28 @@ def test_a_stage_waits_for_its_collecting_run_in_flight(
     after, _, _ = webhook_tick(cursor, database_url, inbox_resource, None, pacing, instance)
     assert [r.job_name for r in after] == ["collect_keyframes"]
     assert _keys(after).isdisjoint(_keys(first)), "the two left are asked for under their key"
+
+
+def test_over_the_dynamodb_inbox_each_run_is_asked_for_once(
+    database_url: str,
+    submitted: dict[str, dict[str, Any]],
+    dynamo_table: tuple[Any, str],
+    moto_server: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sensor's cursor and run keys over the DynamoDB inbox (moto), as over Postgres: a
+    redelivered webhook is stored once and applied once, and a state asks for its run once."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")  # boto3 in the resource reads them itself
+    client, table = dynamo_table
+    writer = DynamoInbox(table, client=client)
+    resource = InboxResource(dynamodb_table=table, aws_endpoint_url=moto_server, aws_region=REGION)
+    for section in ("hook", "offer", "close"):
+        assert writer.put(f"msg_{section}", _body(submitted[section])) is True
+    assert writer.put("msg_hook", _body(submitted["hook"])) is False
+    first, cursor, applied = _tick(0, database_url, resource)
+    assert applied == 3 and [r.job_name for r in first] == ["collect_keyframes"]
+    assert writer.put("msg_offer", _body(submitted["offer"])) is False  # after the tick
+    again, same, applied = _tick(cursor, database_url, resource)
+    assert (same, applied) == (cursor, 0)
+    assert _keys(again) == _keys(first), "the same state, the same run key"
