@@ -9,9 +9,10 @@ JSON line per round and a summary with the ratio of `vsl serve` to the bare stac
 
 `--dynamodb`: each round also runs one `vsl serve` process with the DynamoDB inbox
 (`VSL_DYNAMODB_TABLE`, a fresh table made by `create_inbox_table`) on a local moto server, and
-gives its ratio to the same round's Postgres inbox. moto is a Python emulator serving one
-request at a time (as in the tests): the figure is moto's speed on this machine, not
-DynamoDB's.
+gives its ratio to the same round's Postgres inbox; then `DynamoInbox.put` from 8 threads
+straight to moto (`moto_direct_puts`), moto's own ceiling for the inbox's writes. moto is a
+Python emulator serving one request at a time (as in the tests): the figures are moto's speed
+on this machine, not DynamoDB's.
 """
 
 from __future__ import annotations
@@ -110,6 +111,54 @@ def dynamo_stored(endpoint: str, table: str) -> int:
         start = page.get("LastEvaluatedKey")
         if not start:
             return count
+
+
+def dynamo_direct(endpoint: str, seconds: int, threads: int = 8) -> dict[str, float]:
+    """`DynamoInbox.put` of distinct webhooks from `threads` threads of this process straight to
+    moto, no service in between: what moto itself sustains for the inbox's four calls per new
+    webhook (dedupe put, counter ADD, event put, record update), the ceiling of the row above."""
+    import threading
+
+    import boto3
+    from botocore.config import Config
+
+    from vsl_pipelines.inbox.dynamodb import DynamoInbox
+
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        config=Config(max_pool_connections=threads),
+        **_boto_credentials(),
+    )
+    table = f"vsl-ingest-{uuid.uuid4().hex[:12]}"
+    create_inbox_table(client, table)
+    inbox = DynamoInbox(table, client=client)
+    body = json.dumps({"id": "pred-direct", "status": "succeeded", "output": ["https://x/1.mp4"]})
+    done: list[int] = [0] * threads
+    latencies: list[float] = []
+    stop = time.monotonic() + seconds
+
+    def write(n: int) -> None:
+        while time.monotonic() < stop:
+            started = time.perf_counter()
+            inbox.put(f"msg_{uuid.uuid4().hex}", body)
+            latencies.append(time.perf_counter() - started)
+            done[n] += 1
+
+    workers = [threading.Thread(target=write, args=(n,)) for n in range(threads)]
+    began = time.monotonic()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    elapsed = time.monotonic() - began
+    latencies.sort()
+    return {
+        "per_s": round(sum(done) / elapsed, 1),
+        "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 1),
+        "stored": dynamo_stored(endpoint, table),
+    }
 
 
 def _boto_credentials() -> dict[str, str]:
@@ -230,6 +279,9 @@ def _rounds(
             dynamo["ratio"] = round(dynamo["per_s"] / bare["per_s"], 2)
             dynamo["ratio_to_postgres"] = round(dynamo["per_s"] / postgres["per_s"], 2)
             line["vsl_serve_dynamodb"] = dynamo
+            direct = dynamo_direct(moto, args.seconds)
+            dynamo["ratio_to_moto_direct"] = round(dynamo["per_s"] / direct["per_s"], 2)
+            line["moto_direct_puts"] = direct
             results.setdefault("vsl_serve_dynamodb", []).append(dynamo["per_s"])
             results.setdefault("postgres_beside_dynamodb", []).append(postgres["per_s"])
         print(json.dumps(line), flush=True)
