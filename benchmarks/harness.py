@@ -70,3 +70,66 @@ def run_wrk(base_url: str, script: Path, seconds: int, connections: int = 8) -> 
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     assert rate, out
     return {"per_s": float(rate.group(1)), "p50_ms": ms("50"), "p99_ms": ms("99")}
+
+
+# moto's own WSGI app, one request at a time, as the tests run it (tests/fixtures/aws.py):
+# moto's DynamoDB does conditional puts and `ADD` as unlocked read-modify-writes, so served
+# concurrently it could hand two writers the same seq, which real DynamoDB never does.
+_SERVE_MOTO = """
+import sys, threading
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication, MotoRequestHandler, create_backend_app,
+)
+from werkzeug.serving import run_simple
+
+app = DomainDispatcherApplication(create_backend_app)
+one_at_a_time = threading.Lock()
+
+def serialized(environ, start_response):
+    with one_at_a_time:
+        return list(app(environ, start_response))
+
+run_simple(sys.argv[1], int(sys.argv[2]), serialized, threaded=True,
+           request_handler=MotoRequestHandler)
+"""
+
+# Dummy credentials for moto, given only to the processes that talk to it.
+MOTO_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_REGION": "us-east-1",
+}
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """A local moto server (DynamoDB, S3) in its own process: its endpoint URL."""
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-c", _SERVE_MOTO, "127.0.0.1", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"moto server exited with {server.returncode}")
+            try:
+                if httpx.get(f"{endpoint}/moto-api/", timeout=1).status_code < 500:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(10)

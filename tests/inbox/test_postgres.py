@@ -49,6 +49,27 @@ def test_redelivery_is_stored_once(inbox: PostgresInbox, database_url: str) -> N
     assert len(rows(database_url)) == 1
 
 
+def test_concurrent_duplicate_puts_store_one(database_url: str) -> None:
+    """The same webhook delivered by eight writers at once (the DynamoDB inbox has the same
+    test): one stores it, the others are told it is a redelivery."""
+    inbox = PostgresInbox(database_url)
+    threads, start = 8, threading.Barrier(8)
+    results: list[bool] = []
+
+    def deliver() -> None:
+        start.wait()
+        results.append(inbox.put("msg_dup", body("p1")))
+
+    workers = [threading.Thread(target=deliver) for _ in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    inbox.close()
+    assert sorted(results) == [False] * (threads - 1) + [True]
+    assert [r["webhook_id"] for r in rows(database_url)] == ["msg_dup"]
+
+
 def test_read_after_cursor_and_limit(inbox: PostgresInbox) -> None:
     assert inbox.latest_cursor() == 0
     assert inbox.read_after(0, 10) == []

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import TYPE_CHECKING
 
-import redis
+if TYPE_CHECKING:
+    import redis
 
 _clients: dict[tuple[int, str, bool], redis.Redis] = {}
 _lock = threading.Lock()
@@ -17,6 +19,8 @@ _lock = threading.Lock()
 
 def shared_client(url: str, *, decode_responses: bool = False) -> redis.Redis:
     """The process's client for `url` (bytes or decoded str replies), created on first use."""
+    import redis  # here: a process without REDIS_URL never imports the client
+
     key = (os.getpid(), url, decode_responses)
     with _lock:
         client = _clients.get(key)

@@ -10,9 +10,10 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import redis
+if TYPE_CHECKING:
+    import redis
 
 from vsl_pipelines.cache.clients import shared_client
 
@@ -77,6 +78,8 @@ class RedisRateLimiter:
                 raise ValueError(
                     f"rate limit {bucket!r} needs limit >= 1 and window_s > 0, got {(limit, window_s)}"
                 )
+        import redis  # here: a process without REDIS_URL never imports the client
+
         self._limits = dict(limits)
         self._prefix = prefix
         self._sleep = sleep

@@ -82,8 +82,13 @@ def demo_command(script_path: Path, timeout_s: int) -> None:
 
         return wait_for_check_results(settings.dagster_home, "compiled_video", script_id)
 
+    def launch(dagster_home: Path, workspace: Path, job: str, tags: dict[str, str]) -> str:
+        from vsl_pipelines.defs.launch import launch_job
+
+        return launch_job(dagster_home, workspace, job, tags)
+
     try:
-        line = run_demo(settings, script_path, timeout_s, register_partition, _say, checks)
+        line = run_demo(settings, script_path, timeout_s, register_partition, _say, checks, launch)
     except LaunchError as exc:
         raise click.ClickException(str(exc)) from None
     result_out.write(json.dumps(line) + "\n")

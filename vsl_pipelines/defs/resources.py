@@ -9,13 +9,14 @@ import dagster as dg
 from vsl_pipelines.cache import RateLimiter, rate_limiter_from_url
 from vsl_pipelines.db.embedded import embedded_database_url
 from vsl_pipelines.domain.registry import Registry, load_registry
-from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.inbox import WebhookInbox, make_inbox
 from vsl_pipelines.services.job_status import JobStatusLayers, make_status_layers
 from vsl_pipelines.storage import MediaStore, make_media_store
 
 if TYPE_CHECKING:
     from dagster_aws.s3 import S3Resource
+
+    from vsl_pipelines.generation.predictions import PredictionClient
 
 
 class DatabaseResource(dg.ConfigurableResource):
@@ -94,7 +95,10 @@ class ReplicateResource(dg.ConfigurableResource):
     base_delay_s: float = 0.5
     redis_url: str | None = None
 
-    def client(self) -> PredictionClient:
+    def client(self) -> "PredictionClient":
+        # Imported here: replicate (and httpx) only in the processes that call Replicate.
+        from vsl_pipelines.generation.predictions import PredictionClient
+
         return PredictionClient(
             self.base_url,
             self.api_token,

@@ -13,16 +13,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import httpx
-
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.logs import get_logger
-from vsl_pipelines.media.probe import probe_media
-from vsl_pipelines.media.stills import still_to_clip
-from vsl_pipelines.media.thumbnails import make_thumbnail
 from vsl_pipelines.services.job_status import JobStatusLayers
 from vsl_pipelines.storage.base import MediaStore, media_key
 
@@ -55,6 +50,8 @@ def first_output_url(output: Any) -> str | None:
 
 def download(url: str, dest: Path, timeout_s: float = 120.0) -> Path:
     """Stream an output to disk; a 404/410 means Replicate already deleted it."""
+    import httpx  # the media modules and httpx are imported by the runs that collect
+
     with httpx.stream("GET", url, timeout=timeout_s, follow_redirects=True) as response:
         if response.status_code in (404, 410):
             raise OutputExpired(f"output is gone ({response.status_code})")
@@ -88,6 +85,9 @@ def store_output(
 ) -> StoredOutput:
     """Probe `source`, put it under `key` and, for a picture, its thumbnail under
     `thumbnail_key`."""
+    from vsl_pipelines.media.probe import probe_media
+    from vsl_pipelines.media.thumbnails import make_thumbnail
+
     probe = probe_media(source)
     store.put_file(key, source)
     thumb_key = None
@@ -238,6 +238,8 @@ def _render_stills(
     database_url: str, store: MediaStore, script: Any, current: dict[str, int], workdir: Path
 ) -> list[dict[str, Any]]:
     """A still section's clip is its keyframe held on screen, made locally with no paid call."""
+    from vsl_pipelines.media.stills import still_to_clip
+
     made = []
     with connect(database_url) as conn:
         for section in script.sections:

@@ -11,16 +11,18 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import connect
-from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.metrics import emf as metrics
 from vsl_pipelines.services.job_status import JobStatusLayers
+
+if TYPE_CHECKING:  # replicate and httpx are imported by the runs that call Replicate
+    from vsl_pipelines.generation.predictions import PredictionClient
 
 log = get_logger(__name__)
 MAX_ATTEMPTS = 3  # per round; `vsl scripts retry` grants another round

@@ -7,19 +7,21 @@ the two is recovered by finding the prediction instead of creating a second one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.registry import Registry
-from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.generation.stages import BudgetExceeded, PlannedJob, SectionState, plan_stage
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.metrics import emf as metrics
 from vsl_pipelines.services.job_status import JobStatusLayers
 from vsl_pipelines.storage.base import MediaStore
+
+if TYPE_CHECKING:  # replicate and httpx are imported by the runs that call Replicate
+    from vsl_pipelines.generation.predictions import PredictionClient
 
 log = get_logger(__name__)
 

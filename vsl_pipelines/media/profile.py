@@ -6,12 +6,14 @@ A clip is stream-copied only when its probe matches the profile exactly (`copy_m
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
 from vsl_pipelines.media.errors import MediaError
-from vsl_pipelines.media.probe import MediaProbe
+
+if TYPE_CHECKING:  # probing needs PyAV; describing a profile does not
+    from vsl_pipelines.media.probe import MediaProbe
 
 OutputFormat = Literal["mp4", "webm", "avi"]
 # How hard re-encoded parts are worked on; `encoders.QUALITY` maps each to a codec's settings.

@@ -13,28 +13,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from vsl_pipelines.db import metrics as metric_rows
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.logs import get_logger
+from vsl_pipelines.metrics.status_reads import status_reads
 
 log = get_logger(__name__)
 
 PROCESSING_BOUNDS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 WEBHOOK_BOUNDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 COMPILE_BOUNDS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
-
-# Reads of a job's status in this process, by the layer that answered (redis, dynamodb,
-# database; missing for an unknown job).
-STATUS_READS = Counter(
-    "vsl_status_reads",
-    "Job status reads, by the layer that answered (redis, dynamodb, database, missing).",
-    ["layer"],
-    registry=None,
-)
 
 
 def _buckets(row: dict[str, Any], bounds: Sequence[float]) -> list[tuple[str, float]]:
@@ -113,8 +105,18 @@ class FlowCollector(Collector):
 
 
 class _CacheReads(Collector):
+    """Reads of job status in this process, by the layer that answered (counted in memory by
+    `metrics/status_reads.py`)."""
+
     def collect(self) -> Iterable[Metric]:
-        return STATUS_READS.collect()
+        family = CounterMetricFamily(
+            "vsl_status_reads",
+            "Job status reads, by the layer that answered (redis, dynamodb, database, missing).",
+            labels=["layer"],
+        )
+        for layer, count in sorted(status_reads().items()):
+            family.add_metric([layer], float(count))
+        return [family]
 
 
 def metrics_renderer(database_url: str) -> Callable[[], bytes]:

@@ -19,7 +19,6 @@ from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import Conn, connect
 from vsl_pipelines.domain.script import Output, ScriptError
 from vsl_pipelines.logs import get_logger
-from vsl_pipelines.media.compile import compile_video
 from vsl_pipelines.media.options import ClipInput, CompileOptions, SoundtrackSpec
 from vsl_pipelines.metrics import emf as metrics
 from vsl_pipelines.services.review import unapproved_sections
@@ -171,6 +170,8 @@ def compile_script(
                 poster=output.poster,
                 soundtrack=SoundtrackSpec(path=soundtrack_path) if soundtrack_path else None,
             )
+            from vsl_pipelines.media.compile import compile_video  # PyAV: the compile run only
+
             result = compile_video(inputs, out, options)
             uri = store.put_file(key, out)
             size = out.stat().st_size

@@ -11,14 +11,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from vsl_pipelines.cache.dynamodb_jobs import DynamoJobsTable
-from vsl_pipelines.cache.status_documents import status_documents_from_url
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.job_document import job_document
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.metrics import emf as metrics
-from vsl_pipelines.metrics.prometheus import STATUS_READS
+from vsl_pipelines.metrics.status_reads import count_status_read
 
 log = get_logger(__name__)
 
@@ -60,7 +58,7 @@ class JobStatusLayers:
         return document, "database"
 
     def _count(self, layer: str) -> None:
-        STATUS_READS.labels(layer).inc()
+        count_status_read(layer)
         if self.caches and layer != "missing":
             hit = layer != "database"
             metrics.record({"CacheHitRate": 100 if hit else 0}, action="status_read")
@@ -88,10 +86,16 @@ def make_status_layers(
     region: str | None = None,
 ) -> JobStatusLayers:
     """Redis when `redis_url` is set, the DynamoDB jobs table when `jobs_table` is."""
+    # Each layer's client (redis, boto3) is imported only where the layer is configured.
     caches: list[StatusLayer] = []
-    redis_layer = status_documents_from_url(redis_url, redis_prefix)
-    if redis_layer is not None:
-        caches.append(redis_layer)
+    if redis_url:
+        from vsl_pipelines.cache.status_documents import status_documents_from_url
+
+        redis_layer = status_documents_from_url(redis_url, redis_prefix)
+        if redis_layer is not None:
+            caches.append(redis_layer)
     if jobs_table:
+        from vsl_pipelines.cache.dynamodb_jobs import DynamoJobsTable
+
         caches.append(DynamoJobsTable(jobs_table, endpoint_url=endpoint_url, region=region))
     return JobStatusLayers(database_url, caches)

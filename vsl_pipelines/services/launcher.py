@@ -293,10 +293,12 @@ def run_demo(
     on_stored: Callable[[str], bool],
     say: Callable[[str], None],
     checks: Callable[[str], dict[str, bool]] | None = None,
+    launch: Callable[[Path, Path, str, dict[str, str]], object] | None = None,
 ) -> dict[str, Any]:
     """The whole flow headless through the Dagster daemon, approving every take; the summary
     of the compiled video once it is published, with `checks(script_id)` (its asset checks,
-    asked while the daemon and its compile run are still up)."""
+    asked while the daemon and its compile run are still up). `launch(dagster_home, workspace,
+    job, tags)` queues the generation run in this process (else `dagster job launch` does)."""
     started = time.monotonic()
     with ExitStack() as stack:
         environment = stack.enter_context(prepared_environment(settings, schedule="* * * * *"))
@@ -324,7 +326,10 @@ def run_demo(
         code_server = code.start(
             "code_server",
             [
-                dagster,
+                # `dagster api grpc` whose runs fork from a process with the code imported.
+                sys.executable,
+                "-m",
+                "vsl_pipelines.defs.code_server",
                 "api",
                 "grpc",
                 "-m",
@@ -346,34 +351,17 @@ def run_demo(
         )
         procs = stack.enter_context(running_services(environment))
         _wait_port(code_port, 120, code_server)
-        # Generation starts now rather than at the schedule's next minute: `dagster job launch`
-        # puts the run in the daemon's queue, which takes it like any other run.
-        launch = subprocess.run(
-            [
-                dagster,
-                "job",
-                "launch",
-                "-w",
-                str(workspace),
-                "-j",
-                "generate",
-                "--tags",
-                json.dumps(
-                    {
-                        "dagster/partition": script_id,
-                        "vsl/script_id": script_id,
-                        "vsl/step": "requests",
-                    }
-                ),
-            ],
-            env=environment.env,
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if launch.returncode != 0:
-            raise LaunchError(f"could not launch generation: {launch.stderr.strip()[-2000:]}")
+        # Generation starts now rather than at the schedule's next minute: the launch puts the
+        # run in the daemon's queue, which takes it like any other run (`launch` does it in this
+        # process, which has Dagster loaded already; `dagster job launch` is a process more).
+        tags = {"dagster/partition": script_id, "vsl/script_id": script_id, "vsl/step": "requests"}
+        if launch is not None:
+            try:
+                launch(environment.settings.dagster_home, workspace, "generate", tags)
+            except Exception as exc:
+                raise LaunchError(f"could not launch generation: {exc}") from exc
+        else:
+            _launch_with_cli(environment, dagster, workspace, "generate", tags)
         # The daemon after the launch: the two would otherwise initialise storage (the schedule
         # storage, the run's event log) at the same moment.
         daemon = procs.start(
@@ -436,6 +424,21 @@ def run_demo(
             for key in ("jobId", "status", "modelId", "actualCost", "result", "error")
         },
     }
+
+
+def _launch_with_cli(
+    environment: Environment, dagster: str, workspace: Path, job: str, tags: dict[str, str]
+) -> None:
+    launched = subprocess.run(
+        [dagster, "job", "launch", "-w", str(workspace), "-j", job, "--tags", json.dumps(tags)],
+        env=environment.env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if launched.returncode != 0:
+        raise LaunchError(f"could not launch generation: {launched.stderr.strip()[-2000:]}")
 
 
 def _post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from tests.fixtures.aws import REGION
 from tests.fixtures.redis import connections_received
 from tests.fixtures.sandbox import SANDBOX_TOKEN
 from vsl_pipelines.db import jobs as job_rows
@@ -28,6 +29,7 @@ from vsl_pipelines.domain.script import Script
 from vsl_pipelines.generation.collect import collect_stage
 from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.generation.submit import submit_missing_predictions
+from vsl_pipelines.inbox.dynamodb import DynamoInbox
 from vsl_pipelines.inbox.postgres import PostgresInbox
 from vsl_pipelines.sandbox import RunningSandbox
 from vsl_pipelines.storage.local import LocalMediaStore
@@ -366,3 +368,58 @@ def test_ticks_share_one_redis_connection(
     assert {layers.read(str(i))[1] for i in ids} == {"redis"}
     opened = connections_received(private_redis_url) - before - 1  # less the counter's own
     assert ticks == 8 and opened <= 1, f"{ticks} ticks opened {opened} Redis connections"
+
+
+def test_a_stage_waits_for_its_collecting_run_in_flight(
+    database_url: str,
+    submitted: dict[str, dict[str, Any]],
+    inbox: PostgresInbox,
+    inbox_resource: InboxResource,
+    instance: dg.DagsterInstance,
+) -> None:
+    for section in ("hook", "offer", "close"):
+        inbox.put(f"msg_{section}", _body(submitted[section]))
+    pacing = PacingResource()
+    first, cursor, _ = webhook_tick(0, database_url, inbox_resource, None, pacing, instance)
+    assert [r.job_name for r in first] == ["collect_keyframes"]
+    run = dg.DagsterRun(
+        job_name="collect_keyframes",
+        status=dg.DagsterRunStatus.STARTED,
+        tags={"vsl/script_id": SCRIPT, "vsl/step": "keyframes"},
+    )
+    instance.add_run(run)
+    # The run has stored one keyframe of three: the two left are a new state, not a new run.
+    hook = next(j for j in _job_rows(database_url) if j["section_id"] == "hook")
+    with connect(database_url) as conn:
+        job_rows.mark_collected(conn, hook["id"], 0.0)
+    held, cursor, _ = webhook_tick(cursor, database_url, inbox_resource, None, pacing, instance)
+    assert held == [], "no second keyframes run beside the one in flight"
+    instance.report_run_failed(run)  # it died with two keyframes left
+    after, _, _ = webhook_tick(cursor, database_url, inbox_resource, None, pacing, instance)
+    assert [r.job_name for r in after] == ["collect_keyframes"]
+    assert _keys(after).isdisjoint(_keys(first)), "the two left are asked for under their key"
+
+
+def test_over_the_dynamodb_inbox_each_run_is_asked_for_once(
+    database_url: str,
+    submitted: dict[str, dict[str, Any]],
+    dynamo_table: tuple[Any, str],
+    moto_server: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sensor's cursor and run keys over the DynamoDB inbox (moto), as over Postgres: a
+    redelivered webhook is stored once and applied once, and a state asks for its run once."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")  # boto3 in the resource reads them itself
+    client, table = dynamo_table
+    writer = DynamoInbox(table, client=client)
+    resource = InboxResource(dynamodb_table=table, aws_endpoint_url=moto_server, aws_region=REGION)
+    for section in ("hook", "offer", "close"):
+        assert writer.put(f"msg_{section}", _body(submitted[section])) is True
+    assert writer.put("msg_hook", _body(submitted["hook"])) is False
+    first, cursor, applied = _tick(0, database_url, resource)
+    assert applied == 3 and [r.job_name for r in first] == ["collect_keyframes"]
+    assert writer.put("msg_offer", _body(submitted["offer"])) is False  # after the tick
+    again, same, applied = _tick(cursor, database_url, resource)
+    assert (same, applied) == (cursor, 0)
+    assert _keys(again) == _keys(first), "the same state, the same run key"

@@ -6,7 +6,6 @@ from vsl_pipelines.defs.metadata import poster_metadata
 from vsl_pipelines.defs.partitions import scripts_partitions
 from vsl_pipelines.defs.resources import DatabaseResource, MediaStoreResource
 from vsl_pipelines.defs.tags import COMPILATION, FFMPEG_POOL
-from vsl_pipelines.media.probe import probe_media
 from vsl_pipelines.services.compilation import compile_script, expected_duration
 
 DECODES = "decodes_with_expected_duration"
@@ -49,6 +48,8 @@ def compiled_video(
         url, store, context.partition_key, int(requested) if requested else None
     )
     expected = expected_duration(url, context.partition_key)
+    from vsl_pipelines.media.probe import probe_media  # PyAV in the compile run only
+
     probe = probe_media(store.local_path(summary["key"]))
     within = abs(probe.duration_s - expected) <= 0.25
     return dg.MaterializeResult(

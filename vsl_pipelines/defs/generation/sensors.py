@@ -20,6 +20,7 @@ from vsl_pipelines.defs.resources import (
 from vsl_pipelines.defs.tags import SCRIPT, STATE_KEY, STEP, run_tags
 from vsl_pipelines.generation.adhoc import days_to_collect
 from vsl_pipelines.generation.progress import (
+    COLLECTING_STEP,
     apply_events,
     next_runs,
     poll_stale_jobs,
@@ -27,6 +28,8 @@ from vsl_pipelines.generation.progress import (
 )
 
 MAX_RUNS_PER_STATE = 3
+PARTITION = "dagster/partition"
+COLLECTING_STEPS = frozenset(COLLECTING_STEP.values())
 _IN_FLIGHT = {
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -77,28 +80,54 @@ def run_key_for(
     return f"{state_key}:{len(records)}" if records else state_key
 
 
-def keyframes_run_in_flight(
-    instance: dg.DagsterInstance | None, script_id: str, stale_after_s: float = 900.0
+def _tagged_run_in_flight(
+    instance: dg.DagsterInstance | None, tags: dict[str, str], stale_after_s: float
 ) -> bool:
-    """A `collect_keyframes` run of the script is queued or running (and not dead)."""
     if instance is None:
         return False
     records = instance.get_run_records(
-        filters=dg.RunsFilter(
-            tags={SCRIPT: script_id, STEP: "keyframes"}, statuses=list(_IN_FLIGHT)
-        ),
+        filters=dg.RunsFilter(tags=tags, statuses=list(_IN_FLIGHT)),
         limit=MAX_RUNS_PER_STATE + 1,
     )
     stale = _staleness(instance, stale_after_s)
     return any(_alive(r, stale) for r in records)
 
 
-def _waits_for_keyframes_run(step: str, state_key: str) -> bool:
-    """Runs that a `collect_keyframes` run in flight is about to make unnecessary: it stores
-    the keyframes and then requests the clips, so between its two steps the database shows
-    clips due (the `clips-due` request) and a still section's clip ready on its own (a
-    `clips` run for it alone, then another for the model clips)."""
-    return step == "clips" or state_key.startswith("clips-due:")
+def step_run_in_flight(
+    instance: dg.DagsterInstance | None, script_id: str, step: str, stale_after_s: float = 900.0
+) -> bool:
+    """A run of the script's `step` (`keyframes`, `clips`, ...) is queued or running (and not
+    dead)."""
+    return _tagged_run_in_flight(instance, {SCRIPT: script_id, STEP: step}, stale_after_s)
+
+
+def adhoc_run_in_flight(
+    instance: dg.DagsterInstance | None, day: str, stale_after_s: float = 900.0
+) -> bool:
+    """A `collect_adhoc` run of the UTC day `day` is queued or running (and not dead)."""
+    return _tagged_run_in_flight(instance, {STEP: "adhoc", PARTITION: day}, stale_after_s)
+
+
+def keyframes_run_in_flight(
+    instance: dg.DagsterInstance | None, script_id: str, stale_after_s: float = 900.0
+) -> bool:
+    """A `collect_keyframes` run of the script is queued or running (and not dead)."""
+    return step_run_in_flight(instance, script_id, "keyframes", stale_after_s)
+
+
+def _waits_for(step: str, state_key: str) -> set[str]:
+    """The collecting steps whose run in flight makes this request unnecessary for now.
+
+    A collecting run stores its stage's outputs one by one, so while it works the database
+    shows a smaller set ready, under a new state key: a second run of the same step that finds
+    nothing left to collect. And a `collect_keyframes` run stores the keyframes and then
+    requests the clips, so between its two steps the database shows clips due (the
+    `clips-due` request) and a still section's clip ready on its own (a `clips` run for it
+    alone, then another for the model clips)."""
+    waits = {step} if step in COLLECTING_STEPS else set()
+    if step == "clips" or state_key.startswith("clips-due:"):
+        waits.add("keyframes")
+    return waits
 
 
 def webhook_tick(
@@ -124,6 +153,9 @@ def webhook_tick(
         poll_stale_jobs(database_url, replicate.client(), pacing.late_webhook_s, status=status)
     requests = []
     for day in days_to_collect(database_url):
+        # A day's run collects its jobs one by one; while it works, the rest is a new state.
+        if adhoc_run_in_flight(instance, day.day.isoformat(), pacing.stale_run_s):
+            continue
         run_key = run_key_for(instance, day.state_key, pacing.stale_run_s)
         if run_key is not None:
             requests.append(
@@ -136,11 +168,15 @@ def webhook_tick(
             )
     for script_id in scripts_to_visit(database_url, touched, pacing.sensor_batch_size):
         runs = next_runs(database_url, script_id)
-        if any(_waits_for_keyframes_run(r.step, r.run_key) for r in runs) and (
-            keyframes_run_in_flight(instance, script_id, pacing.stale_run_s)
-        ):
-            # Asked again at the next tick, from the state the keyframes run leaves.
-            runs = [r for r in runs if not _waits_for_keyframes_run(r.step, r.run_key)]
+        waits = [_waits_for(r.step, r.run_key) for r in runs]
+        busy = {
+            step
+            for step in sorted(set[str]().union(*waits))
+            if step_run_in_flight(instance, script_id, step, pacing.stale_run_s)
+        }
+        # Held back while a collecting run they wait for is in flight: asked again at a later
+        # tick, from the state that run leaves (or leaves behind when it dies).
+        runs = [r for r, wait in zip(runs, waits, strict=True) if not wait & busy]
         for run in runs:
             run_key = run_key_for(instance, run.run_key, pacing.stale_run_s)
             if run_key is None:
