@@ -142,7 +142,8 @@ def health_command(role: str | None, url: str | None, grpc: str | None, timeout:
         elif grpc or role == "code-server":
             address = grpc or grpc_target()
             what = f"gRPC {address}"
-            result = check_grpc(address, timeout)
+            # Dagster's check command loads Dagster first (1.5 s here, several under load).
+            result = check_grpc(address, max(timeout, 20.0))
         elif role in ("webserver", "service"):
             target = http_target(role)
             assert target is not None
