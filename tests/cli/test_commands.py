@@ -70,6 +70,7 @@ def test_models_list_prints_every_model_with_price_and_time() -> None:
         "sdxl": ["image", "text-to-image", "$0.0048/run", "9", "s"],
         "stability-video": ["video", "image-to-video", "$0.12/run", "75", "s"],
         "musicgen": ["audio", "text-to-audio", "$0.0023/second", "30", "s"],
+        "kokoro-82m": ["audio", "text-to-speech", "$0.0023/run", "10", "s"],
     }
 
 
