@@ -91,7 +91,7 @@ def test_models_config_adds_a_model(monkeypatch: pytest.MonkeyPatch) -> None:
     result = vsl("models", "list", "--json")
     assert result.exit_code == 0, result.output
     models = {m["id"]: m for m in json.loads(result.stdout)}
-    assert len(models) == 5
+    assert len(models) == 6
     assert models["my-text-to-video"]["usd"] == 0.25
     assert models["my-text-to-video"]["estimated_s"] == 40
     assert models["my-text-to-video"]["task"] == "text-to-video"
