@@ -24,7 +24,12 @@ from vsl_pipelines.services.job_status import JobStatusLayers
 
 log = get_logger(__name__)
 MAX_ATTEMPTS = 3  # per round; `vsl scripts retry` grants another round
-COLLECTING_STEP = {"keyframe": "keyframes", "clip": "clips", "soundtrack": "soundtrack"}
+COLLECTING_STEP = {
+    "keyframe": "keyframes",
+    "clip": "clips",
+    "soundtrack": "soundtrack",
+    "narration": "narrations",
+}
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,7 @@ class NextRun:
     """A run the sensor should request: which step, for which script, under which run key."""
 
     script_id: str
-    step: str  # "requests", "keyframes", "clips", "soundtrack"
+    step: str  # "requests", "keyframes", "clips", "soundtrack", "narrations"
     run_key: str
     reason: str
 
@@ -203,7 +208,7 @@ def next_runs(database_url: str, script_id: str) -> list[NextRun]:
             (t["section_id"], t["stage"], t["take"]) for t in take_rows.takes_of(conn, script_id)
         }
 
-    by_stage: dict[str, list[dict[str, Any]]] = {"keyframe": [], "clip": [], "soundtrack": []}
+    by_stage: dict[str, list[dict[str, Any]]] = {stage: [] for stage in COLLECTING_STEP}
     for job in jobs:
         by_stage[job["stage"]].append(job)
 
@@ -231,7 +236,7 @@ def next_runs(database_url: str, script_id: str) -> list[NextRun]:
             )
         )
 
-    for stage in ("keyframe", "soundtrack", "clip"):
+    for stage in ("keyframe", "soundtrack", "narration", "clip"):
         step = COLLECTING_STEP[stage]
         stage_jobs = by_stage[stage]
         if any(j["status"] in job_rows.ACTIVE for j in stage_jobs):
