@@ -46,3 +46,31 @@ def test_sql_is_only_in_db_and_the_storage_back_ends() -> None:
             if isinstance(node, ast.Attribute) and node.attr in ("execute", "executemany"):
                 offenders.append(f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}")
     assert offenders == []
+
+
+def test_only_the_sandbox_speech_module_imports_espeak_ng() -> None:
+    """espeak-ng is GPL-3 and an optional extra (`speech`): one sandbox module loads it, and
+    the sandbox's engine imports that module only when it renders speech."""
+    speech_module = PACKAGE / "sandbox" / "speech.py"
+    offenders = sorted(
+        str(path.relative_to(PROJECT_ROOT))
+        for path in PACKAGE.rglob("*.py")
+        if path != speech_module and any(n.startswith("espeakng") for n in _imports(path))
+    )
+    assert offenders == []
+    top_level = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for path in PACKAGE.rglob("*.py")
+        if path != speech_module
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert "vsl_pipelines.sandbox.speech" not in top_level
+    assert not any(
+        isinstance(node, ast.ImportFrom)
+        and node.module == "vsl_pipelines.sandbox"
+        and any(alias.name == "speech" for alias in node.names)
+        for path in PACKAGE.rglob("*.py")
+        for node in ast.parse(path.read_text()).body
+    )

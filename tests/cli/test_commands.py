@@ -70,6 +70,7 @@ def test_models_list_prints_every_model_with_price_and_time() -> None:
         "sdxl": ["image", "text-to-image", "$0.0048/run", "9", "s"],
         "stability-video": ["video", "image-to-video", "$0.12/run", "75", "s"],
         "musicgen": ["audio", "text-to-audio", "$0.0023/second", "30", "s"],
+        "kokoro-82m": ["audio", "text-to-speech", "$0.0023/run", "10", "s"],
     }
 
 
@@ -90,7 +91,7 @@ def test_models_config_adds_a_model(monkeypatch: pytest.MonkeyPatch) -> None:
     result = vsl("models", "list", "--json")
     assert result.exit_code == 0, result.output
     models = {m["id"]: m for m in json.loads(result.stdout)}
-    assert len(models) == 5
+    assert len(models) == 6
     assert models["my-text-to-video"]["usd"] == 0.25
     assert models["my-text-to-video"]["estimated_s"] == 40
     assert models["my-text-to-video"]["task"] == "text-to-video"

@@ -48,6 +48,7 @@ def test_fresh_database_gets_all_migrations() -> None:
             "0006_adhoc_jobs",
             "0007_compile_requests",
             "0008_inbox_sequenced_by_reader",
+            "0009_narration_stage",
         ]
     finally:
         close_pool(f"{SERVER_URL}/{name}")
@@ -136,7 +137,10 @@ def test_inbox_rows_from_before_keep_their_numbers_and_new_ones_follow(tmp_path:
                 conn.execute(
                     "INSERT INTO webhook_inbox (webhook_id, body) VALUES (%s, '{}')", (f"old-{i}",)
                 )
-        assert apply_migrations(url) == ["0008_inbox_sequenced_by_reader"]
+        assert apply_migrations(url) == [
+            "0008_inbox_sequenced_by_reader",
+            "0009_narration_stage",
+        ]
         inbox = PostgresInbox(url)
         old = inbox.read_after(0, 10)
         assert [(e.webhook_id, e.seq) for e in old] == [("old-0", 1), ("old-1", 2), ("old-2", 3)]

@@ -9,15 +9,24 @@ from vsl_pipelines.settings import PROJECT_ROOT
 MODELS = PROJECT_ROOT / "config" / "models.json"
 
 
-def test_shipped_registry_has_the_four_models_with_real_identifiers() -> None:
+def test_shipped_registry_has_the_five_models_with_real_identifiers() -> None:
     registry = load_registry(MODELS)
-    assert {m.id for m in registry} == {"flux-schnell", "sdxl", "stability-video", "musicgen"}
+    assert {m.id for m in registry} == {
+        "flux-schnell",
+        "sdxl",
+        "stability-video",
+        "musicgen",
+        "kokoro-82m",
+    }
     assert registry.get("flux-schnell").version_id is None
     assert registry.get("flux-schnell").owner_and_name == "black-forest-labs/flux-schnell"
     svd = registry.get("stability-video")
     assert svd.task == "image-to-video" and svd.image_input == "input_image"
     assert svd.version_id == "3f0457e4619daac51203dedb472816fd4af51f3149fa7a9e0b5ffcf1b8172438"
     assert registry.get("musicgen").owner_and_name == "meta/musicgen"
+    kokoro = registry.get("kokoro-82m")
+    assert kokoro.owner_and_name == "jaaari/kokoro-82m"
+    assert kokoro.version_id == "f559560eb822dc509045f3921a1921234918b91739db4bf3daab2169b71c7a13"
 
 
 def test_unknown_model_names_the_known_ones() -> None:

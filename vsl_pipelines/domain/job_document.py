@@ -16,7 +16,12 @@ from typing import Any
 PUBLIC_RANK = {"pending": 1, "processing": 2, "completed": 3, "failed": 3}
 FINAL = frozenset({"completed", "failed"})
 _FAILED = frozenset({"failed", "canceled", "aborted", "expired"})
-MEDIA_TYPE_OF_STAGE = {"keyframe": "image", "clip": "video", "soundtrack": "audio"}
+MEDIA_TYPE_OF_STAGE = {
+    "keyframe": "image",
+    "clip": "video",
+    "soundtrack": "audio",
+    "narration": "audio",
+}
 
 
 def public_status(status: str, collected: bool) -> str:

@@ -14,11 +14,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 Kind = Literal["image", "video", "audio"]
-Task = Literal["text-to-image", "image-to-video", "text-to-video", "text-to-audio"]
+Task = Literal[
+    "text-to-image", "image-to-video", "text-to-video", "text-to-audio", "text-to-speech"
+]
 TASKS_BY_KIND: dict[str, set[str]] = {
     "image": {"text-to-image"},
     "video": {"image-to-video", "text-to-video"},
-    "audio": {"text-to-audio"},
+    "audio": {"text-to-audio", "text-to-speech"},
 }
 
 
@@ -77,6 +79,8 @@ class ModelSpec(BaseModel):
     defaults: dict[str, Any] = Field(default_factory=dict)
     constraints: dict[str, Constraint] = Field(default_factory=dict)
     image_input: str | None = Field(default=None, alias="imageInput")
+    # A text-to-speech model's input for the words to speak (a section's narration).
+    text_input: str | None = Field(default=None, alias="textInput")
     description: str | None = None
 
     @model_validator(mode="after")
@@ -91,6 +95,11 @@ class ModelSpec(BaseModel):
                 raise ValueError("an image-to-video model needs 'imageInput' (its image input)")
             if self.image_input not in self.supported_params:
                 raise ValueError(f"imageInput {self.image_input!r} is not in supportedParams")
+        if self.task == "text-to-speech":
+            if not self.text_input:
+                raise ValueError("a text-to-speech model needs 'textInput' (its text input)")
+            if self.text_input not in self.supported_params:
+                raise ValueError(f"textInput {self.text_input!r} is not in supportedParams")
         return self
 
     @property

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from vsl_pipelines.domain.registry import Registry, RegistryError
+from vsl_pipelines.domain.registry import ModelSpec, Registry, RegistryError
 from vsl_pipelines.media.errors import MediaError
 from vsl_pipelines.media.options import TransitionSpec
 from vsl_pipelines.media.profile import parse_fps, parse_size
@@ -232,11 +232,21 @@ class Still(BaseModel):
     zoom: bool = False
 
 
+class Voice(BaseModel):
+    """A text-to-speech model and its parameters (voice, speed); the words are the narration."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    model: ModelId
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     id: Id
     narration: Narration
+    voice: Voice | None = None  # overrides the script's voice for this section
     keyframe: Generation | None = None
     clip: Generation | None = None
     still: Still | None = None
@@ -301,6 +311,7 @@ class Script(BaseModel):
     title: Title
     budget_usd: float | None = Field(default=None, ge=0, le=MAX_BUDGET_USD)
     soundtrack: Soundtrack | None = None
+    voice: Voice | None = None  # each section's narration spoken by this model
     output: Output = Field(default_factory=Output)
     sections: list[Section] = Field(min_length=1, max_length=MAX_SECTIONS)
 
@@ -318,6 +329,58 @@ class Script(BaseModel):
             if section.id == section_id:
                 return section
         raise KeyError(section_id)
+
+    def voice_of(self, section: Section) -> Voice | None:
+        """The voice that speaks `section`'s narration: its own, else the script's, else none."""
+        return section.voice or self.voice
+
+
+def speech_input(spec: ModelSpec, voice: Voice, text: str) -> dict[str, Any]:
+    """The text-to-speech model's input for `text` in `voice` (RegistryError if it does not
+    fit the model)."""
+    if spec.text_input is None:
+        raise RegistryError(f"model {spec.id!r} is {spec.task}, not text-to-speech")
+    if spec.text_input in voice.params:
+        raise RegistryError(
+            f"parameter {spec.text_input!r} comes from the section's narration; remove it"
+        )
+    return spec.build_input({**voice.params, spec.text_input: text})
+
+
+def check_voice(registry: Registry, voice: Voice, text: str) -> list[tuple[FieldPath, str]]:
+    """What is wrong with `voice` speaking `text`, each problem at its field relative to the
+    voice (`("model",)`, `("params", "speed")`); empty when it fits."""
+    try:
+        spec = registry.get(voice.model)
+    except RegistryError as exc:
+        return [(("model",), str(exc))]
+    if spec.task != "text-to-speech":
+        return [(("model",), f"model {spec.id!r} is {spec.task}; a voice needs text-to-speech")]
+    problems: list[tuple[FieldPath, str]] = []
+    for name, value in voice.params.items():
+        if name == spec.text_input:
+            problems.append(
+                (("params", name), f"{name!r} comes from the section's narration; remove it")
+            )
+        elif name not in spec.supported_params:
+            problems.append(
+                (
+                    ("params", name),
+                    f"model {spec.id!r} does not support parameter {name!r}; "
+                    f"supported: {[p for p in spec.supported_params if p != spec.text_input]}",
+                )
+            )
+        elif name in spec.constraints and value is not None:
+            try:
+                spec.constraints[name].check(name, value)
+            except RegistryError as exc:
+                problems.append((("params", name), f"model {spec.id!r}: {exc}"))
+    if not problems:
+        try:
+            spec.estimate_cost(speech_input(spec, voice, text))
+        except RegistryError as exc:
+            problems.append(((), str(exc)))
+    return problems
 
 
 def check_against_registry(script: Script, registry: Registry) -> None:
@@ -349,6 +412,24 @@ def check_against_registry(script: Script, registry: Registry) -> None:
             check(f"{where}.clip", ("sections", index, "clip"), section.clip, needs)
     if script.soundtrack:
         check("soundtrack", ("soundtrack",), script.soundtrack, {"text-to-audio"})
+    voice_problems: list[tuple[FieldPath, str]] = []
+    voices: list[tuple[FieldPath, Voice, str]] = []
+    if script.voice is not None:
+        # Checked once: its parameters do not depend on the text.
+        voices.append((("voice",), script.voice, script.sections[0].narration))
+    voices += [
+        (("sections", index, "voice"), section.voice, section.narration)
+        for index, section in enumerate(script.sections)
+        if section.voice is not None
+    ]
+    for base, voice, text in voices:
+        found = check_voice(registry, voice, text)
+        voice_problems.extend(((*base, *path), message) for path, message in found)
+    if voice_problems:
+        message = "; ".join(
+            f"{'.'.join(str(p) for p in path)}: {problem}" for path, problem in voice_problems
+        )
+        raise ScriptError(message, voice_problems)
 
 
 def parse_script(document: Any, source: str, registry: Registry | None = None) -> Script:

@@ -291,14 +291,21 @@ def _take_summary(take: dict[str, Any]) -> dict[str, Any]:
 
 
 def review_ready(database_url: str, script_id: str) -> bool:
-    """Every section has a clip for its current take and the soundtrack (if any) is stored."""
+    """Every section has a clip (and, when it has a voice, its narration) for its current take
+    and the soundtrack (if any) is stored."""
     with connect(database_url) as conn:
         script = script_rows.load_stored_script(conn, script_id)
         current = {s["id"]: s["current_take"] for s in script_rows.sections_of(conn, script_id)}
         clips = {(t["section_id"], t["take"]) for t in take_rows.takes_of(conn, script_id, "clip")}
+        narrations = {
+            (t["section_id"], t["take"]) for t in take_rows.takes_of(conn, script_id, "narration")
+        }
         has_soundtrack = bool(take_rows.takes_of(conn, script_id, "soundtrack"))
-    return all((sid, take) in clips for sid, take in current.items()) and (
-        script.soundtrack is None or has_soundtrack
+    voiced = {s.id for s in script.sections if script.voice_of(s) is not None}
+    return (
+        all((sid, take) in clips for sid, take in current.items())
+        and all((sid, current[sid]) in narrations for sid in voiced if sid in current)
+        and (script.soundtrack is None or has_soundtrack)
     )
 
 

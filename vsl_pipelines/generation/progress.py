@@ -26,7 +26,12 @@ if TYPE_CHECKING:  # replicate and httpx are imported by the runs that call Repl
 
 log = get_logger(__name__)
 MAX_ATTEMPTS = 3  # per round; `vsl scripts retry` grants another round
-COLLECTING_STEP = {"keyframe": "keyframes", "clip": "clips", "soundtrack": "soundtrack"}
+COLLECTING_STEP = {
+    "keyframe": "keyframes",
+    "clip": "clips",
+    "soundtrack": "soundtrack",
+    "narration": "narrations",
+}
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,7 @@ class NextRun:
     """A run the sensor should request: which step, for which script, under which run key."""
 
     script_id: str
-    step: str  # "requests", "keyframes", "clips", "soundtrack"
+    step: str  # "requests", "keyframes", "clips", "soundtrack", "narrations"
     run_key: str
     reason: str
 
@@ -205,7 +210,7 @@ def next_runs(database_url: str, script_id: str) -> list[NextRun]:
             (t["section_id"], t["stage"], t["take"]) for t in take_rows.takes_of(conn, script_id)
         }
 
-    by_stage: dict[str, list[dict[str, Any]]] = {"keyframe": [], "clip": [], "soundtrack": []}
+    by_stage: dict[str, list[dict[str, Any]]] = {stage: [] for stage in COLLECTING_STEP}
     for job in jobs:
         by_stage[job["stage"]].append(job)
 
@@ -233,7 +238,7 @@ def next_runs(database_url: str, script_id: str) -> list[NextRun]:
             )
         )
 
-    for stage in ("keyframe", "soundtrack", "clip"):
+    for stage in ("keyframe", "soundtrack", "narration", "clip"):
         step = COLLECTING_STEP[stage]
         stage_jobs = by_stage[stage]
         if any(j["status"] in job_rows.ACTIVE for j in stage_jobs):

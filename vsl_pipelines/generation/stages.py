@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vsl_pipelines.domain.registry import ModelSpec, Registry
-from vsl_pipelines.domain.script import Generation, Script
+from vsl_pipelines.domain.script import Generation, Script, speech_input
 
-STAGES = ("keyframe", "clip", "soundtrack")
+STAGES = ("keyframe", "clip", "soundtrack", "narration")
 
 
 class BudgetExceeded(ValueError):
@@ -83,6 +83,23 @@ def plan_stage(
                 PlannedJob("", stage, 1, spec, model_input, spec.estimate_cost(model_input))
             )
         return jobs
+    if stage == "narration":
+        # A section's narration spoken by its voice (its own, else the script's); one take
+        # per section take. Without a voice, nothing.
+        for section in script.sections:
+            voice = script.voice_of(section)
+            if voice is None:
+                continue
+            state = states.get(section.id, SectionState())
+            spec = registry.get(voice.model)
+            model_input = speech_input(spec, voice, section.narration)
+            jobs.append(
+                PlannedJob(
+                    section.id, stage, state.take, spec, model_input,
+                    spec.estimate_cost(model_input),
+                )
+            )  # fmt: skip
+        return jobs
     for section in script.sections:
         state = states.get(section.id, SectionState())
         seed = state.overrides.get("seed")
@@ -124,7 +141,7 @@ def plan_stage(
 
 
 def estimate_script_cost(script: Script, registry: Registry) -> dict[str, Any]:
-    """The estimated cost of one take of every section plus the soundtrack."""
+    """The estimated cost of one take of every section (its narration too) plus the soundtrack."""
     items = [job for stage in STAGES for job in plan_stage(script, registry, stage, {})]
     total = round(sum(job.estimated_cost_usd for job in items), 4)
     return {

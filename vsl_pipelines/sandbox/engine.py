@@ -39,7 +39,11 @@ from vsl_pipelines.sandbox.webhooks import WebhookSender, load_or_create_secret,
 
 log = get_logger("vsl_pipelines.sandbox")
 MAX_INPUT_IMAGE_BYTES = 50 * 1024 * 1024
-REQUIRED_INPUTS = {"text-to-image": ("prompt",), "text-to-video": ("prompt",)}
+REQUIRED_INPUTS = {
+    "text-to-image": ("prompt",),
+    "text-to-video": ("prompt",),
+    "text-to-speech": ("text",),
+}
 
 
 @dataclass
@@ -85,6 +89,8 @@ def validated_input(spec: ModelSpec, raw: dict[str, Any]) -> dict[str, Any]:
     required = REQUIRED_INPUTS.get(spec.task, ())
     if spec.task == "image-to-video" and spec.image_input:
         required = (spec.image_input,)
+    if spec.task == "text-to-speech" and spec.text_input:
+        required = (spec.text_input,)
     for name in required:
         if not isinstance(merged.get(name), str) or not merged[name]:
             raise _invalid(name, "is required and must be a non-empty string")
@@ -336,6 +342,14 @@ class SandboxEngine:
                 prompt, seed, duration, width, height, fps, target / "output.mp4"
             )
             return url("output.mp4"), ["output.mp4"]
+        if spec.task == "text-to-speech":
+            # Kokoro returns one WAV URL; the sandbox speaks with libespeak-ng (or a tone).
+            from vsl_pipelines.sandbox import speech  # the one module that loads espeak-ng
+
+            text = str(params.get(spec.text_input or "text") or "")
+            voice = str(params.get("voice") or "")
+            speech.render_speech(text, voice, float(params.get("speed", 1)), target / "output.wav")
+            return url("output.wav"), ["output.wav"]
         duration = float(params.get("duration", 8))
         extension = str(params.get("output_format", "wav")).lower()
         name = f"output.{extension}"

@@ -58,9 +58,12 @@ def plan_adhoc(
         cost = spec.estimate_cost(model_input)
     except RegistryError as exc:
         raise AdhocInvalid("parameters", str(exc)) from None
-    prompt = model_input.get("prompt")
+    text_input = spec.text_input or "prompt"  # what a text-to-speech model speaks
+    prompt = model_input.get(text_input)
     if spec.task.startswith("text-to") and (not isinstance(prompt, str) or not prompt.strip()):
-        raise AdhocInvalid("parameters.prompt", f"model {model_id!r} needs a prompt (text)")
+        raise AdhocInvalid(
+            f"parameters.{text_input}", f"model {model_id!r} needs a {text_input} (text)"
+        )
     if spec.image_input is not None:
         image = model_input.get(spec.image_input)
         if not isinstance(image, str) or urlsplit(image).scheme not in ("http", "https"):

@@ -1,7 +1,8 @@
 """Generation assets, three stages built by one factory: each stage's request asset submits
 what the current takes still need, its collecting asset stores finished outputs.
 
-keyframe_requests -> keyframes -> clip_requests -> clips ; soundtrack_request -> soundtrack
+keyframe_requests -> keyframes -> clip_requests -> clips ; soundtrack_request -> soundtrack ;
+narration_requests -> narrations (sections spoken by the script's voice, when it has one)
 """
 
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ NO_FAILED = "no_failed_or_expired_generations"
 class Stage:
     """One generation stage: its request asset, its collecting asset and what the UI says."""
 
-    name: str  # the stage in the database: keyframe, clip, soundtrack
+    name: str  # the stage in the database: keyframe, clip, soundtrack, narration
     requests: str
     collected: str
     requests_doc: str
@@ -59,6 +60,13 @@ STAGES = (
         "soundtrack",
         "Submits the script's soundtrack prediction, if it has one.",
         "Stores the finished soundtrack in the media store.",
+    ),
+    Stage(
+        "narration",
+        "narration_requests",
+        "narrations",
+        "Submits text-to-speech predictions of the sections' narration, when the script has a voice.",
+        "Stores each section's spoken narration (a WAV) for its current take, probed.",
     ),
 )
 

@@ -8,7 +8,7 @@ STEP_TAG = "vsl/step"  # the instance's per-step concurrency limit keys on it
 
 generate_job = dg.define_asset_job(
     "generate",
-    selection=["keyframe_requests", "clip_requests", "soundtrack_request"],
+    selection=["keyframe_requests", "clip_requests", "soundtrack_request", "narration_requests"],
     partitions_def=scripts_partitions,
     description="Submit every prediction the script's current takes still need.",
 )
@@ -30,10 +30,17 @@ collect_soundtrack_job = dg.define_asset_job(
     partitions_def=scripts_partitions,
     description="Store the finished soundtrack.",
 )
+collect_narrations_job = dg.define_asset_job(
+    "collect_narrations",
+    selection=["narrations"],
+    partitions_def=scripts_partitions,
+    description="Store the sections' finished narration.",
+)
 
 JOB_FOR_STEP = {
     "requests": generate_job,
     "keyframes": collect_keyframes_job,
     "clips": collect_clips_job,
     "soundtrack": collect_soundtrack_job,
+    "narrations": collect_narrations_job,
 }
