@@ -155,6 +155,42 @@ def test_a_form_error_is_shown_at_its_field(page: Any, studio: Studio) -> None:
     assert page.locator("#estimate").get_by_text("Over budget").is_visible()
 
 
+def test_the_editor_fits_a_phone_and_works_from_the_keyboard(browser: Any, studio: Studio) -> None:
+    """At 390 px nothing is wider than the screen, every input has a label, and the sign-in
+    and the editor's first fields are reached and used with the keyboard alone."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    context.set_default_timeout(15_000)
+    phone = context.new_page()
+    try:
+        phone.goto(f"{studio.url}/studio")
+        phone.keyboard.press("Tab")
+        focused = phone.evaluate("document.activeElement.id || document.activeElement.name")
+        for _ in range(5):  # skip links and the like until the key field has the focus
+            if focused in ("key", "api-key"):
+                break
+            phone.keyboard.press("Tab")
+            focused = phone.evaluate("document.activeElement.id || document.activeElement.name")
+        phone.keyboard.type(KEY)
+        phone.keyboard.press("Enter")
+        phone.wait_for_url(re.compile(re.escape(f"{studio.url}/studio") + r"$"))
+        phone.goto(f"{studio.url}/studio/scripts/new")
+        widths = phone.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert widths[0] <= widths[1], f"the editor scrolls sideways at 390 px: {widths}"
+        unlabelled = phone.evaluate(
+            """[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+               .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+               .map(e => e.name || e.id)"""
+        )
+        assert unlabelled == []
+        phone.get_by_label("Title", exact=True).focus()
+        phone.keyboard.type("Typed on a phone")
+        assert phone.get_by_label("Title", exact=True).input_value() == "Typed on a phone"
+    finally:
+        context.close()
+
+
 def test_a_cross_site_post_is_refused(page: Any, studio: Studio) -> None:
     sign_in(page, studio)
     other_site = "http://elsewhere.test/"
