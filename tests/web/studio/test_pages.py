@@ -152,6 +152,16 @@ def test_submitting_stores_the_script_and_shows_its_page(
         ),
         ({"id": "Not An Id"}, "id", "lowercase"),
         ({"output-transition": "spin:1"}, "output-transition", "unknown transition"),
+        (
+            {"voice-model": "kokoro-82m", "voice-param-speed": "9"},
+            "voice-param-speed",
+            "above the maximum",
+        ),
+        (
+            {"voice-model": "kokoro-82m", "voice-param-voice": "zz_nobody"},
+            "voice-param-voice",
+            "not one of",
+        ),
     ],
 )
 def test_an_invalid_script_is_shown_at_its_field_and_not_stored(
@@ -314,3 +324,37 @@ def test_a_decision_acts_on_the_take_the_page_showed(
     with connect(database_url) as conn:
         row = conn.execute("SELECT take, decision FROM approvals ORDER BY id DESC").fetchone()
     assert (row["take"], row["decision"]) == (2, "approved")
+
+
+def test_a_voice_chosen_in_the_editor_is_stored_with_the_script(
+    client: TestClient, database_url: str
+) -> None:
+    """The editor offers the text-to-speech models with their voices and speed range (the
+    narration is their text, so no text input is shown), and the script keeps the voice."""
+    page = client.post(
+        "/studio/scripts/new",
+        data=editor_fields(csrf=token(client), op="refresh", **{"voice-model": "kokoro-82m"}),
+    )
+    assert page.status_code == 200, page.text[:500]
+    assert 'id="voice-param-voice"' in page.text and 'value="bm_george"' in page.text
+    assert 'id="voice-param-speed"' in page.text and 'max="5"' in page.text
+    assert 'id="voice-param-text"' not in page.text
+    stored = client.post(
+        "/studio/scripts/new",
+        data=editor_fields(
+            csrf=token(client),
+            **{
+                "voice-model": "kokoro-82m",
+                "voice-param-voice": "bm_george",
+                "voice-param-speed": "1.2",
+            },
+        ),
+        follow_redirects=False,
+    )
+    assert stored.status_code == 303, stored.text[:500]
+    with connect(database_url) as conn:
+        document = conn.execute("SELECT document FROM scripts").fetchone()["document"]
+    assert document["voice"] == {
+        "model": "kokoro-82m",
+        "params": {"voice": "bm_george", "speed": 1.2},
+    }

@@ -37,6 +37,7 @@ SLOT_TASKS = {
     "image-clip": "image-to-video",
     "text-clip": "text-to-video",
     "soundtrack": "text-to-audio",
+    "voice": "text-to-speech",
 }
 HIDDEN_PARAMS = {"prompt", "seed"}
 OUTPUT_FORMATS = ("mp4", "webm", "avi")
@@ -65,7 +66,8 @@ def param_inputs(spec: ModelSpec) -> list[ParamInput]:
     """The inputs of a model's parameters, from the registry's constraints and defaults."""
     inputs = []
     for name in spec.supported_params:
-        if name in HIDDEN_PARAMS or name == spec.image_input:
+        # The narration is the text input of a voice; an image input comes from the keyframe.
+        if name in HIDDEN_PARAMS or name in (spec.image_input, spec.text_input):
             continue
         constraint = spec.constraints.get(name)
         default = spec.defaults.get(name)
@@ -207,6 +209,8 @@ def editor_document(fields: dict[str, str], registry: Registry) -> EditorForm:
         document["soundtrack"] = _generation(
             fields, "soundtrack", registry, SLOT_TASKS["soundtrack"]
         )
+    if fields.get("voice-model"):
+        document["voice"] = _generation(fields, "voice", registry, SLOT_TASKS["voice"])
     output: dict[str, Any] = {"format": fields.get("output-format", "mp4")}
     for name in ("size", "transition"):
         if fields.get(f"output-{name}"):
@@ -285,8 +289,8 @@ def field_name(path: FieldPath, message: str, document: dict[str, Any]) -> str:
         shown = {"size": "size", "transition": "transition", "type": "transition"}
         shown.update({"seconds": "transition", "format": "format"})
         return f"output-{shown[parts[1]]}" if len(parts) > 1 and parts[1] in shown else "output"
-    if parts[0] == "soundtrack":
-        return _generation_field("soundtrack", parts[1:], message)
+    if parts[0] in ("soundtrack", "voice"):
+        return _generation_field(parts[0], parts[1:], message)
     if parts[0] == "sections" and len(parts) > 1 and parts[1].isdigit():
         prefix = f"sections-{parts[1]}"
         rest = parts[2:]
