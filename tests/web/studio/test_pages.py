@@ -358,3 +358,36 @@ def test_a_voice_chosen_in_the_editor_is_stored_with_the_script(
         "model": "kokoro-82m",
         "params": {"voice": "bm_george", "speed": 1.2},
     }
+
+
+def test_a_section_s_own_voice_survives_the_editor(client: TestClient, database_url: str) -> None:
+    """A script imported with a section's own voice shows it in that section's fields, and
+    the editor's fields store it again: nothing of the YAML is dropped on the way."""
+    import yaml
+
+    document = yaml.safe_load(
+        (PROJECT_ROOT / "config" / "scripts" / "spring-launch-narrated.yaml").read_text()
+    )
+    document["sections"][0]["voice"] = {"model": "kokoro-82m", "params": {"voice": "bf_emma"}}
+    csrf = token(client)
+    page = client.post(
+        "/studio/scripts/import", data={"csrf": csrf, "yaml": yaml.safe_dump(document)}
+    )
+    assert page.status_code == 200, page.text[:500]
+    assert 'id="sections-0-voice-model"' in page.text and 'id="voice-model"' in page.text
+    assert 'id="sections-1-voice-model"' not in page.text
+    stored = client.post(
+        "/studio/scripts/new",
+        data=editor_fields(
+            csrf=token(client),
+            **{
+                "sections-0-voice-model": "kokoro-82m",
+                "sections-0-voice-param-voice": "bf_emma",
+            },
+        ),
+        follow_redirects=False,
+    )
+    assert stored.status_code == 303, stored.text[:500]
+    with connect(database_url) as conn:
+        saved = conn.execute("SELECT document FROM scripts").fetchone()["document"]
+    assert saved["sections"][0]["voice"] == {"model": "kokoro-82m", "params": {"voice": "bf_emma"}}

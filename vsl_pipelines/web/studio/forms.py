@@ -197,6 +197,8 @@ def editor_document(fields: dict[str, str], registry: Registry) -> EditorForm:
                 "duration_s": _number(sf.get("still-duration_s")) or 3,
                 "zoom": sf.get("still-zoom") == "on",
             }
+        if sf.get("voice-model"):  # a section's own voice, kept from an imported script
+            section["voice"] = _generation(sf, "voice", registry, SLOT_TASKS["voice"])
         sections.append(section)
     document: dict[str, Any] = {
         "id": fields.get("id") or "",
@@ -296,7 +298,7 @@ def field_name(path: FieldPath, message: str, document: dict[str, Any]) -> str:
         rest = parts[2:]
         if not rest:
             return prefix
-        if rest[0] in ("keyframe", "clip"):
+        if rest[0] in ("keyframe", "clip", "voice"):
             return _generation_field(f"{prefix}-{rest[0]}", rest[1:], message)
         if rest[0] == "still":
             return f"{prefix}-still-duration_s" if rest[1:2] == ["duration_s"] else prefix
