@@ -72,26 +72,8 @@ def run_wrk(base_url: str, script: Path, seconds: int, connections: int = 8) -> 
     return {"per_s": float(rate.group(1)), "p50_ms": ms("50"), "p99_ms": ms("99")}
 
 
-# moto's own WSGI app, one request at a time, as the tests run it (tests/fixtures/aws.py):
-# moto's DynamoDB does conditional puts and `ADD` as unlocked read-modify-writes, so served
-# concurrently it could hand two writers the same seq, which real DynamoDB never does.
-_SERVE_MOTO = """
-import sys, threading
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication, MotoRequestHandler, create_backend_app,
-)
-from werkzeug.serving import run_simple
-
-app = DomainDispatcherApplication(create_backend_app)
-one_at_a_time = threading.Lock()
-
-def serialized(environ, start_response):
-    with one_at_a_time:
-        return list(app(environ, start_response))
-
-run_simple(sys.argv[1], int(sys.argv[2]), serialized, threaded=True,
-           request_handler=MotoRequestHandler)
-"""
+# moto, one request at a time, as the tests run it (tests/serve_moto.py says why).
+SERVE_MOTO = Path(__file__).resolve().parents[1] / "tests" / "serve_moto.py"
 
 # Dummy credentials for moto, given only to the processes that talk to it.
 MOTO_ENV = {
@@ -112,7 +94,7 @@ def moto_server() -> Iterator[str]:
 
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-c", _SERVE_MOTO, "127.0.0.1", str(port)],
+        [sys.executable, str(SERVE_MOTO), "127.0.0.1", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -218,10 +218,12 @@ class Topology:
         wait_for("podman's Docker API socket", self.socket.exists, 30)
         # The daemon's container runs as the image's non-root user.
         os.chmod(self.socket, 0o666)
-        moto = shutil.which("moto_server", path=str(Path(sys.executable).parent))
-        if moto is None:
-            raise TopologyError("moto_server is not installed beside this Python")
-        self.host_process("moto", [moto, "-H", "127.0.0.1", "-p", str(self.ports["moto"])])
+        # moto one request at a time: two replicas write the DynamoDB inbox at once, and
+        # moto's conditional writes are not atomic (tests/serve_moto.py).
+        serve_moto = ROOT / "tests" / "serve_moto.py"
+        self.host_process(
+            "moto", [sys.executable, str(serve_moto), "127.0.0.1", str(self.ports["moto"])]
+        )
         wait_for("moto", lambda: httpx.get(self.env["AWS_ENDPOINT_URL"]).status_code < 500, 60)
         self._aws_resources()
         say("migrating the app database and Dagster's")

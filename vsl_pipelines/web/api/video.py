@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db.connection import connect
+from vsl_pipelines.storage.base import MediaStore
 from vsl_pipelines.storage.local import LocalMediaStore
 from vsl_pipelines.web.deps import ConfigDep, ScriptId
 from vsl_pipelines.web.errors import http_errors
@@ -41,19 +42,29 @@ def video(script_id: ScriptId, config: ConfigDep) -> FileResponse | RedirectResp
         compilation = compilation_rows.latest_compilation(conn, script_id, succeeded=True)
     if compilation is None:
         raise HTTPException(404, f"script {script_id!r}: not compiled yet")
-    key = compilation["output_key"]
-    store = config.media_store
+    return video_download(
+        config.media_store,
+        compilation["output_key"],
+        filename_stem=script_id,
+        missing=f"script {script_id!r}: compiled video",
+    )
+
+
+def video_download(
+    store: MediaStore, key: str, *, filename_stem: str, missing: str
+) -> FileResponse | RedirectResponse:
+    """A compiled video as a download: the file from a local store (named `filename_stem`
+    and the key's suffix), else a redirect to its URL (presigned, from S3); 404 `missing`
+    when the local file is gone."""
     if not isinstance(store, LocalMediaStore):
         return RedirectResponse(store.public_url(key), status_code=307)
     try:
         path = store.local_path(key)
     except FileNotFoundError:
-        raise HTTPException(
-            404, f"script {script_id!r}: compiled video {key!r} is missing"
-        ) from None
+        raise HTTPException(404, f"{missing} {key!r} is missing") from None
     suffix = PurePosixPath(key).suffix
     return FileResponse(
         path,
         media_type=VIDEO_TYPES.get(suffix, "application/octet-stream"),
-        filename=f"{script_id}{suffix}",
+        filename=f"{filename_stem}{suffix}",
     )

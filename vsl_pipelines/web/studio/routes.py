@@ -6,13 +6,12 @@ every post same-origin and, but sign-in, carrying the session's CSRF token.
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import yaml
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -35,8 +34,7 @@ from vsl_pipelines.services.compilation import (
 )
 from vsl_pipelines.services.intake import add_script, check_script
 from vsl_pipelines.services.status import NotFailed, retry_script
-from vsl_pipelines.storage.local import LocalMediaStore
-from vsl_pipelines.web.api.video import VIDEO_TYPES
+from vsl_pipelines.web.api.video import video_download
 from vsl_pipelines.web.decisions import ApproveBody, RejectBody, record_decision
 from vsl_pipelines.web.deps import (
     SAFE_METHODS,
@@ -389,17 +387,9 @@ def download(
         row = compilation_rows.compilation(conn, compilation_id)
     if row is None or row["script_id"] != script_id or row["status"] != "succeeded":
         raise HTTPException(404, f"compilation {compilation_id} of {script_id!r} has no video")
-    key = row["output_key"]
-    store = config.media_store
-    if not isinstance(store, LocalMediaStore):
-        return RedirectResponse(store.public_url(key), status_code=307)
-    try:
-        path = store.local_path(key)
-    except FileNotFoundError:
-        raise HTTPException(404, f"compiled video {key!r} is missing") from None
-    suffix = PurePosixPath(key).suffix
-    return FileResponse(
-        path,
-        media_type=VIDEO_TYPES.get(suffix, "application/octet-stream"),
-        filename=f"{script_id}-{compilation_id}{suffix}",
+    return video_download(
+        config.media_store,
+        row["output_key"],
+        filename_stem=f"{script_id}-{compilation_id}",
+        missing="compiled video",
     )
