@@ -7,6 +7,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -72,46 +73,12 @@ def run_wrk(base_url: str, script: Path, seconds: int, connections: int = 8) -> 
     return {"per_s": float(rate.group(1)), "p50_ms": ms("50"), "p99_ms": ms("99")}
 
 
-# moto, one request at a time, as the tests run it (tests/serve_moto.py says why).
-SERVE_MOTO = Path(__file__).resolve().parents[1] / "tests" / "serve_moto.py"
-
-# Dummy credentials for moto, given only to the processes that talk to it.
-MOTO_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_REGION": "us-east-1",
-}
-
-
 @contextmanager
 def moto_server() -> Iterator[str]:
-    """A local moto server (DynamoDB, S3) in its own process: its endpoint URL."""
-    import sys
-    import time
+    """A local moto server (DynamoDB, S3) in its own process, one request at a time as the
+    tests run it (tests/serve_moto.py): its endpoint URL."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.serve_moto import running_moto
 
-    import httpx
-
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, str(SERVE_MOTO), "127.0.0.1", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"moto server exited with {server.returncode}")
-            try:
-                if httpx.get(f"{endpoint}/moto-api/", timeout=1).status_code < 500:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+    with running_moto() as endpoint:
         yield endpoint
-    finally:
-        server.terminate()
-        server.wait(10)
