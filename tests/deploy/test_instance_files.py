@@ -13,7 +13,7 @@ from dagster._config import process_config, resolve_to_config_type
 from dagster._core.storage.tags import WILL_RETRY_TAG
 
 from tests.fixtures.aws import REGION
-from vsl_pipelines.defs.generation.sensors import keyframes_run_in_flight, run_key_for
+from vsl_pipelines.defs.generation.sensors import run_key_for, step_run_in_flight
 from vsl_pipelines.defs.tags import SCRIPT, STATE_KEY, STEP
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "dagster"
@@ -113,7 +113,7 @@ def test_a_long_run_is_trusted_where_the_launcher_watches_workers(
     _started_run(docker_instance, "clips:s1:1")
     time.sleep(0.01)
     assert run_key_for(docker_instance, "clips:s1:1", stale_after_s=0.001) is None
-    assert keyframes_run_in_flight(docker_instance, "s1", stale_after_s=0.001)
+    assert step_run_in_flight(docker_instance, "s1", "keyframes", stale_after_s=0.001)
 
 
 def test_a_long_run_is_presumed_dead_where_the_launcher_cannot_tell() -> None:

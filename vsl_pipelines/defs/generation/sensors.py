@@ -108,13 +108,6 @@ def adhoc_run_in_flight(
     return _tagged_run_in_flight(instance, {STEP: "adhoc", PARTITION: day}, stale_after_s)
 
 
-def keyframes_run_in_flight(
-    instance: dg.DagsterInstance | None, script_id: str, stale_after_s: float = 900.0
-) -> bool:
-    """A `collect_keyframes` run of the script is queued or running (and not dead)."""
-    return step_run_in_flight(instance, script_id, "keyframes", stale_after_s)
-
-
 def _waits_for(step: str, state_key: str) -> set[str]:
     """The collecting steps whose run in flight makes this request unnecessary for now.
 
