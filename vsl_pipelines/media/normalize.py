@@ -3,6 +3,7 @@
 Touches only what the plan says: a clip whose video matches keeps it (stream copy) while its
 audio is re-encoded or a silent track added, padded or trimmed to the video's exact length;
 a clip whose picture must change keeps its audio by stream copy when that matches.
+A narrated clip is also cut or stretched to its section here (`ClipPlan.timing`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from vsl_pipelines.media.encoders import audio_encoder_args, muxer_args, video_encoder_args
 from vsl_pipelines.media.ffmpeg import run_ffmpeg
-from vsl_pipelines.media.plan import ClipPlan
+from vsl_pipelines.media.plan import ClipPlan, ClipTiming
 from vsl_pipelines.media.probe import MediaProbe
 from vsl_pipelines.media.profile import OutputProfile, Quality
 
@@ -26,25 +27,55 @@ def fit_chain(width: int, height: int) -> str:
     )
 
 
-def video_chain(probe: MediaProbe, profile: OutputProfile, seconds: float) -> str:
-    """Filters taking a decoded (already auto-rotated) clip to the profile, exactly `seconds` long."""
+def clip_input_args(path: Path | str, timing: ClipTiming | None) -> list[str]:
+    """`-i path`, read over and over for a clip looped to its voice (the demuxer repeats the
+    file, so no frames are held in memory as the `loop` filter would)."""
+    loop = ["-stream_loop", "-1"] if timing is not None and timing.action == "loop" else []
+    return [*loop, "-i", str(path)]
+
+
+def video_chain(
+    probe: MediaProbe, profile: OutputProfile, seconds: float, timing: ClipTiming | None = None
+) -> str:
+    """Filters taking a decoded (already auto-rotated) clip to the profile, exactly `seconds` long.
+
+    A clip shorter than its narrated section is slowed (`setpts` before `fps`, which then
+    repeats frames at the profile's rate) and/or its last frame repeated (`tpad` clone); a
+    looped one arrives repeated by its input (`clip_input_args`); `trim` cuts every case."""
     fps = profile.fps_fraction
     frames = max(1, round(Fraction(seconds) * fps))
     square = "scale=trunc(iw*sar/2)*2:ih,setsar=1," if probe.sar_fraction != 1 else ""
+    start = "setpts=PTS-STARTPTS"
+    hold = ""
+    if timing is not None and timing.action in ("hold", "slow"):
+        if timing.slowdown > 1:
+            start = f"setpts={timing.slowdown:.6f}*(PTS-STARTPTS)"
+        # Held a little past the section (rounding of the clip's last frame); trim cuts it.
+        hold = f"tpad=stop_mode=clone:stop_duration={timing.held_s + 0.25:.4f},"
     return (
-        f"setpts=PTS-STARTPTS,{square}{fit_chain(profile.width, profile.height)},"
-        f"fps={fps},format=yuv420p,trim=end_frame={frames},setpts=PTS-STARTPTS"
+        f"{start},{square}{fit_chain(profile.width, profile.height)},"
+        f"fps={fps},format=yuv420p,{hold}trim=end_frame={frames},setpts=PTS-STARTPTS"
     )
 
 
-def audio_chain(profile: OutputProfile, seconds: float) -> str:
-    """Resample to the profile rate and layout, then pad or trim to exactly `seconds`."""
+def audio_chain(profile: OutputProfile, seconds: float, timing: ClipTiming | None = None) -> str:
+    """Resample to the profile rate and layout, then pad or trim to exactly `seconds`.
+
+    A slowed clip's sound is slowed as much (`atempo`, pitch kept), so it stays with its
+    picture; under a held last frame it falls silent."""
     samples = round(seconds * profile.audio_rate)
+    tempo = ""
+    if timing is not None and timing.action == "slow" and timing.slowdown > 1:
+        remaining = 1 / timing.slowdown
+        while remaining < 0.5:  # atempo takes 0.5 .. 100 per instance
+            tempo += "atempo=0.5,"
+            remaining *= 2
+        tempo += f"atempo={remaining:.6f},"
     return (
         f"aresample={profile.audio_rate}:async=1:first_pts=0,"
         f"aformat=sample_fmts=fltp:sample_rates={profile.audio_rate}"
         f":channel_layouts={profile.audio_layout},"
-        f"apad,atrim=end_sample={samples},asetpts=PTS-STARTPTS"
+        f"{tempo}apad,atrim=end_sample={samples},asetpts=PTS-STARTPTS"
     )
 
 
@@ -72,7 +103,7 @@ def normalize_clip(
     maps: list[str] = []
     codecs: list[str] = []
     if clip.video == "encode":
-        chains.append(f"[0:v:0]{video_chain(probe, profile, clip.duration_s)}[v]")
+        chains.append(f"[0:v:0]{video_chain(probe, profile, clip.duration_s, clip.timing)}[v]")
         maps += ["-map", "[v]"]
         codecs += video_encoder_args(profile, preset, crf, quality)
     else:
@@ -82,13 +113,15 @@ def normalize_clip(
         maps += ["-map", "0:a:0"]
         codecs += ["-c:a", "copy"]
     elif clip.audio == "encode":
-        chains.append(f"[0:a:0]{audio_chain(profile, clip.duration_s)}[a]")
+        chains.append(f"[0:a:0]{audio_chain(profile, clip.duration_s, clip.timing)}[a]")
     elif clip.audio == "silence":
         chains.append(f"{silence_source(profile, clip.duration_s)}[a]")
     if clip.audio in ("encode", "silence"):
         maps += ["-map", "[a]"]
         codecs += audio_encoder_args(profile, quality, part=True)
-    args: list[str | Path] = ["-i", probe.path, "-filter_complex", ";".join(chains), *maps, *codecs]
+    args: list[str | Path] = [
+        *clip_input_args(probe.path, clip.timing), "-filter_complex", ";".join(chains), *maps, *codecs
+    ]
     args += ["-map_metadata", "-1", *muxer_args(profile), dest]
     run_ffmpeg(args, step=f"normalize clip {clip.index + 1}", timeout_s=timeout_s, clip=probe.path)
     return dest

@@ -36,6 +36,29 @@ class ClipInput(BaseModel):
     zoom: bool | None = Field(
         default=None, description="slow zoom on a still; default from options"
     )
+    narration: Path | None = Field(
+        default=None,
+        description="the section's voice (an audio file); the section lasts as long as it",
+    )
+
+
+# A clip shorter than its narrated section: hold its last frame, slow it down (at most
+# `max_slowdown`, then hold), or play it again from the start.
+FitMode = Literal["hold", "slow", "loop"]
+# The clips' own sound under a voice: kept as it is, lowered by `lowered_db`, or silenced.
+ClipAudio = Literal["keep", "lower", "drop"]
+
+
+class VoiceTiming(BaseModel):
+    """How sections follow their narration (see `plan.fit_to_voice` and `voice.py`)."""
+
+    pad_s: float = Field(
+        default=0.5, ge=0, le=5, description="silence after the voice before the next section"
+    )
+    fit: FitMode = "hold"
+    max_slowdown: float = Field(default=1.5, ge=1, le=4)
+    clip_audio: ClipAudio = "lower"
+    lowered_db: float = Field(default=-14.0, ge=-40, le=0)
 
 
 class TransitionSpec(BaseModel):
@@ -83,6 +106,7 @@ class CompileOptions(BaseModel):
     transition: TransitionSpec | None = None
     soundtrack: SoundtrackSpec | None = None
     captions: bool = Field(default=True, description="burn in each ClipInput.caption")
+    voice: VoiceTiming = Field(default_factory=VoiceTiming)
     still_duration_s: float = Field(default=3.0, gt=0)
     still_zoom: bool = False
     timeout_s: float = Field(default=1800.0, gt=0, description="bound on the whole compile")

@@ -5,6 +5,7 @@ The plan is pure data from probes and options; `compile.py` carries it out.
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from fractions import Fraction
@@ -27,6 +28,21 @@ from vsl_pipelines.media.profile import (
 
 VideoAction = Literal["copy", "encode", "render"]
 AudioAction = Literal["copy", "encode", "silence", "none"]
+# What a narrated section does to its picture: a clip is cut to the voice ("trim"), stretched
+# to it ("hold", "slow", "loop"), or already fits ("none"); a still is shown as long ("still").
+TimingAction = Literal["hold", "slow", "loop", "trim", "none", "still"]
+
+
+class ClipTiming(BaseModel):
+    """How a narrated section's length was set from its voice, and what that did to the clip."""
+
+    voice_s: float
+    clip_s: float | None  # the clip's own length; None for a still
+    section_s: float  # the section's length on the output's timeline (whole frames)
+    action: TimingAction
+    slowdown: float = 1.0  # the picture plays this many times slower ("slow")
+    held_s: float = 0.0  # its last frame is shown this long at the end ("hold", "slow")
+    reason: str
 
 
 class ClipPlan(BaseModel):
@@ -40,6 +56,13 @@ class ClipPlan(BaseModel):
     start_s: float = 0.0
     caption: str | None = None
     zoom: bool = False
+    narration: str | None = None  # the voice's file, placed at `start_s`
+    timing: ClipTiming | None = None
+
+    @property
+    def fitted(self) -> bool:
+        """The clip's picture is cut or stretched to its voice (played differently)."""
+        return self.timing is not None and self.timing.action in ("hold", "slow", "loop", "trim")
 
     @property
     def copied(self) -> bool:
@@ -190,46 +213,129 @@ def frames_for(seconds: float, fps: Fraction) -> int:
     return max(1, round(Fraction(seconds) * fps))
 
 
+def voice_seconds(voice: MediaProbe) -> float:
+    return voice.audio_duration_s or voice.duration_s
+
+
+def fit_to_voice(
+    clip_s: float | None, voice_s: float, options: CompileOptions, fps: Fraction, overlap: float
+) -> ClipTiming:
+    """The section's length from its voice and how the clip (or still, `clip_s` None) fills it.
+
+    The section lasts the voice plus the pad (plus the transition's overlap, so the next
+    section's voice starts only after this one ended), rounded up to whole frames so the pad is
+    never shorter than asked. A clip within a frame of that keeps its length (and so may be
+    stream-copied); a longer one is cut; a shorter one is stretched as `options.voice.fit` says.
+    """
+    timing = options.voice
+    frames = math.ceil(Fraction(voice_s + timing.pad_s + overlap) * fps - Fraction(1, 1000))
+    section = float(max(1, frames) / fps)
+    need = f"voice {voice_s:.2f} s + pad {timing.pad_s:.2f} s"
+    need += f" + transition {overlap:.2f} s" if overlap else ""
+    if clip_s is None:
+        return ClipTiming(
+            voice_s=voice_s, clip_s=None, section_s=section, action="still",
+            reason=f"still shown for {need}: {section:.3f} s",
+        )  # fmt: skip
+    frame = float(1 / fps)
+    if abs(clip_s - section) <= frame + 1e-6:
+        return ClipTiming(
+            voice_s=voice_s, clip_s=clip_s, section_s=clip_s, action="none",
+            reason=f"clip {clip_s:.2f} s fits {need} within a frame",
+        )  # fmt: skip
+    if clip_s > section:
+        return ClipTiming(
+            voice_s=voice_s, clip_s=clip_s, section_s=section, action="trim",
+            reason=f"clip {clip_s:.2f} s > {need}: cut to {section:.2f} s",
+        )  # fmt: skip
+    short = f"clip {clip_s:.2f} s < {need}"
+    if timing.fit == "loop":
+        return ClipTiming(
+            voice_s=voice_s, clip_s=clip_s, section_s=section, action="loop",
+            reason=f"{short}: played {section / clip_s:.2f} times from the start",
+        )  # fmt: skip
+    slowdown = min(timing.max_slowdown, section / clip_s) if timing.fit == "slow" else 1.0
+    held = max(0.0, section - clip_s * slowdown)
+    if held < frame / 2:
+        held = 0.0
+    if slowdown > 1.0:
+        reason = f"{short}: slowed x{slowdown:.2f} (to {clip_s * slowdown:.2f} s)"
+        reason += f", last frame held {held:.2f} s" if held else ""
+    else:
+        reason = f"{short}: last frame held {held:.2f} s"
+    return ClipTiming(
+        voice_s=voice_s, clip_s=clip_s, section_s=section,
+        action="slow" if slowdown > 1.0 else "hold",
+        slowdown=round(slowdown, 4), held_s=round(held, 4), reason=reason,
+    )  # fmt: skip
+
+
 def plan_compile(
-    inputs: Sequence[ClipInput], probes: Sequence[MediaProbe], options: CompileOptions
+    inputs: Sequence[ClipInput],
+    probes: Sequence[MediaProbe],
+    options: CompileOptions,
+    voices: Sequence[MediaProbe | None] | None = None,
 ) -> CompilePlan:
-    """Per clip: copy when it matches the profile, else re-encode (or render a still), with reasons."""
+    """Per clip: copy when it matches the profile, else re-encode (or render a still), with reasons.
+
+    `voices` are the probes of the inputs' narrations (None where a section has none): a
+    narrated section lasts as long as its voice (`fit_to_voice`)."""
+    voices = list(voices) if voices is not None else [None] * len(inputs)
     profile = choose_profile(probes, options)
+    if any(voices):
+        profile.has_audio = True  # the voices need a track even when no clip has sound
     copied_sets = seeded_parameter_sets(profile, probes) if profile.video_codec == "h264" else None
     fps = profile.fps_fraction
     transitions = options.transition is not None and len(inputs) > 1
+    overlap = options.transition.seconds if transitions and options.transition else 0.0
     clips: list[ClipPlan] = []
-    for index, (clip, probe) in enumerate(zip(inputs, probes, strict=True)):
+    for index, (clip, probe, voice) in enumerate(zip(inputs, probes, voices, strict=True)):
         if probe.kind == "audio":
             raise MediaError(
                 "audio-only file cannot be a clip (use it as the soundtrack)", probe.path
             )
         reasons: list[str] = []
+        timing: ClipTiming | None = None
+        if voice is not None:
+            last = index == len(inputs) - 1
+            clip_s = None if probe.kind == "image" else probe.video_duration_s or probe.duration_s
+            timing = fit_to_voice(
+                clip_s, voice_seconds(voice), options, fps, 0.0 if last else overlap
+            )
         if probe.kind == "image":
-            seconds = clip.duration_s or options.still_duration_s
+            seconds = timing.section_s if timing else clip.duration_s or options.still_duration_s
             duration = float(frames_for(seconds, fps) / fps)
             video: VideoAction = "render"
             reasons.append(f"still image shown {duration:.3f} s")
+            if timing:
+                reasons.append(timing.reason)
         else:
             reasons = profile.video_mismatches(probe)
             if options.reencode_all:
                 reasons.append("re-encode of every clip requested")
             if transitions:
                 reasons.append(f"{options.transition.type} transition re-encodes every clip")  # type: ignore[union-attr]
+            source_s = probe.video_duration_s or probe.duration_s
+            if timing is not None and timing.action != "none":
+                # The picture is cut or stretched to the voice: not the clip's own packets.
+                reasons.append(timing.reason)
+                source_s = timing.section_s
             video = "encode" if reasons else "copy"
             clash = copied_sets.admit(probe.h264_record) if copied_sets and not reasons else None
             if clash:
                 reasons.append(clash)
                 video = "encode"
-            source_s = probe.video_duration_s or probe.duration_s
+            if timing is not None and timing.action == "none":
+                reasons.append(timing.reason)
             duration = source_s if video == "copy" else float(frames_for(source_s, fps) / fps)
+        fitted = timing is not None and timing.action in ("hold", "slow", "loop", "trim")
         audio: AudioAction
         if not profile.has_audio:
             audio = "none"
         elif not probe.has_audio:
             audio = "silence"
             reasons.append("no audio track: silent track added")
-        elif video == "render" or transitions or options.reencode_all:
+        elif video == "render" or transitions or options.reencode_all or fitted:
             audio = "encode"
         elif profile.part_audio_codec != profile.audio_codec:
             audio = "encode"
@@ -240,8 +346,8 @@ def plan_compile(
             audio_reasons = profile.audio_mismatches(probe)
             audio = "encode" if audio_reasons else "copy"
             reasons.extend(audio_reasons)
-        if video == "copy" and not reasons:
-            reasons.append("matches the output profile")
+        if video == "copy" and (not reasons or (timing and reasons == [timing.reason])):
+            reasons.insert(0, "matches the output profile")
         clips.append(
             ClipPlan(
                 index=index,
@@ -253,12 +359,13 @@ def plan_compile(
                 duration_s=duration,
                 caption=clip.caption if options.captions else None,
                 zoom=clip.zoom if clip.zoom is not None else options.still_zoom,
+                narration=voice.path if voice is not None else None,
+                timing=timing,
             )
         )
     videos = {c.video for c in clips}
     if copied_sets and "copy" in videos and len(videos) > 1:
         profile.sps_id = copied_sets.free_id()
-    overlap = options.transition.seconds if transitions and options.transition else 0.0
     if transitions:
         shortest = min(c.duration_s for c in clips)
         if overlap >= shortest:

@@ -9,7 +9,12 @@ from collections.abc import Sequence
 from fractions import Fraction
 
 from vsl_pipelines.media.graph import FilterGraph
-from vsl_pipelines.media.normalize import audio_chain, silence_source, video_chain
+from vsl_pipelines.media.normalize import (
+    audio_chain,
+    clip_input_args,
+    silence_source,
+    video_chain,
+)
 from vsl_pipelines.media.plan import CompilePlan
 from vsl_pipelines.media.probe import MediaProbe
 from vsl_pipelines.media.stills import still_chain, still_input_args
@@ -27,10 +32,11 @@ def add_clip_inputs(
             index = graph.add_input(still_input_args(probe.path, profile, clip.zoom))
             graph.add(f"[{index}:v:0]{still_chain(profile, clip.duration_s, clip.zoom)}{vlabel}")
         else:
-            index = graph.add_input(["-i", probe.path])
-            graph.add(f"[{index}:v:0]{video_chain(probe, profile, clip.duration_s)}{vlabel}")
+            index = graph.add_input(clip_input_args(probe.path, clip.timing))
+            chain = video_chain(probe, profile, clip.duration_s, clip.timing)
+            graph.add(f"[{index}:v:0]{chain}{vlabel}")
         if alabel and probe.has_audio:
-            graph.add(f"[{index}:a:0]{audio_chain(profile, clip.duration_s)}{alabel}")
+            graph.add(f"[{index}:a:0]{audio_chain(profile, clip.duration_s, clip.timing)}{alabel}")
         elif alabel:
             graph.add(f"{silence_source(profile, clip.duration_s)}{alabel}")
         labels.append((vlabel, alabel))
