@@ -120,7 +120,11 @@ def normalize_clip(
         maps += ["-map", "[a]"]
         codecs += audio_encoder_args(profile, quality, part=True)
     args: list[str | Path] = [
-        *clip_input_args(probe.path, clip.timing), "-filter_complex", ";".join(chains), *maps, *codecs
+        *clip_input_args(probe.path, clip.timing),
+        "-filter_complex",
+        ";".join(chains),
+        *maps,
+        *codecs,
     ]
     args += ["-map_metadata", "-1", *muxer_args(profile), dest]
     run_ffmpeg(args, step=f"normalize clip {clip.index + 1}", timeout_s=timeout_s, clip=probe.path)

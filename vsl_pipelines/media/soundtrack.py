@@ -9,6 +9,20 @@ from vsl_pipelines.media.options import SoundtrackSpec
 from vsl_pipelines.media.profile import OutputProfile
 
 
+def audio_format(profile: OutputProfile) -> str:
+    rate, layout = profile.audio_rate, profile.audio_layout
+    return f"aformat=sample_fmts=fltp:sample_rates={rate}:channel_layouts={layout}"
+
+
+def loudness_chain(lufs: float, true_peak_db: float, profile: OutputProfile, samples: int) -> str:
+    """EBU R128 normalization (loudnorm works at 192 kHz: back to the profile's rate and
+    exactly `samples` long)."""
+    return (
+        f"loudnorm=I={lufs}:TP={true_peak_db}:LRA=11,"
+        f"aresample={profile.audio_rate},{audio_format(profile)},atrim=end_sample={samples}"
+    )
+
+
 def add_soundtrack(
     graph: FilterGraph,
     clip_audio: str | None,
@@ -16,10 +30,13 @@ def add_soundtrack(
     profile: OutputProfile,
     duration_s: float,
 ) -> str:
-    """Mix the music under `clip_audio` (or alone); returns the label of the final audio."""
-    rate, layout = profile.audio_rate, profile.audio_layout
+    """Mix the music under `clip_audio` (or alone); returns the label of the final audio.
+
+    With narration, `clip_audio` is the voices mixed over the clips' sound (`voice.py`), so
+    the music is ducked under the voice as under speech in the clips."""
+    rate = profile.audio_rate
     samples = round(duration_s * rate)
-    fmt = f"aformat=sample_fmts=fltp:sample_rates={rate}:channel_layouts={layout}"
+    fmt = audio_format(profile)
     fade = min(spec.fade_out_s, duration_s / 2)
     music_in = graph.add_input(["-stream_loop", "-1", "-i", spec.path])
     music = graph.label("m")
@@ -28,10 +45,7 @@ def add_soundtrack(
         f"[{music_in}:a:0]aresample={rate},{fmt},atrim=end_sample={samples},asetpts=PTS-STARTPTS,"
         f"afade=t=out:st={duration_s - fade:.4f}:d={fade:.4f},volume={gain}dB{music}"
     )
-    loudness = (
-        f"loudnorm=I={spec.loudness_lufs}:TP={spec.true_peak_db}:LRA=11,"
-        f"aresample={rate},{fmt},atrim=end_sample={samples}"
-    )
+    loudness = loudness_chain(spec.loudness_lufs, spec.true_peak_db, profile, samples)
     out = graph.label("s")
     if clip_audio is None:
         graph.add(f"{music}{loudness}{out}")
