@@ -15,6 +15,20 @@ import click
 FORMAT_OF_SUFFIX = {".webm": "webm", ".avi": "avi"}
 
 
+class NarrationParam(click.ParamType):
+    """`N:FILE`: input N (1-based) is narrated by FILE (checked against the inputs later)."""
+
+    name = "N:FILE"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None):
+        if isinstance(value, tuple):
+            return value
+        number, sep, path = str(value).partition(":")
+        if not sep or not number.strip().isdigit() or int(number) < 1 or not path:
+            self.fail(f"{value!r} is not N:FILE (N = the input's number, from 1)", param, ctx)
+        return int(number), Path(path)
+
+
 @click.command("compile")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "output", required=True, type=click.Path(path_type=Path))
@@ -29,6 +43,37 @@ FORMAT_OF_SUFFIX = {".webm": "webm", ".avi": "avi"}
 )
 @click.option(
     "--format", "fmt", type=click.Choice(["mp4", "webm", "avi"]), help="default: from --out"
+)
+@click.option(
+    "--narration",
+    "narrations",
+    multiple=True,
+    type=NarrationParam(),
+    help="N:FILE: input N (from 1) is narrated by FILE and lasts as long as it (repeatable)",
+)
+@click.option(
+    "--pad",
+    type=click.FloatRange(0, 5),
+    default=0.5,
+    show_default=True,
+    help="seconds of silence after each voice before the next section",
+)
+@click.option(
+    "--fit",
+    type=click.Choice(["hold", "slow", "loop"]),
+    default="hold",
+    show_default=True,
+    help="a clip shorter than its voice: hold its last frame, slow it down, or loop it",
+)
+@click.option(
+    "--max-slowdown", type=click.FloatRange(1, 4), default=1.5, show_default=True, help="--fit slow"
+)
+@click.option(
+    "--clip-audio",
+    type=click.Choice(["keep", "lower", "drop"]),
+    default="lower",
+    show_default=True,
+    help="the clips' own sound under a voice",
 )
 @click.option("--still-seconds", type=float, default=3.0, show_default=True)
 @click.option("--zoom", is_flag=True, help="slow zoom on stills")
@@ -64,6 +109,11 @@ def compile_command(
     no_ducking: bool,
     captions: Path | None,
     fmt: str | None,
+    narrations: tuple[tuple[int, Path], ...],
+    pad: float,
+    fit: str,
+    max_slowdown: float,
+    clip_audio: str,
     still_seconds: float,
     zoom: bool,
     quality: str,
@@ -83,10 +133,18 @@ def compile_command(
         CompileOptions,
         SoundtrackSpec,
         TransitionSpec,
+        VoiceTiming,
     )
 
+    for number, _ in narrations:
+        if number > len(inputs):
+            raise click.BadParameter(
+                f"input {number} does not exist ({len(inputs)} given)", param_hint="--narration"
+            )
     try:
         clips = [ClipInput(path=p) for p in inputs]
+        for number, voice in narrations:
+            clips[number - 1].narration = voice
         cues: list[CaptionCue] = []
         if captions is not None:
             loaded = load_captions(captions)
@@ -104,6 +162,12 @@ def compile_command(
                 SoundtrackSpec(path=soundtrack, loudness_lufs=loudness, ducking=not no_ducking)
                 if soundtrack
                 else None
+            ),
+            voice=VoiceTiming(
+                pad_s=pad,
+                fit=fit,  # type: ignore[arg-type]
+                max_slowdown=max_slowdown,
+                clip_audio=clip_audio,  # type: ignore[arg-type]
             ),
             still_duration_s=still_seconds,
             still_zoom=zoom,

@@ -46,6 +46,10 @@ def video_chain(
     frames = max(1, round(Fraction(seconds) * fps))
     square = "scale=trunc(iw*sar/2)*2:ih,setsar=1," if probe.sar_fraction != 1 else ""
     start = "setpts=PTS-STARTPTS"
+    if timing is not None and timing.action == "loop":
+        # Each pass of the file is offset by its longest stream (AAC priming makes the audio
+        # a frame longer): timestamps from the frame count join the passes without a gap.
+        start = "setpts=N/FRAME_RATE/TB"
     hold = ""
     if timing is not None and timing.action in ("hold", "slow"):
         if timing.slowdown > 1:
