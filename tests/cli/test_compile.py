@@ -51,3 +51,33 @@ def test_compile_command_writes_avi_from_the_suffix_at_a_quality(make_clip, tmp_
     body = json.loads(result.stdout)
     assert [s["codec"] for s in body["streams"]] == ["mpeg4", "mp3"]
     assert body["verification"]["ok"] and body["verification"]["video_frames"] == 60
+
+
+def test_compile_command_narrates_an_input(make_clip, make_voice, tmp_path):
+    out = tmp_path / "narrated.mp4"
+    voice = make_voice(seconds=1.5)
+    args = [
+        "--out", str(out), "--preset", "ultrafast", "--narration", f"2:{voice}",
+        "--fit", "slow", "--max-slowdown", "2", "--pad", "0.3", "--clip-audio", "drop",
+        str(make_clip(seconds=1.0)), str(make_clip(seconds=1.0, tone=500)),
+    ]  # fmt: skip
+    result = CliRunner().invoke(compile_command, args)
+    assert result.exit_code == 0, result.output
+    clips = json.loads(result.stdout)["plan"]["clips"]
+    assert clips[0]["timing"] is None and clips[0]["video"] == "copy"
+    assert clips[1]["narration"] == str(voice)
+    assert clips[1]["timing"]["action"] == "slow" and clips[1]["timing"]["slowdown"] == 1.8
+    assert clips[1]["duration_s"] == 1.8
+
+
+def test_compile_command_refuses_bad_narration_options(make_clip, tmp_path):
+    clip = str(make_clip(seconds=1.0))
+    for flags, message in (
+        (["--fit", "stretch"], "'stretch' is not one of"),
+        (["--narration", "voice.wav"], "is not N:FILE"),
+        (["--narration", "3:voice.wav"], "input 3 does not exist"),
+        (["--clip-audio", "mute"], "'mute' is not one of"),
+    ):
+        result = CliRunner().invoke(compile_command, [*flags, "--out", "o.mp4", clip])
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
