@@ -64,7 +64,7 @@ def dev_command(port: int) -> None:
     "script_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=SAMPLE_SCRIPT,
-    show_default="config/scripts/spring-launch.yaml",
+    show_default="config/scripts/spring-launch-narrated.yaml",
     help="The script to run (stored under a fresh demo id).",
 )
 @click.option("--timeout", "timeout_s", default=900, help="Give up after this many seconds.")

@@ -26,7 +26,7 @@ from pydantic import (
 
 from vsl_pipelines.domain.registry import ModelSpec, Registry, RegistryError
 from vsl_pipelines.media.errors import MediaError
-from vsl_pipelines.media.options import TransitionSpec
+from vsl_pipelines.media.options import TransitionSpec, VoiceTiming
 from vsl_pipelines.media.profile import parse_fps, parse_size
 
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")  # matched whole (`fullmatch`)
@@ -265,7 +265,8 @@ class Soundtrack(Generation):
 
 
 class Output(BaseModel):
-    """How the final video is compiled: size, rate, transitions, captions, container."""
+    """How the final video is compiled: size, rate, transitions, captions, container, and how
+    sections follow their voice."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -275,6 +276,8 @@ class Output(BaseModel):
     captions: bool = False
     format: Literal["mp4", "webm", "avi"] = "mp4"
     poster: bool = True
+    # How voiced sections follow their narration (pad, hold/slow/loop, the clips' own sound).
+    timing: VoiceTiming = Field(default_factory=VoiceTiming)
 
     @field_validator("fps", mode="before")
     @classmethod

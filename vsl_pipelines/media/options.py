@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vsl_pipelines.media.profile import OutputFormat, Quality
 
@@ -50,7 +50,10 @@ ClipAudio = Literal["keep", "lower", "drop"]
 
 
 class VoiceTiming(BaseModel):
-    """How sections follow their narration (see `plan.fit_to_voice` and `voice.py`)."""
+    """How sections follow their narration (see `plan.fit_to_voice` and `voice.py`); a
+    script's `output.timing`, so unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     pad_s: float = Field(
         default=0.5, ge=0, le=5, description="silence after the voice before the next section"

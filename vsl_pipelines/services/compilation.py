@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import Conn, connect
-from vsl_pipelines.domain.script import Output, ScriptError
+from vsl_pipelines.domain.script import Output, Script, ScriptError
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.media.options import ClipInput, CompileOptions, SoundtrackSpec
 from vsl_pipelines.metrics import emf as metrics
@@ -132,6 +133,7 @@ def compile_script(
         clip_takes = [
             take_rows.take_of(conn, script_id, s["id"], "clip", s["current_take"]) for s in sections
         ]
+        voices = section_voices(conn, script, sections)
         soundtracks = take_rows.takes_of(conn, script_id, "soundtrack")
         cost = job_rows.committed_cost_usd(job_rows.all_jobs(conn, script_id))
         if compilation_id is None:
@@ -150,9 +152,10 @@ def compile_script(
     inputs = [
         ClipInput(
             path=store.local_path(take["media_key"]),
-            caption=section.narration if output.captions else None,
+            caption=voice.text if output.captions else None,
+            narration=store.local_path(voice.media_key) if voice.media_key else None,
         )
-        for take, section in zip(clip_takes, script.sections, strict=True)
+        for take, voice in zip(clip_takes, voices, strict=True)
         if take is not None
     ]
     soundtrack_path = store.local_path(soundtracks[-1]["media_key"]) if soundtracks else None
@@ -168,6 +171,7 @@ def compile_script(
                 transition=output.transition_spec(),
                 captions=output.captions,
                 poster=output.poster,
+                voice=output.timing,
                 soundtrack=SoundtrackSpec(path=soundtrack_path) if soundtrack_path else None,
             )
             from vsl_pipelines.media.compile import compile_video  # PyAV: the compile run only
@@ -185,7 +189,11 @@ def compile_script(
             script_rows.set_status(conn, script_id, "review")
         log.error("compilation failed", extra={"script_id": script_id})
         raise
-    plan = {**result.plan.summary(), "clips": result.plan.model_dump(mode="json")["clips"]}
+    plan = {
+        **result.plan.summary(),
+        "clips": result.plan.model_dump(mode="json")["clips"],
+        "voice": output.timing.model_dump(mode="json") if any(v.media_key for v in voices) else None,
+    }
     summary = {
         "script_id": script_id,
         "output": uri,
@@ -226,16 +234,55 @@ def compile_script(
 
 
 def expected_duration(database_url: str, script_id: str) -> float:
-    """How long the final video should last: the approved clips' durations, less the overlap
-    of each transition between two of them."""
+    """How long the final video should last, from the stored takes rather than the engine's
+    plan: a voiced section lasts its voice plus the script's pad, another its approved clip;
+    less the overlap of each transition between two sections (which a voiced section makes
+    room for, so voices never overlap)."""
     with connect(database_url) as conn:
         script = script_rows.load_stored_script(conn, script_id)
-        durations = []
-        for section in script_rows.sections_of(conn, script_id):
-            take = take_rows.take_of(
-                conn, script_id, section["id"], "clip", section["current_take"]
-            )
-            durations.append(float(take["duration_s"] or 0) if take else 0.0)
+        sections = script_rows.sections_of(conn, script_id)
+        voices = section_voices(conn, script, sections)
+        clips = [
+            take_rows.take_of(conn, script_id, s["id"], "clip", s["current_take"]) for s in sections
+        ]
     transition = script.output.transition_spec()
-    overlap = transition.seconds if transition and len(durations) > 1 else 0.0
-    return sum(durations) - overlap * (len(durations) - 1)
+    overlap = transition.seconds if transition and len(sections) > 1 else 0.0
+    pad = script.output.timing.pad_s
+    total = 0.0
+    for index, (voice, clip) in enumerate(zip(voices, clips, strict=True)):
+        if voice.duration_s is not None:
+            last = index == len(sections) - 1
+            total += voice.duration_s + pad + (0.0 if last else overlap)
+        else:
+            total += float(clip["duration_s"] or 0) if clip else 0.0
+    return total - overlap * (len(sections) - 1)
+
+
+@dataclass(frozen=True)
+class SectionVoice:
+    """What a section's voice says and, when the section is voiced and its current narration
+    take is stored, that take's media and length."""
+
+    text: str
+    media_key: str | None = None
+    duration_s: float | None = None
+
+
+def section_voices(conn: Conn, script: Script, sections: list[dict[str, Any]]) -> list[SectionVoice]:
+    """Each section's (in order) spoken words and current narration take, if voiced."""
+    voices = []
+    for row, section in zip(sections, script.sections, strict=True):
+        text = spoken_text(row, section)
+        narration = None
+        if script.voice_of(section) is not None:
+            narration = take_rows.take_of(
+                conn, script.id, row["id"], "narration", row["narration_take"]
+            )
+        if narration is None:
+            voices.append(SectionVoice(text))
+        else:
+            duration = narration["duration_s"]
+            voices.append(
+                SectionVoice(text, narration["media_key"], float(duration) if duration else None)
+            )
+    return voices

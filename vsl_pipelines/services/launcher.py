@@ -38,7 +38,7 @@ from vsl_pipelines.services.status import script_status
 from vsl_pipelines.settings import PROJECT_ROOT, Settings
 
 CODE_LOCATION = "vsl_pipelines.definitions"  # the location name workspace.yaml gives it
-SAMPLE_SCRIPT = PROJECT_ROOT / "config" / "scripts" / "spring-launch.yaml"
+SAMPLE_SCRIPT = PROJECT_ROOT / "config" / "scripts" / "spring-launch-narrated.yaml"
 
 
 class LaunchError(RuntimeError):

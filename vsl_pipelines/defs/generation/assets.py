@@ -22,6 +22,7 @@ from vsl_pipelines.defs.resources import (
 from vsl_pipelines.defs.tags import FFMPEG_POOL, REPLICATE_POOL
 from vsl_pipelines.generation.collect import advance_to_review, collect_stage
 from vsl_pipelines.generation.submit import submit_missing_predictions
+from vsl_pipelines.services.previews import render_previews
 
 NO_FAILED = "no_failed_or_expired_generations"
 
@@ -143,6 +144,10 @@ def build_stage_assets(stage: Stage) -> list[dg.AssetsDefinition]:
         report = collect_stage(
             url, store, context.partition_key, stage.name, job_status.layers(url)
         )
+        previews: list[str] = []
+        if stage.name in ("clip", "narration"):
+            # A voiced section's clip with its voice, as the final video will play it.
+            previews = render_previews(url, store, context.partition_key)
         if stage.name != "keyframe":
             advance_to_review(url, context.partition_key)
         bad = len(report.failed) + len(report.expired)
@@ -156,6 +161,7 @@ def build_stage_assets(stage: Stage) -> list[dg.AssetsDefinition]:
                 "expired": len(report.expired),
                 "total_duration_s": round(sum(t["duration_s"] or 0 for t in report.takes), 3),
                 "files": dg.MetadataValue.json([t["key"] for t in report.takes]),
+                "previews": dg.MetadataValue.json(previews),
                 "takes": thumbnails_markdown(store, report.takes),
             },
             check_results=[

@@ -18,7 +18,7 @@ from fastapi import HTTPException
 
 from vsl_pipelines.domain.registry import ModelSpec, Registry
 from vsl_pipelines.domain.script import FieldPath, ScriptError
-from vsl_pipelines.media.options import XFADE_TRANSITIONS
+from vsl_pipelines.media.options import XFADE_TRANSITIONS, VoiceTiming
 from vsl_pipelines.media.profile import SIZE_PRESETS
 
 MAX_EDITOR_BYTES = 1_000_000  # as a script posted to the API
@@ -43,6 +43,15 @@ HIDDEN_PARAMS = {"prompt", "seed"}
 OUTPUT_FORMATS = ("mp4", "webm", "avi")
 TRANSITIONS = ("", *(f"{name}:0.5" for name in sorted(XFADE_TRANSITIONS)))
 SIZES = ("", *SIZE_PRESETS)
+# How voiced sections follow their voice (`output.timing`): the choices as the editor words them.
+FITS = (
+    ("hold", "hold its last picture"),
+    ("slow", "slow it down, then hold"),
+    ("loop", "play it again from the start"),
+)
+CLIP_AUDIO = (("lower", "lowered"), ("keep", "kept"), ("drop", "dropped"))
+TIMING_DEFAULTS = VoiceTiming()
+TIMING_NUMBERS = ("pad_s", "max_slowdown")
 _SECTION_FIELD = re.compile(r"sections-(\d{1,4})-(.+)")
 _PARAMETER = re.compile(r"parameter '([A-Za-z0-9_]+)'")
 _INTEGER = re.compile(r"-?\d{1,15}")
@@ -218,6 +227,13 @@ def editor_document(fields: dict[str, str], registry: Registry) -> EditorForm:
         if fields.get(f"output-{name}"):
             output[name] = fields[f"output-{name}"]
     output["captions"] = fields.get("output-captions") == "on"
+    timing: dict[str, Any] = {}
+    for name in (*TIMING_NUMBERS, "fit", "clip_audio"):
+        value = fields.get(f"output-timing-{name}")
+        if value:
+            timing[name] = _number(value) if name in TIMING_NUMBERS else value
+    if timing:
+        output["timing"] = timing
     document["output"] = output
     _apply_op(document, op, registry)
     return EditorForm(document, op)
@@ -290,6 +306,8 @@ def field_name(path: FieldPath, message: str, document: dict[str, Any]) -> str:
     if parts[0] == "output":
         shown = {"size": "size", "transition": "transition", "type": "transition"}
         shown.update({"seconds": "transition", "format": "format"})
+        if len(parts) > 2 and parts[1] == "timing":
+            return f"output-timing-{parts[2]}"
         return f"output-{shown[parts[1]]}" if len(parts) > 1 and parts[1] in shown else "output"
     if parts[0] in ("soundtrack", "voice"):
         return _generation_field(parts[0], parts[1:], message)

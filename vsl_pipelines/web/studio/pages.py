@@ -33,6 +33,9 @@ templates.globals["studio"] = {
     "formats": forms.OUTPUT_FORMATS,
     "sizes": forms.SIZES,
     "transitions": forms.TRANSITIONS,
+    "fits": forms.FITS,
+    "clip_audio": forms.CLIP_AUDIO,
+    "timing": forms.TIMING_DEFAULTS,
     "max_title": MAX_TITLE_CHARS,
     "max_narration": MAX_NARRATION_CHARS,
 }
