@@ -45,16 +45,6 @@ def _section(conn: Conn, script_id: str, section_id: str) -> dict[str, Any]:
     return sections[section_id]
 
 
-def _current_clip(conn: Conn, script_id: str, section_id: str) -> tuple[int, dict[str, Any]]:
-    take = _section(conn, script_id, section_id)["current_take"]
-    clip = take_rows.take_of(conn, script_id, section_id, "clip", take)
-    if clip is None:
-        raise ReviewError(
-            f"section {script_id}/{section_id} has no clip for take {take} yet; nothing to review"
-        )
-    return take, clip
-
-
 def _voice(script: Script, section_id: str) -> tuple[Section, Voice]:
     section = script.section(section_id)
     voice = script.voice_of(section)
@@ -66,16 +56,27 @@ def _voice(script: Script, section_id: str) -> tuple[Section, Voice]:
     return section, voice
 
 
-def _current_narration(conn: Conn, script_id: str, section_id: str) -> int:
+def _current_take(
+    conn: Conn, script_id: str, section_id: str, subject: str, seen: int | None
+) -> int:
+    """The take of `subject` under review, once stored; AlreadyDecided when the reviewer saw
+    another one (`seen`), ReviewError while it is not stored yet."""
     row = _section(conn, script_id, section_id)
-    _voice(script_rows.load_stored_script(conn, script_id), section_id)
-    take = int(row["narration_take"])
-    if take_rows.take_of(conn, script_id, section_id, "narration", take) is None:
+    if subject == "narration":
+        _voice(script_rows.load_stored_script(conn, script_id), section_id)
+    current = int(row["narration_take" if subject == "narration" else "current_take"])
+    what = "narration take" if subject == "narration" else "take"
+    if seen is not None and seen != current:
+        raise AlreadyDecided(
+            f"{what} {seen} of {script_id}/{section_id} is no longer under review"
+            f" (the current {what} is {current})"
+        )
+    if take_rows.take_of(conn, script_id, section_id, subject, current) is None:
         raise ReviewError(
-            f"section {script_id}/{section_id} has no narration for take {take} yet;"
+            f"section {script_id}/{section_id} has no {subject} for take {current} yet;"
             " nothing to review"
         )
-    return take
+    return current
 
 
 def _check_fields(
@@ -154,16 +155,8 @@ def decide(
     and `text` (corrected words), checked against the registry here. A take gets one decision:
     another one, even a concurrent one, raises AlreadyDecided and changes nothing."""
     _check_fields(subject, decision, prompt, seed, params, text)
-    if subject == "narration":
-        current = _current_narration(conn, script_id, section_id)
-    else:
-        current, _ = _current_clip(conn, script_id, section_id)
+    current = _current_take(conn, script_id, section_id, subject, take)
     what = "narration take" if subject == "narration" else "take"
-    if take is not None and take != current:
-        raise AlreadyDecided(
-            f"{what} {take} of {script_id}/{section_id} is no longer under review"
-            f" (the current {what} is {current})"
-        )
     if subject == "narration":
         _check_narration_overrides(conn, script_id, section_id, params, text, registry)
     row = approval_rows.append_decision(
