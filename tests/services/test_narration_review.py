@@ -256,3 +256,21 @@ def test_the_status_has_no_narration_take_for_a_section_without_voice(
     with connect(database_url) as conn:
         shown = script_status(conn, "spring-launch")["sections"]
     assert {(s["narration_take"], s["narration_decision"]) for s in shown} == {(None, None)}
+
+
+def test_only_voiced_sections_need_a_narration_approval(
+    database_url: str, sample_script: Script
+) -> None:
+    """A voice of its own on one section of a script without one: that section alone has a
+    narration to approve."""
+    document = sample_script.model_dump(mode="json")
+    document["id"] = "one-voice"
+    document["sections"][1]["voice"] = {"model": "kokoro-82m", "params": {"voice": "am_adam"}}
+    with connect(database_url) as conn:
+        insert_script(conn, Script.model_validate(document), None)
+        for section_id in SECTIONS:
+            record_clip(conn, section_id, script_id="one-voice")
+            decide(conn, "one-voice", section_id, "approved")
+        assert unapproved_sections(conn, "one-voice") == ["offer (narration)"]
+        with pytest.raises(ReviewError, match="one-voice/hook has no voice"):
+            decide(conn, "one-voice", "hook", "approved", subject="narration")

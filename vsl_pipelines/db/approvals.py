@@ -77,14 +77,18 @@ def latest_decisions(
     return {(r["section_id"], r["take"]): r for r in rows}
 
 
-def current_take_decisions(conn: Conn, script_id: str) -> dict[str, dict[str, str | None]]:
+def current_take_decisions(conn: Conn, script_id: str) -> dict[str, dict[str, Any]]:
     """Each section of the script, in order -> the decision on its current clip take and on
-    its current narration take (`{"clip": ..., "narration": ...}`, None: undecided).
+    its current narration take (`{"clip": ..., "narration": ..., "voiced": ...}`, None:
+    undecided); `voiced`: the section has a voice (its own or the script's), so a narration.
 
     Two lookups per section in the one-decision-per-take index: its cost does not grow with
     the script's history of decisions."""
     rows = conn.execute(
-        "SELECT s.id, c.decision AS clip, n.decision AS narration FROM sections s"
+        "SELECT s.id, c.decision AS clip, n.decision AS narration,"
+        " (jsonb_typeof(s.spec->'voice') = 'object'"
+        "  OR jsonb_typeof(sc.document->'voice') = 'object') AS voiced"
+        " FROM sections s JOIN scripts sc ON sc.id = s.script_id"
         " LEFT JOIN approvals c ON c.script_id = s.script_id AND c.section_id = s.id"
         " AND c.subject = 'clip' AND c.take = s.current_take AND NOT c.void"
         " LEFT JOIN approvals n ON n.script_id = s.script_id AND n.section_id = s.id"
@@ -92,4 +96,7 @@ def current_take_decisions(conn: Conn, script_id: str) -> dict[str, dict[str, st
         " WHERE s.script_id = %s ORDER BY s.position",
         (script_id,),
     ).fetchall()
-    return {r["id"]: {"clip": r["clip"], "narration": r["narration"]} for r in rows}
+    return {
+        r["id"]: {"clip": r["clip"], "narration": r["narration"], "voiced": bool(r["voiced"])}
+        for r in rows
+    }

@@ -289,14 +289,12 @@ def unapproved_sections(conn: Conn, script_id: str) -> list[str]:
     """What is not approved yet (empty: the script may compile): each section whose current
     clip take is not approved (`"hook"`), and each voiced section whose current narration take
     is not (`"hook (narration)"`)."""
-    decisions = approval_rows.current_take_decisions(conn, script_id)
-    script = script_rows.load_stored_script(conn, script_id)
-    voiced = {s.id for s in script.sections if script.voice_of(s) is not None}
+    decisions = approval_rows.current_take_decisions(conn, script_id)  # one statement
     missing = []
     for section, decided in decisions.items():
         if decided["clip"] != "approved":
             missing.append(section)
-        if section in voiced and decided["narration"] != "approved":
+        if decided["voiced"] and decided["narration"] != "approved":
             missing.append(f"{section} (narration)")
     return missing
 
