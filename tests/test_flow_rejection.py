@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
 import av
@@ -12,10 +13,14 @@ from tests.fixtures.flow import Flow
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.scripts import insert_script
 from vsl_pipelines.defs.generation.assets import NO_FAILED
-from vsl_pipelines.domain.script import Script
+from vsl_pipelines.domain.registry import Registry
+from vsl_pipelines.domain.script import Script, load_script
+from vsl_pipelines.services.compilation import NotApproved, request_compile
 from vsl_pipelines.services.review import decide, review_queue
 from vsl_pipelines.services.status import NotFailed, retry_script, script_status
+from vsl_pipelines.settings import PROJECT_ROOT
 
 SCRIPT = "spring-launch"
 
@@ -194,3 +199,92 @@ def test_a_prediction_out_of_attempts_fails_the_script_until_retried(
     with connect(flow.database_url) as conn:
         assert script_status(conn, SCRIPT)["error"] is None
         assert max(j["attempt"] for j in job_rows.all_jobs(conn, SCRIPT)) == 4
+
+
+NARRATED = "spring-launch-narrated"
+
+
+def jobs_per_stage(flow: Flow) -> Counter[tuple[str, str]]:
+    with connect(flow.database_url) as conn:
+        return Counter((j["section_id"], j["stage"]) for j in job_rows.all_jobs(conn, NARRATED))
+
+
+def retakes_stored(flow: Flow) -> bool:
+    with connect(flow.database_url) as conn:
+        narration = take_rows.take_of(conn, NARRATED, "hook", "narration", 2)
+        clip = take_rows.take_of(conn, NARRATED, "close", "clip", 2)
+    return narration is not None and clip is not None and flow.status(NARRATED) == "review"
+
+
+def test_a_rejected_narration_is_spoken_again_and_nothing_else(
+    flow: Flow, registry: Registry
+) -> None:
+    """A narration rejection regenerates the voice alone (with the corrected words and speed);
+    a clip rejection the picture alone; compile waits for both kinds of approval."""
+    path = PROJECT_ROOT / "config" / "scripts" / f"{NARRATED}.yaml"
+    with connect(flow.database_url) as conn:
+        insert_script(conn, load_script(path, registry), str(path))
+    start(flow)
+    flow.drive(lambda: flow.status(NARRATED) == "review")
+    before = jobs_per_stage(flow)
+    with connect(flow.database_url) as conn:
+        queue = review_queue(conn, NARRATED)
+        assert sorted((q["section"], q["subject"], q["take"]) for q in queue) == [
+            (s, subject, 1) for s in ("close", "hook", "offer") for subject in ("clip", "narration")
+        ]
+        words = "Tired of choosing dinner, night after night?"
+        decide(
+            conn,
+            NARRATED,
+            "hook",
+            "rejected",
+            subject="narration",
+            text=words,
+            params={"speed": 1.3},
+            reviewer="test",
+        )
+        decide(conn, NARRATED, "close", "rejected", prompt="dinner by candle light", reviewer="t")
+
+    flow.drive(lambda: retakes_stored(flow))
+    added = jobs_per_stage(flow) - before
+    assert added == Counter(
+        {("hook", "narration"): 1, ("close", "keyframe"): 1, ("close", "clip"): 1}
+    ), "the hook's picture and the close's voice are not generated again"
+    with connect(flow.database_url) as conn:
+        jobs = job_rows.all_jobs(conn, NARRATED)
+        sections = {s["id"]: s for s in conn.execute(
+            "SELECT id, current_take, narration_take FROM sections WHERE script_id = %s",
+            (NARRATED,),
+        ).fetchall()}  # fmt: skip
+        queue = review_queue(conn, NARRATED)
+        spoken = take_rows.take_of(conn, NARRATED, "hook", "narration", 2)
+    [voice] = [
+        j for j in jobs if (j["section_id"], j["stage"], j["take"]) == ("hook", "narration", 2)
+    ]
+    assert voice["input"]["text"] == words
+    assert voice["input"]["speed"] == 1.3 and voice["input"]["voice"] == "af_bella"
+    assert voice["collected_at"] is not None and spoken is not None
+    assert spoken["media_key"].endswith("hook/narration-v2.wav")
+    assert (sections["hook"]["current_take"], sections["hook"]["narration_take"]) == (1, 2)
+    assert (sections["close"]["current_take"], sections["close"]["narration_take"]) == (2, 1)
+    assert [(q["section"], q["subject"], q["take"]) for q in queue] == [
+        ("hook", "clip", 1),
+        ("hook", "narration", 2),
+        ("offer", "clip", 1),
+        ("offer", "narration", 1),
+        ("close", "clip", 2),
+        ("close", "narration", 1),
+    ]
+    assert queue[1]["spoken_text"] == words
+
+    with connect(flow.database_url) as conn:
+        for item in queue:
+            if item["subject"] == "clip":
+                decide(conn, NARRATED, item["section"], "approved", reviewer="test")
+        with pytest.raises(NotApproved, match=r"hook \(narration\), offer \(narration\)"):
+            request_compile(conn, NARRATED)
+        for item in queue:
+            if item["subject"] == "narration":
+                decide(conn, NARRATED, item["section"], "approved", subject="narration")
+    flow.drive(lambda: flow.status(NARRATED) == "compiled")
+    assert jobs_per_stage(flow) - before == added, "approvals generate nothing"

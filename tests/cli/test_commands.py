@@ -290,6 +290,61 @@ def test_review_list_and_decisions(environment: str) -> None:
     assert json.loads(vsl("review", "list").stdout) == []
 
 
+def test_review_of_a_narration(environment: str) -> None:
+    """`--narration` decides a voiced section's narration take; a rejection takes the corrected
+    words and repeatable voice parameters (JSON values, else text); bad ones are refused."""
+    narrated = PROJECT_ROOT / "config" / "scripts" / "spring-launch-narrated.yaml"
+    assert vsl("scripts", "add", narrated).exit_code == 0
+    with connect(environment) as conn:
+        for section in ("hook", "offer"):
+            conn.execute(
+                "INSERT INTO takes (script_id, section_id, stage, take, media_key, probe,"
+                " duration_s) VALUES ('spring-launch-narrated', %s, 'narration', 1, %s, '{}', 2.0)",
+                (section, f"scripts/spring-launch-narrated/{section}/narration-v1.wav"),
+            )
+    listed = json.loads(vsl("review", "list").stdout)
+    assert [(i["section"], i["subject"], i["take"]) for i in listed] == [
+        ("hook", "narration", 1),
+        ("offer", "narration", 1),
+    ]
+    assert listed[0]["spoken_text"].startswith("Tired of deciding")
+
+    for args, message in (
+        (("--param", "speed=9"), "params.speed: model 'kokoro-82m': parameter 'speed'=9"),
+        (("--param", "speed"), "give NAME=VALUE"),
+        (("--prompt", "brighter"), "prompt and seed shape a clip's next take"),
+    ):
+        refused = vsl("review", "reject", "spring-launch-narrated", "hook", "--narration", *args)
+        assert refused.exit_code == 2 and message in refused.stderr, refused.output
+    clip_refused = vsl("review", "reject", "spring-launch-narrated", "hook", "--text", "Hi.")
+    assert clip_refused.exit_code == 2
+    assert "text and params belong to a narration rejection" in clip_refused.stderr
+    assert counts(environment)["approvals"] == 0
+
+    rejected = vsl(
+        "review", "reject", "spring-launch-narrated", "hook", "--narration",
+        "--text", "Tired of cooking?", "--param", "speed=1.2", "--param", "voice=af_sky",
+    )  # fmt: skip
+    assert rejected.exit_code == 0, rejected.output
+    assert json.loads(rejected.stdout) == {
+        **json.loads(rejected.stdout),
+        "subject": "narration",
+        "take": 1,
+        "decision": "rejected",
+    }
+    approved = vsl("review", "approve", "spring-launch-narrated", "offer", "--narration")
+    assert approved.exit_code == 0, approved.output
+    with connect(environment) as conn:
+        rows = conn.execute("SELECT * FROM approvals ORDER BY id").fetchall()
+    assert [(r["section_id"], r["subject"], r["decision"]) for r in rows] == [
+        ("hook", "narration", "rejected"),
+        ("offer", "narration", "approved"),
+    ]
+    assert rows[0]["params"] == {"speed": 1.2, "voice": "af_sky"}
+    assert rows[0]["text"] == "Tired of cooking?"
+    assert json.loads(vsl("review", "list").stdout) == []
+
+
 def test_scripts_add_registers_the_partition_in_the_dagster_home(
     environment: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -49,6 +49,7 @@ def test_fresh_database_gets_all_migrations() -> None:
             "0007_compile_requests",
             "0008_inbox_sequenced_by_reader",
             "0009_narration_stage",
+            "0010_narration_takes",
         ]
     finally:
         close_pool(f"{SERVER_URL}/{name}")
@@ -96,6 +97,73 @@ def test_decisions_recorded_twice_on_a_take_keep_the_first(tmp_path: Path) -> No
         assert rows == [("rejected", False), ("approved", True), ("rejected", True)]
 
 
+def test_narrations_from_before_get_their_own_take_and_keep_their_approval(
+    tmp_path: Path,
+) -> None:
+    """Databases from before narration decisions: a narration's take is the section's current
+    take (the one it was spoken under); a clip approval of a take whose narration is stored
+    approves that narration too (an approved script stays approved), under the negated id so
+    the approval sensor never acts on it twice; rejections are not carried over. Then one
+    decision per take of each subject."""
+    with database_before("0010", tmp_path, "vsl_mig_narration_takes_check") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("INSERT INTO scripts (id, title, document) VALUES ('s', 't', '{}'::jsonb)")
+            conn.execute(
+                "INSERT INTO sections (script_id, id, position, narration, spec, current_take)"
+                " VALUES ('s', 'hook', 0, 'words', '{}'::jsonb, 2),"
+                " ('s', 'offer', 1, 'more words', '{}'::jsonb, 1)"
+            )
+            for section, take in (("hook", 1), ("hook", 2), ("offer", 1)):
+                conn.execute(
+                    "INSERT INTO takes (script_id, section_id, stage, take, media_key, probe)"
+                    " VALUES ('s', %s, 'narration', %s, 'k', '{}'::jsonb)",
+                    (section, take),
+                )
+            ids = [
+                conn.execute(
+                    "INSERT INTO approvals (script_id, section_id, take, decision)"
+                    " VALUES ('s', %s, %s, %s) RETURNING id",
+                    (section, take, decision),
+                ).fetchone()[0]
+                for section, take, decision in (
+                    ("hook", 1, "rejected"),
+                    ("hook", 2, "approved"),
+                    ("offer", 1, "rejected"),
+                )
+            ]
+        assert apply_migrations(url) == ["0010_narration_takes"]
+        with psycopg.connect(url, autocommit=True) as conn:
+            sections = conn.execute(
+                "SELECT id, current_take, narration_take, narration_overrides FROM sections"
+                " ORDER BY position"
+            ).fetchall()
+            assert sections == [("hook", 2, 2, {}), ("offer", 1, 1, {})]
+            rows = conn.execute(
+                "SELECT id, section_id, subject, take, decision FROM approvals ORDER BY id"
+            ).fetchall()
+            assert rows == [
+                (-ids[1], "hook", "narration", 2, "approved"),
+                (ids[0], "hook", "clip", 1, "rejected"),
+                (ids[1], "hook", "clip", 2, "approved"),
+                (ids[2], "offer", "clip", 1, "rejected"),
+            ]
+            # One decision per (section, subject, take): the clip's and the narration's apart.
+            conn.execute(
+                "INSERT INTO approvals (script_id, section_id, subject, take, decision)"
+                " VALUES ('s', 'offer', 'narration', 1, 'approved')"
+            )
+            with pytest.raises(psycopg.errors.UniqueViolation):
+                conn.execute(
+                    "INSERT INTO approvals (script_id, section_id, subject, take, decision)"
+                    " VALUES ('s', 'offer', 'narration', 1, 'rejected')"
+                )
+            with pytest.raises(psycopg.errors.CheckViolation):
+                conn.execute(
+                    "INSERT INTO approvals (script_id, section_id, subject, take, decision)"
+                    " VALUES ('s', 'offer', 'voice', 1, 'approved')"
+                )
+
+
 def test_compilations_from_before_requests_keep_their_format_and_one_in_flight(
     tmp_path: Path,
 ) -> None:
@@ -140,6 +208,7 @@ def test_inbox_rows_from_before_keep_their_numbers_and_new_ones_follow(tmp_path:
         assert apply_migrations(url) == [
             "0008_inbox_sequenced_by_reader",
             "0009_narration_stage",
+            "0010_narration_takes",
         ]
         inbox = PostgresInbox(url)
         old = inbox.read_after(0, 10)

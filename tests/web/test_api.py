@@ -17,8 +17,10 @@ from tests.fixtures.media import ClipFactory
 from tests.fixtures.scripts import SAMPLE_SCRIPT
 from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.scripts import insert_script
+from vsl_pipelines.db.takes import record_take
 from vsl_pipelines.domain.registry import Registry
-from vsl_pipelines.domain.script import Script
+from vsl_pipelines.domain.script import Script, load_script
 from vsl_pipelines.generation.stages import check_budget
 from vsl_pipelines.settings import Settings
 from vsl_pipelines.storage.local import LocalMediaStore
@@ -249,6 +251,99 @@ def test_decision_on_unknown_script_is_404(api_service: RunningService) -> None:
         f"{api_service.url}/api/scripts/nope/sections/hook/approve", json={}, timeout=10
     )
     assert response.status_code == 404 and "'nope'" in response.json()["detail"]
+
+
+def test_narration_decisions_by_subject(
+    api_service: RunningService, database_url: str, registry: Registry
+) -> None:
+    """`"subject": "narration"` decides a voiced section's narration take, a rejection with the
+    corrected `text` and voice `params`; refusals name the field and store nothing."""
+    narrated = SAMPLE_SCRIPT.with_name("spring-launch-narrated.yaml")
+    with connect(database_url) as conn:
+        insert_script(conn, load_script(narrated, registry), str(narrated))
+        take_ids = {
+            section: record_take(
+                conn,
+                script_id="spring-launch-narrated",
+                section_id=section,
+                stage="narration",
+                take=1,
+                job_id=None,
+                media_key=f"scripts/spring-launch-narrated/{section}/narration-v1.wav",
+                thumbnail_key=None,
+                probe={},
+                duration_s=2.5,
+            )["id"]
+            for section in ("hook", "offer")
+        }
+    add_clip(database_url, "spring-launch-narrated", "hook")
+    queue = httpx.get(f"{api_service.url}/api/review", timeout=10).json()
+    assert [(q["section"], q["subject"], q["take"]) for q in queue] == [
+        ("hook", "clip", 1),
+        ("hook", "narration", 1),
+        ("offer", "narration", 1),
+    ]
+    assert queue[1]["media"].endswith("hook/narration-v1.wav") and queue[1]["duration_s"] == 2.5
+
+    base = f"{api_service.url}/api/scripts/spring-launch-narrated/sections"
+    for path, body, status, words in (
+        ("hook/reject", {"subject": "narration", "params": {"speed": 9}}, 422, "params.speed"),
+        ("hook/reject", {"subject": "narration", "params": {"tone": 1}}, 422, "params.tone"),
+        ("hook/reject", {"subject": "narration", "params": [1]}, 422, "params"),
+        ("hook/reject", {"subject": "narration", "text": ""}, 422, "text"),
+        ("hook/reject", {"subject": "narration", "seed": 3}, 422, "prompt and seed"),
+        ("hook/reject", {"params": {"speed": 1.1}}, 422, "text and params belong"),
+        ("hook/approve", {"subject": "narration", "text": "x"}, 422, "text"),
+        ("hook/approve", {"subject": "voice"}, 422, "subject"),
+        ("close/approve", {"subject": "narration"}, 409, "no narration for take 1"),
+    ):
+        response = httpx.post(f"{base}/{path}", json=body, timeout=10)
+        assert response.status_code == status, (body, response.text)
+        assert words in response.json()["detail"], response.json()
+    assert row_counts(database_url)["approvals"] == 0
+
+    rejected = httpx.post(
+        f"{base}/hook/reject",
+        json={"subject": "narration", "text": "Tired of cooking?", "params": {"speed": 1.2}},
+        timeout=10,
+    )
+    assert rejected.status_code == 201, rejected.text
+    assert (rejected.json()["subject"], rejected.json()["take"]) == ("narration", 1)
+    again = httpx.post(f"{base}/hook/approve", json={"subject": "narration"}, timeout=10)
+    assert again.status_code == 409 and "already rejected" in again.json()["detail"]
+    clip = httpx.post(f"{base}/hook/approve", json={}, timeout=10)
+    assert clip.status_code == 201 and clip.json()["subject"] == "clip"
+    by_id = httpx.post(
+        f"{api_service.url}/api/section-videos/{take_ids['offer']}/approve", json={}, timeout=10
+    )
+    assert by_id.status_code == 201, by_id.text
+    assert (by_id.json()["section"], by_id.json()["subject"]) == ("offer", "narration")
+    with connect(database_url) as conn:
+        rows = conn.execute("SELECT * FROM approvals ORDER BY id").fetchall()
+    assert [(r["section_id"], r["subject"], r["decision"]) for r in rows] == [
+        ("hook", "narration", "rejected"),
+        ("hook", "clip", "approved"),
+        ("offer", "narration", "approved"),
+    ]
+    assert (rows[0]["text"], rows[0]["params"]) == ("Tired of cooking?", {"speed": 1.2})
+
+    shown = httpx.get(f"{api_service.url}/api/scripts/spring-launch-narrated", timeout=10).json()
+    assert [
+        (s["section"], s["narration_take"], s["narration_decision"]) for s in shown["sections"]
+    ] == [("hook", 1, "rejected"), ("offer", 1, "approved"), ("close", 1, None)]
+
+
+def test_a_section_without_a_voice_has_no_narration_decision(
+    api_service: RunningService, database_url: str, stored_script: Script
+) -> None:
+    add_clip(database_url, "spring-launch", "hook")
+    response = httpx.post(
+        f"{api_service.url}/api/scripts/spring-launch/sections/hook/approve",
+        json={"subject": "narration"},
+        timeout=10,
+    )
+    assert response.status_code == 422 and "has no voice" in response.json()["detail"]
+    assert row_counts(database_url)["approvals"] == 0
 
 
 # -- download -------------------------------------------------------------------------------

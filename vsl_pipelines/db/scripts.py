@@ -110,7 +110,8 @@ def grant_attempt_round(conn: Conn, script_id: str) -> dict[str, Any] | None:
 
 def sections_of(conn: Conn, script_id: str) -> list[dict[str, Any]]:
     return conn.execute(
-        "SELECT id, position, narration, spec, current_take, overrides FROM sections"
+        "SELECT id, position, narration, spec, current_take, overrides, narration_take,"
+        " narration_overrides FROM sections"
         " WHERE script_id = %s ORDER BY position",
         (script_id,),
     ).fetchall()
@@ -126,6 +127,21 @@ def start_new_take(conn: Conn, script_id: str, section_id: str, overrides: dict[
     if row is None:
         raise KeyError(f"script {script_id!r} has no section {section_id!r}")
     return int(row["current_take"])
+
+
+def start_new_narration_take(
+    conn: Conn, script_id: str, section_id: str, overrides: dict[str, Any]
+) -> int:
+    """Move a section's narration to its next take with the reviewer's overrides (corrected
+    `text`, voice `params`); return the narration take number. The clip's take is unchanged."""
+    row = conn.execute(
+        "UPDATE sections SET narration_take = narration_take + 1, narration_overrides = %s"
+        " WHERE script_id = %s AND id = %s RETURNING narration_take",
+        (json.dumps(overrides), script_id, section_id),
+    ).fetchone()
+    if row is None:
+        raise KeyError(f"script {script_id!r} has no section {section_id!r}")
+    return int(row["narration_take"])
 
 
 def scripts_to_check(conn: Conn, limit: int) -> list[str]:

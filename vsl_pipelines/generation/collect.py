@@ -154,14 +154,19 @@ def collect_stage(
     with connect(database_url) as conn:
         row = script_rows.script_row(conn, script_id)
         report.script_status, report.script_error = row["status"], row["error"]
-        current = {s["id"]: s["current_take"] for s in script_rows.sections_of(conn, script_id)}
+        sections = script_rows.sections_of(conn, script_id)
+        current = {s["id"]: s["current_take"] for s in sections}
+        # Each job against its own take: a narration has its own (`narration_take`).
+        taken = (
+            {s["id"]: s["narration_take"] for s in sections} if stage == "narration" else current
+        )
         jobs = job_rows.latest_jobs(conn, script_id, stage)
         script = script_rows.load_stored_script(conn, script_id)
         # A failure is reported once even if a retry already replaced it as the latest attempt.
         failures = {j["id"]: j for j in job_rows.unreported_failures(conn, script_id, stage)}
         failures.update({j["id"]: j for j in jobs if j["status"] in job_rows.RETRYABLE})
         for failure in failures.values():
-            if failure["section_id"] and failure["take"] != current.get(failure["section_id"]):
+            if failure["section_id"] and failure["take"] != taken.get(failure["section_id"]):
                 continue
             report.failed.append(
                 {
@@ -177,7 +182,7 @@ def collect_stage(
     with tempfile.TemporaryDirectory(prefix="vsl-collect-") as tmp:
         workdir = Path(tmp)
         for job in jobs:
-            if job["section_id"] and job["take"] != current.get(job["section_id"]):
+            if job["section_id"] and job["take"] != taken.get(job["section_id"]):
                 continue
             context = {
                 "script_id": script_id,
@@ -291,11 +296,13 @@ def _take_summary(take: dict[str, Any]) -> dict[str, Any]:
 
 
 def review_ready(database_url: str, script_id: str) -> bool:
-    """Every section has a clip (and, when it has a voice, its narration) for its current take
-    and the soundtrack (if any) is stored."""
+    """Every section has a clip for its current take (and, when it has a voice, its narration
+    for its current narration take) and the soundtrack (if any) is stored."""
     with connect(database_url) as conn:
         script = script_rows.load_stored_script(conn, script_id)
-        current = {s["id"]: s["current_take"] for s in script_rows.sections_of(conn, script_id)}
+        sections = script_rows.sections_of(conn, script_id)
+        current = {s["id"]: s["current_take"] for s in sections}
+        narration_take = {s["id"]: s["narration_take"] for s in sections}
         clips = {(t["section_id"], t["take"]) for t in take_rows.takes_of(conn, script_id, "clip")}
         narrations = {
             (t["section_id"], t["take"]) for t in take_rows.takes_of(conn, script_id, "narration")
@@ -304,7 +311,7 @@ def review_ready(database_url: str, script_id: str) -> bool:
     voiced = {s.id for s in script.sections if script.voice_of(s) is not None}
     return (
         all((sid, take) in clips for sid, take in current.items())
-        and all((sid, current[sid]) in narrations for sid in voiced if sid in current)
+        and all((sid, narration_take[sid]) in narrations for sid in voiced if sid in current)
         and (script.soundtrack is None or has_soundtrack)
     )
 

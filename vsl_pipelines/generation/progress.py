@@ -200,11 +200,15 @@ def next_runs(database_url: str, script_id: str) -> list[NextRun]:
     with connect(database_url) as conn:
         row = script_rows.script_row(conn, script_id)
         script = script_rows.load_stored_script(conn, script_id)
-        current = {s["id"]: s["current_take"] for s in script_rows.sections_of(conn, script_id)}
+        sections = script_rows.sections_of(conn, script_id)
+        current = {s["id"]: s["current_take"] for s in sections}
+        narration = {s["id"]: s["narration_take"] for s in sections}
         jobs = [
             j
             for j in job_rows.latest_jobs(conn, script_id)
-            if not j["section_id"] or j["take"] == current.get(j["section_id"])
+            if not j["section_id"]
+            or j["take"]
+            == (narration if j["stage"] == "narration" else current).get(j["section_id"])
         ]
         takes = {
             (t["section_id"], t["stage"], t["take"]) for t in take_rows.takes_of(conn, script_id)

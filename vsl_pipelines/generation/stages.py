@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from vsl_pipelines.domain.narration import narration_voice, spoken_words
 from vsl_pipelines.domain.registry import ModelSpec, Registry
 from vsl_pipelines.domain.script import Generation, Script, speech_input
 
@@ -28,10 +29,13 @@ class PlannedJob:
 
 @dataclass
 class SectionState:
-    """A section's current take and the reviewer's overrides for it (prompt, seed)."""
+    """A section's current take and the reviewer's overrides for it (prompt, seed); its
+    current narration take and the narration's overrides (corrected text, voice params)."""
 
     take: int = 1
     overrides: dict[str, Any] = field(default_factory=dict)
+    narration_take: int = 1
+    narration_overrides: dict[str, Any] = field(default_factory=dict)
 
 
 def take_seed(script_id: str, section_id: str, stage: str, take: int) -> int:
@@ -84,18 +88,22 @@ def plan_stage(
             )
         return jobs
     if stage == "narration":
-        # A section's narration spoken by its voice (its own, else the script's); one take
-        # per section take. Without a voice, nothing.
+        # A section's narration spoken by its voice (its own, else the script's), for the
+        # section's narration take, with the reviewer's corrections. Without a voice, nothing.
         for section in script.sections:
             voice = script.voice_of(section)
             if voice is None:
                 continue
             state = states.get(section.id, SectionState())
             spec = registry.get(voice.model)
-            model_input = speech_input(spec, voice, section.narration)
+            model_input = speech_input(
+                spec,
+                narration_voice(voice, state.narration_overrides),
+                spoken_words(section, state.narration_overrides),
+            )
             jobs.append(
                 PlannedJob(
-                    section.id, stage, state.take, spec, model_input,
+                    section.id, stage, state.narration_take, spec, model_input,
                     spec.estimate_cost(model_input),
                 )
             )  # fmt: skip

@@ -43,7 +43,12 @@ class SubmitReport:
 
 def section_states(conn: Any, script_id: str) -> dict[str, SectionState]:
     return {
-        row["id"]: SectionState(take=row["current_take"], overrides=row["overrides"] or {})
+        row["id"]: SectionState(
+            take=row["current_take"],
+            overrides=row["overrides"] or {},
+            narration_take=row["narration_take"],
+            narration_overrides=row["narration_overrides"] or {},
+        )
         for row in script_rows.sections_of(conn, script_id)
     }
 

@@ -403,8 +403,18 @@ def run_demo(
                         f"script {script_id} failed: {row.get('error') or 'see the Dagster UI'}"
                     )
                 for item in review_queue(conn, script_id):
-                    decide(conn, script_id, item["section"], "approved", reviewer="demo")
-                    say(f"approved {script_id}/{item['section']} take {item['take']}")
+                    decide(
+                        conn,
+                        script_id,
+                        item["section"],
+                        "approved",
+                        subject=item["subject"],
+                        reviewer="demo",
+                    )
+                    say(
+                        f"approved {script_id}/{item['section']} {item['subject']}"
+                        f" take {item['take']}"
+                    )
         with connect(url) as conn:
             state = script_status(conn, script_id)
         # The status says compiled while the compile run is still reporting its checks.

@@ -1,6 +1,9 @@
-"""Reviewing section takes: approve, or reject with a new prompt or seed; what is left to review.
+"""Reviewing section takes: approve, or reject with a new prompt or seed (a clip) or corrected
+words and voice parameters (a narration); what is left to review.
 
-Every decision is appended to the approval log; the approval sensor acts on it.
+A voiced section's clip and narration are decided on their own: each has its take, and a
+rejection of one regenerates only it. Every decision is appended to the approval log; the
+approval sensor acts on it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,11 @@ from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import Conn, connect
+from vsl_pipelines.domain.narration import check_overrides, merged_overrides, spoken_text
+from vsl_pipelines.domain.registry import Registry, default_registry
+from vsl_pipelines.domain.script import Script, Section, Voice
+
+SUBJECTS = ("clip", "narration")
 
 
 class ReviewError(ValueError):
@@ -24,23 +32,105 @@ class AlreadyDecided(ReviewError):
 
 
 class UnknownTake(ReviewError):
-    """No section clip has this take id (404)."""
+    """No section clip or narration has this take id (404)."""
 
 
-def _current_clip(conn: Conn, script_id: str, section_id: str) -> tuple[int, dict[str, Any]]:
+def _section(conn: Conn, script_id: str, section_id: str) -> dict[str, Any]:
     script_rows.script_row(conn, script_id)
     sections = {s["id"]: s for s in script_rows.sections_of(conn, script_id)}
     if section_id not in sections:
         raise ReviewError(
             f"script {script_id!r} has no section {section_id!r}; sections: {', '.join(sections)}"
         )
-    take = sections[section_id]["current_take"]
-    clip = take_rows.take_of(conn, script_id, section_id, "clip", take)
-    if clip is None:
+    return sections[section_id]
+
+
+def _voice(script: Script, section_id: str) -> tuple[Section, Voice]:
+    section = script.section(section_id)
+    voice = script.voice_of(section)
+    if voice is None:
         raise ReviewError(
-            f"section {script_id}/{section_id} has no clip for take {take} yet; nothing to review"
+            f"section {script.id}/{section_id} has no voice, so no narration to decide"
+            " (give the script or the section a `voice:`)"
         )
-    return take, clip
+    return section, voice
+
+
+def _current_take(
+    conn: Conn, script_id: str, section_id: str, subject: str, seen: int | None
+) -> int:
+    """The take of `subject` under review, once stored; AlreadyDecided when the reviewer saw
+    another one (`seen`), ReviewError while it is not stored yet."""
+    row = _section(conn, script_id, section_id)
+    if subject == "narration":
+        _voice(script_rows.load_stored_script(conn, script_id), section_id)
+    current = int(row["narration_take" if subject == "narration" else "current_take"])
+    what = "narration take" if subject == "narration" else "take"
+    if seen is not None and seen != current:
+        raise AlreadyDecided(
+            f"{what} {seen} of {script_id}/{section_id} is no longer under review"
+            f" (the current {what} is {current})"
+        )
+    if take_rows.take_of(conn, script_id, section_id, subject, current) is None:
+        raise ReviewError(
+            f"section {script_id}/{section_id} has no {subject} for take {current} yet;"
+            " nothing to review"
+        )
+    return current
+
+
+def _check_fields(
+    subject: str,
+    decision: str,
+    prompt: str | None,
+    seed: int | None,
+    params: dict[str, Any] | None,
+    text: str | None,
+) -> None:
+    """Refuse the fields that do not belong to this decision, by name."""
+    if decision not in ("approved", "rejected"):
+        raise ReviewError(f"decision must be approved or rejected, not {decision!r}")
+    if subject not in SUBJECTS:
+        raise ReviewError(f"subject must be clip or narration, not {subject!r}")
+    if decision == "approved" and (prompt is not None or seed is not None):
+        raise ReviewError("--prompt and --seed belong to a rejection (they shape the next take)")
+    if decision == "approved" and (params is not None or text is not None):
+        raise ReviewError(
+            "text and params belong to a narration rejection (they shape the next narration take)"
+        )
+    if subject == "narration" and (prompt is not None or seed is not None):
+        raise ReviewError(
+            "prompt and seed shape a clip's next take; a narration rejection takes text and params"
+        )
+    if subject == "clip" and (params is not None or text is not None):
+        raise ReviewError(
+            "text and params belong to a narration rejection (subject narration, --narration)"
+        )
+    if seed is not None and not 0 <= seed < 2**31:
+        raise ReviewError(f"seed {seed} is out of range (0 to 2147483647)")
+
+
+def _check_narration_overrides(
+    conn: Conn,
+    script_id: str,
+    section_id: str,
+    params: dict[str, Any] | None,
+    text: str | None,
+    registry: Registry | None,
+) -> None:
+    """The next narration take's voice and words, checked against the registry now, so a
+    bad correction is refused before anything is stored (problems name `text`, `params.X`)."""
+    if params is None and text is None:
+        return
+    script = script_rows.load_stored_script(conn, script_id)
+    section, voice = _voice(script, section_id)
+    row = _section(conn, script_id, section_id)
+    overrides = merged_overrides(row["narration_overrides"], params, text)
+    found = check_overrides(registry or default_registry(), voice, section, overrides)
+    if found:
+        raise ReviewError(
+            "; ".join(f"{'.'.join(str(p) for p in path) or 'voice'}: {msg}" for path, msg in found)
+        )
 
 
 def decide(
@@ -49,27 +139,26 @@ def decide(
     section_id: str,
     decision: str,
     *,
+    subject: str = "clip",
     note: str | None = None,
     prompt: str | None = None,
     seed: int | None = None,
+    params: dict[str, Any] | None = None,
+    text: str | None = None,
     reviewer: str | None = None,
     take: int | None = None,
+    registry: Registry | None = None,
 ) -> dict[str, Any]:
-    """Record the decision on the section's current take (`take`, when given, is the one the
-    reviewer saw). A take gets one decision: another one, even a concurrent one, raises
-    AlreadyDecided and changes nothing."""
-    if decision not in ("approved", "rejected"):
-        raise ReviewError(f"decision must be approved or rejected, not {decision!r}")
-    if decision == "approved" and (prompt is not None or seed is not None):
-        raise ReviewError("--prompt and --seed belong to a rejection (they shape the next take)")
-    if seed is not None and not 0 <= seed < 2**31:
-        raise ReviewError(f"seed {seed} is out of range (0 to 2147483647)")
-    current, _ = _current_clip(conn, script_id, section_id)
-    if take is not None and take != current:
-        raise AlreadyDecided(
-            f"take {take} of {script_id}/{section_id} is no longer under review"
-            f" (the current take is {current})"
-        )
+    """Record the decision on the section's current clip take, or (`subject="narration"`) its
+    current narration take (`take`, when given, is the one the reviewer saw). A clip rejection
+    takes `prompt`/`seed`, a narration rejection `params` (voice parameters over the voice's)
+    and `text` (corrected words), checked against the registry here. A take gets one decision:
+    another one, even a concurrent one, raises AlreadyDecided and changes nothing."""
+    _check_fields(subject, decision, prompt, seed, params, text)
+    current = _current_take(conn, script_id, section_id, subject, take)
+    what = "narration take" if subject == "narration" else "take"
+    if subject == "narration":
+        _check_narration_overrides(conn, script_id, section_id, params, text, registry)
     row = approval_rows.append_decision(
         conn,
         script_id=script_id,
@@ -80,12 +169,15 @@ def decide(
         prompt=prompt,
         seed=seed,
         reviewer=reviewer,
+        subject=subject,
+        params=params,
+        text=text,
     )
     if row is None:
-        earlier = approval_rows.decision_on(conn, script_id, section_id, current)
+        earlier = approval_rows.decision_on(conn, script_id, section_id, current, subject)
         verdict = earlier["decision"] if earlier else "decided"
         raise AlreadyDecided(
-            f"take {current} of {script_id}/{section_id} is already {verdict}; a take gets one"
+            f"{what} {current} of {script_id}/{section_id} is already {verdict}; a take gets one"
             " decision (a rejection starts the next take)"
         )
     return row
@@ -96,44 +188,65 @@ def decide_take(
     take_id: int,
     decision: str,
     *,
+    subject: str | None = None,
     note: str | None = None,
     prompt: str | None = None,
     seed: int | None = None,
+    params: dict[str, Any] | None = None,
+    text: str | None = None,
     reviewer: str | None = None,
+    registry: Registry | None = None,
 ) -> dict[str, Any]:
-    """`decide` addressed by the clip take's id (the original API's section video id)."""
-    clip = take_rows.take_by_id(conn, take_id)
-    if clip is None or clip["stage"] != "clip":
+    """`decide` addressed by a clip or narration take's id (the original API's section video
+    id); the subject is the take's stage (a `subject` given must match it)."""
+    row = take_rows.take_by_id(conn, take_id)
+    if row is None or row["stage"] not in SUBJECTS:
         raise UnknownTake(f"section video {take_id} does not exist")
-    script_id, section_id, take = clip["script_id"], clip["section_id"], clip["take"]
-    current = {s["id"]: s["current_take"] for s in script_rows.sections_of(conn, script_id)}
+    stage = row["stage"]
+    if subject is not None and subject != stage:
+        raise ReviewError(f"subject: take {take_id} is a {stage} take, not a {subject} take")
+    script_id, section_id, take = row["script_id"], row["section_id"], row["take"]
+    column = "narration_take" if stage == "narration" else "current_take"
+    current = {s["id"]: s[column] for s in script_rows.sections_of(conn, script_id)}
     if current.get(section_id) != take:
         raise AlreadyDecided(
-            f"section video {take_id} (take {take} of {script_id}/{section_id}) is no longer"
-            f" under review (the current take is {current.get(section_id)})"
+            f"section video {take_id} ({stage} take {take} of {script_id}/{section_id}) is no"
+            f" longer under review (the current take is {current.get(section_id)})"
         )
     return decide(
         conn,
         script_id,
         section_id,
         decision,
+        subject=stage,
         note=note,
         prompt=prompt,
         seed=seed,
+        params=params,
+        text=text,
         reviewer=reviewer,
         take=take,
+        registry=registry,
     )
 
 
 def review_queue(conn: Conn, script_id: str | None = None) -> list[dict[str, Any]]:
-    """Sections whose current take has a clip and no decision yet."""
+    """Takes waiting for a decision: each section's current clip take, and its current
+    narration take (voiced sections), once stored and while undecided. Every item has its
+    `subject` ("clip" or "narration"), `take`, `media` (the take's media key) and `duration_s`;
+    clip items also `clip` and `thumbnail`, narration items the words spoken (`spoken_text`)."""
     if script_id:
         script_rows.script_row(conn, script_id)  # an unknown script is an error, not an empty list
     scripts = [script_id] if script_id else script_rows.script_ids(conn)
     queue = []
     for sid in scripts:
         decisions = approval_rows.latest_decisions(conn, sid)
+        spoken = approval_rows.latest_decisions(conn, sid, "narration")
         clips = {(t["section_id"], t["take"]): t for t in take_rows.takes_of(conn, sid, "clip")}
+        narrations = {
+            (t["section_id"], t["take"]): t for t in take_rows.takes_of(conn, sid, "narration")
+        }
+        script = script_rows.load_stored_script(conn, sid) if narrations else None
         for section in script_rows.sections_of(conn, sid):
             key = (section["id"], section["current_take"])
             if key in clips and key not in decisions:
@@ -142,26 +255,65 @@ def review_queue(conn: Conn, script_id: str | None = None) -> list[dict[str, Any
                     {
                         "script": sid,
                         "section": section["id"],
+                        "subject": "clip",
                         "take": key[1],
+                        "media": clip["media_key"],
                         "clip": clip["media_key"],
                         "thumbnail": clip["thumbnail_key"],
                         "duration_s": clip["duration_s"],
                         "narration": section["narration"],
                     }
                 )
+            key = (section["id"], section["narration_take"])
+            if script is not None and key in narrations and key not in spoken:
+                written = script.section(section["id"])
+                if script.voice_of(written) is None:
+                    continue  # a voice since removed from the script: nothing to decide
+                narration = narrations[key]
+                queue.append(
+                    {
+                        "script": sid,
+                        "section": section["id"],
+                        "subject": "narration",
+                        "take": key[1],
+                        "media": narration["media_key"],
+                        "duration_s": narration["duration_s"],
+                        "narration": section["narration"],
+                        "spoken_text": spoken_text(section, written),
+                    }
+                )
     return queue
 
 
 def unapproved_sections(conn: Conn, script_id: str) -> list[str]:
-    """Sections whose current take is not approved (empty: the script may compile)."""
-    decisions = approval_rows.current_take_decisions(conn, script_id)
-    return [section for section, decision in decisions.items() if decision != "approved"]
+    """What is not approved yet (empty: the script may compile): each section whose current
+    clip take is not approved (`"hook"`), and each voiced section whose current narration take
+    is not (`"hook (narration)"`)."""
+    decisions = approval_rows.current_take_decisions(conn, script_id)  # one statement
+    missing = []
+    for section, decided in decisions.items():
+        if decided["clip"] != "approved":
+            missing.append(section)
+        if decided["voiced"] and decided["narration"] != "approved":
+            missing.append(f"{section} (narration)")
+    return missing
 
 
 def apply_rejection(conn: Conn, decision: dict[str, Any]) -> int | None:
-    """Start the next take for a rejected current take; None if the take was already superseded."""
+    """Start the next take for a rejected current take (of the clip: the section's take with
+    the prompt/seed; of the narration: its narration take with the corrections); None if the
+    take was already superseded."""
     sections = {s["id"]: s for s in script_rows.sections_of(conn, decision["script_id"])}
     section = sections.get(decision["section_id"])
+    if decision.get("subject", "clip") == "narration":
+        if section is None or section["narration_take"] != decision["take"]:
+            return None
+        overrides = merged_overrides(
+            section["narration_overrides"], decision.get("params"), decision.get("text")
+        )
+        return script_rows.start_new_narration_take(
+            conn, decision["script_id"], decision["section_id"], overrides
+        )
     if section is None or section["current_take"] != decision["take"]:
         return None
     overrides = {k: decision[k] for k in ("prompt", "seed") if decision.get(k) is not None}
@@ -178,6 +330,12 @@ class Retake:
     script_id: str
     section_id: str
     take: int
+    subject: str = "clip"  # what was rejected: the clip, or the narration alone
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """The stages the new take generates."""
+        return ("narration",) if self.subject == "narration" else ("keyframe", "clip")
 
 
 @dataclass
@@ -206,7 +364,13 @@ def read_decisions(database_url: str, cursor: int, batch: int) -> Decisions:
                 if take is not None:
                     script_rows.set_status(conn, script_id, "generating")
                     result.retakes.append(
-                        Retake(decision["id"], script_id, decision["section_id"], take)
+                        Retake(
+                            decision["id"],
+                            script_id,
+                            decision["section_id"],
+                            take,
+                            decision.get("subject", "clip"),
+                        )
                     )
             else:
                 approved[script_id] = decision["id"]

@@ -18,14 +18,23 @@ def script_status(conn: Conn, script_id: str) -> dict[str, Any]:
     jobs = job_rows.all_jobs(conn, script_id)
     takes = take_rows.takes_of(conn, script_id)
     decisions = approval_rows.latest_decisions(conn, script_id)
+    spoken = approval_rows.latest_decisions(conn, script_id, "narration")
+    script = script_rows.load_stored_script(conn, script_id)
+    voiced = {s.id for s in script.sections if script.voice_of(s) is not None}
     sections = []
     for section in script_rows.sections_of(conn, script_id):
         sid = section["id"]
+        narration_take = section["narration_take"] if sid in voiced else None
         sections.append(
             {
                 "section": sid,
                 "current_take": section["current_take"],
                 "decision": decisions.get((sid, section["current_take"]), {}).get("decision"),
+                # A voiced section's narration has its own take and decision (None: no voice).
+                "narration_take": narration_take,
+                "narration_decision": None
+                if narration_take is None
+                else spoken.get((sid, narration_take), {}).get("decision"),
                 "takes": [
                     {
                         "stage": t["stage"],

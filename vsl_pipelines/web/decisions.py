@@ -4,7 +4,7 @@ one way to record it, so both refuse the same decisions with the same status and
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import Conn, connect
-from vsl_pipelines.domain.script import Note, Prompt
+from vsl_pipelines.domain.script import Narration, Note, Prompt
 from vsl_pipelines.services.review import (
     AlreadyDecided,
     ReviewError,
@@ -25,16 +25,28 @@ from vsl_pipelines.web.errors import http_errors
 MAX_SEED = 2**31 - 1
 
 
+Subject = Literal["clip", "narration"]
+SUBJECT_DESCRIPTION = (
+    "what is decided: the section's clip (default) or its narration (voiced sections)"
+)
+
+
 class ApproveBody(BaseModel):
-    """An approval: an optional note (a rejection's fields are refused by name)."""
+    """An approval: what is approved and an optional note (a rejection's fields are refused by
+    name)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
+    subject: Subject | None = Field(default=None, description=SUBJECT_DESCRIPTION)
     note: Note | None = None
     prompt: str | None = Field(default=None, description="refused: belongs to a rejection")
     seed: int | None = Field(default=None, description="refused: belongs to a rejection")
+    params: dict[str, Any] | None = Field(
+        default=None, description="refused: belongs to a narration rejection"
+    )
+    text: str | None = Field(default=None, description="refused: belongs to a narration rejection")
 
-    @field_validator("prompt", "seed")
+    @field_validator("prompt", "seed", "params", "text")
     @classmethod
     def _rejection_only(cls, value: Any) -> Any:
         if value is not None:
@@ -43,13 +55,23 @@ class ApproveBody(BaseModel):
 
 
 class RejectBody(BaseModel):
-    """A rejection: an optional note, and the prompt and seed of the next take."""
+    """A rejection: what is rejected, an optional note, and what shapes the next take: the
+    prompt and seed of a clip, the corrected words and voice parameters of a narration."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
+    subject: Subject | None = Field(default=None, description=SUBJECT_DESCRIPTION)
     note: Note | None = None
-    prompt: Prompt | None = None
-    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    prompt: Prompt | None = Field(default=None, description="a clip's next prompt")
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="a clip's next seed")
+    params: dict[str, Any] | None = Field(
+        default=None,
+        description="a narration's next voice parameters over the voice's own, e.g."
+        ' `{"speed": 1.1, "voice": "af_sarah"}` (checked against the model registry)',
+    )
+    text: Narration | None = Field(
+        default=None, description="a narration's corrected words for its next take"
+    )
 
 
 def record_decision(
@@ -62,8 +84,11 @@ def record_decision(
     reviewer: str,
     take: int | None = None,
 ) -> dict[str, Any]:
-    """Append a decision on the section's current take (as `vsl review` does); with `take`,
-    only if that is still the current one (409 otherwise: a newer take arrived unseen)."""
+    """Append a decision on the section's current take of the body's subject (as `vsl review`
+    does); with `take`, only if that is still the current one (409 otherwise: a newer take
+    arrived unseen)."""
+    fields = body.model_dump()
+    subject = fields.pop("subject") or "clip"
     with http_errors(), connect(database_url) as conn:
         try:
             row = decide(
@@ -71,20 +96,22 @@ def record_decision(
                 script_id,
                 section_id,
                 decision,
+                subject=subject,
                 reviewer=reviewer,
                 take=take,
-                **body.model_dump(),
+                **fields,
             )
         except AlreadyDecided as exc:
             raise HTTPException(409, str(exc)) from None
         except ReviewError as exc:
             raise HTTPException(
-                _review_error_status(conn, script_id, section_id), str(exc)
+                _review_error_status(conn, script_id, section_id, subject), str(exc)
             ) from None
     return {
         "approval_id": row["id"],
         "script": script_id,
         "section": section_id,
+        "subject": row["subject"],
         "take": row["take"],
         "decision": decision,
     }
@@ -98,8 +125,9 @@ def record_take_decision(
     *,
     reviewer: str,
 ) -> dict[str, Any]:
-    """Append a decision on a section video addressed by its take id (the original API's
-    `videoId`): 404 unknown, 409 not its section's current take or already decided."""
+    """Append a decision on a section video (a clip or narration take) addressed by its take
+    id (the original API's `videoId`): 404 unknown, 409 not its section's current take or
+    already decided."""
     with http_errors(), connect(database_url) as conn:
         try:
             row = decide_take(conn, take_id, decision, reviewer=reviewer, **body.model_dump())
@@ -114,17 +142,26 @@ def record_take_decision(
         "videoId": take_id,
         "script": row["script_id"],
         "section": row["section_id"],
+        "subject": row["subject"],
         "take": row["take"],
         "decision": decision,
     }
 
 
-def _review_error_status(conn: Conn, script_id: str, section_id: str) -> int:
-    """404 for an unknown section, 409 while its current take has no clip, else 422."""
+def _review_error_status(conn: Conn, script_id: str, section_id: str, subject: str) -> int:
+    """404 for an unknown section, 409 while its current take of the subject (clip or voiced
+    narration) is not stored yet, else 422."""
     sections = {s["id"]: s for s in script_rows.sections_of(conn, script_id)}
     if section_id not in sections:
         return 404
-    take = sections[section_id]["current_take"]
-    if take_rows.take_of(conn, script_id, section_id, "clip", take) is None:
+    if subject == "narration":
+        script = script_rows.load_stored_script(conn, script_id)
+        if script.voice_of(script.section(section_id)) is None:
+            return 422
+        take = sections[section_id]["narration_take"]
+        stage = "narration"
+    else:
+        take, stage = sections[section_id]["current_take"], "clip"
+    if take_rows.take_of(conn, script_id, section_id, stage, take) is None:
         return 409
     return 422

@@ -1,7 +1,8 @@
 """The approval sensor: follows the append-only approval log by id.
 
-A rejection starts a new take and launches generation for it; a script whose sections are
-all approved gets its compile request (the compile request sensor launches `compiled_video`).
+A rejection starts a new take (of the section's clip, or of its narration alone) and launches
+generation for it; a script whose sections are all approved (clips and narrations) gets its
+compile request (the compile request sensor launches `compiled_video`).
 """
 
 import dagster as dg
@@ -26,6 +27,7 @@ def approval_tick(cursor: int, database_url: str, batch: int) -> tuple[list[dg.R
                 approval_id=str(retake.approval_id),
                 section=retake.section_id,
                 take=str(retake.take),
+                subject=retake.subject,
             ),
         )
         for retake in decisions.retakes

@@ -88,7 +88,7 @@ async def script_document(request: Request) -> Any:
 
 
 async def approve_body(request: Request) -> ApproveBody:
-    """An approval: `{"note"?}`."""
+    """An approval: `{"subject"?, "note"?}`."""
     raw = await request.body()
     body: ApproveBody = await run_in_threadpool(
         parse_body, raw, _content_type(request), ApproveBody
@@ -97,7 +97,7 @@ async def approve_body(request: Request) -> ApproveBody:
 
 
 async def reject_body(request: Request) -> RejectBody:
-    """A rejection: `{"note"?, "prompt"?, "seed"?}`."""
+    """A rejection: `{"subject"?, "note"?, "prompt"?, "seed"?, "params"?, "text"?}`."""
     raw = await request.body()
     body: RejectBody = await run_in_threadpool(parse_body, raw, _content_type(request), RejectBody)
     return body

@@ -1,6 +1,9 @@
 """`/api/review` and the decisions under `/api/scripts/{id}/sections/{section}`: what waits for
-review, approve, reject (a new take follows with the given prompt and seed). The original API's
-`/api/section-videos/{videoId}/...` decide the same way, the clip take's id as `videoId`."""
+review, approve, reject (a new take follows with the given prompt and seed). A decision is on the
+section's clip unless the body says `"subject": "narration"`: a voiced section's narration is
+decided on its own, and rejecting it regenerates only the voice (with the body's corrected
+`text` and voice `params`). The original API's `/api/section-videos/{videoId}/...` decide the
+same way, a clip or narration take's id as `videoId`."""
 
 from __future__ import annotations
 
@@ -27,19 +30,26 @@ log = get_logger("vsl_pipelines.web.api")
 router = APIRouter()
 
 VideoId = Annotated[
-    int, Path(ge=1, le=2**63 - 1, description="the section video's (clip take's) id")
+    int,
+    Path(ge=1, le=2**63 - 1, description="the section video's (clip or narration take's) id"),
 ]
 
 
-APPROVE_BODY = request_body({"application/json": ApproveBody}, "an approval (`{}` without a note)")
+APPROVE_BODY = request_body(
+    {"application/json": ApproveBody},
+    'an approval (`{}`: the clip, without a note; `{"subject": "narration"}`: the narration)',
+)
 REJECT_BODY = request_body(
-    {"application/json": RejectBody}, "a rejection: a note, the next take's prompt and seed"
+    {"application/json": RejectBody},
+    "a rejection: a note, and for a clip the next take's prompt and seed, for a narration"
+    ' (`"subject": "narration"`) its corrected `text` and voice `params`',
 )
 
 
 @router.get("/review")
 def list_review(config: ConfigDep, script: ScriptQuery) -> list[dict[str, Any]]:
-    """Section takes waiting for a decision (of one script with `?script=`)."""
+    """Section takes waiting for a decision (of one script with `?script=`): each item's
+    `subject` says whether it is the section's clip or its narration."""
     with http_errors(), connect(config.database_url) as conn:
         return review_queue(conn, script)
 
@@ -55,7 +65,7 @@ def approve(
     body: Annotated[ApproveBody, Depends(approve_body)],
     config: ConfigDep,
 ) -> dict[str, Any]:
-    """Approve the section's current take."""
+    """Approve the section's current clip take, or its narration take (`subject`)."""
     return _decide(config.database_url, script_id, section_id, "approved", body)
 
 
@@ -68,7 +78,8 @@ def reject(
     body: Annotated[RejectBody, Depends(reject_body)],
     config: ConfigDep,
 ) -> dict[str, Any]:
-    """Reject the section's current take; a new take follows with the given prompt/seed."""
+    """Reject the section's current clip take (a new take follows with the given prompt/seed)
+    or its narration take (only the narration is spoken again, with the given text/params)."""
     return _decide(config.database_url, script_id, section_id, "rejected", body)
 
 
@@ -76,7 +87,8 @@ def reject(
 def approve_video(
     video_id: VideoId, body: Annotated[ApproveBody, Depends(approve_body)], config: ConfigDep
 ) -> dict[str, Any]:
-    """Approve a section video (a clip take, by id) while it is its section's current take."""
+    """Approve a section video (a clip or narration take, by id) while it is its section's
+    current take."""
     return _decide_video(config.database_url, video_id, "approved", body)
 
 
@@ -84,7 +96,7 @@ def approve_video(
 def reject_video(
     video_id: VideoId, body: Annotated[RejectBody, Depends(reject_body)], config: ConfigDep
 ) -> dict[str, Any]:
-    """Reject a section video; a new take follows with the given prompt/seed."""
+    """Reject a section video (a clip or narration take, by id); a new take follows."""
     return _decide_video(config.database_url, video_id, "rejected", body)
 
 
