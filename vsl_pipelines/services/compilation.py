@@ -18,6 +18,7 @@ from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import Conn, connect
+from vsl_pipelines.domain.narration import spoken_text
 from vsl_pipelines.domain.script import Output, Script, ScriptError
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.media.options import ClipInput, CompileOptions, SoundtrackSpec
@@ -192,7 +193,9 @@ def compile_script(
     plan = {
         **result.plan.summary(),
         "clips": result.plan.model_dump(mode="json")["clips"],
-        "voice": output.timing.model_dump(mode="json") if any(v.media_key for v in voices) else None,
+        "voice": output.timing.model_dump(mode="json")
+        if any(v.media_key for v in voices)
+        else None,
     }
     summary = {
         "script_id": script_id,
@@ -268,7 +271,9 @@ class SectionVoice:
     duration_s: float | None = None
 
 
-def section_voices(conn: Conn, script: Script, sections: list[dict[str, Any]]) -> list[SectionVoice]:
+def section_voices(
+    conn: Conn, script: Script, sections: list[dict[str, Any]]
+) -> list[SectionVoice]:
     """Each section's (in order) spoken words and current narration take, if voiced."""
     voices = []
     for row, section in zip(sections, script.sections, strict=True):

@@ -20,8 +20,10 @@ from typing import Any
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import Conn, connect
+from vsl_pipelines.domain.narration import spoken_text
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.logs import get_logger
+from vsl_pipelines.media.errors import MediaError
 from vsl_pipelines.storage.base import MediaStore
 
 log = get_logger(__name__)
@@ -46,8 +48,6 @@ def preview_key(script_id: str, section_id: str, clip_take: int, narration_take:
 
 def section_previews(conn: Conn, script_id: str) -> dict[str, SectionPreview]:
     """Each voiced section whose current clip and narration takes are both stored."""
-    from vsl_pipelines.services.review import spoken_text
-
     script = script_rows.load_stored_script(conn, script_id)
     found = {}
     rows = script_rows.sections_of(conn, script_id)
@@ -80,7 +80,7 @@ def render_previews(database_url: str, store: MediaStore, script_id: str) -> lis
     for preview in wanted:
         try:
             render_preview(store, script, preview)
-        except Exception as exc:  # noqa: BLE001 - the fallback shows clip and voice
+        except (MediaError, OSError) as exc:  # the pages fall back to clip and voice
             log.warning(
                 "section preview failed",
                 extra={
