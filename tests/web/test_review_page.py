@@ -111,11 +111,20 @@ def test_page_lists_waiting_takes_with_clip_and_both_forms(
         {"controls": None, "preload": "metadata", "src": api_media_store.public_url(close)},
     ]
     assert [(f["method"], f["action"], sorted(f["fields"])) for f in page.forms] == [
-        ("post", "/review/spring-launch/hook/approve", ["csrf", "note"]),
-        ("post", "/review/spring-launch/hook/reject", ["csrf", "note", "prompt", "seed"]),
-        ("post", "/review/spring-launch/close/approve", ["csrf", "note"]),
-        ("post", "/review/spring-launch/close/reject", ["csrf", "note", "prompt", "seed"]),
+        ("post", "/review/spring-launch/hook/approve", ["csrf", "note", "subject"]),
+        (
+            "post",
+            "/review/spring-launch/hook/reject",
+            ["csrf", "note", "prompt", "seed", "subject"],
+        ),
+        ("post", "/review/spring-launch/close/approve", ["csrf", "note", "subject"]),
+        (
+            "post",
+            "/review/spring-launch/close/reject",
+            ["csrf", "note", "prompt", "seed", "subject"],
+        ),
     ]
+    assert {f["fields"]["subject"] for f in page.forms} == {"clip"}
     text = " ".join(page.text)
     assert stored_script.title in text
     hook_section, _, close_section = stored_script.sections

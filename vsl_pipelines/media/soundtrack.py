@@ -16,10 +16,13 @@ def audio_format(profile: OutputProfile) -> str:
 
 def loudness_chain(lufs: float, true_peak_db: float, profile: OutputProfile, samples: int) -> str:
     """EBU R128 normalization (loudnorm works at 192 kHz: back to the profile's rate and
-    exactly `samples` long)."""
+    exactly `samples` long). Timestamps are renumbered from the samples at the end: loudnorm's
+    frames can leave gaps in them, which the encoder keeps and the muxer turns into a track
+    longer than its samples (a 3.03 s voice-only mix was muxed as 3.10 s)."""
     return (
         f"loudnorm=I={lufs}:TP={true_peak_db}:LRA=11,"
-        f"aresample={profile.audio_rate},{audio_format(profile)},atrim=end_sample={samples}"
+        f"aresample={profile.audio_rate},{audio_format(profile)},atrim=end_sample={samples},"
+        "asetpts=N/SR/TB"
     )
 
 

@@ -4,6 +4,7 @@ one way to record it, so both refuse the same decisions with the same status and
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from fastapi import HTTPException
@@ -72,6 +73,28 @@ class RejectBody(BaseModel):
     text: Narration | None = Field(
         default=None, description="a narration's corrected words for its next take"
     )
+
+
+VOICE_FIELDS = ("voice", "speed")  # a form's narration rejection: the voice parameters asked
+
+
+def form_voice_params(fields: dict[str, str]) -> None:
+    """Move a form's voice fields (`voice`, `speed`) into the `params` a narration rejection
+    carries (a form has no objects); numbers as numbers, so the registry checks them as the
+    API's JSON would be. Empty fields were dropped by the form reader: not an override."""
+    params: dict[str, Any] = {}
+    for name in VOICE_FIELDS:
+        value = fields.pop(name, None)
+        if value is None:
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            params[name] = value
+        else:
+            params[name] = value if name == "voice" or not math.isfinite(number) else number
+    if params:
+        fields["params"] = params  # type: ignore[assignment]
 
 
 def record_decision(

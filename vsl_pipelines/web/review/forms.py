@@ -12,7 +12,7 @@ from fastapi import HTTPException, Request
 from pydantic import ValidationError
 
 from vsl_pipelines.logs import get_logger
-from vsl_pipelines.web.decisions import ApproveBody, RejectBody
+from vsl_pipelines.web.decisions import ApproveBody, RejectBody, form_voice_params
 from vsl_pipelines.web.deps import ConfigDep, id_parameter, media_type, refuse_cross_site
 from vsl_pipelines.web.errors import validation_problems
 from vsl_pipelines.web.review import csrf
@@ -33,12 +33,13 @@ class DecisionForm:
 
 
 async def approval_form(request: Request, config: ConfigDep) -> DecisionForm:
-    """An approval form: `csrf`, `note?`."""
+    """An approval form: `csrf`, `subject?`, `note?`."""
     return await _decision_form(request, csrf.app_secret(request), ApproveBody)
 
 
 async def rejection_form(request: Request, config: ConfigDep) -> DecisionForm:
-    """A rejection form: `csrf`, `note?`, `prompt?`, `seed?`."""
+    """A rejection form: `csrf`, `subject?`, `note?`, `prompt?`, `seed?` (a clip's) or `text?`,
+    `voice?`, `speed?` (a narration's)."""
     return await _decision_form(request, csrf.app_secret(request), RejectBody)
 
 
@@ -50,6 +51,7 @@ async def _decision_form(
     view = fields.pop("view", None)
     if view is not None:
         id_parameter("form view", view)
+    form_voice_params(fields)
     try:
         return DecisionForm(model.model_validate(fields), view)
     except ValidationError as exc:

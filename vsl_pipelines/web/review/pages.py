@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.routing import NoMatchFound
 
-from vsl_pipelines.domain.script import MAX_NOTE_CHARS, MAX_PROMPT_CHARS
+from vsl_pipelines.domain.script import MAX_NARRATION_CHARS, MAX_NOTE_CHARS, MAX_PROMPT_CHARS
 from vsl_pipelines.web.review import csrf
 from vsl_pipelines.web.review.forms import FORM_TYPE
 from vsl_pipelines.web.review.views import ReviewPage
@@ -36,7 +36,11 @@ templates = jinja2.Environment(
     lstrip_blocks=True,
 )
 templates.filters["path_segment"] = partial(quote, safe="")
-templates.globals["limits"] = {"note": MAX_NOTE_CHARS, "prompt": MAX_PROMPT_CHARS}
+templates.globals["limits"] = {
+    "note": MAX_NOTE_CHARS,
+    "prompt": MAX_PROMPT_CHARS,
+    "narration": MAX_NARRATION_CHARS,
+}
 
 
 def _form_schema(fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -59,10 +63,19 @@ def _form_schema(fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 # The forms as the OpenAPI document describes them (`openapi_extra` of the post routes).
+_SUBJECT = {"type": "string", "enum": ["clip", "narration"]}
 DECISION_FORMS = {
-    "approve": _form_schema({"note": {"type": "string"}}),
+    "approve": _form_schema({"subject": _SUBJECT, "note": {"type": "string"}}),
     "reject": _form_schema(
-        {"note": {"type": "string"}, "prompt": {"type": "string"}, "seed": {"type": "string"}}
+        {
+            "subject": _SUBJECT,
+            "note": {"type": "string"},
+            "prompt": {"type": "string"},
+            "seed": {"type": "string"},
+            "text": {"type": "string"},
+            "voice": {"type": "string"},
+            "speed": {"type": "string"},
+        }
     ),
 }
 

@@ -59,7 +59,7 @@ def review_page(
     """The takes waiting for a decision (of one script with `?script=`)."""
     done = text_query("query done", done, MAX_NOTICE_CHARS)
     with http_errors(), connect(config.database_url) as conn:
-        page = build_review_page(conn, config.media_store, script, done)
+        page = build_review_page(conn, config.media_store, script, done, config.registry)
     path = page_path(request)
     nonce = csrf.session_nonce(request)
     response = review_response(page, path, csrf.form_token(csrf.app_secret(request), nonce))
@@ -121,7 +121,8 @@ def _decide(
         decision,
         extra={"script_id": script_id, "section_id": section_id, "take": result["take"]},
     )
-    query = {"done": f"{decision}:{script_id}/{section_id}"}
+    what = " (narration)" if result["subject"] == "narration" else ""
+    query = {"done": f"{decision}:{script_id}/{section_id}{what}"}
     if form.view:
         query["script"] = form.view
     return RedirectResponse(f"{page_path(request)}?{urlencode(query)}", status_code=303)
