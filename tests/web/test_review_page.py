@@ -3,7 +3,9 @@ from __future__ import annotations
 import base64
 import copy
 import html
+from collections.abc import Callable
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,9 +23,13 @@ from tests.fixtures.api import (
 from tests.fixtures.scripts import SAMPLE_SCRIPT
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.db.scripts import insert_script
+from vsl_pipelines.db.takes import record_take
 from vsl_pipelines.domain.registry import Registry
-from vsl_pipelines.domain.script import Script, parse_script
-from vsl_pipelines.services.review import apply_rejection
+from vsl_pipelines.domain.script import Script, load_script, parse_script
+from vsl_pipelines.media.probe import probe_media
+from vsl_pipelines.services.previews import render_previews
+from vsl_pipelines.services.review import apply_rejection, review_queue
+from vsl_pipelines.settings import PROJECT_ROOT
 from vsl_pipelines.storage.local import LocalMediaStore
 from vsl_pipelines.web.review import csrf
 from vsl_pipelines.web.review.forms import MAX_FORM_BYTES
@@ -41,6 +47,7 @@ class PageParser(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.videos: list[dict[str, str | None]] = []
+        self.audios: list[dict[str, str | None]] = []
         self.forms: list[dict[str, Any]] = []
         self.text: list[str] = []
 
@@ -48,9 +55,11 @@ class PageParser(HTMLParser):
         attributes = dict(attrs)
         if tag == "video":
             self.videos.append(attributes)
+        elif tag == "audio":
+            self.audios.append(attributes)
         elif tag == "form":
             self.forms.append({**attributes, "fields": {}})
-        elif tag in ("input", "textarea") and self.forms:
+        elif tag in ("input", "textarea", "select") and self.forms:
             self.forms[-1]["fields"][attributes["name"]] = attributes.get("value")
 
     def handle_data(self, data: str) -> None:
@@ -644,3 +653,101 @@ def test_a_form_from_one_replica_is_accepted_by_another(
     assert response.status_code == 303, response.text
     [row] = approvals(database_url)
     assert (row["section_id"], row["note"]) == ("hook", "seen on the first")
+
+
+# -- narration ------------------------------------------------------------------------------
+
+NARRATED = "spring-launch-narrated"
+
+
+def store_take(
+    database_url: str, store: LocalMediaStore, section: str, stage: str, source: Path
+) -> str:
+    """`source` stored and recorded as the section's take 1 of `stage`, as collection does."""
+    key = f"scripts/{NARRATED}/{section}/{stage}-v1{source.suffix}"
+    store.put_file(key, source)
+    with connect(database_url) as conn:
+        record_take(
+            conn, script_id=NARRATED, section_id=section, stage=stage, take=1, job_id=None,
+            media_key=key, thumbnail_key=None, probe={}, duration_s=probe_media(source).duration_s,
+        )  # fmt: skip
+    return key
+
+
+def test_narration_takes_are_reviewed_on_their_own_and_heard_with_their_clip(
+    api_service: RunningService,
+    database_url: str,
+    registry: Registry,
+    api_media_store: LocalMediaStore,
+    make_clip: Callable[..., Path],
+    make_voice: Callable[..., Path],
+) -> None:
+    path = PROJECT_ROOT / "config" / "scripts" / f"{NARRATED}.yaml"
+    with connect(database_url) as conn:
+        insert_script(conn, load_script(path, registry), str(path))
+    clip = make_clip(width=320, height=240, seconds=1.0)
+    hook_voice = store_take(
+        database_url, api_media_store, "hook", "narration", make_voice(text="Tired of cooking?")
+    )
+    store_take(database_url, api_media_store, "hook", "clip", clip)
+    [preview] = render_previews(database_url, api_media_store, NARRATED)  # the hook's, real
+    close_clip = store_take(database_url, api_media_store, "close", "clip", clip)
+    close_voice = store_take(
+        database_url, api_media_store, "close", "narration", make_voice(text="Start today.")
+    )
+
+    page = parse_page(httpx.get(f"{api_service.url}/review", timeout=10).text)
+    by_action = [(f["action"].rsplit("/", 2)[1:], f["fields"]) for f in page.forms]
+    assert [(a, f["subject"]) for a, f in by_action] == [
+        (["hook", "approve"], "clip"),
+        (["hook", "reject"], "clip"),
+        (["hook", "approve"], "narration"),
+        (["hook", "reject"], "narration"),
+        (["close", "approve"], "clip"),
+        (["close", "reject"], "clip"),
+        (["close", "approve"], "narration"),
+        (["close", "reject"], "narration"),
+    ]
+    assert sorted(by_action[3][1]) == ["csrf", "note", "speed", "subject", "text", "voice"]
+    # The hook is heard as it will play (its preview), the close as clip and voice side by
+    # side until its preview is made.
+    sources = [v["src"] for v in page.videos]
+    assert (
+        sources
+        == [api_media_store.public_url(preview)] * 2 + [api_media_store.public_url(close_clip)] * 2
+    )
+    assert [a["src"] for a in page.audios] == [api_media_store.public_url(close_voice)] * 2
+    assert api_media_store.public_url(hook_voice) not in " ".join(sources)
+    text = " ".join(page.text)
+    assert "voice take 1" in text and "kokoro-82m" in text and "bm_george" in text
+
+    refused = post_form(
+        f"{api_service.url}/review/{NARRATED}/hook/reject",
+        {"subject": "narration", "speed": "9"},
+    )
+    assert refused.status_code == 422, refused.text
+    assert "speed" in html.unescape(refused.text)
+    assert approvals(database_url) == []
+
+    done = post_form(
+        f"{api_service.url}/review/{NARRATED}/hook/reject",
+        {"subject": "narration", "text": "Tired of cooking, again?", "voice": "af_sarah",
+         "speed": "1.2", "note": "slower start"},
+    )  # fmt: skip
+    assert done.status_code == 303, done.text
+    assert "narration" in done.headers["location"]
+    [row] = approvals(database_url)
+    assert (row["subject"], row["section_id"], row["take"], row["decision"]) == (
+        "narration", "hook", 1, "rejected",
+    )  # fmt: skip
+    assert row["params"] == {"voice": "af_sarah", "speed": 1.2}
+    assert row["text"] == "Tired of cooking, again?" and row["note"] == "slower start"
+    with connect(database_url) as conn:
+        queue = review_queue(conn, NARRATED)
+    assert ("hook", "clip") in [(q["section"], q["subject"]) for q in queue], "clip undecided"
+
+    approved = post_form(
+        f"{api_service.url}/review/{NARRATED}/close/approve", {"subject": "narration"}
+    )
+    assert approved.status_code == 303, approved.text
+    assert [r["subject"] for r in approvals(database_url)] == ["narration", "narration"]

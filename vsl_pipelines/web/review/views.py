@@ -31,6 +31,7 @@ class Voice:
     speed: tuple[float | None, float | None]  # the model's bounds of `speed`
     audio_url: str | None
     preview_url: str | None
+    clip_url: str | None  # the section's current clip, heard with the voice until the preview
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ def section_voices(
             continue
         spoken = narration_voice(voice, row["narration_overrides"])
         take = take_rows.take_of(conn, script_id, row["id"], "narration", row["narration_take"])
+        clip = take_rows.take_of(conn, script_id, row["id"], "clip", row["current_take"])
         preview = previews.get(row["id"])
         spec = registry.models.get(voice.model) if registry is not None else None
         limits = spec.constraints if spec is not None else {}
@@ -158,6 +160,7 @@ def section_voices(
             choices=list(limits["voice"].choices or []) if "voice" in limits else [],
             speed=(speed.min, speed.max) if speed is not None else (None, None),
             audio_url=store.public_url(take["media_key"]) if take else None,
+            clip_url=store.public_url(clip["media_key"]) if clip else None,
             preview_url=store.public_url(preview.key)
             if preview is not None and store.exists(preview.key)
             else None,
