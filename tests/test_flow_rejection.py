@@ -288,3 +288,42 @@ def test_a_rejected_narration_is_spoken_again_and_nothing_else(
                 decide(conn, NARRATED, item["section"], "approved", subject="narration")
     flow.drive(lambda: flow.status(NARRATED) == "compiled")
     assert jobs_per_stage(flow) - before == added, "approvals generate nothing"
+
+    # The compiled video follows the voices: each section lasts its voice and the script's
+    # pause (0.4 s), however long its clip; measured from the decoded output.
+    with connect(flow.database_url) as conn:
+        sections = conn.execute(
+            "SELECT id, current_take, narration_take FROM sections WHERE script_id = %s"
+            " ORDER BY position",
+            (NARRATED,),
+        ).fetchall()
+        voices = [take_rows.take_of(conn, NARRATED, s["id"], "narration", s["narration_take"])
+                  for s in sections]  # fmt: skip
+        clips = [take_rows.take_of(conn, NARRATED, s["id"], "clip", s["current_take"])
+                 for s in sections]  # fmt: skip
+        compilation = conn.execute(
+            "SELECT * FROM compilations WHERE script_id = %s AND status = 'succeeded'",
+            (NARRATED,),
+        ).fetchone()
+    voice_s = [float(v["duration_s"]) for v in voices if v is not None]
+    clip_s = [float(c["duration_s"]) for c in clips if c is not None]
+    assert len(voice_s) == len(clip_s) == 3
+    with av.open(compilation["output_uri"]) as container:
+        assert container.streams.audio, "the voices are in the video"
+        frame = 1 / float(container.streams.video[0].average_rate or 30)
+    duration = video_end(compilation["output_uri"])
+    planned = compilation["plan"]["clips"]
+    assert [c["narration"].rsplit("/", 2)[-2:] for c in planned] == [
+        ["hook", "narration-v2.wav"], ["offer", "narration-v1.wav"], ["close", "narration-v1.wav"],
+    ]  # fmt: skip
+    # Whole frames (6 fps here): a section is its voice and pause rounded up to a frame, or
+    # its clip when that is within a frame of it (kept whole), and the video is its sections.
+    assert duration == pytest.approx(sum(c["duration_s"] for c in planned), abs=0.05)
+    for clip, voice, clip_len in zip(planned, voice_s, clip_s, strict=True):
+        timing = clip["timing"]
+        assert voice + 0.4 - 0.011 <= timing["section_s"] <= voice + 0.4 + 2 * frame, timing
+        assert clip["duration_s"] == pytest.approx(timing["section_s"], abs=0.01)
+        if clip["kind"] == "video" and clip_len < voice + 0.4 - frame:
+            assert timing["action"] == "slow", timing  # the script's fit
+    longer = [v for v, c in zip(voice_s, clip_s, strict=True) if v > c]
+    assert longer, "the sample's voices outlast at least one clip"

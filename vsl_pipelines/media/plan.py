@@ -27,6 +27,7 @@ from vsl_pipelines.media.profile import (
 )
 
 VideoAction = Literal["copy", "encode", "render"]
+SLACK_S = 0.01  # how much shorter than asked a narrated section's pad may come out (rounding)
 AudioAction = Literal["copy", "encode", "silence", "none"]
 # What a narrated section does to its picture: a clip is cut to the voice ("trim"), stretched
 # to it ("hold", "slow", "loop"), or already fits ("none"); a still is shown as long ("still").
@@ -228,7 +229,9 @@ def fit_to_voice(
     stream-copied); a longer one is cut; a shorter one is stretched as `options.voice.fit` says.
     """
     timing = options.voice
-    frames = math.ceil(Fraction(voice_s + timing.pad_s + overlap) * fps - Fraction(1, 1000))
+    # Up to 10 ms of pad may be lost to the rounding, which no one hears: without it a voice
+    # ending a fraction of a millisecond past a frame cost a whole frame (167 ms at 6 fps).
+    frames = math.ceil(Fraction(voice_s + timing.pad_s + overlap - SLACK_S) * fps)
     section = float(max(1, frames) / fps)
     need = f"voice {voice_s:.2f} s + pad {timing.pad_s:.2f} s"
     need += f" + transition {overlap:.2f} s" if overlap else ""
