@@ -20,7 +20,7 @@ from vsl_pipelines.db.embedded import embedded_server_pid
 from vsl_pipelines.settings import PROJECT_ROOT
 
 VSL = str(Path(sys.executable).parent / "vsl")
-SAMPLE = PROJECT_ROOT / "config" / "scripts" / "spring-launch.yaml"
+SAMPLE = PROJECT_ROOT / "config" / "scripts" / "spring-launch-narrated.yaml"
 
 
 def free_port() -> int:
@@ -54,8 +54,8 @@ def user_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def test_demo_runs_any_script_to_a_video_whose_checks_all_pass(
     database_url: str, tmp_path: Path
 ) -> None:
-    document = yaml.safe_load(SAMPLE.read_text())
-    document["output"] = {"transition": "fade:0.5", "captions": True}
+    document = yaml.safe_load(SAMPLE.read_text())  # the narrated sample `make demo` runs
+    document["output"]["transition"] = "fade:0.5"
     script = tmp_path / "faded.yaml"
     script.write_text(yaml.safe_dump(document))
 
@@ -80,6 +80,18 @@ def test_demo_runs_any_script_to_a_video_whose_checks_all_pass(
         duration_s = float(container.duration or 0) / 1e6
     assert frames > 0
     assert abs(result["duration_s"] - duration_s) < 0.1
+    # Narrated: every section lasts its voice, its pause and the fade's overlap (whole frames).
+    pad = document["output"]["timing"]["pad_s"]
+    narration = result["narration"]
+    assert [n["section"] for n in narration] == [1, 2, 3], narration
+    for index, section in enumerate(narration):
+        overlap = 0.5 if index < 2 else 0.0
+        assert section["section_s"] >= section["voice_s"] + pad + overlap - 0.011, section
+        assert section["section_s"] <= section["voice_s"] + pad + overlap + 2 / 6, section
+    fades = 2 * 0.5
+    assert duration_s == pytest.approx(sum(n["section_s"] for n in narration) - fades, abs=0.1)
+    with av.open(result["output"]) as container:
+        assert container.streams.audio, "the voices are in the video"
     # The one-off generation asked over the original API, collected by the daemon's run.
     adhoc = result["adhoc"]
     assert adhoc["status"] == "completed" and adhoc["error"] is None, adhoc

@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from vsl_pipelines.db.compilations import latest_compilation
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.db.embedded import embedded_server_pid, stop_embedded_server
 from vsl_pipelines.db.migrations import ready_database_url
@@ -417,6 +418,7 @@ def run_demo(
                     )
         with connect(url) as conn:
             state = script_status(conn, script_id)
+            latest = latest_compilation(conn, script_id)
         # The status says compiled while the compile run is still reporting its checks.
         check_results = checks(script_id) if checks else {}
     compilation = state["compilation"]
@@ -429,11 +431,27 @@ def run_demo(
         "elapsed_s": round(time.monotonic() - started, 1),
         "sections": len(state["sections"]),
         "checks": check_results,
+        "narration": narration_summary((latest or {}).get("plan") or {}),
         "adhoc": {
             key: adhoc_status.get(key)
             for key in ("jobId", "status", "modelId", "actualCost", "result", "error")
         },
     }
+
+
+def narration_summary(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each voiced section of a compile plan: how long its voice is, how long the section
+    lasts and what was done to its clip to follow the voice."""
+    return [
+        {
+            "section": index + 1,
+            "voice_s": round(clip["timing"]["voice_s"], 3),
+            "section_s": round(clip["timing"]["section_s"], 3),
+            "action": clip["timing"]["action"],
+        }
+        for index, clip in enumerate(plan.get("clips", []))
+        if clip.get("timing")
+    ]
 
 
 def _launch_with_cli(
