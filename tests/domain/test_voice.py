@@ -121,3 +121,28 @@ def test_a_voice_needs_a_model(tmp_path: Path) -> None:
     document["voice"] = {"params": {"voice": "af_bella"}}
     with pytest.raises(ScriptError, match="voice.model: Field required"):
         parse_script(document, "narrated.yaml", REGISTRY)
+
+
+def test_timing_options_are_read_from_output_and_refused_at_their_field() -> None:
+    script = load_script(NARRATED, REGISTRY)
+    timing = script.output.timing
+    assert (timing.pad_s, timing.fit, timing.max_slowdown, timing.clip_audio) == (
+        0.4, "slow", 1.5, "lower",
+    )  # fmt: skip
+    plain = parse_script({**_narrated(), "output": {}}, "plain.yaml", REGISTRY)
+    assert plain.output.timing == type(timing)(), "defaults without `timing`"
+    for bad, field, words in [
+        ({"pad_s": 9}, "pad_s", "less than or equal to 5"),
+        ({"fit": "stretch"}, "fit", "'hold', 'slow' or 'loop'"),
+        ({"max_slowdown": 0.5}, "max_slowdown", "greater than or equal to 1"),
+        ({"clip_audio": "mute"}, "clip_audio", "'keep', 'lower' or 'drop'"),
+        ({"pace": 1}, "pace", "Extra inputs are not permitted"),
+    ]:
+        document = _narrated()
+        document["output"]["timing"] = bad
+        with pytest.raises(ScriptError) as caught:
+            parse_script(document, "narrated.yaml", REGISTRY)
+        assert ("output", "timing", field) in [path for path, _ in caught.value.problems], (
+            caught.value.problems
+        )
+        assert words in str(caught.value)
