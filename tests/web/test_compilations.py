@@ -229,6 +229,7 @@ def test_a_section_video_is_approved_by_its_take_id(api: RunningService, databas
         "videoId": video_id,
         "script": SCRIPT,
         "section": "hook",
+        "subject": "clip",
         "take": 1,
         "decision": "approved",
     }
