@@ -191,6 +191,9 @@ def test_a_second_request_in_flight_is_409(api: RunningService, database_url: st
         ({"fps": "fast"}, "fps"),
         ({"transition": "spin"}, "transition"),
         ({"captions": "maybe"}, "captions"),
+        ({"timing": {"fit": "stretch"}}, "timing.fit"),
+        ({"timing": {"pad_s": 6}}, "timing.pad_s"),
+        ({"timing": {"tempo": 1}}, "timing.tempo"),
         ({"format": "avi"}, "format"),
     ],
 )
@@ -303,3 +306,19 @@ def test_a_section_video_decision_takes_a_long_prompt(
         timeout=10,
     )
     assert answer.status_code == 201, answer.text
+
+
+def test_a_compile_may_change_how_sections_follow_their_voice(
+    api: RunningService, database_url: str
+) -> None:
+    _approve_all(api, database_url)
+    answer = httpx.post(
+        f"{api.url}/api/scripts/{SCRIPT}/compile",
+        json={"timing": {"fit": "loop", "pad_s": 0.25}},
+        timeout=10,
+    )
+    assert answer.status_code == 202, answer.text
+    [row] = _compilations(database_url)
+    assert row["options"]["timing"] == {
+        "pad_s": 0.25, "fit": "loop", "max_slowdown": 1.5, "clip_audio": "lower", "lowered_db": -14.0,
+    }  # fmt: skip

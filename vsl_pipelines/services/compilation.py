@@ -52,7 +52,7 @@ class CompilationNotFound(LookupError):
     pass
 
 
-OVERRIDES = ("size", "fps", "transition", "captions")
+OVERRIDES = ("size", "fps", "transition", "captions", "timing")
 
 
 def request_compile(

@@ -24,6 +24,7 @@ from vsl_pipelines.domain.script import (
     load_yaml,
 )
 from vsl_pipelines.domain.strict_json import NestedTooDeeply, StrictJsonError, loads_strict
+from vsl_pipelines.media.options import VoiceTiming
 from vsl_pipelines.web.decisions import ApproveBody, RejectBody
 from vsl_pipelines.web.deps import JSON_TYPE, YAML_TYPES
 from vsl_pipelines.web.errors import validation_problems
@@ -121,6 +122,11 @@ class CompileBody(BaseModel):
         default=None, description="TYPE[:SECONDS], e.g. fade:0.5"
     )
     captions: bool | None = Field(default=None, description="burn in each section's narration")
+    timing: VoiceTiming | None = Field(
+        default=None,
+        description="how voiced sections follow their voice (`output.timing`: pad_s, fit,"
+        " max_slowdown, clip_audio, lowered_db); replaces the script's whole",
+    )
 
     @field_validator("fps", mode="before")
     @classmethod
@@ -140,7 +146,9 @@ class CompileBody(BaseModel):
 
     def overrides(self) -> dict[str, Any]:
         """The output options this request changes."""
-        return self.model_dump(include={"size", "fps", "transition", "captions"}, exclude_none=True)
+        return self.model_dump(
+            include={"size", "fps", "transition", "captions", "timing"}, exclude_none=True
+        )
 
 
 async def compile_body(request: Request) -> CompileBody:
