@@ -40,6 +40,8 @@ SLOT_TASKS = {
     "voice": "text-to-speech",
 }
 HIDDEN_PARAMS = {"prompt", "seed"}
+# A decision form's own fields: a voice parameter of the same name is not offered there.
+DECISION_FIELDS = {"csrf", "take", "subject", "note", "text", "prompt", "seed", "params"}
 OUTPUT_FORMATS = ("mp4", "webm", "avi")
 TRANSITIONS = ("", *(f"{name}:0.5" for name in sorted(XFADE_TRANSITIONS)))
 SIZES = ("", *SIZE_PRESETS)
@@ -51,7 +53,7 @@ FITS = (
 )
 CLIP_AUDIO = (("lower", "lowered"), ("keep", "kept"), ("drop", "dropped"))
 TIMING_DEFAULTS = VoiceTiming()
-TIMING_NUMBERS = ("pad_s", "max_slowdown")
+TIMING_NUMBERS = ("pad_s", "max_slowdown", "lowered_db")
 _SECTION_FIELD = re.compile(r"sections-(\d{1,4})-(.+)")
 _PARAMETER = re.compile(r"parameter '([A-Za-z0-9_]+)'")
 _INTEGER = re.compile(r"-?\d{1,15}")
@@ -130,6 +132,11 @@ def _typed(value: str, spec: ModelSpec | None, name: str) -> Any:
     if _NUMBER.fullmatch(value):
         return float(value)
     return value
+
+
+def typed_param(value: str, spec: ModelSpec, name: str) -> Any:
+    """A parameter's form text as the registry's value (a narration rejection's voice)."""
+    return _typed(value, spec, name)
 
 
 def _number(value: str | None) -> Any:
