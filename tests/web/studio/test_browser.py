@@ -205,12 +205,53 @@ def test_a_cross_site_post_is_refused(page: Any, studio: Studio) -> None:
     assert "another site" in page.content()
 
 
-def _wait(page: Any, selector: str, timeout_ms: int = FLOW_TIMEOUT_MS) -> Any:
-    page.wait_for_selector(selector, timeout=timeout_ms)
+def _wait(
+    page: Any, selector: str, timeout_ms: int = FLOW_TIMEOUT_MS, state: str = "visible"
+) -> Any:
+    page.wait_for_selector(selector, timeout=timeout_ms, state=state)
     return page.locator(selector)
 
 
-@pytest.mark.timeout(300)
+def _playable(page: Any, selector: str) -> dict[str, float]:
+    """The media element's readyState and duration once its metadata has loaded."""
+    return dict(
+        page.evaluate(
+            """async (selector) => {
+                const media = document.querySelector(selector);
+                if (media.readyState < 1) {
+                    if (media.preload === 'none') media.load();
+                    await new Promise((done, failed) => {
+                        media.addEventListener('loadedmetadata', done, {once: true});
+                        media.addEventListener('error', () => failed(media.error && media.error.message), {once: true});
+                    });
+                }
+                return {readyState: media.readyState, duration: media.duration};
+            }""",
+            selector,
+        )
+    )
+
+
+def _fits_a_phone(page: Any) -> None:
+    """At 390 px the script page does not scroll sideways and its inputs are labelled."""
+    size = page.viewport_size
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        widths = page.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert widths[0] <= widths[1], f"the script page scrolls sideways at 390 px: {widths}"
+        unlabelled = page.evaluate(
+            """[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+               .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+               .map(e => e.name || e.id)"""
+        )
+        assert unlabelled == []
+    finally:
+        page.set_viewport_size(size)
+
+
+@pytest.mark.timeout(480)
 def test_write_generate_review_compile_play_and_download(
     page: Any, studio: Studio, tmp_path: Path
 ) -> None:
@@ -228,6 +269,10 @@ def test_write_generate_review_compile_play_and_download(
     page.locator("#sections-1-narration").fill("Start your free trial today.")
     page.locator("#sections-1-keyframe-prompt").fill("a family at a table")
     page.locator("#estimate").get_by_text("$0.0060").wait_for()  # two flux-schnell keyframes
+    # Every section spoken by Kokoro: choosing the model shows its voices and speed.
+    page.locator("#voice-model").select_option("kokoro-82m")
+    _wait(page, "#voice-param-voice", 15_000, state="attached")  # in its closed <details>
+    page.locator("#estimate").get_by_text("$0.0106").wait_for()  # and two narrations
     screenshot(page, "editor")
     page.get_by_role("button", name="Create script and start generating").click()
     page.wait_for_url(f"{studio.url}/studio/scripts/browser-launch")
@@ -235,10 +280,35 @@ def test_write_generate_review_compile_play_and_download(
     # Generation arrives without a reload (htmx polls the page every 2 s).
     _wait(page, "#approve-hook-1")
     _wait(page, "#reject-close-1")
+    _wait(page, "#approve-voice-hook-1")
+    _wait(page, "#reject-voice-close-1")
     assert (
         page.locator("#section-hook blockquote").inner_text() == "Dinner, <planned> in ten minutes."
     )
+    assert "Dinner, <planned> in ten minutes." in page.locator("#spoken-hook").inner_text()
+    # The section as it will sound: its preview once rendered, the clip and the voice until then.
+    _wait(page, "#section-hook video[id^=preview-hook-c1-n1], #voice-hook-1")
+    played = _playable(page, "#section-hook video[id^=preview-hook-c1-n1], #voice-hook-1")
+    assert played["duration"] > 0 and played["readyState"] >= 1, played
+    _wait(page, "#preview-hook-c1-n1", 60_000)  # the preview replaces the pair
+    assert _playable(page, "#preview-hook-c1-n1")["duration"] > 0
+    assert "As it will sound" in page.locator("#section-hook figcaption").inner_text()
     screenshot(page, "script")
+    _fits_a_phone(page)
+
+    # The close's voice too fast: reject its narration with a slower speed, from the keyboard.
+    page.locator("#reject-voice-note-close").fill("slower, please")
+    speed = page.locator("#reject-voice-speed-close")
+    assert speed.input_value() == "1"  # the model's default, shown
+    speed.fill("0.8")
+    speed.press("Enter")  # submits its form
+    _wait(page, "#approve-voice-close-2")  # the new narration take
+    assert "speed 0.8" in page.locator("#narration-close .voice-params").inner_text()
+    assert "Section close · take 1" in page.locator("#section-close h3").inner_text()
+    page.locator("#narration-close details.history summary").click()
+    old = page.locator("#narration-close .old-narration").inner_text()
+    assert "slower, please" in old and "speed 1" in old
+    assert _playable(page, "#old-voice-close-1")["duration"] > 0
 
     page.locator("#reject-note-close").fill("too dark")
     page.locator("#reject-prompt-close").fill("a family laughing at a sunny table")
@@ -251,6 +321,16 @@ def test_write_generate_review_compile_play_and_download(
     page.locator("#approve-hook-1").get_by_role("button", name="Approve take 1").click()
     _wait(page, "#approve-close-2")
     page.locator("#approve-close-2").get_by_role("button", name="Approve take 2").click()
+    _wait(page, "#approve-voice-hook-1")
+    page.locator("#approve-voice-hook-1").get_by_role(
+        "button", name="Approve narration take 1"
+    ).click()
+    _wait(page, "#approve-voice-close-2")
+    button = page.locator("#approve-voice-close-2").get_by_role(
+        "button", name="Approve narration take 2"
+    )
+    button.focus()
+    page.keyboard.press("Enter")
 
     video = _wait(page, "#final video")
     duration = page.evaluate(

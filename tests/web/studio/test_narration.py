@@ -333,6 +333,21 @@ def test_a_section_without_a_voice_has_no_narration(
 # The editor's output.timing -----------------------------------------------------------------
 
 
+def test_the_editor_names_each_field_once(client: TestClient) -> None:
+    """With a soundtrack and a voice chosen, each model select is in the form once (a field
+    given twice is refused, so the browser's submit would fail)."""
+    page = client.post(
+        "/studio/scripts/import", data={"csrf": token(client), "yaml": NARRATED.read_text()}
+    )
+    assert page.status_code == 200, page.text[:500]
+    editor = page.text[page.text.index('<form id="editor"') :]
+    editor = editor[: editor.index("</form>")]
+    names = re.findall(r'<(?:input|select|textarea)[^>]* name="([^"]+)"', editor)
+    assert "voice-model" in names and "soundtrack-model" in names
+    assert "voice-param-speed" in names and "sections-2-voice-model" in names
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []
+
+
 def test_output_timing_round_trips_through_the_editor(
     client: TestClient, database_url: str
 ) -> None:
