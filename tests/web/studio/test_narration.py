@@ -123,7 +123,7 @@ def test_a_voiced_section_plays_as_it_will_sound(
     speed = re.search(r'<input id="reject-voice-speed-close"[^>]*>', close)
     assert speed is not None
     assert 'value="1.1"' in speed.group(0) and 'min="0.1"' in speed.group(0)
-    assert 'max="5"' in speed.group(0)
+    assert 'max="5"' in speed.group(0) and 'step="any"' in speed.group(0)  # 0.8 is a speed
     text = re.search(r'<textarea id="reject-voice-text-close"[^>]*></textarea>', close)
     assert text is not None and 'maxlength="' in text.group(0)
     # Nothing is approved yet: the compile waits for clips and narrations alike.
@@ -346,6 +346,8 @@ def test_the_editor_names_each_field_once(client: TestClient) -> None:
     assert "voice-model" in names and "soundtrack-model" in names
     assert "voice-param-speed" in names and "sections-2-voice-model" in names
     assert sorted(n for n in set(names) if names.count(n) > 1) == []
+    # A speed of 0.1 to 5 (default 1) takes any number, not whole steps from 0.1.
+    assert re.search(r'id="voice-param-speed"[^>]*step="any"', editor)
 
 
 def test_output_timing_round_trips_through_the_editor(

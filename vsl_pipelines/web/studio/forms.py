@@ -89,7 +89,12 @@ def param_inputs(spec: ModelSpec) -> list[ParamInput]:
         elif isinstance(default, bool):
             inputs.append(ParamInput(name, "select", ["true", "false"], default=shown_default))
         elif constraint is not None and (constraint.min is not None or constraint.max is not None):
-            integral = constraint.multiple_of or isinstance(default, int)
+            # Whole steps for a whole parameter (a multiple, or an int default between whole
+            # bounds); a speed from 0.1 to 5 whose default is 1 takes any number.
+            bounds = (constraint.min, constraint.max)
+            integral = constraint.multiple_of or (
+                isinstance(default, int) and all(b is None or float(b).is_integer() for b in bounds)
+            )
             step = str(constraint.multiple_of or 1) if integral else "any"
             inputs.append(
                 ParamInput(

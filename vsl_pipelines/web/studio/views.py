@@ -328,6 +328,12 @@ def _voice_view(
     spec = registry.models.get(voice.model) if registry is not None else None
     text_input = spec.text_input if spec is not None else None
     sent = {j["take"]: j["input"] for j in jobs if j["status"] == "succeeded"}
+    # What the voice speaks with where neither the script nor a reviewer says.
+    defaults: dict[str, Any] = {}
+    if spec is not None:
+        defaults = {
+            k: v for k, v in spec.defaults.items() if k in spec.supported_params and k != text_input
+        }
     overrides: dict[str, Any] = {}
     history = []
     for number in range(1, current + 1):
@@ -336,7 +342,7 @@ def _voice_view(
             overrides = row["narration_overrides"] or {}
         spoke = narration_voice(voice, overrides)
         text = spoken_text(row, section) if number == current else spoken_words(section, overrides)
-        params = dict(spoke.params)
+        params = {**defaults, **spoke.params}
         given = sent.get(number)
         if number < current and isinstance(given, dict):
             if text_input and isinstance(given.get(text_input), str):
