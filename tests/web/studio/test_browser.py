@@ -1,7 +1,8 @@
 """The studio in a real browser (Debian's chromium driven by Playwright) against the sandbox,
 the service and the real Dagster daemon: a script written in the editor is generated, a take
 rejected with a new prompt comes back, every take is approved, the compiled video plays in the
-page and downloads. Plus the refusals a browser meets: sign-in, an error at its field, a
+page and downloads. A voiced section plays as it will sound (its preview) and its narration,
+rejected with a new speed from the keyboard, comes back on its own. Plus the refusals a browser meets: sign-in, an error at its field, a
 cross-site post.
 
 One browser, one service and one daemon for the module. `VSL_UPDATE_SCREENSHOTS=1` saves each
@@ -205,9 +206,50 @@ def test_a_cross_site_post_is_refused(page: Any, studio: Studio) -> None:
     assert "another site" in page.content()
 
 
-def _wait(page: Any, selector: str, timeout_ms: int = FLOW_TIMEOUT_MS) -> Any:
-    page.wait_for_selector(selector, timeout=timeout_ms)
+def _wait(
+    page: Any, selector: str, timeout_ms: int = FLOW_TIMEOUT_MS, state: str = "visible"
+) -> Any:
+    page.wait_for_selector(selector, timeout=timeout_ms, state=state)
     return page.locator(selector)
+
+
+def _playable(page: Any, selector: str) -> dict[str, float]:
+    """The media element's readyState and duration once its metadata has loaded."""
+    return dict(
+        page.evaluate(
+            """async (selector) => {
+                const media = document.querySelector(selector);
+                if (media.readyState < 1) {
+                    if (media.preload === 'none') media.load();
+                    await new Promise((done, failed) => {
+                        media.addEventListener('loadedmetadata', done, {once: true});
+                        media.addEventListener('error', () => failed(media.error && media.error.message), {once: true});
+                    });
+                }
+                return {readyState: media.readyState, duration: media.duration};
+            }""",
+            selector,
+        )
+    )
+
+
+def _fits_a_phone(page: Any) -> None:
+    """At 390 px the script page does not scroll sideways and its inputs are labelled."""
+    size = page.viewport_size
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        widths = page.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert widths[0] <= widths[1], f"the script page scrolls sideways at 390 px: {widths}"
+        unlabelled = page.evaluate(
+            """[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+               .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+               .map(e => e.name || e.id)"""
+        )
+        assert unlabelled == []
+    finally:
+        page.set_viewport_size(size)
 
 
 @pytest.mark.timeout(300)
@@ -281,3 +323,71 @@ def test_write_generate_review_compile_play_and_download(
     assert "compiled" in row.inner_text()
     screenshot(page, "scripts")
     print(f"studio flow in the browser: {time.monotonic() - started:.1f} s")
+
+
+@pytest.mark.timeout(300)
+def test_a_voiced_section_is_heard_and_its_narration_retaken(page: Any, studio: Studio) -> None:
+    """A script with a voice: the section's narration take, words and voice are shown, the
+    section plays as it will sound (clip and voice until the preview is rendered, then the
+    preview), the page fits a phone, and a narration rejected with a slower speed (typed,
+    submitted with Enter) comes back as take 2 while the clip stays on its take 1; approving
+    both asks for the compile."""
+    sign_in(page, studio, "/studio/scripts/new")
+    page.get_by_label("Title", exact=True).fill("Voiced launch")
+    page.locator("#id").fill("voiced-launch")
+    page.locator("#sections-0-id").fill("hook")
+    page.locator("#sections-0-narration").fill("Dinner, planned in ten minutes.")
+    page.locator("#sections-0-keyframe-prompt").fill("a calm kitchen at dusk")
+    # Choosing the voice model shows its voices and speed (in its closed parameters).
+    page.locator("#voice-model").select_option("kokoro-82m")
+    _wait(page, "#voice-param-voice", 15_000, state="attached")
+    page.locator("#estimate").get_by_text("$0.0053").wait_for()  # a keyframe and a narration
+    page.get_by_role("button", name="Create script and start generating").click()
+    page.wait_for_url(f"{studio.url}/studio/scripts/voiced-launch")
+
+    _wait(page, "#approve-hook-1")
+    _wait(page, "#reject-voice-hook-1")
+    assert page.locator("#spoken-hook").inner_text() == "Dinner, planned in ten minutes."
+    voice = page.locator("#narration-hook .voice-params").inner_text()
+    assert "kokoro-82m" in voice and "voice af_bella" in voice and "speed 1" in voice
+    either = "#preview-hook-c1-n1, #voice-hook-1"
+    _wait(page, either)
+    played = _playable(page, either)
+    assert played["duration"] > 0 and played["readyState"] >= 1, played
+    _wait(page, "#preview-hook-c1-n1", 60_000)  # the preview replaces clip and voice
+    played = _playable(page, "#preview-hook-c1-n1")
+    assert played["duration"] > 0 and played["readyState"] >= 1, played
+    assert "As it will sound" in page.locator("#section-hook figcaption").inner_text()
+    screenshot(page, "narration")
+    _fits_a_phone(page)
+
+    # Too fast: the narration rejected with a slower speed, typed and sent with Enter.
+    page.locator("#reject-voice-note-hook").fill("slower, please")
+    speed = page.locator("#reject-voice-speed-hook")
+    assert speed.input_value() == "1"  # the model's default, shown
+    speed.fill("0.8")
+    speed.press("Enter")
+    _wait(page, "#approve-voice-hook-2")
+    assert "speed 0.8" in page.locator("#narration-hook .voice-params").inner_text()
+    assert "take 1" in page.locator("#section-hook h3").inner_text()  # the clip is unchanged
+    page.locator("#narration-hook details.history summary").click()
+    old = page.locator("#narration-hook .old-narration").inner_text()
+    assert "slower, please" in old and "speed 1" in old
+    assert _playable(page, "#old-voice-hook-1")["duration"] > 0
+
+    page.locator("#approve-hook-1").get_by_role("button", name="Approve take 1").click()
+    _wait(page, "#approve-voice-hook-2")
+    button = page.locator("#approve-voice-hook-2").get_by_role(
+        "button", name="Approve narration take 2"
+    )
+    button.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        """() => {
+            const status = document.getElementById('compile-status');
+            return document.querySelector('#final video')
+                || (status && /Compilation \\d+/.test(status.textContent));
+        }""",
+        timeout=FLOW_TIMEOUT_MS,
+    )  # both approved: the compile is asked for
+    assert page.locator("#narration-hook").get_attribute("data-decision") == "approved"

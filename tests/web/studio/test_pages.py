@@ -11,23 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.fixtures.api import LOCAL_BASE_URL, BuildApiApp, StartApi
+from tests.web.studio.conftest import KEY
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.settings import PROJECT_ROOT
 
-KEY = "studio-test-key"
 _TOKEN = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-@pytest.fixture
-def client(build_api_app: BuildApiApp) -> TestClient:
-    """A browser signed in with the bootstrap key."""
-    browser = TestClient(build_api_app(api_key=KEY), base_url=LOCAL_BASE_URL)
-    signed = browser.post(
-        "/studio/sign-in", data={"key": KEY, "next": "/studio"}, follow_redirects=False
-    )
-    assert signed.status_code == 303 and signed.headers["location"] == "/studio"
-    return browser
 
 
 def token(client: TestClient, path: str = "/studio/scripts/new") -> str:

@@ -40,6 +40,8 @@ SLOT_TASKS = {
     "voice": "text-to-speech",
 }
 HIDDEN_PARAMS = {"prompt", "seed"}
+# A decision form's own fields: a voice parameter of the same name is not offered there.
+DECISION_FIELDS = {"csrf", "take", "subject", "note", "text", "prompt", "seed", "params"}
 OUTPUT_FORMATS = ("mp4", "webm", "avi")
 TRANSITIONS = ("", *(f"{name}:0.5" for name in sorted(XFADE_TRANSITIONS)))
 SIZES = ("", *SIZE_PRESETS)
@@ -51,7 +53,7 @@ FITS = (
 )
 CLIP_AUDIO = (("lower", "lowered"), ("keep", "kept"), ("drop", "dropped"))
 TIMING_DEFAULTS = VoiceTiming()
-TIMING_NUMBERS = ("pad_s", "max_slowdown")
+TIMING_NUMBERS = ("pad_s", "max_slowdown", "lowered_db")
 _SECTION_FIELD = re.compile(r"sections-(\d{1,4})-(.+)")
 _PARAMETER = re.compile(r"parameter '([A-Za-z0-9_]+)'")
 _INTEGER = re.compile(r"-?\d{1,15}")
@@ -87,7 +89,12 @@ def param_inputs(spec: ModelSpec) -> list[ParamInput]:
         elif isinstance(default, bool):
             inputs.append(ParamInput(name, "select", ["true", "false"], default=shown_default))
         elif constraint is not None and (constraint.min is not None or constraint.max is not None):
-            integral = constraint.multiple_of or isinstance(default, int)
+            # Whole steps for a whole parameter (a multiple, or an int default between whole
+            # bounds); a speed from 0.1 to 5 whose default is 1 takes any number.
+            bounds = (constraint.min, constraint.max)
+            integral = constraint.multiple_of or (
+                isinstance(default, int) and all(b is None or float(b).is_integer() for b in bounds)
+            )
             step = str(constraint.multiple_of or 1) if integral else "any"
             inputs.append(
                 ParamInput(
@@ -130,6 +137,11 @@ def _typed(value: str, spec: ModelSpec | None, name: str) -> Any:
     if _NUMBER.fullmatch(value):
         return float(value)
     return value
+
+
+def typed_param(value: str, spec: ModelSpec, name: str) -> Any:
+    """A parameter's form text as the registry's value (a narration rejection's voice)."""
+    return _typed(value, spec, name)
 
 
 def _number(value: str | None) -> Any:

@@ -18,6 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.db.scripts import ScriptExists, load_stored_script
+from vsl_pipelines.db.scripts import sections_of as section_rows
+from vsl_pipelines.domain.narration import narration_voice
 from vsl_pipelines.domain.script import (
     DocumentError,
     ScriptError,
@@ -267,7 +269,7 @@ def _yaml_download(document: dict[str, Any], name: str) -> Response:
 
 def _script_page(config: ConfigDep, script_id: str) -> views.ScriptPage:
     with http_errors(), connect(config.database_url) as conn:
-        return views.script_page(conn, config.media_store, script_id)
+        return views.script_page(conn, config.media_store, script_id, config.registry)
 
 
 @router.get("/scripts/{script_id}", response_class=HTMLResponse, name="studio_script")
@@ -301,7 +303,10 @@ def decide(
     fields: SmallForm,
     config: ConfigDep,
 ) -> Response:
-    """Approve or reject the section's current take (a rejection may carry a prompt, seed)."""
+    """Approve or reject the section's current take of its clip (a rejection may carry a
+    prompt, seed) or, with `subject=narration`, of its narration (a rejection may carry the
+    corrected words, `text`, and the voice parameters the form shows, e.g. `voice`, `speed`:
+    those changed from the take's become its `params`)."""
     _checked(user, fields)
     model: type[ApproveBody] | type[RejectBody]
     if decision == "approve":
@@ -313,8 +318,16 @@ def decide(
     seen = fields.pop("take", None)
     if seen is not None and not (seen.isdigit() and 0 < len(seen) <= 6):
         raise HTTPException(422, "form: take must be the number of the take shown")
+    subject = fields.get("subject")
+    if subject not in (None, "clip", "narration"):
+        raise HTTPException(422, "form: subject must be clip or narration")
+    body_fields: dict[str, Any] = dict(fields)
+    if subject == "narration" and verdict == "rejected":
+        params = _changed_voice_params(config, script_id, section_id, body_fields)
+        if params:
+            body_fields["params"] = params
     try:
-        body = model.model_validate(fields)
+        body = model.model_validate(body_fields)
     except ValidationError as exc:
         raise HTTPException(422, f"form: {validation_problems(exc, 'form')}") from None
     # The take the page showed: a newer one that arrived meanwhile is not decided unseen.
@@ -328,6 +341,46 @@ def decide(
         take=int(seen) if seen is not None else None,
     )
     return _back(script_id, f"#section-{section_id}")
+
+
+def _changed_voice_params(
+    config: ConfigDep, script_id: str, section_id: str, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """Take the voice's parameter fields out of a narration rejection's form: the values that
+    differ from the current narration take's voice (an unchanged value is no override), typed
+    as the registry says. A section without a voice is left to the decision to refuse."""
+    with http_errors(), connect(config.database_url) as conn:
+        script = load_stored_script(conn, script_id)
+        rows = {r["id"]: r for r in section_rows(conn, script_id)}
+    if section_id not in rows or section_id not in {s.id for s in script.sections}:
+        return {}
+    voice = script.voice_of(script.section(section_id))
+    spec = config.registry.models.get(voice.model) if voice is not None else None
+    if voice is None or spec is None:
+        return {}
+    current = {
+        **spec.defaults,
+        **narration_voice(voice, rows[section_id]["narration_overrides"]).params,
+    }
+    changed: dict[str, Any] = {}
+    for shown in forms.param_inputs(spec):
+        if shown.name in forms.DECISION_FIELDS:
+            continue
+        value = fields.pop(shown.name, None)
+        if value is None:
+            continue
+        typed = forms.typed_param(value, spec, shown.name)
+        if shown.kind == "number" and not isinstance(typed, int | float):
+            raise HTTPException(422, f"form: {shown.name}: must be a number")
+        before = current.get(shown.name)
+        same = (
+            before == typed
+            if not (isinstance(before, int | float) and isinstance(typed, int | float))
+            else float(before) == float(typed)
+        )
+        if not same:
+            changed[shown.name] = typed
+    return changed
 
 
 @router.post("/scripts/{script_id}/retry", response_model=None)

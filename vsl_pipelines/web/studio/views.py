@@ -1,5 +1,6 @@
 """What the studio's pages show, gathered from the tables and services: the scripts list with
-progress and spend, and one script's sections (current take, history, generation status),
+progress and spend, and one script's sections (current take, history, generation status; for a
+voiced section its narration take, words, voice and the preview of clip and voice together),
 its compilations and whether the page should keep polling.
 """
 
@@ -15,8 +16,18 @@ from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import Conn
+from vsl_pipelines.domain.narration import (
+    merged_overrides,
+    narration_voice,
+    spoken_text,
+    spoken_words,
+)
+from vsl_pipelines.domain.registry import Registry
+from vsl_pipelines.domain.script import Script, Section, Voice
+from vsl_pipelines.services.previews import preview_key
 from vsl_pipelines.storage.base import MediaStore
 from vsl_pipelines.web.review.views import section_prompt
+from vsl_pipelines.web.studio.forms import ParamInput, param_inputs
 
 STATUSES = ("queued", "generating", "review", "compiling", "compiled", "failed")
 ACTIVE_JOBS = ("creating", "starting", "processing")
@@ -80,17 +91,77 @@ class JobLine:
 
 
 @dataclass(frozen=True)
+class NarrationTake:
+    """One narration take of a voiced section: its audio, the words it speaks, the voice that
+    spoke them and what the reviewer said."""
+
+    number: int
+    audio_url: str | None
+    duration_s: float | None
+    text: str
+    model: str
+    params: dict[str, Any]
+    decision: str | None
+    note: str | None
+
+
+@dataclass(frozen=True)
+class VoiceView:
+    """A voiced section's narration: the take under review, earlier ones, its jobs, the
+    preview of the current clip with the current voice (None until rendered) and the voice
+    parameters a rejection may change (the model's registry inputs)."""
+
+    current: NarrationTake
+    history: list[NarrationTake]
+    jobs: list[JobLine]
+    preview_url: str | None
+    inputs: list[ParamInput]
+
+    @property
+    def waiting(self) -> bool:
+        """Its current take is stored and undecided: the reviewer's turn."""
+        return self.current.audio_url is not None and self.current.decision is None
+
+    def shown(self, name: str) -> str:
+        """A voice parameter's current value as its input shows it ('' when none)."""
+        value = self.current.params.get(name)
+        if value is None:
+            value = next((p.default for p in self.inputs if p.name == name), "")
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+
+
+@dataclass(frozen=True)
 class SectionView:
     id: str
     narration: str
     current: Take
     history: list[Take]
     jobs: list[JobLine]
+    voice: VoiceView | None = None
 
     @property
     def waiting(self) -> bool:
         """Its current take has a clip and no decision: the reviewer's turn."""
         return self.current.clip_url is not None and self.current.decision is None
+
+    @property
+    def approved(self) -> bool:
+        """Its clip approved and, when voiced, its narration too."""
+        return self.current.decision == "approved" and (
+            self.voice is None or self.voice.current.decision == "approved"
+        )
+
+    @property
+    def pending(self) -> bool:
+        """A take is due without the reviewer: a clip or narration not stored yet, or one
+        rejected whose next take has not started."""
+        if self.current.decision == "rejected" or self.current.clip_url is None:
+            return True
+        return self.voice is not None and (
+            self.voice.current.decision == "rejected" or self.voice.current.audio_url is None
+        )
 
 
 @dataclass(frozen=True)
@@ -121,7 +192,7 @@ class ScriptPage:
 
     @property
     def all_approved(self) -> bool:
-        return all(s.current.decision == "approved" for s in self.sections)
+        return all(s.approved for s in self.sections)
 
     @property
     def compile_in_flight(self) -> bool:
@@ -134,16 +205,17 @@ class ScriptPage:
             return False
         if self.status in ("queued", "generating", "compiling") or self.compile_in_flight:
             return True
-        if any(
-            s.current.decision == "rejected" or s.current.clip_url is None for s in self.sections
-        ):
+        if any(s.pending for s in self.sections):
             return True
         # Everything approved: the automatic compile request is a sensor tick away.
         return self.all_approved and not self.compilations
 
 
-def script_page(conn: Conn, store: MediaStore, script_id: str) -> ScriptPage:
-    """One script as its page shows it (ScriptNotFound for an unknown id)."""
+def script_page(
+    conn: Conn, store: MediaStore, script_id: str, registry: Registry | None = None
+) -> ScriptPage:
+    """One script as its page shows it (ScriptNotFound for an unknown id); `registry` gives a
+    voice's parameter inputs (none without it)."""
     row = script_rows.script_row(conn, script_id)
     script = script_rows.load_stored_script(conn, script_id)
     jobs = job_rows.all_jobs(conn, script_id)
@@ -151,6 +223,7 @@ def script_page(conn: Conn, store: MediaStore, script_id: str) -> ScriptPage:
         (t["section_id"], t["stage"], t["take"]): t for t in take_rows.takes_of(conn, script_id)
     }
     decisions = approval_rows.latest_decisions(conn, script_id)
+    spoken = approval_rows.latest_decisions(conn, script_id, "narration")
     page = ScriptPage(
         id=script_id,
         title=row["title"],
@@ -160,6 +233,7 @@ def script_page(conn: Conn, store: MediaStore, script_id: str) -> ScriptPage:
         spent_usd=round(job_rows.committed_cost_usd(jobs), 4),
         output=script.output.model_dump(exclude_none=True),
     )
+    written = {s.id: s for s in script.sections}
     for section in script_rows.sections_of(conn, script_id):
         sid = section["id"]
         first_prompt = section_prompt(section["spec"])
@@ -186,8 +260,10 @@ def script_page(conn: Conn, store: MediaStore, script_id: str) -> ScriptPage:
         current = section["current_take"]
         latest: dict[str, dict[str, Any]] = {}
         for job in jobs:
-            if job["section_id"] == sid and job["take"] == current:
+            if job["section_id"] == sid and job["stage"] != "narration" and job["take"] == current:
                 latest[job["stage"]] = job
+        script_section = written.get(sid)
+        voice = script.voice_of(script_section) if script_section is not None else None
         page.sections.append(
             SectionView(
                 id=sid,
@@ -198,6 +274,19 @@ def script_page(conn: Conn, store: MediaStore, script_id: str) -> ScriptPage:
                     JobLine(j["stage"], j["status"], j["attempt"], j["model_id"], j["error"])
                     for j in latest.values()
                 ],
+                voice=_voice_view(
+                    store,
+                    registry,
+                    script,
+                    section,
+                    script_section,
+                    voice,
+                    takes,
+                    spoken,
+                    [j for j in jobs if j["section_id"] == sid and j["stage"] == "narration"],
+                )
+                if script_section is not None and voice is not None
+                else None,
             )
         )
     for compilation in compilation_rows.compilations_of(conn, script_id):
@@ -218,3 +307,82 @@ def script_page(conn: Conn, store: MediaStore, script_id: str) -> ScriptPage:
             )
         )
     return page
+
+
+def _voice_view(
+    store: MediaStore,
+    registry: Registry | None,
+    script: Script,
+    row: dict[str, Any],
+    section: Section,
+    voice: Voice,
+    takes: dict[tuple[str, str, int], dict[str, Any]],
+    decisions: dict[tuple[str, int], dict[str, Any]],
+    jobs: list[dict[str, Any]],
+) -> VoiceView:
+    """A voiced section's narration takes. An earlier take's words and voice are those its
+    job was sent (else replayed from the rejections before it, as `apply_rejection` merges
+    them); the current take's are the section's overrides."""
+    sid = row["id"]
+    current = int(row["narration_take"])
+    spec = registry.models.get(voice.model) if registry is not None else None
+    text_input = spec.text_input if spec is not None else None
+    sent = {j["take"]: j["input"] for j in jobs if j["status"] == "succeeded"}
+    # What the voice speaks with where neither the script nor a reviewer says.
+    defaults: dict[str, Any] = {}
+    if spec is not None:
+        defaults = {
+            k: v for k, v in spec.defaults.items() if k in spec.supported_params and k != text_input
+        }
+    overrides: dict[str, Any] = {}
+    history = []
+    for number in range(1, current + 1):
+        decision = decisions.get((sid, number), {})
+        if number == current:
+            overrides = row["narration_overrides"] or {}
+        spoke = narration_voice(voice, overrides)
+        text = spoken_text(row, section) if number == current else spoken_words(section, overrides)
+        params = {**defaults, **spoke.params}
+        given = sent.get(number)
+        if number < current and isinstance(given, dict):
+            if text_input and isinstance(given.get(text_input), str):
+                text = given[text_input]
+            params = {k: v for k, v in given.items() if k != text_input}
+        if spec is not None:  # in the registry's order: voice, then speed
+            order = {name: i for i, name in enumerate(spec.supported_params)}
+            params = dict(sorted(params.items(), key=lambda item: order.get(item[0], len(order))))
+        audio = takes.get((sid, "narration", number))
+        history.append(
+            NarrationTake(
+                number=number,
+                audio_url=store.public_url(audio["media_key"]) if audio else None,
+                duration_s=audio["duration_s"] if audio else None,
+                text=text,
+                model=voice.model,
+                params=params,
+                decision=decision.get("decision"),
+                note=decision.get("note"),
+            )
+        )
+        if decision.get("decision") == "rejected":
+            overrides = merged_overrides(overrides, decision.get("params"), decision.get("text"))
+    clip_take = int(row["current_take"])
+    preview_url = None
+    if (sid, "clip", clip_take) in takes and (sid, "narration", current) in takes:
+        key = preview_key(script.id, sid, clip_take, current)
+        if store.exists(key):
+            preview_url = store.public_url(key)
+    latest: dict[str, dict[str, Any]] = {}
+    for job in jobs:
+        if job["take"] == current:
+            latest[job["stage"]] = job
+    return VoiceView(
+        current=history[-1],
+        history=history[-2::-1],
+        jobs=[
+            JobLine(j["stage"], j["status"], j["attempt"], j["model_id"], j["error"])
+            for j in latest.values()
+        ],
+        preview_url=preview_url,
+        inputs=param_inputs(spec) if spec is not None else [],
+    )
