@@ -4,7 +4,6 @@ one way to record it, so both refuse the same decisions with the same status and
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
 from fastapi import HTTPException
@@ -13,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import Conn, connect
+from vsl_pipelines.domain.narration import narration_voice
+from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Narration, Note, Prompt
 from vsl_pipelines.services.review import (
     AlreadyDecided,
@@ -75,26 +76,53 @@ class RejectBody(BaseModel):
     )
 
 
-VOICE_FIELDS = ("voice", "speed")  # a form's narration rejection: the voice parameters asked
+def changed_voice_params(
+    database_url: str,
+    registry: Registry,
+    script_id: str,
+    section_id: str,
+    fields: dict[str, Any],
+) -> dict[str, Any]:
+    """Take the voice's parameter fields out of a narration rejection's form (the studio's and
+    the review page's): the values that differ from the current narration take's voice (an
+    unchanged value is no override), typed as the registry says; the inputs are the registry's
+    (`studio.param_inputs`), as the editor shows them. A section without a voice is left
+    to the decision to refuse."""
+    # The studio's package imports this module: its forms are imported when first used.
+    from vsl_pipelines.web.studio.forms import DECISION_FIELDS, param_inputs, typed_param
 
-
-def form_voice_params(fields: dict[str, str]) -> None:
-    """Move a form's voice fields (`voice`, `speed`) into the `params` a narration rejection
-    carries (a form has no objects); numbers as numbers, so the registry checks them as the
-    API's JSON would be. Empty fields were dropped by the form reader: not an override."""
-    params: dict[str, Any] = {}
-    for name in VOICE_FIELDS:
-        value = fields.pop(name, None)
+    with http_errors(), connect(database_url) as conn:
+        script = script_rows.load_stored_script(conn, script_id)
+        rows = {r["id"]: r for r in script_rows.sections_of(conn, script_id)}
+    if section_id not in rows or section_id not in {s.id for s in script.sections}:
+        return {}
+    voice = script.voice_of(script.section(section_id))
+    spec = registry.models.get(voice.model) if voice is not None else None
+    if voice is None or spec is None:
+        return {}
+    current = {
+        **spec.defaults,
+        **narration_voice(voice, rows[section_id]["narration_overrides"]).params,
+    }
+    changed: dict[str, Any] = {}
+    for shown in param_inputs(spec):
+        if shown.name in DECISION_FIELDS:
+            continue
+        value = fields.pop(shown.name, None)
         if value is None:
             continue
-        try:
-            number = float(value)
-        except ValueError:
-            params[name] = value
-        else:
-            params[name] = value if name == "voice" or not math.isfinite(number) else number
-    if params:
-        fields["params"] = params  # type: ignore[assignment]
+        typed = typed_param(value, spec, shown.name)
+        if shown.kind == "number" and not isinstance(typed, int | float):
+            raise HTTPException(422, f"form: {shown.name}: must be a number")
+        before = current.get(shown.name)
+        same = (
+            before == typed
+            if not (isinstance(before, int | float) and isinstance(typed, int | float))
+            else float(before) == float(typed)
+        )
+        if not same:
+            changed[shown.name] = typed
+    return changed
 
 
 def record_decision(

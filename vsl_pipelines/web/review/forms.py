@@ -5,15 +5,25 @@ by `Origin` / `Sec-Fetch-Site` (the rule the API shares) and by the form's CSRF 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import HTTPException, Request
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from vsl_pipelines.logs import get_logger
-from vsl_pipelines.web.decisions import ApproveBody, RejectBody, form_voice_params
-from vsl_pipelines.web.deps import ConfigDep, id_parameter, media_type, refuse_cross_site
+from vsl_pipelines.web.decisions import ApproveBody, RejectBody, changed_voice_params
+from vsl_pipelines.web.deps import (
+    ConfigDep,
+    ScriptId,
+    SectionId,
+    id_parameter,
+    media_type,
+    refuse_cross_site,
+)
 from vsl_pipelines.web.errors import validation_problems
 from vsl_pipelines.web.review import csrf
 
@@ -37,21 +47,37 @@ async def approval_form(request: Request, config: ConfigDep) -> DecisionForm:
     return await _decision_form(request, csrf.app_secret(request), ApproveBody)
 
 
-async def rejection_form(request: Request, config: ConfigDep) -> DecisionForm:
+async def rejection_form(
+    request: Request, config: ConfigDep, script_id: ScriptId, section_id: SectionId
+) -> DecisionForm:
     """A rejection form: `csrf`, `subject?`, `note?`, `prompt?`, `seed?` (a clip's) or `text?`,
-    `voice?`, `speed?` (a narration's)."""
-    return await _decision_form(request, csrf.app_secret(request), RejectBody)
+    and the voice's parameters, e.g. `voice?`, `speed?` (a narration's: those changed from the
+    take's become its `params`)."""
+
+    def voice_params(fields: dict[str, Any]) -> None:
+        if fields.get("subject") == "narration":
+            changed = changed_voice_params(
+                config.database_url, config.registry, script_id, section_id, fields
+            )
+            if changed:
+                fields["params"] = changed
+
+    return await _decision_form(request, csrf.app_secret(request), RejectBody, voice_params)
 
 
 async def _decision_form(
-    request: Request, csrf_secret: bytes, model: type[ApproveBody] | type[RejectBody]
+    request: Request,
+    csrf_secret: bytes,
+    model: type[ApproveBody] | type[RejectBody],
+    prepare: Callable[[dict[str, Any]], None] | None = None,
 ) -> DecisionForm:
-    fields = parse_form(await read_form_body(request))
+    fields: dict[str, Any] = dict(parse_form(await read_form_body(request)))
     csrf.check_form_token(request, csrf_secret, fields.pop(csrf.FIELD, None))
     view = fields.pop("view", None)
     if view is not None:
         id_parameter("form view", view)
-    form_voice_params(fields)
+    if prepare is not None:
+        await run_in_threadpool(prepare, fields)  # reads the section's voice from the database
     try:
         return DecisionForm(model.model_validate(fields), view)
     except ValidationError as exc:

@@ -18,8 +18,6 @@ from starlette.concurrency import run_in_threadpool
 from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.db.scripts import ScriptExists, load_stored_script
-from vsl_pipelines.db.scripts import sections_of as section_rows
-from vsl_pipelines.domain.narration import narration_voice
 from vsl_pipelines.domain.script import (
     DocumentError,
     ScriptError,
@@ -37,7 +35,12 @@ from vsl_pipelines.services.compilation import (
 from vsl_pipelines.services.intake import add_script, check_script
 from vsl_pipelines.services.status import NotFailed, retry_script
 from vsl_pipelines.web.api.video import video_download
-from vsl_pipelines.web.decisions import ApproveBody, RejectBody, record_decision
+from vsl_pipelines.web.decisions import (
+    ApproveBody,
+    RejectBody,
+    changed_voice_params,
+    record_decision,
+)
 from vsl_pipelines.web.deps import (
     SAFE_METHODS,
     ConfigDep,
@@ -323,7 +326,9 @@ def decide(
         raise HTTPException(422, "form: subject must be clip or narration")
     body_fields: dict[str, Any] = dict(fields)
     if subject == "narration" and verdict == "rejected":
-        params = _changed_voice_params(config, script_id, section_id, body_fields)
+        params = changed_voice_params(
+            config.database_url, config.registry, script_id, section_id, body_fields
+        )
         if params:
             body_fields["params"] = params
     try:
@@ -341,46 +346,6 @@ def decide(
         take=int(seen) if seen is not None else None,
     )
     return _back(script_id, f"#section-{section_id}")
-
-
-def _changed_voice_params(
-    config: ConfigDep, script_id: str, section_id: str, fields: dict[str, Any]
-) -> dict[str, Any]:
-    """Take the voice's parameter fields out of a narration rejection's form: the values that
-    differ from the current narration take's voice (an unchanged value is no override), typed
-    as the registry says. A section without a voice is left to the decision to refuse."""
-    with http_errors(), connect(config.database_url) as conn:
-        script = load_stored_script(conn, script_id)
-        rows = {r["id"]: r for r in section_rows(conn, script_id)}
-    if section_id not in rows or section_id not in {s.id for s in script.sections}:
-        return {}
-    voice = script.voice_of(script.section(section_id))
-    spec = config.registry.models.get(voice.model) if voice is not None else None
-    if voice is None or spec is None:
-        return {}
-    current = {
-        **spec.defaults,
-        **narration_voice(voice, rows[section_id]["narration_overrides"]).params,
-    }
-    changed: dict[str, Any] = {}
-    for shown in forms.param_inputs(spec):
-        if shown.name in forms.DECISION_FIELDS:
-            continue
-        value = fields.pop(shown.name, None)
-        if value is None:
-            continue
-        typed = forms.typed_param(value, spec, shown.name)
-        if shown.kind == "number" and not isinstance(typed, int | float):
-            raise HTTPException(422, f"form: {shown.name}: must be a number")
-        before = current.get(shown.name)
-        same = (
-            before == typed
-            if not (isinstance(before, int | float) and isinstance(typed, int | float))
-            else float(before) == float(typed)
-        )
-        if not same:
-            changed[shown.name] = typed
-    return changed
 
 
 @router.post("/scripts/{script_id}/retry", response_model=None)
