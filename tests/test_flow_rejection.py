@@ -325,5 +325,7 @@ def test_a_rejected_narration_is_spoken_again_and_nothing_else(
         assert clip["duration_s"] == pytest.approx(timing["section_s"], abs=0.01)
         if clip["kind"] == "video" and clip_len < voice + 0.4 - frame:
             assert timing["action"] == "slow", timing  # the script's fit
+    # The offer is a still: rendered from its keyframe as long as its voice, not stretched.
+    assert (planned[1]["kind"], planned[1]["timing"]["action"]) == ("image", "still")
     longer = [v for v, c in zip(voice_s, clip_s, strict=True) if v > c]
     assert longer, "the sample's voices outlast at least one clip"

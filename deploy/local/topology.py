@@ -45,7 +45,7 @@ IMAGE = os.environ.get("VSL_IMAGE", "localhost/vsl-pipelines:latest")
 PG_SERVER = os.environ.get("VSL_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 REDIS_SERVER = os.environ.get("VSL_TEST_REDIS", "redis://127.0.0.1:6379")
 REGION = "us-east-1"
-SAMPLE_SCRIPT = ROOT / "config" / "scripts" / "spring-launch.yaml"
+SAMPLE_SCRIPT = ROOT / "config" / "scripts" / "spring-launch-narrated.yaml"  # voiced
 # The job whose first run has its container killed once it has started.
 KILLED_JOB = "collect_clips"
 
@@ -481,16 +481,19 @@ def run_flow(topology: Topology, timeout_s: float) -> dict[str, Any]:
         if status == "failed":
             raise TopologyError(f"script {script_id} failed")
         for item in topology.api("GET", f"/review?script={script_id}", replica):
-            key = (item["section"], item["take"])
+            # A voiced section's clip and narration are decided apart.
+            key = (item["section"], item["subject"], item["take"])
             if key not in approved:
                 topology.api(
                     "POST",
                     f"/scripts/{script_id}/sections/{item['section']}/approve",
                     replica,
-                    json={"note": "topology"},
+                    json={"note": "topology", "subject": item["subject"]},
                 )
                 approved.add(key)
-                say(f"approved {item['section']} take {item['take']} through {replica}")
+                say(
+                    f"approved {item['section']} {item['subject']} take {item['take']} via {replica}"
+                )
     elapsed = time.monotonic() - started
     shown = topology.api("GET", f"/scripts/{script_id}")
     return {"script": shown, "killed": killed, "elapsed": elapsed}
@@ -537,6 +540,14 @@ def verify(topology: Topology, flow: dict[str, Any]) -> dict[str, Any]:
         problems.append(f"no run-monitoring finding recorded for the killed run {killed}")
     if video.duration_s <= 0 or not output.startswith("s3://"):
         problems.append(f"bad output {output} ({video.duration_s} s)")
+    # The voices reached the video: an audio track, and sections as long as their voices.
+    shown = topology.api("GET", f"/compilations/{compilation.get('id')}")
+    voiced = [
+        {"voice_s": t["voice_s"], "section_s": t["section_s"], "action": t["action"]}
+        for t in shown.get("sections") or []
+    ]
+    if not video.has_audio or len(voiced) != 3 or None in [t["voice_s"] for t in voiced]:
+        problems.append(f"the video does not carry the three sections' voices: {voiced}")
     leaked = topology.leaked_secrets()
     if leaked:
         problems.append(f"secrets in logs or Dagster's storage: {leaked}")
@@ -550,6 +561,7 @@ def verify(topology: Topology, flow: dict[str, Any]) -> dict[str, Any]:
         "output": output,
         "duration_s": round(flow["elapsed"], 1),
         "video_duration_s": round(video.duration_s, 3),
+        "sections": voiced,
         "jobs": sorted({r["job"] for r in runs}),
         "killed_run": killed,
         "retried_as": retried[0]["run_id"] if retried else None,

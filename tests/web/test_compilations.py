@@ -106,6 +106,39 @@ def test_a_succeeded_compilation_gives_its_video_url(
     assert body["compiledVideoUrl"] == api_media_store.public_url(key)
     assert (body["videoCount"], body["fileSize"], body["duration"]) == (3, 12345, 7.5)
     assert body["completedAt"] is not None and body["error"] is None
+    assert body["sections"] is None, "no voices: no section timing"
+    status = httpx.get(f"{api.url}/api/scripts/{SCRIPT}", timeout=10).json()
+    assert status["compilation"]["id"] == compilation_id
+
+
+def test_a_voiced_compilation_says_how_each_section_followed_its_voice(
+    api: RunningService, database_url: str, api_media_store: LocalMediaStore
+) -> None:
+    _approve_all(api, database_url)
+    compilation_id = httpx.post(f"{api.url}/api/scripts/{SCRIPT}/compile", json={}).json()[
+        "compilationId"
+    ]
+    timing = {
+        "voice_s": 2.6,
+        "clip_s": 2.3,
+        "section_s": 3.0,
+        "action": "hold",
+        "slowdown": 1.0,
+        "held_s": 0.7,
+        "reason": "clip 2.30 s < voice 2.60 s + pad",
+    }
+    plan = {"clips": [{"index": 0, "timing": timing}, {"index": 1, "timing": None}]}
+    with connect(database_url) as conn:
+        compilation_rows.claim_compilation(conn, compilation_id, SCRIPT)
+        compilation_rows.finish_compilation(
+            conn, compilation_id, output_key="k.mp4", output_uri="k.mp4", duration_s=5.0,
+            size_bytes=1, clip_count=2, cost_usd=0.0, plan=plan,
+        )  # fmt: skip
+    body = httpx.get(f"{api.url}/api/compilations/{compilation_id}", timeout=10).json()
+    assert body["sections"] == [
+        {k: timing[k] for k in ("voice_s", "clip_s", "section_s", "action", "reason")},
+        dict.fromkeys(("voice_s", "clip_s", "section_s", "action", "reason")),
+    ]
 
 
 def test_on_s3_the_video_url_is_presigned(

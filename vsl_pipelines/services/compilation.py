@@ -131,10 +131,11 @@ def compile_script(
         raise NotApproved(script_id, missing)
     with connect(database_url) as conn:
         sections = script_rows.sections_of(conn, script_id)
-        clip_takes = [
-            take_rows.take_of(conn, script_id, s["id"], "clip", s["current_take"]) for s in sections
-        ]
         voices = section_voices(conn, script, sections)
+        pictures = [
+            section_picture(conn, script, row, voice)
+            for row, voice in zip(sections, voices, strict=True)
+        ]
         soundtracks = take_rows.takes_of(conn, script_id, "soundtrack")
         cost = job_rows.committed_cost_usd(job_rows.all_jobs(conn, script_id))
         if compilation_id is None:
@@ -152,12 +153,13 @@ def compile_script(
     output = _effective_output(script.output, row["options"], row["output_format"])
     inputs = [
         ClipInput(
-            path=store.local_path(take["media_key"]),
+            path=store.local_path(picture.key),
+            zoom=picture.zoom,
             caption=voice.text if output.captions else None,
             narration=store.local_path(voice.media_key) if voice.media_key else None,
         )
-        for take, voice in zip(clip_takes, voices, strict=True)
-        if take is not None
+        for picture, voice in zip(pictures, voices, strict=True)
+        if picture is not None
     ]
     soundtrack_path = store.local_path(soundtracks[-1]["media_key"]) if soundtracks else None
     key = f"scripts/{script_id}/final/{script_id}-c{compilation_id}.{output.format}"
@@ -269,6 +271,30 @@ class SectionVoice:
     text: str
     media_key: str | None = None
     duration_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Picture:
+    """What a section shows: its approved clip, or for a voiced still section its keyframe
+    (the engine renders it exactly as long as the voice, the zoom at its own pace, rather than
+    stretching the clip made at the script's `duration_s`)."""
+
+    key: str
+    zoom: bool | None = None
+
+
+def section_picture(
+    conn: Conn, script: Script, row: dict[str, Any], voice: SectionVoice
+) -> Picture | None:
+    """The picture of a section (a `sections` row) for its current take; None before it is
+    stored."""
+    section = script.section(row["id"])
+    if section.still is not None and voice.media_key is not None:
+        keyframe = take_rows.take_of(conn, script.id, row["id"], "keyframe", row["current_take"])
+        if keyframe is not None:
+            return Picture(keyframe["media_key"], zoom=section.still.zoom)
+    clip = take_rows.take_of(conn, script.id, row["id"], "clip", row["current_take"])
+    return Picture(clip["media_key"]) if clip is not None else None
 
 
 def section_voices(

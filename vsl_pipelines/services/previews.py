@@ -24,6 +24,7 @@ from vsl_pipelines.domain.narration import spoken_text
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.media.errors import MediaError
+from vsl_pipelines.services.compilation import SectionVoice, section_picture
 from vsl_pipelines.storage.base import MediaStore
 
 log = get_logger(__name__)
@@ -36,10 +37,11 @@ class SectionPreview:
     section_id: str
     clip_take: int
     narration_take: int
-    clip_key: str
+    clip_key: str  # what the section shows: its clip, or a voiced still's keyframe
     narration_key: str
     text: str
     key: str
+    zoom: bool | None = None
 
 
 def preview_key(script_id: str, section_id: str, clip_take: int, narration_take: int) -> str:
@@ -58,14 +60,16 @@ def section_previews(conn: Conn, script_id: str) -> dict[str, SectionPreview]:
         voice = take_rows.take_of(conn, script_id, row["id"], "narration", row["narration_take"])
         if clip is None or voice is None:
             continue
+        picture = section_picture(conn, script, row, SectionVoice("", voice["media_key"]))
         found[row["id"]] = SectionPreview(
             section_id=row["id"],
             clip_take=row["current_take"],
             narration_take=row["narration_take"],
-            clip_key=clip["media_key"],
+            clip_key=picture.key if picture is not None else clip["media_key"],
             narration_key=voice["media_key"],
             text=spoken_text(row, section),
             key=preview_key(script_id, row["id"], row["current_take"], row["narration_take"]),
+            zoom=picture.zoom if picture is not None else None,
         )
     return found
 
@@ -106,6 +110,7 @@ def render_preview(store: MediaStore, script: Script, preview: SectionPreview) -
             [
                 ClipInput(
                     path=store.local_path(preview.clip_key),
+                    zoom=preview.zoom,
                     narration=store.local_path(preview.narration_key),
                     caption=preview.text if output.captions else None,
                 )

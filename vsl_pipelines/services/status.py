@@ -75,7 +75,11 @@ def script_status(conn: Conn, script_id: str) -> dict[str, Any]:
         "compilation": None
         if compilation is None
         else {
-            k: compilation[k] for k in ("status", "output_uri", "duration_s", "clip_count", "error")
+            "id": compilation["id"],
+            **{
+                k: compilation[k]
+                for k in ("status", "output_uri", "duration_s", "clip_count", "error")
+            },
         },
     }
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.logs import get_logger
@@ -36,6 +36,18 @@ COMPILE_BODY = request_body(
 )
 
 
+class SectionTiming(BaseModel):
+    """A section of a compiled video and its voice: seconds of voice, of the clip (null for a
+    still) and of the section, and what was done to the clip (hold, slow, loop, trim, none,
+    still) and why. All null for a section without a voice."""
+
+    voice_s: float | None = None
+    clip_s: float | None = None
+    section_s: float | None = None
+    action: str | None = None
+    reason: str | None = None
+
+
 class Compilation(BaseModel):
     """A compilation: requested, running, then succeeded (with its video) or failed."""
 
@@ -53,6 +65,18 @@ class Compilation(BaseModel):
     error: str | None
     createdAt: datetime
     completedAt: datetime | None
+    sections: list[SectionTiming] | None = Field(
+        default=None,
+        description="how each section of a compiled video with voices followed its voice"
+        " (in order; null without voices)",
+    )
+
+
+def _timings(plan: dict[str, Any] | None) -> list[SectionTiming] | None:
+    timings = [clip.get("timing") for clip in (plan or {}).get("clips", [])]
+    if not any(timings):
+        return None
+    return [SectionTiming.model_validate(t) if t else SectionTiming() for t in timings]
 
 
 def _view(row: dict[str, Any], store: MediaStore) -> Compilation:
@@ -72,6 +96,7 @@ def _view(row: dict[str, Any], store: MediaStore) -> Compilation:
         error=row["error"],
         createdAt=row["created_at"],
         completedAt=row["completed_at"],
+        sections=_timings(row["plan"]),
     )
 
 
