@@ -543,7 +543,7 @@ def verify(topology: Topology, flow: dict[str, Any]) -> dict[str, Any]:
     # The voices reached the video: an audio track, and sections as long as their voices.
     shown = topology.api("GET", f"/compilations/{compilation.get('id')}")
     voiced = [
-        {"voice_s": t["voice_s"], "section_s": t["section_s"], "action": t["action"]}
+        {"voice_s": t["voice_s"], "section_s": round(t["section_s"], 3), "action": t["action"]}
         for t in shown.get("sections") or []
     ]
     if not video.has_audio or len(voiced) != 3 or None in [t["voice_s"] for t in voiced]:
