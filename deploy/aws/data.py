@@ -21,6 +21,7 @@ from constructs import Construct
 
 from deploy.aws.network import POSTGRES_PORT, REDIS_PORT, Network
 from deploy.aws.stages import StageSettings
+from vsl_pipelines.storage.base import MEDIA_TAG
 
 DB_USER = "vsl"
 DAGSTER_DATABASE = "dagster"
@@ -169,10 +170,25 @@ class DataStores(Construct):
                 expiration=Duration.days(expire_days) if expire_days else None,
             )
 
+        def expire_kind(kind: str, days: int | None) -> list[s3.LifecycleRule]:
+            if days is None:
+                return []
+            return [
+                s3.LifecycleRule(
+                    id=f"{kind}-expiration",
+                    prefix=SCRIPT_MEDIA_PREFIX,
+                    tag_filters={MEDIA_TAG: kind},
+                    expiration=Duration.days(days),
+                )
+            ]
+
         rules = [
-            # Takes, keyframes and the compiled video share `scripts/{id}/`, so this prefix can
-            # only move to a cheaper class: an expiration here would delete compiled videos too.
+            # Takes, previews and compiled videos share `scripts/{id}/`, so the prefix only
+            # moves to a cheaper class; each kind expires by the tag the store puts on every
+            # object (`storage.base.media_kind`), compiled videos (`final`) never.
             tiering(SCRIPT_MEDIA_PREFIX, None),
+            *expire_kind("preview", stage.preview_expiration_days),
+            *expire_kind("take", stage.take_expiration_days),
             tiering(ADHOC_MEDIA_PREFIX, stage.adhoc_expiration_days),
             s3.LifecycleRule(
                 id="abort-incomplete-uploads",

@@ -81,6 +81,14 @@ class StageSettings(BaseModel):
     media_transition_days: int = Field(ge=0)
     # Ad-hoc media (`adhoc/`) is deleted after this many days; None keeps it.
     adhoc_expiration_days: int | None = Field(default=None, ge=1)
+    # Section previews (tag vsl-media=preview) are deleted after this many days; None keeps them.
+    # A preview is made again only when a take changes; after that the pages play the clip and
+    # the voice side by side.
+    preview_expiration_days: int | None = Field(default=None, ge=1)
+    # Takes (tag vsl-media=take: keyframes, clips, narrations, soundtracks) are deleted after this
+    # many days; None keeps them. A compile needs its script's approved takes, so past this a
+    # script can no longer be compiled again, while its compiled videos (vsl-media=final) stay.
+    take_expiration_days: int | None = Field(default=None, ge=1)
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -101,6 +109,10 @@ class StageSettings(BaseModel):
             and self.adhoc_expiration_days <= self.media_transition_days
         ):
             raise ValueError("adhoc_expiration_days must be later than media_transition_days")
+        if self.take_expiration_days is not None and self.take_expiration_days < 30:
+            raise ValueError(
+                "take_expiration_days must be at least 30: a script under review needs its takes"
+            )
         return self
 
 
@@ -131,6 +143,8 @@ STAGES: dict[str, StageSettings] = {
         log_retention_days=7,
         media_transition_days=7,
         adhoc_expiration_days=30,
+        preview_expiration_days=7,
+        take_expiration_days=60,
     ),
     "staging": StageSettings(
         **_SHARED,
@@ -156,6 +170,7 @@ STAGES: dict[str, StageSettings] = {
         log_retention_days=30,
         media_transition_days=30,
         adhoc_expiration_days=90,
+        preview_expiration_days=30,
     ),
     "prod": StageSettings(
         **_SHARED,
@@ -181,6 +196,7 @@ STAGES: dict[str, StageSettings] = {
         log_retention_days=90,
         media_transition_days=30,
         adhoc_expiration_days=365,
+        preview_expiration_days=90,
     ),
 }
 

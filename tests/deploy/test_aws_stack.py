@@ -17,7 +17,7 @@ from deploy.aws.permissions import UNSCOPED_ACTIONS
 from deploy.aws.stages import STAGES, DeployError, resolve
 from vsl_pipelines.cache import dynamodb_jobs
 from vsl_pipelines.inbox import dynamodb as inbox_dynamodb
-from vsl_pipelines.storage.base import media_key
+from vsl_pipelines.storage.base import MEDIA_TAG, media_key, media_kind
 
 ADMIN_CIDR = "203.0.113.0/24"
 PROD_CONTEXT = [
@@ -239,7 +239,7 @@ def test_bucket_is_private_encrypted_and_tls_only(dev: Template) -> None:
 
 def test_lifecycle_tiers_media_and_never_expires_compiled_videos(dev: Template) -> None:
     rules = _one(dev, "AWS::S3::Bucket")["Properties"]["LifecycleConfiguration"]["Rules"]
-    by_prefix = {r.get("Prefix"): r for r in rules}
+    by_prefix = {r.get("Prefix"): r for r in rules if not r.get("TagFilters")}
     take = media_key("s1", "intro", "clip", 2, "mp4")
     compiled = "scripts/s1/final/s1-c1.mp4"  # services/compilation.py
     adhoc = "adhoc/2024-05-01/0f1e2d3c.mp4"  # generation/adhoc.py
@@ -251,8 +251,24 @@ def test_lifecycle_tiers_media_and_never_expires_compiled_videos(dev: Template) 
             {"StorageClass": "INTELLIGENT_TIERING", "TransitionInDays": days}
         ]
     assert by_prefix[ADHOC_MEDIA_PREFIX]["ExpirationInDays"] == STAGES["dev"].adhoc_expiration_days
+    # Under `scripts/`, a rule that expires anything names the kind it expires by its tag: the
+    # tag the store puts on takes and previews, never the compiled video's.
     expiring = [r for r in rules if "ExpirationInDays" in r or "ExpirationDate" in r]
-    assert expiring and all(not compiled.startswith(r.get("Prefix", "")) for r in expiring)
+    under_scripts = [r for r in expiring if compiled.startswith(r.get("Prefix", ""))]
+    assert {(r["TagFilters"][0]["Key"], r["TagFilters"][0]["Value"]) for r in under_scripts} == {
+        (MEDIA_TAG, "take"), (MEDIA_TAG, "preview"),
+    }  # fmt: skip
+    assert media_kind(compiled) == "final" and media_kind(take) == "take"
+    assert all(len(r["TagFilters"]) == 1 for r in under_scripts)
+    days = {r["TagFilters"][0]["Value"]: r["ExpirationInDays"] for r in under_scripts}
+    assert days == {"take": STAGES["dev"].take_expiration_days, "preview": 7}
+
+
+def test_prod_keeps_every_take(prod: Template) -> None:
+    rules = _one(prod, "AWS::S3::Bucket")["Properties"]["LifecycleConfiguration"]["Rules"]
+    tagged = {r["TagFilters"][0]["Value"]: r for r in rules if r.get("TagFilters")}
+    assert set(tagged) == {"preview"}, "prod expires previews only, never takes or videos"
+    assert tagged["preview"]["ExpirationInDays"] == STAGES["prod"].preview_expiration_days
 
 
 def test_database_is_postgres_private_encrypted_with_a_generated_secret(dev: Template) -> None:
@@ -637,3 +653,15 @@ def test_every_setting_the_instance_files_read_is_given(dev: Template) -> None:
         read |= set(env_names(yaml.safe_load(path.read_text())))
     assert read
     assert read <= ENVIRONMENT | SECRETS
+
+
+def test_the_roles_that_store_media_may_tag_it(dev: Template) -> None:
+    """A PUT with a tag needs s3:PutObjectTagging besides s3:PutObject (else AccessDenied)."""
+    policies = _resources(dev, "AWS::IAM::Policy").values()
+    actions = [
+        statement["Action"]
+        for policy in policies
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    putting = [a for a in actions if isinstance(a, list) and "s3:PutObject" in a]
+    assert putting and all("s3:PutObjectTagging" in a for a in putting)

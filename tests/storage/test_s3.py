@@ -13,7 +13,7 @@ import httpx
 import pytest
 from botocore.stub import Stubber
 
-from vsl_pipelines.storage.base import MediaStore, media_key
+from vsl_pipelines.storage.base import MEDIA_TAG, MediaStore, media_key
 from vsl_pipelines.storage.s3 import S3AccessDenied, S3BucketNotFound, S3MediaStore
 
 MIB = 1024 * 1024
@@ -166,3 +166,23 @@ def test_keys_must_stay_inside_the_store(store: S3MediaStore, key: str, tmp_path
         store.put_file(key, source)
     with pytest.raises(ValueError, match="media key"):
         store.local_path(key)
+
+
+def test_every_object_is_tagged_with_its_kind_for_the_lifecycle_rules(
+    store: S3MediaStore, s3_bucket: tuple[Any, str], tmp_path: Path
+) -> None:
+    client, bucket = s3_bucket
+    source = tmp_path / "object.bin"
+    source.write_bytes(b"media")
+    keys = {
+        media_key("s1", "intro", "clip", 2, "mp4"): "take",
+        media_key("s1", "", "soundtrack", 1, "wav"): "take",
+        "scripts/s1/intro/preview-c2-n1.mp4": "preview",  # services/previews.py
+        "scripts/s1/final/s1-c3.mp4": "final",  # services/compilation.py
+        "scripts/s1/final/s1-c3.poster.jpg": "final",
+        "adhoc/2026-12-01/0f1e2d3c.png": "adhoc",  # generation/adhoc.py
+    }
+    for key, kind in keys.items():
+        store.put_file(key, source)
+        tags = client.get_object_tagging(Bucket=bucket, Key=f"media/{key}")["TagSet"]
+        assert tags == [{"Key": MEDIA_TAG, "Value": kind}], key

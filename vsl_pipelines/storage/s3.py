@@ -21,6 +21,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from vsl_pipelines.storage.base import MEDIA_TAG, media_kind
+
 _MIB = 1024 * 1024
 # Parts are streamed from disk by s3transfer, so memory stays near chunksize x concurrency
 # at worst (and far below it in practice), whatever the file size.
@@ -90,7 +92,11 @@ class S3MediaStore:
                 str(source),
                 self.bucket,
                 object_key,
-                ExtraArgs={"ContentType": content_type},
+                ExtraArgs={
+                    "ContentType": content_type,
+                    # What it is, for lifecycle rules (`base.media_kind`).
+                    "Tagging": f"{MEDIA_TAG}={media_kind(key)}",
+                },
                 Config=self.transfer_config,
             )
         return self.uri(key)
