@@ -42,6 +42,13 @@ def in_flight(conn: Conn, script_id: str) -> dict[str, Any] | None:
     ).fetchone()
 
 
+def running(conn: Conn, limit: int) -> list[dict[str, Any]]:
+    """Compilations a run claimed and has not finished, oldest first."""
+    return conn.execute(
+        "SELECT * FROM compilations WHERE status = 'running' ORDER BY id LIMIT %s", (limit,)
+    ).fetchall()
+
+
 def requested(conn: Conn, limit: int) -> list[dict[str, Any]]:
     """Requests no run has claimed yet, oldest first."""
     return conn.execute(

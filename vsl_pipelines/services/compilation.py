@@ -114,6 +114,29 @@ def requested_compilations(database_url: str, limit: int) -> list[dict[str, Any]
         return compilation_rows.requested(conn, limit)
 
 
+def running_compilations(database_url: str, limit: int) -> list[dict[str, Any]]:
+    """Compilations claimed by a run and not finished, oldest first."""
+    with connect(database_url) as conn:
+        return compilation_rows.running(conn, limit)
+
+
+def release_compilation(database_url: str, compilation_id: int, reason: str) -> bool:
+    """Fail a compilation whose run died before finishing it, so the script may be compiled
+    again (else every new request is refused with 409 while the row says `running`); the
+    script goes back to review. False when the row had finished meanwhile."""
+    with connect(database_url) as conn:
+        row = compilation_rows.compilation(conn, compilation_id)
+        if row is None or row["status"] != "running":
+            return False
+        compilation_rows.fail_compilation(conn, compilation_id, reason)
+        script_rows.move_status(conn, row["script_id"], "review", ("compiling",))
+    log.warning(
+        "compilation released",
+        extra={"script_id": row["script_id"], "fields": {"compilation_id": compilation_id}},
+    )
+    return True
+
+
 def compile_script(
     database_url: str, store: MediaStore, script_id: str, compilation_id: int | None = None
 ) -> dict[str, Any]:

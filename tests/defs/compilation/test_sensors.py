@@ -15,7 +15,9 @@ from dagster_aws.s3 import S3Resource
 
 from tests.fixtures.media import ClipFactory
 from tests.fixtures.scripts import record_clip
+from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.scripts import set_status
 from vsl_pipelines.defs.compilation.assets import compiled_video
 from vsl_pipelines.defs.compilation.sensors import (
     build_compile_request_sensor,
@@ -23,9 +25,11 @@ from vsl_pipelines.defs.compilation.sensors import (
 )
 from vsl_pipelines.defs.resources import DatabaseResource, MediaStoreResource, PacingResource
 from vsl_pipelines.defs.review.sensors import approval_tick
+from vsl_pipelines.defs.tags import COMPILATION
 from vsl_pipelines.domain.script import Script
-from vsl_pipelines.services.compilation import request_compile
+from vsl_pipelines.services.compilation import CompileInFlight, request_compile
 from vsl_pipelines.services.review import decide
+from vsl_pipelines.services.status import script_status
 
 SCRIPT = "spring-launch"
 SECTIONS = ("hook", "offer", "close")
@@ -148,3 +152,53 @@ def test_the_run_compiles_as_requested(
     assert len(frames) == 90, "3 clips of 1 s at 30 fps, every frame decoded"
     assert {(f.width, f.height) for f in frames} == {(320, 180)}, "the size override applied"
     assert abs(row["duration_s"] - 3.0) < 0.04
+
+
+def _claimed(database_url: str) -> int:
+    """A compilation its run has claimed (`running`), the script `compiling`."""
+    compilation_id = _request(database_url)
+    with connect(database_url) as conn:
+        assert compilation_rows.claim_compilation(conn, compilation_id, SCRIPT) is not None
+        set_status(conn, SCRIPT, "compiling")
+    return compilation_id
+
+
+def _tick(database_url: str, instance: dg.DagsterInstance) -> dg.SensorResult:
+    sensor = build_compile_request_sensor()
+    resources = {"database": DatabaseResource(url=database_url), "pacing": PacingResource()}
+    result = sensor(dg.build_sensor_context(resources=resources, instance=instance))
+    assert isinstance(result, dg.SensorResult)
+    return result
+
+
+def test_a_compilation_whose_run_died_is_released_so_the_script_compiles_again(
+    approved: str, instance: dg.DagsterInstance
+) -> None:
+    compilation_id = _claimed(approved)
+    run = dg.DagsterRun(
+        job_name="compile", status=dg.DagsterRunStatus.STARTED,
+        tags={COMPILATION: str(compilation_id)},
+    )  # fmt: skip
+    instance.add_run(run)
+    _tick(approved, instance)
+    assert _row(approved, compilation_id)["status"] == "running", "its run is at work"
+    with connect(approved) as conn, pytest.raises(CompileInFlight):
+        request_compile(conn, SCRIPT)
+
+    instance.report_run_failed(run)  # killed: the row it claimed says `running` for ever
+    _tick(approved, instance)
+    row = _row(approved, compilation_id)
+    assert row["status"] == "failed" and run.run_id in row["error"]
+    with connect(approved) as conn:
+        assert script_status(conn, SCRIPT)["status"] == "review"
+    again = _request(approved)
+    assert again != compilation_id, "a new compile is accepted"
+    assert [r.run_key for r in _tick(approved, instance).run_requests] == [f"compilation:{again}"]
+
+
+def test_a_running_compilation_without_a_tagged_run_is_left_alone(
+    approved: str, instance: dg.DagsterInstance
+) -> None:
+    compilation_id = _claimed(approved)  # as a plain materialization of the partition claims it
+    _tick(approved, instance)
+    assert _row(approved, compilation_id)["status"] == "running"

@@ -1,15 +1,22 @@
 """The compile request sensor: one compile run for each requested compilation.
 
 Requests come from the API (`POST /api/scripts/{id}/compile`) and from the approval sensor once
-every section is approved; the run key is the compilation id, so each launches once.
+every section is approved; the run key is the compilation id, so each launches once. A
+compilation whose run died (the row says `running` with no run left to finish it) is failed
+here, so the script may be compiled again.
 """
 
 import dagster as dg
 
 from vsl_pipelines.defs.compilation.jobs import compile_job
 from vsl_pipelines.defs.resources import DatabaseResource, PacingResource
+from vsl_pipelines.defs.runs import run_alive, run_staleness
 from vsl_pipelines.defs.tags import COMPILATION, run_tags
-from vsl_pipelines.services.compilation import requested_compilations
+from vsl_pipelines.services.compilation import (
+    release_compilation,
+    requested_compilations,
+    running_compilations,
+)
 
 
 def compile_request_tick(database_url: str, batch: int) -> list[dg.RunRequest]:
@@ -28,6 +35,30 @@ def compile_request_tick(database_url: str, batch: int) -> list[dg.RunRequest]:
     ]
 
 
+def release_dead_compilations(
+    database_url: str, instance: dg.DagsterInstance, batch: int, stale_after_s: float
+) -> list[int]:
+    """Fail each `running` compilation whose every run has ended without finishing it (killed,
+    crashed; not one failed and waiting for the instance's retry), so a new compile can be
+    requested; the ids released. A row with no tagged run (a plain materialization's) is left."""
+    released = []
+    stale = run_staleness(instance, stale_after_s)
+    for row in running_compilations(database_url, batch):
+        records = instance.get_run_records(
+            filters=dg.RunsFilter(tags={COMPILATION: str(row["id"])}), limit=10
+        )
+        if not records or any(run_alive(r, stale) for r in records):
+            continue
+        last = records[0].dagster_run
+        reason = (
+            f"the compile run {last.run_id} ended {last.status.value} without finishing it;"
+            " request the compile again"
+        )
+        if release_compilation(database_url, int(row["id"]), reason):
+            released.append(int(row["id"]))
+    return released
+
+
 def build_compile_request_sensor(interval_s: int = 5) -> dg.SensorDefinition:
     """The compile request sensor, ticking every `interval_s` seconds."""
 
@@ -40,8 +71,15 @@ def build_compile_request_sensor(interval_s: int = 5) -> dg.SensorDefinition:
     def compile_request_sensor(
         context: dg.SensorEvaluationContext, database: DatabaseResource, pacing: PacingResource
     ) -> dg.SensorResult:
-        """Launches the compile run of each requested compilation, once (run key)."""
-        requests = compile_request_tick(database.resolved_url(), pacing.sensor_batch_size)
+        """Launches the compile run of each requested compilation, once (run key), and
+        releases a compilation whose run died (it would block the script's next compile)."""
+        url = database.resolved_url()
+        released = release_dead_compilations(
+            url, context.instance, pacing.sensor_batch_size, pacing.stale_run_s
+        )
+        if released:
+            context.log.warning(f"released compilations whose run died: {released}")
+        requests = compile_request_tick(url, pacing.sensor_batch_size)
         return dg.SensorResult(run_requests=requests)
 
     return compile_request_sensor

@@ -4,8 +4,6 @@ Each tick applies at most `batch` events to jobs, polls jobs whose webhook is la
 the database which step each active script needs; run keys make every request happen once.
 """
 
-import time
-
 import dagster as dg
 
 from vsl_pipelines.defs.adhoc.assets import collect_adhoc_job
@@ -17,6 +15,7 @@ from vsl_pipelines.defs.resources import (
     PacingResource,
     ReplicateResource,
 )
+from vsl_pipelines.defs.runs import IN_FLIGHT, run_alive, run_staleness
 from vsl_pipelines.defs.tags import SCRIPT, STATE_KEY, STEP, run_tags
 from vsl_pipelines.generation.adhoc import days_to_collect
 from vsl_pipelines.generation.progress import (
@@ -30,37 +29,6 @@ from vsl_pipelines.generation.progress import (
 MAX_RUNS_PER_STATE = 3
 PARTITION = "dagster/partition"
 COLLECTING_STEPS = frozenset(COLLECTING_STEP.values())
-_IN_FLIGHT = {
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-}
-
-
-def _alive(record: dg.RunRecord, stale_after_s: float | None) -> bool:
-    """In flight (or failed and about to be retried by the instance), and not a run whose
-    worker died. `stale_after_s` None: the launcher checks run workers' health (run
-    monitoring fails a run whose container or task died), so the status is the truth;
-    otherwise (the local launcher cannot report a dead worker) a run started long ago counts
-    as dead."""
-    run = record.dagster_run
-    if run.is_complete_and_waiting_to_retry:
-        return True
-    if run.status not in _IN_FLIGHT:
-        return False
-    if run.status == dg.DagsterRunStatus.QUEUED or stale_after_s is None:
-        return True
-    started = record.start_time or record.create_timestamp.timestamp()
-    return time.time() - started < stale_after_s
-
-
-def _staleness(instance: dg.DagsterInstance, stale_after_s: float) -> float | None:
-    """None when the instance watches run workers itself, else the guess `stale_after_s`."""
-    if instance.run_monitoring_enabled and instance.run_launcher.supports_check_run_worker_health:
-        return None
-    return stale_after_s
 
 
 def run_key_for(
@@ -74,8 +42,8 @@ def run_key_for(
     records = instance.get_run_records(
         filters=dg.RunsFilter(tags={STATE_KEY: state_key}), limit=MAX_RUNS_PER_STATE + 1
     )
-    stale = _staleness(instance, stale_after_s)
-    if any(_alive(r, stale) for r in records) or len(records) >= MAX_RUNS_PER_STATE:
+    stale = run_staleness(instance, stale_after_s)
+    if any(run_alive(r, stale) for r in records) or len(records) >= MAX_RUNS_PER_STATE:
         return None
     return f"{state_key}:{len(records)}" if records else state_key
 
@@ -86,11 +54,11 @@ def _tagged_run_in_flight(
     if instance is None:
         return False
     records = instance.get_run_records(
-        filters=dg.RunsFilter(tags=tags, statuses=list(_IN_FLIGHT)),
+        filters=dg.RunsFilter(tags=tags, statuses=list(IN_FLIGHT)),
         limit=MAX_RUNS_PER_STATE + 1,
     )
-    stale = _staleness(instance, stale_after_s)
-    return any(_alive(r, stale) for r in records)
+    stale = run_staleness(instance, stale_after_s)
+    return any(run_alive(r, stale) for r in records)
 
 
 def step_run_in_flight(
