@@ -24,6 +24,7 @@ from vsl_pipelines.media.options import (
     TransitionSpec,
     VoiceTiming,
 )
+from vsl_pipelines.media.probe import probe_media
 from vsl_pipelines.media.speech_timing import Silence, phrase_cues, silence_map, speech_runs
 from vsl_pipelines.sandbox.speech import speech_available
 
@@ -184,6 +185,17 @@ def test_more_pauses_than_words_give_one_cue_per_word():
     assert [c.text for c in cues] == ["Hello", "world"]
     assert cues[1].start_s in {s.end_s for s in silences}
     assert all(a.end_s == b.start_s for a, b in pairwise(cues))
+
+
+@pytest.mark.skipif(not speech_available(), reason="needs the `speech` extra (espeak-ng)")
+def test_a_phrase_starts_after_the_punctuation_the_voice_paused_at(make_voice):
+    """Letters are a rough clock: the estimate alone put "a" before the pause after the colon."""
+    text = "Meet Planwise: a week of dinners planned in ten minutes."
+    voice = make_voice(text=text)
+    duration = probe_media(voice).duration_s
+    cues = phrase_cues(text, duration, silence_map(voice, duration))
+    assert cues[0].text == "Meet Planwise:"
+    assert cues[1].text.startswith("a week")
 
 
 def test_model_word_timings_take_precedence():

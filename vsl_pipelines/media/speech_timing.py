@@ -182,6 +182,27 @@ def _phrases_from_words(
     return phrases
 
 
+_CLAUSE_END = tuple(",.;:!?—…)\"'")
+SNAP_WORDS = 2
+
+
+def _snap_to_punctuation(
+    tokens: Sequence[str], word_spoken: Sequence[float], nearest: int, first: int, pause: float
+) -> int:
+    """A voice pauses where the text is punctuated: when a word within `SNAP_WORDS` of the
+    estimate follows punctuation, the phrase starts there. Letters are a rough clock (a short
+    word like "a" is not said in a fifth of "planned"'s time), so the estimate alone put
+    "Meet Planwise: a | week of dinners" (measured on the sample's espeak voice)."""
+    candidates = [
+        i
+        for i in range(max(first, nearest - SNAP_WORDS), min(len(tokens), nearest + SNAP_WORDS + 1))
+        if tokens[i - 1].endswith(_CLAUSE_END)
+    ]
+    if not candidates:
+        return nearest
+    return min(candidates, key=lambda i: abs(word_spoken[i] - pause))
+
+
 def _phrases_from_pauses(
     tokens: list[str], duration_s: float, silences: Sequence[Silence]
 ) -> list[tuple[list[str], list[float]]]:
@@ -205,6 +226,7 @@ def _phrases_from_pauses(
         if first >= len(tokens):
             break
         nearest = min(range(first, len(tokens)), key=lambda i: abs(word_spoken[i] - pause))
+        nearest = _snap_to_punctuation(tokens, word_spoken, nearest, first, pause)
         # A word nearer the next pause belongs to that one: this pause joins its neighbours.
         later = pauses[number + 1] if number + 1 < len(pauses) else None
         if later is not None and abs(word_spoken[nearest] - later) < abs(
