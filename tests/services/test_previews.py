@@ -10,6 +10,7 @@ import av
 import pytest
 
 from tests.fixtures.media import ClipFactory
+from tests.fixtures.scripts import NARRATED_SCRIPT, store_take
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.db.scripts import insert_script, start_new_narration_take
@@ -17,40 +18,15 @@ from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import load_script
 from vsl_pipelines.media.probe import probe_media
 from vsl_pipelines.services.previews import preview_key, render_previews, section_previews
-from vsl_pipelines.settings import PROJECT_ROOT
 from vsl_pipelines.storage.local import LocalMediaStore
 
-NARRATED = PROJECT_ROOT / "config" / "scripts" / "spring-launch-narrated.yaml"
 SCRIPT = "spring-launch-narrated"
-
-
-def store_take(
-    database_url: str, store: LocalMediaStore, section: str, stage: str, take: int, source: Path
-) -> str:
-    """Put `source` in the store as the section's take, recorded as collection does."""
-    key = f"scripts/{SCRIPT}/{section}/{stage}-v{take}{source.suffix}"
-    store.put_file(key, source)
-    probe = probe_media(source)
-    with connect(database_url) as conn:
-        take_rows.record_take(
-            conn,
-            script_id=SCRIPT,
-            section_id=section,
-            stage=stage,
-            take=take,
-            job_id=None,
-            media_key=key,
-            thumbnail_key=None,
-            probe={},
-            duration_s=probe.duration_s,
-        )
-    return key
 
 
 @pytest.fixture
 def narrated(database_url: str, registry: Registry) -> str:
     with connect(database_url) as conn:
-        insert_script(conn, load_script(NARRATED, registry), str(NARRATED))
+        insert_script(conn, load_script(NARRATED_SCRIPT, registry), str(NARRATED_SCRIPT))
     return SCRIPT
 
 
@@ -65,12 +41,12 @@ def test_a_preview_is_the_clip_timed_to_its_voice_with_the_voice_in_it(
     clip = make_clip(width=320, height=240, seconds=1.0, audio=False)
     voice = make_voice(text="Tired of deciding what to cook every single night?")
     voice_s = probe_media(voice).duration_s
-    store_take(database_url, store, "hook", "clip", 1, clip)
+    store_take(database_url, store, SCRIPT, "hook", "clip", 1, clip)
     assert render_previews(database_url, store, narrated) == [], "no voice yet: no preview"
 
-    store_take(database_url, store, "hook", "narration", 1, voice)
+    store_take(database_url, store, SCRIPT, "hook", "narration", 1, voice)
     # The close has a voice but no clip yet: nothing to preview there either.
-    store_take(database_url, store, "close", "narration", 1, voice)
+    store_take(database_url, store, SCRIPT, "close", "narration", 1, voice)
     made = render_previews(database_url, store, narrated)
     key = preview_key(narrated, "hook", 1, 1)
     assert made == [key]
@@ -87,7 +63,9 @@ def test_a_preview_is_the_clip_timed_to_its_voice_with_the_voice_in_it(
     # A new voice take is a new pair: its own preview, the old one left as it was.
     with connect(database_url) as conn:
         assert start_new_narration_take(conn, narrated, "hook", {"text": "Dinner, decided."}) == 2
-    store_take(database_url, store, "hook", "narration", 2, make_voice(text="Dinner, decided."))
+    store_take(
+        database_url, store, SCRIPT, "hook", "narration", 2, make_voice(text="Dinner, decided.")
+    )
     with connect(database_url) as conn:
         previews = section_previews(conn, narrated)
     assert list(previews) == ["hook"] and previews["hook"].text == "Dinner, decided."
@@ -99,7 +77,7 @@ def test_a_voice_that_cannot_be_read_leaves_no_preview_and_fails_nothing(
     database_url: str, narrated: str, tmp_path: Path, make_clip: ClipFactory
 ) -> None:
     store = LocalMediaStore(tmp_path / "media", "http://127.0.0.1:1/media")
-    store_take(database_url, store, "hook", "clip", 1, make_clip(width=320, height=240))
+    store_take(database_url, store, SCRIPT, "hook", "clip", 1, make_clip(width=320, height=240))
     broken = tmp_path / "voice.wav"
     broken.write_bytes(b"RIFF not really a wave")
     key = f"scripts/{SCRIPT}/hook/narration-v1.wav"

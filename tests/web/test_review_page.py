@@ -20,13 +20,11 @@ from tests.fixtures.api import (
     add_clip,
     review_form_auth,
 )
-from tests.fixtures.scripts import SAMPLE_SCRIPT
+from tests.fixtures.scripts import SAMPLE_SCRIPT, store_take
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.db.scripts import insert_script
-from vsl_pipelines.db.takes import record_take
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script, load_script, parse_script
-from vsl_pipelines.media.probe import probe_media
 from vsl_pipelines.services.previews import render_previews
 from vsl_pipelines.services.review import apply_rejection, review_queue
 from vsl_pipelines.settings import PROJECT_ROOT
@@ -660,20 +658,6 @@ def test_a_form_from_one_replica_is_accepted_by_another(
 NARRATED = "spring-launch-narrated"
 
 
-def store_take(
-    database_url: str, store: LocalMediaStore, section: str, stage: str, source: Path
-) -> str:
-    """`source` stored and recorded as the section's take 1 of `stage`, as collection does."""
-    key = f"scripts/{NARRATED}/{section}/{stage}-v1{source.suffix}"
-    store.put_file(key, source)
-    with connect(database_url) as conn:
-        record_take(
-            conn, script_id=NARRATED, section_id=section, stage=stage, take=1, job_id=None,
-            media_key=key, thumbnail_key=None, probe={}, duration_s=probe_media(source).duration_s,
-        )  # fmt: skip
-    return key
-
-
 def test_narration_takes_are_reviewed_on_their_own_and_heard_with_their_clip(
     api_service: RunningService,
     database_url: str,
@@ -687,13 +671,25 @@ def test_narration_takes_are_reviewed_on_their_own_and_heard_with_their_clip(
         insert_script(conn, load_script(path, registry), str(path))
     clip = make_clip(width=320, height=240, seconds=1.0)
     hook_voice = store_take(
-        database_url, api_media_store, "hook", "narration", make_voice(text="Tired of cooking?")
+        database_url,
+        api_media_store,
+        NARRATED,
+        "hook",
+        "narration",
+        1,
+        make_voice(text="Tired of cooking?"),
     )
-    store_take(database_url, api_media_store, "hook", "clip", clip)
+    store_take(database_url, api_media_store, NARRATED, "hook", "clip", 1, clip)
     [preview] = render_previews(database_url, api_media_store, NARRATED)  # the hook's, real
-    close_clip = store_take(database_url, api_media_store, "close", "clip", clip)
+    close_clip = store_take(database_url, api_media_store, NARRATED, "close", "clip", 1, clip)
     close_voice = store_take(
-        database_url, api_media_store, "close", "narration", make_voice(text="Start today.")
+        database_url,
+        api_media_store,
+        NARRATED,
+        "close",
+        "narration",
+        1,
+        make_voice(text="Start today."),
     )
 
     page = parse_page(httpx.get(f"{api_service.url}/review", timeout=10).text)

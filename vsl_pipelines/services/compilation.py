@@ -156,7 +156,7 @@ def compile_script(
         sections = script_rows.sections_of(conn, script_id)
         voices = section_voices(conn, script, sections)
         pictures = [
-            section_picture(conn, script, row, voice)
+            section_picture(conn, script, row, voice.media_key is not None)
             for row, voice in zip(sections, voices, strict=True)
         ]
         soundtracks = take_rows.takes_of(conn, script_id, "soundtrack")
@@ -307,12 +307,12 @@ class Picture:
 
 
 def section_picture(
-    conn: Conn, script: Script, row: dict[str, Any], voice: SectionVoice
+    conn: Conn, script: Script, row: dict[str, Any], voiced: bool
 ) -> Picture | None:
-    """The picture of a section (a `sections` row) for its current take; None before it is
-    stored."""
+    """The picture of a section (a `sections` row) for its current take, `voiced` when its
+    narration take is stored; None before it is stored."""
     section = script.section(row["id"])
-    if section.still is not None and voice.media_key is not None:
+    if section.still is not None and voiced:
         keyframe = take_rows.take_of(conn, script.id, row["id"], "keyframe", row["current_take"])
         if keyframe is not None:
             return Picture(keyframe["media_key"], zoom=section.still.zoom)

@@ -24,7 +24,7 @@ from vsl_pipelines.domain.narration import spoken_text
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.media.errors import MediaError
-from vsl_pipelines.services.compilation import SectionVoice, section_picture
+from vsl_pipelines.services.compilation import section_picture
 from vsl_pipelines.storage.base import MediaStore
 
 log = get_logger(__name__)
@@ -60,7 +60,7 @@ def section_previews(conn: Conn, script_id: str) -> dict[str, SectionPreview]:
         voice = take_rows.take_of(conn, script_id, row["id"], "narration", row["narration_take"])
         if clip is None or voice is None:
             continue
-        picture = section_picture(conn, script, row, SectionVoice("", voice["media_key"]))
+        picture = section_picture(conn, script, row, voiced=True)
         found[row["id"]] = SectionPreview(
             section_id=row["id"],
             clip_take=row["current_take"],

@@ -16,47 +16,19 @@ import yaml
 from fastapi.testclient import TestClient
 
 from tests.fixtures.media import ClipFactory
+from tests.fixtures.scripts import NARRATED_SCRIPT, store_take
 from tests.web.studio.test_pages import editor_fields, script_count, token
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.db.scripts import insert_script
-from vsl_pipelines.db.takes import record_take
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script, load_script
 from vsl_pipelines.services.previews import preview_key
 from vsl_pipelines.services.review import apply_rejection, review_queue
-from vsl_pipelines.settings import PROJECT_ROOT
 from vsl_pipelines.storage.local import LocalMediaStore
 
-NARRATED = PROJECT_ROOT / "config" / "scripts" / "spring-launch-narrated.yaml"
+NARRATED = NARRATED_SCRIPT
 SCRIPT = "spring-launch-narrated"
 PAGE = f"/studio/scripts/{SCRIPT}"
-
-
-def store_take(
-    database_url: str,
-    store: LocalMediaStore,
-    section: str,
-    stage: str,
-    take: int,
-    media: Path,
-) -> str:
-    """A real media file stored as take `take` of the section's clip or narration."""
-    key = f"scripts/{SCRIPT}/{section}/{stage}-v{take}{media.suffix}"
-    store.put_file(key, media)
-    with connect(database_url) as conn:
-        record_take(
-            conn,
-            script_id=SCRIPT,
-            section_id=section,
-            stage=stage,
-            take=take,
-            job_id=None,
-            media_key=key,
-            thumbnail_key=None,
-            probe={},
-            duration_s=1.0,
-        )
-    return key
 
 
 @pytest.fixture
@@ -74,8 +46,8 @@ def narrated(
         insert_script(conn, script, str(NARRATED))
     clip, voice = make_clip(seconds=1.0), make_voice(seconds=1.0)
     for section in ("hook", "offer", "close"):
-        store_take(database_url, api_media_store, section, "clip", 1, clip)
-        store_take(database_url, api_media_store, section, "narration", 1, voice)
+        store_take(database_url, api_media_store, SCRIPT, section, "clip", 1, clip)
+        store_take(database_url, api_media_store, SCRIPT, section, "narration", 1, voice)
     api_media_store.put_file(preview_key(SCRIPT, "hook", 1, 1), make_clip(seconds=1.2))
     return script
 
@@ -206,7 +178,9 @@ def test_a_rejected_narration_comes_back_with_its_history(
         (rejection,) = conn.execute("SELECT * FROM approvals").fetchall()
         assert apply_rejection(conn, rejection) == 2  # what the approval sensor does
         conn.commit()
-    store_take(database_url, api_media_store, "offer", "narration", 2, make_voice(seconds=1.5))
+    store_take(
+        database_url, api_media_store, SCRIPT, "offer", "narration", 2, make_voice(seconds=1.5)
+    )
     page = client.get(PAGE)
     offer = section_html(page.text, "offer")
     assert "Narration · take 2" in offer and 'id="voice-offer-2"' in offer
