@@ -22,23 +22,26 @@ FROM base AS builder
 RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# From pyproject.toml alone (no dev extras): a source change reuses this layer, and the
-# runtime's copy of the venv with it.
-COPY pyproject.toml constraints.txt ./
+# From the lock alone (requirements/runtime.txt, no dev tools; every file checked against its
+# hash): the versions the tests ran on, and a source change reuses this layer and the runtime's
+# copy of the venv with it.
+COPY requirements/runtime.txt requirements/build.txt /tmp/requirements/
 RUN --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=pip_conf,target=/etc/pip.conf \
     --mount=type=secret,id=pip_ca,target=/etc/ssl/certs/pip-ca.crt \
-    python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
-        > /tmp/requirements.txt \
-    && pip install -c constraints.txt -r /tmp/requirements.txt
+    pip install --require-hashes --no-deps -r /tmp/requirements/runtime.txt
 
 # ---- wheel: the project itself, built as a wheel (installed non-editable in the runtime)
+# (the locked setuptools in a venv of its own, so the runtime's venv stays without it)
 FROM builder AS wheel
-COPY vsl_pipelines ./vsl_pipelines
 RUN --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=pip_conf,target=/etc/pip.conf \
     --mount=type=secret,id=pip_ca,target=/etc/ssl/certs/pip-ca.crt \
-    pip wheel --no-deps -c constraints.txt -w /wheels .
+    python3 -m venv /opt/build \
+    && /opt/build/bin/pip install --require-hashes --no-deps -r /tmp/requirements/build.txt
+COPY pyproject.toml ./
+COPY vsl_pipelines ./vsl_pipelines
+RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation -w /wheels .
 
 # ---- runtime: the venv, config and Dagster instance files; no build tools, not root
 FROM base AS runtime

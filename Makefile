@@ -4,12 +4,15 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup dev demo test test-deploy lint typecheck unit bench synth clean image image-smoke
+.PHONY: setup dev demo test test-deploy test-upgrade lock lock-upgrade lint typecheck unit bench synth clean image image-smoke
 
-$(STAMP): pyproject.toml constraints.txt
+# Installed from the lock (requirements/*.txt, exported from uv.lock with a hash for every
+# file): every machine gets the versions the tests ran on. `make lock` after changing pyproject.toml.
+$(STAMP): pyproject.toml requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	@# The studio's browser tests drive Debian's chromium (never a downloaded browser).
 	test -x /usr/bin/chromium || { export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get install -y -qq chromium >/dev/null 2>&1 || \
@@ -38,6 +41,15 @@ test: $(STAMP) lint typecheck  ## lint, types, then the tests against real Postg
 
 test-deploy: $(STAMP) image  ## the production topology in containers (podman); prints one JSON line
 	deploy/local/test-deploy.sh $(BIN)/python
+
+lock: $(STAMP)  ## re-resolve uv.lock after a change to pyproject.toml (same versions where allowed), export requirements/
+	requirements/lock.sh lock
+
+lock-upgrade: $(STAMP)  ## move uv.lock to the newest versions pyproject.toml allows (then `make test`)
+	requirements/lock.sh upgrade
+
+test-upgrade: $(STAMP)  ## the tests on the newest versions pyproject.toml allows, in a scratch venv (the lock unchanged)
+	requirements/lock.sh test-upgrade
 
 bench: $(STAMP)  ## the compile benchmarks; figures go in docs/PERFORMANCE.md
 	$(BIN)/python benchmarks/compile_bench.py
