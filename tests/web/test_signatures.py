@@ -33,22 +33,39 @@ def test_a_list_of_only_other_keys_is_refused() -> None:
     secret = new_webhook_secret()
     others = [signed_headers(new_webhook_secret(), BODY, "msg_1") for _ in range(2)]
     headers = others[0] | {"webhook-signature": " ".join(h["webhook-signature"] for h in others)}
-    with pytest.raises(WebhookVerificationError, match="No matching signature"):
+    with pytest.raises(WebhookVerificationError) as caught:
         WebhookVerifier(secret).verify(headers, BODY)
+    assert (caught.value.header, caught.value.reason) == ("webhook-signature", "mismatch")
 
 
 @pytest.mark.parametrize(
-    ("change", "message"),
+    ("change", "header", "reason"),
     [
-        (lambda h: h.pop("webhook-id"), "missing header.*webhook-id"),
-        (lambda h: h.pop("webhook-signature"), "missing header.*webhook-signature"),
-        (lambda h: h.update({"webhook-timestamp": ""}), "missing header.*webhook-timestamp"),
-        (lambda h: h.update({"webhook-timestamp": "soon"}), "epoch seconds"),
-        (lambda h: h.update({"webhook-timestamp": h["webhook-timestamp"] + ".5"}), "epoch"),
-        (lambda h: h.update({"webhook-id": "msg_2"}), "No matching signature"),
-        (lambda h: h.update({"webhook-signature": "v1,"}), "No matching signature"),
-        (lambda h: h.update({"webhook-signature": "v1,é"}), "malformed"),
-        (lambda h: h.update({"webhook-signature": "v1"}), "malformed"),
+        (lambda h: h.pop("webhook-id"), "webhook-id", "missing"),
+        (lambda h: h.pop("webhook-signature"), "webhook-signature", "missing"),
+        (lambda h: h.update({"webhook-timestamp": ""}), "webhook-timestamp", "missing"),
+        (lambda h: h.update({"webhook-timestamp": "soon"}), "webhook-timestamp", "malformed"),
+        (
+            lambda h: h.update({"webhook-timestamp": h["webhook-timestamp"] + ".5"}),
+            "webhook-timestamp",
+            "malformed",
+        ),
+        (
+            lambda h: h.update({"webhook-timestamp": str(int(h["webhook-timestamp"]) - 301)}),
+            "webhook-timestamp",
+            "too old",
+        ),
+        (
+            lambda h: h.update({"webhook-timestamp": str(int(h["webhook-timestamp"]) + 301)}),
+            "webhook-timestamp",
+            "too new",
+        ),
+        (lambda h: h.update({"webhook-id": "msg_2"}), "webhook-signature", "mismatch"),
+        (lambda h: h.update({"webhook-signature": "v1,"}), "webhook-signature", "mismatch"),
+        (lambda h: h.update({"webhook-signature": "v1,é"}), "webhook-signature", "malformed"),
+        (lambda h: h.update({"webhook-signature": "v1"}), "webhook-signature", "malformed"),
+        (lambda h: h.update({"webhook-signature": ",abc="}), "webhook-signature", "malformed"),
+        (lambda h: h.update({"webhook-signature": "v1,!!!"}), "webhook-signature", "malformed"),
     ],
     ids=[
         "no-id",
@@ -56,28 +73,44 @@ def test_a_list_of_only_other_keys_is_refused() -> None:
         "empty-timestamp",
         "word-timestamp",
         "fraction-timestamp",
+        "stale-timestamp",
+        "future-timestamp",
         "other-id",
         "empty-signature",
         "non-ascii-signature",
         "no-comma",
+        "no-version",
+        "not-base64",
     ],
 )
-def test_rejects_altered_headers(change, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_rejects_altered_headers(change, header: str, reason: str) -> None:  # type: ignore[no-untyped-def]
+    """What is refused is named by its header and reason, not by the library's wording."""
     secret = new_webhook_secret()
     headers = signed_headers(secret, BODY, "msg_1")
     change(headers)
-    with pytest.raises(WebhookVerificationError, match=message) as caught:
+    with pytest.raises(WebhookVerificationError) as caught:
         WebhookVerifier(secret).verify(headers, BODY)
+    assert (caught.value.header, caught.value.reason) == (header, reason)
+    assert header in str(caught.value)
     assert secret.removeprefix("whsec_") not in str(caught.value)
+
+
+def test_a_malformed_entry_beside_a_valid_one_is_skipped() -> None:
+    secret = new_webhook_secret()
+    headers = signed_headers(secret, BODY, "msg_1")
+    headers["webhook-signature"] = f"v1,é v1 {headers['webhook-signature']}"
+    assert WebhookVerifier(secret).verify(headers, BODY) == "msg_1"
 
 
 def test_rejects_a_tampered_body() -> None:
     secret = new_webhook_secret()
     headers = signed_headers(secret, BODY, "msg_1")
-    with pytest.raises(WebhookVerificationError, match="No matching signature"):
+    with pytest.raises(WebhookVerificationError) as caught:
         WebhookVerifier(secret).verify(headers, BODY.replace(b"succeeded", b"failed"))
-    with pytest.raises(WebhookVerificationError, match="UTF-8"):
+    assert (caught.value.header, caught.value.reason) == ("webhook-signature", "mismatch")
+    with pytest.raises(WebhookBodyNotUtf8) as not_text:
         WebhookVerifier(secret).verify(headers, BODY + b"\xff")
+    assert (not_text.value.header, not_text.value.reason) == ("body", "malformed")
 
 
 def test_timestamp_tolerance_is_five_minutes_both_ways() -> None:

@@ -22,11 +22,24 @@ MAX_TIMESTAMP_DIGITS = 12  # epoch seconds until the year 33658; longer is not a
 
 
 class WebhookVerificationError(Exception):
-    """The request is not a genuine, fresh webhook; the message is safe to return and log."""
+    """The request is not a genuine, fresh webhook; the message is safe to return and log.
+
+    `header` names what is at fault (a `webhook-*` header, or "body") and `reason` says how:
+    "missing", "malformed", "too old", "too new" or "mismatch". The messages are this module's,
+    never the library's, so they do not change with its releases.
+    """
+
+    def __init__(self, header: str, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.header = header
+        self.reason = reason
 
 
 class WebhookBodyNotUtf8(WebhookVerificationError):
     """The body is not UTF-8 text, so it cannot be verified, nor be a Replicate webhook (400)."""
+
+    def __init__(self) -> None:
+        super().__init__("body", "malformed", "body is not UTF-8 text")
 
 
 def decode_webhook_secret(secret: str) -> bytes:
@@ -59,7 +72,9 @@ class WebhookVerifier:
         values = {name: headers.get(name) or "" for name in HEADERS}
         missing = [name for name, value in values.items() if not value]
         if missing:
-            raise WebhookVerificationError(f"missing header(s): {', '.join(missing)}")
+            raise WebhookVerificationError(
+                missing[0], "missing", f"missing header(s): {', '.join(missing)}"
+            )
         # The library would take "1700000000.9" too and sign its floor; the scheme says integers.
         timestamp = values["webhook-timestamp"]
         if (
@@ -67,12 +82,24 @@ class WebhookVerifier:
             or not timestamp.isdigit()
             or len(timestamp) > MAX_TIMESTAMP_DIGITS
         ):
-            raise WebhookVerificationError("webhook-timestamp is not epoch seconds")
+            raise WebhookVerificationError(
+                "webhook-timestamp", "malformed", "webhook-timestamp is not epoch seconds"
+            )
         skew = int(timestamp) - (time.time() if now is None else now)
         if skew < -TOLERANCE_S:
-            raise WebhookVerificationError("webhook-timestamp too old")
+            raise WebhookVerificationError(
+                "webhook-timestamp", "too old", "webhook-timestamp too old"
+            )
         if skew > TOLERANCE_S:
-            raise WebhookVerificationError("webhook-timestamp too new")
+            raise WebhookVerificationError(
+                "webhook-timestamp", "too new", "webhook-timestamp too new"
+            )
+        if not any(_well_formed(entry) for entry in values["webhook-signature"].split(" ")):
+            raise WebhookVerificationError(
+                "webhook-signature",
+                "malformed",
+                "webhook-signature is malformed (entries are 'v1,<base64>')",
+            )
         return values["webhook-id"]
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> str:
@@ -82,12 +109,26 @@ class WebhookVerifier:
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
-            raise WebhookBodyNotUtf8("body is not UTF-8 text") from None
+            raise WebhookBodyNotUtf8() from None
         values = {name: headers.get(name) or "" for name in HEADERS}
         try:
             self._webhook.verify(text, values, json_parse=False)
-        except standardwebhooks.WebhookVerificationError as exc:
-            raise WebhookVerificationError(str(exc)) from None  # fixed texts, never the secret
-        except ValueError:  # an entry that is not `version,base64`
-            raise WebhookVerificationError("webhook-signature is malformed") from None
+        except (standardwebhooks.WebhookVerificationError, ValueError):
+            # The headers were checked above: what is left is a signature of another body, id,
+            # timestamp or key (releases differ in which of the two they raise for it).
+            raise WebhookVerificationError(
+                "webhook-signature", "mismatch", "webhook-signature matches no signature"
+            ) from None
         return webhook_id
+
+
+def _well_formed(entry: str) -> bool:
+    """One `version,base64` entry of `webhook-signature` (an empty signature is well formed)."""
+    version, comma, signature = entry.partition(",")
+    if not comma or not version or not (version + signature).isascii():
+        return False
+    try:
+        base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
