@@ -187,8 +187,43 @@ def test_outputs_expire_after_the_ttl(
     while httpx.get(prediction.urls["get"], headers=AUTH).json()["data_removed"] is False:
         assert time.monotonic() < deadline, "outputs were not removed after the ttl"
         time.sleep(0.1)
-    assert httpx.get(url).status_code in (404, 410)
+    expired = httpx.get(url)  # Replicate answers 404 for an output it deleted
+    assert expired.status_code == 404 and "expired" in expired.json()["detail"]
     assert httpx.get(url.replace("out-0", "other")).status_code == 404
+
+
+def test_an_output_deleted_just_before_it_is_opened_answers_as_expired(
+    replicate_client: replicate.Client, sandbox: RunningSandbox
+) -> None:
+    """Expiry deletes files from its own thread: between the route's look at the record and
+    its open, the file may go. That is an expired output (404), never an ASGI exception."""
+    prediction = replicate_client.models.predictions.create(model=FLUX, input=SMALL)
+    prediction.wait()
+    (url,) = prediction.output
+    for path in (sandbox.engine.files_dir / prediction.id).iterdir():
+        path.unlink()  # the record still says the data is there, as in the race
+    vanished = httpx.get(url)
+    assert vanished.status_code == 404 and "expired" in vanished.json()["detail"]
+
+
+def test_an_output_deleted_while_it_is_sent_arrives_whole(
+    replicate_client: replicate.Client, sandbox: RunningSandbox
+) -> None:
+    prediction = replicate_client.models.predictions.create(
+        model=FLUX, input={**SMALL, "megapixels": "1", "output_format": "png"}
+    )
+    prediction.wait()
+    (url,) = prediction.output
+    (path,) = (sandbox.engine.files_dir / prediction.id).iterdir()
+    original = path.read_bytes()
+    with httpx.stream("GET", url) as response:
+        assert response.status_code == 200
+        assert int(response.headers["content-length"]) == len(original)
+        chunks = response.iter_bytes(4096)
+        received = next(chunks)
+        path.unlink()
+        received += b"".join(chunks)
+    assert received == original
 
 
 def test_list_is_newest_first_with_created_after_and_cursors(sandbox_factory) -> None:

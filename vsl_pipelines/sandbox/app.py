@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import mimetypes
+import os
 import time
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from fastapi import Body, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -192,10 +194,15 @@ def create_app(engine: SandboxEngine) -> FastAPI:
         return {"key": engine.secret}
 
     @app.get("/files/{prediction_id}/{name}")
-    def output_file(prediction_id: str, name: str) -> FileResponse:
-        path = engine.file_path(prediction_id, name)
+    def output_file(prediction_id: str, name: str) -> StreamingResponse:
+        # Served from the file opened here: expiry may delete it at any moment, and an open file
+        # outlives its deletion, where a path opened later by the response would not.
+        handle = engine.open_output(prediction_id, name)
         media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        return FileResponse(path, media_type=media_type)
+        size = os.fstat(handle.fileno()).st_size
+        return StreamingResponse(
+            _chunks(handle), media_type=media_type, headers={"Content-Length": str(size)}
+        )
 
     @app.get("/sandbox/knobs")
     def get_knobs() -> dict[str, Any]:
@@ -222,3 +229,10 @@ def create_app(engine: SandboxEngine) -> FastAPI:
 def create_asgi_app(engine: SandboxEngine) -> ASGIApp:
     app = RequireApiToken(create_app(engine), engine.config.api_token.get_secret_value())
     return CollapseDoubledPrefix(app)
+
+
+def _chunks(handle: BinaryIO, size: int = 64 * 1024) -> Iterator[bytes]:
+    """The file's bytes in chunks, closing it at the end or when the client goes away."""
+    with handle:
+        while chunk := handle.read(size):
+            yield chunk

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 
@@ -478,13 +478,17 @@ class SandboxEngine:
             except Exception:
                 log.exception("expiring outputs failed")
 
-    def file_path(self, prediction_id: str, name: str) -> Path:
-        """The file of an output; Rejection 404 when unknown, 410 once expired."""
+    def open_output(self, prediction_id: str, name: str) -> BinaryIO:
+        """The file of an output, open for reading; Rejection 404 when unknown or expired (as
+        Replicate answers), including a file expiry deleted in the instant before it was opened."""
         self.expire_due()
         record = self.store.get(prediction_id)
         if record is None or name not in record.files:
             raise Rejection(404, "File not found.", title="Not found")
-        path = self.files_dir / prediction_id / name
-        if record.data_removed or not path.is_file():
-            raise Rejection(410, "This output has expired and was deleted.", title="Gone")
-        return path
+        gone = Rejection(404, "This output has expired and was deleted.", title="Not found")
+        if record.data_removed:
+            raise gone
+        try:
+            return (self.files_dir / prediction_id / name).open("rb")
+        except (FileNotFoundError, IsADirectoryError):
+            raise gone from None
