@@ -38,11 +38,7 @@ from typing import Any
 import dagster as dg
 
 from vsl_pipelines.db.connection import connect
-from vsl_pipelines.db.embedded import (
-    embedded_database_url,
-    embedded_server_pid,
-    stop_embedded_server,
-)
+from vsl_pipelines.db.embedded import embedded_database_url, embedded_server_lifetime
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGE_OF_JOB = {
@@ -104,8 +100,12 @@ def _trigger(conn: Any, job: str, script: str | None, before: datetime) -> datet
 
 def analyse(data_dir: Path) -> list[dict[str, Any]]:
     """One record per Dagster run of the demo in `data_dir`, in creation order."""
-    started_here = embedded_server_pid(data_dir) is None
-    url = os.environ.get("DATABASE_URL") or embedded_database_url(data_dir)
+    # The embedded server, when used, is let go at the end and stopped unless held elsewhere.
+    with embedded_server_lifetime():
+        return _analyse(data_dir, os.environ.get("DATABASE_URL") or embedded_database_url(data_dir))
+
+
+def _analyse(data_dir: Path, url: str) -> list[dict[str, Any]]:
     instance = dg.DagsterInstance.from_config(str(data_dir / "dagster_home"))
     try:
         records = sorted(instance.get_run_records(), key=lambda r: r.create_timestamp)
@@ -144,8 +144,6 @@ def analyse(data_dir: Path) -> list[dict[str, Any]]:
         return out
     finally:
         instance.dispose()
-        if started_here and not os.environ.get("DATABASE_URL"):
-            stop_embedded_server(data_dir)
 
 
 def main() -> None:

@@ -45,8 +45,8 @@ def user_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         VSL_DATA_DIR=str(tmp_path / "data"),
         VSL_SERVICE_PORT=str(free_port()),
         VSL_SANDBOX_PORT=str(free_port()),
-        **extra,
     )
+    env.update(extra)
     return env
 
 
@@ -106,11 +106,39 @@ def test_demo_runs_any_script_to_a_video_whose_checks_all_pass(
     assert picture.width > picture.height
 
 
+# A process that takes the embedded server and sleeps (until killed, so never letting go).
+HOLD = (
+    "import sys, time; from pathlib import Path;"
+    " from vsl_pipelines.db.embedded import embedded_database_url;"
+    " embedded_database_url(Path(sys.argv[1])); print('held', flush=True); time.sleep(600)"
+)
+
+
 @pytest.mark.timeout(240)
-def test_ctrl_c_stops_dev_and_the_embedded_postgres_it_started(tmp_path: Path) -> None:
-    env = user_env(tmp_path)
+@pytest.mark.parametrize("leftover", [False, True], ids=["fresh", "left-by-a-killed-process"])
+def test_ctrl_c_stops_dev_and_the_embedded_postgres_it_started(
+    tmp_path: Path, embedded_data_dir: Path, leftover: bool
+) -> None:
+    """Ctrl-C stops everything `vsl dev` started, the embedded PostgreSQL too; one a killed
+    process left running is adopted and stopped as well."""
+    env = user_env(tmp_path, VSL_DATA_DIR=str(embedded_data_dir))
     data_dir = Path(env["VSL_DATA_DIR"])
     service_port, ui_port = int(env["VSL_SERVICE_PORT"]), free_port()
+    left = None
+    if leftover:
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD, str(data_dir)],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        holder.kill()
+        holder.wait()
+        left = embedded_server_pid(data_dir)
+        assert left is not None
     dev = subprocess.Popen(
         [VSL, "dev", "--port", str(ui_port)],
         env=env,
@@ -133,6 +161,9 @@ def test_ctrl_c_stops_dev_and_the_embedded_postgres_it_started(tmp_path: Path) -
             time.sleep(0.5)
         pid = embedded_server_pid(data_dir)
         assert pid is not None, "vsl dev started the embedded PostgreSQL"
+        if left is not None:
+            assert pid == left, "vsl dev uses the server it found"
+            assert "adopts it" in (tmp_path / "dev.log").read_text()
 
         dev.send_signal(signal.SIGINT)
         assert dev.wait(60) == 0 or dev.returncode in (1, -signal.SIGINT)
@@ -146,10 +177,12 @@ def test_ctrl_c_stops_dev_and_the_embedded_postgres_it_started(tmp_path: Path) -
 
 
 @pytest.mark.timeout(180)
-def test_migrate_leaves_the_embedded_postgres_as_it_found_it(tmp_path: Path) -> None:
+def test_migrate_leaves_the_embedded_postgres_as_it_found_it(
+    tmp_path: Path, embedded_data_dir: Path
+) -> None:
     """`make dev` and `make demo` run `vsl migrate` first: a server it starts must not outlive
     it, or `vsl dev` would find it running and leave it running on Ctrl-C."""
-    env = user_env(tmp_path)
+    env = user_env(tmp_path, VSL_DATA_DIR=str(embedded_data_dir))
     data_dir = Path(env["VSL_DATA_DIR"])
     for expected in ("0001_initial", None):
         done = subprocess.run(

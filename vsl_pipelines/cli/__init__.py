@@ -43,10 +43,15 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup)
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """VSL Pipelines: scripts in, generated media reviewed, one compiled video out."""
+    from vsl_pipelines.db.embedded import embedded_server_lifetime
     from vsl_pipelines.logs import configure_logging
 
     # The variable `Settings.log_level` reads, read without the settings model: loading
     # pydantic-settings costs ~0.1 s, as much as `vsl compile`'s own work on three clips.
     configure_logging(os.environ.get("VSL_LOG_LEVEL") or "INFO")
+    # Every command lets go of the embedded PostgreSQL it used when it ends (success, error,
+    # Ctrl-C, SIGTERM), stopping it unless another live process holds it (db/embedded.py).
+    ctx.with_resource(embedded_server_lifetime())

@@ -27,23 +27,11 @@ def _say(message: str) -> None:
 @click.command("migrate")
 def migrate_command() -> None:
     """Apply pending migrations (to the embedded PostgreSQL when DATABASE_URL is unset: started
-    for this, and stopped again if it was not running before)."""
-    from vsl_pipelines.db.connection import close_all_pools
-    from vsl_pipelines.db.embedded import (
-        embedded_server_pid,
-        resolve_database_url,
-        stop_embedded_server,
-    )
+    for this, and stopped again unless another process holds it)."""
+    from vsl_pipelines.db.embedded import resolve_database_url
     from vsl_pipelines.db.migrations import apply_migrations
 
-    settings = get_settings()
-    started_here = settings.database_url is None and embedded_server_pid(settings.data_dir) is None
-    try:
-        applied = apply_migrations(resolve_database_url(settings))
-    finally:
-        if started_here:
-            close_all_pools()
-            stop_embedded_server(settings.data_dir)
+    applied = apply_migrations(resolve_database_url(get_settings()))
     click.echo(json.dumps({"applied": applied}, indent=2))
 
 

@@ -3,7 +3,7 @@ the webhook service and Dagster (`vsl dev`, `vsl demo`), and all of it stopped a
 
 Children run in their own process groups with default signal handling, so Ctrl-C (or the end
 of the demo) stops all of them, `dagster dev` included; the embedded PostgreSQL is stopped too
-when this launcher was the one to start it.
+unless another live process holds it (the children get its URL and do not hold it).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import httpx
 
 from vsl_pipelines.db.compilations import latest_compilation
 from vsl_pipelines.db.connection import connect
-from vsl_pipelines.db.embedded import embedded_server_pid, stop_embedded_server
+from vsl_pipelines.db.embedded import embedded_server_lifetime
 from vsl_pipelines.db.migrations import ready_database_url
 from vsl_pipelines.db.scripts import ScriptExists, script_row
 from vsl_pipelines.domain.registry import load_registry
@@ -167,7 +167,8 @@ class Environment:
 @contextmanager
 def prepared_environment(settings: Settings, schedule: str | None = None) -> Iterator[Environment]:
     """Data folder, Dagster home, database and migrations; on exit the embedded PostgreSQL is
-    stopped if it was started here."""
+    let go, and stopped unless another live process holds it (one left running by a process
+    that is gone is adopted, so stopped too)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
@@ -175,9 +176,7 @@ def prepared_environment(settings: Settings, schedule: str | None = None) -> Ite
         shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
     log_dir = settings.data_dir / "logs"
     log_dir.mkdir(exist_ok=True)
-    embedded = settings.database_url is None
-    started_here = embedded and embedded_server_pid(settings.data_dir) is None
-    try:
+    with embedded_server_lifetime():
         url = ready_database_url(settings)
         env = dict(os.environ)
         env.update(DAGSTER_HOME=str(home), DATABASE_URL=url, VSL_DATA_DIR=str(settings.data_dir))
@@ -187,9 +186,6 @@ def prepared_environment(settings: Settings, schedule: str | None = None) -> Ite
         if schedule:
             env["VSL_GENERATION_SCHEDULE"] = schedule
         yield Environment(settings, env, url, log_dir)
-    finally:
-        if started_here:
-            stop_embedded_server(settings.data_dir)
 
 
 @contextmanager

@@ -147,6 +147,9 @@ def run_service(host: str, port: int, workers: int = 1) -> None:
     settings = get_settings()
     configure_logging(settings.log_level)
     if workers > 1:
+        # The embedded server (DATABASE_URL unset) is held here too, so that this process,
+        # which outlives its workers, lets go of it last and stops it (db/embedded.py).
+        resolve_database_url(settings)
         _run_workers(settings, host, port, workers)
         return
     app = build_app_from_settings(settings)
@@ -156,6 +159,8 @@ def run_service(host: str, port: int, workers: int = 1) -> None:
 
 def _serve_on(sock: socket.socket, settings: Settings) -> None:
     """One worker: its own app (pools, clients) on the shared socket, until told to stop."""
+    # SIGTERM ends a worker as before, whatever handler the parent had when it forked.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     app = build_app_from_settings(settings)
     config = uvicorn.Config(app, log_config=None, access_log=False, **uvicorn_limits())
     uvicorn.Server(config).run(sockets=[sock])
