@@ -13,7 +13,7 @@ from vsl_pipelines.media.avcc import parse_avcc
 from vsl_pipelines.media.mp4_header import read_video_avcc
 from vsl_pipelines.metrics.prometheus import metrics_renderer
 from vsl_pipelines.services.review import decide, review_queue
-from vsl_pipelines.services.status import script_status
+from vsl_pipelines.services.script_state import script_status
 
 
 def _decode(path: str) -> tuple[int, set[tuple[int, int]], float, bool]:

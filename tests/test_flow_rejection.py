@@ -19,7 +19,7 @@ from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script, load_script
 from vsl_pipelines.services.compilation import NotApproved, request_compile
 from vsl_pipelines.services.review import decide, review_queue
-from vsl_pipelines.services.status import NotFailed, retry_script, script_status
+from vsl_pipelines.services.script_state import NotFailed, retry_script, script_status
 from vsl_pipelines.settings import PROJECT_ROOT
 
 SCRIPT = "spring-launch"

@@ -20,6 +20,55 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
+def _package_imports() -> dict[str, set[str]]:
+    """{top-level package or module: the other top-level ones it imports}."""
+    graph: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        top = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+        if top == "__init__":
+            continue
+        targets = graph.setdefault(top, set())
+        for name in _imports(path):
+            parts = name.split(".")
+            if parts[0] == "vsl_pipelines" and len(parts) > 1 and parts[1] != top:
+                targets.add(parts[1])
+    return graph
+
+
+def test_packages_import_one_way() -> None:
+    """The top-level packages form layers: no cycle of imports, of any length (ARCHITECTURE.md,
+    "Where things are", lists them top to bottom)."""
+    graph = _package_imports()
+    cycles = []
+
+    def visit(node: str, path: list[str]) -> None:
+        for target in sorted(graph.get(node, ())):
+            if target in path:
+                cycles.append(" -> ".join([*path[path.index(target) :], target]))
+            elif len(path) < len(graph):
+                visit(target, [*path, target])
+
+    for start in sorted(graph):
+        visit(start, [start])
+    assert cycles == []
+
+
+def test_the_order_of_layers_in_the_architecture_is_the_imports_order() -> None:
+    """Each package in the map imports only packages listed below it."""
+    text = (PROJECT_ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    block = text.split("<!-- layers -->")[1]
+    order = [line.split()[0].rstrip("/") for line in block.strip().splitlines()[1:-1] if line]
+    graph = _package_imports()
+    assert sorted(order) == sorted(graph), "every package is in the map, once"
+    wrong = [
+        f"{package} imports {target}, listed above it"
+        for index, package in enumerate(order)
+        for target in graph[package]
+        if target in order[:index]
+    ]
+    assert wrong == []
+
+
 def test_only_the_dagster_layer_imports_dagster() -> None:
     """`vsl_pipelines/defs/` and `definitions.py` are the Dagster layer; the CLI may load it
     (partition registration, check results) but imports no Dagster module itself."""

@@ -286,8 +286,8 @@ class Topology:
                 self.databases.append(name)
 
     def _aws_resources(self) -> None:
-        from vsl_pipelines.cache.dynamodb_jobs import create_jobs_table
         from vsl_pipelines.inbox.dynamodb import create_inbox_table
+        from vsl_pipelines.job_status.dynamodb_table import create_jobs_table
 
         s3, dynamodb = (self.aws(service) for service in ("s3", "dynamodb"))
         s3.create_bucket(Bucket=self.env["VSL_S3_BUCKET"])

@@ -15,8 +15,8 @@ from deploy.aws.app import main
 from deploy.aws.data import ADHOC_MEDIA_PREFIX, SCRIPT_MEDIA_PREFIX
 from deploy.aws.permissions import UNSCOPED_ACTIONS
 from deploy.aws.stages import STAGES, DeployError, resolve
-from vsl_pipelines.cache import dynamodb_jobs
 from vsl_pipelines.inbox import dynamodb as inbox_dynamodb
+from vsl_pipelines.job_status import dynamodb_table as dynamodb_jobs
 from vsl_pipelines.storage.base import MEDIA_TAG, media_key, media_kind
 
 ADMIN_CIDR = "203.0.113.0/24"

@@ -8,15 +8,15 @@ import redis
 from tests.fixtures.pipeline import client_base_url, wait_for_jobs
 from tests.fixtures.sandbox import SANDBOX_TOKEN
 from vsl_pipelines.cache import RedisRateLimiter
-from vsl_pipelines.cache.status_documents import status_documents_from_url
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.generation.progress import apply_events
 from vsl_pipelines.generation.submit import submit_missing_predictions
+from vsl_pipelines.job_status.layers import JobStatusLayers
+from vsl_pipelines.job_status.redis_documents import status_documents_from_url
 from vsl_pipelines.sandbox import RunningSandbox
-from vsl_pipelines.services.job_status import JobStatusLayers
 from vsl_pipelines.storage.local import LocalMediaStore
 
 

@@ -10,12 +10,12 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures.scripts import record_job
-from vsl_pipelines.cache.status_documents import status_documents_from_url
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.script import Script
+from vsl_pipelines.job_status.layers import JobStatusLayers
+from vsl_pipelines.job_status.redis_documents import status_documents_from_url
 from vsl_pipelines.metrics.prometheus import metrics_renderer
-from vsl_pipelines.services.job_status import JobStatusLayers
 
 
 def scrape(database_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

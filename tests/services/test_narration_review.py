@@ -25,7 +25,7 @@ from vsl_pipelines.services.review import (
     review_queue,
     unapproved_sections,
 )
-from vsl_pipelines.services.status import script_status
+from vsl_pipelines.services.script_state import script_status
 from vsl_pipelines.settings import PROJECT_ROOT
 
 NARRATED = PROJECT_ROOT / "config" / "scripts" / "spring-launch-narrated.yaml"

@@ -19,7 +19,6 @@ from dagster_aws.s3 import S3Resource
 
 from tests.fixtures.sandbox import SANDBOX_TOKEN
 from tests.fixtures.scripts import record_job
-from vsl_pipelines.cache.status_documents import RedisStatusDocuments
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.defs.adhoc.assets import adhoc_media
 from vsl_pipelines.defs.generation.sensors import webhook_tick
@@ -35,10 +34,11 @@ from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.inbox.postgres import PostgresInbox
+from vsl_pipelines.job_status.layers import JobStatusLayers
+from vsl_pipelines.job_status.redis_documents import RedisStatusDocuments
 from vsl_pipelines.media.probe import probe_media
 from vsl_pipelines.sandbox import RunningSandbox
 from vsl_pipelines.services.adhoc import plan_adhoc, submit_adhoc
-from vsl_pipelines.services.job_status import JobStatusLayers
 from vsl_pipelines.services.keys import create_key
 from vsl_pipelines.storage.local import LocalMediaStore
 from vsl_pipelines.web.app import create_app

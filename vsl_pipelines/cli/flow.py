@@ -9,14 +9,14 @@ from pathlib import Path
 
 import click
 
-from vsl_pipelines.cli.scripts import register_partition
-from vsl_pipelines.services.launcher import (
+from vsl_pipelines.cli.launcher import (
     SAMPLE_SCRIPT,
     LaunchError,
     run_demo,
     run_dev,
     stop_on_signals,
 )
+from vsl_pipelines.cli.scripts import register_partition
 from vsl_pipelines.settings import get_settings
 
 

@@ -21,7 +21,7 @@ def jobs_show(job_id: str) -> None:
     import uuid
 
     from vsl_pipelines.db.migrations import ready_database_url
-    from vsl_pipelines.services.job_status import make_status_layers
+    from vsl_pipelines.job_status.layers import make_status_layers
     from vsl_pipelines.settings import get_settings
 
     try:

@@ -69,7 +69,7 @@ def scripts_show(script_id: str) -> None:
     from vsl_pipelines.db.connection import connect
     from vsl_pipelines.db.migrations import ready_database_url
     from vsl_pipelines.db.scripts import ScriptNotFound
-    from vsl_pipelines.services.status import script_status
+    from vsl_pipelines.services.script_state import script_status
 
     try:
         with connect(ready_database_url()) as conn:
@@ -85,7 +85,7 @@ def scripts_retry(script_id: str) -> None:
     from vsl_pipelines.db.connection import connect
     from vsl_pipelines.db.migrations import ready_database_url
     from vsl_pipelines.db.scripts import ScriptNotFound
-    from vsl_pipelines.services.status import NotFailed, retry_script
+    from vsl_pipelines.services.script_state import NotFailed, retry_script
 
     try:
         with connect(ready_database_url()) as conn:

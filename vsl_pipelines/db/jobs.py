@@ -10,7 +10,7 @@ from typing import Any
 
 from vsl_pipelines.db.connection import Conn, returned
 from vsl_pipelines.domain.job_document import MEDIA_TYPE_OF_STAGE
-from vsl_pipelines.domain.job_status import ACTIVE, RETRYABLE, TERMINAL, status_rank
+from vsl_pipelines.domain.status_order import ACTIVE, RETRYABLE, TERMINAL, status_rank
 
 __all__ = ["ACTIVE", "RETRYABLE", "TERMINAL"]
 

@@ -10,7 +10,7 @@ from vsl_pipelines.cache import RateLimiter, rate_limiter_from_url
 from vsl_pipelines.db.embedded import embedded_database_url
 from vsl_pipelines.domain.registry import Registry, load_registry
 from vsl_pipelines.inbox import WebhookInbox, make_inbox
-from vsl_pipelines.services.job_status import JobStatusLayers, make_status_layers
+from vsl_pipelines.job_status.layers import JobStatusLayers, make_status_layers
 from vsl_pipelines.storage import MediaStore, make_media_store
 
 if TYPE_CHECKING:

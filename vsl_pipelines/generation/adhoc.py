@@ -18,6 +18,7 @@ from typing import Any
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import connect
+from vsl_pipelines.domain.days import day_bounds
 from vsl_pipelines.generation.collect import (
     OutputExpired,
     download,
@@ -25,9 +26,8 @@ from vsl_pipelines.generation.collect import (
     output_extension,
     store_output,
 )
+from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.logs import get_logger
-from vsl_pipelines.services.costs import day_bounds
-from vsl_pipelines.services.job_status import JobStatusLayers
 from vsl_pipelines.storage.base import MediaStore
 
 log = get_logger(__name__)

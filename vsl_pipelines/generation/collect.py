@@ -17,8 +17,8 @@ from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import connect
+from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.logs import get_logger
-from vsl_pipelines.services.job_status import JobStatusLayers
 from vsl_pipelines.storage.base import MediaStore, media_key
 
 log = get_logger(__name__)

@@ -17,9 +17,9 @@ from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import connect
+from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.metrics import emf as metrics
-from vsl_pipelines.services.job_status import JobStatusLayers
 
 if TYPE_CHECKING:  # replicate and httpx are imported by the runs that call Replicate
     from vsl_pipelines.generation.predictions import PredictionClient

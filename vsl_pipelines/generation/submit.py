@@ -15,9 +15,9 @@ from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.generation.stages import BudgetExceeded, PlannedJob, SectionState, plan_stage
+from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.metrics import emf as metrics
-from vsl_pipelines.services.job_status import JobStatusLayers
 from vsl_pipelines.storage.base import MediaStore
 
 if TYPE_CHECKING:  # replicate and httpx are imported by the runs that call Replicate

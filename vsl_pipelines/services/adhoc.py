@@ -13,9 +13,9 @@ from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.registry import ModelSpec, Registry, RegistryError
 from vsl_pipelines.generation.predictions import PredictionClient, PredictionCreateError
+from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.metrics import emf as metrics
-from vsl_pipelines.services.job_status import JobStatusLayers
 
 log = get_logger(__name__)
 

@@ -9,25 +9,18 @@ the same figures.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from typing import Any, Literal
 
 from vsl_pipelines.db import costs as cost_rows
 from vsl_pipelines.db.connection import connect
+from vsl_pipelines.domain.days import day_bounds
 
 GroupBy = Literal["model", "script", "user", "day"]
 GROUP_COLUMN = {"model": "model_id", "script": "script_id", "user": "user_id", "day": "day"}
 NO_SCRIPT = "(ad-hoc)"
 NO_USER = "(scripts)"
 _MISSING = {"script": NO_SCRIPT, "user": NO_USER}
-
-
-def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
-    """[first 00:00 UTC, the day after `last` 00:00 UTC)."""
-    return (
-        datetime.combine(first, time(), UTC),
-        datetime.combine(last + timedelta(days=1), time(), UTC),
-    )
 
 
 def cost_report(database_url: str, first: date, last: date) -> dict[str, Any]:

@@ -37,8 +37,8 @@ from vsl_pipelines.cache.key_rates import KeyRates, LocalKeyRates
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import id_problem, text_problem
 from vsl_pipelines.generation.predictions import PredictionClient
+from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.logs import get_logger
-from vsl_pipelines.services.job_status import JobStatusLayers
 from vsl_pipelines.services.keys import verify_key
 from vsl_pipelines.settings import LOOPBACK_NAMES
 from vsl_pipelines.storage.base import MediaStore

@@ -25,8 +25,8 @@ from vsl_pipelines.db.migrations import apply_migrations
 from vsl_pipelines.domain.registry import load_registry
 from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.inbox import make_inbox
+from vsl_pipelines.job_status.layers import make_status_layers
 from vsl_pipelines.logs import configure_logging, get_logger
-from vsl_pipelines.services.job_status import make_status_layers
 from vsl_pipelines.settings import Settings, get_settings
 from vsl_pipelines.storage import make_media_store
 from vsl_pipelines.web.app import create_app

@@ -29,7 +29,7 @@ from vsl_pipelines.defs.tags import COMPILATION
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.services.compilation import CompileInFlight, request_compile
 from vsl_pipelines.services.review import decide
-from vsl_pipelines.services.status import script_status
+from vsl_pipelines.services.script_state import script_status
 
 SCRIPT = "spring-launch"
 SECTIONS = ("hook", "offer", "close")

@@ -13,8 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from vsl_pipelines.domain.job_document import served
 from vsl_pipelines.domain.script import ModelId, UserId
+from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.services.adhoc import AdhocInvalid, AdhocNotCreated, plan_adhoc, submit_adhoc
-from vsl_pipelines.services.job_status import JobStatusLayers
 from vsl_pipelines.web.api.bodies import parse_body
 from vsl_pipelines.web.api.openapi import request_body
 from vsl_pipelines.web.deps import ApiConfig, ConfigDep

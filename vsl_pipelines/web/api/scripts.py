@@ -11,7 +11,7 @@ from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.services.intake import add_script
-from vsl_pipelines.services.status import script_status
+from vsl_pipelines.services.script_state import script_status
 from vsl_pipelines.web.api.bodies import BODY_SOURCE, script_document
 from vsl_pipelines.web.api.openapi import request_body
 from vsl_pipelines.web.deps import YAML_TYPES, ConfigDep, ScriptId

@@ -33,7 +33,7 @@ from vsl_pipelines.services.compilation import (
     request_compile,
 )
 from vsl_pipelines.services.intake import add_script, check_script
-from vsl_pipelines.services.status import NotFailed, retry_script
+from vsl_pipelines.services.script_state import NotFailed, retry_script
 from vsl_pipelines.web.api.video import video_download
 from vsl_pipelines.web.decisions import (
     ApproveBody,

@@ -13,12 +13,12 @@ import redis
 
 from tests.fixtures.aws import aws_client
 from tests.fixtures.scripts import record_job
-from vsl_pipelines.cache.dynamodb_jobs import DynamoJobsTable, create_jobs_table
-from vsl_pipelines.cache.status_documents import RedisStatusDocuments
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.script import Script
-from vsl_pipelines.services.job_status import JobStatusLayers
+from vsl_pipelines.job_status.dynamodb_table import DynamoJobsTable, create_jobs_table
+from vsl_pipelines.job_status.layers import JobStatusLayers
+from vsl_pipelines.job_status.redis_documents import RedisStatusDocuments
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from vsl_pipelines.domain.registry import load_registry
 from vsl_pipelines.domain.script import read_script_document
 from vsl_pipelines.services.intake import add_script
 from vsl_pipelines.services.review import decide, review_queue
-from vsl_pipelines.services.status import script_status
+from vsl_pipelines.services.script_state import script_status
 from vsl_pipelines.settings import PROJECT_ROOT, Settings
 
 CODE_LOCATION = "vsl_pipelines.definitions"  # the location name workspace.yaml gives it

@@ -89,13 +89,13 @@ def make_status_layers(
     # Each layer's client (redis, boto3) is imported only where the layer is configured.
     caches: list[StatusLayer] = []
     if redis_url:
-        from vsl_pipelines.cache.status_documents import status_documents_from_url
+        from vsl_pipelines.job_status.redis_documents import status_documents_from_url
 
         redis_layer = status_documents_from_url(redis_url, redis_prefix)
         if redis_layer is not None:
             caches.append(redis_layer)
     if jobs_table:
-        from vsl_pipelines.cache.dynamodb_jobs import DynamoJobsTable
+        from vsl_pipelines.job_status.dynamodb_table import DynamoJobsTable
 
         caches.append(DynamoJobsTable(jobs_table, endpoint_url=endpoint_url, region=region))
     return JobStatusLayers(database_url, caches)
