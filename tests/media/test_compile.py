@@ -5,13 +5,17 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.fixtures.media import decode_summary
+from tests.fixtures.media import decode_errors, decode_summary, edit_list_seconds, marker_times
 from vsl_pipelines.media.binaries import ffmpeg_path
 from vsl_pipelines.media.compile import compile_video
 from vsl_pipelines.media.errors import FFmpegTimeout, MediaError
 from vsl_pipelines.media.options import ClipInput, CompileOptions
 
 FAST = {"preset": "ultrafast"}
+# Copied AAC joins on packet boundaries: each clip's sound starts within half a packet of its
+# picture (48 kHz), and a beep found by its onset may move ~2 ms through an encode.
+HALF_PACKET = 512 / 48000
+IN_STEP = HALF_PACKET + 0.002
 
 
 def _packet_hashes(path: Path, kind: str = "video") -> list[str]:
@@ -48,6 +52,9 @@ def assert_valid(result, size: tuple[int, int], *, audio: bool = True) -> dict:
     assert summary["audio_streams"] == (1 if audio else 0)
     if audio:
         assert summary["audio_end"] == pytest.approx(summary["video_end"], abs=frame + 1e-3)
+    if audio and result.output.endswith(".mp4"):
+        # Played sample after sample, as players do, the sound lasts as long as the picture.
+        assert summary["audio_played"] == pytest.approx(summary["video_end"], abs=IN_STEP)
     return summary
 
 
@@ -74,6 +81,130 @@ def test_many_copied_clips_keep_audio_in_step(make_clip, tmp_path):
     result = compile_video([clip] * 25, tmp_path / "long.mp4", CompileOptions(**FAST))
     summary = assert_valid(result, (160, 90))
     assert summary["frames"] == 25 * 21
+
+
+def first_frame_s(path: Path) -> float:
+    """When `path` shows its first frame, as FFmpeg decodes it (edit lists applied)."""
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+        return float(frame.pts * frame.time_base)
+
+
+def assert_in_step(output: Path, clip: Path, start_s: float) -> None:
+    """The clip's marker (`make_clip(marker=...)`) in `output` from `start_s` on: its white frame
+    at the same time into the clip, its beep as far from that frame as in the clip."""
+    flash, beep = marker_times(clip)
+    out_flash, out_beep = marker_times(output, after=start_s)
+    assert out_flash - start_s == pytest.approx(flash - first_frame_s(clip), abs=1e-3)
+    assert out_beep - out_flash == pytest.approx(beep - flash, abs=IN_STEP)
+
+
+TRIM_S = 1.3  # inside the first GOP (x264's and x265's run 250 frames) and inside an AAC packet
+
+
+@pytest.mark.parametrize("codec", ["h264", "hevc"])
+@pytest.mark.parametrize("primed", [True, False], ids=["priming-declared", "priming-undeclared"])
+@pytest.mark.parametrize("between", [False, True], ids=["alone", "between"])
+def test_a_clip_trimmed_by_stream_copy_compiles(
+    make_clip, trim_clip, tmp_path, codec, primed, between
+):
+    """Trimmed as editors and phones trim without re-encoding (`ffmpeg -ss 1.3 -i in -c copy`):
+    the clip keeps its packets from the keyframe before the cut, and edit lists hide the frames
+    before it and the part of the AAC packet before it. Joined by stream copy those frames
+    showed (the verification refused the output: a part starting 1.3 s early, frames 0.1 ms
+    apart, a join on a frame that is not a keyframe). Its picture is encoded from its first
+    shown frame, its sound from its first sample, and it lasts what its edit list says."""
+    source = make_clip(seconds=3.0, codec=codec, preset="veryfast", marker=2.2, primed=primed)
+    trimmed = trim_clip(source, TRIM_S)
+    neighbour = make_clip(seconds=1.0, preset="veryfast")  # matches the H.264 source
+    clips = [neighbour, trimmed, neighbour] if between else [trimmed]
+    result = compile_video(clips, tmp_path / "trimmed.mp4", CompileOptions(size="160x90", **FAST))
+    planned = result.plan.clips[1 if between else 0]
+    assert (planned.video, planned.audio) == ("encode", "encode")
+    reasons = " ".join(planned.reasons)
+    assert "an edit list hides the frames before it" in reasons or codec == "hevc"
+    assert "ms into a packet" in reasons
+    if between:
+        assert [c.copied for c in result.plan.clips] == [True, False, True]
+    summary = assert_valid(result, (160, 90))
+    output = Path(result.output)
+    assert decode_errors(output) == ""
+    lasts = edit_list_seconds(trimmed)
+    assert lasts == pytest.approx(3.0 - TRIM_S, abs=0.03)
+    assert summary["frames"] == decode_summary(trimmed)["frames"] + (60 if between else 0)
+    expected = lasts + (2.0 if between else 0.0)
+    assert summary["video_end"] == pytest.approx(expected, abs=1 / 30 + 1e-3)
+    assert_in_step(output, trimmed, 1.0 if between else 0.0)
+
+
+def test_a_trim_on_an_audio_packet_boundary_keeps_its_sound_by_copy(make_clip, trim_clip, tmp_path):
+    """Cut where an AAC packet starts (1.28 s = 60 packets of 1,024 samples, the encoder delay
+    hidden whole): its picture is encoded, its audio packets are joined as they are."""
+    trimmed = trim_clip(make_clip(seconds=3.0, preset="veryfast", marker=2.2), 1.28)
+    neighbour = make_clip(seconds=1.0, preset="veryfast")
+    result = compile_video(
+        [neighbour, trimmed, neighbour], tmp_path / "cut.mp4", CompileOptions(**FAST)
+    )
+    assert [(c.video, c.audio) for c in result.plan.clips] == [
+        ("copy", "copy"),
+        ("encode", "copy"),
+        ("copy", "copy"),
+    ]
+    assert_valid(result, (160, 90))
+    output = Path(result.output)
+    assert decode_errors(output) == ""
+    with av.open(str(trimmed)) as container:
+        shown = [
+            hashlib.md5(bytes(p)).hexdigest()
+            for p in container.demux(audio=0)
+            if p.size and not p.is_discard
+        ]
+    out_audio = set(_packet_hashes(output, "audio"))
+    assert sum(h in out_audio for h in shown) >= len(shown) - 1  # the last may not fit the end
+    assert_in_step(output, trimmed, 1.0)
+
+
+def test_clips_with_b_frames_keep_their_sound_in_step(make_clip, tmp_path):
+    """Clips with B-frames (x264's `veryfast`, our own encodes at standard quality) decode from
+    before zero; the concat demuxer seeks every stream to that decode time, so each clip's AAC
+    priming packet, hidden by its edit list, came along and played: ~21 ms later sound at
+    each join (128 ms by the sixth clip). Copied and encoded alike, the last clip's beep now
+    sounds with its white frame."""
+    clip = make_clip(seconds=1.0, preset="veryfast", marker=0.5)
+    copies = compile_video([clip] * 6, tmp_path / "copies.mp4", CompileOptions(**FAST))
+    assert all(c.copied for c in copies.plan.clips)
+    encodes = compile_video(
+        [clip] * 6, tmp_path / "encodes.mp4", CompileOptions(reencode_all=True, crf=35)
+    )
+    for result in (copies, encodes):
+        assert_valid(result, (160, 90))
+        assert_in_step(Path(result.output), clip, 5.0)
+
+
+@pytest.mark.parametrize("case", ["both-late", "sound-late", "picture-late"])
+@pytest.mark.parametrize("encoded", [False, True], ids=["copied", "encoded"])
+def test_streams_starting_after_zero_keep_their_timing(make_clip, remux, tmp_path, case, encoded):
+    """A clip whose streams start after zero (an empty edit, `-output_ts_offset`, `-itsoffset`):
+    its picture joins where it is planned (the concat read it from zero: a gap and frames
+    squeezed together at the next join), and its sound keeps its distance from the picture
+    (an encoded picture was re-based to zero while its sound was not)."""
+    size = (320, 180) if encoded else (160, 90)
+    source = make_clip(width=size[0], height=size[1], seconds=2.0, marker=1.2)
+    arguments = {
+        "both-late": ["-i", source, "-output_ts_offset", "0.5"],
+        "sound-late": ["-i", source, "-itsoffset", "0.2", "-i", source],
+        "picture-late": ["-itsoffset", "0.2", "-i", source, "-i", source],
+    }[case]
+    maps = ["-map", "0:v", "-map", "1:a"] if case != "both-late" else []
+    clip = remux(f"{case}_{source.name}", *arguments, *maps)
+    neighbour = make_clip(seconds=1.0)
+    result = compile_video(
+        [neighbour, clip, neighbour], tmp_path / "late.mp4", CompileOptions(size="160x90", **FAST)
+    )
+    assert result.plan.clips[1].video == ("encode" if encoded else "copy")
+    assert_valid(result, (160, 90))
+    assert decode_errors(Path(result.output)) == ""
+    assert_in_step(Path(result.output), clip, 1.0)
 
 
 def test_mixed_sizes_aspects_and_rotation_reencode_only_mismatches(make_clip, tmp_path):

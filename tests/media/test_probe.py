@@ -75,3 +75,28 @@ def test_probe_refuses_bad_input_naming_the_file(
         probe_media(broken_media[name])
     assert str(broken_media[name]) in str(error.value)
     assert message in str(error.value)
+
+
+def test_probe_reads_where_each_stream_starts(make_clip, trim_clip, remux, open_path):
+    """What joining needs to know: frames an edit list hides before the first shown one (a trim
+    by stream copy), where each stream starts, how far into a packet the audio starts."""
+    b_frames = make_clip(seconds=3.0, preset="veryfast")
+    plain = probe_media(b_frames)  # decodes from before zero (B-frames), nothing hidden
+    assert (plain.video_start_s, plain.video_preroll_s, plain.video_key_start) == (0, 0, True)
+    assert (plain.audio_start_s, plain.audio_skip_s) == (0, 0)  # the priming packet hidden whole
+    assert plain.audio_packet_s == pytest.approx(1024 / 48000)
+
+    trimmed = probe_media(trim_clip(b_frames, 1.3))
+    assert trimmed.video_preroll_s == pytest.approx(1.3, abs=1e-3)
+    assert trimmed.video_start_s == 0 and trimmed.video_key_start
+    assert trimmed.duration_s == pytest.approx(1.7, abs=1e-3)
+    # 1.3 s is sample 62,400: 960 samples into the packet that starts at 61,440
+    assert trimmed.audio_skip_s == pytest.approx(960 / 48000, abs=1e-5)
+
+    late = probe_media(remux(f"late_{b_frames.name}", "-i", b_frames, "-output_ts_offset", "0.5"))
+    assert late.video_start_s == pytest.approx(0.5, abs=1e-3)
+    assert late.start_s == pytest.approx(0.5 - 1024 / 48000, abs=1e-3)  # priming not hidden
+    assert late.audio_start_s == pytest.approx(late.start_s, abs=1e-5)
+
+    undeclared = probe_media(make_clip(primed=False))  # AAC priming plays: no edit list
+    assert (undeclared.audio_start_s, undeclared.audio_skip_s) == (0, 0)

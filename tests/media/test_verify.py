@@ -106,6 +106,29 @@ def test_a_join_without_its_keyframe_fails(make_clip, tmp_path, level):
     assert "part 2: " in check(verification, "decodes").detail
 
 
+@pytest.mark.parametrize("level", ["quick", "full"])
+def test_a_trimmed_clip_joined_by_stream_copy_as_it_is_fails(make_clip, trim_clip, tmp_path, level):
+    """A clip trimmed by stream copy between keyframes, its packets joined as they are: the
+    frames its edit list hid come back, overlapping the clip before (what the compile did
+    before it re-encoded such clips: still refused)."""
+    neighbour = make_clip(seconds=1.0, preset="veryfast")
+    trimmed = trim_clip(make_clip(seconds=3.0, preset="veryfast"), 1.3)
+    joined = concat_copy(
+        [(neighbour, 1.0), (trimmed, 1.7), (neighbour, 1.0)],
+        tmp_path / "joined.mp4",
+        PROFILE,
+        timeout_s=60,
+    )
+    verification = verify_output(
+        joined, PROFILE, 3.7, has_audio=True, level=level, segments=copied(0.0, 1.0, 2.7)
+    )
+    assert not verification.ok
+    assert {"timestamps", "keyframes at joins", "decodes"} <= failed(verification)
+    assert "part 2 at 1.000 s starts with a frame that is not a keyframe" in (
+        check(verification, "keyframes at joins").detail
+    )
+
+
 @pytest.mark.parametrize(
     ("x264", "problem"),
     [

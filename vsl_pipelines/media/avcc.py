@@ -143,6 +143,18 @@ def header_mismatch(sample: bytes, header: AvcConfig) -> str | None:
     return None
 
 
+def has_idr(sample: bytes, length_size: int) -> bool:
+    """Whether a length-prefixed H.264 access unit holds an IDR slice (NAL type 5): a picture
+    decoding needs nothing before."""
+    pos = 0
+    while pos + length_size < len(sample):
+        length = int.from_bytes(sample[pos : pos + length_size], "big")
+        if sample[pos + length_size] & 0x1F == 5:
+            return True
+        pos += length_size + length
+    return False
+
+
 class ParameterSets:
     """The parameter sets admitted so far, merged into one header as they come."""
 

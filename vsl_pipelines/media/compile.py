@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.media.avcc import ParameterSets
 from vsl_pipelines.media.captions import CaptionCue, add_captions
-from vsl_pipelines.media.concat import concat_copy
+from vsl_pipelines.media.concat import AudioPart, concat_copy, join_audio
 from vsl_pipelines.media.encoders import (
     audio_encoder_args,
     mp3_priming_trim,
@@ -35,7 +35,7 @@ from vsl_pipelines.media.errors import FFmpegTimeout, MediaError, VerificationEr
 from vsl_pipelines.media.ffmpeg import run_ffmpeg
 from vsl_pipelines.media.graph import FilterGraph
 from vsl_pipelines.media.mp4_header import read_video_avcc, replace_video_avcc
-from vsl_pipelines.media.normalize import normalize_clip
+from vsl_pipelines.media.normalize import normalize_clip, picture_offset
 from vsl_pipelines.media.options import ClipInput, CompileOptions
 from vsl_pipelines.media.plan import ClipPlan, CompilePlan, plan_compile
 from vsl_pipelines.media.probe import MediaProbe, probe_media
@@ -327,20 +327,44 @@ def _join_by_concat(
     ext = PART_SUFFIX.get(profile.format, ".mp4")
     started = time.perf_counter()
     header = _copied_parameter_sets(plan, probes)
+    # MP4 audio is joined on its own, packet by packet (`concat.join_audio`); parts then hold
+    # only what was encoded, and the pictures and sounds copied come from the clips themselves.
+    joined_audio = profile.format == "mp4" and profile.has_audio
     parts: list[tuple[Path, float]] = []
+    inpoints: list[float] = []
+    sounds: list[AudioPart] = []
     for clip, probe in zip(plan.clips, probes, strict=True):
-        if clip.copied:
-            parts.append((Path(probe.path), clip.duration_s))
-            continue
+        source = Path(probe.path)
         part = work / f"part{clip.index:04d}{ext}"
-        _encode_part(clip, probe, part, profile, options, deadline)
-        if header is not None and clip.video != "copy" and header.admit(read_video_avcc(part)):
-            # Our encodes differ among themselves (a full-range JPEG still beside a PNG one,
-            # say): this one is encoded again under an id of its own.
-            retry = profile.model_copy(update={"sps_id": header.free_id()})
-            _encode_part(clip, probe, part, retry, options, deadline)
-            header.admit(read_video_avcc(part))
-        parts.append((part, clip.duration_s))
+        if joined_audio:
+            needed = clip.video != "copy" or clip.audio in ("encode", "silence")
+        else:
+            needed = not clip.copied
+        if needed:
+            _encode_part(clip, probe, part, profile, options, deadline, joined_audio)
+            if header is not None and clip.video != "copy" and header.admit(read_video_avcc(part)):
+                # Our encodes differ among themselves (a full-range JPEG still beside a PNG
+                # one, say): this one is encoded again under an id of its own.
+                retry = profile.model_copy(update={"sps_id": header.free_id()})
+                _encode_part(clip, probe, part, retry, options, deadline, joined_audio)
+                header.admit(read_video_avcc(part))
+        if clip.video != "copy":
+            picture, inpoint = part, 0.0  # encoded from the clip's first frame on
+        elif joined_audio or not needed:
+            picture, inpoint = source, probe.video_start_s  # the clip's own packets
+        else:
+            picture, inpoint = part, picture_offset(probe)  # copied beside new audio
+        parts.append((picture, clip.duration_s))
+        inpoints.append(inpoint)
+        if joined_audio:
+            copied = clip.audio == "copy"
+            sounds.append(
+                AudioPart(
+                    path=source if copied else part,
+                    from_s=probe.video_start_s if copied else 0.0,
+                    end_s=clip.start_s + clip.duration_s,
+                )
+            )
     timings["normalize"] = time.perf_counter() - started
 
     # AVI parts carry PCM: the whole track is encoded once here (see `profile.PART_AUDIO`).
@@ -350,9 +374,11 @@ def _join_by_concat(
     started = time.perf_counter()
     joined = work / f"joined{ext}" if finishing else staged
     packets = sum(_packet_estimate(clip.duration_s, profile) for clip in plan.clips)
+    audio_track = join_audio(sounds, work / "audio.m4a", profile.audio_rate) if sounds else None
     concat_copy(
-        parts, joined, profile, timeout_s=deadline.left(), faststart=not finishing, packets=packets
-    )
+        parts, joined, profile, timeout_s=deadline.left(), faststart=not finishing,
+        packets=packets, inpoints=inpoints, audio=audio_track,
+    )  # fmt: skip
     if header is not None:
         _share_parameter_sets(plan, header, joined)
     timings["concat"] = time.perf_counter() - started
@@ -398,6 +424,7 @@ def _encode_part(
     profile: OutputProfile,
     options: CompileOptions,
     deadline: _Deadline,
+    joined_audio: bool = False,
 ) -> None:
     """Render a still or normalize a clip into `part` (concat mode)."""
     if clip.video == "render":
@@ -410,7 +437,7 @@ def _encode_part(
         normalize_clip(
             clip, probe, profile, part,
             preset=options.preset, crf=options.crf, quality=options.quality,
-            timeout_s=deadline.left(),
+            timeout_s=deadline.left(), joined_audio=joined_audio,
         )  # fmt: skip
 
 

@@ -62,12 +62,27 @@ def video_chain(
     )
 
 
-def audio_chain(profile: OutputProfile, seconds: float, timing: ClipTiming | None = None) -> str:
+def picture_offset(probe: MediaProbe) -> float:
+    """Where the clip's first frame is on FFmpeg's timeline of the clip as an input: FFmpeg
+    starts an input at its earliest stream, so this is not zero when the audio starts first."""
+    return max(0.0, probe.video_start_s - probe.start_s)
+
+
+def audio_chain(
+    profile: OutputProfile,
+    seconds: float,
+    timing: ClipTiming | None = None,
+    offset_s: float = 0.0,
+) -> str:
     """Resample to the profile rate and layout, then pad or trim to exactly `seconds`.
 
+    The audio is taken from the clip's first frame, `offset_s` into the input (`picture_offset`):
+    what plays before the picture is cut, a start after it is filled with silence (`first_pts`),
+    so the sound stays where the clip has it against the picture, which is re-based to zero.
     A slowed clip's sound is slowed as much (`atempo`, pitch kept), so it stays with its
     picture; under a held last frame it falls silent."""
     samples = round(seconds * profile.audio_rate)
+    shift = f"asetpts=PTS-{offset_s:.6f}/TB," if offset_s else ""
     tempo = ""
     if timing is not None and timing.action == "slow" and timing.slowdown > 1:
         remaining = 1 / timing.slowdown
@@ -76,7 +91,7 @@ def audio_chain(profile: OutputProfile, seconds: float, timing: ClipTiming | Non
             remaining *= 2
         tempo += f"atempo={remaining:.6f},"
     return (
-        f"aresample={profile.audio_rate}:async=1:first_pts=0,"
+        f"{shift}aresample={profile.audio_rate}:async=1:first_pts=0,"
         f"aformat=sample_fmts=fltp:sample_rates={profile.audio_rate}"
         f":channel_layouts={profile.audio_layout},"
         f"{tempo}apad,atrim=end_sample={samples},asetpts=PTS-STARTPTS"
@@ -101,8 +116,13 @@ def normalize_clip(
     crf: int | None = None,
     quality: Quality = "standard",
     timeout_s: float = 600,
+    joined_audio: bool = False,
 ) -> Path:
-    """Write `dest`: the clip with its video re-encoded or copied and its audio as planned."""
+    """Write `dest`: the clip with its video re-encoded or copied and its audio as planned.
+
+    With `joined_audio` (MP4: `concat.join_audio` takes copied audio and pictures from the
+    clip itself), `dest` holds only what was encoded: no copied stream, so a clip whose audio
+    alone changes gets an audio-only part."""
     chains: list[str] = []
     maps: list[str] = []
     codecs: list[str] = []
@@ -110,26 +130,25 @@ def normalize_clip(
         chains.append(f"[0:v:0]{video_chain(probe, profile, clip.duration_s, clip.timing)}[v]")
         maps += ["-map", "[v]"]
         codecs += video_encoder_args(profile, preset, crf, quality)
-    else:
+    elif not joined_audio:
         maps += ["-map", "0:v:0"]
         codecs += ["-c:v", "copy"]
-    if clip.audio == "copy":
+    # A copied picture keeps its place on the input's timeline, an encoded one starts at zero.
+    offset = picture_offset(probe) if clip.video == "encode" or joined_audio else 0.0
+    if clip.audio == "copy" and not joined_audio:
         maps += ["-map", "0:a:0"]
         codecs += ["-c:a", "copy"]
     elif clip.audio == "encode":
-        chains.append(f"[0:a:0]{audio_chain(profile, clip.duration_s, clip.timing)}[a]")
+        chains.append(f"[0:a:0]{audio_chain(profile, clip.duration_s, clip.timing, offset)}[a]")
     elif clip.audio == "silence":
         chains.append(f"{silence_source(profile, clip.duration_s)}[a]")
     if clip.audio in ("encode", "silence"):
         maps += ["-map", "[a]"]
         codecs += audio_encoder_args(profile, quality, part=True)
-    args: list[str | Path] = [
-        *clip_input_args(probe.path, clip.timing),
-        "-filter_complex",
-        ";".join(chains),
-        *maps,
-        *codecs,
-    ]
+    args: list[str | Path] = [*clip_input_args(probe.path, clip.timing)]
+    if chains:
+        args += ["-filter_complex", ";".join(chains)]
+    args += [*maps, *codecs]
     args += ["-map_metadata", "-1", *muxer_args(profile), dest]
     run_ffmpeg(args, step=f"normalize clip {clip.index + 1}", timeout_s=timeout_s, clip=probe.path)
     return dest

@@ -1,10 +1,14 @@
 """Reads container and stream parameters of one file in-process with PyAV (no ffprobe binary).
 
-Only the first video frame is decoded (for rotation and to prove the stream decodes).
+Only the first video frame is decoded (for rotation and to prove the stream decodes). The first
+packets of each stream are read against what the file shows (`Starts`): a clip trimmed by
+stream copy decodes from a keyframe before its first shown frame, an edit list hides AAC's
+encoder delay or part of an audio packet, a stream may start after zero.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Literal
@@ -12,6 +16,7 @@ from typing import Literal
 import av
 from pydantic import BaseModel
 
+from vsl_pipelines.media.avcc import has_idr
 from vsl_pipelines.media.errors import MediaError
 
 MediaKind = Literal["video", "image", "audio"]
@@ -27,6 +32,9 @@ SINGLE_THREAD = {"threads": "1"}
 # stands in for its picture size, which is not known before opening.
 QUICK_MP4 = {"threads": "1", "probesize": "32"}
 QUICK_MIN_BYTES = 1 << 20
+# How many video packets past the first frame the audio's first packet may come after: files
+# interleave every second or so; a track that has none by then is taken as it is described.
+AUDIO_WAIT_PACKETS = 600
 IMAGE_CODECS = {"png", "mjpeg", "webp", "bmp", "tiff", "jpegls", "jpeg2000", "qoi", "pam", "ppm"}
 
 
@@ -60,6 +68,18 @@ class MediaProbe(BaseModel):
     audio_channels: int | None = None
     audio_layout: str | None = None
     audio_duration_s: float | None = None
+    # Where the streams start, as FFmpeg reads the file's edit lists (seconds on its timeline):
+    start_s: float = 0.0  # the earliest stream's start: FFmpeg's input timeline begins there
+    video_start_s: float = 0.0  # the first frame shown
+    # Decoded before the first shown frame but hidden by an edit list: a clip trimmed by stream
+    # copy between keyframes keeps the frames from the keyframe before its cut.
+    video_preroll_s: float = 0.0
+    video_key_start: bool = True  # decoding starts on the first shown frame, a keyframe (IDR)
+    audio_start_s: float | None = None  # the first sample played
+    # How far into its first packet the audio starts (an edit list hides the rest of it, as a
+    # trim between packet boundaries leaves it); AAC's whole priming packets are not counted.
+    audio_skip_s: float = 0.0
+    audio_packet_s: float | None = None  # one audio packet's length (1024 samples for AAC)
 
     @property
     def fps_fraction(self) -> Fraction | None:
@@ -143,8 +163,8 @@ def _probe_open(
         is_image = (fmt == "image2" or fmt.endswith("_pipe")) and cc.name in IMAGE_CODECS
         kind = "image" if is_image else "video"
         fps = video.average_rate or video.guessed_rate or video.base_rate
-        first_audio = audio if quick else None
-        rotation = _first_frames(path, container, video, first_audio) if check else 0
+        starts = _first_frames(path, container, video, audio, quick) if check else None
+        rotation = starts.rotation if starts else 0
         sar = video.sample_aspect_ratio or cc.sample_aspect_ratio  # after decoding: SPS/VUI
         width, height = cc.width, cc.height
         display = (height, width) if rotation in (90, 270) else (width, height)
@@ -168,6 +188,9 @@ def _probe_open(
             h264_config=_avcc_hex(cc) if cc.name == "h264" else None,
             video_duration_s=None if kind == "image" else video_duration,
         )
+        if starts is not None and kind == "video":
+            avcc = fields["h264_config"]
+            fields.update(starts.fields(video, audio, bytes.fromhex(str(avcc)) if avcc else None))
         if kind == "video" and not check:
             pass
         elif kind == "video" and fmt == MP4_FAMILY:
@@ -177,7 +200,7 @@ def _probe_open(
     else:
         kind = "audio"
         if quick and audio is not None:
-            _first_frames(path, container, None, audio)
+            _first_frames(path, container, None, audio, True)
     if audio is not None:
         acc = audio.codec_context
         fields.update(
@@ -189,6 +212,8 @@ def _probe_open(
             audio_layout=acc.layout.name if acc.layout else None,
             audio_duration_s=_seconds(audio.duration, audio.time_base),
         )
+    if container.start_time is not None:
+        fields["start_s"] = container.start_time / av.time_base
     duration = fields.get("video_duration_s") or container_duration or 0.0
     if kind == "video" and not duration:
         raise MediaError("video stream has no duration (truncated or still being written?)", path)
@@ -204,36 +229,89 @@ def _is_attached_picture(stream: av.stream.Stream) -> bool:
     return bool(stream.disposition & av.stream.Disposition.attached_pic)
 
 
-def _first_frames(path: Path, container: av.container.InputContainer, video, audio) -> int:
+@dataclass
+class Starts:
+    """The first packets of a clip's streams, read while its first frame is decoded."""
+
+    rotation: int = 0
+    video_packet: av.Packet | None = None  # the first video packet, where decoding starts
+    video_shown: int | None = None  # pts of the first frame the decoder returns (display order)
+    audio_packet: av.Packet | None = None  # the first audio packet no edit list hides entirely
+
+    def fields(self, video, audio, avcc: bytes | None) -> dict[str, object]:
+        """`MediaProbe` fields for where the streams start (`avcc`: H.264's avcC record)."""
+        fields: dict[str, object] = {}
+        first = self.video_packet
+        if first is not None and first.pts is not None:
+            base = video.time_base
+            shown = self.video_shown if self.video_shown is not None else video.start_time
+            shown = first.pts if shown is None else shown
+            start = float(shown * base)
+            key = first.is_keyframe and first.pts <= shown
+            if key and avcc:
+                key = has_idr(bytes(first), (avcc[4] & 0x03) + 1)  # an IDR, not a recovery point
+            fields.update(
+                video_start_s=start,
+                video_preroll_s=round(max(0.0, start - float(first.pts * base)), 6),
+                video_key_start=key,
+            )
+        packet = self.audio_packet
+        if audio is not None and packet is not None and packet.pts is not None:
+            base = audio.time_base
+            begins = audio.start_time if audio.start_time is not None else packet.pts
+            fields.update(
+                audio_start_s=float(begins * base),
+                audio_skip_s=round(max(0.0, float((begins - packet.pts) * base)), 6),
+                audio_packet_s=float(packet.duration * base) if packet.duration else None,
+            )
+        return fields
+
+
+def _first_frames(
+    path: Path, container: av.container.InputContainer, video, audio, decode_audio: bool
+) -> Starts:
     """Decode the first video frame: proves the stream decodes and yields the display rotation.
 
-    With `audio`, also its first frame (as find_stream_info would: the AAC decoder sets the
-    profile); an audio stream that does not decode is left as the demuxer described it."""
+    Reads the audio's packets up to its first one an edit list does not hide; with
+    `decode_audio`, decodes that too (as find_stream_info would: the AAC decoder sets the
+    profile). An audio stream that does not decode is left as the demuxer described it."""
+    starts = Starts()
     rotation: int | None = None
     audio_done = audio is None
+    after = 0  # packets read after the first frame, waiting for the audio's
     streams = [s for s in (video, audio) if s is not None]
     for stream in streams:
         stream.codec_context.thread_count = 1
     for packet in container.demux(streams):
         if video is not None and packet.stream.index == video.index:
             if rotation is not None:
+                after += 1
+                if after > AUDIO_WAIT_PACKETS:  # an audio track without a packet to play
+                    break
                 continue
+            if starts.video_packet is None and packet.size:
+                starts.video_packet = packet
             try:
                 frames = packet.decode()
             except av.FFmpegError as exc:
                 raise MediaError(f"video stream does not decode ({_reason(exc)})", path) from exc
             if frames:
                 rotation = round(getattr(frames[0], "rotation", 0) or 0) % 360
+                starts.video_shown = getattr(frames[0], "pts", None)
         elif not audio_done:
+            if not packet.size or packet.is_discard:
+                continue
+            starts.audio_packet = packet
             try:
-                audio_done = bool(packet.decode())
+                audio_done = not decode_audio or bool(packet.decode())
             except av.FFmpegError:
                 audio_done = True
         if (video is None or rotation is not None) and audio_done:
             break
     if video is not None and rotation is None:
         raise MediaError("video stream has no decodable frame", path)
-    return rotation or 0
+    starts.rotation = rotation or 0
+    return starts
 
 
 def _check_mp4_index(path: Path, size: int, video) -> None:

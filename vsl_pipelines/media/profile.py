@@ -144,6 +144,7 @@ class OutputProfile(BaseModel):
             ticks = self.frame_s / Fraction(self.time_base)
             if ticks.denominator != 1:
                 reasons.append(f"time base {probe.time_base} frames not exact in {self.time_base}")
+        reasons.extend(join_mismatches(probe))
         return reasons
 
     def audio_mismatches(self, probe: MediaProbe) -> list[str]:
@@ -157,6 +158,8 @@ class OutputProfile(BaseModel):
             reasons.append(f"audio rate {probe.audio_rate} != {self.audio_rate}")
         if probe.audio_channels != self.audio_channels:
             reasons.append(f"audio channels {probe.audio_channels} != {self.audio_channels}")
+        if self.format == "mp4":
+            reasons.extend(audio_join_mismatches(probe))
         video_s = probe.video_duration_s or probe.duration_s
         if probe.audio_duration_s is not None:
             slack = max(1024 / self.audio_rate, float(self.frame_s)) + 0.002
@@ -169,3 +172,43 @@ class OutputProfile(BaseModel):
     @property
     def x264_profile(self) -> str:
         return X264_PROFILES.get(self.video_profile or "", "high")
+
+
+def join_mismatches(probe: MediaProbe) -> list[str]:
+    """Why the clip's video packets cannot start a part of a join by stream copy: a join shows
+    every packet from the first, so the first must be a keyframe (an IDR picture for H.264) and
+    the first frame the file shows. A clip trimmed by stream copy between keyframes keeps the
+    frames from the keyframe before its cut and hides them with an edit list, which no join
+    can carry; its picture is re-encoded from its first shown frame."""
+    if probe.video_preroll_s > 0:
+        return [
+            f"starts {probe.video_preroll_s:.3f} s after the keyframe it decodes from (an edit "
+            "list hides the frames before it, a copy would show them)"
+        ]
+    if not probe.video_key_start:
+        return ["does not start with a keyframe (IDR picture) it can be joined at"]
+    return []
+
+
+def audio_join_mismatches(probe: MediaProbe) -> list[str]:
+    """Why the clip's audio cannot be joined packet for packet from its first frame on (MP4,
+    whose audio is joined from the packet that starts with the picture, `concat.join_audio`):
+    an edit list that starts it inside a packet (a trim: the hidden part would play, early), or
+    no packet boundary where the picture starts (the audio starts after it, or before it by
+    other than whole packets). Whole packets hidden before the first sample (AAC's encoder
+    delay, declared by an edit list) are left out and need nothing."""
+    if probe.audio_start_s is None or not probe.audio_packet_s or not probe.audio_rate:
+        return []
+    half_sample = 0.5 / probe.audio_rate
+    if probe.audio_skip_s > half_sample:
+        return [
+            f"audio starts {probe.audio_skip_s * 1000:.1f} ms into a packet (an edit list hides "
+            "the rest, a copy would play it early)"
+        ]
+    lead = probe.video_start_s - probe.audio_start_s
+    if lead < -half_sample:
+        return [f"audio starts {-lead:.3f} s after the picture"]
+    packets = lead / probe.audio_packet_s
+    if abs(packets - round(packets)) * probe.audio_packet_s > half_sample:
+        return [f"audio starts {lead:.3f} s before the picture, not on a packet boundary"]
+    return []

@@ -12,6 +12,7 @@ from vsl_pipelines.media.graph import FilterGraph
 from vsl_pipelines.media.normalize import (
     audio_chain,
     clip_input_args,
+    picture_offset,
     silence_source,
     video_chain,
 )
@@ -36,7 +37,8 @@ def add_clip_inputs(
             chain = video_chain(probe, profile, clip.duration_s, clip.timing)
             graph.add(f"[{index}:v:0]{chain}{vlabel}")
         if alabel and probe.has_audio:
-            graph.add(f"[{index}:a:0]{audio_chain(profile, clip.duration_s, clip.timing)}{alabel}")
+            chain = audio_chain(profile, clip.duration_s, clip.timing, picture_offset(probe))
+            graph.add(f"[{index}:a:0]{chain}{alabel}")
         elif alabel:
             graph.add(f"{silence_source(profile, clip.duration_s)}{alabel}")
         labels.append((vlabel, alabel))

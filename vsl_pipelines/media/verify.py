@@ -29,7 +29,13 @@ from typing import Any, Literal
 import av
 from pydantic import BaseModel
 
-from vsl_pipelines.media.avcc import AvcConfig, AvcConfigError, header_mismatch, parse_avcc
+from vsl_pipelines.media.avcc import (
+    AvcConfig,
+    AvcConfigError,
+    has_idr,
+    header_mismatch,
+    parse_avcc,
+)
 from vsl_pipelines.media.options import VerifyLevel
 from vsl_pipelines.media.profile import OutputProfile
 
@@ -365,7 +371,7 @@ def _joins_check(
         when = (packet.pts or 0) * video.time_base - origin
         if not packet.is_keyframe:
             problems.append(f"{where} starts with a frame that is not a keyframe ({when:.3f} s)")
-        elif length_size and not _has_idr(bytes(packet), length_size):
+        elif length_size and not has_idr(bytes(packet), length_size):
             problems.append(f"{where} starts with a keyframe that is not an IDR picture")
         elif abs(when - segment.start_s) > frame_s / 2 + 0.002:
             problems.append(f"{where} starts at {when:.3f} s")
@@ -386,17 +392,6 @@ def _decodes_check(tracks: list[_Stream], level: VerifyLevel) -> Check:
     else:
         detail = ", ".join(f"{t.fed} of {t.packets} {t.kind} packets" for t in tracks)
     return Check(name="decodes", ok=True, detail=detail)
-
-
-def _has_idr(sample: bytes, length_size: int) -> bool:
-    """Whether a length-prefixed H.264 access unit holds an IDR slice (NAL type 5)."""
-    pos = 0
-    while pos + length_size < len(sample):
-        length = int.from_bytes(sample[pos : pos + length_size], "big")
-        if sample[pos + length_size] & 0x1F == 5:
-            return True
-        pos += length_size + length
-    return False
 
 
 def _avc_header(stream) -> AvcConfig | None:
