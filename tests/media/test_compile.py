@@ -207,6 +207,29 @@ def test_streams_starting_after_zero_keep_their_timing(make_clip, remux, tmp_pat
     assert_in_step(Path(result.output), clip, 1.0)
 
 
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+def test_a_copied_clip_in_another_time_base_is_remuxed_not_encoded(
+    make_clip, remux, tmp_path, container
+):
+    """FFmpeg's concat demuxer keeps each file's ticks under the first file's time base: a
+    matching clip timed in 1/90000 (or Matroska's milliseconds) was copied as it was and its
+    frames landed at 15360/90000 of their times. Its packets now go through a remux into the
+    output's time base first, still unchanged."""
+    clip = make_clip(seconds=1.0, preset="veryfast", marker=0.5)
+    extra = ["-video_track_timescale", "90000"] if container == "mp4" else []
+    retimed = remux(f"retimed_{clip.stem}.{container}", "-i", clip, *extra)
+    neighbour = make_clip(seconds=1.0, preset="veryfast")
+    result = compile_video(
+        [neighbour, retimed, neighbour], tmp_path / "tb.mp4", CompileOptions(**FAST)
+    )
+    assert [c.video for c in result.plan.clips] == ["copy"] * 3
+    summary = assert_valid(result, (160, 90))
+    assert summary["frames"] == 90
+    assert decode_errors(Path(result.output)) == ""
+    assert_copied(clip, Path(result.output))
+    assert_in_step(Path(result.output), retimed, 1.0)
+
+
 def test_mixed_sizes_aspects_and_rotation_reencode_only_mismatches(make_clip, tmp_path):
     common = make_clip(seconds=2.0, tone=300)
     clips = [

@@ -336,24 +336,31 @@ def _join_by_concat(
     for clip, probe in zip(plan.clips, probes, strict=True):
         source = Path(probe.path)
         part = work / f"part{clip.index:04d}{ext}"
+        # The concat demuxer keeps each file's ticks under the first file's time base: a copied
+        # picture in another one (a phone's 1/600, Matroska's 1/1000) is remuxed into ours.
+        retime = (
+            clip.video == "copy"
+            and profile.format == "mp4"
+            and probe.time_base != (profile.time_base)
+        )
         if joined_audio:
-            needed = clip.video != "copy" or clip.audio in ("encode", "silence")
+            needed = clip.video != "copy" or retime or clip.audio in ("encode", "silence")
         else:
-            needed = not clip.copied
+            needed = not clip.copied or retime
         if needed:
-            _encode_part(clip, probe, part, profile, options, deadline, joined_audio)
+            _encode_part(clip, probe, part, profile, options, deadline, joined_audio, retime)
             if header is not None and clip.video != "copy" and header.admit(read_video_avcc(part)):
                 # Our encodes differ among themselves (a full-range JPEG still beside a PNG
                 # one, say): this one is encoded again under an id of its own.
                 retry = profile.model_copy(update={"sps_id": header.free_id()})
-                _encode_part(clip, probe, part, retry, options, deadline, joined_audio)
+                _encode_part(clip, probe, part, retry, options, deadline, joined_audio, retime)
                 header.admit(read_video_avcc(part))
         if clip.video != "copy":
             picture, inpoint = part, 0.0  # encoded from the clip's first frame on
-        elif joined_audio or not needed:
-            picture, inpoint = source, probe.video_start_s  # the clip's own packets
+        elif retime or (needed and not joined_audio):
+            picture, inpoint = part, picture_offset(probe)  # copied into the part
         else:
-            picture, inpoint = part, picture_offset(probe)  # copied beside new audio
+            picture, inpoint = source, probe.video_start_s  # the clip's own packets
         parts.append((picture, clip.duration_s))
         inpoints.append(inpoint)
         if joined_audio:
@@ -425,6 +432,7 @@ def _encode_part(
     options: CompileOptions,
     deadline: _Deadline,
     joined_audio: bool = False,
+    retime: bool = False,
 ) -> None:
     """Render a still or normalize a clip into `part` (concat mode)."""
     if clip.video == "render":
@@ -437,7 +445,7 @@ def _encode_part(
         normalize_clip(
             clip, probe, profile, part,
             preset=options.preset, crf=options.crf, quality=options.quality,
-            timeout_s=deadline.left(), joined_audio=joined_audio,
+            timeout_s=deadline.left(), joined_audio=joined_audio, retime=retime,
         )  # fmt: skip
 
 

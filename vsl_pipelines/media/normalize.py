@@ -117,12 +117,14 @@ def normalize_clip(
     quality: Quality = "standard",
     timeout_s: float = 600,
     joined_audio: bool = False,
+    retime: bool = False,
 ) -> Path:
     """Write `dest`: the clip with its video re-encoded or copied and its audio as planned.
 
     With `joined_audio` (MP4: `concat.join_audio` takes copied audio and pictures from the
     clip itself), `dest` holds only what was encoded: no copied stream, so a clip whose audio
-    alone changes gets an audio-only part."""
+    alone changes gets an audio-only part; `retime` copies the picture in all the same, into
+    the profile's time base (`muxer_args`), which the join needs."""
     chains: list[str] = []
     maps: list[str] = []
     codecs: list[str] = []
@@ -130,10 +132,11 @@ def normalize_clip(
         chains.append(f"[0:v:0]{video_chain(probe, profile, clip.duration_s, clip.timing)}[v]")
         maps += ["-map", "[v]"]
         codecs += video_encoder_args(profile, preset, crf, quality)
-    elif not joined_audio:
+    elif retime or not joined_audio:
         maps += ["-map", "0:v:0"]
         codecs += ["-c:v", "copy"]
-    # A copied picture keeps its place on the input's timeline, an encoded one starts at zero.
+    # A copied picture keeps its place on the input's timeline, an encoded one starts at zero;
+    # joined audio is placed against the picture, wherever that is.
     offset = picture_offset(probe) if clip.video == "encode" or joined_audio else 0.0
     if clip.audio == "copy" and not joined_audio:
         maps += ["-map", "0:a:0"]
