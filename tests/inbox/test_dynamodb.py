@@ -1,8 +1,8 @@
-"""The DynamoDB inbox against a real moto server: the Postgres inbox's cases plus gaps, TTL, repair."""
+"""What the DynamoDB inbox alone does, on a real moto server: gaps, TTL, repair after a crash;
+its contract with the Postgres inbox is in `test_base.py`."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -10,31 +10,15 @@ from typing import Any
 
 import pytest
 
+from tests.inbox.conftest import MISSING_TABLE, Table, body, event_items
 from vsl_pipelines.inbox import dynamodb
-from vsl_pipelines.inbox.base import WebhookInbox
 from vsl_pipelines.inbox.dynamodb import DynamoInbox, create_inbox_table
-
-Table = tuple[Any, str]
-
-
-def body(prediction_id: str, status: str = "succeeded") -> str:
-    return json.dumps({"id": prediction_id, "status": status, "output": None})
 
 
 @pytest.fixture
 def inbox(dynamo_table: Table) -> DynamoInbox:
     client, name = dynamo_table
     return DynamoInbox(name, client=client)
-
-
-def event_items(dynamo_table: Table) -> list[dict[str, Any]]:
-    client, name = dynamo_table
-    return client.query(
-        TableName=name,
-        KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": "events"}},
-        ConsistentRead=True,
-    )["Items"]
 
 
 def reserve_seq_without_event(dynamo_table: Table) -> int:
@@ -81,84 +65,11 @@ class CrashingClient:
         return self._client.put_item(**kwargs)
 
 
-# -- the Postgres inbox's behaviour ------------------------------------------------------
-
-
-def test_implements_the_protocol(inbox: DynamoInbox) -> None:
-    assert isinstance(inbox, WebhookInbox)
-    assert inbox.backend == "dynamodb"
-
-
-def test_put_stores_raw_body_and_parsed_attributes(inbox: DynamoInbox, dynamo_table: Table) -> None:
-    raw = b'{"id": "p1",  "status": "processing", "logs": "\\u00e9t\xc3\xa9"}'
-    received = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
-    assert inbox.put("msg_1", raw, received_at=received) is True
+def test_an_event_expires_after_seven_days(inbox: DynamoInbox, dynamo_table: Table) -> None:
+    inbox.put("msg_1", body("p1"))
     [item] = event_items(dynamo_table)
-    assert item["body"]["S"] == raw.decode()
-    assert (item["webhook_id"]["S"], item["prediction_id"]["S"], item["status"]["S"]) == (
-        "msg_1",
-        "p1",
-        "processing",
-    )
-    assert datetime.fromisoformat(item["received_at"]["S"]) == received
     expires = datetime.fromtimestamp(int(item["expires_at"]["N"]), UTC)
     assert abs(expires - (datetime.now(UTC) + timedelta(days=7))) < timedelta(minutes=1)
-    [event] = inbox.read_after(0, 10)
-    assert (event.body, event.received_at) == (raw.decode(), received)
-
-
-def test_put_keeps_unparsable_bodies_without_attributes(
-    inbox: DynamoInbox, dynamo_table: Table
-) -> None:
-    assert inbox.put("msg_x", "plain text") is True
-    [item] = event_items(dynamo_table)
-    assert "prediction_id" not in item and "status" not in item
-    assert item["body"]["S"] == "plain text"
-
-
-def test_redelivery_is_stored_once_and_takes_no_seq(
-    inbox: DynamoInbox, dynamo_table: Table
-) -> None:
-    assert inbox.put("msg_1", body("p1")) is True
-    assert inbox.put("msg_1", body("p1")) is False
-    assert len(event_items(dynamo_table)) == 1
-    assert inbox.put("msg_2", body("p2")) is True
-    assert [int(i["sk"]["N"]) for i in event_items(dynamo_table)] == [1, 2]
-
-
-def test_concurrent_duplicate_puts_store_one(dynamo_table: Table) -> None:
-    client, name = dynamo_table
-    inbox = DynamoInbox(name, client=client)
-    threads, start = 8, threading.Barrier(8)
-    results: list[bool] = []
-
-    def deliver() -> None:
-        start.wait()
-        results.append(inbox.put("msg_dup", body("p1")))
-
-    workers = [threading.Thread(target=deliver) for _ in range(threads)]
-    for t in workers:
-        t.start()
-    for t in workers:
-        t.join()
-    assert sorted(results) == [False] * (threads - 1) + [True]
-    assert [i["webhook_id"]["S"] for i in event_items(dynamo_table)] == ["msg_dup"]
-
-
-def test_read_after_cursor_and_limit(inbox: DynamoInbox) -> None:
-    assert inbox.latest_cursor() == 0
-    assert inbox.read_after(0, 10) == []
-    for i in range(5):
-        inbox.put(f"msg_{i}", body(f"p{i}"))
-    first = inbox.read_after(0, 2)
-    assert [e.webhook_id for e in first] == ["msg_0", "msg_1"]
-    rest = inbox.read_after(first[-1].seq, 10)
-    assert [e.webhook_id for e in rest] == ["msg_2", "msg_3", "msg_4"]
-    assert [e.seq for e in first + rest] == sorted(e.seq for e in first + rest)
-    assert inbox.latest_cursor() == rest[-1].seq
-    assert inbox.read_after(inbox.latest_cursor(), 10) == []
-    assert rest[0].prediction().id == "p2"
-    assert rest[0].received_at.tzinfo is not None
 
 
 def test_read_after_pages_through_more_than_one_query_page(
@@ -172,72 +83,10 @@ def test_read_after_pages_through_more_than_one_query_page(
     assert inbox.latest_cursor() == 11
 
 
-def test_received_at_defaults_to_now(inbox: DynamoInbox) -> None:
-    inbox.put("msg_1", body("p1"))
-    [event] = inbox.read_after(0, 1)
-    assert abs(event.received_at - datetime.now(UTC)) < timedelta(minutes=1)
-
-
-def test_concurrent_writers_never_leave_a_gap_behind_the_cursor(dynamo_table: Table) -> None:
-    client, name = dynamo_table
-    writers, per_writer = 5, 16
-    expected = {f"w{w}-{i}" for w in range(writers) for i in range(per_writer)}
-    start = threading.Barrier(writers + 1)
-    done = threading.Event()
-    errors: list[BaseException] = []
-
-    def write(w: int) -> None:
-        own = DynamoInbox(name, client=client)
-        try:
-            start.wait()
-            for i in range(per_writer):
-                own.put(f"w{w}-{i}", body(f"p{w}-{i}"))
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
-    for t in threads:
-        t.start()
-    reader = DynamoInbox(name, client=client)
-    seen: list[str] = []
-    seqs: list[int] = []
-    cursor = 0
-    start.wait()
-
-    def wait_for_writers() -> None:
-        for t in threads:
-            t.join()
-        done.set()
-
-    watcher = threading.Thread(target=wait_for_writers)
-    watcher.start()
-    while True:
-        finished = done.is_set()  # read once more after the writers are done
-        batch = reader.read_after(cursor, 37)
-        if batch:
-            cursor = batch[-1].seq
-            seen += [e.webhook_id for e in batch]
-            seqs += [e.seq for e in batch]
-        elif finished:
-            break
-    watcher.join()
-    assert not errors
-    assert len(seen) == len(expected)
-    assert set(seen) == expected
-    assert seqs == list(range(1, len(expected) + 1))
-
-
-def test_unreachable_or_missing_table_raises(dynamo_table: Table) -> None:
-    client, name = dynamo_table
-    DynamoInbox(name, client=client).ping()
-    missing = DynamoInbox("vsl-no-such-table", client=client)
-    with pytest.raises(RuntimeError, match="vsl-no-such-table"):
-        missing.ping()
-    with pytest.raises(Exception):  # noqa: B017 - any botocore error will do
-        missing.latest_cursor()
-
-
-# -- DynamoDB specifics ------------------------------------------------------------------
+def test_a_missing_table_is_named(dynamo_table: Table) -> None:
+    client, _ = dynamo_table
+    with pytest.raises(RuntimeError, match=MISSING_TABLE):
+        DynamoInbox(MISSING_TABLE, client=client).ping()
 
 
 def test_create_inbox_table_is_idempotent_with_ttl_and_on_demand(dynamo_table: Table) -> None:
