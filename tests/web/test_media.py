@@ -8,10 +8,11 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from vsl_pipelines.web.app import resolve_media_path
+from vsl_pipelines.web.media import OpenedFileResponse, resolve_media_path
 from vsl_pipelines.web.server import RunningService
 
 SECRET_TEXT = b"outside the media folder"
+KEYFRAME_KEY = "scripts/s1/intro/keyframe-v1.png"
 
 
 @pytest.fixture
@@ -50,6 +51,87 @@ def test_head_answers_headers_only(webhook_service: RunningService, keyframe: by
     assert response.status_code == 200
     assert int(response.headers["content-length"]) == len(keyframe)
     assert response.content == b""
+
+
+@pytest.mark.parametrize(
+    ("ranges", "start", "end"),
+    [("bytes=1000-1999", 1000, 2000), ("bytes=100000-", 100000, None), ("bytes=-500", -500, None)],
+)
+def test_a_range_request_answers_206_with_those_bytes(
+    webhook_service: RunningService, keyframe: bytes, ranges: str, start: int, end: int | None
+) -> None:
+    """Browsers' <video> seeks with Range requests."""
+    url = f"{webhook_service.url}/media/{KEYFRAME_KEY}"
+    response = httpx.get(url, headers={"Range": ranges}, timeout=10)
+    assert response.status_code == 206
+    expected = keyframe[start:end]
+    first = start % len(keyframe)
+    assert response.headers["content-range"] == (
+        f"bytes {first}-{first + len(expected) - 1}/{len(keyframe)}"
+    )
+    assert response.content == expected
+
+
+def test_several_ranges_answer_206_multipart(
+    webhook_service: RunningService, keyframe: bytes
+) -> None:
+    url = f"{webhook_service.url}/media/{KEYFRAME_KEY}"
+    response = httpx.get(url, headers={"Range": "bytes=0-9,70000-70009"}, timeout=10)
+    assert response.status_code == 206
+    assert response.headers["content-type"].startswith("multipart/byteranges; boundary=")
+    assert keyframe[0:10] in response.content and keyframe[70000:70010] in response.content
+
+
+def test_a_file_removed_between_the_check_and_the_open_is_404(
+    webhook_service: RunningService,
+    keyframe: bytes,
+    service_media_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The store replaces files and expiry removes them at any moment: a file gone once the
+    route saw it is not found, never an ASGI exception (tests/fixtures/asgi_errors.py)."""
+    target = (service_media_root / KEYFRAME_KEY).resolve()
+    look = Path.is_file
+
+    def look_then_remove(path: Path) -> bool:
+        found = look(path)
+        if path == target:
+            path.unlink()
+        return found
+
+    monkeypatch.setattr(Path, "is_file", look_then_remove)
+    response = httpx.get(f"{webhook_service.url}/media/{KEYFRAME_KEY}", timeout=10)
+    assert response.status_code == 404
+    assert response.json() == {"detail": "media not found"}
+
+
+@pytest.mark.parametrize(("ranges", "status"), [(None, 200), ("bytes=5000-", 206)])
+def test_a_file_removed_once_opened_is_sent_whole(
+    webhook_service: RunningService,
+    keyframe: bytes,
+    service_media_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    ranges: str | None,
+    status: int,
+) -> None:
+    """Removed after the open, before a header went out (where `FileResponse` by path would
+    open it): the open file is sent, with the length its headers announced."""
+    opened = OpenedFileResponse.open
+
+    def open_then_remove(path: Path) -> OpenedFileResponse | None:
+        response = opened(path)
+        path.unlink()
+        return response
+
+    monkeypatch.setattr(OpenedFileResponse, "open", open_then_remove)
+    headers = {"Range": ranges} if ranges else {}
+    url = f"{webhook_service.url}/media/{KEYFRAME_KEY}"
+    response = httpx.get(url, headers=headers, timeout=10)
+    assert not (service_media_root / KEYFRAME_KEY).exists()
+    assert response.status_code == status
+    expected = keyframe[5000:] if ranges else keyframe
+    assert int(response.headers["content-length"]) == len(expected)
+    assert response.content == expected
 
 
 @pytest.mark.parametrize("key", ["scripts/s1/missing.png", "scripts/s1", "nothing"])

@@ -295,9 +295,3 @@ def test_inbox_failure_answers_503_so_replicate_retries(
         assert health.json() == {"status": "unavailable", "inbox": "postgres"}
     finally:
         service.stop()
-
-
-def test_healthz(webhook_service: RunningService) -> None:
-    response = httpx.get(webhook_service.url + "/healthz", timeout=10)
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok", "inbox": "postgres"}

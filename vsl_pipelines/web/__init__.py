@@ -1,8 +1,9 @@
-"""The HTTP service: Replicate's webhook receiver, health, the local media folder (`app`), the
-integrators' API (`api/`), the reviewers' page (`review/`, HTML from `templates/`).
+"""The HTTP service: Replicate's webhook receiver (`webhooks`), health (`health`), the local media
+folder (`media`), the integrators' API (`api/`), the reviewers' page (`review/`, HTML from
+`templates/`), the studio (`studio/`).
 
-`create_app` builds it around an inbox; `server` runs it from settings or in a thread; `deps`
-holds what `/api` and `/review` handlers depend on, the access rule among them.
+`app.create_app` wires them around an inbox; `server` runs it from settings or in a thread;
+`deps` holds what `/api` and `/review` handlers depend on, the access rule among them.
 """
 
 from vsl_pipelines.web.app import create_app

@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from vsl_pipelines.db.scripts import ScriptExists, ScriptNotFound
@@ -34,3 +35,9 @@ def validation_problems(exc: ValidationError | RequestValidationError, whole: st
     return "; ".join(
         f"{'.'.join(str(p) for p in err['loc']) or whole}: {err['msg']}" for err in exc.errors()
     )
+
+
+async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's own 422 (a query or path parameter of the wrong type) in the service's shape:
+    one `detail` text naming the parameter."""
+    return JSONResponse({"detail": validation_problems(exc, "request")}, status_code=422)
