@@ -24,6 +24,7 @@ from tests.fixtures.scripts import SAMPLE_SCRIPT
 from tests.fixtures.service import new_webhook_secret
 from tests.test_webhook_burst import RETRIES, Service, deliveries, send_like_replicate
 from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.migrations import apply_migrations
 from vsl_pipelines.db.scripts import insert_script
 from vsl_pipelines.domain.script import load_script
@@ -37,7 +38,7 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=8)
     args = parser.parse_args()
     with scratch_database("vsl_burst") as url:
-        apply_migrations(url)
+        apply_migrations(Database(url))
         with connect(url) as conn:
             insert_script(conn, load_script(SAMPLE_SCRIPT), str(SAMPLE_SCRIPT))
             conn.execute(
@@ -50,7 +51,7 @@ def main() -> None:
             )
         sent = deliveries([f"pred-{i}" for i in range(args.jobs)], random.Random(7))
         secret = new_webhook_secret()
-        service = Service(url, secret, Path(tempfile.mkdtemp(prefix="vsl-burst-")), {})
+        service = Service(Database(url), secret, Path(tempfile.mkdtemp(prefix="vsl-burst-")), {})
         service.start()
         statuses: dict[str, set[int]] = {}
         started = time.perf_counter()
@@ -71,16 +72,16 @@ def main() -> None:
 
         genuine = {d.webhook_id for d in sent if not d.forged}
         forged = {d.webhook_id for d in sent if d.forged}
-        inbox = PostgresInbox(url)
+        inbox = PostgresInbox(Database(url))
         events, cursor = [], 0
         while batch := inbox.read_after(cursor, 200):
             events += batch
             cursor = batch[-1].seq
         started = time.perf_counter()
         for start in range(0, len(events), 200):
-            apply_events(url, [e.body for e in events[start : start + 200]])
+            apply_events(Database(url), [e.body for e in events[start : start + 200]])
         applied_s = time.perf_counter() - started
-        reapplied = apply_events(url, [e.body for e in events])
+        reapplied = apply_events(Database(url), [e.body for e in events])
         with connect(url) as conn:
             final = conn.execute(
                 "SELECT status, count(*) AS n FROM jobs GROUP BY status"

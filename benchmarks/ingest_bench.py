@@ -36,6 +36,7 @@ import psycopg
 from harness import MOTO_ENV, free_port, moto_server, run_wrk, scratch_database
 from standardwebhooks import Webhook
 
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.migrations import apply_migrations
 from vsl_pipelines.inbox.dynamodb import EVENTS_PK, create_inbox_table
 
@@ -201,7 +202,7 @@ def _measure(
         ]
         table = "bare_inbox"
     else:
-        apply_migrations(url)
+        apply_migrations(Database(url))
         env.update(
             DATABASE_URL=url, REPLICATE_WEBHOOK_SECRET=secret, VSL_DATA_DIR=str(work / "data")
         )

@@ -22,10 +22,11 @@ import psycopg
 from harness import scratch_database
 
 from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.migrations import apply_migrations
 from vsl_pipelines.db.scripts import insert_script
 from vsl_pipelines.defs.generation.sensors import webhook_tick
-from vsl_pipelines.defs.resources import InboxResource, PacingResource
+from vsl_pipelines.defs.resources import DatabaseResource, InboxResource, PacingResource
 from vsl_pipelines.defs.review.sensors import approval_tick
 from vsl_pipelines.domain.script import load_script
 from vsl_pipelines.inbox.postgres import PostgresInbox
@@ -35,7 +36,7 @@ SAMPLE = PROJECT_ROOT / "config" / "scripts" / "spring-launch.yaml"
 
 
 def build(url: str, scripts: int, history: int) -> None:
-    apply_migrations(url)
+    apply_migrations(Database(url))
     with connect(url) as conn:
         insert_script(conn, load_script(SAMPLE), str(SAMPLE))
         conn.execute(
@@ -79,7 +80,7 @@ def build(url: str, scripts: int, history: int) -> None:
 
 
 def new_webhooks(url: str, scripts: int, batch: int, round_: int) -> None:
-    inbox = PostgresInbox(url)
+    inbox = PostgresInbox(Database(url))
     for i in range(batch):
         script = (round_ * batch + i) % scripts + 1
         body = json.dumps({"id": f"p-{script}-hook", "status": "succeeded", "output": None})
@@ -101,7 +102,7 @@ def measure(scripts: int, history: int, batch: int, rounds: int) -> dict[str, ob
         started = time.perf_counter()
         build(url, scripts, history)
         built_s = time.perf_counter() - started
-        inbox = InboxResource(database_url=url)
+        inbox = InboxResource(database=DatabaseResource(url=url)).inbox()
         pacing = PacingResource(sensor_batch_size=batch)
         webhook_s, idle_s, approval_s = [], [], []
         cursor = history
@@ -112,15 +113,17 @@ def measure(scripts: int, history: int, batch: int, rounds: int) -> dict[str, ob
             for round_ in range(rounds):
                 new_webhooks(url, scripts, batch, round_)
                 started = time.perf_counter()
-                requests, cursor, applied = webhook_tick(cursor, url, inbox, None, pacing, instance)
+                requests, cursor, applied = webhook_tick(
+                    cursor, Database(url), inbox, None, pacing, instance
+                )
                 webhook_s.append(time.perf_counter() - started)
                 assert applied == batch, applied
                 started = time.perf_counter()
-                webhook_tick(cursor, url, inbox, None, pacing, instance)
+                webhook_tick(cursor, Database(url), inbox, None, pacing, instance)
                 idle_s.append(time.perf_counter() - started)
                 new_decisions(url, scripts, batch, round_)
                 started = time.perf_counter()
-                _, approval_cursor = approval_tick(approval_cursor, url, batch)
+                _, approval_cursor = approval_tick(approval_cursor, Database(url), batch)
                 approval_s.append(time.perf_counter() - started)
         return {
             "scripts": scripts,

@@ -36,6 +36,7 @@ import redis
 from harness import free_port, run_wrk, scratch_database
 
 from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.jobs import attach_prediction, reserve_adhoc_job
 from vsl_pipelines.db.migrations import apply_migrations
 from vsl_pipelines.services.keys import create_key
@@ -141,7 +142,7 @@ def run(url: str, jobs: int, seconds: int) -> None:
     flushed.flushdb()
     work = Path(tempfile.mkdtemp(prefix="vsl-status-bench-"))
     try:
-        apply_migrations(url)
+        apply_migrations(Database(url))
         ids = []
         with connect(url) as conn:
             for i in range(jobs):
@@ -155,7 +156,7 @@ def run(url: str, jobs: int, seconds: int) -> None:
                 )
                 attach_prediction(conn, row["id"], {"id": f"pred-{i}", "status": "processing"})
                 ids.append(str(row["public_id"]))
-        _, key = create_key(url, "bench", user_id="bench", rate_per_minute=100_000)
+        _, key = create_key(Database(url), "bench", user_id="bench", rate_per_minute=100_000)
         id_file = work / "ids.txt"
         id_file.write_text("\n".join(ids) + "\n")
         script = work / "status.lua"

@@ -23,6 +23,7 @@ import psycopg
 from standardwebhooks import Webhook
 
 from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.migrations import apply_migrations
 from vsl_pipelines.generation.progress import apply_events
 from vsl_pipelines.inbox.postgres import PostgresInbox
@@ -43,7 +44,7 @@ def main() -> None:
         admin.execute(f'CREATE DATABASE "{name}"')
     url = f"{SERVER}/{name}"
     try:
-        apply_migrations(url)
+        apply_migrations(Database(url))
         with connect(url) as conn:
             conn.execute(
                 "INSERT INTO scripts (id, title, document, status) VALUES ('bench', 'b', '{}', 'generating')"
@@ -57,7 +58,7 @@ def main() -> None:
             )
         secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
         signer = Webhook(secret)
-        inbox = PostgresInbox(url)
+        inbox = PostgresInbox(Database(url))
         service = start_service_in_thread(create_app(inbox, secret, None))
         latencies: list[float] = []
         lock = threading.Lock()
@@ -99,7 +100,7 @@ def main() -> None:
             events = inbox.read_after(cursor, 200)
             if not events:
                 break
-            apply_events(url, [e.body for e in events])
+            apply_events(Database(url), [e.body for e in events])
             cursor = events[-1].seq
             ticks += 1
         apply_s = time.perf_counter() - started

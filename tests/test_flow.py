@@ -6,7 +6,6 @@ import av
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures.flow import Flow
-from vsl_pipelines.db.connection import connect
 from vsl_pipelines.db.scripts import insert_script
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.media.avcc import parse_avcc
@@ -39,7 +38,7 @@ def test_script_to_compiled_video(flow: Flow, stored_script: Script) -> None:
     assert flow.schedule() == []  # the schedule takes only scripts still queued
 
     flow.drive(lambda: flow.status("spring-launch") == "review")
-    with connect(flow.database_url) as conn:
+    with flow.db.connect() as conn:
         queue = review_queue(conn, "spring-launch")
         assert sorted(item["section"] for item in queue) == ["close", "hook", "offer"]
         for item in queue:
@@ -54,7 +53,7 @@ def test_script_to_compiled_video(flow: Flow, stored_script: Script) -> None:
     assert abs(clip_durations[0] - 14 / 6) < 0.2 and abs(clip_durations[2] - 14 / 6) < 0.2
 
     flow.drive(lambda: flow.status("spring-launch") == "compiled")
-    with connect(flow.database_url) as conn:
+    with flow.db.connect() as conn:
         compilation = conn.execute(
             "SELECT * FROM compilations WHERE status = 'succeeded'"
         ).fetchone()
@@ -72,7 +71,7 @@ def test_script_to_compiled_video(flow: Flow, stored_script: Script) -> None:
     # The metrics endpoint counts what happened, across every model.
     samples = [
         s
-        for family in text_string_to_metric_families(metrics_renderer(flow.database_url)().decode())
+        for family in text_string_to_metric_families(metrics_renderer(flow.db)().decode())
         for s in family.samples
     ]
     started = sum(s.value for s in samples if s.name == "vsl_jobs_started_total")
@@ -107,17 +106,17 @@ def test_output_options_reach_the_compiled_video(flow: Flow, sample_script: Scri
         output={"size": "640x360", "transition": "fade:0.5", "captions": True, "format": "webm"},
     )
     script = Script.model_validate(document)
-    with connect(flow.database_url) as conn:
+    with flow.db.connect() as conn:
         insert_script(conn, script, None)
     flow.tick("script_partitions_sensor")
     flow.launch(flow.schedule(), default_job="generate")
     flow.drive(lambda: flow.status("spring-webm") == "review")
-    with connect(flow.database_url) as conn:
+    with flow.db.connect() as conn:
         for item in review_queue(conn, "spring-webm"):
             decide(conn, "spring-webm", item["section"], "approved")
         conn.commit()
     flow.drive(lambda: flow.status("spring-webm") == "compiled")
-    with connect(flow.database_url) as conn:
+    with flow.db.connect() as conn:
         compilation = conn.execute("SELECT * FROM compilations").fetchone()
         clips = conn.execute(
             "SELECT sum(duration_s) AS s FROM takes WHERE stage = 'clip'"

@@ -5,7 +5,6 @@ from typing import Any
 
 from tests.fixtures.flow import Flow
 from tests.test_flow import _decode
-from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.services.review import decide, review_queue
 
@@ -17,7 +16,7 @@ def test_flow_on_s3_and_dynamodb(
     flow.tick("script_partitions_sensor")
     flow.launch(flow.schedule(), default_job="generate")
     flow.drive(lambda: flow.status("spring-launch") == "review")
-    with connect(flow.database_url) as conn:
+    with flow.db.connect() as conn:
         for item in review_queue(conn, "spring-launch"):
             decide(conn, "spring-launch", item["section"], "approved")
         conn.commit()
@@ -25,7 +24,7 @@ def test_flow_on_s3_and_dynamodb(
 
     client, bucket = s3_bucket
     keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
-    with connect(flow.database_url) as conn:
+    with flow.db.connect() as conn:
         compilation = conn.execute("SELECT * FROM compilations").fetchone()
         takes = conn.execute("SELECT media_key FROM takes").fetchall()
     assert compilation["output_uri"] == f"s3://{bucket}/{compilation['output_key']}"
@@ -36,14 +35,14 @@ def test_flow_on_s3_and_dynamodb(
     assert frames > 0 and len(sizes) == 1 and has_audio
     assert abs(duration - compilation["duration_s"]) < 0.1
     # Every webhook went through DynamoDB: the inbox there holds the completed events.
-    inbox = flow.resources["inbox"].inbox(flow.database_url)
+    inbox = flow.resources["inbox"].inbox()
     events = inbox.read_after(0, 100)
-    with connect(flow.database_url) as conn:
+    with flow.db.connect() as conn:
         predictions = {r["prediction_id"] for r in conn.execute("SELECT prediction_id FROM jobs")}
     assert {e.prediction().id for e in events} == predictions
     # Every job's status went to the real-time jobs table as it changed, and ended completed.
-    layers = flow.resources["job_status"].layers(flow.database_url)
-    with connect(flow.database_url) as conn:
+    layers = flow.resources["job_status"].layers()
+    with flow.db.connect() as conn:
         public_ids = [str(r["public_id"]) for r in conn.execute("SELECT public_id FROM jobs")]
     for job_id in public_ids:
         document, source = layers.read(job_id)

@@ -12,7 +12,6 @@ import pytest
 from tests.fixtures.flow import Flow
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import takes as take_rows
-from vsl_pipelines.db.connection import connect
 from vsl_pipelines.db.scripts import insert_script
 from vsl_pipelines.defs.generation.assets import NO_FAILED
 from vsl_pipelines.domain.registry import Registry
@@ -43,7 +42,7 @@ def video_end(path: str) -> float:
 
 
 def hook_has_second_clip(flow: Flow) -> bool:
-    with connect(flow.database_url) as conn:
+    with flow.db.connect() as conn:
         clip = take_rows.take_of(conn, SCRIPT, "hook", "clip", 2)
     return clip is not None and flow.status(SCRIPT) == "review"
 
@@ -51,7 +50,7 @@ def hook_has_second_clip(flow: Flow) -> bool:
 def test_a_rejected_take_is_generated_again_and_compiled(flow: Flow, stored_script: Script) -> None:
     start(flow)
     flow.drive(lambda: flow.status(SCRIPT) == "review")
-    with connect(flow.database_url) as conn:
+    with flow.db.connect() as conn:
         first_takes = take_rows.takes_of(conn, SCRIPT)
         decide(conn, SCRIPT, "hook", "rejected", prompt="a new prompt", seed=7, reviewer="test")
     first_keys = [t["media_key"] for t in first_takes] + [
@@ -60,7 +59,7 @@ def test_a_rejected_take_is_generated_again_and_compiled(flow: Flow, stored_scri
     assert any(k.endswith("hook/clip-v1.mp4") for k in first_keys)
 
     flow.drive(lambda: hook_has_second_clip(flow))
-    with connect(flow.database_url) as conn:
+    with flow.db.connect() as conn:
         hook_jobs = [j for j in job_rows.all_jobs(conn, SCRIPT) if j["section_id"] == "hook"]
         queue = review_queue(conn, SCRIPT)
         take_two = take_rows.take_of(conn, SCRIPT, "hook", "clip", 2)
@@ -76,12 +75,12 @@ def test_a_rejected_take_is_generated_again_and_compiled(flow: Flow, stored_scri
         assert flow.store.exists(key), f"{key} of take 1 was lost"
     assert [(q["section"], q["take"]) for q in queue] == [("hook", 2), ("offer", 1), ("close", 1)]
 
-    with connect(flow.database_url) as conn:
+    with flow.db.connect() as conn:
         for item in queue:
             decide(conn, SCRIPT, item["section"], "approved", reviewer="test")
     flow.drive(lambda: flow.status(SCRIPT) == "compiled")
 
-    with connect(flow.database_url) as conn:
+    with flow.db.connect() as conn:
         current = {
             s["id"]: s["current_take"]
             for s in conn.execute(
@@ -104,7 +103,7 @@ def test_a_rejected_take_is_generated_again_and_compiled(flow: Flow, stored_scri
 
 def failed_and_retried(flow: Flow) -> tuple[dict, dict]:
     """The job the sandbox failed and its second attempt."""
-    with connect(flow.database_url) as conn:
+    with flow.db.connect() as conn:
         jobs = job_rows.all_jobs(conn, SCRIPT)
     [failed] = [j for j in jobs if j["status"] == "failed"]
     [retried] = [
@@ -119,7 +118,7 @@ def failed_and_retried(flow: Flow) -> tuple[dict, dict]:
 
 def retry_collected(flow: Flow) -> Callable[[], bool]:
     def collected() -> bool:
-        with connect(flow.database_url) as conn:
+        with flow.db.connect() as conn:
             row = conn.execute(
                 "SELECT count(*) AS n FROM jobs WHERE attempt = 2 AND collected_at IS NOT NULL"
             ).fetchone()
@@ -150,7 +149,7 @@ def test_a_failed_prediction_is_resubmitted_as_attempt_2(flow: Flow, stored_scri
     reasons = [run.dagster_run.tags.get("vsl/reason", "") for run in flow.runs]
     assert any(reason.endswith("to resubmit") for reason in reasons), reasons
     assert check_evaluations(flow, failed["stage"]), f"no {NO_FAILED} evaluation"
-    with connect(flow.database_url) as conn:
+    with flow.db.connect() as conn:
         assert [q["section"] for q in review_queue(conn, SCRIPT)] == ["hook", "offer", "close"]
 
 
@@ -169,7 +168,7 @@ def test_a_prediction_out_of_attempts_fails_the_script_until_retried(
     flow.sandbox.knobs.fail_next = 1_000  # every prediction fails, retries included
     start(flow)
     flow.drive(lambda: flow.status(SCRIPT) == "failed")
-    with connect(flow.database_url) as conn:
+    with flow.db.connect() as conn:
         state = script_status(conn, SCRIPT)
         jobs = job_rows.all_jobs(conn, SCRIPT)
     assert state["status"] == "failed"
@@ -190,13 +189,13 @@ def test_a_prediction_out_of_attempts_fails_the_script_until_retried(
     assert len(flow.runs) == ticks_before, "a failed script is left alone"
 
     flow.sandbox.knobs.fail_next = 0
-    with connect(flow.database_url) as conn:
+    with flow.db.connect() as conn:
         retried = retry_script(conn, SCRIPT)
         with pytest.raises(NotFailed):
             retry_script(conn, SCRIPT)
     assert retried["attempt_round"] == 2
     flow.drive(lambda: flow.status(SCRIPT) == "review")
-    with connect(flow.database_url) as conn:
+    with flow.db.connect() as conn:
         assert script_status(conn, SCRIPT)["error"] is None
         assert max(j["attempt"] for j in job_rows.all_jobs(conn, SCRIPT)) == 4
 
@@ -205,12 +204,12 @@ NARRATED = "spring-launch-narrated"
 
 
 def jobs_per_stage(flow: Flow) -> Counter[tuple[str, str]]:
-    with connect(flow.database_url) as conn:
+    with flow.db.connect() as conn:
         return Counter((j["section_id"], j["stage"]) for j in job_rows.all_jobs(conn, NARRATED))
 
 
 def retakes_stored(flow: Flow) -> bool:
-    with connect(flow.database_url) as conn:
+    with flow.db.connect() as conn:
         narration = take_rows.take_of(conn, NARRATED, "hook", "narration", 2)
         clip = take_rows.take_of(conn, NARRATED, "close", "clip", 2)
     return narration is not None and clip is not None and flow.status(NARRATED) == "review"
@@ -222,12 +221,12 @@ def test_a_rejected_narration_is_spoken_again_and_nothing_else(
     """A narration rejection regenerates the voice alone (with the corrected words and speed);
     a clip rejection the picture alone; compile waits for both kinds of approval."""
     path = PROJECT_ROOT / "config" / "scripts" / f"{NARRATED}.yaml"
-    with connect(flow.database_url) as conn:
+    with flow.db.connect() as conn:
         insert_script(conn, load_script(path, registry), str(path))
     start(flow)
     flow.drive(lambda: flow.status(NARRATED) == "review")
     before = jobs_per_stage(flow)
-    with connect(flow.database_url) as conn:
+    with flow.db.connect() as conn:
         queue = review_queue(conn, NARRATED)
         assert sorted((q["section"], q["subject"], q["take"]) for q in queue) == [
             (s, subject, 1) for s in ("close", "hook", "offer") for subject in ("clip", "narration")
@@ -250,7 +249,7 @@ def test_a_rejected_narration_is_spoken_again_and_nothing_else(
     assert added == Counter(
         {("hook", "narration"): 1, ("close", "keyframe"): 1, ("close", "clip"): 1}
     ), "the hook's picture and the close's voice are not generated again"
-    with connect(flow.database_url) as conn:
+    with flow.db.connect() as conn:
         jobs = job_rows.all_jobs(conn, NARRATED)
         sections = {s["id"]: s for s in conn.execute(
             "SELECT id, current_take, narration_take FROM sections WHERE script_id = %s",
@@ -277,7 +276,7 @@ def test_a_rejected_narration_is_spoken_again_and_nothing_else(
     ]
     assert queue[1]["spoken_text"] == words
 
-    with connect(flow.database_url) as conn:
+    with flow.db.connect() as conn:
         for item in queue:
             if item["subject"] == "clip":
                 decide(conn, NARRATED, item["section"], "approved", reviewer="test")
@@ -291,7 +290,7 @@ def test_a_rejected_narration_is_spoken_again_and_nothing_else(
 
     # The compiled video follows the voices: each section lasts its voice and the script's
     # pause (0.4 s), however long its clip; measured from the decoded output.
-    with connect(flow.database_url) as conn:
+    with flow.db.connect() as conn:
         sections = conn.execute(
             "SELECT id, current_take, narration_take FROM sections WHERE script_id = %s"
             " ORDER BY position",

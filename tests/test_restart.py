@@ -19,7 +19,7 @@ import pytest
 
 from tests.fixtures.daemon import BIN, Daemon
 from tests.fixtures.sandbox import SANDBOX_TOKEN
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.inbox.postgres import PostgresInbox
 from vsl_pipelines.sandbox import RunningSandbox
@@ -29,8 +29,8 @@ from vsl_pipelines.web.app import create_app
 from vsl_pipelines.web.server import RunningService, start_service_in_thread
 
 
-def _status(database_url: str, script_id: str = "spring-launch") -> str:
-    with connect(database_url) as conn:
+def _status(db: Database, script_id: str = "spring-launch") -> str:
+    with db.connect() as conn:
         row = conn.execute("SELECT status FROM scripts WHERE id = %s", (script_id,)).fetchone()
     assert row is not None
     return str(row["status"])
@@ -62,7 +62,7 @@ def _wait(check: Callable[[], bool], timeout_s: float, what: str, logs: Path) ->
 
 @pytest.fixture
 def restart_env(
-    database_url: str,
+    db: Database,
     stored_script: Script,
     sandbox_factory: Callable[..., RunningSandbox],
     tmp_path: Path,
@@ -76,7 +76,7 @@ def restart_env(
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    inbox = PostgresInbox(database_url)
+    inbox = PostgresInbox(db)
     first = start_service_in_thread(create_app(inbox, sandbox.secret, media_root))
     port = int(first.url.rsplit(":", 1)[1])
     services = [first]
@@ -93,7 +93,7 @@ def restart_env(
     env.update(
         {
             "DAGSTER_HOME": str(home),
-            "DATABASE_URL": database_url,
+            "DATABASE_URL": db.url,
             "VSL_MEDIA_ROOT": str(media_root),
             "VSL_MEDIA_URL": f"{first.url}/media",
             "VSL_WEBHOOK_URL": f"{first.url}/webhooks/replicate",
@@ -117,7 +117,7 @@ def restart_env(
 
 
 @pytest.mark.timeout(BUDGET_S + 60)
-def test_flow_survives_service_and_daemon_restarts(database_url: str, restart_env) -> None:
+def test_flow_survives_service_and_daemon_restarts(db: Database, restart_env) -> None:
     env, sandbox, restart_service, tmp_path = restart_env
     budget = Budget(BUDGET_S)
     daemon = Daemon(env, tmp_path / "daemon.log")
@@ -143,7 +143,7 @@ def test_flow_survives_service_and_daemon_restarts(database_url: str, restart_en
         )
 
         def predictions_created() -> bool:
-            with connect(database_url) as conn:
+            with db.connect() as conn:
                 return conn.execute("SELECT count(*) AS n FROM jobs").fetchone()["n"] >= 4
 
         # The webhook service goes away while the first predictions finish (2 s each):
@@ -167,16 +167,16 @@ def test_flow_survives_service_and_daemon_restarts(database_url: str, restart_en
         daemon.kill()
         daemon.start()
 
-        budget.wait(lambda: _status(database_url) == "review", "review", tmp_path)
-        with connect(database_url) as conn:
+        budget.wait(lambda: _status(db) == "review", "review", tmp_path)
+        with db.connect() as conn:
             for item in review_queue(conn, "spring-launch"):
                 decide(conn, "spring-launch", item["section"], "approved")
             conn.commit()
-        budget.wait(lambda: _status(database_url) == "compiled", "compiled", tmp_path)
+        budget.wait(lambda: _status(db) == "compiled", "compiled", tmp_path)
     finally:
         daemon.kill()
 
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         jobs = conn.execute("SELECT prediction_id, status FROM jobs").fetchall()
         inbox_ids = {
             r["prediction_id"]

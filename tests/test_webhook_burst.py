@@ -27,7 +27,7 @@ import pytest
 from tests.fixtures.aws import REGION
 from tests.fixtures.scripts import record_job
 from tests.fixtures.service import new_webhook_secret, signed_headers
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.generation.progress import apply_events
 from vsl_pipelines.inbox.base import WebhookInbox
@@ -74,7 +74,7 @@ def deliveries(predictions: list[str], rng: random.Random) -> list[Delivery]:
 
 class Service:
     def __init__(
-        self, database_url: str, secret: str, data_dir: Path, extra_env: dict[str, str]
+        self, db: Database, secret: str, data_dir: Path, extra_env: dict[str, str]
     ) -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
@@ -82,7 +82,7 @@ class Service:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("VSL_", "REDIS_"))},
-            "DATABASE_URL": database_url,
+            "DATABASE_URL": db.url,
             "REPLICATE_WEBHOOK_SECRET": secret,
             "VSL_DATA_DIR": str(data_dir),
             **extra_env,
@@ -137,7 +137,7 @@ def send_like_replicate(url: str, secret: str, delivery: Delivery) -> int:
 
 @pytest.mark.parametrize("backend", ["postgres", "dynamodb"])
 def test_a_burst_through_a_restart_is_stored_and_applied_exactly_once(
-    backend: str, database_url: str, stored_script: Script, tmp_path: Path, request: Any
+    backend: str, db: Database, stored_script: Script, tmp_path: Path, request: Any
 ) -> None:
     """On DynamoDB (moto) delivery into the inbox is at least once by design (a delivery cut
     between its dedupe record and its event is repaired by the redelivery, possibly twice):
@@ -145,7 +145,7 @@ def test_a_burst_through_a_restart_is_stored_and_applied_exactly_once(
     its final status once."""
     RETRIES.clear()
     rng = random.Random(7)
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         job_ids = [record_job(conn, f"pred-{i}", "starting") for i in range(JOBS)]
     predictions = [f"pred-{i}" for i in range(JOBS)]
     sent = deliveries(predictions, rng)
@@ -164,8 +164,8 @@ def test_a_burst_through_a_restart_is_stored_and_applied_exactly_once(
         }
         inbox = DynamoInbox(table, client=client)
     else:
-        inbox = PostgresInbox(database_url)
-    service = Service(database_url, secret, tmp_path / "data", extra_env)
+        inbox = PostgresInbox(db)
+    service = Service(db, secret, tmp_path / "data", extra_env)
     service.start()
     statuses: dict[str, set[int]] = {}
     lock = threading.Lock()
@@ -205,8 +205,8 @@ def test_a_burst_through_a_restart_is_stored_and_applied_exactly_once(
     changes = 0
     for start in range(0, len(events), 37):
         part = events[start : start + 37]
-        changes += len(apply_events(database_url, [e.body for e in part]))
-    with connect(database_url) as conn:
+        changes += len(apply_events(db, [e.body for e in part]))
+    with db.connect() as conn:
         rows = conn.execute(
             "SELECT status, completed_at FROM jobs WHERE id = ANY(%s)", (job_ids,)
         ).fetchall()
@@ -214,4 +214,4 @@ def test_a_burst_through_a_restart_is_stored_and_applied_exactly_once(
     assert all(r["completed_at"] is not None for r in rows)
     assert changes > 0
     # Read and applied again from the start (a sensor that lost its cursor): nothing moves.
-    assert apply_events(database_url, [e.body for e in events]) == set()
+    assert apply_events(db, [e.body for e in events]) == set()

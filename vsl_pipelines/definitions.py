@@ -45,6 +45,11 @@ def resources_from_settings(settings: Settings) -> dict[str, Any]:
         if os.environ.get(variable) == token:
             token = dg.EnvVar(variable)
             break
+    # Likewise the database URL, which may hold a password.
+    database_url: Any = settings.database_url or ""
+    if database_url and os.environ.get("DATABASE_URL") == database_url:
+        database_url = dg.EnvVar("DATABASE_URL")
+    database = DatabaseResource(url=database_url, data_dir=str(settings.data_dir))
     s3 = None
     if settings.s3_bucket:
         # Imported only with a bucket: dagster-aws costs every run's process a second to import.
@@ -52,11 +57,9 @@ def resources_from_settings(settings: Settings) -> dict[str, Any]:
 
         s3 = S3Resource(endpoint_url=settings.aws_endpoint_url, region_name=settings.aws_region)
     return {
-        "database": DatabaseResource(
-            url=settings.database_url or "", data_dir=str(settings.data_dir)
-        ),
+        "database": database,
         "inbox": InboxResource(
-            database_url=settings.database_url or "",
+            database=database,
             dynamodb_table=settings.dynamodb_table,
             aws_endpoint_url=settings.aws_endpoint_url,
             aws_region=settings.aws_region,
@@ -75,6 +78,7 @@ def resources_from_settings(settings: Settings) -> dict[str, Any]:
             redis_url=settings.redis_url,
         ),
         "job_status": JobStatusResource(
+            database=database,
             redis_url=settings.redis_url,
             dynamodb_jobs_table=settings.dynamodb_jobs_table,
             aws_endpoint_url=settings.aws_endpoint_url,

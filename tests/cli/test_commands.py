@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 
 from tests.fixtures.scripts import record_job
 from vsl_pipelines.cli import main
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.scripts import fail_script, set_status
 from vsl_pipelines.settings import PROJECT_ROOT, get_settings
 
@@ -23,17 +23,17 @@ SAMPLE = PROJECT_ROOT / "config" / "scripts" / "spring-launch.yaml"
 
 @pytest.fixture(autouse=True)
 def environment(
-    database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[str]:
+    db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Database]:
     """DATABASE_URL set, no Dagster home, fresh settings; the root logger restored afterwards."""
-    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("DATABASE_URL", db.url)
     monkeypatch.setenv("VSL_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.delenv("MODELS_CONFIG", raising=False)
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     get_settings.cache_clear()
-    yield database_url
+    yield db
     get_settings.cache_clear()
     root.handlers[:] = handlers
     root.setLevel(level)
@@ -51,8 +51,8 @@ def script_file(tmp_path: Path, name: str = "variant.yaml", **changes: Any) -> P
     return path
 
 
-def counts(database_url: str) -> dict[str, int]:
-    with connect(database_url) as conn:
+def counts(db: Database) -> dict[str, int]:
+    with db.connect() as conn:
         return {
             table: int(conn.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"])
             for table in ("scripts", "sections", "approvals")
@@ -116,14 +116,14 @@ def test_a_bad_models_config_exits_2(
     assert result.stdout == ""
 
 
-def test_scripts_add_stores_the_script_once(environment: str) -> None:
+def test_scripts_add_stores_the_script_once(environment: Database) -> None:
     result = vsl("scripts", "add", SAMPLE)
     assert result.exit_code == 0, result.output
     added = json.loads(result.stdout)
     assert added["script_id"] == "spring-launch" and added["sections"] == 3
     assert added["partition_registered"] is False
     assert 0 < added["estimated_cost_usd"] <= 1.5
-    with connect(environment) as conn:
+    with environment.connect() as conn:
         script = conn.execute("SELECT * FROM scripts").fetchone()
         sections = conn.execute(
             "SELECT id, current_take FROM sections ORDER BY position"
@@ -168,7 +168,7 @@ def _out_of_range(document: dict[str, Any]) -> None:
     ],
 )
 def test_an_invalid_script_file_is_refused(
-    environment: str, tmp_path: Path, edit: Any, expected: list[str]
+    environment: Database, tmp_path: Path, edit: Any, expected: list[str]
 ) -> None:
     document = yaml.safe_load(SAMPLE.read_text())
     edit(document)
@@ -182,7 +182,7 @@ def test_an_invalid_script_file_is_refused(
     assert counts(environment)["scripts"] == 0
 
 
-def test_a_script_over_its_budget_is_refused(environment: str, tmp_path: Path) -> None:
+def test_a_script_over_its_budget_is_refused(environment: Database, tmp_path: Path) -> None:
     path = script_file(tmp_path, "cheap.yaml", budget_usd=0.1)
     result = vsl("scripts", "add", path)
     assert result.exit_code == 2
@@ -190,14 +190,14 @@ def test_a_script_over_its_budget_is_refused(environment: str, tmp_path: Path) -
     assert counts(environment)["scripts"] == 0
 
 
-def test_the_budget_refusal_names_the_file_and_field(environment: str, tmp_path: Path) -> None:
+def test_the_budget_refusal_names_the_file_and_field(environment: Database, tmp_path: Path) -> None:
     path = script_file(tmp_path, "cheap.yaml", budget_usd=0.1)
     result = vsl("scripts", "add", path)
     assert result.exit_code == 2
     assert str(path) in result.stderr and "budget_usd" in result.stderr
 
 
-def test_scripts_list_and_show(environment: str, tmp_path: Path) -> None:
+def test_scripts_list_and_show(environment: Database, tmp_path: Path) -> None:
     empty = vsl("scripts", "list")
     assert empty.exit_code == 0 and "no scripts stored" in empty.stdout
     assert vsl("scripts", "add", SAMPLE).exit_code == 0
@@ -224,11 +224,11 @@ def test_scripts_list_and_show(environment: str, tmp_path: Path) -> None:
     assert "no script 'unknown'" in unknown.stderr
 
 
-def test_a_failed_script_shows_its_reason_and_is_retried_once(environment: str) -> None:
+def test_a_failed_script_shows_its_reason_and_is_retried_once(environment: Database) -> None:
     assert vsl("scripts", "add", SAMPLE).exit_code == 0
     refused = vsl("scripts", "retry", "spring-launch")
     assert refused.exit_code == 2 and "is queued, not failed" in refused.stderr
-    with connect(environment) as conn:
+    with environment.connect() as conn:
         set_status(conn, "spring-launch", "generating")
         assert fail_script(conn, "spring-launch", "hook/keyframe (sdxl) failed after 3 attempts")
 
@@ -249,7 +249,7 @@ def test_a_failed_script_shows_its_reason_and_is_retried_once(environment: str) 
 
 
 @pytest.mark.parametrize("decision", ["approve", "reject"])
-def test_review_of_a_section_without_a_clip_exits_2(environment: str, decision: str) -> None:
+def test_review_of_a_section_without_a_clip_exits_2(environment: Database, decision: str) -> None:
     assert vsl("scripts", "add", SAMPLE).exit_code == 0
     result = vsl("review", decision, "spring-launch", "hook")
     assert result.exit_code == 2
@@ -260,13 +260,13 @@ def test_review_of_a_section_without_a_clip_exits_2(environment: str, decision: 
     assert counts(environment)["approvals"] == 0
 
 
-def test_review_list_and_decisions(environment: str) -> None:
+def test_review_list_and_decisions(environment: Database) -> None:
     assert vsl("scripts", "add", SAMPLE).exit_code == 0
     empty = vsl("review", "list")
     assert empty.exit_code == 0 and json.loads(empty.stdout) == []
     unknown = vsl("review", "list", "--script", "nope")
     assert unknown.exit_code == 2 and "no script 'nope'" in unknown.stderr
-    with connect(environment) as conn:
+    with environment.connect() as conn:
         conn.execute(
             "INSERT INTO takes (script_id, section_id, stage, take, media_key, probe, duration_s)"
             " VALUES ('spring-launch', 'offer', 'clip', 1, 'scripts/spring-launch/offer/clip-v1.mp4',"
@@ -284,18 +284,18 @@ def test_review_list_and_decisions(environment: str) -> None:
     )
     assert rejected.exit_code == 0, rejected.output
     assert json.loads(rejected.stdout)["decision"] == "rejected"
-    with connect(environment) as conn:
+    with environment.connect() as conn:
         row = conn.execute("SELECT * FROM approvals").fetchone()
     assert (row["section_id"], row["take"], row["prompt"], row["seed"]) == ("offer", 1, "closer", 7)
     assert json.loads(vsl("review", "list").stdout) == []
 
 
-def test_review_of_a_narration(environment: str) -> None:
+def test_review_of_a_narration(environment: Database) -> None:
     """`--narration` decides a voiced section's narration take; a rejection takes the corrected
     words and repeatable voice parameters (JSON values, else text); bad ones are refused."""
     narrated = PROJECT_ROOT / "config" / "scripts" / "spring-launch-narrated.yaml"
     assert vsl("scripts", "add", narrated).exit_code == 0
-    with connect(environment) as conn:
+    with environment.connect() as conn:
         for section in ("hook", "offer"):
             conn.execute(
                 "INSERT INTO takes (script_id, section_id, stage, take, media_key, probe,"
@@ -334,7 +334,7 @@ def test_review_of_a_narration(environment: str) -> None:
     }
     approved = vsl("review", "approve", "spring-launch-narrated", "offer", "--narration")
     assert approved.exit_code == 0, approved.output
-    with connect(environment) as conn:
+    with environment.connect() as conn:
         rows = conn.execute("SELECT * FROM approvals ORDER BY id").fetchall()
     assert [(r["section_id"], r["subject"], r["decision"]) for r in rows] == [
         ("hook", "narration", "rejected"),
@@ -346,7 +346,7 @@ def test_review_of_a_narration(environment: str) -> None:
 
 
 def test_scripts_add_registers_the_partition_in_the_dagster_home(
-    environment: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    environment: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import shutil
 
@@ -363,9 +363,9 @@ def test_scripts_add_registers_the_partition_in_the_dagster_home(
         assert instance.get_dynamic_partitions("scripts") == ["spring-launch"]
 
 
-def test_jobs_show_reads_a_job_by_its_id(environment: str) -> None:
+def test_jobs_show_reads_a_job_by_its_id(environment: Database) -> None:
     assert vsl("scripts", "add", SAMPLE).exit_code == 0
-    with connect(environment) as conn:
+    with environment.connect() as conn:
         job_id = record_job(conn, "pred-cli", "processing")
     shown_script = json.loads(vsl("scripts", "show", "spring-launch").stdout)
     [public_id] = [
@@ -386,7 +386,7 @@ def test_jobs_show_reads_a_job_by_its_id(environment: str) -> None:
     assert not_an_id.exit_code == 2 and "not a job id" in not_an_id.stderr
 
 
-def test_keys_create_list_revoke(environment: str) -> None:
+def test_keys_create_list_revoke(environment: Database) -> None:
     created = vsl("keys", "create", "--name", "acme", "--user", "u1", "--rate", "30/minute")
     assert created.exit_code == 0, created.output
     *details, key = created.stdout.strip().splitlines()

@@ -16,6 +16,7 @@ import httpx
 import pytest
 import yaml
 
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.embedded import embedded_server_pid
 from vsl_pipelines.settings import PROJECT_ROOT
 
@@ -52,7 +53,7 @@ def user_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 @pytest.mark.timeout(420)
 def test_demo_runs_any_script_to_a_video_whose_checks_all_pass(
-    database_url: str, tmp_path: Path
+    db: Database, tmp_path: Path
 ) -> None:
     document = yaml.safe_load(SAMPLE.read_text())  # the narrated sample `make demo` runs
     document["output"]["transition"] = "fade:0.5"
@@ -62,7 +63,7 @@ def test_demo_runs_any_script_to_a_video_whose_checks_all_pass(
     fast_sensors = {f"VSL_{name}_SENSOR_INTERVAL": "1" for name in ("WEBHOOK", "APPROVAL")}
     done = subprocess.run(
         [VSL, "demo", "--script", str(script), "--timeout", "360"],
-        env=user_env(tmp_path, DATABASE_URL=database_url, **fast_sensors),
+        env=user_env(tmp_path, DATABASE_URL=db.url, **fast_sensors),
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

@@ -18,6 +18,7 @@ import psycopg
 import pytest
 
 from tests.fixtures.database import SERVER_URL
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.settings import PROJECT_ROOT
 from vsl_pipelines.web.server import RunningService
 
@@ -155,9 +156,9 @@ def test_service_role_answers_through_its_port(webhook_service: RunningService) 
 
 
 def test_service_whose_database_is_gone_is_unhealthy(
-    webhook_service: RunningService, database_url: str
+    webhook_service: RunningService, db: Database
 ) -> None:
-    name = database_url.rsplit("/", 1)[1]
+    name = db.url.rsplit("/", 1)[1]
     with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
     done = health(VSL_ROLE="service", VSL_SERVICE_PORT=service_port(webhook_service))

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from tests.fixtures.service import new_webhook_secret, signed_headers
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.settings import PROJECT_ROOT
 
 VSL = str(Path(sys.executable).with_name("vsl"))
@@ -35,14 +35,14 @@ def children_of(pid: int) -> set[int]:
     return found
 
 
-def test_workers_share_the_port_and_stop_together(database_url: str, tmp_path: Path) -> None:
+def test_workers_share_the_port_and_stop_together(db: Database, tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     secret = new_webhook_secret()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("VSL_", "REDIS_"))},
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": db.url,
         "REPLICATE_WEBHOOK_SECRET": secret,
         "VSL_DATA_DIR": str(tmp_path / "data"),
     }
@@ -78,7 +78,7 @@ def test_workers_share_the_port_and_stop_together(database_url: str, tmp_path: P
 
         with ThreadPoolExecutor(8) as pool:
             assert set(pool.map(post, range(60))) == {200}
-        with connect(database_url) as conn:
+        with db.connect() as conn:
             row = conn.execute("SELECT count(*) AS n FROM webhook_inbox").fetchone()
         assert row is not None and row["n"] == 60
 

@@ -8,12 +8,13 @@ import pytest
 
 from tests.fixtures.database import SERVER_URL
 from vsl_pipelines.db.connection import close_pool
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.migrations import MIGRATIONS_DIR, apply_migrations
 from vsl_pipelines.inbox.postgres import PostgresInbox
 
 
 def test_migrations_apply_once_and_create_every_table(database_url: str) -> None:
-    assert apply_migrations(database_url) == []
+    assert apply_migrations(Database(database_url)) == []
     with psycopg.connect(database_url) as conn:
         tables = {
             r[0]
@@ -39,7 +40,7 @@ def test_fresh_database_gets_all_migrations() -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        assert apply_migrations(f"{SERVER_URL}/{name}") == [
+        assert apply_migrations(Database(f"{SERVER_URL}/{name}")) == [
             "0001_initial",
             "0002_script_checked_at",
             "0003_script_failure",
@@ -71,7 +72,7 @@ def database_before(first_missing: str, tmp_path: Path, name: str) -> Iterator[s
         admin.execute(f'CREATE DATABASE "{name}"')
     url = f"{SERVER_URL}/{name}"
     try:
-        apply_migrations(url, before)
+        apply_migrations(Database(url), before)
         yield url
     finally:
         close_pool(url)
@@ -91,7 +92,7 @@ def test_decisions_recorded_twice_on_a_take_keep_the_first(tmp_path: Path) -> No
                     " VALUES ('s', 'hook', 1, %s)",
                     (decision,),
                 )
-        assert apply_migrations(url)[0] == "0004_one_decision_per_take"
+        assert apply_migrations(Database(url))[0] == "0004_one_decision_per_take"
         with psycopg.connect(url, autocommit=True) as conn:
             rows = conn.execute("SELECT decision, void FROM approvals ORDER BY id").fetchall()
         assert rows == [("rejected", False), ("approved", True), ("rejected", True)]
@@ -131,7 +132,7 @@ def test_narrations_from_before_get_their_own_take_and_keep_their_approval(
                     ("offer", 1, "rejected"),
                 )
             ]
-        assert apply_migrations(url) == ["0010_narration_takes"]
+        assert apply_migrations(Database(url)) == ["0010_narration_takes"]
         with psycopg.connect(url, autocommit=True) as conn:
             sections = conn.execute(
                 "SELECT id, current_take, narration_take, narration_overrides FROM sections"
@@ -180,7 +181,7 @@ def test_compilations_from_before_requests_keep_their_format_and_one_in_flight(
                 " ('s', 'succeeded', 'scripts/s/final/s-c1.mp4'), ('s', 'running', NULL),"
                 " ('s', 'running', NULL)"
             )
-        assert apply_migrations(url)[0] == "0007_compile_requests"
+        assert apply_migrations(Database(url))[0] == "0007_compile_requests"
         with psycopg.connect(url, autocommit=True) as conn:
             rows = conn.execute(
                 "SELECT status, output_format, quality FROM compilations ORDER BY id"
@@ -205,12 +206,12 @@ def test_inbox_rows_from_before_keep_their_numbers_and_new_ones_follow(tmp_path:
                 conn.execute(
                     "INSERT INTO webhook_inbox (webhook_id, body) VALUES (%s, '{}')", (f"old-{i}",)
                 )
-        assert apply_migrations(url) == [
+        assert apply_migrations(Database(url)) == [
             "0008_inbox_sequenced_by_reader",
             "0009_narration_stage",
             "0010_narration_takes",
         ]
-        inbox = PostgresInbox(url)
+        inbox = PostgresInbox(Database(url))
         old = inbox.read_after(0, 10)
         assert [(e.webhook_id, e.seq) for e in old] == [("old-0", 1), ("old-1", 2), ("old-2", 3)]
         assert inbox.put("new-0", "{}") is True and inbox.put("old-1", "{}") is False
@@ -222,4 +223,4 @@ def test_a_missing_migrations_folder_is_an_error_not_nothing_to_do(
 ) -> None:
     """An installed package run without VSL_PROJECT_ROOT must not pass for migrated."""
     with pytest.raises(FileNotFoundError, match="VSL_PROJECT_ROOT"):
-        apply_migrations(database_url, tmp_path / "database" / "migrations")
+        apply_migrations(Database(database_url), tmp_path / "database" / "migrations")

@@ -4,7 +4,7 @@ import time
 
 from tests.fixtures.pipeline import wait_for_jobs
 from vsl_pipelines.db import jobs as job_rows
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.generation.collect import collect_stage
@@ -17,17 +17,17 @@ from vsl_pipelines.storage.local import LocalMediaStore
 
 
 def test_keyframes_are_stored_probed_and_thumbnailed(
-    database_url: str,
+    db: Database,
     stored_script: Script,
     registry: Registry,
     prediction_client: PredictionClient,
     media_store: LocalMediaStore,
 ) -> None:
     submit_missing_predictions(
-        database_url, prediction_client, registry, media_store, "spring-launch", "keyframe"
+        db, prediction_client, registry, media_store, "spring-launch", "keyframe"
     )
-    wait_for_jobs(database_url, prediction_client, "spring-launch", "keyframe")
-    report = collect_stage(database_url, media_store, "spring-launch", "keyframe")
+    wait_for_jobs(db, prediction_client, "spring-launch", "keyframe")
+    report = collect_stage(db, media_store, "spring-launch", "keyframe")
     assert sorted(t["section"] for t in report.takes) == ["close", "hook", "offer"]
     offer = next(t for t in report.takes if t["section"] == "offer")
     assert offer["key"] == "scripts/spring-launch/offer/keyframe-v1.png"
@@ -36,11 +36,11 @@ def test_keyframes_are_stored_probed_and_thumbnailed(
     thumb = probe_media(media_store.local_path(offer["thumbnail"]))
     assert thumb.width == 320
     # Collecting again stores nothing new: every output is already collected.
-    assert collect_stage(database_url, media_store, "spring-launch", "keyframe").takes == []
+    assert collect_stage(db, media_store, "spring-launch", "keyframe").takes == []
 
 
 def test_an_expired_output_is_flagged_and_resubmitted(
-    database_url: str,
+    db: Database,
     stored_script: Script,
     registry: Registry,
     sandbox: RunningSandbox,
@@ -49,24 +49,24 @@ def test_an_expired_output_is_flagged_and_resubmitted(
 ) -> None:
     sandbox.knobs.output_ttl_s = 0.3
     submit_missing_predictions(
-        database_url, prediction_client, registry, media_store, "spring-launch", "soundtrack"
+        db, prediction_client, registry, media_store, "spring-launch", "soundtrack"
     )
-    wait_for_jobs(database_url, prediction_client, "spring-launch", "soundtrack")
+    wait_for_jobs(db, prediction_client, "spring-launch", "soundtrack")
     time.sleep(1.0)  # past the output's time to live: the sandbox deletes it, as Replicate does
-    report = collect_stage(database_url, media_store, "spring-launch", "soundtrack")
+    report = collect_stage(db, media_store, "spring-launch", "soundtrack")
     assert report.takes == [] and len(report.expired) == 1
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         [job] = job_rows.latest_jobs(conn, "spring-launch", "soundtrack")
     assert job["status"] == "expired" and "gone" in job["error"]
-    assert [r.step for r in next_runs(database_url, "spring-launch")] == ["requests"]
+    assert [r.step for r in next_runs(db, "spring-launch")] == ["requests"]
 
     sandbox.knobs.output_ttl_s = 3600
     again = submit_missing_predictions(
-        database_url, prediction_client, registry, media_store, "spring-launch", "soundtrack"
+        db, prediction_client, registry, media_store, "spring-launch", "soundtrack"
     )
     assert len(again.submitted) == 1
-    wait_for_jobs(database_url, prediction_client, "spring-launch", "soundtrack")
-    collected = collect_stage(database_url, media_store, "spring-launch", "soundtrack")
+    wait_for_jobs(db, prediction_client, "spring-launch", "soundtrack")
+    collected = collect_stage(db, media_store, "spring-launch", "soundtrack")
     [take] = collected.takes
     assert take["key"] == "scripts/spring-launch/_script/soundtrack-v1.wav"
     audio = probe_media(media_store.local_path(take["key"]))

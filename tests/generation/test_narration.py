@@ -3,7 +3,7 @@
 from tests.fixtures.pipeline import wait_for_jobs
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import load_script
 from vsl_pipelines.generation.collect import collect_stage, review_ready
@@ -19,25 +19,23 @@ SCRIPT = "spring-launch-narrated"
 
 
 def test_a_script_with_a_voice_gets_a_narration_take_per_section(
-    database_url: str,
+    db: Database,
     registry: Registry,
     prediction_client: PredictionClient,
     media_store: LocalMediaStore,
 ) -> None:
     script = load_script(NARRATED, registry)
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         script_rows.insert_script(conn, script, str(NARRATED))
     report = submit_missing_predictions(
-        database_url, prediction_client, registry, media_store, SCRIPT, "narration"
+        db, prediction_client, registry, media_store, SCRIPT, "narration"
     )
     assert sorted(p["section"] for p in report.submitted) == ["close", "hook", "offer"]
     assert {p["model"] for p in report.submitted} == {"kokoro-82m"}
     assert round(report.estimated_cost_usd, 4) == 0.0069
-    wait_for_jobs(database_url, prediction_client, SCRIPT, "narration")
-    assert [r.step for r in next_runs(database_url, SCRIPT) if r.step != "requests"] == [
-        "narrations"
-    ]
-    collected = collect_stage(database_url, media_store, SCRIPT, "narration")
+    wait_for_jobs(db, prediction_client, SCRIPT, "narration")
+    assert [r.step for r in next_runs(db, SCRIPT) if r.step != "requests"] == ["narrations"]
+    collected = collect_stage(db, media_store, SCRIPT, "narration")
     assert sorted(t["key"] for t in collected.takes) == [
         f"scripts/{SCRIPT}/{section}/narration-v1.wav" for section in ("close", "hook", "offer")
     ]
@@ -48,6 +46,6 @@ def test_a_script_with_a_voice_gets_a_narration_take_per_section(
         durations[take["section"]] = probe.duration_s
     assert all(1.0 < (d or 0) < 8 for d in durations.values()), durations
     # The narration alone does not make the script reviewable: its clips are still missing.
-    assert not review_ready(database_url, SCRIPT)
-    with connect(database_url) as conn:
+    assert not review_ready(db, SCRIPT)
+    with db.connect() as conn:
         assert len(take_rows.takes_of(conn, SCRIPT, "narration")) == 3

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from vsl_pipelines.db import jobs as job_rows
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.generation.predictions import PredictionClient, PredictionCreateError
@@ -23,54 +23,54 @@ def _sandbox_predictions(client: PredictionClient) -> list[dict]:
     return page["results"]
 
 
-def _jobs(database_url: str) -> list[dict]:
-    with connect(database_url) as conn:
+def _jobs(db: Database) -> list[dict]:
+    with db.connect() as conn:
         return job_rows.all_jobs(conn, "spring-launch")
 
 
 def test_keyframes_are_submitted_once(
-    database_url: str,
+    db: Database,
     stored_script: Script,
     registry: Registry,
     prediction_client: PredictionClient,
     media_store: LocalMediaStore,
 ) -> None:
     report = submit_missing_predictions(
-        database_url, prediction_client, registry, media_store, "spring-launch", "keyframe"
+        db, prediction_client, registry, media_store, "spring-launch", "keyframe"
     )
     assert sorted(p["section"] for p in report.submitted) == ["close", "hook", "offer"]
     again = submit_missing_predictions(
-        database_url, prediction_client, registry, media_store, "spring-launch", "keyframe"
+        db, prediction_client, registry, media_store, "spring-launch", "keyframe"
     )
     assert again.count == 0 and again.skipped_active + again.skipped_done == 3
-    jobs = _jobs(database_url)
+    jobs = _jobs(db)
     assert len(jobs) == 3 and all(j["prediction_id"] for j in jobs)
     remote = _sandbox_predictions(prediction_client)
     assert sorted(p["id"] for p in remote) == sorted(j["prediction_id"] for j in jobs)
     hook = next(j for j in jobs if j["section_id"] == "hook")
     assert hook["input"]["prompt"].startswith("a tired parent")
     assert hook["input"]["aspect_ratio"] == "16:9" and isinstance(hook["input"]["seed"], int)
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         status = conn.execute("SELECT status FROM scripts").fetchone()["status"]
     assert status == "generating"
 
 
 def test_clips_wait_for_their_keyframes(
-    database_url: str,
+    db: Database,
     stored_script: Script,
     registry: Registry,
     prediction_client: PredictionClient,
     media_store: LocalMediaStore,
 ) -> None:
     report = submit_missing_predictions(
-        database_url, prediction_client, registry, media_store, "spring-launch", "clip"
+        db, prediction_client, registry, media_store, "spring-launch", "clip"
     )
     assert report.count == 0 and report.waiting_for_keyframe == 2
-    assert _jobs(database_url) == []
+    assert _jobs(db) == []
 
 
 def test_throttled_creates_are_retried(
-    database_url: str,
+    db: Database,
     stored_script: Script,
     registry: Registry,
     sandbox: RunningSandbox,
@@ -79,14 +79,14 @@ def test_throttled_creates_are_retried(
 ) -> None:
     sandbox.knobs.throttle_next = 2
     report = submit_missing_predictions(
-        database_url, prediction_client, registry, media_store, "spring-launch", "soundtrack"
+        db, prediction_client, registry, media_store, "spring-launch", "soundtrack"
     )
     assert len(report.submitted) == 1
     assert len(_sandbox_predictions(prediction_client)) == 1
 
 
 def test_a_lost_create_response_does_not_duplicate_the_prediction(
-    database_url: str,
+    db: Database,
     stored_script: Script,
     registry: Registry,
     sandbox: RunningSandbox,
@@ -95,7 +95,7 @@ def test_a_lost_create_response_does_not_duplicate_the_prediction(
 ) -> None:
     sandbox.knobs.lose_response_next = 1
     report = submit_missing_predictions(
-        database_url, prediction_client, registry, media_store, "spring-launch", "soundtrack"
+        db, prediction_client, registry, media_store, "spring-launch", "soundtrack"
     )
     remote = _sandbox_predictions(prediction_client)
     assert len(remote) == 1, "the retry must find the prediction the lost response created"
@@ -103,7 +103,7 @@ def test_a_lost_create_response_does_not_duplicate_the_prediction(
 
 
 def test_a_crash_between_reservation_and_creation_is_recovered(
-    database_url: str,
+    db: Database,
     stored_script: Script,
     registry: Registry,
     prediction_client: PredictionClient,
@@ -111,37 +111,37 @@ def test_a_crash_between_reservation_and_creation_is_recovered(
 ) -> None:
     # The first run reserved the job and created the prediction, then died before recording it.
     submit_missing_predictions(
-        database_url, prediction_client, registry, media_store, "spring-launch", "soundtrack"
+        db, prediction_client, registry, media_store, "spring-launch", "soundtrack"
     )
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         conn.execute("UPDATE jobs SET prediction_id = NULL, status = 'creating'")
     report = submit_missing_predictions(
-        database_url, prediction_client, registry, media_store, "spring-launch", "soundtrack"
+        db, prediction_client, registry, media_store, "spring-launch", "soundtrack"
     )
     assert len(report.recovered) == 1 and report.submitted == []
     assert len(_sandbox_predictions(prediction_client)) == 1
-    assert _jobs(database_url)[0]["prediction_id"] == report.recovered[0]["prediction_id"]
+    assert _jobs(db)[0]["prediction_id"] == report.recovered[0]["prediction_id"]
 
 
 def test_over_budget_submits_nothing(
-    database_url: str,
+    db: Database,
     stored_script: Script,
     registry: Registry,
     prediction_client: PredictionClient,
     media_store: LocalMediaStore,
 ) -> None:
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         conn.execute("UPDATE scripts SET document = jsonb_set(document, '{budget_usd}', '0.005')")
     with pytest.raises(BudgetExceeded, match="over its budget"):
         submit_missing_predictions(
-            database_url, prediction_client, registry, media_store, "spring-launch", "keyframe"
+            db, prediction_client, registry, media_store, "spring-launch", "keyframe"
         )
-    assert _jobs(database_url) == []
+    assert _jobs(db) == []
     assert _sandbox_predictions(prediction_client) == []
 
 
 def test_a_refused_create_fails_the_job_with_a_clear_error(
-    database_url: str,
+    db: Database,
     stored_script: Script,
     registry: Registry,
     sandbox: RunningSandbox,
@@ -151,13 +151,13 @@ def test_a_refused_create_fails_the_job_with_a_clear_error(
     sandbox.knobs.error_next = 10
     with pytest.raises(PredictionCreateError, match="failed 6 times"):
         submit_missing_predictions(
-            database_url, prediction_client, registry, media_store, "spring-launch", "soundtrack"
+            db, prediction_client, registry, media_store, "spring-launch", "soundtrack"
         )
-    [job] = _jobs(database_url)
+    [job] = _jobs(db)
     assert job["status"] == "failed" and "r8_" not in (job["error"] or "")
     sandbox.knobs.error_next = 0
     retry = submit_missing_predictions(
-        database_url, prediction_client, registry, media_store, "spring-launch", "soundtrack"
+        db, prediction_client, registry, media_store, "spring-launch", "soundtrack"
     )
     assert len(retry.submitted) == 1
-    assert [j["attempt"] for j in _jobs(database_url)] == [1, 2]
+    assert [j["attempt"] for j in _jobs(db)] == [1, 2]

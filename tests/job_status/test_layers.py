@@ -14,7 +14,7 @@ import redis
 from tests.fixtures.aws import aws_client
 from tests.fixtures.scripts import record_job
 from vsl_pipelines.db import jobs as job_rows
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.job_status.dynamodb_table import DynamoJobsTable, create_jobs_table
 from vsl_pipelines.job_status.layers import JobStatusLayers
@@ -39,27 +39,27 @@ def cache(redis_url: str, redis_prefix: str) -> RedisStatusDocuments:
     )
 
 
-def public_id(database_url: str, job_id: int) -> str:
-    with connect(database_url) as conn:
+def public_id(db: Database, job_id: int) -> str:
+    with db.connect() as conn:
         row = conn.execute("SELECT public_id FROM jobs WHERE id = %s", (job_id,)).fetchone()
     assert row is not None
     return str(row["public_id"])
 
 
-def new_job(database_url: str, prediction: str, status: str = "starting") -> tuple[int, str]:
-    with connect(database_url) as conn:
+def new_job(db: Database, prediction: str, status: str = "starting") -> tuple[int, str]:
+    with db.connect() as conn:
         job_id = record_job(conn, prediction, status)
-    return job_id, public_id(database_url, job_id)
+    return job_id, public_id(db, job_id)
 
 
 def test_each_layer_answers_and_fills_the_ones_above(
-    database_url: str,
+    db: Database,
     stored_script: Script,
     cache: RedisStatusDocuments,
     jobs_table: DynamoJobsTable,
 ) -> None:
-    layers = JobStatusLayers(database_url, [cache, jobs_table])
-    job_id, jid = new_job(database_url, "pred-1")
+    layers = JobStatusLayers(db, [cache, jobs_table])
+    job_id, jid = new_job(db, "pred-1")
 
     document, source = layers.read(jid)
     assert source == "database"
@@ -82,7 +82,7 @@ def test_each_layer_answers_and_fills_the_ones_above(
     assert cache.get(jid) == document, "the DynamoDB answer refilled Redis"
 
     # A webhook applied and published: every layer follows.
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         job_rows.apply_prediction(conn, {"id": "pred-1", "status": "processing"})
     layers.publish([job_id])
     moved, source = layers.read(jid)
@@ -91,13 +91,13 @@ def test_each_layer_answers_and_fills_the_ones_above(
 
 
 def test_no_layer_moves_a_job_backwards(
-    database_url: str,
+    db: Database,
     stored_script: Script,
     cache: RedisStatusDocuments,
     jobs_table: DynamoJobsTable,
 ) -> None:
-    _, jid = new_job(database_url, "pred-2")
-    base = JobStatusLayers(database_url).read(jid)[0]
+    _, jid = new_job(db, "pred-2")
+    base = JobStatusLayers(db).read(jid)[0]
     assert base is not None
     failed = {**base, "status": "failed", "error": "boom"}
     processing = {**base, "status": "processing"}
@@ -112,14 +112,14 @@ def test_no_layer_moves_a_job_backwards(
 
 
 def test_a_stopped_redis_answers_from_the_next_layer(
-    database_url: str,
+    db: Database,
     stored_script: Script,
     private_redis_url: str,
     jobs_table: DynamoJobsTable,
 ) -> None:
     client = redis.Redis.from_url(private_redis_url, decode_responses=True, socket_timeout=2)
-    layers = JobStatusLayers(database_url, [RedisStatusDocuments(client), jobs_table])
-    job_id, jid = new_job(database_url, "pred-3")
+    layers = JobStatusLayers(db, [RedisStatusDocuments(client), jobs_table])
+    job_id, jid = new_job(db, "pred-3")
     assert layers.read(jid)[1] == "database"
     assert layers.read(jid)[1] == "redis"
 
@@ -127,7 +127,7 @@ def test_a_stopped_redis_answers_from_the_next_layer(
     started = time.monotonic()
     document, source = layers.read(jid)
     assert source == "dynamodb" and document is not None and document["status"] == "pending"
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         job_rows.apply_prediction(conn, {"id": "pred-3", "status": "failed", "error": "x"})
     layers.publish([job_id])  # Redis down: DynamoDB still written, nothing raised
     document, source = layers.read(jid)
@@ -135,29 +135,31 @@ def test_a_stopped_redis_answers_from_the_next_layer(
     assert time.monotonic() - started < 10
 
     # Without DynamoDB too, PostgreSQL answers.
-    alone = JobStatusLayers(database_url, [RedisStatusDocuments(client)])
+    alone = JobStatusLayers(db, [RedisStatusDocuments(client)])
     document, source = alone.read(jid)
     assert source == "database" and document is not None and document["error"] == "x"
 
 
 def test_the_warm_path_does_not_touch_postgres(
-    database_url: str, stored_script: Script, cache: RedisStatusDocuments
+    db: Database, stored_script: Script, cache: RedisStatusDocuments
 ) -> None:
-    layers = JobStatusLayers(database_url, [cache])
-    _, jid = new_job(database_url, "pred-4")
+    layers = JobStatusLayers(db, [cache])
+    _, jid = new_job(db, "pred-4")
     layers.read(jid)
     # The same layers over a database that cannot be reached: every warm read still answers.
-    unreachable = JobStatusLayers("postgresql://127.0.0.1:1/none?connect_timeout=1", [cache])
+    unreachable = JobStatusLayers(
+        Database("postgresql://127.0.0.1:1/none?connect_timeout=1"), [cache]
+    )
     for _ in range(20):
         document, source = unreachable.read(jid)
         assert source == "redis" and document is not None and document["jobId"] == jid
 
 
 def test_an_unknown_job_is_missing_and_cached_nowhere(
-    database_url: str, stored_script: Script, cache: RedisStatusDocuments
+    db: Database, stored_script: Script, cache: RedisStatusDocuments
 ) -> None:
     unknown = str(uuid.uuid4())
-    assert JobStatusLayers(database_url, [cache]).read(unknown) == (None, "missing")
+    assert JobStatusLayers(db, [cache]).read(unknown) == (None, "missing")
     assert cache.get(unknown) is None
 
 

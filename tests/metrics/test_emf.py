@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.fixtures.scripts import record_job
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.generation.progress import apply_events
 from vsl_pipelines.logs import JsonFormatter
@@ -63,9 +63,9 @@ def test_an_unknown_metric_is_refused() -> None:
 
 
 def test_applied_webhooks_record_their_latency(
-    caplog: pytest.LogCaptureFixture, database_url: str, stored_script: Script
+    caplog: pytest.LogCaptureFixture, db: Database, stored_script: Script
 ) -> None:
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         record_job(conn, "p-late")
     body = {
         "id": "p-late",
@@ -75,7 +75,7 @@ def test_applied_webhooks_record_their_latency(
     }
     received = datetime(2026, 11, 30, 10, 0, 0, 750_000, tzinfo=UTC)
     caplog.set_level(logging.INFO, logger="vsl_pipelines.metrics")
-    apply_events(database_url, [json.dumps(body)], received=[received])
+    apply_events(db, [json.dumps(body)], received=[received])
     lines = {line["action"]: line for line in emitted(caplog)}
     assert lines["webhook_applied"]["WebhookLatency"] == 750.0
     assert lines["job_completed"]["ProcessingTime"] == 3.5

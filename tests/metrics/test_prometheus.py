@@ -11,15 +11,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures.scripts import record_job
 from vsl_pipelines.db import jobs as job_rows
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.job_status.redis_documents import status_documents_from_url
 from vsl_pipelines.metrics.prometheus import metrics_renderer
 
 
-def scrape(database_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = metrics_renderer(database_url)().decode()
+def scrape(db: Database) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = metrics_renderer(db)().decode()
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(text)
@@ -27,10 +27,8 @@ def scrape(database_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
     }
 
 
-def test_jobs_webhooks_and_compilations_are_counted(
-    database_url: str, stored_script: Script
-) -> None:
-    with connect(database_url) as conn:
+def test_jobs_webhooks_and_compilations_are_counted(db: Database, stored_script: Script) -> None:
+    with db.connect() as conn:
         for prediction, status in (("p1", "starting"), ("p2", "starting"), ("p3", "starting")):
             record_job(conn, prediction, status)
             conn.execute("UPDATE jobs SET take = id WHERE prediction_id = %s", (prediction,))
@@ -48,7 +46,7 @@ def test_jobs_webhooks_and_compilations_are_counted(
             "INSERT INTO compilations (script_id, status, created_at, completed_at)"
             " VALUES ('spring-launch', 'succeeded', now() - interval '3 seconds', now())"
         )
-    samples = scrape(database_url)
+    samples = scrape(db)
     model = (("model", "flux-schnell"),)
     assert samples[("vsl_jobs_started_total", model)] == 3
     assert samples[("vsl_jobs_completed_total", model)] == 1
@@ -66,20 +64,20 @@ def test_jobs_webhooks_and_compilations_are_counted(
 
 
 def test_status_reads_are_counted_by_the_layer_that_answered(
-    database_url: str, stored_script: Script, redis_url: str, redis_prefix: str
+    db: Database, stored_script: Script, redis_url: str, redis_prefix: str
 ) -> None:
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         job_id = record_job(conn, "p-cache")
         row = conn.execute("SELECT public_id FROM jobs WHERE id = %s", (job_id,)).fetchone()
     assert row is not None
-    before = scrape(database_url)
+    before = scrape(db)
     cache = status_documents_from_url(redis_url, redis_prefix)
     assert cache is not None
-    layers = JobStatusLayers(database_url, [cache])
+    layers = JobStatusLayers(db, [cache])
     for _ in range(3):
         layers.read(str(row["public_id"]))  # from the database, then twice from Redis
     layers.read("00000000-0000-0000-0000-000000000000")
-    after = scrape(database_url)
+    after = scrape(db)
 
     def delta(layer: str) -> float:
         key = ("vsl_status_reads_total", (("layer", layer),))
@@ -88,15 +86,15 @@ def test_status_reads_are_counted_by_the_layer_that_answered(
     assert (delta("database"), delta("redis"), delta("missing")) == (1, 2, 1)
 
 
-def test_a_database_outage_still_answers(database_url: str) -> None:
+def test_a_database_outage_still_answers(db: Database) -> None:
     text = metrics_renderer("postgresql://127.0.0.1:1/none?connect_timeout=1")().decode()
     assert "vsl_jobs_started" not in text  # nothing invented; the scrape itself succeeds
 
 
 def test_the_service_serves_metrics_under_the_api_rules(
-    database_url: str, stored_script: Script, start_api: Any
+    db: Database, stored_script: Script, start_api: Any
 ) -> None:
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         record_job(conn, "p-http")
     open_service = start_api()
     response = httpx.get(f"{open_service.url}/metrics")

@@ -11,7 +11,7 @@ import pytest
 
 from tests.fixtures.scripts import record_job
 from vsl_pipelines.db import jobs as job_rows
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.defs.costs.assets import cost_report
 from vsl_pipelines.defs.resources import DatabaseResource
 from vsl_pipelines.domain.script import Script
@@ -19,10 +19,10 @@ from vsl_pipelines.services.costs import cost_report as build_cost_report
 
 
 @pytest.fixture
-def spent(database_url: str, stored_script: Script) -> str:
+def spent(db: Database, stored_script: Script) -> Database:
     """Three script predictions on Nov 3 (one failed, one collected at its actual cost) and an
     ad-hoc one, one on Nov 4, one still being created (not spent)."""
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         for prediction, status, day in (
             ("p1", "succeeded", "2026-11-03 10:00"),
             ("p2", "failed", "2026-11-03 23:59"),
@@ -51,10 +51,10 @@ def spent(database_url: str, stored_script: Script) -> str:
         conn.execute(
             "UPDATE jobs SET created_at = '2026-11-03 15:00+00' WHERE id = %s", (adhoc["id"],)
         )
-    return database_url
+    return db
 
 
-def test_a_report_totals_and_groups_the_days(spent: str) -> None:
+def test_a_report_totals_and_groups_the_days(spent: Database) -> None:
     report = build_cost_report(spent, date(2026, 11, 3), date(2026, 11, 4))
     assert (report["jobs"], report["succeeded"], report["failed"]) == (4, 3, 1)
     assert report["estimated_usd"] == 0.019 and report["actual_usd"] == 0.002
@@ -72,12 +72,12 @@ def test_a_report_totals_and_groups_the_days(spent: str) -> None:
     assert one_day["jobs"] == 1 and one_day["estimated_usd"] == 0.003
 
 
-def test_the_daily_asset_records_the_days_figures(spent: str) -> None:
+def test_the_daily_asset_records_the_days_figures(spent: Database) -> None:
     with dg.instance_for_test() as instance:
         result = dg.materialize(
             [cost_report],
             partition_key="2026-11-03",
-            resources={"database": DatabaseResource(url=spent)},
+            resources={"database": DatabaseResource(url=spent.url)},
             instance=instance,
         )
     [event] = result.asset_materializations_for_node("cost_report")
@@ -91,7 +91,7 @@ def test_the_daily_asset_records_the_days_figures(spent: str) -> None:
     assert metadata["by_user"].value["u-7"]["jobs"] == 1
 
 
-def test_the_api_gives_the_figures_grouped(spent: str, start_api: Any) -> None:
+def test_the_api_gives_the_figures_grouped(spent: Database, start_api: Any) -> None:
     service = start_api()
     url = f"{service.url}/api/costs"
     by_model = httpx.get(url, params={"from": "2026-11-03", "to": "2026-11-04", "groupBy": "model"})

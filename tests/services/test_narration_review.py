@@ -9,7 +9,8 @@ import pytest
 
 from tests.fixtures.scripts import record_clip
 from vsl_pipelines.db import takes as take_rows
-from vsl_pipelines.db.connection import Conn, connect
+from vsl_pipelines.db.connection import Conn
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.scripts import insert_script, sections_of
 from vsl_pipelines.domain.narration import spoken_text
 from vsl_pipelines.domain.registry import Registry
@@ -51,16 +52,16 @@ def record_narration(conn: Conn, section: str, take: int = 1) -> int:
 
 
 @pytest.fixture
-def narrated(database_url: str, registry: Registry) -> Script:
+def narrated(db: Database, registry: Registry) -> Script:
     script = load_script(NARRATED, registry)
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         insert_script(conn, script, str(NARRATED))
     return script
 
 
 @pytest.fixture
-def conn(database_url: str, narrated: Script) -> Iterator[Conn]:
-    with connect(database_url) as conn:
+def conn(db: Database, narrated: Script) -> Iterator[Conn]:
+    with db.connect() as conn:
         yield conn
 
 
@@ -117,7 +118,7 @@ def test_one_decision_per_take_of_each_subject(conn: Conn) -> None:
 
 
 def test_a_narration_rejection_starts_only_a_new_narration_take(
-    conn: Conn, database_url: str, registry: Registry
+    conn: Conn, db: Database, registry: Registry
 ) -> None:
     record_clip(conn, "hook", script_id=SCRIPT)
     record_narration(conn, "hook")
@@ -134,7 +135,7 @@ def test_a_narration_rejection_starts_only_a_new_narration_take(
     assert row["params"] == {"speed": 1.2, "voice": "af_sarah"}
     assert row["text"] == "Tired of choosing dinner every night?"
     conn.commit()
-    decisions = read_decisions(database_url, 0, 10)
+    decisions = read_decisions(db, 0, 10)
     [retake] = decisions.retakes
     assert (retake.section_id, retake.subject, retake.take) == ("hook", "narration", 2)
     assert retake.stages == ("narration",)
@@ -158,7 +159,7 @@ def test_a_narration_rejection_starts_only_a_new_narration_take(
     record_narration(conn, "hook", take=2)
     decide(conn, SCRIPT, "hook", "rejected", subject="narration", params={"speed": 0.9})
     conn.commit()
-    [again] = read_decisions(database_url, decisions.cursor, 10).retakes
+    [again] = read_decisions(db, decisions.cursor, 10).retakes
     assert again.take == 3
     assert section(conn, "hook")["narration_overrides"] == {
         "text": "Tired of choosing dinner every night?",
@@ -207,9 +208,9 @@ def test_fields_of_another_subject_or_decision_are_refused(conn: Conn) -> None:
 
 
 def test_a_section_without_a_voice_has_no_narration_to_decide(
-    database_url: str, stored_script: Script
+    db: Database, stored_script: Script
 ) -> None:
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         record_clip(conn, "hook")
         with pytest.raises(ReviewError, match=r"spring-launch/hook has no voice"):
             decide(conn, "spring-launch", "hook", "approved", subject="narration")
@@ -251,22 +252,22 @@ def test_compile_needs_every_clip_and_narration_approved(conn: Conn) -> None:
 
 
 def test_the_status_has_no_narration_take_for_a_section_without_voice(
-    database_url: str, stored_script: Script
+    db: Database, stored_script: Script
 ) -> None:
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         shown = script_status(conn, "spring-launch")["sections"]
     assert {(s["narration_take"], s["narration_decision"]) for s in shown} == {(None, None)}
 
 
 def test_only_voiced_sections_need_a_narration_approval(
-    database_url: str, sample_script: Script
+    db: Database, sample_script: Script
 ) -> None:
     """A voice of its own on one section of a script without one: that section alone has a
     narration to approve."""
     document = sample_script.model_dump(mode="json")
     document["id"] = "one-voice"
     document["sections"][1]["voice"] = {"model": "kokoro-82m", "params": {"voice": "am_adam"}}
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         insert_script(conn, Script.model_validate(document), None)
         for section_id in SECTIONS:
             record_clip(conn, section_id, script_id="one-voice")

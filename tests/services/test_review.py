@@ -10,7 +10,8 @@ import pytest
 
 from tests.fixtures.scripts import record_clip
 from vsl_pipelines.db.approvals import decisions_after, latest_decisions
-from vsl_pipelines.db.connection import Conn, connect
+from vsl_pipelines.db.connection import Conn
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.scripts import ScriptNotFound, start_new_take
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.services.review import (
@@ -25,8 +26,8 @@ SCRIPT = "spring-launch"
 
 
 @pytest.fixture
-def conn(database_url: str, stored_script: Script) -> Iterator[Conn]:
-    with connect(database_url) as conn:
+def conn(db: Database, stored_script: Script) -> Iterator[Conn]:
+    with db.connect() as conn:
         yield conn
 
 
@@ -143,9 +144,9 @@ def test_a_decision_on_a_take_no_longer_under_review_is_refused(conn: Conn) -> N
 
 
 def test_twenty_concurrent_decisions_have_exactly_one_winner(
-    database_url: str, stored_script: Script
+    db: Database, stored_script: Script
 ) -> None:
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         record_clip(conn, "hook")
     barrier = threading.Barrier(20)
 
@@ -153,7 +154,7 @@ def test_twenty_concurrent_decisions_have_exactly_one_winner(
         decision = "approved" if i % 2 else "rejected"
         barrier.wait()
         try:
-            with connect(database_url) as conn:
+            with db.connect() as conn:
                 decide(conn, SCRIPT, "hook", decision, reviewer=f"r{i}")
             return decision
         except AlreadyDecided:
@@ -163,7 +164,7 @@ def test_twenty_concurrent_decisions_have_exactly_one_winner(
         outcomes = list(pool.map(one, range(20)))
     assert outcomes.count("refused") == 19, outcomes
     [winner] = [o for o in outcomes if o != "refused"]
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         rows = conn.execute("SELECT decision FROM approvals").fetchall()
         assert [r["decision"] for r in rows] == [winner]
         status = latest_decisions(conn, SCRIPT)[("hook", 1)]["decision"]

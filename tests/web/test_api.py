@@ -16,7 +16,7 @@ from tests.fixtures.api import LOCAL_BASE_URL, BuildApiApp, StartApi, add_clip
 from tests.fixtures.media import ClipFactory
 from tests.fixtures.scripts import SAMPLE_SCRIPT
 from vsl_pipelines.db import compilations as compilation_rows
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.scripts import insert_script
 from vsl_pipelines.db.takes import record_take
 from vsl_pipelines.domain.registry import Registry
@@ -37,20 +37,20 @@ SAMPLE_TEXT = SAMPLE_SCRIPT.read_bytes()
 SAMPLE_DOCUMENT: dict[str, Any] = yaml.safe_load(SAMPLE_TEXT)
 
 
-def row_counts(database_url: str) -> dict[str, int]:
-    with connect(database_url) as conn:
+def row_counts(db: Database) -> dict[str, int]:
+    with db.connect() as conn:
         return {
             table: conn.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"]
             for table in ("scripts", "sections", "approvals")
         }
 
 
-def add_compilation(database_url: str, store: Any, script_id: str, video: Path) -> str:
-    with connect(database_url) as conn:
+def add_compilation(db: Database, store: Any, script_id: str, video: Path) -> str:
+    with db.connect() as conn:
         compilation_id = compilation_rows.start_compilation(conn, script_id, "mp4")["id"]
     key = f"scripts/{script_id}/final/{script_id}-c{compilation_id}{video.suffix}"
     uri = store.put_file(key, video)
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         compilation_rows.finish_compilation(
             conn,
             compilation_id,
@@ -69,7 +69,7 @@ def add_compilation(database_url: str, store: Any, script_id: str, video: Path) 
 
 
 def test_submit_json_then_resubmit_is_409(
-    api_service: RunningService, database_url: str, sample_script: Script, registry: Registry
+    api_service: RunningService, db: Database, sample_script: Script, registry: Registry
 ) -> None:
     response = httpx.post(f"{api_service.url}/api/scripts", json=SAMPLE_DOCUMENT, timeout=10)
     assert response.status_code == 201, response.text
@@ -81,11 +81,11 @@ def test_submit_json_then_resubmit_is_409(
     again = httpx.post(f"{api_service.url}/api/scripts", json=SAMPLE_DOCUMENT, timeout=10)
     assert again.status_code == 409
     assert "spring-launch" in again.json()["detail"]
-    assert row_counts(database_url) == {"scripts": 1, "sections": 3, "approvals": 0}
+    assert row_counts(db) == {"scripts": 1, "sections": 3, "approvals": 0}
 
 
 @pytest.mark.parametrize("content_type", ["application/yaml", "text/yaml; charset=utf-8"])
-def test_submit_yaml(api_service: RunningService, database_url: str, content_type: str) -> None:
+def test_submit_yaml(api_service: RunningService, db: Database, content_type: str) -> None:
     response = httpx.post(
         f"{api_service.url}/api/scripts",
         content=SAMPLE_TEXT,
@@ -94,7 +94,7 @@ def test_submit_yaml(api_service: RunningService, database_url: str, content_typ
     )
     assert response.status_code == 201, response.text
     assert response.json()["script_id"] == "spring-launch"
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         row = conn.execute("SELECT document FROM scripts").fetchone()
     assert row["document"]["sections"][1]["still"] == {"duration_s": 3.0, "zoom": True}
 
@@ -122,14 +122,14 @@ INVALID_SCRIPTS = {
 
 @pytest.mark.parametrize("case", INVALID_SCRIPTS, ids=list(INVALID_SCRIPTS))
 def test_invalid_script_is_422_naming_the_field_and_stores_nothing(
-    api_service: RunningService, database_url: str, case: str
+    api_service: RunningService, db: Database, case: str
 ) -> None:
     document, field = INVALID_SCRIPTS[case]
     response = httpx.post(f"{api_service.url}/api/scripts", json=document, timeout=10)
     assert response.status_code == 422
     detail = response.json()["detail"]
     assert detail.startswith("request body: ") and field in detail, detail
-    assert row_counts(database_url) == {"scripts": 0, "sections": 0, "approvals": 0}
+    assert row_counts(db) == {"scripts": 0, "sections": 0, "approvals": 0}
 
 
 @pytest.mark.parametrize(
@@ -143,7 +143,7 @@ def test_invalid_script_is_422_naming_the_field_and_stores_nothing(
 )
 def test_unreadable_body_is_refused(
     api_service: RunningService,
-    database_url: str,
+    db: Database,
     content: bytes,
     content_type: str,
     status: int,
@@ -157,7 +157,7 @@ def test_unreadable_body_is_refused(
     )
     assert response.status_code == status
     assert words in response.json()["detail"]
-    assert row_counts(database_url)["scripts"] == 0
+    assert row_counts(db)["scripts"] == 0
 
 
 # -- reading --------------------------------------------------------------------------------
@@ -185,7 +185,7 @@ def test_list_show_and_unknown_script(api_service: RunningService, stored_script
 
 
 def test_approve_and_reject_append_decisions(
-    api_service: RunningService, database_url: str, stored_script: Script
+    api_service: RunningService, db: Database, stored_script: Script
 ) -> None:
     base = f"{api_service.url}/api/scripts/spring-launch/sections"
     assert httpx.get(f"{api_service.url}/api/review", timeout=10).json() == []
@@ -193,8 +193,8 @@ def test_approve_and_reject_append_decisions(
     early = httpx.post(f"{base}/hook/approve", json={}, timeout=10)
     assert early.status_code == 409 and "no clip" in early.json()["detail"]
 
-    add_clip(database_url, "spring-launch", "hook")
-    add_clip(database_url, "spring-launch", "close")
+    add_clip(db, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "close")
     queue = httpx.get(f"{api_service.url}/api/review?script=spring-launch", timeout=10).json()
     assert [(q["section"], q["take"]) for q in queue] == [("hook", 1), ("close", 1)]
 
@@ -206,7 +206,7 @@ def test_approve_and_reject_append_decisions(
         f"{base}/close/reject", json={"note": "too dark", "prompt": "brighter", "seed": 7}
     )
     assert rejected.status_code == 201
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         rows = conn.execute("SELECT * FROM approvals ORDER BY id").fetchall()
     assert [(r["id"], r["section_id"], r["decision"]) for r in rows] == [
         (approved.json()["approval_id"], "hook", "approved"),
@@ -230,20 +230,20 @@ def test_approve_and_reject_append_decisions(
 )
 def test_refused_decisions_write_nothing(
     api_service: RunningService,
-    database_url: str,
+    db: Database,
     stored_script: Script,
     path: str,
     body: dict[str, Any],
     status: int,
     words: str,
 ) -> None:
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
     response = httpx.post(
         f"{api_service.url}/api/scripts/spring-launch/sections/{path}", json=body, timeout=10
     )
     assert response.status_code == status
     assert words in response.json()["detail"]
-    assert row_counts(database_url)["approvals"] == 0
+    assert row_counts(db)["approvals"] == 0
 
 
 def test_decision_on_unknown_script_is_404(api_service: RunningService) -> None:
@@ -254,12 +254,12 @@ def test_decision_on_unknown_script_is_404(api_service: RunningService) -> None:
 
 
 def test_narration_decisions_by_subject(
-    api_service: RunningService, database_url: str, registry: Registry
+    api_service: RunningService, db: Database, registry: Registry
 ) -> None:
     """`"subject": "narration"` decides a voiced section's narration take, a rejection with the
     corrected `text` and voice `params`; refusals name the field and store nothing."""
     narrated = SAMPLE_SCRIPT.with_name("spring-launch-narrated.yaml")
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         insert_script(conn, load_script(narrated, registry), str(narrated))
         take_ids = {
             section: record_take(
@@ -276,7 +276,7 @@ def test_narration_decisions_by_subject(
             )["id"]
             for section in ("hook", "offer")
         }
-    add_clip(database_url, "spring-launch-narrated", "hook")
+    add_clip(db, "spring-launch-narrated", "hook")
     queue = httpx.get(f"{api_service.url}/api/review", timeout=10).json()
     assert [(q["section"], q["subject"], q["take"]) for q in queue] == [
         ("hook", "clip", 1),
@@ -300,7 +300,7 @@ def test_narration_decisions_by_subject(
         response = httpx.post(f"{base}/{path}", json=body, timeout=10)
         assert response.status_code == status, (body, response.text)
         assert words in response.json()["detail"], response.json()
-    assert row_counts(database_url)["approvals"] == 0
+    assert row_counts(db)["approvals"] == 0
 
     rejected = httpx.post(
         f"{base}/hook/reject",
@@ -318,7 +318,7 @@ def test_narration_decisions_by_subject(
     )
     assert by_id.status_code == 201, by_id.text
     assert (by_id.json()["section"], by_id.json()["subject"]) == ("offer", "narration")
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         rows = conn.execute("SELECT * FROM approvals ORDER BY id").fetchall()
     assert [(r["section_id"], r["subject"], r["decision"]) for r in rows] == [
         ("hook", "narration", "rejected"),
@@ -334,16 +334,16 @@ def test_narration_decisions_by_subject(
 
 
 def test_a_section_without_a_voice_has_no_narration_decision(
-    api_service: RunningService, database_url: str, stored_script: Script
+    api_service: RunningService, db: Database, stored_script: Script
 ) -> None:
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
     response = httpx.post(
         f"{api_service.url}/api/scripts/spring-launch/sections/hook/approve",
         json={"subject": "narration"},
         timeout=10,
     )
     assert response.status_code == 422 and "has no voice" in response.json()["detail"]
-    assert row_counts(database_url)["approvals"] == 0
+    assert row_counts(db)["approvals"] == 0
 
 
 # -- download -------------------------------------------------------------------------------
@@ -351,7 +351,7 @@ def test_a_section_without_a_voice_has_no_narration_decision(
 
 def test_video_streams_the_latest_compilation(
     api_service: RunningService,
-    database_url: str,
+    db: Database,
     stored_script: Script,
     api_media_store: LocalMediaStore,
     make_clip: ClipFactory,
@@ -360,16 +360,16 @@ def test_video_streams_the_latest_compilation(
     missing = httpx.get(url, timeout=10)
     assert missing.status_code == 404 and "not compiled yet" in missing.json()["detail"]
 
-    add_compilation(database_url, api_media_store, "spring-launch", make_clip(tone=330))
+    add_compilation(db, api_media_store, "spring-launch", make_clip(tone=330))
     video = make_clip(tone=550)
-    add_compilation(database_url, api_media_store, "spring-launch", video)
+    add_compilation(db, api_media_store, "spring-launch", video)
     response = httpx.get(url, timeout=10)
     assert response.status_code == 200
     assert response.content == video.read_bytes()
     assert response.headers["content-type"] == "video/mp4"
     assert 'filename="spring-launch.mp4"' in response.headers["content-disposition"]
 
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         compilation_rows.start_compilation(conn, "spring-launch", "mp4")  # a recompile in progress
     during = httpx.get(url, timeout=10)
     assert during.status_code == 200, "the last published video stays downloadable"
@@ -378,7 +378,7 @@ def test_video_streams_the_latest_compilation(
 
 def test_video_on_s3_redirects_to_a_presigned_url(
     start_api: StartApi,
-    database_url: str,
+    db: Database,
     stored_script: Script,
     s3_bucket: tuple[Any, str],
     tmp_path: Path,
@@ -388,7 +388,7 @@ def test_video_on_s3_redirects_to_a_presigned_url(
     store = S3MediaStore(bucket, client=client, cache_dir=tmp_path / "cache")
     service = start_api(media_store=store)
     video = make_clip()
-    add_compilation(database_url, store, "spring-launch", video)
+    add_compilation(db, store, "spring-launch", video)
     response = httpx.get(f"{service.url}/api/scripts/spring-launch/video", timeout=10)
     assert response.status_code == 307
     assert response.headers["location"].startswith(client.meta.endpoint_url)
@@ -430,10 +430,10 @@ def test_without_a_key_only_loopback_clients_are_served(
 
 
 def test_app_from_settings_serves_the_api_with_the_configured_key(
-    database_url: str, tmp_path: Path
+    db: Database, tmp_path: Path
 ) -> None:
     settings = Settings(
-        DATABASE_URL=database_url,
+        DATABASE_URL=db.url,
         REPLICATE_WEBHOOK_SECRET="whsec_" + "A" * 43 + "=",
         VSL_MEDIA_ROOT=tmp_path,
         VSL_API_KEY=API_KEY,
@@ -459,11 +459,11 @@ DECISION = "/api/scripts/spring-launch/sections/hook/reject"
 
 
 def test_writes_without_a_json_or_yaml_content_type_are_415(
-    api_service: RunningService, database_url: str, stored_script: Script
+    api_service: RunningService, db: Database, stored_script: Script
 ) -> None:
     """What `fetch(url, {method: "POST", mode: "no-cors", body})` from any page sends: no
     Content-Type (or a form's, or text/plain); it used to be read as JSON."""
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
     other = {**SAMPLE_DOCUMENT, "id": "from-elsewhere"}
     body = json.dumps(other).encode()
     for headers in ({}, {"content-type": "text/plain"}, {"content-type": FORM_TYPE}):
@@ -479,7 +479,7 @@ def test_writes_without_a_json_or_yaml_content_type_are_415(
             timeout=10,
         )
         assert decided.status_code == 415, (headers, decided.text)
-    assert row_counts(database_url) == {"scripts": 1, "sections": 3, "approvals": 0}
+    assert row_counts(db) == {"scripts": 1, "sections": 3, "approvals": 0}
 
 
 @pytest.mark.parametrize(
@@ -495,11 +495,11 @@ def test_writes_without_a_json_or_yaml_content_type_are_415(
 )
 def test_writes_from_another_site_are_403(
     api_service: RunningService,
-    database_url: str,
+    db: Database,
     stored_script: Script,
     headers: dict[str, str],
 ) -> None:
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
     submitted = httpx.post(
         f"{api_service.url}/api/scripts",
         json={**SAMPLE_DOCUMENT, "id": "from-elsewhere"},
@@ -512,14 +512,14 @@ def test_writes_from_another_site_are_403(
         api_service.url + DECISION, json={"prompt": "theirs"}, headers=headers, timeout=10
     )
     assert rejected.status_code == 403
-    assert row_counts(database_url) == {"scripts": 1, "sections": 3, "approvals": 0}
+    assert row_counts(db) == {"scripts": 1, "sections": 3, "approvals": 0}
     assert httpx.get(f"{api_service.url}/api/scripts", headers=headers).status_code == 200
 
 
 def test_same_origin_writes_are_served(
-    api_service: RunningService, database_url: str, stored_script: Script
+    api_service: RunningService, db: Database, stored_script: Script
 ) -> None:
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
     headers = {"Origin": api_service.url, "Sec-Fetch-Site": "same-origin"}
     rejected = httpx.post(
         api_service.url + DECISION, json={"note": "n"}, headers=headers, timeout=10
@@ -553,9 +553,9 @@ def test_unknown_host_names_are_refused_without_a_key_too(
         assert served.status_code == 200, (host, served.text)
 
 
-def test_allowed_hosts_come_from_settings(database_url: str, tmp_path: Path) -> None:
+def test_allowed_hosts_come_from_settings(db: Database, tmp_path: Path) -> None:
     settings = Settings(
-        DATABASE_URL=database_url,
+        DATABASE_URL=db.url,
         REPLICATE_WEBHOOK_SECRET="whsec_" + "A" * 43 + "=",
         VSL_MEDIA_ROOT=tmp_path,
         VSL_ALLOWED_HOSTS="vsl.example.com, Review.Example.com",
@@ -592,7 +592,7 @@ def post_script(service: RunningService, body: bytes, media_type: str) -> httpx.
     ids=["json-arrays", "json-objects", "json-70", "yaml-flow", "yaml-block", "yaml-mappings"],
 )
 def test_deep_documents_are_422(
-    api_service: RunningService, database_url: str, body: bytes, media_type: str, words: str
+    api_service: RunningService, db: Database, body: bytes, media_type: str, words: str
 ) -> None:
     response = post_script(api_service, body, media_type)
     assert response.status_code == 422, response.text[:300]
@@ -606,7 +606,7 @@ def test_deep_documents_are_422(
         timeout=10,
     )
     assert decided.status_code == 422 and "nested deeper" in decided.json()["detail"]
-    assert row_counts(database_url)["scripts"] == 0
+    assert row_counts(db)["scripts"] == 0
 
 
 def _yaml_with(change: Any) -> bytes:
@@ -662,12 +662,12 @@ def _yaml_with(change: Any) -> bytes:
     ids=["1e308", "Infinity", "NaN", "yaml-1e999", "yaml-.inf", "json-1e400", "param-inf", "huge"],
 )
 def test_numbers_must_be_finite_and_bounded(
-    api_service: RunningService, database_url: str, body: bytes, media_type: str, words: str
+    api_service: RunningService, db: Database, body: bytes, media_type: str, words: str
 ) -> None:
     response = post_script(api_service, body, media_type)
     assert response.status_code == 422, response.text
     assert words in response.json()["detail"], response.json()["detail"]
-    assert row_counts(database_url)["scripts"] == 0
+    assert row_counts(db)["scripts"] == 0
 
 
 CONTROL_CHARACTERS = {
@@ -702,20 +702,20 @@ CONTROL_CHARACTERS = {
 
 @pytest.mark.parametrize("case", CONTROL_CHARACTERS, ids=list(CONTROL_CHARACTERS))
 def test_control_characters_and_untrimmed_ids_are_422(
-    api_service: RunningService, database_url: str, case: str
+    api_service: RunningService, db: Database, case: str
 ) -> None:
     change, words = CONTROL_CHARACTERS[case]
     body = json.dumps(_changed(change)).encode()  # \u escapes: any code point travels
     response = post_script(api_service, body, "application/json")
     assert response.status_code == 422, response.text
     assert words in response.json()["detail"], response.json()["detail"]
-    assert row_counts(database_url)["scripts"] == 0
+    assert row_counts(db)["scripts"] == 0
 
 
 def test_decisions_refuse_control_characters_and_bad_numbers(
-    api_service: RunningService, database_url: str, stored_script: Script
+    api_service: RunningService, db: Database, stored_script: Script
 ) -> None:
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
     base = f"{api_service.url}/api/scripts/spring-launch/sections/hook"
     for path, body, words in [
         ("reject", b'{"note": "too\\u0000dark"}', "note: contains the control character U+0000"),
@@ -731,7 +731,7 @@ def test_decisions_refuse_control_characters_and_bad_numbers(
         )
         assert response.status_code == 422, (body[:60], response.text)
         assert words in response.json()["detail"], response.json()["detail"]
-    assert row_counts(database_url)["approvals"] == 0
+    assert row_counts(db)["approvals"] == 0
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import pytest
 from tests.fixtures.api import StartApi, add_clip
 from tests.fixtures.media import ClipFactory
 from vsl_pipelines.db import compilations as compilation_rows
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.storage.local import LocalMediaStore
 from vsl_pipelines.storage.s3 import S3MediaStore
@@ -27,20 +27,20 @@ def api(start_api: StartApi, stored_script: Script) -> RunningService:
     return start_api()
 
 
-def _approve_all(service: RunningService, database_url: str) -> None:
+def _approve_all(service: RunningService, db: Database) -> None:
     for section in SECTIONS:
-        add_clip(database_url, SCRIPT, section)
+        add_clip(db, SCRIPT, section)
         url = f"{service.url}/api/scripts/{SCRIPT}/sections/{section}/approve"
         assert httpx.post(url, json={}, timeout=10).status_code == 201
 
 
-def _compilations(database_url: str) -> list[dict[str, Any]]:
-    with connect(database_url) as conn:
+def _compilations(db: Database) -> list[dict[str, Any]]:
+    with db.connect() as conn:
         return conn.execute("SELECT * FROM compilations ORDER BY id").fetchall()
 
 
-def _take_id(database_url: str, section: str, take: int = 1) -> int:
-    with connect(database_url) as conn:
+def _take_id(db: Database, section: str, take: int = 1) -> int:
+    with db.connect() as conn:
         row = conn.execute(
             "SELECT id FROM takes WHERE script_id = %s AND section_id = %s AND take = %s",
             (SCRIPT, section, take),
@@ -52,8 +52,8 @@ def _take_id(database_url: str, section: str, take: int = 1) -> int:
 # -- compile on request -------------------------------------------------------------------
 
 
-def test_a_compile_request_is_recorded_and_followed(api: RunningService, database_url: str) -> None:
-    _approve_all(api, database_url)
+def test_a_compile_request_is_recorded_and_followed(api: RunningService, db: Database) -> None:
+    _approve_all(api, db)
     answer = httpx.post(
         f"{api.url}/api/scripts/{SCRIPT}/compile",
         json={"outputFormat": "avi", "quality": "high", "size": "720p", "fps": 25},
@@ -68,12 +68,12 @@ def test_a_compile_request_is_recorded_and_followed(api: RunningService, databas
 
     shown = httpx.get(f"{api.url}/api/compilations/{accepted['compilationId']}", timeout=10)
     assert shown.status_code == 200 and shown.json() == accepted
-    [row] = _compilations(database_url)
+    [row] = _compilations(db)
     assert (row["status"], row["requested_by"], row["output_format"]) == ("requested", "api", "avi")
 
 
-def test_defaults_are_the_scripts_own_output(api: RunningService, database_url: str) -> None:
-    _approve_all(api, database_url)
+def test_defaults_are_the_scripts_own_output(api: RunningService, db: Database) -> None:
+    _approve_all(api, db)
     answer = httpx.post(f"{api.url}/api/scripts/{SCRIPT}/compile", json={}, timeout=10)
     assert answer.status_code == 202, answer.text
     body = answer.json()
@@ -81,14 +81,14 @@ def test_defaults_are_the_scripts_own_output(api: RunningService, database_url: 
 
 
 def test_a_succeeded_compilation_gives_its_video_url(
-    api: RunningService, database_url: str, api_media_store: LocalMediaStore
+    api: RunningService, db: Database, api_media_store: LocalMediaStore
 ) -> None:
-    _approve_all(api, database_url)
+    _approve_all(api, db)
     compilation_id = httpx.post(
         f"{api.url}/api/scripts/{SCRIPT}/compile", json={"outputFormat": "webm"}, timeout=10
     ).json()["compilationId"]
     key = f"scripts/{SCRIPT}/final/{SCRIPT}-c{compilation_id}.webm"
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         compilation_rows.claim_compilation(conn, compilation_id, SCRIPT)
         compilation_rows.finish_compilation(
             conn,
@@ -112,9 +112,9 @@ def test_a_succeeded_compilation_gives_its_video_url(
 
 
 def test_a_voiced_compilation_says_how_each_section_followed_its_voice(
-    api: RunningService, database_url: str, api_media_store: LocalMediaStore
+    api: RunningService, db: Database, api_media_store: LocalMediaStore
 ) -> None:
-    _approve_all(api, database_url)
+    _approve_all(api, db)
     compilation_id = httpx.post(f"{api.url}/api/scripts/{SCRIPT}/compile", json={}).json()[
         "compilationId"
     ]
@@ -128,7 +128,7 @@ def test_a_voiced_compilation_says_how_each_section_followed_its_voice(
         "reason": "clip 2.30 s < voice 2.60 s + pad",
     }
     plan = {"clips": [{"index": 0, "timing": timing}, {"index": 1, "timing": None}]}
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         compilation_rows.claim_compilation(conn, compilation_id, SCRIPT)
         compilation_rows.finish_compilation(
             conn, compilation_id, output_key="k.mp4", output_uri="k.mp4", duration_s=5.0,
@@ -143,7 +143,7 @@ def test_a_voiced_compilation_says_how_each_section_followed_its_voice(
 
 def test_on_s3_the_video_url_is_presigned(
     start_api: StartApi,
-    database_url: str,
+    db: Database,
     stored_script: Script,
     s3_bucket: tuple[Any, str],
     tmp_path: Path,
@@ -152,13 +152,13 @@ def test_on_s3_the_video_url_is_presigned(
     client, bucket = s3_bucket
     store = S3MediaStore(bucket, client=client, cache_dir=tmp_path / "cache")
     service = start_api(media_store=store)
-    _approve_all(service, database_url)
+    _approve_all(service, db)
     compilation_id = httpx.post(
         f"{service.url}/api/scripts/{SCRIPT}/compile", json={}, timeout=10
     ).json()["compilationId"]
     video = make_clip()
     key = f"scripts/{SCRIPT}/final/{SCRIPT}-c{compilation_id}.mp4"
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         compilation_rows.claim_compilation(conn, compilation_id, SCRIPT)
         compilation_rows.finish_compilation(
             conn,
@@ -188,31 +188,31 @@ def test_unknown_script_and_compilation_are_404(api: RunningService) -> None:
         assert refused.status_code == 422, bad
 
 
-def test_sections_not_approved_are_named_in_a_409(api: RunningService, database_url: str) -> None:
-    add_clip(database_url, SCRIPT, "hook")
+def test_sections_not_approved_are_named_in_a_409(api: RunningService, db: Database) -> None:
+    add_clip(db, SCRIPT, "hook")
     httpx.post(f"{api.url}/api/scripts/{SCRIPT}/sections/hook/approve", json={}, timeout=10)
     answer = httpx.post(f"{api.url}/api/scripts/{SCRIPT}/compile", json={}, timeout=10)
     assert answer.status_code == 409
     assert "offer, close" in answer.json()["detail"]
-    assert _compilations(database_url) == []
+    assert _compilations(db) == []
 
 
-def test_a_second_request_in_flight_is_409(api: RunningService, database_url: str) -> None:
-    _approve_all(api, database_url)
+def test_a_second_request_in_flight_is_409(api: RunningService, db: Database) -> None:
+    _approve_all(api, db)
     url = f"{api.url}/api/scripts/{SCRIPT}/compile"
     first = httpx.post(url, json={}, timeout=10).json()["compilationId"]
     again = httpx.post(url, json={"outputFormat": "webm"}, timeout=10)
     assert again.status_code == 409
     assert f"compilation {first} is requested" in again.json()["detail"]
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         compilation_rows.claim_compilation(conn, first, SCRIPT)
     running = httpx.post(url, json={}, timeout=10)
     assert running.status_code == 409 and "running" in running.json()["detail"]
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         compilation_rows.fail_compilation(conn, first, "ffmpeg went away")
     after = httpx.post(url, json={}, timeout=10)
     assert after.status_code == 202, "a finished compilation does not block the next"
-    assert len(_compilations(database_url)) == 2
+    assert len(_compilations(db)) == 2
 
 
 @pytest.mark.parametrize(
@@ -231,31 +231,31 @@ def test_a_second_request_in_flight_is_409(api: RunningService, database_url: st
     ],
 )
 def test_a_bad_field_is_422_naming_it(
-    api: RunningService, database_url: str, body: dict[str, Any], field: str
+    api: RunningService, db: Database, body: dict[str, Any], field: str
 ) -> None:
-    _approve_all(api, database_url)
+    _approve_all(api, db)
     answer = httpx.post(f"{api.url}/api/scripts/{SCRIPT}/compile", json=body, timeout=10)
     assert answer.status_code == 422, answer.text
     assert field in answer.json()["detail"]
-    assert _compilations(database_url) == []
+    assert _compilations(db) == []
 
 
-def test_compile_requests_follow_the_write_rules(api: RunningService, database_url: str) -> None:
-    _approve_all(api, database_url)
+def test_compile_requests_follow_the_write_rules(api: RunningService, db: Database) -> None:
+    _approve_all(api, db)
     url = f"{api.url}/api/scripts/{SCRIPT}/compile"
     foreign = httpx.post(url, json={}, headers={"Origin": "http://evil.example"}, timeout=10)
     assert foreign.status_code == 403
     form = httpx.post(url, content=b"quality=high", headers={"Content-Type": "text/plain"})
     assert form.status_code == 415
-    assert _compilations(database_url) == []
+    assert _compilations(db) == []
 
 
 # -- section videos (the original API's review paths) -----------------------------------
 
 
-def test_a_section_video_is_approved_by_its_take_id(api: RunningService, database_url: str) -> None:
-    add_clip(database_url, SCRIPT, "hook")
-    video_id = _take_id(database_url, "hook")
+def test_a_section_video_is_approved_by_its_take_id(api: RunningService, db: Database) -> None:
+    add_clip(db, SCRIPT, "hook")
+    video_id = _take_id(db, "hook")
     answer = httpx.post(
         f"{api.url}/api/section-videos/{video_id}/approve", json={"note": "great"}, timeout=10
     )
@@ -273,45 +273,41 @@ def test_a_section_video_is_approved_by_its_take_id(api: RunningService, databas
     assert again.status_code == 409 and "already approved" in again.json()["detail"]
 
 
-def test_a_rejected_section_video_gets_a_new_take(api: RunningService, database_url: str) -> None:
-    add_clip(database_url, SCRIPT, "offer")
-    video_id = _take_id(database_url, "offer")
+def test_a_rejected_section_video_gets_a_new_take(api: RunningService, db: Database) -> None:
+    add_clip(db, SCRIPT, "offer")
+    video_id = _take_id(db, "offer")
     answer = httpx.post(
         f"{api.url}/api/section-videos/{video_id}/reject",
         json={"note": "too dark", "prompt": "a brighter kitchen", "seed": 11},
         timeout=10,
     )
     assert answer.status_code == 201 and answer.json()["decision"] == "rejected"
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         [decision] = conn.execute("SELECT * FROM approvals").fetchall()
     assert (decision["prompt"], decision["seed"], decision["take"]) == ("a brighter kitchen", 11, 1)
 
 
-def test_a_section_video_no_longer_under_review_is_409(
-    api: RunningService, database_url: str
-) -> None:
-    add_clip(database_url, SCRIPT, "close")
-    old = _take_id(database_url, "close")
-    with connect(database_url) as conn:
+def test_a_section_video_no_longer_under_review_is_409(api: RunningService, db: Database) -> None:
+    add_clip(db, SCRIPT, "close")
+    old = _take_id(db, "close")
+    with db.connect() as conn:
         conn.execute(
             "UPDATE sections SET current_take = 2 WHERE script_id = %s AND id = 'close'", (SCRIPT,)
         )
-    add_clip(database_url, SCRIPT, "close", take=2)
+    add_clip(db, SCRIPT, "close", take=2)
     answer = httpx.post(f"{api.url}/api/section-videos/{old}/approve", json={}, timeout=10)
     assert answer.status_code == 409
     assert "current take is 2" in answer.json()["detail"]
 
 
-def test_unknown_or_malformed_section_videos_are_refused(
-    api: RunningService, database_url: str
-) -> None:
+def test_unknown_or_malformed_section_videos_are_refused(api: RunningService, db: Database) -> None:
     unknown = httpx.post(f"{api.url}/api/section-videos/424242/approve", json={}, timeout=10)
     assert unknown.status_code == 404 and "424242" in unknown.json()["detail"]
     for bad in ("abc", "-1", str(2**63)):
         refused = httpx.post(f"{api.url}/api/section-videos/{bad}/approve", json={}, timeout=10)
         assert refused.status_code == 422, bad
-    add_clip(database_url, SCRIPT, "hook")
-    video_id = _take_id(database_url, "hook")
+    add_clip(db, SCRIPT, "hook")
+    video_id = _take_id(db, "hook")
     wrong = httpx.post(
         f"{api.url}/api/section-videos/{video_id}/approve", json={"seed": 3}, timeout=10
     )
@@ -323,15 +319,13 @@ def test_unknown_or_malformed_section_videos_are_refused(
         timeout=10,
     )
     assert foreign.status_code == 403
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         assert conn.execute("SELECT count(*) AS n FROM approvals").fetchone()["n"] == 0
 
 
-def test_a_section_video_decision_takes_a_long_prompt(
-    api: RunningService, database_url: str
-) -> None:
-    add_clip(database_url, SCRIPT, "hook")
-    video_id = _take_id(database_url, "hook")
+def test_a_section_video_decision_takes_a_long_prompt(api: RunningService, db: Database) -> None:
+    add_clip(db, SCRIPT, "hook")
+    video_id = _take_id(db, "hook")
     prompt = "a brighter kitchen, " * 150  # 3 KB and a 2 KB note: past 4 KiB, within 16
     answer = httpx.post(
         f"{api.url}/api/section-videos/{video_id}/reject",
@@ -342,16 +336,16 @@ def test_a_section_video_decision_takes_a_long_prompt(
 
 
 def test_a_compile_may_change_how_sections_follow_their_voice(
-    api: RunningService, database_url: str
+    api: RunningService, db: Database
 ) -> None:
-    _approve_all(api, database_url)
+    _approve_all(api, db)
     answer = httpx.post(
         f"{api.url}/api/scripts/{SCRIPT}/compile",
         json={"timing": {"fit": "loop", "pad_s": 0.25}},
         timeout=10,
     )
     assert answer.status_code == 202, answer.text
-    [row] = _compilations(database_url)
+    [row] = _compilations(db)
     assert row["options"]["timing"] == {
         "pad_s": 0.25, "fit": "loop", "max_slowdown": 1.5, "clip_audio": "lower", "lowered_db": -14.0,
     }  # fmt: skip

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.inbox.postgres import PostgresInbox
@@ -26,7 +27,7 @@ ALLOWED = "https://studio.example.com"
 
 @pytest.fixture
 def service(
-    database_url: str,
+    db: Database,
     inbox: PostgresInbox,
     webhook_secret: str,
     service_media_root: Path,
@@ -34,7 +35,7 @@ def service(
 ) -> RunningService:
     settings = Settings(VSL_CORS_ORIGINS=f" {ALLOWED}/ , https://other.example.com")
     config = ApiConfig(
-        database_url=database_url,
+        db=db,
         media_store=LocalMediaStore(service_media_root, "http://127.0.0.1:1/media"),
         registry=registry,
         cors_origins=settings.cors_origin_list,
@@ -78,10 +79,10 @@ def test_configured_origins_may_read_and_no_origin_may_write(
 def test_api_requests_are_logged_with_the_original_fields(
     service: RunningService,
     stored_script: Script,
-    database_url: str,
+    db: Database,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    _, key = create_key(database_url, "logged", user_id="user-9")
+    _, key = create_key(db, "logged", user_id="user-9")
     with caplog.at_level(logging.INFO, logger="vsl_pipelines.web.access"):
         answer = httpx.get(f"{service.url}/api/scripts/spring-launch", headers={"X-API-Key": key})
         httpx.get(f"{service.url}/healthz")

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.fixtures.api import LOCAL_BASE_URL, BuildApiApp, add_clip, review_form_auth
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.services.keys import create_key, revoke_key
 
@@ -30,8 +30,8 @@ def basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
-def approvals(database_url: str) -> list[dict[str, Any]]:
-    with connect(database_url) as conn:
+def approvals(db: Database) -> list[dict[str, Any]]:
+    with db.connect() as conn:
         return conn.execute("SELECT * FROM approvals").fetchall()
 
 
@@ -55,10 +55,10 @@ REFUSALS = {
 
 @pytest.mark.parametrize("case", REFUSALS, ids=list(REFUSALS))
 def test_api_and_review_page_refuse_the_same_requests(
-    build_api_app: BuildApiApp, database_url: str, stored_script: Script, case: str
+    build_api_app: BuildApiApp, db: Database, stored_script: Script, case: str
 ) -> None:
     api_key, client_address, headers, status = REFUSALS[case]
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
     with TestClient(
         build_api_app(api_key), base_url=LOCAL_BASE_URL, client=client_address
     ) as client:
@@ -77,7 +77,7 @@ def test_api_and_review_page_refuse_the_same_requests(
                 assert "missing or wrong API key" in refused.text
             else:
                 assert "VSL_API_KEY" in refused.text
-    assert approvals(database_url) == []
+    assert approvals(db) == []
 
 
 @pytest.mark.parametrize(
@@ -91,14 +91,14 @@ def test_api_and_review_page_refuse_the_same_requests(
 )
 def test_api_and_review_page_serve_the_same_requests(
     build_api_app: BuildApiApp,
-    database_url: str,
+    db: Database,
     stored_script: Script,
     api_key: str | None,
     client_address: tuple[str, int],
     headers: dict[str, str],
 ) -> None:
-    add_clip(database_url, "spring-launch", "hook")
-    add_clip(database_url, "spring-launch", "close")
+    add_clip(db, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "close")
     with TestClient(
         build_api_app(api_key), base_url=LOCAL_BASE_URL, client=client_address
     ) as client:
@@ -116,7 +116,7 @@ def test_api_and_review_page_serve_the_same_requests(
             follow_redirects=False,
         )
         assert page.status_code == 303
-    assert sorted(r["section_id"] for r in approvals(database_url)) == ["close", "hook"]
+    assert sorted(r["section_id"] for r in approvals(db)) == ["close", "hook"]
 
 
 def test_basic_auth_is_the_review_pages_alone(
@@ -133,10 +133,10 @@ def test_basic_auth_is_the_review_pages_alone(
     ids=["unknown", "unknown-with-port", "malformed"],
 )
 def test_api_and_review_page_check_the_host_first(
-    build_api_app: BuildApiApp, database_url: str, stored_script: Script, host: str, status: int
+    build_api_app: BuildApiApp, db: Database, stored_script: Script, host: str, status: int
 ) -> None:
     """Before the access rule: with the key and without, from loopback and from elsewhere."""
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
     for api_key, client_address, headers in [
         (None, LOCAL, {}),
         (API_KEY, REMOTE, {"Authorization": f"Bearer {API_KEY}"}),
@@ -149,13 +149,13 @@ def test_api_and_review_page_check_the_host_first(
                 assert refused.status_code == status, (method, path, refused.text)
                 expected_type = "text/html" if is_page else "application/json"
                 assert refused.headers["content-type"].startswith(expected_type)
-    assert approvals(database_url) == []
+    assert approvals(db) == []
 
 
 def test_allowed_hosts_are_the_configs(
-    build_api_app: BuildApiApp, database_url: str, stored_script: Script
+    build_api_app: BuildApiApp, db: Database, stored_script: Script
 ) -> None:
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
     app = build_api_app(allowed_hosts=frozenset({"vsl.example.com"}))
     with TestClient(app, base_url="http://vsl.example.com", client=LOCAL) as client:
         assert client.get("/api/scripts").status_code == 200
@@ -164,9 +164,9 @@ def test_allowed_hosts_are_the_configs(
 
 
 def test_stored_keys_are_served_from_anywhere_until_revoked(
-    build_api_app: BuildApiApp, database_url: str, stored_script: Script
+    build_api_app: BuildApiApp, db: Database, stored_script: Script
 ) -> None:
-    _, key = create_key(database_url, "crm", user_id="user-1", rate_per_minute=100)
+    _, key = create_key(db, "crm", user_id="user-1", rate_per_minute=100)
     with TestClient(build_api_app(None), base_url=LOCAL_BASE_URL, client=REMOTE) as client:
         assert client.get("/api/scripts").status_code == 403  # no key from elsewhere
         assert client.get("/api/scripts", headers={"X-API-Key": key}).status_code == 200
@@ -175,7 +175,7 @@ def test_stored_keys_are_served_from_anywhere_until_revoked(
         assert client.get("/review", headers=basic("reviewer", key)).status_code == 200
         wrong = client.get("/api/scripts", headers={"X-API-Key": key[:-2] + "xx"})
         assert wrong.status_code == 401 and key not in wrong.text
-        revoke_key(database_url, "crm")  # mid-session: the next request is refused
+        revoke_key(db, "crm")  # mid-session: the next request is refused
         assert client.get("/api/scripts", headers={"X-API-Key": key}).status_code == 401
     with TestClient(build_api_app(API_KEY), base_url=LOCAL_BASE_URL, client=REMOTE) as client:
         # The bootstrap key stays a key beside the stored ones.
@@ -183,10 +183,10 @@ def test_stored_keys_are_served_from_anywhere_until_revoked(
 
 
 def test_a_key_past_its_rate_gets_429_with_retry_after(
-    build_api_app: BuildApiApp, database_url: str, stored_script: Script
+    build_api_app: BuildApiApp, db: Database, stored_script: Script
 ) -> None:
-    _, key = create_key(database_url, "slow", rate_per_minute=2)
-    _, other = create_key(database_url, "other", rate_per_minute=2)
+    _, key = create_key(db, "slow", rate_per_minute=2)
+    _, other = create_key(db, "other", rate_per_minute=2)
     with TestClient(build_api_app(None), base_url=LOCAL_BASE_URL, client=REMOTE) as client:
         answers = [client.get("/api/scripts", headers={"X-API-Key": key}) for _ in range(3)]
         assert [a.status_code for a in answers] == [200, 200, 429]

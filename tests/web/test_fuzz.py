@@ -27,6 +27,7 @@ from schemathesis.generation.modes import GenerationMode
 from tests.fixtures.api import StartApi, add_clip, review_form_auth
 from tests.fixtures.sandbox import SANDBOX_TOKEN
 from tests.fixtures.scripts import SAMPLE_SCRIPT
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.registry import Registry, load_registry
 from vsl_pipelines.domain.script import (
     DocumentError,
@@ -98,14 +99,14 @@ OPERATIONS = [
 
 @pytest.fixture
 def fuzzed_service(
-    start_api: StartApi, database_url: str, stored_script: Script, sandbox: RunningSandbox
+    start_api: StartApi, db: Database, stored_script: Script, sandbox: RunningSandbox
 ) -> Any:
     """The service (generating on the sandbox), a stored script and two takes waiting for
     review."""
     client = PredictionClient(sandbox.base_url.removesuffix("/v1"), SANDBOX_TOKEN, None)
     service = start_api(predictions=client)
-    add_clip(database_url, SCRIPT, "hook")
-    add_clip(database_url, SCRIPT, "close")
+    add_clip(db, SCRIPT, "hook")
+    add_clip(db, SCRIPT, "close")
     return service
 
 

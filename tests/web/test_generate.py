@@ -19,12 +19,11 @@ from dagster_aws.s3 import S3Resource
 
 from tests.fixtures.sandbox import SANDBOX_TOKEN
 from tests.fixtures.scripts import record_job
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.defs.adhoc.assets import adhoc_media
 from vsl_pipelines.defs.generation.sensors import webhook_tick
 from vsl_pipelines.defs.resources import (
     DatabaseResource,
-    InboxResource,
     JobStatusResource,
     MediaStoreResource,
     PacingResource,
@@ -54,7 +53,7 @@ class AdhocService:
     def __init__(
         self,
         service: RunningService,
-        database_url: str,
+        db: Database,
         inbox: PostgresInbox,
         media_root: Path,
         sandbox: RunningSandbox,
@@ -63,14 +62,16 @@ class AdhocService:
         redis_prefix: str,
     ) -> None:
         self.url = service.url
-        self.database_url = database_url
+        self.db = db
         self.inbox = inbox
         self.media_root = media_root
         self.sandbox = sandbox
         self.status = status
         self.cursor = 0
         # The Dagster side publishes to the service's Redis layer, as in production.
-        self.job_status = JobStatusResource(redis_url=redis_url, redis_prefix=redis_prefix)
+        self.job_status = JobStatusResource(
+            database=DatabaseResource(url=db.url), redis_url=redis_url, redis_prefix=redis_prefix
+        )
 
     def generate(self, body: dict[str, Any], **headers: str) -> httpx.Response:
         return httpx.post(f"{self.url}/api/generate-media", json=body, headers=headers)
@@ -84,20 +85,20 @@ class AdhocService:
     def tick(self, instance: dg.DagsterInstance, **pacing: Any) -> list[dg.RunRequest]:
         requests, self.cursor, _ = webhook_tick(
             self.cursor,
-            self.database_url,
-            InboxResource(database_url=self.database_url),
+            self.db,
+            self.inbox,
             ReplicateResource(
                 base_url=self.sandbox.base_url.removesuffix("/v1"), api_token=SANDBOX_TOKEN
-            ),
+            ).client(),
             PacingResource(**pacing),
             instance,
-            self.job_status,
+            self.job_status.layers(),
         )
         return requests
 
     def collect(self, instance: dg.DagsterInstance, day: str) -> dg.ExecuteInProcessResult:
         resources = {
-            "database": DatabaseResource(url=self.database_url),
+            "database": DatabaseResource(url=self.db.url),
             "media_store": MediaStoreResource(
                 root=str(self.media_root),
                 public_base_url=f"{self.url}/media",
@@ -114,7 +115,7 @@ class AdhocService:
 
 @pytest.fixture
 def adhoc(
-    database_url: str,
+    db: Database,
     inbox: PostgresInbox,
     sandbox: RunningSandbox,
     service_media_root: Path,
@@ -126,7 +127,7 @@ def adhoc(
         sandbox.base_url.removesuffix("/v1"), SANDBOX_TOKEN, None, base_delay_s=0.01
     )
     status = JobStatusLayers(
-        database_url,
+        db,
         [
             RedisStatusDocuments(
                 redis.Redis.from_url(redis_url, decode_responses=True), redis_prefix
@@ -134,7 +135,7 @@ def adhoc(
         ],
     )
     config = ApiConfig(
-        database_url=database_url,
+        db=db,
         media_store=LocalMediaStore(service_media_root, "http://127.0.0.1:1/media"),
         registry=registry,
         predictions=client,
@@ -151,7 +152,7 @@ def adhoc(
     try:
         yield AdhocService(
             service,
-            database_url,
+            db,
             inbox,
             service_media_root,
             sandbox,
@@ -170,8 +171,8 @@ def wait_for_webhooks(inbox: PostgresInbox, count: int, timeout_s: float = 30) -
         time.sleep(0.05)
 
 
-def jobs_count(database_url: str) -> int:
-    with connect(database_url) as conn:
+def jobs_count(db: Database) -> int:
+    with db.connect() as conn:
         row = conn.execute("SELECT count(*) AS n FROM jobs").fetchone()
     assert row is not None
     return int(row["n"])
@@ -298,7 +299,7 @@ def test_a_job_whose_webhook_is_lost_is_completed_by_the_reconciler(
         "http://127.0.0.1:1/webhooks/replicate",  # nobody listens: the webhook never arrives
     )
     plan = plan_adhoc(registry, "image", "sdxl", {"prompt": "a lost webhook"})
-    job_id = submit_adhoc(adhoc.database_url, lost, plan, "user-3", adhoc.status)["jobId"]
+    job_id = submit_adhoc(adhoc.db, lost, plan, "user-3", adhoc.status)["jobId"]
     deadline = time.monotonic() + 20
     today = datetime.now(UTC).date().isoformat()
     with dg.instance_for_test() as instance:
@@ -443,7 +444,7 @@ def test_bad_requests_are_refused_before_any_spend(
     answer = adhoc.generate(body)
     assert answer.status_code == status, answer.text
     assert field in answer.json()["detail"], answer.text
-    assert jobs_count(adhoc.database_url) == 0, "nothing recorded"
+    assert jobs_count(adhoc.db) == 0, "nothing recorded"
     assert adhoc.sandbox.engine.store.all() == [], "no prediction created"
 
 
@@ -461,11 +462,11 @@ def test_bodies_out_of_bounds_are_refused(adhoc: AdhocService) -> None:
         headers=JSON,
     )
     assert nan.status_code == 422
-    assert jobs_count(adhoc.database_url) == 0
+    assert jobs_count(adhoc.db) == 0
 
 
 def test_a_key_acts_for_its_own_user_only(adhoc: AdhocService) -> None:
-    _, key = create_key(adhoc.database_url, name="acme", user_id="acme-user", rate_per_minute=100)
+    _, key = create_key(adhoc.db, name="acme", user_id="acme-user", rate_per_minute=100)
     body = {"mediaType": "image", "modelId": "sdxl", "parameters": {"prompt": "x"}}
     other = adhoc.generate({**body, "userId": "someone-else"}, **{"X-API-Key": key})
     assert other.status_code == 403 and "acme-user" in other.text
@@ -492,7 +493,7 @@ def test_status_refusals_and_a_script_job(adhoc: AdhocService, stored_script: Sc
     assert httpx.get(f"{adhoc.url}/api/status/not-a-uuid").status_code == 422
     missing = httpx.get(f"{adhoc.url}/api/status/{uuid.uuid4()}")
     assert missing.status_code == 404
-    with connect(adhoc.database_url) as conn:
+    with adhoc.db.connect() as conn:
         job = record_job(conn, "pred-script", "processing")
         row = conn.execute("SELECT public_id FROM jobs WHERE id = %s", (job,)).fetchone()
     assert row is not None

@@ -21,7 +21,7 @@ from tests.fixtures.api import (
     review_form_auth,
 )
 from tests.fixtures.scripts import SAMPLE_SCRIPT, store_take
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.scripts import insert_script
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script, load_script, parse_script
@@ -70,8 +70,8 @@ def parse_page(text: str) -> PageParser:
     return parser
 
 
-def approvals(database_url: str) -> list[dict[str, Any]]:
-    with connect(database_url) as conn:
+def approvals(db: Database) -> list[dict[str, Any]]:
+    with db.connect() as conn:
         return conn.execute("SELECT * FROM approvals ORDER BY id").fetchall()
 
 
@@ -95,13 +95,13 @@ def basic(user: str, password: str) -> dict[str, str]:
 
 def test_page_lists_waiting_takes_with_clip_and_both_forms(
     api_service: RunningService,
-    database_url: str,
+    db: Database,
     stored_script: Script,
     api_media_store: LocalMediaStore,
 ) -> None:
     thumbnail = "scripts/spring-launch/hook/clip-v1.jpg"
-    hook = add_clip(database_url, "spring-launch", "hook", thumbnail_key=thumbnail)
-    close = add_clip(database_url, "spring-launch", "close")
+    hook = add_clip(db, "spring-launch", "hook", thumbnail_key=thumbnail)
+    close = add_clip(db, "spring-launch", "close")
 
     response = httpx.get(f"{api_service.url}/review", timeout=10)
     assert response.status_code == 200
@@ -157,10 +157,10 @@ def test_empty_queue_and_unknown_script(api_service: RunningService, stored_scri
 
 
 def test_approve_by_form_redirects_back_and_records_the_decision(
-    api_service: RunningService, database_url: str, stored_script: Script
+    api_service: RunningService, db: Database, stored_script: Script
 ) -> None:
-    add_clip(database_url, "spring-launch", "hook")
-    add_clip(database_url, "spring-launch", "close")
+    add_clip(db, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "close")
     response = post_form(
         f"{api_service.url}/review/spring-launch/hook/approve",
         {"note": "  lovely light ", "view": "spring-launch"},
@@ -169,7 +169,7 @@ def test_approve_by_form_redirects_back_and_records_the_decision(
     assert response.headers["location"] == (
         "/review?done=approved%3Aspring-launch%2Fhook&script=spring-launch"
     )
-    [row] = approvals(database_url)
+    [row] = approvals(db)
     assert (row["section_id"], row["take"], row["decision"], row["note"]) == (
         "hook",
         1,
@@ -187,16 +187,16 @@ def test_approve_by_form_redirects_back_and_records_the_decision(
 
 
 def test_reject_by_form_records_prompt_seed_and_note(
-    api_service: RunningService, database_url: str, stored_script: Script
+    api_service: RunningService, db: Database, stored_script: Script
 ) -> None:
-    add_clip(database_url, "spring-launch", "close")
+    add_clip(db, "spring-launch", "close")
     response = post_form(
         f"{api_service.url}/review/spring-launch/close/reject",
         {"note": "too dark", "prompt": "a family laughing, bright morning", "seed": "7"},
     )
     assert response.status_code == 303, response.text
     assert response.headers["location"] == "/review?done=rejected%3Aspring-launch%2Fclose"
-    [row] = approvals(database_url)
+    [row] = approvals(db)
     assert (row["section_id"], row["decision"], row["note"], row["prompt"], row["seed"]) == (
         "close",
         "rejected",
@@ -210,15 +210,15 @@ def test_reject_by_form_records_prompt_seed_and_note(
 
 
 def test_empty_fields_count_as_not_given(
-    api_service: RunningService, database_url: str, stored_script: Script
+    api_service: RunningService, db: Database, stored_script: Script
 ) -> None:
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
     response = post_form(
         f"{api_service.url}/review/spring-launch/hook/reject",
         {"note": "", "prompt": "   ", "seed": ""},
     )
     assert response.status_code == 303, response.text
-    [row] = approvals(database_url)
+    [row] = approvals(db)
     assert (row["decision"], row["note"], row["prompt"], row["seed"]) == (
         "rejected",
         None,
@@ -248,19 +248,19 @@ def test_empty_fields_count_as_not_given(
 )
 def test_refused_decisions_name_the_problem_and_store_nothing(
     api_service: RunningService,
-    database_url: str,
+    db: Database,
     stored_script: Script,
     path: str,
     fields: dict[str, str],
     status: int,
     words: str,
 ) -> None:
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
     response = post_form(f"{api_service.url}/review/spring-launch/{path}", fields)
     assert response.status_code == status
     assert response.headers["content-type"] == "text/html; charset=utf-8"
     assert words in html.unescape(response.text), response.text
-    assert approvals(database_url) == []
+    assert approvals(db) == []
 
 
 def test_decision_on_unknown_script_is_404(api_service: RunningService) -> None:
@@ -270,9 +270,9 @@ def test_decision_on_unknown_script_is_404(api_service: RunningService) -> None:
 
 
 def test_unreadable_posts_are_refused(
-    api_service: RunningService, database_url: str, stored_script: Script
+    api_service: RunningService, db: Database, stored_script: Script
 ) -> None:
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
     url = f"{api_service.url}/review/spring-launch/hook/reject"
     as_json = httpx.post(url, json={"note": "x"}, timeout=10)
     assert as_json.status_code == 415
@@ -286,7 +286,7 @@ def test_unreadable_posts_are_refused(
 
     not_utf8 = httpx.post(url, content=b"note=%ff%fe", headers=FORM, timeout=10)
     assert not_utf8.status_code == 422 and "UTF-8" in not_utf8.text
-    assert approvals(database_url) == []
+    assert approvals(db) == []
 
 
 # -- cross-site posts -----------------------------------------------------------------------
@@ -305,23 +305,23 @@ def test_unreadable_posts_are_refused(
 )
 def test_cross_site_posts_are_refused(
     api_service: RunningService,
-    database_url: str,
+    db: Database,
     stored_script: Script,
     headers: dict[str, str],
 ) -> None:
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
     response = post_form(
         f"{api_service.url}/review/spring-launch/hook/approve", {"note": "ok"}, **headers
     )
     assert response.status_code == 403
     assert "posted from another site" in response.text
-    assert approvals(database_url) == []
+    assert approvals(db) == []
 
 
 def test_same_origin_posts_are_accepted(
-    api_service: RunningService, database_url: str, stored_script: Script
+    api_service: RunningService, db: Database, stored_script: Script
 ) -> None:
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
     response = post_form(
         f"{api_service.url}/review/spring-launch/hook/approve",
         {},
@@ -329,17 +329,17 @@ def test_same_origin_posts_are_accepted(
         **{"Sec-Fetch-Site": "same-origin"},
     )
     assert response.status_code == 303, response.text
-    assert [r["decision"] for r in approvals(database_url)] == ["approved"]
+    assert [r["decision"] for r in approvals(db)] == ["approved"]
 
 
 # -- access ---------------------------------------------------------------------------------
 
 
 def test_api_key_is_asked_for_with_basic_auth(
-    start_api: StartApi, database_url: str, stored_script: Script
+    start_api: StartApi, db: Database, stored_script: Script
 ) -> None:
     service = start_api(api_key=API_KEY)
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
     url = f"{service.url}/review"
     refusals = [
         {},
@@ -358,7 +358,7 @@ def test_api_key_is_asked_for_with_basic_auth(
         f"{url}/spring-launch/hook/approve", data={}, headers=basic("x", "wrong"), timeout=10
     )
     assert refused_post.status_code == 401 and API_KEY not in refused_post.text
-    assert approvals(database_url) == []
+    assert approvals(db) == []
 
     for headers in (
         basic("marketer", API_KEY),
@@ -375,16 +375,16 @@ def test_api_key_is_asked_for_with_basic_auth(
         ]
     approved = post_form(f"{url}/spring-launch/hook/approve", {}, **basic("marketer", API_KEY))
     assert approved.status_code == 303 and API_KEY not in approved.headers["location"]
-    assert [r["decision"] for r in approvals(database_url)] == ["approved"]
+    assert [r["decision"] for r in approvals(db)] == ["approved"]
 
     api_with_basic = httpx.get(f"{service.url}/api/scripts", headers=basic("x", API_KEY))
     assert api_with_basic.status_code == 401, "the JSON API keeps asking for a bearer key"
 
 
 def test_without_a_key_only_loopback_clients_see_the_page(
-    build_api_app: BuildApiApp, database_url: str, stored_script: Script
+    build_api_app: BuildApiApp, db: Database, stored_script: Script
 ) -> None:
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
     # A client from elsewhere, simulated in process (no traffic leaves loopback in tests).
     remote_address = ("198.51.100.7", 50000)
     with TestClient(build_api_app(), base_url=LOCAL_BASE_URL, client=remote_address) as remote:
@@ -394,7 +394,7 @@ def test_without_a_key_only_loopback_clients_see_the_page(
         assert "VSL_API_KEY" in page.text
         post = remote.post("/review/spring-launch/hook/approve", data={"note": "ok"})
         assert post.status_code == 403
-    assert approvals(database_url) == []
+    assert approvals(db) == []
 
     with TestClient(
         build_api_app(API_KEY), base_url=LOCAL_BASE_URL, client=remote_address
@@ -406,25 +406,25 @@ def test_without_a_key_only_loopback_clients_see_the_page(
 
 
 def test_stored_text_is_escaped(
-    api_service: RunningService, database_url: str, registry: Registry
+    api_service: RunningService, db: Database, registry: Registry
 ) -> None:
     document = copy.deepcopy(yaml.safe_load(SAMPLE_SCRIPT.read_text()))
     document["title"] = f"Launch {ATTACK}"
     document["sections"][0]["narration"] = f"Tired? {ATTACK}"
     script = parse_script(document, "test", registry)
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         insert_script(conn, script, None)
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
 
     rejected = post_form(
         f"{api_service.url}/review/spring-launch/hook/reject",
         {"note": f"too dark {ATTACK}", "prompt": f"brighter {ATTACK}"},
     )
     assert rejected.status_code == 303
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         [decision] = conn.execute("SELECT * FROM approvals").fetchall()
         assert apply_rejection(conn, decision) == 2
-    add_clip(database_url, "spring-launch", "hook", take=2)
+    add_clip(db, "spring-launch", "hook", take=2)
 
     response = httpx.get(
         f"{api_service.url}/review", params={"done": f"approved:{ATTACK}"}, timeout=10
@@ -449,7 +449,7 @@ def test_stored_text_is_escaped(
 
 
 def test_quotes_and_markup_are_escaped_by_the_templates(
-    api_service: RunningService, database_url: str, registry: Registry
+    api_service: RunningService, db: Database, registry: Registry
 ) -> None:
     hostile = """<script>alert("x")</script> & 'y' "><img src=x onerror=alert(1)>"""
     escaped = (
@@ -460,17 +460,17 @@ def test_quotes_and_markup_are_escaped_by_the_templates(
     document["sections"][0]["narration"] = f"narration {hostile}"
     document["sections"][0]["keyframe"]["prompt"] = f"prompt {hostile}"
     script = parse_script(document, "test", registry)
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         insert_script(conn, script, None)
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
     rejected = post_form(
         f"{api_service.url}/review/spring-launch/hook/reject", {"note": f"note {hostile}"}
     )
     assert rejected.status_code == 303
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         [decision] = conn.execute("SELECT * FROM approvals").fetchall()
         assert apply_rejection(conn, decision) == 2
-    add_clip(database_url, "spring-launch", "hook", take=2)
+    add_clip(db, "spring-launch", "hook", take=2)
 
     response = httpx.get(f"{api_service.url}/review", timeout=10)
     assert response.status_code == 200
@@ -502,9 +502,9 @@ def test_quotes_and_markup_are_escaped_by_the_templates(
 
 
 def test_the_page_sets_a_strict_session_cookie_for_its_forms(
-    api_service: RunningService, database_url: str, stored_script: Script
+    api_service: RunningService, db: Database, stored_script: Script
 ) -> None:
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
     page = httpx.get(f"{api_service.url}/review", timeout=10)
     cookie = page.headers["set-cookie"]
     assert cookie.startswith(f"{csrf.COOKIE}=")
@@ -521,13 +521,13 @@ def test_the_page_sets_a_strict_session_cookie_for_its_forms(
 
 def test_posts_without_the_pages_csrf_token_are_refused(
     api_service: RunningService,
-    database_url: str,
+    db: Database,
     stored_script: Script,
     build_api_app: BuildApiApp,
 ) -> None:
     """A page elsewhere can post a form to 127.0.0.1 (a browser adds the Basic credentials it
     has), but it cannot read the token, nor send the SameSite=Strict cookie."""
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
     url = f"{api_service.url}/review/spring-launch/hook/reject"
     auth = review_form_auth(httpx, f"{api_service.url}/review")
     other = review_form_auth(httpx, f"{api_service.url}/review")  # another session
@@ -552,27 +552,27 @@ def test_posts_without_the_pages_csrf_token_are_refused(
         assert refused.status_code == expected, (name, refused.text)
         if expected == 403:
             assert "CSRF token is missing or stale" in html.unescape(refused.text), name
-    assert approvals(database_url) == []
+    assert approvals(db) == []
     accepted = httpx.post(url, data=auth.fields(fields), headers=auth.headers, timeout=10)
     assert accepted.status_code == 303, accepted.text
 
 
 def test_a_bare_post_is_415_not_an_empty_form(
-    api_service: RunningService, database_url: str, stored_script: Script
+    api_service: RunningService, db: Database, stored_script: Script
 ) -> None:
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
     auth = review_form_auth(httpx, f"{api_service.url}/review")
     bare = httpx.post(
         f"{api_service.url}/review/spring-launch/hook/approve", headers=auth.headers, timeout=10
     )
     assert bare.status_code == 415 and "content type 'missing'" in html.unescape(bare.text)
-    assert approvals(database_url) == []
+    assert approvals(db) == []
 
 
 def test_unknown_host_names_are_refused_for_forms_too(
-    api_service: RunningService, database_url: str, stored_script: Script
+    api_service: RunningService, db: Database, stored_script: Script
 ) -> None:
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
     port = api_service.url.rsplit(":", 1)[1]
     url = f"{api_service.url}/review/spring-launch/hook/approve"
     auth = review_form_auth(httpx, f"{api_service.url}/review")
@@ -585,7 +585,7 @@ def test_unknown_host_names_are_refused_for_forms_too(
     )
     assert response.status_code == 421
     assert response.headers["content-type"].startswith("text/html")
-    assert approvals(database_url) == []
+    assert approvals(db) == []
 
 
 @pytest.mark.parametrize(
@@ -604,17 +604,17 @@ def test_unknown_host_names_are_refused_for_forms_too(
 )
 def test_bad_form_input_is_422_naming_the_field(
     api_service: RunningService,
-    database_url: str,
+    db: Database,
     stored_script: Script,
     path: str,
     fields: dict[str, str],
     words: str,
 ) -> None:
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
     response = post_form(f"{api_service.url}/review/{path}", fields)
     assert response.status_code == 422, response.text
     assert words in html.unescape(response.text), response.text
-    assert approvals(database_url) == []
+    assert approvals(db) == []
 
 
 @pytest.mark.parametrize(
@@ -635,11 +635,11 @@ def test_bad_page_queries_are_422(
 
 
 def test_a_form_from_one_replica_is_accepted_by_another(
-    start_api: StartApi, database_url: str, stored_script: Script
+    start_api: StartApi, db: Database, stored_script: Script
 ) -> None:
     """Replicas (and workers, and a restarted service) share the form tokens' key: a page
     served by one is decided on another."""
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
     first, second = start_api(), start_api()
     auth = review_form_auth(httpx, f"{first.url}/review")
     response = httpx.post(
@@ -649,7 +649,7 @@ def test_a_form_from_one_replica_is_accepted_by_another(
         timeout=10,
     )
     assert response.status_code == 303, response.text
-    [row] = approvals(database_url)
+    [row] = approvals(db)
     assert (row["section_id"], row["note"]) == ("hook", "seen on the first")
 
 
@@ -660,18 +660,18 @@ NARRATED = "spring-launch-narrated"
 
 def test_narration_takes_are_reviewed_on_their_own_and_heard_with_their_clip(
     api_service: RunningService,
-    database_url: str,
+    db: Database,
     registry: Registry,
     api_media_store: LocalMediaStore,
     make_clip: Callable[..., Path],
     make_voice: Callable[..., Path],
 ) -> None:
     path = PROJECT_ROOT / "config" / "scripts" / f"{NARRATED}.yaml"
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         insert_script(conn, load_script(path, registry), str(path))
     clip = make_clip(width=320, height=240, seconds=1.0)
     hook_voice = store_take(
-        database_url,
+        db,
         api_media_store,
         NARRATED,
         "hook",
@@ -679,11 +679,11 @@ def test_narration_takes_are_reviewed_on_their_own_and_heard_with_their_clip(
         1,
         make_voice(text="Tired of cooking?"),
     )
-    store_take(database_url, api_media_store, NARRATED, "hook", "clip", 1, clip)
-    [preview] = render_previews(database_url, api_media_store, NARRATED)  # the hook's, real
-    close_clip = store_take(database_url, api_media_store, NARRATED, "close", "clip", 1, clip)
+    store_take(db, api_media_store, NARRATED, "hook", "clip", 1, clip)
+    [preview] = render_previews(db, api_media_store, NARRATED)  # the hook's, real
+    close_clip = store_take(db, api_media_store, NARRATED, "close", "clip", 1, clip)
     close_voice = store_take(
-        database_url,
+        db,
         api_media_store,
         NARRATED,
         "close",
@@ -723,7 +723,7 @@ def test_narration_takes_are_reviewed_on_their_own_and_heard_with_their_clip(
     )
     assert refused.status_code == 422, refused.text
     assert "speed" in html.unescape(refused.text)
-    assert approvals(database_url) == []
+    assert approvals(db) == []
 
     done = post_form(
         f"{api_service.url}/review/{NARRATED}/hook/reject",
@@ -732,13 +732,13 @@ def test_narration_takes_are_reviewed_on_their_own_and_heard_with_their_clip(
     )  # fmt: skip
     assert done.status_code == 303, done.text
     assert "narration" in done.headers["location"]
-    [row] = approvals(database_url)
+    [row] = approvals(db)
     assert (row["subject"], row["section_id"], row["take"], row["decision"]) == (
         "narration", "hook", 1, "rejected",
     )  # fmt: skip
     assert row["params"] == {"voice": "af_sarah", "speed": 1.2}
     assert row["text"] == "Tired of cooking, again?" and row["note"] == "slower start"
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         queue = review_queue(conn, NARRATED)
     assert ("hook", "clip") in [(q["section"], q["subject"]) for q in queue], "clip undecided"
 
@@ -746,4 +746,4 @@ def test_narration_takes_are_reviewed_on_their_own_and_heard_with_their_clip(
         f"{api_service.url}/review/{NARRATED}/close/approve", {"subject": "narration"}
     )
     assert approved.status_code == 303, approved.text
-    assert [r["subject"] for r in approvals(database_url)] == ["narration", "narration"]
+    assert [r["subject"] for r in approvals(db)] == ["narration", "narration"]

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from tests.fixtures.service import signed_headers
 from vsl_pipelines.cli.serve import serve_command
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.inbox.postgres import PostgresInbox
 from vsl_pipelines.settings import Settings
 from vsl_pipelines.web import server as server_module
@@ -80,10 +81,10 @@ def fake_replicate(webhook_secret: str) -> Iterator[FakeReplicate]:
 
 
 def test_app_from_settings_fetches_the_secret_from_the_api(
-    fake_replicate: FakeReplicate, webhook_secret: str, database_url: str, tmp_path: Path
+    fake_replicate: FakeReplicate, webhook_secret: str, db: Database, tmp_path: Path
 ) -> None:
     settings = Settings(
-        DATABASE_URL=database_url,
+        DATABASE_URL=db.url,
         REPLICATE_BASE_URL=fake_replicate.api_url,
         REPLICATE_API_TOKEN=TOKEN,
         REPLICATE_WEBHOOK_SECRET=None,
@@ -107,10 +108,10 @@ def test_app_from_settings_fetches_the_secret_from_the_api(
     assert (tmp_path / "media").is_dir()
 
 
-def test_configured_secret_needs_no_api(database_url: str, tmp_path: Path) -> None:
+def test_configured_secret_needs_no_api(db: Database, tmp_path: Path) -> None:
     secret = "whsec_" + "A" * 43 + "="
     settings = Settings(
-        DATABASE_URL=database_url,
+        DATABASE_URL=db.url,
         REPLICATE_BASE_URL="http://127.0.0.1:1/v1",
         REPLICATE_WEBHOOK_SECRET=secret,
         VSL_MEDIA_ROOT=tmp_path,

@@ -28,10 +28,10 @@ def _say(message: str) -> None:
 def migrate_command() -> None:
     """Apply pending migrations (to the embedded PostgreSQL when DATABASE_URL is unset: started
     for this, and stopped again unless another process holds it)."""
-    from vsl_pipelines.db.embedded import resolve_database_url
+    from vsl_pipelines.db.database import Database
     from vsl_pipelines.db.migrations import apply_migrations
 
-    applied = apply_migrations(resolve_database_url(get_settings()))
+    applied = apply_migrations(Database.from_settings(get_settings()))
     click.echo(json.dumps({"applied": applied}, indent=2))
 
 

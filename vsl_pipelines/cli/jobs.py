@@ -20,7 +20,7 @@ def jobs_show(job_id: str) -> None:
     (VSL_DYNAMODB_JOBS_TABLE), else PostgreSQL; `source` says which answered."""
     import uuid
 
-    from vsl_pipelines.db.migrations import ready_database_url
+    from vsl_pipelines.db.migrations import ready_database
     from vsl_pipelines.job_status.layers import make_status_layers
     from vsl_pipelines.settings import get_settings
 
@@ -30,7 +30,7 @@ def jobs_show(job_id: str) -> None:
         fail(f"{job_id!r} is not a job id (a UUID, as `vsl scripts show` and the API give it)")
     settings = get_settings()
     layers = make_status_layers(
-        ready_database_url(),
+        ready_database(),
         redis_url=settings.redis_url,
         jobs_table=settings.dynamodb_jobs_table,
         endpoint_url=settings.aws_endpoint_url,

@@ -19,12 +19,12 @@ def keys() -> None:
 def keys_create(name: str, user_id: str | None, rate: str) -> None:
     """Create a key; its details, then the key alone on the last line (shown this once)."""
     from vsl_pipelines.db.api_keys import KeyNameTaken
-    from vsl_pipelines.db.migrations import ready_database_url
+    from vsl_pipelines.db.migrations import ready_database
     from vsl_pipelines.services.keys import KeyRefused, create_key, parse_rate
 
     try:
         row, key = create_key(
-            ready_database_url(), name, user_id=user_id, rate_per_minute=parse_rate(rate)
+            ready_database(), name, user_id=user_id, rate_per_minute=parse_rate(rate)
         )
     except (KeyRefused, KeyNameTaken) as exc:
         fail(str(exc))
@@ -35,10 +35,10 @@ def keys_create(name: str, user_id: str | None, rate: str) -> None:
 @keys.command("list")
 def keys_list() -> None:
     """Every key with its name, user, rate, prefix and dates (never the key)."""
-    from vsl_pipelines.db.migrations import ready_database_url
+    from vsl_pipelines.db.migrations import ready_database
     from vsl_pipelines.services.keys import list_keys
 
-    click.echo(as_json(list_keys(ready_database_url())))
+    click.echo(as_json(list_keys(ready_database())))
 
 
 @keys.command("revoke")
@@ -47,12 +47,12 @@ def keys_revoke(name: str) -> None:
     """Revoke the named key; requests with it are refused from now on (with REDIS_URL set as
     the service's; otherwise within 30 s, when its cached verification expires)."""
     from vsl_pipelines.cache.key_cache import key_cache_from_url
-    from vsl_pipelines.db.migrations import ready_database_url
+    from vsl_pipelines.db.migrations import ready_database
     from vsl_pipelines.services.keys import KeyRefused, revoke_key
     from vsl_pipelines.settings import get_settings
 
     cache = key_cache_from_url(get_settings().redis_url)
     try:
-        click.echo(as_json(revoke_key(ready_database_url(), name, cache)))
+        click.echo(as_json(revoke_key(ready_database(), name, cache)))
     except KeyRefused as exc:
         fail(str(exc))

@@ -27,9 +27,9 @@ from typing import Any
 import httpx
 
 from vsl_pipelines.db.compilations import latest_compilation
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.embedded import embedded_server_lifetime
-from vsl_pipelines.db.migrations import ready_database_url
+from vsl_pipelines.db.migrations import ready_database
 from vsl_pipelines.db.scripts import ScriptExists, script_row
 from vsl_pipelines.domain.registry import load_registry
 from vsl_pipelines.domain.script import read_script_document
@@ -156,7 +156,7 @@ class Environment:
 
     settings: Settings
     env: dict[str, str]
-    database_url: str
+    db: Database
     log_dir: Path
 
     @property
@@ -177,15 +177,15 @@ def prepared_environment(settings: Settings, schedule: str | None = None) -> Ite
     log_dir = settings.data_dir / "logs"
     log_dir.mkdir(exist_ok=True)
     with embedded_server_lifetime():
-        url = ready_database_url(settings)
+        db = ready_database(settings)
         env = dict(os.environ)
-        env.update(DAGSTER_HOME=str(home), DATABASE_URL=url, VSL_DATA_DIR=str(settings.data_dir))
+        env.update(DAGSTER_HOME=str(home), DATABASE_URL=db.url, VSL_DATA_DIR=str(settings.data_dir))
         if settings.uses_sandbox and "VSL_SANDBOX_TOKEN" not in env:
             # The sandbox and every client of it share a token made for this run.
             env["VSL_SANDBOX_TOKEN"] = f"r8_{secrets.token_urlsafe(24)}"
         if schedule:
             env["VSL_GENERATION_SCHEDULE"] = schedule
-        yield Environment(settings, env, url, log_dir)
+        yield Environment(settings, env, db, log_dir)
 
 
 @contextmanager
@@ -217,7 +217,7 @@ def running_services(environment: Environment) -> Iterator[Processes]:
 
 
 def add_script_file(
-    database_url: str,
+    db: Database,
     path: Path,
     settings: Settings,
     *,
@@ -232,7 +232,7 @@ def add_script_file(
     registry = load_registry(settings.models_file, settings.models_config)
     try:
         added = add_script(
-            database_url,
+            db,
             document,
             registry,
             source=str(path),
@@ -254,9 +254,7 @@ def run_dev(
     """Sandbox, webhook service and `dagster dev` with the sample script, until Ctrl-C."""
     with ExitStack() as stack:
         environment = stack.enter_context(prepared_environment(settings))
-        add_script_file(
-            environment.database_url, SAMPLE_SCRIPT, settings, on_stored=on_stored, exist_ok=True
-        )
+        add_script_file(environment.db, SAMPLE_SCRIPT, settings, on_stored=on_stored, exist_ok=True)
         procs = stack.enter_context(running_services(environment))
         dagster = procs.start(
             "dagster",
@@ -305,7 +303,7 @@ def run_demo(
             environment.env.setdefault(f"VSL_{name}_SENSOR_INTERVAL", "1")
         environment.env.setdefault("VSL_SENSOR_LOOP", "1")
         script_id = add_script_file(
-            environment.database_url,
+            environment.db,
             script_path,
             settings,
             script_id=f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}",
@@ -376,7 +374,7 @@ def run_demo(
             },
         )
         adhoc_status: dict[str, Any] = {"status": "pending"}
-        url = environment.database_url
+        db = environment.db
         status = "queued"
         while status != "compiled" or adhoc_status["status"] not in ("completed", "failed"):
             if time.monotonic() - started > timeout_s:
@@ -392,7 +390,7 @@ def run_demo(
             time.sleep(0.25)
             if adhoc_status["status"] not in ("completed", "failed"):
                 adhoc_status = _get_json(f"{settings.service_url}/api/status/{adhoc['jobId']}")
-            with connect(url) as conn:
+            with db.connect() as conn:
                 row = script_row(conn, script_id)
                 status = row["status"]
                 if status == "failed":
@@ -412,7 +410,7 @@ def run_demo(
                         f"approved {script_id}/{item['section']} {item['subject']}"
                         f" take {item['take']}"
                     )
-        with connect(url) as conn:
+        with db.connect() as conn:
             state = script_status(conn, script_id)
             latest = latest_compilation(conn, script_id)
         # The status says compiled while the compile run is still reporting its checks.

@@ -21,26 +21,24 @@ def review() -> None:
 @click.option("--script", "script_id", default=None, help="Only this script.")
 def review_list(script_id: str | None) -> None:
     """Takes waiting for a decision, each with its subject (clip or narration)."""
-    from vsl_pipelines.db.connection import connect
-    from vsl_pipelines.db.migrations import ready_database_url
+    from vsl_pipelines.db.migrations import ready_database
     from vsl_pipelines.db.scripts import ScriptNotFound
     from vsl_pipelines.services.review import review_queue
 
     try:
-        with connect(ready_database_url()) as conn:
+        with ready_database().connect() as conn:
             click.echo(as_json(review_queue(conn, script_id)))
     except ScriptNotFound as exc:
         fail(str(exc))
 
 
 def _decide(script_id: str, section_id: str, decision: str, **fields: Any) -> None:
-    from vsl_pipelines.db.connection import connect
-    from vsl_pipelines.db.migrations import ready_database_url
+    from vsl_pipelines.db.migrations import ready_database
     from vsl_pipelines.db.scripts import ScriptNotFound
     from vsl_pipelines.services.review import ReviewError, decide
 
     try:
-        with connect(ready_database_url()) as conn:
+        with ready_database().connect() as conn:
             row = decide(
                 conn, script_id, section_id, decision, reviewer=os.environ.get("USER"), **fields
             )

@@ -26,7 +26,7 @@ def register_partition(script_id: str) -> bool:
 @click.argument("file", type=click.Path(path_type=Path))
 def scripts_add(file: Path) -> None:
     """Validate FILE, store it in Postgres and register its partition."""
-    from vsl_pipelines.db.migrations import ready_database_url
+    from vsl_pipelines.db.migrations import ready_database
     from vsl_pipelines.db.scripts import ScriptExists
     from vsl_pipelines.domain.registry import RegistryError, default_registry
     from vsl_pipelines.domain.script import ScriptError, read_script_document
@@ -34,7 +34,7 @@ def scripts_add(file: Path) -> None:
 
     try:
         added = add_script(
-            ready_database_url(),
+            ready_database(),
             read_script_document(file),
             default_registry(),
             source=str(file),
@@ -49,11 +49,10 @@ def scripts_add(file: Path) -> None:
 @scripts.command("list")
 def scripts_list() -> None:
     """One line per stored script with its status."""
-    from vsl_pipelines.db.connection import connect
-    from vsl_pipelines.db.migrations import ready_database_url
+    from vsl_pipelines.db.migrations import ready_database
     from vsl_pipelines.db.scripts import list_scripts
 
-    with connect(ready_database_url()) as conn:
+    with ready_database().connect() as conn:
         rows = list_scripts(conn)
     if not rows:
         click.echo("no scripts stored; add one with `vsl scripts add FILE`")
@@ -66,13 +65,12 @@ def scripts_list() -> None:
 @click.argument("script_id")
 def scripts_show(script_id: str) -> None:
     """Status per section: takes, jobs, approvals and cost."""
-    from vsl_pipelines.db.connection import connect
-    from vsl_pipelines.db.migrations import ready_database_url
+    from vsl_pipelines.db.migrations import ready_database
     from vsl_pipelines.db.scripts import ScriptNotFound
     from vsl_pipelines.services.script_state import script_status
 
     try:
-        with connect(ready_database_url()) as conn:
+        with ready_database().connect() as conn:
             click.echo(as_json(script_status(conn, script_id)))
     except ScriptNotFound as exc:
         fail(str(exc))
@@ -82,13 +80,12 @@ def scripts_show(script_id: str) -> None:
 @click.argument("script_id")
 def scripts_retry(script_id: str) -> None:
     """Give a failed script's failed predictions another round of attempts."""
-    from vsl_pipelines.db.connection import connect
-    from vsl_pipelines.db.migrations import ready_database_url
+    from vsl_pipelines.db.migrations import ready_database
     from vsl_pipelines.db.scripts import ScriptNotFound
     from vsl_pipelines.services.script_state import NotFailed, retry_script
 
     try:
-        with connect(ready_database_url()) as conn:
+        with ready_database().connect() as conn:
             click.echo(as_json(retry_script(conn, script_id)))
     except (ScriptNotFound, NotFailed) as exc:
         fail(str(exc))

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vsl_pipelines.db.connection import connect
-from vsl_pipelines.db.embedded import resolve_database_url
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.settings import PROJECT_ROOT, Settings, get_settings
 
 MIGRATIONS_DIR = PROJECT_ROOT / "database" / "migrations"
@@ -19,10 +18,10 @@ def pending_migrations(applied: set[str], directory: Path = MIGRATIONS_DIR) -> l
     return [p for p in sorted(directory.glob("*.sql")) if p.stem not in applied]
 
 
-def apply_migrations(database_url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
+def apply_migrations(db: Database, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply every migration not yet recorded; return the names applied now."""
     done: list[str] = []
-    with connect(database_url) as conn, conn.transaction():
+    with db.transaction() as conn:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -36,8 +35,9 @@ def apply_migrations(database_url: str, directory: Path = MIGRATIONS_DIR) -> lis
     return done
 
 
-def ready_database_url(settings: Settings | None = None) -> str:
-    """The database URL with every migration applied (starting the embedded server if needed)."""
-    url = resolve_database_url(settings or get_settings())
-    apply_migrations(url)
-    return url
+def ready_database(settings: Settings | None = None) -> Database:
+    """The configured database with every migration applied (starting the embedded server if
+    needed)."""
+    db = Database.from_settings(settings or get_settings())
+    apply_migrations(db)
+    return db

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, cast
 import dagster as dg
 
 from vsl_pipelines.cache import RateLimiter, rate_limiter_from_url
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.embedded import embedded_database_url
 from vsl_pipelines.domain.registry import Registry, load_registry
 from vsl_pipelines.inbox import WebhookInbox, make_inbox
@@ -20,26 +21,28 @@ if TYPE_CHECKING:
 
 
 class DatabaseResource(dg.ConfigurableResource):
-    """PostgreSQL: `url`, or (empty) the embedded server under `data_dir`."""
+    """PostgreSQL: `url` (given as `EnvVar("DATABASE_URL")`, so the UI never shows it), or
+    (empty) the embedded server under `data_dir`."""
 
     url: str = ""
     data_dir: str = "data"
 
-    def resolved_url(self) -> str:
-        return self.url or embedded_database_url(Path(self.data_dir))
+    def database(self) -> Database:
+        return Database(self.url or embedded_database_url(Path(self.data_dir)))
 
 
 class InboxResource(dg.ConfigurableResource):
-    """The webhook inbox: the Postgres table, or DynamoDB when a table name is set."""
+    """The webhook inbox: the Postgres table of `database`, or DynamoDB when a table name is
+    set."""
 
-    database_url: str = ""
+    database: DatabaseResource
     dynamodb_table: str | None = None
     aws_endpoint_url: str | None = None
     aws_region: str | None = None
 
-    def inbox(self, fallback_url: str) -> WebhookInbox:
+    def inbox(self) -> WebhookInbox:
         return make_inbox(
-            database_url=self.database_url or fallback_url,
+            db=self.database.database(),
             dynamodb_table=self.dynamodb_table,
             endpoint_url=self.aws_endpoint_url,
             region=self.aws_region,
@@ -116,15 +119,17 @@ class JobStatusResource(dg.ConfigurableResource):
     """Where job status documents are published: Redis (`redis_url`) and the DynamoDB jobs
     table (`dynamodb_jobs_table`), each when set."""
 
+    database: DatabaseResource
     redis_url: str | None = None
     redis_prefix: str = "vsl:"
     dynamodb_jobs_table: str | None = None
     aws_endpoint_url: str | None = None
     aws_region: str | None = None
 
-    def layers(self, database_url: str) -> JobStatusLayers:
+    def layers(self) -> JobStatusLayers:
+        """Every configured layer over the database (none configured: publishing does nothing)."""
         return make_status_layers(
-            database_url,
+            self.database.database(),
             redis_url=self.redis_url,
             redis_prefix=self.redis_prefix,
             jobs_table=self.dynamodb_jobs_table,

@@ -17,7 +17,7 @@ from typing import Any
 
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import takes as take_rows
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.days import day_bounds
 from vsl_pipelines.generation.collect import (
     OutputExpired,
@@ -40,9 +40,9 @@ class DayToCollect:
     jobs: int
 
 
-def days_to_collect(database_url: str) -> list[DayToCollect]:
+def days_to_collect(db: Database) -> list[DayToCollect]:
     """Days with finished ad-hoc jobs not collected yet, each with a key for its state."""
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         rows = job_rows.adhoc_days_to_collect(conn)
     return [
         DayToCollect(
@@ -78,12 +78,12 @@ class AdhocDayReport:
 
 
 def collect_adhoc_day(
-    database_url: str, store: MediaStore, day: date, status: JobStatusLayers | None = None
+    db: Database, store: MediaStore, day: date, status: JobStatusLayers | None = None
 ) -> AdhocDayReport:
     """Store every finished, uncollected ad-hoc output of `day`; report the day's figures."""
     report = AdhocDayReport(day=day)
     start, end = day_bounds(day, day)
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         jobs = job_rows.adhoc_jobs_between(conn, start, end)
     changed: list[int] = []
     with tempfile.TemporaryDirectory(prefix="vsl-adhoc-") as tmp:
@@ -100,7 +100,7 @@ def collect_adhoc_day(
                 "prediction_id": job["prediction_id"],
             }
             if job["status"] != "succeeded":
-                with connect(database_url) as conn:
+                with db.connect() as conn:
                     job_rows.mark_collected(conn, job["id"], None)
                 report.failed.append(
                     {"job_id": public_id, "status": job["status"], "error": job["error"]}
@@ -120,7 +120,7 @@ def collect_adhoc_day(
                     f"adhoc/{day.isoformat()}/{public_id}-thumb.jpg",
                     workdir,
                 )
-                with connect(database_url) as conn:
+                with db.connect() as conn:
                     take_rows.record_adhoc_take(
                         conn,
                         job_id=job["id"],
@@ -137,7 +137,7 @@ def collect_adhoc_day(
                     "ad-hoc output collected", extra={**context, "fields": {"key": stored.key}}
                 )
             except OutputExpired as exc:
-                with connect(database_url) as conn:
+                with db.connect() as conn:
                     job_rows.mark(conn, job["id"], "expired", error=str(exc))
                     job_rows.mark_collected(conn, job["id"], None)
                 report.expired.append(public_id)
@@ -145,12 +145,12 @@ def collect_adhoc_day(
             changed.append(job["id"])
     if status is not None:
         status.publish(changed)
-    _day_figures(database_url, report, start, end)
+    _day_figures(db, report, start, end)
     return report
 
 
-def _day_figures(database_url: str, report: AdhocDayReport, start: Any, end: Any) -> None:
-    with connect(database_url) as conn:
+def _day_figures(db: Database, report: AdhocDayReport, start: Any, end: Any) -> None:
+    with db.connect() as conn:
         jobs = job_rows.adhoc_jobs_between(conn, start, end)
     for job in jobs:
         if job["status"] == "creating":

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.storage.base import MediaStore, media_key
@@ -142,7 +142,7 @@ def _store_take(
 
 
 def collect_stage(
-    database_url: str,
+    db: Database,
     store: MediaStore,
     script_id: str,
     stage: str,
@@ -151,7 +151,7 @@ def collect_stage(
     """Store every succeeded, uncollected output of `stage` for the current takes; the jobs'
     final documents go to the `status` layers."""
     report = CollectReport(stage=stage)
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         row = script_rows.script_row(conn, script_id)
         report.script_status, report.script_error = row["status"], row["error"]
         sections = script_rows.sections_of(conn, script_id)
@@ -204,7 +204,7 @@ def collect_stage(
                     raise OutputExpired("the prediction succeeded with no output URL")
                 ext = output_extension(url, job["media_type"])
                 source = download(url, workdir / f"{job['id']}.{ext}")
-                with connect(database_url) as conn:
+                with db.connect() as conn:
                     take = _store_take(
                         conn,
                         store,
@@ -223,13 +223,13 @@ def collect_stage(
                     "output collected", extra={**context, "fields": {"key": take["media_key"]}}
                 )
             except OutputExpired as exc:
-                with connect(database_url) as conn:
+                with db.connect() as conn:
                     job_rows.mark(conn, job["id"], "expired", error=str(exc))
                     job_rows.mark_collected(conn, job["id"], None)  # reported here
                 report.expired.append(job["id"])
                 log.warning("output expired before collection", extra=context)
         if stage == "clip":
-            report.takes.extend(_render_stills(database_url, store, script, current, workdir))
+            report.takes.extend(_render_stills(db, store, script, current, workdir))
     if status is not None:
         status.publish(
             [t["job_id"] for t in report.takes if t["job_id"] is not None]
@@ -240,13 +240,13 @@ def collect_stage(
 
 
 def _render_stills(
-    database_url: str, store: MediaStore, script: Any, current: dict[str, int], workdir: Path
+    db: Database, store: MediaStore, script: Any, current: dict[str, int], workdir: Path
 ) -> list[dict[str, Any]]:
     """A still section's clip is its keyframe held on screen, made locally with no paid call."""
     from vsl_pipelines.media.stills import still_to_clip
 
     made = []
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         for section in script.sections:
             if section.still is None:
                 continue
@@ -295,10 +295,10 @@ def _take_summary(take: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def review_ready(database_url: str, script_id: str) -> bool:
+def review_ready(db: Database, script_id: str) -> bool:
     """Every section has a clip for its current take (and, when it has a voice, its narration
     for its current narration take) and the soundtrack (if any) is stored."""
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         script = script_rows.load_stored_script(conn, script_id)
         sections = script_rows.sections_of(conn, script_id)
         current = {s["id"]: s["current_take"] for s in sections}
@@ -316,9 +316,9 @@ def review_ready(database_url: str, script_id: str) -> bool:
     )
 
 
-def advance_to_review(database_url: str, script_id: str) -> bool:
+def advance_to_review(db: Database, script_id: str) -> bool:
     """Move a generating script to `review` once every section has its clip; True if it moved."""
-    if not review_ready(database_url, script_id):
+    if not review_ready(db, script_id):
         return False
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         return script_rows.move_status(conn, script_id, "review", ("queued", "generating"))

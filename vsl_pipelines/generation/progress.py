@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.metrics import emf as metrics
@@ -68,7 +68,7 @@ def _record_outcome(prediction: dict[str, Any], job: dict[str, Any]) -> None:
 
 
 def apply_events(
-    database_url: str,
+    db: Database,
     bodies: list[str],
     status: JobStatusLayers | None = None,
     received: Sequence[datetime] | None = None,
@@ -79,7 +79,7 @@ def apply_events(
     touched: set[str] = set()
     changed: list[tuple[dict[str, Any], dict[str, Any]]] = []
     latencies: list[tuple[float, dict[str, Any]]] = []
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         for index, body in enumerate(bodies):
             try:
                 prediction = json.loads(body)
@@ -126,7 +126,7 @@ def _webhook_latency_ms(prediction: dict[str, Any], received_at: datetime) -> fl
 
 
 def poll_stale_jobs(
-    database_url: str,
+    db: Database,
     client: PredictionClient,
     older_than_s: float,
     limit: int = 50,
@@ -135,7 +135,7 @@ def poll_stale_jobs(
     """Ask Replicate about active jobs whose webhook is late (the reconciler); return updates."""
     cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
     updated = 0
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         stale = [
             j
             for j in job_rows.jobs_in_state(conn, ("starting", "processing"), limit)
@@ -149,7 +149,7 @@ def poll_stale_jobs(
                 "poll failed", extra={"job_id": job["id"], "prediction_id": job["prediction_id"]}
             )
             continue
-        with connect(database_url) as conn:
+        with db.connect() as conn:
             changed = job_rows.apply_prediction(conn, prediction)
             if changed is None:
                 job_rows.touch(conn, job["id"])
@@ -161,10 +161,10 @@ def poll_stale_jobs(
     return updated
 
 
-def scripts_to_visit(database_url: str, touched: set[str], batch: int) -> list[str]:
+def scripts_to_visit(db: Database, touched: set[str], batch: int) -> list[str]:
     """Generating scripts with news this tick, then the least recently checked ones, so none
     waits forever behind busier scripts."""
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         news = script_rows.generating_among(conn, sorted(touched))
         rotation = script_rows.scripts_to_check(conn, batch)
     return news + [s for s in rotation if s not in news]
@@ -190,14 +190,14 @@ def failure_reason(exhausted: list[dict[str, Any]]) -> str:
     )
 
 
-def next_runs(database_url: str, script_id: str) -> list[NextRun]:
+def next_runs(db: Database, script_id: str) -> list[NextRun]:
     """The collecting or request runs a script needs now, each with a run key unique to the state.
 
     A prediction out of attempts fails the script (with the reason; `vsl scripts retry` grants
     another round) and asks only for the collecting run that reports it.
     """
     runs: list[NextRun] = []
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         row = script_rows.script_row(conn, script_id)
         script = script_rows.load_stored_script(conn, script_id)
         sections = script_rows.sections_of(conn, script_id)
@@ -220,7 +220,7 @@ def next_runs(database_url: str, script_id: str) -> list[NextRun]:
 
     exhausted = exhausted_attempts(jobs, row["attempt_rounds"])
     if exhausted:
-        with connect(database_url) as conn:
+        with db.connect() as conn:
             script_rows.fail_script(conn, script_id, failure_reason(exhausted))
         return [
             NextRun(

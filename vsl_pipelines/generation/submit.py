@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.generation.stages import BudgetExceeded, PlannedJob, SectionState, plan_stage
 from vsl_pipelines.job_status.layers import JobStatusLayers
@@ -61,7 +61,7 @@ def keyframe_urls(conn: Any, script_id: str, store: MediaStore) -> dict[tuple[st
 
 
 def submit_missing_predictions(
-    database_url: str,
+    db: Database,
     client: PredictionClient,
     registry: Registry,
     store: MediaStore,
@@ -72,7 +72,7 @@ def submit_missing_predictions(
     """Create the predictions `stage` still needs for `script_id`'s current takes; each new
     job's document goes to the `status` layers."""
     report = SubmitReport(stage=stage)
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         script = script_rows.load_stored_script(conn, script_id)
         states = section_states(conn, script_id)
         urls = keyframe_urls(conn, script_id, store) if stage == "clip" else None
@@ -108,15 +108,15 @@ def submit_missing_predictions(
         )
 
     for job, pending_row in to_create:
-        _create(database_url, client, script_id, job, pending_row, report, status)
+        _create(db, client, script_id, job, pending_row, report, status)
     if report.count:
-        with connect(database_url) as conn:
+        with db.connect() as conn:
             script_rows.move_status(conn, script_id, "generating", ("queued", "review", "failed"))
     return report
 
 
 def _create(
-    database_url: str,
+    db: Database,
     client: PredictionClient,
     script_id: str,
     job: PlannedJob,
@@ -132,7 +132,7 @@ def _create(
         "take": job.take,
     }
     if pending_row is None:
-        with connect(database_url) as conn:
+        with db.connect() as conn:
             row = job_rows.reserve_job(
                 conn,
                 script_id=script_id,
@@ -153,14 +153,14 @@ def _create(
         try:
             prediction = client.create(job.spec, model_input, reserved_at=row["created_at"])
         except Exception as exc:
-            with connect(database_url) as conn:
+            with db.connect() as conn:
                 job_rows.mark(conn, row["id"], "failed", error=str(exc))
             log.error("prediction create failed", extra={**context, "job_id": row["id"]})
             raise
         target = report.submitted
     else:
         target = report.recovered
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         job_rows.attach_prediction(conn, row["id"], prediction)
     if status is not None:
         status.publish([row["id"]])

@@ -6,6 +6,7 @@ name set means DynamoDB, otherwise the Postgres table (`make_inbox`).
 
 from __future__ import annotations
 
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.inbox.base import WebhookInbox
 from vsl_pipelines.inbox.events import (
     TERMINAL_STATUSES,
@@ -34,7 +35,7 @@ __all__ = [
 
 def make_inbox(
     *,
-    database_url: str,
+    db: Database,
     dynamodb_table: str | None = None,
     endpoint_url: str | None = None,
     region: str | None = None,
@@ -44,4 +45,4 @@ def make_inbox(
 
         return DynamoInbox(dynamodb_table, endpoint_url=endpoint_url, region=region)
 
-    return PostgresInbox(database_url)
+    return PostgresInbox(db)

@@ -16,7 +16,7 @@ from typing import Any, cast
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from vsl_pipelines.db.connection import connect, pool_name, transaction
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.inbox.events import (
     InboxEvent,
     InvalidWebhookBody,
@@ -60,13 +60,13 @@ class PostgresInbox:
 
     backend = "postgres"
 
-    def __init__(self, database_url: str) -> None:
-        self.database_url = database_url
+    def __init__(self, db: Database) -> None:
+        self.db = db
         self._async_pool: AsyncConnectionPool | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
 
     def put(self, webhook_id: str, body: bytes | str, received_at: datetime | None = None) -> bool:
-        with connect(self.database_url, autocommit=True) as conn:
+        with self.db.connect(autocommit=True) as conn:
             return (
                 conn.execute(_INSERT, _params(webhook_id, body, received_at)).fetchone() is not None
             )
@@ -98,17 +98,17 @@ class PostgresInbox:
         if self._async_pool is None or self._async_loop is not loop:
             # A server that cannot be reached fails here at once, with its own error, rather
             # than after the pool's wait.
-            await (await psycopg.AsyncConnection.connect(self.database_url)).close()
+            await (await psycopg.AsyncConnection.connect(self.db.url)).close()
             self._async_loop = loop
             self._async_pool = AsyncConnectionPool(
-                self.database_url,
+                self.db.url,
                 # No server-side prepared statements (see db.connection); autocommit: one
                 # statement, one round trip.
                 kwargs={"prepare_threshold": None, "autocommit": True},
                 min_size=1,
                 max_size=ASYNC_POOL_SIZE,
                 timeout=ASYNC_POOL_TIMEOUT_S,
-                name=f"{pool_name(self.database_url)} inbox",
+                name=f"{self.db.name} inbox",
                 open=False,
             )
             await self._async_pool.open()
@@ -116,25 +116,25 @@ class PostgresInbox:
 
     def number_committed(self) -> None:
         """Give the committed rows without a number theirs, oldest first (readers only)."""
-        with transaction(self.database_url) as conn:
+        with self.db.transaction() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (INBOX_READER_LOCK,))
             conn.execute(_NUMBER, (NUMBER_BATCH,))
 
     def read_after(self, cursor: int, limit: int) -> list[InboxEvent]:
         self.number_committed()
-        with transaction(self.database_url) as conn:
+        with self.db.transaction() as conn:
             rows = conn.execute(_READ_AFTER, (cursor, limit)).fetchall()
         return [InboxEvent.model_validate(row) for row in rows]
 
     def latest_cursor(self) -> int:
         self.number_committed()
-        with transaction(self.database_url) as conn:
+        with self.db.transaction() as conn:
             cur = conn.execute("SELECT coalesce(max(seq), 0) AS seq FROM webhook_inbox")
             row = cast(dict[str, Any], cur.fetchone())  # dict rows: see db.connection
         return int(row["seq"])
 
     def ping(self) -> None:
-        with connect(self.database_url, timeout=PING_TIMEOUT_S) as conn:
+        with self.db.connect(timeout=PING_TIMEOUT_S) as conn:
             conn.execute("SELECT 1")
 
     async def close_async(self) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from vsl_pipelines.db import jobs as job_rows
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.job_document import job_document
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.metrics import emf as metrics
@@ -33,7 +33,7 @@ class StatusLayer(Protocol):
 class JobStatusLayers:
     """The cache layers in read order over the database."""
 
-    database_url: str
+    db: Database
     caches: list[StatusLayer] = field(default_factory=list)
 
     def read(self, job_id: str) -> tuple[dict[str, Any] | None, str]:
@@ -46,7 +46,7 @@ class JobStatusLayers:
                     above.put(document)
                 self._count(cache.layer)
                 return document, cache.layer
-        with connect(self.database_url) as conn:
+        with self.db.connect() as conn:
             row = job_rows.document_row(conn, job_id)
         if row is None:
             self._count("missing")
@@ -68,7 +68,7 @@ class JobStatusLayers:
         ids = sorted(set(job_ids))
         if not ids or not self.caches:
             return []
-        with connect(self.database_url) as conn:
+        with self.db.connect() as conn:
             documents = [job_document(row) for row in job_rows.document_rows(conn, ids)]
         for document in documents:
             for cache in reversed(self.caches):
@@ -77,7 +77,7 @@ class JobStatusLayers:
 
 
 def make_status_layers(
-    database_url: str,
+    db: Database,
     *,
     redis_url: str | None = None,
     redis_prefix: str = "vsl:",
@@ -98,4 +98,4 @@ def make_status_layers(
         from vsl_pipelines.job_status.dynamodb_table import DynamoJobsTable
 
         caches.append(DynamoJobsTable(jobs_table, endpoint_url=endpoint_url, region=region))
-    return JobStatusLayers(database_url, caches)
+    return JobStatusLayers(db, caches)

@@ -18,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.registry import Collector
 
 from vsl_pipelines.db import metrics as metric_rows
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.metrics.status_reads import status_reads
 
@@ -39,12 +39,12 @@ class FlowCollector(Collector):
     """Jobs started, completed and failed, processing time, webhook latency, compile time and
     cost, read from the database at each collection."""
 
-    def __init__(self, database_url: str) -> None:
-        self.database_url = database_url
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def collect(self) -> Iterator[Metric]:
         try:
-            with connect(self.database_url) as conn:
+            with self.db.connect() as conn:
                 yield from self._jobs(metric_rows.job_counts(conn))
                 yield self._processing(metric_rows.processing_buckets(conn, PROCESSING_BOUNDS))
                 yield self._histogram(
@@ -119,9 +119,9 @@ class _CacheReads(Collector):
         return [family]
 
 
-def metrics_renderer(database_url: str) -> Callable[[], bytes]:
+def metrics_renderer(db: Database) -> Callable[[], bytes]:
     """A function rendering every metric in Prometheus' text format, one scrape per call."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(FlowCollector(database_url))
+    registry.register(FlowCollector(db))
     registry.register(_CacheReads())
     return lambda: generate_latest(registry)

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from vsl_pipelines.db import jobs as job_rows
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.registry import ModelSpec, Registry, RegistryError
 from vsl_pipelines.generation.predictions import PredictionClient, PredictionCreateError
 from vsl_pipelines.job_status.layers import JobStatusLayers
@@ -75,7 +75,7 @@ def plan_adhoc(
 
 
 def submit_adhoc(
-    database_url: str,
+    db: Database,
     client: PredictionClient,
     plan: AdhocPlan,
     user_id: str,
@@ -83,7 +83,7 @@ def submit_adhoc(
 ) -> dict[str, Any]:
     """Record the job, create its prediction (with the webhook), publish its status; the
     original answer `{"jobId", "status", "estimatedTime", "estimatedCost"}`."""
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         row = job_rows.reserve_adhoc_job(
             conn,
             user_id=user_id,
@@ -107,13 +107,13 @@ def submit_adhoc(
             if isinstance(exc, PredictionCreateError)
             else f"Replicate could not be reached ({type(exc).__name__})"
         )
-        with connect(database_url) as conn:
+        with db.connect() as conn:
             job_rows.mark(conn, row["id"], "failed", error=reason)
         if status is not None:
             status.publish([row["id"]])
         log.error("ad-hoc prediction not created", extra=context)
         raise AdhocNotCreated(reason, job_id) from None
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         job_rows.attach_prediction(conn, row["id"], prediction)
     if status is not None:
         status.publish([row["id"]])

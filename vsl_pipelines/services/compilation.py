@@ -17,7 +17,8 @@ from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
-from vsl_pipelines.db.connection import Conn, connect
+from vsl_pipelines.db.connection import Conn
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.narration import spoken_text
 from vsl_pipelines.domain.script import Output, Script, ScriptError
 from vsl_pipelines.logs import get_logger
@@ -108,23 +109,23 @@ def compilation_of(conn: Conn, compilation_id: int) -> dict[str, Any]:
     return row
 
 
-def requested_compilations(database_url: str, limit: int) -> list[dict[str, Any]]:
+def requested_compilations(db: Database, limit: int) -> list[dict[str, Any]]:
     """Compile requests no run has claimed yet, oldest first."""
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         return compilation_rows.requested(conn, limit)
 
 
-def running_compilations(database_url: str, limit: int) -> list[dict[str, Any]]:
+def running_compilations(db: Database, limit: int) -> list[dict[str, Any]]:
     """Compilations claimed by a run and not finished, oldest first."""
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         return compilation_rows.running(conn, limit)
 
 
-def release_compilation(database_url: str, compilation_id: int, reason: str) -> bool:
+def release_compilation(db: Database, compilation_id: int, reason: str) -> bool:
     """Fail a compilation whose run died before finishing it, so the script may be compiled
     again (else every new request is refused with 409 while the row says `running`); the
     script goes back to review. False when the row had finished meanwhile."""
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         row = compilation_rows.compilation(conn, compilation_id)
         if row is None or row["status"] != "running":
             return False
@@ -138,12 +139,12 @@ def release_compilation(database_url: str, compilation_id: int, reason: str) -> 
 
 
 def compile_script(
-    database_url: str, store: MediaStore, script_id: str, compilation_id: int | None = None
+    db: Database, store: MediaStore, script_id: str, compilation_id: int | None = None
 ) -> dict[str, Any]:
     """Compile the approved takes as compilation `compilation_id` asks (without one, with the
     script's own options); record the result; return its summary."""
     started = time.monotonic()
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         script = script_rows.load_stored_script(conn, script_id)
         missing = unapproved_sections(conn, script_id)
         if missing and compilation_id is not None:
@@ -152,7 +153,7 @@ def compile_script(
             compilation_rows.fail_compilation(conn, compilation_id, str(refusal))
     if missing:
         raise NotApproved(script_id, missing)
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         sections = script_rows.sections_of(conn, script_id)
         voices = section_voices(conn, script, sections)
         pictures = [
@@ -210,7 +211,7 @@ def compile_script(
                 poster_key = key.rsplit(".", 1)[0] + ".poster.jpg"
                 store.put_file(poster_key, Path(result.poster))
     except Exception as exc:
-        with connect(database_url) as conn:
+        with db.connect() as conn:
             compilation_rows.fail_compilation(conn, compilation_id, str(exc))
             script_rows.set_status(conn, script_id, "review")
         log.error("compilation failed", extra={"script_id": script_id})
@@ -239,7 +240,7 @@ def compile_script(
         if result.verification
         else None,
     }
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         compilation_rows.finish_compilation(
             conn,
             compilation_id,
@@ -261,12 +262,12 @@ def compile_script(
     return summary
 
 
-def expected_duration(database_url: str, script_id: str) -> float:
+def expected_duration(db: Database, script_id: str) -> float:
     """How long the final video should last, from the stored takes rather than the engine's
     plan: a voiced section lasts its voice plus the script's pad, another its approved clip;
     less the overlap of each transition between two sections (which a voiced section makes
     room for, so voices never overlap)."""
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         script = script_rows.load_stored_script(conn, script_id)
         sections = script_rows.sections_of(conn, script_id)
         voices = section_voices(conn, script, sections)

@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any, Literal
 
 from vsl_pipelines.db import costs as cost_rows
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.days import day_bounds
 
 GroupBy = Literal["model", "script", "user", "day"]
@@ -23,11 +23,11 @@ NO_USER = "(scripts)"
 _MISSING = {"script": NO_SCRIPT, "user": NO_USER}
 
 
-def cost_report(database_url: str, first: date, last: date) -> dict[str, Any]:
+def cost_report(db: Database, first: date, last: date) -> dict[str, Any]:
     """Totals for the days `first`..`last` (UTC), and the same figures by model, script, user
     and day."""
     start, end = day_bounds(first, last)
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         rows = cost_rows.costs_between(conn, start, end)
     report: dict[str, Any] = {
         "from": first.isoformat(),

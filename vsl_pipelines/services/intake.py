@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vsl_pipelines.db import scripts as script_rows
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script, ScriptError, parse_script
 from vsl_pipelines.generation.stages import BudgetExceeded, check_budget
@@ -34,7 +34,7 @@ class AddedScript:
 
 
 def add_script(
-    database_url: str,
+    db: Database,
     document: Any,
     registry: Registry,
     *,
@@ -45,7 +45,7 @@ def add_script(
     """Validate `document` (ScriptError naming `source` and the field), refuse it over budget,
     store it (ScriptExists for a taken id); nothing is stored on error."""
     script, estimate = check_script(document, registry, source=source)
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         script_rows.insert_script(conn, script, source_path)
     registered = on_stored(script.id) if on_stored else False
     return AddedScript(script, estimate, registered)
@@ -61,13 +61,13 @@ def check_script(document: Any, registry: Registry, *, source: str) -> tuple[Scr
         raise ScriptError(f"{source}: budget_usd: {exc}", [(("budget_usd",), str(exc))]) from None
 
 
-def unregistered_scripts(database_url: str, known: set[str]) -> list[str]:
+def unregistered_scripts(db: Database, known: set[str]) -> list[str]:
     """Stored scripts that are not partitions yet."""
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         return [sid for sid in script_rows.script_ids(conn) if sid not in known]
 
 
-def queued_batch(database_url: str, known: set[str], batch: int) -> list[str]:
+def queued_batch(db: Database, known: set[str], batch: int) -> list[str]:
     """Up to `batch` queued scripts, oldest first, among those registered as partitions."""
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         return [sid for sid in script_rows.script_ids(conn, ("queued",)) if sid in known][:batch]

@@ -14,7 +14,7 @@ from typing import Any
 
 from vsl_pipelines.cache.key_cache import KeyCache
 from vsl_pipelines.db import api_keys as key_rows
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 
 KEY_PREFIX = "vsl_"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -51,7 +51,7 @@ def parse_rate(text: str) -> int:
 
 
 def create_key(
-    database_url: str, name: str, *, user_id: str | None = None, rate_per_minute: int = 60
+    db: Database, name: str, *, user_id: str | None = None, rate_per_minute: int = 60
 ) -> tuple[dict[str, Any], str]:
     """Store a new key's digest; return its public row and the key (shown this once only)."""
     if NAME.fullmatch(name) is None:
@@ -61,7 +61,7 @@ def create_key(
     if user_id is not None and (not user_id or len(user_id) > 128 or not user_id.isprintable()):
         raise KeyRefused("user: 1-128 printable characters")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         row = key_rows.insert_key(
             conn,
             name=name,
@@ -73,24 +73,24 @@ def create_key(
     return row, key
 
 
-def verify_key(database_url: str, presented: str, cache: KeyCache | None = None) -> ApiKey | None:
+def verify_key(db: Database, presented: str, cache: KeyCache | None = None) -> ApiKey | None:
     """The live key matching `presented`, or None; from `cache` when it holds the key."""
     if not presented.startswith(KEY_PREFIX) or len(presented) > 256:
         return None
-    return verify_digest(database_url, digest(presented), cache)
+    return verify_digest(db, digest(presented), cache)
 
 
-def verify_digest(database_url: str, wanted: bytes, cache: KeyCache | None = None) -> ApiKey | None:
+def verify_digest(db: Database, wanted: bytes, cache: KeyCache | None = None) -> ApiKey | None:
     """The live key whose SHA-256 digest is `wanted`, or None (a studio session holds the
     digest, never the key, so a revoked key ends its sessions)."""
     cached = cache.get(wanted) if cache is not None else None
     if cached is not None:
         key = ApiKey(**cached)
         if _due_for_touch(wanted):
-            with connect(database_url) as conn:
+            with db.connect() as conn:
                 key_rows.touch_key(conn, key.id)
         return key
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         row = key_rows.key_by_digest(conn, wanted)
         if row is None or not hmac.compare_digest(bytes(row["key_sha256"]), wanted):
             return None
@@ -118,14 +118,14 @@ def _due_for_touch(key_digest: bytes) -> bool:
     return True
 
 
-def list_keys(database_url: str) -> list[dict[str, Any]]:
-    with connect(database_url) as conn:
+def list_keys(db: Database) -> list[dict[str, Any]]:
+    with db.connect() as conn:
         return key_rows.list_keys(conn)
 
 
-def revoke_key(database_url: str, name: str, cache: KeyCache | None = None) -> dict[str, Any]:
+def revoke_key(db: Database, name: str, cache: KeyCache | None = None) -> dict[str, Any]:
     """Revoke the named key, and drop it from `cache` so the next request is refused."""
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         row = key_rows.revoke_key(conn, name)
     if row is None:
         raise KeyRefused(f"no live key named {name!r}; `vsl keys list` shows them")

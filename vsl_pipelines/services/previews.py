@@ -19,7 +19,8 @@ from typing import Any
 
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
-from vsl_pipelines.db.connection import Conn, connect
+from vsl_pipelines.db.connection import Conn
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.narration import spoken_text
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.logs import get_logger
@@ -74,10 +75,10 @@ def section_previews(conn: Conn, script_id: str) -> dict[str, SectionPreview]:
     return found
 
 
-def render_previews(database_url: str, store: MediaStore, script_id: str) -> list[str]:
+def render_previews(db: Database, store: MediaStore, script_id: str) -> list[str]:
     """Render the previews the current takes lack; return their keys. A section whose preview
     fails is logged and left to the side-by-side fallback: a preview never fails collection."""
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         script = script_rows.load_stored_script(conn, script_id)
         wanted = [p for p in section_previews(conn, script_id).values() if not store.exists(p.key)]
     made = []

@@ -15,7 +15,8 @@ from vsl_pipelines.db import approvals as approval_rows
 from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
-from vsl_pipelines.db.connection import Conn, connect
+from vsl_pipelines.db.connection import Conn
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.narration import check_overrides, merged_overrides, spoken_text
 from vsl_pipelines.domain.registry import Registry, default_registry
 from vsl_pipelines.domain.script import Script, Section, Voice
@@ -349,12 +350,12 @@ class Decisions:
     ready_to_compile: dict[str, int] = field(default_factory=dict)
 
 
-def read_decisions(database_url: str, cursor: int, batch: int) -> Decisions:
+def read_decisions(db: Database, cursor: int, batch: int) -> Decisions:
     """Act on up to `batch` decisions after `cursor`: start the retakes, find the scripts that
     may compile (one per script, however many approvals the batch holds) and record their
     compile request, with the script's own output options: the compile sensor launches it."""
     approved: dict[str, int] = {}
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         rows = approval_rows.decisions_after(conn, cursor, batch)
         result = Decisions(cursor=rows[-1]["id"] if rows else cursor)
         for decision in rows:

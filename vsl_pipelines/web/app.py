@@ -73,7 +73,7 @@ def create_app(
 
     if api is not None:
         app.state.api_config = api  # what `deps.get_config` hands the handlers
-        app.state.render_metrics = metrics_renderer(api.database_url)
+        app.state.render_metrics = metrics_renderer(api.db)
         # Signs studio sessions and form tokens, the same on every worker and replica.
         app.state.session_secret = api.session_secret or derive_session_secret(secret)
         app.include_router(api_routes.router, prefix="/api")

@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
-from vsl_pipelines.db.connection import Conn, connect
+from vsl_pipelines.db.connection import Conn
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.narration import narration_voice
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Narration, Note, Prompt
@@ -77,7 +78,7 @@ class RejectBody(BaseModel):
 
 
 def changed_voice_params(
-    database_url: str,
+    db: Database,
     registry: Registry,
     script_id: str,
     section_id: str,
@@ -91,7 +92,7 @@ def changed_voice_params(
     # The studio's package imports this module: its forms are imported when first used.
     from vsl_pipelines.web.studio.forms import DECISION_FIELDS, param_inputs, typed_param
 
-    with http_errors(), connect(database_url) as conn:
+    with http_errors(), db.connect() as conn:
         script = script_rows.load_stored_script(conn, script_id)
         rows = {r["id"]: r for r in script_rows.sections_of(conn, script_id)}
     if section_id not in rows or section_id not in {s.id for s in script.sections}:
@@ -126,7 +127,7 @@ def changed_voice_params(
 
 
 def record_decision(
-    database_url: str,
+    db: Database,
     script_id: str,
     section_id: str,
     decision: str,
@@ -140,7 +141,7 @@ def record_decision(
     arrived unseen)."""
     fields = body.model_dump()
     subject = fields.pop("subject") or "clip"
-    with http_errors(), connect(database_url) as conn:
+    with http_errors(), db.connect() as conn:
         try:
             row = decide(
                 conn,
@@ -169,7 +170,7 @@ def record_decision(
 
 
 def record_take_decision(
-    database_url: str,
+    db: Database,
     take_id: int,
     decision: str,
     body: ApproveBody | RejectBody,
@@ -179,7 +180,7 @@ def record_take_decision(
     """Append a decision on a section video (a clip or narration take) addressed by its take
     id (the original API's `videoId`): 404 unknown, 409 not its section's current take or
     already decided."""
-    with http_errors(), connect(database_url) as conn:
+    with http_errors(), db.connect() as conn:
         try:
             row = decide_take(conn, take_id, decision, reviewer=reviewer, **body.model_dump())
         except UnknownTake as exc:

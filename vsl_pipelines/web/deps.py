@@ -34,6 +34,7 @@ from starlette.concurrency import run_in_threadpool
 
 from vsl_pipelines.cache.key_cache import KeyCache
 from vsl_pipelines.cache.key_rates import KeyRates, LocalKeyRates
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import id_problem, text_problem
 from vsl_pipelines.generation.predictions import PredictionClient
@@ -65,7 +66,7 @@ class ApiConfig:
     """What the API and the review page read and write; `api_key` is the access key, if any;
     `allowed_hosts` the `Host` names (without port) they answer to."""
 
-    database_url: str
+    db: Database
     media_store: MediaStore
     registry: Registry
     api_key: SecretStr | None = None
@@ -247,7 +248,7 @@ class KeyRequired:
         ):
             return
         key = await run_in_threadpool(
-            verify_key, config.database_url, presented.decode("utf-8", "replace"), config.key_cache
+            verify_key, config.db, presented.decode("utf-8", "replace"), config.key_cache
         )
         if key is None:
             raise self.refusal()

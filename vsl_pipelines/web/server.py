@@ -20,8 +20,8 @@ from fastapi import FastAPI
 from vsl_pipelines.cache import rate_limiter_from_url
 from vsl_pipelines.cache.key_cache import key_cache_from_url
 from vsl_pipelines.cache.key_rates import key_rates_from_url
-from vsl_pipelines.db.embedded import resolve_database_url
-from vsl_pipelines.db.migrations import apply_migrations
+from vsl_pipelines.db.database import Database
+from vsl_pipelines.db.migrations import ready_database
 from vsl_pipelines.domain.registry import load_registry
 from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.inbox import make_inbox
@@ -92,10 +92,9 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
         secret = fetch_webhook_secret(
             settings.replicate_api_url, settings.replicate_token.get_secret_value()
         )
-    database_url = resolve_database_url(settings)
-    apply_migrations(database_url)
+    db = ready_database(settings)
     inbox = make_inbox(
-        database_url=database_url,
+        db=db,
         dynamodb_table=settings.dynamodb_table,
         endpoint_url=settings.aws_endpoint_url,
         region=settings.aws_region,
@@ -105,7 +104,7 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
     if media_root is not None:
         media_root.mkdir(parents=True, exist_ok=True)
     api = ApiConfig(
-        database_url=database_url,
+        db=db,
         media_store=make_media_store(
             root=settings.media_dir,
             public_base_url=settings.public_media_url,
@@ -131,7 +130,7 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
             rate_limiter=rate_limiter_from_url(settings.redis_url),
         ),
         job_status=make_status_layers(
-            database_url,
+            db,
             redis_url=settings.redis_url,
             jobs_table=settings.dynamodb_jobs_table,
             endpoint_url=settings.aws_endpoint_url,
@@ -149,7 +148,7 @@ def run_service(host: str, port: int, workers: int = 1) -> None:
     if workers > 1:
         # The embedded server (DATABASE_URL unset) is held here too, so that this process,
         # which outlives its workers, lets go of it last and stops it (db/embedded.py).
-        resolve_database_url(settings)
+        Database.from_settings(settings)
         _run_workers(settings, host, port, workers)
         return
     app = build_app_from_settings(settings)

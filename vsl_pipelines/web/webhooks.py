@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
 
 from vsl_pipelines.inbox.base import WebhookInbox
 from vsl_pipelines.inbox.events import InvalidWebhookBody, summarize_webhook_body, webhook_text
@@ -30,7 +30,7 @@ MAX_WEBHOOK_ID_LENGTH = 256
 PARSE_ON_LOOP_MAX_CHARS = 64 * 1024
 
 
-async def receive_replicate_webhook(request: Request) -> JSONResponse:
+async def receive_replicate_webhook(request: Request) -> Response:
     """Verify, store once by `webhook-id`, answer; nothing else happens here.
 
     A plain Starlette endpoint on the app's own router (`create_app`): the hottest path skips
@@ -46,7 +46,13 @@ async def receive_replicate_webhook(request: Request) -> JSONResponse:
     if len(webhook_id) > MAX_WEBHOOK_ID_LENGTH:
         _log_webhook("rejected_body", webhook_id, reason="webhook-id too long")
         return JSONResponse({"detail": "webhook-id is too long"}, status_code=400)
-    body = await request.body()  # at most the route's limit (413 past it)
+    try:
+        body = await request.body()  # at most the route's limit (413 past it)
+    except ClientDisconnect:
+        # The sender went away (or was cut off for sending too slowly) before the whole body
+        # came: nothing to verify or store, and no one to answer (Replicate sends it again).
+        _log_webhook("rejected_body", webhook_id, reason="the client left before its body ended")
+        return Response(status_code=400)
     try:
         verifier.verify(request.headers, body)
     except WebhookBodyNotUtf8 as exc:

@@ -16,7 +16,7 @@ from dagster_aws.s3 import S3Resource
 from tests.fixtures.media import ClipFactory
 from tests.fixtures.scripts import record_clip
 from vsl_pipelines.db import compilations as compilation_rows
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.scripts import set_status
 from vsl_pipelines.defs.compilation.assets import compiled_video
 from vsl_pipelines.defs.compilation.sensors import (
@@ -36,15 +36,15 @@ SECTIONS = ("hook", "offer", "close")
 
 
 @pytest.fixture
-def approved(database_url: str, stored_script: Script) -> str:
+def approved(db: Database, stored_script: Script) -> Database:
     """The sample script with take 1 of every section approved."""
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         for section in SECTIONS:
             record_clip(conn, section)
             decide(conn, SCRIPT, section, "approved")
         # The clips the run compiles last 1 s (`make_clip`).
         conn.execute("UPDATE takes SET duration_s = 1.0 WHERE script_id = %s", (SCRIPT,))
-    return database_url
+    return db
 
 
 @pytest.fixture
@@ -53,19 +53,19 @@ def instance() -> Iterator[dg.DagsterInstance]:
         yield instance
 
 
-def _request(database_url: str, **kwargs: Any) -> int:
-    with connect(database_url) as conn:
+def _request(db: Database, **kwargs: Any) -> int:
+    with db.connect() as conn:
         return int(request_compile(conn, SCRIPT, **kwargs)["id"])
 
 
-def _row(database_url: str, compilation_id: int) -> dict[str, Any]:
-    with connect(database_url) as conn:
+def _row(db: Database, compilation_id: int) -> dict[str, Any]:
+    with db.connect() as conn:
         row = conn.execute("SELECT * FROM compilations WHERE id = %s", (compilation_id,)).fetchone()
     assert row is not None
     return row
 
 
-def test_each_request_gets_one_run_keyed_by_its_id(approved: str) -> None:
+def test_each_request_gets_one_run_keyed_by_its_id(approved: Database) -> None:
     assert compile_request_tick(approved, batch=200) == []
     compilation_id = _request(approved, output_format="avi", quality="draft")
     [request] = compile_request_tick(approved, batch=200)
@@ -75,25 +75,25 @@ def test_each_request_gets_one_run_keyed_by_its_id(approved: str) -> None:
     assert request.tags["vsl/step"] == "compile", "the per-step concurrency limit applies"
     # Until its run claims it, a tick asks again under the same key: Dagster launches it once.
     assert [r.run_key for r in compile_request_tick(approved, batch=200)] == [request.run_key]
-    with connect(approved) as conn:
+    with approved.connect() as conn:
         conn.execute("UPDATE compilations SET status = 'running' WHERE id = %s", (compilation_id,))
     assert compile_request_tick(approved, batch=200) == []
 
 
 def test_the_automatic_request_after_the_last_approval_is_launched(
-    database_url: str, stored_script: Script
+    db: Database, stored_script: Script
 ) -> None:
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         for section in SECTIONS:
             record_clip(conn, section)
             decide(conn, SCRIPT, section, "approved")
-    assert approval_tick(0, database_url, batch=200)[0] == []
-    [request] = compile_request_tick(database_url, batch=200)
+    assert approval_tick(0, db, batch=200)[0] == []
+    [request] = compile_request_tick(db, batch=200)
     assert request.tags["vsl/requested_by"] == "approval"
 
 
-def test_the_sensor_launches_the_requests(approved: str, instance: dg.DagsterInstance) -> None:
-    resources = {"database": DatabaseResource(url=approved), "pacing": PacingResource()}
+def test_the_sensor_launches_the_requests(approved: Database, instance: dg.DagsterInstance) -> None:
+    resources = {"database": DatabaseResource(url=approved.url), "pacing": PacingResource()}
     sensor = build_compile_request_sensor()
     compilation_id = _request(approved)
     result = sensor(dg.build_sensor_context(resources=resources, instance=instance))
@@ -103,7 +103,7 @@ def test_the_sensor_launches_the_requests(approved: str, instance: dg.DagsterIns
 
 @pytest.mark.parametrize(("fmt", "codecs"), [("avi", ("mpeg4", "mp3")), ("webm", ("vp9", "opus"))])
 def test_the_run_compiles_as_requested(
-    approved: str,
+    approved: Database,
     instance: dg.DagsterInstance,
     make_clip: ClipFactory,
     tmp_path: Path,
@@ -126,7 +126,7 @@ def test_the_run_compiles_as_requested(
         tags=dict(request.tags),
         instance=instance,
         resources={
-            "database": DatabaseResource(url=approved),
+            "database": DatabaseResource(url=approved.url),
             "media_store": MediaStoreResource(
                 root=str(root), public_base_url="http://127.0.0.1:1/media", s3=S3Resource()
             ),
@@ -154,25 +154,25 @@ def test_the_run_compiles_as_requested(
     assert abs(row["duration_s"] - 3.0) < 0.04
 
 
-def _claimed(database_url: str) -> int:
+def _claimed(db: Database) -> int:
     """A compilation its run has claimed (`running`), the script `compiling`."""
-    compilation_id = _request(database_url)
-    with connect(database_url) as conn:
+    compilation_id = _request(db)
+    with db.connect() as conn:
         assert compilation_rows.claim_compilation(conn, compilation_id, SCRIPT) is not None
         set_status(conn, SCRIPT, "compiling")
     return compilation_id
 
 
-def _tick(database_url: str, instance: dg.DagsterInstance) -> dg.SensorResult:
+def _tick(db: Database, instance: dg.DagsterInstance) -> dg.SensorResult:
     sensor = build_compile_request_sensor()
-    resources = {"database": DatabaseResource(url=database_url), "pacing": PacingResource()}
+    resources = {"database": DatabaseResource(url=db.url), "pacing": PacingResource()}
     result = sensor(dg.build_sensor_context(resources=resources, instance=instance))
     assert isinstance(result, dg.SensorResult)
     return result
 
 
 def test_a_compilation_whose_run_died_is_released_so_the_script_compiles_again(
-    approved: str, instance: dg.DagsterInstance
+    approved: Database, instance: dg.DagsterInstance
 ) -> None:
     compilation_id = _claimed(approved)
     run = dg.DagsterRun(
@@ -182,14 +182,14 @@ def test_a_compilation_whose_run_died_is_released_so_the_script_compiles_again(
     instance.add_run(run)
     _tick(approved, instance)
     assert _row(approved, compilation_id)["status"] == "running", "its run is at work"
-    with connect(approved) as conn, pytest.raises(CompileInFlight):
+    with approved.connect() as conn, pytest.raises(CompileInFlight):
         request_compile(conn, SCRIPT)
 
     instance.report_run_failed(run)  # killed: the row it claimed says `running` for ever
     _tick(approved, instance)
     row = _row(approved, compilation_id)
     assert row["status"] == "failed" and run.run_id in row["error"]
-    with connect(approved) as conn:
+    with approved.connect() as conn:
         assert script_status(conn, SCRIPT)["status"] == "review"
     again = _request(approved)
     assert again != compilation_id, "a new compile is accepted"
@@ -197,7 +197,7 @@ def test_a_compilation_whose_run_died_is_released_so_the_script_compiles_again(
 
 
 def test_a_running_compilation_without_a_tagged_run_is_left_alone(
-    approved: str, instance: dg.DagsterInstance
+    approved: Database, instance: dg.DagsterInstance
 ) -> None:
     compilation_id = _claimed(approved)  # as a plain materialization of the partition claims it
     _tick(approved, instance)

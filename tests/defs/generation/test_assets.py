@@ -32,7 +32,7 @@ def test_requests_then_collection_with_metadata_and_checks(
     assert event.metadata["submitted"].value == 3
     assert round(event.metadata["estimated_cost_usd"].value, 4) == 0.0108
 
-    wait_for_jobs(flow.database_url, prediction_client, "spring-launch", "keyframe")
+    wait_for_jobs(flow.db, prediction_client, "spring-launch", "keyframe")
     collected = _materialize(flow, [keyframes])
     [event] = collected.asset_materializations_for_node("keyframes")
     assert event.metadata["takes_stored"].value == 2

@@ -10,7 +10,7 @@ import pytest
 
 from tests.fixtures.scripts import record_clip as record_stored_clip
 from vsl_pipelines.db import approvals as approval_rows
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.defs.resources import DatabaseResource, PacingResource
 from vsl_pipelines.defs.review.sensors import approval_tick, build_approval_sensor
 from vsl_pipelines.domain.script import Script
@@ -20,28 +20,28 @@ SCRIPT = "spring-launch"
 SECTIONS = ("hook", "offer", "close")
 
 
-def record_clip(database_url: str, section: str, take: int = 1) -> None:
-    with connect(database_url) as conn:
+def record_clip(db: Database, section: str, take: int = 1) -> None:
+    with db.connect() as conn:
         record_stored_clip(conn, section, take)
 
 
 @pytest.fixture
-def in_review(database_url: str, stored_script: Script) -> str:
+def in_review(db: Database, stored_script: Script) -> Database:
     """The sample script with a clip for take 1 of every section, waiting for review."""
     for section in SECTIONS:
-        record_clip(database_url, section)
-    with connect(database_url) as conn:
+        record_clip(db, section)
+    with db.connect() as conn:
         conn.execute("UPDATE scripts SET status = 'review' WHERE id = %s", (SCRIPT,))
-    return database_url
+    return db
 
 
-def _decide(database_url: str, section: str, decision: str, **kwargs: Any) -> int:
-    with connect(database_url) as conn:
+def _decide(db: Database, section: str, decision: str, **kwargs: Any) -> int:
+    with db.connect() as conn:
         return int(decide(conn, SCRIPT, section, decision, **kwargs)["id"])
 
 
-def _section(database_url: str, section: str) -> dict[str, Any]:
-    with connect(database_url) as conn:
+def _section(db: Database, section: str) -> dict[str, Any]:
+    with db.connect() as conn:
         row = conn.execute(
             "SELECT current_take, overrides FROM sections WHERE script_id = %s AND id = %s",
             (SCRIPT, section),
@@ -50,7 +50,7 @@ def _section(database_url: str, section: str) -> dict[str, Any]:
     return {**row, "status": status["status"]}
 
 
-def test_the_cursor_follows_approval_ids_in_batches(in_review: str) -> None:
+def test_the_cursor_follows_approval_ids_in_batches(in_review: Database) -> None:
     ids = [_decide(in_review, s, "approved") for s in SECTIONS]
     _, cursor = approval_tick(0, in_review, batch=2)
     assert cursor == ids[1]
@@ -60,7 +60,7 @@ def test_the_cursor_follows_approval_ids_in_batches(in_review: str) -> None:
     assert (requests, again) == ([], ids[2])
 
 
-def test_a_rejection_starts_the_next_take_and_requests_generation(in_review: str) -> None:
+def test_a_rejection_starts_the_next_take_and_requests_generation(in_review: Database) -> None:
     approval_id = _decide(in_review, "hook", "rejected", prompt="a new prompt", seed=7)
     requests, cursor = approval_tick(0, in_review, batch=200)
     assert cursor == approval_id
@@ -78,7 +78,7 @@ def test_a_rejection_starts_the_next_take_and_requests_generation(in_review: str
     assert request.tags["vsl/step"] == "requests", "the per-step concurrency limit applies"
 
 
-def test_a_second_rejection_of_a_take_is_refused_and_starts_nothing(in_review: str) -> None:
+def test_a_second_rejection_of_a_take_is_refused_and_starts_nothing(in_review: Database) -> None:
     # Two reviewers reject the same take before the sensor runs: one retake, not two.
     first = _decide(in_review, "hook", "rejected", seed=7)
     with pytest.raises(AlreadyDecided):
@@ -90,7 +90,7 @@ def test_a_second_rejection_of_a_take_is_refused_and_starts_nothing(in_review: s
     assert _section(in_review, "hook")["overrides"] == {"seed": 7}
 
 
-def test_partial_approval_requests_nothing(in_review: str) -> None:
+def test_partial_approval_requests_nothing(in_review: Database) -> None:
     _decide(in_review, "hook", "approved")
     _decide(in_review, "offer", "approved")
     requests, _ = approval_tick(0, in_review, batch=200)
@@ -98,14 +98,14 @@ def test_partial_approval_requests_nothing(in_review: str) -> None:
     assert _section(in_review, "hook")["status"] == "review"
 
 
-def _compile_requests(database_url: str) -> list[dict[str, Any]]:
-    with connect(database_url) as conn:
+def _compile_requests(db: Database) -> list[dict[str, Any]]:
+    with db.connect() as conn:
         return conn.execute(
             "SELECT * FROM compilations WHERE script_id = %s ORDER BY id", (SCRIPT,)
         ).fetchall()
 
 
-def test_the_last_approval_records_one_compile_request(in_review: str) -> None:
+def test_the_last_approval_records_one_compile_request(in_review: Database) -> None:
     cursor = 0
     for section in ("hook", "offer"):
         _decide(in_review, section, "approved")
@@ -127,14 +127,14 @@ def test_the_last_approval_records_one_compile_request(in_review: str) -> None:
     assert len(_compile_requests(in_review)) == 1
 
 
-def test_approvals_read_in_one_tick_request_one_compile(in_review: str) -> None:
+def test_approvals_read_in_one_tick_request_one_compile(in_review: Database) -> None:
     for section in SECTIONS:
         _decide(in_review, section, "approved")
     approval_tick(0, in_review, batch=200)
     assert [r["requested_by"] for r in _compile_requests(in_review)] == ["approval"]
 
 
-def test_an_approval_of_a_rejected_section_waits_for_its_new_take(in_review: str) -> None:
+def test_an_approval_of_a_rejected_section_waits_for_its_new_take(in_review: Database) -> None:
     _decide(in_review, "hook", "rejected")
     requests, cursor = approval_tick(0, in_review, batch=200)
     assert len(requests) == 1
@@ -148,7 +148,7 @@ def test_an_approval_of_a_rejected_section_waits_for_its_new_take(in_review: str
     _decide(in_review, "hook", "approved")
     approval_tick(cursor, in_review, batch=200)
     assert [r["status"] for r in _compile_requests(in_review)] == ["requested"]
-    with connect(in_review) as conn:
+    with in_review.connect() as conn:
         decisions = approval_rows.latest_decisions(conn, SCRIPT)
     assert decisions[("hook", 1)]["decision"] == "rejected"
     assert decisions[("hook", 2)]["decision"] == "approved"
@@ -161,9 +161,9 @@ def instance() -> Iterator[dg.DagsterInstance]:
 
 
 def test_the_sensor_keeps_the_last_approval_id_as_cursor(
-    in_review: str, instance: dg.DagsterInstance
+    in_review: Database, instance: dg.DagsterInstance
 ) -> None:
-    resources = {"database": DatabaseResource(url=in_review), "pacing": PacingResource()}
+    resources = {"database": DatabaseResource(url=in_review.url), "pacing": PacingResource()}
     approval_sensor = build_approval_sensor()
     approval_id = _decide(in_review, "close", "rejected", note="too dark")
     result = approval_sensor(

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import dagster as dg
 import pytest
 
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.scripts import insert_script, set_status
 from vsl_pipelines.defs.generation.schedules import build_generation_schedule
 from vsl_pipelines.defs.resources import DatabaseResource, PacingResource
@@ -21,21 +21,19 @@ def instance() -> Iterator[dg.DagsterInstance]:
         yield instance
 
 
-def store(database_url: str, script: Script, *ids: str, status: str = "queued") -> None:
-    with connect(database_url) as conn:
+def store(db: Database, script: Script, *ids: str, status: str = "queued") -> None:
+    with db.connect() as conn:
         for script_id in ids:
             insert_script(conn, script.model_copy(update={"id": script_id}), None)
             set_status(conn, script_id, status)
 
 
-def tick_result(
-    database_url: str, instance: dg.DagsterInstance, batch: int = 10
-) -> dg.SensorResult:
+def tick_result(db: Database, instance: dg.DagsterInstance, batch: int = 10) -> dg.SensorResult:
     """One sensor tick; its partition requests are applied like the daemon does."""
     context = dg.build_sensor_context(
         instance=instance,
         resources={
-            "database": DatabaseResource(url=database_url),
+            "database": DatabaseResource(url=db.url),
             "pacing": PacingResource(schedule_batch_size=batch),
         },
     )
@@ -48,9 +46,9 @@ def tick_result(
     return result
 
 
-def tick(database_url: str, instance: dg.DagsterInstance) -> list[str]:
+def tick(db: Database, instance: dg.DagsterInstance) -> list[str]:
     """The partitions one tick added."""
-    result = tick_result(database_url, instance)
+    result = tick_result(db, instance)
     return [
         key
         for request in result.dynamic_partitions_requests or []
@@ -60,45 +58,45 @@ def tick(database_url: str, instance: dg.DagsterInstance) -> list[str]:
 
 
 def test_new_queued_scripts_start_generating_at_once_up_to_a_batch(
-    database_url: str, stored_script: Script, instance: dg.DagsterInstance
+    db: Database, stored_script: Script, instance: dg.DagsterInstance
 ) -> None:
-    store(database_url, stored_script, "a-queued", "b-queued")
-    store(database_url, stored_script, "in-review", status="review")
-    result = tick_result(database_url, instance, batch=2)
+    store(db, stored_script, "a-queued", "b-queued")
+    store(db, stored_script, "in-review", status="review")
+    result = tick_result(db, instance, batch=2)
     started = [r.partition_key for r in result.run_requests or []]
     assert len(started) == 2 and set(started) <= {"spring-launch", "a-queued", "b-queued"}
     for request in result.run_requests or []:
         assert request.run_key == f"generate:{request.partition_key}"
         assert request.tags["vsl/step"] == "requests"
     # Known partitions are not started again by the sensor: the schedule takes what is left.
-    assert not tick_result(database_url, instance, batch=2).run_requests
+    assert not tick_result(db, instance, batch=2).run_requests
 
 
 def test_new_scripts_become_partitions_once(
-    database_url: str, stored_script: Script, instance: dg.DagsterInstance
+    db: Database, stored_script: Script, instance: dg.DagsterInstance
 ) -> None:
-    store(database_url, stored_script, "autumn-sale")
-    assert sorted(tick(database_url, instance)) == ["autumn-sale", "spring-launch"]
+    store(db, stored_script, "autumn-sale")
+    assert sorted(tick(db, instance)) == ["autumn-sale", "spring-launch"]
     assert sorted(instance.get_dynamic_partitions("scripts")) == ["autumn-sale", "spring-launch"]
-    assert tick(database_url, instance) == []
+    assert tick(db, instance) == []
 
-    store(database_url, stored_script, "winter-deal")
-    assert tick(database_url, instance) == ["winter-deal"]
+    store(db, stored_script, "winter-deal")
+    assert tick(db, instance) == ["winter-deal"]
     assert len(instance.get_dynamic_partitions("scripts")) == 3
 
 
 def test_a_partition_registered_elsewhere_is_not_added_again(
-    database_url: str, stored_script: Script, instance: dg.DagsterInstance
+    db: Database, stored_script: Script, instance: dg.DagsterInstance
 ) -> None:
     instance.add_dynamic_partitions("scripts", ["spring-launch"])  # e.g. by `vsl scripts add`
-    assert tick(database_url, instance) == []
+    assert tick(db, instance) == []
 
 
-def schedule(database_url: str, instance: dg.DagsterInstance, batch: int) -> list[dg.RunRequest]:
+def schedule(db: Database, instance: dg.DagsterInstance, batch: int) -> list[dg.RunRequest]:
     context = dg.build_schedule_context(
         instance=instance,
         resources={
-            "database": DatabaseResource(url=database_url),
+            "database": DatabaseResource(url=db.url),
             "pacing": PacingResource(schedule_batch_size=batch),
         },
     )
@@ -106,16 +104,16 @@ def schedule(database_url: str, instance: dg.DagsterInstance, batch: int) -> lis
 
 
 def test_the_schedule_starts_queued_registered_scripts_in_batches(
-    database_url: str, stored_script: Script, instance: dg.DagsterInstance
+    db: Database, stored_script: Script, instance: dg.DagsterInstance
 ) -> None:
-    store(database_url, stored_script, "a-queued", "b-queued")
-    store(database_url, stored_script, "generating-one", status="generating")
-    store(database_url, stored_script, "in-review", status="review")
-    store(database_url, stored_script, "done", status="compiled")
-    tick(database_url, instance)
-    store(database_url, stored_script, "not-registered-yet")
+    store(db, stored_script, "a-queued", "b-queued")
+    store(db, stored_script, "generating-one", status="generating")
+    store(db, stored_script, "in-review", status="review")
+    store(db, stored_script, "done", status="compiled")
+    tick(db, instance)
+    store(db, stored_script, "not-registered-yet")
 
-    requests = schedule(database_url, instance, 2)
+    requests = schedule(db, instance, 2)
     assert len(requests) == 2
     for request in requests:
         assert request.run_key == f"generate:{request.partition_key}"
@@ -124,14 +122,14 @@ def test_the_schedule_starts_queued_registered_scripts_in_batches(
     queued = {"spring-launch", "a-queued", "b-queued"}
     assert {r.partition_key for r in requests} < queued
 
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         for request in requests:
             set_status(conn, str(request.partition_key), "generating")
-    [last] = schedule(database_url, instance, 2)
+    [last] = schedule(db, instance, 2)
     assert last.partition_key in queued - {r.partition_key for r in requests}
 
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         set_status(conn, str(last.partition_key), "generating")
-    assert schedule(database_url, instance, 2) == []
-    tick(database_url, instance)
-    assert [r.partition_key for r in schedule(database_url, instance, 2)] == ["not-registered-yet"]
+    assert schedule(db, instance, 2) == []
+    tick(db, instance)
+    assert [r.partition_key for r in schedule(db, instance, 2)] == ["not-registered-yet"]

@@ -27,6 +27,7 @@ from pydantic import SecretStr
 from tests.fixtures.daemon import Daemon, daemon_env
 from tests.fixtures.database import SERVER_URL, _admin, _drop
 from tests.fixtures.sandbox import TEST_SANDBOX_DEFAULTS
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.registry import load_registry
 from vsl_pipelines.inbox.postgres import PostgresInbox
 from vsl_pipelines.media.probe import probe_media
@@ -49,7 +50,7 @@ FLOW_TIMEOUT_MS = 120_000
 @dataclass
 class Studio:
     url: str
-    database_url: str
+    db: Database
     logs: Path
 
 
@@ -65,7 +66,7 @@ def studio(migrated_template: str, tmp_path_factory: pytest.TempPathFactory) -> 
     name = f"vsl_t_{uuid.uuid4().hex[:12]}"
     with _admin() as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
-    database_url = f"{SERVER_URL}/{name}"
+    db = Database(f"{SERVER_URL}/{name}")
     root = tmp_path_factory.mktemp("studio")
     media_root = root / "media"
     media_root.mkdir()
@@ -74,9 +75,9 @@ def studio(migrated_template: str, tmp_path_factory: pytest.TempPathFactory) -> 
     )
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    inbox = PostgresInbox(database_url)
+    inbox = PostgresInbox(db)
     config = ApiConfig(
-        database_url=database_url,
+        db=db,
         media_store=LocalMediaStore(media_root, f"{url}/media"),
         registry=load_registry(PROJECT_ROOT / "config" / "models.json"),
         api_key=SecretStr(KEY),
@@ -84,11 +85,11 @@ def studio(migrated_template: str, tmp_path_factory: pytest.TempPathFactory) -> 
     service = start_service_in_thread(
         create_app(inbox, sandbox.secret, media_root, api=config), port=port
     )
-    env = daemon_env(root / "dagster_home", database_url, media_root, url, sandbox.base_url)
+    env = daemon_env(root / "dagster_home", db, media_root, url, sandbox.base_url)
     daemon = Daemon(env, root / "daemon.log", module=True)
     daemon.start()
     try:
-        yield Studio(url, database_url, root)
+        yield Studio(url, db, root)
     finally:
         daemon.kill()
         service.stop()

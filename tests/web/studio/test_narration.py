@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from tests.fixtures.media import ClipFactory
 from tests.fixtures.scripts import NARRATED_SCRIPT, store_take
 from tests.web.studio.test_pages import editor_fields, script_count, token
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.scripts import insert_script
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script, load_script
@@ -33,7 +33,7 @@ PAGE = f"/studio/scripts/{SCRIPT}"
 
 @pytest.fixture
 def narrated(
-    database_url: str,
+    db: Database,
     registry: Registry,
     api_media_store: LocalMediaStore,
     make_clip: ClipFactory,
@@ -42,12 +42,12 @@ def narrated(
     """The narrated sample with a clip and a voice for every section's first takes, and the
     hook's preview rendered (a real MP4 at its key); the other sections' previews are not."""
     script = load_script(NARRATED, registry)
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         insert_script(conn, script, str(NARRATED))
     clip, voice = make_clip(seconds=1.0), make_voice(seconds=1.0)
     for section in ("hook", "offer", "close"):
-        store_take(database_url, api_media_store, SCRIPT, section, "clip", 1, clip)
-        store_take(database_url, api_media_store, SCRIPT, section, "narration", 1, voice)
+        store_take(db, api_media_store, SCRIPT, section, "clip", 1, clip)
+        store_take(db, api_media_store, SCRIPT, section, "narration", 1, voice)
     api_media_store.put_file(preview_key(SCRIPT, "hook", 1, 1), make_clip(seconds=1.2))
     return script
 
@@ -60,8 +60,8 @@ def section_html(page: str, section: str) -> str:
     return found.group(0)
 
 
-def approvals(database_url: str) -> list[dict[str, Any]]:
-    with connect(database_url) as conn:
+def approvals(db: Database) -> list[dict[str, Any]]:
+    with db.connect() as conn:
         return list(conn.execute("SELECT * FROM approvals ORDER BY id").fetchall())
 
 
@@ -103,7 +103,7 @@ def test_a_voiced_section_plays_as_it_will_sound(
 
 
 def test_narration_decisions_through_the_forms(
-    client: TestClient, narrated: Script, database_url: str
+    client: TestClient, narrated: Script, db: Database
 ) -> None:
     """Approving a narration records a narration decision on the take shown; rejecting one
     records the corrected words and only the changed voice parameters, and leaves the clip
@@ -129,7 +129,7 @@ def test_narration_decisions_through_the_forms(
         follow_redirects=False,
     )
     assert rejected.status_code == 303, rejected.text[:500]
-    rows = approvals(database_url)
+    rows = approvals(db)
     assert [(r["section_id"], r["subject"], r["take"], r["decision"]) for r in rows] == [
         ("hook", "narration", 1, "approved"),
         ("close", "narration", 1, "rejected"),
@@ -138,7 +138,7 @@ def test_narration_decisions_through_the_forms(
     assert rows[1]["params"] == {"speed": 0.9}
     assert rows[1]["text"] == "Start your free trial today."
     assert rows[1]["note"] == "too fast"
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         queue = {(i["section"], i["subject"]) for i in review_queue(conn, SCRIPT)}
     assert ("close", "clip") in queue and ("hook", "clip") in queue  # clips still to decide
     assert ("close", "narration") not in queue and ("hook", "narration") not in queue
@@ -153,7 +153,7 @@ def test_narration_decisions_through_the_forms(
 def test_a_rejected_narration_comes_back_with_its_history(
     client: TestClient,
     narrated: Script,
-    database_url: str,
+    db: Database,
     api_media_store: LocalMediaStore,
     make_voice: Callable[..., Path],
 ) -> None:
@@ -174,13 +174,11 @@ def test_a_rejected_narration_comes_back_with_its_history(
         },
         follow_redirects=False,
     )
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         (rejection,) = conn.execute("SELECT * FROM approvals").fetchall()
         assert apply_rejection(conn, rejection) == 2  # what the approval sensor does
         conn.commit()
-    store_take(
-        database_url, api_media_store, SCRIPT, "offer", "narration", 2, make_voice(seconds=1.5)
-    )
+    store_take(db, api_media_store, SCRIPT, "offer", "narration", 2, make_voice(seconds=1.5))
     page = client.get(PAGE)
     offer = section_html(page.text, "offer")
     assert "Narration · take 2" in offer and 'id="voice-offer-2"' in offer
@@ -202,7 +200,7 @@ def test_a_rejected_narration_comes_back_with_its_history(
     )
     assert stale.status_code == 409, stale.text[:500]
     assert "no longer under review" in stale.text
-    assert len(approvals(database_url)) == 1
+    assert len(approvals(db)) == 1
 
 
 @pytest.mark.parametrize(
@@ -219,7 +217,7 @@ def test_a_rejected_narration_comes_back_with_its_history(
 def test_a_bad_narration_rejection_is_422_naming_its_field(
     client: TestClient,
     narrated: Script,
-    database_url: str,
+    db: Database,
     fields: dict[str, str],
     words: str,
 ) -> None:
@@ -233,7 +231,7 @@ def test_a_bad_narration_rejection_is_422_naming_its_field(
     if refused.status_code == 422:
         assert words in refused.text
         assert "<html" in refused.text  # an error page, as the other forms'
-    assert approvals(database_url) == []
+    assert approvals(db) == []
 
 
 def test_an_out_of_range_speed_names_it(client: TestClient, narrated: Script) -> None:
@@ -247,9 +245,7 @@ def test_an_out_of_range_speed_names_it(client: TestClient, narrated: Script) ->
     assert re.search(r"params\.speed: [^<]*maximum", refused.text), refused.text[:2000]
 
 
-def test_a_stale_narration_take_is_409(
-    client: TestClient, narrated: Script, database_url: str
-) -> None:
+def test_a_stale_narration_take_is_409(client: TestClient, narrated: Script, db: Database) -> None:
     csrf = token(client, PAGE)
     stale = client.post(
         f"{PAGE}/sections/hook/reject",
@@ -257,11 +253,11 @@ def test_a_stale_narration_take_is_409(
         follow_redirects=False,
     )
     assert stale.status_code == 409, stale.text[:500]
-    assert approvals(database_url) == []
+    assert approvals(db) == []
 
 
 def test_a_section_is_approved_once_clip_and_narration_are(
-    client: TestClient, narrated: Script, database_url: str
+    client: TestClient, narrated: Script, db: Database
 ) -> None:
     """`all_approved` waits for every narration too: every clip approved is not enough."""
     csrf = token(client, PAGE)
@@ -283,15 +279,15 @@ def test_a_section_is_approved_once_clip_and_narration_are(
         assert voice.status_code == 303, voice.text[:500]
     page = client.get(PAGE)
     assert "Every take is approved" in page.text and 'id="compile-form"' in page.text
-    assert {r["subject"] for r in approvals(database_url)} == {"clip", "narration"}
+    assert {r["subject"] for r in approvals(db)} == {"clip", "narration"}
 
 
 def test_a_section_without_a_voice_has_no_narration(
-    client: TestClient, stored_script: Script, database_url: str
+    client: TestClient, stored_script: Script, db: Database
 ) -> None:
     from tests.fixtures.api import add_clip
 
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
     page = client.get("/studio/scripts/spring-launch")
     assert page.status_code == 200
     assert "Narration ·" not in page.text and "<audio" not in page.text
@@ -301,7 +297,7 @@ def test_a_section_without_a_voice_has_no_narration(
         follow_redirects=False,
     )
     assert refused.status_code == 422 and "has no voice" in refused.text
-    assert approvals(database_url) == []
+    assert approvals(db) == []
 
 
 # The editor's output.timing -----------------------------------------------------------------
@@ -324,9 +320,7 @@ def test_the_editor_names_each_field_once(client: TestClient) -> None:
     assert re.search(r'id="voice-param-speed"[^>]*step="any"', editor)
 
 
-def test_output_timing_round_trips_through_the_editor(
-    client: TestClient, database_url: str
-) -> None:
+def test_output_timing_round_trips_through_the_editor(client: TestClient, db: Database) -> None:
     """An imported script's timing fills the editor's fields; exported and stored again from
     those fields, it is unchanged."""
     document = yaml.safe_load(NARRATED.read_text())
@@ -363,7 +357,7 @@ def test_output_timing_round_trips_through_the_editor(
         "/studio/scripts/new", data=editor_fields(csrf=csrf, **timing), follow_redirects=False
     )
     assert stored.status_code == 303, stored.text[:500]
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         saved = conn.execute("SELECT document FROM scripts").fetchone()["document"]
     assert saved["output"]["timing"] == document["output"]["timing"]
     again = client.get("/studio/scripts/autumn-sale/script.yaml")
@@ -381,7 +375,7 @@ def test_output_timing_round_trips_through_the_editor(
     ],
 )
 def test_a_bad_timing_value_is_shown_at_its_field(
-    client: TestClient, database_url: str, field: str, value: str
+    client: TestClient, db: Database, field: str, value: str
 ) -> None:
     name = f"output-timing-{field}"
     page = client.post(
@@ -391,4 +385,4 @@ def test_a_bad_timing_value_is_shown_at_its_field(
     error = re.search(rf'<p class="field-error" id="{name}-error"[^>]*>([^<]+)<', page.text)
     assert error is not None, f"no error at {name}"
     assert re.search(rf'id="{name}"[^>]*aria-invalid="true"', page.text)
-    assert script_count(database_url) == 0
+    assert script_count(db) == 0

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from tests.fixtures.api import LOCAL_BASE_URL, BuildApiApp, StartApi
 from tests.web.studio.conftest import KEY
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.settings import PROJECT_ROOT
 
@@ -45,8 +45,8 @@ def editor_fields(**changes: str) -> dict[str, str]:
     return fields
 
 
-def script_count(database_url: str) -> int:
-    with connect(database_url) as conn:
+def script_count(db: Database) -> int:
+    with db.connect() as conn:
         return int(conn.execute("SELECT count(*) AS n FROM scripts").fetchone()["n"])
 
 
@@ -74,11 +74,11 @@ def test_pages_need_a_session_and_a_valid_key(build_api_app: BuildApiApp) -> Non
 
 
 def test_a_stored_key_signs_in_and_revoking_it_ends_the_session(
-    build_api_app: BuildApiApp, database_url: str
+    build_api_app: BuildApiApp, db: Database
 ) -> None:
     from vsl_pipelines.services.keys import create_key, revoke_key
 
-    created = create_key(database_url, "marketer")
+    created = create_key(db, "marketer")
     browser = TestClient(build_api_app(api_key=KEY), base_url=LOCAL_BASE_URL)
     key = created["key"] if isinstance(created, dict) else created[1]
     assert (
@@ -86,11 +86,11 @@ def test_a_stored_key_signs_in_and_revoking_it_ends_the_session(
         == 303
     )
     assert browser.get("/studio").status_code == 200
-    revoke_key(database_url, "marketer")
+    revoke_key(db, "marketer")
     assert browser.get("/studio", follow_redirects=False).status_code == 303
 
 
-def test_posts_need_the_token_and_the_same_site(client: TestClient, database_url: str) -> None:
+def test_posts_need_the_token_and_the_same_site(client: TestClient, db: Database) -> None:
     assert client.post("/studio/scripts/new", data=editor_fields()).status_code == 403
     fields = editor_fields(csrf=token(client))
     cross = client.post(
@@ -101,12 +101,10 @@ def test_posts_need_the_token_and_the_same_site(client: TestClient, database_url
         "/studio/scripts/new", data=fields, headers={"Sec-Fetch-Site": "cross-site"}
     )
     assert fetch.status_code == 403
-    assert script_count(database_url) == 0
+    assert script_count(db) == 0
 
 
-def test_submitting_stores_the_script_and_shows_its_page(
-    client: TestClient, database_url: str
-) -> None:
+def test_submitting_stores_the_script_and_shows_its_page(client: TestClient, db: Database) -> None:
     stored = client.post(
         "/studio/scripts/new", data=editor_fields(csrf=token(client)), follow_redirects=False
     )
@@ -154,7 +152,7 @@ def test_submitting_stores_the_script_and_shows_its_page(
     ],
 )
 def test_an_invalid_script_is_shown_at_its_field_and_not_stored(
-    client: TestClient, database_url: str, changes: dict[str, str], field: str, words: str
+    client: TestClient, db: Database, changes: dict[str, str], field: str, words: str
 ) -> None:
     page = client.post("/studio/scripts/new", data=editor_fields(csrf=token(client), **changes))
     assert page.status_code == 422, page.text[:500]
@@ -164,7 +162,7 @@ def test_an_invalid_script_is_shown_at_its_field_and_not_stored(
     assert error is not None, f"no error at {field}"
     assert words in error.group(1)
     assert f'id="{field}"' in page.text
-    assert script_count(database_url) == 0
+    assert script_count(db) == 0
 
 
 def test_sections_are_added_moved_and_removed(client: TestClient) -> None:
@@ -210,7 +208,7 @@ def editor_fields_document() -> dict[str, Any]:
 
 
 def test_yaml_import_fills_the_editor_and_bad_yaml_is_named(
-    client: TestClient, database_url: str
+    client: TestClient, db: Database
 ) -> None:
     csrf = token(client)
     sample = (PROJECT_ROOT / "config" / "scripts" / "spring-launch.yaml").read_text()
@@ -219,10 +217,10 @@ def test_yaml_import_fills_the_editor_and_bad_yaml_is_named(
     assert 'id="sections-2-narration"' in page.text
     bad = client.post("/studio/scripts/import", data={"csrf": csrf, "yaml": "a: [1,"})
     assert bad.status_code == 422 and 'id="yaml-error"' in bad.text and "invalid YAML" in bad.text
-    assert script_count(database_url) == 0
+    assert script_count(db) == 0
 
 
-def test_bad_input_is_refused_with_4xx(client: TestClient, database_url: str) -> None:
+def test_bad_input_is_refused_with_4xx(client: TestClient, db: Database) -> None:
     csrf = token(client)
     huge = client.post(
         "/studio/scripts/new",
@@ -262,7 +260,7 @@ def test_bad_input_is_refused_with_4xx(client: TestClient, database_url: str) ->
         ),
     )
     assert weird.status_code == 422
-    assert script_count(database_url) == 0
+    assert script_count(db) == 0
 
 
 def test_unknown_scripts_are_404_pages(client: TestClient) -> None:
@@ -281,14 +279,14 @@ def test_local_clients_get_a_session_without_a_key(start_api: StartApi) -> None:
 
 
 def test_a_decision_acts_on_the_take_the_page_showed(
-    client: TestClient, database_url: str, stored_script: Script
+    client: TestClient, db: Database, stored_script: Script
 ) -> None:
     """The page's forms name the take they show: once a newer take has arrived, a decision
     made on the older page is refused (409) and records nothing (without the take it would
     approve take 2 unseen); on the new take it counts."""
     from tests.fixtures.api import add_clip
 
-    add_clip(database_url, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "hook")
     page = client.get("/studio/scripts/spring-launch")
     assert page.status_code == 200, page.text
     assert 'name="take" value="1"' in page.text
@@ -296,27 +294,27 @@ def test_a_decision_acts_on_the_take_the_page_showed(
     # Meanwhile another reviewer rejects take 1 and take 2 arrives: this page never showed it.
     from vsl_pipelines.services.review import apply_rejection, decide
 
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         rejection = decide(conn, "spring-launch", "hook", "rejected", reviewer="other", take=1)
         assert apply_rejection(conn, rejection) == 2  # what the approval sensor does
         conn.commit()
-    add_clip(database_url, "spring-launch", "hook", take=2)
+    add_clip(db, "spring-launch", "hook", take=2)
     url = "/studio/scripts/spring-launch/sections/hook/approve"
     stale = client.post(url, data={"csrf": csrf, "take": "1"}, follow_redirects=False)
     assert stale.status_code == 409, stale.text
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         assert conn.execute("SELECT count(*) AS n FROM approvals").fetchone()["n"] == 1
     bad = client.post(url, data={"csrf": csrf, "take": "one"}, follow_redirects=False)
     assert bad.status_code == 422
     current = client.post(url, data={"csrf": csrf, "take": "2"}, follow_redirects=False)
     assert current.status_code == 303, current.text
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         row = conn.execute("SELECT take, decision FROM approvals ORDER BY id DESC").fetchone()
     assert (row["take"], row["decision"]) == (2, "approved")
 
 
 def test_a_voice_chosen_in_the_editor_is_stored_with_the_script(
-    client: TestClient, database_url: str
+    client: TestClient, db: Database
 ) -> None:
     """The editor offers the text-to-speech models with their voices and speed range (the
     narration is their text, so no text input is shown), and the script keeps the voice."""
@@ -341,7 +339,7 @@ def test_a_voice_chosen_in_the_editor_is_stored_with_the_script(
         follow_redirects=False,
     )
     assert stored.status_code == 303, stored.text[:500]
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         document = conn.execute("SELECT document FROM scripts").fetchone()["document"]
     assert document["voice"] == {
         "model": "kokoro-82m",
@@ -349,7 +347,7 @@ def test_a_voice_chosen_in_the_editor_is_stored_with_the_script(
     }
 
 
-def test_a_section_s_own_voice_survives_the_editor(client: TestClient, database_url: str) -> None:
+def test_a_section_s_own_voice_survives_the_editor(client: TestClient, db: Database) -> None:
     """A script imported with a section's own voice shows it in that section's fields, and
     the editor's fields store it again: nothing of the YAML is dropped on the way."""
     import yaml
@@ -377,6 +375,6 @@ def test_a_section_s_own_voice_survives_the_editor(client: TestClient, database_
         follow_redirects=False,
     )
     assert stored.status_code == 303, stored.text[:500]
-    with connect(database_url) as conn:
+    with db.connect() as conn:
         saved = conn.execute("SELECT document FROM scripts").fetchone()["document"]
     assert saved["sections"][0]["voice"] == {"model": "kokoro-82m", "params": {"voice": "bf_emma"}}

@@ -36,9 +36,9 @@ def adhoc_media(
 ) -> dg.MaterializeResult:
     """The day's one-off generations: finished outputs stored (probed, with thumbnails), the
     day's count and cost by model and user."""
-    url = database.resolved_url()
+    db = database.database()
     report = collect_adhoc_day(
-        url, media_store.store(), date.fromisoformat(context.partition_key), job_status.layers(url)
+        db, media_store.store(), date.fromisoformat(context.partition_key), job_status.layers()
     )
     metadata: dict[str, Any] = {
         "stored_now": len(report.stored),

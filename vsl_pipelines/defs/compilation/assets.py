@@ -41,13 +41,13 @@ def compiled_video(
 ) -> dg.MaterializeResult:
     """Compiles the approved clips (stream copy where they match) and the soundtrack into one
     video, as its compile request asks (format, quality, output options)."""
-    url = database.resolved_url()
+    db = database.database()
     store = media_store.store()
     requested = context.run.tags.get(COMPILATION)
     summary = compile_script(
-        url, store, context.partition_key, int(requested) if requested else None
+        db, store, context.partition_key, int(requested) if requested else None
     )
-    expected = expected_duration(url, context.partition_key)
+    expected = expected_duration(db, context.partition_key)
     from vsl_pipelines.media.probe import probe_media  # PyAV in the compile run only
 
     probe = probe_media(store.local_path(summary["key"]))

@@ -8,6 +8,7 @@ here, so the script may be compiled again.
 
 import dagster as dg
 
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.defs.compilation.jobs import compile_job
 from vsl_pipelines.defs.resources import DatabaseResource, PacingResource
 from vsl_pipelines.defs.runs import run_alive, run_staleness
@@ -19,7 +20,7 @@ from vsl_pipelines.services.compilation import (
 )
 
 
-def compile_request_tick(database_url: str, batch: int) -> list[dg.RunRequest]:
+def compile_request_tick(db: Database, batch: int) -> list[dg.RunRequest]:
     """A run request per compilation still `requested` (its run claims it: `running`)."""
     return [
         dg.RunRequest(
@@ -31,19 +32,19 @@ def compile_request_tick(database_url: str, batch: int) -> list[dg.RunRequest]:
                 COMPILATION: str(row["id"]),
             },
         )
-        for row in requested_compilations(database_url, batch)
+        for row in requested_compilations(db, batch)
     ]
 
 
 def release_dead_compilations(
-    database_url: str, instance: dg.DagsterInstance, batch: int, stale_after_s: float
+    db: Database, instance: dg.DagsterInstance, batch: int, stale_after_s: float
 ) -> list[int]:
     """Fail each `running` compilation whose every run has ended without finishing it (killed,
     crashed; not one failed and waiting for the instance's retry), so a new compile can be
     requested; the ids released. A row with no tagged run (a plain materialization's) is left."""
     released = []
     stale = run_staleness(instance, stale_after_s)
-    for row in running_compilations(database_url, batch):
+    for row in running_compilations(db, batch):
         records = instance.get_run_records(
             filters=dg.RunsFilter(tags={COMPILATION: str(row["id"])}), limit=10
         )
@@ -54,7 +55,7 @@ def release_dead_compilations(
             f"the compile run {last.run_id} ended {last.status.value} without finishing it;"
             " request the compile again"
         )
-        if release_compilation(database_url, int(row["id"]), reason):
+        if release_compilation(db, int(row["id"]), reason):
             released.append(int(row["id"]))
     return released
 
@@ -73,13 +74,13 @@ def build_compile_request_sensor(interval_s: int = 5) -> dg.SensorDefinition:
     ) -> dg.SensorResult:
         """Launches the compile run of each requested compilation, once (run key), and
         releases a compilation whose run died (it would block the script's next compile)."""
-        url = database.resolved_url()
+        db = database.database()
         released = release_dead_compilations(
-            url, context.instance, pacing.sensor_batch_size, pacing.stale_run_s
+            db, context.instance, pacing.sensor_batch_size, pacing.stale_run_s
         )
         if released:
             context.log.warning(f"released compilations whose run died: {released}")
-        requests = compile_request_tick(url, pacing.sensor_batch_size)
+        requests = compile_request_tick(db, pacing.sensor_batch_size)
         return dg.SensorResult(run_requests=requests)
 
     return compile_request_sensor

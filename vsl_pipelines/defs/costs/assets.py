@@ -18,7 +18,7 @@ def cost_report(
     """What the day's predictions cost: total, estimated against actual, by model, by script
     and by user (ad-hoc generations under the script `(ad-hoc)`)."""
     day = date.fromisoformat(context.partition_key)
-    report = build_cost_report(database.resolved_url(), day, day)
+    report = build_cost_report(database.database(), day, day)
     metadata: dict[str, dg.RawMetadataValue] = {
         "estimated_usd": report["estimated_usd"],
         "actual_usd": report["actual_usd"],

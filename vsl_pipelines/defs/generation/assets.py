@@ -92,15 +92,15 @@ def build_stage_assets(stage: Stage) -> list[dg.AssetsDefinition]:
         media_store: MediaStoreResource,
         job_status: JobStatusResource,
     ) -> dg.MaterializeResult:
-        url = database.resolved_url()
+        db = database.database()
         report = submit_missing_predictions(
-            url,
+            db,
             replicate.client(),
             registry.registry(),
             media_store.store(),
             context.partition_key,
             stage.name,
-            job_status.layers(url),
+            job_status.layers(),
         )
         context.log.info(
             f"{stage.name}: submitted {len(report.submitted)}, recovered {len(report.recovered)}"
@@ -139,17 +139,15 @@ def build_stage_assets(stage: Stage) -> list[dg.AssetsDefinition]:
         media_store: MediaStoreResource,
         job_status: JobStatusResource,
     ) -> dg.MaterializeResult:
-        url = database.resolved_url()
+        db = database.database()
         store = media_store.store()
-        report = collect_stage(
-            url, store, context.partition_key, stage.name, job_status.layers(url)
-        )
+        report = collect_stage(db, store, context.partition_key, stage.name, job_status.layers())
         previews: list[str] = []
         if stage.name in ("clip", "narration"):
             # A voiced section's clip with its voice, as the final video will play it.
-            previews = render_previews(url, store, context.partition_key)
+            previews = render_previews(db, store, context.partition_key)
         if stage.name != "keyframe":
-            advance_to_review(url, context.partition_key)
+            advance_to_review(db, context.partition_key)
         bad = len(report.failed) + len(report.expired)
         return dg.MaterializeResult(
             metadata={

@@ -23,7 +23,7 @@ def build_generation_schedule(cron: str = "*/5 * * * *") -> dg.ScheduleDefinitio
     ) -> list[dg.RunRequest]:
         """Launches generation for a batch of queued scripts."""
         batch = queued_batch(
-            database.resolved_url(), known_scripts(context.instance), pacing.schedule_batch_size
+            database.database(), known_scripts(context.instance), pacing.schedule_batch_size
         )
         return [
             dg.RunRequest(

@@ -4,8 +4,11 @@ Each tick applies at most `batch` events to jobs, polls jobs whose webhook is la
 the database which step each active script needs; run keys make every request happen once.
 """
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.defs.adhoc.assets import collect_adhoc_job
 from vsl_pipelines.defs.generation.jobs import JOB_FOR_STEP
 from vsl_pipelines.defs.resources import (
@@ -25,6 +28,11 @@ from vsl_pipelines.generation.progress import (
     poll_stale_jobs,
     scripts_to_visit,
 )
+from vsl_pipelines.inbox import WebhookInbox
+from vsl_pipelines.job_status import JobStatusLayers
+
+if TYPE_CHECKING:
+    from vsl_pipelines.generation.predictions import PredictionClient
 
 MAX_RUNS_PER_STATE = 3
 PARTITION = "dagster/partition"
@@ -93,27 +101,27 @@ def _waits_for(step: str, state_key: str) -> set[str]:
 
 def webhook_tick(
     cursor: int,
-    database_url: str,
-    inbox_resource: InboxResource,
-    replicate: ReplicateResource | None,
+    db: Database,
+    inbox: WebhookInbox,
+    client: "PredictionClient | None",
     pacing: PacingResource,
     instance: dg.DagsterInstance | None = None,
-    job_status: JobStatusResource | None = None,
+    status: JobStatusLayers | None = None,
 ) -> tuple[list[dg.RunRequest], int, int]:
-    """One tick: (run requests, new cursor, events applied)."""
-    status = job_status.layers(database_url) if job_status else None
-    events = inbox_resource.inbox(database_url).read_after(cursor, pacing.sensor_batch_size)
+    """One tick: (run requests, new cursor, events applied); late jobs are polled through
+    `client` when one is given."""
+    events = inbox.read_after(cursor, pacing.sensor_batch_size)
     touched = apply_events(
-        database_url,
+        db,
         [event.body for event in events],
         status,
         received=[event.received_at for event in events],
     )
     new_cursor = events[-1].seq if events else cursor
-    if replicate is not None:
-        poll_stale_jobs(database_url, replicate.client(), pacing.late_webhook_s, status=status)
+    if client is not None:
+        poll_stale_jobs(db, client, pacing.late_webhook_s, status=status)
     requests = []
-    for day in days_to_collect(database_url):
+    for day in days_to_collect(db):
         # A day's run collects its jobs one by one; while it works, the rest is a new state.
         if adhoc_run_in_flight(instance, day.day.isoformat(), pacing.stale_run_s):
             continue
@@ -127,8 +135,8 @@ def webhook_tick(
                     tags={STEP: "adhoc", STATE_KEY: day.state_key},
                 )
             )
-    for script_id in scripts_to_visit(database_url, touched, pacing.sensor_batch_size):
-        runs = next_runs(database_url, script_id)
+    for script_id in scripts_to_visit(db, touched, pacing.sensor_batch_size):
+        runs = next_runs(db, script_id)
         waits = [_waits_for(r.step, r.run_key) for r in runs]
         busy = {
             step
@@ -176,12 +184,12 @@ def build_webhook_sensor(interval_s: int = 5) -> dg.SensorDefinition:
         """Reads new webhooks, updates job status, launches the collecting run of a finished stage."""
         requests, cursor, applied = webhook_tick(
             int(context.cursor or 0),
-            database.resolved_url(),
-            inbox,
-            replicate,
+            database.database(),
+            inbox.inbox(),
+            replicate.client(),
             pacing,
             context.instance,
-            job_status,
+            job_status.layers(),
         )
         if applied:
             context.log.info(f"applied {applied} webhook event(s); cursor {cursor}")

@@ -24,9 +24,9 @@ def build_script_partitions_sensor(interval_s: int = 10) -> dg.SensorDefinition:
         """Registers every stored script as a partition (the known set is read once per tick)
         and starts generation for up to a schedule batch of the new ones still queued; the
         generation schedule takes the rest."""
-        url = database.resolved_url()
-        new = unregistered_scripts(url, known_scripts(context.instance))
-        starting = queued_batch(url, set(new), pacing.schedule_batch_size) if new else []
+        db = database.database()
+        new = unregistered_scripts(db, known_scripts(context.instance))
+        starting = queued_batch(db, set(new), pacing.schedule_batch_size) if new else []
         return dg.SensorResult(
             dynamic_partitions_requests=[scripts_partitions.build_add_request(new)] if new else [],
             run_requests=[

@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path
 from pydantic import BaseModel, Field
 
-from vsl_pipelines.db.connection import connect
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.services.compilation import (
     CompilationNotFound,
@@ -108,7 +107,7 @@ def compile_script(
 ) -> Compilation:
     """Request a compile of the approved takes; 409 while a section's current take is not
     approved or another compilation of the script is requested or running."""
-    with http_errors(), connect(config.database_url) as conn:
+    with http_errors(), config.db.connect() as conn:
         try:
             row = request_compile(
                 conn,
@@ -126,7 +125,7 @@ def compile_script(
 @router.get("/compilations/{compilation_id}")
 def show_compilation(compilation_id: CompilationId, config: ConfigDep) -> Compilation:
     """A compilation's status and, once it succeeded, its video's URL."""
-    with connect(config.database_url) as conn:
+    with config.db.connect() as conn:
         try:
             row = compilation_of(conn, compilation_id)
         except CompilationNotFound as exc:

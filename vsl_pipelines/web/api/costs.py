@@ -43,7 +43,7 @@ async def costs(
         raise HTTPException(422, f"query from: {first} is after to ({last})")
     if (last - first).days >= MAX_DAYS:
         raise HTTPException(422, f"query from/to: at most {MAX_DAYS} days at once")
-    report = await run_in_threadpool(cost_report, config.database_url, first, last)
+    report = await run_in_threadpool(cost_report, config.db, first, last)
     return {
         "from": report["from"],
         "to": report["to"],

@@ -82,7 +82,7 @@ async def generate_body(request: Request) -> GenerateMediaBody:
 
 
 def _layers(config: ApiConfig) -> JobStatusLayers:
-    return config.job_status or JobStatusLayers(config.database_url)
+    return config.job_status or JobStatusLayers(config.db)
 
 
 @router.post(
@@ -113,7 +113,7 @@ def generate_media(
     if config.predictions is None:
         raise HTTPException(503, "generation is not configured on this service")
     try:
-        return submit_adhoc(config.database_url, config.predictions, plan, user_id, _layers(config))
+        return submit_adhoc(config.db, config.predictions, plan, user_id, _layers(config))
     except AdhocNotCreated as exc:
         raise HTTPException(502, f"job {exc.job_id} failed: {exc}") from None
 

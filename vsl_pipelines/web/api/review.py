@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.services.review import review_queue
 from vsl_pipelines.web.api.bodies import approve_body, reject_body
@@ -50,7 +50,7 @@ REJECT_BODY = request_body(
 def list_review(config: ConfigDep, script: ScriptQuery) -> list[dict[str, Any]]:
     """Section takes waiting for a decision (of one script with `?script=`): each item's
     `subject` says whether it is the section's clip or its narration."""
-    with http_errors(), connect(config.database_url) as conn:
+    with http_errors(), config.db.connect() as conn:
         return review_queue(conn, script)
 
 
@@ -66,7 +66,7 @@ def approve(
     config: ConfigDep,
 ) -> dict[str, Any]:
     """Approve the section's current clip take, or its narration take (`subject`)."""
-    return _decide(config.database_url, script_id, section_id, "approved", body)
+    return _decide(config.db, script_id, section_id, "approved", body)
 
 
 @router.post(
@@ -80,7 +80,7 @@ def reject(
 ) -> dict[str, Any]:
     """Reject the section's current clip take (a new take follows with the given prompt/seed)
     or its narration take (only the narration is spoken again, with the given text/params)."""
-    return _decide(config.database_url, script_id, section_id, "rejected", body)
+    return _decide(config.db, script_id, section_id, "rejected", body)
 
 
 @router.post("/section-videos/{video_id}/approve", status_code=201, openapi_extra=APPROVE_BODY)
@@ -89,7 +89,7 @@ def approve_video(
 ) -> dict[str, Any]:
     """Approve a section video (a clip or narration take, by id) while it is its section's
     current take."""
-    return _decide_video(config.database_url, video_id, "approved", body)
+    return _decide_video(config.db, video_id, "approved", body)
 
 
 @router.post("/section-videos/{video_id}/reject", status_code=201, openapi_extra=REJECT_BODY)
@@ -97,13 +97,13 @@ def reject_video(
     video_id: VideoId, body: Annotated[RejectBody, Depends(reject_body)], config: ConfigDep
 ) -> dict[str, Any]:
     """Reject a section video (a clip or narration take, by id); a new take follows."""
-    return _decide_video(config.database_url, video_id, "rejected", body)
+    return _decide_video(config.db, video_id, "rejected", body)
 
 
 def _decide_video(
-    database_url: str, video_id: int, decision: str, body: ApproveBody | RejectBody
+    db: Database, video_id: int, decision: str, body: ApproveBody | RejectBody
 ) -> dict[str, Any]:
-    result = record_take_decision(database_url, video_id, decision, body, reviewer="api")
+    result = record_take_decision(db, video_id, decision, body, reviewer="api")
     log.info(
         "api review %s",
         decision,
@@ -117,13 +117,13 @@ def _decide_video(
 
 
 def _decide(
-    database_url: str,
+    db: Database,
     script_id: str,
     section_id: str,
     decision: str,
     body: ApproveBody | RejectBody,
 ) -> dict[str, Any]:
-    result = record_decision(database_url, script_id, section_id, decision, body, reviewer="api")
+    result = record_decision(db, script_id, section_id, decision, body, reviewer="api")
     log.info(
         "api review %s",
         decision,

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from vsl_pipelines.db import scripts as script_rows
-from vsl_pipelines.db.connection import connect
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.services.intake import add_script
@@ -32,7 +31,7 @@ SCRIPT_BODY = request_body(
 def submit(document: Annotated[Any, Depends(script_document)], config: ConfigDep) -> dict[str, Any]:
     """Validate, check the budget and store a script; 422 names the invalid field."""
     with http_errors():
-        added = add_script(config.database_url, document, config.registry, source=BODY_SOURCE)
+        added = add_script(config.db, document, config.registry, source=BODY_SOURCE)
     summary = added.summary()
     del summary["partition_registered"]  # the scripts sensor registers it
     log.info("api script stored", extra={"script_id": summary["script_id"]})
@@ -42,7 +41,7 @@ def submit(document: Annotated[Any, Depends(script_document)], config: ConfigDep
 @router.get("")
 def list_scripts(config: ConfigDep) -> list[dict[str, Any]]:
     """Every stored script with its status."""
-    with connect(config.database_url) as conn:
+    with config.db.connect() as conn:
         rows = script_rows.list_scripts(conn)
     return [
         {
@@ -59,5 +58,5 @@ def list_scripts(config: ConfigDep) -> list[dict[str, Any]]:
 @router.get("/{script_id}")
 def show_script(script_id: ScriptId, config: ConfigDep) -> dict[str, Any]:
     """Sections, takes, jobs, decisions, cost and compilation of one script."""
-    with http_errors(), connect(config.database_url) as conn:
+    with http_errors(), config.db.connect() as conn:
         return script_status(conn, script_id)

@@ -10,7 +10,6 @@ from fastapi.responses import FileResponse, RedirectResponse
 
 from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db import scripts as script_rows
-from vsl_pipelines.db.connection import connect
 from vsl_pipelines.storage.base import MediaStore
 from vsl_pipelines.storage.local import LocalMediaStore
 from vsl_pipelines.web.deps import ConfigDep, ScriptId
@@ -36,7 +35,7 @@ router = APIRouter()
 )
 def video(script_id: ScriptId, config: ConfigDep) -> FileResponse | RedirectResponse:
     """The compiled video: the file from a local store, a presigned-URL redirect from S3."""
-    with http_errors(), connect(config.database_url) as conn:
+    with http_errors(), config.db.connect() as conn:
         script_rows.script_row(conn, script_id)
         # A recompile in progress or failed leaves the last published video downloadable.
         compilation = compilation_rows.latest_compilation(conn, script_id, succeeded=True)

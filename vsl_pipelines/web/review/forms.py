@@ -57,7 +57,7 @@ async def rejection_form(
     def voice_params(fields: dict[str, Any]) -> None:
         if fields.get("subject") == "narration":
             changed = changed_voice_params(
-                config.database_url, config.registry, script_id, section_id, fields
+                config.db, config.registry, script_id, section_id, fields
             )
             if changed:
                 fields["params"] = changed

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from vsl_pipelines.db.connection import connect
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.web.api.openapi import error_responses
 from vsl_pipelines.web.decisions import record_decision
@@ -58,7 +58,7 @@ def review_page(
 ) -> HTMLResponse:
     """The takes waiting for a decision (of one script with `?script=`)."""
     done = text_query("query done", done, MAX_NOTICE_CHARS)
-    with http_errors(), connect(config.database_url) as conn:
+    with http_errors(), config.db.connect() as conn:
         page = build_review_page(conn, config.media_store, script, done, config.registry)
     path = page_path(request)
     nonce = csrf.session_nonce(request)
@@ -83,7 +83,7 @@ def approve(
     config: ConfigDep,
 ) -> RedirectResponse:
     """Approve the section's current take, then back to the page."""
-    return _decide(request, config.database_url, script_id, section_id, "approved", form)
+    return _decide(request, config.db, script_id, section_id, "approved", form)
 
 
 @router.post(
@@ -102,20 +102,18 @@ def reject(
     config: ConfigDep,
 ) -> RedirectResponse:
     """Reject the section's current take (a new take follows), then back to the page."""
-    return _decide(request, config.database_url, script_id, section_id, "rejected", form)
+    return _decide(request, config.db, script_id, section_id, "rejected", form)
 
 
 def _decide(
     request: Request,
-    database_url: str,
+    db: Database,
     script_id: str,
     section_id: str,
     decision: str,
     form: DecisionForm,
 ) -> RedirectResponse:
-    result = record_decision(
-        database_url, script_id, section_id, decision, form.body, reviewer="review page"
-    )
+    result = record_decision(db, script_id, section_id, decision, form.body, reviewer="review page")
     log.info(
         "review page %s",
         decision,

@@ -16,7 +16,6 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from vsl_pipelines.db import compilations as compilation_rows
-from vsl_pipelines.db.connection import connect
 from vsl_pipelines.db.scripts import ScriptExists, load_stored_script
 from vsl_pipelines.domain.script import (
     DocumentError,
@@ -146,7 +145,7 @@ def scripts(
 ) -> HTMLResponse:
     if status is not None and status not in views.STATUSES:
         status = None
-    with connect(config.database_url) as conn:
+    with config.db.connect() as conn:
         listed = views.script_list(conn, status or None)
     return page("scripts.html", request, scripts=listed, status=status, statuses=views.STATUSES)
 
@@ -216,7 +215,7 @@ async def submit_script(
     forms.script_id_for(document)
     try:
         added = await run_in_threadpool(
-            add_script, config.database_url, document, config.registry, source=EDITOR_SOURCE
+            add_script, config.db, document, config.registry, source=EDITOR_SOURCE
         )
     except ScriptError as exc:
         errors = forms.field_errors(exc, document)
@@ -271,7 +270,7 @@ def _yaml_download(document: dict[str, Any], name: str) -> Response:
 
 
 def _script_page(config: ConfigDep, script_id: str) -> views.ScriptPage:
-    with http_errors(), connect(config.database_url) as conn:
+    with http_errors(), config.db.connect() as conn:
         return views.script_page(conn, config.media_store, script_id, config.registry)
 
 
@@ -288,7 +287,7 @@ def live(request: Request, user: Session, script_id: ScriptId, config: ConfigDep
 
 @router.get("/scripts/{script_id}/script.yaml", response_model=None)
 def export_yaml(user: Session, script_id: ScriptId, config: ConfigDep) -> Response:
-    with http_errors(), connect(config.database_url) as conn:
+    with http_errors(), config.db.connect() as conn:
         stored = load_stored_script(conn, script_id)
     return _yaml_download(stored.model_dump(mode="json", exclude_none=True), script_id)
 
@@ -327,7 +326,7 @@ def decide(
     body_fields: dict[str, Any] = dict(fields)
     if subject == "narration" and verdict == "rejected":
         params = changed_voice_params(
-            config.database_url, config.registry, script_id, section_id, body_fields
+            config.db, config.registry, script_id, section_id, body_fields
         )
         if params:
             body_fields["params"] = params
@@ -337,7 +336,7 @@ def decide(
         raise HTTPException(422, f"form: {validation_problems(exc, 'form')}") from None
     # The take the page showed: a newer one that arrived meanwhile is not decided unseen.
     record_decision(
-        config.database_url,
+        config.db,
         script_id,
         section_id,
         verdict,
@@ -351,7 +350,7 @@ def decide(
 @router.post("/scripts/{script_id}/retry", response_model=None)
 def retry(user: Session, script_id: ScriptId, fields: SmallForm, config: ConfigDep) -> Response:
     _checked(user, fields)
-    with http_errors(), connect(config.database_url) as conn:
+    with http_errors(), config.db.connect() as conn:
         try:
             retry_script(conn, script_id)
         except NotFailed as exc:
@@ -378,7 +377,7 @@ def compile_again(
         "transition": fields.get("transition"),
         "captions": fields.get("captions") == "on",
     }
-    with http_errors(), connect(config.database_url) as conn:
+    with http_errors(), config.db.connect() as conn:
         try:
             request_compile(
                 conn,
@@ -401,7 +400,7 @@ def download(
     config: ConfigDep,
 ) -> Response:
     """A compiled video as a file download (a redirect to its URL from S3)."""
-    with connect(config.database_url) as conn:
+    with config.db.connect() as conn:
         row = compilation_rows.compilation(conn, compilation_id)
     if row is None or row["script_id"] != script_id or row["status"] != "succeeded":
         raise HTTPException(404, f"compilation {compilation_id} of {script_id!r} has no video")

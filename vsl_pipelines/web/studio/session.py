@@ -78,7 +78,7 @@ async def sign_in(config: ApiConfig, secret: bytes, presented: str) -> dict[str,
         presented.encode(), config.api_key.get_secret_value().encode()
     ):
         return {"who": BOOTSTRAP, "mark": _bootstrap_mark(config, secret), "nonce": nonce}
-    key = await run_in_threadpool(verify_key, config.database_url, presented, config.key_cache)
+    key = await run_in_threadpool(verify_key, config.db, presented, config.key_cache)
     if key is None:
         return None
     return {"who": key.name, "digest": digest(presented).hex(), "nonce": nonce}
@@ -133,7 +133,7 @@ async def _still_valid(config: ApiConfig, secret: bytes, content: dict[str, Any]
         wanted = bytes.fromhex(str(content.get("digest", "")))
     except ValueError:
         return False
-    key = await run_in_threadpool(verify_digest, config.database_url, wanted, config.key_cache)
+    key = await run_in_threadpool(verify_digest, config.db, wanted, config.key_cache)
     return key is not None and key.name == who
 
 
