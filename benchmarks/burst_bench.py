@@ -30,6 +30,7 @@ from vsl_pipelines.db.scripts import insert_script
 from vsl_pipelines.domain.script import load_script
 from vsl_pipelines.generation.progress import apply_events
 from vsl_pipelines.inbox.postgres import PostgresInbox
+from vsl_pipelines.job_status import JobStatusLayers
 
 
 def main() -> None:
@@ -79,9 +80,15 @@ def main() -> None:
             cursor = batch[-1].seq
         started = time.perf_counter()
         for start in range(0, len(events), 200):
-            apply_events(Database(url), [e.body for e in events[start : start + 200]])
+            apply_events(
+                Database(url),
+                [e.body for e in events[start : start + 200]],
+                JobStatusLayers(Database(url)),
+            )
         applied_s = time.perf_counter() - started
-        reapplied = apply_events(Database(url), [e.body for e in events])
+        reapplied = apply_events(
+            Database(url), [e.body for e in events], JobStatusLayers(Database(url))
+        )
         with connect(url) as conn:
             final = conn.execute(
                 "SELECT status, count(*) AS n FROM jobs GROUP BY status"

@@ -30,6 +30,8 @@ from vsl_pipelines.defs.resources import DatabaseResource, InboxResource, Pacing
 from vsl_pipelines.defs.review.sensors import approval_tick
 from vsl_pipelines.domain.script import load_script
 from vsl_pipelines.inbox.postgres import PostgresInbox
+from vsl_pipelines.job_status import JobStatusLayers
+from vsl_pipelines.services.generation import Progress
 from vsl_pipelines.settings import PROJECT_ROOT
 
 SAMPLE = PROJECT_ROOT / "config" / "scripts" / "spring-launch.yaml"
@@ -104,6 +106,7 @@ def measure(scripts: int, history: int, batch: int, rounds: int) -> dict[str, ob
         built_s = time.perf_counter() - started
         inbox = InboxResource(database=DatabaseResource(url=url)).inbox()
         pacing = PacingResource(sensor_batch_size=batch)
+        progress = Progress(Database(url), JobStatusLayers(Database(url)))
         webhook_s, idle_s, approval_s = [], [], []
         cursor = history
         with connect(url) as conn:
@@ -113,13 +116,11 @@ def measure(scripts: int, history: int, batch: int, rounds: int) -> dict[str, ob
             for round_ in range(rounds):
                 new_webhooks(url, scripts, batch, round_)
                 started = time.perf_counter()
-                requests, cursor, applied = webhook_tick(
-                    cursor, Database(url), inbox, None, pacing, instance
-                )
+                requests, cursor, applied = webhook_tick(cursor, inbox, progress, pacing, instance)
                 webhook_s.append(time.perf_counter() - started)
                 assert applied == batch, applied
                 started = time.perf_counter()
-                webhook_tick(cursor, Database(url), inbox, None, pacing, instance)
+                webhook_tick(cursor, inbox, progress, pacing, instance)
                 idle_s.append(time.perf_counter() - started)
                 new_decisions(url, scripts, batch, round_)
                 started = time.perf_counter()

@@ -27,6 +27,7 @@ from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.migrations import apply_migrations
 from vsl_pipelines.generation.progress import apply_events
 from vsl_pipelines.inbox.postgres import PostgresInbox
+from vsl_pipelines.job_status import JobStatusLayers
 from vsl_pipelines.web.app import create_app
 from vsl_pipelines.web.server import start_service_in_thread
 
@@ -100,7 +101,7 @@ def main() -> None:
             events = inbox.read_after(cursor, 200)
             if not events:
                 break
-            apply_events(Database(url), [e.body for e in events])
+            apply_events(Database(url), [e.body for e in events], JobStatusLayers(Database(url)))
             cursor = events[-1].seq
             ticks += 1
         apply_s = time.perf_counter() - started

@@ -33,6 +33,7 @@ from vsl_pipelines.generation.progress import apply_events
 from vsl_pipelines.inbox.base import WebhookInbox
 from vsl_pipelines.inbox.dynamodb import DynamoInbox
 from vsl_pipelines.inbox.postgres import PostgresInbox
+from vsl_pipelines.job_status import JobStatusLayers
 from vsl_pipelines.settings import PROJECT_ROOT
 
 VSL = str(Path(sys.executable).with_name("vsl"))
@@ -205,7 +206,7 @@ def test_a_burst_through_a_restart_is_stored_and_applied_exactly_once(
     changes = 0
     for start in range(0, len(events), 37):
         part = events[start : start + 37]
-        changes += len(apply_events(db, [e.body for e in part]))
+        changes += len(apply_events(db, [e.body for e in part], JobStatusLayers(db)))
     with db.connect() as conn:
         rows = conn.execute(
             "SELECT status, completed_at FROM jobs WHERE id = ANY(%s)", (job_ids,)
@@ -214,4 +215,4 @@ def test_a_burst_through_a_restart_is_stored_and_applied_exactly_once(
     assert all(r["completed_at"] is not None for r in rows)
     assert changes > 0
     # Read and applied again from the start (a sensor that lost its cursor): nothing moves.
-    assert apply_events(db, [e.body for e in events]) == set()
+    assert apply_events(db, [e.body for e in events], JobStatusLayers(db)) == set()

@@ -11,6 +11,7 @@ from vsl_pipelines.generation.collect import collect_stage
 from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.generation.progress import next_runs
 from vsl_pipelines.generation.submit import submit_missing_predictions
+from vsl_pipelines.job_status import JobStatusLayers
 from vsl_pipelines.media.probe import probe_media
 from vsl_pipelines.sandbox import RunningSandbox
 from vsl_pipelines.storage.local import LocalMediaStore
@@ -24,10 +25,16 @@ def test_keyframes_are_stored_probed_and_thumbnailed(
     media_store: LocalMediaStore,
 ) -> None:
     submit_missing_predictions(
-        db, prediction_client, registry, media_store, "spring-launch", "keyframe"
+        db,
+        prediction_client,
+        registry,
+        media_store,
+        "spring-launch",
+        "keyframe",
+        JobStatusLayers(db),
     )
     wait_for_jobs(db, prediction_client, "spring-launch", "keyframe")
-    report = collect_stage(db, media_store, "spring-launch", "keyframe")
+    report = collect_stage(db, media_store, "spring-launch", "keyframe", JobStatusLayers(db))
     assert sorted(t["section"] for t in report.takes) == ["close", "hook", "offer"]
     offer = next(t for t in report.takes if t["section"] == "offer")
     assert offer["key"] == "scripts/spring-launch/offer/keyframe-v1.png"
@@ -36,7 +43,9 @@ def test_keyframes_are_stored_probed_and_thumbnailed(
     thumb = probe_media(media_store.local_path(offer["thumbnail"]))
     assert thumb.width == 320
     # Collecting again stores nothing new: every output is already collected.
-    assert collect_stage(db, media_store, "spring-launch", "keyframe").takes == []
+    assert (
+        collect_stage(db, media_store, "spring-launch", "keyframe", JobStatusLayers(db)).takes == []
+    )
 
 
 def test_an_expired_output_is_flagged_and_resubmitted(
@@ -49,11 +58,17 @@ def test_an_expired_output_is_flagged_and_resubmitted(
 ) -> None:
     sandbox.knobs.output_ttl_s = 0.3
     submit_missing_predictions(
-        db, prediction_client, registry, media_store, "spring-launch", "soundtrack"
+        db,
+        prediction_client,
+        registry,
+        media_store,
+        "spring-launch",
+        "soundtrack",
+        JobStatusLayers(db),
     )
     wait_for_jobs(db, prediction_client, "spring-launch", "soundtrack")
     time.sleep(1.0)  # past the output's time to live: the sandbox deletes it, as Replicate does
-    report = collect_stage(db, media_store, "spring-launch", "soundtrack")
+    report = collect_stage(db, media_store, "spring-launch", "soundtrack", JobStatusLayers(db))
     assert report.takes == [] and len(report.expired) == 1
     with db.connect() as conn:
         [job] = job_rows.latest_jobs(conn, "spring-launch", "soundtrack")
@@ -62,11 +77,17 @@ def test_an_expired_output_is_flagged_and_resubmitted(
 
     sandbox.knobs.output_ttl_s = 3600
     again = submit_missing_predictions(
-        db, prediction_client, registry, media_store, "spring-launch", "soundtrack"
+        db,
+        prediction_client,
+        registry,
+        media_store,
+        "spring-launch",
+        "soundtrack",
+        JobStatusLayers(db),
     )
     assert len(again.submitted) == 1
     wait_for_jobs(db, prediction_client, "spring-launch", "soundtrack")
-    collected = collect_stage(db, media_store, "spring-launch", "soundtrack")
+    collected = collect_stage(db, media_store, "spring-launch", "soundtrack", JobStatusLayers(db))
     [take] = collected.takes
     assert take["key"] == "scripts/spring-launch/_script/soundtrack-v1.wav"
     audio = probe_media(media_store.local_path(take["key"]))

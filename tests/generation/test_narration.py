@@ -10,6 +10,7 @@ from vsl_pipelines.generation.collect import collect_stage, review_ready
 from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.generation.progress import next_runs
 from vsl_pipelines.generation.submit import submit_missing_predictions
+from vsl_pipelines.job_status import JobStatusLayers
 from vsl_pipelines.media.probe import probe_media
 from vsl_pipelines.settings import PROJECT_ROOT
 from vsl_pipelines.storage.local import LocalMediaStore
@@ -28,14 +29,14 @@ def test_a_script_with_a_voice_gets_a_narration_take_per_section(
     with db.connect() as conn:
         script_rows.insert_script(conn, script, str(NARRATED))
     report = submit_missing_predictions(
-        db, prediction_client, registry, media_store, SCRIPT, "narration"
+        db, prediction_client, registry, media_store, SCRIPT, "narration", JobStatusLayers(db)
     )
     assert sorted(p["section"] for p in report.submitted) == ["close", "hook", "offer"]
     assert {p["model"] for p in report.submitted} == {"kokoro-82m"}
     assert round(report.estimated_cost_usd, 4) == 0.0069
     wait_for_jobs(db, prediction_client, SCRIPT, "narration")
     assert [r.step for r in next_runs(db, SCRIPT) if r.step != "requests"] == ["narrations"]
-    collected = collect_stage(db, media_store, SCRIPT, "narration")
+    collected = collect_stage(db, media_store, SCRIPT, "narration", JobStatusLayers(db))
     assert sorted(t["key"] for t in collected.takes) == [
         f"scripts/{SCRIPT}/{section}/narration-v1.wav" for section in ("close", "hook", "offer")
     ]

@@ -11,6 +11,7 @@ from vsl_pipelines.domain.script import Script
 from vsl_pipelines.generation.predictions import PredictionClient, PredictionCreateError
 from vsl_pipelines.generation.stages import BudgetExceeded
 from vsl_pipelines.generation.submit import submit_missing_predictions
+from vsl_pipelines.job_status import JobStatusLayers
 from vsl_pipelines.sandbox import RunningSandbox
 from vsl_pipelines.storage.local import LocalMediaStore
 
@@ -36,11 +37,23 @@ def test_keyframes_are_submitted_once(
     media_store: LocalMediaStore,
 ) -> None:
     report = submit_missing_predictions(
-        db, prediction_client, registry, media_store, "spring-launch", "keyframe"
+        db,
+        prediction_client,
+        registry,
+        media_store,
+        "spring-launch",
+        "keyframe",
+        JobStatusLayers(db),
     )
     assert sorted(p["section"] for p in report.submitted) == ["close", "hook", "offer"]
     again = submit_missing_predictions(
-        db, prediction_client, registry, media_store, "spring-launch", "keyframe"
+        db,
+        prediction_client,
+        registry,
+        media_store,
+        "spring-launch",
+        "keyframe",
+        JobStatusLayers(db),
     )
     assert again.count == 0 and again.skipped_active + again.skipped_done == 3
     jobs = _jobs(db)
@@ -63,7 +76,7 @@ def test_clips_wait_for_their_keyframes(
     media_store: LocalMediaStore,
 ) -> None:
     report = submit_missing_predictions(
-        db, prediction_client, registry, media_store, "spring-launch", "clip"
+        db, prediction_client, registry, media_store, "spring-launch", "clip", JobStatusLayers(db)
     )
     assert report.count == 0 and report.waiting_for_keyframe == 2
     assert _jobs(db) == []
@@ -79,7 +92,13 @@ def test_throttled_creates_are_retried(
 ) -> None:
     sandbox.knobs.throttle_next = 2
     report = submit_missing_predictions(
-        db, prediction_client, registry, media_store, "spring-launch", "soundtrack"
+        db,
+        prediction_client,
+        registry,
+        media_store,
+        "spring-launch",
+        "soundtrack",
+        JobStatusLayers(db),
     )
     assert len(report.submitted) == 1
     assert len(_sandbox_predictions(prediction_client)) == 1
@@ -95,7 +114,13 @@ def test_a_lost_create_response_does_not_duplicate_the_prediction(
 ) -> None:
     sandbox.knobs.lose_response_next = 1
     report = submit_missing_predictions(
-        db, prediction_client, registry, media_store, "spring-launch", "soundtrack"
+        db,
+        prediction_client,
+        registry,
+        media_store,
+        "spring-launch",
+        "soundtrack",
+        JobStatusLayers(db),
     )
     remote = _sandbox_predictions(prediction_client)
     assert len(remote) == 1, "the retry must find the prediction the lost response created"
@@ -111,12 +136,24 @@ def test_a_crash_between_reservation_and_creation_is_recovered(
 ) -> None:
     # The first run reserved the job and created the prediction, then died before recording it.
     submit_missing_predictions(
-        db, prediction_client, registry, media_store, "spring-launch", "soundtrack"
+        db,
+        prediction_client,
+        registry,
+        media_store,
+        "spring-launch",
+        "soundtrack",
+        JobStatusLayers(db),
     )
     with db.connect() as conn:
         conn.execute("UPDATE jobs SET prediction_id = NULL, status = 'creating'")
     report = submit_missing_predictions(
-        db, prediction_client, registry, media_store, "spring-launch", "soundtrack"
+        db,
+        prediction_client,
+        registry,
+        media_store,
+        "spring-launch",
+        "soundtrack",
+        JobStatusLayers(db),
     )
     assert len(report.recovered) == 1 and report.submitted == []
     assert len(_sandbox_predictions(prediction_client)) == 1
@@ -134,7 +171,13 @@ def test_over_budget_submits_nothing(
         conn.execute("UPDATE scripts SET document = jsonb_set(document, '{budget_usd}', '0.005')")
     with pytest.raises(BudgetExceeded, match="over its budget"):
         submit_missing_predictions(
-            db, prediction_client, registry, media_store, "spring-launch", "keyframe"
+            db,
+            prediction_client,
+            registry,
+            media_store,
+            "spring-launch",
+            "keyframe",
+            JobStatusLayers(db),
         )
     assert _jobs(db) == []
     assert _sandbox_predictions(prediction_client) == []
@@ -151,13 +194,25 @@ def test_a_refused_create_fails_the_job_with_a_clear_error(
     sandbox.knobs.error_next = 10
     with pytest.raises(PredictionCreateError, match="failed 6 times"):
         submit_missing_predictions(
-            db, prediction_client, registry, media_store, "spring-launch", "soundtrack"
+            db,
+            prediction_client,
+            registry,
+            media_store,
+            "spring-launch",
+            "soundtrack",
+            JobStatusLayers(db),
         )
     [job] = _jobs(db)
     assert job["status"] == "failed" and "r8_" not in (job["error"] or "")
     sandbox.knobs.error_next = 0
     retry = submit_missing_predictions(
-        db, prediction_client, registry, media_store, "spring-launch", "soundtrack"
+        db,
+        prediction_client,
+        registry,
+        media_store,
+        "spring-launch",
+        "soundtrack",
+        JobStatusLayers(db),
     )
     assert len(retry.submitted) == 1
     assert [j["attempt"] for j in _jobs(db)] == [1, 2]

@@ -12,6 +12,7 @@ from tests.fixtures.scripts import record_job
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.generation.progress import apply_events
+from vsl_pipelines.job_status import JobStatusLayers
 from vsl_pipelines.logs import JsonFormatter
 from vsl_pipelines.metrics.emf import NAMESPACE, record
 
@@ -75,7 +76,7 @@ def test_applied_webhooks_record_their_latency(
     }
     received = datetime(2026, 11, 30, 10, 0, 0, 750_000, tzinfo=UTC)
     caplog.set_level(logging.INFO, logger="vsl_pipelines.metrics")
-    apply_events(db, [json.dumps(body)], received=[received])
+    apply_events(db, [json.dumps(body)], JobStatusLayers(db), received=[received])
     lines = {line["action"]: line for line in emitted(caplog)}
     assert lines["webhook_applied"]["WebhookLatency"] == 750.0
     assert lines["job_completed"]["ProcessingTime"] == 3.5

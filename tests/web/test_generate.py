@@ -38,6 +38,7 @@ from vsl_pipelines.job_status.redis_documents import RedisStatusDocuments
 from vsl_pipelines.media.probe import probe_media
 from vsl_pipelines.sandbox import RunningSandbox
 from vsl_pipelines.services.adhoc import plan_adhoc, submit_adhoc
+from vsl_pipelines.services.generation import Progress
 from vsl_pipelines.services.keys import create_key
 from vsl_pipelines.storage.local import LocalMediaStore
 from vsl_pipelines.web.app import create_app
@@ -85,14 +86,16 @@ class AdhocService:
     def tick(self, instance: dg.DagsterInstance, **pacing: Any) -> list[dg.RunRequest]:
         requests, self.cursor, _ = webhook_tick(
             self.cursor,
-            self.db,
             self.inbox,
-            ReplicateResource(
-                base_url=self.sandbox.base_url.removesuffix("/v1"), api_token=SANDBOX_TOKEN
-            ).client(),
+            Progress(
+                self.db,
+                self.job_status.layers(),
+                ReplicateResource(
+                    base_url=self.sandbox.base_url.removesuffix("/v1"), api_token=SANDBOX_TOKEN
+                ).client(),
+            ),
             PacingResource(**pacing),
             instance,
-            self.job_status.layers(),
         )
         return requests
 

@@ -14,6 +14,7 @@ from vsl_pipelines.db.connection import connect
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.generation.progress import apply_events
 from vsl_pipelines.inbox.postgres import PostgresInbox
+from vsl_pipelines.job_status import JobStatusLayers
 from vsl_pipelines.logs import JsonFormatter
 from vsl_pipelines.web.app import create_app
 from vsl_pipelines.web.server import RunningService, start_service_in_thread
@@ -187,7 +188,9 @@ def test_a_utf8_bom_is_dropped_and_the_event_applied(
             " status, input, estimated_cost_usd, media_type)"
             " VALUES ('s', 'hook', 'clip', 1, 'm', 'p1', 'starting', '{}', 0, 'video')"
         )
-    assert apply_events(Database(database_url), [row["body"]]) == {"s"}
+    assert apply_events(
+        Database(database_url), [row["body"]], JobStatusLayers(Database(database_url))
+    ) == {"s"}
 
 
 def test_a_long_webhook_id_is_refused(

@@ -78,7 +78,7 @@ class AdhocDayReport:
 
 
 def collect_adhoc_day(
-    db: Database, store: MediaStore, day: date, status: JobStatusLayers | None = None
+    db: Database, store: MediaStore, day: date, status: JobStatusLayers
 ) -> AdhocDayReport:
     """Store every finished, uncollected ad-hoc output of `day`; report the day's figures."""
     report = AdhocDayReport(day=day)
@@ -143,8 +143,7 @@ def collect_adhoc_day(
                 report.expired.append(public_id)
                 log.warning("ad-hoc output expired before collection", extra=context)
             changed.append(job["id"])
-    if status is not None:
-        status.publish(changed)
+    status.publish(changed)
     _day_figures(db, report, start, end)
     return report
 

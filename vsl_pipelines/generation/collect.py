@@ -146,7 +146,7 @@ def collect_stage(
     store: MediaStore,
     script_id: str,
     stage: str,
-    status: JobStatusLayers | None = None,
+    status: JobStatusLayers,
 ) -> CollectReport:
     """Store every succeeded, uncollected output of `stage` for the current takes; the jobs'
     final documents go to the `status` layers."""
@@ -230,12 +230,11 @@ def collect_stage(
                 log.warning("output expired before collection", extra=context)
         if stage == "clip":
             report.takes.extend(_render_stills(db, store, script, current, workdir))
-    if status is not None:
-        status.publish(
-            [t["job_id"] for t in report.takes if t["job_id"] is not None]
-            + report.expired
-            + [f["job_id"] for f in report.failed]
-        )
+    status.publish(
+        [t["job_id"] for t in report.takes if t["job_id"] is not None]
+        + report.expired
+        + [f["job_id"] for f in report.failed]
+    )
     return report
 
 

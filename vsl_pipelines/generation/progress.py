@@ -70,7 +70,7 @@ def _record_outcome(prediction: dict[str, Any], job: dict[str, Any]) -> None:
 def apply_events(
     db: Database,
     bodies: list[str],
-    status: JobStatusLayers | None = None,
+    status: JobStatusLayers,
     received: Sequence[datetime] | None = None,
 ) -> set[str]:
     """Apply webhook bodies to their jobs; return the scripts whose jobs changed (ad-hoc jobs
@@ -97,8 +97,7 @@ def apply_events(
                     if latency is not None:
                         latencies.append((latency, job))
         conn.commit()
-    if status is not None:
-        status.publish(job["id"] for _, job in changed)
+    status.publish(job["id"] for _, job in changed)
     for prediction, job in changed:
         _record_outcome(prediction, job)
     for latency, job in latencies:
@@ -129,8 +128,8 @@ def poll_stale_jobs(
     db: Database,
     client: PredictionClient,
     older_than_s: float,
+    status: JobStatusLayers,
     limit: int = 50,
-    status: JobStatusLayers | None = None,
 ) -> int:
     """Ask Replicate about active jobs whose webhook is late (the reconciler); return updates."""
     cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
@@ -154,8 +153,7 @@ def poll_stale_jobs(
             if changed is None:
                 job_rows.touch(conn, job["id"])
         if changed is not None:
-            if status is not None:
-                status.publish([changed["id"]])
+            status.publish([changed["id"]])
             _record_outcome(prediction, changed)
             updated += 1
     return updated

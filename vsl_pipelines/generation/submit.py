@@ -67,7 +67,7 @@ def submit_missing_predictions(
     store: MediaStore,
     script_id: str,
     stage: str,
-    status: JobStatusLayers | None = None,
+    status: JobStatusLayers,
 ) -> SubmitReport:
     """Create the predictions `stage` still needs for `script_id`'s current takes; each new
     job's document goes to the `status` layers."""
@@ -122,7 +122,7 @@ def _create(
     job: PlannedJob,
     pending_row: dict[str, Any] | None,
     report: SubmitReport,
-    status: JobStatusLayers | None = None,
+    status: JobStatusLayers,
 ) -> None:
     context = {
         "script_id": script_id,
@@ -162,8 +162,7 @@ def _create(
         target = report.recovered
     with db.connect() as conn:
         job_rows.attach_prediction(conn, row["id"], prediction)
-    if status is not None:
-        status.publish([row["id"]])
+    status.publish([row["id"]])
     report.estimated_cost_usd += job.estimated_cost_usd
     # Recorded once per job: a prediction recovered after a crash was never recorded before.
     metrics.record(

@@ -79,7 +79,7 @@ def submit_adhoc(
     client: PredictionClient,
     plan: AdhocPlan,
     user_id: str,
-    status: JobStatusLayers | None = None,
+    status: JobStatusLayers,
 ) -> dict[str, Any]:
     """Record the job, create its prediction (with the webhook), publish its status; the
     original answer `{"jobId", "status", "estimatedTime", "estimatedCost"}`."""
@@ -109,14 +109,12 @@ def submit_adhoc(
         )
         with db.connect() as conn:
             job_rows.mark(conn, row["id"], "failed", error=reason)
-        if status is not None:
-            status.publish([row["id"]])
+        status.publish([row["id"]])
         log.error("ad-hoc prediction not created", extra=context)
         raise AdhocNotCreated(reason, job_id) from None
     with db.connect() as conn:
         job_rows.attach_prediction(conn, row["id"], prediction)
-    if status is not None:
-        status.publish([row["id"]])
+    status.publish([row["id"]])
     metrics.record(
         {"JobsStarted": 1, "CostUSD": plan.estimated_cost_usd},
         action="job_started",

@@ -31,7 +31,9 @@ from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.generation.submit import submit_missing_predictions
 from vsl_pipelines.inbox.dynamodb import DynamoInbox
 from vsl_pipelines.inbox.postgres import PostgresInbox
+from vsl_pipelines.job_status import JobStatusLayers
 from vsl_pipelines.sandbox import RunningSandbox
+from vsl_pipelines.services.generation import Progress
 from vsl_pipelines.storage.local import LocalMediaStore
 
 SCRIPT = "spring-launch"
@@ -67,7 +69,9 @@ def submitted(
 ) -> dict[str, dict[str, Any]]:
     """Keyframes and soundtrack submitted to the sandbox and finished: {section or '': prediction}."""
     for stage in ("keyframe", "soundtrack"):
-        submit_missing_predictions(db, prediction_client, registry, media_store, SCRIPT, stage)
+        submit_missing_predictions(
+            db, prediction_client, registry, media_store, SCRIPT, stage, JobStatusLayers(db)
+        )
     return {
         job["section_id"]: _finished(prediction_client, job["prediction_id"])
         for job in _job_rows(db)
@@ -89,7 +93,10 @@ def _tick(
     cursor: int, db: Database, inbox_resource: InboxResource, batch: int = 200
 ) -> tuple[list[dg.RunRequest], int, int]:
     return webhook_tick(
-        cursor, db, inbox_resource.inbox(), None, PacingResource(sensor_batch_size=batch)
+        cursor,
+        inbox_resource.inbox(),
+        Progress(db, JobStatusLayers(db)),
+        PacingResource(sensor_batch_size=batch),
     )
 
 
@@ -225,7 +232,7 @@ def test_run_keys_are_stable_for_a_state_and_new_for_a_new_state(
     second, cursor, applied = _tick(cursor, db, inbox_resource)
     assert applied == 0 and _keys(second) == {key}, "the same state must give the same key"
 
-    collect_stage(db, media_store, SCRIPT, "keyframe")
+    collect_stage(db, media_store, SCRIPT, "keyframe", JobStatusLayers(db))
     third, _, _ = _tick(cursor, db, inbox_resource)
     # Collected keyframes: the still section is rendered and the model clips are requested.
     assert sorted(r.job_name for r in third) == ["collect_clips", "generate"]
@@ -244,7 +251,9 @@ def test_clips_wait_for_a_keyframes_run_in_flight(
     for section in ("hook", "offer", "close"):
         inbox.put(f"msg_{section}", _body(submitted[section]))
     pacing = PacingResource()
-    _, cursor, _ = webhook_tick(0, db, inbox_resource.inbox(), None, pacing, instance)
+    _, cursor, _ = webhook_tick(
+        0, inbox_resource.inbox(), Progress(db, JobStatusLayers(db)), pacing, instance
+    )
     # The keyframes run has stored the keyframes and not yet requested the clips.
     keyframes_run = dg.DagsterRun(
         job_name="collect_keyframes",
@@ -252,11 +261,15 @@ def test_clips_wait_for_a_keyframes_run_in_flight(
         tags={"vsl/script_id": SCRIPT, "vsl/step": "keyframes"},
     )
     instance.add_run(keyframes_run)
-    collect_stage(db, media_store, SCRIPT, "keyframe")
-    held, cursor, _ = webhook_tick(cursor, db, inbox_resource.inbox(), None, pacing, instance)
+    collect_stage(db, media_store, SCRIPT, "keyframe", JobStatusLayers(db))
+    held, cursor, _ = webhook_tick(
+        cursor, inbox_resource.inbox(), Progress(db, JobStatusLayers(db)), pacing, instance
+    )
     assert [r.job_name for r in held] == [], "nothing asked for while the keyframes run works"
     instance.report_run_failed(keyframes_run)  # it died before requesting the clips
-    after, _, _ = webhook_tick(cursor, db, inbox_resource.inbox(), None, pacing, instance)
+    after, _, _ = webhook_tick(
+        cursor, inbox_resource.inbox(), Progress(db, JobStatusLayers(db)), pacing, instance
+    )
     assert sorted(r.job_name for r in after) == ["collect_clips", "generate"]
     assert {r.run_key.split(":")[0] for r in after if r.run_key} == {"clips", "clips-due"}
 
@@ -272,7 +285,9 @@ def test_a_failed_prediction_requests_a_retry_with_its_own_key(
     inbox_resource: InboxResource,
 ) -> None:
     sandbox.knobs.fail_next = 1
-    submit_missing_predictions(db, prediction_client, registry, media_store, SCRIPT, "soundtrack")
+    submit_missing_predictions(
+        db, prediction_client, registry, media_store, SCRIPT, "soundtrack", JobStatusLayers(db)
+    )
     [job] = _job_rows(db)
     failed = _finished(prediction_client, job["prediction_id"])
     assert failed["status"] == "failed"
@@ -312,7 +327,13 @@ def test_every_generating_script_gets_its_runs_whatever_the_batch(
             insert_script(conn, stored_script.model_copy(update={"id": script_id}), None)
     for script_id in scripts:
         submit_missing_predictions(
-            db, prediction_client, registry, media_store, script_id, "soundtrack"
+            db,
+            prediction_client,
+            registry,
+            media_store,
+            script_id,
+            "soundtrack",
+            JobStatusLayers(db),
         )
     with db.connect() as conn:
         jobs = conn.execute("SELECT script_id, prediction_id FROM jobs").fetchall()
@@ -354,11 +375,9 @@ def test_ticks_share_one_redis_connection(
             inbox.put(f"msg_{section or 'soundtrack'}_{status}", _body(prediction, status=status))
             _, cursor, applied = webhook_tick(
                 cursor,
-                db,
                 inbox_resource.inbox(),
-                replicate.client(),
+                Progress(db, layers, replicate.client()),
                 PacingResource(),
-                status=layers,
             )
             assert applied == 1
             ticks += 1
@@ -379,7 +398,9 @@ def test_a_stage_waits_for_its_collecting_run_in_flight(
     for section in ("hook", "offer", "close"):
         inbox.put(f"msg_{section}", _body(submitted[section]))
     pacing = PacingResource()
-    first, cursor, _ = webhook_tick(0, db, inbox_resource.inbox(), None, pacing, instance)
+    first, cursor, _ = webhook_tick(
+        0, inbox_resource.inbox(), Progress(db, JobStatusLayers(db)), pacing, instance
+    )
     assert [r.job_name for r in first] == ["collect_keyframes"]
     run = dg.DagsterRun(
         job_name="collect_keyframes",
@@ -391,10 +412,14 @@ def test_a_stage_waits_for_its_collecting_run_in_flight(
     hook = next(j for j in _job_rows(db) if j["section_id"] == "hook")
     with db.connect() as conn:
         job_rows.mark_collected(conn, hook["id"], 0.0)
-    held, cursor, _ = webhook_tick(cursor, db, inbox_resource.inbox(), None, pacing, instance)
+    held, cursor, _ = webhook_tick(
+        cursor, inbox_resource.inbox(), Progress(db, JobStatusLayers(db)), pacing, instance
+    )
     assert held == [], "no second keyframes run beside the one in flight"
     instance.report_run_failed(run)  # it died with two keyframes left
-    after, _, _ = webhook_tick(cursor, db, inbox_resource.inbox(), None, pacing, instance)
+    after, _, _ = webhook_tick(
+        cursor, inbox_resource.inbox(), Progress(db, JobStatusLayers(db)), pacing, instance
+    )
     assert [r.job_name for r in after] == ["collect_keyframes"]
     assert _keys(after).isdisjoint(_keys(first)), "the two left are asked for under their key"
 

@@ -10,7 +10,7 @@ import dagster as dg
 from vsl_pipelines.defs.partitions import days_to_today
 from vsl_pipelines.defs.resources import DatabaseResource, JobStatusResource, MediaStoreResource
 from vsl_pipelines.defs.tags import FFMPEG_POOL
-from vsl_pipelines.generation.adhoc import collect_adhoc_day
+from vsl_pipelines.services.generation import Collection
 
 NONE_FAILED = "no_failed_or_expired_adhoc_media"
 
@@ -36,9 +36,8 @@ def adhoc_media(
 ) -> dg.MaterializeResult:
     """The day's one-off generations: finished outputs stored (probed, with thumbnails), the
     day's count and cost by model and user."""
-    db = database.database()
-    report = collect_adhoc_day(
-        db, media_store.store(), date.fromisoformat(context.partition_key), job_status.layers()
+    report = Collection(database.database(), media_store.store(), job_status.layers()).collect_day(
+        date.fromisoformat(context.partition_key)
     )
     metadata: dict[str, Any] = {
         "stored_now": len(report.stored),

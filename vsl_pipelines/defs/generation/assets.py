@@ -20,9 +20,7 @@ from vsl_pipelines.defs.resources import (
     ReplicateResource,
 )
 from vsl_pipelines.defs.tags import FFMPEG_POOL, REPLICATE_POOL
-from vsl_pipelines.generation.collect import advance_to_review, collect_stage
-from vsl_pipelines.generation.submit import submit_missing_predictions
-from vsl_pipelines.services.previews import render_previews
+from vsl_pipelines.services.generation import Collection, Submission
 
 NO_FAILED = "no_failed_or_expired_generations"
 
@@ -92,16 +90,13 @@ def build_stage_assets(stage: Stage) -> list[dg.AssetsDefinition]:
         media_store: MediaStoreResource,
         job_status: JobStatusResource,
     ) -> dg.MaterializeResult:
-        db = database.database()
-        report = submit_missing_predictions(
-            db,
+        report = Submission(
+            database.database(),
             replicate.client(),
             registry.registry(),
             media_store.store(),
-            context.partition_key,
-            stage.name,
             job_status.layers(),
-        )
+        ).submit(context.partition_key, stage.name)
         context.log.info(
             f"{stage.name}: submitted {len(report.submitted)}, recovered {len(report.recovered)}"
         )
@@ -139,15 +134,11 @@ def build_stage_assets(stage: Stage) -> list[dg.AssetsDefinition]:
         media_store: MediaStoreResource,
         job_status: JobStatusResource,
     ) -> dg.MaterializeResult:
-        db = database.database()
         store = media_store.store()
-        report = collect_stage(db, store, context.partition_key, stage.name, job_status.layers())
-        previews: list[str] = []
-        if stage.name in ("clip", "narration"):
-            # A voiced section's clip with its voice, as the final video will play it.
-            previews = render_previews(db, store, context.partition_key)
-        if stage.name != "keyframe":
-            advance_to_review(db, context.partition_key)
+        collected = Collection(database.database(), store, job_status.layers()).collect(
+            context.partition_key, stage.name
+        )
+        report, previews = collected.report, collected.previews
         bad = len(report.failed) + len(report.expired)
         return dg.MaterializeResult(
             metadata={

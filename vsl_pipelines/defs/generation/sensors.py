@@ -4,11 +4,8 @@ Each tick applies at most `batch` events to jobs, polls jobs whose webhook is la
 the database which step each active script needs; run keys make every request happen once.
 """
 
-from typing import TYPE_CHECKING
-
 import dagster as dg
 
-from vsl_pipelines.db.database import Database
 from vsl_pipelines.defs.adhoc.assets import collect_adhoc_job
 from vsl_pipelines.defs.generation.jobs import JOB_FOR_STEP
 from vsl_pipelines.defs.resources import (
@@ -23,16 +20,11 @@ from vsl_pipelines.defs.tags import SCRIPT, STATE_KEY, STEP, run_tags
 from vsl_pipelines.generation.adhoc import days_to_collect
 from vsl_pipelines.generation.progress import (
     COLLECTING_STEP,
-    apply_events,
     next_runs,
-    poll_stale_jobs,
     scripts_to_visit,
 )
 from vsl_pipelines.inbox import WebhookInbox
-from vsl_pipelines.job_status import JobStatusLayers
-
-if TYPE_CHECKING:
-    from vsl_pipelines.generation.predictions import PredictionClient
+from vsl_pipelines.services.generation import Progress
 
 MAX_RUNS_PER_STATE = 3
 PARTITION = "dagster/partition"
@@ -101,25 +93,20 @@ def _waits_for(step: str, state_key: str) -> set[str]:
 
 def webhook_tick(
     cursor: int,
-    db: Database,
     inbox: WebhookInbox,
-    client: "PredictionClient | None",
+    progress: Progress,
     pacing: PacingResource,
     instance: dg.DagsterInstance | None = None,
-    status: JobStatusLayers | None = None,
 ) -> tuple[list[dg.RunRequest], int, int]:
-    """One tick: (run requests, new cursor, events applied); late jobs are polled through
-    `client` when one is given."""
+    """One tick: (run requests, new cursor, events applied). The inbox's new webhooks move
+    their jobs, late jobs are polled, then each script touched (or due) asks for its runs."""
+    db = progress.db
     events = inbox.read_after(cursor, pacing.sensor_batch_size)
-    touched = apply_events(
-        db,
-        [event.body for event in events],
-        status,
-        received=[event.received_at for event in events],
+    touched = progress.apply(
+        [event.body for event in events], [event.received_at for event in events]
     )
     new_cursor = events[-1].seq if events else cursor
-    if client is not None:
-        poll_stale_jobs(db, client, pacing.late_webhook_s, status=status)
+    progress.poll_late(pacing.late_webhook_s)
     requests = []
     for day in days_to_collect(db):
         # A day's run collects its jobs one by one; while it works, the rest is a new state.
@@ -184,12 +171,10 @@ def build_webhook_sensor(interval_s: int = 5) -> dg.SensorDefinition:
         """Reads new webhooks, updates job status, launches the collecting run of a finished stage."""
         requests, cursor, applied = webhook_tick(
             int(context.cursor or 0),
-            database.database(),
             inbox.inbox(),
-            replicate.client(),
+            Progress(database.database(), job_status.layers(), replicate.client()),
             pacing,
             context.instance,
-            job_status.layers(),
         )
         if applied:
             context.log.info(f"applied {applied} webhook event(s); cursor {cursor}")
