@@ -17,6 +17,7 @@ from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.database import Database
+from vsl_pipelines.domain.stages import Stage
 from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.metrics import emf as metrics
@@ -26,12 +27,7 @@ if TYPE_CHECKING:  # replicate and httpx are imported by the runs that call Repl
 
 log = get_logger(__name__)
 MAX_ATTEMPTS = 3  # per round; `vsl scripts retry` grants another round
-COLLECTING_STEP = {
-    "keyframe": "keyframes",
-    "clip": "clips",
-    "soundtrack": "soundtrack",
-    "narration": "narrations",
-}
+COLLECTING_STEP = {stage.value: stage.step for stage in Stage}
 
 
 @dataclass(frozen=True)

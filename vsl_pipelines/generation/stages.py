@@ -9,8 +9,9 @@ from typing import Any
 from vsl_pipelines.domain.narration import narration_voice, spoken_words
 from vsl_pipelines.domain.registry import ModelSpec, Registry
 from vsl_pipelines.domain.script import Generation, Script, speech_input
+from vsl_pipelines.domain.stages import Stage
 
-STAGES = ("keyframe", "clip", "soundtrack", "narration")
+STAGES = tuple(stage.value for stage in Stage)  # plain strings: what the database keeps
 
 
 class BudgetExceeded(ValueError):

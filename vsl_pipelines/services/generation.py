@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.registry import Registry
+from vsl_pipelines.domain.stages import Stage
 from vsl_pipelines.generation.adhoc import AdhocDayReport, collect_adhoc_day
 from vsl_pipelines.generation.collect import CollectReport, advance_to_review, collect_stage
 from vsl_pipelines.generation.progress import apply_events, poll_stale_jobs
@@ -27,7 +28,7 @@ if TYPE_CHECKING:  # the replicate client is imported only by what calls Replica
     from vsl_pipelines.generation.predictions import PredictionClient
 
 # The stages whose collection gives a voiced section what its preview needs.
-PREVIEW_STAGES = ("clip", "narration")
+PREVIEW_STAGES = (Stage.CLIP.value, Stage.NARRATION.value)
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class Collection:
         result = StageCollection(collect_stage(self.db, self.store, script_id, stage, self.status))
         if stage in PREVIEW_STAGES:
             result.previews = render_previews(self.db, self.store, script_id)
-        if stage != "keyframe":
+        if stage != Stage.KEYFRAME.value:
             result.in_review = advance_to_review(self.db, script_id)
         return result
 

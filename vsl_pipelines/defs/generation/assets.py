@@ -20,67 +20,59 @@ from vsl_pipelines.defs.resources import (
     ReplicateResource,
 )
 from vsl_pipelines.defs.tags import FFMPEG_POOL, REPLICATE_POOL
+from vsl_pipelines.domain.stages import Stage
 from vsl_pipelines.services.generation import Collection, Submission
 
 NO_FAILED = "no_failed_or_expired_generations"
 
 
 @dataclass(frozen=True)
-class Stage:
-    """One generation stage: its request asset, its collecting asset and what the UI says."""
+class StageAssets:
+    """One generation stage's pair of assets and what the UI says of each."""
 
-    name: str  # the stage in the database: keyframe, clip, soundtrack, narration
-    requests: str
-    collected: str
+    stage: Stage
     requests_doc: str
     collected_doc: str
-    after: str | None = None  # an asset whose outputs the requests need
+    after: Stage | None = None  # a stage whose collected outputs the requests need
 
 
-STAGES = (
-    Stage(
-        "keyframe",
-        "keyframe_requests",
-        "keyframes",
+STAGE_ASSETS = (
+    StageAssets(
+        Stage.KEYFRAME,
         "Submits the keyframe image predictions that sections' current takes still need.",
         "Downloads finished keyframes into the media store, probed, with thumbnails.",
     ),
-    Stage(
-        "clip",
-        "clip_requests",
-        "clips",
+    StageAssets(
+        Stage.CLIP,
         "Submits clip predictions (image-to-video from stored keyframes, or text-to-video).",
         "Stores finished section clips and renders still sections locally; one take per section.",
-        after="keyframes",
+        after=Stage.KEYFRAME,
     ),
-    Stage(
-        "soundtrack",
-        "soundtrack_request",
-        "soundtrack",
+    StageAssets(
+        Stage.SOUNDTRACK,
         "Submits the script's soundtrack prediction, if it has one.",
         "Stores the finished soundtrack in the media store.",
     ),
-    Stage(
-        "narration",
-        "narration_requests",
-        "narrations",
+    StageAssets(
+        Stage.NARRATION,
         "Submits text-to-speech predictions of the sections' narration, when the script has a voice.",
         "Stores each section's spoken narration (a WAV) for its current take, probed.",
     ),
 )
 
 
-def build_stage_assets(stage: Stage) -> list[dg.AssetsDefinition]:
+def build_stage_assets(assets: StageAssets) -> list[dg.AssetsDefinition]:
     """The request asset and the collecting asset of one stage."""
+    stage = assets.stage
 
     @dg.asset(
-        name=stage.requests,
-        deps=[stage.after] if stage.after else [],
+        name=stage.requests_asset,
+        deps=[assets.after.collected_asset] if assets.after else [],
         partitions_def=scripts_partitions,
         group_name="generation",
         kinds={"replicate"},
         pool=REPLICATE_POOL,
-        description=stage.requests_doc,
+        description=assets.requests_doc,
     )
     def requests(
         context: dg.AssetExecutionContext,
@@ -96,9 +88,9 @@ def build_stage_assets(stage: Stage) -> list[dg.AssetsDefinition]:
             registry.registry(),
             media_store.store(),
             job_status.layers(),
-        ).submit(context.partition_key, stage.name)
+        ).submit(context.partition_key, stage.value)
         context.log.info(
-            f"{stage.name}: submitted {len(report.submitted)}, recovered {len(report.recovered)}"
+            f"{stage}: submitted {len(report.submitted)}, recovered {len(report.recovered)}"
         )
         metadata: dict[str, Any] = {
             "submitted": len(report.submitted),
@@ -108,17 +100,17 @@ def build_stage_assets(stage: Stage) -> list[dg.AssetsDefinition]:
             "estimated_cost_usd": round(report.estimated_cost_usd, 4),
             "predictions": dg.MetadataValue.json(report.submitted + report.recovered),
         }
-        if stage.after:
+        if assets.after:
             metadata["waiting_for_keyframe"] = report.waiting_for_keyframe
         return dg.MaterializeResult(metadata=metadata)
 
     @dg.asset(
-        name=stage.collected,
+        name=stage.collected_asset,
         deps=[requests],
         check_specs=[
             dg.AssetCheckSpec(
                 NO_FAILED,
-                asset=stage.collected,
+                asset=stage.collected_asset,
                 description="No prediction of this stage failed or expired.",
             )
         ],
@@ -126,7 +118,7 @@ def build_stage_assets(stage: Stage) -> list[dg.AssetsDefinition]:
         group_name="generation",
         kinds={"ffmpeg"},
         pool=FFMPEG_POOL,
-        description=stage.collected_doc,
+        description=assets.collected_doc,
     )
     def collected(
         context: dg.AssetExecutionContext,
@@ -136,7 +128,7 @@ def build_stage_assets(stage: Stage) -> list[dg.AssetsDefinition]:
     ) -> dg.MaterializeResult:
         store = media_store.store()
         collected = Collection(database.database(), store, job_status.layers()).collect(
-            context.partition_key, stage.name
+            context.partition_key, stage.value
         )
         report, previews = collected.report, collected.previews
         bad = len(report.failed) + len(report.expired)
@@ -170,5 +162,5 @@ def build_stage_assets(stage: Stage) -> list[dg.AssetsDefinition]:
     return [requests, collected]
 
 
-generation_assets = [asset for stage in STAGES for asset in build_stage_assets(stage)]
+generation_assets = [asset for stage in STAGE_ASSETS for asset in build_stage_assets(stage)]
 GENERATION_ASSETS = {asset.key.to_user_string(): asset for asset in generation_assets}

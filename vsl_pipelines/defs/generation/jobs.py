@@ -3,44 +3,45 @@
 import dagster as dg
 
 from vsl_pipelines.defs.partitions import scripts_partitions
+from vsl_pipelines.domain.stages import REQUESTS_STEP, Stage
 
 STEP_TAG = "vsl/step"  # the instance's per-step concurrency limit keys on it
 
 generate_job = dg.define_asset_job(
     "generate",
-    selection=["keyframe_requests", "clip_requests", "soundtrack_request", "narration_requests"],
+    selection=[stage.requests_asset for stage in Stage],
     partitions_def=scripts_partitions,
     description="Submit every prediction the script's current takes still need.",
 )
 collect_keyframes_job = dg.define_asset_job(
     "collect_keyframes",
-    selection=["keyframes", "clip_requests"],
+    selection=[Stage.KEYFRAME.collected_asset, Stage.CLIP.requests_asset],
     partitions_def=scripts_partitions,
     description="Store finished keyframes, then request the clips made from them.",
 )
 collect_clips_job = dg.define_asset_job(
     "collect_clips",
-    selection=["clips"],
+    selection=[Stage.CLIP.collected_asset],
     partitions_def=scripts_partitions,
     description="Store finished clips and render still sections.",
 )
 collect_soundtrack_job = dg.define_asset_job(
     "collect_soundtrack",
-    selection=["soundtrack"],
+    selection=[Stage.SOUNDTRACK.collected_asset],
     partitions_def=scripts_partitions,
     description="Store the finished soundtrack.",
 )
 collect_narrations_job = dg.define_asset_job(
     "collect_narrations",
-    selection=["narrations"],
+    selection=[Stage.NARRATION.collected_asset],
     partitions_def=scripts_partitions,
     description="Store the sections' finished narration.",
 )
 
 JOB_FOR_STEP = {
-    "requests": generate_job,
-    "keyframes": collect_keyframes_job,
-    "clips": collect_clips_job,
-    "soundtrack": collect_soundtrack_job,
-    "narrations": collect_narrations_job,
+    REQUESTS_STEP: generate_job,
+    Stage.KEYFRAME.step: collect_keyframes_job,
+    Stage.CLIP.step: collect_clips_job,
+    Stage.SOUNDTRACK.step: collect_soundtrack_job,
+    Stage.NARRATION.step: collect_narrations_job,
 }

@@ -17,18 +17,14 @@ from vsl_pipelines.defs.resources import (
 )
 from vsl_pipelines.defs.runs import IN_FLIGHT, run_alive, run_staleness
 from vsl_pipelines.defs.tags import SCRIPT, STATE_KEY, STEP, run_tags
+from vsl_pipelines.domain.stages import COLLECTING_STEPS, Stage
 from vsl_pipelines.generation.adhoc import days_to_collect
-from vsl_pipelines.generation.progress import (
-    COLLECTING_STEP,
-    next_runs,
-    scripts_to_visit,
-)
+from vsl_pipelines.generation.progress import next_runs, scripts_to_visit
 from vsl_pipelines.inbox import WebhookInbox
 from vsl_pipelines.services.generation import Progress
 
 MAX_RUNS_PER_STATE = 3
 PARTITION = "dagster/partition"
-COLLECTING_STEPS = frozenset(COLLECTING_STEP.values())
 
 
 def run_key_for(
@@ -86,8 +82,8 @@ def _waits_for(step: str, state_key: str) -> set[str]:
     `clips-due` request) and a still section's clip ready on its own (a `clips` run for it
     alone, then another for the model clips)."""
     waits = {step} if step in COLLECTING_STEPS else set()
-    if step == "clips" or state_key.startswith("clips-due:"):
-        waits.add("keyframes")
+    if step == Stage.CLIP.step or state_key.startswith("clips-due:"):
+        waits.add(Stage.KEYFRAME.step)
     return waits
 
 
