@@ -18,6 +18,13 @@ import psycopg
 from vsl_pipelines.db.connection import close_pool
 
 SERVER = os.environ.get("VSL_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+# What a process talking to the local moto server needs (moto accepts any credentials).
+MOTO_ENV = {
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
 
 
 def free_port() -> int:
