@@ -10,29 +10,22 @@ from vsl_pipelines.domain.script import Script
 from vsl_pipelines.generation.collect import collect_stage
 from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.generation.progress import next_runs
-from vsl_pipelines.generation.submit import submit_missing_predictions
 from vsl_pipelines.job_status import JobStatusLayers
 from vsl_pipelines.media.probe import probe_media
 from vsl_pipelines.sandbox import RunningSandbox
+from vsl_pipelines.services.generation import Submission
 from vsl_pipelines.storage.local import LocalMediaStore
 
 
 def test_keyframes_are_stored_probed_and_thumbnailed(
+    submission: Submission,
     db: Database,
     stored_script: Script,
     registry: Registry,
     prediction_client: PredictionClient,
     media_store: LocalMediaStore,
 ) -> None:
-    submit_missing_predictions(
-        db,
-        prediction_client,
-        registry,
-        media_store,
-        "spring-launch",
-        "keyframe",
-        JobStatusLayers(db),
-    )
+    submission.submit("spring-launch", "keyframe")
     wait_for_jobs(db, prediction_client, "spring-launch", "keyframe")
     report = collect_stage(db, media_store, "spring-launch", "keyframe", JobStatusLayers(db))
     assert sorted(t["section"] for t in report.takes) == ["close", "hook", "offer"]
@@ -49,6 +42,7 @@ def test_keyframes_are_stored_probed_and_thumbnailed(
 
 
 def test_an_expired_output_is_flagged_and_resubmitted(
+    submission: Submission,
     db: Database,
     stored_script: Script,
     registry: Registry,
@@ -57,15 +51,7 @@ def test_an_expired_output_is_flagged_and_resubmitted(
     media_store: LocalMediaStore,
 ) -> None:
     sandbox.knobs.output_ttl_s = 0.3
-    submit_missing_predictions(
-        db,
-        prediction_client,
-        registry,
-        media_store,
-        "spring-launch",
-        "soundtrack",
-        JobStatusLayers(db),
-    )
+    submission.submit("spring-launch", "soundtrack")
     wait_for_jobs(db, prediction_client, "spring-launch", "soundtrack")
     time.sleep(1.0)  # past the output's time to live: the sandbox deletes it, as Replicate does
     report = collect_stage(db, media_store, "spring-launch", "soundtrack", JobStatusLayers(db))
@@ -76,15 +62,7 @@ def test_an_expired_output_is_flagged_and_resubmitted(
     assert [r.step for r in next_runs(db, "spring-launch")] == ["requests"]
 
     sandbox.knobs.output_ttl_s = 3600
-    again = submit_missing_predictions(
-        db,
-        prediction_client,
-        registry,
-        media_store,
-        "spring-launch",
-        "soundtrack",
-        JobStatusLayers(db),
-    )
+    again = submission.submit("spring-launch", "soundtrack")
     assert len(again.submitted) == 1
     wait_for_jobs(db, prediction_client, "spring-launch", "soundtrack")
     collected = collect_stage(db, media_store, "spring-launch", "soundtrack", JobStatusLayers(db))

@@ -9,9 +9,9 @@ from vsl_pipelines.domain.script import load_script
 from vsl_pipelines.generation.collect import collect_stage, review_ready
 from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.generation.progress import next_runs
-from vsl_pipelines.generation.submit import submit_missing_predictions
 from vsl_pipelines.job_status import JobStatusLayers
 from vsl_pipelines.media.probe import probe_media
+from vsl_pipelines.services.generation import Submission
 from vsl_pipelines.settings import PROJECT_ROOT
 from vsl_pipelines.storage.local import LocalMediaStore
 
@@ -20,6 +20,7 @@ SCRIPT = "spring-launch-narrated"
 
 
 def test_a_script_with_a_voice_gets_a_narration_take_per_section(
+    submission: Submission,
     db: Database,
     registry: Registry,
     prediction_client: PredictionClient,
@@ -28,9 +29,7 @@ def test_a_script_with_a_voice_gets_a_narration_take_per_section(
     script = load_script(NARRATED, registry)
     with db.connect() as conn:
         script_rows.insert_script(conn, script, str(NARRATED))
-    report = submit_missing_predictions(
-        db, prediction_client, registry, media_store, SCRIPT, "narration", JobStatusLayers(db)
-    )
+    report = submission.submit(SCRIPT, "narration")
     assert sorted(p["section"] for p in report.submitted) == ["close", "hook", "offer"]
     assert {p["model"] for p in report.submitted} == {"kokoro-82m"}
     assert round(report.estimated_cost_usd, 4) == 0.0069

@@ -10,9 +10,8 @@ from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.generation.predictions import PredictionClient, PredictionCreateError
 from vsl_pipelines.generation.stages import BudgetExceeded
-from vsl_pipelines.generation.submit import submit_missing_predictions
-from vsl_pipelines.job_status import JobStatusLayers
 from vsl_pipelines.sandbox import RunningSandbox
+from vsl_pipelines.services.generation import Submission
 from vsl_pipelines.storage.local import LocalMediaStore
 
 
@@ -30,31 +29,16 @@ def _jobs(db: Database) -> list[dict]:
 
 
 def test_keyframes_are_submitted_once(
+    submission: Submission,
     db: Database,
     stored_script: Script,
     registry: Registry,
     prediction_client: PredictionClient,
     media_store: LocalMediaStore,
 ) -> None:
-    report = submit_missing_predictions(
-        db,
-        prediction_client,
-        registry,
-        media_store,
-        "spring-launch",
-        "keyframe",
-        JobStatusLayers(db),
-    )
+    report = submission.submit("spring-launch", "keyframe")
     assert sorted(p["section"] for p in report.submitted) == ["close", "hook", "offer"]
-    again = submit_missing_predictions(
-        db,
-        prediction_client,
-        registry,
-        media_store,
-        "spring-launch",
-        "keyframe",
-        JobStatusLayers(db),
-    )
+    again = submission.submit("spring-launch", "keyframe")
     assert again.count == 0 and again.skipped_active + again.skipped_done == 3
     jobs = _jobs(db)
     assert len(jobs) == 3 and all(j["prediction_id"] for j in jobs)
@@ -69,20 +53,20 @@ def test_keyframes_are_submitted_once(
 
 
 def test_clips_wait_for_their_keyframes(
+    submission: Submission,
     db: Database,
     stored_script: Script,
     registry: Registry,
     prediction_client: PredictionClient,
     media_store: LocalMediaStore,
 ) -> None:
-    report = submit_missing_predictions(
-        db, prediction_client, registry, media_store, "spring-launch", "clip", JobStatusLayers(db)
-    )
+    report = submission.submit("spring-launch", "clip")
     assert report.count == 0 and report.waiting_for_keyframe == 2
     assert _jobs(db) == []
 
 
 def test_throttled_creates_are_retried(
+    submission: Submission,
     db: Database,
     stored_script: Script,
     registry: Registry,
@@ -91,20 +75,13 @@ def test_throttled_creates_are_retried(
     media_store: LocalMediaStore,
 ) -> None:
     sandbox.knobs.throttle_next = 2
-    report = submit_missing_predictions(
-        db,
-        prediction_client,
-        registry,
-        media_store,
-        "spring-launch",
-        "soundtrack",
-        JobStatusLayers(db),
-    )
+    report = submission.submit("spring-launch", "soundtrack")
     assert len(report.submitted) == 1
     assert len(_sandbox_predictions(prediction_client)) == 1
 
 
 def test_a_lost_create_response_does_not_duplicate_the_prediction(
+    submission: Submission,
     db: Database,
     stored_script: Script,
     registry: Registry,
@@ -113,21 +90,14 @@ def test_a_lost_create_response_does_not_duplicate_the_prediction(
     media_store: LocalMediaStore,
 ) -> None:
     sandbox.knobs.lose_response_next = 1
-    report = submit_missing_predictions(
-        db,
-        prediction_client,
-        registry,
-        media_store,
-        "spring-launch",
-        "soundtrack",
-        JobStatusLayers(db),
-    )
+    report = submission.submit("spring-launch", "soundtrack")
     remote = _sandbox_predictions(prediction_client)
     assert len(remote) == 1, "the retry must find the prediction the lost response created"
     assert report.submitted[0]["prediction_id"] == remote[0]["id"]
 
 
 def test_a_crash_between_reservation_and_creation_is_recovered(
+    submission: Submission,
     db: Database,
     stored_script: Script,
     registry: Registry,
@@ -135,32 +105,17 @@ def test_a_crash_between_reservation_and_creation_is_recovered(
     media_store: LocalMediaStore,
 ) -> None:
     # The first run reserved the job and created the prediction, then died before recording it.
-    submit_missing_predictions(
-        db,
-        prediction_client,
-        registry,
-        media_store,
-        "spring-launch",
-        "soundtrack",
-        JobStatusLayers(db),
-    )
+    submission.submit("spring-launch", "soundtrack")
     with db.connect() as conn:
         conn.execute("UPDATE jobs SET prediction_id = NULL, status = 'creating'")
-    report = submit_missing_predictions(
-        db,
-        prediction_client,
-        registry,
-        media_store,
-        "spring-launch",
-        "soundtrack",
-        JobStatusLayers(db),
-    )
+    report = submission.submit("spring-launch", "soundtrack")
     assert len(report.recovered) == 1 and report.submitted == []
     assert len(_sandbox_predictions(prediction_client)) == 1
     assert _jobs(db)[0]["prediction_id"] == report.recovered[0]["prediction_id"]
 
 
 def test_over_budget_submits_nothing(
+    submission: Submission,
     db: Database,
     stored_script: Script,
     registry: Registry,
@@ -170,20 +125,13 @@ def test_over_budget_submits_nothing(
     with db.connect() as conn:
         conn.execute("UPDATE scripts SET document = jsonb_set(document, '{budget_usd}', '0.005')")
     with pytest.raises(BudgetExceeded, match="over its budget"):
-        submit_missing_predictions(
-            db,
-            prediction_client,
-            registry,
-            media_store,
-            "spring-launch",
-            "keyframe",
-            JobStatusLayers(db),
-        )
+        submission.submit("spring-launch", "keyframe")
     assert _jobs(db) == []
     assert _sandbox_predictions(prediction_client) == []
 
 
 def test_a_refused_create_fails_the_job_with_a_clear_error(
+    submission: Submission,
     db: Database,
     stored_script: Script,
     registry: Registry,
@@ -193,26 +141,10 @@ def test_a_refused_create_fails_the_job_with_a_clear_error(
 ) -> None:
     sandbox.knobs.error_next = 10
     with pytest.raises(PredictionCreateError, match="failed 6 times"):
-        submit_missing_predictions(
-            db,
-            prediction_client,
-            registry,
-            media_store,
-            "spring-launch",
-            "soundtrack",
-            JobStatusLayers(db),
-        )
+        submission.submit("spring-launch", "soundtrack")
     [job] = _jobs(db)
     assert job["status"] == "failed" and "r8_" not in (job["error"] or "")
     sandbox.knobs.error_next = 0
-    retry = submit_missing_predictions(
-        db,
-        prediction_client,
-        registry,
-        media_store,
-        "spring-launch",
-        "soundtrack",
-        JobStatusLayers(db),
-    )
+    retry = submission.submit("spring-launch", "soundtrack")
     assert len(retry.submitted) == 1
     assert [j["attempt"] for j in _jobs(db)] == [1, 2]

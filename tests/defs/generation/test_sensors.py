@@ -28,12 +28,11 @@ from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.generation.collect import collect_stage
 from vsl_pipelines.generation.predictions import PredictionClient
-from vsl_pipelines.generation.submit import submit_missing_predictions
 from vsl_pipelines.inbox.dynamodb import DynamoInbox
 from vsl_pipelines.inbox.postgres import PostgresInbox
 from vsl_pipelines.job_status import JobStatusLayers
 from vsl_pipelines.sandbox import RunningSandbox
-from vsl_pipelines.services.generation import Progress
+from vsl_pipelines.services.generation import Progress, Submission
 from vsl_pipelines.storage.local import LocalMediaStore
 
 SCRIPT = "spring-launch"
@@ -61,6 +60,7 @@ def _job_rows(db: Database) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def submitted(
+    submission: Submission,
     db: Database,
     stored_script: Script,
     registry: Registry,
@@ -69,9 +69,7 @@ def submitted(
 ) -> dict[str, dict[str, Any]]:
     """Keyframes and soundtrack submitted to the sandbox and finished: {section or '': prediction}."""
     for stage in ("keyframe", "soundtrack"):
-        submit_missing_predictions(
-            db, prediction_client, registry, media_store, SCRIPT, stage, JobStatusLayers(db)
-        )
+        submission.submit(SCRIPT, stage)
     return {
         job["section_id"]: _finished(prediction_client, job["prediction_id"])
         for job in _job_rows(db)
@@ -275,6 +273,7 @@ def test_clips_wait_for_a_keyframes_run_in_flight(
 
 
 def test_a_failed_prediction_requests_a_retry_with_its_own_key(
+    submission: Submission,
     db: Database,
     stored_script: Script,
     registry: Registry,
@@ -285,9 +284,7 @@ def test_a_failed_prediction_requests_a_retry_with_its_own_key(
     inbox_resource: InboxResource,
 ) -> None:
     sandbox.knobs.fail_next = 1
-    submit_missing_predictions(
-        db, prediction_client, registry, media_store, SCRIPT, "soundtrack", JobStatusLayers(db)
-    )
+    submission.submit(SCRIPT, "soundtrack")
     [job] = _job_rows(db)
     failed = _finished(prediction_client, job["prediction_id"])
     assert failed["status"] == "failed"
@@ -313,6 +310,7 @@ def test_a_webhook_for_an_unknown_prediction_changes_nothing(
 
 
 def test_every_generating_script_gets_its_runs_whatever_the_batch(
+    submission: Submission,
     db: Database,
     stored_script: Script,
     registry: Registry,
@@ -326,15 +324,7 @@ def test_every_generating_script_gets_its_runs_whatever_the_batch(
         for script_id in scripts[1:]:
             insert_script(conn, stored_script.model_copy(update={"id": script_id}), None)
     for script_id in scripts:
-        submit_missing_predictions(
-            db,
-            prediction_client,
-            registry,
-            media_store,
-            script_id,
-            "soundtrack",
-            JobStatusLayers(db),
-        )
+        submission.submit(script_id, "soundtrack")
     with db.connect() as conn:
         jobs = conn.execute("SELECT script_id, prediction_id FROM jobs").fetchall()
     for job in jobs:
