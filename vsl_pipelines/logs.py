@@ -67,7 +67,8 @@ def configure_logging(level: str = "INFO") -> None:
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "alembic"):
+    # pgserver narrates every pg_ctl call at INFO; db.embedded logs the start and stop itself.
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "alembic", "pgserver"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
