@@ -248,7 +248,7 @@ def test_compile_needs_every_clip_and_narration_approved(conn: Conn) -> None:
     assert shown["close"]["decision"] == "approved"
     decide(conn, SCRIPT, "close", "approved", subject="narration")
     assert unapproved_sections(conn, SCRIPT) == []
-    assert request_compile(conn, SCRIPT)["status"] == "requested"
+    assert request_compile(conn, SCRIPT).status == "requested"
 
 
 def test_the_status_has_no_narration_take_for_a_section_without_voice(

@@ -47,7 +47,7 @@ def row_counts(db: Database) -> dict[str, int]:
 
 def add_compilation(db: Database, store: Any, script_id: str, video: Path) -> str:
     with db.connect() as conn:
-        compilation_id = compilation_rows.start_compilation(conn, script_id, "mp4")["id"]
+        compilation_id = compilation_rows.start_compilation(conn, script_id, "mp4").id
     key = f"scripts/{script_id}/final/{script_id}-c{compilation_id}{video.suffix}"
     uri = store.put_file(key, video)
     with db.connect() as conn:

@@ -425,7 +425,7 @@ def run_demo(
         "elapsed_s": round(time.monotonic() - started, 1),
         "sections": len(state["sections"]),
         "checks": check_results,
-        "narration": narration_summary((latest or {}).get("plan") or {}),
+        "narration": narration_summary((latest.plan if latest else None) or {}),
         "adhoc": {
             key: adhoc_status.get(key)
             for key in ("jobId", "status", "modelId", "actualCost", "result", "error")

@@ -7,11 +7,39 @@ claims it, then `succeeded` or `failed`; a unique index allows one in flight per
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
 
-from vsl_pipelines.db.connection import Conn, returned
+from vsl_pipelines.db.connection import Conn, fetch_all, fetch_one, returned
 
 IN_FLIGHT = ("requested", "running")
+
+
+@dataclass(frozen=True)
+class CompilationRow:
+    """A `compilations` row, its columns in the table's order."""
+
+    id: int
+    script_id: str
+    status: Literal["requested", "running", "succeeded", "failed"]
+    output_key: str | None
+    output_uri: str | None
+    duration_s: float | None
+    size_bytes: int | None
+    clip_count: int | None
+    cost_usd: Decimal | None
+    plan: Any
+    error: str | None
+    created_at: datetime
+    completed_at: datetime | None
+    output_format: Literal["mp4", "webm", "avi"]
+    quality: Literal["draft", "standard", "high"]
+    options: dict[str, Any]
+    requested_by: str
+    approval_id: int | None
+    started_at: datetime | None
 
 
 def request_compilation(
@@ -23,69 +51,87 @@ def request_compilation(
     options: dict[str, Any],
     requested_by: str,
     approval_id: int | None = None,
-) -> dict[str, Any] | None:
+) -> CompilationRow | None:
     """The new `requested` row, or None when the script already has one in flight (or this
     approval already made its request)."""
-    return conn.execute(
+    return fetch_one(
+        conn,
+        CompilationRow,
         "INSERT INTO compilations (script_id, status, output_format, quality, options,"
         " requested_by, approval_id) VALUES (%s, 'requested', %s, %s, %s, %s, %s)"
         " ON CONFLICT DO NOTHING RETURNING *",
         (script_id, output_format, quality, json.dumps(options), requested_by, approval_id),
-    ).fetchone()
+    )
 
 
-def in_flight(conn: Conn, script_id: str) -> dict[str, Any] | None:
+def in_flight(conn: Conn, script_id: str) -> CompilationRow | None:
     """The script's compilation requested or running, if any."""
-    return conn.execute(
+    return fetch_one(
+        conn,
+        CompilationRow,
         "SELECT * FROM compilations WHERE script_id = %s AND status IN ('requested', 'running')",
         (script_id,),
-    ).fetchone()
+    )
 
 
-def running(conn: Conn, limit: int) -> list[dict[str, Any]]:
+def running(conn: Conn, limit: int) -> list[CompilationRow]:
     """Compilations a run claimed and has not finished, oldest first."""
-    return conn.execute(
-        "SELECT * FROM compilations WHERE status = 'running' ORDER BY id LIMIT %s", (limit,)
-    ).fetchall()
+    return fetch_all(
+        conn,
+        CompilationRow,
+        "SELECT * FROM compilations WHERE status = 'running' ORDER BY id LIMIT %s",
+        (limit,),
+    )
 
 
-def requested(conn: Conn, limit: int) -> list[dict[str, Any]]:
+def requested(conn: Conn, limit: int) -> list[CompilationRow]:
     """Requests no run has claimed yet, oldest first."""
-    return conn.execute(
-        "SELECT * FROM compilations WHERE status = 'requested' ORDER BY id LIMIT %s", (limit,)
-    ).fetchall()
+    return fetch_all(
+        conn,
+        CompilationRow,
+        "SELECT * FROM compilations WHERE status = 'requested' ORDER BY id LIMIT %s",
+        (limit,),
+    )
 
 
-def compilation(conn: Conn, compilation_id: int) -> dict[str, Any] | None:
-    return conn.execute("SELECT * FROM compilations WHERE id = %s", (compilation_id,)).fetchone()
+def compilation(conn: Conn, compilation_id: int) -> CompilationRow | None:
+    return fetch_one(
+        conn, CompilationRow, "SELECT * FROM compilations WHERE id = %s", (compilation_id,)
+    )
 
 
-def claim_compilation(conn: Conn, compilation_id: int, script_id: str) -> dict[str, Any] | None:
+def claim_compilation(conn: Conn, compilation_id: int, script_id: str) -> CompilationRow | None:
     """Mark the script's in-flight compilation `compilation_id` running (a re-executed run
     claims it again); None when it is not in flight, or belongs to another script."""
-    return conn.execute(
+    return fetch_one(
+        conn,
+        CompilationRow,
         "UPDATE compilations SET status = 'running', started_at = now()"
         " WHERE id = %s AND script_id = %s AND status IN ('requested', 'running') RETURNING *",
         (compilation_id, script_id),
-    ).fetchone()
+    )
 
 
-def start_compilation(conn: Conn, script_id: str, output_format: str) -> dict[str, Any]:
+def start_compilation(conn: Conn, script_id: str, output_format: str) -> CompilationRow:
     """A run with no request (a materialization from the UI): it takes over the compilation in
     flight, if any (its run died), else starts one with the script's own options."""
-    row = conn.execute(
+    row = fetch_one(
+        conn,
+        CompilationRow,
         "UPDATE compilations SET status = 'running', started_at = now()"
         " WHERE script_id = %s AND status IN ('requested', 'running') RETURNING *",
         (script_id,),
-    ).fetchone()
+    )
     if row is not None:
         return row
     return returned(
-        conn.execute(
+        fetch_one(
+            conn,
+            CompilationRow,
             "INSERT INTO compilations (script_id, status, output_format, requested_by, started_at)"
             " VALUES (%s, 'running', %s, 'run', now()) RETURNING *",
             (script_id, output_format),
-        ).fetchone()
+        )
     )
 
 
@@ -128,17 +174,22 @@ def fail_compilation(conn: Conn, compilation_id: int, error: str) -> None:
 
 def latest_compilation(
     conn: Conn, script_id: str, *, succeeded: bool = False
-) -> dict[str, Any] | None:
+) -> CompilationRow | None:
     """The newest compilation attempt, or with `succeeded` the newest published video."""
-    return conn.execute(
+    return fetch_one(
+        conn,
+        CompilationRow,
         "SELECT * FROM compilations WHERE script_id = %s"
         " AND (NOT %s OR status = 'succeeded') ORDER BY id DESC LIMIT 1",
         (script_id, succeeded),
-    ).fetchone()
+    )
 
 
-def compilations_of(conn: Conn, script_id: str) -> list[dict[str, Any]]:
+def compilations_of(conn: Conn, script_id: str) -> list[CompilationRow]:
     """Every compilation of a script, newest first."""
-    return conn.execute(
-        "SELECT * FROM compilations WHERE script_id = %s ORDER BY id DESC", (script_id,)
-    ).fetchall()
+    return fetch_all(
+        conn,
+        CompilationRow,
+        "SELECT * FROM compilations WHERE script_id = %s ORDER BY id DESC",
+        (script_id,),
+    )

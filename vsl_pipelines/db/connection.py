@@ -14,14 +14,16 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import Any, TypeAlias, cast
+from typing import Any, TypeAlias, TypeVar, cast
 
 import psycopg
+from psycopg.abc import Params, QueryNoTemplate
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.rows import dict_row
+from psycopg.rows import class_row, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 Conn: TypeAlias = psycopg.Connection[dict[str, Any]]
+R = TypeVar("R")
 Pool: TypeAlias = ConnectionPool[Conn]
 
 DEFAULT_MIN_SIZE = 1
@@ -179,11 +181,25 @@ def _restore(conn: Conn) -> None:
             conn.close()  # the pool replaces a closed connection
 
 
-def returned(row: dict[str, Any] | None) -> dict[str, Any]:
+def returned(row: R | None) -> R:
     """The row an INSERT/UPDATE ... RETURNING must give back."""
     if row is None:
         raise LookupError("the statement returned no row")
     return row
+
+
+def fetch_one(
+    conn: Conn, row: type[R], query: QueryNoTemplate, params: Params | None = None
+) -> R | None:
+    """The statement's first row as a `row` (a dataclass of the columns), or None."""
+    return conn.cursor(row_factory=class_row(row)).execute(query, params).fetchone()
+
+
+def fetch_all(
+    conn: Conn, row: type[R], query: QueryNoTemplate, params: Params | None = None
+) -> list[R]:
+    """The statement's rows, each as a `row` (a dataclass of the columns)."""
+    return conn.cursor(row_factory=class_row(row)).execute(query, params).fetchall()
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
+from vsl_pipelines.db.compilations import CompilationRow
 from vsl_pipelines.db.connection import Conn
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.narration import spoken_text
@@ -53,6 +54,26 @@ class CompilationNotFound(LookupError):
     pass
 
 
+@dataclass(frozen=True)
+class CompiledVideo:
+    """What a compile stored: the video (`output` its URI, `key` in the store), its figures,
+    the engine's plan and verification (as JSON), and the compilation it carried out."""
+
+    script_id: str
+    output: str
+    key: str
+    duration_s: float
+    clips: int
+    cost_usd: float
+    size_bytes: int
+    plan: dict[str, Any]
+    compilation_id: int
+    format: str
+    quality: str
+    poster_key: str | None
+    verification: dict[str, Any] | None
+
+
 OVERRIDES = ("size", "fps", "transition", "captions", "timing")
 
 
@@ -64,7 +85,7 @@ def request_compile(
     quality: str = "standard",
     overrides: dict[str, Any] | None = None,
     requested_by: str = "api",
-) -> dict[str, Any]:
+) -> CompilationRow:
     """Record a compile request with `overrides` of the script's output options (validated
     against them: ScriptError names the field); the compile sensor launches its run."""
     script = script_rows.load_stored_script(conn, script_id)
@@ -83,14 +104,14 @@ def request_compile(
     )
     if row is None:
         busy = compilation_rows.in_flight(conn, script_id)
-        what = f"compilation {busy['id']} is {busy['status']}" if busy else "a compilation is"
+        what = f"compilation {busy.id} is {busy.status}" if busy else "a compilation is"
         raise CompileInFlight(
             f"script {script_id!r}: {what} already; one at a time per script"
             " (a run that died is re-executed from the Dagster UI)"
         )
     log.info(
         "compile requested",
-        extra={"script_id": script_id, "fields": {"compilation_id": row["id"]}},
+        extra={"script_id": script_id, "fields": {"compilation_id": row.id}},
     )
     return row
 
@@ -102,20 +123,20 @@ def _effective_output(output: Output, changes: dict[str, Any], fmt: str | None) 
         raise ScriptError(f"output options: {exc}") from None
 
 
-def compilation_of(conn: Conn, compilation_id: int) -> dict[str, Any]:
+def compilation_of(conn: Conn, compilation_id: int) -> CompilationRow:
     row = compilation_rows.compilation(conn, compilation_id)
     if row is None:
         raise CompilationNotFound(f"compilation {compilation_id} does not exist")
     return row
 
 
-def requested_compilations(db: Database, limit: int) -> list[dict[str, Any]]:
+def requested_compilations(db: Database, limit: int) -> list[CompilationRow]:
     """Compile requests no run has claimed yet, oldest first."""
     with db.connect() as conn:
         return compilation_rows.requested(conn, limit)
 
 
-def running_compilations(db: Database, limit: int) -> list[dict[str, Any]]:
+def running_compilations(db: Database, limit: int) -> list[CompilationRow]:
     """Compilations claimed by a run and not finished, oldest first."""
     with db.connect() as conn:
         return compilation_rows.running(conn, limit)
@@ -127,20 +148,20 @@ def release_compilation(db: Database, compilation_id: int, reason: str) -> bool:
     script goes back to review. False when the row had finished meanwhile."""
     with db.connect() as conn:
         row = compilation_rows.compilation(conn, compilation_id)
-        if row is None or row["status"] != "running":
+        if row is None or row.status != "running":
             return False
         compilation_rows.fail_compilation(conn, compilation_id, reason)
-        script_rows.move_status(conn, row["script_id"], "review", ("compiling",))
+        script_rows.move_status(conn, row.script_id, "review", ("compiling",))
     log.warning(
         "compilation released",
-        extra={"script_id": row["script_id"], "fields": {"compilation_id": compilation_id}},
+        extra={"script_id": row.script_id, "fields": {"compilation_id": compilation_id}},
     )
     return True
 
 
 def compile_script(
     db: Database, store: MediaStore, script_id: str, compilation_id: int | None = None
-) -> dict[str, Any]:
+) -> CompiledVideo:
     """Compile the approved takes as compilation `compilation_id` asks (without one, with the
     script's own options); record the result; return its summary."""
     started = time.monotonic()
@@ -172,9 +193,9 @@ def compile_script(
                     " (it finished; request another)"
                 )
             row = claimed
-        compilation_id = int(row["id"])
+        compilation_id = row.id
         script_rows.set_status(conn, script_id, "compiling")
-    output = _effective_output(script.output, row["options"], row["output_format"])
+    output = _effective_output(script.output, row.options, row.output_format)
     inputs = [
         ClipInput(
             path=store.local_path(picture.key),
@@ -194,7 +215,7 @@ def compile_script(
                 size=output.size,
                 fps=output.fps,
                 format=output.format,
-                quality=row["quality"],
+                quality=row.quality,
                 transition=output.transition_spec(),
                 captions=output.captions,
                 poster=output.poster,
@@ -223,23 +244,21 @@ def compile_script(
         if any(v.media_key for v in voices)
         else None,
     }
-    summary = {
-        "script_id": script_id,
-        "output": uri,
-        "key": key,
-        "duration_s": round(result.duration_s, 3),
-        "clips": len(inputs),
-        "cost_usd": round(cost, 4),
-        "size_bytes": size,
-        "plan": plan,
-        "compilation_id": compilation_id,
-        "format": output.format,
-        "quality": row["quality"],
-        "poster_key": poster_key,
-        "verification": result.verification.model_dump(mode="json")
-        if result.verification
-        else None,
-    }
+    summary = CompiledVideo(
+        script_id=script_id,
+        output=uri,
+        key=key,
+        duration_s=round(result.duration_s, 3),
+        clips=len(inputs),
+        cost_usd=round(cost, 4),
+        size_bytes=size,
+        plan=plan,
+        compilation_id=compilation_id,
+        format=output.format,
+        quality=row.quality,
+        poster_key=poster_key,
+        verification=result.verification.model_dump(mode="json") if result.verification else None,
+    )
     with db.connect() as conn:
         compilation_rows.finish_compilation(
             conn,

@@ -75,11 +75,12 @@ def script_status(conn: Conn, script_id: str) -> dict[str, Any]:
         "compilation": None
         if compilation is None
         else {
-            "id": compilation["id"],
-            **{
-                k: compilation[k]
-                for k in ("status", "output_uri", "duration_s", "clip_count", "error")
-            },
+            "id": compilation.id,
+            "status": compilation.status,
+            "output_uri": compilation.output_uri,
+            "duration_s": compilation.duration_s,
+            "clip_count": compilation.clip_count,
+            "error": compilation.error,
         },
     }
 

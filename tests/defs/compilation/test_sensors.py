@@ -55,7 +55,7 @@ def instance() -> Iterator[dg.DagsterInstance]:
 
 def _request(db: Database, **kwargs: Any) -> int:
     with db.connect() as conn:
-        return int(request_compile(conn, SCRIPT, **kwargs)["id"])
+        return request_compile(conn, SCRIPT, **kwargs).id
 
 
 def _row(db: Database, compilation_id: int) -> dict[str, Any]:

@@ -50,23 +50,23 @@ def compiled_video(
     expected = expected_duration(db, context.partition_key)
     from vsl_pipelines.media.probe import probe_media  # PyAV in the compile run only
 
-    probe = probe_media(store.local_path(summary["key"]))
+    probe = probe_media(store.local_path(summary.key))
     within = abs(probe.duration_s - expected) <= 0.25
     return dg.MaterializeResult(
         metadata={
-            "output": dg.MetadataValue.path(summary["output"]),
-            "size_bytes": summary["size_bytes"],
-            "duration_s": summary["duration_s"],
-            "clips": summary["clips"],
-            "cost_usd": summary["cost_usd"],
-            "compilation_id": summary["compilation_id"],
-            "format": summary["format"],
-            "quality": summary["quality"],
-            "plan": dg.MetadataValue.json(summary["plan"]),
-            **poster_metadata(store, summary["poster_key"]),
+            "output": dg.MetadataValue.path(summary.output),
+            "size_bytes": summary.size_bytes,
+            "duration_s": summary.duration_s,
+            "clips": summary.clips,
+            "cost_usd": summary.cost_usd,
+            "compilation_id": summary.compilation_id,
+            "format": summary.format,
+            "quality": summary.quality,
+            "plan": dg.MetadataValue.json(summary.plan),
+            **poster_metadata(store, summary.poster_key),
         },
         check_results=[
-            *verification_results(summary["verification"]),
+            *verification_results(summary.verification),
             dg.AssetCheckResult(
                 check_name=DECODES,
                 passed=within,

@@ -24,12 +24,12 @@ def compile_request_tick(db: Database, batch: int) -> list[dg.RunRequest]:
     """A run request per compilation still `requested` (its run claims it: `running`)."""
     return [
         dg.RunRequest(
-            run_key=f"compilation:{row['id']}",
+            run_key=f"compilation:{row.id}",
             job_name=compile_job.name,
-            partition_key=row["script_id"],
+            partition_key=row.script_id,
             tags={
-                **run_tags(row["script_id"], "compile", requested_by=row["requested_by"]),
-                COMPILATION: str(row["id"]),
+                **run_tags(row.script_id, "compile", requested_by=row.requested_by),
+                COMPILATION: str(row.id),
             },
         )
         for row in requested_compilations(db, batch)
@@ -46,7 +46,7 @@ def release_dead_compilations(
     stale = run_staleness(instance, stale_after_s)
     for row in running_compilations(db, batch):
         records = instance.get_run_records(
-            filters=dg.RunsFilter(tags={COMPILATION: str(row["id"])}), limit=10
+            filters=dg.RunsFilter(tags={COMPILATION: str(row.id)}), limit=10
         )
         if not records or any(run_alive(r, stale) for r in records):
             continue
@@ -55,8 +55,8 @@ def release_dead_compilations(
             f"the compile run {last.run_id} ended {last.status.value} without finishing it;"
             " request the compile again"
         )
-        if release_compilation(db, int(row["id"]), reason):
-            released.append(int(row["id"]))
+        if release_compilation(db, row.id, reason):
+            released.append(row.id)
     return released
 
 

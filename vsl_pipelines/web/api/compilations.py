@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path
 from pydantic import BaseModel, Field
 
+from vsl_pipelines.db.compilations import CompilationRow
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.services.compilation import (
     CompilationNotFound,
@@ -78,24 +79,24 @@ def _timings(plan: dict[str, Any] | None) -> list[SectionTiming] | None:
     return [SectionTiming.model_validate(t) if t else SectionTiming() for t in timings]
 
 
-def _view(row: dict[str, Any], store: MediaStore) -> Compilation:
-    published = row["status"] == "succeeded" and row["output_key"]
+def _view(row: CompilationRow, store: MediaStore) -> Compilation:
+    published = row.output_key if row.status == "succeeded" else None
     return Compilation(
-        compilationId=row["id"],
-        scriptId=row["script_id"],
-        status=row["status"],
-        compiledVideoUrl=store.public_url(row["output_key"]) if published else None,
-        videoCount=row["clip_count"],
-        fileSize=row["size_bytes"],
-        duration=row["duration_s"],
-        outputFormat=row["output_format"],
-        quality=row["quality"],
-        options=row["options"],
-        requestedBy=row["requested_by"],
-        error=row["error"],
-        createdAt=row["created_at"],
-        completedAt=row["completed_at"],
-        sections=_timings(row["plan"]),
+        compilationId=row.id,
+        scriptId=row.script_id,
+        status=row.status,
+        compiledVideoUrl=store.public_url(published) if published else None,
+        videoCount=row.clip_count,
+        fileSize=row.size_bytes,
+        duration=row.duration_s,
+        outputFormat=row.output_format,
+        quality=row.quality,
+        options=row.options,
+        requestedBy=row.requested_by,
+        error=row.error,
+        createdAt=row.created_at,
+        completedAt=row.completed_at,
+        sections=_timings(row.plan),
     )
 
 

@@ -39,11 +39,11 @@ def video(script_id: ScriptId, config: ConfigDep) -> FileResponse | RedirectResp
         script_rows.script_row(conn, script_id)
         # A recompile in progress or failed leaves the last published video downloadable.
         compilation = compilation_rows.latest_compilation(conn, script_id, succeeded=True)
-    if compilation is None:
+    if compilation is None or compilation.output_key is None:
         raise HTTPException(404, f"script {script_id!r}: not compiled yet")
     return video_download(
         config.media_store,
-        compilation["output_key"],
+        compilation.output_key,
         filename_stem=script_id,
         missing=f"script {script_id!r}: compiled video",
     )

@@ -402,11 +402,16 @@ def download(
     """A compiled video as a file download (a redirect to its URL from S3)."""
     with config.db.connect() as conn:
         row = compilation_rows.compilation(conn, compilation_id)
-    if row is None or row["script_id"] != script_id or row["status"] != "succeeded":
+    if (
+        row is None
+        or row.script_id != script_id
+        or row.status != "succeeded"
+        or row.output_key is None
+    ):
         raise HTTPException(404, f"compilation {compilation_id} of {script_id!r} has no video")
     return video_download(
         config.media_store,
-        row["output_key"],
+        row.output_key,
         filename_stem=f"{script_id}-{compilation_id}",
         missing="compiled video",
     )

@@ -290,20 +290,20 @@ def script_page(
             )
         )
     for compilation in compilation_rows.compilations_of(conn, script_id):
-        key = compilation["output_key"] if compilation["status"] == "succeeded" else None
+        key = compilation.output_key if compilation.status == "succeeded" else None
         poster = key.rsplit(".", 1)[0] + ".poster.jpg" if key and script.output.poster else None
         page.compilations.append(
             CompilationView(
-                id=compilation["id"],
-                status=compilation["status"],
+                id=compilation.id,
+                status=compilation.status,
                 video_url=store.public_url(key) if key else None,
                 poster_url=store.public_url(poster) if poster else None,
-                duration_s=compilation["duration_s"],
-                output_format=compilation["output_format"],
-                quality=compilation["quality"],
-                options=compilation["options"] or {},
-                error=compilation["error"],
-                created_at=compilation["created_at"],
+                duration_s=compilation.duration_s,
+                output_format=compilation.output_format,
+                quality=compilation.quality,
+                options=compilation.options or {},
+                error=compilation.error,
+                created_at=compilation.created_at,
             )
         )
     return page
