@@ -106,8 +106,8 @@ def test_one_decision_per_take_of_each_subject(conn: Conn) -> None:
     record_narration(conn, "hook")
     clip = decide(conn, SCRIPT, "hook", "approved")
     narration = decide(conn, SCRIPT, "hook", "rejected", subject="narration", note="too fast")
-    assert (clip["subject"], narration["subject"]) == ("clip", "narration")
-    assert clip["take"] == narration["take"] == 1
+    assert (clip.subject, narration.subject) == ("clip", "narration")
+    assert clip.take == narration.take == 1
     with pytest.raises(
         AlreadyDecided, match=r"narration take 1 of spring-launch-narrated/hook is already rejected"
     ):
@@ -132,8 +132,8 @@ def test_a_narration_rejection_starts_only_a_new_narration_take(
         params={"speed": 1.2, "voice": "af_sarah"},
         registry=registry,
     )
-    assert row["params"] == {"speed": 1.2, "voice": "af_sarah"}
-    assert row["text"] == "Tired of choosing dinner every night?"
+    assert row.params == {"speed": 1.2, "voice": "af_sarah"}
+    assert row.text == "Tired of choosing dinner every night?"
     conn.commit()
     decisions = read_decisions(db, 0, 10)
     [retake] = decisions.retakes
@@ -223,7 +223,7 @@ def test_a_narration_take_id_is_decided_as_a_narration(conn: Conn) -> None:
     with pytest.raises(ReviewError, match=r"take \d+ is a narration take, not a clip take"):
         decide_take(conn, take_id, "approved", subject="clip")
     row = decide_take(conn, take_id, "rejected", params={"speed": 1.3})
-    assert (row["section_id"], row["subject"], row["take"]) == ("close", "narration", 1)
+    assert (row.section_id, row.subject, row.take) == ("close", "narration", 1)
     with pytest.raises(UnknownTake):
         decide_take(conn, 10**9, "approved")
 

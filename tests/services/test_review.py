@@ -76,7 +76,7 @@ def test_a_seed_out_of_range_is_refused(conn: Conn, seed: int) -> None:
 def test_the_largest_seed_is_accepted(conn: Conn) -> None:
     record_clip(conn, "hook")
     row = decide(conn, SCRIPT, "hook", "rejected", seed=2**31 - 1, prompt="p", note="n")
-    assert (row["take"], row["seed"], row["prompt"], row["note"]) == (1, 2**31 - 1, "p", "n")
+    assert (row.take, row.seed, row.prompt, row.note) == (1, 2**31 - 1, "p", "n")
 
 
 def test_an_unknown_decision_is_refused(conn: Conn) -> None:
@@ -140,7 +140,7 @@ def test_a_decision_on_a_take_no_longer_under_review_is_refused(conn: Conn) -> N
     record_clip(conn, "hook", take=2)
     with pytest.raises(AlreadyDecided, match=r"take 1 .* no longer under review .* is 2"):
         decide(conn, SCRIPT, "hook", "approved", take=1)
-    assert decide(conn, SCRIPT, "hook", "approved", take=2)["take"] == 2
+    assert decide(conn, SCRIPT, "hook", "approved", take=2).take == 2
 
 
 def test_twenty_concurrent_decisions_have_exactly_one_winner(
@@ -167,6 +167,6 @@ def test_twenty_concurrent_decisions_have_exactly_one_winner(
     with db.connect() as conn:
         rows = conn.execute("SELECT decision FROM approvals").fetchall()
         assert [r["decision"] for r in rows] == [winner]
-        status = latest_decisions(conn, SCRIPT)[("hook", 1)]["decision"]
+        status = latest_decisions(conn, SCRIPT)[("hook", 1)].decision
         sensor_reads = decisions_after(conn, 0, 100)
-    assert status == winner and [d["decision"] for d in sensor_reads] == [winner]
+    assert status == winner and [d.decision for d in sensor_reads] == [winner]

@@ -21,6 +21,7 @@ from tests.fixtures.api import (
     review_form_auth,
 )
 from tests.fixtures.scripts import SAMPLE_SCRIPT, store_take
+from vsl_pipelines.db.approvals import decisions_after
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.scripts import insert_script
 from vsl_pipelines.domain.registry import Registry
@@ -422,7 +423,7 @@ def test_stored_text_is_escaped(
     )
     assert rejected.status_code == 303
     with db.connect() as conn:
-        [decision] = conn.execute("SELECT * FROM approvals").fetchall()
+        [decision] = decisions_after(conn, 0, 10)
         assert apply_rejection(conn, decision) == 2
     add_clip(db, "spring-launch", "hook", take=2)
 
@@ -468,7 +469,7 @@ def test_quotes_and_markup_are_escaped_by_the_templates(
     )
     assert rejected.status_code == 303
     with db.connect() as conn:
-        [decision] = conn.execute("SELECT * FROM approvals").fetchall()
+        [decision] = decisions_after(conn, 0, 10)
         assert apply_rejection(conn, decision) == 2
     add_clip(db, "spring-launch", "hook", take=2)
 

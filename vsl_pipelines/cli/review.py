@@ -47,11 +47,11 @@ def _decide(script_id: str, section_id: str, decision: str, **fields: Any) -> No
     click.echo(
         as_json(
             {
-                "approval_id": row["id"],
+                "approval_id": row.id,
                 "script": script_id,
                 "section": section_id,
-                "subject": row["subject"],
-                "take": row["take"],
+                "subject": row.subject,
+                "take": row.take,
                 "decision": decision,
             }
         )

@@ -15,6 +15,7 @@ from vsl_pipelines.db import approvals as approval_rows
 from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
+from vsl_pipelines.db.approvals import ApprovalRow
 from vsl_pipelines.db.connection import Conn
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.narration import check_overrides, merged_overrides, spoken_text
@@ -149,7 +150,7 @@ def decide(
     reviewer: str | None = None,
     take: int | None = None,
     registry: Registry | None = None,
-) -> dict[str, Any]:
+) -> ApprovalRow:
     """Record the decision on the section's current clip take, or (`subject="narration"`) its
     current narration take (`take`, when given, is the one the reviewer saw). A clip rejection
     takes `prompt`/`seed`, a narration rejection `params` (voice parameters over the voice's)
@@ -176,7 +177,7 @@ def decide(
     )
     if row is None:
         earlier = approval_rows.decision_on(conn, script_id, section_id, current, subject)
-        verdict = earlier["decision"] if earlier else "decided"
+        verdict = earlier.decision if earlier else "decided"
         raise AlreadyDecided(
             f"{what} {current} of {script_id}/{section_id} is already {verdict}; a take gets one"
             " decision (a rejection starts the next take)"
@@ -197,7 +198,7 @@ def decide_take(
     text: str | None = None,
     reviewer: str | None = None,
     registry: Registry | None = None,
-) -> dict[str, Any]:
+) -> ApprovalRow:
     """`decide` addressed by a clip or narration take's id (the original API's section video
     id); the subject is the take's stage (a `subject` given must match it)."""
     row = take_rows.take_by_id(conn, take_id)
@@ -293,34 +294,31 @@ def unapproved_sections(conn: Conn, script_id: str) -> list[str]:
     decisions = approval_rows.current_take_decisions(conn, script_id)  # one statement
     missing = []
     for section, decided in decisions.items():
-        if decided["clip"] != "approved":
+        if decided.clip != "approved":
             missing.append(section)
-        if decided["voiced"] and decided["narration"] != "approved":
+        if decided.voiced and decided.narration != "approved":
             missing.append(f"{section} (narration)")
     return missing
 
 
-def apply_rejection(conn: Conn, decision: dict[str, Any]) -> int | None:
+def apply_rejection(conn: Conn, decision: ApprovalRow) -> int | None:
     """Start the next take for a rejected current take (of the clip: the section's take with
     the prompt/seed; of the narration: its narration take with the corrections); None if the
     take was already superseded."""
-    sections = {s["id"]: s for s in script_rows.sections_of(conn, decision["script_id"])}
-    section = sections.get(decision["section_id"])
-    if decision.get("subject", "clip") == "narration":
-        if section is None or section["narration_take"] != decision["take"]:
+    sections = {s["id"]: s for s in script_rows.sections_of(conn, decision.script_id)}
+    section = sections.get(decision.section_id)
+    if decision.subject == "narration":
+        if section is None or section["narration_take"] != decision.take:
             return None
-        overrides = merged_overrides(
-            section["narration_overrides"], decision.get("params"), decision.get("text")
-        )
+        overrides = merged_overrides(section["narration_overrides"], decision.params, decision.text)
         return script_rows.start_new_narration_take(
-            conn, decision["script_id"], decision["section_id"], overrides
+            conn, decision.script_id, decision.section_id, overrides
         )
-    if section is None or section["current_take"] != decision["take"]:
+    if section is None or section["current_take"] != decision.take:
         return None
-    overrides = {k: decision[k] for k in ("prompt", "seed") if decision.get(k) is not None}
-    return script_rows.start_new_take(
-        conn, decision["script_id"], decision["section_id"], overrides
-    )
+    retake = {"prompt": decision.prompt, "seed": decision.seed}
+    overrides = {k: v for k, v in retake.items() if v is not None}
+    return script_rows.start_new_take(conn, decision.script_id, decision.section_id, overrides)
 
 
 @dataclass(frozen=True)
@@ -357,24 +355,18 @@ def read_decisions(db: Database, cursor: int, batch: int) -> Decisions:
     approved: dict[str, int] = {}
     with db.connect() as conn:
         rows = approval_rows.decisions_after(conn, cursor, batch)
-        result = Decisions(cursor=rows[-1]["id"] if rows else cursor)
+        result = Decisions(cursor=rows[-1].id if rows else cursor)
         for decision in rows:
-            script_id = decision["script_id"]
-            if decision["decision"] == "rejected":
+            script_id = decision.script_id
+            if decision.decision == "rejected":
                 take = apply_rejection(conn, decision)
                 if take is not None:
                     script_rows.set_status(conn, script_id, "generating")
                     result.retakes.append(
-                        Retake(
-                            decision["id"],
-                            script_id,
-                            decision["section_id"],
-                            take,
-                            decision.get("subject", "clip"),
-                        )
+                        Retake(decision.id, script_id, decision.section_id, take, decision.subject)
                     )
             else:
-                approved[script_id] = decision["id"]
+                approved[script_id] = decision.id
         for script_id, approval_id in approved.items():
             if not unapproved_sections(conn, script_id):
                 result.ready_to_compile[script_id] = approval_id

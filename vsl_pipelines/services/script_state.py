@@ -25,16 +25,16 @@ def script_status(conn: Conn, script_id: str) -> dict[str, Any]:
     for section in script_rows.sections_of(conn, script_id):
         sid = section["id"]
         narration_take = section["narration_take"] if sid in voiced else None
+        decision = decisions.get((sid, section["current_take"]))
+        spoke = spoken.get((sid, narration_take)) if narration_take is not None else None
         sections.append(
             {
                 "section": sid,
                 "current_take": section["current_take"],
-                "decision": decisions.get((sid, section["current_take"]), {}).get("decision"),
+                "decision": decision.decision if decision else None,
                 # A voiced section's narration has its own take and decision (None: no voice).
                 "narration_take": narration_take,
-                "narration_decision": None
-                if narration_take is None
-                else spoken.get((sid, narration_take), {}).get("decision"),
+                "narration_decision": spoke.decision if spoke else None,
                 "takes": [
                     {
                         "stage": t["stage"],

@@ -160,11 +160,11 @@ def record_decision(
                 _review_error_status(conn, script_id, section_id, subject), str(exc)
             ) from None
     return {
-        "approval_id": row["id"],
+        "approval_id": row.id,
         "script": script_id,
         "section": section_id,
-        "subject": row["subject"],
-        "take": row["take"],
+        "subject": row.subject,
+        "take": row.take,
         "decision": decision,
     }
 
@@ -190,12 +190,12 @@ def record_take_decision(
         except ReviewError as exc:
             raise HTTPException(422, str(exc)) from None
     return {
-        "approval_id": row["id"],
+        "approval_id": row.id,
         "videoId": take_id,
-        "script": row["script_id"],
-        "section": row["section_id"],
-        "subject": row["subject"],
-        "take": row["take"],
+        "script": row.script_id,
+        "section": row.section_id,
+        "subject": row.subject,
+        "take": row.take,
         "decision": decision,
     }
 

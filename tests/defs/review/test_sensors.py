@@ -37,7 +37,7 @@ def in_review(db: Database, stored_script: Script) -> Database:
 
 def _decide(db: Database, section: str, decision: str, **kwargs: Any) -> int:
     with db.connect() as conn:
-        return int(decide(conn, SCRIPT, section, decision, **kwargs)["id"])
+        return decide(conn, SCRIPT, section, decision, **kwargs).id
 
 
 def _section(db: Database, section: str) -> dict[str, Any]:
@@ -150,8 +150,8 @@ def test_an_approval_of_a_rejected_section_waits_for_its_new_take(in_review: Dat
     assert [r["status"] for r in _compile_requests(in_review)] == ["requested"]
     with in_review.connect() as conn:
         decisions = approval_rows.latest_decisions(conn, SCRIPT)
-    assert decisions[("hook", 1)]["decision"] == "rejected"
-    assert decisions[("hook", 2)]["decision"] == "approved"
+    assert decisions[("hook", 1)].decision == "rejected"
+    assert decisions[("hook", 2)].decision == "approved"
 
 
 @pytest.fixture

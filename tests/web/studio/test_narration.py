@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from tests.fixtures.media import ClipFactory
 from tests.fixtures.scripts import NARRATED_SCRIPT, store_take
 from tests.web.studio.test_pages import editor_fields, script_count, token
+from vsl_pipelines.db.approvals import decisions_after
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.scripts import insert_script
 from vsl_pipelines.domain.registry import Registry
@@ -175,7 +176,7 @@ def test_a_rejected_narration_comes_back_with_its_history(
         follow_redirects=False,
     )
     with db.connect() as conn:
-        (rejection,) = conn.execute("SELECT * FROM approvals").fetchall()
+        (rejection,) = decisions_after(conn, 0, 10)
         assert apply_rejection(conn, rejection) == 2  # what the approval sensor does
         conn.commit()
     store_take(db, api_media_store, SCRIPT, "offer", "narration", 2, make_voice(seconds=1.5))

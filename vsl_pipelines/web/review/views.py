@@ -108,7 +108,7 @@ def waiting_takes(
         section = sections[(item["script"], item["section"])]
         overrides = section["overrides"] or {}
         subject = item["subject"]
-        previous = decisions.get((item["script"], subject, item["section"], item["take"] - 1), {})
+        previous = decisions.get((item["script"], subject, item["section"], item["take"] - 1))
         clip = subject == "clip"
         takes.append(
             WaitingTake(
@@ -128,7 +128,7 @@ def waiting_takes(
                 else None,
                 duration_s=item["duration_s"],
                 voice=voices.get((item["script"], item["section"])),
-                previous_note=previous.get("note"),
+                previous_note=previous.note if previous else None,
             )
         )
     return takes

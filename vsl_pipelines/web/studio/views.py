@@ -15,6 +15,7 @@ from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
+from vsl_pipelines.db.approvals import ApprovalRow
 from vsl_pipelines.db.connection import Conn
 from vsl_pipelines.domain.narration import (
     merged_overrides,
@@ -241,8 +242,8 @@ def script_page(
         def take(number: int, sid: str = sid, first_prompt: str | None = first_prompt) -> Take:
             clip = takes.get((sid, "clip", number))
             keyframe = takes.get((sid, "keyframe", number))
-            decision = decisions.get((sid, number), {})
-            earlier = decisions.get((sid, number - 1), {})  # the rejection that asked for it
+            decision = decisions.get((sid, number))
+            earlier = decisions.get((sid, number - 1))  # the rejection that asked for it
             return Take(
                 number=number,
                 clip_url=store.public_url(clip["media_key"]) if clip else None,
@@ -251,10 +252,10 @@ def script_page(
                 else None,
                 keyframe_url=store.public_url(keyframe["media_key"]) if keyframe else None,
                 duration_s=clip["duration_s"] if clip else None,
-                prompt=earlier.get("prompt") or first_prompt,
-                seed=earlier.get("seed"),
-                decision=decision.get("decision"),
-                note=decision.get("note"),
+                prompt=(earlier.prompt if earlier else None) or first_prompt,
+                seed=earlier.seed if earlier else None,
+                decision=decision.decision if decision else None,
+                note=decision.note if decision else None,
             )
 
         current = section["current_take"]
@@ -317,7 +318,7 @@ def _voice_view(
     section: Section,
     voice: Voice,
     takes: dict[tuple[str, str, int], dict[str, Any]],
-    decisions: dict[tuple[str, int], dict[str, Any]],
+    decisions: dict[tuple[str, int], ApprovalRow],
     jobs: list[dict[str, Any]],
 ) -> VoiceView:
     """A voiced section's narration takes. An earlier take's words and voice are those its
@@ -337,7 +338,7 @@ def _voice_view(
     overrides: dict[str, Any] = {}
     history = []
     for number in range(1, current + 1):
-        decision = decisions.get((sid, number), {})
+        decision = decisions.get((sid, number))
         if number == current:
             overrides = row["narration_overrides"] or {}
         spoke = narration_voice(voice, overrides)
@@ -360,12 +361,12 @@ def _voice_view(
                 text=text,
                 model=voice.model,
                 params=params,
-                decision=decision.get("decision"),
-                note=decision.get("note"),
+                decision=decision.decision if decision else None,
+                note=decision.note if decision else None,
             )
         )
-        if decision.get("decision") == "rejected":
-            overrides = merged_overrides(overrides, decision.get("params"), decision.get("text"))
+        if decision is not None and decision.decision == "rejected":
+            overrides = merged_overrides(overrides, decision.params, decision.text)
     clip_take = int(row["current_take"])
     preview_url = None
     if (sid, "clip", clip_take) in takes and (sid, "narration", current) in takes:
