@@ -53,8 +53,8 @@ def test_a_rejected_take_is_generated_again_and_compiled(flow: Flow, stored_scri
     with flow.db.connect() as conn:
         first_takes = take_rows.takes_of(conn, SCRIPT)
         decide(conn, SCRIPT, "hook", "rejected", prompt="a new prompt", seed=7, reviewer="test")
-    first_keys = [t["media_key"] for t in first_takes] + [
-        t["thumbnail_key"] for t in first_takes if t["thumbnail_key"]
+    first_keys = [t.media_key for t in first_takes] + [
+        t.thumbnail_key for t in first_takes if t.thumbnail_key
     ]
     assert any(k.endswith("hook/clip-v1.mp4") for k in first_keys)
 
@@ -70,7 +70,7 @@ def test_a_rejected_take_is_generated_again_and_compiled(flow: Flow, stored_scri
     assert clip["status"] == "succeeded" and clip["input"]["seed"] == 7
     assert clip["input"]["input_image"].endswith("hook/keyframe-v2.png")
     assert len(hook_jobs) == 4, "take 1 and take 2, a keyframe and a clip each"
-    assert take_two is not None and take_two["media_key"].endswith("hook/clip-v2.mp4")
+    assert take_two is not None and take_two.media_key.endswith("hook/clip-v2.mp4")
     for key in first_keys:
         assert flow.store.exists(key), f"{key} of take 1 was lost"
     assert [(q["section"], q["take"]) for q in queue] == [("hook", 2), ("offer", 1), ("close", 1)]
@@ -92,7 +92,7 @@ def test_a_rejected_take_is_generated_again_and_compiled(flow: Flow, stored_scri
             "SELECT * FROM compilations WHERE status = 'succeeded' ORDER BY id DESC"
         ).fetchone()
     assert current == {"hook": 2, "offer": 1, "close": 1}
-    expected = sum(float(c["duration_s"]) for c in clips if c is not None)
+    expected = sum(float(c.duration_s or 0) for c in clips if c is not None)
     assert len(clips) == 3 and expected > 7
     assert compilation is not None and compilation["clip_count"] == 3
     duration = video_end(compilation["output_uri"])
@@ -263,7 +263,7 @@ def test_a_rejected_narration_is_spoken_again_and_nothing_else(
     assert voice["input"]["text"] == words
     assert voice["input"]["speed"] == 1.3 and voice["input"]["voice"] == "af_bella"
     assert voice["collected_at"] is not None and spoken is not None
-    assert spoken["media_key"].endswith("hook/narration-v2.wav")
+    assert spoken.media_key.endswith("hook/narration-v2.wav")
     assert (sections["hook"]["current_take"], sections["hook"]["narration_take"]) == (1, 2)
     assert (sections["close"]["current_take"], sections["close"]["narration_take"]) == (2, 1)
     assert [(q["section"], q["subject"], q["take"]) for q in queue] == [
@@ -304,8 +304,8 @@ def test_a_rejected_narration_is_spoken_again_and_nothing_else(
             "SELECT * FROM compilations WHERE script_id = %s AND status = 'succeeded'",
             (NARRATED,),
         ).fetchone()
-    voice_s = [float(v["duration_s"]) for v in voices if v is not None]
-    clip_s = [float(c["duration_s"]) for c in clips if c is not None]
+    voice_s = [float(v.duration_s or 0) for v in voices if v is not None]
+    clip_s = [float(c.duration_s or 0) for c in clips if c is not None]
     assert len(voice_s) == len(clip_s) == 3
     with av.open(compilation["output_uri"]) as container:
         assert container.streams.audio, "the voices are in the video"

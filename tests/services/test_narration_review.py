@@ -48,7 +48,7 @@ def record_narration(conn: Conn, section: str, take: int = 1) -> int:
         probe={"kind": "audio"},
         duration_s=3.25,
     )
-    return int(row["id"])
+    return row.id
 
 
 @pytest.fixture

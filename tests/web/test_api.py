@@ -273,7 +273,7 @@ def test_narration_decisions_by_subject(
                 thumbnail_key=None,
                 probe={},
                 duration_s=2.5,
-            )["id"]
+            ).id
             for section in ("hook", "offer")
         }
     add_clip(db, "spring-launch-narrated", "hook")

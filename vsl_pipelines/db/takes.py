@@ -3,9 +3,31 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from vsl_pipelines.db.connection import Conn, returned
+from vsl_pipelines.db.connection import Conn, fetch_all, fetch_one, returned
+
+
+@dataclass(frozen=True)
+class TakeRow:
+    """A `takes` row (a stored output: `script_id` None for an ad-hoc job's), its columns in the
+    table's order."""
+
+    id: int
+    script_id: str | None
+    section_id: str
+    stage: str
+    take: int
+    job_id: int | None
+    media_key: str
+    thumbnail_key: str | None
+    probe: dict[str, Any]
+    duration_s: float | None
+    created_at: datetime
+    size_bytes: int | None
+    content_type: str | None
 
 
 def record_take(
@@ -22,10 +44,12 @@ def record_take(
     duration_s: float | None,
     size_bytes: int | None = None,
     content_type: str | None = None,
-) -> dict[str, Any]:
+) -> TakeRow:
     """Insert or refresh a take (re-collecting the same take replaces its media)."""
     return returned(
-        conn.execute(
+        fetch_one(
+            conn,
+            TakeRow,
             "INSERT INTO takes (script_id, section_id, stage, take, job_id, media_key, thumbnail_key,"
             " probe, duration_s, size_bytes, content_type)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -47,7 +71,7 @@ def record_take(
                 size_bytes,
                 content_type,
             ),
-        ).fetchone()
+        )
     )
 
 
@@ -61,10 +85,12 @@ def record_adhoc_take(
     duration_s: float | None,
     size_bytes: int,
     content_type: str | None,
-) -> dict[str, Any]:
+) -> TakeRow:
     """The stored output of an ad-hoc job (one per job; collecting again replaces it)."""
     return returned(
-        conn.execute(
+        fetch_one(
+            conn,
+            TakeRow,
             "INSERT INTO takes (script_id, section_id, stage, take, job_id, media_key, thumbnail_key,"
             " probe, duration_s, size_bytes, content_type)"
             " VALUES (NULL, '', 'adhoc', 1, %s, %s, %s, %s, %s, %s, %s)"
@@ -82,26 +108,28 @@ def record_adhoc_take(
                 size_bytes,
                 content_type,
             ),
-        ).fetchone()
+        )
     )
 
 
-def takes_of(conn: Conn, script_id: str, stage: str | None = None) -> list[dict[str, Any]]:
-    return conn.execute(
+def takes_of(conn: Conn, script_id: str, stage: str | None = None) -> list[TakeRow]:
+    return fetch_all(
+        conn,
+        TakeRow,
         "SELECT * FROM takes WHERE script_id = %s AND (%s::text IS NULL OR stage = %s)"
         " ORDER BY section_id, stage, take",
         (script_id, stage, stage),
-    ).fetchall()
+    )
 
 
-def take_of(
-    conn: Conn, script_id: str, section_id: str, stage: str, take: int
-) -> dict[str, Any] | None:
-    return conn.execute(
+def take_of(conn: Conn, script_id: str, section_id: str, stage: str, take: int) -> TakeRow | None:
+    return fetch_one(
+        conn,
+        TakeRow,
         "SELECT * FROM takes WHERE script_id = %s AND section_id = %s AND stage = %s AND take = %s",
         (script_id, section_id, stage, take),
-    ).fetchone()
+    )
 
 
-def take_by_id(conn: Conn, take_id: int) -> dict[str, Any] | None:
-    return conn.execute("SELECT * FROM takes WHERE id = %s", (take_id,)).fetchone()
+def take_by_id(conn: Conn, take_id: int) -> TakeRow | None:
+    return fetch_one(conn, TakeRow, "SELECT * FROM takes WHERE id = %s", (take_id,))

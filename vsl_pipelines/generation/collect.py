@@ -17,6 +17,7 @@ from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.database import Database
+from vsl_pipelines.db.takes import TakeRow
 from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.storage.base import MediaStore, media_key
@@ -117,7 +118,7 @@ def _store_take(
     job_id: int | None,
     ext: str,
     workdir: Path,
-) -> dict[str, Any]:
+) -> TakeRow:
     stored = store_output(
         store,
         source,
@@ -219,9 +220,7 @@ def collect_stage(
                     )
                     job_rows.mark_collected(conn, job["id"], float(job["estimated_cost_usd"]))
                 report.takes.append(_take_summary(take))
-                log.info(
-                    "output collected", extra={**context, "fields": {"key": take["media_key"]}}
-                )
+                log.info("output collected", extra={**context, "fields": {"key": take.media_key}})
             except OutputExpired as exc:
                 with db.connect() as conn:
                     job_rows.mark(conn, job["id"], "expired", error=str(exc))
@@ -255,10 +254,10 @@ def _render_stills(
             keyframe = take_rows.take_of(conn, script.id, section.id, "keyframe", take)
             if keyframe is None:
                 continue
-            width = int(keyframe["probe"]["width"]) // 2 * 2
-            height = int(keyframe["probe"]["height"]) // 2 * 2
+            width = int(keyframe.probe["width"]) // 2 * 2
+            height = int(keyframe.probe["height"]) // 2 * 2
             clip = still_to_clip(
-                store.local_path(keyframe["media_key"]),
+                store.local_path(keyframe.media_key),
                 workdir / f"still-{section.id}.mp4",
                 duration_s=section.still.duration_s,
                 width=width,
@@ -282,15 +281,15 @@ def _render_stills(
     return made
 
 
-def _take_summary(take: dict[str, Any]) -> dict[str, Any]:
+def _take_summary(take: TakeRow) -> dict[str, Any]:
     return {
-        "job_id": take["job_id"],
-        "section": take["section_id"],
-        "stage": take["stage"],
-        "take": take["take"],
-        "key": take["media_key"],
-        "thumbnail": take["thumbnail_key"],
-        "duration_s": take["duration_s"],
+        "job_id": take.job_id,
+        "section": take.section_id,
+        "stage": take.stage,
+        "take": take.take,
+        "key": take.media_key,
+        "thumbnail": take.thumbnail_key,
+        "duration_s": take.duration_s,
     }
 
 
@@ -302,9 +301,9 @@ def review_ready(db: Database, script_id: str) -> bool:
         sections = script_rows.sections_of(conn, script_id)
         current = {s["id"]: s["current_take"] for s in sections}
         narration_take = {s["id"]: s["narration_take"] for s in sections}
-        clips = {(t["section_id"], t["take"]) for t in take_rows.takes_of(conn, script_id, "clip")}
+        clips = {(t.section_id, t.take) for t in take_rows.takes_of(conn, script_id, "clip")}
         narrations = {
-            (t["section_id"], t["take"]) for t in take_rows.takes_of(conn, script_id, "narration")
+            (t.section_id, t.take) for t in take_rows.takes_of(conn, script_id, "narration")
         }
         has_soundtrack = bool(take_rows.takes_of(conn, script_id, "soundtrack"))
     voiced = {s.id for s in script.sections if script.voice_of(s) is not None}

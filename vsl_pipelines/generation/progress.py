@@ -204,9 +204,7 @@ def next_runs(db: Database, script_id: str) -> list[NextRun]:
             or j["take"]
             == (narration if j["stage"] == "narration" else current).get(j["section_id"])
         ]
-        takes = {
-            (t["section_id"], t["stage"], t["take"]) for t in take_rows.takes_of(conn, script_id)
-        }
+        takes = {(t.section_id, t.stage, t.take) for t in take_rows.takes_of(conn, script_id)}
 
     by_stage: dict[str, list[dict[str, Any]]] = {stage: [] for stage in COLLECTING_STEP}
     for job in jobs:

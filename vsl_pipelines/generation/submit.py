@@ -55,7 +55,7 @@ def section_states(conn: Any, script_id: str) -> dict[str, SectionState]:
 
 def keyframe_urls(conn: Any, script_id: str, store: MediaStore) -> dict[tuple[str, int], str]:
     return {
-        (row["section_id"], row["take"]): store.public_url(row["media_key"])
+        (row.section_id, row.take): store.public_url(row.media_key)
         for row in take_rows.takes_of(conn, script_id, "keyframe")
     }
 

@@ -206,7 +206,7 @@ def compile_script(
         for picture, voice in zip(pictures, voices, strict=True)
         if picture is not None
     ]
-    soundtrack_path = store.local_path(soundtracks[-1]["media_key"]) if soundtracks else None
+    soundtrack_path = store.local_path(soundtracks[-1].media_key) if soundtracks else None
     key = f"scripts/{script_id}/final/{script_id}-c{compilation_id}.{output.format}"
     try:
         with tempfile.TemporaryDirectory(prefix="vsl-compile-") as tmp:
@@ -302,7 +302,7 @@ def expected_duration(db: Database, script_id: str) -> float:
             last = index == len(sections) - 1
             total += voice.duration_s + pad + (0.0 if last else overlap)
         else:
-            total += float(clip["duration_s"] or 0) if clip else 0.0
+            total += float(clip.duration_s or 0) if clip else 0.0
     return total - overlap * (len(sections) - 1)
 
 
@@ -335,9 +335,9 @@ def section_picture(
     if section.still is not None and voiced:
         keyframe = take_rows.take_of(conn, script.id, row["id"], "keyframe", row["current_take"])
         if keyframe is not None:
-            return Picture(keyframe["media_key"], zoom=section.still.zoom)
+            return Picture(keyframe.media_key, zoom=section.still.zoom)
     clip = take_rows.take_of(conn, script.id, row["id"], "clip", row["current_take"])
-    return Picture(clip["media_key"]) if clip is not None else None
+    return Picture(clip.media_key) if clip is not None else None
 
 
 def section_voices(
@@ -355,8 +355,8 @@ def section_voices(
         if narration is None:
             voices.append(SectionVoice(text))
         else:
-            duration = narration["duration_s"]
+            duration = narration.duration_s
             voices.append(
-                SectionVoice(text, narration["media_key"], float(duration) if duration else None)
+                SectionVoice(text, narration.media_key, float(duration) if duration else None)
             )
     return voices

@@ -202,12 +202,12 @@ def decide_take(
     """`decide` addressed by a clip or narration take's id (the original API's section video
     id); the subject is the take's stage (a `subject` given must match it)."""
     row = take_rows.take_by_id(conn, take_id)
-    if row is None or row["stage"] not in SUBJECTS:
+    if row is None or row.stage not in SUBJECTS or row.script_id is None:
         raise UnknownTake(f"section video {take_id} does not exist")
-    stage = row["stage"]
+    stage = row.stage
     if subject is not None and subject != stage:
         raise ReviewError(f"subject: take {take_id} is a {stage} take, not a {subject} take")
-    script_id, section_id, take = row["script_id"], row["section_id"], row["take"]
+    script_id, section_id, take = row.script_id, row.section_id, row.take
     column = "narration_take" if stage == "narration" else "current_take"
     current = {s["id"]: s[column] for s in script_rows.sections_of(conn, script_id)}
     if current.get(section_id) != take:
@@ -244,10 +244,8 @@ def review_queue(conn: Conn, script_id: str | None = None) -> list[dict[str, Any
     for sid in scripts:
         decisions = approval_rows.latest_decisions(conn, sid)
         spoken = approval_rows.latest_decisions(conn, sid, "narration")
-        clips = {(t["section_id"], t["take"]): t for t in take_rows.takes_of(conn, sid, "clip")}
-        narrations = {
-            (t["section_id"], t["take"]): t for t in take_rows.takes_of(conn, sid, "narration")
-        }
+        clips = {(t.section_id, t.take): t for t in take_rows.takes_of(conn, sid, "clip")}
+        narrations = {(t.section_id, t.take): t for t in take_rows.takes_of(conn, sid, "narration")}
         script = script_rows.load_stored_script(conn, sid) if narrations else None
         for section in script_rows.sections_of(conn, sid):
             key = (section["id"], section["current_take"])
@@ -259,10 +257,10 @@ def review_queue(conn: Conn, script_id: str | None = None) -> list[dict[str, Any
                         "section": section["id"],
                         "subject": "clip",
                         "take": key[1],
-                        "media": clip["media_key"],
-                        "clip": clip["media_key"],
-                        "thumbnail": clip["thumbnail_key"],
-                        "duration_s": clip["duration_s"],
+                        "media": clip.media_key,
+                        "clip": clip.media_key,
+                        "thumbnail": clip.thumbnail_key,
+                        "duration_s": clip.duration_s,
                         "narration": section["narration"],
                     }
                 )
@@ -278,8 +276,8 @@ def review_queue(conn: Conn, script_id: str | None = None) -> list[dict[str, Any
                         "section": section["id"],
                         "subject": "narration",
                         "take": key[1],
-                        "media": narration["media_key"],
-                        "duration_s": narration["duration_s"],
+                        "media": narration.media_key,
+                        "duration_s": narration.duration_s,
                         "narration": section["narration"],
                         "spoken_text": spoken_text(section, written),
                     }

@@ -37,13 +37,13 @@ def script_status(conn: Conn, script_id: str) -> dict[str, Any]:
                 "narration_decision": spoke.decision if spoke else None,
                 "takes": [
                     {
-                        "stage": t["stage"],
-                        "take": t["take"],
-                        "key": t["media_key"],
-                        "duration_s": t["duration_s"],
+                        "stage": t.stage,
+                        "take": t.take,
+                        "key": t.media_key,
+                        "duration_s": t.duration_s,
                     }
                     for t in takes
-                    if t["section_id"] == sid
+                    if t.section_id == sid
                 ],
                 "jobs": [
                     {
@@ -69,7 +69,7 @@ def script_status(conn: Conn, script_id: str) -> dict[str, Any]:
         "budget_usd": float(row["budget_usd"]) if row["budget_usd"] is not None else None,
         "estimated_cost_usd": round(job_rows.committed_cost_usd(jobs), 4),
         "soundtrack": [
-            {"take": t["take"], "key": t["media_key"]} for t in takes if t["stage"] == "soundtrack"
+            {"take": t.take, "key": t.media_key} for t in takes if t.stage == "soundtrack"
         ],
         "sections": sections,
         "compilation": None

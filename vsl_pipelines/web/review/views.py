@@ -159,8 +159,8 @@ def section_voices(
             params=spoken.params,
             choices=list(limits["voice"].choices or []) if "voice" in limits else [],
             speed=(speed.min, speed.max) if speed is not None else (None, None),
-            audio_url=store.public_url(take["media_key"]) if take else None,
-            clip_url=store.public_url(clip["media_key"]) if clip else None,
+            audio_url=store.public_url(take.media_key) if take else None,
+            clip_url=store.public_url(clip.media_key) if clip else None,
             preview_url=store.public_url(preview.key)
             if preview is not None and store.exists(preview.key)
             else None,

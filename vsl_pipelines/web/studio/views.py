@@ -17,6 +17,7 @@ from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.approvals import ApprovalRow
 from vsl_pipelines.db.connection import Conn
+from vsl_pipelines.db.takes import TakeRow
 from vsl_pipelines.domain.narration import (
     merged_overrides,
     narration_voice,
@@ -220,9 +221,7 @@ def script_page(
     row = script_rows.script_row(conn, script_id)
     script = script_rows.load_stored_script(conn, script_id)
     jobs = job_rows.all_jobs(conn, script_id)
-    takes = {
-        (t["section_id"], t["stage"], t["take"]): t for t in take_rows.takes_of(conn, script_id)
-    }
+    takes = {(t.section_id, t.stage, t.take): t for t in take_rows.takes_of(conn, script_id)}
     decisions = approval_rows.latest_decisions(conn, script_id)
     spoken = approval_rows.latest_decisions(conn, script_id, "narration")
     page = ScriptPage(
@@ -246,12 +245,12 @@ def script_page(
             earlier = decisions.get((sid, number - 1))  # the rejection that asked for it
             return Take(
                 number=number,
-                clip_url=store.public_url(clip["media_key"]) if clip else None,
-                poster_url=store.public_url(clip["thumbnail_key"])
-                if clip and clip["thumbnail_key"]
+                clip_url=store.public_url(clip.media_key) if clip else None,
+                poster_url=store.public_url(clip.thumbnail_key)
+                if clip and clip.thumbnail_key
                 else None,
-                keyframe_url=store.public_url(keyframe["media_key"]) if keyframe else None,
-                duration_s=clip["duration_s"] if clip else None,
+                keyframe_url=store.public_url(keyframe.media_key) if keyframe else None,
+                duration_s=clip.duration_s if clip else None,
                 prompt=(earlier.prompt if earlier else None) or first_prompt,
                 seed=earlier.seed if earlier else None,
                 decision=decision.decision if decision else None,
@@ -317,7 +316,7 @@ def _voice_view(
     row: dict[str, Any],
     section: Section,
     voice: Voice,
-    takes: dict[tuple[str, str, int], dict[str, Any]],
+    takes: dict[tuple[str, str, int], TakeRow],
     decisions: dict[tuple[str, int], ApprovalRow],
     jobs: list[dict[str, Any]],
 ) -> VoiceView:
@@ -356,8 +355,8 @@ def _voice_view(
         history.append(
             NarrationTake(
                 number=number,
-                audio_url=store.public_url(audio["media_key"]) if audio else None,
-                duration_s=audio["duration_s"] if audio else None,
+                audio_url=store.public_url(audio.media_key) if audio else None,
+                duration_s=audio.duration_s if audio else None,
                 text=text,
                 model=voice.model,
                 params=params,
