@@ -54,6 +54,19 @@ def test_this_environment_holds_the_locked_versions() -> None:
     assert not wrong, f"locked != installed: {wrong}"
 
 
+def test_every_python_gets_the_same_versions() -> None:
+    """One version of each package whatever the interpreter: a fork in the lock (a release
+    for newer Pythons only) would test one program on 3.11 and ship another on 3.12."""
+    for name in ("runtime", "dev"):
+        pinned = [
+            canonicalize_name(match[1])
+            for line in (ROOT / "requirements" / f"{name}.txt").read_text().splitlines()
+            if (match := PIN.match(line))
+        ]
+        forked = sorted({p for p in pinned if pinned.count(p) > 1})
+        assert forked == [], f"requirements/{name}.txt pins {forked} differently per Python"
+
+
 def test_the_runtime_set_is_the_dev_set_without_the_tools() -> None:
     runtime, dev = locked("runtime"), locked("dev")
     assert runtime.items() <= dev.items()
