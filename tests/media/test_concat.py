@@ -1,14 +1,30 @@
 """The joins themselves: the concat list's in-points, and MP4 audio joined packet by packet."""
 
 import hashlib
+import threading
 from pathlib import Path
 
 import av
 import pytest
 
-from vsl_pipelines.media.concat import AudioPart, join_audio, write_concat_list
+from vsl_pipelines.media.concat import AudioPart, concat_copy, join_audio, write_concat_list
+from vsl_pipelines.media.errors import FFmpegError
+from vsl_pipelines.media.profile import OutputProfile
+
+PROFILE = OutputProfile(width=160, height=90, fps="30")
 
 PACKET = 1024  # samples in an AAC packet
+
+
+def audio_packets(path: Path) -> list[tuple[int, str]]:
+    with av.open(str(path)) as container:
+        return [
+            (p.pts, hashlib.md5(bytes(p)).hexdigest()) for p in container.demux(audio=0) if p.size
+        ]
+
+
+def joining_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "join-audio"]
 
 
 def shown_packets(path: Path, from_s: float = 0.0) -> list[str]:
@@ -62,3 +78,41 @@ def test_audio_of_a_part_starts_with_its_picture(make_clip, remux, tmp_path):
         packets = [hashlib.md5(bytes(p)).hexdigest() for p in container.demux(audio=0) if p.size]
     assert packets == shown_packets(late, from_s=0.5)[: len(packets)]
     assert len(packets) == pytest.approx(48000 / PACKET, abs=1)
+
+
+def test_the_concat_reads_the_joined_audio_as_join_audio_writes_it(make_clip, tmp_path):
+    """The track streamed to FFmpeg while it joins the pictures (`joined_audio_pipe`) lands in
+    the output packet for packet as `join_audio` writes it to a file."""
+    clips = [make_clip(seconds=0.7, preset="veryfast", tone=tone) for tone in (300, 500)]
+    sounds = [AudioPart(path=c, from_s=0.0, end_s=0.7 * (i + 1)) for i, c in enumerate(clips)]
+    joined = concat_copy(
+        [(c, 0.7) for c in clips], tmp_path / "out.mp4", PROFILE, timeout_s=60, audio=sounds
+    )
+    expected = audio_packets(join_audio(sounds, tmp_path / "audio.m4a", 48000))
+    assert audio_packets(joined) == expected
+    assert not joining_threads()
+
+
+def test_a_concat_failing_before_it_reads_the_audio_ends_and_says_why(make_clip, tmp_path):
+    """FFmpeg never opens the pipe (a part is missing): its error is raised, and the thread
+    filling the pipe ends instead of waiting for a reader."""
+    clip = make_clip(seconds=1.0)
+    with pytest.raises(FFmpegError) as failure:
+        concat_copy(
+            [(tmp_path / "missing.mp4", 1.0), (clip, 1.0)], tmp_path / "out.mp4", PROFILE,
+            timeout_s=60, audio=[AudioPart(path=clip, from_s=0.0, end_s=2.0)] * 2,
+        )  # fmt: skip
+    assert failure.value.step == "concat"
+    assert not joining_threads()
+
+
+def test_audio_that_cannot_be_joined_fails_the_concat(make_clip, broken_media, tmp_path):
+    """The thread joining the audio fails (a part is not media): its error is raised, not the
+    one FFmpeg gives for the pipe it closed early."""
+    clip = make_clip(seconds=1.0)
+    with pytest.raises(av.error.InvalidDataError):
+        concat_copy(
+            [(clip, 1.0), (clip, 1.0)], tmp_path / "out.mp4", PROFILE, timeout_s=60,
+            audio=[AudioPart(path=broken_media["not_media"], from_s=0.0, end_s=1.0)],
+        )  # fmt: skip
+    assert not joining_threads()

@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.media.avcc import ParameterSets
 from vsl_pipelines.media.captions import CaptionCue, add_captions
-from vsl_pipelines.media.concat import AudioPart, concat_copy, join_audio
+from vsl_pipelines.media.concat import AudioPart, concat_copy
 from vsl_pipelines.media.encoders import (
     audio_encoder_args,
     mp3_priming_trim,
@@ -381,10 +381,9 @@ def _join_by_concat(
     started = time.perf_counter()
     joined = work / f"joined{ext}" if finishing else staged
     packets = sum(_packet_estimate(clip.duration_s, profile) for clip in plan.clips)
-    audio_track = join_audio(sounds, work / "audio.m4a", profile.audio_rate) if sounds else None
     concat_copy(
         parts, joined, profile, timeout_s=deadline.left(), faststart=not finishing,
-        packets=packets, inpoints=inpoints, audio=audio_track,
+        packets=packets, inpoints=inpoints, audio=sounds,
     )  # fmt: skip
     if header is not None:
         _share_parameter_sets(plan, header, joined)

@@ -11,19 +11,25 @@ and every other stream to that keyframe's decode time, which B-frames put before
 AAC priming packet an edit list hides (and, in a trim, the part of a packet it hides) came
 along and played: 1,024 samples too many per such clip, the audio later by ~21 ms at each
 join. Nor can it drop the packets by which a clip's audio outlasts its picture (up to a
-packet per clip: 100 ms over 25 short clips). So an MP4's audio is joined here first
-(`join_audio`): each part's packets from the one that starts with its picture, kept while
-they start before the part's end, written back to back; the concat then maps it beside the
-joined video. Every join is then within half a packet (10.7 ms at 48 kHz) of its picture,
-and the error does not add up.
+packet per clip: 100 ms over 25 short clips). So an MP4's audio is joined here, packet by
+packet: each part's packets from the one that starts with its picture, kept while they start
+before the part's end, written back to back, into a pipe the concat reads beside the joined
+video while a thread fills it (`joined_audio_pipe`), so the join adds no time of its own.
+Every join is then within half a packet (10.7 ms at 48 kHz) of its picture, and the error
+does not add up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 from vsl_pipelines.media.encoders import muxer_args
 from vsl_pipelines.media.errors import FFmpegError
@@ -63,36 +69,82 @@ class AudioPart:
 
 
 def join_audio(parts: Sequence[AudioPart], dest: Path, rate: int) -> Path:
-    """Write the parts' audio packets back to back into `dest` (an MP4 audio track).
+    """Write the parts' audio packets back to back into `dest` (an MP4 audio track); the
+    compile streams the same track to FFmpeg instead (`joined_audio_pipe`)."""
+    _mux_joined_audio(parts, str(dest), "mp4", rate)
+    return dest
 
-    From each part: the packets after `from_s` that no edit list hides, while they start
+
+@contextmanager
+def joined_audio_pipe(parts: Sequence[AudioPart], rate: int) -> Iterator[int]:
+    """The read end of a pipe that a thread fills with the parts' joined audio while FFmpeg
+    reads it (`-f nut -i pipe:FD`), so the join runs beside the concat instead of before it.
+
+    NUT streams without seeking and keeps the codec's header and the sample time base, so the
+    output is the one an MP4 track file gives. FFmpeg holds its own copy of the read end; ours
+    is closed when FFmpeg is done, so a writer it left blocked ends (broken pipe). The writer's
+    failure is raised when FFmpeg succeeded (the audio it read ended early) and when it is why
+    FFmpeg failed; a broken pipe after FFmpeg failed leaves FFmpeg's error."""
+    read, write = os.pipe()
+    sink = open(write, "wb", buffering=0)  # noqa: SIM115 -- closed by the writer thread
+    failed: list[BaseException] = []
+
+    def fill() -> None:
+        try:
+            with sink:
+                _mux_joined_audio(parts, sink, "nut", rate)
+        except BaseException as exc:  # raised in the caller's thread below
+            failed.append(exc)
+
+    writer = threading.Thread(target=fill, name="join-audio", daemon=True)
+    writer.start()
+    ffmpeg_failed = True
+    try:
+        yield read
+        ffmpeg_failed = False
+    finally:
+        os.close(read)
+        writer.join()
+        if failed and not (ffmpeg_failed and isinstance(failed[0], BrokenPipeError)):
+            raise failed[0]
+
+
+def _mux_joined_audio(
+    parts: Sequence[AudioPart], dest: str | BinaryIO, format: str, rate: int
+) -> None:
+    """From each part: the packets after `from_s` that no edit list hides, while they start
     before the part's end (a packet is kept when most of it falls inside), timestamped by the
     samples written so far, so the track has no gap or overlap a player could read otherwise.
     The plan copies only audio with a packet boundary at `from_s` (`audio_join_mismatches`)."""
     import av  # deferred: importing PyAV costs start-up where nothing is joined
 
     base = Fraction(1, rate)
-    half_sample = base / 2
     written = 0  # samples
-    with av.open(str(dest), "w", format="mp4") as out:
+    with av.open(dest, "w", format=format) as out:
         track = None
         for part in parts:
             end = round(part.end_s * rate)
-            start = Fraction(part.from_s) - half_sample
             with av.open(str(part.path), options=QUICK_MP4) as source:
                 stream = source.streams.audio[0]
+                for other in source.streams:
+                    if other.index != stream.index:
+                        other.discard = av.stream.Discard.all  # their packets are never read
                 if track is None:
                     track = out.add_stream_from_template(stream)
                     track.time_base = base
+                tick = stream.time_base or base
+                # Compared in the stream's own ticks (a Fraction per packet cost more than the
+                # packet): a packet starts within half a sample of `from_s` or after it.
+                first = math.ceil((Fraction(part.from_s) - base / 2) / tick)
                 # Every packet decodes to a whole frame, the last one too (its shorter duration
                 # in the file only marks where the sound ended): the first packet's length.
                 frame = stream.codec_context.frame_size
                 for packet in source.demux(stream):
-                    if packet.pts is None or not packet.size or packet.is_discard:
+                    pts = packet.pts
+                    if pts is None or pts < first or not packet.size or packet.is_discard:
                         continue
-                    if packet.pts * packet.time_base < start:
-                        continue
-                    frame = frame or round((packet.duration or 0) * packet.time_base * rate)
+                    if not frame:
+                        frame = round((packet.duration or 0) * tick * rate)
                     samples = frame or 1024
                     if 2 * written + samples > 2 * end:
                         break
@@ -102,7 +154,6 @@ def join_audio(parts: Sequence[AudioPart], dest: Path, rate: int) -> Path:
                     packet.duration = samples
                     out.mux(packet)
                     written += samples
-    return dest
 
 
 def concat_copy(
@@ -114,41 +165,44 @@ def concat_copy(
     faststart: bool = True,
     packets: int | None = None,
     inpoints: Sequence[float] | None = None,
-    audio: Path | None = None,
+    audio: Sequence[AudioPart] = (),
 ) -> Path:
     """Stream-copy `parts` ((file, video seconds), all in `profile`) into `dest`.
 
     `packets` (video + audio, estimated) sizes the index reserved at the front of an MP4;
-    `inpoints` say where each part's picture starts (0 by default); `audio`, the track
-    `join_audio` wrote, replaces the parts' own."""
+    `inpoints` say where each part's picture starts (0 by default); `audio`, joined packet by
+    packet while FFmpeg runs (`joined_audio_pipe`), replaces the parts' own."""
     listing = write_concat_list(parts, dest.with_name(dest.name + ".ffconcat"), inpoints)
     inputs: list[str | Path] = ["-f", "concat", "-safe", "0", "-i", listing]
-    maps = ["-map", "0:v:0"]
-    if audio is not None:
-        # FFmpeg starts an input's timeline at its earliest packet of any stream, mapped or not:
-        # the parts' own audio, seeked to before zero, would delay the picture by its priming.
-        inputs = ["-copyts", *inputs, "-i", audio]
-        maps += ["-map", "1:a:0"]
-    elif profile.has_audio:
-        maps += ["-map", "0:a:0"]
-    args: list[str | Path] = [*inputs, *maps, "-c", "copy", "-map_metadata", "-1"]
-    reserve = faststart and profile.format == "mp4" and packets is not None
+
+    def run(muxing: list[str]) -> None:
+        copy: list[str | Path] = ["-c", "copy", "-map_metadata", "-1", *muxing, dest]
+        if not audio:
+            maps = ["-map", "0:v:0", *(["-map", "0:a:0"] if profile.has_audio else [])]
+            run_ffmpeg([*inputs, *maps, *copy], step="concat", timeout_s=timeout_s)
+            return
+        with joined_audio_pipe(audio, profile.audio_rate) as pipe:
+            # FFmpeg starts an input's timeline at its earliest packet of any stream, mapped or
+            # not: the parts' own audio, seeked to before zero, would delay the picture by its
+            # priming.
+            joined = ["-f", "nut", "-i", f"pipe:{pipe}", "-map", "0:v:0", "-map", "1:a:0"]
+            run_ffmpeg(
+                ["-copyts", *inputs, *joined, *copy],
+                step="concat",
+                timeout_s=timeout_s,
+                pass_fds=(pipe,),
+            )
+
     try:
-        if reserve:
-            moov = ["-moov_size", str(MOOV_BASE_BYTES + MOOV_BYTES_PER_PACKET * (packets or 0))]
+        if faststart and profile.format == "mp4" and packets is not None:
             try:
-                run_ffmpeg(
-                    [*args, *muxer_args(profile), *moov, dest], step="concat", timeout_s=timeout_s
-                )
+                moov = MOOV_BASE_BYTES + MOOV_BYTES_PER_PACKET * packets
+                run([*muxer_args(profile), "-moov_size", str(moov)])
                 return dest
             except FFmpegError as exc:
                 if "reserved_moov_size" not in exc.line:
                     raise
-        run_ffmpeg(
-            [*args, *muxer_args(profile, faststart=faststart), dest],
-            step="concat",
-            timeout_s=timeout_s,
-        )
+        run(muxer_args(profile, faststart=faststart))
     finally:
         listing.unlink(missing_ok=True)
     return dest

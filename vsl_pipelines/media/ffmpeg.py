@@ -42,8 +42,11 @@ def run_ffmpeg(
     step: str,
     timeout_s: float,
     clip: Path | str | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> float:
-    """Run `ffmpeg BASE_ARGS args`; return the seconds it took or raise naming step and clip."""
+    """Run `ffmpeg BASE_ARGS args`; return the seconds it took or raise naming step and clip.
+
+    `pass_fds`: descriptors FFmpeg inherits, read as `pipe:FD` inputs."""
     command = [ffmpeg_path(), *BASE_ARGS, *map(str, args)]
     started = time.perf_counter()
     try:
@@ -54,6 +57,7 @@ def run_ffmpeg(
             stderr=subprocess.PIPE,
             timeout=max(timeout_s, 0.1),
             check=False,
+            pass_fds=tuple(pass_fds),
         )
     except subprocess.TimeoutExpired as exc:
         raise FFmpegTimeout(step, f"killed after {timeout_s:.1f} s", clip=clip) from exc
