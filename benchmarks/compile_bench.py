@@ -1,17 +1,22 @@
 """Compile benchmarks: copy path vs bare FFmpeg concat, selective re-encode, memory, scaling.
 
-Run: python benchmarks/compile_bench.py [--quick] [--repeats N]   (figures go into docs/PERFORMANCE.md)
+Run: python benchmarks/compile_bench.py [--quick] [--repeats N] [--baseline DIR]
+(figures go into docs/PERFORMANCE.md). `--baseline DIR` times another engine beside this one,
+interleaved in the same run, in the copy-path and scaling sections: DIR holds its
+`vsl_pipelines/`, e.g. `git archive REV vsl_pipelines | tar -x -C DIR`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from vsl_pipelines.media.binaries import ffmpeg_path
@@ -49,23 +54,106 @@ def timed_compile(clips: list[Path], out: Path, **options: object) -> tuple[floa
     return time.perf_counter() - started, result
 
 
-def matching_vs_bare(work: Path, repeats: int, *, crf: int, tag: str) -> dict[str, object]:
+BASELINE_WORKER = """
+import json, sys, time
+from pathlib import Path
+import vsl_pipelines
+from vsl_pipelines.media.compile import compile_video
+from vsl_pipelines.media.options import CompileOptions
+print(json.dumps({"engine": vsl_pipelines.__file__}), flush=True)
+for line in sys.stdin:
+    job = json.loads(line)
+    started = time.perf_counter()
+    result = compile_video([Path(c) for c in job["clips"]], Path(job["out"]),
+                           CompileOptions(verify=False))
+    print(json.dumps({"seconds": time.perf_counter() - started, "timings": result.timings}),
+          flush=True)
+"""
+
+
+class Baseline:
+    """Another engine compiling in a process of its own, timed inside it as `timed_compile`
+    times ours (the process is started once, so neither pays for Python or imports)."""
+
+    def __init__(self, tree: Path) -> None:
+        env = {**os.environ, "PYTHONPATH": str(tree.resolve())}
+        # Started in the tree: `python -c` looks in its working folder before PYTHONPATH.
+        self.process = subprocess.Popen([sys.executable, "-c", BASELINE_WORKER], env=env,
+                                        cwd=tree, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True)  # fmt: skip
+        engine = json.loads(self._answer())["engine"]
+        if not engine.startswith(str(tree.resolve())):
+            raise SystemExit(f"--baseline {tree}: its Python imported {engine} instead")
+
+    def _answer(self) -> str:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise SystemExit("the baseline engine's process ended")
+        return line
+
+    def compile(self, clips: list[Path], out: Path) -> tuple[float, dict[str, float]]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"clips": [str(c) for c in clips], "out": str(out)}))
+        self.process.stdin.write("\n")
+        self.process.stdin.flush()
+        answer = json.loads(self._answer())
+        return answer["seconds"], answer["timings"]
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+def interleaved(runs: dict[str, Callable[[], float]], repeats: int) -> dict[str, list[float]]:
+    """Each run once per repeat, the order rotated each time (all see the same cache and load),
+    after one untimed run each (imports deferred to first use, the page cache)."""
+    names = list(runs)
+    for name in names:
+        runs[name]()
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for repeat in range(repeats):
+        shift = repeat % len(names)
+        for name in names[shift:] + names[:shift]:
+            seconds[name].append(runs[name]())
+    return seconds
+
+
+def matching_vs_bare(work: Path, repeats: int, *, crf: int, tag: str,
+                     baseline: Baseline | None = None) -> dict[str, object]:  # fmt: skip
     """3 x 6 s 1280x720 clips; crf 35 gives ~2.25 MB each (the issue's size), crf 26 ~4.8 MB."""
     clips = [make_clip(work / f"{tag}{i}.mp4", size="1280x720", seconds=6, tone=300 + i, crf=crf)
              for i in range(3)]  # fmt: skip
     size_mb = sum(c.stat().st_size for c in clips) / 1e6
-    bare, ours, probe, concat = [], [], [], []
-    for _ in range(repeats):  # interleaved so both see the same cache and load
-        bare.append(bare_concat(clips, work / "bare.mp4"))
+    steps: dict[str, list[dict[str, float]]] = {"ours": [], "baseline": []}
+
+    def ours() -> float:
         seconds, result = timed_compile(clips, work / "ours.mp4")
-        ours.append(seconds)
-        probe.append(result.timings["probe"])  # type: ignore[attr-defined]
-        concat.append(result.timings["concat"])  # type: ignore[attr-defined]
-    b, o = statistics.median(bare), statistics.median(ours)
-    return {"clips": 3, "input_mb": round(size_mb, 2), "repeats": repeats,
-            "bare_concat_s": round(b, 4), "compile_s": round(o, 4), "ratio": round(o / b, 3),
-            "compile_probe_s": round(statistics.median(probe), 4),
-            "compile_concat_s": round(statistics.median(concat), 4)}  # fmt: skip
+        steps["ours"].append(result.timings)  # type: ignore[attr-defined]
+        return seconds
+
+    def before() -> float:
+        assert baseline is not None
+        seconds, timings = baseline.compile(clips, work / "baseline.mp4")
+        steps["baseline"].append(timings)
+        return seconds
+
+    runs = {"bare": lambda: bare_concat(clips, work / "bare.mp4"), "ours": ours}
+    if baseline is not None:
+        runs["baseline"] = before
+    seconds = {name: statistics.median(times) for name, times in interleaved(runs, repeats).items()}
+    ours_steps, baseline_steps = steps["ours"][1:], steps["baseline"][1:]  # past the warm-up
+    b, o = seconds["bare"], seconds["ours"]
+    report = {"clips": 3, "input_mb": round(size_mb, 2), "repeats": repeats,
+              "bare_concat_s": round(b, 4), "compile_s": round(o, 4), "ratio": round(o / b, 3),
+              "compile_probe_s": round(statistics.median(t["probe"] for t in ours_steps), 4),
+              "compile_concat_s": round(statistics.median(t["concat"] for t in ours_steps), 4)}  # fmt: skip
+    if baseline is not None:
+        before_s = seconds["baseline"]
+        report |= {"baseline_compile_s": round(before_s, 4), "baseline_ratio": round(before_s / b, 3),
+                   "baseline_concat_s": round(statistics.median(t["concat"] for t in baseline_steps), 4)}  # fmt: skip
+    return report
 
 
 def bare_reencode(clips: list[Path], out: Path, size: str) -> float:
@@ -135,14 +223,30 @@ def peak_memory(work: Path, total_mb: int) -> dict[str, object]:
             "seconds": round(time.perf_counter() - started, 2)}  # fmt: skip
 
 
-def scaling(work: Path, counts: list[int]) -> list[dict[str, object]]:
+def scaling(work: Path, counts: list[int], repeats: int,
+            baseline: Baseline | None = None) -> list[dict[str, object]]:  # fmt: skip
     clip = make_clip(work / "tiny.mp4", size="320x180", seconds=1, tone=700)
     rows = []
     for count in counts:
-        seconds, result = timed_compile([clip] * count, work / f"n{count}.mp4")
-        rows.append({"clips": count, "input_mb": round(count * clip.stat().st_size / 1e6, 2),
-                     "compile_s": round(seconds, 3),
-                     "probe_s": result.timings["probe"], "concat_s": result.timings["concat"]})  # type: ignore[attr-defined]  # fmt: skip
+        clips = [clip] * count
+        results: list[dict[str, float]] = []
+
+        def ours(clips: list[Path] = clips, results: list[dict[str, float]] = results) -> float:
+            seconds, result = timed_compile(clips, work / "n.mp4")
+            results.append(result.timings)  # type: ignore[attr-defined]
+            return seconds
+
+        runs: dict[str, Callable[[], float]] = {"ours": ours}
+        if baseline is not None:
+            runs["baseline"] = lambda clips=clips: baseline.compile(clips, work / "b.mp4")[0]  # type: ignore[misc]
+        seconds = {name: statistics.median(t) for name, t in interleaved(runs, repeats).items()}
+        row = {"clips": count, "input_mb": round(count * clip.stat().st_size / 1e6, 2),
+               "repeats": repeats, "compile_s": round(seconds["ours"], 3),
+               "probe_s": round(statistics.median(t["probe"] for t in results[1:]), 3),
+               "concat_s": round(statistics.median(t["concat"] for t in results[1:]), 3)}  # fmt: skip
+        if baseline is not None:
+            row["baseline_compile_s"] = round(seconds["baseline"], 3)
+        rows.append(row)
     return rows
 
 
@@ -150,20 +254,26 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="skip the 1 GB memory run")
     parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument("--baseline", type=Path, help="a tree holding another vsl_pipelines/")
     args = parser.parse_args()
+    baseline = Baseline(args.baseline) if args.baseline else None
     with tempfile.TemporaryDirectory(prefix="vsl-bench-") as tmp:
         work = Path(tmp)
-        report: dict[str, object] = {
-            "matching_vs_bare_2.3mb": matching_vs_bare(work, args.repeats, crf=35, tag="s"),
-            "matching_vs_bare_4.8mb": matching_vs_bare(work, args.repeats, crf=26, tag="m"),
-        }
         repeats = max(3, args.repeats // 4)
+        report: dict[str, object] = {
+            "matching_vs_bare_2.3mb": matching_vs_bare(work, args.repeats, crf=35, tag="s",
+                                                       baseline=baseline),
+            "matching_vs_bare_4.8mb": matching_vs_bare(work, args.repeats, crf=26, tag="m",
+                                                       baseline=baseline),
+        }  # fmt: skip
         report["one_mismatch_in_ten"] = one_in_ten(work, repeats)
         report["one_mismatch_in_ten_audio_too"] = one_in_ten(work, repeats, odd_rate=44100)
         report["peak_memory"] = [
             peak_memory(work, mb) for mb in ([10, 100] if args.quick else [10, 100, 1000])
         ]
-        report["scaling"] = scaling(work, [10, 100, 500])
+        report["scaling"] = scaling(work, [10, 100, 500], repeats, baseline)
+    if baseline is not None:
+        baseline.close()
     print(json.dumps(report, indent=2))
 
 
