@@ -41,7 +41,7 @@ def join_by_concat(work: CompileWork) -> None:
     ext = PART_SUFFIX.get(profile.format, ".mp4")
     started = time.perf_counter()
     header = _copied_parameter_sets(work)
-    # MP4 audio is joined on its own, packet by packet (`concat.join_audio`); parts then hold
+    # MP4 audio is joined on its own, packet by packet (`concat.joined_audio_pipe`); parts hold
     # only what was encoded, and the pictures and sounds copied come from the clips themselves.
     joined_audio = profile.format == "mp4" and profile.has_audio
     parts: list[tuple[Path, float]] = []

@@ -1,6 +1,6 @@
 """Decides, before any work, the output profile and per clip what is copied or re-encoded and why.
 
-The plan is pure data from probes and options; `compile.py` carries it out.
+The plan is pure data from probes and options; `compile.py` and `joins.py` carry it out.
 """
 
 from __future__ import annotations
