@@ -392,10 +392,10 @@ def run_demo(
                 adhoc_status = _get_json(f"{settings.service_url}/api/status/{adhoc['jobId']}")
             with db.connect() as conn:
                 row = script_row(conn, script_id)
-                status = row["status"]
+                status = row.status
                 if status == "failed":
                     raise LaunchError(
-                        f"script {script_id} failed: {row.get('error') or 'see the Dagster UI'}"
+                        f"script {script_id} failed: {row.error or 'see the Dagster UI'}"
                     )
                 for item in review_queue(conn, script_id):
                     decide(

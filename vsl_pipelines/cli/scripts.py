@@ -57,8 +57,8 @@ def scripts_list() -> None:
     if not rows:
         click.echo("no scripts stored; add one with `vsl scripts add FILE`")
     for r in rows:
-        budget = f"${float(r['budget_usd']):.2f}" if r["budget_usd"] is not None else "-"
-        click.echo(f"{r['id']:<28}{r['status']:<12}budget {budget:<10}{r['title']}")
+        budget = f"${float(r.budget_usd):.2f}" if r.budget_usd is not None else "-"
+        click.echo(f"{r.id:<28}{r.status:<12}budget {budget:<10}{r.title}")
 
 
 @scripts.command("show")

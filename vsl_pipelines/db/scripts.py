@@ -3,12 +3,71 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from vsl_pipelines.db.connection import Conn
+from vsl_pipelines.db.connection import Conn, fetch_all, fetch_one
 from vsl_pipelines.domain.script import Script
 
 STATUSES = ("queued", "generating", "review", "compiling", "compiled", "failed")
+
+
+@dataclass(frozen=True)
+class ScriptRow:
+    """A `scripts` row, its columns in the table's order."""
+
+    id: str
+    title: str
+    budget_usd: Decimal | None
+    document: dict[str, Any]
+    source_path: str | None
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    checked_at: datetime | None
+    error: str | None
+    attempt_rounds: int
+
+
+@dataclass(frozen=True)
+class ScriptListing:
+    """What a list of scripts shows of each."""
+
+    id: str
+    title: str
+    status: str
+    error: str | None
+    budget_usd: Decimal | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ScriptSummary:
+    """A script as the studio's list shows it: how many sections need a keyframe (all need a
+    clip) and have it for their current take, the estimated spend and the last change."""
+
+    id: str
+    title: str
+    status: str
+    error: str | None
+    budget_usd: Decimal | None
+    created_at: datetime
+    sections: int
+    keyframes: int
+    keyframes_done: int
+    clips_done: int
+    spent_usd: Decimal
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class AttemptRound:
+    """A failed script granted another round of attempts: its round now."""
+
+    id: str
+    attempt_rounds: int
 
 
 class ScriptExists(ValueError):
@@ -51,18 +110,20 @@ def load_stored_script(conn: Conn, script_id: str) -> Script:
     return Script.model_validate(row["document"])
 
 
-def script_row(conn: Conn, script_id: str) -> dict[str, Any]:
-    row = conn.execute("SELECT * FROM scripts WHERE id = %s", (script_id,)).fetchone()
+def script_row(conn: Conn, script_id: str) -> ScriptRow:
+    row = fetch_one(conn, ScriptRow, "SELECT * FROM scripts WHERE id = %s", (script_id,))
     if row is None:
         raise ScriptNotFound(script_id)
     return row
 
 
-def list_scripts(conn: Conn) -> list[dict[str, Any]]:
-    return conn.execute(
+def list_scripts(conn: Conn) -> list[ScriptListing]:
+    return fetch_all(
+        conn,
+        ScriptListing,
         "SELECT id, title, status, error, budget_usd, created_at FROM scripts"
-        " ORDER BY created_at, id"
-    ).fetchall()
+        " ORDER BY created_at, id",
+    )
 
 
 def script_ids(conn: Conn, statuses: tuple[str, ...] = STATUSES) -> list[str]:
@@ -98,14 +159,16 @@ def fail_script(conn: Conn, script_id: str, error: str) -> bool:
     return row is not None
 
 
-def grant_attempt_round(conn: Conn, script_id: str) -> dict[str, Any] | None:
+def grant_attempt_round(conn: Conn, script_id: str) -> AttemptRound | None:
     """A failed script back to generating with one more round of attempts; None if not failed."""
-    return conn.execute(
+    return fetch_one(
+        conn,
+        AttemptRound,
         "UPDATE scripts SET status = 'generating', error = NULL,"
         " attempt_rounds = attempt_rounds + 1, checked_at = NULL, updated_at = now()"
         " WHERE id = %s AND status = 'failed' RETURNING id, attempt_rounds",
         (script_id,),
-    ).fetchone()
+    )
 
 
 def sections_of(conn: Conn, script_id: str) -> list[dict[str, Any]]:
@@ -165,11 +228,13 @@ def generating_among(conn: Conn, script_ids: list[str]) -> list[str]:
     return [sid for sid in script_ids if sid in found]
 
 
-def script_summaries(conn: Conn) -> list[dict[str, Any]]:
+def script_summaries(conn: Conn) -> list[ScriptSummary]:
     """Every script, newest first, with what the studio's list shows: how many sections need
     each stage and have it for their current take, the estimated spend (every prediction
     created), and the last change to it, its jobs or its compilations. One statement."""
-    return conn.execute(
+    return fetch_all(
+        conn,
+        ScriptSummary,
         """
         WITH wanted AS (
             SELECT script_id, count(*) AS sections,
@@ -203,5 +268,5 @@ def script_summaries(conn: Conn) -> list[dict[str, Any]]:
         LEFT JOIN spent p ON p.script_id = s.id
         LEFT JOIN compiled c ON c.script_id = s.id
         ORDER BY s.created_at DESC, s.id
-        """
-    ).fetchall()
+        """,
+    )

@@ -154,7 +154,7 @@ def collect_stage(
     report = CollectReport(stage=stage)
     with db.connect() as conn:
         row = script_rows.script_row(conn, script_id)
-        report.script_status, report.script_error = row["status"], row["error"]
+        report.script_status, report.script_error = row.status, row.error
         sections = script_rows.sections_of(conn, script_id)
         current = {s["id"]: s["current_take"] for s in sections}
         # Each job against its own take: a narration has its own (`narration_take`).

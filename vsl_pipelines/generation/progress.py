@@ -210,7 +210,7 @@ def next_runs(db: Database, script_id: str) -> list[NextRun]:
     for job in jobs:
         by_stage[job["stage"]].append(job)
 
-    exhausted = exhausted_attempts(jobs, row["attempt_rounds"])
+    exhausted = exhausted_attempts(jobs, row.attempt_rounds)
     if exhausted:
         with db.connect() as conn:
             script_rows.fail_script(conn, script_id, failure_reason(exhausted))

@@ -63,10 +63,10 @@ def script_status(conn: Conn, script_id: str) -> dict[str, Any]:
     compilation = compilation_rows.latest_compilation(conn, script_id)
     return {
         "script_id": script_id,
-        "title": row["title"],
-        "status": row["status"],
-        "error": row["error"],
-        "budget_usd": float(row["budget_usd"]) if row["budget_usd"] is not None else None,
+        "title": row.title,
+        "status": row.status,
+        "error": row.error,
+        "budget_usd": float(row.budget_usd) if row.budget_usd is not None else None,
         "estimated_cost_usd": round(job_rows.committed_cost_usd(jobs), 4),
         "soundtrack": [
             {"take": t.take, "key": t.media_key} for t in takes if t.stage == "soundtrack"
@@ -95,10 +95,10 @@ def retry_script(conn: Conn, script_id: str) -> dict[str, Any]:
     row = script_rows.script_row(conn, script_id)
     granted = script_rows.grant_attempt_round(conn, script_id)
     if granted is None:
-        raise NotFailed(f"script {script_id!r} is {row['status']}, not failed; nothing to retry")
+        raise NotFailed(f"script {script_id!r} is {row.status}, not failed; nothing to retry")
     return {
         "script_id": script_id,
         "status": "generating",
-        "attempt_round": granted["attempt_rounds"],
-        "retrying_after": row["error"],
+        "attempt_round": granted.attempt_rounds,
+        "retrying_after": row.error,
     }

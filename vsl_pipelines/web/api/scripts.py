@@ -45,11 +45,11 @@ def list_scripts(config: ConfigDep) -> list[dict[str, Any]]:
         rows = script_rows.list_scripts(conn)
     return [
         {
-            "script_id": r["id"],
-            "title": r["title"],
-            "status": r["status"],
-            "budget_usd": float(r["budget_usd"]) if r["budget_usd"] is not None else None,
-            "created_at": r["created_at"].isoformat(),
+            "script_id": r.id,
+            "title": r.title,
+            "status": r.status,
+            "budget_usd": float(r.budget_usd) if r.budget_usd is not None else None,
+            "created_at": r.created_at.isoformat(),
         }
         for r in rows
     ]

@@ -87,7 +87,7 @@ def waiting_takes(
     voice (a narration's), the note on the take before it; a voiced section's items carry how
     it sounds (`Voice`)."""
     queue = review_queue(conn, script_id)
-    titles = {r["id"]: r["title"] for r in script_rows.list_scripts(conn)}
+    titles = {r.id: r.title for r in script_rows.list_scripts(conn)}
     queued_scripts = list(dict.fromkeys(item["script"] for item in queue))
     sections = {
         (sid, s["id"]): s for sid in queued_scripts for s in script_rows.sections_of(conn, sid)

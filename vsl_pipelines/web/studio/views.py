@@ -52,19 +52,19 @@ class ScriptSummary:
 def script_list(conn: Conn, status: str | None) -> list[ScriptSummary]:
     return [
         ScriptSummary(
-            id=row["id"],
-            title=row["title"],
-            status=row["status"],
-            error=row["error"],
-            sections=row["sections"],
-            keyframes=(row["keyframes_done"], row["keyframes"]),
-            clips=(row["clips_done"], row["sections"]),
-            spent_usd=float(row["spent_usd"]),
-            budget_usd=float(row["budget_usd"]) if row["budget_usd"] is not None else None,
-            updated_at=row["updated_at"],
+            id=row.id,
+            title=row.title,
+            status=row.status,
+            error=row.error,
+            sections=row.sections,
+            keyframes=(row.keyframes_done, row.keyframes),
+            clips=(row.clips_done, row.sections),
+            spent_usd=float(row.spent_usd),
+            budget_usd=float(row.budget_usd) if row.budget_usd is not None else None,
+            updated_at=row.updated_at,
         )
         for row in script_rows.script_summaries(conn)
-        if status is None or row["status"] == status
+        if status is None or row.status == status
     ]
 
 
@@ -226,10 +226,10 @@ def script_page(
     spoken = approval_rows.latest_decisions(conn, script_id, "narration")
     page = ScriptPage(
         id=script_id,
-        title=row["title"],
-        status=row["status"],
-        error=row["error"],
-        budget_usd=float(row["budget_usd"]) if row["budget_usd"] is not None else None,
+        title=row.title,
+        status=row.status,
+        error=row.error,
+        budget_usd=float(row.budget_usd) if row.budget_usd is not None else None,
         spent_usd=round(job_rows.committed_cost_usd(jobs), 4),
         output=script.output.model_dump(exclude_none=True),
     )
