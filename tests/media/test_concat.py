@@ -47,6 +47,15 @@ def test_concat_list_starts_each_part_at_its_picture(tmp_path):
     assert "'\\''s.mp4" in lines[4]
 
 
+def test_an_mp4_part_is_opened_without_read_ahead(make_clip, tmp_path):
+    """Its moov lists the streams, so the concat demuxer need not decode its first frames to
+    learn them; a part in another container is opened as FFmpeg would."""
+    parts = [(make_clip(), 1.0), (make_clip(codec="vp9"), 1.0)]
+    lines = write_concat_list(parts, tmp_path / "l").read_text().splitlines()
+    assert lines[2:5] == ["option probesize 32", "inpoint 0.000000", "duration 1.000000"]
+    assert lines[5:] == [f"file '{parts[1][0]}'", "inpoint 0.000000", "duration 1.000000"]
+
+
 def test_audio_is_joined_back_to_back_without_priming(make_clip, tmp_path):
     """Each part from its first shown packet (the AAC priming packet its edit list hides is
     left out), a packet kept while most of it falls inside the part, timestamps back to back:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from vsl_pipelines.logs import get_logger
@@ -43,27 +43,36 @@ def run_ffmpeg(
     timeout_s: float,
     clip: Path | str | None = None,
     pass_fds: Sequence[int] = (),
+    feed: Callable[[], None] | None = None,
 ) -> float:
     """Run `ffmpeg BASE_ARGS args`; return the seconds it took or raise naming step and clip.
 
-    `pass_fds`: descriptors FFmpeg inherits, read as `pipe:FD` inputs."""
+    `pass_fds`: descriptors FFmpeg inherits, read as `pipe:FD` inputs; `feed`, called once
+    FFmpeg runs, starts what writes into them (started before, a Python thread would hold up
+    the spawn, which takes the GIL)."""
     command = [ffmpeg_path(), *BASE_ARGS, *map(str, args)]
     started = time.perf_counter()
-    try:
-        completed = subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            timeout=max(timeout_s, 0.1),
-            check=False,
-            pass_fds=tuple(pass_fds),
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise FFmpegTimeout(step, f"killed after {timeout_s:.1f} s", clip=clip) from exc
+    with subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        pass_fds=tuple(pass_fds),
+    ) as process:
+        try:
+            if feed is not None:
+                feed()
+            _, err = process.communicate(timeout=max(timeout_s, 0.1))
+        except subprocess.TimeoutExpired as exc:
+            process.kill()
+            process.wait()
+            raise FFmpegTimeout(step, f"killed after {timeout_s:.1f} s", clip=clip) from exc
+        except BaseException:
+            process.kill()
+            raise
     elapsed = time.perf_counter() - started
-    stderr = completed.stderr.decode("utf-8", "replace")
-    if completed.returncode != 0:
-        raise FFmpegError(step, last_error_line(stderr), clip=clip, returncode=completed.returncode)
+    stderr = err.decode("utf-8", "replace")
+    if process.returncode != 0:
+        raise FFmpegError(step, last_error_line(stderr), clip=clip, returncode=process.returncode)
     log.debug("ffmpeg %s done", step, extra={"fields": {"seconds": round(elapsed, 3)}})
     return elapsed

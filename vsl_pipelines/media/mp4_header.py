@@ -15,6 +15,12 @@ SAMPLE_ENTRY_FIELDS = 78  # VisualSampleEntry bytes between the box header and i
 PADDING_TYPES = {b"free", b"skip"}
 
 
+def starts_with_ftyp(path: Path) -> bool:
+    """An MP4 (ISO BMFF) file: its first box is ftyp, and its moov describes every stream."""
+    with path.open("rb") as handle:
+        return handle.read(8)[4:] == b"ftyp"
+
+
 def _boxes(buf: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
     """(type, offset, size) of the boxes laid end to end in buf[start:end]; 32-bit sizes only."""
     pos = start

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from vsl_pipelines.media.avcc import has_idr
 from vsl_pipelines.media.errors import MediaError
+from vsl_pipelines.media.mp4_header import starts_with_ftyp
 
 MediaKind = Literal["video", "image", "audio"]
 MP4_FAMILY = "mov,mp4,m4a,3gp,3g2,mj2"
@@ -113,7 +114,7 @@ def probe_media(path: Path | str, *, check: bool = True) -> MediaProbe:
     size = path.stat().st_size
     if size == 0:
         raise MediaError("empty file (0 bytes)", path)
-    quick = check and size >= QUICK_MIN_BYTES and _starts_with_ftyp(path)
+    quick = check and size >= QUICK_MIN_BYTES and starts_with_ftyp(path)
     options = QUICK_MP4 if quick else SINGLE_THREAD
     try:
         container = av.open(str(path), metadata_errors="ignore", options=options)
@@ -124,11 +125,6 @@ def probe_media(path: Path | str, *, check: bool = True) -> MediaProbe:
             return _probe_open(path, size, container, check, quick)
         except av.FFmpegError as exc:
             raise MediaError(f"corrupt or truncated media ({_reason(exc)})", path) from exc
-
-
-def _starts_with_ftyp(path: Path) -> bool:
-    with path.open("rb") as handle:
-        return handle.read(8)[4:] == b"ftyp"
 
 
 def _reason(exc: BaseException) -> str:
