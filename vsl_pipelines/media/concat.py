@@ -100,8 +100,9 @@ def joined_audio_pipe(
     The writer's failure is raised when FFmpeg succeeded (the audio it read ended early) and
     when it is why FFmpeg failed; a broken pipe after FFmpeg failed leaves FFmpeg's error."""
     read, write = os.pipe()
-    with suppress(OSError):  # a narrower pipe only costs time (pipe-max-size, non-Linux)
-        fcntl.fcntl(write, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
+    if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux
+        with suppress(OSError):  # above pipe-max-size: a narrower pipe only costs time
+            fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
     sink = open(write, "wb", buffering=0)  # noqa: SIM115 -- closed by the writer thread
     failed: list[BaseException] = []
 
