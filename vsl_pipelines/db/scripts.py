@@ -44,16 +44,11 @@ class ScriptListing:
 
 
 @dataclass(frozen=True)
-class ScriptSummary:
-    """A script as the studio's list shows it: how many sections need a keyframe (all need a
-    clip) and have it for their current take, the estimated spend and the last change."""
+class ScriptSummary(ScriptListing):
+    """A script as the studio's list shows it: the listing, plus how many sections need a
+    keyframe (all need a clip) and have it for their current take, the estimated spend and the
+    last change."""
 
-    id: str
-    title: str
-    status: str
-    error: str | None
-    budget_usd: Decimal | None
-    created_at: datetime
     sections: int
     keyframes: int
     keyframes_done: int
