@@ -154,8 +154,8 @@ def run(url: str, jobs: int, seconds: int) -> None:
                     model_input={"prompt": f"p{i}"},
                     estimated_cost_usd=0.003,
                 )
-                attach_prediction(conn, row["id"], {"id": f"pred-{i}", "status": "processing"})
-                ids.append(str(row["public_id"]))
+                attach_prediction(conn, row.id, {"id": f"pred-{i}", "status": "processing"})
+                ids.append(str(row.public_id))
         _, key = create_key(Database(url), "bench", user_id="bench", rate_per_minute=100_000)
         id_file = work / "ids.txt"
         id_file.write_text("\n".join(ids) + "\n")

@@ -60,15 +60,15 @@ def test_a_rejected_take_is_generated_again_and_compiled(flow: Flow, stored_scri
 
     flow.drive(lambda: hook_has_second_clip(flow))
     with flow.db.connect() as conn:
-        hook_jobs = [j for j in job_rows.all_jobs(conn, SCRIPT) if j["section_id"] == "hook"]
+        hook_jobs = [j for j in job_rows.all_jobs(conn, SCRIPT) if j.section_id == "hook"]
         queue = review_queue(conn, SCRIPT)
         take_two = take_rows.take_of(conn, SCRIPT, "hook", "clip", 2)
-    [keyframe] = [j for j in hook_jobs if j["stage"] == "keyframe" and j["take"] == 2]
-    assert keyframe["input"]["prompt"] == "a new prompt"
-    assert keyframe["input"]["seed"] == 7
-    [clip] = [j for j in hook_jobs if j["stage"] == "clip" and j["take"] == 2]
-    assert clip["status"] == "succeeded" and clip["input"]["seed"] == 7
-    assert clip["input"]["input_image"].endswith("hook/keyframe-v2.png")
+    [keyframe] = [j for j in hook_jobs if j.stage == "keyframe" and j.take == 2]
+    assert keyframe.input["prompt"] == "a new prompt"
+    assert keyframe.input["seed"] == 7
+    [clip] = [j for j in hook_jobs if j.stage == "clip" and j.take == 2]
+    assert clip.status == "succeeded" and clip.input["seed"] == 7
+    assert clip.input["input_image"].endswith("hook/keyframe-v2.png")
     assert len(hook_jobs) == 4, "take 1 and take 2, a keyframe and a clip each"
     assert take_two is not None and take_two.media_key.endswith("hook/clip-v2.mp4")
     for key in first_keys:
@@ -105,13 +105,12 @@ def failed_and_retried(flow: Flow) -> tuple[dict, dict]:
     """The job the sandbox failed and its second attempt."""
     with flow.db.connect() as conn:
         jobs = job_rows.all_jobs(conn, SCRIPT)
-    [failed] = [j for j in jobs if j["status"] == "failed"]
+    [failed] = [j for j in jobs if j.status == "failed"]
     [retried] = [
         j
         for j in jobs
-        if (j["section_id"], j["stage"], j["take"])
-        == (failed["section_id"], failed["stage"], failed["take"])
-        and j["attempt"] == 2
+        if (j.section_id, j.stage, j.take) == (failed.section_id, failed.stage, failed.take)
+        and j.attempt == 2
     ]
     return failed, retried
 
@@ -143,12 +142,12 @@ def test_a_failed_prediction_is_resubmitted_as_attempt_2(flow: Flow, stored_scri
     flow.drive(lambda: flow.status(SCRIPT) == "review")
 
     failed, retried = failed_and_retried(flow)
-    assert failed["attempt"] == 1 and retried["status"] == "succeeded"
-    assert retried["prediction_id"] != failed["prediction_id"]
-    assert retried["input"] == failed["input"], "the retry asks for the same take"
+    assert failed.attempt == 1 and retried.status == "succeeded"
+    assert retried.prediction_id != failed.prediction_id
+    assert retried.input == failed.input, "the retry asks for the same take"
     reasons = [run.dagster_run.tags.get("vsl/reason", "") for run in flow.runs]
     assert any(reason.endswith("to resubmit") for reason in reasons), reasons
-    assert check_evaluations(flow, failed["stage"]), f"no {NO_FAILED} evaluation"
+    assert check_evaluations(flow, failed.stage), f"no {NO_FAILED} evaluation"
     with flow.db.connect() as conn:
         assert [q["section"] for q in review_queue(conn, SCRIPT)] == ["hook", "offer", "close"]
 
@@ -158,7 +157,7 @@ def test_a_failed_prediction_fails_the_stage_check(flow: Flow, stored_script: Sc
     start(flow)
     flow.drive(retry_collected(flow))  # later runs of the stage cannot see the failure any more
     failed, _ = failed_and_retried(flow)
-    evaluations = check_evaluations(flow, failed["stage"])
+    evaluations = check_evaluations(flow, failed.stage)
     assert any(not e.passed for e in evaluations), [e.passed for e in evaluations]
 
 
@@ -173,7 +172,7 @@ def test_a_prediction_out_of_attempts_fails_the_script_until_retried(
         jobs = job_rows.all_jobs(conn, SCRIPT)
     assert state["status"] == "failed"
     assert "after 3 attempts" in state["error"], state["error"]
-    assert max(j["attempt"] for j in jobs) == 3, "no fourth attempt without an operator"
+    assert max(j.attempt for j in jobs) == 3, "no fourth attempt without an operator"
     # The Dagster UI shows it too: the collecting run that reported the last failures.
     metadata = [
         event.materialization.metadata
@@ -197,7 +196,7 @@ def test_a_prediction_out_of_attempts_fails_the_script_until_retried(
     flow.drive(lambda: flow.status(SCRIPT) == "review")
     with flow.db.connect() as conn:
         assert script_status(conn, SCRIPT)["error"] is None
-        assert max(j["attempt"] for j in job_rows.all_jobs(conn, SCRIPT)) == 4
+        assert max(j.attempt for j in job_rows.all_jobs(conn, SCRIPT)) == 4
 
 
 NARRATED = "spring-launch-narrated"
@@ -205,7 +204,7 @@ NARRATED = "spring-launch-narrated"
 
 def jobs_per_stage(flow: Flow) -> Counter[tuple[str, str]]:
     with flow.db.connect() as conn:
-        return Counter((j["section_id"], j["stage"]) for j in job_rows.all_jobs(conn, NARRATED))
+        return Counter((j.section_id, j.stage) for j in job_rows.all_jobs(conn, NARRATED))
 
 
 def retakes_stored(flow: Flow) -> bool:
@@ -257,12 +256,10 @@ def test_a_rejected_narration_is_spoken_again_and_nothing_else(
         ).fetchall()}  # fmt: skip
         queue = review_queue(conn, NARRATED)
         spoken = take_rows.take_of(conn, NARRATED, "hook", "narration", 2)
-    [voice] = [
-        j for j in jobs if (j["section_id"], j["stage"], j["take"]) == ("hook", "narration", 2)
-    ]
-    assert voice["input"]["text"] == words
-    assert voice["input"]["speed"] == 1.3 and voice["input"]["voice"] == "af_bella"
-    assert voice["collected_at"] is not None and spoken is not None
+    [voice] = [j for j in jobs if (j.section_id, j.stage, j.take) == ("hook", "narration", 2)]
+    assert voice.input["text"] == words
+    assert voice.input["speed"] == 1.3 and voice.input["voice"] == "af_bella"
+    assert voice.collected_at is not None and spoken is not None
     assert spoken.media_key.endswith("hook/narration-v2.wav")
     assert (sections["hook"]["current_take"], sections["hook"]["narration_take"]) == (1, 2)
     assert (sections["close"]["current_take"], sections["close"]["narration_take"]) == (2, 1)

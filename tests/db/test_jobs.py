@@ -22,14 +22,14 @@ def _job(conn, take: int = 1) -> dict:
 def test_attempts_count_up_per_take(database_url: str, stored_script: Script) -> None:
     with connect(database_url) as conn:
         first, second, other_take = _job(conn), _job(conn), _job(conn, take=2)
-    assert (first["attempt"], second["attempt"], other_take["attempt"]) == (1, 2, 1)
-    assert first["status"] == "creating"
+    assert (first.attempt, second.attempt, other_take.attempt) == (1, 2, 1)
+    assert first.status == "creating"
 
 
 def test_status_never_moves_backwards(database_url: str, stored_script: Script) -> None:
     with connect(database_url) as conn:
         job = _job(conn)
-        job_rows.attach_prediction(conn, job["id"], {"id": "p1", "status": "starting"})
+        job_rows.attach_prediction(conn, job.id, {"id": "p1", "status": "starting"})
         done = {
             "id": "p1",
             "status": "succeeded",
@@ -41,7 +41,7 @@ def test_status_never_moves_backwards(database_url: str, stored_script: Script) 
         assert not job_rows.apply_prediction(conn, {"id": "p1", "status": "processing"})
         assert not job_rows.apply_prediction(conn, done)  # a duplicate changes nothing
         assert not job_rows.apply_prediction(conn, {"id": "unknown", "status": "succeeded"})
-        row = conn.execute("SELECT * FROM jobs WHERE id = %s", (job["id"],)).fetchone()
+        row = conn.execute("SELECT * FROM jobs WHERE id = %s", (job.id,)).fetchone()
     assert row["status"] == "succeeded"
     assert row["output"] == ["http://x/a.png"]
     assert row["predict_time_s"] == 1.5
@@ -51,10 +51,10 @@ def test_status_never_moves_backwards(database_url: str, stored_script: Script) 
 def test_latest_jobs_keeps_newest_attempt(database_url: str, stored_script: Script) -> None:
     with connect(database_url) as conn:
         first = _job(conn)
-        job_rows.mark(conn, first["id"], "failed", error="boom")
+        job_rows.mark(conn, first.id, "failed", error="boom")
         second = _job(conn)
         latest = job_rows.latest_jobs(conn, "spring-launch", "keyframe")
-    assert [j["id"] for j in latest] == [second["id"]]
+    assert [j.id for j in latest] == [second.id]
 
 
 def test_a_script_id_is_stored_once(database_url: str, stored_script: Script) -> None:

@@ -58,7 +58,7 @@ def test_an_expired_output_is_flagged_and_resubmitted(
     assert report.takes == [] and len(report.expired) == 1
     with db.connect() as conn:
         [job] = job_rows.latest_jobs(conn, "spring-launch", "soundtrack")
-    assert job["status"] == "expired" and "gone" in job["error"]
+    assert job.status == "expired" and "gone" in job.error
     assert [r.step for r in next_runs(db, "spring-launch")] == ["requests"]
 
     sandbox.knobs.output_ttl_s = 3600

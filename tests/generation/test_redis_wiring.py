@@ -41,14 +41,14 @@ def test_creates_take_permits_and_statuses_reach_redis(
     assert server.zcard(f"{redis_prefix}rate:create") == 3, "one create permit per prediction"
 
     jobs = wait_for_jobs(db, client, "spring-launch", "keyframe")
-    submitted = [cache.get(str(job["public_id"])) for job in jobs]
+    submitted = [cache.get(str(job.public_id)) for job in jobs]
     assert [d["status"] if d else None for d in submitted] == ["pending"] * 3
     with db.connect() as conn:
         conn.execute("UPDATE jobs SET status = 'processing'")  # so the webhooks move them forward
-    bodies = [json.dumps(client.get(job["prediction_id"])) for job in jobs]
+    bodies = [json.dumps(client.get(job.prediction_id)) for job in jobs]
     assert apply_events(db, bodies + bodies, layers) == {"spring-launch"}
     # Succeeded but not yet collected: still processing for a client.
     for job in jobs:
-        entry = cache.get(str(job["public_id"]))
+        entry = cache.get(str(job.public_id))
         assert entry is not None
-        assert (entry["status"], entry["predictionId"]) == ("processing", job["prediction_id"])
+        assert (entry["status"], entry["predictionId"]) == ("processing", job.prediction_id)

@@ -41,12 +41,12 @@ def test_keyframes_are_submitted_once(
     again = submission.submit("spring-launch", "keyframe")
     assert again.count == 0 and again.skipped_active + again.skipped_done == 3
     jobs = _jobs(db)
-    assert len(jobs) == 3 and all(j["prediction_id"] for j in jobs)
+    assert len(jobs) == 3 and all(j.prediction_id for j in jobs)
     remote = _sandbox_predictions(prediction_client)
-    assert sorted(p["id"] for p in remote) == sorted(j["prediction_id"] for j in jobs)
-    hook = next(j for j in jobs if j["section_id"] == "hook")
-    assert hook["input"]["prompt"].startswith("a tired parent")
-    assert hook["input"]["aspect_ratio"] == "16:9" and isinstance(hook["input"]["seed"], int)
+    assert sorted(p["id"] for p in remote) == sorted(j.prediction_id for j in jobs)
+    hook = next(j for j in jobs if j.section_id == "hook")
+    assert hook.input["prompt"].startswith("a tired parent")
+    assert hook.input["aspect_ratio"] == "16:9" and isinstance(hook.input["seed"], int)
     with db.connect() as conn:
         status = conn.execute("SELECT status FROM scripts").fetchone()["status"]
     assert status == "generating"
@@ -111,7 +111,7 @@ def test_a_crash_between_reservation_and_creation_is_recovered(
     report = submission.submit("spring-launch", "soundtrack")
     assert len(report.recovered) == 1 and report.submitted == []
     assert len(_sandbox_predictions(prediction_client)) == 1
-    assert _jobs(db)[0]["prediction_id"] == report.recovered[0]["prediction_id"]
+    assert _jobs(db)[0].prediction_id == report.recovered[0]["prediction_id"]
 
 
 def test_over_budget_submits_nothing(
@@ -143,8 +143,8 @@ def test_a_refused_create_fails_the_job_with_a_clear_error(
     with pytest.raises(PredictionCreateError, match="failed 6 times"):
         submission.submit("spring-launch", "soundtrack")
     [job] = _jobs(db)
-    assert job["status"] == "failed" and "r8_" not in (job["error"] or "")
+    assert job.status == "failed" and "r8_" not in (job.error or "")
     sandbox.knobs.error_next = 0
     retry = submission.submit("spring-launch", "soundtrack")
     assert len(retry.submitted) == 1
-    assert [j["attempt"] for j in _jobs(db)] == [1, 2]
+    assert [j.attempt for j in _jobs(db)] == [1, 2]

@@ -47,9 +47,9 @@ def spent(db: Database, stored_script: Script) -> Database:
             model_input={"prompt": "x"},
             estimated_cost_usd=0.01,
         )
-        job_rows.attach_prediction(conn, adhoc["id"], {"id": "p-adhoc", "status": "succeeded"})
+        job_rows.attach_prediction(conn, adhoc.id, {"id": "p-adhoc", "status": "succeeded"})
         conn.execute(
-            "UPDATE jobs SET created_at = '2026-11-03 15:00+00' WHERE id = %s", (adhoc["id"],)
+            "UPDATE jobs SET created_at = '2026-11-03 15:00+00' WHERE id = %s", (adhoc.id,)
         )
     return db
 

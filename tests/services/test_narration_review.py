@@ -11,7 +11,7 @@ from tests.fixtures.scripts import record_clip
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import Conn
 from vsl_pipelines.db.database import Database
-from vsl_pipelines.db.scripts import insert_script, sections_of
+from vsl_pipelines.db.scripts import SectionRow, insert_script, sections_of
 from vsl_pipelines.domain.narration import spoken_text
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script, load_script
@@ -69,8 +69,8 @@ def approvals(conn: Conn) -> int:
     return int(conn.execute("SELECT count(*) AS n FROM approvals").fetchone()["n"])
 
 
-def section(conn: Conn, section_id: str) -> dict:
-    return {s["id"]: s for s in sections_of(conn, SCRIPT)}[section_id]
+def section(conn: Conn, section_id: str) -> SectionRow:
+    return {s.id: s for s in sections_of(conn, SCRIPT)}[section_id]
 
 
 def test_the_queue_lists_clips_and_narrations_by_subject(conn: Conn) -> None:
@@ -140,12 +140,12 @@ def test_a_narration_rejection_starts_only_a_new_narration_take(
     assert (retake.section_id, retake.subject, retake.take) == ("hook", "narration", 2)
     assert retake.stages == ("narration",)
     hook = section(conn, "hook")
-    assert (hook["current_take"], hook["narration_take"]) == (1, 2), "the clip's take stays"
-    assert hook["narration_overrides"] == {
+    assert (hook.current_take, hook.narration_take) == (1, 2), "the clip's take stays"
+    assert hook.narration_overrides == {
         "text": "Tired of choosing dinner every night?",
         "params": {"speed": 1.2, "voice": "af_sarah"},
     }
-    assert hook["overrides"] == {}
+    assert hook.overrides == {}
     written = next(s for s in load_script(NARRATED, registry).sections if s.id == "hook")
     assert spoken_text(hook, written) == "Tired of choosing dinner every night?"
     # The clip of take 1 is still the one under review; the old narration take is not.
@@ -161,7 +161,7 @@ def test_a_narration_rejection_starts_only_a_new_narration_take(
     conn.commit()
     [again] = read_decisions(db, decisions.cursor, 10).retakes
     assert again.take == 3
-    assert section(conn, "hook")["narration_overrides"] == {
+    assert section(conn, "hook").narration_overrides == {
         "text": "Tired of choosing dinner every night?",
         "params": {"speed": 0.9, "voice": "af_sarah"},
     }
@@ -190,7 +190,7 @@ def test_a_bad_narration_rejection_is_refused_and_nothing_stored(
     with pytest.raises(ReviewError, match=message):
         decide(conn, SCRIPT, "hook", "rejected", subject="narration", **fields)
     assert approvals(conn) == 0
-    assert section(conn, "hook")["narration_take"] == 1
+    assert section(conn, "hook").narration_take == 1
 
 
 def test_fields_of_another_subject_or_decision_are_refused(conn: Conn) -> None:

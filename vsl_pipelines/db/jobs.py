@@ -6,13 +6,79 @@ Status only moves forward: a late `processing` after `succeeded` changes nothing
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
-from vsl_pipelines.db.connection import Conn, returned
+from vsl_pipelines.db.connection import Conn, fetch_all, fetch_one, returned
 from vsl_pipelines.domain.job_document import MEDIA_TYPE_OF_STAGE
 from vsl_pipelines.domain.status_order import ACTIVE, RETRYABLE, TERMINAL, status_rank
 
-__all__ = ["ACTIVE", "RETRYABLE", "TERMINAL"]
+__all__ = ["ACTIVE", "RETRYABLE", "TERMINAL", "AdhocDay", "JobDocumentRow", "JobRow", "MovedJob"]
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """A `jobs` row: one attempt at a prediction (`script_id` None for an ad-hoc job), its
+    columns in the table's order."""
+
+    id: int
+    script_id: str | None
+    section_id: str
+    stage: str
+    take: int
+    attempt: int
+    model_id: str
+    prediction_id: str | None
+    status: str
+    input: dict[str, Any]
+    output: Any
+    error: str | None
+    estimated_cost_usd: Decimal
+    actual_cost_usd: Decimal | None
+    predict_time_s: float | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    collected_at: datetime | None
+    public_id: UUID
+    user_id: str | None
+    media_type: str
+
+
+@dataclass(frozen=True)
+class JobDocumentRow(JobRow):
+    """A job with its newest stored output (the `take_*` columns are None before one)."""
+
+    take_media_key: str | None
+    take_thumbnail_key: str | None
+    take_probe: dict[str, Any] | None
+    take_size_bytes: int | None
+    take_content_type: str | None
+
+
+@dataclass(frozen=True)
+class MovedJob:
+    """What a prediction's update needs to know of the job whose status it moved."""
+
+    id: int
+    script_id: str | None
+    model_id: str
+    user_id: str | None
+    media_type: str
+    status: str  # before the move
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class AdhocDay:
+    """A UTC day with finished ad-hoc jobs not yet collected."""
+
+    day: date
+    job_ids: list[int]
+    statuses: list[str]
 
 
 def reserve_job(
@@ -25,10 +91,12 @@ def reserve_job(
     model_id: str,
     model_input: dict[str, Any],
     estimated_cost_usd: float,
-) -> dict[str, Any]:
+) -> JobRow:
     """Insert the next attempt for (script, section, stage, take) in state `creating`."""
     return returned(
-        conn.execute(
+        fetch_one(
+            conn,
+            JobRow,
             "INSERT INTO jobs (script_id, section_id, stage, take, attempt, model_id, input,"
             " estimated_cost_usd, media_type)"
             " SELECT %(script)s, %(section)s, %(stage)s, %(take)s,"
@@ -45,7 +113,7 @@ def reserve_job(
                 "cost": estimated_cost_usd,
                 "media": MEDIA_TYPE_OF_STAGE[stage],
             },
-        ).fetchone()
+        )
     )
 
 
@@ -57,15 +125,17 @@ def reserve_adhoc_job(
     model_id: str,
     model_input: dict[str, Any],
     estimated_cost_usd: float,
-) -> dict[str, Any]:
+) -> JobRow:
     """Insert an ad-hoc job (no script) in state `creating`."""
     return returned(
-        conn.execute(
+        fetch_one(
+            conn,
+            JobRow,
             "INSERT INTO jobs (script_id, section_id, stage, take, attempt, model_id, input,"
             " estimated_cost_usd, media_type, user_id)"
             " VALUES (NULL, '', 'adhoc', 1, 1, %s, %s, %s, %s, %s) RETURNING *",
             (model_id, json.dumps(model_input), estimated_cost_usd, media_type, user_id),
-        ).fetchone()
+        )
     )
 
 
@@ -78,34 +148,38 @@ _DOCUMENT_ROWS = (
 )
 
 
-def document_rows(conn: Conn, job_ids: list[int]) -> list[dict[str, Any]]:
-    """Jobs with their stored output (`take_*` columns), for their status documents."""
-    return conn.execute(f"{_DOCUMENT_ROWS} WHERE j.id = ANY(%s)", (job_ids,)).fetchall()
+def document_rows(conn: Conn, job_ids: list[int]) -> list[JobDocumentRow]:
+    """Jobs with their stored output, for their status documents."""
+    return fetch_all(conn, JobDocumentRow, f"{_DOCUMENT_ROWS} WHERE j.id = ANY(%s)", (job_ids,))
 
 
-def document_row(conn: Conn, public_id: str) -> dict[str, Any] | None:
+def document_row(conn: Conn, public_id: str) -> JobDocumentRow | None:
     """One job by its public id, with its stored output."""
-    return conn.execute(f"{_DOCUMENT_ROWS} WHERE j.public_id = %s", (public_id,)).fetchone()
+    return fetch_one(conn, JobDocumentRow, f"{_DOCUMENT_ROWS} WHERE j.public_id = %s", (public_id,))
 
 
-def adhoc_days_to_collect(conn: Conn, limit: int = 31) -> list[dict[str, Any]]:
-    """UTC days with finished ad-hoc jobs not yet collected: day, job ids and statuses."""
-    return conn.execute(
+def adhoc_days_to_collect(conn: Conn, limit: int = 31) -> list[AdhocDay]:
+    """UTC days with finished ad-hoc jobs not yet collected, oldest first."""
+    return fetch_all(
+        conn,
+        AdhocDay,
         "SELECT (created_at AT TIME ZONE 'UTC')::date AS day,"
         " array_agg(id ORDER BY id) AS job_ids, array_agg(status ORDER BY id) AS statuses"
         " FROM jobs WHERE stage = 'adhoc' AND collected_at IS NULL"
         " AND status = ANY(%s) GROUP BY 1 ORDER BY 1 LIMIT %s",
         (list(TERMINAL), limit),
-    ).fetchall()
+    )
 
 
-def adhoc_jobs_between(conn: Conn, start: Any, end: Any) -> list[dict[str, Any]]:
+def adhoc_jobs_between(conn: Conn, start: datetime, end: datetime) -> list[JobRow]:
     """Ad-hoc jobs created in [start, end), oldest first."""
-    return conn.execute(
+    return fetch_all(
+        conn,
+        JobRow,
         "SELECT * FROM jobs WHERE stage = 'adhoc' AND created_at >= %s AND created_at < %s"
         " ORDER BY id",
         (start, end),
-    ).fetchall()
+    )
 
 
 def attach_prediction(conn: Conn, job_id: int, prediction: dict[str, Any]) -> None:
@@ -117,19 +191,20 @@ def attach_prediction(conn: Conn, job_id: int, prediction: dict[str, Any]) -> No
     apply_prediction(conn, prediction)
 
 
-def apply_prediction(conn: Conn, prediction: dict[str, Any]) -> dict[str, Any] | None:
+def apply_prediction(conn: Conn, prediction: dict[str, Any]) -> MovedJob | None:
     """Record a prediction's state (from a webhook or a poll); never move status backwards.
 
-    Returns the job (id, script_id, model_id, user_id, media_type, status before, created_at)
-    when its status moved, else None.
+    Returns the job when its status moved, else None.
     """
     status = prediction.get("status")
-    row = conn.execute(
+    row = fetch_one(
+        conn,
+        MovedJob,
         "SELECT id, script_id, model_id, user_id, media_type, status, created_at FROM jobs"
         " WHERE prediction_id = %s FOR UPDATE",
         (prediction.get("id"),),
-    ).fetchone()
-    if row is None or status is None or status_rank(status) <= status_rank(row["status"]):
+    )
+    if row is None or status is None or status_rank(status) <= status_rank(row.status):
         return None
     metrics = prediction.get("metrics") or {}
     conn.execute(
@@ -143,7 +218,7 @@ def apply_prediction(conn: Conn, prediction: dict[str, Any]) -> dict[str, Any] |
             metrics.get("predict_time"),
             status in TERMINAL,
             prediction.get("completed_at"),
-            row["id"],
+            row.id,
         ),
     )
     return row
@@ -176,41 +251,44 @@ def mark_collected(conn: Conn, job_id: int, actual_cost_usd: float | None) -> No
     )
 
 
-def latest_jobs(conn: Conn, script_id: str, stage: str | None = None) -> list[dict[str, Any]]:
+def latest_jobs(conn: Conn, script_id: str, stage: str | None = None) -> list[JobRow]:
     """The newest attempt of every (section, stage, take) of a script."""
-    return conn.execute(
+    return fetch_all(
+        conn,
+        JobRow,
         "SELECT DISTINCT ON (section_id, stage, take) * FROM jobs WHERE script_id = %s"
         " AND (%s::text IS NULL OR stage = %s)"
         " ORDER BY section_id, stage, take, attempt DESC",
         (script_id, stage, stage),
-    ).fetchall()
+    )
 
 
-def jobs_in_state(conn: Conn, statuses: tuple[str, ...], limit: int = 500) -> list[dict[str, Any]]:
-    return conn.execute(
-        "SELECT * FROM jobs WHERE status = ANY(%s) ORDER BY id LIMIT %s", (list(statuses), limit)
-    ).fetchall()
+def jobs_in_state(conn: Conn, statuses: tuple[str, ...], limit: int = 500) -> list[JobRow]:
+    return fetch_all(
+        conn,
+        JobRow,
+        "SELECT * FROM jobs WHERE status = ANY(%s) ORDER BY id LIMIT %s",
+        (list(statuses), limit),
+    )
 
 
-def job_by_prediction(conn: Conn, prediction_id: str) -> dict[str, Any] | None:
-    return conn.execute("SELECT * FROM jobs WHERE prediction_id = %s", (prediction_id,)).fetchone()
+def all_jobs(conn: Conn, script_id: str) -> list[JobRow]:
+    return fetch_all(
+        conn, JobRow, "SELECT * FROM jobs WHERE script_id = %s ORDER BY id", (script_id,)
+    )
 
 
-def all_jobs(conn: Conn, script_id: str) -> list[dict[str, Any]]:
-    return conn.execute(
-        "SELECT * FROM jobs WHERE script_id = %s ORDER BY id", (script_id,)
-    ).fetchall()
-
-
-def unreported_failures(conn: Conn, script_id: str, stage: str) -> list[dict[str, Any]]:
+def unreported_failures(conn: Conn, script_id: str, stage: str) -> list[JobRow]:
     """Failed or expired attempts no collecting run has reported yet (even if since retried)."""
-    return conn.execute(
+    return fetch_all(
+        conn,
+        JobRow,
         "SELECT * FROM jobs WHERE script_id = %s AND stage = %s AND status = ANY(%s)"
         " AND collected_at IS NULL ORDER BY id",
         (script_id, stage, list(RETRYABLE)),
-    ).fetchall()
+    )
 
 
-def committed_cost_usd(jobs: list[dict[str, Any]]) -> float:
+def committed_cost_usd(jobs: list[JobRow]) -> float:
     """Estimated spend of a script's jobs: every prediction created (a `creating` row may not be)."""
-    return sum(float(j["estimated_cost_usd"]) for j in jobs if j["status"] != "creating")
+    return sum(float(j.estimated_cost_usd) for j in jobs if j.status != "creating")

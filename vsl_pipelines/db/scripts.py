@@ -32,6 +32,21 @@ class ScriptRow:
 
 
 @dataclass(frozen=True)
+class SectionRow:
+    """A `sections` row of a script: its place, what it was written with (`spec`, the section
+    as submitted) and its current clip and narration takes with the reviewer's overrides."""
+
+    id: str
+    position: int
+    narration: str
+    spec: dict[str, Any]
+    current_take: int
+    overrides: dict[str, Any]
+    narration_take: int
+    narration_overrides: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class ScriptListing:
     """What a list of scripts shows of each."""
 
@@ -166,13 +181,16 @@ def grant_attempt_round(conn: Conn, script_id: str) -> AttemptRound | None:
     )
 
 
-def sections_of(conn: Conn, script_id: str) -> list[dict[str, Any]]:
-    return conn.execute(
+def sections_of(conn: Conn, script_id: str) -> list[SectionRow]:
+    """A script's sections in their order."""
+    return fetch_all(
+        conn,
+        SectionRow,
         "SELECT id, position, narration, spec, current_take, overrides, narration_take,"
         " narration_overrides FROM sections"
         " WHERE script_id = %s ORDER BY position",
         (script_id,),
-    ).fetchall()
+    )
 
 
 def start_new_take(conn: Conn, script_id: str, section_id: str, overrides: dict[str, Any]) -> int:

@@ -8,7 +8,7 @@ its next narration take. One place says what is spoken, for generation, compile 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import (
@@ -28,10 +28,17 @@ def spoken_words(section: Section, overrides: Mapping[str, Any] | None) -> str:
     return text if isinstance(text, str) and text else section.narration
 
 
-def spoken_text(section_row: Mapping[str, Any], script_section: Section) -> str:
+class NarrationState(Protocol):
+    """Where a section's narration stands (a `sections` row is one)."""
+
+    @property
+    def narration_overrides(self) -> Mapping[str, Any]: ...
+
+
+def spoken_text(section_row: NarrationState, script_section: Section) -> str:
     """The words a section's voice speaks for its current narration take: the reviewer's
-    corrected text, else the script's narration (`section_row`: a `sections` row)."""
-    return spoken_words(script_section, section_row.get("narration_overrides"))
+    corrected text, else the script's narration."""
+    return spoken_words(script_section, section_row.narration_overrides)
 
 
 def narration_voice(voice: Voice, overrides: Mapping[str, Any] | None) -> Voice:

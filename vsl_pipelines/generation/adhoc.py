@@ -46,14 +46,14 @@ def days_to_collect(db: Database) -> list[DayToCollect]:
         rows = job_rows.adhoc_days_to_collect(conn)
     return [
         DayToCollect(
-            day=row["day"],
+            day=row.day,
             state_key="adhoc:{}:{}".format(
-                row["day"].isoformat(),
+                row.day.isoformat(),
                 hashlib.sha256(
-                    json.dumps(list(zip(row["job_ids"], row["statuses"], strict=True))).encode()
+                    json.dumps(list(zip(row.job_ids, row.statuses, strict=True))).encode()
                 ).hexdigest()[:16],
             ),
-            jobs=len(row["job_ids"]),
+            jobs=len(row.job_ids),
         )
         for row in rows
     ]
@@ -89,29 +89,29 @@ def collect_adhoc_day(
     with tempfile.TemporaryDirectory(prefix="vsl-adhoc-") as tmp:
         workdir = Path(tmp)
         for job in jobs:
-            if job["collected_at"] is not None or job["status"] in job_rows.ACTIVE:
+            if job.collected_at is not None or job.status in job_rows.ACTIVE:
                 continue
-            public_id = str(job["public_id"])
+            public_id = str(job.public_id)
             context = {
-                "job_id": job["id"],
-                "user_id": job["user_id"],
-                "model_id": job["model_id"],
-                "media_type": job["media_type"],
-                "prediction_id": job["prediction_id"],
+                "job_id": job.id,
+                "user_id": job.user_id,
+                "model_id": job.model_id,
+                "media_type": job.media_type,
+                "prediction_id": job.prediction_id,
             }
-            if job["status"] != "succeeded":
+            if job.status != "succeeded":
                 with db.connect() as conn:
-                    job_rows.mark_collected(conn, job["id"], None)
+                    job_rows.mark_collected(conn, job.id, None)
                 report.failed.append(
-                    {"job_id": public_id, "status": job["status"], "error": job["error"]}
+                    {"job_id": public_id, "status": job.status, "error": job.error}
                 )
-                changed.append(job["id"])
+                changed.append(job.id)
                 continue
             try:
-                url = first_output_url(job["output"])
+                url = first_output_url(job.output)
                 if url is None:
                     raise OutputExpired("the prediction succeeded with no output URL")
-                ext = output_extension(url, job["media_type"])
+                ext = output_extension(url, job.media_type)
                 source = download(url, workdir / f"{public_id}.{ext}")
                 stored = store_output(
                     store,
@@ -123,7 +123,7 @@ def collect_adhoc_day(
                 with db.connect() as conn:
                     take_rows.record_adhoc_take(
                         conn,
-                        job_id=job["id"],
+                        job_id=job.id,
                         media_key=stored.key,
                         thumbnail_key=stored.thumbnail_key,
                         probe=stored.probe,
@@ -131,18 +131,18 @@ def collect_adhoc_day(
                         size_bytes=stored.size_bytes,
                         content_type=stored.content_type,
                     )
-                    job_rows.mark_collected(conn, job["id"], float(job["estimated_cost_usd"]))
+                    job_rows.mark_collected(conn, job.id, float(job.estimated_cost_usd))
                 report.stored.append({"job_id": public_id, "key": stored.key})
                 log.info(
                     "ad-hoc output collected", extra={**context, "fields": {"key": stored.key}}
                 )
             except OutputExpired as exc:
                 with db.connect() as conn:
-                    job_rows.mark(conn, job["id"], "expired", error=str(exc))
-                    job_rows.mark_collected(conn, job["id"], None)
+                    job_rows.mark(conn, job.id, "expired", error=str(exc))
+                    job_rows.mark_collected(conn, job.id, None)
                 report.expired.append(public_id)
                 log.warning("ad-hoc output expired before collection", extra=context)
-            changed.append(job["id"])
+            changed.append(job.id)
     status.publish(changed)
     _day_figures(db, report, start, end)
     return report
@@ -152,19 +152,19 @@ def _day_figures(db: Database, report: AdhocDayReport, start: Any, end: Any) -> 
     with db.connect() as conn:
         jobs = job_rows.adhoc_jobs_between(conn, start, end)
     for job in jobs:
-        if job["status"] == "creating":
+        if job.status == "creating":
             continue
         report.jobs += 1
-        report.estimated_usd += float(job["estimated_cost_usd"])
-        report.actual_usd += float(job["actual_cost_usd"] or 0)
-        report.by_model[job["model_id"]] = report.by_model.get(job["model_id"], 0) + 1
-        user = job["user_id"] or ""
+        report.estimated_usd += float(job.estimated_cost_usd)
+        report.actual_usd += float(job.actual_cost_usd or 0)
+        report.by_model[job.model_id] = report.by_model.get(job.model_id, 0) + 1
+        user = job.user_id or ""
         report.by_user[user] = report.by_user.get(user, 0) + 1
-        if job["status"] in job_rows.ACTIVE or (
-            job["status"] == "succeeded" and job["collected_at"] is None
+        if job.status in job_rows.ACTIVE or (
+            job.status == "succeeded" and job.collected_at is None
         ):
             report.waiting += 1
-        elif job["status"] == "succeeded":
+        elif job.status == "succeeded":
             report.completed += 1
         else:
             report.failed_total += 1

@@ -156,76 +156,74 @@ def collect_stage(
         row = script_rows.script_row(conn, script_id)
         report.script_status, report.script_error = row.status, row.error
         sections = script_rows.sections_of(conn, script_id)
-        current = {s["id"]: s["current_take"] for s in sections}
+        current = {s.id: s.current_take for s in sections}
         # Each job against its own take: a narration has its own (`narration_take`).
-        taken = (
-            {s["id"]: s["narration_take"] for s in sections} if stage == "narration" else current
-        )
+        taken = {s.id: s.narration_take for s in sections} if stage == "narration" else current
         jobs = job_rows.latest_jobs(conn, script_id, stage)
         script = script_rows.load_stored_script(conn, script_id)
         # A failure is reported once even if a retry already replaced it as the latest attempt.
-        failures = {j["id"]: j for j in job_rows.unreported_failures(conn, script_id, stage)}
-        failures.update({j["id"]: j for j in jobs if j["status"] in job_rows.RETRYABLE})
+        failures = {j.id: j for j in job_rows.unreported_failures(conn, script_id, stage)}
+        failures.update({j.id: j for j in jobs if j.status in job_rows.RETRYABLE})
         for failure in failures.values():
-            if failure["section_id"] and failure["take"] != taken.get(failure["section_id"]):
+            if failure.section_id and failure.take != taken.get(failure.section_id):
                 continue
             report.failed.append(
                 {
-                    "job_id": failure["id"],
-                    "section": failure["section_id"],
-                    "attempt": failure["attempt"],
-                    "status": failure["status"],
-                    "error": failure["error"],
+                    "job_id": failure.id,
+                    "section": failure.section_id,
+                    "attempt": failure.attempt,
+                    "status": failure.status,
+                    "error": failure.error,
                 }
             )
-            if failure["collected_at"] is None:
-                job_rows.mark_collected(conn, failure["id"], None)
+            if failure.collected_at is None:
+                job_rows.mark_collected(conn, failure.id, None)
     with tempfile.TemporaryDirectory(prefix="vsl-collect-") as tmp:
         workdir = Path(tmp)
         for job in jobs:
-            if job["section_id"] and job["take"] != taken.get(job["section_id"]):
+            if job.section_id and job.take != taken.get(job.section_id):
                 continue
             context = {
                 "script_id": script_id,
-                "section_id": job["section_id"],
-                "job_id": job["id"],
-                "model_id": job["model_id"],
-                "prediction_id": job["prediction_id"],
+                "section_id": job.section_id,
+                "job_id": job.id,
+                "model_id": job.model_id,
+                "prediction_id": job.prediction_id,
             }
-            if job["status"] in job_rows.ACTIVE:
+            if job.status in job_rows.ACTIVE:
                 report.waiting += 1
                 continue
-            if job["status"] != "succeeded":
+            if job.status != "succeeded":
                 continue
-            if job["collected_at"] is not None:
+            if job.collected_at is not None:
                 continue
-            url = first_output_url(job["output"])
+            url = first_output_url(job.output)
             try:
                 if url is None:
                     raise OutputExpired("the prediction succeeded with no output URL")
-                ext = output_extension(url, job["media_type"])
-                source = download(url, workdir / f"{job['id']}.{ext}")
+                ext = output_extension(url, job.media_type)
+                source = download(url, workdir / f"{job.id}.{ext}")
                 with db.connect() as conn:
                     take = _store_take(
                         conn,
                         store,
                         source,
                         script_id=script_id,
-                        section_id=job["section_id"],
+                        section_id=job.section_id,
                         stage=stage,
-                        take=job["take"],
-                        job_id=job["id"],
+                        take=job.take,
+                        job_id=job.id,
                         ext=ext,
                         workdir=workdir,
                     )
-                    job_rows.mark_collected(conn, job["id"], float(job["estimated_cost_usd"]))
+                    job_rows.mark_collected(conn, job.id, float(job.estimated_cost_usd))
                 report.takes.append(_take_summary(take))
                 log.info("output collected", extra={**context, "fields": {"key": take.media_key}})
             except OutputExpired as exc:
                 with db.connect() as conn:
-                    job_rows.mark(conn, job["id"], "expired", error=str(exc))
-                    job_rows.mark_collected(conn, job["id"], None)  # reported here
-                report.expired.append(job["id"])
+                    job_rows.mark(conn, job.id, "expired", error=str(exc))
+                    job_rows.mark_collected(conn, job.id, None)  # reported here
+                report.expired.append(job.id)
                 log.warning("output expired before collection", extra=context)
         if stage == "clip":
             report.takes.extend(_render_stills(db, store, script, current, workdir))
@@ -299,8 +297,8 @@ def review_ready(db: Database, script_id: str) -> bool:
     with db.connect() as conn:
         script = script_rows.load_stored_script(conn, script_id)
         sections = script_rows.sections_of(conn, script_id)
-        current = {s["id"]: s["current_take"] for s in sections}
-        narration_take = {s["id"]: s["narration_take"] for s in sections}
+        current = {s.id: s.current_take for s in sections}
+        narration_take = {s.id: s.narration_take for s in sections}
         clips = {(t.section_id, t.take) for t in take_rows.takes_of(conn, script_id, "clip")}
         narrations = {
             (t.section_id, t.take) for t in take_rows.takes_of(conn, script_id, "narration")

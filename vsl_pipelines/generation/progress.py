@@ -17,6 +17,7 @@ from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.database import Database
+from vsl_pipelines.db.jobs import JobRow, MovedJob
 from vsl_pipelines.domain.stages import Stage
 from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.logs import get_logger
@@ -40,20 +41,20 @@ class NextRun:
     reason: str
 
 
-def _record_outcome(prediction: dict[str, Any], job: dict[str, Any]) -> None:
+def _record_outcome(prediction: dict[str, Any], job: MovedJob) -> None:
     """JobsCompleted with its ProcessingTime, or JobsFailed, for a job that just finished."""
     status = prediction.get("status")
     context = {
-        "job_id": job["id"],
-        "script_id": job["script_id"],
-        "model_id": job["model_id"],
-        "user_id": job.get("user_id"),
-        "media_type": job.get("media_type"),
+        "job_id": job.id,
+        "script_id": job.script_id,
+        "model_id": job.model_id,
+        "user_id": job.user_id,
+        "media_type": job.media_type,
     }
     if status == "succeeded":
         seconds = (prediction.get("metrics") or {}).get("predict_time")
         if not isinstance(seconds, int | float):
-            seconds = (datetime.now(UTC) - job["created_at"]).total_seconds()
+            seconds = (datetime.now(UTC) - job.created_at).total_seconds()
         metrics.record(
             {"JobsCompleted": 1, "ProcessingTime": round(float(seconds), 3)},
             action="job_completed",
@@ -73,8 +74,8 @@ def apply_events(
     have none). Changed jobs' documents go to the `status` layers. `received`: when each body
     reached the inbox (for the WebhookLatency metric)."""
     touched: set[str] = set()
-    changed: list[tuple[dict[str, Any], dict[str, Any]]] = []
-    latencies: list[tuple[float, dict[str, Any]]] = []
+    changed: list[tuple[dict[str, Any], MovedJob]] = []
+    latencies: list[tuple[float, MovedJob]] = []
     with db.connect() as conn:
         for index, body in enumerate(bodies):
             try:
@@ -85,23 +86,23 @@ def apply_events(
                 continue
             job = job_rows.apply_prediction(conn, prediction)
             if job is not None:
-                if job["script_id"] is not None:
-                    touched.add(job["script_id"])
+                if job.script_id is not None:
+                    touched.add(job.script_id)
                 changed.append((prediction, job))
                 if received is not None:
                     latency = _webhook_latency_ms(prediction, received[index])
                     if latency is not None:
                         latencies.append((latency, job))
         conn.commit()
-    status.publish(job["id"] for _, job in changed)
+    status.publish(job.id for _, job in changed)
     for prediction, job in changed:
         _record_outcome(prediction, job)
     for latency, job in latencies:
         metrics.record(
             {"WebhookLatency": latency},
             action="webhook_applied",
-            job_id=job["id"],
-            model_id=job["model_id"],
+            job_id=job.id,
+            model_id=job.model_id,
         )
     return touched
 
@@ -134,22 +135,21 @@ def poll_stale_jobs(
         stale = [
             j
             for j in job_rows.jobs_in_state(conn, ("starting", "processing"), limit)
-            if j["updated_at"] < cutoff and j["prediction_id"]
+            if j.updated_at < cutoff and j.prediction_id
         ]
     for job in stale:
+        assert job.prediction_id is not None  # selected above
         try:
-            prediction = client.get(job["prediction_id"])
+            prediction = client.get(job.prediction_id)
         except Exception:
-            log.warning(
-                "poll failed", extra={"job_id": job["id"], "prediction_id": job["prediction_id"]}
-            )
+            log.warning("poll failed", extra={"job_id": job.id, "prediction_id": job.prediction_id})
             continue
         with db.connect() as conn:
             changed = job_rows.apply_prediction(conn, prediction)
             if changed is None:
-                job_rows.touch(conn, job["id"])
+                job_rows.touch(conn, job.id)
         if changed is not None:
-            status.publish([changed["id"]])
+            status.publish([changed.id])
             _record_outcome(prediction, changed)
             updated += 1
     return updated
@@ -168,18 +168,18 @@ def _digest(parts: list[Any]) -> str:
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
 
-def exhausted_attempts(jobs: list[dict[str, Any]], attempt_rounds: int) -> list[dict[str, Any]]:
+def exhausted_attempts(jobs: list[JobRow], attempt_rounds: int) -> list[JobRow]:
     """Current jobs that failed or expired on their last allowed attempt."""
     limit = MAX_ATTEMPTS * attempt_rounds
-    return [j for j in jobs if j["status"] in job_rows.RETRYABLE and j["attempt"] >= limit]
+    return [j for j in jobs if j.status in job_rows.RETRYABLE and j.attempt >= limit]
 
 
-def failure_reason(exhausted: list[dict[str, Any]]) -> str:
+def failure_reason(exhausted: list[JobRow]) -> str:
     first = exhausted[0]
-    where = "/".join(p for p in (first["section_id"], first["stage"]) if p)
+    where = "/".join(p for p in (first.section_id, first.stage) if p)
     return (
-        f"{where} ({first['model_id']}) {first['status']} after {first['attempt']} attempts: "
-        f"{first.get('error') or 'no error given'}"
+        f"{where} ({first.model_id}) {first.status} after {first.attempt} attempts: "
+        f"{first.error or 'no error given'}"
         + (f" (and {len(exhausted) - 1} more)" if len(exhausted) > 1 else "")
     )
 
@@ -195,20 +195,19 @@ def next_runs(db: Database, script_id: str) -> list[NextRun]:
         row = script_rows.script_row(conn, script_id)
         script = script_rows.load_stored_script(conn, script_id)
         sections = script_rows.sections_of(conn, script_id)
-        current = {s["id"]: s["current_take"] for s in sections}
-        narration = {s["id"]: s["narration_take"] for s in sections}
+        current = {s.id: s.current_take for s in sections}
+        narration = {s.id: s.narration_take for s in sections}
         jobs = [
             j
             for j in job_rows.latest_jobs(conn, script_id)
-            if not j["section_id"]
-            or j["take"]
-            == (narration if j["stage"] == "narration" else current).get(j["section_id"])
+            if not j.section_id
+            or j.take == (narration if j.stage == "narration" else current).get(j.section_id)
         ]
         takes = {(t.section_id, t.stage, t.take) for t in take_rows.takes_of(conn, script_id)}
 
-    by_stage: dict[str, list[dict[str, Any]]] = {stage: [] for stage in COLLECTING_STEP}
+    by_stage: dict[str, list[JobRow]] = {stage: [] for stage in COLLECTING_STEP}
     for job in jobs:
-        by_stage[job["stage"]].append(job)
+        by_stage[job.stage].append(job)
 
     exhausted = exhausted_attempts(jobs, row.attempt_rounds)
     if exhausted:
@@ -218,18 +217,18 @@ def next_runs(db: Database, script_id: str) -> list[NextRun]:
             NextRun(
                 script_id,
                 COLLECTING_STEP[stage],
-                f"failed:{script_id}:{_digest([(j['id'], j['status']) for j in exhausted])}",
+                f"failed:{script_id}:{_digest([(j.id, j.status) for j in exhausted])}",
                 "report the prediction(s) out of attempts",
             )
-            for stage in sorted({j["stage"] for j in exhausted})
+            for stage in sorted({j.stage for j in exhausted})
         ]
-    retry = [j for j in jobs if j["status"] in job_rows.RETRYABLE]
+    retry = [j for j in jobs if j.status in job_rows.RETRYABLE]
     if retry:
         runs.append(
             NextRun(
                 script_id,
                 "requests",
-                f"retry:{script_id}:{_digest([(j['id'], j['status']) for j in retry])}",
+                f"retry:{script_id}:{_digest([(j.id, j.status) for j in retry])}",
                 f"{len(retry)} failed or expired prediction(s) to resubmit",
             )
         )
@@ -237,13 +236,17 @@ def next_runs(db: Database, script_id: str) -> list[NextRun]:
     for stage in ("keyframe", "soundtrack", "narration", "clip"):
         step = COLLECTING_STEP[stage]
         stage_jobs = by_stage[stage]
-        if any(j["status"] in job_rows.ACTIVE for j in stage_jobs):
+        if any(j.status in job_rows.ACTIVE for j in stage_jobs):
             continue
-        ready = [j for j in stage_jobs if j["status"] == "succeeded" and j["collected_at"] is None]
+        ready: list[tuple[int | str, str]] = [
+            (j.id, j.status)
+            for j in stage_jobs
+            if j.status == "succeeded" and j.collected_at is None
+        ]
         if stage == "clip":
             # A still section's clip is rendered locally by the clips run, no webhook needed.
             ready += [
-                {"id": f"still:{s.id}:{current[s.id]}", "status": "still"}
+                (f"still:{s.id}:{current[s.id]}", "still")
                 for s in script.sections
                 if s.still is not None
                 and (s.id, "keyframe", current[s.id]) in takes
@@ -254,7 +257,7 @@ def next_runs(db: Database, script_id: str) -> list[NextRun]:
                 NextRun(
                     script_id,
                     step,
-                    f"{step}:{script_id}:{_digest([(j['id'], j['status']) for j in ready])}",
+                    f"{step}:{script_id}:{_digest(ready)}",
                     f"{len(ready)} {stage} output(s) to collect",
                 )
             )
@@ -266,7 +269,7 @@ def next_runs(db: Database, script_id: str) -> list[NextRun]:
         if s.clip is not None
         and s.keyframe is not None
         and (s.id, "keyframe", current[s.id]) in takes
-        and not any(j["stage"] == "clip" and j["section_id"] == s.id for j in jobs)
+        and not any(j.stage == "clip" and j.section_id == s.id for j in jobs)
     ]
     if due and not any(r.step == "requests" for r in runs):
         runs.append(

@@ -13,6 +13,7 @@ from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.database import Database
+from vsl_pipelines.db.jobs import JobRow
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.generation.stages import BudgetExceeded, PlannedJob, SectionState, plan_stage
 from vsl_pipelines.job_status.layers import JobStatusLayers
@@ -43,11 +44,11 @@ class SubmitReport:
 
 def section_states(conn: Any, script_id: str) -> dict[str, SectionState]:
     return {
-        row["id"]: SectionState(
-            take=row["current_take"],
-            overrides=row["overrides"] or {},
-            narration_take=row["narration_take"],
-            narration_overrides=row["narration_overrides"] or {},
+        row.id: SectionState(
+            take=row.current_take,
+            overrides=row.overrides or {},
+            narration_take=row.narration_take,
+            narration_overrides=row.narration_overrides or {},
         )
         for row in script_rows.sections_of(conn, script_id)
     }
@@ -81,20 +82,18 @@ def submit_missing_predictions(
             report.waiting_for_keyframe = sum(
                 1 for s in script.sections if s.clip is not None
             ) - len(planned)
-        latest = {
-            (j["section_id"], j["take"]): j for j in job_rows.latest_jobs(conn, script_id, stage)
-        }
+        latest = {(j.section_id, j.take): j for j in job_rows.latest_jobs(conn, script_id, stage)}
         all_jobs = job_rows.all_jobs(conn, script_id)
         conn.commit()
 
-    to_create: list[tuple[PlannedJob, dict[str, Any] | None]] = []
+    to_create: list[tuple[PlannedJob, JobRow | None]] = []
     for job in planned:
         existing = latest.get((job.section_id, job.take))
-        if existing is None or existing["status"] in job_rows.RETRYABLE:
+        if existing is None or existing.status in job_rows.RETRYABLE:
             to_create.append((job, None))
-        elif existing["status"] == "creating":
+        elif existing.status == "creating":
             to_create.append((job, existing))
-        elif existing["status"] == "succeeded":
+        elif existing.status == "succeeded":
             report.skipped_done += 1
         else:
             report.skipped_active += 1
@@ -120,7 +119,7 @@ def _create(
     client: PredictionClient,
     script_id: str,
     job: PlannedJob,
-    pending_row: dict[str, Any] | None,
+    pending_row: JobRow | None,
     report: SubmitReport,
     status: JobStatusLayers,
 ) -> None:
@@ -147,35 +146,35 @@ def _create(
     else:
         row = pending_row
         # A crash left this job between reservation and creation: look before creating.
-        prediction = client.find_existing(job.spec, row["input"], since=row["created_at"])
-    model_input = row["input"]
+        prediction = client.find_existing(job.spec, row.input, since=row.created_at)
+    model_input = row.input
     if prediction is None:
         try:
-            prediction = client.create(job.spec, model_input, reserved_at=row["created_at"])
+            prediction = client.create(job.spec, model_input, reserved_at=row.created_at)
         except Exception as exc:
             with db.connect() as conn:
-                job_rows.mark(conn, row["id"], "failed", error=str(exc))
-            log.error("prediction create failed", extra={**context, "job_id": row["id"]})
+                job_rows.mark(conn, row.id, "failed", error=str(exc))
+            log.error("prediction create failed", extra={**context, "job_id": row.id})
             raise
         target = report.submitted
     else:
         target = report.recovered
     with db.connect() as conn:
-        job_rows.attach_prediction(conn, row["id"], prediction)
-    status.publish([row["id"]])
+        job_rows.attach_prediction(conn, row.id, prediction)
+    status.publish([row.id])
     report.estimated_cost_usd += job.estimated_cost_usd
     # Recorded once per job: a prediction recovered after a crash was never recorded before.
     metrics.record(
         {"JobsStarted": 1, "CostUSD": job.estimated_cost_usd},
         action="job_started",
-        job_id=row["id"],
+        job_id=row.id,
         script_id=script_id,
         model_id=job.spec.id,
         media_type=job.spec.kind,
     )
     target.append(
         {
-            "job_id": row["id"],
+            "job_id": row.id,
             "section": job.section_id,
             "prediction_id": prediction["id"],
             "model": job.spec.id,
@@ -184,5 +183,5 @@ def _create(
     )
     log.info(
         "prediction submitted",
-        extra={**context, "job_id": row["id"], "prediction_id": prediction["id"]},
+        extra={**context, "job_id": row.id, "prediction_id": prediction["id"]},
     )

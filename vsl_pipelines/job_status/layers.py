@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db.database import Database
-from vsl_pipelines.domain.job_document import job_document
+from vsl_pipelines.job_status.documents import job_document
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.metrics import emf as metrics
 from vsl_pipelines.metrics.status_reads import count_status_read

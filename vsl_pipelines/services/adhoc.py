@@ -92,15 +92,15 @@ def submit_adhoc(
             model_input=plan.model_input,
             estimated_cost_usd=plan.estimated_cost_usd,
         )
-    job_id = str(row["public_id"])
-    context = {
-        "job_id": row["id"],
+    job_id = str(row.public_id)
+    context: dict[str, str | int | None] = {
+        "job_id": row.id,
         "user_id": user_id,
         "model_id": plan.spec.id,
         "media_type": plan.spec.kind,
     }
     try:
-        prediction = client.create(plan.spec, plan.model_input, reserved_at=row["created_at"])
+        prediction = client.create(plan.spec, plan.model_input, reserved_at=row.created_at)
     except Exception as exc:  # refused, or Replicate unreachable even for the dedupe search
         reason = (
             str(exc)
@@ -108,13 +108,13 @@ def submit_adhoc(
             else f"Replicate could not be reached ({type(exc).__name__})"
         )
         with db.connect() as conn:
-            job_rows.mark(conn, row["id"], "failed", error=reason)
-        status.publish([row["id"]])
+            job_rows.mark(conn, row.id, "failed", error=reason)
+        status.publish([row.id])
         log.error("ad-hoc prediction not created", extra=context)
         raise AdhocNotCreated(reason, job_id) from None
     with db.connect() as conn:
-        job_rows.attach_prediction(conn, row["id"], prediction)
-    status.publish([row["id"]])
+        job_rows.attach_prediction(conn, row.id, prediction)
+    status.publish([row.id])
     metrics.record(
         {"JobsStarted": 1, "CostUSD": plan.estimated_cost_usd},
         action="job_started",

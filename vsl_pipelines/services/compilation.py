@@ -20,6 +20,7 @@ from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.compilations import CompilationRow
 from vsl_pipelines.db.connection import Conn
 from vsl_pipelines.db.database import Database
+from vsl_pipelines.db.scripts import SectionRow
 from vsl_pipelines.domain.narration import spoken_text
 from vsl_pipelines.domain.script import Output, Script, ScriptError
 from vsl_pipelines.logs import get_logger
@@ -290,9 +291,7 @@ def expected_duration(db: Database, script_id: str) -> float:
         script = script_rows.load_stored_script(conn, script_id)
         sections = script_rows.sections_of(conn, script_id)
         voices = section_voices(conn, script, sections)
-        clips = [
-            take_rows.take_of(conn, script_id, s["id"], "clip", s["current_take"]) for s in sections
-        ]
+        clips = [take_rows.take_of(conn, script_id, s.id, "clip", s.current_take) for s in sections]
     transition = script.output.transition_spec()
     overlap = transition.seconds if transition and len(sections) > 1 else 0.0
     pad = script.output.timing.pad_s
@@ -326,32 +325,26 @@ class Picture:
     zoom: bool | None = None
 
 
-def section_picture(
-    conn: Conn, script: Script, row: dict[str, Any], voiced: bool
-) -> Picture | None:
+def section_picture(conn: Conn, script: Script, row: SectionRow, voiced: bool) -> Picture | None:
     """The picture of a section (a `sections` row) for its current take, `voiced` when its
     narration take is stored; None before it is stored."""
-    section = script.section(row["id"])
+    section = script.section(row.id)
     if section.still is not None and voiced:
-        keyframe = take_rows.take_of(conn, script.id, row["id"], "keyframe", row["current_take"])
+        keyframe = take_rows.take_of(conn, script.id, row.id, "keyframe", row.current_take)
         if keyframe is not None:
             return Picture(keyframe.media_key, zoom=section.still.zoom)
-    clip = take_rows.take_of(conn, script.id, row["id"], "clip", row["current_take"])
+    clip = take_rows.take_of(conn, script.id, row.id, "clip", row.current_take)
     return Picture(clip.media_key) if clip is not None else None
 
 
-def section_voices(
-    conn: Conn, script: Script, sections: list[dict[str, Any]]
-) -> list[SectionVoice]:
+def section_voices(conn: Conn, script: Script, sections: list[SectionRow]) -> list[SectionVoice]:
     """Each section's (in order) spoken words and current narration take, if voiced."""
     voices = []
     for row, section in zip(sections, script.sections, strict=True):
         text = spoken_text(row, section)
         narration = None
         if script.voice_of(section) is not None:
-            narration = take_rows.take_of(
-                conn, script.id, row["id"], "narration", row["narration_take"]
-            )
+            narration = take_rows.take_of(conn, script.id, row.id, "narration", row.narration_take)
         if narration is None:
             voices.append(SectionVoice(text))
         else:

@@ -57,19 +57,19 @@ def section_previews(conn: Conn, script_id: str) -> dict[str, SectionPreview]:
     for row, section in zip(rows, script.sections, strict=True):
         if script.voice_of(section) is None:
             continue
-        clip = take_rows.take_of(conn, script_id, row["id"], "clip", row["current_take"])
-        voice = take_rows.take_of(conn, script_id, row["id"], "narration", row["narration_take"])
+        clip = take_rows.take_of(conn, script_id, row.id, "clip", row.current_take)
+        voice = take_rows.take_of(conn, script_id, row.id, "narration", row.narration_take)
         if clip is None or voice is None:
             continue
         picture = section_picture(conn, script, row, voiced=True)
-        found[row["id"]] = SectionPreview(
-            section_id=row["id"],
-            clip_take=row["current_take"],
-            narration_take=row["narration_take"],
+        found[row.id] = SectionPreview(
+            section_id=row.id,
+            clip_take=row.current_take,
+            narration_take=row.narration_take,
             clip_key=picture.key if picture is not None else clip.media_key,
             narration_key=voice.media_key,
             text=spoken_text(row, section),
-            key=preview_key(script_id, row["id"], row["current_take"], row["narration_take"]),
+            key=preview_key(script_id, row.id, row.current_take, row.narration_take),
             zoom=picture.zoom if picture is not None else None,
         )
     return found

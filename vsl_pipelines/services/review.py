@@ -18,6 +18,7 @@ from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.approvals import ApprovalRow
 from vsl_pipelines.db.connection import Conn
 from vsl_pipelines.db.database import Database
+from vsl_pipelines.db.scripts import SectionRow
 from vsl_pipelines.domain.narration import check_overrides, merged_overrides, spoken_text
 from vsl_pipelines.domain.registry import Registry, default_registry
 from vsl_pipelines.domain.script import Script, Section, Voice
@@ -37,9 +38,9 @@ class UnknownTake(ReviewError):
     """No section clip or narration has this take id (404)."""
 
 
-def _section(conn: Conn, script_id: str, section_id: str) -> dict[str, Any]:
+def _section(conn: Conn, script_id: str, section_id: str) -> SectionRow:
     script_rows.script_row(conn, script_id)
-    sections = {s["id"]: s for s in script_rows.sections_of(conn, script_id)}
+    sections = {s.id: s for s in script_rows.sections_of(conn, script_id)}
     if section_id not in sections:
         raise ReviewError(
             f"script {script_id!r} has no section {section_id!r}; sections: {', '.join(sections)}"
@@ -66,7 +67,7 @@ def _current_take(
     row = _section(conn, script_id, section_id)
     if subject == "narration":
         _voice(script_rows.load_stored_script(conn, script_id), section_id)
-    current = int(row["narration_take" if subject == "narration" else "current_take"])
+    current = row.narration_take if subject == "narration" else row.current_take
     what = "narration take" if subject == "narration" else "take"
     if seen is not None and seen != current:
         raise AlreadyDecided(
@@ -127,7 +128,7 @@ def _check_narration_overrides(
     script = script_rows.load_stored_script(conn, script_id)
     section, voice = _voice(script, section_id)
     row = _section(conn, script_id, section_id)
-    overrides = merged_overrides(row["narration_overrides"], params, text)
+    overrides = merged_overrides(row.narration_overrides, params, text)
     found = check_overrides(registry or default_registry(), voice, section, overrides)
     if found:
         raise ReviewError(
@@ -208,8 +209,10 @@ def decide_take(
     if subject is not None and subject != stage:
         raise ReviewError(f"subject: take {take_id} is a {stage} take, not a {subject} take")
     script_id, section_id, take = row.script_id, row.section_id, row.take
-    column = "narration_take" if stage == "narration" else "current_take"
-    current = {s["id"]: s[column] for s in script_rows.sections_of(conn, script_id)}
+    current = {
+        s.id: s.narration_take if stage == "narration" else s.current_take
+        for s in script_rows.sections_of(conn, script_id)
+    }
     if current.get(section_id) != take:
         raise AlreadyDecided(
             f"section video {take_id} ({stage} take {take} of {script_id}/{section_id}) is no"
@@ -248,37 +251,37 @@ def review_queue(conn: Conn, script_id: str | None = None) -> list[dict[str, Any
         narrations = {(t.section_id, t.take): t for t in take_rows.takes_of(conn, sid, "narration")}
         script = script_rows.load_stored_script(conn, sid) if narrations else None
         for section in script_rows.sections_of(conn, sid):
-            key = (section["id"], section["current_take"])
+            key = (section.id, section.current_take)
             if key in clips and key not in decisions:
                 clip = clips[key]
                 queue.append(
                     {
                         "script": sid,
-                        "section": section["id"],
+                        "section": section.id,
                         "subject": "clip",
                         "take": key[1],
                         "media": clip.media_key,
                         "clip": clip.media_key,
                         "thumbnail": clip.thumbnail_key,
                         "duration_s": clip.duration_s,
-                        "narration": section["narration"],
+                        "narration": section.narration,
                     }
                 )
-            key = (section["id"], section["narration_take"])
+            key = (section.id, section.narration_take)
             if script is not None and key in narrations and key not in spoken:
-                written = script.section(section["id"])
+                written = script.section(section.id)
                 if script.voice_of(written) is None:
                     continue  # a voice since removed from the script: nothing to decide
                 narration = narrations[key]
                 queue.append(
                     {
                         "script": sid,
-                        "section": section["id"],
+                        "section": section.id,
                         "subject": "narration",
                         "take": key[1],
                         "media": narration.media_key,
                         "duration_s": narration.duration_s,
-                        "narration": section["narration"],
+                        "narration": section.narration,
                         "spoken_text": spoken_text(section, written),
                     }
                 )
@@ -303,16 +306,16 @@ def apply_rejection(conn: Conn, decision: ApprovalRow) -> int | None:
     """Start the next take for a rejected current take (of the clip: the section's take with
     the prompt/seed; of the narration: its narration take with the corrections); None if the
     take was already superseded."""
-    sections = {s["id"]: s for s in script_rows.sections_of(conn, decision.script_id)}
+    sections = {s.id: s for s in script_rows.sections_of(conn, decision.script_id)}
     section = sections.get(decision.section_id)
     if decision.subject == "narration":
-        if section is None or section["narration_take"] != decision.take:
+        if section is None or section.narration_take != decision.take:
             return None
-        overrides = merged_overrides(section["narration_overrides"], decision.params, decision.text)
+        overrides = merged_overrides(section.narration_overrides, decision.params, decision.text)
         return script_rows.start_new_narration_take(
             conn, decision.script_id, decision.section_id, overrides
         )
-    if section is None or section["current_take"] != decision.take:
+    if section is None or section.current_take != decision.take:
         return None
     retake = {"prompt": decision.prompt, "seed": decision.seed}
     overrides = {k: v for k, v in retake.items() if v is not None}

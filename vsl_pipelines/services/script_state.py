@@ -23,14 +23,14 @@ def script_status(conn: Conn, script_id: str) -> dict[str, Any]:
     voiced = {s.id for s in script.sections if script.voice_of(s) is not None}
     sections = []
     for section in script_rows.sections_of(conn, script_id):
-        sid = section["id"]
-        narration_take = section["narration_take"] if sid in voiced else None
-        decision = decisions.get((sid, section["current_take"]))
+        sid = section.id
+        narration_take = section.narration_take if sid in voiced else None
+        decision = decisions.get((sid, section.current_take))
         spoke = spoken.get((sid, narration_take)) if narration_take is not None else None
         sections.append(
             {
                 "section": sid,
-                "current_take": section["current_take"],
+                "current_take": section.current_take,
                 "decision": decision.decision if decision else None,
                 # A voiced section's narration has its own take and decision (None: no voice).
                 "narration_take": narration_take,
@@ -47,16 +47,16 @@ def script_status(conn: Conn, script_id: str) -> dict[str, Any]:
                 ],
                 "jobs": [
                     {
-                        "job_id": str(j["public_id"]),
-                        "stage": j["stage"],
-                        "take": j["take"],
-                        "attempt": j["attempt"],
-                        "model": j["model_id"],
-                        "status": j["status"],
-                        "prediction_id": j["prediction_id"],
+                        "job_id": str(j.public_id),
+                        "stage": j.stage,
+                        "take": j.take,
+                        "attempt": j.attempt,
+                        "model": j.model_id,
+                        "status": j.status,
+                        "prediction_id": j.prediction_id,
                     }
                     for j in jobs
-                    if j["section_id"] == sid
+                    if j.section_id == sid
                 ],
             }
         )

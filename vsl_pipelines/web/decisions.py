@@ -94,7 +94,7 @@ def changed_voice_params(
 
     with http_errors(), db.connect() as conn:
         script = script_rows.load_stored_script(conn, script_id)
-        rows = {r["id"]: r for r in script_rows.sections_of(conn, script_id)}
+        rows = {r.id: r for r in script_rows.sections_of(conn, script_id)}
     if section_id not in rows or section_id not in {s.id for s in script.sections}:
         return {}
     voice = script.voice_of(script.section(section_id))
@@ -103,7 +103,7 @@ def changed_voice_params(
         return {}
     current = {
         **spec.defaults,
-        **narration_voice(voice, rows[section_id]["narration_overrides"]).params,
+        **narration_voice(voice, rows[section_id].narration_overrides).params,
     }
     changed: dict[str, Any] = {}
     for shown in param_inputs(spec):
@@ -203,17 +203,17 @@ def record_take_decision(
 def _review_error_status(conn: Conn, script_id: str, section_id: str, subject: str) -> int:
     """404 for an unknown section, 409 while its current take of the subject (clip or voiced
     narration) is not stored yet, else 422."""
-    sections = {s["id"]: s for s in script_rows.sections_of(conn, script_id)}
+    sections = {s.id: s for s in script_rows.sections_of(conn, script_id)}
     if section_id not in sections:
         return 404
     if subject == "narration":
         script = script_rows.load_stored_script(conn, script_id)
         if script.voice_of(script.section(section_id)) is None:
             return 422
-        take = sections[section_id]["narration_take"]
+        take = sections[section_id].narration_take
         stage = "narration"
     else:
-        take, stage = sections[section_id]["current_take"], "clip"
+        take, stage = sections[section_id].current_take, "clip"
     if take_rows.take_of(conn, script_id, section_id, stage, take) is None:
         return 409
     return 422

@@ -15,6 +15,7 @@ from tests.fixtures.redis import connections_received
 from tests.fixtures.sandbox import SANDBOX_TOKEN
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db.database import Database
+from vsl_pipelines.db.jobs import JobRow
 from vsl_pipelines.db.scripts import insert_script
 from vsl_pipelines.defs.generation.sensors import build_webhook_sensor, webhook_tick
 from vsl_pipelines.defs.resources import (
@@ -53,7 +54,7 @@ def _body(prediction: dict[str, Any], **changes: Any) -> str:
     return json.dumps({**prediction, **changes}, default=str)
 
 
-def _job_rows(db: Database) -> list[dict[str, Any]]:
+def _job_rows(db: Database) -> list[JobRow]:
     with db.connect() as conn:
         return job_rows.all_jobs(conn, SCRIPT)
 
@@ -71,8 +72,7 @@ def submitted(
     for stage in ("keyframe", "soundtrack"):
         submission.submit(SCRIPT, stage)
     return {
-        job["section_id"]: _finished(prediction_client, job["prediction_id"])
-        for job in _job_rows(db)
+        job.section_id: _finished(prediction_client, job.prediction_id) for job in _job_rows(db)
     }
 
 
@@ -109,7 +109,7 @@ def test_the_sensor_applies_events_and_advances_its_cursor(
     sandbox: RunningSandbox,
     instance: dg.DagsterInstance,
 ) -> None:
-    assert {j["status"] for j in _job_rows(db)} == {"starting"}
+    assert {j.status for j in _job_rows(db)} == {"starting"}
     for section, prediction in submitted.items():
         assert inbox.put(f"msg_{section or 'soundtrack'}", _body(prediction))
     last_seq = inbox.latest_cursor()
@@ -127,7 +127,7 @@ def test_the_sensor_applies_events_and_advances_its_cursor(
         result = webhook_sensor(context)
     assert isinstance(result, dg.SensorResult)
     assert result.cursor == str(last_seq)
-    assert {j["status"] for j in _job_rows(db)} == {"succeeded"}
+    assert {j.status for j in _job_rows(db)} == {"succeeded"}
     assert sorted(r.job_name for r in result.run_requests or []) == [
         "collect_keyframes",
         "collect_soundtrack",
@@ -165,7 +165,7 @@ def test_a_batch_bound_drains_the_inbox_over_several_ticks(
     assert counts == [2, 2, 1]
     _, final, applied = _tick(cursor, db, inbox_resource, batch=2)
     assert (final, applied) == (seqs[4], 0)
-    assert {j["status"] for j in _job_rows(db)} == {"succeeded"}
+    assert {j.status for j in _job_rows(db)} == {"succeeded"}
 
 
 def test_a_redelivered_webhook_is_stored_and_applied_once(
@@ -179,8 +179,8 @@ def test_a_redelivered_webhook_is_stored_and_applied_once(
     assert inbox.put("msg_hook", body) is False
     _, cursor, applied = _tick(0, db, inbox_resource)
     assert applied == 1
-    hook = next(j for j in _job_rows(db) if j["section_id"] == "hook")
-    assert hook["status"] == "succeeded"
+    hook = next(j for j in _job_rows(db) if j.section_id == "hook")
+    assert hook.status == "succeeded"
 
     assert inbox.put("msg_hook", body) is False  # a late redelivery after the tick
     _, again, applied = _tick(cursor, db, inbox_resource)
@@ -188,8 +188,8 @@ def test_a_redelivered_webhook_is_stored_and_applied_once(
     with db.connect() as conn:
         stored = conn.execute("SELECT count(*) AS n FROM webhook_inbox").fetchone()
     assert stored["n"] == 1
-    unchanged = next(j for j in _job_rows(db) if j["section_id"] == "hook")
-    assert unchanged["updated_at"] == hook["updated_at"]
+    unchanged = next(j for j in _job_rows(db) if j.section_id == "hook")
+    assert unchanged.updated_at == hook.updated_at
 
 
 def test_a_late_processing_event_leaves_the_job_succeeded(
@@ -204,10 +204,10 @@ def test_a_late_processing_event_leaves_the_job_succeeded(
     inbox.put("msg_late", _body(succeeded, status="processing", output=None, completed_at=None))
     _, cursor, applied = _tick(0, db, inbox_resource)
     assert applied == 2 and cursor == inbox.latest_cursor()
-    hook = next(j for j in _job_rows(db) if j["section_id"] == "hook")
-    assert hook["status"] == "succeeded"
-    assert hook["output"] == succeeded["output"]
-    assert hook["completed_at"] is not None
+    hook = next(j for j in _job_rows(db) if j.section_id == "hook")
+    assert hook.status == "succeeded"
+    assert hook.output == succeeded["output"]
+    assert hook.completed_at is not None
 
 
 def test_run_keys_are_stable_for_a_state_and_new_for_a_new_state(
@@ -286,7 +286,7 @@ def test_a_failed_prediction_requests_a_retry_with_its_own_key(
     sandbox.knobs.fail_next = 1
     submission.submit(SCRIPT, "soundtrack")
     [job] = _job_rows(db)
-    failed = _finished(prediction_client, job["prediction_id"])
+    failed = _finished(prediction_client, job.prediction_id)
     assert failed["status"] == "failed"
     inbox.put("msg_failed", _body(failed))
     requests, _, _ = _tick(0, db, inbox_resource)
@@ -399,9 +399,9 @@ def test_a_stage_waits_for_its_collecting_run_in_flight(
     )
     instance.add_run(run)
     # The run has stored one keyframe of three: the two left are a new state, not a new run.
-    hook = next(j for j in _job_rows(db) if j["section_id"] == "hook")
+    hook = next(j for j in _job_rows(db) if j.section_id == "hook")
     with db.connect() as conn:
-        job_rows.mark_collected(conn, hook["id"], 0.0)
+        job_rows.mark_collected(conn, hook.id, 0.0)
     held, cursor, _ = webhook_tick(
         cursor, inbox_resource.inbox(), Progress(db, JobStatusLayers(db)), pacing, instance
     )

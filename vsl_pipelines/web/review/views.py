@@ -90,7 +90,7 @@ def waiting_takes(
     titles = {r.id: r.title for r in script_rows.list_scripts(conn)}
     queued_scripts = list(dict.fromkeys(item["script"] for item in queue))
     sections = {
-        (sid, s["id"]): s for sid in queued_scripts for s in script_rows.sections_of(conn, sid)
+        (sid, s.id): s for sid in queued_scripts for s in script_rows.sections_of(conn, sid)
     }
     decisions = {
         (sid, subject, section_id, take): row
@@ -106,7 +106,7 @@ def waiting_takes(
     takes = []
     for item in queue:
         section = sections[(item["script"], item["section"])]
-        overrides = section["overrides"] or {}
+        overrides = section.overrides or {}
         subject = item["subject"]
         previous = decisions.get((item["script"], subject, item["section"], item["take"] - 1))
         clip = subject == "clip"
@@ -118,9 +118,7 @@ def waiting_takes(
                 subject=subject,
                 take=item["take"],
                 narration=item["narration"],
-                prompt=(overrides.get("prompt") or section_prompt(section["spec"]))
-                if clip
-                else None,
+                prompt=(overrides.get("prompt") or section_prompt(section.spec)) if clip else None,
                 seed=overrides.get("seed") if clip else None,
                 clip_url=store.public_url(item["clip"]) if clip else None,
                 poster_url=store.public_url(item["thumbnail"])
@@ -142,18 +140,18 @@ def section_voices(
     previews = section_previews(conn, script_id)
     found = {}
     for row in script_rows.sections_of(conn, script_id):
-        written = script.section(row["id"])
+        written = script.section(row.id)
         voice = script.voice_of(written)
         if voice is None:
             continue
-        spoken = narration_voice(voice, row["narration_overrides"])
-        take = take_rows.take_of(conn, script_id, row["id"], "narration", row["narration_take"])
-        clip = take_rows.take_of(conn, script_id, row["id"], "clip", row["current_take"])
-        preview = previews.get(row["id"])
+        spoken = narration_voice(voice, row.narration_overrides)
+        take = take_rows.take_of(conn, script_id, row.id, "narration", row.narration_take)
+        clip = take_rows.take_of(conn, script_id, row.id, "clip", row.current_take)
+        preview = previews.get(row.id)
         spec = registry.models.get(voice.model) if registry is not None else None
         limits = spec.constraints if spec is not None else {}
         speed = limits.get("speed")
-        found[row["id"]] = Voice(
+        found[row.id] = Voice(
             text=spoken_text(row, written),
             model=voice.model,
             params=spoken.params,

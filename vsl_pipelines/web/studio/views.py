@@ -17,6 +17,8 @@ from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.approvals import ApprovalRow
 from vsl_pipelines.db.connection import Conn
+from vsl_pipelines.db.jobs import JobRow
+from vsl_pipelines.db.scripts import SectionRow
 from vsl_pipelines.db.takes import TakeRow
 from vsl_pipelines.domain.narration import (
     merged_overrides,
@@ -235,8 +237,8 @@ def script_page(
     )
     written = {s.id: s for s in script.sections}
     for section in script_rows.sections_of(conn, script_id):
-        sid = section["id"]
-        first_prompt = section_prompt(section["spec"])
+        sid = section.id
+        first_prompt = section_prompt(section.spec)
 
         def take(number: int, sid: str = sid, first_prompt: str | None = first_prompt) -> Take:
             clip = takes.get((sid, "clip", number))
@@ -257,21 +259,21 @@ def script_page(
                 note=decision.note if decision else None,
             )
 
-        current = section["current_take"]
-        latest: dict[str, dict[str, Any]] = {}
+        current = section.current_take
+        latest: dict[str, JobRow] = {}
         for job in jobs:
-            if job["section_id"] == sid and job["stage"] != "narration" and job["take"] == current:
-                latest[job["stage"]] = job
+            if job.section_id == sid and job.stage != "narration" and job.take == current:
+                latest[job.stage] = job
         script_section = written.get(sid)
         voice = script.voice_of(script_section) if script_section is not None else None
         page.sections.append(
             SectionView(
                 id=sid,
-                narration=section["narration"],
+                narration=section.narration,
                 current=take(current),
                 history=[take(n) for n in range(current - 1, 0, -1)],
                 jobs=[
-                    JobLine(j["stage"], j["status"], j["attempt"], j["model_id"], j["error"])
+                    JobLine(j.stage, j.status, j.attempt, j.model_id, j.error)
                     for j in latest.values()
                 ],
                 voice=_voice_view(
@@ -283,7 +285,7 @@ def script_page(
                     voice,
                     takes,
                     spoken,
-                    [j for j in jobs if j["section_id"] == sid and j["stage"] == "narration"],
+                    [j for j in jobs if j.section_id == sid and j.stage == "narration"],
                 )
                 if script_section is not None and voice is not None
                 else None,
@@ -313,21 +315,21 @@ def _voice_view(
     store: MediaStore,
     registry: Registry | None,
     script: Script,
-    row: dict[str, Any],
+    row: SectionRow,
     section: Section,
     voice: Voice,
     takes: dict[tuple[str, str, int], TakeRow],
     decisions: dict[tuple[str, int], ApprovalRow],
-    jobs: list[dict[str, Any]],
+    jobs: list[JobRow],
 ) -> VoiceView:
     """A voiced section's narration takes. An earlier take's words and voice are those its
     job was sent (else replayed from the rejections before it, as `apply_rejection` merges
     them); the current take's are the section's overrides."""
-    sid = row["id"]
-    current = int(row["narration_take"])
+    sid = row.id
+    current = int(row.narration_take)
     spec = registry.models.get(voice.model) if registry is not None else None
     text_input = spec.text_input if spec is not None else None
-    sent = {j["take"]: j["input"] for j in jobs if j["status"] == "succeeded"}
+    sent = {j.take: j.input for j in jobs if j.status == "succeeded"}
     # What the voice speaks with where neither the script nor a reviewer says.
     defaults: dict[str, Any] = {}
     if spec is not None:
@@ -339,7 +341,7 @@ def _voice_view(
     for number in range(1, current + 1):
         decision = decisions.get((sid, number))
         if number == current:
-            overrides = row["narration_overrides"] or {}
+            overrides = row.narration_overrides or {}
         spoke = narration_voice(voice, overrides)
         text = spoken_text(row, section) if number == current else spoken_words(section, overrides)
         params = {**defaults, **spoke.params}
@@ -366,23 +368,20 @@ def _voice_view(
         )
         if decision is not None and decision.decision == "rejected":
             overrides = merged_overrides(overrides, decision.params, decision.text)
-    clip_take = int(row["current_take"])
+    clip_take = int(row.current_take)
     preview_url = None
     if (sid, "clip", clip_take) in takes and (sid, "narration", current) in takes:
         key = preview_key(script.id, sid, clip_take, current)
         if store.exists(key):
             preview_url = store.public_url(key)
-    latest: dict[str, dict[str, Any]] = {}
+    latest: dict[str, JobRow] = {}
     for job in jobs:
-        if job["take"] == current:
-            latest[job["stage"]] = job
+        if job.take == current:
+            latest[job.stage] = job
     return VoiceView(
         current=history[-1],
         history=history[-2::-1],
-        jobs=[
-            JobLine(j["stage"], j["status"], j["attempt"], j["model_id"], j["error"])
-            for j in latest.values()
-        ],
+        jobs=[JobLine(j.stage, j.status, j.attempt, j.model_id, j.error) for j in latest.values()],
         preview_url=preview_url,
         inputs=param_inputs(spec) if spec is not None else [],
     )
