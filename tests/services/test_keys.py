@@ -44,9 +44,9 @@ def test_only_a_digest_is_stored_and_listings_never_show_the_key(db: Database) -
     assert key not in repr(stored)
     assert bytes(stored["key_sha256"]) == hashlib.sha256(key.encode()).digest()
     listed = list_keys(db)
-    assert [k["name"] for k in listed] == ["studio"]
-    assert key not in repr(listed) and "key_sha256" not in listed[0]
-    assert key.startswith(listed[0]["prefix"])
+    assert [k.name for k in listed] == ["studio"]
+    assert key not in repr(listed) and not hasattr(listed[0], "key_sha256")
+    assert key.startswith(listed[0].prefix)
 
 
 def test_names_and_rates_are_checked(db: Database) -> None:
@@ -60,4 +60,4 @@ def test_names_and_rates_are_checked(db: Database) -> None:
     for bad_rate in ("0", "fast", "10/second", "1e9", "-5", "100001"):
         with pytest.raises(KeyRefused, match="rate"):
             parse_rate(bad_rate)
-    assert [k["name"] for k in list_keys(db)] == ["one"]
+    assert [k.name for k in list_keys(db)] == ["one"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import click
 
 from vsl_pipelines.cli.output import as_json, fail
@@ -28,7 +30,7 @@ def keys_create(name: str, user_id: str | None, rate: str) -> None:
         )
     except (KeyRefused, KeyNameTaken) as exc:
         fail(str(exc))
-    click.echo(as_json(row))
+    click.echo(as_json(asdict(row)))
     click.echo(key)
 
 
@@ -38,7 +40,7 @@ def keys_list() -> None:
     from vsl_pipelines.db.migrations import ready_database
     from vsl_pipelines.services.keys import list_keys
 
-    click.echo(as_json(list_keys(ready_database())))
+    click.echo(as_json([asdict(k) for k in list_keys(ready_database())]))
 
 
 @keys.command("revoke")
@@ -53,6 +55,6 @@ def keys_revoke(name: str) -> None:
 
     cache = key_cache_from_url(get_settings().redis_url)
     try:
-        click.echo(as_json(revoke_key(ready_database(), name, cache)))
+        click.echo(as_json(asdict(revoke_key(ready_database(), name, cache))))
     except KeyRefused as exc:
         fail(str(exc))

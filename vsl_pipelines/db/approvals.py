@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
-from vsl_pipelines.db.connection import Conn, fetch_all, fetch_one
+from vsl_pipelines.db.connection import Conn, JsonObject, fetch_all, fetch_one
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class ApprovalRow:
     created_at: datetime
     void: bool
     subject: Literal["clip", "narration"]
-    params: dict[str, Any] | None
+    params: JsonObject | None
     text: str | None
 
 
@@ -57,7 +57,7 @@ def append_decision(
     seed: int | None = None,
     reviewer: str | None = None,
     subject: str = "clip",
-    params: dict[str, Any] | None = None,
+    params: JsonObject | None = None,
     text: str | None = None,
 ) -> ApprovalRow | None:
     """The new decision, or None when the take (of this subject) already has one."""

@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from vsl_pipelines.db.connection import Conn, fetch_all, fetch_one, returned
+from vsl_pipelines.db.connection import Conn, JsonObject, fetch_all, fetch_one, returned
 
 IN_FLIGHT = ("requested", "running")
 
@@ -36,7 +36,7 @@ class CompilationRow:
     completed_at: datetime | None
     output_format: Literal["mp4", "webm", "avi"]
     quality: Literal["draft", "standard", "high"]
-    options: dict[str, Any]
+    options: JsonObject
     requested_by: str
     approval_id: int | None
     started_at: datetime | None
@@ -48,7 +48,7 @@ def request_compilation(
     *,
     output_format: str,
     quality: str,
-    options: dict[str, Any],
+    options: JsonObject,
     requested_by: str,
     approval_id: int | None = None,
 ) -> CompilationRow | None:

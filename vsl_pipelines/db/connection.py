@@ -23,6 +23,7 @@ from psycopg.rows import class_row, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 Conn: TypeAlias = psycopg.Connection[dict[str, Any]]
+JsonObject: TypeAlias = dict[str, Any]  # a jsonb column's object, or one written to it
 R = TypeVar("R")
 Pool: TypeAlias = ConnectionPool[Conn]
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from vsl_pipelines.db.connection import Conn, fetch_all, fetch_one, returned
+from vsl_pipelines.db.connection import Conn, JsonObject, fetch_all, fetch_one, returned
 from vsl_pipelines.domain.job_document import MEDIA_TYPE_OF_STAGE
 from vsl_pipelines.domain.status_order import ACTIVE, RETRYABLE, TERMINAL, status_rank
 
@@ -33,7 +33,7 @@ class JobRow:
     model_id: str
     prediction_id: str | None
     status: str
-    input: dict[str, Any]
+    input: JsonObject
     output: Any
     error: str | None
     estimated_cost_usd: Decimal
@@ -54,7 +54,7 @@ class JobDocumentRow(JobRow):
 
     take_media_key: str | None
     take_thumbnail_key: str | None
-    take_probe: dict[str, Any] | None
+    take_probe: JsonObject | None
     take_size_bytes: int | None
     take_content_type: str | None
 
@@ -89,7 +89,7 @@ def reserve_job(
     stage: str,
     take: int,
     model_id: str,
-    model_input: dict[str, Any],
+    model_input: JsonObject,
     estimated_cost_usd: float,
 ) -> JobRow:
     """Insert the next attempt for (script, section, stage, take) in state `creating`."""
@@ -123,7 +123,7 @@ def reserve_adhoc_job(
     user_id: str,
     media_type: str,
     model_id: str,
-    model_input: dict[str, Any],
+    model_input: JsonObject,
     estimated_cost_usd: float,
 ) -> JobRow:
     """Insert an ad-hoc job (no script) in state `creating`."""
@@ -182,7 +182,7 @@ def adhoc_jobs_between(conn: Conn, start: datetime, end: datetime) -> list[JobRo
     )
 
 
-def attach_prediction(conn: Conn, job_id: int, prediction: dict[str, Any]) -> None:
+def attach_prediction(conn: Conn, job_id: int, prediction: JsonObject) -> None:
     conn.execute(
         "UPDATE jobs SET prediction_id = %s, status = %s, updated_at = now()"
         " WHERE id = %s AND status = 'creating'",
@@ -191,7 +191,7 @@ def attach_prediction(conn: Conn, job_id: int, prediction: dict[str, Any]) -> No
     apply_prediction(conn, prediction)
 
 
-def apply_prediction(conn: Conn, prediction: dict[str, Any]) -> MovedJob | None:
+def apply_prediction(conn: Conn, prediction: JsonObject) -> MovedJob | None:
     """Record a prediction's state (from a webhook or a poll); never move status backwards.
 
     Returns the job when its status moved, else None.

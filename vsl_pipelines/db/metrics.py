@@ -4,67 +4,96 @@ and compilations, by model where it applies."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from decimal import Decimal
 
-from vsl_pipelines.db.connection import Conn
+from vsl_pipelines.db.connection import Conn, fetch_all, fetch_one, returned
 
 FAILED = ["failed", "canceled", "aborted", "expired"]
 
 
-def _bucket_columns(expression: str, bounds: Sequence[float]) -> str:
-    """`le_0`, `le_1`, ...: how many rows have `expression` at most each bound."""
-    return ", ".join(
-        f"count(*) FILTER (WHERE {expression} <= {float(b)!r}) AS le_{i}"
-        for i, b in enumerate(bounds)
-    )
+@dataclass(frozen=True)
+class ModelJobCounts:
+    """One model's predictions: started (created), completed, failed, estimated USD."""
+
+    model_id: str
+    started: int
+    completed: int
+    failed: int
+    cost_usd: Decimal
 
 
-def job_counts(conn: Conn) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Distribution:
+    """How many values (`count`, summing to `total`) were at most each bound (`at_most`, in
+    the bounds' order); `model_id` when it is one model's."""
+
+    count: int
+    total: float
+    at_most: list[int]
+    model_id: str | None = None
+
+
+def _at_most(expression: str, bounds: Sequence[float]) -> str:
+    """An array: how many rows have `expression` at most each bound."""
+    counts = ", ".join(f"count(*) FILTER (WHERE {expression} <= {float(b)!r})" for b in bounds)
+    return f"ARRAY[{counts}]::bigint[] AS at_most"
+
+
+def job_counts(conn: Conn) -> list[ModelJobCounts]:
     """Per model: predictions started (created), completed, failed, and their estimated USD."""
-    return conn.execute(
+    return fetch_all(
+        conn,
+        ModelJobCounts,
         "SELECT model_id, count(*) AS started,"
         " count(*) FILTER (WHERE status = 'succeeded') AS completed,"
         " count(*) FILTER (WHERE status = ANY(%s)) AS failed,"
         " coalesce(sum(estimated_cost_usd), 0) AS cost_usd"
         " FROM jobs WHERE status <> 'creating' GROUP BY model_id ORDER BY model_id",
         (FAILED,),
-    ).fetchall()
+    )
 
 
-def processing_buckets(conn: Conn, bounds: Sequence[float]) -> list[dict[str, Any]]:
+def processing_buckets(conn: Conn, bounds: Sequence[float]) -> list[Distribution]:
     """Per model: how many finished predictions took at most each bound (seconds), their
     count and sum (Replicate's predict time, else creation to completion)."""
     seconds = "coalesce(predict_time_s, extract(epoch FROM completed_at - created_at))"
-    buckets = _bucket_columns(seconds, bounds)
-    return conn.execute(
-        f"SELECT model_id, count(*) AS n, coalesce(sum({seconds}), 0) AS total, {buckets}"
+    return fetch_all(
+        conn,
+        Distribution,
+        f"SELECT model_id, count(*) AS count, coalesce(sum({seconds}), 0)::float AS total,"
+        f" {_at_most(seconds, bounds)}"
         " FROM jobs WHERE status = 'succeeded' AND completed_at IS NOT NULL"
-        " GROUP BY model_id ORDER BY model_id"
-    ).fetchall()
+        " GROUP BY model_id ORDER BY model_id",
+    )
 
 
-def webhook_latency_buckets(conn: Conn, bounds: Sequence[float]) -> dict[str, Any]:
+def webhook_latency_buckets(conn: Conn, bounds: Sequence[float]) -> Distribution:
     """Completed webhooks in the Postgres inbox: received minus the prediction's completion
     (seconds), bucketed like `processing_buckets`."""
     latency = "extract(epoch FROM received_at - (body::jsonb ->> 'completed_at')::timestamptz)"
-    buckets = _bucket_columns(latency, bounds)
-    row = conn.execute(
-        f"SELECT count(*) AS n, coalesce(sum({latency}), 0) AS total, {buckets}"
-        " FROM webhook_inbox WHERE status IN ('succeeded', 'failed', 'canceled')"
-        " AND body::jsonb ->> 'completed_at' IS NOT NULL"
-    ).fetchone()
-    assert row is not None
-    return row
+    return returned(
+        fetch_one(
+            conn,
+            Distribution,
+            f"SELECT count(*) AS count, coalesce(sum({latency}), 0)::float AS total,"
+            f" {_at_most(latency, bounds)}"
+            " FROM webhook_inbox WHERE status IN ('succeeded', 'failed', 'canceled')"
+            " AND body::jsonb ->> 'completed_at' IS NOT NULL",
+        )
+    )
 
 
-def compile_buckets(conn: Conn, bounds: Sequence[float]) -> dict[str, Any]:
+def compile_buckets(conn: Conn, bounds: Sequence[float]) -> Distribution:
     """Succeeded compilations: wall time (seconds, from the run's start, not the request's)
     bucketed, and their count and sum."""
     seconds = "extract(epoch FROM completed_at - coalesce(started_at, created_at))"
-    buckets = _bucket_columns(seconds, bounds)
-    row = conn.execute(
-        f"SELECT count(*) AS n, coalesce(sum({seconds}), 0) AS total, {buckets}"
-        " FROM compilations WHERE status = 'succeeded' AND completed_at IS NOT NULL"
-    ).fetchone()
-    assert row is not None
-    return row
+    return returned(
+        fetch_one(
+            conn,
+            Distribution,
+            f"SELECT count(*) AS count, coalesce(sum({seconds}), 0)::float AS total,"
+            f" {_at_most(seconds, bounds)}"
+            " FROM compilations WHERE status = 'succeeded' AND completed_at IS NOT NULL",
+        )
+    )

@@ -6,9 +6,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
-from vsl_pipelines.db.connection import Conn, fetch_all, fetch_one
+from vsl_pipelines.db.connection import Conn, JsonObject, fetch_all, fetch_one
 from vsl_pipelines.domain.script import Script
 
 STATUSES = ("queued", "generating", "review", "compiling", "compiled", "failed")
@@ -21,7 +20,7 @@ class ScriptRow:
     id: str
     title: str
     budget_usd: Decimal | None
-    document: dict[str, Any]
+    document: JsonObject
     source_path: str | None
     status: str
     created_at: datetime
@@ -39,11 +38,11 @@ class SectionRow:
     id: str
     position: int
     narration: str
-    spec: dict[str, Any]
+    spec: JsonObject
     current_take: int
-    overrides: dict[str, Any]
+    overrides: JsonObject
     narration_take: int
-    narration_overrides: dict[str, Any]
+    narration_overrides: JsonObject
 
 
 @dataclass(frozen=True)
@@ -193,7 +192,7 @@ def sections_of(conn: Conn, script_id: str) -> list[SectionRow]:
     )
 
 
-def start_new_take(conn: Conn, script_id: str, section_id: str, overrides: dict[str, Any]) -> int:
+def start_new_take(conn: Conn, script_id: str, section_id: str, overrides: JsonObject) -> int:
     """Move a section to its next take with the reviewer's overrides; return the take number."""
     row = conn.execute(
         "UPDATE sections SET current_take = current_take + 1, overrides = %s"
@@ -206,7 +205,7 @@ def start_new_take(conn: Conn, script_id: str, section_id: str, overrides: dict[
 
 
 def start_new_narration_take(
-    conn: Conn, script_id: str, section_id: str, overrides: dict[str, Any]
+    conn: Conn, script_id: str, section_id: str, overrides: JsonObject
 ) -> int:
     """Move a section's narration to its next take with the reviewer's overrides (corrected
     `text`, voice `params`); return the narration take number. The clip's take is unchanged."""

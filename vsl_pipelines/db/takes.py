@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from vsl_pipelines.db.connection import Conn, fetch_all, fetch_one, returned
+from vsl_pipelines.db.connection import Conn, JsonObject, fetch_all, fetch_one, returned
 
 
 @dataclass(frozen=True)
@@ -23,7 +22,7 @@ class TakeRow:
     job_id: int | None
     media_key: str
     thumbnail_key: str | None
-    probe: dict[str, Any]
+    probe: JsonObject
     duration_s: float | None
     created_at: datetime
     size_bytes: int | None
@@ -40,7 +39,7 @@ def record_take(
     job_id: int | None,
     media_key: str,
     thumbnail_key: str | None,
-    probe: dict[str, Any],
+    probe: JsonObject,
     duration_s: float | None,
     size_bytes: int | None = None,
     content_type: str | None = None,
@@ -81,7 +80,7 @@ def record_adhoc_take(
     job_id: int,
     media_key: str,
     thumbnail_key: str | None,
-    probe: dict[str, Any],
+    probe: JsonObject,
     duration_s: float | None,
     size_bytes: int,
     content_type: str | None,

@@ -11,7 +11,6 @@ misses happen in the serving process alone, so those are counted in memory.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -19,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from vsl_pipelines.db import metrics as metric_rows
 from vsl_pipelines.db.database import Database
+from vsl_pipelines.db.metrics import Distribution, ModelJobCounts
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.metrics.status_reads import status_reads
 
@@ -29,9 +29,9 @@ WEBHOOK_BOUNDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 COMPILE_BOUNDS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 
-def _buckets(row: dict[str, Any], bounds: Sequence[float]) -> list[tuple[str, float]]:
-    return [(repr(b), float(row[f"le_{i}"])) for i, b in enumerate(bounds)] + [
-        ("+Inf", float(row["n"]))
+def _buckets(values: Distribution, bounds: Sequence[float]) -> list[tuple[str, float]]:
+    return [(repr(b), float(n)) for b, n in zip(bounds, values.at_most, strict=True)] + [
+        ("+Inf", float(values.count))
     ]
 
 
@@ -62,7 +62,7 @@ class FlowCollector(Collector):
         except Exception:  # a scrape must answer even when the database does not
             log.exception("metrics collection failed")
 
-    def _jobs(self, rows: Iterable[dict[str, Any]]) -> Iterator[Metric]:
+    def _jobs(self, rows: Iterable[ModelJobCounts]) -> Iterator[Metric]:
         families = {
             "started": CounterMetricFamily(
                 "vsl_jobs_started", "Predictions created.", labels=["model"]
@@ -81,26 +81,24 @@ class FlowCollector(Collector):
         }
         for row in rows:
             for column, family in families.items():
-                family.add_metric([row["model_id"]], float(row[column]))
+                family.add_metric([row.model_id], float(getattr(row, column)))
         yield from families.values()
 
-    def _processing(self, rows: Iterable[dict[str, Any]]) -> Metric:
+    def _processing(self, rows: Iterable[Distribution]) -> Metric:
         family = HistogramMetricFamily(
             "vsl_processing_seconds",
             "How long succeeded predictions took.",
             labels=["model"],
         )
         for row in rows:
-            family.add_metric(
-                [row["model_id"]], _buckets(row, PROCESSING_BOUNDS), float(row["total"])
-            )
+            family.add_metric([row.model_id or ""], _buckets(row, PROCESSING_BOUNDS), row.total)
         return family
 
     def _histogram(
-        self, name: str, documentation: str, row: dict[str, Any], bounds: Sequence[float]
+        self, name: str, documentation: str, row: Distribution, bounds: Sequence[float]
     ) -> Metric:
         return HistogramMetricFamily(
-            name, documentation, buckets=_buckets(row, bounds), sum_value=float(row["total"])
+            name, documentation, buckets=_buckets(row, bounds), sum_value=row.total
         )
 
 

@@ -13,11 +13,11 @@ from datetime import date
 from typing import Any, Literal
 
 from vsl_pipelines.db import costs as cost_rows
+from vsl_pipelines.db.costs import CostLine
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.days import day_bounds
 
 GroupBy = Literal["model", "script", "user", "day"]
-GROUP_COLUMN = {"model": "model_id", "script": "script_id", "user": "user_id", "day": "day"}
 NO_SCRIPT = "(ad-hoc)"
 NO_USER = "(scripts)"
 _MISSING = {"script": NO_SCRIPT, "user": NO_USER}
@@ -34,20 +34,31 @@ def cost_report(db: Database, first: date, last: date) -> dict[str, Any]:
         "to": last.isoformat(),
         **_figures(rows),
     }
-    for group in ("model", "script", "user", "day"):
-        buckets: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    groups: tuple[GroupBy, ...] = ("model", "script", "user", "day")
+    for group in groups:
+        buckets: dict[str, list[CostLine]] = defaultdict(list)
         for row in rows:
-            value = row[GROUP_COLUMN[group]]
+            value = _group_value(row, group)
             buckets[_MISSING[group] if value is None else str(value)].append(row)
         report[f"by_{group}"] = {name: _figures(part) for name, part in sorted(buckets.items())}
     return report
 
 
-def _figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _group_value(row: CostLine, group: GroupBy) -> object:
+    if group == "model":
+        return row.model_id
+    if group == "script":
+        return row.script_id
+    if group == "user":
+        return row.user_id
+    return row.day
+
+
+def _figures(rows: list[CostLine]) -> dict[str, Any]:
     return {
-        "jobs": sum(int(r["jobs"]) for r in rows),
-        "succeeded": sum(int(r["succeeded"]) for r in rows),
-        "failed": sum(int(r["failed"]) for r in rows),
-        "estimated_usd": round(sum(float(r["estimated_usd"]) for r in rows), 4),
-        "actual_usd": round(sum(float(r["actual_usd"]) for r in rows), 4),
+        "jobs": sum(r.jobs for r in rows),
+        "succeeded": sum(r.succeeded for r in rows),
+        "failed": sum(r.failed for r in rows),
+        "estimated_usd": round(sum(float(r.estimated_usd) for r in rows), 4),
+        "actual_usd": round(sum(float(r.actual_usd) for r in rows), 4),
     }

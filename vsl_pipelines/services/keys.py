@@ -9,11 +9,11 @@ import hmac
 import re
 import secrets
 import time
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, fields
 
 from vsl_pipelines.cache.key_cache import KeyCache
 from vsl_pipelines.db import api_keys as key_rows
+from vsl_pipelines.db.api_keys import KeyRow
 from vsl_pipelines.db.database import Database
 
 KEY_PREFIX = "vsl_"
@@ -52,7 +52,7 @@ def parse_rate(text: str) -> int:
 
 def create_key(
     db: Database, name: str, *, user_id: str | None = None, rate_per_minute: int = 60
-) -> tuple[dict[str, Any], str]:
+) -> tuple[KeyRow, str]:
     """Store a new key's digest; return its public row and the key (shown this once only)."""
     if NAME.fullmatch(name) is None:
         raise KeyRefused(
@@ -92,11 +92,11 @@ def verify_digest(db: Database, wanted: bytes, cache: KeyCache | None = None) ->
         return key
     with db.connect() as conn:
         row = key_rows.key_by_digest(conn, wanted)
-        if row is None or not hmac.compare_digest(bytes(row["key_sha256"]), wanted):
+        if row is None or not hmac.compare_digest(bytes(row.key_sha256), wanted):
             return None
         if _due_for_touch(wanted):
-            key_rows.touch_key(conn, row["id"])
-    key = ApiKey(row["id"], row["name"], row["user_id"], row["rate_per_minute"])
+            key_rows.touch_key(conn, row.id)
+    key = ApiKey(row.id, row.name, row.user_id, row.rate_per_minute)
     if cache is not None:
         cache.put(wanted, asdict(key))
     return key
@@ -118,19 +118,22 @@ def _due_for_touch(key_digest: bytes) -> bool:
     return True
 
 
-def list_keys(db: Database) -> list[dict[str, Any]]:
+def list_keys(db: Database) -> list[KeyRow]:
     with db.connect() as conn:
         return key_rows.list_keys(conn)
 
 
-def revoke_key(db: Database, name: str, cache: KeyCache | None = None) -> dict[str, Any]:
+def revoke_key(db: Database, name: str, cache: KeyCache | None = None) -> KeyRow:
     """Revoke the named key, and drop it from `cache` so the next request is refused."""
     with db.connect() as conn:
         row = key_rows.revoke_key(conn, name)
     if row is None:
         raise KeyRefused(f"no live key named {name!r}; `vsl keys list` shows them")
     if cache is not None:
-        cache.forget(bytes(row.pop("key_sha256")))
-    else:
-        row.pop("key_sha256")
-    return row
+        cache.forget(bytes(row.key_sha256))
+    return shown(row)
+
+
+def shown(row: KeyRow) -> KeyRow:
+    """The key's public fields only (a StoredKey loses its digest)."""
+    return KeyRow(**{f.name: getattr(row, f.name) for f in fields(KeyRow)})

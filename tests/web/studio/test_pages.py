@@ -78,9 +78,8 @@ def test_a_stored_key_signs_in_and_revoking_it_ends_the_session(
 ) -> None:
     from vsl_pipelines.services.keys import create_key, revoke_key
 
-    created = create_key(db, "marketer")
+    _, key = create_key(db, "marketer")
     browser = TestClient(build_api_app(api_key=KEY), base_url=LOCAL_BASE_URL)
-    key = created["key"] if isinstance(created, dict) else created[1]
     assert (
         browser.post("/studio/sign-in", data={"key": key}, follow_redirects=False).status_code
         == 303
