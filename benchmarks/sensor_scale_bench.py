@@ -32,6 +32,7 @@ from vsl_pipelines.domain.script import load_script
 from vsl_pipelines.inbox.postgres import PostgresInbox
 from vsl_pipelines.job_status import JobStatusLayers
 from vsl_pipelines.services.generation import Progress
+from vsl_pipelines.services.review import Review
 from vsl_pipelines.settings import PROJECT_ROOT
 
 SAMPLE = PROJECT_ROOT / "config" / "scripts" / "spring-launch.yaml"
@@ -124,7 +125,7 @@ def measure(scripts: int, history: int, batch: int, rounds: int) -> dict[str, ob
                 idle_s.append(time.perf_counter() - started)
                 new_decisions(url, scripts, batch, round_)
                 started = time.perf_counter()
-                _, approval_cursor = approval_tick(approval_cursor, Database(url), batch)
+                _, approval_cursor = approval_tick(approval_cursor, Review(Database(url)), batch)
                 approval_s.append(time.perf_counter() - started)
         return {
             "scripts": scripts,

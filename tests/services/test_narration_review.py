@@ -18,11 +18,11 @@ from vsl_pipelines.domain.script import Script, load_script
 from vsl_pipelines.services.compilation import NotApproved, request_compile
 from vsl_pipelines.services.review import (
     AlreadyDecided,
+    Review,
     ReviewError,
     UnknownTake,
     decide,
     decide_take,
-    read_decisions,
     review_queue,
     unapproved_sections,
 )
@@ -135,7 +135,7 @@ def test_a_narration_rejection_starts_only_a_new_narration_take(
     assert row.params == {"speed": 1.2, "voice": "af_sarah"}
     assert row.text == "Tired of choosing dinner every night?"
     conn.commit()
-    decisions = read_decisions(db, 0, 10)
+    decisions = Review(db).act_after(0, 10)
     [retake] = decisions.retakes
     assert (retake.section_id, retake.subject, retake.take) == ("hook", "narration", 2)
     assert retake.stages == ("narration",)
@@ -159,7 +159,7 @@ def test_a_narration_rejection_starts_only_a_new_narration_take(
     record_narration(conn, "hook", take=2)
     decide(conn, SCRIPT, "hook", "rejected", subject="narration", params={"speed": 0.9})
     conn.commit()
-    [again] = read_decisions(db, decisions.cursor, 10).retakes
+    [again] = Review(db).act_after(decisions.cursor, 10).retakes
     assert again.take == 3
     assert section(conn, "hook").narration_overrides == {
         "text": "Tired of choosing dinner every night?",

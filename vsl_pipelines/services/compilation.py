@@ -131,28 +131,15 @@ def compilation_of(conn: Conn, compilation_id: int) -> CompilationRow:
     return row
 
 
-def requested_compilations(db: Database, limit: int) -> list[CompilationRow]:
-    """Compile requests no run has claimed yet, oldest first."""
-    with db.connect() as conn:
-        return compilation_rows.requested(conn, limit)
-
-
-def running_compilations(db: Database, limit: int) -> list[CompilationRow]:
-    """Compilations claimed by a run and not finished, oldest first."""
-    with db.connect() as conn:
-        return compilation_rows.running(conn, limit)
-
-
-def release_compilation(db: Database, compilation_id: int, reason: str) -> bool:
+def release_compilation(conn: Conn, compilation_id: int, reason: str) -> bool:
     """Fail a compilation whose run died before finishing it, so the script may be compiled
     again (else every new request is refused with 409 while the row says `running`); the
     script goes back to review. False when the row had finished meanwhile."""
-    with db.connect() as conn:
-        row = compilation_rows.compilation(conn, compilation_id)
-        if row is None or row.status != "running":
-            return False
-        compilation_rows.fail_compilation(conn, compilation_id, reason)
-        script_rows.move_status(conn, row.script_id, "review", ("compiling",))
+    row = compilation_rows.compilation(conn, compilation_id)
+    if row is None or row.status != "running":
+        return False
+    compilation_rows.fail_compilation(conn, compilation_id, reason)
+    script_rows.move_status(conn, row.script_id, "review", ("compiling",))
     log.warning(
         "compilation released",
         extra={"script_id": row.script_id, "fields": {"compilation_id": compilation_id}},
@@ -282,16 +269,15 @@ def compile_script(
     return summary
 
 
-def expected_duration(db: Database, script_id: str) -> float:
+def expected_duration(conn: Conn, script_id: str) -> float:
     """How long the final video should last, from the stored takes rather than the engine's
     plan: a voiced section lasts its voice plus the script's pad, another its approved clip;
     less the overlap of each transition between two sections (which a voiced section makes
     room for, so voices never overlap)."""
-    with db.connect() as conn:
-        script = script_rows.load_stored_script(conn, script_id)
-        sections = script_rows.sections_of(conn, script_id)
-        voices = section_voices(conn, script, sections)
-        clips = [take_rows.take_of(conn, script_id, s.id, "clip", s.current_take) for s in sections]
+    script = script_rows.load_stored_script(conn, script_id)
+    sections = script_rows.sections_of(conn, script_id)
+    voices = section_voices(conn, script, sections)
+    clips = [take_rows.take_of(conn, script_id, s.id, "clip", s.current_take) for s in sections]
     transition = script.output.transition_spec()
     overlap = transition.seconds if transition and len(sections) > 1 else 0.0
     pad = script.output.timing.pad_s
@@ -353,3 +339,41 @@ def section_voices(conn: Conn, script: Script, sections: list[SectionRow]) -> li
                 SectionVoice(text, narration.media_key, float(duration) if duration else None)
             )
     return voices
+
+
+@dataclass(frozen=True)
+class CompileRequests:
+    """What the compile sensor follows: the requests to launch and the compilations whose
+    run died."""
+
+    db: Database
+
+    def requested(self, limit: int) -> list[CompilationRow]:
+        """Compile requests no run has claimed yet, oldest first."""
+        with self.db.connect() as conn:
+            return compilation_rows.requested(conn, limit)
+
+    def running(self, limit: int) -> list[CompilationRow]:
+        """Compilations claimed by a run and not finished, oldest first."""
+        with self.db.connect() as conn:
+            return compilation_rows.running(conn, limit)
+
+    def release(self, compilation_id: int, reason: str) -> bool:
+        """`release_compilation` in a transaction of its own."""
+        with self.db.connect() as conn:
+            return release_compilation(conn, compilation_id, reason)
+
+
+@dataclass(frozen=True)
+class Compiler:
+    """Compiles a script's approved takes, as the `compiled_video` asset does."""
+
+    db: Database
+    store: MediaStore
+
+    def compile(self, script_id: str, compilation_id: int | None = None) -> CompiledVideo:
+        return compile_script(self.db, self.store, script_id, compilation_id)
+
+    def expected_duration(self, script_id: str) -> float:
+        with self.db.connect() as conn:
+            return expected_duration(conn, script_id)

@@ -349,37 +349,48 @@ class Decisions:
     ready_to_compile: dict[str, int] = field(default_factory=dict)
 
 
-def read_decisions(db: Database, cursor: int, batch: int) -> Decisions:
+def act_on_decisions(conn: Conn, cursor: int, batch: int) -> Decisions:
     """Act on up to `batch` decisions after `cursor`: start the retakes, find the scripts that
     may compile (one per script, however many approvals the batch holds) and record their
     compile request, with the script's own output options: the compile sensor launches it."""
     approved: dict[str, int] = {}
-    with db.connect() as conn:
-        rows = approval_rows.decisions_after(conn, cursor, batch)
-        result = Decisions(cursor=rows[-1].id if rows else cursor)
-        for decision in rows:
-            script_id = decision.script_id
-            if decision.decision == "rejected":
-                take = apply_rejection(conn, decision)
-                if take is not None:
-                    script_rows.set_status(conn, script_id, "generating")
-                    result.retakes.append(
-                        Retake(decision.id, script_id, decision.section_id, take, decision.subject)
-                    )
-            else:
-                approved[script_id] = decision.id
-        for script_id, approval_id in approved.items():
-            if not unapproved_sections(conn, script_id):
-                result.ready_to_compile[script_id] = approval_id
-                output = script_rows.load_stored_script(conn, script_id).output
-                compilation_rows.request_compilation(
-                    conn,
-                    script_id,
-                    output_format=output.format,
-                    quality="standard",
-                    options={},
-                    requested_by="approval",
-                    approval_id=approval_id,
+    rows = approval_rows.decisions_after(conn, cursor, batch)
+    result = Decisions(cursor=rows[-1].id if rows else cursor)
+    for decision in rows:
+        script_id = decision.script_id
+        if decision.decision == "rejected":
+            take = apply_rejection(conn, decision)
+            if take is not None:
+                script_rows.set_status(conn, script_id, "generating")
+                result.retakes.append(
+                    Retake(decision.id, script_id, decision.section_id, take, decision.subject)
                 )
-        conn.commit()
+        else:
+            approved[script_id] = decision.id
+    for script_id, approval_id in approved.items():
+        if not unapproved_sections(conn, script_id):
+            result.ready_to_compile[script_id] = approval_id
+            output = script_rows.load_stored_script(conn, script_id).output
+            compilation_rows.request_compilation(
+                conn,
+                script_id,
+                output_format=output.format,
+                quality="standard",
+                options={},
+                requested_by="approval",
+                approval_id=approval_id,
+            )
     return result
+
+
+@dataclass(frozen=True)
+class Review:
+    """Follows reviewers' decisions, as the approval sensor does: retakes and compile
+    requests, one batch of the decision log per call."""
+
+    db: Database
+
+    def act_after(self, cursor: int, batch: int) -> Decisions:
+        """`act_on_decisions` in one transaction: a batch is acted on whole or not at all."""
+        with self.db.connect() as conn:
+            return act_on_decisions(conn, cursor, batch)

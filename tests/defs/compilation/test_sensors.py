@@ -27,8 +27,8 @@ from vsl_pipelines.defs.resources import DatabaseResource, MediaStoreResource, P
 from vsl_pipelines.defs.review.sensors import approval_tick
 from vsl_pipelines.defs.tags import COMPILATION
 from vsl_pipelines.domain.script import Script
-from vsl_pipelines.services.compilation import CompileInFlight, request_compile
-from vsl_pipelines.services.review import decide
+from vsl_pipelines.services.compilation import CompileInFlight, CompileRequests, request_compile
+from vsl_pipelines.services.review import Review, decide
 from vsl_pipelines.services.script_state import script_status
 
 SCRIPT = "spring-launch"
@@ -66,18 +66,20 @@ def _row(db: Database, compilation_id: int) -> dict[str, Any]:
 
 
 def test_each_request_gets_one_run_keyed_by_its_id(approved: Database) -> None:
-    assert compile_request_tick(approved, batch=200) == []
+    assert compile_request_tick(CompileRequests(approved), batch=200) == []
     compilation_id = _request(approved, output_format="avi", quality="draft")
-    [request] = compile_request_tick(approved, batch=200)
+    [request] = compile_request_tick(CompileRequests(approved), batch=200)
     assert request.run_key == f"compilation:{compilation_id}"
     assert (request.job_name, request.partition_key) == ("compile", SCRIPT)
     assert request.tags["vsl/compilation_id"] == str(compilation_id)
     assert request.tags["vsl/step"] == "compile", "the per-step concurrency limit applies"
     # Until its run claims it, a tick asks again under the same key: Dagster launches it once.
-    assert [r.run_key for r in compile_request_tick(approved, batch=200)] == [request.run_key]
+    assert [r.run_key for r in compile_request_tick(CompileRequests(approved), batch=200)] == [
+        request.run_key
+    ]
     with approved.connect() as conn:
         conn.execute("UPDATE compilations SET status = 'running' WHERE id = %s", (compilation_id,))
-    assert compile_request_tick(approved, batch=200) == []
+    assert compile_request_tick(CompileRequests(approved), batch=200) == []
 
 
 def test_the_automatic_request_after_the_last_approval_is_launched(
@@ -87,8 +89,8 @@ def test_the_automatic_request_after_the_last_approval_is_launched(
         for section in SECTIONS:
             record_clip(conn, section)
             decide(conn, SCRIPT, section, "approved")
-    assert approval_tick(0, db, batch=200)[0] == []
-    [request] = compile_request_tick(db, batch=200)
+    assert approval_tick(0, Review(db), batch=200)[0] == []
+    [request] = compile_request_tick(CompileRequests(db), batch=200)
     assert request.tags["vsl/requested_by"] == "approval"
 
 
@@ -118,7 +120,7 @@ def test_the_run_compiles_as_requested(
     compilation_id = _request(
         approved, output_format=fmt, quality="draft", overrides={"size": "320x180"}
     )
-    [request] = compile_request_tick(approved, batch=200)
+    [request] = compile_request_tick(CompileRequests(approved), batch=200)
     instance.add_dynamic_partitions("scripts", [SCRIPT])
     result = dg.materialize(
         [compiled_video],
@@ -138,7 +140,9 @@ def test_the_run_compiles_as_requested(
     row = _row(approved, compilation_id)
     assert (row["status"], row["output_format"], row["quality"]) == ("succeeded", fmt, "draft")
     assert row["clip_count"] == 3 and row["output_key"].endswith(f".{fmt}")
-    assert compile_request_tick(approved, batch=200) == [], "a finished request is not relaunched"
+    assert compile_request_tick(CompileRequests(approved), batch=200) == [], (
+        "a finished request is not relaunched"
+    )
 
     output = root / row["output_key"]
     assert row["size_bytes"] == output.stat().st_size

@@ -14,7 +14,7 @@ from vsl_pipelines.db.database import Database
 from vsl_pipelines.defs.resources import DatabaseResource, PacingResource
 from vsl_pipelines.defs.review.sensors import approval_tick, build_approval_sensor
 from vsl_pipelines.domain.script import Script
-from vsl_pipelines.services.review import AlreadyDecided, decide
+from vsl_pipelines.services.review import AlreadyDecided, Review, decide
 
 SCRIPT = "spring-launch"
 SECTIONS = ("hook", "offer", "close")
@@ -52,17 +52,17 @@ def _section(db: Database, section: str) -> dict[str, Any]:
 
 def test_the_cursor_follows_approval_ids_in_batches(in_review: Database) -> None:
     ids = [_decide(in_review, s, "approved") for s in SECTIONS]
-    _, cursor = approval_tick(0, in_review, batch=2)
+    _, cursor = approval_tick(0, Review(in_review), batch=2)
     assert cursor == ids[1]
-    _, cursor = approval_tick(cursor, in_review, batch=2)
+    _, cursor = approval_tick(cursor, Review(in_review), batch=2)
     assert cursor == ids[2]
-    requests, again = approval_tick(cursor, in_review, batch=2)
+    requests, again = approval_tick(cursor, Review(in_review), batch=2)
     assert (requests, again) == ([], ids[2])
 
 
 def test_a_rejection_starts_the_next_take_and_requests_generation(in_review: Database) -> None:
     approval_id = _decide(in_review, "hook", "rejected", prompt="a new prompt", seed=7)
-    requests, cursor = approval_tick(0, in_review, batch=200)
+    requests, cursor = approval_tick(0, Review(in_review), batch=200)
     assert cursor == approval_id
     assert _section(in_review, "hook") == {
         "current_take": 2,
@@ -83,7 +83,7 @@ def test_a_second_rejection_of_a_take_is_refused_and_starts_nothing(in_review: D
     first = _decide(in_review, "hook", "rejected", seed=7)
     with pytest.raises(AlreadyDecided):
         _decide(in_review, "hook", "rejected", prompt="another idea")
-    requests, cursor = approval_tick(0, in_review, batch=200)
+    requests, cursor = approval_tick(0, Review(in_review), batch=200)
     assert cursor == first
     assert [r.run_key for r in requests] == [f"retake:{first}"]
     assert _section(in_review, "hook")["current_take"] == 2
@@ -93,7 +93,7 @@ def test_a_second_rejection_of_a_take_is_refused_and_starts_nothing(in_review: D
 def test_partial_approval_requests_nothing(in_review: Database) -> None:
     _decide(in_review, "hook", "approved")
     _decide(in_review, "offer", "approved")
-    requests, _ = approval_tick(0, in_review, batch=200)
+    requests, _ = approval_tick(0, Review(in_review), batch=200)
     assert requests == []
     assert _section(in_review, "hook")["status"] == "review"
 
@@ -109,11 +109,11 @@ def test_the_last_approval_records_one_compile_request(in_review: Database) -> N
     cursor = 0
     for section in ("hook", "offer"):
         _decide(in_review, section, "approved")
-        requests, cursor = approval_tick(cursor, in_review, batch=200)
+        requests, cursor = approval_tick(cursor, Review(in_review), batch=200)
         assert requests == []
     assert _compile_requests(in_review) == []
     last = _decide(in_review, "close", "approved")
-    requests, cursor = approval_tick(cursor, in_review, batch=200)
+    requests, cursor = approval_tick(cursor, Review(in_review), batch=200)
     assert requests == [], "the compile request sensor launches the run"
     [request] = _compile_requests(in_review)
     assert (request["status"], request["approval_id"]) == ("requested", last)
@@ -123,30 +123,30 @@ def test_the_last_approval_records_one_compile_request(in_review: Database) -> N
         {},
     ), "the script's own output options"
     # The same approvals read again (a tick whose cursor was lost) record nothing more.
-    approval_tick(0, in_review, batch=200)
+    approval_tick(0, Review(in_review), batch=200)
     assert len(_compile_requests(in_review)) == 1
 
 
 def test_approvals_read_in_one_tick_request_one_compile(in_review: Database) -> None:
     for section in SECTIONS:
         _decide(in_review, section, "approved")
-    approval_tick(0, in_review, batch=200)
+    approval_tick(0, Review(in_review), batch=200)
     assert [r["requested_by"] for r in _compile_requests(in_review)] == ["approval"]
 
 
 def test_an_approval_of_a_rejected_section_waits_for_its_new_take(in_review: Database) -> None:
     _decide(in_review, "hook", "rejected")
-    requests, cursor = approval_tick(0, in_review, batch=200)
+    requests, cursor = approval_tick(0, Review(in_review), batch=200)
     assert len(requests) == 1
     # Take 2 has no clip yet: nothing to approve.
     for section in ("offer", "close"):
         _decide(in_review, section, "approved")
-    requests, cursor = approval_tick(cursor, in_review, batch=200)
+    requests, cursor = approval_tick(cursor, Review(in_review), batch=200)
     assert requests == []
     assert _compile_requests(in_review) == []
     record_clip(in_review, "hook", take=2)
     _decide(in_review, "hook", "approved")
-    approval_tick(cursor, in_review, batch=200)
+    approval_tick(cursor, Review(in_review), batch=200)
     assert [r["status"] for r in _compile_requests(in_review)] == ["requested"]
     with in_review.connect() as conn:
         decisions = approval_rows.latest_decisions(conn, SCRIPT)

@@ -6,7 +6,7 @@ from vsl_pipelines.defs.metadata import poster_metadata
 from vsl_pipelines.defs.partitions import scripts_partitions
 from vsl_pipelines.defs.resources import DatabaseResource, MediaStoreResource
 from vsl_pipelines.defs.tags import COMPILATION, FFMPEG_POOL
-from vsl_pipelines.services.compilation import compile_script, expected_duration
+from vsl_pipelines.services.compilation import Compiler
 
 DECODES = "decodes_with_expected_duration"
 # The engine's own full-decode verification, one check each (a failed one blocks publishing).
@@ -41,13 +41,11 @@ def compiled_video(
 ) -> dg.MaterializeResult:
     """Compiles the approved clips (stream copy where they match) and the soundtrack into one
     video, as its compile request asks (format, quality, output options)."""
-    db = database.database()
     store = media_store.store()
+    compiler = Compiler(database.database(), store)
     requested = context.run.tags.get(COMPILATION)
-    summary = compile_script(
-        db, store, context.partition_key, int(requested) if requested else None
-    )
-    expected = expected_duration(db, context.partition_key)
+    summary = compiler.compile(context.partition_key, int(requested) if requested else None)
+    expected = compiler.expected_duration(context.partition_key)
     from vsl_pipelines.media.probe import probe_media  # PyAV in the compile run only
 
     probe = probe_media(store.local_path(summary.key))

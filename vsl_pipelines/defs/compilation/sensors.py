@@ -8,19 +8,14 @@ here, so the script may be compiled again.
 
 import dagster as dg
 
-from vsl_pipelines.db.database import Database
 from vsl_pipelines.defs.compilation.jobs import compile_job
 from vsl_pipelines.defs.resources import DatabaseResource, PacingResource
 from vsl_pipelines.defs.runs import run_alive, run_staleness
 from vsl_pipelines.defs.tags import COMPILATION, run_tags
-from vsl_pipelines.services.compilation import (
-    release_compilation,
-    requested_compilations,
-    running_compilations,
-)
+from vsl_pipelines.services.compilation import CompileRequests
 
 
-def compile_request_tick(db: Database, batch: int) -> list[dg.RunRequest]:
+def compile_request_tick(compiles: CompileRequests, batch: int) -> list[dg.RunRequest]:
     """A run request per compilation still `requested` (its run claims it: `running`)."""
     return [
         dg.RunRequest(
@@ -32,19 +27,19 @@ def compile_request_tick(db: Database, batch: int) -> list[dg.RunRequest]:
                 COMPILATION: str(row.id),
             },
         )
-        for row in requested_compilations(db, batch)
+        for row in compiles.requested(batch)
     ]
 
 
 def release_dead_compilations(
-    db: Database, instance: dg.DagsterInstance, batch: int, stale_after_s: float
+    compiles: CompileRequests, instance: dg.DagsterInstance, batch: int, stale_after_s: float
 ) -> list[int]:
     """Fail each `running` compilation whose every run has ended without finishing it (killed,
     crashed; not one failed and waiting for the instance's retry), so a new compile can be
     requested; the ids released. A row with no tagged run (a plain materialization's) is left."""
     released = []
     stale = run_staleness(instance, stale_after_s)
-    for row in running_compilations(db, batch):
+    for row in compiles.running(batch):
         records = instance.get_run_records(
             filters=dg.RunsFilter(tags={COMPILATION: str(row.id)}), limit=10
         )
@@ -55,7 +50,7 @@ def release_dead_compilations(
             f"the compile run {last.run_id} ended {last.status.value} without finishing it;"
             " request the compile again"
         )
-        if release_compilation(db, row.id, reason):
+        if compiles.release(row.id, reason):
             released.append(row.id)
     return released
 
@@ -74,13 +69,13 @@ def build_compile_request_sensor(interval_s: int = 5) -> dg.SensorDefinition:
     ) -> dg.SensorResult:
         """Launches the compile run of each requested compilation, once (run key), and
         releases a compilation whose run died (it would block the script's next compile)."""
-        db = database.database()
+        compiles = CompileRequests(database.database())
         released = release_dead_compilations(
-            db, context.instance, pacing.sensor_batch_size, pacing.stale_run_s
+            compiles, context.instance, pacing.sensor_batch_size, pacing.stale_run_s
         )
         if released:
             context.log.warning(f"released compilations whose run died: {released}")
-        requests = compile_request_tick(db, pacing.sensor_batch_size)
+        requests = compile_request_tick(compiles, pacing.sensor_batch_size)
         return dg.SensorResult(run_requests=requests)
 
     return compile_request_sensor

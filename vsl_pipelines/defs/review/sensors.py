@@ -7,16 +7,15 @@ compile request (the compile request sensor launches `compiled_video`).
 
 import dagster as dg
 
-from vsl_pipelines.db.database import Database
 from vsl_pipelines.defs.generation.jobs import generate_job
 from vsl_pipelines.defs.resources import DatabaseResource, PacingResource
 from vsl_pipelines.defs.tags import run_tags
-from vsl_pipelines.services.review import Decisions, read_decisions
+from vsl_pipelines.services.review import Review
 
 
-def approval_tick(cursor: int, db: Database, batch: int) -> tuple[list[dg.RunRequest], int]:
+def approval_tick(cursor: int, review: Review, batch: int) -> tuple[list[dg.RunRequest], int]:
     """One tick: (run requests, new cursor)."""
-    decisions: Decisions = read_decisions(db, cursor, batch)
+    decisions = review.act_after(cursor, batch)
     requests = [
         dg.RunRequest(
             run_key=f"retake:{retake.approval_id}",
@@ -51,7 +50,7 @@ def build_approval_sensor(interval_s: int = 5) -> dg.SensorDefinition:
         """Launches a new take for each rejection; requests the compile once every section is
         approved."""
         requests, cursor = approval_tick(
-            int(context.cursor or 0), database.database(), pacing.sensor_batch_size
+            int(context.cursor or 0), Review(database.database()), pacing.sensor_batch_size
         )
         return dg.SensorResult(run_requests=requests, cursor=str(cursor))
 
