@@ -14,6 +14,7 @@ from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.inbox.postgres import PostgresInbox
+from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.logs import JsonFormatter
 from vsl_pipelines.services.keys import create_key
 from vsl_pipelines.settings import Settings
@@ -36,6 +37,7 @@ def service(
     settings = Settings(VSL_CORS_ORIGINS=f" {ALLOWED}/ , https://other.example.com")
     config = ApiConfig(
         db=db,
+        job_status=JobStatusLayers(db),
         media_store=LocalMediaStore(service_media_root, "http://127.0.0.1:1/media"),
         registry=registry,
         cors_origins=settings.cors_origin_list,

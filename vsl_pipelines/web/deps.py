@@ -69,6 +69,9 @@ class ApiConfig:
     db: Database
     media_store: MediaStore
     registry: Registry
+    # The status layers a job's document is read from and published to (PostgreSQL alone
+    # when no cache is configured).
+    job_status: JobStatusLayers = field(repr=False, compare=False)
     api_key: SecretStr | None = None
     allowed_hosts: frozenset[str] = LOOPBACK_NAMES
     # Verified stored keys, cached in Redis when configured (else each request reads them).
@@ -79,8 +82,6 @@ class ApiConfig:
     predictions: PredictionClient | None = field(default=None, repr=False, compare=False)
     # Origins whose pages may read the API and media (CORS, GET and HEAD only).
     cors_origins: frozenset[str] = frozenset()
-    # The status layers (None: PostgreSQL alone).
-    job_status: JobStatusLayers | None = field(default=None, repr=False, compare=False)
     # Signs the studio's session cookies and the studio's and review page's form tokens: the
     # same on every worker and replica (`VSL_SESSION_SECRET`; None: `create_app` derives one
     # from the webhook secret).

@@ -30,6 +30,7 @@ from tests.fixtures.sandbox import TEST_SANDBOX_DEFAULTS
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.registry import load_registry
 from vsl_pipelines.inbox.postgres import PostgresInbox
+from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.media.probe import probe_media
 from vsl_pipelines.sandbox import SandboxConfig, start_sandbox_in_thread
 from vsl_pipelines.settings import PROJECT_ROOT
@@ -78,6 +79,7 @@ def studio(migrated_template: str, tmp_path_factory: pytest.TempPathFactory) -> 
     inbox = PostgresInbox(db)
     config = ApiConfig(
         db=db,
+        job_status=JobStatusLayers(db),
         media_store=LocalMediaStore(media_root, f"{url}/media"),
         registry=load_registry(PROJECT_ROOT / "config" / "models.json"),
         api_key=SecretStr(KEY),

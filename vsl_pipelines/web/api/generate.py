@@ -13,11 +13,10 @@ from starlette.concurrency import run_in_threadpool
 
 from vsl_pipelines.domain.job_document import served
 from vsl_pipelines.domain.script import ModelId, UserId
-from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.services.adhoc import AdhocInvalid, AdhocNotCreated, plan_adhoc, submit_adhoc
 from vsl_pipelines.web.api.bodies import parse_body
 from vsl_pipelines.web.api.openapi import request_body
-from vsl_pipelines.web.deps import ApiConfig, ConfigDep
+from vsl_pipelines.web.deps import ConfigDep
 from vsl_pipelines.web.limits import GENERATE_BODY_LIMIT
 
 router = APIRouter()
@@ -81,10 +80,6 @@ async def generate_body(request: Request) -> GenerateMediaBody:
     return body
 
 
-def _layers(config: ApiConfig) -> JobStatusLayers:
-    return config.job_status or JobStatusLayers(config.db)
-
-
 @router.post(
     "/generate-media",
     status_code=202,
@@ -113,7 +108,7 @@ def generate_media(
     if config.predictions is None:
         raise HTTPException(503, "generation is not configured on this service")
     try:
-        return submit_adhoc(config.db, config.predictions, plan, user_id, _layers(config))
+        return submit_adhoc(config.db, config.predictions, plan, user_id, config.job_status)
     except AdhocNotCreated as exc:
         raise HTTPException(502, f"job {exc.job_id} failed: {exc}") from None
 
@@ -126,7 +121,7 @@ def job_status(job_id: str, config: ConfigDep) -> JSONResponse:
         public_id = str(uuid.UUID(job_id))
     except ValueError:
         raise HTTPException(422, "jobId: not a job id (a UUID)") from None
-    document, _layer = _layers(config).read(public_id)
+    document, _layer = config.job_status.read(public_id)
     if document is None:
         raise HTTPException(404, f"no job {job_id!r}")
     return JSONResponse(served(document, config.media_store.public_url))
