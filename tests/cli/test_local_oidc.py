@@ -139,6 +139,18 @@ def sign_in(browser: httpx.Client, request: Authorization, person: LocalPerson) 
     return log_in(browser, walk(browser, browser.get(request.url)), person)
 
 
+def exchange(
+    client: OAuth2Client, metadata: dict[str, Any], request: Authorization, callback: str
+) -> dict[str, Any]:
+    """The tokens for the code in `callback`, with the request's state and PKCE verifier."""
+    return client.fetch_token(
+        metadata["token_endpoint"],
+        authorization_response=callback,
+        state=request.state,
+        code_verifier=request.code_verifier,
+    )
+
+
 def id_token_claims(
     metadata: dict[str, Any], token: dict[str, Any], *, nonce: str, client_id: str
 ) -> CodeIDToken:
@@ -194,12 +206,7 @@ def test_sign_in_with_code_and_pkce_gives_a_valid_id_token(
     assert returned["state"] == [request.state]
     assert returned["iss"] == [metadata["issuer"]]  # RFC 9207: the response names its issuer
 
-    token = client.fetch_token(
-        metadata["token_endpoint"],
-        authorization_response=callback,
-        state=request.state,
-        code_verifier=request.code_verifier,
-    )
+    token = exchange(client, metadata, request, callback)
     assert token["token_type"].lower() == "bearer"
     claims = id_token_claims(metadata, token, nonce=request.nonce, client_id=OIDC_CLIENT.client_id)
     assert claims["sub"] == "ada"
@@ -224,12 +231,7 @@ def test_each_person_signs_in_as_themselves(client: OAuth2Client, metadata: dict
         with httpx.Client(follow_redirects=False, timeout=10) as browser:  # a browser each
             request = authorize(client, metadata)
             callback = sign_in(browser, request, person)
-        token = client.fetch_token(
-            metadata["token_endpoint"],
-            authorization_response=callback,
-            state=request.state,
-            code_verifier=request.code_verifier,
-        )
+        token = exchange(client, metadata, request, callback)
         claims = id_token_claims(
             metadata, token, nonce=request.nonce, client_id=OIDC_CLIENT.client_id
         )
@@ -253,12 +255,7 @@ def test_signing_out_ends_the_providers_session(
 ) -> None:
     request = authorize(client, metadata)
     callback = sign_in(browser, request, ADA)
-    token = client.fetch_token(
-        metadata["token_endpoint"],
-        authorization_response=callback,
-        state=request.state,
-        code_verifier=request.code_verifier,
-    )
+    token = exchange(client, metadata, request, callback)
     (after_logout,) = OIDC_CLIENT.post_logout_redirect_uris
     end = browser.get(
         metadata["end_session_endpoint"],

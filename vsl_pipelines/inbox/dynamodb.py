@@ -79,6 +79,11 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+def dynamodb_client(endpoint_url: str | None = None, region: str | None = None) -> Any:
+    """A DynamoDB client (at `endpoint_url` when given: moto, DynamoDB Local)."""
+    return boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=region)
+
+
 def create_inbox_table(client: Any, table_name: str) -> None:
     """Create the inbox table (on-demand billing, TTL on `expires_at`) unless it exists."""
     create_ttl_table(
@@ -140,9 +145,7 @@ class DynamoInbox:
         settle_s: float = 5.0,
     ) -> None:
         self.table_name = table_name
-        self.client = client or boto3.client(
-            "dynamodb", endpoint_url=endpoint_url, region_name=region
-        )
+        self.client = client or dynamodb_client(endpoint_url, region)
         self.ttl_days = ttl_days
         self.settle_s = settle_s
         self._last_warned_gap = 0

@@ -12,11 +12,10 @@ import json
 import time
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from vsl_pipelines.domain.job_document import FINAL, PUBLIC_RANK, rank
-from vsl_pipelines.inbox.dynamodb import create_ttl_table
+from vsl_pipelines.inbox.dynamodb import create_ttl_table, dynamodb_client
 from vsl_pipelines.logs import get_logger
 
 log = get_logger(__name__)
@@ -43,9 +42,7 @@ class DynamoJobsTable:
         region: str | None = None,
     ) -> None:
         self.table_name = table_name
-        self.client = client or boto3.client(
-            "dynamodb", endpoint_url=endpoint_url, region_name=region
-        )
+        self.client = client or dynamodb_client(endpoint_url, region)
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         try:
