@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness import scratch_database
+from harness import DEFAULT_WORKSPACE, scratch_database
 
 from tests.fixtures.scripts import SAMPLE_SCRIPT
 from tests.fixtures.service import new_webhook_secret
@@ -27,6 +27,7 @@ from vsl_pipelines.db.connection import connect
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.migrations import apply_migrations
 from vsl_pipelines.db.scripts import insert_script
+from vsl_pipelines.db.workspaces import default_workspace_id
 from vsl_pipelines.domain.script import load_script
 from vsl_pipelines.generation.progress import apply_events
 from vsl_pipelines.inbox.postgres import PostgresInbox
@@ -41,12 +42,14 @@ def main() -> None:
     with scratch_database("vsl_burst") as url:
         apply_migrations(Database(url))
         with connect(url) as conn:
-            insert_script(conn, load_script(SAMPLE_SCRIPT), str(SAMPLE_SCRIPT))
+            insert_script(
+                conn, load_script(SAMPLE_SCRIPT), str(SAMPLE_SCRIPT), default_workspace_id(conn)
+            )
             conn.execute(
                 "INSERT INTO jobs (script_id, section_id, stage, take, attempt, model_id,"
-                " prediction_id, status, input, estimated_cost_usd, media_type)"
+                " prediction_id, status, input, estimated_cost_usd, media_type, workspace_id)"
                 " SELECT 'spring-launch', 'hook', 'keyframe', 1, g, 'flux-schnell',"
-                " 'pred-' || (g - 1), 'starting', '{}', 0.003, 'image'"
+                f" 'pred-' || (g - 1), 'starting', '{{}}', 0.003, 'image', {DEFAULT_WORKSPACE}"
                 " FROM generate_series(1, %s) g",
                 (args.jobs,),
             )

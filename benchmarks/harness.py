@@ -27,6 +27,10 @@ MOTO_ENV = {
 }
 
 
+# The `default` workspace's id, inside a statement that fills tables directly.
+DEFAULT_WORKSPACE = "(SELECT id FROM workspaces WHERE slug = 'default')"
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -19,12 +19,13 @@ import time
 
 import dagster as dg
 import psycopg
-from harness import scratch_database
+from harness import DEFAULT_WORKSPACE, scratch_database
 
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.migrations import apply_migrations
 from vsl_pipelines.db.scripts import insert_script
+from vsl_pipelines.db.workspaces import default_workspace_id
 from vsl_pipelines.defs.generation.sensors import webhook_tick
 from vsl_pipelines.defs.resources import DatabaseResource, InboxResource, PacingResource
 from vsl_pipelines.defs.review.sensors import approval_tick
@@ -41,11 +42,11 @@ SAMPLE = PROJECT_ROOT / "config" / "scripts" / "spring-launch.yaml"
 def build(url: str, scripts: int, history: int) -> None:
     apply_migrations(Database(url))
     with connect(url) as conn:
-        insert_script(conn, load_script(SAMPLE), str(SAMPLE))
+        insert_script(conn, load_script(SAMPLE), str(SAMPLE), default_workspace_id(conn))
         conn.execute(
-            "INSERT INTO scripts (id, title, document, status, checked_at)"
+            "INSERT INTO scripts (id, title, document, status, checked_at, workspace_id)"
             " SELECT 's' || g, title, jsonb_set(document, '{id}', to_jsonb('s' || g)),"
-            " 'generating', now() - (g || ' seconds')::interval"
+            " 'generating', now() - (g || ' seconds')::interval, workspace_id"
             " FROM scripts, generate_series(1, %s) g WHERE id = 'spring-launch'",
             (scripts,),
         )
@@ -57,9 +58,9 @@ def build(url: str, scripts: int, history: int) -> None:
         )
         conn.execute(
             "INSERT INTO jobs (script_id, section_id, stage, take, attempt, model_id,"
-            " prediction_id, status, input, estimated_cost_usd, media_type)"
+            " prediction_id, status, input, estimated_cost_usd, media_type, workspace_id)"
             " SELECT 's' || g, id, 'keyframe', 1, 1, 'flux-schnell', 'p-' || g || '-' || id,"
-            " 'processing', '{}', 0.003, 'image'"
+            f" 'processing', '{{}}', 0.003, 'image', {DEFAULT_WORKSPACE}"
             " FROM sections, generate_series(1, %s) g"
             " WHERE script_id = 'spring-launch' AND spec ? 'keyframe'",
             (scripts,),

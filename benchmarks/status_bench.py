@@ -39,6 +39,7 @@ from vsl_pipelines.db.connection import connect
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.jobs import attach_prediction, reserve_adhoc_job
 from vsl_pipelines.db.migrations import apply_migrations
+from vsl_pipelines.db.workspaces import default_workspace_id
 from vsl_pipelines.services.keys import create_key
 
 REDIS = os.environ.get("VSL_BENCH_REDIS", "redis://127.0.0.1:6379/14")
@@ -148,6 +149,7 @@ def run(url: str, jobs: int, seconds: int) -> None:
             for i in range(jobs):
                 row = reserve_adhoc_job(
                     conn,
+                    workspace_id=default_workspace_id(conn),
                     user_id=f"user-{i % 50}",
                     media_type="image",
                     model_id="flux-schnell",

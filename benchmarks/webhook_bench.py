@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 import httpx
 import psycopg
+from harness import DEFAULT_WORKSPACE
 from standardwebhooks import Webhook
 
 from vsl_pipelines.db.connection import connect
@@ -48,12 +49,14 @@ def main() -> None:
         apply_migrations(Database(url))
         with connect(url) as conn:
             conn.execute(
-                "INSERT INTO scripts (id, title, document, status) VALUES ('bench', 'b', '{}', 'generating')"
+                "INSERT INTO scripts (id, title, document, status, workspace_id)"
+                f" VALUES ('bench', 'b', '{{}}', 'generating', {DEFAULT_WORKSPACE})"
             )
             conn.execute(
                 "INSERT INTO jobs (script_id, section_id, stage, take, model_id, prediction_id,"
-                " status, input, estimated_cost_usd, media_type)"
-                " SELECT 'bench', 's' || g, 'clip', 1, 'm', 'p' || g, 'starting', '{}', 0, 'video'"
+                " status, input, estimated_cost_usd, media_type, workspace_id)"
+                " SELECT 'bench', 's' || g, 'clip', 1, 'm', 'p' || g, 'starting', '{}', 0, 'video',"
+                f" {DEFAULT_WORKSPACE}"
                 " FROM generate_series(1, %s) g",
                 (args.webhooks,),
             )

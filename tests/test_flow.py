@@ -7,6 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures.flow import Flow
 from vsl_pipelines.db.scripts import insert_script
+from vsl_pipelines.db.workspaces import default_workspace_id
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.media.avcc import parse_avcc
 from vsl_pipelines.media.mp4_header import read_video_avcc
@@ -107,7 +108,7 @@ def test_output_options_reach_the_compiled_video(flow: Flow, sample_script: Scri
     )
     script = Script.model_validate(document)
     with flow.db.connect() as conn:
-        insert_script(conn, script, None)
+        insert_script(conn, script, None, default_workspace_id(conn))
     flow.tick("script_partitions_sensor")
     flow.launch(flow.schedule(), default_job="generate")
     flow.drive(lambda: flow.status("spring-webm") == "review")

@@ -13,6 +13,7 @@ from tests.fixtures.flow import Flow
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.scripts import insert_script
+from vsl_pipelines.db.workspaces import default_workspace_id
 from vsl_pipelines.defs.generation.assets import NO_FAILED
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script, load_script
@@ -221,7 +222,7 @@ def test_a_rejected_narration_is_spoken_again_and_nothing_else(
     a clip rejection the picture alone; compile waits for both kinds of approval."""
     path = PROJECT_ROOT / "config" / "scripts" / f"{NARRATED}.yaml"
     with flow.db.connect() as conn:
-        insert_script(conn, load_script(path, registry), str(path))
+        insert_script(conn, load_script(path, registry), str(path), default_workspace_id(conn))
     start(flow)
     flow.drive(lambda: flow.status(NARRATED) == "review")
     before = jobs_per_stage(flow)

@@ -3,6 +3,7 @@ import pytest
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.db.scripts import ScriptExists, insert_script
+from vsl_pipelines.db.workspaces import default_workspace_id
 from vsl_pipelines.domain.script import Script
 
 
@@ -59,7 +60,7 @@ def test_latest_jobs_keeps_newest_attempt(database_url: str, stored_script: Scri
 
 def test_a_script_id_is_stored_once(database_url: str, stored_script: Script) -> None:
     with connect(database_url) as conn, pytest.raises(ScriptExists, match="already stored"):
-        insert_script(conn, stored_script, None)
+        insert_script(conn, stored_script, None, default_workspace_id(conn))
     with connect(database_url) as conn:
         count = conn.execute("SELECT count(*) AS n FROM sections").fetchone()["n"]
     assert count == 3

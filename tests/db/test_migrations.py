@@ -51,6 +51,7 @@ def test_fresh_database_gets_all_migrations() -> None:
             "0008_inbox_sequenced_by_reader",
             "0009_narration_stage",
             "0010_narration_takes",
+            "0011_workspaces",
         ]
     finally:
         close_pool(f"{SERVER_URL}/{name}")
@@ -132,7 +133,7 @@ def test_narrations_from_before_get_their_own_take_and_keep_their_approval(
                     ("offer", 1, "rejected"),
                 )
             ]
-        assert apply_migrations(Database(url)) == ["0010_narration_takes"]
+        assert apply_migrations(Database(url))[0] == "0010_narration_takes"
         with psycopg.connect(url, autocommit=True) as conn:
             sections = conn.execute(
                 "SELECT id, current_take, narration_take, narration_overrides FROM sections"
@@ -210,6 +211,7 @@ def test_inbox_rows_from_before_keep_their_numbers_and_new_ones_follow(tmp_path:
             "0008_inbox_sequenced_by_reader",
             "0009_narration_stage",
             "0010_narration_takes",
+            "0011_workspaces",
         ]
         inbox = PostgresInbox(Database(url))
         old = inbox.read_after(0, 10)
@@ -224,3 +226,33 @@ def test_a_missing_migrations_folder_is_an_error_not_nothing_to_do(
     """An installed package run without VSL_PROJECT_ROOT must not pass for migrated."""
     with pytest.raises(FileNotFoundError, match="VSL_PROJECT_ROOT"):
         apply_migrations(Database(database_url), tmp_path / "database" / "migrations")
+
+
+def test_what_existed_before_workspaces_goes_to_default(tmp_path: Path) -> None:
+    """A database at the schema before workspaces: its scripts, jobs (ad-hoc too) and keys
+    belong to `default` afterwards, keys as writers; new rows must name their workspace."""
+    with database_before("0011", tmp_path, "vsl_mig_workspaces_check") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("INSERT INTO scripts (id, title, document) VALUES ('s', 't', '{}'::jsonb)")
+            conn.execute(
+                "INSERT INTO jobs (script_id, section_id, stage, take, model_id, input,"
+                " estimated_cost_usd, media_type) VALUES"
+                " ('s', 'hook', 'clip', 1, 'm', '{}', 0.1, 'video'),"
+                " (NULL, '', 'adhoc', 1, 'm', '{}', 0.2, 'image')"
+            )
+            conn.execute(
+                "INSERT INTO api_keys (name, rate_per_minute, prefix, key_sha256)"
+                " VALUES ('crm', 60, 'vsl_ab', '\\x00')"
+            )
+        assert apply_migrations(Database(url)) == ["0011_workspaces"]
+        with psycopg.connect(url, autocommit=True) as conn:
+            [(default,)] = conn.execute("SELECT id FROM workspaces WHERE slug = 'default'")
+            owners = {
+                table: {r[0] for r in conn.execute(f"SELECT workspace_id FROM {table}")}
+                for table in ("scripts", "jobs", "api_keys")
+            }
+            [(role,)] = conn.execute("SELECT role FROM api_keys")
+            with pytest.raises(psycopg.errors.NotNullViolation):
+                conn.execute("INSERT INTO scripts (id, title, document) VALUES ('n', 't', '{}')")
+        assert owners == {"scripts": {default}, "jobs": {default}, "api_keys": {default}}
+        assert role == "writer"

@@ -4,6 +4,7 @@ from tests.fixtures.pipeline import wait_for_jobs
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.database import Database
+from vsl_pipelines.db.workspaces import default_workspace_id
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import load_script
 from vsl_pipelines.generation.collect import collect_stage, review_ready
@@ -28,7 +29,7 @@ def test_a_script_with_a_voice_gets_a_narration_take_per_section(
 ) -> None:
     script = load_script(NARRATED, registry)
     with db.connect() as conn:
-        script_rows.insert_script(conn, script, str(NARRATED))
+        script_rows.insert_script(conn, script, str(NARRATED), default_workspace_id(conn))
     report = submission.submit(SCRIPT, "narration")
     assert sorted(p["section"] for p in report.submitted) == ["close", "hook", "offer"]
     assert {p["model"] for p in report.submitted} == {"kokoro-82m"}

@@ -12,6 +12,7 @@ import pytest
 from tests.fixtures.scripts import record_job
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db.database import Database
+from vsl_pipelines.db.workspaces import default_workspace_id
 from vsl_pipelines.defs.costs.assets import cost_report
 from vsl_pipelines.defs.resources import DatabaseResource
 from vsl_pipelines.domain.script import Script
@@ -36,11 +37,13 @@ def spent(db: Database, stored_script: Script) -> Database:
         conn.execute("UPDATE jobs SET actual_cost_usd = 0.002 WHERE prediction_id = 'p1'")
         conn.execute(
             "INSERT INTO jobs (script_id, section_id, stage, take, model_id, input,"
-            " estimated_cost_usd, created_at, media_type) VALUES ('spring-launch', 'offer', 'clip',"
-            " 1, 'sdxl', '{}', 0.5, '2026-11-03 12:00+00', 'video')"
+            " estimated_cost_usd, created_at, media_type, workspace_id) VALUES ('spring-launch',"
+            " 'offer', 'clip', 1, 'sdxl', '{}', 0.5, '2026-11-03 12:00+00', 'video', %s)",
+            (default_workspace_id(conn),),
         )
         adhoc = job_rows.reserve_adhoc_job(
             conn,
+            workspace_id=default_workspace_id(conn),
             user_id="u-7",
             media_type="image",
             model_id="sdxl",

@@ -12,6 +12,7 @@ from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import Conn
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.scripts import SectionRow, insert_script, sections_of
+from vsl_pipelines.db.workspaces import default_workspace_id
 from vsl_pipelines.domain.narration import spoken_text
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script, load_script
@@ -55,7 +56,7 @@ def record_narration(conn: Conn, section: str, take: int = 1) -> int:
 def narrated(db: Database, registry: Registry) -> Script:
     script = load_script(NARRATED, registry)
     with db.connect() as conn:
-        insert_script(conn, script, str(NARRATED))
+        insert_script(conn, script, str(NARRATED), default_workspace_id(conn))
     return script
 
 
@@ -268,7 +269,7 @@ def test_only_voiced_sections_need_a_narration_approval(
     document["id"] = "one-voice"
     document["sections"][1]["voice"] = {"model": "kokoro-82m", "params": {"voice": "am_adam"}}
     with db.connect() as conn:
-        insert_script(conn, Script.model_validate(document), None)
+        insert_script(conn, Script.model_validate(document), None, default_workspace_id(conn))
         for section_id in SECTIONS:
             record_clip(conn, section_id, script_id="one-voice")
             decide(conn, "one-voice", section_id, "approved")

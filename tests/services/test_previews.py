@@ -14,6 +14,7 @@ from tests.fixtures.scripts import NARRATED_SCRIPT, store_take
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.scripts import insert_script, start_new_narration_take
+from vsl_pipelines.db.workspaces import default_workspace_id
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import load_script
 from vsl_pipelines.media.probe import probe_media
@@ -26,7 +27,12 @@ SCRIPT = "spring-launch-narrated"
 @pytest.fixture
 def narrated(db: Database, registry: Registry) -> str:
     with db.connect() as conn:
-        insert_script(conn, load_script(NARRATED_SCRIPT, registry), str(NARRATED_SCRIPT))
+        insert_script(
+            conn,
+            load_script(NARRATED_SCRIPT, registry),
+            str(NARRATED_SCRIPT),
+            default_workspace_id(conn),
+        )
     return SCRIPT
 
 

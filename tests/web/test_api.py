@@ -19,6 +19,7 @@ from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.scripts import insert_script
 from vsl_pipelines.db.takes import record_take
+from vsl_pipelines.db.workspaces import default_workspace_id
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script, load_script
 from vsl_pipelines.generation.stages import check_budget
@@ -260,7 +261,9 @@ def test_narration_decisions_by_subject(
     corrected `text` and voice `params`; refusals name the field and store nothing."""
     narrated = SAMPLE_SCRIPT.with_name("spring-launch-narrated.yaml")
     with db.connect() as conn:
-        insert_script(conn, load_script(narrated, registry), str(narrated))
+        insert_script(
+            conn, load_script(narrated, registry), str(narrated), default_workspace_id(conn)
+        )
         take_ids = {
             section: record_take(
                 conn,

@@ -40,6 +40,7 @@ from vsl_pipelines.sandbox import RunningSandbox
 from vsl_pipelines.services.adhoc import plan_adhoc, submit_adhoc
 from vsl_pipelines.services.generation import Progress
 from vsl_pipelines.services.keys import create_key
+from vsl_pipelines.services.workspaces import operator
 from vsl_pipelines.storage.local import LocalMediaStore
 from vsl_pipelines.web.app import create_app
 from vsl_pipelines.web.deps import ApiConfig
@@ -302,7 +303,9 @@ def test_a_job_whose_webhook_is_lost_is_completed_by_the_reconciler(
         "http://127.0.0.1:1/webhooks/replicate",  # nobody listens: the webhook never arrives
     )
     plan = plan_adhoc(registry, "image", "sdxl", {"prompt": "a lost webhook"})
-    job_id = submit_adhoc(adhoc.db, lost, plan, "user-3", adhoc.status)["jobId"]
+    with adhoc.db.connect() as conn:
+        operator_actor = operator(conn)
+    job_id = submit_adhoc(adhoc.db, lost, plan, operator_actor, "user-3", adhoc.status)["jobId"]
     deadline = time.monotonic() + 20
     today = datetime.now(UTC).date().isoformat()
     with dg.instance_for_test() as instance:

@@ -24,6 +24,7 @@ from tests.fixtures.scripts import SAMPLE_SCRIPT, store_take
 from vsl_pipelines.db.approvals import decisions_after
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.scripts import insert_script
+from vsl_pipelines.db.workspaces import default_workspace_id
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script, load_script, parse_script
 from vsl_pipelines.services.previews import render_previews
@@ -414,7 +415,7 @@ def test_stored_text_is_escaped(
     document["sections"][0]["narration"] = f"Tired? {ATTACK}"
     script = parse_script(document, "test", registry)
     with db.connect() as conn:
-        insert_script(conn, script, None)
+        insert_script(conn, script, None, default_workspace_id(conn))
     add_clip(db, "spring-launch", "hook")
 
     rejected = post_form(
@@ -462,7 +463,7 @@ def test_quotes_and_markup_are_escaped_by_the_templates(
     document["sections"][0]["keyframe"]["prompt"] = f"prompt {hostile}"
     script = parse_script(document, "test", registry)
     with db.connect() as conn:
-        insert_script(conn, script, None)
+        insert_script(conn, script, None, default_workspace_id(conn))
     add_clip(db, "spring-launch", "hook")
     rejected = post_form(
         f"{api_service.url}/review/spring-launch/hook/reject", {"note": f"note {hostile}"}
@@ -669,7 +670,7 @@ def test_narration_takes_are_reviewed_on_their_own_and_heard_with_their_clip(
 ) -> None:
     path = PROJECT_ROOT / "config" / "scripts" / f"{NARRATED}.yaml"
     with db.connect() as conn:
-        insert_script(conn, load_script(path, registry), str(path))
+        insert_script(conn, load_script(path, registry), str(path), default_workspace_id(conn))
     clip = make_clip(width=320, height=240, seconds=1.0)
     hook_voice = store_take(
         db,

@@ -12,6 +12,7 @@ import pytest
 from tests.fixtures.service import SignWebhook, new_webhook_secret, signed_headers
 from vsl_pipelines.db.connection import connect
 from vsl_pipelines.db.database import Database
+from vsl_pipelines.db.workspaces import default_workspace_id
 from vsl_pipelines.generation.progress import apply_events
 from vsl_pipelines.inbox.postgres import PostgresInbox
 from vsl_pipelines.job_status import JobStatusLayers
@@ -181,12 +182,15 @@ def test_a_utf8_bom_is_dropped_and_the_event_applied(
     assert (row["prediction_id"], row["status"]) == ("p1", "succeeded")
     with connect(database_url) as conn:
         conn.execute(
-            "INSERT INTO scripts (id, title, document, status) VALUES ('s', 's', '{}', 'generating')"
+            "INSERT INTO scripts (id, title, document, status, workspace_id)"
+            " VALUES ('s', 's', '{}', 'generating', %s)",
+            (default_workspace_id(conn),),
         )
         conn.execute(
             "INSERT INTO jobs (script_id, section_id, stage, take, model_id, prediction_id,"
-            " status, input, estimated_cost_usd, media_type)"
-            " VALUES ('s', 'hook', 'clip', 1, 'm', 'p1', 'starting', '{}', 0, 'video')"
+            " status, input, estimated_cost_usd, media_type, workspace_id)"
+            " VALUES ('s', 'hook', 'clip', 1, 'm', 'p1', 'starting', '{}', 0, 'video', %s)",
+            (default_workspace_id(conn),),
         )
     assert apply_events(
         Database(database_url), [row["body"]], JobStatusLayers(Database(database_url))

@@ -1,7 +1,7 @@
 """Verified API keys cached in Redis, so a request with a stored key does not query PostgreSQL
 each time (the status read's warm path touches no database at all).
 
-An entry is keyed by the key's SHA-256 (never the key), holds its id, name, user and rate, and
+An entry is keyed by the key's SHA-256 (never the key), holds its id, name, user, rate, workspace and role, and
 lives `TTL_S`; `vsl keys revoke` deletes it, so with the same `REDIS_URL` a revocation holds at
 the next request, and within `TTL_S` otherwise. Redis down means PostgreSQL answers (a miss),
 never a refusal.
@@ -28,7 +28,7 @@ class KeyCache:
         self._prefix = prefix
 
     def _key(self, digest: bytes) -> str:
-        return f"{self._prefix}api-key-digest:{digest.hex()}"
+        return f"{self._prefix}api-key-v2:{digest.hex()}"  # v2: with workspace and role
 
     def get(self, digest: bytes) -> dict[str, Any] | None:
         try:

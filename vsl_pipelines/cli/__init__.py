@@ -15,6 +15,8 @@ COMMANDS = {
     "review": "review:review",
     "jobs": "jobs:jobs",
     "keys": "keys:keys",
+    "workspaces": "workspaces:workspaces",
+    "members": "workspaces:members",
     "compile": "compile:compile_command",
     "sandbox": "sandbox:sandbox_command",
     "serve": "serve:serve_command",

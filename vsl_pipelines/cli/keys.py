@@ -16,17 +16,31 @@ def keys() -> None:
 
 @keys.command("create")
 @click.option("--name", required=True, help="A name to list and revoke it by.")
+@click.option("--workspace", default="default", show_default=True, help="The key's workspace.")
+@click.option(
+    "--role",
+    type=click.Choice(["viewer", "writer", "reviewer", "admin"], case_sensitive=False),
+    default="writer",
+    show_default=True,
+    help="What the key may do in its workspace.",
+)
 @click.option("--user", "user_id", default=None, help="The user id the key acts for.")
 @click.option("--rate", default="60/minute", show_default=True, help="Requests per minute.")
-def keys_create(name: str, user_id: str | None, rate: str) -> None:
+def keys_create(name: str, workspace: str, role: str, user_id: str | None, rate: str) -> None:
     """Create a key; its details, then the key alone on the last line (shown this once)."""
     from vsl_pipelines.db.api_keys import KeyNameTaken
     from vsl_pipelines.db.migrations import ready_database
+    from vsl_pipelines.domain.roles import Role
     from vsl_pipelines.services.keys import KeyRefused, create_key, parse_rate
 
     try:
         row, key = create_key(
-            ready_database(), name, user_id=user_id, rate_per_minute=parse_rate(rate)
+            ready_database(),
+            name,
+            workspace=workspace,
+            role=Role.parse(role),
+            user_id=user_id,
+            rate_per_minute=parse_rate(rate),
         )
     except (KeyRefused, KeyNameTaken) as exc:
         fail(str(exc))

@@ -36,6 +36,7 @@ from vsl_pipelines.domain.script import read_script_document
 from vsl_pipelines.services.intake import add_script
 from vsl_pipelines.services.review import decide, review_queue
 from vsl_pipelines.services.script_state import script_status
+from vsl_pipelines.services.workspaces import operator
 from vsl_pipelines.settings import PROJECT_ROOT, Settings
 
 CODE_LOCATION = "vsl_pipelines.definitions"  # the location name workspace.yaml gives it
@@ -231,10 +232,13 @@ def add_script_file(
         document["id"] = script_id
     registry = load_registry(settings.models_file, settings.models_config)
     try:
+        with db.connect() as conn:
+            actor = operator(conn)
         added = add_script(
             db,
             document,
             registry,
+            actor=actor,
             source=str(path),
             source_path=str(path),
             on_stored=on_stored,

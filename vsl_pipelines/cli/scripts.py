@@ -24,24 +24,31 @@ def register_partition(script_id: str) -> bool:
 
 @scripts.command("add")
 @click.argument("file", type=click.Path(path_type=Path))
-def scripts_add(file: Path) -> None:
+@click.option("--workspace", default="default", show_default=True, help="The script's workspace.")
+def scripts_add(file: Path, workspace: str) -> None:
     """Validate FILE, store it in Postgres and register its partition."""
     from vsl_pipelines.db.migrations import ready_database
     from vsl_pipelines.db.scripts import ScriptExists
+    from vsl_pipelines.db.workspaces import WorkspaceNotFound
     from vsl_pipelines.domain.registry import RegistryError, default_registry
     from vsl_pipelines.domain.script import ScriptError, read_script_document
     from vsl_pipelines.services.intake import add_script
+    from vsl_pipelines.services.workspaces import operator
 
+    db = ready_database()
     try:
+        with db.connect() as conn:
+            actor = operator(conn, workspace)
         added = add_script(
-            ready_database(),
+            db,
             read_script_document(file),
             default_registry(),
+            actor=actor,
             source=str(file),
             source_path=str(file),
             on_stored=register_partition,
         )
-    except (RegistryError, ScriptError, ScriptExists) as exc:
+    except (RegistryError, ScriptError, ScriptExists, WorkspaceNotFound) as exc:
         fail(str(exc))
     click.echo(as_json(added.summary()))
 

@@ -26,8 +26,11 @@ class CostLine:
     failed: int
 
 
-def costs_between(conn: Conn, start: datetime, end: datetime) -> list[CostLine]:
-    """The cost lines of [start, end), by day, model, script and user."""
+def costs_between(
+    conn: Conn, start: datetime, end: datetime, workspace_id: int | None = None
+) -> list[CostLine]:
+    """The cost lines of [start, end) (of a workspace, when given), by day, model, script and
+    user."""
     return fetch_all(
         conn,
         CostLine,
@@ -37,6 +40,7 @@ def costs_between(conn: Conn, start: datetime, end: datetime) -> list[CostLine]:
         " count(*) FILTER (WHERE status = 'succeeded') AS succeeded,"
         " count(*) FILTER (WHERE status IN ('failed', 'canceled', 'aborted', 'expired')) AS failed"
         " FROM jobs WHERE created_at >= %s AND created_at < %s AND status <> 'creating'"
+        " AND (%s::bigint IS NULL OR workspace_id = %s)"
         " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
-        (start, end),
+        (start, end, workspace_id, workspace_id),
     )

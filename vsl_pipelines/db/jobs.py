@@ -46,6 +46,7 @@ class JobRow:
     public_id: UUID
     user_id: str | None
     media_type: str
+    workspace_id: int
 
 
 @dataclass(frozen=True)
@@ -98,9 +99,10 @@ def reserve_job(
             conn,
             JobRow,
             "INSERT INTO jobs (script_id, section_id, stage, take, attempt, model_id, input,"
-            " estimated_cost_usd, media_type)"
+            " estimated_cost_usd, media_type, workspace_id)"
             " SELECT %(script)s, %(section)s, %(stage)s, %(take)s,"
-            "  COALESCE(MAX(attempt), 0) + 1, %(model)s, %(input)s, %(cost)s, %(media)s FROM jobs"
+            "  COALESCE(MAX(attempt), 0) + 1, %(model)s, %(input)s, %(cost)s, %(media)s,"
+            "  (SELECT workspace_id FROM scripts WHERE id = %(script)s) FROM jobs"
             " WHERE script_id = %(script)s AND section_id = %(section)s AND stage = %(stage)s"
             "  AND take = %(take)s RETURNING *",
             {
@@ -120,6 +122,7 @@ def reserve_job(
 def reserve_adhoc_job(
     conn: Conn,
     *,
+    workspace_id: int,
     user_id: str,
     media_type: str,
     model_id: str,
@@ -132,9 +135,16 @@ def reserve_adhoc_job(
             conn,
             JobRow,
             "INSERT INTO jobs (script_id, section_id, stage, take, attempt, model_id, input,"
-            " estimated_cost_usd, media_type, user_id)"
-            " VALUES (NULL, '', 'adhoc', 1, 1, %s, %s, %s, %s, %s) RETURNING *",
-            (model_id, json.dumps(model_input), estimated_cost_usd, media_type, user_id),
+            " estimated_cost_usd, media_type, user_id, workspace_id)"
+            " VALUES (NULL, '', 'adhoc', 1, 1, %s, %s, %s, %s, %s, %s) RETURNING *",
+            (
+                model_id,
+                json.dumps(model_input),
+                estimated_cost_usd,
+                media_type,
+                user_id,
+                workspace_id,
+            ),
         )
     )
 

@@ -28,6 +28,7 @@ class ScriptRow:
     checked_at: datetime | None
     error: str | None
     attempt_rounds: int
+    workspace_id: int
 
 
 @dataclass(frozen=True)
@@ -88,13 +89,21 @@ class ScriptNotFound(KeyError):
         return f"no script {self.args[0]!r}; `vsl scripts list` shows the stored ones"
 
 
-def insert_script(conn: Conn, script: Script, source_path: str | None) -> None:
-    """Store a validated script and its sections; an existing id is refused, never overwritten."""
+def insert_script(conn: Conn, script: Script, source_path: str | None, workspace_id: int) -> None:
+    """Store a validated script and its sections in a workspace; an existing id is refused,
+    never overwritten."""
     document = script.model_dump(mode="json")
     row = conn.execute(
-        "INSERT INTO scripts (id, title, budget_usd, document, source_path)"
-        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING RETURNING id",
-        (script.id, script.title, script.budget_usd, json.dumps(document), source_path),
+        "INSERT INTO scripts (id, title, budget_usd, document, source_path, workspace_id)"
+        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING RETURNING id",
+        (
+            script.id,
+            script.title,
+            script.budget_usd,
+            json.dumps(document),
+            source_path,
+            workspace_id,
+        ),
     ).fetchone()
     if row is None:
         raise ScriptExists(f"script {script.id!r} is already stored; give the new one another id")
@@ -112,6 +121,12 @@ def insert_script(conn: Conn, script: Script, source_path: str | None) -> None:
         )
 
 
+def script_workspace(conn: Conn, script_id: str) -> int | None:
+    """The workspace a script belongs to; None for an unknown script."""
+    row = conn.execute("SELECT workspace_id FROM scripts WHERE id = %s", (script_id,)).fetchone()
+    return int(row["workspace_id"]) if row else None
+
+
 def load_stored_script(conn: Conn, script_id: str) -> Script:
     row = conn.execute("SELECT document FROM scripts WHERE id = %s", (script_id,)).fetchone()
     if row is None:
@@ -126,18 +141,25 @@ def script_row(conn: Conn, script_id: str) -> ScriptRow:
     return row
 
 
-def list_scripts(conn: Conn) -> list[ScriptListing]:
+def list_scripts(conn: Conn, workspace_id: int | None = None) -> list[ScriptListing]:
+    """Every stored script, or a workspace's, oldest first."""
     return fetch_all(
         conn,
         ScriptListing,
         "SELECT id, title, status, error, budget_usd, created_at FROM scripts"
-        " ORDER BY created_at, id",
+        " WHERE (%s::bigint IS NULL OR workspace_id = %s) ORDER BY created_at, id",
+        (workspace_id, workspace_id),
     )
 
 
-def script_ids(conn: Conn, statuses: tuple[str, ...] = STATUSES) -> list[str]:
+def script_ids(
+    conn: Conn, statuses: tuple[str, ...] = STATUSES, workspace_id: int | None = None
+) -> list[str]:
+    """Scripts in one of `statuses` (of a workspace, when given), oldest first."""
     rows = conn.execute(
-        "SELECT id FROM scripts WHERE status = ANY(%s) ORDER BY created_at, id", (list(statuses),)
+        "SELECT id FROM scripts WHERE status = ANY(%s)"
+        " AND (%s::bigint IS NULL OR workspace_id = %s) ORDER BY created_at, id",
+        (list(statuses), workspace_id, workspace_id),
     ).fetchall()
     return [r["id"] for r in rows]
 
@@ -240,8 +262,8 @@ def generating_among(conn: Conn, script_ids: list[str]) -> list[str]:
     return [sid for sid in script_ids if sid in found]
 
 
-def script_summaries(conn: Conn) -> list[ScriptSummary]:
-    """Every script, newest first, with what the studio's list shows: how many sections need
+def script_summaries(conn: Conn, workspace_id: int | None = None) -> list[ScriptSummary]:
+    """Every script (or a workspace's), newest first, with what the studio's list shows: how many sections need
     each stage and have it for their current take, the estimated spend (every prediction
     created), and the last change to it, its jobs or its compilations. One statement."""
     return fetch_all(
@@ -279,6 +301,8 @@ def script_summaries(conn: Conn) -> list[ScriptSummary]:
         LEFT JOIN made m ON m.script_id = s.id
         LEFT JOIN spent p ON p.script_id = s.id
         LEFT JOIN compiled c ON c.script_id = s.id
+        WHERE %(workspace)s::bigint IS NULL OR s.workspace_id = %(workspace)s
         ORDER BY s.created_at DESC, s.id
         """,
+        {"workspace": workspace_id},
     )

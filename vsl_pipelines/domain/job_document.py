@@ -15,6 +15,7 @@ from typing import Any
 PUBLIC_RANK = {"pending": 1, "processing": 2, "completed": 3, "failed": 3}
 FINAL = frozenset({"completed", "failed"})
 _FAILED = frozenset({"failed", "canceled", "aborted", "expired"})
+INTERNAL = frozenset({"workspaceId"})  # in every layer's document, never in an answer
 MEDIA_TYPE_OF_STAGE = {
     "keyframe": "image",
     "clip": "video",
@@ -41,10 +42,11 @@ def rank(document: dict[str, Any]) -> int:
 
 def served(document: dict[str, Any], url_for: Callable[[str], str]) -> dict[str, Any]:
     """The document as the API answers it: media keys turned into URLs by `url_for`."""
+    answer = {k: v for k, v in document.items() if k not in INTERNAL}
     result = document.get("result")
     if not result:
-        return document
+        return answer
     shown = {k: v for k, v in result.items() if k not in ("originalKey", "thumbnailKey")}
     shown["originalUrl"] = url_for(result["originalKey"])
     shown["thumbnailUrl"] = url_for(result["thumbnailKey"]) if result.get("thumbnailKey") else None
-    return {**document, "result": shown}
+    return {**answer, "result": shown}

@@ -47,6 +47,7 @@ def job_document(row: JobDocumentRow) -> dict[str, Any]:
         "actualCost": _money(row.actual_cost_usd),
         "result": result,
         "error": row.error if status == "failed" else None,
+        "workspaceId": row.workspace_id,  # for the access check; `served` leaves it out
     }
     if row.script_id is not None:
         document["scriptId"] = row.script_id

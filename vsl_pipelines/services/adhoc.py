@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from vsl_pipelines.db import audit
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.registry import ModelSpec, Registry, RegistryError
+from vsl_pipelines.domain.roles import Actor
 from vsl_pipelines.generation.predictions import PredictionClient, PredictionCreateError
 from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.logs import get_logger
@@ -78,19 +80,34 @@ def submit_adhoc(
     db: Database,
     client: PredictionClient,
     plan: AdhocPlan,
+    actor: Actor,
     user_id: str,
     status: JobStatusLayers,
 ) -> dict[str, Any]:
-    """Record the job, create its prediction (with the webhook), publish its status; the
-    original answer `{"jobId", "status", "estimatedTime", "estimatedCost"}`."""
+    """Record the job in the actor's workspace (and in its audit log), create its prediction
+    (with the webhook), publish its status; the original answer `{"jobId", "status",
+    "estimatedTime", "estimatedCost"}`."""
     with db.connect() as conn:
         row = job_rows.reserve_adhoc_job(
             conn,
+            workspace_id=actor.workspace_id,
             user_id=user_id,
             media_type=plan.spec.kind,
             model_id=plan.spec.id,
             model_input=plan.model_input,
             estimated_cost_usd=plan.estimated_cost_usd,
+        )
+        audit.record(
+            conn,
+            actor.workspace_id,
+            actor.name,
+            "adhoc.requested",
+            f"job:{row.public_id}",
+            {
+                "model": plan.spec.id,
+                "user_id": user_id,
+                "estimated_cost_usd": plan.estimated_cost_usd,
+            },
         )
     job_id = str(row.public_id)
     context: dict[str, str | int | None] = {

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vsl_pipelines.db import audit
 from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
@@ -109,6 +110,16 @@ def request_compile(
         raise CompileInFlight(
             f"script {script_id!r}: {what} already; one at a time per script"
             " (a run that died is re-executed from the Dagster UI)"
+        )
+    workspace_id = script_rows.script_workspace(conn, script_id)
+    if workspace_id is not None:
+        audit.record(
+            conn,
+            workspace_id,
+            requested_by,
+            "compile.requested",
+            f"script:{script_id}",
+            {"compilation_id": row.id, "format": output.format, "quality": quality},
         )
     log.info(
         "compile requested",

@@ -23,12 +23,14 @@ NO_USER = "(scripts)"
 _MISSING = {"script": NO_SCRIPT, "user": NO_USER}
 
 
-def cost_report(db: Database, first: date, last: date) -> dict[str, Any]:
+def cost_report(
+    db: Database, first: date, last: date, workspace_id: int | None = None
+) -> dict[str, Any]:
     """Totals for the days `first`..`last` (UTC), and the same figures by model, script, user
-    and day."""
+    and day; of every workspace, or of one."""
     start, end = day_bounds(first, last)
     with db.connect() as conn:
-        rows = cost_rows.costs_between(conn, start, end)
+        rows = cost_rows.costs_between(conn, start, end, workspace_id)
     report: dict[str, Any] = {
         "from": first.isoformat(),
         "to": last.isoformat(),

@@ -11,9 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from vsl_pipelines.db import audit
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.registry import Registry
+from vsl_pipelines.domain.roles import Actor
 from vsl_pipelines.domain.script import Script, ScriptError, parse_script
 from vsl_pipelines.generation.stages import BudgetExceeded, check_budget
 
@@ -38,15 +40,25 @@ def add_script(
     document: Any,
     registry: Registry,
     *,
+    actor: Actor,
     source: str,
     source_path: str | None = None,
     on_stored: Callable[[str], bool] | None = None,
 ) -> AddedScript:
     """Validate `document` (ScriptError naming `source` and the field), refuse it over budget,
-    store it (ScriptExists for a taken id); nothing is stored on error."""
+    store it in the actor's workspace (ScriptExists for a taken id); nothing is stored on
+    error."""
     script, estimate = check_script(document, registry, source=source)
     with db.connect() as conn:
-        script_rows.insert_script(conn, script, source_path)
+        script_rows.insert_script(conn, script, source_path, actor.workspace_id)
+        audit.record(
+            conn,
+            actor.workspace_id,
+            actor.name,
+            "script.created",
+            f"script:{script.id}",
+            {"sections": len(script.sections), "estimated_cost_usd": estimate},
+        )
     registered = on_stored(script.id) if on_stored else False
     return AddedScript(script, estimate, registered)
 

@@ -1,5 +1,6 @@
 """Integrators' API keys: made once and shown once, kept only as digests, checked in constant
-time, revoked by name. Each key carries a name, the user it acts for and a rate per minute.
+time, revoked by name. Each key carries a name, its workspace and role, the user it acts for
+and a rate per minute.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from vsl_pipelines.cache.key_cache import KeyCache
 from vsl_pipelines.db import api_keys as key_rows
 from vsl_pipelines.db.api_keys import KeyRow
 from vsl_pipelines.db.database import Database
+from vsl_pipelines.db.workspaces import WorkspaceNotFound, workspace_by_slug
+from vsl_pipelines.domain.roles import DEFAULT_WORKSPACE, Role
 
 KEY_PREFIX = "vsl_"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -27,12 +30,15 @@ class KeyRefused(ValueError):
 
 @dataclass(frozen=True)
 class ApiKey:
-    """A verified key: who it is and how fast it may go. Never holds the key itself."""
+    """A verified key: who it is, where and as what it acts, how fast it may go. Never holds
+    the key itself."""
 
     id: int
     name: str
     user_id: str | None
     rate_per_minute: int
+    workspace_id: int
+    role: Role
 
 
 def digest(key: str) -> bytes:
@@ -51,9 +57,16 @@ def parse_rate(text: str) -> int:
 
 
 def create_key(
-    db: Database, name: str, *, user_id: str | None = None, rate_per_minute: int = 60
+    db: Database,
+    name: str,
+    *,
+    workspace: str = DEFAULT_WORKSPACE,
+    role: Role = Role.WRITER,
+    user_id: str | None = None,
+    rate_per_minute: int = 60,
 ) -> tuple[KeyRow, str]:
-    """Store a new key's digest; return its public row and the key (shown this once only)."""
+    """Store a new key's digest in a workspace (by slug) with a role; return its public row
+    and the key (shown this once only). A key made without them is a writer of `default`."""
     if NAME.fullmatch(name) is None:
         raise KeyRefused(
             f"name {name!r}: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
@@ -62,9 +75,15 @@ def create_key(
         raise KeyRefused("user: 1-128 printable characters")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     with db.connect() as conn:
+        try:
+            workspace_id = workspace_by_slug(conn, workspace).id
+        except WorkspaceNotFound as exc:
+            raise KeyRefused(str(exc)) from None
         row = key_rows.insert_key(
             conn,
             name=name,
+            workspace_id=workspace_id,
+            role=role.value,
             user_id=user_id,
             rate_per_minute=rate_per_minute,
             prefix=key[: len(KEY_PREFIX) + 6],
@@ -85,7 +104,7 @@ def verify_digest(db: Database, wanted: bytes, cache: KeyCache | None = None) ->
     digest, never the key, so a revoked key ends its sessions)."""
     cached = cache.get(wanted) if cache is not None else None
     if cached is not None:
-        key = ApiKey(**cached)
+        key = ApiKey(**{**cached, "role": Role(cached["role"])})
         if _due_for_touch(wanted):
             with db.connect() as conn:
                 key_rows.touch_key(conn, key.id)
@@ -96,7 +115,9 @@ def verify_digest(db: Database, wanted: bytes, cache: KeyCache | None = None) ->
             return None
         if _due_for_touch(wanted):
             key_rows.touch_key(conn, row.id)
-    key = ApiKey(row.id, row.name, row.user_id, row.rate_per_minute)
+    key = ApiKey(
+        row.id, row.name, row.user_id, row.rate_per_minute, row.workspace_id, Role(row.role)
+    )
     if cache is not None:
         cache.put(wanted, asdict(key))
     return key
@@ -118,15 +139,19 @@ def _due_for_touch(key_digest: bytes) -> bool:
     return True
 
 
-def list_keys(db: Database) -> list[KeyRow]:
+def list_keys(db: Database, workspace_id: int | None = None) -> list[KeyRow]:
+    """Every key, or a workspace's."""
     with db.connect() as conn:
-        return key_rows.list_keys(conn)
+        return key_rows.list_keys(conn, workspace_id)
 
 
-def revoke_key(db: Database, name: str, cache: KeyCache | None = None) -> KeyRow:
-    """Revoke the named key, and drop it from `cache` so the next request is refused."""
+def revoke_key(
+    db: Database, name: str, cache: KeyCache | None = None, workspace_id: int | None = None
+) -> KeyRow:
+    """Revoke the named key (of the workspace, when given), and drop it from `cache` so the
+    next request is refused."""
     with db.connect() as conn:
-        row = key_rows.revoke_key(conn, name)
+        row = key_rows.revoke_key(conn, name, workspace_id)
     if row is None:
         raise KeyRefused(f"no live key named {name!r}; `vsl keys list` shows them")
     if cache is not None:

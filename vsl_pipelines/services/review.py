@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vsl_pipelines.db import approvals as approval_rows
+from vsl_pipelines.db import audit
 from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
@@ -183,6 +184,16 @@ def decide(
             f"{what} {current} of {script_id}/{section_id} is already {verdict}; a take gets one"
             " decision (a rejection starts the next take)"
         )
+    workspace_id = script_rows.script_workspace(conn, script_id)
+    if workspace_id is not None:
+        audit.record(
+            conn,
+            workspace_id,
+            reviewer or "unknown",
+            f"decision.{decision}",
+            f"script:{script_id}/{section_id}",
+            {"subject": subject, "take": current, "approval_id": row.id},
+        )
     return row
 
 
@@ -235,14 +246,17 @@ def decide_take(
     )
 
 
-def review_queue(conn: Conn, script_id: str | None = None) -> list[dict[str, Any]]:
+def review_queue(
+    conn: Conn, script_id: str | None = None, *, workspace_id: int | None = None
+) -> list[dict[str, Any]]:
     """Takes waiting for a decision: each section's current clip take, and its current
     narration take (voiced sections), once stored and while undecided. Every item has its
     `subject` ("clip" or "narration"), `take`, `media` (the take's media key) and `duration_s`;
-    clip items also `clip` and `thumbnail`, narration items the words spoken (`spoken_text`)."""
+    clip items also `clip` and `thumbnail`, narration items the words spoken (`spoken_text`).
+    Without a script, every script's (or a workspace's)."""
     if script_id:
         script_rows.script_row(conn, script_id)  # an unknown script is an error, not an empty list
-    scripts = [script_id] if script_id else script_rows.script_ids(conn)
+    scripts = [script_id] if script_id else script_rows.script_ids(conn, workspace_id=workspace_id)
     queue = []
     for sid in scripts:
         decisions = approval_rows.latest_decisions(conn, sid)

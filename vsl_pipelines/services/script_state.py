@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from vsl_pipelines.db import approvals as approval_rows
+from vsl_pipelines.db import audit
 from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
@@ -89,13 +90,21 @@ class NotFailed(ValueError):
     pass
 
 
-def retry_script(conn: Conn, script_id: str) -> dict[str, Any]:
+def retry_script(conn: Conn, script_id: str, actor: str = "vsl") -> dict[str, Any]:
     """Give a failed script another round of attempts for its failed predictions; the webhook
-    sensor resubmits them at its next tick."""
+    sensor resubmits them at its next tick. `actor` goes in the audit log."""
     row = script_rows.script_row(conn, script_id)
     granted = script_rows.grant_attempt_round(conn, script_id)
     if granted is None:
         raise NotFailed(f"script {script_id!r} is {row.status}, not failed; nothing to retry")
+    audit.record(
+        conn,
+        row.workspace_id,
+        actor,
+        "script.retried",
+        f"script:{script_id}",
+        {"attempt_round": granted.attempt_rounds, "after": row.error},
+    )
     return {
         "script_id": script_id,
         "status": "generating",

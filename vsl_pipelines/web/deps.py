@@ -35,7 +35,9 @@ from starlette.concurrency import run_in_threadpool
 from vsl_pipelines.cache.key_cache import KeyCache
 from vsl_pipelines.cache.key_rates import KeyRates, LocalKeyRates
 from vsl_pipelines.db.database import Database
+from vsl_pipelines.db.workspaces import default_workspace_id as default_workspace_id_of
 from vsl_pipelines.domain.registry import Registry
+from vsl_pipelines.domain.roles import Actor, Role
 from vsl_pipelines.domain.script import id_problem, text_problem
 from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.job_status.layers import JobStatusLayers
@@ -221,6 +223,22 @@ SectionId = Annotated[str, Depends(section_path_id)]
 ScriptQuery = Annotated[str | None, Depends(script_query)]
 
 
+_default_ids: dict[str, int] = {}
+
+
+def default_workspace_id(db: Database) -> int:
+    """The `default` workspace's id (read once per database and process)."""
+    found = _default_ids.get(db.url)
+    if found is None:
+        with db.connect() as conn:
+            found = _default_ids[db.url] = default_workspace_id_of(conn)
+    return found
+
+
+LOCAL_ACTOR = "local operator"  # a loopback client of a service without VSL_API_KEY
+BOOTSTRAP_ACTOR = "bootstrap key"  # VSL_API_KEY
+
+
 class KeyRequired:
     """The access rule as a dependency. A request carrying a key (`X-API-Key`, bearer, or for
     the review page the Basic password) is served when it is the bootstrap key
@@ -243,10 +261,12 @@ class KeyRequired:
                 raise HTTPException(
                     403, f"{self.service} serves only local clients unless VSL_API_KEY is set"
                 )
+            request.state.actor = await self.default_admin(config, LOCAL_ACTOR)
             return
         if config.api_key is not None and hmac.compare_digest(
             presented, config.api_key.get_secret_value().encode()
         ):
+            request.state.actor = await self.default_admin(config, BOOTSTRAP_ACTOR)
             return
         key = await run_in_threadpool(
             verify_key, config.db, presented.decode("utf-8", "replace"), config.key_cache
@@ -261,6 +281,12 @@ class KeyRequired:
                 headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
             )
         request.state.api_key = key
+        request.state.actor = Actor(key.workspace_id, key.name, key.role, key.user_id)
+
+    @staticmethod
+    async def default_admin(config: ApiConfig, name: str) -> Actor:
+        workspace_id = await run_in_threadpool(default_workspace_id, config.db)
+        return Actor(workspace_id, name, Role.ADMIN)
 
     def refusal(self) -> HTTPException:
         return HTTPException(

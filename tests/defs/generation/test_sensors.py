@@ -17,6 +17,7 @@ from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.jobs import JobRow
 from vsl_pipelines.db.scripts import insert_script
+from vsl_pipelines.db.workspaces import default_workspace_id
 from vsl_pipelines.defs.generation.sensors import build_webhook_sensor, webhook_tick
 from vsl_pipelines.defs.resources import (
     DatabaseResource,
@@ -322,7 +323,12 @@ def test_every_generating_script_gets_its_runs_whatever_the_batch(
     scripts = [SCRIPT, "autumn-sale", "winter-deal"]
     with db.connect() as conn:
         for script_id in scripts[1:]:
-            insert_script(conn, stored_script.model_copy(update={"id": script_id}), None)
+            insert_script(
+                conn,
+                stored_script.model_copy(update={"id": script_id}),
+                None,
+                default_workspace_id(conn),
+            )
     for script_id in scripts:
         submission.submit(script_id, "soundtrack")
     with db.connect() as conn:

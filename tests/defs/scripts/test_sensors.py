@@ -9,6 +9,7 @@ import pytest
 
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.scripts import insert_script, set_status
+from vsl_pipelines.db.workspaces import default_workspace_id
 from vsl_pipelines.defs.generation.schedules import build_generation_schedule
 from vsl_pipelines.defs.resources import DatabaseResource, PacingResource
 from vsl_pipelines.defs.scripts.sensors import build_script_partitions_sensor
@@ -24,7 +25,9 @@ def instance() -> Iterator[dg.DagsterInstance]:
 def store(db: Database, script: Script, *ids: str, status: str = "queued") -> None:
     with db.connect() as conn:
         for script_id in ids:
-            insert_script(conn, script.model_copy(update={"id": script_id}), None)
+            insert_script(
+                conn, script.model_copy(update={"id": script_id}), None, default_workspace_id(conn)
+            )
             set_status(conn, script_id, status)
 
 

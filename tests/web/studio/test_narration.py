@@ -21,6 +21,7 @@ from tests.web.studio.test_pages import editor_fields, script_count, token
 from vsl_pipelines.db.approvals import decisions_after
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.scripts import insert_script
+from vsl_pipelines.db.workspaces import default_workspace_id
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script, load_script
 from vsl_pipelines.services.previews import preview_key
@@ -44,7 +45,7 @@ def narrated(
     hook's preview rendered (a real MP4 at its key); the other sections' previews are not."""
     script = load_script(NARRATED, registry)
     with db.connect() as conn:
-        insert_script(conn, script, str(NARRATED))
+        insert_script(conn, script, str(NARRATED), default_workspace_id(conn))
     clip, voice = make_clip(seconds=1.0), make_voice(seconds=1.0)
     for section in ("hook", "offer", "close"):
         store_take(db, api_media_store, SCRIPT, section, "clip", 1, clip)

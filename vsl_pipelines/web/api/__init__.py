@@ -6,7 +6,7 @@ Handlers are thin: they take parsed bodies and call the same services as the `vs
 
 from fastapi import APIRouter, Depends
 
-from vsl_pipelines.web.api import compilations, costs, generate, review, scripts, video
+from vsl_pipelines.web.api import audit, compilations, costs, generate, review, scripts, video
 from vsl_pipelines.web.api.openapi import error_responses
 from vsl_pipelines.web.deps import ApiConfig, check_host, guard_api_writes, require_api_key
 
@@ -20,5 +20,6 @@ router.include_router(video.router)
 router.include_router(compilations.router)
 router.include_router(costs.router)
 router.include_router(generate.router)
+router.include_router(audit.router)
 
 __all__ = ["ApiConfig", "router"]

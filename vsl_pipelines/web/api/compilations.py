@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from vsl_pipelines.db.compilations import CompilationRow
@@ -19,9 +19,10 @@ from vsl_pipelines.services.compilation import (
     request_compile,
 )
 from vsl_pipelines.storage.base import MediaStore
+from vsl_pipelines.web.access import OwnCompilation, OwnScript, Reviewer, Viewer
 from vsl_pipelines.web.api.bodies import CompileBody, compile_body
 from vsl_pipelines.web.api.openapi import request_body
-from vsl_pipelines.web.deps import ConfigDep, ScriptId
+from vsl_pipelines.web.deps import ConfigDep
 from vsl_pipelines.web.errors import http_errors
 
 log = get_logger("vsl_pipelines.web.api")
@@ -29,7 +30,6 @@ log = get_logger("vsl_pipelines.web.api")
 router = APIRouter()
 
 MAX_ROW_ID = 2**63 - 1  # bigserial
-CompilationId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="the compilation's id")]
 COMPILE_BODY = request_body(
     {"application/json": CompileBody},
     "format, quality and overrides of the script's output options (`{}`: the script's own)",
@@ -102,7 +102,8 @@ def _view(row: CompilationRow, store: MediaStore) -> Compilation:
 
 @router.post("/scripts/{script_id}/compile", status_code=202, openapi_extra=COMPILE_BODY)
 def compile_script(
-    script_id: ScriptId,
+    actor: Reviewer,
+    script_id: OwnScript,
     body: Annotated[CompileBody, Depends(compile_body)],
     config: ConfigDep,
 ) -> Compilation:
@@ -116,6 +117,7 @@ def compile_script(
                 output_format=body.outputFormat,
                 quality=body.quality,
                 overrides=body.overrides(),
+                requested_by=actor.name,
             )
         except (NotApproved, CompileInFlight) as exc:
             raise HTTPException(409, str(exc)) from None
@@ -124,7 +126,9 @@ def compile_script(
 
 
 @router.get("/compilations/{compilation_id}")
-def show_compilation(compilation_id: CompilationId, config: ConfigDep) -> Compilation:
+def show_compilation(
+    compilation_id: OwnCompilation, actor: Viewer, config: ConfigDep
+) -> Compilation:
     """A compilation's status and, once it succeeded, its video's URL."""
     with config.db.connect() as conn:
         try:

@@ -11,12 +11,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.job_document import served
 from vsl_pipelines.domain.script import ModelId, UserId
 from vsl_pipelines.services.adhoc import AdhocInvalid, AdhocNotCreated, plan_adhoc, submit_adhoc
+from vsl_pipelines.web.access import Viewer, Writer
 from vsl_pipelines.web.api.bodies import parse_body
 from vsl_pipelines.web.api.openapi import request_body
-from vsl_pipelines.web.deps import ConfigDep
+from vsl_pipelines.web.deps import ConfigDep, default_workspace_id
 from vsl_pipelines.web.limits import GENERATE_BODY_LIMIT
 
 router = APIRouter()
@@ -88,14 +90,14 @@ async def generate_body(request: Request) -> GenerateMediaBody:
     responses={502: {"description": "Replicate refused or kept failing the prediction"}},
 )
 def generate_media(
-    request: Request,
+    actor: Writer,
     body: Annotated[GenerateMediaBody, Depends(generate_body)],
     config: ConfigDep,
 ) -> dict[str, Any]:
     """Check the request against the model registry (nothing is spent on a bad one), create
-    the prediction with the webhook, answer 202 with the job id to follow."""
-    key = getattr(request.state, "api_key", None)
-    key_user = key.user_id if key is not None else None
+    the prediction with the webhook in the caller's workspace, answer 202 with the job id to
+    follow."""
+    key_user = actor.user_id
     if key_user is not None and body.userId not in (None, key_user):
         raise HTTPException(403, f"userId: this API key acts for user {key_user!r} only")
     user_id = body.userId or key_user
@@ -108,20 +110,27 @@ def generate_media(
     if config.predictions is None:
         raise HTTPException(503, "generation is not configured on this service")
     try:
-        return submit_adhoc(config.db, config.predictions, plan, user_id, config.job_status)
+        return submit_adhoc(config.db, config.predictions, plan, actor, user_id, config.job_status)
     except AdhocNotCreated as exc:
         raise HTTPException(502, f"job {exc.job_id} failed: {exc}") from None
 
 
+def document_workspace(document: dict[str, Any], db: Database) -> int:
+    """The workspace of a job's document (one cached before workspaces existed is
+    `default`'s: every job then was)."""
+    workspace = document.get("workspaceId")
+    return int(workspace) if workspace is not None else default_workspace_id(db)
+
+
 @router.get("/status/{job_id}", response_model=JobStatusAnswer, response_model_exclude_none=False)
-def job_status(job_id: str, config: ConfigDep) -> JSONResponse:
-    """A job's status and, once stored, its result: from Redis, the jobs table, then
-    PostgreSQL."""
+def job_status(job_id: str, actor: Viewer, config: ConfigDep) -> JSONResponse:
+    """A job of the caller's workspace: its status and, once stored, its result (from Redis,
+    the jobs table, then PostgreSQL)."""
     try:
         public_id = str(uuid.UUID(job_id))
     except ValueError:
         raise HTTPException(422, "jobId: not a job id (a UUID)") from None
     document, _layer = config.job_status.read(public_id)
-    if document is None:
+    if document is None or document_workspace(document, config.db) != actor.workspace_id:
         raise HTTPException(404, f"no job {job_id!r}")
     return JSONResponse(served(document, config.media_store.public_url))

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends
 
 from vsl_pipelines.db.database import Database
+from vsl_pipelines.domain.roles import Actor
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.services.review import review_queue
+from vsl_pipelines.web.access import OwnScript, OwnTake, Reviewer, Viewer, check_script
 from vsl_pipelines.web.api.bodies import approve_body, reject_body
 from vsl_pipelines.web.api.openapi import request_body
 from vsl_pipelines.web.decisions import (
@@ -22,18 +24,12 @@ from vsl_pipelines.web.decisions import (
     record_decision,
     record_take_decision,
 )
-from vsl_pipelines.web.deps import ConfigDep, ScriptId, ScriptQuery, SectionId
+from vsl_pipelines.web.deps import ConfigDep, ScriptQuery, SectionId
 from vsl_pipelines.web.errors import http_errors
 
 log = get_logger("vsl_pipelines.web.api")
 
 router = APIRouter()
-
-VideoId = Annotated[
-    int,
-    Path(ge=1, le=2**63 - 1, description="the section video's (clip or narration take's) id"),
-]
-
 
 APPROVE_BODY = request_body(
     {"application/json": ApproveBody},
@@ -47,11 +43,15 @@ REJECT_BODY = request_body(
 
 
 @router.get("/review")
-def list_review(config: ConfigDep, script: ScriptQuery) -> list[dict[str, Any]]:
-    """Section takes waiting for a decision (of one script with `?script=`): each item's
-    `subject` says whether it is the section's clip or its narration."""
-    with http_errors(), config.db.connect() as conn:
-        return review_queue(conn, script)
+def list_review(actor: Viewer, config: ConfigDep, script: ScriptQuery) -> list[dict[str, Any]]:
+    """Section takes of the caller's workspace waiting for a decision (of one script with
+    `?script=`): each item's `subject` says whether it is the section's clip or its
+    narration."""
+    with http_errors():
+        if script:
+            check_script(config.db, actor, script)
+        with config.db.connect() as conn:
+            return review_queue(conn, script, workspace_id=actor.workspace_id)
 
 
 @router.post(
@@ -60,50 +60,58 @@ def list_review(config: ConfigDep, script: ScriptQuery) -> list[dict[str, Any]]:
     openapi_extra=APPROVE_BODY,
 )
 def approve(
-    script_id: ScriptId,
+    actor: Reviewer,
+    script_id: OwnScript,
     section_id: SectionId,
     body: Annotated[ApproveBody, Depends(approve_body)],
     config: ConfigDep,
 ) -> dict[str, Any]:
     """Approve the section's current clip take, or its narration take (`subject`)."""
-    return _decide(config.db, script_id, section_id, "approved", body)
+    return _decide(config.db, actor, script_id, section_id, "approved", body)
 
 
 @router.post(
     "/scripts/{script_id}/sections/{section_id}/reject", status_code=201, openapi_extra=REJECT_BODY
 )
 def reject(
-    script_id: ScriptId,
+    actor: Reviewer,
+    script_id: OwnScript,
     section_id: SectionId,
     body: Annotated[RejectBody, Depends(reject_body)],
     config: ConfigDep,
 ) -> dict[str, Any]:
     """Reject the section's current clip take (a new take follows with the given prompt/seed)
     or its narration take (only the narration is spoken again, with the given text/params)."""
-    return _decide(config.db, script_id, section_id, "rejected", body)
+    return _decide(config.db, actor, script_id, section_id, "rejected", body)
 
 
 @router.post("/section-videos/{video_id}/approve", status_code=201, openapi_extra=APPROVE_BODY)
 def approve_video(
-    video_id: VideoId, body: Annotated[ApproveBody, Depends(approve_body)], config: ConfigDep
+    actor: Reviewer,
+    video_id: OwnTake,
+    body: Annotated[ApproveBody, Depends(approve_body)],
+    config: ConfigDep,
 ) -> dict[str, Any]:
     """Approve a section video (a clip or narration take, by id) while it is its section's
     current take."""
-    return _decide_video(config.db, video_id, "approved", body)
+    return _decide_video(config.db, actor, video_id, "approved", body)
 
 
 @router.post("/section-videos/{video_id}/reject", status_code=201, openapi_extra=REJECT_BODY)
 def reject_video(
-    video_id: VideoId, body: Annotated[RejectBody, Depends(reject_body)], config: ConfigDep
+    actor: Reviewer,
+    video_id: OwnTake,
+    body: Annotated[RejectBody, Depends(reject_body)],
+    config: ConfigDep,
 ) -> dict[str, Any]:
     """Reject a section video (a clip or narration take, by id); a new take follows."""
-    return _decide_video(config.db, video_id, "rejected", body)
+    return _decide_video(config.db, actor, video_id, "rejected", body)
 
 
 def _decide_video(
-    db: Database, video_id: int, decision: str, body: ApproveBody | RejectBody
+    db: Database, actor: Actor, video_id: int, decision: str, body: ApproveBody | RejectBody
 ) -> dict[str, Any]:
-    result = record_take_decision(db, video_id, decision, body, reviewer="api")
+    result = record_take_decision(db, video_id, decision, body, reviewer=actor.name)
     log.info(
         "api review %s",
         decision,
@@ -118,12 +126,13 @@ def _decide_video(
 
 def _decide(
     db: Database,
+    actor: Actor,
     script_id: str,
     section_id: str,
     decision: str,
     body: ApproveBody | RejectBody,
 ) -> dict[str, Any]:
-    result = record_decision(db, script_id, section_id, decision, body, reviewer="api")
+    result = record_decision(db, script_id, section_id, decision, body, reviewer=actor.name)
     log.info(
         "api review %s",
         decision,

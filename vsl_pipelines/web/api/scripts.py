@@ -11,9 +11,10 @@ from vsl_pipelines.domain.script import Script
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.services.intake import add_script
 from vsl_pipelines.services.script_state import script_status
+from vsl_pipelines.web.access import OwnScript, Viewer, Writer
 from vsl_pipelines.web.api.bodies import BODY_SOURCE, script_document
 from vsl_pipelines.web.api.openapi import request_body
-from vsl_pipelines.web.deps import YAML_TYPES, ConfigDep, ScriptId
+from vsl_pipelines.web.deps import YAML_TYPES, ConfigDep
 from vsl_pipelines.web.errors import http_errors
 
 log = get_logger("vsl_pipelines.web.api")
@@ -28,10 +29,13 @@ SCRIPT_BODY = request_body(
 
 
 @router.post("", status_code=201, openapi_extra=SCRIPT_BODY)
-def submit(document: Annotated[Any, Depends(script_document)], config: ConfigDep) -> dict[str, Any]:
-    """Validate, check the budget and store a script; 422 names the invalid field."""
+def submit(
+    document: Annotated[Any, Depends(script_document)], actor: Writer, config: ConfigDep
+) -> dict[str, Any]:
+    """Validate, check the budget and store a script in the caller's workspace; 422 names the
+    invalid field."""
     with http_errors():
-        added = add_script(config.db, document, config.registry, source=BODY_SOURCE)
+        added = add_script(config.db, document, config.registry, actor=actor, source=BODY_SOURCE)
     summary = added.summary()
     del summary["partition_registered"]  # the scripts sensor registers it
     log.info("api script stored", extra={"script_id": summary["script_id"]})
@@ -39,10 +43,10 @@ def submit(document: Annotated[Any, Depends(script_document)], config: ConfigDep
 
 
 @router.get("")
-def list_scripts(config: ConfigDep) -> list[dict[str, Any]]:
-    """Every stored script with its status."""
+def list_scripts(actor: Viewer, config: ConfigDep) -> list[dict[str, Any]]:
+    """Every script of the caller's workspace with its status."""
     with config.db.connect() as conn:
-        rows = script_rows.list_scripts(conn)
+        rows = script_rows.list_scripts(conn, actor.workspace_id)
     return [
         {
             "script_id": r.id,
@@ -56,7 +60,7 @@ def list_scripts(config: ConfigDep) -> list[dict[str, Any]]:
 
 
 @router.get("/{script_id}")
-def show_script(script_id: ScriptId, config: ConfigDep) -> dict[str, Any]:
+def show_script(script_id: OwnScript, actor: Viewer, config: ConfigDep) -> dict[str, Any]:
     """Sections, takes, jobs, decisions, cost and compilation of one script."""
     with http_errors(), config.db.connect() as conn:
         return script_status(conn, script_id)

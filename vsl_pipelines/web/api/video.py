@@ -12,7 +12,8 @@ from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.storage.base import MediaStore
 from vsl_pipelines.storage.local import LocalMediaStore
-from vsl_pipelines.web.deps import ConfigDep, ScriptId
+from vsl_pipelines.web.access import OwnScript, Viewer
+from vsl_pipelines.web.deps import ConfigDep
 from vsl_pipelines.web.errors import http_errors
 
 VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".avi": "video/x-msvideo"}
@@ -33,7 +34,9 @@ router = APIRouter()
         307: {"description": "A redirect to its presigned S3 URL"},
     },
 )
-def video(script_id: ScriptId, config: ConfigDep) -> FileResponse | RedirectResponse:
+def video(
+    script_id: OwnScript, actor: Viewer, config: ConfigDep
+) -> FileResponse | RedirectResponse:
     """The compiled video: the file from a local store, a presigned-URL redirect from S3."""
     with http_errors(), config.db.connect() as conn:
         script_rows.script_row(conn, script_id)

@@ -13,12 +13,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from vsl_pipelines.db.database import Database
+from vsl_pipelines.domain.roles import Actor
 from vsl_pipelines.logs import get_logger
+from vsl_pipelines.web.access import OwnScript, Reviewer, Viewer, require_script
 from vsl_pipelines.web.api.openapi import error_responses
 from vsl_pipelines.web.decisions import record_decision
 from vsl_pipelines.web.deps import (
     ConfigDep,
-    ScriptId,
     ScriptQuery,
     SectionId,
     check_host,
@@ -54,12 +55,21 @@ router = APIRouter(
 
 @router.get("", response_class=HTMLResponse, name="review_page")
 def review_page(
-    request: Request, config: ConfigDep, script: ScriptQuery, done: str | None = None
+    request: Request,
+    actor: Viewer,
+    config: ConfigDep,
+    script: ScriptQuery,
+    done: str | None = None,
 ) -> HTMLResponse:
-    """The takes waiting for a decision (of one script with `?script=`)."""
+    """The takes of the caller's workspace waiting for a decision (of one script with
+    `?script=`)."""
     done = text_query("query done", done, MAX_NOTICE_CHARS)
+    if script:
+        require_script(config.db, actor, script)
     with http_errors(), config.db.connect() as conn:
-        page = build_review_page(conn, config.media_store, script, done, config.registry)
+        page = build_review_page(
+            conn, config.media_store, script, done, config.registry, actor.workspace_id
+        )
     path = page_path(request)
     nonce = csrf.session_nonce(request)
     response = review_response(page, path, csrf.form_token(csrf.app_secret(request), nonce))
@@ -77,13 +87,14 @@ def review_page(
 )
 def approve(
     request: Request,
-    script_id: ScriptId,
+    actor: Reviewer,
+    script_id: OwnScript,
     section_id: SectionId,
     form: Annotated[DecisionForm, Depends(approval_form)],
     config: ConfigDep,
 ) -> RedirectResponse:
     """Approve the section's current take, then back to the page."""
-    return _decide(request, config.db, script_id, section_id, "approved", form)
+    return _decide(request, config.db, actor, script_id, section_id, "approved", form)
 
 
 @router.post(
@@ -96,24 +107,26 @@ def approve(
 )
 def reject(
     request: Request,
-    script_id: ScriptId,
+    actor: Reviewer,
+    script_id: OwnScript,
     section_id: SectionId,
     form: Annotated[DecisionForm, Depends(rejection_form)],
     config: ConfigDep,
 ) -> RedirectResponse:
     """Reject the section's current take (a new take follows), then back to the page."""
-    return _decide(request, config.db, script_id, section_id, "rejected", form)
+    return _decide(request, config.db, actor, script_id, section_id, "rejected", form)
 
 
 def _decide(
     request: Request,
     db: Database,
+    actor: Actor,
     script_id: str,
     section_id: str,
     decision: str,
     form: DecisionForm,
 ) -> RedirectResponse:
-    result = record_decision(db, script_id, section_id, decision, form.body, reviewer="review page")
+    result = record_decision(db, script_id, section_id, decision, form.body, reviewer=actor.name)
     log.info(
         "review page %s",
         decision,

@@ -74,20 +74,26 @@ def review_page(
     view_script: str | None,
     done: str | None,
     registry: Registry | None = None,
+    workspace_id: int | None = None,
 ) -> ReviewPage:
-    """The page for `?script=` and `?done=` (ScriptNotFound for an unknown script)."""
-    takes = waiting_takes(conn, store, view_script, registry)
+    """The page for `?script=` and `?done=` (ScriptNotFound for an unknown script), of every
+    workspace or of one."""
+    takes = waiting_takes(conn, store, view_script, registry, workspace_id)
     return ReviewPage(takes, view_script, done_notice(done))
 
 
 def waiting_takes(
-    conn: Conn, store: MediaStore, script_id: str | None = None, registry: Registry | None = None
+    conn: Conn,
+    store: MediaStore,
+    script_id: str | None = None,
+    registry: Registry | None = None,
+    workspace_id: int | None = None,
 ) -> list[WaitingTake]:
     """`review_queue` plus each script's title, the take's prompt and seed (a clip's) or its
     voice (a narration's), the note on the take before it; a voiced section's items carry how
     it sounds (`Voice`)."""
-    queue = review_queue(conn, script_id)
-    titles = {r.id: r.title for r in script_rows.list_scripts(conn)}
+    queue = review_queue(conn, script_id, workspace_id=workspace_id)
+    titles = {r.id: r.title for r in script_rows.list_scripts(conn, workspace_id)}
     queued_scripts = list(dict.fromkeys(item["script"] for item in queue))
     sections = {
         (sid, s.id): s for sid in queued_scripts for s in script_rows.sections_of(conn, sid)

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db.scripts import ScriptExists, load_stored_script
+from vsl_pipelines.domain.roles import Role
 from vsl_pipelines.domain.script import (
     DocumentError,
     ScriptError,
@@ -33,6 +34,7 @@ from vsl_pipelines.services.compilation import (
 )
 from vsl_pipelines.services.intake import add_script, check_script
 from vsl_pipelines.services.script_state import NotFailed, retry_script
+from vsl_pipelines.web.access import require_role, require_script
 from vsl_pipelines.web.api.video import video_download
 from vsl_pipelines.web.decisions import (
     ApproveBody,
@@ -146,7 +148,7 @@ def scripts(
     if status is not None and status not in views.STATUSES:
         status = None
     with config.db.connect() as conn:
-        listed = views.script_list(conn, status or None)
+        listed = views.script_list(conn, status or None, user.actor.workspace_id)
     return page("scripts.html", request, scripts=listed, status=status, statuses=views.STATUSES)
 
 
@@ -196,6 +198,7 @@ def _estimate(config: ConfigDep, document: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/scripts/new", response_class=HTMLResponse, name="studio_new_script")
 def new_script(request: Request, user: Session, config: ConfigDep) -> HTMLResponse:
+    require_role(user.actor, Role.WRITER)
     return _editor(request, config, forms.new_document(config.registry))
 
 
@@ -208,6 +211,7 @@ async def submit_script(
     problem at its field; nothing is stored on a refusal."""
     form = forms.editor_document(_checked(user, fields), config.registry)
     document = form.document
+    require_role(user.actor, Role.WRITER)
     if form.op == "export":
         return _yaml_download(document, document.get("id") or "script")
     if form.op != "submit":
@@ -215,7 +219,12 @@ async def submit_script(
     forms.script_id_for(document)
     try:
         added = await run_in_threadpool(
-            add_script, config.db, document, config.registry, source=EDITOR_SOURCE
+            add_script,
+            config.db,
+            document,
+            config.registry,
+            actor=user.actor,
+            source=EDITOR_SOURCE,
         )
     except ScriptError as exc:
         errors = forms.field_errors(exc, document)
@@ -269,24 +278,28 @@ def _yaml_download(document: dict[str, Any], name: str) -> Response:
 # A script's page ----------------------------------------------------------------------------
 
 
-def _script_page(config: ConfigDep, script_id: str) -> views.ScriptPage:
+def _script_page(
+    config: ConfigDep, user: session.StudioSession, script_id: str
+) -> views.ScriptPage:
+    require_script(config.db, user.actor, script_id)
     with http_errors(), config.db.connect() as conn:
         return views.script_page(conn, config.media_store, script_id, config.registry)
 
 
 @router.get("/scripts/{script_id}", response_class=HTMLResponse, name="studio_script")
 def script(request: Request, user: Session, script_id: ScriptId, config: ConfigDep) -> HTMLResponse:
-    return page("script.html", request, script=_script_page(config, script_id), notice=None)
+    return page("script.html", request, script=_script_page(config, user, script_id), notice=None)
 
 
 @router.get("/scripts/{script_id}/live", response_class=HTMLResponse)
 def live(request: Request, user: Session, script_id: ScriptId, config: ConfigDep) -> HTMLResponse:
     """The part of the script page that changes on its own (htmx polls it)."""
-    return page("live.html", request, script=_script_page(config, script_id))
+    return page("live.html", request, script=_script_page(config, user, script_id))
 
 
 @router.get("/scripts/{script_id}/script.yaml", response_model=None)
 def export_yaml(user: Session, script_id: ScriptId, config: ConfigDep) -> Response:
+    require_script(config.db, user.actor, script_id)
     with http_errors(), config.db.connect() as conn:
         stored = load_stored_script(conn, script_id)
     return _yaml_download(stored.model_dump(mode="json", exclude_none=True), script_id)
@@ -310,6 +323,8 @@ def decide(
     corrected words, `text`, and the voice parameters the form shows, e.g. `voice`, `speed`:
     those changed from the take's become its `params`)."""
     _checked(user, fields)
+    require_role(user.actor, Role.REVIEWER)
+    require_script(config.db, user.actor, script_id)
     model: type[ApproveBody] | type[RejectBody]
     if decision == "approve":
         model, verdict = ApproveBody, "approved"
@@ -341,7 +356,7 @@ def decide(
         section_id,
         verdict,
         body,
-        reviewer=f"studio:{user.who}",
+        reviewer=user.actor.name,
         take=int(seen) if seen is not None else None,
     )
     return _back(script_id, f"#section-{section_id}")
@@ -350,9 +365,11 @@ def decide(
 @router.post("/scripts/{script_id}/retry", response_model=None)
 def retry(user: Session, script_id: ScriptId, fields: SmallForm, config: ConfigDep) -> Response:
     _checked(user, fields)
+    require_role(user.actor, Role.WRITER)
+    require_script(config.db, user.actor, script_id)
     with http_errors(), config.db.connect() as conn:
         try:
-            retry_script(conn, script_id)
+            retry_script(conn, script_id, user.actor.name)
         except NotFailed as exc:
             raise HTTPException(409, str(exc)) from None
     return _back(script_id)
@@ -364,6 +381,8 @@ def compile_again(
 ) -> Response:
     """Ask for a compile with other options (the API's compile request)."""
     _checked(user, fields)
+    require_role(user.actor, Role.REVIEWER)
+    require_script(config.db, user.actor, script_id)
     output_format = fields.pop("format", None)
     quality = fields.pop("quality", "standard")
     if output_format not in (None, *forms.OUTPUT_FORMATS) or quality not in (
@@ -385,7 +404,7 @@ def compile_again(
                 output_format=output_format,
                 quality=quality,
                 overrides=overrides,
-                requested_by=f"studio:{user.who}",
+                requested_by=user.actor.name,
             )
         except (NotApproved, CompileInFlight) as exc:
             raise HTTPException(409, str(exc)) from None
@@ -400,6 +419,7 @@ def download(
     config: ConfigDep,
 ) -> Response:
     """A compiled video as a file download (a redirect to its URL from S3)."""
+    require_script(config.db, user.actor, script_id)
     with config.db.connect() as conn:
         row = compilation_rows.compilation(conn, compilation_id)
     if (

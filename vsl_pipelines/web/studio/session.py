@@ -23,8 +23,15 @@ from fastapi import HTTPException, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
 
+from vsl_pipelines.domain.roles import Actor, Role
 from vsl_pipelines.services.keys import digest, verify_digest, verify_key
-from vsl_pipelines.web.deps import LOOPBACK_HOSTS, ApiConfig
+from vsl_pipelines.web.deps import (
+    BOOTSTRAP_ACTOR,
+    LOCAL_ACTOR,
+    LOOPBACK_HOSTS,
+    ApiConfig,
+    default_workspace_id,
+)
 from vsl_pipelines.web.review import csrf
 
 COOKIE = "vsl_studio"
@@ -43,11 +50,13 @@ def derive_session_secret(webhook_secret: str) -> bytes:
 
 @dataclass(frozen=True)
 class StudioSession:
-    """A signed-in user: who (the key's name, `bootstrap` or `local`) and the form token."""
+    """A signed-in user: who (the key's name, `bootstrap` or `local`), as which actor (the
+    workspace and role the authorization rule checks) and the form token."""
 
     who: str
     nonce: str
     csrf_token: str
+    actor: Actor
 
 
 def _serializer(secret: bytes) -> URLSafeTimedSerializer:
@@ -61,8 +70,8 @@ def _bootstrap_mark(config: ApiConfig, secret: bytes) -> str:
     return hmac.new(secret, b"bootstrap\x00" + key, hashlib.sha256).hexdigest()
 
 
-def _session(secret: bytes, who: str, nonce: str) -> StudioSession:
-    return StudioSession(who, nonce, csrf.form_token(secret, nonce))
+def _session(secret: bytes, who: str, nonce: str, actor: Actor) -> StudioSession:
+    return StudioSession(who, nonce, csrf.form_token(secret, nonce), actor)
 
 
 def session_secret(request: Request) -> bytes:
@@ -110,31 +119,41 @@ async def current_session(request: Request, config: ApiConfig) -> StudioSession 
             content = _serializer(secret).loads(raw, max_age=MAX_AGE_S)
         except BadSignature:  # SignatureExpired is one
             content = None
-        if isinstance(content, dict) and await _still_valid(config, secret, content):
-            return _session(secret, str(content["who"]), str(content["nonce"]))
+        actor = await _actor(config, secret, content) if isinstance(content, dict) else None
+        if actor is not None:
+            return _session(secret, str(content["who"]), str(content["nonce"]), actor)
     if config.api_key is None and request.client and request.client.host in LOOPBACK_HOSTS:
         issue = {"who": LOCAL, "nonce": secrets.token_urlsafe(32)}
         request.state.studio_issue = issue  # the page sends it as the session cookie
-        return _session(secret, LOCAL, issue["nonce"])
+        return _session(secret, LOCAL, issue["nonce"], await _default_admin(config, LOCAL_ACTOR))
     return None
 
 
-async def _still_valid(config: ApiConfig, secret: bytes, content: dict[str, Any]) -> bool:
+async def _default_admin(config: ApiConfig, name: str) -> Actor:
+    return Actor(await run_in_threadpool(default_workspace_id, config.db), name, Role.ADMIN)
+
+
+async def _actor(config: ApiConfig, secret: bytes, content: dict[str, Any]) -> Actor | None:
+    """Who a still valid session acts as; None for one no longer valid (its key revoked, the
+    bootstrap key changed, a local session once a key is required)."""
     if not isinstance(content.get("nonce"), str):
-        return False
+        return None
     who = content.get("who")
     if who == LOCAL:
-        return config.api_key is None
+        return await _default_admin(config, LOCAL_ACTOR) if config.api_key is None else None
     if who == BOOTSTRAP:
-        return config.api_key is not None and hmac.compare_digest(
+        valid = config.api_key is not None and hmac.compare_digest(
             str(content.get("mark", "")), _bootstrap_mark(config, secret)
         )
+        return await _default_admin(config, BOOTSTRAP_ACTOR) if valid else None
     try:
         wanted = bytes.fromhex(str(content.get("digest", "")))
     except ValueError:
-        return False
+        return None
     key = await run_in_threadpool(verify_digest, config.db, wanted, config.key_cache)
-    return key is not None and key.name == who
+    if key is None or key.name != who:
+        return None
+    return Actor(key.workspace_id, key.name, key.role, key.user_id)
 
 
 def check_form_token(session: StudioSession, token: str | None) -> None:

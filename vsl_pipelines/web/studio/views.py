@@ -51,7 +51,9 @@ class ScriptSummary:
     updated_at: datetime
 
 
-def script_list(conn: Conn, status: str | None) -> list[ScriptSummary]:
+def script_list(
+    conn: Conn, status: str | None, workspace_id: int | None = None
+) -> list[ScriptSummary]:
     return [
         ScriptSummary(
             id=row.id,
@@ -65,7 +67,7 @@ def script_list(conn: Conn, status: str | None) -> list[ScriptSummary]:
             budget_usd=float(row.budget_usd) if row.budget_usd is not None else None,
             updated_at=row.updated_at,
         )
-        for row in script_rows.script_summaries(conn)
+        for row in script_rows.script_summaries(conn, workspace_id)
         if status is None or row.status == status
     ]
 
