@@ -69,7 +69,11 @@ def test_a_compile_request_is_recorded_and_followed(api: RunningService, db: Dat
     shown = httpx.get(f"{api.url}/api/compilations/{accepted['compilationId']}", timeout=10)
     assert shown.status_code == 200 and shown.json() == accepted
     [row] = _compilations(db)
-    assert (row["status"], row["requested_by"], row["output_format"]) == ("requested", "api", "avi")
+    assert (row["status"], row["requested_by"], row["output_format"]) == (
+        "requested",
+        "local operator",
+        "avi",
+    )
 
 
 def test_defaults_are_the_scripts_own_output(api: RunningService, db: Database) -> None:

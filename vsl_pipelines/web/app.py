@@ -13,6 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect
 from starlette.staticfiles import StaticFiles
 
 from vsl_pipelines.inbox.base import WebhookInbox
@@ -24,7 +25,7 @@ from vsl_pipelines.web import review as review_routes
 from vsl_pipelines.web import studio as studio_routes
 from vsl_pipelines.web.access_log import ApiAccessLog
 from vsl_pipelines.web.deps import ApiConfig
-from vsl_pipelines.web.errors import invalid_request
+from vsl_pipelines.web.errors import client_left, invalid_request
 from vsl_pipelines.web.limits import BodyLimitMiddleware, BodyLimits
 from vsl_pipelines.web.signatures import WebhookVerifier
 from vsl_pipelines.web.studio.session import derive_session_secret
@@ -48,7 +49,7 @@ def create_app(
         redoc_url=None,
         # Beside the API it describes, so a client's base URL `https://HOST/api` finds it.
         openapi_url="/api/openapi.json",
-        exception_handlers={RequestValidationError: invalid_request},
+        exception_handlers={RequestValidationError: invalid_request, ClientDisconnect: client_left},
     )
     app.add_middleware(BodyLimitMiddleware, limits=limits or BodyLimits())
     if api is not None and api.cors_origins:

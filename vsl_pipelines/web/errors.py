@@ -10,11 +10,15 @@ from contextlib import contextmanager
 
 from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
 
 from vsl_pipelines.db.scripts import ScriptExists, ScriptNotFound
 from vsl_pipelines.domain.script import ScriptError
+from vsl_pipelines.logs import get_logger
+
+log = get_logger(__name__)
 
 
 @contextmanager
@@ -41,3 +45,13 @@ async def invalid_request(request: Request, exc: RequestValidationError) -> JSON
     """FastAPI's own 422 (a query or path parameter of the wrong type) in the service's shape:
     one `detail` text naming the parameter."""
     return JSONResponse({"detail": validation_problems(exc, "request")}, status_code=422)
+
+
+async def client_left(request: Request, exc: ClientDisconnect) -> Response:
+    """A client that went away before its body ended (a form post the browser aborted for a
+    newer one, a slow sender cut off): nothing was read, nothing changes, no one hears the
+    answer; logged as a refusal, never as an error of the service."""
+    log.info(
+        "client left before its body ended", extra={"fields": {"path": request.url.path[:200]}}
+    )
+    return Response(status_code=400)

@@ -103,8 +103,8 @@ def _view(row: CompilationRow, store: MediaStore) -> Compilation:
 @router.post("/scripts/{script_id}/compile", status_code=202, openapi_extra=COMPILE_BODY)
 def compile_script(
     actor: Reviewer,
+    body: Annotated[CompileBody, Depends(compile_body)],  # read before any lookup
     script_id: OwnScript,
-    body: Annotated[CompileBody, Depends(compile_body)],
     config: ConfigDep,
 ) -> Compilation:
     """Request a compile of the approved takes; 409 while a section's current take is not

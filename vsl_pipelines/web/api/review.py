@@ -61,9 +61,9 @@ def list_review(actor: Viewer, config: ConfigDep, script: ScriptQuery) -> list[d
 )
 def approve(
     actor: Reviewer,
+    body: Annotated[ApproveBody, Depends(approve_body)],  # read before any lookup
     script_id: OwnScript,
     section_id: SectionId,
-    body: Annotated[ApproveBody, Depends(approve_body)],
     config: ConfigDep,
 ) -> dict[str, Any]:
     """Approve the section's current clip take, or its narration take (`subject`)."""
@@ -75,9 +75,9 @@ def approve(
 )
 def reject(
     actor: Reviewer,
+    body: Annotated[RejectBody, Depends(reject_body)],  # read before any lookup
     script_id: OwnScript,
     section_id: SectionId,
-    body: Annotated[RejectBody, Depends(reject_body)],
     config: ConfigDep,
 ) -> dict[str, Any]:
     """Reject the section's current clip take (a new take follows with the given prompt/seed)
@@ -88,8 +88,8 @@ def reject(
 @router.post("/section-videos/{video_id}/approve", status_code=201, openapi_extra=APPROVE_BODY)
 def approve_video(
     actor: Reviewer,
-    video_id: OwnTake,
     body: Annotated[ApproveBody, Depends(approve_body)],
+    video_id: OwnTake,
     config: ConfigDep,
 ) -> dict[str, Any]:
     """Approve a section video (a clip or narration take, by id) while it is its section's
@@ -100,8 +100,8 @@ def approve_video(
 @router.post("/section-videos/{video_id}/reject", status_code=201, openapi_extra=REJECT_BODY)
 def reject_video(
     actor: Reviewer,
-    video_id: OwnTake,
     body: Annotated[RejectBody, Depends(reject_body)],
+    video_id: OwnTake,
     config: ConfigDep,
 ) -> dict[str, Any]:
     """Reject a section video (a clip or narration take, by id); a new take follows."""

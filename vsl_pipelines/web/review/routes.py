@@ -88,9 +88,9 @@ def review_page(
 def approve(
     request: Request,
     actor: Reviewer,
+    form: Annotated[DecisionForm, Depends(approval_form)],  # read before any lookup
     script_id: OwnScript,
     section_id: SectionId,
-    form: Annotated[DecisionForm, Depends(approval_form)],
     config: ConfigDep,
 ) -> RedirectResponse:
     """Approve the section's current take, then back to the page."""
@@ -108,9 +108,9 @@ def approve(
 def reject(
     request: Request,
     actor: Reviewer,
+    form: Annotated[DecisionForm, Depends(rejection_form)],  # read before any lookup
     script_id: OwnScript,
     section_id: SectionId,
-    form: Annotated[DecisionForm, Depends(rejection_form)],
     config: ConfigDep,
 ) -> RedirectResponse:
     """Reject the section's current take (a new take follows), then back to the page."""
