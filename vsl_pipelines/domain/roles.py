@@ -57,6 +57,7 @@ class Actor:
     name: str
     role: Role
     user_id: str | None = None  # the user an API key acts for (the original API's `userId`)
+    operator: bool = False  # the deployment's operator: the bootstrap key, loopback, `vsl`
 
     def may(self, needed: Role) -> bool:
         return self.role.allows(needed)

@@ -93,4 +93,4 @@ OPERATOR = "vsl"
 def operator(conn: Conn, slug: str = DEFAULT_WORKSPACE) -> Actor:
     """The operator (the `vsl` command, the launcher) acting in a workspace, as its admin;
     WorkspaceNotFound for an unknown slug."""
-    return Actor(workspace_by_slug(conn, slug).id, OPERATOR, Role.ADMIN)
+    return Actor(workspace_by_slug(conn, slug).id, OPERATOR, Role.ADMIN, operator=True)

@@ -286,7 +286,7 @@ class KeyRequired:
     @staticmethod
     async def default_admin(config: ApiConfig, name: str) -> Actor:
         workspace_id = await run_in_threadpool(default_workspace_id, config.db)
-        return Actor(workspace_id, name, Role.ADMIN)
+        return Actor(workspace_id, name, Role.ADMIN, operator=True)
 
     def refusal(self) -> HTTPException:
         return HTTPException(

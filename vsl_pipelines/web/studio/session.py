@@ -130,7 +130,8 @@ async def current_session(request: Request, config: ApiConfig) -> StudioSession 
 
 
 async def _default_admin(config: ApiConfig, name: str) -> Actor:
-    return Actor(await run_in_threadpool(default_workspace_id, config.db), name, Role.ADMIN)
+    workspace_id = await run_in_threadpool(default_workspace_id, config.db)
+    return Actor(workspace_id, name, Role.ADMIN, operator=True)
 
 
 async def _actor(config: ApiConfig, secret: bytes, content: dict[str, Any]) -> Actor | None:
