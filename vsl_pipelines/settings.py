@@ -6,6 +6,7 @@ Every variable here is documented in the README's table; defaults give the embed
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,6 +22,19 @@ PROJECT_ROOT = Path(os.environ.get("VSL_PROJECT_ROOT") or Path(__file__).resolve
 DEFAULT_SANDBOX_TOKEN = "r8_sandbox"
 # The `Host` names the service always answers to.
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    """The studio's client at an OpenID provider (`VSL_OIDC_*`)."""
+
+    issuer: str
+    client_id: str
+    client_secret: SecretStr = field(repr=False)
+
+    @property
+    def discovery_url(self) -> str:
+        return f"{self.issuer.rstrip('/')}/.well-known/openid-configuration"
 
 
 class Settings(BaseSettings):
@@ -45,6 +59,11 @@ class Settings(BaseSettings):
     # Signs the studio's session cookies and form tokens; every replica needs the same one.
     # Empty: derived from the webhook secret (which every replica shares already).
     session_secret: SecretStr | None = Field(default=None, alias="VSL_SESSION_SECRET")
+    # The studio's OpenID Connect sign-in (all three set: people sign in at the provider;
+    # unset: the studio is signed into with an API key). `vsl dev` starts a local provider.
+    oidc_issuer: str | None = Field(default=None, alias="VSL_OIDC_ISSUER")
+    oidc_client_id: str | None = Field(default=None, alias="VSL_OIDC_CLIENT_ID")
+    oidc_client_secret: SecretStr | None = Field(default=None, alias="VSL_OIDC_CLIENT_SECRET")
     service_host: str = Field(default="127.0.0.1", alias="VSL_SERVICE_HOST")
     # Host names the service answers to (the `Host` header), comma-separated; empty: only
     # the loopback names and the host it listens on. Guards against DNS rebinding.
@@ -96,6 +115,13 @@ class Settings(BaseSettings):
         self.webhook_url = self.webhook_url or f"{self.service_url}/webhooks/replicate"
         self.public_media_url = self.public_media_url or f"{self.service_url}/media"
         return self
+
+    @property
+    def oidc(self) -> OidcSettings | None:
+        """The studio's OpenID client, when all three `VSL_OIDC_*` are set."""
+        if self.oidc_issuer and self.oidc_client_id and self.oidc_client_secret:
+            return OidcSettings(self.oidc_issuer, self.oidc_client_id, self.oidc_client_secret)
+        return None
 
     @property
     def service_url(self) -> str:

@@ -117,7 +117,7 @@ def add_person(conn: Conn, email: str, name: str | None = None) -> PersonRow:
     )
 
 
-def record_sign_in(conn: Conn, person_id: int, subject: str, name: str | None) -> None:
+def record_sign_in(conn: Conn, person_id: int, subject: str | None, name: str | None) -> None:
     conn.execute(
         "UPDATE people SET subject = COALESCE(subject, %s), name = COALESCE(%s, name),"
         " last_sign_in_at = now() WHERE id = %s",

@@ -13,6 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import ClientDisconnect
 from starlette.staticfiles import StaticFiles
 
@@ -28,6 +29,7 @@ from vsl_pipelines.web.deps import ApiConfig
 from vsl_pipelines.web.errors import client_left, invalid_request
 from vsl_pipelines.web.limits import BodyLimitMiddleware, BodyLimits
 from vsl_pipelines.web.signatures import WebhookVerifier
+from vsl_pipelines.web.studio.oidc import FLOW_COOKIE, FLOW_MAX_AGE_S, OidcSignIn
 from vsl_pipelines.web.studio.session import derive_session_secret
 
 STATIC_DIR = Path(__file__).parent / "static"  # htmx and the studio's script and styles
@@ -77,6 +79,18 @@ def create_app(
         app.state.render_metrics = metrics_renderer(api.db)
         # Signs studio sessions and form tokens, the same on every worker and replica.
         app.state.session_secret = api.session_secret or derive_session_secret(secret)
+        app.state.oidc = OidcSignIn(api.oidc) if api.oidc is not None else None
+        if api.oidc is not None:
+            # Authlib keeps a sign-in's state, nonce and PKCE verifier here between the
+            # redirect to the provider and the callback.
+            app.add_middleware(
+                SessionMiddleware,
+                secret_key=app.state.session_secret.hex(),
+                session_cookie=FLOW_COOKIE,
+                max_age=FLOW_MAX_AGE_S,
+                path="/studio",
+                same_site="lax",
+            )
         app.include_router(api_routes.router, prefix="/api")
         app.include_router(review_routes.router, prefix="/review")
         app.mount("/studio/static", StaticFiles(directory=STATIC_DIR), name="studio_static")

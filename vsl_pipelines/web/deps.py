@@ -43,7 +43,7 @@ from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.services.keys import verify_key
-from vsl_pipelines.settings import LOOPBACK_NAMES
+from vsl_pipelines.settings import LOOPBACK_NAMES, OidcSettings
 from vsl_pipelines.storage.base import MediaStore
 
 log = get_logger("vsl_pipelines.web.access")
@@ -88,6 +88,8 @@ class ApiConfig:
     # same on every worker and replica (`VSL_SESSION_SECRET`; None: `create_app` derives one
     # from the webhook secret).
     session_secret: bytes | None = field(default=None, repr=False, compare=False)
+    # The studio's OpenID sign-in (None: the studio is signed into with an API key).
+    oidc: OidcSettings | None = field(default=None, repr=False, compare=False)
 
 
 async def get_config(request: Request) -> ApiConfig:

@@ -123,6 +123,7 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
             settings.session_secret.get_secret_value().encode() if settings.session_secret else None
         ),
         cors_origins=settings.cors_origin_list,
+        oidc=settings.oidc,
         predictions=PredictionClient(
             settings.replicate_client_base_url,
             settings.replicate_token.get_secret_value(),

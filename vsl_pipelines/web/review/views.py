@@ -52,6 +52,7 @@ class WaitingTake:
     duration_s: float | None
     voice: Voice | None = None
     previous_note: str | None = None
+    previous_reviewer: str | None = None  # who rejected the take before
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ def waiting_takes(
                 duration_s=item["duration_s"],
                 voice=voices.get((item["script"], item["section"])),
                 previous_note=previous.note if previous else None,
+                previous_reviewer=previous.reviewer if previous else None,
             )
         )
     return takes

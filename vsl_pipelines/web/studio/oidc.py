@@ -23,25 +23,13 @@ from vsl_pipelines.db import workspaces as workspace_rows
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.workspaces import Membership
 from vsl_pipelines.logs import get_logger
+from vsl_pipelines.settings import OidcSettings
 
 log = get_logger("vsl_pipelines.web.studio")
 
 FLOW_COOKIE = "vsl_oidc"
 FLOW_MAX_AGE_S = 600
 SCOPES = "openid email profile"
-
-
-@dataclass(frozen=True)
-class OidcSettings:
-    """The studio's client at an OpenID provider."""
-
-    issuer: str
-    client_id: str
-    client_secret: str
-
-    @property
-    def discovery_url(self) -> str:
-        return f"{self.issuer.rstrip('/')}/.well-known/openid-configuration"
 
 
 class SignInRefused(Exception):
@@ -67,7 +55,7 @@ class OidcSignIn:
         self._oauth.register(
             name="studio",
             client_id=settings.client_id,
-            client_secret=settings.client_secret,
+            client_secret=settings.client_secret.get_secret_value(),
             server_metadata_url=settings.discovery_url,
             client_kwargs={"scope": SCOPES, "code_challenge_method": "S256"},
         )
@@ -106,7 +94,8 @@ def person_for(db: Database, claims: dict[str, Any]) -> SignedIn:
         if person is None or not memberships:
             raise SignInRefused(f"{email} is not a member of any workspace; ask an admin")
         name = claims.get("name")
+        subject = claims.get("sub")
         workspace_rows.record_sign_in(
-            conn, person.id, str(claims.get("sub") or ""), str(name) if name else None
+            conn, person.id, str(subject) if subject else None, str(name) if name else None
         )
     return SignedIn(person.id, email, person.name or (str(name) if name else None), memberships)

@@ -53,6 +53,7 @@ from vsl_pipelines.web.deps import (
 from vsl_pipelines.web.errors import http_errors, validation_problems
 from vsl_pipelines.web.review.forms import parse_form, read_form_body
 from vsl_pipelines.web.studio import forms, session, views
+from vsl_pipelines.web.studio.oidc import OidcSignIn, SignInRefused, person_for
 from vsl_pipelines.web.studio.pages import STUDIO, StudioRoute, page
 
 log = get_logger("vsl_pipelines.web.studio")
@@ -111,12 +112,18 @@ def _next_path(value: str | None) -> str:
 
 
 @router.get("/sign-in", response_class=HTMLResponse, name="studio_sign_in")
-def sign_in_page(request: Request, next: str | None = None) -> HTMLResponse:
-    return page("sign_in.html", request, next=_next_path(next), error=None)
+def sign_in_page(request: Request, config: ConfigDep, next: str | None = None) -> HTMLResponse:
+    return page(
+        "sign_in.html", request, next=_next_path(next), error=None, oidc=config.oidc is not None
+    )
 
 
 @router.post("/sign-in", response_model=None)
 async def sign_in(request: Request, fields: SmallForm, config: ConfigDep) -> Response:
+    """Sign in with an API key: only where no OpenID provider is configured (with one, people
+    sign in at the provider and keys are for the API alone)."""
+    if config.oidc is not None:
+        raise HTTPException(403, "the studio is signed into with your account, not an API key")
     target = _next_path(fields.get("next"))
     content = await session.sign_in(config, session.session_secret(request), fields.get("key", ""))
     if content is None:
@@ -128,6 +135,58 @@ async def sign_in(request: Request, fields: SmallForm, config: ConfigDep) -> Res
     session.set_cookie(response, request, content)
     log.info("studio sign-in", extra={"fields": {"who": content["who"]}})
     return response
+
+
+@router.get("/auth/start", response_model=None)
+async def oidc_start(request: Request, next: str | None = None) -> Response:
+    """To the OpenID provider's sign-in (PKCE, state and nonce kept by Authlib)."""
+    client = _oidc(request)
+    request.session["next"] = _next_path(next)
+    callback = str(request.url_for("studio_auth_callback"))
+    return await client.redirect(request, callback)
+
+
+@router.get("/auth/callback", response_model=None, name="studio_auth_callback")
+async def oidc_callback(request: Request, config: ConfigDep) -> Response:
+    """Back from the provider: the member its verified email names, signed in to their first
+    workspace (or refused with the reason, nothing signed in)."""
+    client = _oidc(request)
+    try:
+        claims = await client.claims(request)
+        person = await run_in_threadpool(person_for, config.db, claims)
+    except SignInRefused as exc:
+        log.warning("studio sign-in refused", extra={"fields": {"reason": str(exc)}})
+        return page(
+            "sign_in.html", request, status_code=403, next=STUDIO, error=str(exc), oidc=True
+        )
+    target = _next_path(request.session.pop("next", None))
+    first = person.memberships[0]
+    response = RedirectResponse(target, status_code=303)
+    content = session.person_session(person.person_id, person.email, first.workspace_id)
+    session.set_cookie(response, request, content)
+    log.info("studio sign-in", extra={"user_id": person.email, "fields": {"via": "oidc"}})
+    return response
+
+
+@router.post("/workspace", response_model=None)
+def switch_workspace(request: Request, user: Session, fields: SmallForm) -> Response:
+    """Work in another of the person's workspaces (a member of it: else 404)."""
+    _checked(user, fields)
+    wanted = fields.get("workspace", "")
+    membership = next((m for m in user.memberships if m.slug == wanted), None)
+    if membership is None:
+        raise HTTPException(404, f"no workspace {wanted[:64]!r} of yours")
+    response = RedirectResponse(STUDIO, status_code=303)
+    content = session.person_session(membership.person_id, user.who, membership.workspace_id)
+    session.set_cookie(response, request, content)
+    return response
+
+
+def _oidc(request: Request) -> OidcSignIn:
+    client: OidcSignIn | None = request.app.state.oidc
+    if client is None:
+        raise HTTPException(404, "no sign-in provider is configured; sign in with an API key")
+    return client
 
 
 @router.post("/sign-out", response_model=None)

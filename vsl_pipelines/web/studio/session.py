@@ -23,6 +23,9 @@ from fastapi import HTTPException, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
 
+from vsl_pipelines.db import workspaces as workspace_rows
+from vsl_pipelines.db.database import Database
+from vsl_pipelines.db.workspaces import Membership
 from vsl_pipelines.domain.roles import Actor, Role
 from vsl_pipelines.services.keys import digest, verify_digest, verify_key
 from vsl_pipelines.web.deps import (
@@ -57,6 +60,16 @@ class StudioSession:
     nonce: str
     csrf_token: str
     actor: Actor
+    # A person's workspaces (signed in with OpenID Connect), to switch between; a key's
+    # session has its one workspace and none here.
+    memberships: tuple[Membership, ...] = ()
+
+    @property
+    def workspace(self) -> Membership | None:
+        """The person's current workspace, by membership."""
+        return next(
+            (m for m in self.memberships if m.workspace_id == self.actor.workspace_id), None
+        )
 
 
 def _serializer(secret: bytes) -> URLSafeTimedSerializer:
@@ -70,8 +83,20 @@ def _bootstrap_mark(config: ApiConfig, secret: bytes) -> str:
     return hmac.new(secret, b"bootstrap\x00" + key, hashlib.sha256).hexdigest()
 
 
-def _session(secret: bytes, who: str, nonce: str, actor: Actor) -> StudioSession:
-    return StudioSession(who, nonce, csrf.form_token(secret, nonce), actor)
+def _session(
+    secret: bytes, who: str, nonce: str, actor: Actor, memberships: tuple[Membership, ...] = ()
+) -> StudioSession:
+    return StudioSession(who, nonce, csrf.form_token(secret, nonce), actor, memberships)
+
+
+def person_session(person_id: int, email: str, workspace_id: int) -> dict[str, Any]:
+    """The cookie's content for a person signed in with OpenID Connect, in a workspace."""
+    return {
+        "who": email,
+        "person": person_id,
+        "workspace": workspace_id,
+        "nonce": secrets.token_urlsafe(32),
+    }
 
 
 def session_secret(request: Request) -> bytes:
@@ -119,14 +144,41 @@ async def current_session(request: Request, config: ApiConfig) -> StudioSession 
             content = _serializer(secret).loads(raw, max_age=MAX_AGE_S)
         except BadSignature:  # SignatureExpired is one
             content = None
+        if isinstance(content, dict) and isinstance(content.get("person"), int):
+            return await _person_session(config, secret, content)
         actor = await _actor(config, secret, content) if isinstance(content, dict) else None
         if actor is not None:
             return _session(secret, str(content["who"]), str(content["nonce"]), actor)
-    if config.api_key is None and request.client and request.client.host in LOOPBACK_HOSTS:
+    if (
+        config.api_key is None
+        and config.oidc is None  # with a sign-in provider, everyone signs in
+        and request.client
+        and request.client.host in LOOPBACK_HOSTS
+    ):
         issue = {"who": LOCAL, "nonce": secrets.token_urlsafe(32)}
         request.state.studio_issue = issue  # the page sends it as the session cookie
         return _session(secret, LOCAL, issue["nonce"], await _default_admin(config, LOCAL_ACTOR))
     return None
+
+
+async def _person_session(
+    config: ApiConfig, secret: bytes, content: dict[str, Any]
+) -> StudioSession | None:
+    """A person's session while they are still a member of its workspace (their role as it is
+    now: a change or a removal holds at the next request)."""
+    if config.oidc is None or not isinstance(content.get("nonce"), str):
+        return None
+    memberships = tuple(await run_in_threadpool(_memberships, config.db, int(content["person"])))
+    current = next((m for m in memberships if m.workspace_id == content.get("workspace")), None)
+    if current is None:
+        return None
+    actor = Actor(current.workspace_id, current.email, Role(current.role))
+    return _session(secret, current.email, str(content["nonce"]), actor, memberships)
+
+
+def _memberships(db: Database, person_id: int) -> list[Membership]:
+    with db.connect() as conn:
+        return workspace_rows.memberships_of(conn, person_id)
 
 
 async def _default_admin(config: ApiConfig, name: str) -> Actor:

@@ -85,6 +85,7 @@ class Take:
     seed: int | None
     decision: str | None
     note: str | None
+    decided_by: str | None  # who decided: a person's email, a key's name
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ class NarrationTake:
     params: dict[str, Any]
     decision: str | None
     note: str | None
+    decided_by: str | None  # who decided: a person's email, a key's name
 
 
 @dataclass(frozen=True)
@@ -259,6 +261,7 @@ def script_page(
                 seed=earlier.seed if earlier else None,
                 decision=decision.decision if decision else None,
                 note=decision.note if decision else None,
+                decided_by=decision.reviewer if decision else None,
             )
 
         current = section.current_take
@@ -366,6 +369,7 @@ def _voice_view(
                 params=params,
                 decision=decision.decision if decision else None,
                 note=decision.note if decision else None,
+                decided_by=decision.reviewer if decision else None,
             )
         )
         if decision is not None and decision.decision == "rejected":
