@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import av
 import httpx
 import pytest
 import yaml
 
+from tests.fixtures.oidc import log_in, walk
+from vsl_pipelines.cli.local_oidc import LocalPerson
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.embedded import embedded_server_pid
 from vsl_pipelines.settings import PROJECT_ROOT
@@ -147,6 +151,7 @@ def test_ctrl_c_stops_dev_and_the_embedded_postgres_it_started(
         stdout=subprocess.DEVNULL,
         stderr=(tmp_path / "dev.log").open("wb"),
     )
+    issuer = None
     try:
         deadline = time.monotonic() + 180
         while True:
@@ -165,6 +170,10 @@ def test_ctrl_c_stops_dev_and_the_embedded_postgres_it_started(
         if left is not None:
             assert pid == left, "vsl dev uses the server it found"
             assert "adopts it" in (tmp_path / "dev.log").read_text()
+        else:
+            issuer = _signs_in_through_the_local_provider(
+                f"http://127.0.0.1:{service_port}", tmp_path / "dev.log"
+            )
 
         dev.send_signal(signal.SIGINT)
         assert dev.wait(60) == 0 or dev.returncode in (1, -signal.SIGINT)
@@ -175,6 +184,31 @@ def test_ctrl_c_stops_dev_and_the_embedded_postgres_it_started(
     assert not port_open(service_port), "the webhook service was left running"
     assert not port_open(int(env["VSL_SANDBOX_PORT"])), "the sandbox was left running"
     assert not port_open(ui_port), "the Dagster UI was left running"
+    if issuer is not None:
+        assert not port_open(int(issuer.rsplit(":", 1)[1])), "the sign-in provider was left running"
+
+
+def _signs_in_through_the_local_provider(service: str, out: Path) -> str:
+    """The admin `vsl dev` printed (on stderr, `out`) signs in to the studio through its local OpenID provider
+    (over httpx, as a browser would); the provider's issuer."""
+    deadline = time.monotonic() + 30
+    while "password" not in out.read_text():
+        assert time.monotonic() < deadline, out.read_text()[-2000:]
+        time.sleep(0.2)
+    printed = re.search(r"(admin@vsl\.local)\s+password (\S+)", out.read_text())
+    assert printed, out.read_text()
+    admin = LocalPerson(printed[1], printed[2])
+    with httpx.Client(follow_redirects=False, timeout=10) as browser:
+        start = browser.get(f"{service}/studio/auth/start")
+        assert start.status_code == 302, start.text[:300]
+        authorize = start.headers["location"]
+        issuer = f"{urlsplit(authorize).scheme}://{urlsplit(authorize).netloc}"
+        callback = log_in(browser, walk(browser, browser.get(authorize)), admin)
+        back = browser.get(callback)
+        assert back.status_code == 303, back.text[:500]
+        studio = browser.get(f"{service}/studio")
+        assert studio.status_code == 200 and admin.email in studio.text
+    return issuer
 
 
 @pytest.mark.timeout(180)

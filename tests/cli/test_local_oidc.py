@@ -6,14 +6,13 @@ the PKCE verifier or with another one, an authorization request without a code c
 
 from __future__ import annotations
 
-import html
 import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -23,7 +22,14 @@ from joserfc import jwt
 from joserfc.errors import InvalidClaimError
 from joserfc.jwk import KeySet
 
-from tests.fixtures.oidc import OIDC_CLIENT, OIDC_PEOPLE, OIDC_REDIRECT_URI
+from tests.fixtures.oidc import (
+    OIDC_CLIENT,
+    OIDC_PEOPLE,
+    OIDC_REDIRECT_URI,
+    log_in,
+    submit,
+    walk,
+)
 from vsl_pipelines.cli.local_oidc import (
     LocalOidcProvider,
     LocalPerson,
@@ -37,7 +43,6 @@ with warnings.catch_warnings():
     from authlib.integrations.httpx_client import OAuth2Client, OAuthError
 
 ADA, BEN, CY = OIDC_PEOPLE
-FORM = re.compile(r'<form[^>]* method="post" action="([^"]+)"')
 
 
 @dataclass
@@ -48,47 +53,6 @@ class Authorization:
     state: str
     code_verifier: str
     nonce: str
-
-
-@dataclass
-class Page:
-    """Where the browser stopped: a page of the provider, or the redirect back to the app."""
-
-    response: httpx.Response
-    callback: str | None = None
-
-    @property
-    def form_action(self) -> str:
-        match = FORM.search(self.response.text)
-        assert match, f"no form on the page: {self.response.text[:500]}"
-        return urljoin(str(self.response.url), html.unescape(match[1]))
-
-    @property
-    def hidden(self) -> dict[str, str]:
-        fields = re.findall(
-            r'<input type="hidden" name="([^"]+)" value="([^"]*)"', self.response.text
-        )
-        return {name: html.unescape(value) for name, value in fields}
-
-    @property
-    def title(self) -> str:
-        match = re.search(r"<h1>([^<]*)</h1>", self.response.text)
-        return match[1] if match else ""
-
-
-def walk(browser: httpx.Client, response: httpx.Response) -> Page:
-    """Follows the provider's redirects (keeping its cookies) until one of its pages, or until
-    it sends the browser back to the app (another origin), which is not requested."""
-    while response.is_redirect:
-        location = urljoin(str(response.url), response.headers["location"])
-        if urlsplit(location).netloc != response.url.netloc.decode():
-            return Page(response, callback=location)
-        response = browser.get(location)
-    return Page(response)
-
-
-def submit(browser: httpx.Client, page: Page, data: dict[str, str] | None = None) -> Page:
-    return walk(browser, browser.post(page.form_action, data={**page.hidden, **(data or {})}))
 
 
 @pytest.fixture(scope="module")
@@ -122,16 +86,6 @@ def authorize(client: OAuth2Client, metadata: dict[str, Any], **params: str) -> 
         metadata["authorization_endpoint"], code_verifier=code_verifier, nonce=nonce, **params
     )
     return Authorization(url, state, code_verifier, nonce)
-
-
-def log_in(browser: httpx.Client, login: Page, person: LocalPerson) -> str:
-    """Submits the login form, then consent when the provider asks; the callback URL."""
-    assert login.title == "Sign in", login.response.text[:500]
-    page = submit(browser, login, {"email": person.email, "password": person.password})
-    if page.callback is None and page.title == "Allow access":
-        page = submit(browser, page)
-    assert page.callback, f"not sent back to the app: {page.response.status_code} {page.title}"
-    return page.callback
 
 
 def sign_in(browser: httpx.Client, request: Authorization, person: LocalPerson) -> str:

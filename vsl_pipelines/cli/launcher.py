@@ -26,17 +26,25 @@ from typing import Any
 
 import httpx
 
+from vsl_pipelines.cli.local_oidc import (
+    LocalOidcProvider,
+    LocalPerson,
+    OidcClient,
+    OidcProviderError,
+)
 from vsl_pipelines.db.compilations import latest_compilation
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.embedded import embedded_server_lifetime
 from vsl_pipelines.db.migrations import ready_database
 from vsl_pipelines.db.scripts import ScriptExists, script_row
+from vsl_pipelines.db.workspaces import workspace_by_slug
 from vsl_pipelines.domain.registry import load_registry
+from vsl_pipelines.domain.roles import DEFAULT_WORKSPACE, Role
 from vsl_pipelines.domain.script import read_script_document
 from vsl_pipelines.services.intake import add_script
 from vsl_pipelines.services.review import decide, review_queue
 from vsl_pipelines.services.script_state import script_status
-from vsl_pipelines.services.workspaces import operator
+from vsl_pipelines.services.workspaces import OPERATOR, operator, set_member
 from vsl_pipelines.settings import PROJECT_ROOT, Settings
 
 CODE_LOCATION = "vsl_pipelines.definitions"  # the location name workspace.yaml gives it
@@ -252,13 +260,55 @@ def add_script_file(
     return added.script.id
 
 
+LOCAL_PEOPLE = (("admin", Role.ADMIN), ("reviewer", Role.REVIEWER), ("writer", Role.WRITER))
+LOCAL_CLIENT_ID = "vsl-studio-local"
+
+
+@contextmanager
+def local_sign_in(environment: Environment) -> Iterator[list[LocalPerson]]:
+    """A local OpenID provider (loopback only) for the studio, with an admin, a reviewer and a
+    writer of `default` (fresh passwords each run), its settings in the environment the
+    service starts with; stopped on exit. Nothing when `VSL_OIDC_ISSUER` is set already."""
+    if environment.env.get("VSL_OIDC_ISSUER"):
+        yield []
+        return
+    callback = f"{environment.settings.service_url}/studio/auth/callback"
+    client = OidcClient(
+        LOCAL_CLIENT_ID,
+        secrets.token_urlsafe(24),
+        (callback,),
+        (f"{environment.settings.service_url}/studio",),
+    )
+    people = [
+        LocalPerson(f"{name}@vsl.local", secrets.token_urlsafe(9), name=name.title(), sub=name)
+        for name, _ in LOCAL_PEOPLE
+    ]
+    with LocalOidcProvider(clients=[client], people=people) as provider:
+        with environment.db.connect() as conn:
+            default = workspace_by_slug(conn, DEFAULT_WORKSPACE)
+            for person, (_, role) in zip(people, LOCAL_PEOPLE, strict=True):
+                set_member(conn, default, person.email, role, OPERATOR, person.name)
+        environment.env.update(
+            VSL_OIDC_ISSUER=provider.issuer,
+            VSL_OIDC_CLIENT_ID=client.client_id,
+            VSL_OIDC_CLIENT_SECRET=client.client_secret,
+        )
+        yield people
+
+
 def run_dev(
     settings: Settings, ui_port: int, on_stored: Callable[[str], bool], say: Callable[[str], None]
 ) -> None:
-    """Sandbox, webhook service and `dagster dev` with the sample script, until Ctrl-C."""
+    """Sandbox, webhook service, the local sign-in provider and `dagster dev` with the sample
+    script, until Ctrl-C."""
     with ExitStack() as stack:
         environment = stack.enter_context(prepared_environment(settings))
         add_script_file(environment.db, SAMPLE_SCRIPT, settings, on_stored=on_stored, exist_ok=True)
+        try:
+            people = stack.enter_context(local_sign_in(environment))
+        except OidcProviderError as exc:
+            say(f"no local sign-in provider ({exc}); the studio takes an API key instead")
+            people = []
         procs = stack.enter_context(running_services(environment))
         dagster = procs.start(
             "dagster",
@@ -279,6 +329,8 @@ def run_dev(
             f"  review page: {settings.service_url}/review"
             f"  (logs in {environment.log_dir}; Ctrl-C stops all)"
         )
+        for person in people:
+            say(f"  studio sign-in (loopback only): {person.email}  password {person.password}")
         try:
             dagster.wait()
         except KeyboardInterrupt:
