@@ -50,6 +50,12 @@ def resources_from_settings(settings: Settings) -> dict[str, Any]:
     if database_url and os.environ.get("DATABASE_URL") == database_url:
         database_url = dg.EnvVar("DATABASE_URL")
     database = DatabaseResource(url=database_url, data_dir=str(settings.data_dir))
+    # The media URL secret, likewise by reference (unset: local media URLs are not signed).
+    url_secret: Any = None
+    if settings.media_url_secret is not None:
+        secret = settings.media_url_secret.get_secret_value()
+        variable = "VSL_MEDIA_SECRET" if settings.media_secret else "VSL_SESSION_SECRET"
+        url_secret = dg.EnvVar(variable) if os.environ.get(variable) == secret else secret
     s3 = None
     if settings.s3_bucket:
         # Imported only with a bucket: dagster-aws costs every run's process a second to import.
@@ -70,6 +76,7 @@ def resources_from_settings(settings: Settings) -> dict[str, Any]:
             s3_bucket=settings.s3_bucket,
             s3_prefix=settings.s3_prefix,
             s3=s3,
+            url_secret=url_secret,
         ),
         "replicate": ReplicateResource(
             base_url=settings.replicate_client_base_url,

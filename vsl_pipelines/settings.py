@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     # Signs the studio's session cookies and form tokens; every replica needs the same one.
     # Empty: derived from the webhook secret (which every replica shares already).
     session_secret: SecretStr | None = Field(default=None, alias="VSL_SESSION_SECRET")
+    # Signs the local media folder's URLs (`/media/KEY?sig=...`); every process that hands out
+    # or serves them needs the same one (`vsl dev` and `vsl demo` make one per run). Unset:
+    # the session secret when set, else local media URLs are not signed (S3's are presigned).
+    media_secret: SecretStr | None = Field(default=None, alias="VSL_MEDIA_SECRET")
     # The studio's OpenID Connect sign-in (all three set: people sign in at the provider;
     # unset: the studio is signed into with an API key). `vsl dev` starts a local provider.
     oidc_issuer: str | None = Field(default=None, alias="VSL_OIDC_ISSUER")
@@ -115,6 +119,11 @@ class Settings(BaseSettings):
         self.webhook_url = self.webhook_url or f"{self.service_url}/webhooks/replicate"
         self.public_media_url = self.public_media_url or f"{self.service_url}/media"
         return self
+
+    @property
+    def media_url_secret(self) -> SecretStr | None:
+        """What signs local media URLs: `VSL_MEDIA_SECRET`, else `VSL_SESSION_SECRET`."""
+        return self.media_secret or self.session_secret
 
     @property
     def oidc(self) -> OidcSettings | None:

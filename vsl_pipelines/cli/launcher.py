@@ -192,6 +192,9 @@ def prepared_environment(settings: Settings, schedule: str | None = None) -> Ite
         if settings.uses_sandbox and "VSL_SANDBOX_TOKEN" not in env:
             # The sandbox and every client of it share a token made for this run.
             env["VSL_SANDBOX_TOKEN"] = f"r8_{secrets.token_urlsafe(24)}"
+        if "VSL_MEDIA_SECRET" not in env:
+            # Every process of the run signs and checks local media URLs with it.
+            env["VSL_MEDIA_SECRET"] = secrets.token_urlsafe(32)
         if schedule:
             env["VSL_GENERATION_SCHEDULE"] = schedule
         yield Environment(settings, env, db, log_dir)

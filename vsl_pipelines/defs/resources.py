@@ -61,6 +61,8 @@ class MediaStoreResource(dg.ConfigurableResource):
     # embedded default never imports dagster-aws: its package import costs every run's process
     # about a second of start-up.
     s3: dg.ConfigurableResource | None = None
+    # Signs the local folder's URLs (generation inputs fetched by URL): the service's secret.
+    url_secret: str | None = None
 
     def store(self) -> MediaStore:
         s3_client = None
@@ -74,6 +76,7 @@ class MediaStoreResource(dg.ConfigurableResource):
             s3_bucket=self.s3_bucket,
             s3_prefix=self.s3_prefix,
             s3_client=s3_client,
+            url_secret=self.url_secret,
         )
 
 

@@ -6,12 +6,21 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
+
+from vsl_pipelines.storage.signing import MediaUrlSigner
 
 
 class LocalMediaStore:
-    def __init__(self, root: Path, public_base_url: str) -> None:
+    """Files under `root`, served by `vsl serve` at `public_base_url`; with a `signer`, every
+    public URL carries its signature (`GET /media` refuses one without)."""
+
+    def __init__(
+        self, root: Path, public_base_url: str, signer: MediaUrlSigner | None = None
+    ) -> None:
         self.root = Path(root)
         self.public_base_url = public_base_url.rstrip("/")
+        self.signer = signer
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -45,4 +54,7 @@ class LocalMediaStore:
         return str(self._path(key))
 
     def public_url(self, key: str) -> str:
-        return f"{self.public_base_url}/{key}"
+        url = f"{self.public_base_url}/{key}"
+        if self.signer is None:
+            return url
+        return f"{url}?sig={quote(self.signer.token(key), safe='')}"

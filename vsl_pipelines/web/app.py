@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from vsl_pipelines.inbox.base import WebhookInbox
 from vsl_pipelines.metrics.prometheus import metrics_renderer
+from vsl_pipelines.storage.signing import MediaUrlSigner
 from vsl_pipelines.web import api as api_routes
 from vsl_pipelines.web import health, media, webhooks
 from vsl_pipelines.web import metrics as metrics_routes
@@ -42,6 +43,7 @@ def create_app(
     *,
     api: ApiConfig | None = None,
     limits: BodyLimits | None = None,
+    media_signer: MediaUrlSigner | None = None,
 ) -> FastAPI:
     """The app writing verified webhooks to `inbox`, serving `media_root`, `api` and `/review`;
     every body bounded by `limits` (default: `limits.ROUTE_LIMITS`)."""
@@ -69,6 +71,7 @@ def create_app(
     app.state.inbox = inbox  # what the webhook receiver stores into and `/healthz` pings
     app.state.webhook_verifier = WebhookVerifier(secret)
     app.state.media_root = media_root  # what `/media/...` serves (None: 404)
+    app.state.media_signer = media_signer  # what `/media/...` checks URLs with (None: open)
     # On the app's own router, not included: the hottest path (webhooks.py says why).
     app.router.add_route(webhooks.PATH, webhooks.receive_replicate_webhook, methods=["POST"])
     app.include_router(health.router)

@@ -1,5 +1,7 @@
 """`GET /media/{key}`: the local media folder, for the generation backend fetching its inputs by
-URL and for the pages' players; a file server, not part of the API document.
+URL and for the pages' players; a file server, not part of the API document. With a signer
+(`VSL_MEDIA_SECRET`), only the signed URLs the API and the studio hand out open a file (403
+without a signature, past its age, or with another file's).
 
 The folder comes from the app's state (None: no local folder). Each file is opened once, before
 any header goes out, and sent from that open file, Range requests included.
@@ -19,6 +21,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.types import Receive, Scope, Send
 
+from vsl_pipelines.storage.signing import MediaUrlSigner
+
 MAX_MEDIA_KEY_CHARS = 1024
 MAX_MEDIA_SEGMENT_BYTES = 255  # a file name on every file system we run on
 
@@ -33,6 +37,11 @@ async def media(request: Request, key: str) -> FileResponse | JSONResponse:
     media_root: Path | None = request.app.state.media_root
     if media_root is None:
         return JSONResponse({"detail": "no local media folder"}, status_code=404)
+    signer: MediaUrlSigner | None = request.app.state.media_signer
+    if signer is not None:
+        problem = signer.problem(key, request.query_params.get("sig"))
+        if problem is not None:
+            return JSONResponse({"detail": problem}, status_code=403)
     path = resolve_media_path(media_root, key)
     if path is None:
         return JSONResponse({"detail": "invalid media key"}, status_code=400)

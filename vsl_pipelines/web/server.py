@@ -29,6 +29,7 @@ from vsl_pipelines.job_status.layers import make_status_layers
 from vsl_pipelines.logs import configure_logging, get_logger
 from vsl_pipelines.settings import Settings, get_settings
 from vsl_pipelines.storage import make_media_store
+from vsl_pipelines.storage.signing import MediaUrlSigner
 from vsl_pipelines.web.app import create_app
 from vsl_pipelines.web.deps import ApiConfig
 from vsl_pipelines.web.limits import HEADER_TIMEOUT_S
@@ -103,6 +104,12 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
     media_root = None if settings.s3_bucket else settings.media_dir
     if media_root is not None:
         media_root.mkdir(parents=True, exist_ok=True)
+    url_secret = settings.media_url_secret
+    if media_root is not None and url_secret is None:
+        log.warning(
+            "local media URLs are not signed: set VSL_MEDIA_SECRET (the same in every process)"
+        )
+    signer = MediaUrlSigner(url_secret.get_secret_value()) if url_secret else None
     api = ApiConfig(
         db=db,
         media_store=make_media_store(
@@ -112,6 +119,7 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
             s3_prefix=settings.s3_prefix,
             endpoint_url=settings.aws_endpoint_url,
             region=settings.aws_region,
+            url_secret=url_secret.get_secret_value() if url_secret else None,
         ),
         # `default_registry()` reads the global settings; this reads the ones passed in.
         registry=load_registry(settings.models_file, settings.models_config),
@@ -138,7 +146,7 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
             region=settings.aws_region,
         ),
     )
-    return create_app(inbox, secret, media_root, api=api)
+    return create_app(inbox, secret, media_root, api=api, media_signer=signer)
 
 
 def run_service(host: str, port: int, workers: int = 1) -> None:
