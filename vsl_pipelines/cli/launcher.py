@@ -39,12 +39,12 @@ from vsl_pipelines.db.migrations import ready_database
 from vsl_pipelines.db.scripts import ScriptExists, script_row
 from vsl_pipelines.db.workspaces import workspace_by_slug
 from vsl_pipelines.domain.registry import load_registry
-from vsl_pipelines.domain.roles import DEFAULT_WORKSPACE, Role
+from vsl_pipelines.domain.roles import DEFAULT_WORKSPACE, OPERATOR, Role
 from vsl_pipelines.domain.script import read_script_document
 from vsl_pipelines.services.intake import add_script
 from vsl_pipelines.services.review import decide, review_queue
 from vsl_pipelines.services.script_state import script_status
-from vsl_pipelines.services.workspaces import OPERATOR, operator, set_member
+from vsl_pipelines.services.workspaces import operator, set_member
 from vsl_pipelines.settings import PROJECT_ROOT, Settings
 
 CODE_LOCATION = "vsl_pipelines.definitions"  # the location name workspace.yaml gives it

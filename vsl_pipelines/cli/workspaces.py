@@ -10,7 +10,7 @@ import click
 
 from vsl_pipelines.cli.output import as_json, fail
 
-ACTOR = "vsl"  # services.workspaces.OPERATOR, without importing the services for --help
+ACTOR = "vsl"  # domain.roles.OPERATOR, without importing more than click for --help
 ROLES = click.Choice(["viewer", "writer", "reviewer", "admin"], case_sensitive=False)
 
 

@@ -12,6 +12,7 @@ from enum import StrEnum
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 DEFAULT_WORKSPACE = "default"
+OPERATOR = "vsl"  # the actor of the operator's own commands (`vsl ...`, the launcher)
 
 
 class Role(StrEnum):

@@ -14,10 +14,11 @@ from dataclasses import asdict, dataclass, fields
 
 from vsl_pipelines.cache.key_cache import KeyCache
 from vsl_pipelines.db import api_keys as key_rows
+from vsl_pipelines.db import audit
 from vsl_pipelines.db.api_keys import KeyRow
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.workspaces import WorkspaceNotFound, workspace_by_slug
-from vsl_pipelines.domain.roles import DEFAULT_WORKSPACE, Role
+from vsl_pipelines.domain.roles import DEFAULT_WORKSPACE, OPERATOR, Role
 
 KEY_PREFIX = "vsl_"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -64,6 +65,7 @@ def create_key(
     role: Role = Role.WRITER,
     user_id: str | None = None,
     rate_per_minute: int = 60,
+    actor: str = OPERATOR,
 ) -> tuple[KeyRow, str]:
     """Store a new key's digest in a workspace (by slug) with a role; return its public row
     and the key (shown this once only). A key made without them is a writer of `default`."""
@@ -88,6 +90,14 @@ def create_key(
             rate_per_minute=rate_per_minute,
             prefix=key[: len(KEY_PREFIX) + 6],
             digest=digest(key),
+        )
+        audit.record(
+            conn,
+            workspace_id,
+            actor,
+            "key.created",
+            f"key:{name}",
+            {"role": role.value, "user_id": user_id, "rate_per_minute": rate_per_minute},
         )
     return row, key
 
@@ -146,12 +156,18 @@ def list_keys(db: Database, workspace_id: int | None = None) -> list[KeyRow]:
 
 
 def revoke_key(
-    db: Database, name: str, cache: KeyCache | None = None, workspace_id: int | None = None
+    db: Database,
+    name: str,
+    cache: KeyCache | None = None,
+    workspace_id: int | None = None,
+    actor: str = OPERATOR,
 ) -> KeyRow:
     """Revoke the named key (of the workspace, when given), and drop it from `cache` so the
     next request is refused."""
     with db.connect() as conn:
         row = key_rows.revoke_key(conn, name, workspace_id)
+        if row is not None:
+            audit.record(conn, row.workspace_id, actor, "key.revoked", f"key:{name}")
     if row is None:
         raise KeyRefused(f"no live key named {name!r}; `vsl keys list` shows them")
     if cache is not None:

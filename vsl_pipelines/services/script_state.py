@@ -12,6 +12,7 @@ from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import Conn
+from vsl_pipelines.domain.roles import OPERATOR
 
 
 def script_status(conn: Conn, script_id: str) -> dict[str, Any]:
@@ -33,9 +34,11 @@ def script_status(conn: Conn, script_id: str) -> dict[str, Any]:
                 "section": sid,
                 "current_take": section.current_take,
                 "decision": decision.decision if decision else None,
+                "decided_by": decision.reviewer if decision else None,
                 # A voiced section's narration has its own take and decision (None: no voice).
                 "narration_take": narration_take,
                 "narration_decision": spoke.decision if spoke else None,
+                "narration_decided_by": spoke.reviewer if spoke else None,
                 "takes": [
                     {
                         "stage": t.stage,
@@ -90,7 +93,7 @@ class NotFailed(ValueError):
     pass
 
 
-def retry_script(conn: Conn, script_id: str, actor: str = "vsl") -> dict[str, Any]:
+def retry_script(conn: Conn, script_id: str, actor: str = OPERATOR) -> dict[str, Any]:
     """Give a failed script another round of attempts for its failed predictions; the webhook
     sensor resubmits them at its next tick. `actor` goes in the audit log."""
     row = script_rows.script_row(conn, script_id)

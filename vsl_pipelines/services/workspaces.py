@@ -10,7 +10,7 @@ from vsl_pipelines.db import audit
 from vsl_pipelines.db import workspaces as workspace_rows
 from vsl_pipelines.db.connection import Conn
 from vsl_pipelines.db.workspaces import Membership, WorkspaceRow, workspace_by_slug
-from vsl_pipelines.domain.roles import DEFAULT_WORKSPACE, Actor, Role, slug_problem
+from vsl_pipelines.domain.roles import DEFAULT_WORKSPACE, OPERATOR, Actor, Role, slug_problem
 
 EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
 MAX_BUDGET_USD = 1_000_000.0
@@ -85,9 +85,6 @@ def remove_member(conn: Conn, workspace: WorkspaceRow, email: str, actor: str) -
     if person is None or not workspace_rows.remove_membership(conn, workspace.id, person.id):
         raise WorkspaceRefused(f"{email[:80]!r} is not a member of {workspace.slug!r}")
     audit.record(conn, workspace.id, actor, "member.removed", f"person:{person.email}")
-
-
-OPERATOR = "vsl"
 
 
 def operator(conn: Conn, slug: str = DEFAULT_WORKSPACE) -> Actor:

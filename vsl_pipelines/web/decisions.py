@@ -166,6 +166,7 @@ def record_decision(
         "subject": row.subject,
         "take": row.take,
         "decision": decision,
+        "decided_by": row.reviewer,
     }
 
 
@@ -197,6 +198,7 @@ def record_take_decision(
         "subject": row.subject,
         "take": row.take,
         "decision": decision,
+        "decidedBy": row.reviewer,
     }
 
 

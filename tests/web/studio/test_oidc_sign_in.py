@@ -42,6 +42,7 @@ ADA = LocalPerson("ada@example.test", "ada-pass-1", name="Ada Reviewer", sub="ad
 BEN = LocalPerson("ben@example.test", "ben-pass-2", name="Ben Writer", sub="ben")
 CY = LocalPerson("cy@example.test", "cy-pass-3", email_verified=False, sub="cy")
 DAN = LocalPerson("dan@example.test", "dan-pass-4", name="Dan Outsider", sub="dan")
+EVE = LocalPerson("eve@example.test", "eve-pass-5", name="Eve Admin", sub="eve")
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ def oidc_studio(
         set_member(conn, globex, ADA.email, Role.VIEWER, "test")
         set_member(conn, globex, BEN.email, Role.WRITER, "test")
         set_member(conn, acme, CY.email, Role.ADMIN, "test")  # but not verified
+        set_member(conn, acme, EVE.email, Role.ADMIN, "test")
         insert_script(conn, sample_script.model_copy(update={"id": "acme-launch"}), None, acme.id)
         insert_script(
             conn, sample_script.model_copy(update={"id": "globex-launch"}), None, globex.id
@@ -85,7 +87,7 @@ def oidc_studio(
     client = OidcClient(
         "vsl-studio", "studio-secret", (f"{url}/studio/auth/callback",), (f"{url}/studio",)
     )
-    with LocalOidcProvider(clients=[client], people=[ADA, BEN, CY, DAN]) as provider:
+    with LocalOidcProvider(clients=[client], people=[ADA, BEN, CY, DAN, EVE]) as provider:
         config = ApiConfig(
             db=db,
             job_status=JobStatusLayers(db),
@@ -194,3 +196,50 @@ def test_an_api_key_does_not_open_the_studio_with_a_provider(oidc_studio: OidcSt
     )
     assert refused.status_code == 403
     assert "with your account" in refused.text
+
+
+def test_an_admin_manages_members_keys_and_budget_and_reads_the_audit(
+    page: Any, oidc_studio: OidcStudio
+) -> None:
+    sign_in(page, oidc_studio, EVE)
+    page.get_by_role("link", name="Admin").click()
+    page.wait_for_url(f"{oidc_studio.url}/studio/admin")
+
+    page.get_by_label("Email").fill(BEN.email)
+    page.locator("#member-role").select_option("viewer")
+    page.get_by_role("button", name="Add or change").click()
+    assert BEN.email in page.locator("#members").inner_text()
+
+    page.get_by_label("Name", exact=True).fill("crm")
+    page.locator("#key-role").select_option("reviewer")
+    page.get_by_role("button", name="Create key").click()
+    key = page.locator("#new-key-value").inner_text().strip()
+    assert key.startswith("vsl_")
+    page.reload()
+    assert page.locator("#new-key").count() == 0, "a new key is shown once"
+    listed = httpx.get(f"{oidc_studio.url}/api/scripts", headers={"x-api-key": key}, timeout=10)
+    assert [s["script_id"] for s in listed.json()] == ["acme-launch"]
+    page.get_by_role("button", name="revoke crm").click()
+    page.wait_for_url(re.compile(r"/studio/admin"))
+    gone = httpx.get(f"{oidc_studio.url}/api/scripts", headers={"x-api-key": key}, timeout=10)
+    assert gone.status_code == 401
+
+    page.get_by_label("Monthly budget").fill("250")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(r"/studio/admin"))
+    assert "of $250.00 a month" in page.locator("#budget").inner_text()
+    page.get_by_label("Monthly budget").fill("lots")
+    page.get_by_role("button", name="Save").click()
+    assert "a number of USD" in page.locator("main").inner_text()
+
+    log = page.locator("#audit").inner_text()
+    for action in ("member.added", "key.created", "key.revoked", "budget.changed"):
+        assert f"{EVE.email}\t{action}" in log, log[:800]
+
+
+def test_the_admin_page_is_the_admins(page: Any, oidc_studio: OidcStudio) -> None:
+    sign_in(page, oidc_studio, ADA)  # a reviewer of acme
+    assert page.get_by_role("link", name="Admin").count() == 0
+    refused = page.goto(f"{oidc_studio.url}/studio/admin")
+    assert refused is not None and refused.status == 403
+    assert "needs the admin role" in page.locator("main").inner_text()

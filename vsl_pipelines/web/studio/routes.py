@@ -93,7 +93,7 @@ SmallForm = Annotated[dict[str, str], Depends(small_form)]
 EditorFields = Annotated[dict[str, str], Depends(editor_form)]
 
 
-def _checked(user: session.StudioSession, fields: dict[str, str]) -> dict[str, str]:
+def checked_form(user: session.StudioSession, fields: dict[str, str]) -> dict[str, str]:
     session.check_form_token(user, fields.pop(session.FIELD, None))
     return fields
 
@@ -171,7 +171,7 @@ async def oidc_callback(request: Request, config: ConfigDep) -> Response:
 @router.post("/workspace", response_model=None)
 def switch_workspace(request: Request, user: Session, fields: SmallForm) -> Response:
     """Work in another of the person's workspaces (a member of it: else 404)."""
-    _checked(user, fields)
+    checked_form(user, fields)
     wanted = fields.get("workspace", "")
     membership = next((m for m in user.memberships if m.slug == wanted), None)
     if membership is None:
@@ -191,7 +191,7 @@ def _oidc(request: Request) -> OidcSignIn:
 
 @router.post("/sign-out", response_model=None)
 def sign_out(user: Session, fields: SmallForm) -> Response:
-    _checked(user, fields)
+    checked_form(user, fields)
     response = RedirectResponse(f"{STUDIO}/sign-in", status_code=303)
     session.clear_cookie(response)
     return response
@@ -268,7 +268,7 @@ async def submit_script(
     """An editor post: a section operation or a refresh re-renders the editor, `export`
     downloads the YAML, `submit` stores the script (its generation starts) or shows each
     problem at its field; nothing is stored on a refusal."""
-    form = forms.editor_document(_checked(user, fields), config.registry)
+    form = forms.editor_document(checked_form(user, fields), config.registry)
     document = form.document
     require_role(user.actor, Role.WRITER)
     if form.op == "export":
@@ -299,7 +299,7 @@ async def estimate(
     request: Request, user: Session, fields: EditorFields, config: ConfigDep
 ) -> HTMLResponse:
     """The live estimate of the editor's current fields (an htmx fragment)."""
-    form = forms.editor_document(_checked(user, fields), config.registry)
+    form = forms.editor_document(checked_form(user, fields), config.registry)
     return page("estimate.html", request, estimate=_estimate(config, form.document))
 
 
@@ -308,7 +308,7 @@ async def import_yaml(
     request: Request, user: Session, fields: EditorFields, config: ConfigDep
 ) -> HTMLResponse:
     """A YAML script into the editor (not stored until submitted)."""
-    _checked(user, fields)
+    checked_form(user, fields)
     text = fields.get("yaml", "")
     try:
         document = await run_in_threadpool(load_yaml, text, "yaml")
@@ -381,7 +381,7 @@ def decide(
     prompt, seed) or, with `subject=narration`, of its narration (a rejection may carry the
     corrected words, `text`, and the voice parameters the form shows, e.g. `voice`, `speed`:
     those changed from the take's become its `params`)."""
-    _checked(user, fields)
+    checked_form(user, fields)
     require_role(user.actor, Role.REVIEWER)
     require_script(config.db, user.actor, script_id)
     model: type[ApproveBody] | type[RejectBody]
@@ -423,7 +423,7 @@ def decide(
 
 @router.post("/scripts/{script_id}/retry", response_model=None)
 def retry(user: Session, script_id: ScriptId, fields: SmallForm, config: ConfigDep) -> Response:
-    _checked(user, fields)
+    checked_form(user, fields)
     require_role(user.actor, Role.WRITER)
     require_script(config.db, user.actor, script_id)
     with http_errors(), config.db.connect() as conn:
@@ -439,7 +439,7 @@ def compile_again(
     user: Session, script_id: ScriptId, fields: SmallForm, config: ConfigDep
 ) -> Response:
     """Ask for a compile with other options (the API's compile request)."""
-    _checked(user, fields)
+    checked_form(user, fields)
     require_role(user.actor, Role.REVIEWER)
     require_script(config.db, user.actor, script_id)
     output_format = fields.pop("format", None)
