@@ -39,11 +39,34 @@ def build_app(context: Mapping[str, Any], outdir: str | None = None) -> tuple[Ap
 
 def synthesize(context: Mapping[str, Any]) -> dict[str, Any]:
     """The stack's CloudFormation template, synthesized in this process (no CLI, no account)."""
+    template, _ = synthesize_with_warnings(context)
+    return template
+
+
+def synthesize_with_warnings(context: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The template and the synth's warnings ("path: message"), which the cdk CLI would print."""
     with tempfile.TemporaryDirectory(prefix="vsl-cdk-") as outdir:
         app, stack = build_app(context, outdir)
         assembly = app.synth()
         template: dict[str, Any] = assembly.get_stack_by_name(stack.stack_name).template
-    return template
+        warnings = _warnings(Path(assembly.directory), stack.artifact_id)
+    return template, warnings
+
+
+def _warnings(assembly_dir: Path, artifact_id: str) -> list[str]:
+    """Warnings recorded in the cloud assembly for one stack (inline in the manifest, or in the
+    stack's metadata file, depending on the CDK version)."""
+    manifest = json.loads((assembly_dir / "manifest.json").read_text())
+    artifact = manifest["artifacts"][artifact_id]
+    metadata = artifact.get("metadata") or {}
+    if "additionalMetadataFile" in artifact:
+        metadata = json.loads((assembly_dir / artifact["additionalMetadataFile"]).read_text())
+    return [
+        f"{path}: {entry['data']}"
+        for path, entries in metadata.items()
+        for entry in entries
+        if entry.get("type") == "aws:cdk:warning"
+    ]
 
 
 def _context_pair(text: str) -> tuple[str, str]:
@@ -76,10 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_TEMPLATE, help="template path")
     args = parser.parse_args(argv)
     try:
-        template = synthesize({**dict(args.context), "stage": args.stage})
+        template, warnings = synthesize_with_warnings({**dict(args.context), "stage": args.stage})
     except DeployError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(template, indent=1, sort_keys=True) + "\n")
     print(f"{args.out} ({len(template['Resources'])} resources, stage {args.stage})")

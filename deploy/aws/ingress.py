@@ -5,6 +5,8 @@
   action is the service itself.
 - 3000: the Dagster UI, which has no login of its own. Its security group rule admits only the
   `admin_cidr` context value; without one nobody reaches it (use an SSM port forward instead).
+  Over HTTPS the listener also signs people in with Cognito before forwarding (its actions are
+  set in services.py, beside the webserver's target group; the pool is identity.py's).
 """
 
 from __future__ import annotations

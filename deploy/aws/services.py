@@ -1,11 +1,14 @@
 """The ECS cluster on Fargate: one image, four long-running services and the run task definition.
 
-- webhook: `vsl serve`, behind the public ALB, 2+ tasks scaled on requests per target;
-- webserver: the Dagster UI behind the ALB's admin-only listener;
+- webhook: `vsl serve`, behind the public ALB, 2+ tasks scaled on requests per target; the studio's
+  OpenID client (identity.py) is its alone;
+- webserver: the Dagster UI behind the ALB's admin-only listener, which signs people in with
+  Cognito first where it serves HTTPS;
 - daemon: exactly one task; its `EcsRunLauncher` starts each run as a Fargate task of the run
   task definition (same image, the run roles);
 - code server: `dagster code-server start`, found at code.vsl.local:4000 (Cloud Map).
-Every container gets the same environment (the Dagster instance file reads it in every process).
+Every container gets the same environment (the Dagster instance file reads it in every process);
+the webhook service gets on top which proxies it trusts and the studio's sign-in settings.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_elasticloadbalancingv2_actions as elbv2_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
 from deploy.aws.data import DataStores
+from deploy.aws.identity import UI_SESSION, SignIn
 from deploy.aws.ingress import PublicEntry
 from deploy.aws.network import CODE_SERVER_PORT, WEBHOOK_PORT, WEBSERVER_PORT, Network
 from deploy.aws.permissions import (
@@ -110,6 +115,7 @@ class Services(Construct):
         network: Network,
         data: DataStores,
         entry: PublicEntry,
+        sign_in: SignIn,
     ) -> None:
         super().__init__(scope, id)
         self.stage = stage
@@ -262,11 +268,23 @@ class Services(Construct):
             security_groups=[network.webhook],
             behind_alb=True,
             creates_app_database=True,
+            # uvicorn believes X-Forwarded-For/-Proto from the ALB's subnets only: the studio
+            # then builds its https:// sign-in callback and Secure cookies, and sees the real
+            # client address (the ALB appends it; what a client sent before it stays untrusted).
+            # The studio's OpenID client: its issuer and id in the open, its secret as a secret.
+            environment={
+                **self.environment,
+                "FORWARDED_ALLOW_IPS": ",".join(
+                    subnet.ipv4_cidr_block for subnet in network.vpc.public_subnets
+                ),
+                **sign_in.service_environment,
+            },
+            secrets={**self.secrets, **sign_in.service_secrets},
         )
         for dependent in (self.webserver, self.daemon):
             dependent.node.add_dependency(code)
 
-        self._expose(entry)
+        self._expose(entry, sign_in)
 
     def _run_task_definition(self, family: str) -> None:
         """What the EcsRunLauncher starts for each run: no command (the launcher gives it)."""
@@ -306,6 +324,8 @@ class Services(Construct):
         max_healthy_percent: int = 200,
         behind_alb: bool = False,
         creates_app_database: bool = False,
+        environment: dict[str, str] | None = None,
+        secrets: dict[str, ecs.Secret] | None = None,
     ) -> ecs.FargateService:
         definition = ecs.FargateTaskDefinition(
             self,
@@ -322,8 +342,8 @@ class Services(Construct):
             role,
             image=self.image,
             command=command,
-            environment=self.environment,
-            secrets=self.secrets,
+            environment=environment or self.environment,
+            secrets=secrets or self.secrets,
             logging=logging,
             health_check=health_check,
             port_mappings=[ecs.PortMapping(container_port=port)] if port else None,
@@ -360,7 +380,7 @@ class Services(Construct):
             health_check_grace_period=Duration.seconds(120) if behind_alb else None,
         )
 
-    def _expose(self, entry: PublicEntry) -> None:
+    def _expose(self, entry: PublicEntry, sign_in: SignIn) -> None:
         webhook_targets = entry.public_listener.add_targets(
             "Webhook",
             port=WEBHOOK_PORT,
@@ -373,8 +393,12 @@ class Services(Construct):
             health_check=elbv2.HealthCheck(path="/healthz", healthy_http_codes="200"),
             deregistration_delay=Duration.seconds(30),
         )
-        entry.ui_listener.add_targets(
-            "Webserver",
+        # In the listener's scope under the id `add_targets` would give it: the same logical id
+        # as before the sign-in, so no replacement of the group (or of the service using it).
+        webserver_targets = elbv2.ApplicationTargetGroup(
+            entry.ui_listener,
+            "WebserverGroup",
+            vpc=self.network.vpc,
             port=WEBSERVER_PORT,
             protocol=elbv2.ApplicationProtocol.HTTP,
             targets=[
@@ -385,6 +409,26 @@ class Services(Construct):
             health_check=elbv2.HealthCheck(path="/server_info", healthy_http_codes="200"),
             deregistration_delay=Duration.seconds(30),
         )
+        forward = elbv2.ListenerAction.forward([webserver_targets])
+        if sign_in.ui_client is None:
+            # No HTTPS, no sign-in: admin_cidr alone guards the UI (identity.py warns).
+            entry.ui_listener.add_action("Webserver", action=forward)
+        else:
+            # Cognito first: the ALB sends whoever has no session to the hosted sign-in page
+            # and forwards only signed-in requests (with their claims in x-amzn-oidc-* headers).
+            # It reaches Cognito's token endpoint over HTTPS: the action opens 443 outbound.
+            entry.ui_listener.add_action(
+                "Webserver",
+                action=elbv2_actions.AuthenticateCognitoAction(
+                    user_pool=sign_in.user_pool,
+                    user_pool_client=sign_in.ui_client,
+                    user_pool_domain=sign_in.domain,
+                    scope="openid email",
+                    session_cookie_name="vsl-dagster-ui",
+                    session_timeout=UI_SESSION,
+                    next=forward,
+                ),
+            )
         scaling = self.webhook.auto_scale_task_count(
             min_capacity=self.stage.webhook_min_tasks, max_capacity=self.stage.webhook_max_tasks
         )

@@ -1,5 +1,5 @@
-"""The VSL Pipelines stack of one stage: network, data stores, the public entry and the services,
-with the outputs an operator needs after a deploy."""
+"""The VSL Pipelines stack of one stage: network, data stores, the public entry, sign-in (Cognito)
+and the services, with the outputs an operator needs after a deploy."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
 from deploy.aws.data import DataStores
+from deploy.aws.identity import SignIn
 from deploy.aws.ingress import PublicEntry
 from deploy.aws.network import Network
 from deploy.aws.services import Services
@@ -34,6 +35,7 @@ class VslStack(Stack):
         network = Network(self, "Network", stage=stage, context=context)
         data = DataStores(self, "Data", stage=stage, network=network)
         entry = PublicEntry(self, "Entry", network=network, context=context)
+        sign_in = SignIn(self, "SignIn", stage=stage, context=context)
         services = Services(
             self,
             "Services",
@@ -42,6 +44,7 @@ class VslStack(Stack):
             network=network,
             data=data,
             entry=entry,
+            sign_in=sign_in,
         )
         outputs = {
             "AlbDnsName": entry.alb.load_balancer_dns_name,
@@ -52,6 +55,9 @@ class VslStack(Stack):
             "ReplicateApiTokenSecretArn": data.replicate_api_token.secret_arn,
             "ReplicateWebhookSecretArn": data.replicate_webhook_secret.secret_arn,
             "ApiKeySecretArn": data.api_key.secret_arn,
+            "UserPoolId": sign_in.user_pool.user_pool_id,
+            "SignInDomainUrl": sign_in.hosted_ui_url,
+            "OidcIssuer": sign_in.issuer,
         }
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)

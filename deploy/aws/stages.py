@@ -1,5 +1,5 @@
 """What an operator chooses for one deployment: the stage (dev, staging, prod) with its sizes, and
-the context values every stage shares (image, admin CIDR, certificate, domain).
+the context values every stage shares (image, admin CIDR, certificate, domain, sign-in).
 
 `resolve(context)` is the one way in: CDK context (`-c key=value`) picks the stage and may override
 any of its sizes by name; an unknown stage or a bad value is an error naming the key.
@@ -217,12 +217,37 @@ class DeployContext(BaseModel):
     certificate_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:acm:")
     domain_name: str | None = Field(default=None, pattern=r"^[a-z0-9.-]+$")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # The prefix of the Cognito sign-in domain (<prefix>.auth.<region>.amazoncognito.com);
+    # unset: vsl-<stage>-<the first 8 hex digits of the stack's id>, unique per stack.
+    # Prefixes are global to a region across all AWS accounts.
+    auth_domain_prefix: str | None = Field(
+        default=None, pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+    )
+    # Multi-factor sign-in of the user pool (TOTP authenticator apps; no SMS, no email codes):
+    # `optional` lets each person add one, `required` asks everyone for one at sign-in.
+    auth_mfa: Literal["off", "optional", "required"] = "optional"
 
     @model_validator(mode="after")
     def _https_needs_a_name(self) -> DeployContext:
         if self.certificate_arn and not self.domain_name:
             raise ValueError("certificate_arn needs domain_name (the name the certificate covers)")
         return self
+
+    @model_validator(mode="after")
+    def _cognito_accepts_the_prefix(self) -> DeployContext:
+        prefix = self.auth_domain_prefix or ""
+        if any(word in prefix for word in ("aws", "amazon", "cognito")):
+            raise ValueError(
+                "auth_domain_prefix may not contain aws, amazon or cognito (Cognito refuses them)"
+            )
+        return self
+
+    @property
+    def https_host(self) -> str | None:
+        """The public name served over HTTPS (`domain_name` with `certificate_arn`), else None.
+        Sign-in needs it: Cognito calls back only to https:// URLs (http:// for localhost
+        alone) and the ALB authenticates only on HTTPS listeners."""
+        return self.domain_name if self.certificate_arn else None
 
 
 def resolve(context: Mapping[str, Any]) -> tuple[DeployContext, StageSettings]:

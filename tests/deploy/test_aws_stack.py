@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -13,17 +15,21 @@ from cfnlint.api import ManualArgs, lint_file
 
 from deploy.aws.app import main
 from deploy.aws.data import ADHOC_MEDIA_PREFIX, SCRIPT_MEDIA_PREFIX
+from deploy.aws.identity import STUDIO_CALLBACK_PATH, STUDIO_SIGNED_OUT_PATH
 from deploy.aws.permissions import UNSCOPED_ACTIONS
 from deploy.aws.stages import STAGES, DeployError, resolve
 from vsl_pipelines.inbox import dynamodb as inbox_dynamodb
 from vsl_pipelines.job_status import dynamodb_table as dynamodb_jobs
+from vsl_pipelines.settings import Settings
 from vsl_pipelines.storage.base import MEDIA_TAG, media_key, media_kind
 
 ADMIN_CIDR = "203.0.113.0/24"
+DOMAIN = "vsl.example.com"
 PROD_CONTEXT = [
     *("-c", f"admin_cidr={ADMIN_CIDR}"),
     *("-c", "certificate_arn=arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c"),
-    *("-c", "domain_name=vsl.example.com"),
+    *("-c", f"domain_name={DOMAIN}"),
+    *("-c", "auth_domain_prefix=vsl-example-prod"),
 ]
 ENVIRONMENT = {
     "DAGSTER_HOME",
@@ -57,6 +63,11 @@ SECRETS = {
     "REPLICATE_WEBHOOK_SECRET",
     "VSL_API_KEY",
 }
+# The studio's OpenID client: the webhook service's alone (vsl_pipelines/settings.py).
+OIDC_ENVIRONMENT = {"VSL_OIDC_ISSUER", "VSL_OIDC_CLIENT_ID"}
+OIDC_SECRET = "VSL_OIDC_CLIENT_SECRET"
+# Only the webhook service sits behind the ALB's public listener and reads forwarded headers.
+WEBHOOK_ENVIRONMENT = {"FORWARDED_ALLOW_IPS"}
 ROLES = ("webhook", "webserver", "daemon", "code-server", "run")
 LAUNCHER_ACTIONS = {
     "ecs:RunTask",
@@ -70,14 +81,23 @@ LAUNCHER_ACTIONS = {
 
 
 @pytest.fixture(scope="module")
-def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """dev (defaults) and prod (HTTPS, admin CIDR) templates, written by `make synth`'s entry."""
+def synth_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
+    """dev (defaults) and prod (HTTPS, admin CIDR) templates, written by `make synth`'s entry,
+    with what it printed on stderr."""
     out = tmp_path_factory.mktemp("cloudformation")
-    paths = {}
+    runs = {}
     for stage, context in (("dev", []), ("prod", PROD_CONTEXT)):
-        paths[stage] = out / f"{stage}.template.json"
-        assert main(["--stage", stage, "--out", str(paths[stage]), *context]) == 0
-    return paths
+        path = out / f"{stage}.template.json"
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            assert main(["--stage", stage, "--out", str(path), *context]) == 0
+        runs[stage] = (path, stderr.getvalue())
+    return runs
+
+
+@pytest.fixture(scope="module")
+def written(synth_runs: dict[str, tuple[Path, str]]) -> dict[str, Path]:
+    return {stage: path for stage, (path, _) in synth_runs.items()}
 
 
 @pytest.fixture(scope="module")
@@ -367,11 +387,19 @@ def test_webhook_service_scales_on_requests_per_target(dev: Template) -> None:
     assert tracking["TargetValue"] == STAGES["dev"].webhook_requests_per_target
 
 
-def test_every_container_gets_the_same_environment_and_secrets(dev: Template) -> None:
-    for role in ROLES:
-        container = _containers(dev)[role]
-        assert {e["Name"] for e in container["Environment"]} == ENVIRONMENT, role
-        assert {s["Name"] for s in container["Secrets"]} == SECRETS, role
+def test_every_container_gets_the_same_environment_and_secrets(
+    dev: Template, prod: Template
+) -> None:
+    for template, sign_in in ((dev, False), (prod, True)):
+        for role in ROLES:
+            container = _containers(template)[role]
+            environment, secrets = ENVIRONMENT, SECRETS
+            if role == "webhook":
+                environment = ENVIRONMENT | WEBHOOK_ENVIRONMENT
+                if sign_in:  # the studio's client exists only with HTTPS (prod's context)
+                    environment, secrets = environment | OIDC_ENVIRONMENT, SECRETS | {OIDC_SECRET}
+            assert {e["Name"] for e in container["Environment"]} == environment, role
+            assert {s["Name"] for s in container["Secrets"]} == secrets, role
     env = {e["Name"]: e["Value"] for e in _containers(dev)["webhook"]["Environment"]}
     assert env["DAGSTER_HOME"] == "/opt/dagster/ecs"
     assert env["VSL_SERVICE_HOST"] == "0.0.0.0"
@@ -381,10 +409,11 @@ def test_every_container_gets_the_same_environment_and_secrets(dev: Template) ->
 
 
 def test_secrets_are_never_plain_environment(dev: Template, prod: Template) -> None:
-    secret_ids = set(_resources(dev, "AWS::SecretsManager::Secret"))
     for template in (dev, prod):
+        secret_ids = set(_resources(template, "AWS::SecretsManager::Secret"))
         for container in _containers(template).values():
-            assert not SECRETS & {e["Name"] for e in container.get("Environment", [])}
+            names = {e["Name"] for e in container.get("Environment", [])}
+            assert not (SECRETS | {OIDC_SECRET}) & names
             for secret in container.get("Secrets", []):
                 assert _refs(secret["ValueFrom"]) <= secret_ids
 
@@ -540,6 +569,189 @@ def test_dagster_ui_is_open_only_to_the_admin_cidr(dev: Template, prod: Template
     }
 
 
+# -- sign-in -----------------------------------------------------------------------------------
+
+
+def _user_pool(template: Template) -> tuple[str, dict[str, Any]]:
+    ((logical_id, pool),) = _resources(template, "AWS::Cognito::UserPool").items()
+    return logical_id, pool
+
+
+def _clients(template: Template) -> dict[str, tuple[str, dict[str, Any]]]:
+    """App clients (logical id, properties) by what they serve: their name is vsl-<stage>-<what>."""
+    return {
+        r["Properties"]["ClientName"].split("-", 2)[2]: (logical_id, r["Properties"])
+        for logical_id, r in _resources(template, "AWS::Cognito::UserPoolClient").items()
+    }
+
+
+def _listener(template: Template, port: int) -> tuple[str, dict[str, Any]]:
+    ((logical_id, listener),) = [
+        (logical_id, r["Properties"])
+        for logical_id, r in _resources(template, "AWS::ElasticLoadBalancingV2::Listener").items()
+        if r["Properties"]["Port"] == port
+    ]
+    return logical_id, listener
+
+
+def test_people_are_invited_to_a_user_pool_by_email(dev: Template, prod: Template) -> None:
+    for template in (dev, prod):
+        pool_id, pool = _user_pool(template)
+        props = pool["Properties"]
+        assert props["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True  # no sign-up
+        assert props["UsernameAttributes"] == ["email"]
+        assert props["UsernameConfiguration"] == {"CaseSensitive": False}
+        assert props["AutoVerifiedAttributes"] == ["email"]
+        # A new email counts only once verified: the studio matches members by it.
+        assert props["UserAttributeUpdateSettings"] == {
+            "AttributesRequireVerificationBeforeUpdate": ["email"]
+        }
+        policy = props["Policies"]["PasswordPolicy"]
+        assert policy["MinimumLength"] >= 12
+        assert policy["RequireLowercase"] and policy["RequireUppercase"]
+        assert policy["RequireNumbers"]
+        assert props["MfaConfiguration"] == "OPTIONAL"
+        assert props["EnabledMfas"] == ["SOFTWARE_TOKEN_MFA"]
+        (domain,) = _resources(template, "AWS::Cognito::UserPoolDomain").values()
+        assert domain["Properties"]["UserPoolId"] == {"Ref": pool_id}
+    assert _user_pool(prod)[1]["Properties"]["DeletionProtection"] == "ACTIVE"
+    assert _user_pool(dev)[1]["Properties"].get("DeletionProtection", "INACTIVE") == "INACTIVE"
+
+
+def test_sign_in_domain_prefix_is_per_stack_unless_given(dev: Template, prod: Template) -> None:
+    (domain,) = _resources(dev, "AWS::Cognito::UserPoolDomain").values()
+    prefix = domain["Properties"]["Domain"]["Fn::Join"]
+    assert prefix[0] == "-" and prefix[1][0] == "vsl-dev"
+    assert "AWS::StackId" in json.dumps(prefix[1][1])
+    (domain,) = _resources(prod, "AWS::Cognito::UserPoolDomain").values()
+    assert domain["Properties"]["Domain"] == "vsl-example-prod"
+
+
+def test_studio_client_uses_the_code_grant_with_a_secret(prod: Template) -> None:
+    from vsl_pipelines.web.studio.oidc import SCOPES
+
+    pool_id, _ = _user_pool(prod)
+    _, studio = _clients(prod)["studio"]
+    assert studio["UserPoolId"] == {"Ref": pool_id}
+    assert studio["AllowedOAuthFlows"] == ["code"]  # no implicit grant, no client credentials
+    assert studio["AllowedOAuthFlowsUserPoolClient"] is True
+    assert sorted(studio["AllowedOAuthScopes"]) == sorted(SCOPES.split())
+    assert set(studio["AllowedOAuthScopes"]) == {"openid", "email", "profile"}
+    assert (STUDIO_CALLBACK_PATH, STUDIO_SIGNED_OUT_PATH) == ("/studio/auth/callback", "/studio")
+    assert studio["CallbackURLs"] == [f"https://{DOMAIN}/studio/auth/callback"]
+    assert studio["LogoutURLs"] == [f"https://{DOMAIN}/studio"]
+    assert studio["GenerateSecret"] is True
+    assert studio["SupportedIdentityProviders"] == ["COGNITO"]
+    assert {"email", "email_verified"} <= set(studio["ReadAttributes"])
+
+
+def test_without_https_no_client_and_a_warning(
+    dev: Template, synth_runs: dict[str, tuple[Path, str]]
+) -> None:
+    """Cognito calls back to https:// only and the ALB authenticates on HTTPS only: dev (no
+    certificate) gets the pool, no client, the UI forwarded as before, and a warning."""
+    dev.resource_count_is("AWS::Cognito::UserPoolClient", 0)
+    _, listener = _listener(dev, 3000)
+    assert listener["Protocol"] == "HTTP"
+    assert [a["Type"] for a in listener["DefaultActions"]] == ["forward"]
+    assert "No certificate_arn" in synth_runs["dev"][1]
+    assert "admin_cidr" in synth_runs["dev"][1]
+    assert "warning" not in synth_runs["prod"][1]
+
+
+def test_dagster_ui_signs_in_with_cognito_before_forwarding(prod: Template) -> None:
+    pool_id, _ = _user_pool(prod)
+    (domain_id,) = _resources(prod, "AWS::Cognito::UserPoolDomain")
+    ui_client_id, ui_client = _clients(prod)["dagster-ui"]
+    listener_id, listener = _listener(prod, 3000)
+    assert listener["Protocol"] == "HTTPS"
+    first, then = sorted(listener["DefaultActions"], key=lambda a: a["Order"])
+    assert (first["Type"], then["Type"]) == ("authenticate-cognito", "forward")
+    config = first["AuthenticateCognitoConfig"]
+    assert config["UserPoolArn"] == {"Fn::GetAtt": [pool_id, "Arn"]}
+    assert config["UserPoolClientId"] == {"Ref": ui_client_id}
+    assert config["UserPoolDomain"] == {"Ref": domain_id}
+    assert config.get("OnUnauthenticatedRequest", "authenticate") == "authenticate"
+    balancers = _services(prod)["webserver"]["LoadBalancers"]
+    assert [then["TargetGroupArn"]] == [lb["TargetGroupArn"] for lb in balancers]
+    # No rule of the listener reaches the UI around the sign-in.
+    rules = _resources(prod, "AWS::ElasticLoadBalancingV2::ListenerRule").values()
+    assert not [r for r in rules if listener_id in _refs(r["Properties"]["ListenerArn"])]
+    # Its own client: the ALB's callback on the UI's host and port, code grant, a secret.
+    assert ui_client["CallbackURLs"] == [f"https://{DOMAIN}:3000/oauth2/idpresponse"]
+    assert ui_client["AllowedOAuthFlows"] == ["code"]
+    assert ui_client["GenerateSecret"] is True
+    assert "openid" in ui_client["AllowedOAuthScopes"]
+    # The ALB reaches Cognito's token endpoint; the admin CIDR still guards the port.
+    alb = _resources(prod, "AWS::EC2::SecurityGroup")[_group(prod, "AlbSecurityGroup")]
+    egress = alb["Properties"]["SecurityGroupEgress"]
+    assert {(e["FromPort"], e["CidrIp"]) for e in egress if "CidrIp" in e} == {(443, "0.0.0.0/0")}
+
+
+def test_only_the_service_gets_the_studio_client(prod: Template) -> None:
+    fields = Settings.model_fields
+    assert {fields["oidc_issuer"].alias, fields["oidc_client_id"].alias} == OIDC_ENVIRONMENT
+    assert fields["oidc_client_secret"].alias == OIDC_SECRET
+    pool_id, _ = _user_pool(prod)
+    studio_id, _ = _clients(prod)["studio"]
+    webhook = _containers(prod)["webhook"]
+    env = {e["Name"]: e["Value"] for e in webhook["Environment"]}
+    assert env["VSL_OIDC_CLIENT_ID"] == {"Ref": studio_id}
+    assert env["VSL_OIDC_ISSUER"] == {
+        "Fn::Join": [
+            "",
+            [
+                "https://cognito-idp.",
+                {"Ref": "AWS::Region"},
+                ".",
+                {"Ref": "AWS::URLSuffix"},
+                "/",
+                {"Ref": pool_id},
+            ],
+        ]
+    }
+    assert OIDC_SECRET not in env
+    (secret,) = [s for s in webhook["Secrets"] if s["Name"] == OIDC_SECRET]
+    (secret_id,) = _refs(secret["ValueFrom"])
+    stored = _resources(prod, "AWS::SecretsManager::Secret")[secret_id]["Properties"]
+    # Filled from the client when CloudFormation creates it: the template holds no secret.
+    assert stored["SecretString"] == {"Fn::GetAtt": [studio_id, "ClientSecret"]}
+    for name, container in _containers(prod).items():
+        if name == "webhook":
+            continue
+        names = {e["Name"] for e in container.get("Environment", [])}
+        names |= {s["Name"] for s in container.get("Secrets", [])}
+        assert not (OIDC_ENVIRONMENT | {OIDC_SECRET}) & names, name
+        assert secret_id not in _refs(container.get("Secrets", [])), name
+    # Only the execution role (ECS, which hands it to the container at start) may read it.
+    readers = {
+        role
+        for policy in _resources(prod, "AWS::IAM::Policy").values()
+        if secret_id in _refs(policy["Properties"]["PolicyDocument"])
+        for role in _refs(policy["Properties"]["Roles"])
+    }
+    assert readers == {_task_definitions(prod)["webhook"]["ExecutionRoleArn"]["Fn::GetAtt"][0]}
+    task_roles = {d["TaskRoleArn"]["Fn::GetAtt"][0] for d in _task_definitions(prod).values()}
+    assert not readers & task_roles
+
+
+def test_service_trusts_forwarded_headers_from_the_alb_subnets_only(dev: Template) -> None:
+    """uvicorn takes the scheme (the studio's https:// callback) and the client's address from
+    X-Forwarded-* only when the connection comes from one of these networks."""
+    public = {
+        s["Properties"]["CidrBlock"]
+        for s in _resources(dev, "AWS::EC2::Subnet").values()
+        if s["Properties"]["MapPublicIpOnLaunch"]
+    }
+    env = {e["Name"]: e["Value"] for e in _containers(dev)["webhook"]["Environment"]}
+    assert set(env["FORWARDED_ALLOW_IPS"].split(",")) == public
+    assert (_one(dev, "AWS::ElasticLoadBalancingV2::LoadBalancer")["Properties"]["Subnets"]) == [
+        {"Ref": i}
+        for i, s in _resources(dev, "AWS::EC2::Subnet").items()
+        if s["Properties"]["MapPublicIpOnLaunch"]
+    ]
+
+
 # -- stages ------------------------------------------------------------------------------------
 
 
@@ -551,7 +763,13 @@ def test_prod_retains_data_and_dev_does_not(dev: Template, prod: Template) -> No
     dev_db = _one(dev, "AWS::RDS::DBInstance")
     assert dev_db["Properties"]["DeletionProtection"] is False
     assert dev_db["DeletionPolicy"] == "Delete"
-    kinds = ("DynamoDB::Table", "S3::Bucket", "Logs::LogGroup", "SecretsManager::Secret")
+    kinds = (
+        "DynamoDB::Table",
+        "S3::Bucket",
+        "Logs::LogGroup",
+        "SecretsManager::Secret",
+        "Cognito::UserPool",
+    )
     for kind in (f"AWS::{k}" for k in kinds):
         assert {r["DeletionPolicy"] for r in _resources(prod, kind).values()} == {"Retain"}, kind
         assert {r["DeletionPolicy"] for r in _resources(dev, kind).values()} == {"Delete"}, kind
@@ -570,6 +788,7 @@ def test_prod_retains_data_and_dev_does_not(dev: Template, prod: Template) -> No
 def test_outputs(dev: Template) -> None:
     outputs = dev.find_outputs("*")
     assert {"AlbDnsName", "MediaBucketName", "ClusterName"} <= set(outputs)
+    assert {"UserPoolId", "SignInDomainUrl", "OidcIssuer"} <= set(outputs)
 
 
 def test_template_passes_cfn_lint(written: dict[str, Path]) -> None:
@@ -598,6 +817,12 @@ def test_context_values_are_checked_and_may_override_sizes() -> None:
         resolve({"stage": "dev", "webhook_max_tasks": "1"})
     with pytest.raises(DeployError, match="domain_name"):
         resolve({"stage": "dev", "certificate_arn": "arn:aws:acm:us-east-1:1:certificate/x"})
+    with pytest.raises(DeployError, match="auth_domain_prefix"):
+        resolve({"stage": "dev", "auth_domain_prefix": "vsl-aws-login"})  # a reserved word
+    with pytest.raises(DeployError, match="auth_domain_prefix"):
+        resolve({"stage": "dev", "auth_domain_prefix": "Vsl_Login"})
+    with pytest.raises(DeployError, match="auth_mfa"):
+        resolve({"stage": "dev", "auth_mfa": "sometimes"})
     _, stage = resolve({"stage": "prod", "webhook_max_tasks": "40", "media_transition_days": "0"})
     assert stage.webhook_max_tasks == 40 and stage.media_transition_days == 0
     assert stage.retain_data is True
