@@ -100,7 +100,9 @@ def test_demo_runs_any_script_to_a_video_whose_checks_all_pass(
     # The one-off generation asked over the original API, collected by the daemon's run.
     adhoc = result["adhoc"]
     assert adhoc["status"] == "completed" and adhoc["error"] is None, adhoc
-    key = adhoc["result"]["originalUrl"].split("/media/", 1)[1]
+    url = urlsplit(adhoc["result"]["originalUrl"])
+    assert url.query.startswith("sig="), "vsl demo signs its media URLs"
+    key = url.path.split("/media/", 1)[1]
     stored = tmp_path / "data" / "media" / key
     with av.open(str(stored)) as container:
         picture = next(container.decode(video=0))

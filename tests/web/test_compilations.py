@@ -272,6 +272,7 @@ def test_a_section_video_is_approved_by_its_take_id(api: RunningService, db: Dat
         "subject": "clip",
         "take": 1,
         "decision": "approved",
+        "decidedBy": "local operator",  # a loopback client of a service without keys
     }
     again = httpx.post(f"{api.url}/api/section-videos/{video_id}/reject", json={}, timeout=10)
     assert again.status_code == 409 and "already approved" in again.json()["detail"]

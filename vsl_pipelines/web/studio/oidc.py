@@ -86,7 +86,7 @@ def person_for(db: Database, claims: dict[str, Any]) -> SignedIn:
     email = str(claims.get("email") or "").strip().lower()
     if not email:
         raise SignInRefused("your account gives no email address")
-    if claims.get("email_verified") is not True:
+    if claims.get("email_verified") not in (True, "true"):  # Cognito has sent both
         raise SignInRefused(f"{email} is not verified by your sign-in provider")
     with db.connect() as conn:
         person = workspace_rows.person_by_email(conn, email)
