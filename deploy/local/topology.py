@@ -98,6 +98,7 @@ class Topology:
         self.processes: list[subprocess.Popen[bytes]] = []
         self.databases: list[str] = []
         self.run_ids: set[str] = set()
+        self.workspace_key = ""  # a reviewer key of `acme`, made once the database is migrated
         self.ports = {
             name: free_port() for name in ("moto", "sandbox", "code", "web", "svc1", "svc2")
         }
@@ -228,6 +229,12 @@ class Topology:
         self._aws_resources()
         say("migrating the app database and Dagster's")
         self.one_shot(["vsl", "migrate"])
+        # The flow runs as an integrator of a workspace would: with a reviewer key of `acme`.
+        self.one_shot(["vsl", "workspaces", "create", "acme", "--name", "Acme"])
+        made = self.one_shot(
+            ["vsl", "keys", "create", "--name", "flow", "--workspace", "acme", "--role", "reviewer"]
+        )
+        self.workspace_key = made.strip().splitlines()[-1]
         self.one_shot(["dagster", "instance", "migrate"])
         for pool, limit in (("replicate", "4"), ("ffmpeg", "2")):
             self.one_shot(["dagster", "instance", "concurrency", "set", pool, limit])
@@ -309,7 +316,7 @@ class Topology:
         response = httpx.request(
             method,
             f"http://127.0.0.1:{self.ports[replica]}/api{path}",
-            headers={"x-api-key": self.env["VSL_API_KEY"], **kwargs.pop("headers", {})},
+            headers={"x-api-key": self.workspace_key, **kwargs.pop("headers", {})},
             timeout=30,
             **kwargs,
         )
@@ -370,6 +377,7 @@ class Topology:
             texts += [r[0] for r in conn.execute("SELECT event FROM event_logs")]
         everything = "\n".join(texts)
         secret_parts = {n: self.env[n].removeprefix("whsec_") for n in names}
+        secret_parts["the workspace key"] = self.workspace_key
         return [n for n, value in secret_parts.items() if value in everything]
 
     def run_containers(self) -> list[dict[str, Any]]:
@@ -548,6 +556,9 @@ def verify(topology: Topology, flow: dict[str, Any]) -> dict[str, Any]:
     ]
     if not video.has_audio or len(voiced) != 3 or None in [t["voice_s"] for t in voiced]:
         problems.append(f"the video does not carry the three sections' voices: {voiced}")
+    deciders = {s.get("decided_by") for s in flow["script"].get("sections", [])}
+    if deciders != {"flow"}:
+        problems.append(f"the decisions are not recorded as the acme key's: {deciders}")
     leaked = topology.leaked_secrets()
     if leaked:
         problems.append(f"secrets in logs or Dagster's storage: {leaked}")
