@@ -232,7 +232,10 @@ class Topology:
         # The flow runs as an integrator of a workspace would: with a reviewer key of `acme`.
         self.one_shot(["vsl", "workspaces", "create", "acme", "--name", "Acme"])
         made = self.one_shot(
-            ["vsl", "keys", "create", "--name", "flow", "--workspace", "acme", "--role", "reviewer"]
+            [
+                *("vsl", "keys", "create", "--name", "flow", "--workspace", "acme"),
+                *("--role", "reviewer", "--rate", "6000/minute"),  # the flow polls twice a second
+            ]
         )
         self.workspace_key = made.strip().splitlines()[-1]
         self.one_shot(["dagster", "instance", "migrate"])
