@@ -6,6 +6,7 @@ lands in the audit log with the admin's name."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,6 +18,7 @@ from vsl_pipelines.db import audit
 from vsl_pipelines.db import workspaces as workspace_rows
 from vsl_pipelines.db.api_keys import KeyNameTaken, KeyRow
 from vsl_pipelines.db.audit import AuditEntry
+from vsl_pipelines.db.connection import Conn
 from vsl_pipelines.db.workspaces import Membership, WorkspaceRow
 from vsl_pipelines.domain.roles import Role
 from vsl_pipelines.services.costs import cost_report
@@ -96,44 +98,62 @@ def _role(fields: dict[str, str]) -> Role:
         raise HTTPException(422, f"form: {exc}") from None
 
 
+async def _change_workspace(
+    request: Request,
+    user: Session,
+    config: ConfigDep,
+    anchor: str,
+    change: Callable[[Conn, WorkspaceRow], object],
+) -> Response:
+    """Run an admin's change of the workspace in one transaction; the page again with the
+    refusal at the top (422), or back to its section."""
+
+    def run() -> None:
+        with config.db.connect() as conn:
+            change(conn, workspace_rows.workspace_by_id(conn, user.actor.workspace_id))
+
+    try:
+        await run_in_threadpool(run)
+    except WorkspaceRefused as exc:
+        return await _render(request, user, config, status_code=422, error=str(exc))
+    return RedirectResponse(f"{ADMIN}#{anchor}", status_code=303)
+
+
+def _admin_form(user: Session, fields: dict[str, str]) -> None:
+    checked_form(user, fields)
+    require_role(user.actor, Role.ADMIN)
+
+
 @router.post("/members", response_model=None)
 async def add_member(
     request: Request, user: Session, fields: SmallForm, config: ConfigDep
 ) -> Response:
     """Make an email a member with a role (or change a member's role)."""
-    checked_form(user, fields)
-    require_role(user.actor, Role.ADMIN)
+    _admin_form(user, fields)
     role = _role(fields)
-
-    def change() -> None:
-        with config.db.connect() as conn:
-            workspace = workspace_rows.workspace_by_id(conn, user.actor.workspace_id)
-            set_member(conn, workspace, fields.get("email", ""), role, user.actor.name)
-
-    try:
-        await run_in_threadpool(change)
-    except WorkspaceRefused as exc:
-        return await _render(request, user, config, status_code=422, error=str(exc))
-    return RedirectResponse(f"{ADMIN}#members", status_code=303)
+    email = fields.get("email", "")
+    return await _change_workspace(
+        request,
+        user,
+        config,
+        "members",
+        lambda conn, workspace: set_member(conn, workspace, email, role, user.actor.name),
+    )
 
 
 @router.post("/members/remove", response_model=None)
 async def drop_member(
     request: Request, user: Session, fields: SmallForm, config: ConfigDep
 ) -> Response:
-    checked_form(user, fields)
-    require_role(user.actor, Role.ADMIN)
-
-    def change() -> None:
-        with config.db.connect() as conn:
-            workspace = workspace_rows.workspace_by_id(conn, user.actor.workspace_id)
-            remove_member(conn, workspace, fields.get("email", ""), user.actor.name)
-
-    try:
-        await run_in_threadpool(change)
-    except WorkspaceRefused as exc:
-        return await _render(request, user, config, status_code=422, error=str(exc))
-    return RedirectResponse(f"{ADMIN}#members", status_code=303)
+    _admin_form(user, fields)
+    email = fields.get("email", "")
+    return await _change_workspace(
+        request,
+        user,
+        config,
+        "members",
+        lambda conn, workspace: remove_member(conn, workspace, email, user.actor.name),
+    )
 
 
 @router.post("/keys", response_class=HTMLResponse)
@@ -141,8 +161,7 @@ async def new_key(
     request: Request, user: Session, fields: SmallForm, config: ConfigDep
 ) -> HTMLResponse:
     """Make a key of this workspace; the page shows it this once."""
-    checked_form(user, fields)
-    require_role(user.actor, Role.ADMIN)
+    _admin_form(user, fields)
     role = _role(fields)
 
     def make() -> str:
@@ -168,8 +187,7 @@ async def new_key(
 
 @router.post("/keys/revoke", response_model=None)
 async def revoke(request: Request, user: Session, fields: SmallForm, config: ConfigDep) -> Response:
-    checked_form(user, fields)
-    require_role(user.actor, Role.ADMIN)
+    _admin_form(user, fields)
     try:
         await run_in_threadpool(
             revoke_key,
@@ -187,8 +205,7 @@ async def revoke(request: Request, user: Session, fields: SmallForm, config: Con
 @router.post("/budget", response_model=None)
 async def budget(request: Request, user: Session, fields: SmallForm, config: ConfigDep) -> Response:
     """The workspace's monthly budget (empty: none)."""
-    checked_form(user, fields)
-    require_role(user.actor, Role.ADMIN)
+    _admin_form(user, fields)
     text = fields.get("monthly_budget", "").strip()
     try:
         amount = float(text) if text else None
@@ -198,14 +215,10 @@ async def budget(request: Request, user: Session, fields: SmallForm, config: Con
         return await _render(
             request, user, config, status_code=422, error="monthly budget: a number of USD"
         )
-
-    def change() -> None:
-        with config.db.connect() as conn:
-            workspace = workspace_rows.workspace_by_id(conn, user.actor.workspace_id)
-            set_budget(conn, workspace, amount, user.actor.name)
-
-    try:
-        await run_in_threadpool(change)
-    except WorkspaceRefused as exc:
-        return await _render(request, user, config, status_code=422, error=str(exc))
-    return RedirectResponse(f"{ADMIN}#budget", status_code=303)
+    return await _change_workspace(
+        request,
+        user,
+        config,
+        "budget",
+        lambda conn, workspace: set_budget(conn, workspace, amount, user.actor.name),
+    )
