@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
+from vsl_pipelines.db.connection import Conn
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.jobs import JobRow
 from vsl_pipelines.domain.registry import Registry
+from vsl_pipelines.generation import budgets
 from vsl_pipelines.generation.stages import BudgetExceeded, PlannedJob, SectionState, plan_stage
 from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.logs import get_logger
@@ -83,7 +85,7 @@ def submit_missing_predictions(
                 1 for s in script.sections if s.clip is not None
             ) - len(planned)
         latest = {(j.section_id, j.take): j for j in job_rows.latest_jobs(conn, script_id, stage)}
-        all_jobs = job_rows.all_jobs(conn, script_id)
+        workspace_id = script_rows.script_workspace(conn, script_id)
         conn.commit()
 
     to_create: list[tuple[PlannedJob, JobRow | None]] = []
@@ -98,20 +100,41 @@ def submit_missing_predictions(
         else:
             report.skipped_active += 1
 
-    new_cost = sum(job.estimated_cost_usd for job, row in to_create if row is None)
-    spent = job_rows.committed_cost_usd(all_jobs)
-    if script.budget_usd is not None and new_cost and spent + new_cost > script.budget_usd + 1e-9:
-        raise BudgetExceeded(
-            f"script {script_id!r}: {len(to_create)} new {stage} prediction(s) (${new_cost:.4f}) "
-            f"would bring its cost to ${spent + new_cost:.4f}, over its budget ${script.budget_usd:.2f}"
-        )
-
-    for job, pending_row in to_create:
-        _create(db, client, script_id, job, pending_row, report, status)
+    new = [job for job, row in to_create if row is None]
+    new_cost = sum(job.estimated_cost_usd for job in new)
+    # (job, its row, whether a crash left it reserved but maybe created)
+    reserved: list[tuple[PlannedJob, JobRow, bool]] = [
+        (job, row, True) for job, row in to_create if row is not None
+    ]
+    if new:
+        # Every new prediction of the stage is reserved at once, under the workspace's lock,
+        # against the script's budget and the workspace's month (BudgetExceeded: none is).
+        assert workspace_id is not None  # the script was loaded above
+        with db.connect() as conn:
+            try:
+                budgets.reserve(conn, workspace_id, new_cost, script_id, script.budget_usd)
+            except BudgetExceeded as exc:
+                raise BudgetExceeded(f"{len(new)} new {stage} prediction(s): {exc}") from None
+            reserved += [(job, _reserve(conn, script_id, job), False) for job in new]
+    for job, row, recovered in reserved:
+        _create(db, client, script_id, job, row, recovered, report, status)
     if report.count:
         with db.connect() as conn:
             script_rows.move_status(conn, script_id, "generating", ("queued", "review", "failed"))
     return report
+
+
+def _reserve(conn: Conn, script_id: str, job: PlannedJob) -> JobRow:
+    return job_rows.reserve_job(
+        conn,
+        script_id=script_id,
+        section_id=job.section_id,
+        stage=job.stage,
+        take=job.take,
+        model_id=job.spec.id,
+        model_input=job.model_input,
+        estimated_cost_usd=job.estimated_cost_usd,
+    )
 
 
 def _create(
@@ -119,7 +142,8 @@ def _create(
     client: PredictionClient,
     script_id: str,
     job: PlannedJob,
-    pending_row: JobRow | None,
+    row: JobRow,
+    recovered: bool,
     report: SubmitReport,
     status: JobStatusLayers,
 ) -> None:
@@ -130,21 +154,8 @@ def _create(
         "stage": job.stage,
         "take": job.take,
     }
-    if pending_row is None:
-        with db.connect() as conn:
-            row = job_rows.reserve_job(
-                conn,
-                script_id=script_id,
-                section_id=job.section_id,
-                stage=job.stage,
-                take=job.take,
-                model_id=job.spec.id,
-                model_input=job.model_input,
-                estimated_cost_usd=job.estimated_cost_usd,
-            )
-        prediction = None
-    else:
-        row = pending_row
+    prediction = None
+    if recovered:
         # A crash left this job between reservation and creation: look before creating.
         prediction = client.find_existing(job.spec, row.input, since=row.created_at)
     model_input = row.input

@@ -14,6 +14,7 @@ from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.registry import ModelSpec, Registry, RegistryError
 from vsl_pipelines.domain.roles import Actor
+from vsl_pipelines.generation import budgets
 from vsl_pipelines.generation.predictions import PredictionClient, PredictionCreateError
 from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.logs import get_logger
@@ -88,6 +89,8 @@ def submit_adhoc(
     (with the webhook), publish its status; the original answer `{"jobId", "status",
     "estimatedTime", "estimatedCost"}`."""
     with db.connect() as conn:
+        # The estimate is reserved under the workspace's lock (BudgetExceeded: nothing stored).
+        budgets.reserve(conn, actor.workspace_id, plan.estimated_cost_usd)
         row = job_rows.reserve_adhoc_job(
             conn,
             workspace_id=actor.workspace_id,

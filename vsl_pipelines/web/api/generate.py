@@ -14,10 +14,11 @@ from starlette.concurrency import run_in_threadpool
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.job_document import served
 from vsl_pipelines.domain.script import ModelId, UserId
+from vsl_pipelines.generation.stages import BudgetExceeded
 from vsl_pipelines.services.adhoc import AdhocInvalid, AdhocNotCreated, plan_adhoc, submit_adhoc
 from vsl_pipelines.web.access import Viewer, Writer
 from vsl_pipelines.web.api.bodies import parse_body
-from vsl_pipelines.web.api.openapi import request_body
+from vsl_pipelines.web.api.openapi import ErrorAnswer, request_body
 from vsl_pipelines.web.deps import ConfigDep, default_workspace_id
 from vsl_pipelines.web.limits import GENERATE_BODY_LIMIT
 
@@ -87,7 +88,13 @@ async def generate_body(request: Request) -> GenerateMediaBody:
     status_code=202,
     response_model=GenerateMediaAnswer,
     openapi_extra=request_body({"application/json": GenerateMediaBody}, "one generation"),
-    responses={502: {"description": "Replicate refused or kept failing the prediction"}},
+    responses={
+        402: {
+            "description": "Over the workspace's monthly budget (nothing reserved)",
+            "model": ErrorAnswer,
+        },
+        502: {"description": "Replicate refused or kept failing the prediction"},
+    },
 )
 def generate_media(
     actor: Writer,
@@ -113,6 +120,8 @@ def generate_media(
         return submit_adhoc(config.db, config.predictions, plan, actor, user_id, config.job_status)
     except AdhocNotCreated as exc:
         raise HTTPException(502, f"job {exc.job_id} failed: {exc}") from None
+    except BudgetExceeded as exc:  # nothing was stored or spent
+        raise HTTPException(402, f"budget: {exc}") from None
 
 
 def document_workspace(document: dict[str, Any], db: Database) -> int:

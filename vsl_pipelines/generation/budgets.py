@@ -1,0 +1,43 @@
+"""Reserving a prediction's estimate against the budgets it falls under, in the caller's
+transaction: the workspace's monthly budget (ad-hoc and script jobs alike) and, for a
+script's jobs, the script's own. A refusal says which budget, what is spent or reserved, and
+what the request would cost."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from vsl_pipelines.db import budgets
+from vsl_pipelines.db.connection import Conn
+from vsl_pipelines.generation.stages import BudgetExceeded
+
+
+def reserve(
+    conn: Conn,
+    workspace_id: int,
+    cost_usd: float,
+    script_id: str | None = None,
+    script_budget_usd: float | None = None,
+) -> None:
+    """BudgetExceeded unless `cost_usd` more fits every budget in scope (the workspace's month;
+    the script's `script_budget_usd`, from its document, when given); holds the workspace's
+    lock until the caller's transaction ends, so the reservation it then writes is counted by
+    the next request."""
+    month = budgets.hold_workspace_month(conn, workspace_id)
+    if not month.room_for(cost_usd):
+        raise BudgetExceeded(
+            f"workspace {month.slug!r}: monthly budget ${float(month.budget_usd or 0):.4f},"
+            f" ${float(month.committed_usd):.4f} spent or reserved this month;"
+            f" this request would cost ${cost_usd:.4f}"
+        )
+    if script_id is None or script_budget_usd is None:
+        return
+    script = budgets.Spend(
+        Decimal(str(script_budget_usd)), budgets.script_committed_usd(conn, script_id)
+    )
+    if not script.room_for(cost_usd):
+        raise BudgetExceeded(
+            f"script {script_id!r}: budget ${script_budget_usd:.4f},"
+            f" ${float(script.committed_usd):.4f} spent or reserved;"
+            f" this request would cost ${cost_usd:.4f}"
+        )
