@@ -240,6 +240,8 @@ def test_generate_follow_and_fetch_image_audio_and_video(adhoc: AdhocService) ->
     done = adhoc.status_of(image_id)
     assert done["status"] == "completed" and done["completedAt"] is not None
     assert done["actualCost"] == 0.003 and done["error"] is None
+    # The sandbox reports Replicate's metrics.predict_time; the status answers it.
+    assert isinstance(done["predictTime"], float) and 0 < done["predictTime"] < 30
     result_doc = done["result"]
     assert result_doc["contentType"].startswith("image/")
     picture = httpx.get(result_doc["originalUrl"])

@@ -41,6 +41,8 @@ def job_document(row: JobDocumentRow) -> dict[str, Any]:
         "mediaType": row.media_type,
         "modelId": row.model_id,
         "predictionId": row.prediction_id,
+        # Replicate's seconds of active processing (what hardware-priced models bill).
+        "predictTime": round(row.predict_time_s, 3) if row.predict_time_s is not None else None,
         "createdAt": _iso(row.created_at),
         "completedAt": _iso(row.completed_at) if status in FINAL else None,
         "estimatedCost": _money(row.estimated_cost_usd),

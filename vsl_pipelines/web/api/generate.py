@@ -66,6 +66,9 @@ class JobStatusAnswer(BaseModel):
     completedAt: str | None
     estimatedCost: float | None
     actualCost: float | None
+    predictTime: float | None = Field(
+        default=None, description="Replicate's seconds of active processing (metrics.predict_time)"
+    )
     result: JobResult | None
     error: str | None
     scriptId: str | None = None
