@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from pydantic import SecretStr
 from tests.fixtures.daemon import Daemon, daemon_env
 from tests.fixtures.database import SERVER_URL, _admin, _drop
 from tests.fixtures.sandbox import TEST_SANDBOX_DEFAULTS
+from tests.fixtures.service import free_port
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.registry import load_registry
 from vsl_pipelines.inbox.postgres import PostgresInbox
@@ -55,12 +55,6 @@ class Studio:
     logs: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def studio(migrated_template: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
     """The service with the studio (key required), the sandbox and the daemon, on one database."""
@@ -74,7 +68,7 @@ def studio(migrated_template: str, tmp_path_factory: pytest.TempPathFactory) -> 
     sandbox = start_sandbox_in_thread(
         SandboxConfig(**{**TEST_SANDBOX_DEFAULTS, "latency_s": 0.2, "data_dir": root / "sandbox"})
     )
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     inbox = PostgresInbox(db)
     config = ApiConfig(
