@@ -13,6 +13,7 @@ from vsl_pipelines.domain.registry import Registry, load_registry
 from vsl_pipelines.inbox import WebhookInbox, make_inbox
 from vsl_pipelines.job_status.layers import JobStatusLayers, make_status_layers
 from vsl_pipelines.storage import MediaStore, make_media_store
+from vsl_pipelines.storage.signing import MediaUrlSigner
 
 if TYPE_CHECKING:
     from dagster_aws.s3 import S3Resource
@@ -76,7 +77,7 @@ class MediaStoreResource(dg.ConfigurableResource):
             s3_bucket=self.s3_bucket,
             s3_prefix=self.s3_prefix,
             s3_client=s3_client,
-            url_secret=self.url_secret,
+            signer=MediaUrlSigner(self.url_secret) if self.url_secret else None,
         )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from vsl_pipelines.storage.base import MediaStore
+from vsl_pipelines.storage.signing import MediaUrlSigner
 
 __all__ = ["MediaStore", "make_media_store"]
 
@@ -20,11 +21,11 @@ def make_media_store(
     endpoint_url: str | None = None,
     region: str | None = None,
     s3_client: Any = None,
-    url_secret: str | None = None,
+    signer: MediaUrlSigner | None = None,
 ) -> MediaStore:
     """The S3 store when `s3_bucket` is set (on `s3_client`, or one made for the endpoint and
-    region), else the local folder `root` served at `public_base_url`, its URLs signed with
-    `url_secret` when given."""
+    region), else the local folder `root` served at `public_base_url`, its URLs signed by
+    `signer` when given."""
     if s3_bucket:
         from vsl_pipelines.storage.s3 import S3MediaStore
 
@@ -37,7 +38,5 @@ def make_media_store(
             cache_dir=root / ".s3-cache",
         )
     from vsl_pipelines.storage.local import LocalMediaStore
-    from vsl_pipelines.storage.signing import MediaUrlSigner
 
-    signer = MediaUrlSigner(url_secret) if url_secret else None
     return LocalMediaStore(root, public_base_url, signer)

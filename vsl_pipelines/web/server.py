@@ -119,7 +119,7 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
             s3_prefix=settings.s3_prefix,
             endpoint_url=settings.aws_endpoint_url,
             region=settings.aws_region,
-            url_secret=url_secret.get_secret_value() if url_secret else None,
+            signer=signer,
         ),
         # `default_registry()` reads the global settings; this reads the ones passed in.
         registry=load_registry(settings.models_file, settings.models_config),
