@@ -1,11 +1,12 @@
-"""The VSL Pipelines stack of one stage: network, data stores, the public entry, sign-in (Cognito)
-and the services, with the outputs an operator needs after a deploy."""
+"""The VSL Pipelines stack of one stage: network, data stores, the public entry, sign-in (Cognito),
+the services and the spend alarms, with the outputs an operator needs after a deploy."""
 
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
+from deploy.aws.alarms import SpendAlarms
 from deploy.aws.data import DataStores
 from deploy.aws.identity import SignIn
 from deploy.aws.ingress import PublicEntry
@@ -46,6 +47,7 @@ class VslStack(Stack):
             entry=entry,
             sign_in=sign_in,
         )
+        alarms = SpendAlarms(self, "Alarms", stage=stage, context=context)
         outputs = {
             "AlbDnsName": entry.alb.load_balancer_dns_name,
             "ServiceUrl": entry.base_url,
@@ -59,5 +61,7 @@ class VslStack(Stack):
             "SignInDomainUrl": sign_in.hosted_ui_url,
             "OidcIssuer": sign_in.issuer,
         }
+        if alarms.topic is not None:
+            outputs["AlarmTopicArn"] = alarms.topic.topic_arn
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)

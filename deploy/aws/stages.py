@@ -7,12 +7,23 @@ any of its sizes by name; an unknown stage or a bad value is an error naming the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from ipaddress import IPv4Network
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aws_cdk import aws_logs as logs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from vsl_pipelines.domain.roles import SLUG
 
 _Days = logs.RetentionDays
 # The retentions CloudWatch Logs accepts, by their number of days.
@@ -40,6 +51,12 @@ LOG_RETENTION: dict[int, logs.RetentionDays] = {
     3288: _Days.NINE_YEARS,
     3653: _Days.TEN_YEARS,
 }
+
+
+# A workspace's slug, as the app accepts it (`domain.roles.SLUG`), matched whole.
+WorkspaceSlug = Annotated[str, StringConstraints(pattern=f"^{SLUG.pattern}$")]
+# A spend threshold in USD per day: a positive, finite number.
+UsdPerDay = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class DeployError(ValueError):
@@ -89,6 +106,18 @@ class StageSettings(BaseModel):
     # many days; None keeps them. A compile needs its script's approved takes, so past this a
     # script can no longer be compiled again, while its compiled videos (vsl-media=final) stay.
     take_expiration_days: int | None = Field(default=None, ge=1)
+    # The CloudWatch alarm on the spend of all workspaces together (SpendUSD without dimension),
+    # in USD per day; None: no such alarm (`-c daily_spend_alarm_usd=none` turns a default off).
+    daily_spend_alarm_usd: UsdPerDay | None = None
+
+    @field_validator("daily_spend_alarm_usd", mode="before")
+    @classmethod
+    def _none_turns_off(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "off"):
+            return None
+        if isinstance(value, bool):
+            raise ValueError("expected a number of USD per day, or none")
+        return value
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -145,6 +174,7 @@ STAGES: dict[str, StageSettings] = {
         adhoc_expiration_days=30,
         preview_expiration_days=7,
         take_expiration_days=60,
+        daily_spend_alarm_usd=25,
     ),
     "staging": StageSettings(
         **_SHARED,
@@ -171,6 +201,7 @@ STAGES: dict[str, StageSettings] = {
         media_transition_days=30,
         adhoc_expiration_days=90,
         preview_expiration_days=30,
+        daily_spend_alarm_usd=50,
     ),
     "prod": StageSettings(
         **_SHARED,
@@ -226,6 +257,25 @@ class DeployContext(BaseModel):
     # Multi-factor sign-in of the user pool (TOTP authenticator apps; no SMS, no email codes):
     # `optional` lets each person add one, `required` asks everyone for one at sign-in.
     auth_mfa: Literal["off", "optional", "required"] = "optional"
+    # A CloudWatch alarm per workspace on its spend per day (SpendUSD, dimension `workspace`):
+    # workspace slug -> USD, a mapping or its JSON (`-c 'spend_alarms={"acme": 25}'`).
+    spend_alarms: dict[WorkspaceSlug, UsdPerDay] = Field(default_factory=dict)
+    # Who the alarm topic emails (the address confirms the subscription first); unset: nobody.
+    alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+    @field_validator("spend_alarms", mode="before")
+    @classmethod
+    def _a_mapping_or_its_json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not JSON ({exc})") from None
+        if not isinstance(value, Mapping):
+            raise ValueError('expected workspace slug -> USD per day, e.g. {"acme": 25}')
+        if any(isinstance(usd, bool) for usd in value.values()):
+            raise ValueError("a threshold is a number of USD per day, not true or false")
+        return value
 
     @model_validator(mode="after")
     def _https_needs_a_name(self) -> DeployContext:

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Annotations, Match, Template
 from cfnlint.api import ManualArgs, lint_file
 
+from deploy.aws.alarms import SpendAlarms
 from deploy.aws.app import main
 from deploy.aws.data import ADHOC_MEDIA_PREFIX, SCRIPT_MEDIA_PREFIX
 from deploy.aws.identity import STUDIO_CALLBACK_PATH, STUDIO_SIGNED_OUT_PATH
@@ -20,6 +21,7 @@ from deploy.aws.permissions import UNSCOPED_ACTIONS
 from deploy.aws.stages import STAGES, DeployError, resolve
 from vsl_pipelines.inbox import dynamodb as inbox_dynamodb
 from vsl_pipelines.job_status import dynamodb_table as dynamodb_jobs
+from vsl_pipelines.metrics.emf import NAMESPACE as METRIC_NAMESPACE
 from vsl_pipelines.settings import Settings
 from vsl_pipelines.storage.base import MEDIA_TAG, media_key, media_kind
 
@@ -30,7 +32,13 @@ PROD_CONTEXT = [
     *("-c", "certificate_arn=arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c"),
     *("-c", f"domain_name={DOMAIN}"),
     *("-c", "auth_domain_prefix=vsl-example-prod"),
+    # As the cdk CLI passes it: JSON in a string.
+    *("-c", 'spend_alarms={"acme": 25, "beta-studio": 40.5}'),
+    *("-c", "daily_spend_alarm_usd=100"),
+    *("-c", "alarm_email=ops@example.com"),
 ]
+PROD_SPEND_ALARMS = {"acme": 25, "beta-studio": 40.5}
+DAY_S = 86400
 ENVIRONMENT = {
     "DAGSTER_HOME",
     "DAGSTER_CODE_SERVER_HOST",
@@ -750,6 +758,143 @@ def test_service_trusts_forwarded_headers_from_the_alb_subnets_only(dev: Templat
         for i, s in _resources(dev, "AWS::EC2::Subnet").items()
         if s["Properties"]["MapPublicIpOnLaunch"]
     ]
+
+
+# -- spend alarms ------------------------------------------------------------------------------
+
+
+def _spend_alarms(template: Template) -> dict[str | None, dict[str, Any]]:
+    """Alarm properties by the workspace their metric's dimension names; None: the total."""
+    alarms: dict[str | None, dict[str, Any]] = {}
+    for alarm in _resources(template, "AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        dimensions = props.get("Dimensions", [])
+        assert [d["Name"] for d in dimensions] in ([], ["workspace"]), dimensions
+        alarms[dimensions[0]["Value"] if dimensions else None] = props
+    return alarms
+
+
+def _topic(template: Template) -> tuple[str, dict[str, Any]]:
+    ((topic_id, topic),) = _resources(template, "AWS::SNS::Topic").items()
+    return topic_id, topic["Properties"]
+
+
+def test_spend_alarm_per_workspace_and_for_the_total(prod: Template) -> None:
+    """One alarm per `spend_alarms` entry on SpendUSD{workspace=<slug>}, one on SpendUSD without
+    dimension for `daily_spend_alarm_usd`: the sum over a day above the threshold notifies the
+    topic; a day without a prediction (no data) is fine."""
+    topic_id, _ = _topic(prod)
+    alarms = _spend_alarms(prod)
+    assert set(alarms) == {*PROD_SPEND_ALARMS, None}
+    thresholds = {**PROD_SPEND_ALARMS, None: 100}
+    for workspace, props in alarms.items():
+        assert props["Namespace"] == METRIC_NAMESPACE == "VSL/MediaGeneration"
+        assert props["MetricName"] == "SpendUSD"
+        assert props["Statistic"] == "Sum"
+        assert props["Period"] == DAY_S and props["EvaluationPeriods"] == 1
+        assert props["Threshold"] == thresholds[workspace]
+        assert props["ComparisonOperator"] == "GreaterThanThreshold"
+        assert props["TreatMissingData"] == "notBreaching"
+        assert props["AlarmActions"] == [{"Ref": topic_id}]
+        assert props["AlarmName"].startswith("vsl-prod-spend-")
+    assert alarms["acme"]["Dimensions"] == [{"Name": "workspace", "Value": "acme"}]
+    assert "Dimensions" not in alarms[None]
+    assert prod.find_outputs("AlarmTopicArn") == {"AlarmTopicArn": {"Value": {"Ref": topic_id}}}
+
+
+def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(prod: Template) -> None:
+    """CloudWatch cannot publish to a topic under the AWS-managed aws/sns key: the topic has a key
+    of its own whose policy, like the topic's, lets CloudWatch in for this account's spend
+    alarms alone; the operator's address is subscribed."""
+    topic_id, topic = _topic(prod)
+    (key_id,) = _resources(prod, "AWS::KMS::Key")
+    assert topic["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    key = _resources(prod, "AWS::KMS::Key")[key_id]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    (topic_policy,) = _resources(prod, "AWS::SNS::TopicPolicy").values()
+    assert topic_policy["Properties"]["Topics"] == [{"Ref": topic_id}]
+    for statements, actions in (
+        (key["KeyPolicy"]["Statement"], ["kms:Decrypt", "kms:GenerateDataKey*"]),
+        (topic_policy["Properties"]["PolicyDocument"]["Statement"], "sns:Publish"),
+    ):
+        (by_cloudwatch,) = [
+            s for s in statements if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+        ]
+        assert by_cloudwatch["Effect"] == "Allow" and by_cloudwatch["Action"] == actions
+        conditions = by_cloudwatch["Condition"]
+        assert conditions["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+        assert ":alarm:vsl-prod-spend-*" in json.dumps(conditions["ArnLike"]["aws:SourceArn"])
+    prod.has_resource_properties(
+        "AWS::SNS::Subscription",
+        {"Protocol": "email", "Endpoint": "ops@example.com", "TopicArn": {"Ref": topic_id}},
+    )
+
+
+def test_dev_alarms_on_its_total_by_default(dev: Template) -> None:
+    alarms = _spend_alarms(dev)
+    assert set(alarms) == {None}
+    assert alarms[None]["Threshold"] == STAGES["dev"].daily_spend_alarm_usd
+    dev.resource_count_is("AWS::SNS::Subscription", 0)  # no alarm_email
+
+
+def _alarms_only(context: dict[str, Any]) -> tuple[SpendAlarms, Template]:
+    """The spend alarms the context asks for, alone in a stack (no full synth)."""
+    from aws_cdk import App, Stack
+
+    deploy, stage = resolve(context)
+    stack = Stack(App(), "AlarmsOnly")
+    alarms = SpendAlarms(stack, "Alarms", stage=stage, context=deploy)
+    return alarms, Template.from_stack(stack)
+
+
+def test_no_alarm_and_no_topic_unless_configured() -> None:
+    from aws_cdk import Stack
+
+    assert STAGES["prod"].daily_spend_alarm_usd is None
+    for context in ({"stage": "prod"}, {"stage": "dev", "daily_spend_alarm_usd": "none"}):
+        alarms, template = _alarms_only(context)
+        assert alarms.topic is None and not alarms.alarms
+        assert not template.to_json().get("Resources")
+    # An address with nothing to send it is said, not silently dropped.
+    alarms, _ = _alarms_only({"stage": "prod", "alarm_email": "ops@example.com"})
+    Annotations.from_stack(Stack.of(alarms)).has_warning(
+        "*", Match.string_like_regexp("alarm_email is set but no spend alarm")
+    )
+    # Workspaces alone, as a mapping: their alarms, no total.
+    alarms, template = _alarms_only({"stage": "prod", "spend_alarms": {"acme": 3}})
+    assert set(_spend_alarms(template)) == {"acme"}
+
+
+def test_spend_alarm_context_is_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    as_json, _ = resolve({"spend_alarms": '{"acme": 25, "b2": 0.5}'})
+    as_mapping, _ = resolve({"spend_alarms": {"acme": 25, "b2": 0.5}})
+    assert as_json.spend_alarms == as_mapping.spend_alarms == {"acme": 25.0, "b2": 0.5}
+    assert resolve({"spend_alarms": ""})[0].spend_alarms == {}
+    for bad in (
+        '{"ACME": 25}',  # not a slug
+        '{"-acme": 25}',
+        {"a" * 64: 25},
+        '{"acme": 0}',  # not positive
+        {"acme": -5},
+        '{"acme": "lots"}',
+        '{"acme": true}',
+        {"acme": float("inf")},
+        '{"acme": 25',  # not JSON
+        '["acme", 25]',  # not a mapping
+        "acme=25",
+    ):
+        with pytest.raises(DeployError, match="spend_alarms"):
+            resolve({"spend_alarms": bad})
+    for bad_total in ("0", "-1", "nan", "lots"):
+        with pytest.raises(DeployError, match="daily_spend_alarm_usd"):
+            resolve({"stage": "staging", "daily_spend_alarm_usd": bad_total})
+    assert resolve({"daily_spend_alarm_usd": "12.5"})[1].daily_spend_alarm_usd == 12.5
+    _, staging = resolve({"stage": "staging", "daily_spend_alarm_usd": "off"})
+    assert staging.daily_spend_alarm_usd is None
+    with pytest.raises(DeployError, match="alarm_email"):
+        resolve({"alarm_email": "ops at example.com"})
+    assert main(["--out", "/dev/null", "-c", 'spend_alarms={"Acme": 1}']) == 2
+    assert "spend_alarms" in capsys.readouterr().err
 
 
 # -- stages ------------------------------------------------------------------------------------
