@@ -155,6 +155,7 @@ def run(url: str, jobs: int, seconds: int) -> None:
                     model_id="flux-schnell",
                     model_input={"prompt": f"p{i}"},
                     estimated_cost_usd=0.003,
+                    pricing={"basis": "output", "usd": 0.003},
                 )
                 attach_prediction(conn, row.id, {"id": f"pred-{i}", "status": "processing"})
                 ids.append(str(row.public_id))

@@ -63,14 +63,29 @@ def test_models_list_prints_every_model_with_price_and_time() -> None:
     result = vsl("models", "list")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["MODEL", "KIND", "TASK", "PRICE", "EST.", "TIME"]
+    assert lines[0].split() == ["MODEL", "KIND", "TASK", "PRICE", "EST.", "TIME", "EST.", "COST"]
     rows = {line.split()[0]: line.split()[1:] for line in lines[1:]}
     assert rows == {
-        "flux-schnell": ["image", "text-to-image", "$0.003/output", "2", "s"],
-        "sdxl": ["image", "text-to-image", "$0.0048/run", "9", "s"],
-        "stability-video": ["video", "image-to-video", "$0.12/run", "75", "s"],
-        "musicgen": ["audio", "text-to-audio", "$0.0023/second", "30", "s"],
-        "kokoro-82m": ["audio", "text-to-speech", "$0.0023/run", "10", "s"],
+        "flux-schnell": ["image", "text-to-image", "$0.003", "per", "output", "2", "s", "0.003000"],
+        "sdxl": ["image", "text-to-image", "$0.000975/s", "on", "gpu-l40s", "5", "s", "0.004875"],
+        "stability-video": [
+            *["video", "image-to-video", "$0.001400/s", "on", "gpu-a100-large", "75", "s"],
+            "0.105000",
+        ],
+        "musicgen": [
+            *["audio", "text-to-audio", "$0.001400/s", "on", "gpu-a100-large", "30", "s"],
+            "0.042000",
+        ],
+        "kokoro-82m": [
+            "audio",
+            "text-to-speech",
+            "$0.000225/s",
+            "on",
+            "gpu-t4",
+            "10",
+            "s",
+            "0.002250",
+        ],
     }
 
 
@@ -93,6 +108,7 @@ def test_models_config_adds_a_model(monkeypatch: pytest.MonkeyPatch) -> None:
     models = {m["id"]: m for m in json.loads(result.stdout)}
     assert len(models) == 6
     assert models["my-text-to-video"]["usd"] == 0.25
+    assert models["my-text-to-video"]["basis"] == "run"  # the original format's `per`
     assert models["my-text-to-video"]["estimated_s"] == 40
     assert models["my-text-to-video"]["task"] == "text-to-video"
 

@@ -17,6 +17,7 @@ def _job(conn, take: int = 1) -> dict:
         model_id="flux-schnell",
         model_input={"prompt": "x"},
         estimated_cost_usd=0.003,
+        pricing={"basis": "output", "usd": 0.003},
     )
 
 

@@ -52,6 +52,7 @@ def test_fresh_database_gets_all_migrations() -> None:
             "0009_narration_stage",
             "0010_narration_takes",
             "0011_workspaces",
+            "0012_billed_costs",
         ]
     finally:
         close_pool(f"{SERVER_URL}/{name}")
@@ -212,6 +213,7 @@ def test_inbox_rows_from_before_keep_their_numbers_and_new_ones_follow(tmp_path:
             "0009_narration_stage",
             "0010_narration_takes",
             "0011_workspaces",
+            "0012_billed_costs",
         ]
         inbox = PostgresInbox(Database(url))
         old = inbox.read_after(0, 10)
@@ -244,7 +246,7 @@ def test_what_existed_before_workspaces_goes_to_default(tmp_path: Path) -> None:
                 "INSERT INTO api_keys (name, rate_per_minute, prefix, key_sha256)"
                 " VALUES ('crm', 60, 'vsl_ab', '\\x00')"
             )
-        assert apply_migrations(Database(url)) == ["0011_workspaces"]
+        assert apply_migrations(Database(url)) == ["0011_workspaces", "0012_billed_costs"]
         with psycopg.connect(url, autocommit=True) as conn:
             [(default,)] = conn.execute("SELECT id FROM workspaces WHERE slug = 'default'")
             owners = {
@@ -256,3 +258,45 @@ def test_what_existed_before_workspaces_goes_to_default(tmp_path: Path) -> None:
                 conn.execute("INSERT INTO scripts (id, title, document) VALUES ('n', 't', '{}')")
         assert owners == {"scripts": {default}, "jobs": {default}, "api_keys": {default}}
         assert role == "writer"
+
+
+def test_jobs_from_before_billing_are_priced_from_replicates_figures(tmp_path: Path) -> None:
+    """Ended jobs get an actual cost from their stored predict_time (hardware models) or their
+    outputs (flux-schnell, per image); jobs without figures are marked estimated; jobs that
+    never reached Replicate stay as they were."""
+    with database_before("0012", tmp_path, "vsl_mig_billing_check") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO jobs (script_id, section_id, stage, take, model_id, input,"
+                " estimated_cost_usd, actual_cost_usd, media_type, workspace_id, prediction_id,"
+                " status, predict_time_s, output) VALUES"
+                " (NULL, '', 'adhoc', 1, 'sdxl', '{}', 0.0048, 0.0048, 'image',"
+                "  (SELECT id FROM workspaces), 'p1', 'succeeded', 4.2, '[\"u\"]'),"
+                " (NULL, '', 'adhoc', 1, 'flux-schnell', '{}', 0.006, 0.006, 'image',"
+                "  (SELECT id FROM workspaces), 'p2', 'succeeded', 0.9, '[\"u\", \"v\"]'),"
+                " (NULL, '', 'adhoc', 1, 'flux-schnell', '{}', 0.003, NULL, 'image',"
+                "  (SELECT id FROM workspaces), 'p3', 'failed', 0.4, 'null'),"
+                " (NULL, '', 'adhoc', 1, 'stability-video', '{}', 0.12, NULL, 'video',"
+                "  (SELECT id FROM workspaces), 'p4', 'failed', 2.5, 'null'),"
+                " (NULL, '', 'adhoc', 1, 'custom', '{}', 0.5, 0.5, 'video',"
+                "  (SELECT id FROM workspaces), 'p5', 'succeeded', 9.0, '\"u\"'),"
+                " (NULL, '', 'adhoc', 1, 'sdxl', '{}', 0.0048, NULL, 'image',"
+                "  (SELECT id FROM workspaces), NULL, 'failed', NULL, 'null')"
+            )
+        assert apply_migrations(Database(url)) == ["0012_billed_costs"]
+        with psycopg.connect(url) as conn:
+            rows = {
+                r[0]: (r[1], r[2], r[3])
+                for r in conn.execute(
+                    "SELECT coalesce(prediction_id, 'never'), actual_cost_usd::text, cost_source,"
+                    " pricing->>'basis' FROM jobs"
+                )
+            }
+    assert rows == {
+        "p1": ("0.004095", "billed", "hardware"),  # 4.2 s x $0.000975 (L40S)
+        "p2": ("0.006000", "billed", "output"),  # two images x $0.003
+        "p3": ("0.000000", "billed", "output"),  # a failed per-image prediction made nothing
+        "p4": ("0.003500", "billed", "hardware"),  # failed after 2.5 s on an A100 (80GB)
+        "p5": ("0.500000", "estimated", None),  # not a registry model: the estimate stands
+        "never": (None, None, "hardware"),  # never created: counted as nothing, as before
+    }

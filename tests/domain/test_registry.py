@@ -56,7 +56,11 @@ def test_defaults_merge_under_params_and_cost_follows_pricing_unit() -> None:
     assert model_input["aspect_ratio"] == "16:9" and model_input["num_outputs"] == 3
     assert flux.estimate_cost(model_input) == pytest.approx(0.009)
     musicgen = registry.get("musicgen")
-    assert musicgen.estimate_cost(musicgen.build_input({"duration": 10})) == pytest.approx(0.023)
+    # Hardware-priced: its rate for the expected seconds, which grow with the duration asked.
+    assert musicgen.estimate_cost(musicgen.defaults) == pytest.approx(30 * 0.0014)
+    assert musicgen.estimate_cost(musicgen.build_input({"duration": 10})) == pytest.approx(
+        30 * 10 / 8 * 0.0014
+    )
 
 
 def test_models_config_adds_and_overrides_without_code_change() -> None:

@@ -27,7 +27,11 @@ def test_sample_script_is_valid_and_within_budget() -> None:
     script = load_script(SAMPLE, REGISTRY)
     assert [s.id for s in script.sections] == ["hook", "offer", "close"]
     estimate = estimate_script_cost(script, REGISTRY)
-    assert estimate["total_usd"] == pytest.approx(0.003 + 0.0048 + 0.003 + 0.12 * 2 + 0.0023 * 12)
+    # flux-schnell per image; sdxl 5 s on an L40S; two clips of 75 s on an A100 (80GB); the
+    # 12 s soundtrack 30 s x 12/8 on an A100 (80GB).
+    assert estimate["total_usd"] == pytest.approx(
+        0.003 + 5 * 0.000975 + 0.003 + 75 * 0.0014 * 2 + 30 * 12 / 8 * 0.0014
+    )
     assert check_budget(script, REGISTRY) == estimate["total_usd"]
 
 
@@ -87,7 +91,7 @@ def test_budget_below_estimate_is_refused(tmp_path: Path) -> None:
     document["budget_usd"] = 0.05
     script = load_script(_write(tmp_path, document), REGISTRY)
     with pytest.raises(
-        BudgetExceeded, match=r"estimated cost \$0\.2784 exceeds its budget \$0\.05"
+        BudgetExceeded, match=r"estimated cost \$0\.283875 exceeds its budget \$0\.05"
     ):
         check_budget(script, REGISTRY)
 

@@ -55,7 +55,7 @@ def test_the_narrated_sample_plans_one_narration_per_section() -> None:
         )
     ]
     items = estimate_script_cost(script, REGISTRY)["items"]
-    assert [i["usd"] for i in items if i["stage"] == "narration"] == [0.0023] * 3
+    assert [i["usd"] for i in items if i["stage"] == "narration"] == [0.00225] * 3  # 10 s on a T4
 
 
 def test_without_a_voice_nothing_is_narrated() -> None:

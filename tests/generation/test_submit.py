@@ -124,7 +124,7 @@ def test_over_budget_submits_nothing(
 ) -> None:
     with db.connect() as conn:
         conn.execute("UPDATE scripts SET document = jsonb_set(document, '{budget_usd}', '0.005')")
-    with pytest.raises(BudgetExceeded, match=r"script 'spring-launch': budget \$0\.0050"):
+    with pytest.raises(BudgetExceeded, match=r"script 'spring-launch': budget \$0\.005,"):
         submission.submit("spring-launch", "keyframe")
     assert _jobs(db) == []
     assert _sandbox_predictions(prediction_client) == []

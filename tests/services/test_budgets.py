@@ -6,6 +6,7 @@ requests in one workspace is held by the same lock."""
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
@@ -20,6 +21,7 @@ from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.roles import Role
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.generation.predictions import PredictionClient
+from vsl_pipelines.generation.progress import poll_stale_jobs
 from vsl_pipelines.generation.stages import BudgetExceeded
 from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.services.generation import Submission
@@ -70,10 +72,34 @@ def test_forty_concurrent_requests_fill_the_month_and_no_more(
     assert {a.status_code for a in refused} == {402}
     for answer in refused:
         detail = answer.json()["detail"]
-        assert "workspace 'thrifty': monthly budget $0.0500" in detail
-        assert "spent or reserved this month" in detail and "would cost $0.0030" in detail
+        assert "workspace 'thrifty': monthly budget $0.05" in detail
+        assert "spent or reserved this month" in detail and "would cost $0.003" in detail
     jobs, usd = _counts(db, "thrifty")
     assert jobs == 16 and usd <= Decimal("0.05"), "nothing refused was stored"
+    # Once the accepted predictions end, their actual (billed) cost is within the budget too.
+    deadline = time.monotonic() + 60
+    while _active(db, "thrifty"):
+        assert time.monotonic() < deadline, "predictions still running"
+        poll_stale_jobs(db, prediction_client, older_than_s=0, status=JobStatusLayers(db))
+        time.sleep(0.1)
+    with db.connect() as conn:
+        billed = conn.execute(
+            "SELECT count(*) FILTER (WHERE j.cost_source = 'billed') AS n,"
+            " sum(j.actual_cost_usd) AS usd FROM jobs j"
+            " JOIN workspaces w ON w.id = j.workspace_id WHERE w.slug = 'thrifty'"
+        ).fetchone()
+    assert billed is not None and billed["n"] == 16
+    assert billed["usd"] == Decimal("0.048") <= Decimal("0.05")  # one image each, $0.003
+
+
+def _active(db: Database, slug: str) -> bool:
+    with db.connect() as conn:
+        row = conn.execute(
+            "SELECT count(*) AS n FROM jobs j JOIN workspaces w ON w.id = j.workspace_id"
+            " WHERE w.slug = %s AND j.status IN ('creating', 'starting', 'processing')",
+            (slug,),
+        ).fetchone()
+    return bool(row and row["n"])
 
 
 def test_script_generation_racing_adhoc_requests_is_held_by_the_same_lock(
@@ -133,7 +159,7 @@ def test_script_generation_racing_adhoc_requests_is_held_by_the_same_lock(
         assert keyframes == 3, "the stage is reserved whole"
         assert statuses.count(202) == int(room // Decimal("0.003")), (keyframes_usd, statuses)
     else:
-        assert "monthly budget $0.0150" in outcome and keyframes == 0
+        assert "monthly budget $0.015" in outcome and keyframes == 0
         assert statuses.count(202) == 5, statuses  # five images fit before the stage would
     assert statuses.count(202) + keyframes == jobs
     with db.connect() as conn:

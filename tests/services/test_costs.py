@@ -49,6 +49,7 @@ def spent(db: Database, stored_script: Script) -> Database:
             model_id="sdxl",
             model_input={"prompt": "x"},
             estimated_cost_usd=0.01,
+            pricing={"basis": "hardware", "hardware": "gpu-l40s"},
         )
         job_rows.attach_prediction(conn, adhoc.id, {"id": "p-adhoc", "status": "succeeded"})
         conn.execute(

@@ -109,6 +109,7 @@ def test_the_api_hands_out_signed_urls_of_the_callers_workspace_only(
                 model_id="flux-schnell",
                 model_input={"prompt": "x"},
                 estimated_cost_usd=0.003,
+                pricing={"basis": "output", "usd": 0.003},
             )
             job_rows.attach_prediction(conn, job.id, {"id": f"p-{key}", "status": "succeeded"})
             take_rows.record_adhoc_take(
@@ -121,7 +122,7 @@ def test_the_api_hands_out_signed_urls_of_the_callers_workspace_only(
                 size_bytes=len(media[key]),
                 content_type="image/png",
             )
-            job_rows.mark_collected(conn, job.id, 0.003)
+            job_rows.mark_collected(conn, job.id)
             ids[workspace.slug] = str(job.public_id)
     _, acme_key = create_key(db, "acme-viewer", workspace="acme", role=Role.VIEWER)
     service = start_api(api_key="bootstrap", media_signer=MediaUrlSigner(SECRET))

@@ -6,13 +6,14 @@ Status only moves forward: a late `processing` after `succeeded` changes nothing
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from vsl_pipelines.db.connection import Conn, JsonObject, fetch_all, fetch_one, returned
+from vsl_pipelines.domain.billing import Cost, CostSource, Ended, Pricing, billed, output_count
 from vsl_pipelines.domain.job_document import MEDIA_TYPE_OF_STAGE
 from vsl_pipelines.domain.status_order import ACTIVE, RETRYABLE, TERMINAL, status_rank
 
@@ -47,6 +48,8 @@ class JobRow:
     user_id: str | None
     media_type: str
     workspace_id: int
+    pricing: JsonObject | None  # the billing rule it was estimated with (domain.billing.Pricing)
+    cost_source: str | None  # billed | estimated, once its actual cost is known
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,10 @@ class MovedJob:
     media_type: str
     status: str  # before the move
     created_at: datetime
+    workspace: str  # its workspace's slug
+    pricing: JsonObject | None
+    estimated_cost_usd: Decimal
+    billed: Cost | None = None  # its actual cost, when the move ended it and it is known
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,7 @@ def reserve_job(
     model_id: str,
     model_input: JsonObject,
     estimated_cost_usd: float,
+    pricing: JsonObject,
 ) -> JobRow:
     """Insert the next attempt for (script, section, stage, take) in state `creating`."""
     return returned(
@@ -99,10 +107,10 @@ def reserve_job(
             conn,
             JobRow,
             "INSERT INTO jobs (script_id, section_id, stage, take, attempt, model_id, input,"
-            " estimated_cost_usd, media_type, workspace_id)"
+            " estimated_cost_usd, media_type, workspace_id, pricing)"
             " SELECT %(script)s, %(section)s, %(stage)s, %(take)s,"
             "  COALESCE(MAX(attempt), 0) + 1, %(model)s, %(input)s, %(cost)s, %(media)s,"
-            "  (SELECT workspace_id FROM scripts WHERE id = %(script)s) FROM jobs"
+            "  (SELECT workspace_id FROM scripts WHERE id = %(script)s), %(pricing)s FROM jobs"
             " WHERE script_id = %(script)s AND section_id = %(section)s AND stage = %(stage)s"
             "  AND take = %(take)s RETURNING *",
             {
@@ -114,6 +122,7 @@ def reserve_job(
                 "input": json.dumps(model_input),
                 "cost": estimated_cost_usd,
                 "media": MEDIA_TYPE_OF_STAGE[stage],
+                "pricing": json.dumps(pricing),
             },
         )
     )
@@ -128,6 +137,7 @@ def reserve_adhoc_job(
     model_id: str,
     model_input: JsonObject,
     estimated_cost_usd: float,
+    pricing: JsonObject,
 ) -> JobRow:
     """Insert an ad-hoc job (no script) in state `creating`."""
     return returned(
@@ -135,8 +145,8 @@ def reserve_adhoc_job(
             conn,
             JobRow,
             "INSERT INTO jobs (script_id, section_id, stage, take, attempt, model_id, input,"
-            " estimated_cost_usd, media_type, user_id, workspace_id)"
-            " VALUES (NULL, '', 'adhoc', 1, 1, %s, %s, %s, %s, %s, %s) RETURNING *",
+            " estimated_cost_usd, media_type, user_id, workspace_id, pricing)"
+            " VALUES (NULL, '', 'adhoc', 1, 1, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
             (
                 model_id,
                 json.dumps(model_input),
@@ -144,6 +154,7 @@ def reserve_adhoc_job(
                 media_type,
                 user_id,
                 workspace_id,
+                json.dumps(pricing),
             ),
         )
     )
@@ -203,6 +214,7 @@ def attach_prediction(conn: Conn, job_id: int, prediction: JsonObject) -> None:
 
 def apply_prediction(conn: Conn, prediction: JsonObject) -> MovedJob | None:
     """Record a prediction's state (from a webhook or a poll); never move status backwards.
+    A prediction that ended gets its actual cost, as Replicate bills it, where it is known.
 
     Returns the job when its status moved, else None.
     """
@@ -210,28 +222,49 @@ def apply_prediction(conn: Conn, prediction: JsonObject) -> MovedJob | None:
     row = fetch_one(
         conn,
         MovedJob,
-        "SELECT id, script_id, model_id, user_id, media_type, status, created_at FROM jobs"
-        " WHERE prediction_id = %s FOR UPDATE",
+        "SELECT id, script_id, model_id, user_id, media_type, status, created_at,"
+        " (SELECT slug FROM workspaces w WHERE w.id = jobs.workspace_id) AS workspace,"
+        " pricing, estimated_cost_usd FROM jobs WHERE prediction_id = %s FOR UPDATE",
         (prediction.get("id"),),
     )
     if row is None or status is None or status_rank(status) <= status_rank(row.status):
         return None
     metrics = prediction.get("metrics") or {}
+    predict_time = metrics.get("predict_time")
+    if isinstance(predict_time, bool) or not isinstance(predict_time, int | float):
+        predict_time = None
+    cost = _cost_when_ended(row, status, predict_time, prediction)
     conn.execute(
         "UPDATE jobs SET status = %s, output = %s, error = %s, predict_time_s = %s,"
         " completed_at = CASE WHEN %s THEN COALESCE(%s::timestamptz, now()) END,"
-        " updated_at = now() WHERE id = %s",
+        " actual_cost_usd = COALESCE(%s, actual_cost_usd),"
+        " cost_source = COALESCE(%s, cost_source), updated_at = now() WHERE id = %s",
         (
             status,
             json.dumps(prediction.get("output")),
             _error_text(prediction.get("error")),
-            metrics.get("predict_time"),
+            predict_time,
             status in TERMINAL,
             prediction.get("completed_at"),
+            cost.usd if cost else None,
+            cost.source.value if cost else None,
             row.id,
         ),
     )
-    return row
+    return replace(row, billed=cost)
+
+
+def _cost_when_ended(
+    row: MovedJob, status: str, predict_time: float | None, prediction: JsonObject
+) -> Cost | None:
+    """What an ended prediction costs: by its billing rule, or its estimate when it has none
+    (a job older than the rules); None while it runs, or until a per-second output is probed."""
+    if status not in TERMINAL:
+        return None
+    if row.pricing is None:
+        return Cost(row.estimated_cost_usd, CostSource.ESTIMATED)
+    ended = Ended(status, predict_time, output_count(prediction))
+    return billed(Pricing.model_validate(row.pricing), ended, row.estimated_cost_usd)
 
 
 def _error_text(error: Any) -> str | None:
@@ -253,11 +286,26 @@ def touch(conn: Conn, job_id: int) -> None:
     conn.execute("UPDATE jobs SET updated_at = now() WHERE id = %s", (job_id,))
 
 
-def mark_collected(conn: Conn, job_id: int, actual_cost_usd: float | None) -> None:
+def mark_collected(conn: Conn, job_id: int) -> None:
     conn.execute(
-        "UPDATE jobs SET collected_at = now(), actual_cost_usd = %s, updated_at = now()"
-        " WHERE id = %s",
-        (actual_cost_usd, job_id),
+        "UPDATE jobs SET collected_at = now(), updated_at = now() WHERE id = %s", (job_id,)
+    )
+
+
+def record_output_cost(conn: Conn, job: JobRow, output_seconds: float | None) -> None:
+    """A per-output-second price, billed once the stored output's duration is known (its
+    estimate stands in when the output has none)."""
+    if job.pricing is None or job.actual_cost_usd is not None:
+        return
+    pricing = Pricing.model_validate(job.pricing)
+    ended = Ended(job.status, job.predict_time_s, 1, output_seconds)
+    cost = billed(pricing, ended, job.estimated_cost_usd) or Cost(
+        job.estimated_cost_usd, CostSource.ESTIMATED
+    )
+    conn.execute(
+        "UPDATE jobs SET actual_cost_usd = %s, cost_source = %s, updated_at = now()"
+        " WHERE id = %s AND actual_cost_usd IS NULL",
+        (cost.usd, cost.source.value, job.id),
     )
 
 

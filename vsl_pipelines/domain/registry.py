@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from vsl_pipelines.domain.billing import Pricing
+
 Kind = Literal["image", "video", "audio"]
 Task = Literal[
     "text-to-image", "image-to-video", "text-to-video", "text-to-audio", "text-to-speech"
@@ -29,13 +31,6 @@ class RegistryError(ValueError):
 
 
 MAX_BILLED_SECONDS = 86_400  # what a per-second price may be charged for in one prediction
-
-
-class Pricing(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    usd: float = Field(ge=0)
-    per: Literal["run", "output", "second"] = "run"
 
 
 class Constraint(BaseModel):
@@ -135,23 +130,40 @@ class ModelSpec(BaseModel):
         return count if isinstance(count, int) and count > 0 else 1
 
     def estimate_cost(self, model_input: Mapping[str, Any]) -> float:
-        """Estimated USD for one prediction with this input."""
-        if self.pricing.per == "output":
-            return round(self.pricing.usd * self.outputs_per_run(model_input), 6)
-        if self.pricing.per == "second":
-            seconds = model_input.get("duration") or self.estimated_time or 1
-            if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-                raise RegistryError(
-                    f"model {self.id!r}: parameter 'duration' must be a number of seconds, "
-                    f"got {seconds!r}"
-                )
-            if not 0 < seconds <= MAX_BILLED_SECONDS:  # NaN fails both comparisons
-                raise RegistryError(
-                    f"model {self.id!r}: parameter 'duration'={seconds!r} is not between 0 and "
-                    f"{MAX_BILLED_SECONDS} seconds"
-                )
-            return round(self.pricing.usd * seconds, 6)
-        return self.pricing.usd
+        """Estimated USD for one prediction with this input: per output, per second of the
+        requested `duration`, per run, or the hardware's rate for the expected seconds."""
+        basis = self.pricing.basis
+        if basis == "output":
+            return round(float(self.pricing.unit_usd) * self.outputs_per_run(model_input), 6)
+        if basis == "output_second":
+            return round(float(self.pricing.unit_usd) * self._requested_seconds(model_input), 6)
+        if basis == "hardware":
+            return round(
+                float(self.pricing.rate_per_second) * self.expected_seconds(model_input), 6
+            )
+        return float(self.pricing.unit_usd)
+
+    def _requested_seconds(self, model_input: Mapping[str, Any]) -> float:
+        seconds = model_input.get("duration") or self.estimated_time or 1
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise RegistryError(
+                f"model {self.id!r}: parameter 'duration' must be a number of seconds, "
+                f"got {seconds!r}"
+            )
+        if not 0 < seconds <= MAX_BILLED_SECONDS:  # NaN fails both comparisons
+            raise RegistryError(
+                f"model {self.id!r}: parameter 'duration'={seconds!r} is not between 0 and "
+                f"{MAX_BILLED_SECONDS} seconds"
+            )
+        return float(seconds)
+
+    def expected_seconds(self, model_input: Mapping[str, Any]) -> float:
+        """Seconds of processing expected: `estimatedTime` (for the defaults), in proportion
+        to the requested `duration` for a model whose output length is an input."""
+        default = self.defaults.get("duration")
+        if "duration" in model_input and isinstance(default, int | float) and default > 0:
+            return self.estimated_time * self._requested_seconds(model_input) / float(default)
+        return float(self.estimated_time)
 
 
 class Registry(BaseModel):

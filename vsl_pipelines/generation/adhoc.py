@@ -101,7 +101,7 @@ def collect_adhoc_day(
             }
             if job.status != "succeeded":
                 with db.connect() as conn:
-                    job_rows.mark_collected(conn, job.id, None)
+                    job_rows.mark_collected(conn, job.id)
                 report.failed.append(
                     {"job_id": public_id, "status": job.status, "error": job.error}
                 )
@@ -131,7 +131,8 @@ def collect_adhoc_day(
                         size_bytes=stored.size_bytes,
                         content_type=stored.content_type,
                     )
-                    job_rows.mark_collected(conn, job.id, float(job.estimated_cost_usd))
+                    job_rows.record_output_cost(conn, job, stored.duration_s)
+                    job_rows.mark_collected(conn, job.id)
                 report.stored.append({"job_id": public_id, "key": stored.key})
                 log.info(
                     "ad-hoc output collected", extra={**context, "fields": {"key": stored.key}}
@@ -139,7 +140,7 @@ def collect_adhoc_day(
             except OutputExpired as exc:
                 with db.connect() as conn:
                     job_rows.mark(conn, job.id, "expired", error=str(exc))
-                    job_rows.mark_collected(conn, job.id, None)
+                    job_rows.mark_collected(conn, job.id)
                 report.expired.append(public_id)
                 log.warning("ad-hoc output expired before collection", extra=context)
             changed.append(job.id)

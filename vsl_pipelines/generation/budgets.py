@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from vsl_pipelines.db import budgets
 from vsl_pipelines.db.connection import Conn
+from vsl_pipelines.domain.billing import usd_text
 from vsl_pipelines.generation.stages import BudgetExceeded
 
 
@@ -26,9 +27,9 @@ def reserve(
     month = budgets.hold_workspace_month(conn, workspace_id)
     if not month.room_for(cost_usd):
         raise BudgetExceeded(
-            f"workspace {month.slug!r}: monthly budget ${float(month.budget_usd or 0):.4f},"
-            f" ${float(month.committed_usd):.4f} spent or reserved this month;"
-            f" this request would cost ${cost_usd:.4f}"
+            f"workspace {month.slug!r}: monthly budget {usd_text(month.budget_usd or 0)},"
+            f" {usd_text(month.committed_usd)} spent or reserved this month;"
+            f" this request would cost {usd_text(cost_usd)}"
         )
     if script_id is None or script_budget_usd is None:
         return
@@ -37,7 +38,7 @@ def reserve(
     )
     if not script.room_for(cost_usd):
         raise BudgetExceeded(
-            f"script {script_id!r}: budget ${script_budget_usd:.4f},"
-            f" ${float(script.committed_usd):.4f} spent or reserved;"
-            f" this request would cost ${cost_usd:.4f}"
+            f"script {script_id!r}: budget {usd_text(script_budget_usd)},"
+            f" {usd_text(script.committed_usd)} spent or reserved;"
+            f" this request would cost {usd_text(cost_usd)}"
         )

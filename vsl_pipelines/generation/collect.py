@@ -177,7 +177,7 @@ def collect_stage(
                 }
             )
             if failure.collected_at is None:
-                job_rows.mark_collected(conn, failure.id, None)
+                job_rows.mark_collected(conn, failure.id)
     with tempfile.TemporaryDirectory(prefix="vsl-collect-") as tmp:
         workdir = Path(tmp)
         for job in jobs:
@@ -216,13 +216,14 @@ def collect_stage(
                         ext=ext,
                         workdir=workdir,
                     )
-                    job_rows.mark_collected(conn, job.id, float(job.estimated_cost_usd))
+                    job_rows.record_output_cost(conn, job, take.duration_s)
+                    job_rows.mark_collected(conn, job.id)
                 report.takes.append(_take_summary(take))
                 log.info("output collected", extra={**context, "fields": {"key": take.media_key}})
             except OutputExpired as exc:
                 with db.connect() as conn:
                     job_rows.mark(conn, job.id, "expired", error=str(exc))
-                    job_rows.mark_collected(conn, job.id, None)  # reported here
+                    job_rows.mark_collected(conn, job.id)  # reported here
                 report.expired.append(job.id)
                 log.warning("output expired before collection", extra=context)
         if stage == "clip":

@@ -62,6 +62,17 @@ def _record_outcome(prediction: dict[str, Any], job: MovedJob) -> None:
         )
     elif status in job_rows.RETRYABLE:
         metrics.record({"JobsFailed": 1}, action="job_failed", **context)
+    if job.billed is not None:
+        # Per workspace alone (the dimension set its daily spend alarm watches).
+        metrics.record(
+            {"SpendUSD": float(job.billed.usd)},
+            action="job_billed",
+            workspace=job.workspace,
+            job_id=job.id,
+            script_id=job.script_id,
+            user_id=job.user_id,
+            cost_source=job.billed.source.value,
+        )
 
 
 def apply_events(

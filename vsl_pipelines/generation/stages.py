@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from vsl_pipelines.domain.billing import usd_text
 from vsl_pipelines.domain.narration import narration_voice, spoken_words
 from vsl_pipelines.domain.registry import ModelSpec, Registry
 from vsl_pipelines.domain.script import Generation, Script, speech_input
@@ -152,7 +153,7 @@ def plan_stage(
 def estimate_script_cost(script: Script, registry: Registry) -> dict[str, Any]:
     """The estimated cost of one take of every section (its narration too) plus the soundtrack."""
     items = [job for stage in STAGES for job in plan_stage(script, registry, stage, {})]
-    total = round(sum(job.estimated_cost_usd for job in items), 4)
+    total = round(sum(job.estimated_cost_usd for job in items), 6)
     return {
         "total_usd": total,
         "budget_usd": script.budget_usd,
@@ -173,7 +174,7 @@ def check_budget(script: Script, registry: Registry) -> float:
     total = float(estimate_script_cost(script, registry)["total_usd"])
     if script.budget_usd is not None and total > script.budget_usd:
         raise BudgetExceeded(
-            f"script {script.id!r}: estimated cost ${total:.4f} exceeds its budget "
-            f"${script.budget_usd:.2f}"
+            f"script {script.id!r}: estimated cost {usd_text(total)} exceeds its budget "
+            f"{usd_text(script.budget_usd)}"
         )
     return total

@@ -134,6 +134,7 @@ def _reserve(conn: Conn, script_id: str, job: PlannedJob) -> JobRow:
         model_id=job.spec.id,
         model_input=job.model_input,
         estimated_cost_usd=job.estimated_cost_usd,
+        pricing=job.spec.pricing.document(),
     )
 
 

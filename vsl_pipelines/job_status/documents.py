@@ -47,6 +47,8 @@ def job_document(row: JobDocumentRow) -> dict[str, Any]:
         "completedAt": _iso(row.completed_at) if status in FINAL else None,
         "estimatedCost": _money(row.estimated_cost_usd),
         "actualCost": _money(row.actual_cost_usd),
+        # billed (from Replicate's figures, the way it bills) or estimated (none came).
+        "costSource": row.cost_source,
         "result": result,
         "error": row.error if status == "failed" else None,
         "workspaceId": row.workspace_id,  # for the access check; `served` leaves it out

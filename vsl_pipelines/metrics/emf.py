@@ -21,16 +21,18 @@ UNITS: dict[str, Unit] = {
     "CacheHitRate": "Percent",
     "CompileTime": "Seconds",
     "CostUSD": "None",
+    # A prediction's actual cost once it ended (per workspace: the daily spend alarms).
+    "SpendUSD": "None",
 }
 # Dimension names as the original system's logs spelt them.
-DIMENSIONS = {"model_id": "modelId", "media_type": "mediaType"}
+DIMENSIONS = {"model_id": "modelId", "media_type": "mediaType", "workspace": "workspace"}
 
 log = get_logger("vsl_pipelines.metrics")
 
 
 def record(values: dict[str, float], *, action: str, **context: str | int | None) -> None:
     """Log one event with its metric values. `context` adds the ids of the event to the line
-    (`job_id`, `script_id`, ...); `model_id` and `media_type` also become CloudWatch dimensions."""
+    (`job_id`, `script_id`, ...); `model_id`, `media_type` and `workspace` (a slug) also become CloudWatch dimensions."""
     unknown = set(values) - set(UNITS)
     if unknown:
         raise ValueError(f"unknown metric(s) {sorted(unknown)}; known: {sorted(UNITS)}")

@@ -283,7 +283,12 @@ class SandboxEngine:
         if cancelled.wait(self.knobs.latency_s):
             return
         if self._take("fail_next") or self._draw() < self.knobs.failure_rate:
-            self._finish(prediction_id, "failed", error="Prediction failed (sandbox failure knob).")
+            self._finish(
+                prediction_id,
+                "failed",
+                error="Prediction failed (sandbox failure knob).",
+                started=started,  # it ran until it failed: Replicate bills that time
+            )
             return
         record = self._advance(prediction_id, logs=f"Rendering {spec.task} for {spec.id}\n")
         if record is None:
@@ -297,7 +302,11 @@ class SandboxEngine:
             shutil.rmtree(target, ignore_errors=True)
             self._finish(prediction_id, "failed", error=str(exc), started=started)
             return
-        record = self._advance(prediction_id, output=output, files=files, logs="Done.\n")
+        # Replicate's per-image models report how many images they billed.
+        images = len(files) if spec.task == "text-to-image" else None
+        record = self._advance(
+            prediction_id, output=output, files=files, image_count=images, logs="Done.\n"
+        )
         if record is None:
             shutil.rmtree(target, ignore_errors=True)
             return
@@ -412,10 +421,14 @@ class SandboxEngine:
             record = self.get(prediction_id)
             if record.terminal:
                 return record
+            now = utc_now()
+            # Canceled after it started, it is billed for the time it ran; before, nothing.
+            ran = (now - record.started_at).total_seconds() if record.started_at else None
             record = self.store.update(
                 prediction_id,
                 status="canceled",
-                completed_at=utc_now(),
+                completed_at=now,
+                predict_time=ran,
                 logs=record.logs + "Canceled.\n",
             )
         event = self._cancelled.pop(prediction_id, None)

@@ -57,6 +57,7 @@ class PredictionRecord(BaseModel):
     started_at: datetime | None = None
     completed_at: datetime | None = None
     predict_time: float | None = None
+    image_count: int | None = None  # reported by per-image models
     data_removed: bool = False
     webhook: str | None = None
     webhook_events_filter: list[str] = Field(default_factory=lambda: list(EVENTS))
@@ -71,6 +72,8 @@ class PredictionRecord(BaseModel):
         metrics: dict[str, Any] = {}
         if self.predict_time is not None:
             metrics["predict_time"] = round(self.predict_time, 6)
+        if self.image_count is not None and self.status == "succeeded":
+            metrics["image_count"] = self.image_count
         if self.completed_at is not None:
             metrics["total_time"] = round((self.completed_at - self.created_at).total_seconds(), 6)
         body: dict[str, Any] = {

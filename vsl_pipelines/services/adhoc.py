@@ -99,6 +99,7 @@ def submit_adhoc(
             model_id=plan.spec.id,
             model_input=plan.model_input,
             estimated_cost_usd=plan.estimated_cost_usd,
+            pricing=plan.spec.pricing.document(),
         )
         audit.record(
             conn,

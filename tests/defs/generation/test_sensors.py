@@ -407,7 +407,7 @@ def test_a_stage_waits_for_its_collecting_run_in_flight(
     # The run has stored one keyframe of three: the two left are a new state, not a new run.
     hook = next(j for j in _job_rows(db) if j.section_id == "hook")
     with db.connect() as conn:
-        job_rows.mark_collected(conn, hook.id, 0.0)
+        job_rows.mark_collected(conn, hook.id)
     held, cursor, _ = webhook_tick(
         cursor, inbox_resource.inbox(), Progress(db, JobStatusLayers(db)), pacing, instance
     )

@@ -266,7 +266,7 @@ def test_write_generate_review_compile_play_and_download(
     page.locator("#sections-1-id").fill("close")
     page.locator("#sections-1-narration").fill("Start your free trial today.")
     page.locator("#sections-1-keyframe-prompt").fill("a family at a table")
-    page.locator("#estimate").get_by_text("$0.0060").wait_for()  # two flux-schnell keyframes
+    page.locator("#estimate").get_by_text("$0.006").wait_for()  # two flux-schnell keyframes
     screenshot(page, "editor")
     page.get_by_role("button", name="Create script and start generating").click()
     page.wait_for_url(f"{studio.url}/studio/scripts/browser-launch")
@@ -338,7 +338,7 @@ def test_a_voiced_section_is_heard_and_its_narration_retaken(page: Any, studio: 
     # Choosing the voice model shows its voices and speed (in its closed parameters).
     page.locator("#voice-model").select_option("kokoro-82m")
     _wait(page, "#voice-param-voice", 15_000, state="attached")
-    page.locator("#estimate").get_by_text("$0.0053").wait_for()  # a keyframe and a narration
+    page.locator("#estimate").get_by_text("$0.00525").wait_for()  # a keyframe and a narration
     page.get_by_role("button", name="Create script and start generating").click()
     page.wait_for_url(f"{studio.url}/studio/scripts/voiced-launch")
 

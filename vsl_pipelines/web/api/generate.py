@@ -65,7 +65,14 @@ class JobStatusAnswer(BaseModel):
     createdAt: str
     completedAt: str | None
     estimatedCost: float | None
-    actualCost: float | None
+    actualCost: float | None = Field(
+        description="What Replicate bills for the prediction, once it ended (see costSource)"
+    )
+    costSource: Literal["billed", "estimated"] | None = Field(
+        default=None,
+        description="billed: computed from Replicate's figures (predict_time x the hardware's"
+        " rate, or outputs x the price per output); estimated: the figures are missing",
+    )
     predictTime: float | None = Field(
         default=None, description="Replicate's seconds of active processing (metrics.predict_time)"
     )

@@ -16,6 +16,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.routing import NoMatchFound
 
+from vsl_pipelines.domain.billing import usd_text
 from vsl_pipelines.domain.script import MAX_NARRATION_CHARS, MAX_NOTE_CHARS, MAX_PROMPT_CHARS
 from vsl_pipelines.web.review import csrf
 from vsl_pipelines.web.review.forms import FORM_TYPE
@@ -36,6 +37,7 @@ templates = jinja2.Environment(
     lstrip_blocks=True,
 )
 templates.filters["path_segment"] = partial(quote, safe="")
+templates.filters["usd"] = usd_text
 templates.globals["limits"] = {
     "note": MAX_NOTE_CHARS,
     "prompt": MAX_PROMPT_CHARS,
