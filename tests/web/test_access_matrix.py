@@ -4,8 +4,8 @@
 - a role below an operation's needs gets 403 naming the role it needs;
 - a role that may gets past the rule (whatever the operation then answers: 2xx, 409, ...);
 - another workspace's object is 404 with the very words of an object that does not exist;
-- lists (scripts, the review queue, costs, the audit log, the review page) hold nothing of the
-  other workspace.
+- lists (scripts, the review queue, costs and their dashboard, the audit log, the review page)
+  hold nothing of the other workspace.
 A new operation fails `test_every_operation_is_in_the_matrix` until it is added here.
 """
 
@@ -193,6 +193,7 @@ OPERATIONS: dict[tuple[str, str], tuple[Role, Call]] = {
         lambda c, o: c.post(f"/api/section-videos/{o.take}/reject", json=REJECT),
     ),
     ("GET", "/api/costs"): (Role.VIEWER, lambda c, o: c.get("/api/costs?groupBy=user")),
+    ("GET", "/api/costs/dashboard"): (Role.VIEWER, lambda c, o: c.get("/api/costs/dashboard")),
     ("GET", "/api/audit"): (Role.ADMIN, lambda c, o: c.get("/api/audit")),
     ("POST", "/api/generate-media"): (
         Role.WRITER,
@@ -218,6 +219,7 @@ LISTS = {
     ("GET", "/api/scripts"),
     ("GET", "/api/review"),
     ("GET", "/api/costs"),
+    ("GET", "/api/costs/dashboard"),
     ("GET", "/api/audit"),
     ("GET", "/review"),
 }

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from vsl_pipelines.db import cost_dashboard as dashboard_rows
 from vsl_pipelines.db import workspaces as workspace_rows
@@ -163,7 +163,7 @@ def month_dashboard(
 
 
 def _usd(amount: Decimal | None) -> float | None:
-    return None if amount is None else float(amount.quantize(_CENTS))
+    return None if amount is None else float(amount.quantize(_CENTS, ROUND_HALF_UP))
 
 
 def _days(

@@ -31,6 +31,7 @@ from vsl_pipelines.web.errors import client_left, invalid_request
 from vsl_pipelines.web.limits import BodyLimitMiddleware, BodyLimits
 from vsl_pipelines.web.signatures import WebhookVerifier
 from vsl_pipelines.web.studio import admin as studio_admin
+from vsl_pipelines.web.studio import costs as studio_costs
 from vsl_pipelines.web.studio.oidc import FLOW_COOKIE, FLOW_MAX_AGE_S, OidcSignIn
 from vsl_pipelines.web.studio.session import derive_session_secret
 
@@ -100,5 +101,6 @@ def create_app(
         app.mount("/studio/static", StaticFiles(directory=STATIC_DIR), name="studio_static")
         app.include_router(studio_routes.router, prefix="/studio")
         app.include_router(studio_admin.router, prefix="/studio/admin")
+        app.include_router(studio_costs.router, prefix="/studio/costs")
         app.include_router(metrics_routes.router)
     return app

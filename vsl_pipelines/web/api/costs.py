@@ -1,5 +1,6 @@
 """`/api/costs`: what generation cost over a period of UTC days, in total and grouped by model,
-script, user or day (the figures of the daily `cost_report` asset)."""
+script, user or day (the figures of the daily `cost_report` asset); `/api/costs/dashboard`: a
+month of it as the studio's cost dashboard draws it."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from vsl_pipelines.services.cost_dashboard import BadMonth, month_dashboard, parse_month
 from vsl_pipelines.services.costs import cost_report
 from vsl_pipelines.web.access import Viewer
 from vsl_pipelines.web.deps import ConfigDep
@@ -53,3 +56,115 @@ async def costs(
         "total": _camel(report),
         "groups": {name: _camel(f) for name, f in report[f"by_{group_by}"].items()},
     }
+
+
+class DaySpend(BaseModel):
+    day: date
+    spentUsd: float
+    cumulativeUsd: float | None = Field(
+        description="the month's spend at the day's end; null for a day to come"
+    )
+    projectedUsd: float | None = Field(
+        description="the projection at the day's end, from today on (current month)"
+    )
+
+
+class ModelSpend(BaseModel):
+    modelId: str
+    jobs: int
+    spentUsd: float
+    settledJobs: int = Field(description="jobs whose actual cost is known")
+    estimatedUsd: float = Field(description="the settled jobs' estimates")
+    actualUsd: float = Field(description="the settled jobs' actual cost")
+    actualOverEstimate: float | None = Field(description="actualUsd / estimatedUsd (1: right)")
+
+
+class GroupSpend(BaseModel):
+    name: str
+    jobs: int
+    spentUsd: float
+
+
+class CostDashboard(BaseModel):
+    """A month of the workspace's spending: jobs count at their actual cost once known, else at
+    their estimate (as its budget counts them); a prediction never created costs nothing."""
+
+    month: str
+    asOf: date
+    workspace: str
+    budgetUsd: float | None
+    jobs: int
+    spentUsd: float
+    overBudget: bool
+    projectedUsd: float | None = Field(
+        description="spentUsd x daysInMonth / daysBegun; a past month's spend; null for a month to come"
+    )
+    projectedOverBudget: bool
+    daysInMonth: int
+    daysBegun: int
+    finishedVideos: int
+    finishedMinutes: float
+    costPerFinishedMinuteUsd: float | None
+    days: list[DaySpend]
+    byModel: list[ModelSpend]
+    byScript: list[GroupSpend]
+    byUser: list[GroupSpend]
+
+
+@router.get("/costs/dashboard")
+async def cost_dashboard(
+    actor: Viewer,
+    config: ConfigDep,
+    month: Annotated[
+        str | None, Query(max_length=16, description="YYYY-MM (UTC); default this month")
+    ] = None,
+) -> CostDashboard:
+    """The caller's workspace's month: spend per day against the budget and projected to the
+    month's end, by model (with its estimates against its actual costs), script and user, and
+    the cost of a finished video minute."""
+    try:
+        first = parse_month(month) if month is not None else datetime.now(UTC).date()
+    except BadMonth as exc:
+        raise HTTPException(422, f"query month: {exc}") from None
+    dash = await run_in_threadpool(month_dashboard, config.db, actor.workspace_id, first)
+    return CostDashboard(
+        month=f"{dash.month:%Y-%m}",
+        asOf=dash.as_of,
+        workspace=dash.workspace_slug,
+        budgetUsd=dash.budget_usd,
+        jobs=dash.jobs,
+        spentUsd=dash.spent_usd,
+        overBudget=dash.over_budget,
+        projectedUsd=dash.projected_usd,
+        projectedOverBudget=dash.projected_over_budget,
+        daysInMonth=dash.days_in_month,
+        daysBegun=dash.days_begun,
+        finishedVideos=dash.finished_videos,
+        finishedMinutes=dash.finished_minutes,
+        costPerFinishedMinuteUsd=dash.cost_per_finished_minute_usd,
+        days=[
+            DaySpend(
+                day=d.day,
+                spentUsd=d.spent_usd,
+                cumulativeUsd=d.cumulative_usd,
+                projectedUsd=d.projected_usd,
+            )
+            for d in dash.days
+        ],
+        byModel=[
+            ModelSpend(
+                modelId=m.model_id,
+                jobs=m.jobs,
+                spentUsd=m.spent_usd,
+                settledJobs=m.settled_jobs,
+                estimatedUsd=m.estimated_usd,
+                actualUsd=m.actual_usd,
+                actualOverEstimate=m.actual_over_estimate,
+            )
+            for m in dash.by_model
+        ],
+        byScript=[
+            GroupSpend(name=g.name, jobs=g.jobs, spentUsd=g.spent_usd) for g in dash.by_script
+        ],
+        byUser=[GroupSpend(name=g.name, jobs=g.jobs, spentUsd=g.spent_usd) for g in dash.by_user],
+    )

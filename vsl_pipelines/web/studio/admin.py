@@ -104,9 +104,10 @@ async def _change_workspace(
     config: ConfigDep,
     anchor: str,
     change: Callable[[Conn, WorkspaceRow], object],
+    back: str | None = None,
 ) -> Response:
     """Run an admin's change of the workspace in one transaction; the page again with the
-    refusal at the top (422), or back to its section."""
+    refusal at the top (422), or back to its section (or to `back`)."""
 
     def run() -> None:
         with config.db.connect() as conn:
@@ -116,7 +117,7 @@ async def _change_workspace(
         await run_in_threadpool(run)
     except WorkspaceRefused as exc:
         return await _render(request, user, config, status_code=422, error=str(exc))
-    return RedirectResponse(f"{ADMIN}#{anchor}", status_code=303)
+    return RedirectResponse(back or f"{ADMIN}#{anchor}", status_code=303)
 
 
 def _admin_form(user: Session, fields: dict[str, str]) -> None:
@@ -204,8 +205,10 @@ async def revoke(request: Request, user: Session, fields: SmallForm, config: Con
 
 @router.post("/budget", response_model=None)
 async def budget(request: Request, user: Session, fields: SmallForm, config: ConfigDep) -> Response:
-    """The workspace's monthly budget (empty: none)."""
+    """The workspace's monthly budget (empty: none); from the cost dashboard (`back=costs`),
+    back to it."""
     _admin_form(user, fields)
+    back = f"{STUDIO}/costs#budget" if fields.get("back") == "costs" else None
     text = fields.get("monthly_budget", "").strip()
     try:
         amount = float(text) if text else None
@@ -221,4 +224,5 @@ async def budget(request: Request, user: Session, fields: SmallForm, config: Con
         config,
         "budget",
         lambda conn, workspace: set_budget(conn, workspace, amount, user.actor.name),
+        back,
     )
