@@ -70,10 +70,11 @@ def test_the_default_is_the_current_month(db: Database, service: RunningService)
     today = datetime.now(UTC).date()
     assert (body["month"], body["asOf"]) == (f"{today:%Y-%m}", today.isoformat())
     assert body["daysBegun"] == today.day
-    # kling-v2's actual 0.21 and an ad-hoc estimate (and, in December 2026, November's
-    # boundary job of December 1st)
-    spent = 0.213 + (0.5 if body["month"] == "2026-12" else 0)
-    assert body["spentUsd"] == spent
+    # kling-v2's actual 0.21, an ad-hoc estimate, sdxl's billed 0.002637 (and, in December
+    # 2026, November's boundary job of December 1st)
+    spent = 0.215637 + (0.5 if body["month"] == "2026-12" else 0)
+    assert body["spentUsd"] == pytest.approx(spent, abs=1e-9)
+    assert {m["modelId"]: m["actualUsd"] for m in body["byModel"]}["sdxl"] == 0.002637
     assert body["finishedMinutes"] == 1.0
     if today.day < body["daysInMonth"]:
         projected = spent * body["daysInMonth"] / today.day
@@ -140,9 +141,9 @@ def test_the_page_shows_the_month_to_a_viewer(
     assert 'id="spent" data-usd="0.2316"' in html and 'id="per-minute" data-usd="0.1158"' in html
     by_model = html.split('id="by-model"')[1].split("</svg>")[0]
     assert {label: value for value, label in _POINT.findall(by_model)} == {
-        "kling-v2": "0.2000",
-        "sdxl": "0.0220",
-        "flux-schnell": "0.0096",
+        "kling-v2": "$0.20",
+        "sdxl": "$0.022",
+        "flux-schnell": "$0.0096",
     }
     assert 'id="budget"' not in html and "monthly_budget" not in html, "the admin's alone"
     assert "globex" not in html.split("<main>")[1]

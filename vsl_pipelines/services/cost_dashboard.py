@@ -15,16 +15,16 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from vsl_pipelines.db import cost_dashboard as dashboard_rows
 from vsl_pipelines.db import workspaces as workspace_rows
 from vsl_pipelines.db.cost_dashboard import SpendLine
 from vsl_pipelines.db.database import Database
+from vsl_pipelines.domain.billing import micro
 from vsl_pipelines.services.costs import NO_SCRIPT, NO_USER
 
 MONTH = re.compile(r"(\d{4})-(\d{2})")
-_CENTS = Decimal("0.0001")  # the jobs table's precision: numeric(12, 4)
 
 
 class BadMonth(ValueError):
@@ -163,7 +163,7 @@ def month_dashboard(
 
 
 def _usd(amount: Decimal | None) -> float | None:
-    return None if amount is None else float(amount.quantize(_CENTS, ROUND_HALF_UP))
+    return None if amount is None else float(micro(amount))
 
 
 def _days(

@@ -34,7 +34,8 @@ CHART_POINTS = """(selector) => {
     for (const series of document.querySelectorAll(`${selector} svg g[data-series]`)) {
         for (const value of series.querySelectorAll('desc.value')) {
             const label = value.parentNode.querySelector('desc.x_label').textContent;
-            (points[series.dataset.series] ||= {})[label] = Number(value.textContent);
+            (points[series.dataset.series] ||= {})[label] =
+                Number(value.textContent.replace('$', ''));
         }
     }
     return points;
@@ -121,15 +122,13 @@ def _spent(points: dict[str, float]) -> dict[str, dict[str, float]]:
     return {"spent": points} if points else {}
 
 
-def _figures(page: Any) -> dict[str, str | None]:
-    return {
+def _figures(page: Any) -> dict[str, float | None]:
+    """The figures at the top of the page (their `data-usd`: '' for none)."""
+    shown = {
         name: page.locator(f"#{name}").get_attribute("data-usd")
         for name in ("spent", "projected", "per-minute")
     }
-
-
-def _usd(value: float | None) -> str:
-    return "" if value is None else f"{value:.4f}"
+    return {name: float(value) if value else None for name, value in shown.items()}
 
 
 def test_the_charts_draw_the_api_s_numbers(
@@ -150,9 +149,9 @@ def test_the_charts_draw_the_api_s_numbers(
                 drawn = page.evaluate(CHART_POINTS, selector)
                 assert drawn == expected, (month, selector)
             assert _figures(page) == {
-                "spent": _usd(api["spentUsd"]),
-                "projected": _usd(api["projectedUsd"]),
-                "per-minute": _usd(api["costPerFinishedMinuteUsd"]),
+                "spent": api["spentUsd"],
+                "projected": api["projectedUsd"],
+                "per-minute": api["costPerFinishedMinuteUsd"],
             }
             rows = page.locator("#days-table tbody tr")
             assert rows.count() == api["daysInMonth"]

@@ -18,6 +18,7 @@ import pygal
 from markupsafe import Markup
 from pygal.style import Style
 
+from vsl_pipelines.domain.billing import usd_text
 from vsl_pipelines.services.cost_dashboard import CostDashboard, GroupSpend, ModelSpend
 
 WIDTH = 480  # px at 100%: the charts are never drawn wider, so their text never grows
@@ -52,11 +53,6 @@ def studio_style(*colors: str) -> Style:
     )
 
 
-def usd(value: float | None) -> str:
-    """A figure as the charts and tables print it (4 decimals: the jobs table's precision)."""
-    return "" if value is None else f"{value:.4f}"
-
-
 def axis_usd(value: float) -> str:
     """An axis label: short ($0.005, $1.5, $60, $1,200)."""
     return f"${value:,.0f}" if abs(value) >= 1000 else f"${value:.4g}"
@@ -69,7 +65,7 @@ def _options(height: int, *colors: str) -> dict[str, Any]:
         "height": height,
         "js": [],
         "disable_xml_declaration": True,
-        "formatter": usd,  # each point's value (its <desc class="value">, its <title>)
+        "formatter": usd_text,  # each point's value (its <desc class="value">, its <title>)
         "value_formatter": axis_usd,
         "max_scale": 5,
         "legend_at_bottom": True,
@@ -109,7 +105,7 @@ def _readable(label: str, names: Sequence[str]) -> Callable[[Any], Any]:
             point = {d.get("class", "").split()[0]: d.text for d in group.findall("desc")}
             if "value" in point:
                 title = root.makeelement("title", {})
-                title.text = f"{point.get('x_label', '')}, {series}: ${point['value']}"
+                title.text = f"{point.get('x_label', '')}, {series}: {point['value']}"
                 group.insert(0, title)
         return root
 

@@ -53,7 +53,6 @@ async def cost_dashboard(
             "script": charts.spend_by(dashboard.by_script, "script"),
             "user": charts.spend_by(dashboard.by_user, "user or key"),
         },
-        usd=charts.usd,
         previous=previous,
         following=following if following <= dashboard.as_of else None,
         may_budget=user.actor.may(Role.ADMIN),
