@@ -70,9 +70,9 @@ def test_the_default_is_the_current_month(db: Database, service: RunningService)
     today = datetime.now(UTC).date()
     assert (body["month"], body["asOf"]) == (f"{today:%Y-%m}", today.isoformat())
     assert body["daysBegun"] == today.day
-    # kling-v2's actual 0.21, an ad-hoc estimate, sdxl's billed 0.002637 (and, in December
-    # 2026, November's boundary job of December 1st)
-    spent = 0.215637 + (0.5 if body["month"] == "2026-12" else 0)
+    # kling-v2's actual 0.21, an ad-hoc estimate, sdxl's billed 0.002637, one flux-schnell
+    # image (and, in December 2026, November's boundary job of December 1st)
+    spent = 0.218637 + (0.5 if body["month"] == "2026-12" else 0)
     assert body["spentUsd"] == pytest.approx(spent, abs=1e-9)
     assert {m["modelId"]: m["actualUsd"] for m in body["byModel"]}["sdxl"] == 0.002637
     assert body["finishedMinutes"] == 1.0

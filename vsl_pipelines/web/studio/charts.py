@@ -23,6 +23,7 @@ from vsl_pipelines.services.cost_dashboard import CostDashboard, GroupSpend, Mod
 
 WIDTH = 480  # px at 100%: the charts are never drawn wider, so their text never grows
 BAR_HEIGHT = 34  # px per bar of a horizontal bar chart
+LABEL_CHARS = 20  # a bar's label on the axis, at most (its point and the table keep it whole)
 SPEND = "#1d4ed8"
 BUDGET = "#b91c1c"
 PROJECTION = "#a16207"
@@ -44,6 +45,7 @@ def studio_style(*colors: str) -> Style:
         value_font_size=14,
         tooltip_font_size=14,
         title_font_size=16,
+        no_data_font_size=22,
         guide_stroke_color="#d6d3d1",
         major_guide_stroke_color="#a8a29e",
         opacity=".85",
@@ -72,20 +74,27 @@ def _options(height: int, *colors: str) -> dict[str, Any]:
         "legend_box_size": 14,
         "margin": 8,
         "margin_right": 24,  # room for the last axis label
-        "truncate_label": 18,
         "print_zeroes": True,
         "no_data_text": "Nothing spent",
     }
 
 
-def _render(chart: Any, label: str) -> Markup:
+def _render(chart: Any, label: str, full_labels: Sequence[str] | None = None) -> Markup:
     names = [kwargs["title"] for _, kwargs in chart.raw_series]
-    chart.add_xml_filter(_readable(label, names))
+    chart.add_xml_filter(_readable(label, names, full_labels))
     return Markup(chart.render(is_unicode=True))
 
 
-def _readable(label: str, names: Sequence[str]) -> Callable[[Any], Any]:
-    """An xml filter: no script, an accessible name, each series named, each point titled."""
+def _short(name: str) -> str:
+    """A bar's label on the axis: long names would leave the bars no room."""
+    return name if len(name) <= LABEL_CHARS else f"{name[: LABEL_CHARS - 1]}…"
+
+
+def _readable(
+    label: str, names: Sequence[str], full_labels: Sequence[str] | None
+) -> Callable[[Any], Any]:
+    """An xml filter: no script, an accessible name, each series named, each point titled and,
+    with `full_labels` (a bar chart's, in its order), its label whole again."""
 
     def apply(root: Any) -> Any:
         for defs in root.iter("defs"):
@@ -95,14 +104,18 @@ def _readable(label: str, names: Sequence[str]) -> Callable[[Any], Any]:
         root.set("aria-label", f"{label} (the numbers are in the table below)")
         for title in root.findall("title"):  # pygal's own: "Pygal"
             title.text = label
-        series = ""
-        for group in root.iter("g"):  # in document order: a series, then its points
+        series, n = "", 0
+        for group in root.iter("g"):  # in document order: a series, then its points in order
             classes = (group.get("class") or "").split()
             if "series" in classes:
                 serie = next(c for c in classes if c.startswith("serie-"))
-                series = names[int(serie.removeprefix("serie-"))]
+                series, n = names[int(serie.removeprefix("serie-"))], 0
                 group.set("data-series", series)
-            point = {d.get("class", "").split()[0]: d.text for d in group.findall("desc")}
+            descs = {d.get("class", "").split()[0]: d for d in group.findall("desc")}
+            if full_labels is not None and "x_label" in descs:
+                descs["x_label"].text = full_labels[n]
+                n += 1
+            point = {name: d.text for name, d in descs.items()}
             if "value" in point:
                 title = root.makeelement("title", {})
                 title.text = f"{point.get('x_label', '')}, {series}: {point['value']}"
@@ -147,9 +160,9 @@ def spend_by(rows: Sequence[GroupSpend | ModelSpend], what: str) -> Markup:
     label = f"Spend by {what}"
     chart = pygal.HorizontalBar(**_options(_bars_height(len(rows)), SPEND), show_legend=False)
     top_down = list(reversed(rows))  # pygal draws the first bar at the bottom
-    chart.x_labels = [_name(row) for row in top_down]
+    chart.x_labels = [_short(_name(row)) for row in top_down]
     chart.add("spent", [row.spent_usd for row in top_down])
-    return _render(chart, label)
+    return _render(chart, label, [_name(row) for row in top_down])
 
 
 def estimates_against_actuals(models: Sequence[ModelSpend]) -> Markup:
@@ -157,10 +170,10 @@ def estimates_against_actuals(models: Sequence[ModelSpend]) -> Markup:
     label = "Estimated and actual cost per model"
     settled = [m for m in reversed(models) if m.settled_jobs]
     chart = pygal.HorizontalBar(**_options(_bars_height(2 * len(settled)), "#78716c", ACTUAL))
-    chart.x_labels = [m.model_id for m in settled]
+    chart.x_labels = [_short(m.model_id) for m in settled]
     chart.add("estimated", [m.estimated_usd for m in settled])
     chart.add("actual", [m.actual_usd for m in settled])
-    return _render(chart, label)
+    return _render(chart, label, [m.model_id for m in settled])
 
 
 def _name(row: GroupSpend | ModelSpend) -> str:
