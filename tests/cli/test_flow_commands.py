@@ -79,6 +79,10 @@ def test_demo_runs_any_script_to_a_video_whose_checks_all_pass(
     assert result["script_id"].startswith("demo-") and result["clips"] == 3
     assert result["checks"] and all(result["checks"].values()), result["checks"]
     assert "decodes_with_expected_duration" in result["checks"]
+    # The estimate beside what the sandbox's predictions bill (their predict_time and images):
+    # sandbox models run far faster than the estimated seconds, so the bill is smaller.
+    cost = result["cost_usd"]
+    assert 0 < cost["actual"] < cost["estimated"], cost
     with av.open(result["output"]) as container:
         video = container.streams.video[0]
         frames = sum(1 for _ in container.decode(video))

@@ -33,7 +33,13 @@ def test_jobs_webhooks_and_compilations_are_counted(db: Database, stored_script:
             record_job(conn, prediction, status)
             conn.execute("UPDATE jobs SET take = id WHERE prediction_id = %s", (prediction,))
         job_rows.apply_prediction(
-            conn, {"id": "p1", "status": "succeeded", "metrics": {"predict_time": 4.0}}
+            conn,
+            {
+                "id": "p1",
+                "status": "succeeded",
+                "output": ["https://x/1.png", "https://x/2.png"],
+                "metrics": {"predict_time": 4.0, "image_count": 2},
+            },
         )
         job_rows.apply_prediction(conn, {"id": "p2", "status": "failed", "error": "boom"})
         body = {"id": "p1", "status": "succeeded", "completed_at": "2026-11-30T10:00:00Z"}
@@ -52,6 +58,8 @@ def test_jobs_webhooks_and_compilations_are_counted(db: Database, stored_script:
     assert samples[("vsl_jobs_completed_total", model)] == 1
     assert samples[("vsl_jobs_failed_total", model)] == 1
     assert samples[("vsl_cost_usd_total", model)] == 0.009
+    # Billed: two images at $0.003 for p1, nothing for p2's failure, p3 still running.
+    assert samples[("vsl_cost_actual_usd_total", model)] == 0.006
     assert samples[("vsl_processing_seconds_count", model)] == 1
     assert samples[("vsl_processing_seconds_sum", model)] == 4.0
     assert samples[("vsl_processing_seconds_bucket", (("le", "2.0"), *model))] == 0

@@ -180,3 +180,33 @@ def test_a_prediction_never_created_costs_nothing(db: Database, status: str) -> 
         )
         month = budgets.hold_workspace_month(conn, workspace.id)
     assert month.committed_usd == Decimal("0.25"), "a created prediction that failed still counts"
+
+
+def test_a_budget_crossed_by_actual_costs_stops_new_predictions(
+    db: Database, start_api: StartApi, prediction_client: PredictionClient
+) -> None:
+    """A model that ran longer than estimated: its billed cost takes the month past its budget;
+    the next request is refused, naming what was spent."""
+    with db.connect() as conn:
+        workspace = create_workspace(conn, "overrun", "Overrun", 0.01, "test")
+        conn.execute(
+            "INSERT INTO jobs (script_id, section_id, stage, take, model_id, input,"
+            " estimated_cost_usd, actual_cost_usd, cost_source, media_type, workspace_id,"
+            " prediction_id, status, predict_time_s) VALUES (NULL, '', 'adhoc', 1, 'sdxl', '{}',"
+            " 0.004875, 0.0117, 'billed', 'image', %s, 'p-long', 'succeeded', 12.0)",
+            (workspace.id,),
+        )
+    _, key = create_key(db, "late", workspace="overrun", role=Role.WRITER)
+    service = start_api(api_key="bootstrap", predictions=prediction_client)
+    refused = httpx.post(
+        f"{service.url}/api/generate-media",
+        json=REQUEST,
+        headers={"x-api-key": key},
+        timeout=60,
+    )
+    assert refused.status_code == 402, refused.text
+    assert refused.json()["detail"] == (
+        "budget: workspace 'overrun': monthly budget $0.01, $0.0117 spent or reserved this month;"
+        " this request would cost $0.003"
+    )
+    assert _counts(db, "overrun")[0] == 1, "nothing stored for the refusal"

@@ -21,8 +21,9 @@ from vsl_pipelines.services.costs import cost_report as build_cost_report
 
 @pytest.fixture
 def spent(db: Database, stored_script: Script) -> Database:
-    """Three script predictions on Nov 3 (one failed, one collected at its actual cost) and an
-    ad-hoc one, one on Nov 4, one still being created (not spent)."""
+    """Script predictions of flux-schnell ($0.003 an image): on Nov 3 one billed $0.002 and one
+    failed (billed nothing), and an ad-hoc sdxl one (no predict_time reported: its $0.01
+    estimate stands); one on Nov 4 billed $0.003; one still being created (not spent)."""
     with db.connect() as conn:
         for prediction, status, day in (
             ("p1", "succeeded", "2026-11-03 10:00"),
@@ -34,7 +35,9 @@ def spent(db: Database, stored_script: Script) -> Database:
                 "UPDATE jobs SET created_at = %s::timestamptz, take = %s WHERE id = %s",
                 (f"{day}+00", job_id, job_id),
             )
-        conn.execute("UPDATE jobs SET actual_cost_usd = 0.002 WHERE prediction_id = 'p1'")
+        conn.execute(
+            "UPDATE jobs SET actual_cost_usd = 0.002 WHERE prediction_id = 'p1'"
+        )  # a discount
         conn.execute(
             "INSERT INTO jobs (script_id, section_id, stage, take, model_id, input,"
             " estimated_cost_usd, created_at, media_type, workspace_id) VALUES ('spring-launch',"
@@ -61,7 +64,11 @@ def spent(db: Database, stored_script: Script) -> Database:
 def test_a_report_totals_and_groups_the_days(spent: Database) -> None:
     report = build_cost_report(spent, date(2026, 11, 3), date(2026, 11, 4))
     assert (report["jobs"], report["succeeded"], report["failed"]) == (4, 3, 1)
-    assert report["estimated_usd"] == 0.019 and report["actual_usd"] == 0.002
+    assert report["estimated_usd"] == 0.019 and report["actual_usd"] == 0.015
+    assert report["spent_usd"] == 0.015 and report["billed_jobs"] == 3
+    # flux-schnell billed $0.005 for $0.009 of estimates: more than 25% off, flagged.
+    assert report["estimates_off"] == {"flux-schnell": 0.5556}
+    assert report["by_model"]["sdxl"]["billed_over_estimate"] is None  # nothing billed yet
     assert set(report["by_day"]) == {"2026-11-03", "2026-11-04"}
     assert report["by_day"]["2026-11-03"]["jobs"] == 3
     assert report["by_model"]["flux-schnell"]["estimated_usd"] == 0.009
@@ -87,12 +94,15 @@ def test_the_daily_asset_records_the_days_figures(spent: Database) -> None:
     [event] = result.asset_materializations_for_node("cost_report")
     metadata = event.metadata
     assert metadata["estimated_usd"].value == 0.016 and metadata["jobs"].value == 3
-    assert metadata["failed_jobs"].value == 1
-    assert metadata["usd_flux-schnell"].value == 0.006
+    assert metadata["spent_usd"].value == 0.012 and metadata["failed_jobs"].value == 1
+    assert metadata["usd_flux-schnell"].value == 0.002  # what was spent: billed, not estimated
     assert metadata["usd_sdxl"].value == 0.01
     assert metadata["adhoc_usd"].value == 0.01
     assert metadata["by_script"].value["spring-launch"]["actual_usd"] == 0.002
     assert metadata["by_user"].value["u-7"]["jobs"] == 1
+    [check] = result.get_asset_check_evaluations()
+    assert check.check_name == "estimates_within_25_percent" and not check.passed
+    assert check.metadata["estimates_off"].value == {"flux-schnell": 0.3333}
 
 
 def test_the_api_gives_the_figures_grouped(spent: Database, start_api: Any) -> None:
@@ -107,8 +117,12 @@ def test_the_api_gives_the_figures_grouped(spent: Database, start_api: Any) -> N
         "succeeded": 3,
         "failed": 1,
         "estimatedUsd": 0.019,
-        "actualUsd": 0.002,
+        "actualUsd": 0.015,
+        "spentUsd": 0.015,
+        "billedJobs": 3,
+        "billedOverEstimate": 0.5556,
     }
+    assert body["estimatesOff"] == {"flux-schnell": 0.5556}
     assert list(body["groups"]) == ["flux-schnell", "sdxl"]
     by_user = httpx.get(url, params={"from": "2026-11-03", "groupBy": "user"}).json()
     assert {u: g["jobs"] for u, g in by_user["groups"].items()} == {"(scripts)": 3, "u-7": 1}

@@ -480,7 +480,10 @@ def run_demo(
         "output": compilation["output_uri"],
         "duration_s": round(compilation["duration_s"], 3),
         "clips": compilation["clip_count"],
-        "cost_usd": state["estimated_cost_usd"],
+        "cost_usd": {
+            "estimated": state["estimated_cost_usd"],
+            "actual": state["actual_cost_usd"],
+        },
         "elapsed_s": round(time.monotonic() - started, 1),
         "sections": len(state["sections"]),
         "checks": check_results,

@@ -15,8 +15,8 @@ from decimal import Decimal
 from vsl_pipelines.db.connection import Conn, fetch_one, returned
 
 # A job counts unless its prediction was never created.
-_COUNTED = "NOT (prediction_id IS NULL AND status IN ('failed', 'canceled', 'aborted'))"
-_COST = "COALESCE(actual_cost_usd, estimated_cost_usd)"
+COUNTED = "NOT (prediction_id IS NULL AND status IN ('failed', 'canceled', 'aborted'))"
+COST = "COALESCE(actual_cost_usd, estimated_cost_usd)"
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,9 @@ def hold_workspace_month(conn: Conn, workspace_id: int) -> WorkspaceMonth:
             conn,
             WorkspaceMonth,
             "SELECT w.monthly_budget_usd AS budget_usd,"
-            f" (SELECT COALESCE(sum({_COST}), 0) FROM jobs j WHERE j.workspace_id = w.id"
+            f" (SELECT COALESCE(sum({COST}), 0) FROM jobs j WHERE j.workspace_id = w.id"
             "   AND j.created_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
-            f"   AND {_COUNTED}) AS committed_usd,"
+            f"   AND {COUNTED}) AS committed_usd,"
             " w.slug FROM workspaces w WHERE w.id = %s",
             (workspace_id,),
         )
@@ -65,7 +65,7 @@ def script_committed_usd(conn: Conn, script_id: str) -> Decimal:
     """What a script's jobs have spent or reserved (call it after `hold_workspace_month`: the
     workspace's lock serializes the script's reservations too)."""
     row = conn.execute(
-        f"SELECT COALESCE(sum({_COST}), 0) AS usd FROM jobs WHERE script_id = %s AND {_COUNTED}",
+        f"SELECT COALESCE(sum({COST}), 0) AS usd FROM jobs WHERE script_id = %s AND {COUNTED}",
         (script_id,),
     ).fetchone()
     return Decimal(row["usd"]) if row else Decimal(0)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from vsl_pipelines.db.budgets import _COST, _COUNTED
+from vsl_pipelines.db.budgets import COST, COUNTED
 from vsl_pipelines.db.connection import Conn, fetch_all, fetch_one, returned
 
 
@@ -46,13 +46,13 @@ def spend_lines(conn: Conn, workspace_id: int, start: datetime, end: datetime) -
         conn,
         SpendLine,
         "SELECT (created_at AT TIME ZONE 'UTC')::date AS day, model_id, script_id, user_id,"
-        f" count(*) AS jobs, COALESCE(sum({_COST}), 0) AS spent_usd,"
+        f" count(*) AS jobs, COALESCE(sum({COST}), 0) AS spent_usd,"
         " count(actual_cost_usd) AS settled_jobs,"
         " COALESCE(sum(estimated_cost_usd) FILTER (WHERE actual_cost_usd IS NOT NULL), 0)"
         "  AS settled_estimated_usd,"
         " COALESCE(sum(actual_cost_usd), 0) AS settled_actual_usd"
         " FROM jobs WHERE workspace_id = %s AND created_at >= %s AND created_at < %s"
-        f" AND {_COUNTED}"
+        f" AND {COUNTED}"
         " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
         (workspace_id, start, end),
     )

@@ -204,10 +204,11 @@ def adhoc_jobs_between(conn: Conn, start: datetime, end: datetime) -> list[JobRo
 
 
 def attach_prediction(conn: Conn, job_id: int, prediction: JsonObject) -> None:
+    """Record the prediction created for a job, then its state (which may have ended)."""
     conn.execute(
-        "UPDATE jobs SET prediction_id = %s, status = %s, updated_at = now()"
+        "UPDATE jobs SET prediction_id = %s, status = 'starting', updated_at = now()"
         " WHERE id = %s AND status = 'creating'",
-        (prediction["id"], prediction.get("status") or "starting", job_id),
+        (prediction["id"], job_id),
     )
     apply_prediction(conn, prediction)
 
@@ -347,6 +348,32 @@ def unreported_failures(conn: Conn, script_id: str, stage: str) -> list[JobRow]:
     )
 
 
+def _spent(job: JobRow) -> bool:
+    """Whether a job counts as spend: its prediction was created (or may have been)."""
+    return job.status != "creating" and not (
+        job.prediction_id is None and job.status in ("failed", "canceled", "aborted")
+    )
+
+
 def committed_cost_usd(jobs: list[JobRow]) -> float:
-    """Estimated spend of a script's jobs: every prediction created (a `creating` row may not be)."""
-    return sum(float(j.estimated_cost_usd) for j in jobs if j.status != "creating")
+    """What jobs have spent, as budgets count it: each created prediction at its actual cost
+    once known, else its estimate."""
+    return sum(
+        float(j.actual_cost_usd if j.actual_cost_usd is not None else j.estimated_cost_usd)
+        for j in jobs
+        if _spent(j)
+    )
+
+
+def estimated_cost_usd(jobs: list[JobRow]) -> float:
+    """The estimates of the jobs whose prediction was created."""
+    return sum(float(j.estimated_cost_usd) for j in jobs if _spent(j))
+
+
+def actual_cost_usd(jobs: list[JobRow]) -> float | None:
+    """What Replicate bills for the jobs' ended predictions (None until every created one has
+    its actual cost)."""
+    spent = [j for j in jobs if _spent(j)]
+    if any(j.actual_cost_usd is None for j in spent):
+        return None
+    return sum(float(j.actual_cost_usd or 0) for j in spent)

@@ -14,13 +14,15 @@ FAILED = ["failed", "canceled", "aborted", "expired"]
 
 @dataclass(frozen=True)
 class ModelJobCounts:
-    """One model's predictions: started (created), completed, failed, estimated USD."""
+    """One model's predictions: started (created), completed, failed, estimated USD, and the
+    actual USD of those that ended (billed from Replicate's figures, else their estimate)."""
 
     model_id: str
     started: int
     completed: int
     failed: int
     cost_usd: Decimal
+    actual_usd: Decimal
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,8 @@ def job_counts(conn: Conn) -> list[ModelJobCounts]:
         "SELECT model_id, count(*) AS started,"
         " count(*) FILTER (WHERE status = 'succeeded') AS completed,"
         " count(*) FILTER (WHERE status = ANY(%s)) AS failed,"
-        " coalesce(sum(estimated_cost_usd), 0) AS cost_usd"
+        " coalesce(sum(estimated_cost_usd), 0) AS cost_usd,"
+        " coalesce(sum(actual_cost_usd), 0) AS actual_usd"
         " FROM jobs WHERE status <> 'creating' GROUP BY model_id ORDER BY model_id",
         (FAILED,),
     )

@@ -78,6 +78,11 @@ class FlowCollector(Collector):
             "cost_usd": CounterMetricFamily(
                 "vsl_cost_usd", "Estimated cost of the predictions created.", labels=["model"]
             ),
+            "actual_usd": CounterMetricFamily(
+                "vsl_cost_actual_usd",
+                "Actual cost of the predictions that ended, as Replicate bills it.",
+                labels=["model"],
+            ),
         }
         for row in rows:
             for column, family in families.items():

@@ -1,6 +1,6 @@
 """Cost analytics: what generation cost over a period, in total and by model, script, user or
 day; ad-hoc generations count under the script `(ad-hoc)`, script jobs under the user
-`(scripts)`.
+`(scripts)`. Models whose billed costs stray more than 25% from their estimates are flagged.
 
 One query over the jobs table (`db.costs`); the daily `cost_report` asset and `vsl costs` read
 the same figures.
@@ -18,6 +18,8 @@ from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.days import day_bounds
 
 GroupBy = Literal["model", "script", "user", "day"]
+# A model whose billed cost is further than this from its estimates is flagged (`estimates_off`).
+ESTIMATE_TOLERANCE = 0.25
 NO_SCRIPT = "(ad-hoc)"
 NO_USER = "(scripts)"
 _MISSING = {"script": NO_SCRIPT, "user": NO_USER}
@@ -43,6 +45,12 @@ def cost_report(
             value = _group_value(row, group)
             buckets[_MISSING[group] if value is None else str(value)].append(row)
         report[f"by_{group}"] = {name: _figures(part) for name, part in sorted(buckets.items())}
+    report["estimates_off"] = {
+        model: figures["billed_over_estimate"]
+        for model, figures in report["by_model"].items()
+        if figures["billed_over_estimate"] is not None
+        and abs(figures["billed_over_estimate"] - 1) > ESTIMATE_TOLERANCE
+    }
     return report
 
 
@@ -57,10 +65,18 @@ def _group_value(row: CostLine, group: GroupBy) -> object:
 
 
 def _figures(rows: list[CostLine]) -> dict[str, Any]:
+    """Counts and sums of cost lines. `spent_usd` is what budgets count (actual where known,
+    else the estimate); `billed_over_estimate` compares the billed jobs' actual cost with their
+    own estimates (None before any was billed)."""
+    billed = sum(float(r.billed_usd) for r in rows)
+    billed_estimated = sum(float(r.billed_estimated_usd) for r in rows)
     return {
         "jobs": sum(r.jobs for r in rows),
         "succeeded": sum(r.succeeded for r in rows),
         "failed": sum(r.failed for r in rows),
-        "estimated_usd": round(sum(float(r.estimated_usd) for r in rows), 4),
-        "actual_usd": round(sum(float(r.actual_usd) for r in rows), 4),
+        "estimated_usd": round(sum(float(r.estimated_usd) for r in rows), 6),
+        "actual_usd": round(sum(float(r.actual_usd) for r in rows), 6),
+        "spent_usd": round(sum(float(r.spent_usd) for r in rows), 6),
+        "billed_jobs": sum(r.billed_jobs for r in rows),
+        "billed_over_estimate": round(billed / billed_estimated, 4) if billed_estimated else None,
     }

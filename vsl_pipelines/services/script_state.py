@@ -71,7 +71,11 @@ def script_status(conn: Conn, script_id: str) -> dict[str, Any]:
         "status": row.status,
         "error": row.error,
         "budget_usd": float(row.budget_usd) if row.budget_usd is not None else None,
-        "estimated_cost_usd": round(job_rows.committed_cost_usd(jobs), 4),
+        "estimated_cost_usd": round(job_rows.estimated_cost_usd(jobs), 6),
+        # What Replicate bills once every prediction ended (None before); `spent_usd` counts the
+        # estimate of those still running, as the budget does.
+        "actual_cost_usd": _rounded(job_rows.actual_cost_usd(jobs)),
+        "spent_usd": round(job_rows.committed_cost_usd(jobs), 6),
         "soundtrack": [
             {"take": t.take, "key": t.media_key} for t in takes if t.stage == "soundtrack"
         ],
@@ -87,6 +91,10 @@ def script_status(conn: Conn, script_id: str) -> dict[str, Any]:
             "error": compilation.error,
         },
     }
+
+
+def _rounded(usd: float | None) -> float | None:
+    return None if usd is None else round(usd, 6)
 
 
 class NotFailed(ValueError):

@@ -29,6 +29,9 @@ def _camel(figures: dict[str, Any]) -> dict[str, Any]:
         "failed": figures["failed"],
         "estimatedUsd": figures["estimated_usd"],
         "actualUsd": figures["actual_usd"],
+        "spentUsd": figures["spent_usd"],
+        "billedJobs": figures["billed_jobs"],
+        "billedOverEstimate": figures["billed_over_estimate"],
     }
 
 
@@ -55,6 +58,8 @@ async def costs(
         "groupBy": group_by,
         "total": _camel(report),
         "groups": {name: _camel(f) for name, f in report[f"by_{group_by}"].items()},
+        # Models whose billed costs are more than 25% off their estimates: actual / estimate.
+        "estimatesOff": report["estimates_off"],
     }
 
 
