@@ -95,6 +95,7 @@ def _seed(db: Database, media_root: Path, sample: Script, slug: str) -> Objects:
             model_id="flux-schnell",
             model_input={"prompt": slug},
             estimated_cost_usd=0.003,
+            pricing={"basis": "output", "usd": 0.003},
         )
         job_rows.attach_prediction(conn, job.id, {"id": f"p-{slug}", "status": "processing"})
     return Objects(script_id, take.id, compilation.id, str(job.public_id))

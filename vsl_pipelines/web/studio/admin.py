@@ -59,7 +59,7 @@ def _admin_page(config: ConfigDep, workspace_id: int) -> AdminPage:
             workspace=workspace_rows.workspace_by_id(conn, workspace_id),
             members=workspace_rows.members_of(conn, workspace_id),
             keys=[k for k in list_keys(config.db, workspace_id) if k.revoked_at is None],
-            spent_this_month_usd=float(spent["estimated_usd"]),
+            spent_this_month_usd=float(spent["spent_usd"]),  # as the budget counts it
             audit=audit.entries(conn, workspace_id, limit=100),
         )
 
