@@ -124,3 +124,19 @@ def test_a_failure_is_billed_for_the_time_it_ran_and_a_refused_create_costs_noth
         spent = budgets.hold_workspace_month(conn, default_workspace_id(conn)).committed_usd
     assert never is not None and never.prediction_id is None and never.status == "failed"
     assert spent == failed.actual_cost_usd
+
+
+def test_the_same_input_twice_gets_two_predictions_even_when_a_create_is_ambiguous(
+    db: Database,
+    sandbox: RunningSandbox,
+    prediction_client: PredictionClient,
+    registry: Registry,
+) -> None:
+    """A 500 on create may hide a prediction Replicate made; the client then looks for one with
+    the same input, but never takes the one another job already holds (it would be billed to
+    both, and the second job could not store it)."""
+    first = _generate(db, prediction_client, registry, "flux-schnell")
+    sandbox.knobs.error_next = 1  # the next create answers 500 without creating
+    second = _generate(db, prediction_client, registry, "flux-schnell")
+    assert second.prediction_id is not None and second.prediction_id != first.prediction_id
+    assert (first.status, second.status) == ("succeeded", "succeeded")

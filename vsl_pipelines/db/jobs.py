@@ -6,16 +6,20 @@ Status only moves forward: a late `processing` after `succeeded` changes nothing
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from vsl_pipelines.db.connection import Conn, JsonObject, fetch_all, fetch_one, returned
 from vsl_pipelines.domain.billing import Cost, CostSource, Ended, Pricing, billed, output_count
 from vsl_pipelines.domain.job_document import MEDIA_TYPE_OF_STAGE
 from vsl_pipelines.domain.status_order import ACTIVE, RETRYABLE, TERMINAL, status_rank
+
+if TYPE_CHECKING:
+    from vsl_pipelines.db.database import Database
 
 __all__ = ["ACTIVE", "RETRYABLE", "TERMINAL", "AdhocDay", "JobDocumentRow", "JobRow", "MovedJob"]
 
@@ -285,6 +289,23 @@ def mark(conn: Conn, job_id: int, status: str, error: str | None = None) -> None
 def touch(conn: Conn, job_id: int) -> None:
     """Note that the job was looked at now (a poll that found nothing new)."""
     conn.execute("UPDATE jobs SET updated_at = now() WHERE id = %s", (job_id,))
+
+
+def prediction_claimed(conn: Conn, prediction_id: str) -> bool:
+    """Whether a job already holds this prediction."""
+    found = conn.execute("SELECT 1 FROM jobs WHERE prediction_id = %s", (prediction_id,))
+    return found.fetchone() is not None
+
+
+def claimed_in(db: Database) -> Callable[[str], bool]:
+    """`prediction_claimed` on its own connection, for a client looking for a prediction an
+    ambiguous create may have made."""
+
+    def claimed(prediction_id: str) -> bool:
+        with db.connect() as conn:
+            return prediction_claimed(conn, prediction_id)
+
+    return claimed
 
 
 def mark_collected(conn: Conn, job_id: int) -> None:

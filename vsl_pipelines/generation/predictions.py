@@ -29,6 +29,10 @@ def _as_json(prediction: Prediction) -> dict[str, Any]:
     return dict(prediction.dict())
 
 
+def _nothing_claimed(_: str) -> bool:
+    return False
+
+
 class PredictionCreateError(RuntimeError):
     """Replicate refused or kept failing a create call; the message holds no secret."""
 
@@ -87,13 +91,19 @@ class PredictionClient:
         return _as_json(prediction)
 
     def create(
-        self, spec: ModelSpec, model_input: dict[str, Any], *, reserved_at: datetime
+        self,
+        spec: ModelSpec,
+        model_input: dict[str, Any],
+        *,
+        reserved_at: datetime,
+        claimed: Callable[[str], bool] = _nothing_claimed,
     ) -> dict[str, Any]:
-        """Create one prediction, reusing one that an earlier ambiguous attempt already made."""
+        """Create one prediction, reusing one that an earlier ambiguous attempt already made
+        (never one `claimed` by another job: the same input may be asked twice in a row)."""
         ambiguous = False
         for attempt in range(1, self.max_attempts + 1):
             if ambiguous:
-                existing = self.find_existing(spec, model_input, since=reserved_at)
+                existing = self.find_existing(spec, model_input, since=reserved_at, claimed=claimed)
                 if existing is not None:
                     log.info(
                         "found the prediction an earlier attempt created",
@@ -133,9 +143,15 @@ class PredictionClient:
         raise AssertionError("unreachable")
 
     def find_existing(
-        self, spec: ModelSpec, model_input: dict[str, Any], *, since: datetime
+        self,
+        spec: ModelSpec,
+        model_input: dict[str, Any],
+        *,
+        since: datetime,
+        claimed: Callable[[str], bool] = _nothing_claimed,
     ) -> dict[str, Any] | None:
-        """A prediction for this model and exactly this input, created at or after `since`."""
+        """A prediction for this model and exactly this input, created at or after `since`,
+        that no other job has `claimed`."""
         after = (since - timedelta(seconds=5)).astimezone(UTC).isoformat().replace("+00:00", "Z")
         path: str | None = f"/v1/predictions?created_after={after}"
         while path:
@@ -145,7 +161,7 @@ class PredictionClient:
                 same_model = item.get("model") == spec.owner_and_name or (
                     spec.version_id is not None and item.get("version") == spec.version_id
                 )
-                if same_model and item.get("input") == model_input:
+                if same_model and item.get("input") == model_input and not claimed(item["id"]):
                     return item
             next_url = page.get("next")
             path = next_url[next_url.index("/v1/") :] if next_url else None

@@ -158,11 +158,15 @@ def _create(
     prediction = None
     if recovered:
         # A crash left this job between reservation and creation: look before creating.
-        prediction = client.find_existing(job.spec, row.input, since=row.created_at)
+        prediction = client.find_existing(
+            job.spec, row.input, since=row.created_at, claimed=job_rows.claimed_in(db)
+        )
     model_input = row.input
     if prediction is None:
         try:
-            prediction = client.create(job.spec, model_input, reserved_at=row.created_at)
+            prediction = client.create(
+                job.spec, model_input, reserved_at=row.created_at, claimed=job_rows.claimed_in(db)
+            )
         except Exception as exc:
             with db.connect() as conn:
                 job_rows.mark(conn, row.id, "failed", error=str(exc))

@@ -121,7 +121,9 @@ def submit_adhoc(
         "media_type": plan.spec.kind,
     }
     try:
-        prediction = client.create(plan.spec, plan.model_input, reserved_at=row.created_at)
+        prediction = client.create(
+            plan.spec, plan.model_input, reserved_at=row.created_at, claimed=job_rows.claimed_in(db)
+        )
     except Exception as exc:  # refused, or Replicate unreachable even for the dedupe search
         reason = (
             str(exc)
