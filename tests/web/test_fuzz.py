@@ -89,6 +89,7 @@ OPERATIONS = [
     ("POST", "/api/section-videos/{video_id}/approve"),
     ("POST", "/api/section-videos/{video_id}/reject"),
     ("GET", "/api/costs"),
+    ("GET", "/api/costs/dashboard"),
     ("GET", "/api/audit"),
     ("POST", "/api/generate-media"),
     ("GET", "/api/status/{job_id}"),

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from tests.fixtures.api import LOCAL_BASE_URL, BuildApiApp, StartApi
 from tests.web.studio.conftest import KEY
 from vsl_pipelines.db.database import Database
+from vsl_pipelines.domain.billing import usd_text
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.settings import PROJECT_ROOT
 
@@ -187,7 +188,7 @@ def test_the_estimate_is_the_cli_s(
     page = client.post("/studio/scripts/estimate", data=editor_fields(csrf=token(client)))
     assert page.status_code == 200
     expected = estimate_script_cost(Script.model_validate({**editor_fields_document()}), registry)
-    assert f"${expected['total_usd']:.4f}" in page.text
+    assert usd_text(expected["total_usd"]) in page.text
 
 
 def editor_fields_document() -> dict[str, Any]:

@@ -97,7 +97,7 @@ def build_stage_assets(assets: StageAssets) -> list[dg.AssetsDefinition]:
             "recovered_after_crash": len(report.recovered),
             "already_active": report.skipped_active,
             "already_done": report.skipped_done,
-            "estimated_cost_usd": round(report.estimated_cost_usd, 4),
+            "estimated_cost_usd": round(report.estimated_cost_usd, 6),
             "predictions": dg.MetadataValue.json(report.submitted + report.recovered),
         }
         if assets.after:
