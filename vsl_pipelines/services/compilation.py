@@ -128,6 +128,12 @@ def request_compile(
     return row
 
 
+def requested_output(script_output: Output, row: CompilationRow) -> Output:
+    """The output options compilation `row` compiles with: the script's, with its request's
+    overrides and format."""
+    return _effective_output(script_output, row.options, row.output_format)
+
+
 def _effective_output(output: Output, changes: dict[str, Any], fmt: str | None) -> Output:
     try:
         return output.overridden({**changes, **({"format": fmt} if fmt else {})})
@@ -194,7 +200,7 @@ def compile_script(
             row = claimed
         compilation_id = row.id
         script_rows.set_status(conn, script_id, "compiling")
-    output = _effective_output(script.output, row.options, row.output_format)
+    output = requested_output(script.output, row)
     inputs = [
         ClipInput(
             path=store.local_path(picture.key),

@@ -52,7 +52,7 @@ from vsl_pipelines.web.deps import (
 )
 from vsl_pipelines.web.errors import http_errors, validation_problems
 from vsl_pipelines.web.review.forms import parse_form, read_form_body
-from vsl_pipelines.web.studio import forms, session, views
+from vsl_pipelines.web.studio import forms, recompile, session, views
 from vsl_pipelines.web.studio.oidc import OidcSignIn, SignInRefused, person_for
 from vsl_pipelines.web.studio.pages import STUDIO, StudioRoute, page
 
@@ -438,31 +438,20 @@ def retry(user: Session, script_id: ScriptId, fields: SmallForm, config: ConfigD
 def compile_again(
     user: Session, script_id: ScriptId, fields: SmallForm, config: ConfigDep
 ) -> Response:
-    """Ask for a compile with other options (the API's compile request)."""
+    """Ask for a compile with the form's options (the API's compile request): those left as
+    the script has them are not overridden, so a recompile keeps captions and the rest."""
     checked_form(user, fields)
     require_role(user.actor, Role.REVIEWER)
     require_script(config.db, user.actor, script_id)
-    output_format = fields.pop("format", None)
-    quality = fields.pop("quality", "standard")
-    if output_format not in (None, *forms.OUTPUT_FORMATS) or quality not in (
-        "draft",
-        "standard",
-        "high",
-    ):
-        raise HTTPException(422, "format or quality: not one of the choices")
-    overrides = {
-        "size": fields.get("size"),
-        "transition": fields.get("transition"),
-        "captions": fields.get("captions") == "on",
-    }
     with http_errors(), config.db.connect() as conn:
+        asked = recompile.compile_asked(fields, load_stored_script(conn, script_id).output)
         try:
             request_compile(
                 conn,
                 script_id,
-                output_format=output_format,
-                quality=quality,
-                overrides=overrides,
+                output_format=asked.output_format,
+                quality=asked.quality,
+                overrides=asked.overrides,
                 requested_by=user.actor.name,
             )
         except (NotApproved, CompileInFlight) as exc:

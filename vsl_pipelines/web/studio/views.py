@@ -32,6 +32,7 @@ from vsl_pipelines.services.previews import preview_key
 from vsl_pipelines.storage.base import MediaStore
 from vsl_pipelines.web.review.views import section_prompt
 from vsl_pipelines.web.studio.forms import ParamInput, param_inputs
+from vsl_pipelines.web.studio.recompile import RecompileForm, recompile_form
 
 STATUSES = ("queued", "generating", "review", "compiling", "compiled", "failed")
 ACTIVE_JOBS = ("creating", "starting", "processing")
@@ -197,6 +198,7 @@ class ScriptPage:
     output: dict[str, Any]
     sections: list[SectionView] = field(default_factory=list)
     compilations: list[CompilationView] = field(default_factory=list)
+    recompile: RecompileForm | None = None  # the "Compile again" form's starting choices
 
     @property
     def all_approved(self) -> bool:
@@ -313,6 +315,8 @@ def script_page(
                 created_at=compilation.created_at,
             )
         )
+    last = page.compilations[0].quality if page.compilations else None
+    page.recompile = recompile_form(script.output, last)
     return page
 
 
