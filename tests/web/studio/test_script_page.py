@@ -1,8 +1,10 @@
 """A script's page over plain HTTP: the "Compile again" form starts from the script's options
-(read as a browser would submit it), and posting it untouched keeps them."""
+(read as a browser would submit it), and posting it untouched keeps them; each prediction's
+estimate and actual cost."""
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -10,6 +12,8 @@ from fastapi.testclient import TestClient
 
 from tests.fixtures.scripts import record_clip
 from vsl_pipelines.db import compilations as compilation_rows
+from vsl_pipelines.db import jobs as job_rows
+from vsl_pipelines.db.connection import Conn
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.scripts import insert_script
 from vsl_pipelines.db.workspaces import default_workspace_id
@@ -133,3 +137,67 @@ def test_compile_again_in_another_format_keeps_captions(
     assert _new_compilation(db).options == {"captions": False}
     bad = client.post(f"{PAGE}/compile", data={**fields, "quality": "best"})
     assert bad.status_code == 422
+
+
+def _job(
+    conn: Conn,
+    prediction: dict[str, object] | None,
+    *,
+    section: str = "hook",
+    stage: str = "clip",
+    take: int = 1,
+    estimate: float = 0.0195,
+) -> None:
+    """A job of the section with its prediction (None: never created, its create failed)."""
+    job = job_rows.reserve_job(
+        conn,
+        script_id=SCRIPT,
+        section_id=section,
+        stage=stage,
+        take=take,
+        model_id="stability-video",
+        model_input={"take": take},
+        estimated_cost_usd=estimate,
+        pricing={"basis": "hardware", "hardware": "gpu-l40s"},
+    )
+    if prediction is None:
+        job_rows.mark(conn, job.id, "failed", error="create refused")
+    else:
+        job_rows.attach_prediction(conn, job.id, prediction)
+
+
+def test_the_script_page_shows_each_prediction_s_estimate_and_cost(
+    client: TestClient, db: Database, stored_script: Script
+) -> None:
+    """Per take, retake and failed prediction: the estimate and what Replicate billed
+    (predict_time x the hardware's rate), a never-created one at $0, one still running
+    without a cost, and the totals of each kind."""
+    with db.connect() as conn:
+        done = {"status": "succeeded", "metrics": {"predict_time": 10.0}, "output": ["x.mp4"]}
+        _job(conn, {"id": "p-take", **done})  # 10 s x $0.000975 = $0.00975
+        _job(conn, {"id": "p-fail", "status": "failed", "metrics": {"predict_time": 4.0}})
+        _job(conn, None)  # attempt 3: never created
+        _job(conn, {"id": "p-retake", **done}, take=2)
+        _job(conn, {"id": "p-run", "status": "processing"}, section="close")
+    page = client.get(PAGE)
+    assert page.status_code == 200, page.text[:500]
+    costs = page.text[page.text.index('id="costs"') :]
+    rows = re.findall(r'<tr class="cost-line cost-(\w+)">(.*?)</tr>', costs, re.S)
+    cells = [(kind, re.findall(r"<td[^>]*>(.*?)</td>", html, re.S)) for kind, html in rows]
+    assert [(kind, c[0], c[1], c[3], c[4]) for kind, c in cells] == [
+        ("take", "hook", "clip take 1", "succeeded", "$0.0195"),
+        ("failed", "hook", "clip take 1 · attempt 2", "failed", "$0.0195"),
+        ("failed", "hook", "clip take 1 · attempt 3", "failed", "$0.00"),
+        ("retake", "hook", "clip take 2 (retake)", "succeeded", "$0.0195"),
+        ("take", "close", "clip take 1", "processing", "$0.0195"),
+    ]
+    actual = [re.sub(r"<[^>]+>", "", c[5]).strip() for _, c in cells]
+    assert actual == ["$0.00975", "$0.0039", "$0.00 (not created)", "$0.00975", "running"]
+    totals = re.findall(r'<tr class="cost-total"[^>]*>(.*?)</tr>', costs, re.S)
+    text = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", t)).strip() for t in totals]
+    assert text == [
+        "First takes (2 predictions) $0.039 $0.00975 + 1 running",
+        "Retakes (1 prediction) $0.0195 $0.00975",
+        "Failed predictions (2 predictions) $0.0195 $0.0039",
+        "Total (5 predictions) $0.078 $0.0234 + 1 running",
+    ]

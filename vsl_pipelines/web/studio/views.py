@@ -17,7 +17,7 @@ from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.approvals import ApprovalRow
 from vsl_pipelines.db.connection import Conn
-from vsl_pipelines.db.jobs import JobRow
+from vsl_pipelines.db.jobs import RETRYABLE, JobRow
 from vsl_pipelines.db.scripts import SectionRow
 from vsl_pipelines.db.takes import TakeRow
 from vsl_pipelines.domain.narration import (
@@ -187,6 +187,91 @@ class CompilationView:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class CostLine:
+    """One prediction of the script with what it was estimated at and what it cost: a first
+    take, a retake (take 2 and after) or a failed attempt (failed, canceled, expired). A
+    prediction never created costs nothing; `actual_usd` is None while one runs."""
+
+    section: str  # "" for the soundtrack
+    stage: str
+    take: int
+    attempt: int
+    model: str
+    status: str
+    kind: str  # take | retake | failed
+    estimated_usd: float
+    actual_usd: float | None
+    source: str  # billed | estimated (Replicate's figures missing) | not created | running
+
+
+@dataclass(frozen=True)
+class CostTotal:
+    """A group of cost lines summed: the estimates of the predictions created, the actual
+    cost of those that ended, and how many are still running (no actual cost yet)."""
+
+    label: str
+    lines: int
+    estimated_usd: float
+    actual_usd: float
+    running: int
+
+
+def cost_lines(jobs: list[JobRow], order: dict[str, int]) -> list[CostLine]:
+    """Every job of a script as a cost line, in section order (`order`: section -> position,
+    the soundtrack first), then stage, take and attempt."""
+    lines = []
+    for job in jobs:
+        never_created = job.prediction_id is None and job.status in RETRYABLE
+        if never_created:
+            actual: float | None = 0.0
+            source = "not created"
+        elif job.actual_cost_usd is not None:
+            actual, source = float(job.actual_cost_usd), job.cost_source or "estimated"
+        else:
+            actual, source = None, "running"
+        kind = "failed" if job.status in RETRYABLE else "retake" if job.take > 1 else "take"
+        lines.append(
+            CostLine(
+                section=job.section_id,
+                stage=job.stage,
+                take=job.take,
+                attempt=job.attempt,
+                model=job.model_id,
+                status=job.status,
+                kind=kind,
+                estimated_usd=0.0 if never_created else float(job.estimated_cost_usd),
+                actual_usd=actual,
+                source=source,
+            )
+        )
+    stages = {"keyframe": 0, "clip": 1, "narration": 2, "soundtrack": 3}
+    return sorted(
+        lines,
+        key=lambda c: (order.get(c.section, -1), stages.get(c.stage, 9), c.take, c.attempt),
+    )
+
+
+def cost_totals(lines: list[CostLine]) -> list[CostTotal]:
+    """First takes, retakes, failed attempts, then every line."""
+
+    def total(label: str, group: list[CostLine]) -> CostTotal:
+        return CostTotal(
+            label=label,
+            lines=len(group),
+            estimated_usd=round(sum(c.estimated_usd for c in group), 6),
+            actual_usd=round(sum(c.actual_usd or 0.0 for c in group), 6),
+            running=sum(1 for c in group if c.actual_usd is None),
+        )
+
+    groups = [
+        ("First takes", [c for c in lines if c.kind == "take"]),
+        ("Retakes", [c for c in lines if c.kind == "retake"]),
+        ("Failed predictions", [c for c in lines if c.kind == "failed"]),
+    ]
+    return [total(label, group) for label, group in groups if group] + [total("Total", lines)]
+
+
 @dataclass
 class ScriptPage:
     id: str
@@ -199,6 +284,8 @@ class ScriptPage:
     sections: list[SectionView] = field(default_factory=list)
     compilations: list[CompilationView] = field(default_factory=list)
     recompile: RecompileForm | None = None  # the "Compile again" form's starting choices
+    costs: list[CostLine] = field(default_factory=list)
+    cost_totals: list[CostTotal] = field(default_factory=list)
 
     @property
     def all_approved(self) -> bool:
@@ -317,6 +404,8 @@ def script_page(
         )
     last = page.compilations[0].quality if page.compilations else None
     page.recompile = recompile_form(script.output, last)
+    page.costs = cost_lines(jobs, {s.id: i for i, s in enumerate(script.sections)})
+    page.cost_totals = cost_totals(page.costs)
     return page
 
 
