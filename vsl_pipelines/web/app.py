@@ -32,6 +32,9 @@ from vsl_pipelines.web.limits import BodyLimitMiddleware, BodyLimits
 from vsl_pipelines.web.signatures import WebhookVerifier
 from vsl_pipelines.web.studio import admin as studio_admin
 from vsl_pipelines.web.studio import costs as studio_costs
+from vsl_pipelines.web.studio import documents as studio_documents
+from vsl_pipelines.web.studio import review as studio_review
+from vsl_pipelines.web.studio import scripts_live as studio_scripts_live
 from vsl_pipelines.web.studio.oidc import FLOW_COOKIE, FLOW_MAX_AGE_S, OidcSignIn
 from vsl_pipelines.web.studio.session import derive_session_secret
 
@@ -99,8 +102,11 @@ def create_app(
         app.include_router(api_routes.router, prefix="/api")
         app.include_router(review_routes.router, prefix="/review")
         app.mount("/studio/static", StaticFiles(directory=STATIC_DIR), name="studio_static")
+        app.include_router(studio_review.router, prefix="/studio/review")
         app.include_router(studio_routes.router, prefix="/studio")
+        app.include_router(studio_documents.router, prefix="/studio")
         app.include_router(studio_admin.router, prefix="/studio/admin")
         app.include_router(studio_costs.router, prefix="/studio/costs")
+        app.include_router(studio_scripts_live.router, prefix="/studio")
         app.include_router(metrics_routes.router)
     return app

@@ -18,6 +18,7 @@ from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.approvals import ApprovalRow
 from vsl_pipelines.db.connection import Conn
 from vsl_pipelines.db.jobs import RETRYABLE, JobRow
+from vsl_pipelines.db.script_activity import script_activity, scripts_activity
 from vsl_pipelines.db.scripts import SectionRow
 from vsl_pipelines.db.takes import TakeRow
 from vsl_pipelines.domain.narration import (
@@ -33,6 +34,7 @@ from vsl_pipelines.storage.base import MediaStore
 from vsl_pipelines.web.review.views import section_prompt
 from vsl_pipelines.web.studio.forms import ParamInput, param_inputs
 from vsl_pipelines.web.studio.recompile import RecompileForm, recompile_form
+from vsl_pipelines.web.studio.status import StatusLine, generation_cron, status_line
 
 STATUSES = ("queued", "generating", "review", "compiling", "compiled", "failed")
 ACTIVE_JOBS = ("creating", "starting", "processing")
@@ -50,11 +52,14 @@ class ScriptSummary:
     spent_usd: float
     budget_usd: float | None
     updated_at: datetime
+    line: StatusLine | None = None  # what is happening to it now, in words
 
 
 def script_list(
     conn: Conn, status: str | None, workspace_id: int | None = None
 ) -> list[ScriptSummary]:
+    cron = generation_cron()
+    lines = {a.id: status_line(a, cron) for a in scripts_activity(conn, workspace_id)}
     return [
         ScriptSummary(
             id=row.id,
@@ -67,6 +72,7 @@ def script_list(
             spent_usd=float(row.spent_usd),
             budget_usd=float(row.budget_usd) if row.budget_usd is not None else None,
             updated_at=row.updated_at,
+            line=lines.get(row.id),
         )
         for row in script_rows.script_summaries(conn, workspace_id)
         if status is None or row.status == status
@@ -286,6 +292,7 @@ class ScriptPage:
     recompile: RecompileForm | None = None  # the "Compile again" form's starting choices
     costs: list[CostLine] = field(default_factory=list)
     cost_totals: list[CostTotal] = field(default_factory=list)
+    line: StatusLine | None = None  # what is happening to it now, in words
 
     @property
     def all_approved(self) -> bool:
@@ -300,12 +307,41 @@ class ScriptPage:
         """Something will change without the user: generation, a retake, a compile."""
         if self.status == "failed":
             return False
+        if self.line is not None and self.line.active:
+            return True
         if self.status in ("queued", "generating", "compiling") or self.compile_in_flight:
             return True
         if any(s.pending for s in self.sections):
             return True
         # Everything approved: the automatic compile request is a sensor tick away.
         return self.all_approved and not self.compilations
+
+    @property
+    def final_note(self) -> str | None:
+        """What the Final video card says of what the video waits for (None: nothing)."""
+        pending = self.line.pending_decisions if self.line else 0
+        retakes = self.line.retakes if self.line else []
+        if self.status == "failed":
+            return (
+                "Generation failed (see above): retry it; the video compiles once every take"
+                " is approved."
+            )
+        if retakes:
+            return (
+                f"A retake of {', '.join(retakes)} is on its way: review it, then the video"
+                " compiles."
+            )
+        if pending:
+            waiting = f"{pending} decision{'' if pending == 1 else 's'} waiting"
+            return (
+                "Approve every section's take (and its narration, when voiced) to compile:"
+                f" {waiting}."
+            )
+        if any(s.pending for s in self.sections):
+            return "Takes are still being generated; the video compiles once every one is approved."
+        if self.all_approved and not self.compilations:
+            return "Every take is approved: the compile starts in a moment."
+        return None
 
 
 def script_page(
@@ -405,6 +441,9 @@ def script_page(
     last = page.compilations[0].quality if page.compilations else None
     page.recompile = recompile_form(script.output, last)
     page.costs = cost_lines(jobs, {s.id: i for i, s in enumerate(script.sections)})
+    activity = script_activity(conn, script_id)
+    if activity is not None:
+        page.line = status_line(activity, generation_cron())
     page.cost_totals = cost_totals(page.costs)
     return page
 
