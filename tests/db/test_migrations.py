@@ -53,6 +53,7 @@ def test_fresh_database_gets_all_migrations() -> None:
             "0010_narration_takes",
             "0011_workspaces",
             "0012_billed_costs",
+            "0013_review_settings",
         ]
     finally:
         close_pool(f"{SERVER_URL}/{name}")
@@ -214,6 +215,7 @@ def test_inbox_rows_from_before_keep_their_numbers_and_new_ones_follow(tmp_path:
             "0010_narration_takes",
             "0011_workspaces",
             "0012_billed_costs",
+            "0013_review_settings",
         ]
         inbox = PostgresInbox(Database(url))
         old = inbox.read_after(0, 10)
@@ -246,7 +248,11 @@ def test_what_existed_before_workspaces_goes_to_default(tmp_path: Path) -> None:
                 "INSERT INTO api_keys (name, rate_per_minute, prefix, key_sha256)"
                 " VALUES ('crm', 60, 'vsl_ab', '\\x00')"
             )
-        assert apply_migrations(Database(url)) == ["0011_workspaces", "0012_billed_costs"]
+        assert apply_migrations(Database(url)) == [
+            "0011_workspaces",
+            "0012_billed_costs",
+            "0013_review_settings",
+        ]
         with psycopg.connect(url, autocommit=True) as conn:
             [(default,)] = conn.execute("SELECT id FROM workspaces WHERE slug = 'default'")
             owners = {
@@ -283,7 +289,7 @@ def test_jobs_from_before_billing_are_priced_from_replicates_figures(tmp_path: P
                 " (NULL, '', 'adhoc', 1, 'sdxl', '{}', 0.0048, NULL, 'image',"
                 "  (SELECT id FROM workspaces), NULL, 'failed', NULL, 'null')"
             )
-        assert apply_migrations(Database(url)) == ["0012_billed_costs"]
+        assert apply_migrations(Database(url)) == ["0012_billed_costs", "0013_review_settings"]
         with psycopg.connect(url) as conn:
             rows = {
                 r[0]: (r[1], r[2], r[3])

@@ -3,17 +3,21 @@ words and voice parameters (a narration); what is left to review.
 
 A voiced section's clip and narration are decided on their own: each has its take, and a
 rejection of one regenerates only it. Every decision is appended to the approval log; the
-approval sensor acts on it.
+approval sensor acts on it: a rejection starts the next take, a script's last approval its compile
+request (unless the script waits for a person's "Compile"). The studio's review queue reads
+what waits and what a retake would cost here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from vsl_pipelines.db import approvals as approval_rows
 from vsl_pipelines.db import audit
 from vsl_pipelines.db import compilations as compilation_rows
+from vsl_pipelines.db import review as review_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.approvals import ApprovalRow
@@ -21,8 +25,9 @@ from vsl_pipelines.db.connection import Conn
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.scripts import SectionRow
 from vsl_pipelines.domain.narration import check_overrides, merged_overrides, spoken_text
-from vsl_pipelines.domain.registry import Registry, default_registry
+from vsl_pipelines.domain.registry import Registry, RegistryError, default_registry
 from vsl_pipelines.domain.script import Script, Section, Voice
+from vsl_pipelines.generation.stages import SectionState, plan_stage
 
 SUBJECTS = ("clip", "narration")
 
@@ -355,18 +360,20 @@ class Retake:
 @dataclass
 class Decisions:
     """What a batch of decisions asks for: retakes, and scripts now fully approved (with the
-    last approval read for each; each got its compile request unless one was in flight), and
-    the cursor after the batch."""
+    last approval read for each; each got its compile request unless one was in flight, or
+    waits for a person's "Compile": `awaiting_compile`), and the cursor after the batch."""
 
     cursor: int
     retakes: list[Retake] = field(default_factory=list)
     ready_to_compile: dict[str, int] = field(default_factory=dict)
+    awaiting_compile: list[str] = field(default_factory=list)
 
 
 def act_on_decisions(conn: Conn, cursor: int, batch: int) -> Decisions:
     """Act on up to `batch` decisions after `cursor`: start the retakes, find the scripts that
     may compile (one per script, however many approvals the batch holds) and record their
-    compile request, with the script's own output options: the compile sensor launches it."""
+    compile request, with the script's own output options: the compile sensor launches it. A
+    script set to wait for a person's "Compile" (its review settings) gets no request."""
     approved: dict[str, int] = {}
     rows = approval_rows.decisions_after(conn, cursor, batch)
     result = Decisions(cursor=rows[-1].id if rows else cursor)
@@ -382,7 +389,11 @@ def act_on_decisions(conn: Conn, cursor: int, batch: int) -> Decisions:
         else:
             approved[script_id] = decision.id
     for script_id, approval_id in approved.items():
-        if not unapproved_sections(conn, script_id):
+        if unapproved_sections(conn, script_id):
+            continue
+        if not review_rows.compile_on_approval(conn, script_id):
+            result.awaiting_compile.append(script_id)
+        else:
             result.ready_to_compile[script_id] = approval_id
             output = script_rows.load_stored_script(conn, script_id).output
             compilation_rows.request_compilation(
@@ -408,3 +419,113 @@ class Review:
         """`act_on_decisions` in one transaction: a batch is acted on whole or not at all."""
         with self.db.connect() as conn:
             return act_on_decisions(conn, cursor, batch)
+
+
+def approve_section(
+    conn: Conn,
+    script_id: str,
+    section_id: str,
+    takes: Mapping[str, int],
+    *,
+    note: str | None = None,
+    reviewer: str | None = None,
+) -> list[ApprovalRow]:
+    """Approve the section's current takes the reviewer saw, by subject (`{"clip": 2,
+    "narration": 1}`: a voiced section's clip and narration with one action), in the caller's
+    transaction: when one is refused (AlreadyDecided, a newer take) the caller's rollback
+    leaves neither approved."""
+    if not takes:
+        raise ReviewError("nothing to approve: name the clip take, the narration take or both")
+    return [
+        decide(
+            conn,
+            script_id,
+            section_id,
+            "approved",
+            subject=subject,
+            note=note,
+            reviewer=reviewer,
+            take=take,
+        )
+        for subject, take in sorted(takes.items())
+    ]
+
+
+@dataclass(frozen=True)
+class RetakeEstimate:
+    """What a rejection's next take costs (the registry's estimates of its predictions) and
+    about how long its predictions take, one after the other (their `estimatedTime`)."""
+
+    usd: float
+    seconds: float
+
+
+def retake_estimate(
+    script: Script, registry: Registry, row: SectionRow, subject: str
+) -> RetakeEstimate | None:
+    """The next take of the section's clip (its keyframe and clip predictions) or narration,
+    planned as a rejection without new words would plan it; None when nothing would be
+    generated (or a model has left the registry)."""
+    state = SectionState(
+        take=row.current_take + 1,
+        overrides=dict(row.overrides or {}),
+        narration_take=row.narration_take + 1,
+        narration_overrides=dict(row.narration_overrides or {}),
+    )
+    stages = ("narration",) if subject == "narration" else ("keyframe", "clip")
+    try:
+        jobs = [
+            job
+            for stage in stages
+            for job in plan_stage(script, registry, stage, {row.id: state})
+            if job.section_id == row.id
+        ]
+    except RegistryError:
+        return None
+    if not jobs:
+        return None
+    return RetakeEstimate(
+        usd=round(sum(job.estimated_cost_usd for job in jobs), 6),
+        seconds=sum(job.spec.expected_seconds(job.model_input) for job in jobs),
+    )
+
+
+def waiting_decisions(conn: Conn, workspace_id: int) -> int:
+    """How many takes of the workspace wait for a decision (the studio's badge)."""
+    return review_rows.waiting_decisions(conn, workspace_id)
+
+
+def compiles_on_approval(conn: Conn, script_id: str) -> bool:
+    """Whether the script compiles on its last approval (else it waits for a person)."""
+    return review_rows.compile_on_approval(conn, script_id)
+
+
+def set_compile_on_approval(conn: Conn, script_id: str, on: bool, actor: str) -> None:
+    """Compile the script on its last approval (`on`), or wait for a person's "Compile";
+    recorded in the audit log."""
+    script_rows.script_row(conn, script_id)  # ScriptNotFound for an unknown script
+    review_rows.set_compile_on_approval(conn, script_id, on, actor)
+    workspace_id = script_rows.script_workspace(conn, script_id)
+    if workspace_id is not None:
+        audit.record(
+            conn,
+            workspace_id,
+            actor,
+            "review.compile_on_approval",
+            f"script:{script_id}",
+            {"on": on},
+        )
+
+
+def awaiting_compile(
+    conn: Conn, workspace_id: int, script_id: str | None = None
+) -> list[review_rows.ManualScript]:
+    """The workspace's scripts (or one) that wait for a person's "Compile": set so, every take
+    approved, and no compile asked for since the last decision."""
+    return [
+        script
+        for script in review_rows.manual_scripts(conn, workspace_id, script_id)
+        if script.decided_at is not None
+        and (script.compile_requested_at is None or script.compile_requested_at < script.decided_at)
+        and not unapproved_sections(conn, script.id)
+    ]
