@@ -168,8 +168,9 @@ def test_approve_by_form_redirects_back_and_records_the_decision(
         {"note": "  lovely light ", "view": "spring-launch"},
     )
     assert response.status_code == 303, response.text
-    assert response.headers["location"] == (
+    assert response.headers["location"] == (  # back where the reviewer was: the next take
         "/review?done=approved%3Aspring-launch%2Fhook&script=spring-launch"
+        "#clip-spring-launch-close-1"
     )
     [row] = approvals(db)
     assert (row["section_id"], row["take"], row["decision"], row["note"]) == (
@@ -749,3 +750,35 @@ def test_narration_takes_are_reviewed_on_their_own_and_heard_with_their_clip(
     )
     assert approved.status_code == 303, approved.text
     assert [r["subject"] for r in approvals(db)] == ["narration", "narration"]
+
+
+# -- one place for people, the place kept (issue 23) ----------------------------------------------
+
+
+def test_the_page_links_to_the_studio_and_folds_its_reject_forms(
+    api_service: RunningService, db: Database, stored_script: Script
+) -> None:
+    add_clip(db, "spring-launch", "hook")
+    page = httpx.get(f"{api_service.url}/review", timeout=10)
+    assert '<a href="/review">all waiting takes</a>' in page.text
+    assert '<a href="/studio/review" id="studio-link">' in page.text
+    assert '<details class="reject-fold">' in page.text and "<details open" not in page.text
+    assert "Variation (optional" in page.text and "Seed (optional)" not in page.text
+    assert "script-src" not in page.headers["content-security-policy"], "no script on this page"
+
+
+def test_after_a_decision_the_page_comes_back_to_the_take_next_to_it(
+    api_service: RunningService, db: Database, stored_script: Script
+) -> None:
+    """The take that followed the decided one on the page, or the one before the last; none
+    when nothing is left."""
+    for section in ("hook", "close"):
+        add_clip(db, "spring-launch", section)
+    url = f"{api_service.url}/review/spring-launch"
+    last = post_form(f"{url}/close/approve", {})
+    assert last.headers["location"].endswith("#clip-spring-launch-hook-1")
+    first = post_form(f"{url}/hook/approve", {"view": "spring-launch"})
+    assert first.headers["location"] == (
+        "/review?done=approved%3Aspring-launch%2Fhook&script=spring-launch"
+    )
+    assert [r["section_id"] for r in approvals(db)] == ["close", "hook"]

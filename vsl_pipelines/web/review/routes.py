@@ -6,7 +6,7 @@ also same-origin and carrying the page's CSRF token. Refusals are answered as HT
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.roles import Actor
 from vsl_pipelines.logs import get_logger
+from vsl_pipelines.services.review import review_queue
 from vsl_pipelines.web.access import OwnScript, Reviewer, Viewer, require_script
 from vsl_pipelines.web.api.openapi import error_responses
 from vsl_pipelines.web.decisions import record_decision
@@ -126,6 +127,9 @@ def _decide(
     decision: str,
     form: DecisionForm,
 ) -> RedirectResponse:
+    with db.connect() as conn:  # the page as the reviewer saw it
+        queue = review_queue(conn, workspace_id=actor.workspace_id)
+    shown = [item for item in queue if form.view in (None, item["script"])]
     result = record_decision(db, script_id, section_id, decision, form.body, reviewer=actor.name)
     log.info(
         "review page %s",
@@ -136,4 +140,20 @@ def _decide(
     query = {"done": f"{decision}:{script_id}/{section_id}{what}"}
     if form.view:
         query["script"] = form.view
-    return RedirectResponse(f"{page_path(request)}?{urlencode(query)}", status_code=303)
+    anchor = _next_anchor(shown, script_id, section_id, result["subject"])
+    return RedirectResponse(f"{page_path(request)}?{urlencode(query)}{anchor}", status_code=303)
+
+
+def _next_anchor(shown: list[dict[str, Any]], script_id: str, section_id: str, subject: str) -> str:
+    """Where the reviewer was: the take that followed the decided one on the page they saw
+    (the one before it when it was the last); no jump to the top after each decision."""
+    keys = [(i["script"], i["section"], i["subject"]) for i in shown]
+    decided = (script_id, section_id, subject)
+    if decided not in keys:
+        return ""
+    at = keys.index(decided)
+    neighbours = shown[at + 1 : at + 2] or shown[max(at - 1, 0) : at]
+    if not neighbours:
+        return ""
+    item = neighbours[0]
+    return f"#{item['subject']}-{item['script']}-{item['section']}-{item['take']}"
