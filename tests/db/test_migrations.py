@@ -54,6 +54,7 @@ def test_fresh_database_gets_all_migrations() -> None:
             "0011_workspaces",
             "0012_billed_costs",
             "0013_review_settings",
+            "0015_script_versions",
         ]
     finally:
         close_pool(f"{SERVER_URL}/{name}")
@@ -216,6 +217,7 @@ def test_inbox_rows_from_before_keep_their_numbers_and_new_ones_follow(tmp_path:
             "0011_workspaces",
             "0012_billed_costs",
             "0013_review_settings",
+            "0015_script_versions",
         ]
         inbox = PostgresInbox(Database(url))
         old = inbox.read_after(0, 10)
@@ -252,6 +254,7 @@ def test_what_existed_before_workspaces_goes_to_default(tmp_path: Path) -> None:
             "0011_workspaces",
             "0012_billed_costs",
             "0013_review_settings",
+            "0015_script_versions",
         ]
         with psycopg.connect(url, autocommit=True) as conn:
             [(default,)] = conn.execute("SELECT id FROM workspaces WHERE slug = 'default'")
@@ -289,7 +292,11 @@ def test_jobs_from_before_billing_are_priced_from_replicates_figures(tmp_path: P
                 " (NULL, '', 'adhoc', 1, 'sdxl', '{}', 0.0048, NULL, 'image',"
                 "  (SELECT id FROM workspaces), NULL, 'failed', NULL, 'null')"
             )
-        assert apply_migrations(Database(url)) == ["0012_billed_costs", "0013_review_settings"]
+        assert apply_migrations(Database(url)) == [
+            "0012_billed_costs",
+            "0013_review_settings",
+            "0015_script_versions",
+        ]
         with psycopg.connect(url) as conn:
             rows = {
                 r[0]: (r[1], r[2], r[3])

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from vsl_pipelines.db import script_versions
 from vsl_pipelines.db.connection import Conn, JsonObject, fetch_all, fetch_one
-from vsl_pipelines.domain.script import Script
+from vsl_pipelines.domain.script import Script, Section
 
 STATUSES = ("queued", "generating", "review", "compiling", "compiled", "failed")
 
@@ -89,9 +90,18 @@ class ScriptNotFound(KeyError):
         return f"no script {self.args[0]!r}; `vsl scripts list` shows the stored ones"
 
 
-def insert_script(conn: Conn, script: Script, source_path: str | None, workspace_id: int) -> None:
-    """Store a validated script and its sections in a workspace; an existing id is refused,
-    never overwritten."""
+def insert_script(
+    conn: Conn,
+    script: Script,
+    source_path: str | None,
+    workspace_id: int,
+    *,
+    saved_by: str | None = None,
+    changes: JsonObject | None = None,
+) -> None:
+    """Store a validated script and its sections in a workspace, its document as version 1
+    (`saved_by`, `changes`: the version's author and what it says of itself); an existing id
+    is refused, never overwritten."""
     document = script.model_dump(mode="json")
     row = conn.execute(
         "INSERT INTO scripts (id, title, budget_usd, document, source_path, workspace_id)"
@@ -119,6 +129,83 @@ def insert_script(conn: Conn, script: Script, source_path: str | None, workspace
                 json.dumps(section.model_dump(mode="json")),
             ),
         )
+    script_versions.record_version(conn, script.id, 1, document, saved_by, changes)
+
+
+def lock_script(conn: Conn, script_id: str) -> ScriptRow:
+    """The script's row, locked until the transaction ends (an edit's save, one at a time)."""
+    row = fetch_one(conn, ScriptRow, "SELECT * FROM scripts WHERE id = %s FOR UPDATE", (script_id,))
+    if row is None:
+        raise ScriptNotFound(script_id)
+    return row
+
+
+def save_document(conn: Conn, script: Script) -> None:
+    """A stored script's new document (an edit): its title, budget and document."""
+    conn.execute(
+        "UPDATE scripts SET title = %s, budget_usd = %s, document = %s, updated_at = now()"
+        " WHERE id = %s",
+        (script.title, script.budget_usd, json.dumps(script.model_dump(mode="json")), script.id),
+    )
+
+
+def update_section(conn: Conn, script_id: str, section: Section, position: int) -> None:
+    """A kept section's place, narration and spec after an edit; its takes are unchanged."""
+    conn.execute(
+        "UPDATE sections SET position = %s, narration = %s, spec = %s"
+        " WHERE script_id = %s AND id = %s",
+        (
+            position,
+            section.narration,
+            json.dumps(section.model_dump(mode="json")),
+            script_id,
+            section.id,
+        ),
+    )
+
+
+def add_section(conn: Conn, script_id: str, section: Section, position: int) -> None:
+    """A section an edit adds. Its takes start after any its id had before (a section removed
+    and added again never finds its old jobs or media under its new takes)."""
+    conn.execute(
+        "INSERT INTO sections (script_id, id, position, narration, spec, current_take,"
+        " narration_take)"
+        " SELECT %(script)s, %(section)s, %(position)s, %(narration)s, %(spec)s,"
+        "  1 + GREATEST((SELECT max(take) FROM jobs WHERE script_id = %(script)s"
+        "   AND section_id = %(section)s AND stage IN ('keyframe', 'clip')),"
+        "   (SELECT max(take) FROM takes WHERE script_id = %(script)s"
+        "   AND section_id = %(section)s AND stage IN ('keyframe', 'clip')), 0),"
+        "  1 + GREATEST((SELECT max(take) FROM jobs WHERE script_id = %(script)s"
+        "   AND section_id = %(section)s AND stage = 'narration'),"
+        "   (SELECT max(take) FROM takes WHERE script_id = %(script)s"
+        "   AND section_id = %(section)s AND stage = 'narration'), 0)",
+        {
+            "script": script_id,
+            "section": section.id,
+            "position": position,
+            "narration": section.narration,
+            "spec": json.dumps(section.model_dump(mode="json")),
+        },
+    )
+
+
+def remove_sections(conn: Conn, script_id: str, section_ids: list[str]) -> None:
+    """Sections an edit removes (their jobs, takes and decisions stay, for the record)."""
+    conn.execute(
+        "DELETE FROM sections WHERE script_id = %s AND id = ANY(%s)", (script_id, section_ids)
+    )
+
+
+def requeue_script(conn: Conn, script_id: str) -> bool:
+    """An edited script with new takes to generate back to `queued` (the generation schedule
+    starts it, as it starts a new script), its failure cleared; never while it compiles. True
+    when it moved."""
+    row = conn.execute(
+        "UPDATE scripts SET status = 'queued', error = NULL, checked_at = NULL,"
+        " updated_at = now() WHERE id = %s AND status <> 'compiling' RETURNING id",
+        (script_id,),
+    ).fetchone()
+    return row is not None
 
 
 def script_workspace(conn: Conn, script_id: str) -> int | None:

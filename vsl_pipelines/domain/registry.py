@@ -77,6 +77,16 @@ class ModelSpec(BaseModel):
     # A text-to-speech model's input for the words to speak (a section's narration).
     text_input: str | None = Field(default=None, alias="textInput")
     description: str | None = None
+    # What the studio's editor says of a parameter, all optional and never sent to the model:
+    # its plain name (`labels`), a sentence of help (`help`), plain names of its choices
+    # (`choiceLabels`: parameter -> value as text -> name), whether it is folded away as
+    # advanced (`advanced`), and on/off parameters the registry leaves to the model, with the
+    # model's own default (`switches`), so the editor can show them as checkboxes.
+    labels: dict[str, str] = Field(default_factory=dict)
+    help: dict[str, str] = Field(default_factory=dict)
+    choice_labels: dict[str, dict[str, str]] = Field(default_factory=dict, alias="choiceLabels")
+    advanced: list[str] = Field(default_factory=list)
+    switches: dict[str, bool] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
@@ -85,6 +95,18 @@ class ModelSpec(BaseModel):
         unknown = (set(self.defaults) | set(self.constraints)) - set(self.supported_params)
         if unknown:
             raise ValueError(f"defaults/constraints name unsupported params {sorted(unknown)}")
+        described = {
+            *self.labels,
+            *self.help,
+            *self.choice_labels,
+            *self.advanced,
+            *self.switches,
+        } - set(self.supported_params)
+        if described:
+            raise ValueError(
+                f"labels/help/choiceLabels/advanced/switches name unsupported params"
+                f" {sorted(described)}"
+            )
         if self.task == "image-to-video":
             if not self.image_input:
                 raise ValueError("an image-to-video model needs 'imageInput' (its image input)")

@@ -124,7 +124,7 @@ def test_submitting_stores_the_script_and_shows_its_page(client: TestClient, db:
 @pytest.mark.parametrize(
     ("changes", "field", "words"),
     [
-        ({"sections-0-narration": ""}, "sections-0-narration", "at least 1 character"),
+        ({"sections-0-narration": ""}, "sections-0-narration", "Section 1, narration: must not"),
         ({"budget_usd": "0.0001"}, "budget_usd", "exceeds its budget"),
         ({"title": "a\x07b"}, "title", "control character"),
         (
@@ -138,7 +138,7 @@ def test_submitting_stores_the_script_and_shows_its_page(client: TestClient, db:
             "above the maximum",
         ),
         ({"id": "Not An Id"}, "id", "lowercase"),
-        ({"output-transition": "spin:1"}, "output-transition", "unknown transition"),
+        ({"output-transition": "spin:1"}, "output-transition", "is not a transition"),
         (
             {"voice-model": "kokoro-82m", "voice-param-speed": "9"},
             "voice-param-speed",

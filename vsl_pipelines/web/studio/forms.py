@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fastapi import HTTPException
@@ -20,6 +20,7 @@ from vsl_pipelines.domain.registry import ModelSpec, Registry
 from vsl_pipelines.domain.script import FieldPath, ScriptError
 from vsl_pipelines.media.options import XFADE_TRANSITIONS, VoiceTiming
 from vsl_pipelines.media.profile import SIZE_PRESETS
+from vsl_pipelines.services.intake import MAX_SEED
 
 MAX_EDITOR_BYTES = 1_000_000  # as a script posted to the API
 MAX_EDITOR_FIELDS = 6_000  # 200 sections of ~25 fields
@@ -44,6 +45,65 @@ HIDDEN_PARAMS = {"prompt", "seed"}
 DECISION_FIELDS = {"csrf", "take", "subject", "note", "text", "prompt", "seed", "params"}
 OUTPUT_FORMATS = ("mp4", "webm", "avi")
 TRANSITIONS = ("", *(f"{name}:0.5" for name in sorted(XFADE_TRANSITIONS)))
+# Each transition by what a viewer sees, grouped; every one of `XFADE_TRANSITIONS` is named.
+TRANSITION_GROUPS: dict[str, dict[str, str]] = {
+    "Fades": {
+        "fade": "Cross-fade",
+        "dissolve": "Dissolve",
+        "fadeblack": "Fade through black",
+        "fadewhite": "Fade through white",
+        "fadegrays": "Fade through grey",
+        "distance": "Blend by distance",
+        "pixelize": "Pixelate",
+    },
+    "Wipes": {
+        "wipeleft": "Wipe to the left",
+        "wiperight": "Wipe to the right",
+        "wipeup": "Wipe upwards",
+        "wipedown": "Wipe downwards",
+    },
+    "Slides": {
+        "slideleft": "Slide to the left",
+        "slideright": "Slide to the right",
+        "slideup": "Slide upwards",
+        "slidedown": "Slide downwards",
+        "smoothleft": "Smooth slide to the left",
+        "smoothright": "Smooth slide to the right",
+        "smoothup": "Smooth slide upwards",
+        "smoothdown": "Smooth slide downwards",
+    },
+    "Shapes": {
+        "circlecrop": "Circle closing through black",
+        "rectcrop": "Rectangle closing through black",
+        "circleopen": "Circle opening",
+        "circleclose": "Circle closing",
+        "radial": "Clock sweep",
+        "horzopen": "Opening sideways",
+        "horzclose": "Closing sideways",
+        "vertopen": "Opening up and down",
+        "vertclose": "Closing up and down",
+        "diagtl": "Diagonal from the top left",
+        "diagtr": "Diagonal from the top right",
+        "diagbl": "Diagonal from the bottom left",
+        "diagbr": "Diagonal from the bottom right",
+    },
+    "Slices and squeezes": {
+        "hlslice": "Slices to the left",
+        "hrslice": "Slices to the right",
+        "vuslice": "Slices upwards",
+        "vdslice": "Slices downwards",
+        "squeezeh": "Squeeze sideways",
+        "squeezev": "Squeeze up and down",
+        "zoomin": "Zoom in",
+    },
+}
+TRANSITION_SECONDS = 0.5
+# The seed as the editor names it: what it does, not what it is.
+SEED_LABEL = "Variation"
+SEED_HELP = (
+    "A number that fixes the result: the same number with the same settings gives the same"
+    " result. Empty: a new one for each take."
+)
 SIZES = ("", *SIZE_PRESETS)
 # How voiced sections follow their voice (`output.timing`): the choices as the editor words them.
 FITS = (
@@ -62,7 +122,10 @@ _NUMBER = re.compile(r"-?(\d{1,15}(\.\d{0,9})?|\.\d{1,9})")
 
 @dataclass(frozen=True)
 class ParamInput:
-    """One model parameter as a form input: a select of choices, a bounded number, or text."""
+    """One model parameter as a form input: a select of choices, a bounded number, or text; a
+    select of true and false is `boolean` (the editor shows a checkbox, ticked when `default`,
+    the value the model uses unless told, is "true"). `label`, `help`, `advanced` and the
+    choices' plain names come from the registry."""
 
     name: str
     kind: str  # select | number | text
@@ -71,44 +134,76 @@ class ParamInput:
     max: float | None = None
     step: str = "any"
     default: str = ""
+    label: str = ""
+    help: str = ""
+    advanced: bool = False
+    boolean: bool = False
+    choice_names: dict[str, str] = field(default_factory=dict)
+
+    def choice_name(self, value: str) -> str:
+        """A choice as the registry names it (else as it is)."""
+        return self.choice_names.get(value, value)
 
 
-def param_inputs(spec: ModelSpec) -> list[ParamInput]:
-    """The inputs of a model's parameters, from the registry's constraints and defaults."""
+def param_inputs(spec: ModelSpec, *, with_seed: bool = False) -> list[ParamInput]:
+    """The inputs of a model's parameters, from the registry's constraints, defaults and plain
+    words; the seed (the editor's "Variation") only `with_seed`."""
     inputs = []
     for name in spec.supported_params:
         # The narration is the text input of a voice; an image input comes from the keyframe.
-        if name in HIDDEN_PARAMS or name in (spec.image_input, spec.text_input):
+        if name in (spec.image_input, spec.text_input):
             continue
-        constraint = spec.constraints.get(name)
-        default = spec.defaults.get(name)
-        shown_default = "" if default is None else _text(default)
-        if constraint is not None and constraint.choices is not None:
-            choices = [_text(c) for c in constraint.choices]
-            inputs.append(ParamInput(name, "select", choices, default=shown_default))
-        elif isinstance(default, bool):
-            inputs.append(ParamInput(name, "select", ["true", "false"], default=shown_default))
-        elif constraint is not None and (constraint.min is not None or constraint.max is not None):
-            # Whole steps for a whole parameter (a multiple, or an int default between whole
-            # bounds); a speed from 0.1 to 5 whose default is 1 takes any number.
-            bounds = (constraint.min, constraint.max)
-            integral = constraint.multiple_of or (
-                isinstance(default, int) and all(b is None or float(b).is_integer() for b in bounds)
+        if name in HIDDEN_PARAMS and not (with_seed and name == "seed"):
+            continue
+        bare = _bare_input(spec, name)
+        inputs.append(
+            replace(
+                bare,
+                label=spec.labels.get(name) or (SEED_LABEL if name == "seed" else _plain(name)),
+                help=spec.help.get(name) or (SEED_HELP if name == "seed" else ""),
+                advanced=name in spec.advanced,
+                choice_names=spec.choice_labels.get(name, {}),
             )
-            step = str(constraint.multiple_of or 1) if integral else "any"
-            inputs.append(
-                ParamInput(
-                    name,
-                    "number",
-                    min=constraint.min,
-                    max=constraint.max,
-                    step=step,
-                    default=shown_default,
-                )
-            )
-        else:
-            inputs.append(ParamInput(name, "text", default=shown_default))
+        )
     return inputs
+
+
+def _plain(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def _bare_input(spec: ModelSpec, name: str) -> ParamInput:
+    """A parameter's input from its constraint and default (or the model's own on/off)."""
+    if name == "seed":
+        return ParamInput(name, "number", min=0, max=MAX_SEED, step="1")
+    constraint = spec.constraints.get(name)
+    default = spec.defaults.get(name)
+    if default is None and name in spec.switches:
+        default = spec.switches[name]
+    shown_default = "" if default is None else _text(default)
+    if constraint is not None and constraint.choices is not None:
+        choices = [_text(c) for c in constraint.choices]
+        return ParamInput(name, "select", choices, default=shown_default)
+    if isinstance(default, bool):
+        return ParamInput(name, "select", ["true", "false"], default=shown_default, boolean=True)
+    if constraint is not None and (constraint.min is not None or constraint.max is not None):
+        # Whole steps for a whole parameter (a multiple, or an int default between whole
+        # bounds); a speed from 0.1 to 5 whose default is 1 takes any number.
+        bounds = (constraint.min, constraint.max)
+        integral = constraint.multiple_of or (
+            isinstance(default, int) and all(b is None or float(b).is_integer() for b in bounds)
+        )
+        step = str(constraint.multiple_of or 1) if integral else "any"
+        return ParamInput(
+            name, "number", min=constraint.min, max=constraint.max, step=step, default=shown_default
+        )
+    return ParamInput(name, "text", default=shown_default)
+
+
+def editor_param_inputs(spec: ModelSpec) -> list[ParamInput]:
+    """The editor's inputs of a model: every parameter it may set, the variation (seed) too,
+    so a document's seeds survive the editor."""
+    return param_inputs(spec, with_seed=True)
 
 
 def _text(value: Any) -> str:
@@ -130,7 +225,8 @@ def _typed(value: str, spec: ModelSpec | None, name: str) -> Any:
                 if _text(choice) == value:
                     return choice
             return value
-        if isinstance(spec.defaults.get(name), bool) and value in ("true", "false"):
+        boolean = isinstance(spec.defaults.get(name), bool) or name in spec.switches
+        if boolean and value in ("true", "false"):
             return value == "true"
     if _INTEGER.fullmatch(value):
         return int(value)
@@ -186,9 +282,27 @@ def _generation(
         for name, value in fields.items()
         if name.startswith(marker) and not switched
     }
+    if not switched:
+        _checkboxes(fields, prefix, params)
     if params:
         generation["params"] = params
     return generation
+
+
+def _checkboxes(fields: dict[str, str], prefix: str, params: dict[str, Any]) -> None:
+    """On/off parameters shown as checkboxes: `{prefix}-bool-{name}` carries the value the
+    model uses unless told, and the box (`{prefix}-param-{name}`, sent only when ticked) says
+    on or off. A box left as the model would have it sets nothing; one changed, its value."""
+    marker = f"{prefix}-bool-"
+    for name, default in fields.items():
+        if not name.startswith(marker):
+            continue
+        param = name[len(marker) :]
+        ticked = fields.get(f"{prefix}-param-{param}") in ("true", "on")
+        if ticked == (default == "true"):
+            params.pop(param, None)
+        else:
+            params[param] = ticked
 
 
 def editor_document(fields: dict[str, str], registry: Registry) -> EditorForm:
@@ -300,12 +414,115 @@ def section_visual(section: dict[str, Any]) -> str:
     return "image-clip" if section.get("keyframe") is not None else "text-clip"
 
 
-def field_errors(exc: ScriptError, document: dict[str, Any]) -> dict[str, list[str]]:
-    """Each problem under the form field that shows it (`script` for the whole form)."""
+def field_errors(
+    exc: ScriptError, document: dict[str, Any], registry: Registry | None = None
+) -> dict[str, list[str]]:
+    """Each problem under the form field that shows it (`script` for the whole form), in words
+    that name the field (`problem_text`)."""
     errors: dict[str, list[str]] = {}
     for path, message in exc.problems:
-        errors.setdefault(field_name(path, message, document), []).append(message)
+        name = field_name(path, message, document)
+        errors.setdefault(name, []).append(problem_text(name, message, document, registry))
     return errors
+
+
+def problem_texts(
+    exc: ScriptError, document: dict[str, Any], registry: Registry | None = None
+) -> list[str]:
+    """Every problem as one line naming its field (the editor's estimate lists them)."""
+    return [
+        problem_text(field_name(path, message, document), message, document, registry)
+        for path, message in exc.problems
+    ]
+
+
+# Pydantic's words for the common refusals, as a person would say them.
+_PLAIN_MESSAGES = (
+    (re.compile(r"String should have at least 1 character"), "must not be empty"),
+    (re.compile(r"String should have at most (\d+) characters?"), r"must be at most \1 characters"),
+    (re.compile(r"Field required"), "is missing"),
+    (re.compile(r"List should have at least 1 item.*"), "needs at least one section"),
+    (re.compile(r"Input should be greater than or equal to (\S+)"), r"must be at least \1"),
+    (re.compile(r"Input should be greater than (\S+)"), r"must be more than \1"),
+    (re.compile(r"Input should be less than or equal to (\S+)"), r"must be at most \1"),
+    (re.compile(r"Input should be a valid number.*"), "must be a number"),
+    (re.compile(r"Input should be a valid boolean.*"), "must be on or off"),
+    (re.compile(r"^Value error, "), ""),
+    (
+        re.compile(r"unknown transition ('[^']*'); known: \[.*\]"),
+        r"\1 is not a transition; choose one of the list",
+    ),
+)
+
+
+def problem_text(
+    name: str, message: str, document: dict[str, Any], registry: Registry | None = None
+) -> str:
+    """`message` about the editor field `name`, starting with the field's name as the form
+    shows it ("Section 2, narration: must not be empty")."""
+    for pattern, plain in _PLAIN_MESSAGES:
+        message = pattern.sub(plain, message)
+    label = field_label(name, document, registry)
+    return f"{label}: {message}" if label else message
+
+
+_FIELD_LABELS = {
+    "title": "Title",
+    "id": "Id",
+    "budget_usd": "Budget",
+    "sections": "Sections",
+    "output": "Output",
+    "output-size": "Size preset",
+    "output-transition": "Transition",
+    "output-format": "Format",
+    "output-timing-pad_s": "Pause after each voice",
+    "output-timing-fit": "A clip shorter than its voice",
+    "output-timing-max_slowdown": "Slowest a clip may play",
+    "output-timing-clip_audio": "The clips' own sound under the voice",
+    "output-timing-lowered_db": "Lowered by",
+}
+_SLOTS = {"keyframe": "keyframe image", "clip": "clip", "voice": "voice", "still": "still"}
+
+
+def field_label(name: str, document: dict[str, Any], registry: Registry | None = None) -> str:
+    """The editor field `name` as its label says it, with the section it is in."""
+    if name in _FIELD_LABELS:
+        return _FIELD_LABELS[name]
+    if name == "script":
+        return ""
+    where = ""
+    generation: Any = document
+    match = re.fullmatch(r"sections-(\d+)(?:-(.*))?", name)
+    if match:
+        index = int(match.group(1))
+        where = f"Section {index + 1}"
+        sections = document.get("sections") or []
+        section = sections[index] if index < len(sections) else {}
+        generation = section if isinstance(section, dict) else {}
+        name = match.group(2) or ""
+        if not name:
+            return where
+    slot, _, rest = name.partition("-")
+    if slot not in (*_SLOTS, "soundtrack") or not rest:
+        plain = {"id": "section id", "narration": "narration"}.get(name, name.replace("_", " "))
+        return f"{where}, {plain}" if where else plain.capitalize()
+    part = generation.get(slot) if isinstance(generation, dict) else None
+    slot_name = _SLOTS.get(slot, slot)
+    what = {"model": "model", "prompt": "prompt", "duration_s": "seconds on screen"}.get(rest, rest)
+    if rest.startswith("param-"):
+        param = rest[len("param-") :]
+        spec = (
+            registry.models.get(str(part.get("model")))
+            if registry and isinstance(part, dict)
+            else None
+        )
+        what = spec.labels.get(param, _plain(param)) if spec is not None else _plain(param)
+        if param == "seed" and (spec is None or "seed" not in spec.labels):
+            what = SEED_LABEL
+    if what[:2] != what[:2].upper():  # "Pictures per request" after a comma, not "WAV"
+        what = what[0].lower() + what[1:]
+    text = f"{slot_name}, {what}" if what else slot_name
+    return f"{where}, {text}" if where else text[0].upper() + text[1:]
 
 
 def field_name(path: FieldPath, message: str, document: dict[str, Any]) -> str:
@@ -342,7 +559,7 @@ def _generation_field(prefix: str, rest: list[str], message: str) -> str:
     if rest[:1] == ["params"] and len(rest) > 1:
         return f"{prefix}-param-{rest[1]}"
     found = _PARAMETER.search(message)
-    if found and found.group(1) not in HIDDEN_PARAMS:
+    if found and found.group(1) != "prompt":
         return f"{prefix}-param-{found.group(1)}"
     if "prompt" in message:
         return f"{prefix}-prompt"

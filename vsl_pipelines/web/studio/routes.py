@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-import yaml
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
@@ -23,16 +22,14 @@ from vsl_pipelines.domain.script import (
     ScriptError,
     check_document,
     load_yaml,
-    parse_script,
 )
-from vsl_pipelines.generation.stages import estimate_script_cost
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.services.compilation import (
     CompileInFlight,
     NotApproved,
     request_compile,
 )
-from vsl_pipelines.services.intake import add_script, check_script
+from vsl_pipelines.services.intake import add_script
 from vsl_pipelines.services.script_state import NotFailed, retry_script
 from vsl_pipelines.web.access import require_role, require_script
 from vsl_pipelines.web.api.video import video_download
@@ -52,7 +49,7 @@ from vsl_pipelines.web.deps import (
 )
 from vsl_pipelines.web.errors import http_errors, validation_problems
 from vsl_pipelines.web.review.forms import parse_form, read_form_body
-from vsl_pipelines.web.studio import forms, recompile, session, views
+from vsl_pipelines.web.studio import editor, forms, recompile, session, views
 from vsl_pipelines.web.studio.oidc import OidcSignIn, SignInRefused, person_for
 from vsl_pipelines.web.studio.pages import STUDIO, StudioRoute, page
 
@@ -72,7 +69,7 @@ router = APIRouter(
     include_in_schema=False,
 )
 Session = Annotated[session.StudioSession, Depends(session.require_session)]
-EDITOR_SOURCE = "editor"
+EDITOR_SOURCE = editor.EDITOR_SOURCE
 
 
 async def _form(request: Request, max_bytes: int, max_fields: int) -> dict[str, str]:
@@ -222,37 +219,14 @@ def _editor(
     status_code: int = 200,
     imported: str | None = None,
 ) -> HTMLResponse:
-    return page(
-        "editor.html",
-        request,
-        status_code=status_code,
-        doc=document,
-        errors=errors or {},
-        registry=config.registry,
-        models_for=forms.models_for,
-        param_inputs=forms.param_inputs,
-        section_visual=forms.section_visual,
-        slot_tasks=forms.SLOT_TASKS,
-        estimate=_estimate(config, document),
-        imported=imported,
+    return editor.render(
+        request, config, document, errors=errors, status_code=status_code, imported=imported
     )
 
 
 def _estimate(config: ConfigDep, document: dict[str, Any]) -> dict[str, Any]:
     """The cost estimate and budget check of `vsl scripts add`, or the problems in the way."""
-    candidate = {**document, "id": document.get("id") or "new-script"}
-    try:
-        script, total = check_script(candidate, config.registry, source=EDITOR_SOURCE)
-    except ScriptError as exc:
-        estimate: dict[str, Any] = {"problems": [m for _, m in exc.problems]}
-        if any(path == ("budget_usd",) for path, _ in exc.problems):
-            try:
-                script = parse_script(candidate, EDITOR_SOURCE, config.registry)
-                estimate.update(estimate_script_cost(script, config.registry))
-            except ScriptError:
-                pass
-        return estimate
-    return {**estimate_script_cost(script, config.registry), "total_usd": total, "problems": []}
+    return editor.new_estimate(config.registry, document)
 
 
 @router.get("/scripts/new", response_class=HTMLResponse, name="studio_new_script")
@@ -272,7 +246,7 @@ async def submit_script(
     document = form.document
     require_role(user.actor, Role.WRITER)
     if form.op == "export":
-        return _yaml_download(document, document.get("id") or "script")
+        return editor.yaml_download(document, document.get("id") or "script")
     if form.op != "submit":
         return _editor(request, config, document)
     forms.script_id_for(document)
@@ -286,7 +260,7 @@ async def submit_script(
             source=EDITOR_SOURCE,
         )
     except ScriptError as exc:
-        errors = forms.field_errors(exc, document)
+        errors = forms.field_errors(exc, document, config.registry)
         return _editor(request, config, document, errors, status_code=422)
     except ScriptExists as exc:
         return _editor(request, config, document, {"id": [str(exc)]}, status_code=409)
@@ -325,15 +299,6 @@ def import_page(request: Request, user: Session) -> HTMLResponse:
     return page("import.html", request, text="", errors={})
 
 
-def _yaml_download(document: dict[str, Any], name: str) -> Response:
-    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
-    return Response(
-        text,
-        media_type="application/yaml",
-        headers={"Content-Disposition": f'attachment; filename="{name}.yaml"'},
-    )
-
-
 # A script's page ----------------------------------------------------------------------------
 
 
@@ -354,14 +319,6 @@ def script(request: Request, user: Session, script_id: ScriptId, config: ConfigD
 def live(request: Request, user: Session, script_id: ScriptId, config: ConfigDep) -> HTMLResponse:
     """The part of the script page that changes on its own (htmx polls it)."""
     return page("live.html", request, script=_script_page(config, user, script_id))
-
-
-@router.get("/scripts/{script_id}/script.yaml", response_model=None)
-def export_yaml(user: Session, script_id: ScriptId, config: ConfigDep) -> Response:
-    require_script(config.db, user.actor, script_id)
-    with http_errors(), config.db.connect() as conn:
-        stored = load_stored_script(conn, script_id)
-    return _yaml_download(stored.model_dump(mode="json", exclude_none=True), script_id)
 
 
 def _back(script_id: str, anchor: str = "") -> RedirectResponse:
