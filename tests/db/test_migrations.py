@@ -54,6 +54,7 @@ def test_fresh_database_gets_all_migrations() -> None:
             "0011_workspaces",
             "0012_billed_costs",
             "0013_review_settings",
+            "0014_workspace_notifications",
             "0015_script_versions",
         ]
     finally:
@@ -217,6 +218,7 @@ def test_inbox_rows_from_before_keep_their_numbers_and_new_ones_follow(tmp_path:
             "0011_workspaces",
             "0012_billed_costs",
             "0013_review_settings",
+            "0014_workspace_notifications",
             "0015_script_versions",
         ]
         inbox = PostgresInbox(Database(url))
@@ -254,6 +256,7 @@ def test_what_existed_before_workspaces_goes_to_default(tmp_path: Path) -> None:
             "0011_workspaces",
             "0012_billed_costs",
             "0013_review_settings",
+            "0014_workspace_notifications",
             "0015_script_versions",
         ]
         with psycopg.connect(url, autocommit=True) as conn:
@@ -295,6 +298,7 @@ def test_jobs_from_before_billing_are_priced_from_replicates_figures(tmp_path: P
         assert apply_migrations(Database(url)) == [
             "0012_billed_costs",
             "0013_review_settings",
+            "0014_workspace_notifications",
             "0015_script_versions",
         ]
         with psycopg.connect(url) as conn:

@@ -164,3 +164,26 @@ def members_of(conn: Conn, workspace_id: int) -> list[Membership]:
         f"{_MEMBERSHIPS} WHERE m.workspace_id = %s ORDER BY p.email",
         (workspace_id,),
     )
+
+
+def notification_url(conn: Conn, workspace_id: int) -> str | None:
+    """The workspace's notification webhook URL (a secret: log only its host); None: none."""
+    row = conn.execute(
+        "SELECT webhook_url FROM workspace_notifications WHERE workspace_id = %s",
+        (workspace_id,),
+    ).fetchone()
+    return str(row["webhook_url"]) if row else None
+
+
+def set_notification_url(conn: Conn, workspace_id: int, url: str | None, actor: str) -> None:
+    """Set the workspace's notification webhook URL (None: remove it)."""
+    if url is None:
+        conn.execute("DELETE FROM workspace_notifications WHERE workspace_id = %s", (workspace_id,))
+        return
+    conn.execute(
+        "INSERT INTO workspace_notifications (workspace_id, webhook_url, updated_by)"
+        " VALUES (%s, %s, %s) ON CONFLICT (workspace_id) DO UPDATE"
+        " SET webhook_url = EXCLUDED.webhook_url, updated_by = EXCLUDED.updated_by,"
+        " updated_at = now()",
+        (workspace_id, url, actor),
+    )

@@ -1,6 +1,6 @@
 """The studio's admin page (`/studio/admin`, the workspace's admins): members and their roles,
-API keys (a new key shown once, revoke), the monthly budget beside this month's spend, and the
-audit log. Each change goes through the same services as `vsl members` and `vsl keys`, and
+API keys (a new key shown once, revoke), the monthly budget beside this month's spend, the
+notification webhook (shown by its host only: its path is a secret), and the audit log. Each change goes through the same services as `vsl members` and `vsl keys`, and
 lands in the audit log with the admin's name."""
 
 from __future__ import annotations
@@ -23,6 +23,11 @@ from vsl_pipelines.db.workspaces import Membership, WorkspaceRow
 from vsl_pipelines.domain.roles import Role
 from vsl_pipelines.services.costs import cost_report
 from vsl_pipelines.services.keys import KeyRefused, create_key, list_keys, parse_rate, revoke_key
+from vsl_pipelines.services.notifications import (
+    NotificationRefused,
+    set_notification_url,
+    url_host,
+)
 from vsl_pipelines.services.workspaces import (
     WorkspaceRefused,
     remove_member,
@@ -49,13 +54,16 @@ class AdminPage:
     keys: list[KeyRow]
     spent_this_month_usd: float
     audit: list[AuditEntry]
+    notification_host: str | None = None  # where notifications go (the URL is a secret)
 
 
 def _admin_page(config: ConfigDep, workspace_id: int) -> AdminPage:
     today = datetime.now(UTC).date()
     spent = cost_report(config.db, today.replace(day=1), today, workspace_id)
     with config.db.connect() as conn:
+        notify = workspace_rows.notification_url(conn, workspace_id)
         return AdminPage(
+            notification_host=url_host(notify) if notify else None,
             workspace=workspace_rows.workspace_by_id(conn, workspace_id),
             members=workspace_rows.members_of(conn, workspace_id),
             keys=[k for k in list_keys(config.db, workspace_id) if k.revoked_at is None],
@@ -115,7 +123,7 @@ async def _change_workspace(
 
     try:
         await run_in_threadpool(run)
-    except WorkspaceRefused as exc:
+    except (WorkspaceRefused, NotificationRefused) as exc:
         return await _render(request, user, config, status_code=422, error=str(exc))
     return RedirectResponse(back or f"{ADMIN}#{anchor}", status_code=303)
 
@@ -225,4 +233,21 @@ async def budget(request: Request, user: Session, fields: SmallForm, config: Con
         "budget",
         lambda conn, workspace: set_budget(conn, workspace, amount, user.actor.name),
         back,
+    )
+
+
+@router.post("/notifications", response_model=None)
+async def notifications(
+    request: Request, user: Session, fields: SmallForm, config: ConfigDep
+) -> Response:
+    """The workspace's notification webhook URL (http or https; empty: none): told when
+    decisions wait and when a video is ready."""
+    _admin_form(user, fields)
+    url = fields.get("webhook_url", "")
+    return await _change_workspace(
+        request,
+        user,
+        config,
+        "notifications",
+        lambda conn, workspace: set_notification_url(conn, workspace, url, user.actor.name),
     )

@@ -1,0 +1,299 @@
+"""Notifications to a workspace's webhook: decisions waiting for a person once a batch of takes
+lands, a video ready once its compile succeeded. Sent from the Dagster runs where these happen
+(the collecting assets, `compiled_video`) as a Slack-compatible JSON POST (a `text`, plus
+structured fields for other receivers); retried briefly, never failing the run, and logged
+with the URL's host only, since its path is a secret (Slack's carries the token).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+from vsl_pipelines.db import audit
+from vsl_pipelines.db import workspaces as workspace_rows
+from vsl_pipelines.db.connection import Conn
+from vsl_pipelines.db.database import Database
+from vsl_pipelines.db.script_activity import ScriptActivity, script_activity
+from vsl_pipelines.db.workspaces import WorkspaceRow
+from vsl_pipelines.logs import get_logger
+
+if TYPE_CHECKING:
+    import httpx
+
+log = get_logger(__name__)
+MAX_URL_CHARS = 2048
+ATTEMPTS = 3
+TIMEOUT_S = 5.0
+BACKOFF_S = 0.5  # then doubled; a Retry-After is honoured up to MAX_WAIT_S
+MAX_WAIT_S = 5.0
+RETRIED_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+DECISIONS_WAITING = "decisions_waiting"
+VIDEO_READY = "video_ready"
+
+
+class NotificationRefused(ValueError):
+    """A notification URL that cannot be used; the message is safe to show."""
+
+
+def check_webhook_url(text: str) -> str:
+    """The URL to POST notifications to: http(s) with a host, at most 2,048 characters."""
+    url = text.strip()
+    if len(url) > MAX_URL_CHARS:
+        raise NotificationRefused(f"notification URL: at most {MAX_URL_CHARS} characters")
+    if not url.isprintable() or any(c.isspace() for c in url):
+        raise NotificationRefused("notification URL: no spaces or control characters")
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise NotificationRefused(
+            "notification URL: must start with https:// (or http://); it receives a JSON POST"
+        )
+    try:
+        parts.port  # noqa: B018 - a bad port raises here
+    except ValueError:
+        raise NotificationRefused("notification URL: the port is not a number") from None
+    if not parts.hostname:
+        raise NotificationRefused("notification URL: it names no host")
+    return url
+
+
+def url_host(url: str) -> str:
+    """What of a notification URL may be logged or shown: its host (and port)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    try:
+        return f"{host}:{parts.port}" if parts.port else host
+    except ValueError:
+        return host
+
+
+def set_notification_url(conn: Conn, workspace: WorkspaceRow, text: str, actor: str) -> None:
+    """Set (or, given an empty text, remove) the workspace's notification URL; the audit log
+    records its host, never the URL."""
+    url = check_webhook_url(text) if text.strip() else None
+    workspace_rows.set_notification_url(conn, workspace.id, url, actor)
+    audit.record(
+        conn,
+        workspace.id,
+        actor,
+        "notifications.changed",
+        f"workspace:{workspace.slug}",
+        {"host": url_host(url) if url else None},
+    )
+
+
+@dataclass(frozen=True)
+class StudioLinks:
+    """Links into the studio from outside it (notifications, Dagster's metadata): `base` is
+    the service's public URL."""
+
+    base: str
+
+    @classmethod
+    def from_media_url(cls, public_media_url: str) -> StudioLinks:
+        """The links of the service whose `/media` route is published at `public_media_url`
+        (`VSL_MEDIA_URL`: the service's public URL and `/media`, as every deployment sets
+        it); another URL gives its origin."""
+        url = public_media_url.rstrip("/")
+        if url.endswith("/media"):
+            return cls(url.removesuffix("/media"))
+        parts = urlsplit(url)
+        return cls(f"{parts.scheme}://{parts.netloc}")
+
+    def script(self, script_id: str) -> str:
+        return f"{self.base}/studio/scripts/{quote(script_id, safe='')}"
+
+    def download(self, script_id: str, compilation_id: int) -> str:
+        return f"{self.script(script_id)}/compilations/{compilation_id}/download"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What a notification says: `text` (what Slack shows) and the structured fields."""
+
+    event: str
+    text: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def payload(self) -> dict[str, Any]:
+        return {"text": self.text, "event": self.event, **self.fields}
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def decisions_waiting_notice(
+    activity: ScriptActivity, workspace: str, links: StudioLinks
+) -> Notice | None:
+    """Decisions waiting on a script (None when none is)."""
+    pending = activity.pending_decisions
+    if pending <= 0:
+        return None
+    url = links.script(activity.id)
+    return Notice(
+        DECISIONS_WAITING,
+        f"{_plural(pending, 'decision')} waiting for review on “{activity.title}”: {url}",
+        {
+            "workspace": workspace,
+            "script": {"id": activity.id, "title": activity.title},
+            "pending_decisions": pending,
+            "url": url,
+        },
+    )
+
+
+def video_ready_notice(
+    activity: ScriptActivity,
+    workspace: str,
+    links: StudioLinks,
+    compilation_id: int,
+    output_format: str,
+    duration_s: float,
+) -> Notice:
+    url = links.script(activity.id)
+    return Notice(
+        VIDEO_READY,
+        f"The video of “{activity.title}” is ready ({output_format}, {duration_s:.1f} s): {url}",
+        {
+            "workspace": workspace,
+            "script": {"id": activity.id, "title": activity.title},
+            "compilation": {
+                "id": compilation_id,
+                "format": output_format,
+                "duration_s": round(duration_s, 3),
+            },
+            "url": url,
+            "download_url": links.download(activity.id, compilation_id),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How a notification went: delivered (`ok`), after how many attempts, the receiver's
+    last status (None: no answer) and the error (without the URL)."""
+
+    host: str
+    ok: bool
+    attempts: int
+    status: int | None = None
+    error: str | None = None
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"sent to {self.host}"
+        return f"not delivered to {self.host} after {self.attempts} attempt(s): {self.error}"
+
+
+def _wait_s(response: httpx.Response | None, attempt: int, backoff_s: float) -> float:
+    retry_after = response.headers.get("retry-after", "") if response is not None else ""
+    if retry_after.isdigit():
+        return min(float(retry_after), MAX_WAIT_S)
+    return min(backoff_s * 2 ** (attempt - 1), MAX_WAIT_S)
+
+
+def deliver(
+    url: str,
+    payload: dict[str, Any],
+    *,
+    attempts: int = ATTEMPTS,
+    timeout_s: float = TIMEOUT_S,
+    backoff_s: float = BACKOFF_S,
+) -> Delivery:
+    """POST `payload` as JSON to `url`: retried on a lost connection, a timeout, 429 and 5xx
+    (waiting `backoff_s`, doubled, or the receiver's Retry-After), never on another answer;
+    redirects are not followed. Never raises."""
+    import httpx  # the runs that notify only
+
+    host = url_host(url)
+    response: httpx.Response | None = None
+    error = None
+    with httpx.Client(timeout=timeout_s, headers={"User-Agent": "vsl-pipelines"}) as client:
+        for attempt in range(1, attempts + 1):
+            response = None
+            try:
+                response = client.post(url, json=payload)
+            except httpx.TransportError as exc:
+                error = f"{type(exc).__name__}: {str(exc).replace(url, host)}"
+            except httpx.HTTPError as exc:  # not retried: a URL httpx refuses
+                return Delivery(host, False, attempt, None, type(exc).__name__)
+            else:
+                if response.is_success:
+                    return Delivery(host, True, attempt, response.status_code)
+                error = f"answered {response.status_code}"
+                if response.status_code not in RETRIED_STATUSES:
+                    return Delivery(host, False, attempt, response.status_code, error)
+            if attempt < attempts:
+                time.sleep(_wait_s(response, attempt, backoff_s))
+    status = response.status_code if response is not None else None
+    return Delivery(host, False, attempts, status, error)
+
+
+@dataclass(frozen=True)
+class Notifier:
+    """Tells a script's workspace, at its notification URL (none set: nothing is sent), what
+    waits for it. Never raises: a notification that fails is logged, the run goes on."""
+
+    db: Database
+    links: StudioLinks
+    attempts: int = ATTEMPTS
+    backoff_s: float = BACKOFF_S
+
+    def decisions_waiting(self, script_id: str) -> Delivery | None:
+        """A batch of takes landed: how many decisions wait (nothing sent when none does)."""
+        return self._send(
+            script_id,
+            lambda activity, workspace: decisions_waiting_notice(activity, workspace, self.links),
+        )
+
+    def video_ready(
+        self, script_id: str, compilation_id: int, output_format: str, duration_s: float
+    ) -> Delivery | None:
+        return self._send(
+            script_id,
+            lambda activity, workspace: video_ready_notice(
+                activity, workspace, self.links, compilation_id, output_format, duration_s
+            ),
+        )
+
+    def _send(
+        self, script_id: str, notice_for: Callable[[ScriptActivity, str], Notice | None]
+    ) -> Delivery | None:
+        try:
+            with self.db.connect() as conn:
+                activity = script_activity(conn, script_id)
+                if activity is None:
+                    return None
+                url = workspace_rows.notification_url(conn, activity.workspace_id)
+                workspace = workspace_rows.workspace_by_id(conn, activity.workspace_id).slug
+            notice = notice_for(activity, workspace)
+            if url is None or notice is None:
+                return None
+            delivery = deliver(
+                url, notice.payload(), attempts=self.attempts, backoff_s=self.backoff_s
+            )
+        except Exception as exc:  # a notification never fails the run that sends it
+            log.warning(
+                "notification not sent",
+                extra={"script_id": script_id, "fields": {"error": type(exc).__name__}},
+            )
+            return None
+        fields = {
+            "event": notice.event,
+            "workspace": workspace,
+            "host": delivery.host,
+            "attempts": delivery.attempts,
+            "status": delivery.status,
+        }
+        if delivery.ok:
+            log.info("notification sent", extra={"script_id": script_id, "fields": fields})
+        else:
+            log.warning(
+                "notification failed",
+                extra={"script_id": script_id, "fields": {**fields, "error": delivery.error}},
+            )
+        return delivery
