@@ -127,8 +127,11 @@ def retry_collected(flow: Flow) -> Callable[[], bool]:
     return collected
 
 
+TAKE_ASSETS = {"keyframe": "keyframes", "clip": "clips", "soundtrack": "soundtrack"}
+
+
 def check_evaluations(flow: Flow, stage: str) -> list[dg.AssetCheckEvaluation]:
-    asset = {"keyframe": "keyframes", "clip": "clips", "soundtrack": "soundtrack"}[stage]
+    asset = TAKE_ASSETS[stage]
     return [
         evaluation
         for run in flow.runs
@@ -146,8 +149,17 @@ def test_a_failed_prediction_is_resubmitted_as_attempt_2(flow: Flow, stored_scri
     assert failed.attempt == 1 and retried.status == "succeeded"
     assert retried.prediction_id != failed.prediction_id
     assert retried.input == failed.input, "the retry asks for the same take"
-    reasons = [run.dagster_run.tags.get("vsl/reason", "") for run in flow.runs]
-    assert any(reason.endswith("to resubmit") for reason in reasons), reasons
+    # The failure shows on its take's asset and partition, as the run that resubmits it ran.
+    [observed] = [
+        event.asset_observation_data.asset_observation
+        for run in flow.runs
+        for event in run.get_asset_observation_events()
+    ]
+    assert observed.asset_key == dg.AssetKey(TAKE_ASSETS[failed.stage])
+    assert observed.partition == SCRIPT
+    assert observed.metadata["attempt"].value == 1 and observed.metadata["retried"].value
+    assert observed.metadata["prediction_id"].value == failed.prediction_id
+    assert observed.description and "tried again" in observed.description
     assert check_evaluations(flow, failed.stage), f"no {NO_FAILED} evaluation"
     with flow.db.connect() as conn:
         assert [q["section"] for q in review_queue(conn, SCRIPT)] == ["hook", "offer", "close"]
@@ -183,6 +195,12 @@ def test_a_prediction_out_of_attempts_fails_the_script_until_retried(
     ]
     assert metadata and metadata[-1]["script_status"].value == "failed"
     assert "after 3 attempts" in metadata[-1]["script_error"].value
+    # Its check fails as an error (a warning while attempts remain), naming the reason.
+    failed = [e for stage in TAKE_ASSETS for e in check_evaluations(flow, stage) if not e.passed]
+    assert any(
+        e.severity == dg.AssetCheckSeverity.ERROR and "after 3 attempts" in (e.description or "")
+        for e in failed
+    ), [(e.severity, e.description) for e in failed]
 
     ticks_before = len(flow.runs)
     flow.launch(flow.tick("webhook_sensor"))

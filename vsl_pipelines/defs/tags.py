@@ -1,5 +1,10 @@
-"""Run tags every requested run carries: the script, the step (the instance's per-step
-concurrency limit keys on `vsl/step`), and why it was asked for."""
+"""Run tags: only what Dagster itself keys on, since every tag is a column of every run row the
+UI lists. `vsl/step` (the instance's per-step concurrency limit), `vsl/script_id` (finding a
+script's runs in the UI and the sensors' "a run of this step in flight" lookups),
+`vsl/state_key` (the state a run was asked for, for the sensor's re-requests) and
+`vsl/compilation_id` (the request a compile run carries out). Why a run was asked for is its
+run key (`retake:{approval}`, `compilation:{id}`, a state key); who asked and what a run did is
+in its materializations' metadata."""
 
 SCRIPT = "vsl/script_id"
 STEP = "vsl/step"
@@ -12,6 +17,6 @@ REPLICATE_POOL = "replicate"  # steps whose time goes to calls to Replicate
 FFMPEG_POOL = "ffmpeg"  # steps whose time goes to downloads, FFmpeg and uploads
 
 
-def run_tags(script_id: str, step: str, **extra: str) -> dict[str, str]:
-    """`vsl/script_id`, `vsl/step` and `vsl/<name>` for each extra tag."""
-    return {SCRIPT: script_id, STEP: step, **{f"vsl/{k}": v for k, v in extra.items()}}
+def run_tags(script_id: str, step: str) -> dict[str, str]:
+    """`vsl/script_id` and `vsl/step`: the tags every script's run carries."""
+    return {SCRIPT: script_id, STEP: step}

@@ -74,6 +74,7 @@ class CompiledVideo:
     quality: str
     poster_key: str | None
     verification: dict[str, Any] | None
+    requested_by: str = "api"
 
 
 OVERRIDES = ("size", "fps", "transition", "captions", "timing")
@@ -263,6 +264,7 @@ def compile_script(
         quality=row.quality,
         poster_key=poster_key,
         verification=result.verification.model_dump(mode="json") if result.verification else None,
+        requested_by=row.requested_by,
     )
     with db.connect() as conn:
         compilation_rows.finish_compilation(

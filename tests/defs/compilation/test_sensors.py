@@ -91,7 +91,13 @@ def test_the_automatic_request_after_the_last_approval_is_launched(
             decide(conn, SCRIPT, section, "approved")
     assert approval_tick(0, Review(db), batch=200)[0] == []
     [request] = compile_request_tick(CompileRequests(db), batch=200)
-    assert request.tags["vsl/requested_by"] == "approval"
+    [row] = CompileRequests(db).requested(10)
+    assert row.requested_by == "approval"  # in the materialization's metadata, not a tag
+    assert request.tags == {
+        "vsl/script_id": SCRIPT,
+        "vsl/step": "compile",
+        COMPILATION: str(row.id),
+    }
 
 
 def test_the_sensor_launches_the_requests(approved: Database, instance: dg.DagsterInstance) -> None:

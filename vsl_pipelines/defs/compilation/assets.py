@@ -6,7 +6,10 @@ from vsl_pipelines.defs.metadata import poster_metadata
 from vsl_pipelines.defs.partitions import scripts_partitions
 from vsl_pipelines.defs.resources import DatabaseResource, MediaStoreResource
 from vsl_pipelines.defs.tags import COMPILATION, FFMPEG_POOL
-from vsl_pipelines.services.compilation import Compiler
+from vsl_pipelines.domain.script import ScriptError
+from vsl_pipelines.media.errors import MediaError
+from vsl_pipelines.services.compilation import CompiledVideo, Compiler, NotApproved, NotInFlight
+from vsl_pipelines.services.notifications import Notifier, StudioLinks
 
 DECODES = "decodes_with_expected_duration"
 # The engine's own full-decode verification, one check each (a failed one blocks publishing).
@@ -42,25 +45,37 @@ def compiled_video(
     """Compiles the approved clips (stream copy where they match) and the soundtrack into one
     video, as its compile request asks (format, quality, output options)."""
     store = media_store.store()
-    compiler = Compiler(database.database(), store)
+    db = database.database()
+    compiler = Compiler(db, store)
+    script_id = context.partition_key
     requested = context.run.tags.get(COMPILATION)
-    summary = compiler.compile(context.partition_key, int(requested) if requested else None)
-    expected = compiler.expected_duration(context.partition_key)
+    compilation_id = int(requested) if requested else None
+    summary = _compile(compiler, script_id, compilation_id)
+    expected = compiler.expected_duration(script_id)
     from vsl_pipelines.media.probe import probe_media  # PyAV in the compile run only
 
     probe = probe_media(store.local_path(summary.key))
     within = abs(probe.duration_s - expected) <= 0.25
+    links = StudioLinks.from_media_url(media_store.public_base_url)
+    notified = Notifier(db, links).video_ready(
+        script_id, summary.compilation_id, summary.format, summary.duration_s
+    )
     return dg.MaterializeResult(
         metadata={
-            "output": dg.MetadataValue.path(summary.output),
+            "video": dg.MetadataValue.url(store.public_url(summary.key)),
+            "studio": dg.MetadataValue.url(links.script(script_id)),
+            "download": dg.MetadataValue.url(links.download(script_id, summary.compilation_id)),
+            "stored_at": summary.output,
             "size_bytes": summary.size_bytes,
             "duration_s": summary.duration_s,
             "clips": summary.clips,
             "cost_usd": summary.cost_usd,
             "compilation_id": summary.compilation_id,
+            "requested_by": summary.requested_by,
             "format": summary.format,
             "quality": summary.quality,
             "plan": dg.MetadataValue.json(summary.plan),
+            **({"notification": notified.describe()} if notified else {}),
             **poster_metadata(store, summary.poster_key),
         },
         check_results=[
@@ -72,6 +87,28 @@ def compiled_video(
             ),
         ],
     )
+
+
+def _compile(compiler: Compiler, script_id: str, compilation_id: int | None) -> CompiledVideo:
+    """The compile, or a `dg.Failure` whose description is its precise reason (the run's
+    failure message in the UI, not a stack trace). A refusal (a section not approved, the
+    request already finished) is not retried: it would be refused again."""
+    about = {"script_id": script_id, "compilation_id": compilation_id or "(none: the script's)"}
+    try:
+        return compiler.compile(script_id, compilation_id)
+    except NotApproved as exc:
+        raise dg.Failure(
+            description=str(exc),
+            metadata={**about, "sections_without_approval": ", ".join(exc.missing)},
+            allow_retries=False,
+        ) from None
+    except (NotInFlight, ScriptError) as exc:
+        raise dg.Failure(description=str(exc), metadata=about, allow_retries=False) from None
+    except MediaError as exc:
+        raise dg.Failure(
+            description=f"compiling {script_id!r} failed: {exc}",
+            metadata={**about, "error": type(exc).__name__},
+        ) from exc
 
 
 def verification_results(verification: dict | None) -> list[dg.AssetCheckResult]:

@@ -22,10 +22,7 @@ def compile_request_tick(compiles: CompileRequests, batch: int) -> list[dg.RunRe
             run_key=f"compilation:{row.id}",
             job_name=compile_job.name,
             partition_key=row.script_id,
-            tags={
-                **run_tags(row.script_id, "compile", requested_by=row.requested_by),
-                COMPILATION: str(row.id),
-            },
+            tags={**run_tags(row.script_id, "compile"), COMPILATION: str(row.id)},
         )
         for row in compiles.requested(batch)
     ]

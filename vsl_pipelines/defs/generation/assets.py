@@ -22,6 +22,8 @@ from vsl_pipelines.defs.resources import (
 from vsl_pipelines.defs.tags import FFMPEG_POOL, REPLICATE_POOL
 from vsl_pipelines.domain.stages import Stage
 from vsl_pipelines.services.generation import Collection, Submission
+from vsl_pipelines.services.notifications import Notifier, StudioLinks
+from vsl_pipelines.services.prediction_failures import failed_predictions
 
 NO_FAILED = "no_failed_or_expired_generations"
 
@@ -82,12 +84,20 @@ def build_stage_assets(assets: StageAssets) -> list[dg.AssetsDefinition]:
         media_store: MediaStoreResource,
         job_status: JobStatusResource,
     ) -> dg.MaterializeResult:
+        db = database.database()
+        # Each failed attempt shows on its take's asset and partition as it is tried again.
+        failures = failed_predictions(db, context.partition_key, stage.value)
+        for failure in failures:
+            context.log_event(
+                dg.AssetObservation(
+                    asset_key=stage.collected_asset,
+                    partition=context.partition_key,
+                    description=failure.describe(),
+                    metadata=failure.metadata(),
+                )
+            )
         report = Submission(
-            database.database(),
-            replicate.client(),
-            registry.registry(),
-            media_store.store(),
-            job_status.layers(),
+            db, replicate.client(), registry.registry(), media_store.store(), job_status.layers()
         ).submit(context.partition_key, stage.value)
         context.log.info(
             f"{stage}: submitted {len(report.submitted)}, recovered {len(report.recovered)}"
@@ -99,6 +109,7 @@ def build_stage_assets(assets: StageAssets) -> list[dg.AssetsDefinition]:
             "already_done": report.skipped_done,
             "estimated_cost_usd": round(report.estimated_cost_usd, 6),
             "predictions": dg.MetadataValue.json(report.submitted + report.recovered),
+            "failed_attempts_resubmitted": sum(1 for f in failures if f.retried),
         }
         if assets.after:
             metadata["waiting_for_keyframe"] = report.waiting_for_keyframe
@@ -127,15 +138,23 @@ def build_stage_assets(assets: StageAssets) -> list[dg.AssetsDefinition]:
         job_status: JobStatusResource,
     ) -> dg.MaterializeResult:
         store = media_store.store()
-        collected = Collection(database.database(), store, job_status.layers()).collect(
+        db = database.database()
+        collected = Collection(db, store, job_status.layers()).collect(
             context.partition_key, stage.value
         )
         report, previews = collected.report, collected.previews
         bad = len(report.failed) + len(report.expired)
+        status = "review" if collected.in_review else report.script_status
+        notified = None
+        if collected.in_review:  # this batch of takes completed the set: people may decide
+            links = StudioLinks.from_media_url(media_store.public_base_url)
+            notified = Notifier(db, links).decisions_waiting(context.partition_key)
+        out_of_attempts = status == "failed" and bool(report.failed)
         return dg.MaterializeResult(
             metadata={
-                "script_status": report.script_status,
+                "script_status": status,
                 **({"script_error": report.script_error} if report.script_error else {}),
+                **({"notification": notified.describe()} if notified else {}),
                 "takes_stored": len(report.takes),
                 "still_waiting": report.waiting,
                 "failed": len(report.failed),
@@ -149,12 +168,17 @@ def build_stage_assets(assets: StageAssets) -> list[dg.AssetsDefinition]:
                 dg.AssetCheckResult(
                     check_name=NO_FAILED,
                     passed=bad == 0,
-                    severity=dg.AssetCheckSeverity.WARN,
+                    # Out of attempts the script has failed: an error, not a warning.
+                    severity=dg.AssetCheckSeverity.ERROR
+                    if out_of_attempts
+                    else dg.AssetCheckSeverity.WARN,
                     metadata={
                         "failed": dg.MetadataValue.json(report.failed),
                         "expired_job_ids": dg.MetadataValue.json(report.expired),
                     },
-                    description="Failed or expired predictions are resubmitted by the request asset.",
+                    description=report.script_error
+                    if out_of_attempts and report.script_error
+                    else "Failed or expired predictions are resubmitted by the request asset.",
                 )
             ],
         )

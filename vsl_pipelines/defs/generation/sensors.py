@@ -138,10 +138,7 @@ def webhook_tick(
                     run_key=run_key,
                     job_name=JOB_FOR_STEP[run.step].name,
                     partition_key=run.script_id,
-                    tags={
-                        **run_tags(run.script_id, run.step, reason=run.reason),
-                        STATE_KEY: run.run_key,
-                    },
+                    tags={**run_tags(run.script_id, run.step), STATE_KEY: run.run_key},
                 )
             )
     return requests, new_cursor, len(events)

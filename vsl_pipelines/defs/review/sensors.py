@@ -21,14 +21,7 @@ def approval_tick(cursor: int, review: Review, batch: int) -> tuple[list[dg.RunR
             run_key=f"retake:{retake.approval_id}",
             job_name=generate_job.name,
             partition_key=retake.script_id,
-            tags=run_tags(
-                retake.script_id,
-                "requests",
-                approval_id=str(retake.approval_id),
-                section=retake.section_id,
-                take=str(retake.take),
-                subject=retake.subject,
-            ),
+            tags=run_tags(retake.script_id, "requests"),
         )
         for retake in decisions.retakes
     ]
