@@ -40,7 +40,7 @@ typecheck: $(STAMP)
 
 test: $(STAMP) lint typecheck  ## lint, types, then the tests against real Postgres, sandbox, FFmpeg
 	$(BIN)/dagster definitions validate -m vsl_pipelines.definitions
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=25
 
 test-deploy: $(STAMP) image  ## the production topology in containers (podman); prints one JSON line
 	deploy/local/test-deploy.sh $(BIN)/python
