@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.fixtures.api import LOCAL_BASE_URL, BuildApiApp
 from tests.fixtures.media import ClipFactory
-from tests.fixtures.scripts import NARRATED_SCRIPT, SAMPLE_SCRIPT, record_clip, store_take
+from tests.fixtures.review import NARRATED, NARRATED_SECTIONS
+from tests.fixtures.scripts import SAMPLE_SCRIPT, record_clip, store_take
 from tests.web.studio.conftest import KEY
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.scripts import insert_script
@@ -40,32 +39,10 @@ from vsl_pipelines.services.review import (
 from vsl_pipelines.services.workspaces import create_workspace
 from vsl_pipelines.storage.local import LocalMediaStore
 
-NARRATED = "spring-launch-narrated"
 SAMPLE = "spring-launch"
 QUEUE = "/studio/review"
-SECTIONS = ("hook", "offer", "close")
+SECTIONS = NARRATED_SECTIONS
 _TOKEN = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-@pytest.fixture
-def narrated(
-    db: Database,
-    registry: Registry,
-    api_media_store: LocalMediaStore,
-    make_clip: ClipFactory,
-    make_voice: Callable[..., Path],
-) -> Script:
-    """The narrated sample (3 voiced sections) with a clip and a voice for every section's first
-    takes, and the hook's preview rendered; nothing decided."""
-    script = load_script(NARRATED_SCRIPT, registry)
-    with db.connect() as conn:
-        insert_script(conn, script, str(NARRATED_SCRIPT), default_workspace_id(conn))
-    clip, voice = make_clip(seconds=1.0), make_voice(seconds=1.0)
-    for section in SECTIONS:
-        store_take(db, api_media_store, NARRATED, section, "clip", 1, clip)
-        store_take(db, api_media_store, NARRATED, section, "narration", 1, voice)
-    api_media_store.put_file(preview_key(NARRATED, "hook", 1, 1), make_clip(seconds=1.2))
-    return script
 
 
 def token(client: TestClient, path: str = QUEUE) -> str:
@@ -116,7 +93,7 @@ def retake_figures(registry: Registry, *models: str) -> tuple[float, float]:
 
 def test_the_queue_lists_every_waiting_take_by_script_and_section(
     client: TestClient,
-    narrated: Script,
+    narrated_takes: Script,
     stored_script: Script,
     db: Database,
     registry: Registry,
@@ -165,7 +142,7 @@ def test_the_queue_lists_every_waiting_take_by_script_and_section(
     assert '<details class="separately"' in hook and '<details class="reject"' in hook
     assert "<details open" not in text and " open>" not in text
     # The clip's retake: the prompt prefilled, "Variation", the estimate and time.
-    prompt = narrated.sections[0].keyframe.prompt  # type: ignore[union-attr]
+    prompt = narrated_takes.sections[0].keyframe.prompt  # type: ignore[union-attr]
     assert f'name="prompt" rows="3" maxlength="4000">{html.escape(prompt)}</textarea>' in hook
     assert "Variation (optional)" in hook and "new variation of the picture" in hook
     usd, seconds = retake_figures(registry, "flux-schnell", "stability-video")
@@ -175,7 +152,7 @@ def test_the_queue_lists_every_waiting_take_by_script_and_section(
     )
     assert f'takes about <span class="retake-time">{round(seconds)} s</span>' in hook
     # The narration's retake: its words, its voice, its cost.
-    words = narrated.sections[2].narration
+    words = narrated_takes.sections[2].narration
     close = item_html(text, NARRATED, "close")
     assert f">{words}</textarea>" in close
     assert '<option value="bm_george" selected>' in close and 'value="1.1"' in close
@@ -198,7 +175,7 @@ def test_an_empty_queue_and_its_badge(client: TestClient, stored_script: Script)
 
 
 def test_every_studio_page_asks_for_the_badge_and_links_the_queue(
-    client: TestClient, narrated: Script, build_api_app: BuildApiApp
+    client: TestClient, narrated_takes: Script, build_api_app: BuildApiApp
 ) -> None:
     """Pages without the count load it once shown (htmx), and refresh it every 30 s; signed out,
     the badge answers nothing."""
@@ -218,7 +195,7 @@ def test_every_studio_page_asks_for_the_badge_and_links_the_queue(
 
 
 def test_a_voiced_section_is_approved_with_one_action_and_the_next_one_shown(
-    client: TestClient, narrated: Script, db: Database
+    client: TestClient, narrated_takes: Script, db: Database
 ) -> None:
     csrf = token(client)
     done = client.post(
@@ -240,7 +217,7 @@ def test_a_voiced_section_is_approved_with_one_action_and_the_next_one_shown(
 
 
 def test_both_or_neither_a_stale_take_approves_nothing(
-    client: TestClient, narrated: Script, db: Database
+    client: TestClient, narrated_takes: Script, db: Database
 ) -> None:
     csrf = token(client)
     stale = client.post(
@@ -253,7 +230,7 @@ def test_both_or_neither_a_stale_take_approves_nothing(
 
 
 def test_decided_separately_the_section_stays_in_place(
-    client: TestClient, narrated: Script, db: Database
+    client: TestClient, narrated_takes: Script, db: Database
 ) -> None:
     csrf = token(client)
     done = client.post(
@@ -271,7 +248,7 @@ def test_decided_separately_the_section_stays_in_place(
 
 def test_a_rejection_starts_from_the_prompt_and_comes_back_beside_the_old_take(
     client: TestClient,
-    narrated: Script,
+    narrated_takes: Script,
     db: Database,
     api_media_store: LocalMediaStore,
     make_clip: ClipFactory,
@@ -279,7 +256,7 @@ def test_a_rejection_starts_from_the_prompt_and_comes_back_beside_the_old_take(
     """The prompt sent back unchanged is no override; a changed one is; the variation is the
     seed. The retake shows beside take 1, with the note and who rejected it."""
     csrf = token(client)
-    prompt = narrated.sections[0].keyframe.prompt  # type: ignore[union-attr]
+    prompt = narrated_takes.sections[0].keyframe.prompt  # type: ignore[union-attr]
     unchanged = client.post(
         f"{QUEUE}/{NARRATED}/hook/reject",
         data={"csrf": csrf, "subject": "clip", "take": "1", "prompt": prompt, "note": "too dark"},
@@ -314,10 +291,10 @@ def test_a_rejection_starts_from_the_prompt_and_comes_back_beside_the_old_take(
 
 
 def test_a_narration_rejection_keeps_only_what_changed(
-    client: TestClient, narrated: Script, db: Database
+    client: TestClient, narrated_takes: Script, db: Database
 ) -> None:
     csrf = token(client)
-    words = narrated.sections[2].narration
+    words = narrated_takes.sections[2].narration
     done = client.post(
         f"{QUEUE}/{NARRATED}/close/reject",
         data={"csrf": csrf, "subject": "narration", "take": "1", "text": words,
@@ -333,7 +310,7 @@ def test_a_narration_rejection_keeps_only_what_changed(
 
 
 def test_the_played_sections_are_approved_together(
-    client: TestClient, narrated: Script, db: Database
+    client: TestClient, narrated_takes: Script, db: Database
 ) -> None:
     """Each with the takes shown; one that changed meanwhile is left in the queue."""
     csrf = token(client)
@@ -360,7 +337,7 @@ def test_the_played_sections_are_approved_together(
 
 
 def test_a_script_can_wait_for_a_person_s_compile(
-    client: TestClient, narrated: Script, db: Database
+    client: TestClient, narrated_takes: Script, db: Database
 ) -> None:
     """Set to wait, its last approval asks for no compile; the queue and the sequence offer
     Compile; set back to compile at once, it is asked for then."""
@@ -397,7 +374,7 @@ def test_a_script_can_wait_for_a_person_s_compile(
 
 
 def test_compile_by_hand_once_every_take_is_approved(
-    client: TestClient, narrated: Script, db: Database
+    client: TestClient, narrated_takes: Script, db: Database
 ) -> None:
     csrf = token(client)
     early = client.post(f"{QUEUE}/{NARRATED}/compile", data={"csrf": csrf})
@@ -427,7 +404,7 @@ def compilations(db: Database) -> list[tuple[str, str]]:
 
 
 def test_the_whole_sequence_plays_the_current_takes_in_order(
-    client: TestClient, narrated: Script, api_media_store: LocalMediaStore
+    client: TestClient, narrated_takes: Script, api_media_store: LocalMediaStore
 ) -> None:
     page = client.get(f"{QUEUE}/{NARRATED}/preview")
     assert page.status_code == 200, page.text[:500]
@@ -450,7 +427,7 @@ def test_the_whole_sequence_plays_the_current_takes_in_order(
 
 
 def test_the_script_page_decides_through_the_queue_and_comes_back(
-    client: TestClient, narrated: Script, db: Database, registry: Registry
+    client: TestClient, narrated_takes: Script, db: Database, registry: Registry
 ) -> None:
     page = client.get(f"/studio/scripts/{NARRATED}")
     assert page.status_code == 200, page.text[:500]
@@ -464,7 +441,7 @@ def test_the_script_page_decides_through_the_queue_and_comes_back(
     assert '<details class="separately" id="separately-hook-c1-n1"' in section
     assert 'id="approve-hook-1"' in section and 'id="approve-voice-hook-1"' in section
     assert 'hx-get="/studio/review/spring-launch-narrated/hook/retake?subject=clip"' in section
-    prompt = narrated.sections[0].keyframe.prompt  # type: ignore[union-attr]
+    prompt = narrated_takes.sections[0].keyframe.prompt  # type: ignore[union-attr]
     assert f">{html.escape(prompt)}</textarea>" in section
     assert "Variation (optional)" in section and "Seed (optional)" not in section
     cost = client.get(f"{QUEUE}/{NARRATED}/hook/retake", params={"subject": "clip"})
@@ -485,7 +462,7 @@ def test_the_script_page_decides_through_the_queue_and_comes_back(
 
 @pytest.mark.parametrize("role", [Role.VIEWER, Role.WRITER])
 def test_only_reviewers_decide(
-    build_api_app: BuildApiApp, narrated: Script, db: Database, role: Role
+    build_api_app: BuildApiApp, narrated_takes: Script, db: Database, role: Role
 ) -> None:
     """A viewer (or a writer) sees the queue without forms; every decision is 403."""
     _, key = create_key(db, f"a-{role.value}", role=role)
@@ -512,7 +489,7 @@ def test_only_reviewers_decide(
 
 def test_another_workspace_s_takes_are_never_listed_nor_decided(
     build_api_app: BuildApiApp,
-    narrated: Script,
+    narrated_takes: Script,
     db: Database,
     registry: Registry,
     api_media_store: LocalMediaStore,
@@ -593,7 +570,7 @@ def test_another_workspace_s_takes_are_never_listed_nor_decided(
 )
 def test_bad_posts_are_refused_naming_the_problem_and_store_nothing(
     client: TestClient,
-    narrated: Script,
+    narrated_takes: Script,
     db: Database,
     path: str,
     fields: dict[str, str],
@@ -610,7 +587,7 @@ def test_bad_posts_are_refused_naming_the_problem_and_store_nothing(
 
 
 def test_forms_need_the_session_token_and_this_site(
-    client: TestClient, narrated: Script, db: Database
+    client: TestClient, narrated_takes: Script, db: Database
 ) -> None:
     url = f"{QUEUE}/{NARRATED}/hook/approve"
     fields = {"clip": "1", "narration": "1"}
@@ -635,20 +612,20 @@ def test_forms_need_the_session_token_and_this_site(
     ],
 )
 def test_bad_pages_are_refused(
-    client: TestClient, narrated: Script, url: str, status: int, words: str
+    client: TestClient, narrated_takes: Script, url: str, status: int, words: str
 ) -> None:
     answer = client.get(url)
     assert answer.status_code == status, answer.text[:500]
     assert words in html.unescape(answer.text)
 
 
-def test_a_notice_is_only_what_the_studio_says(client: TestClient, narrated: Script) -> None:
+def test_a_notice_is_only_what_the_studio_says(client: TestClient, narrated_takes: Script) -> None:
     page = client.get(QUEUE, params={"done": "approved:<b>hook</b>"})
     assert "Approved &lt;b&gt;hook&lt;/b&gt;." in page.text
     assert 'id="notice"' not in client.get(QUEUE, params={"done": "Pay here"}).text
 
 
-def test_the_count_is_the_queue_s(client: TestClient, narrated: Script, db: Database) -> None:
+def test_the_count_is_the_queue_s(client: TestClient, narrated_takes: Script, db: Database) -> None:
     """The nav's one statement counts what `review_queue` lists, through rejections and
     retakes, approvals, and a narration rejected whose new take is not stored yet."""
 
