@@ -1,8 +1,11 @@
 """Structured JSON logging for every process (service, sandbox, Dagster code, CLI).
 
-Each line carries the ids passed in `extra` (script_id, section_id, job_id, model_id, ...), and
-the original system's camelCase names for the ones it logged (userId, modelId, mediaType); its
-`jobId` (the public job id), `action` and `duration` come in `fields` where they apply.
+Lines have the original system's shape, so its CloudWatch Logs Insights queries keep working
+(`filter level = "ERROR" | stats count() by modelId`): `timestamp` (ISO 8601, UTC), upper-case
+`level`, `action` where the event has one, `duration` in milliseconds where it has one, and the
+ids passed in `extra` (script_id, section_id, job_id, model_id, ...) both under our names and
+under the original's camelCase ones (jobId, userId, modelId, mediaType). A `jobId` given in
+`fields` (an ad-hoc job's public id) wins over the internal `job_id`.
 """
 
 from __future__ import annotations
@@ -27,7 +30,12 @@ CONTEXT_KEYS = (
     "run_id",
 )
 # The original system's names for the ids it logged, written beside ours.
-ORIGINAL_NAMES = {"user_id": "userId", "model_id": "modelId", "media_type": "mediaType"}
+ORIGINAL_NAMES = {
+    "job_id": "jobId",
+    "user_id": "userId",
+    "model_id": "modelId",
+    "media_type": "mediaType",
+}
 _SECRET_PATTERN = re.compile(r"(r8_[A-Za-z0-9]{6,}|whsec_[A-Za-z0-9+/=]{6,}|Bearer\s+\S+)")
 
 
@@ -38,12 +46,16 @@ def redact(text: str) -> str:
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        moment = datetime.fromtimestamp(record.created, UTC)
         line: dict[str, object] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
+            "timestamp": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname.upper(),
             "logger": record.name,
             "msg": redact(record.getMessage()),
         }
+        action = getattr(record, "action", None)
+        if action is not None:
+            line["action"] = action
         for key in CONTEXT_KEYS:
             value = getattr(record, key, None)
             if value is not None:
@@ -52,6 +64,8 @@ class JsonFormatter(logging.Formatter):
                     line[ORIGINAL_NAMES[key]] = value
         extra = getattr(record, "fields", None)
         if isinstance(extra, dict):
+            if "jobId" in extra:
+                line["jobId"] = extra["jobId"]
             line.update({k: v for k, v in extra.items() if k not in line})
         if record.exc_info:
             line["error"] = redact(self.formatException(record.exc_info))

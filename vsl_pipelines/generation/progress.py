@@ -58,6 +58,7 @@ def _record_outcome(prediction: dict[str, Any], job: MovedJob) -> None:
         metrics.record(
             {"JobsCompleted": 1, "ProcessingTime": round(float(seconds), 3)},
             action="job_completed",
+            duration_ms=round(float(seconds) * 1000),
             **context,
         )
     elif status in job_rows.RETRYABLE:

@@ -32,7 +32,10 @@ log = get_logger("vsl_pipelines.metrics")
 
 def record(values: dict[str, float], *, action: str, **context: str | int | None) -> None:
     """Log one event with its metric values. `context` adds the ids of the event to the line
-    (`job_id`, `script_id`, ...); `model_id`, `media_type` and `workspace` (a slug) also become CloudWatch dimensions."""
+    (`job_id`, `script_id`, ...); `model_id`, `media_type` and `workspace` (a slug) also become
+    CloudWatch dimensions. `duration_ms`: the event's duration (whole milliseconds), written as
+    the original's `duration`."""
+    duration_ms = context.pop("duration_ms", None)
     unknown = set(values) - set(UNITS)
     if unknown:
         raise ValueError(f"unknown metric(s) {sorted(unknown)}; known: {sorted(UNITS)}")
@@ -43,6 +46,7 @@ def record(values: dict[str, float], *, action: str, **context: str | int | None
     }
     fields: dict[str, object] = {
         "action": action,
+        **({"duration": duration_ms} if duration_ms is not None else {}),
         **dimensions,
         **values,
         "_aws": {

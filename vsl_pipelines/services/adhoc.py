@@ -133,7 +133,10 @@ def submit_adhoc(
         with db.connect() as conn:
             job_rows.mark(conn, row.id, "failed", error=reason)
         status.publish([row.id])
-        log.error("ad-hoc prediction not created", extra=context)
+        log.error(
+            "ad-hoc prediction not created",
+            extra={**context, "fields": {"jobId": job_id, "error": reason}},
+        )
         raise AdhocNotCreated(reason, job_id) from None
     with db.connect() as conn:
         job_rows.attach_prediction(conn, row.id, prediction)
@@ -143,7 +146,10 @@ def submit_adhoc(
         action="job_started",
         **context,
     )
-    log.info("ad-hoc prediction submitted", extra={**context, "prediction_id": prediction["id"]})
+    log.info(
+        "ad-hoc prediction submitted",
+        extra={**context, "prediction_id": prediction["id"], "fields": {"jobId": job_id}},
+    )
     return {
         "jobId": job_id,
         "status": "pending",
