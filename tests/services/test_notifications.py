@@ -40,6 +40,7 @@ LINKS = StudioLinks("https://vsl.example.com")
         ("javascript:alert(1)", "must start with https://"),
         ("hooks.slack.com/services/x", "must start with https://"),
         ("https://", "names no host"),
+        ("http://[::1/hook", "not a URL"),
         ("https://hooks.example.com:port/x", "port is not a number"),
         ("https://hooks.example.com/a b", "no spaces"),
         ("https://hooks.example.com/\x07", "control characters"),

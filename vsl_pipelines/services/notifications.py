@@ -46,7 +46,10 @@ def check_webhook_url(text: str) -> str:
         raise NotificationRefused(f"notification URL: at most {MAX_URL_CHARS} characters")
     if not url.isprintable() or any(c.isspace() for c in url):
         raise NotificationRefused("notification URL: no spaces or control characters")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise NotificationRefused("notification URL: not a URL") from None
     if parts.scheme.lower() not in ("http", "https"):
         raise NotificationRefused(
             "notification URL: must start with https:// (or http://); it receives a JSON POST"
@@ -62,12 +65,12 @@ def check_webhook_url(text: str) -> str:
 
 def url_host(url: str) -> str:
     """What of a notification URL may be logged or shown: its host (and port)."""
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
     try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
         return f"{host}:{parts.port}" if parts.port else host
     except ValueError:
-        return host
+        return "?"
 
 
 def set_notification_url(conn: Conn, workspace: WorkspaceRow, text: str, actor: str) -> None:
@@ -219,7 +222,7 @@ def deliver(
                 response = client.post(url, json=payload)
             except httpx.TransportError as exc:
                 error = f"{type(exc).__name__}: {str(exc).replace(url, host)}"
-            except httpx.HTTPError as exc:  # not retried: a URL httpx refuses
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:  # not retried: httpx refuses it
                 return Delivery(host, False, attempt, None, type(exc).__name__)
             else:
                 if response.is_success:

@@ -43,7 +43,8 @@ def _plural(count: int, word: str) -> str:
 
 
 def _running(activity: ScriptActivity) -> str:
-    stages = sorted(activity.running.items(), key=lambda item: list(STAGE_WORDS).index(item[0]))
+    order = {stage: i for i, stage in enumerate(STAGE_WORDS)}
+    stages = sorted(activity.running.items(), key=lambda item: order.get(item[0], len(order)))
     parts = ", ".join(f"{STAGE_WORDS.get(stage, stage)} {n}" for stage, n in stages)
     return f"{_plural(activity.running_total, 'prediction')} running ({parts})"
 
