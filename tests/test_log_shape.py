@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
@@ -75,8 +76,10 @@ def test_the_original_insights_query_counts_errors_by_model(
             status,
         )
     sandbox.knobs.error_next = 0
+    deadline = time.monotonic() + 30
     while poll_stale_jobs(db, prediction_client, older_than_s=0, status=status) == 0:
-        pass  # until the flux-schnell prediction's end is recorded
+        assert time.monotonic() < deadline, "the prediction never ended"
+        time.sleep(0.05)  # until the flux-schnell prediction's end is recorded
 
     assert insights_errors_by_model(lines.getvalue()) == {"sdxl": 1}
     parsed = [json.loads(line) for line in lines.getvalue().splitlines()]
