@@ -144,3 +144,39 @@ def test_non_finite_or_non_numeric_inputs_are_registry_errors() -> None:
     for duration, words in [("ten", "a number of seconds"), (float("inf"), "not between 0")]:
         with pytest.raises(RegistryError, match=words):
             per_second.estimate_cost({"duration": duration})
+
+
+def test_the_original_models_json_example_loads_as_written(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The original README's example: a number as `pricing` (per output) and no `task` (taken
+    from the media type, with a warning naming the model)."""
+    original = {
+        "image": {
+            "your-model": {
+                "version": "owner/model:version",
+                "pricing": 0.01,
+                "estimatedTime": 10,
+                "supportedParams": ["prompt", "width", "height"],
+                "defaults": {"width": 1024, "height": 1024},
+            }
+        },
+        "video": {
+            "animate": {
+                "version": "owner/animate",
+                "pricing": 0.05,
+                "estimatedTime": 60,
+                "supportedParams": ["input_image", "seed"],
+            }
+        },
+    }
+    with caplog.at_level("WARNING", logger="vsl_pipelines.domain.registry"):
+        registry = load_registry(MODELS, json.dumps(original))
+    model = registry.get("your-model")
+    assert (model.task, model.pricing.basis, model.pricing.usd) == ("text-to-image", "output", 0.01)
+    assert model.estimate_cost(model.build_input({"prompt": "x"})) == 0.01
+    animate = registry.get("animate")
+    assert (animate.task, animate.image_input) == ("image-to-video", "input_image")
+    warnings = [r.getMessage() for r in caplog.records]
+    assert "model your-model has no task: taken as text-to-image from its media type" in warnings
+    assert any("model animate has no task" in w for w in warnings)

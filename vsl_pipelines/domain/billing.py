@@ -79,7 +79,10 @@ class Pricing(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _original_format(cls, value: Any) -> Any:
-        """The original system's `{"usd": .., "per": "run" | "output" | "second"}`."""
+        """The original system's formats: a number (USD per output), or
+        `{"usd": .., "per": "run" | "output" | "second"}`."""
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return {"basis": "output", "usd": value}
         if isinstance(value, Mapping) and "per" in value:
             if "basis" in value:
                 raise ValueError("give 'basis' or the original 'per', not both")

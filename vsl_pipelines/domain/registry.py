@@ -14,6 +14,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from vsl_pipelines.domain.billing import Pricing
+from vsl_pipelines.logs import get_logger
+
+log = get_logger(__name__)
 
 Kind = Literal["image", "video", "audio"]
 Task = Literal[
@@ -223,6 +226,34 @@ def _merge(base: dict[str, Any], override: Mapping[str, Any], source: str) -> No
             target[model_id] = {**target.get(model_id, {}), **entry}
 
 
+_IMAGE_INPUTS = ("input_image", "image", "first_frame_image", "start_image")
+
+
+def _with_task(kind: str, model_id: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """The original format has no `task`: infer it from the media type (and, for a video
+    model, whether it takes an image), saying so with a warning naming the model."""
+    if "task" in entry:
+        return entry
+    params = entry.get("supportedParams") or []
+    image = next((p for p in _IMAGE_INPUTS if p in params), None)
+    if kind == "video" and image is not None:
+        task, extra = "image-to-video", {"imageInput": entry.get("imageInput", image)}
+    elif kind == "audio" and "text" in params and "prompt" not in params:
+        task, extra = "text-to-speech", {"textInput": entry.get("textInput", "text")}
+    else:
+        task, extra = (
+            {"image": "text-to-image", "video": "text-to-video"}.get(kind, "text-to-audio"),
+            {},
+        )
+    log.warning(
+        "model %s has no task: taken as %s from its media type",
+        model_id,
+        task,
+        extra={"model_id": model_id},
+    )
+    return {**entry, "task": task, **extra}
+
+
 def parse_registry(documents: list[tuple[str, Mapping[str, Any]]]) -> Registry:
     """Merge registry documents in order (later wins) and validate every entry."""
     raw: dict[str, Any] = {}
@@ -234,6 +265,7 @@ def parse_registry(documents: list[tuple[str, Mapping[str, Any]]]) -> Registry:
     for kind, entries in raw.items():
         for model_id, entry in entries.items():
             try:
+                entry = _with_task(kind, model_id, entry)
                 models[model_id] = ModelSpec.model_validate({**entry, "id": model_id, "kind": kind})
             except ValidationError as exc:
                 problems = "; ".join(
