@@ -522,3 +522,31 @@ def test_status_refusals_and_a_script_job(adhoc: AdhocService, stored_script: Sc
         "hook",
         None,
     )
+
+
+def test_the_original_readme_example_is_accepted_with_a_warning(adhoc: AdhocService) -> None:
+    """The original system's documented request, as its clients send it: flux-schnell with
+    width/height, which flux-schnell does not take; read as its nearest aspect ratio."""
+    answer = adhoc.generate(
+        {
+            "userId": "user123",
+            "mediaType": "image",
+            "modelId": "flux-schnell",
+            "parameters": {
+                "prompt": "A beautiful sunset over mountains",
+                "width": 1024,
+                "height": 1024,
+            },
+        }
+    )
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["warnings"] == [
+        "parameters.width/height: model 'flux-schnell' takes aspect_ratio, not a size;"
+        " 1024x1024 was sent as aspect_ratio '1:1'"
+    ]
+    with adhoc.db.connect() as conn:
+        row = conn.execute(
+            "SELECT input FROM jobs WHERE public_id = %s", (answer.json()["jobId"],)
+        ).fetchone()
+    assert row is not None and row["input"]["aspect_ratio"] == "1:1"
+    assert "width" not in row["input"] and "height" not in row["input"]

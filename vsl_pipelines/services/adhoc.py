@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from vsl_pipelines.db import audit
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db.database import Database
+from vsl_pipelines.domain.original_params import translate
 from vsl_pipelines.domain.registry import ModelSpec, Registry, RegistryError
 from vsl_pipelines.domain.roles import Actor
 from vsl_pipelines.generation import budgets
@@ -44,6 +45,7 @@ class AdhocPlan:
     spec: ModelSpec
     model_input: dict[str, Any]
     estimated_cost_usd: float
+    warnings: tuple[str, ...] = ()  # what was read differently from what was sent
 
 
 def plan_adhoc(
@@ -56,8 +58,9 @@ def plan_adhoc(
         raise AdhocInvalid("modelId", str(exc)) from None
     if spec.kind != media_type:
         raise AdhocInvalid("mediaType", f"model {model_id!r} makes {spec.kind}, not {media_type}")
+    translated = translate(spec, parameters)
     try:
-        model_input = spec.build_input(parameters)
+        model_input = spec.build_input(translated.parameters)
         cost = spec.estimate_cost(model_input)
     except RegistryError as exc:
         raise AdhocInvalid("parameters", str(exc)) from None
@@ -74,7 +77,7 @@ def plan_adhoc(
                 f"parameters.{spec.image_input}",
                 f"model {model_id!r} makes video from an image: give its http(s) URL",
             )
-    return AdhocPlan(spec, model_input, cost)
+    return AdhocPlan(spec, model_input, cost, tuple(translated.warnings))
 
 
 def submit_adhoc(
@@ -155,4 +158,5 @@ def submit_adhoc(
         "status": "pending",
         "estimatedTime": plan.spec.estimated_time,
         "estimatedCost": round(plan.estimated_cost_usd, 6),
+        **({"warnings": list(plan.warnings)} if plan.warnings else {}),
     }

@@ -43,6 +43,11 @@ class GenerateMediaAnswer(BaseModel):
     status: Literal["pending"]
     estimatedTime: float
     estimatedCost: float
+    warnings: list[str] | None = Field(
+        default=None,
+        description="What was read differently from what was sent (the original's width/height"
+        " as a model's nearest aspect_ratio); absent when nothing was",
+    )
 
 
 class JobResult(BaseModel):
@@ -97,6 +102,7 @@ async def generate_body(request: Request) -> GenerateMediaBody:
     "/generate-media",
     status_code=202,
     response_model=GenerateMediaAnswer,
+    response_model_exclude_none=True,
     openapi_extra=request_body({"application/json": GenerateMediaBody}, "one generation"),
     responses={
         402: {
