@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Where `config/` and `database/` are: the checkout this package runs from, or `VSL_PROJECT_ROOT`
@@ -35,6 +35,13 @@ class OidcSettings:
     @property
     def discovery_url(self) -> str:
         return f"{self.issuer.rstrip('/')}/.well-known/openid-configuration"
+
+
+# The original system's variable names, read as ours: (its name, ours, the field).
+ORIGINAL_VARIABLES = (
+    ("S3_BUCKET", "VSL_S3_BUCKET", "s3_bucket"),
+    ("DYNAMODB_TABLE", "VSL_DYNAMODB_JOBS_TABLE", "dynamodb_jobs_table"),
+)
 
 
 class Settings(BaseSettings):
@@ -115,6 +122,24 @@ class Settings(BaseSettings):
     dagster_home_dir: Path | None = Field(default=None, alias="DAGSTER_HOME")
 
     @model_validator(mode="after")
+    def _original_names(self) -> Settings:
+        """The original system's variables (`S3_BUCKET`, `DYNAMODB_TABLE`: its jobs table) for
+        what they named; the project's own names win, and the two disagreeing is an error."""
+        for original, ours, field_name in ORIGINAL_VARIABLES:
+            value = os.environ.get(original, "").strip()
+            if not value:
+                continue
+            current = getattr(self, field_name)
+            if current is None:
+                setattr(self, field_name, value)
+            elif current != value:
+                raise ValueError(
+                    f"{original}={value!r} and {ours}={current!r} disagree: set one of them"
+                    f" ({ours} is this project's name, {original} the original system's)"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _service_urls(self) -> Settings:
         self.webhook_url = self.webhook_url or f"{self.service_url}/webhooks/replicate"
         self.public_media_url = self.public_media_url or f"{self.service_url}/media"
@@ -184,4 +209,17 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment; `SettingsError` names what is wrong."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) + ': ' if error['loc'] else ''}"
+            f"{error['msg'].removeprefix('Value error, ')}"
+            for error in exc.errors()
+        )
+        raise SettingsError(f"configuration: {problems}") from None
+
+
+class SettingsError(ValueError):
+    """The environment does not make a valid configuration."""

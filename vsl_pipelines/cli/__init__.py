@@ -43,6 +43,15 @@ class LazyGroup(click.Group):
         command: click.Command = getattr(module, attribute)
         return command
 
+    def invoke(self, ctx: click.Context) -> object:
+        from vsl_pipelines.settings import SettingsError
+
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:  # a bad environment: its one line, not a traceback
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+
 
 @click.group(cls=LazyGroup)
 @click.pass_context
