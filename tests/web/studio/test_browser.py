@@ -273,12 +273,13 @@ def test_write_generate_review_compile_play_and_download(
 
     # Generation arrives without a reload (htmx polls the page every 2 s).
     _wait(page, "#approve-hook-1")
-    _wait(page, "#reject-close-1")
+    _wait(page, "#reject-open-close-1")  # the reject form, folded until opened
     assert (
         page.locator("#section-hook blockquote").inner_text() == "Dinner, <planned> in ten minutes."
     )
     screenshot(page, "script")
 
+    page.locator("#reject-open-close-1 summary").click()
     page.locator("#reject-note-close").fill("too dark")
     page.locator("#reject-prompt-close").fill("a family laughing at a sunny table")
     page.locator("#reject-close-1").get_by_role("button", name="Reject take 1").click()
@@ -342,8 +343,8 @@ def test_a_voiced_section_is_heard_and_its_narration_retaken(page: Any, studio: 
     page.get_by_role("button", name="Create script and start generating").click()
     page.wait_for_url(f"{studio.url}/studio/scripts/voiced-launch")
 
-    _wait(page, "#approve-hook-1")
-    _wait(page, "#reject-voice-hook-1")
+    _wait(page, "#approve-both-hook-c1-n1")  # clip and narration approved with one action
+    _wait(page, "#reject-voice-open-hook-1")
     assert page.locator("#spoken-hook").inner_text() == "Dinner, planned in ten minutes."
     voice = page.locator("#narration-hook .voice-params").inner_text()
     assert "kokoro-82m" in voice and "voice af_bella" in voice and "speed 1" in voice
@@ -359,12 +360,13 @@ def test_a_voiced_section_is_heard_and_its_narration_retaken(page: Any, studio: 
     _fits_a_phone(page)
 
     # Too fast: the narration rejected with a slower speed, typed and sent with Enter.
+    page.locator("#reject-voice-open-hook-1 summary").click()
     page.locator("#reject-voice-note-hook").fill("slower, please")
     speed = page.locator("#reject-voice-speed-hook")
     assert speed.input_value() == "1"  # the model's default, shown
     speed.fill("0.8")
     speed.press("Enter")
-    _wait(page, "#approve-voice-hook-2")
+    _wait(page, "#approve-both-hook-c1-n2")
     assert "speed 0.8" in page.locator("#narration-hook .voice-params").inner_text()
     assert "take 1" in page.locator("#section-hook h3").inner_text()  # the clip is unchanged
     page.locator("#narration-hook details.history summary").click()
@@ -372,6 +374,7 @@ def test_a_voiced_section_is_heard_and_its_narration_retaken(page: Any, studio: 
     assert "slower, please" in old and "speed 1" in old
     assert _playable(page, "#old-voice-hook-1")["duration"] > 0
 
+    page.locator("#separately-hook-c1-n2 summary").click()  # the clip alone, then the voice
     page.locator("#approve-hook-1").get_by_role("button", name="Approve take 1").click()
     _wait(page, "#approve-voice-hook-2")
     button = page.locator("#approve-voice-hook-2").get_by_role(

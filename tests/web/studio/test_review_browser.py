@@ -2,8 +2,8 @@
 reviewer opens the queue from the nav's badge, moves with J/K, approves a voiced section's clip
 and narration with A (and lands on the next one), opens a rejection with R (the prompt filled
 in, the retake's cost and time said), approves the section played with one click, and the page
-of a 3-section voiced script stays under 2,500 px at 1280 px with its forms folded. Then the
-whole sequence plays its sections one after the other. No daemon: the service and the store
+of a 3-section voiced script stays under 2,500 px at 1280 px with its forms folded (and fits a
+390 px phone). Then the whole sequence plays its sections one after the other. No daemon: the service and the store
 only, so the walk takes seconds.
 """
 
@@ -158,6 +158,15 @@ def test_review_a_voiced_script_from_the_keyboard(
         ]
         assert "Approved 1 played section(s)." in page.locator("#notice").inner_text()
         assert height(page) < MAX_HEIGHT_PX
+
+        # On a phone: nothing wider than the screen, a reject form opened.
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.locator(f"#{ITEM}-offer-reject summary").click()
+        widths = page.evaluate(
+            "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert widths[0] <= widths[1], f"the queue scrolls sideways at 390 px: {widths}"
+        page.set_viewport_size({"width": 1280, "height": 900})
 
         # The whole sequence: each section's media one after the other in one player.
         page.goto(f"{service.url}/studio/review/{NARRATED}/preview")
