@@ -1,7 +1,8 @@
 """Editing a stored script in Chromium (Debian's, driven by Playwright): the focus stays on the
 equivalent control when the editor redraws, one section's prompt is changed, the confirmation
 shows that section alone with its cost before anything is spent, and after the save only that
-section gets a new take and, at the generation run, the only new prediction. Also the Id
+section gets a new take and, at the generation run, the only new prediction. Leaving with
+unsaved changes asks first, and the draft kept in the browser comes back. Also the Id
 field's pattern, which Chromium compiles with the `v` flag, is one it accepts."""
 
 from __future__ import annotations
@@ -104,6 +105,20 @@ def test_one_section_edited_is_the_only_one_regenerated(
         cost = usd_text(
             registry.get("flux-schnell").estimate_cost({})
             + registry.get("stability-video").estimate_cost({})
+        )
+        page.locator("#estimate").get_by_text(cost).first.wait_for()
+        # Leaving asks first; the draft kept in the browser is offered back and restored.
+        asked: list[str] = []
+        page.once("dialog", lambda dialog: (asked.append(dialog.type), dialog.accept()))
+        page.reload()
+        assert asked == ["beforeunload"]
+        assert page.locator("#sections-0-keyframe-prompt").input_value() != (
+            "a parent smiling at a full fridge"
+        )
+        page.get_by_role("button", name="Restore the draft").click()
+        page.wait_for_function(
+            "() => document.getElementById('sections-0-keyframe-prompt').value"
+            " === 'a parent smiling at a full fridge'"
         )
         page.locator("#estimate").get_by_text(cost).first.wait_for()
         page.get_by_role("button", name="Review changes and cost").click()
