@@ -52,6 +52,17 @@ def record_version(
     )
 
 
+def keep_first_version(conn: Conn, script_id: str) -> None:
+    """A script stored without versions gets its document as version 1 (by an unknown
+    author); a script that has one is left as it is, however many callers race here."""
+    conn.execute(
+        "INSERT INTO script_versions (script_id, version, document, saved_by, saved_at)"
+        " SELECT id, 1, document, %s, created_at FROM scripts WHERE id = %s"
+        " ON CONFLICT (script_id, version) DO NOTHING",
+        (UNKNOWN_AUTHOR, script_id),
+    )
+
+
 def latest_version(conn: Conn, script_id: str) -> int:
     """The script's newest version number (0 for a script without versions)."""
     row = conn.execute(

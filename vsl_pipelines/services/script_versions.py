@@ -223,8 +223,7 @@ def _stored_version(conn: Conn, script_id: str) -> int:
     """The script's newest version; a script stored without one gets its version 1 now."""
     latest = version_rows.latest_version(conn, script_id)
     if latest == 0:
-        row = script_rows.script_row(conn, script_id)
-        version_rows.record_version(conn, script_id, 1, row.document, None)
+        version_rows.keep_first_version(conn, script_id)
         latest = 1
     return latest
 
