@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -354,3 +356,97 @@ def test_a_compile_may_change_how_sections_follow_their_voice(
     assert row["options"]["timing"] == {
         "pad_s": 0.25, "fit": "loop", "max_slowdown": 1.5, "clip_audio": "lower", "lowered_db": -14.0,
     }  # fmt: skip
+
+
+# -- the original system's compile: waiting for the video -----------------------------------
+
+
+def _finish_soon(db: Database, store: LocalMediaStore, compilation_id: int) -> threading.Thread:
+    """What the compile run does, a moment later, in another thread."""
+
+    def run() -> None:
+        time.sleep(0.6)
+        with db.connect() as conn:
+            compilation_rows.claim_compilation(conn, compilation_id, SCRIPT)
+        time.sleep(0.3)
+        key = f"scripts/{SCRIPT}/final/{SCRIPT}-c{compilation_id}.mp4"
+        with db.connect() as conn:
+            compilation_rows.finish_compilation(
+                conn,
+                compilation_id,
+                output_key=key,
+                output_uri=store.uri(key),
+                duration_s=7.5,
+                size_bytes=7085456,
+                clip_count=3,
+                cost_usd=0.2,
+                plan={},
+            )
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_prefer_wait_answers_the_original_shape_once_the_video_is_ready(
+    api: RunningService, db: Database, api_media_store: LocalMediaStore
+) -> None:
+    _approve_all(api, db)
+    with db.connect() as conn:  # the id the request will get: the next of the sequence
+        [row] = conn.execute("SELECT nextval('compilations_id_seq') AS id").fetchall()
+    runner = _finish_soon(db, api_media_store, int(row["id"]) + 1)
+    answer = httpx.post(
+        f"{api.url}/api/scripts/{SCRIPT}/compile",
+        json={"outputFormat": "mp4", "quality": "high"},  # the original's example body
+        headers={"Prefer": "wait=20"},
+        timeout=30,
+    )
+    runner.join()
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["preference-applied"] == "wait=20"
+    body = answer.json()
+    assert body["success"] is True
+    data = body["data"]
+    assert data["compiledVideoUrl"] == api_media_store.public_url(
+        f"scripts/{SCRIPT}/final/{SCRIPT}-c{data['compilationId']}.mp4"
+    )
+    assert (data["videoCount"], data["fileSize"], data["videoDuration"]) == (3, 7085456, 7.5)
+    assert 200 <= data["duration"] < 5000, "the compile's milliseconds, as the original's"
+
+
+def test_prefer_wait_that_runs_out_answers_the_compilation_to_follow(
+    api: RunningService, db: Database
+) -> None:
+    _approve_all(api, db)
+    started = time.monotonic()
+    answer = httpx.post(
+        f"{api.url}/api/scripts/{SCRIPT}/compile",
+        json={},
+        headers={"Prefer": "respond-async, wait=1"},
+        timeout=30,
+    )
+    assert answer.status_code == 202 and answer.json()["status"] == "requested"
+    assert 1 <= time.monotonic() - started < 5
+    assert "preference-applied" not in answer.headers
+
+
+def test_an_explicit_compile_while_the_automatic_one_runs_answers_it(
+    api: RunningService, db: Database
+) -> None:
+    _approve_all(api, db)
+    with db.connect() as conn:
+        [approval] = conn.execute("SELECT max(id) AS id FROM approvals").fetchall()
+        automatic = compilation_rows.request_compilation(
+            conn,
+            SCRIPT,
+            output_format="mp4",
+            quality="standard",
+            options={},
+            requested_by="approval sensor",
+            approval_id=approval["id"],
+        )
+    assert automatic is not None
+    answer = httpx.post(f"{api.url}/api/scripts/{SCRIPT}/compile", json={}, timeout=10)
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["compilationId"] == automatic.id
+    assert len(_compilations(db)) == 1, "no second compilation"

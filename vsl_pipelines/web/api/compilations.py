@@ -1,14 +1,27 @@
 """`/api/scripts/{id}/compile` and `/api/compilations/{id}`: ask for a compile (format, quality,
-output options) and follow it. The request is recorded; a Dagster sensor launches the run."""
+output options) and follow it. The request is recorded; a Dagster sensor launches the run.
+
+Clients of the original system waited for the compile's answer: with `Prefer: wait=N`
+(RFC 7240, at most `MAX_WAIT_S`) the request waits for the video and answers the original's
+shape, `{"success": true, "data": {"compiledVideoUrl", "videoCount", "fileSize", "duration"}}`
+(`duration`: the compile's milliseconds, as there), else the compilation to follow (202).
+An explicit compile while the automatic one (started by the last approval) runs answers with
+that compilation rather than a 409."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+import time
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, Header, HTTPException
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
+from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db.compilations import CompilationRow
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.services.compilation import (
@@ -30,6 +43,8 @@ log = get_logger("vsl_pipelines.web.api")
 router = APIRouter()
 
 MAX_ROW_ID = 2**63 - 1  # bigserial
+MAX_WAIT_S = 300  # the longest `Prefer: wait` honoured
+_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
 COMPILE_BODY = request_body(
     {"application/json": CompileBody},
     "format, quality and overrides of the script's output options (`{}`: the script's own)",
@@ -100,28 +115,93 @@ def _view(row: CompilationRow, store: MediaStore) -> Compilation:
     )
 
 
-@router.post("/scripts/{script_id}/compile", status_code=202, openapi_extra=COMPILE_BODY)
-def compile_script(
-    actor: Reviewer,
-    body: Annotated[CompileBody, Depends(compile_body)],  # read before any lookup
-    script_id: OwnScript,
-    config: ConfigDep,
-) -> Compilation:
-    """Request a compile of the approved takes; 409 while a section's current take is not
-    approved or another compilation of the script is requested or running."""
+def wait_seconds(prefer: str | None) -> int:
+    """The `wait=N` of a `Prefer` header (RFC 7240), at most `MAX_WAIT_S`; 0 without one."""
+    found = _WAIT.search(prefer or "")
+    return min(int(found.group(1)), MAX_WAIT_S) if found else 0
+
+
+def _requested(config: Any, script_id: str, body: CompileBody, requested_by: str) -> CompilationRow:
+    """The compilation this request made or, while the automatic one (started by the last
+    approval) is in flight, that one; 409 otherwise, as before."""
     with http_errors(), config.db.connect() as conn:
         try:
-            row = request_compile(
+            return request_compile(
                 conn,
                 script_id,
                 output_format=body.outputFormat,
                 quality=body.quality,
                 overrides=body.overrides(),
-                requested_by=actor.name,
+                requested_by=requested_by,
             )
-        except (NotApproved, CompileInFlight) as exc:
+        except NotApproved as exc:
             raise HTTPException(409, str(exc)) from None
+        except CompileInFlight as exc:
+            busy = compilation_rows.in_flight(conn, script_id)
+            if busy is None or busy.approval_id is None:
+                raise HTTPException(409, str(exc)) from None
+            return busy
+
+
+def _finished(config: Any, compilation_id: int) -> CompilationRow:
+    with config.db.connect() as conn:
+        return compilation_of(conn, compilation_id)
+
+
+def _original_answer(row: CompilationRow, store: MediaStore) -> dict[str, Any]:
+    """The original system's compile answer for a finished compilation."""
+    if row.status != "succeeded" or row.output_key is None:
+        return {"success": False, "error": row.error or "the compilation failed"}
+    took = row.completed_at - row.started_at if row.completed_at and row.started_at else None
+    return {
+        "success": True,
+        "data": {
+            "compiledVideoUrl": store.public_url(row.output_key),
+            "videoCount": row.clip_count,
+            "fileSize": row.size_bytes,
+            "duration": round(took.total_seconds() * 1000) if took is not None else None,
+            "videoDuration": row.duration_s,  # seconds of video (not in the original)
+            "compilationId": row.id,
+        },
+    }
+
+
+@router.post(
+    "/scripts/{script_id}/compile",
+    status_code=202,
+    openapi_extra=COMPILE_BODY,
+    responses={
+        200: {
+            "description": "With `Prefer: wait=N`, the video finished within N seconds: the"
+            " original system's `{success, data: {compiledVideoUrl, videoCount, fileSize,"
+            " duration (ms)}}` (or `{success: false, error}`)"
+        }
+    },
+)
+async def compile_script(
+    actor: Reviewer,
+    body: Annotated[CompileBody, Depends(compile_body)],  # read before any lookup
+    script_id: OwnScript,
+    config: ConfigDep,
+    # Described in the route's text, not as a schema parameter: a fuzzer's `wait=300` would
+    # hold its request for five minutes.
+    prefer: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Any:
+    """Request a compile of the approved takes; 409 while a section's current take is not
+    approved or another compilation of the script (not the automatic one) is requested or
+    running. `Prefer: wait=N`: wait up to N seconds for the video."""
+    row = await run_in_threadpool(_requested, config, script_id, body, actor.name)
     log.info("api compile requested", extra={"script_id": script_id})
+    wait = wait_seconds(prefer)
+    deadline = time.monotonic() + wait
+    while wait and row.status in ("requested", "running") and time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+        row = await run_in_threadpool(_finished, config, row.id)
+    if wait and row.status in ("succeeded", "failed"):
+        return JSONResponse(
+            _original_answer(row, config.media_store),
+            headers={"Preference-Applied": f"wait={wait}"},
+        )
     return _view(row, config.media_store)
 
 
