@@ -16,12 +16,13 @@ import yaml
 from fastapi.testclient import TestClient
 
 from tests.fixtures.api import LOCAL_BASE_URL, BuildApiApp
+from tests.fixtures.scripts import NARRATED_SCRIPT
 from tests.web.studio.test_pages import editor_fields, script_count, token
 from vsl_pipelines.db import script_versions as version_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.scripts import insert_script
-from vsl_pipelines.db.workspaces import create_workspace
+from vsl_pipelines.db.workspaces import create_workspace, default_workspace_id
 from vsl_pipelines.domain.billing import usd_text
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.roles import Role
@@ -330,3 +331,23 @@ def test_the_export_carries_the_retake_s_prompt(client: TestClient, db: Database
     assert exported["sections"][0]["keyframe"]["prompt"] == "a window, lit"
     editor = client.get("/studio/scripts/autumn-sale/edit").text
     assert "a window, lit</textarea>" in editor
+
+
+def test_a_voice_edit_regenerates_the_narrations_it_speaks(
+    client: TestClient, db: Database
+) -> None:
+    """The narrated sample: the script's voice slowed down in the editor; the confirmation
+    lists the two sections that voice speaks, as voice changes, not the one with its own."""
+    with db.connect() as conn:
+        script = Script.model_validate(yaml.safe_load(NARRATED_SCRIPT.read_text()))
+        insert_script(conn, script, None, default_workspace_id(conn))
+    fields = _edit_fields(client, script.id)
+    assert fields["sections-2-voice-param-voice"] == "bm_george"
+    assert fields["voice-param-speed"] == "1.0"
+    confirm = client.post(
+        f"/studio/scripts/{script.id}/edit",
+        data={**fields, "voice-param-speed": "0.9", "op": "submit"},
+    )
+    assert confirm.status_code == 200, confirm.text[:500]
+    rows = re.findall(r'<tr id="regenerate-([^"]+)"><td>[^<]*</td><td>([^<]*)</td>', confirm.text)
+    assert rows == [("hook", "voice"), ("offer", "voice")]
