@@ -2,7 +2,8 @@
 equivalent control when the editor redraws, one section's prompt is changed, the confirmation
 shows that section alone with its cost before anything is spent, and after the save only that
 section gets a new take and, at the generation run, the only new prediction. Leaving with
-unsaved changes asks first, and the draft kept in the browser comes back. Also the Id
+unsaved changes asks first, and the draft kept in the browser comes back; axe-core finds no
+serious or critical violation on the edit, confirmation, history and duplicate pages. Also the Id
 field's pattern, which Chromium compiles with the `v` flag, is one it accepts."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.api import StartApi
+from tests.web.studio.test_accessibility import violations
 from vsl_pipelines.db import approvals as approval_rows
 from vsl_pipelines.db import script_versions as version_rows
 from vsl_pipelines.db import scripts as script_rows
@@ -87,6 +89,7 @@ def test_one_section_edited_is_the_only_one_regenerated(
         page.locator("#edit-script").click()
         page.wait_for_url(f"{service.url}/studio/scripts/{script_id}/edit")
         assert page.locator("#estimate").get_by_text("Nothing is generated").is_visible()
+        axe = {"edit": violations(page)}
 
         # The focus stays where the person was, on the equivalent control, across redraws.
         _redraw(page, "#add-section", "sections-3-narration")  # the new section's words
@@ -127,11 +130,20 @@ def test_one_section_edited_is_the_only_one_regenerated(
         assert page.locator("tr[id^=regenerate-]").count() == 1
         assert cost in page.locator("#edit-cost").inner_text()
         assert "offer, close" in page.locator("#kept-sections").inner_text()
+        axe["confirmation"] = violations(page)
         with db.connect() as conn:  # nothing spent or saved before the save
             assert version_rows.latest_version(conn, script_id) == 1
         page.locator("#save-edit").click()
         page.wait_for_url(f"{service.url}/studio/scripts/{script_id}")
+        for name in ("history", "duplicate"):
+            page.locator(
+                f"#{'script-history' if name == 'history' else 'duplicate-script'}"
+            ).click()
+            page.wait_for_url(f"{service.url}/studio/scripts/{script_id}/{name}")
+            axe[name] = violations(page)
+            page.go_back()
         assert problems == [], problems
+        assert {name: found for name, found in axe.items() if found} == {}
     finally:
         context.close()
 
