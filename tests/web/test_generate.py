@@ -6,173 +6,26 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import httpx
 import pytest
-import redis
-from dagster_aws.s3 import S3Resource
 
+from tests.fixtures.adhoc import AdhocService, wait_for_webhooks
 from tests.fixtures.sandbox import SANDBOX_TOKEN
 from tests.fixtures.scripts import record_job
 from vsl_pipelines.db.database import Database
-from vsl_pipelines.defs.adhoc.assets import adhoc_media
-from vsl_pipelines.defs.generation.sensors import webhook_tick
-from vsl_pipelines.defs.resources import (
-    DatabaseResource,
-    JobStatusResource,
-    MediaStoreResource,
-    PacingResource,
-    ReplicateResource,
-)
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.generation.predictions import PredictionClient
-from vsl_pipelines.inbox.postgres import PostgresInbox
-from vsl_pipelines.job_status.layers import JobStatusLayers
-from vsl_pipelines.job_status.redis_documents import RedisStatusDocuments
 from vsl_pipelines.media.probe import probe_media
-from vsl_pipelines.sandbox import RunningSandbox
 from vsl_pipelines.services.adhoc import plan_adhoc, submit_adhoc
-from vsl_pipelines.services.generation import Progress
 from vsl_pipelines.services.keys import create_key
 from vsl_pipelines.services.workspaces import operator
-from vsl_pipelines.storage.local import LocalMediaStore
-from vsl_pipelines.web.app import create_app
-from vsl_pipelines.web.deps import ApiConfig
-from vsl_pipelines.web.server import RunningService, start_service_in_thread
 
 JSON = {"Content-Type": "application/json"}
-
-
-class AdhocService:
-    """The service with ad-hoc generation on the sandbox, and the Dagster side of the flow."""
-
-    def __init__(
-        self,
-        service: RunningService,
-        db: Database,
-        inbox: PostgresInbox,
-        media_root: Path,
-        sandbox: RunningSandbox,
-        status: JobStatusLayers,
-        redis_url: str,
-        redis_prefix: str,
-    ) -> None:
-        self.url = service.url
-        self.db = db
-        self.inbox = inbox
-        self.media_root = media_root
-        self.sandbox = sandbox
-        self.status = status
-        self.cursor = 0
-        # The Dagster side publishes to the service's Redis layer, as in production.
-        self.job_status = JobStatusResource(
-            database=DatabaseResource(url=db.url), redis_url=redis_url, redis_prefix=redis_prefix
-        )
-
-    def generate(self, body: dict[str, Any], **headers: str) -> httpx.Response:
-        return httpx.post(f"{self.url}/api/generate-media", json=body, headers=headers)
-
-    def status_of(self, job_id: str) -> dict[str, Any]:
-        answer = httpx.get(f"{self.url}/api/status/{job_id}")
-        assert answer.status_code == 200, answer.text
-        document: dict[str, Any] = answer.json()
-        return document
-
-    def tick(self, instance: dg.DagsterInstance, **pacing: Any) -> list[dg.RunRequest]:
-        requests, self.cursor, _ = webhook_tick(
-            self.cursor,
-            self.inbox,
-            Progress(
-                self.db,
-                self.job_status.layers(),
-                ReplicateResource(
-                    base_url=self.sandbox.base_url.removesuffix("/v1"), api_token=SANDBOX_TOKEN
-                ).client(),
-            ),
-            PacingResource(**pacing),
-            instance,
-        )
-        return requests
-
-    def collect(self, instance: dg.DagsterInstance, day: str) -> dg.ExecuteInProcessResult:
-        resources = {
-            "database": DatabaseResource(url=self.db.url),
-            "media_store": MediaStoreResource(
-                root=str(self.media_root),
-                public_base_url=f"{self.url}/media",
-                s3=S3Resource(),
-            ),
-            "job_status": self.job_status,
-        }
-        result = dg.materialize(
-            [adhoc_media], partition_key=day, resources=resources, instance=instance
-        )
-        assert result.success
-        return result
-
-
-@pytest.fixture
-def adhoc(
-    db: Database,
-    inbox: PostgresInbox,
-    sandbox: RunningSandbox,
-    service_media_root: Path,
-    registry: Registry,
-    redis_url: str,
-    redis_prefix: str,
-) -> Iterator[AdhocService]:
-    client = PredictionClient(
-        sandbox.base_url.removesuffix("/v1"), SANDBOX_TOKEN, None, base_delay_s=0.01
-    )
-    status = JobStatusLayers(
-        db,
-        [
-            RedisStatusDocuments(
-                redis.Redis.from_url(redis_url, decode_responses=True), redis_prefix
-            )
-        ],
-    )
-    config = ApiConfig(
-        db=db,
-        media_store=LocalMediaStore(service_media_root, "http://127.0.0.1:1/media"),
-        registry=registry,
-        predictions=client,
-        job_status=status,
-    )
-    service = start_service_in_thread(
-        create_app(inbox, sandbox.secret, service_media_root, api=config)
-    )
-    client.webhook_url = f"{service.url}/webhooks/replicate"
-    # Stored media are served by the service itself (the store's URLs name it).
-    object.__setattr__(
-        config, "media_store", LocalMediaStore(service_media_root, f"{service.url}/media")
-    )
-    try:
-        yield AdhocService(
-            service,
-            db,
-            inbox,
-            service_media_root,
-            sandbox,
-            status,
-            redis_url,
-            redis_prefix,
-        )
-    finally:
-        service.stop()
-
-
-def wait_for_webhooks(inbox: PostgresInbox, count: int, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while inbox.latest_cursor() < count:
-        assert time.monotonic() < deadline, f"{inbox.latest_cursor()} of {count} webhooks arrived"
-        time.sleep(0.05)
 
 
 def jobs_count(db: Database) -> int:
