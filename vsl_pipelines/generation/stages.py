@@ -53,12 +53,16 @@ def build_input(
     seed: int,
     prompt: str | None = None,
     image_url: str | None = None,
+    retake: bool = False,
 ) -> dict[str, Any]:
+    """The model input of one take. A seed pinned in the document (`params.seed`, as exports
+    and duplicates write it) makes the first take; a retake gets `seed` (the reviewer's
+    variation, else its own), or it would make the same picture again."""
     params = dict(generation.params)
     text = prompt if prompt is not None else generation.prompt
     if text is not None:
         params["prompt"] = text
-    if "seed" in spec.supported_params and "seed" not in params:
+    if "seed" in spec.supported_params and (retake or "seed" not in params):
         params["seed"] = seed
     if spec.task == "image-to-video":
         assert spec.image_input is not None
@@ -123,6 +127,7 @@ def plan_stage(
                 seed=seed
                 if seed is not None
                 else take_seed(script.id, section.id, stage, state.take),
+                retake=state.take > 1,
             )
         elif stage == "clip" and section.clip is not None:
             spec = registry.get(section.clip.model)
@@ -139,6 +144,7 @@ def plan_stage(
                 seed=seed
                 if seed is not None
                 else take_seed(script.id, section.id, stage, state.take),
+                retake=state.take > 1,
             )
         else:
             continue
