@@ -108,7 +108,29 @@ def unregistered_scripts(db: Database, known: set[str]) -> list[str]:
         return [sid for sid in script_rows.script_ids(conn) if sid not in known]
 
 
-def queued_batch(db: Database, known: set[str], batch: int) -> list[str]:
-    """Up to `batch` queued scripts, oldest first, among those registered as partitions."""
+@dataclass(frozen=True)
+class QueuedScript:
+    """A queued script and its current version (a saved edit queues it again)."""
+
+    script_id: str
+    version: int
+
+    @property
+    def run_key(self) -> str:
+        """One generation run per version: an edit is generated again, a repeat is not."""
+        return f"generate:{self.script_id}:v{self.version}"
+
+
+def queued_batch(
+    db: Database, known: set[str], batch: int, *, edited_only: bool = False
+) -> list[QueuedScript]:
+    """Up to `batch` queued scripts, oldest first, among those registered as partitions (only
+    those queued again by an edit, with `edited_only`)."""
     with db.connect() as conn:
-        return [sid for sid in script_rows.script_ids(conn, ("queued",)) if sid in known][:batch]
+        rows = conn.execute(
+            "SELECT s.id, COALESCE(max(v.version), 1) AS version FROM scripts s"
+            " LEFT JOIN script_versions v ON v.script_id = s.id"
+            " WHERE s.status = 'queued' GROUP BY s.id ORDER BY min(s.created_at), s.id"
+        ).fetchall()
+    queued = [QueuedScript(r["id"], int(r["version"])) for r in rows if r["id"] in known]
+    return [q for q in queued if q.version > 1 or not edited_only][:batch]

@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 
 from vsl_pipelines.db.database import Database
+from vsl_pipelines.db.script_versions import record_version
 from vsl_pipelines.db.scripts import insert_script, set_status
 from vsl_pipelines.db.workspaces import default_workspace_id
 from vsl_pipelines.defs.generation.schedules import build_generation_schedule
@@ -69,10 +70,29 @@ def test_new_queued_scripts_start_generating_at_once_up_to_a_batch(
     started = [r.partition_key for r in result.run_requests or []]
     assert len(started) == 2 and set(started) <= {"spring-launch", "a-queued", "b-queued"}
     for request in result.run_requests or []:
-        assert request.run_key == f"generate:{request.partition_key}"
+        assert request.run_key == f"generate:{request.partition_key}:v1"
         assert request.tags["vsl/step"] == "requests"
     # Known partitions are not started again by the sensor: the schedule takes what is left.
     assert not tick_result(db, instance, batch=2).run_requests
+
+
+def test_a_script_an_edit_queued_again_starts_at_the_next_tick(
+    db: Database, stored_script: Script, instance: dg.DagsterInstance
+) -> None:
+    """A saved edit (version 2) queues the script again: the sensor starts it under a run key of
+    that version, once; the schedule's key for it is the same."""
+    store(db, stored_script, "edited")
+    tick_result(db, instance)  # registered (and its first generation started)
+    with db.connect() as conn:
+        set_status(conn, "edited", "review")
+        assert not tick_result(db, instance).run_requests
+        record_version(conn, "edited", 2, {"id": "edited"}, "writer@vsl.local")
+        set_status(conn, "edited", "queued")
+    [request] = tick_result(db, instance).run_requests or []
+    assert (request.partition_key, request.run_key) == ("edited", "generate:edited:v2")
+    assert [r.run_key for r in schedule(db, instance, 10) if r.partition_key == "edited"] == [
+        "generate:edited:v2"
+    ]
 
 
 def test_new_scripts_become_partitions_once(
@@ -119,7 +139,7 @@ def test_the_schedule_starts_queued_registered_scripts_in_batches(
     requests = schedule(db, instance, 2)
     assert len(requests) == 2
     for request in requests:
-        assert request.run_key == f"generate:{request.partition_key}"
+        assert request.run_key == f"generate:{request.partition_key}:v1"
         assert request.tags["vsl/script_id"] == request.partition_key
         assert request.tags["vsl/step"] == "requests"  # the per-step concurrency limit applies
     queued = {"spring-launch", "a-queued", "b-queued"}

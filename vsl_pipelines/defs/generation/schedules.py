@@ -27,9 +27,9 @@ def build_generation_schedule(cron: str = "*/5 * * * *") -> dg.ScheduleDefinitio
         )
         return [
             dg.RunRequest(
-                run_key=f"generate:{sid}", partition_key=sid, tags=run_tags(sid, "requests")
+                run_key=q.run_key, partition_key=q.script_id, tags=run_tags(q.script_id, "requests")
             )
-            for sid in batch
+            for q in batch
         ]
 
     return generation_schedule

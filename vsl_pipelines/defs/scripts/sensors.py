@@ -1,4 +1,5 @@
-"""New scripts become partitions of every asset, and their generation starts at once."""
+"""New scripts become partitions of every asset, and their generation starts at once; so does
+the generation of a script an edit queued again (only its changed sections regenerate)."""
 
 import dagster as dg
 
@@ -22,18 +23,24 @@ def build_script_partitions_sensor(interval_s: int = 10) -> dg.SensorDefinition:
         context: dg.SensorEvaluationContext, database: DatabaseResource, pacing: PacingResource
     ) -> dg.SensorResult:
         """Registers every stored script as a partition (the known set is read once per tick)
-        and starts generation for up to a schedule batch of the new ones still queued; the
-        generation schedule takes the rest."""
+        and starts generation for up to a schedule batch of the new ones still queued and of
+        those an edit queued again; the generation schedule takes the rest."""
         db = database.database()
-        new = unregistered_scripts(db, known_scripts(context.instance))
+        known = known_scripts(context.instance)
+        new = unregistered_scripts(db, known)
         starting = queued_batch(db, set(new), pacing.schedule_batch_size) if new else []
+        room = pacing.schedule_batch_size - len(starting)
+        if room > 0:
+            starting += queued_batch(db, known, room, edited_only=True)
         return dg.SensorResult(
             dynamic_partitions_requests=[scripts_partitions.build_add_request(new)] if new else [],
             run_requests=[
                 dg.RunRequest(
-                    run_key=f"generate:{sid}", partition_key=sid, tags=run_tags(sid, "requests")
+                    run_key=q.run_key,
+                    partition_key=q.script_id,
+                    tags=run_tags(q.script_id, "requests"),
                 )
-                for sid in starting
+                for q in starting
             ],
         )
 
