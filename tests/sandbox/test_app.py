@@ -23,7 +23,9 @@ FLUX = "black-forest-labs/flux-schnell"
 SMALL = {"prompt": "tiny", "aspect_ratio": "1:1", "megapixels": "0.25"}
 # Replicate's published OpenAPI description (../shared/replicate/openapi.json, kept with the
 # tests so they run wherever the repository is checked out).
-OPENAPI = json.loads((Path(__file__).parents[1] / "reference" / "replicate-openapi.json").read_text())
+OPENAPI = json.loads(
+    (Path(__file__).parents[1] / "reference" / "replicate-openapi.json").read_text()
+)
 
 
 def conforms(schema_name: str, instance: Any) -> None:

@@ -84,4 +84,6 @@ def test_no_studio_page_has_a_serious_or_critical_violation(
         finally:
             context.close()
     found = {page: lines for page, lines in problems.items() if lines}
-    assert not found, "\n".join(f"{page}: {line}" for page, lines in found.items() for line in lines)
+    assert not found, "\n".join(
+        f"{page}: {line}" for page, lines in found.items() for line in lines
+    )
