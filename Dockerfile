@@ -43,6 +43,23 @@ COPY pyproject.toml ./
 COPY vsl_pipelines ./vsl_pipelines
 RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation -w /wheels .
 
+# ---- certs: the Amazon RDS CA bundle, which `sslmode=verify-full` checks the database by on AWS
+# (deploy/aws). Fetched over HTTPS from AWS's trust store when the build can reach it, and checked
+# to be PEM certificates; `--build-arg RDS_CA_BUNDLE_URL=` (empty) builds without it, as
+# deploy/image/build.sh does where only Debian and PyPI are reachable: such an image connects to
+# any PostgreSQL but RDS with verify-full (the stack's setting), which then refuses to start.
+# RDS_CA_BUNDLE_SHA256 pins the file when given.
+FROM base AS certs
+ARG RDS_CA_BUNDLE_URL=https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+ARG RDS_CA_BUNDLE_SHA256=
+RUN mkdir -p /certs && if [ -n "$RDS_CA_BUNDLE_URL" ]; then python3 -c "\
+import hashlib, os, urllib.request; \
+data = urllib.request.urlopen(os.environ['RDS_CA_BUNDLE_URL'], timeout=60).read(); \
+assert b'-----BEGIN CERTIFICATE-----' in data, 'not a PEM certificate bundle'; \
+pin = os.environ.get('RDS_CA_BUNDLE_SHA256'); \
+assert not pin or hashlib.sha256(data).hexdigest() == pin, 'RDS CA bundle checksum differs'; \
+open('/certs/rds-global-bundle.pem', 'wb').write(data)"; fi
+
 # ---- runtime: the venv, config and Dagster instance files; no build tools, not root
 FROM base AS runtime
 ARG VSL_UID=10001
@@ -59,18 +76,20 @@ RUN /opt/venv/bin/pip install --no-deps --no-index --no-cache-dir /tmp/wheels/*.
 COPY config/ /opt/dagster/app/config/
 COPY database/ /opt/dagster/app/database/
 COPY deploy/dagster/ /opt/dagster/app/deploy/dagster/
-# DAGSTER_HOME for each deployment (`docker`: DockerRunLauncher, `ecs`: EcsRunLauncher), its
+COPY --from=certs /certs/ /opt/dagster/app/certs/
+# DAGSTER_HOME for each deployment (`docker`: DockerRunLauncher, `ecs`: EcsRunLauncher,
+# `ecs-small`: runs in the code server's task), its
 # instance files copied from deploy/dagster/<name>/ when they exist; Dagster writes there too,
 # so they belong to vsl, as does the data folder (local media, when no S3 bucket is set).
 RUN set -eu; \
-    for home in docker ecs; do \
+    for home in docker ecs ecs-small; do \
         mkdir -p "/opt/dagster/$home"; \
         if [ -d "/opt/dagster/app/deploy/dagster/$home" ]; then \
             cp -R "/opt/dagster/app/deploy/dagster/$home/." "/opt/dagster/$home/"; \
         fi; \
     done; \
     mkdir -p /opt/dagster/data; \
-    chown -R vsl:vsl /opt/dagster/docker /opt/dagster/ecs /opt/dagster/data
+    chown -R vsl:vsl /opt/dagster/docker /opt/dagster/ecs /opt/dagster/ecs-small /opt/dagster/data
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     DAGSTER_HOME=/opt/dagster/docker \

@@ -9,8 +9,9 @@ Key names, TTL attributes and media prefixes match the code that reads them
 from __future__ import annotations
 
 import string
+from typing import Any
 
-from aws_cdk import Duration, Fn, RemovalPolicy, SecretValue
+from aws_cdk import Duration, Fn, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
@@ -23,9 +24,14 @@ from deploy.aws.network import POSTGRES_PORT, REDIS_PORT, Network
 from deploy.aws.stages import StageSettings
 from vsl_pipelines.storage.base import MEDIA_TAG
 
-DB_USER = "vsl"
+MASTER_USER = "vsl"
 DAGSTER_DATABASE = "dagster"
 APP_DATABASE = "vsl_app"
+# One user (and role) per database; the rotation adds `<role>_clone` beside each.
+APP_ROLE = "vsl_app"
+DAGSTER_ROLE = "vsl_dagster"
+# The RDS CA bundle in the image (Dockerfile), which sslmode=verify-full checks the server by.
+RDS_CA_BUNDLE = "/opt/dagster/app/certs/rds-global-bundle.pem"
 
 INBOX_PARTITION_KEY = dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING)
 INBOX_SORT_KEY = dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.NUMBER)
@@ -53,7 +59,7 @@ class DataStores(Construct):
         self.stage = stage
         removal = RemovalPolicy.RETAIN if stage.retain_data else RemovalPolicy.DESTROY
         self._database(stage, network, removal)
-        self._redis(stage, network)
+        self._redis(stage, network, removal)
         self._bucket(stage, removal)
         self.inbox_table = self._ttl_table(
             "WebhookInbox", INBOX_PARTITION_KEY, INBOX_SORT_KEY, INBOX_TTL_ATTRIBUTE, removal
@@ -70,11 +76,11 @@ class DataStores(Construct):
             engine=rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_16_9),
             instance_type=ec2.InstanceType(stage.db_instance_class),
             vpc=network.vpc,
-            vpc_subnets=network.private_subnets,
+            vpc_subnets=network.data_subnets,
             security_groups=[network.database],
             port=POSTGRES_PORT,
             credentials=rds.Credentials.from_generated_secret(
-                DB_USER, exclude_characters=_URL_UNSAFE
+                MASTER_USER, exclude_characters=_URL_UNSAFE
             ),
             database_name=DAGSTER_DATABASE,
             storage_encrypted=True,
@@ -87,6 +93,16 @@ class DataStores(Construct):
             removal_policy=RemovalPolicy.SNAPSHOT if stage.retain_data else RemovalPolicy.DESTROY,
             auto_minor_version_upgrade=True,
             publicly_accessible=False,
+            # Clients check the server's certificate (sslmode=verify-full) against the RDS CA
+            # bundle in the image; plain connections are refused.
+            parameter_group=rds.ParameterGroup(
+                self,
+                "PostgresParameters",
+                engine=rds.DatabaseInstanceEngine.postgres(
+                    version=rds.PostgresEngineVersion.VER_16_9
+                ),
+                parameters={"rds.force_ssl": "1"},
+            ),
         )
         master = self.database.secret
         assert master is not None  # from_generated_secret always makes one
@@ -96,36 +112,108 @@ class DataStores(Construct):
         assert isinstance(generated, secretsmanager.Secret)
         generated.apply_removal_policy(removal)
         self.master_secret = master
-        # Dagster and the app each read one URL; CloudFormation resolves the password reference
-        # into the new secret at deploy time, so the template never holds it. Rotating the master
-        # password would leave these URLs stale: rotation is not enabled.
+        # The master is the set-up task's alone (create_app_database.py): it makes one user per
+        # database. Every user's secret rotates; the users' with alternating users (a clone
+        # takes over while the previous password stays valid until the next rotation), so a
+        # task started before a rotation keeps connecting.
+        self.app_user = self._user_secret("AppUser", APP_ROLE, APP_DATABASE, removal)
+        self.dagster_user = self._user_secret(
+            "DagsterUser", DAGSTER_ROLE, DAGSTER_DATABASE, removal
+        )
+        self.rotations: list[secretsmanager.HostedRotation] = []
+        if stage.rotate_db_credentials:
+            self._rotate(
+                master,
+                secretsmanager.HostedRotation.postgre_sql_single_user,
+                "MasterRotation",
+                network,
+                stage,
+            )
+            for user in (self.app_user, self.dagster_user):
+                self._rotate(
+                    user,
+                    lambda **kw: secretsmanager.HostedRotation.postgre_sql_multi_user(
+                        master_secret=master, **kw
+                    ),
+                    "Rotation",
+                    network,
+                    stage,
+                )
+
+    def _user_secret(
+        self, id: str, role: str, database: str, removal: RemovalPolicy
+    ) -> secretsmanager.ISecret:
+        assert self.database.secret is not None
+        secret = rds.DatabaseSecret(
+            self,
+            f"{id}Secret",
+            username=role,
+            dbname=database,
+            master_secret=self.database.secret,
+            exclude_characters=_URL_UNSAFE,
+        )
+        secret.apply_removal_policy(removal)
+        return secret.attach(self.database)
+
+    def _rotate(
+        self,
+        secret: secretsmanager.ISecret,
+        rotation: Any,
+        id: str,
+        network: Network,
+        stage: StageSettings,
+    ) -> None:
+        """The hosted rotation function in the private subnets, allowed into the database."""
+        hosted = rotation(
+            vpc=network.vpc,
+            vpc_subnets=network.rotation_subnets,
+        )
+        secret.add_rotation_schedule(
+            id,
+            hosted_rotation=hosted,
+            automatically_after=Duration.days(stage.db_rotation_days),
+        )
+        self.database.connections.allow_from(hosted, ec2.Port.tcp(POSTGRES_PORT), "rotation")
+        self.rotations.append(hosted)
+
+    @property
+    def database_environment(self) -> dict[str, str]:
+        """Where both databases are and how to reach them; the users come as secret fields."""
         host = self.database.db_instance_endpoint_address
-        password = master.secret_value_from_json("password").unsafe_unwrap()
+        port = self.database.db_instance_endpoint_port
+        common = {"SSLMODE": "verify-full", "SSLROOTCERT": RDS_CA_BUNDLE}
+        env: dict[str, str] = {}
+        for prefix, database, role in (
+            ("DATABASE", APP_DATABASE, APP_ROLE),
+            ("DAGSTER_PG", DAGSTER_DATABASE, DAGSTER_ROLE),
+        ):
+            fields = {"HOST": host, "PORT": port, "NAME": database, "ROLE": role, **common}
+            env.update({f"{prefix}_{key}": value for key, value in fields.items()})
+        return env
 
-        def url_secret(name: str, database: str) -> secretsmanager.Secret:
-            url = Fn.join(
-                "",
-                [f"postgresql://{DB_USER}:", password, "@", host, f":{POSTGRES_PORT}/{database}"],
-            )
-            return secretsmanager.Secret(
-                self,
-                name,
-                description=f"PostgreSQL URL of the {database} database",
-                secret_string_value=SecretValue.unsafe_plain_text(url),
-                removal_policy=removal,
-            )
-
-        self.dagster_pg_url = url_secret("DagsterPgUrl", DAGSTER_DATABASE)
-        self.app_database_url = url_secret("AppDatabaseUrl", APP_DATABASE)
-
-    def _redis(self, stage: StageSettings, network: Network) -> None:
+    def _redis(self, stage: StageSettings, network: Network, removal: RemovalPolicy) -> None:
+        self.redis: elasticache.CfnReplicationGroup | None = None
+        self.redis_url: str | None = None
+        self.redis_auth: secretsmanager.Secret | None = None
+        if stage.redis_nodes == 0:
+            return  # the app's limiter, key cache and status layer are then in-process
         subnets = elasticache.CfnSubnetGroup(
             self,
             "RedisSubnets",
             description="Private subnets of the Redis replication group",
             subnet_ids=network.vpc.select_subnets(
-                subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS
+                subnet_group_name=network.data_subnets.subnet_group_name
             ).subnet_ids,
+        )
+        # AUTH: every client sends this token (REDIS_PASSWORD, put into REDIS_URL at start).
+        self.redis_auth = secretsmanager.Secret(
+            self,
+            "RedisAuthToken",
+            description="REDIS_PASSWORD: the AUTH token of the Redis replication group",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                exclude_punctuation=True, password_length=64
+            ),
+            removal_policy=removal,
         )
         replicated = stage.redis_nodes > 1
         self.redis = elasticache.CfnReplicationGroup(
@@ -143,6 +231,7 @@ class DataStores(Construct):
             port=REDIS_PORT,
             at_rest_encryption_enabled=True,
             transit_encryption_enabled=True,
+            auth_token=self.redis_auth.secret_value.unsafe_unwrap(),
         )
         # Transit encryption: clients speak TLS, hence rediss://.
         self.redis_url = Fn.join(

@@ -136,8 +136,8 @@ class SignIn(Construct):
                 "vsl:sign-in-needs-https",
                 "No certificate_arn: the Cognito user pool is made without app clients. The "
                 "studio keeps its API-key sign-in, and the Dagster UI (port "
-                f"{WEBSERVER_PORT}) has no sign-in in front of it: only admin_cidr guards it. "
-                "Set certificate_arn and domain_name for sign-in.",
+                f"{WEBSERVER_PORT}) gets no listener: reach it through an ECS Exec port "
+                "forward. Set certificate_arn and domain_name for sign-in.",
             )
             return
         self.studio_client = self._client(

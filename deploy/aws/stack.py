@@ -35,7 +35,11 @@ class VslStack(Stack):
         Tags.of(self).add("stage", stage.name)
         network = Network(self, "Network", stage=stage, context=context)
         data = DataStores(self, "Data", stage=stage, network=network)
-        entry = PublicEntry(self, "Entry", network=network, context=context)
+        entry = (
+            PublicEntry(self, "Entry", network=network, context=context, stage=stage)
+            if stage.public_entry == "alb"
+            else None
+        )
         sign_in = SignIn(self, "SignIn", stage=stage, context=context)
         services = Services(
             self,
@@ -49,9 +53,6 @@ class VslStack(Stack):
         )
         alarms = SpendAlarms(self, "Alarms", stage=stage, context=context)
         outputs = {
-            "AlbDnsName": entry.alb.load_balancer_dns_name,
-            "ServiceUrl": entry.base_url,
-            "DagsterUiUrl": entry.ui_url,
             "MediaBucketName": data.bucket.bucket_name,
             "ClusterName": services.cluster.cluster_name,
             "ReplicateApiTokenSecretArn": data.replicate_api_token.secret_arn,
@@ -61,6 +62,11 @@ class VslStack(Stack):
             "SignInDomainUrl": sign_in.hosted_ui_url,
             "OidcIssuer": sign_in.issuer,
         }
+        if entry is not None:
+            outputs["AlbDnsName"] = entry.alb.load_balancer_dns_name
+            outputs["ServiceUrl"] = entry.base_url
+            if entry.ui_url is not None:
+                outputs["DagsterUiUrl"] = entry.ui_url
         if alarms.topic is not None:
             outputs["AlarmTopicArn"] = alarms.topic.topic_arn
         for name, value in outputs.items():

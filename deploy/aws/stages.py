@@ -73,8 +73,36 @@ class StageSettings(BaseModel):
     # RETAIN removal policies, RDS deletion protection, DynamoDB point-in-time recovery, bucket
     # versioning: what makes a stage's data outlive a mistaken `cdk destroy`.
     retain_data: bool
-    nat_gateways: int = Field(ge=1, le=2)
-    webhook_min_tasks: int = Field(ge=2)
+    # 0: no NAT gateway; the tasks then sit in the public subnets with a public address and no
+    # inbound rule but their peers' (the small profile).
+    nat_gateways: int = Field(ge=0, le=2)
+    vpc_cidr: str = "10.0.0.0/16"
+    # "alb": the public ALB (HTTPS, WAF, the UI behind Cognito); "none": nothing public at all,
+    # people reach the studio and the Dagster UI through ECS Exec port forwards and predictions
+    # are collected by polling (no webhook can arrive).
+    public_entry: Literal["alb", "none"] = "alb"
+    # One task runs the webserver, the daemon, the code server and `vsl serve`, and runs are
+    # subprocesses of the code server (DefaultRunLauncher): no task per run.
+    all_in_one: bool = False
+    # The services' CPU; Fargate Spot takes x86_64 tasks only, so runs stay x86_64 there.
+    service_arch: Literal["x86_64", "arm64"] = "x86_64"
+    run_capacity: Literal["FARGATE", "FARGATE_SPOT"] = "FARGATE"
+    # staging and prod refuse to synthesize without certificate_arn and domain_name.
+    requires_https: bool = False
+    # Database credentials rotate (the master single-user, the app's and Dagster's users with
+    # alternating users); the rotation functions need a way to Secrets Manager (the NAT).
+    rotate_db_credentials: bool = True
+    db_rotation_days: int = Field(default=30, ge=1, le=365)
+    # WAF: requests per client address in 5 minutes (all paths but the signed webhooks), and on
+    # the sign-in paths alone.
+    waf_requests_per_5_min: int = Field(default=2000, ge=10)
+    waf_sign_in_requests_per_5_min: int = Field(default=100, ge=10)
+    # Operational alarms (alarms.py).
+    alarm_db_cpu_percent: float = Field(default=80, gt=0, le=100)
+    alarm_db_free_storage_gib: float = Field(default=5, gt=0)
+    alarm_db_connections: int = Field(default=80, gt=0)
+    alarm_failed_runs_per_hour: int = Field(default=3, ge=1)
+    webhook_min_tasks: int = Field(ge=1)
     webhook_max_tasks: int
     # The ALB RequestCountPerTarget (requests per task per minute) the webhook service scales to.
     webhook_requests_per_target: int = Field(gt=0)
@@ -92,7 +120,8 @@ class StageSettings(BaseModel):
     db_multi_az: bool
     db_backup_days: int = Field(ge=1, le=35)
     redis_node_type: str
-    redis_nodes: int = Field(ge=1, le=6)
+    # 0: no Redis (the rate limiter, key cache and status layer fall back to in-process ones).
+    redis_nodes: int = Field(ge=0, le=6)
     log_retention_days: int
     # Media under `scripts/` and `adhoc/` moves to INTELLIGENT_TIERING after this many days.
     media_transition_days: int = Field(ge=0)
@@ -119,6 +148,20 @@ class StageSettings(BaseModel):
             raise ValueError("expected a number of USD per day, or none")
         return value
 
+    @field_validator(
+        "all_in_one",
+        "retain_data",
+        "db_multi_az",
+        "requires_https",
+        "rotate_db_credentials",
+        mode="before",
+    )
+    @classmethod
+    def _a_context_boolean(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+            return value.strip().lower() in ("true", "1")
+        return value
+
     @property
     def log_retention(self) -> logs.RetentionDays:
         return LOG_RETENTION[self.log_retention_days]
@@ -138,6 +181,18 @@ class StageSettings(BaseModel):
             and self.adhoc_expiration_days <= self.media_transition_days
         ):
             raise ValueError("adhoc_expiration_days must be later than media_transition_days")
+        if self.nat_gateways == 0 and self.rotate_db_credentials:
+            raise ValueError(
+                "rotate_db_credentials needs a NAT gateway (the rotation function calls "
+                "Secrets Manager from the VPC): set nat_gateways or rotate_db_credentials=false"
+            )
+        if self.all_in_one and self.public_entry != "none":
+            raise ValueError(
+                "all_in_one serves nothing publicly: with public_entry=alb set all_in_one=false "
+                "(a webhook service of its own behind the ALB)"
+            )
+        if not self.all_in_one and self.webhook_min_tasks < 2:
+            raise ValueError("webhook_min_tasks must be at least 2 (one task per zone)")
         if self.take_expiration_days is not None and self.take_expiration_days < 30:
             raise ValueError(
                 "take_expiration_days must be at least 30: a script under review needs its takes"
@@ -180,6 +235,7 @@ STAGES: dict[str, StageSettings] = {
         **_SHARED,
         name="staging",
         retain_data=False,
+        requires_https=True,
         nat_gateways=1,
         webhook_max_tasks=6,
         webhook_requests_per_target=1000,
@@ -207,6 +263,7 @@ STAGES: dict[str, StageSettings] = {
         **_SHARED,
         name="prod",
         retain_data=True,
+        requires_https=True,
         nat_gateways=2,
         webhook_max_tasks=20,
         webhook_requests_per_target=1000,
@@ -228,6 +285,41 @@ STAGES: dict[str, StageSettings] = {
         media_transition_days=30,
         adhoc_expiration_days=365,
         preview_expiration_days=90,
+    ),
+    # About $50 a month at 1,000 generations a day (`make cost`): one ARM64 task for all of
+    # Dagster and `vsl serve`, runs in-process, no NAT, no load balancer, the smallest RDS, no
+    # Redis. Nothing public: the studio and the UI through ECS Exec port forwards.
+    "small": StageSettings(
+        name="small",
+        retain_data=False,
+        nat_gateways=0,
+        public_entry="none",
+        all_in_one=True,
+        service_arch="arm64",
+        rotate_db_credentials=False,
+        webhook_min_tasks=1,
+        webhook_max_tasks=1,
+        webhook_requests_per_target=1000,
+        webserver_tasks=1,
+        code_server_tasks=1,
+        service_cpu=512,
+        service_memory_mib=3072,
+        run_cpu=512,
+        run_memory_mib=3072,
+        run_ephemeral_gib=30,
+        db_instance_class="t4g.micro",
+        db_allocated_gib=20,
+        db_max_allocated_gib=50,
+        db_multi_az=False,
+        db_backup_days=1,
+        redis_node_type="cache.t4g.micro",
+        redis_nodes=0,
+        log_retention_days=14,
+        media_transition_days=30,
+        adhoc_expiration_days=90,
+        preview_expiration_days=30,
+        daily_spend_alarm_usd=25,
+        alarm_db_connections=60,
     ),
 }
 
@@ -277,6 +369,16 @@ class DeployContext(BaseModel):
             raise ValueError("a threshold is a number of USD per day, not true or false")
         return value
 
+    @field_validator("admin_cidr")
+    @classmethod
+    def _never_everyone(cls, value: IPv4Network | None) -> IPv4Network | None:
+        if value is not None and value.prefixlen < 8:
+            raise ValueError(
+                f"{value} opens the Dagster UI to a good part of the internet: give the "
+                "operators' network (a prefix of /8 or longer)"
+            )
+        return value
+
     @model_validator(mode="after")
     def _https_needs_a_name(self) -> DeployContext:
         if self.certificate_arn and not self.domain_name:
@@ -321,6 +423,11 @@ def resolve(context: Mapping[str, Any]) -> tuple[DeployContext, StageSettings]:
         stage = StageSettings.model_validate({**base.model_dump(), **overrides})
     except ValidationError as exc:
         raise DeployError(f"bad size for stage {base.name!r}: {_describe(exc)}") from None
+    if stage.requires_https and not (deploy.certificate_arn and deploy.domain_name):
+        raise DeployError(
+            f"stage {stage.name!r} needs certificate_arn and domain_name (context values): "
+            "API keys, the studio's session and webhooks never cross the internet in clear"
+        )
     return deploy, stage
 
 

@@ -112,9 +112,11 @@ build_image() {
   # --format docker: the OCI format has no HEALTHCHECK (buildah drops it with a warning).
   # --layers: reuse unchanged layers between builds; --force-rm: no working container left
   # behind by a failed step; --network host: RUN steps reach PyPI as the host does (no bridge
-  # network needed); --ulimit: see lib.sh.
+  # network needed); --ulimit: see lib.sh. RDS_CA_BUNDLE_URL empty: the RDS CA bundle's host is
+  # not reachable from here (only Debian and PyPI are), so this image has none (Dockerfile).
   buildah build --format docker --layers --force-rm --network host \
     --ulimit "nofile=$ULIMIT_NOFILE" --ulimit "nproc=$ULIMIT_NPROC" "${PIP_SECRETS[@]}" \
+    --build-arg "RDS_CA_BUNDLE_URL=${RDS_CA_BUNDLE_URL-}" \
     --from "$BASE_IMAGE" -t "$IMAGE" -f "$REPO_ROOT/Dockerfile" "$REPO_ROOT"
 }
 

@@ -27,9 +27,10 @@ from vsl_pipelines.storage.base import MEDIA_TAG, media_key, media_kind
 
 ADMIN_CIDR = "203.0.113.0/24"
 DOMAIN = "vsl.example.com"
+CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c"
 PROD_CONTEXT = [
     *("-c", f"admin_cidr={ADMIN_CIDR}"),
-    *("-c", "certificate_arn=arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c"),
+    *("-c", f"certificate_arn={CERTIFICATE}"),
     *("-c", f"domain_name={DOMAIN}"),
     *("-c", "auth_domain_prefix=vsl-example-prod"),
     # As the cdk CLI passes it: JSON in a string.
@@ -46,13 +47,16 @@ ENVIRONMENT = {
     "DAGSTER_WEBSERVER_PORT",
     "VSL_WORKSPACE",
     "DAGSTER_ECS_CLUSTER",
-    "DAGSTER_RUN_TASK_DEFINITION",
-    "DAGSTER_RUN_CONTAINER_NAME",
-    "DAGSTER_RUN_TASK_ROLE_ARN",
-    "DAGSTER_RUN_EXECUTION_ROLE_ARN",
     "DAGSTER_RUN_SUBNETS",
     "DAGSTER_RUN_SECURITY_GROUP",
+    "DAGSTER_RUN_PUBLIC_IP",
+    "DAGSTER_RUN_CAPACITY",
     "DAGSTER_RUN_LOG_GROUP",
+    *(
+        f"{prefix}_{field}"
+        for prefix in ("DATABASE", "DAGSTER_PG")
+        for field in ("HOST", "PORT", "NAME", "ROLE", "SSLMODE", "SSLROOTCERT")
+    ),
     "REDIS_URL",
     "VSL_S3_BUCKET",
     "VSL_DYNAMODB_TABLE",
@@ -63,38 +67,55 @@ ENVIRONMENT = {
     "VSL_MEDIA_URL",
     "VSL_ALLOWED_HOSTS",
     "VSL_LOG_LEVEL",
+    "VSL_ROLE",
 }
-SECRETS = {
-    "DAGSTER_PG_URL",
-    "DATABASE_URL",
-    "REPLICATE_API_TOKEN",
-    "REPLICATE_WEBHOOK_SECRET",
-    "VSL_API_KEY",
+# The Dagster processes that launch or watch runs know the run task definition (by ARN).
+RUN_ENVIRONMENT = {"DAGSTER_RUN_TASK_DEFINITION", "DAGSTER_RUN_CONTAINER_NAME"}
+APP_DB = {"DATABASE_USER", "DATABASE_PASSWORD"}
+DAGSTER_DB = {"DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD"}
+# Each role gets the secrets it uses, no more (the studio's client secret: see below).
+SECRETS_BY_ROLE = {
+    "webhook": APP_DB
+    | {"REPLICATE_API_TOKEN", "REPLICATE_WEBHOOK_SECRET", "VSL_API_KEY", "REDIS_PASSWORD"},
+    "webserver": DAGSTER_DB,
+    "daemon": DAGSTER_DB,
+    "code-server": DAGSTER_DB | APP_DB | {"REPLICATE_API_TOKEN", "REDIS_PASSWORD"},
+    "run": DAGSTER_DB | APP_DB | {"REPLICATE_API_TOKEN", "REDIS_PASSWORD"},
 }
+SECRETS = set().union(*SECRETS_BY_ROLE.values())
 # The studio's OpenID client: the webhook service's alone (vsl_pipelines/settings.py).
 OIDC_ENVIRONMENT = {"VSL_OIDC_ISSUER", "VSL_OIDC_CLIENT_ID"}
 OIDC_SECRET = "VSL_OIDC_CLIENT_SECRET"
 # Only the webhook service sits behind the ALB's public listener and reads forwarded headers.
-WEBHOOK_ENVIRONMENT = {"FORWARDED_ALLOW_IPS"}
+WEBHOOK_ENVIRONMENT = {"FORWARDED_ALLOW_IPS", "VSL_KEEP_ALIVE_S"}
 ROLES = ("webhook", "webserver", "daemon", "code-server", "run")
 LAUNCHER_ACTIONS = {
     "ecs:RunTask",
     "ecs:DescribeTasks",
     "ecs:StopTask",
-    "ecs:RegisterTaskDefinition",
     "ecs:DescribeTaskDefinition",
     "ecs:TagResource",
     "iam:PassRole",
 }
+HTTPS = {"certificate_arn": CERTIFICATE, "domain_name": DOMAIN}
+HTTPS_CONTEXT = [
+    *("-c", f"certificate_arn={CERTIFICATE}"),
+    *("-c", f"domain_name={DOMAIN}"),
+]
 
 
 @pytest.fixture(scope="module")
 def synth_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
-    """dev (defaults) and prod (HTTPS, admin CIDR) templates, written by `make synth`'s entry,
-    with what it printed on stderr."""
+    """dev (defaults), prod (HTTPS, admin CIDR, alarms), staging (HTTPS) and small templates,
+    written by `make synth`'s entry, with what it printed on stderr."""
     out = tmp_path_factory.mktemp("cloudformation")
     runs = {}
-    for stage, context in (("dev", []), ("prod", PROD_CONTEXT)):
+    for stage, context in (
+        ("dev", []),
+        ("prod", PROD_CONTEXT),
+        ("staging", HTTPS_CONTEXT),
+        ("small", []),
+    ):
         path = out / f"{stage}.template.json"
         stderr = io.StringIO()
         with contextlib.redirect_stderr(stderr):
@@ -116,6 +137,11 @@ def dev(written: dict[str, Path]) -> Template:
 @pytest.fixture(scope="module")
 def prod(written: dict[str, Path]) -> Template:
     return Template.from_json(json.loads(written["prod"].read_text()))
+
+
+@pytest.fixture(scope="module")
+def small(written: dict[str, Path]) -> Template:
+    return Template.from_json(json.loads(written["small"].read_text()))
 
 
 def _resources(template: Template, kind: str) -> dict[str, dict[str, Any]]:
@@ -205,7 +231,7 @@ def test_one_of_each_data_store_and_four_services(dev: Template) -> None:
     dev.resource_count_is("AWS::S3::Bucket", 1)
     dev.resource_count_is("AWS::ECS::Cluster", 1)
     dev.resource_count_is("AWS::ECS::Service", 4)
-    dev.resource_count_is("AWS::ECS::TaskDefinition", 5)  # the four services and the runs
+    dev.resource_count_is("AWS::ECS::TaskDefinition", 6)  # four services, the runs, the set-up
     dev.resource_count_is("AWS::ElasticLoadBalancingV2::LoadBalancer", 1)
     dev.resource_count_is("AWS::EC2::NatGateway", STAGES["dev"].nat_gateways)
     assert set(_services(dev)) == {"webhook", "webserver", "daemon", "code-server"}
@@ -315,22 +341,81 @@ def test_database_is_postgres_private_encrypted_with_a_generated_secret(dev: Tem
     assert "{{resolve:secretsmanager:" in json.dumps(db["MasterUserPassword"])
 
 
-def test_database_urls_are_built_from_the_master_secret_at_deploy_time(dev: Template) -> None:
-    urls = [
-        s["Properties"]["SecretString"]["Fn::Join"][1]
-        for s in _resources(dev, "AWS::SecretsManager::Secret").values()
-        if "SecretString" in s["Properties"]
-    ]
-    assert {parts[-1] for parts in urls} == {":5432/dagster", ":5432/vsl_app"}
-    for parts in urls:
-        assert parts[0] == "postgresql://vsl:{{resolve:secretsmanager:"
-        assert parts[2].startswith(":SecretString:password::}}@")
+def test_each_database_has_its_own_rotating_user(prod: Template) -> None:
+    """No task but the set-up gets the master user: the app and Dagster each connect as their
+    own user, whose secret rotates with alternating users (a task started before a rotation
+    keeps a valid password until the next one)."""
+    secrets = _resources(prod, "AWS::SecretsManager::Secret")
+    users = {
+        name: logical_id
+        for logical_id, r in secrets.items()
+        for name in ("vsl", "vsl_app", "vsl_dagster")
+        if f'"username":"{name}"'
+        in json.dumps(r["Properties"].get("GenerateSecretString", {})).replace('\\"', '"')
+    }
+    assert set(users) == {"vsl", "vsl_app", "vsl_dagster"}
+    schedules = {
+        next(iter(_refs(r["Properties"]["SecretId"]))): r["Properties"]
+        for r in _resources(prod, "AWS::SecretsManager::RotationSchedule").values()
+    }
+    attached = {
+        next(iter(_refs(r["Properties"]["SecretId"]))): logical_id
+        for logical_id, r in _resources(prod, "AWS::SecretsManager::SecretTargetAttachment").items()
+    }
+    kinds = {}
+    for secret_id, schedule in schedules.items():
+        user = next(
+            u for u, sid in users.items() if attached.get(sid) == secret_id or sid == secret_id
+        )
+        kinds[user] = schedule["HostedRotationLambda"]["RotationType"]
+        assert schedule["RotationRules"]["ScheduleExpression"] == "rate(30 days)"
+    assert kinds == {
+        "vsl": "PostgreSQLSingleUser",
+        "vsl_app": "PostgreSQLMultiUser",
+        "vsl_dagster": "PostgreSQLMultiUser",
+    }
+    # TLS is required by the server, and clients check it (verify-full, the RDS CA bundle).
+    prod.has_resource_properties(
+        "AWS::RDS::DBParameterGroup", {"Parameters": {"rds.force_ssl": "1"}}
+    )
+    env = {e["Name"]: e["Value"] for e in _containers(prod)["code-server"]["Environment"]}
+    assert env["DATABASE_SSLMODE"] == env["DAGSTER_PG_SSLMODE"] == "verify-full"
+    assert env["DATABASE_SSLROOTCERT"].endswith("rds-global-bundle.pem")
+    assert (env["DATABASE_ROLE"], env["DAGSTER_PG_ROLE"]) == ("vsl_app", "vsl_dagster")
+
+
+def test_the_master_user_reaches_the_set_up_task_alone(prod: Template) -> None:
+    master_id = next(
+        logical_id
+        for logical_id, r in _resources(prod, "AWS::SecretsManager::Secret").items()
+        if r["Properties"].get("GenerateSecretString", {}).get("SecretStringTemplate")
+        == '{"username":"vsl"}'
+    )
+    attachment = {
+        logical_id
+        for logical_id, r in _resources(prod, "AWS::SecretsManager::SecretTargetAttachment").items()
+        if master_id in _refs(r["Properties"]["SecretId"])
+    }
+    for name, container in _containers(prod).items():
+        refs = _refs(container.get("Secrets", []))
+        assert bool(refs & ({master_id} | attachment)) == (name == "setup"), name
+    setup = _containers(prod)["setup"]
+    assert {s["Name"] for s in setup["Secrets"]} == {
+        "MASTER_USER", "MASTER_PASSWORD", "APP_DB_USER", "APP_DB_PASSWORD",
+        "DAGSTER_DB_USER", "DAGSTER_DB_PASSWORD",
+    }  # fmt: skip
+    # The stack runs it (a custom resource) before any service starts.
+    (custom_id,) = _resources(prod, "Custom::VslSetupTask")
+    for service in _resources(prod, "AWS::ECS::Service").values():
+        assert custom_id in service.get("DependsOn", []), service
 
 
 def test_redis_is_encrypted_and_reached_only_through_its_group(dev: Template) -> None:
     redis = _one(dev, "AWS::ElastiCache::ReplicationGroup")["Properties"]
     assert redis["TransitEncryptionEnabled"] is True
     assert redis["AtRestEncryptionEnabled"] is True
+    # AUTH: the token from a secret (a dynamic reference, resolved at deploy).
+    assert "{{resolve:secretsmanager:" in json.dumps(redis["AuthToken"])
     (group,) = _refs(redis["SecurityGroupIds"])
     assert "Redis" in group
 
@@ -342,17 +427,28 @@ def test_commands_of_each_role(dev: Template) -> None:
     commands = {name: " ".join(c.get("Command", [])) for name, c in _containers(dev).items()}
     # Every role starts through `vsl role`, which checks its settings first.
     assert commands["webserver"] == "vsl role webserver"
-    assert commands["daemon"] == "vsl role daemon"
+    # The daemon puts the runs' network into its instance file first (run_network.py).
+    assert commands["daemon"].startswith("sh -c python ") and commands["daemon"].endswith(
+        "&& exec vsl role daemon"
+    )
     assert commands["code-server"] == "vsl role code-server"
     assert commands["webhook"] == "vsl role service --port 8080"
     assert commands["run"] == ""  # the run launcher gives it
+    # Every container starts through the entry point that builds the connection URLs.
+    for name, container in _containers(dev).items():
+        if name != "setup":
+            assert container["EntryPoint"] == [
+                "python", "-m", "vsl_pipelines.deployment.database_urls"
+            ], name  # fmt: skip
 
 
 def test_one_image_for_every_container(dev: Template) -> None:
     images = {json.dumps(c["Image"], sort_keys=True) for c in _containers(dev).values()}
     assert len(images) == 1
     assert "ImageTag" in next(iter(images))
-    assert dev.find_parameters("*", {"Default": "latest"})
+    # Tags are immutable: each deploy names its build, there is no `latest` to fall back to.
+    (tag,) = [p for i, p in dev.find_parameters("*").items() if "ImageTag" in i]
+    assert "Default" not in tag
 
 
 def test_daemon_runs_alone_and_webhook_service_at_least_twice(dev: Template) -> None:
@@ -361,8 +457,11 @@ def test_daemon_runs_alone_and_webhook_service_at_least_twice(dev: Template) -> 
     assert daemon["DesiredCount"] == 1
     assert daemon["DeploymentConfiguration"]["MinimumHealthyPercent"] == 0
     assert daemon["DeploymentConfiguration"]["MaximumPercent"] == 100
-    assert services["webhook"]["DesiredCount"] >= 2
-    assert "LoadBalancers" in services["webhook"] and "LoadBalancers" in services["webserver"]
+    # The webhook service's count is autoscaling's (min 2): a deploy does not reset it.
+    assert "DesiredCount" not in services["webhook"]
+    assert "LoadBalancers" in services["webhook"]
+    # Without HTTPS (dev) the UI has no listener at all.
+    assert "LoadBalancers" not in services["webserver"]
     for service in services.values():
         assert service["LaunchType"] == "FARGATE"
         network = service["NetworkConfiguration"]["AwsvpcConfiguration"]
@@ -395,53 +494,79 @@ def test_webhook_service_scales_on_requests_per_target(dev: Template) -> None:
     assert tracking["TargetValue"] == STAGES["dev"].webhook_requests_per_target
 
 
-def test_every_container_gets_the_same_environment_and_secrets(
+def test_each_container_gets_the_environment_and_only_the_secrets_its_role_uses(
     dev: Template, prod: Template
 ) -> None:
     for template, sign_in in ((dev, False), (prod, True)):
         for role in ROLES:
             container = _containers(template)[role]
-            environment, secrets = ENVIRONMENT, SECRETS
+            environment, secrets = set(ENVIRONMENT), set(SECRETS_BY_ROLE[role])
+            if role in ("webserver", "daemon", "code-server"):
+                environment |= RUN_ENVIRONMENT
             if role == "webhook":
-                environment = ENVIRONMENT | WEBHOOK_ENVIRONMENT
+                environment |= WEBHOOK_ENVIRONMENT
                 if sign_in:  # the studio's client exists only with HTTPS (prod's context)
-                    environment, secrets = environment | OIDC_ENVIRONMENT, SECRETS | {OIDC_SECRET}
+                    environment, secrets = environment | OIDC_ENVIRONMENT, secrets | {OIDC_SECRET}
             assert {e["Name"] for e in container["Environment"]} == environment, role
             assert {s["Name"] for s in container["Secrets"]} == secrets, role
     env = {e["Name"]: e["Value"] for e in _containers(dev)["webhook"]["Environment"]}
     assert env["DAGSTER_HOME"] == "/opt/dagster/ecs"
     assert env["VSL_SERVICE_HOST"] == "0.0.0.0"
-    assert env["DAGSTER_RUN_TASK_DEFINITION"] == "vsl-dev-run"
     assert env["AWS_REGION"] == {"Ref": "AWS::Region"}
     assert "/webhooks/replicate" in json.dumps(env["VSL_WEBHOOK_URL"])
+    assert env["VSL_KEEP_ALIVE_S"] == "75"  # above the ALB's idle timeout (60 s)
+
+
+def test_the_webhook_service_references_no_dagster_database_secret(prod: Template) -> None:
+    webhook = _task_definitions(prod)["webhook"]
+    names = {s["Name"] for c in webhook["ContainerDefinitions"] for s in c.get("Secrets", [])}
+    assert not names & DAGSTER_DB
+    dagster_user = {
+        next(iter(_refs(s["ValueFrom"])))
+        for s in _containers(prod)["daemon"]["Secrets"]
+        if s["Name"] in DAGSTER_DB
+    }
+    assert not dagster_user & _refs(webhook["ContainerDefinitions"])
+    # Its execution role (which reads the secrets when a task starts) is its own.
+    roles = [d["ExecutionRoleArn"]["Fn::GetAtt"][0] for d in _task_definitions(prod).values()]
+    assert len(roles) == len(set(roles))
 
 
 def test_secrets_are_never_plain_environment(dev: Template, prod: Template) -> None:
     for template in (dev, prod):
-        secret_ids = set(_resources(template, "AWS::SecretsManager::Secret"))
+        secret_ids = set(_resources(template, "AWS::SecretsManager::Secret")) | set(
+            _resources(template, "AWS::SecretsManager::SecretTargetAttachment")
+        )
         for container in _containers(template).values():
             names = {e["Name"] for e in container.get("Environment", [])}
-            assert not (SECRETS | {OIDC_SECRET}) & names
+            assert not (SECRETS | {OIDC_SECRET, "MASTER_PASSWORD"}) & names
             for secret in container.get("Secrets", []):
                 assert _refs(secret["ValueFrom"]) <= secret_ids
 
 
-def test_app_database_is_created_before_the_service_starts(dev: Template) -> None:
-    (setup,) = [
-        c
-        for c in _task_definitions(dev)["webhook"]["ContainerDefinitions"]
-        if c["Name"] == "create-app-database"
-    ]
-    assert setup["Essential"] is False
-    assert {s["Name"] for s in setup["Secrets"]} == {"DAGSTER_PG_URL", "DATABASE_URL"}
-    assert _containers(dev)["webhook"]["DependsOn"] == [
-        {"Condition": "SUCCESS", "ContainerName": "create-app-database"}
-    ]
+def test_the_set_up_task_runs_before_the_services(dev: Template) -> None:
+    """A custom resource (inline Lambda, no asset) runs the set-up task definition at each
+    revision and waits for its exit code; every service depends on it."""
+    (setup_id,) = [
+        i for i, r in _resources(dev, "AWS::ECS::TaskDefinition").items()
+        if r["Properties"]["Family"] == "vsl-dev-setup"
+    ]  # fmt: skip
+    (custom,) = _resources(dev, "Custom::VslSetupTask").values()
+    assert custom["Properties"]["TaskDefinition"] == {"Ref": setup_id}
+    (function_id,) = _refs(custom["Properties"]["ServiceToken"])
+    function = _resources(dev, "AWS::Lambda::Function")[function_id]["Properties"]
+    assert "ZipFile" in function["Code"] and "run_task" in function["Code"]["ZipFile"]
+    statements = _statements_of_role(dev, function["Role"]["Fn::GetAtt"][0])
+    (run,) = [s for s in statements if s["Action"] == "ecs:RunTask"]
+    assert ":task-definition/vsl-dev-setup:*" in json.dumps(run["Resource"])
 
 
 def test_log_groups_per_role_with_the_stage_retention(dev: Template, prod: Template) -> None:
     for template, stage in ((dev, "dev"), (prod, "prod")):
-        groups = _resources(template, "AWS::Logs::LogGroup")
+        groups = {
+            i: g for i, g in _resources(template, "AWS::Logs::LogGroup").items()
+            if "RetentionInDays" in g["Properties"]
+        }  # fmt: skip
         assert len(groups) == 5
         for group in groups.values():
             assert group["Properties"]["RetentionInDays"] == STAGES[stage].log_retention_days
@@ -456,9 +581,14 @@ def test_run_task_definition_uses_the_run_roles(dev: Template) -> None:
     assert [c["Name"] for c in run["ContainerDefinitions"]] == ["run"]
     assert run["Cpu"] == str(STAGES["dev"].run_cpu)
     assert run["EphemeralStorage"] == {"SizeInGiB": STAGES["dev"].run_ephemeral_gib}
-    env = {e["Name"]: e["Value"] for e in run["ContainerDefinitions"][0]["Environment"]}
-    assert env["DAGSTER_RUN_TASK_ROLE_ARN"] == run["TaskRoleArn"]
-    assert env["DAGSTER_RUN_EXECUTION_ROLE_ARN"] == run["ExecutionRoleArn"]
+    # The launcher gets this revision by ARN (a Ref of the task definition is its ARN).
+    (run_id,) = [
+        i for i, r in _resources(dev, "AWS::ECS::TaskDefinition").items()
+        if r["Properties"]["Family"] == "vsl-dev-run"
+    ]  # fmt: skip
+    for role in ("daemon", "webserver", "code-server"):
+        env = {e["Name"]: e["Value"] for e in _containers(dev)[role]["Environment"]}
+        assert env["DAGSTER_RUN_TASK_DEFINITION"] == {"Ref": run_id}, role
 
 
 # -- IAM ---------------------------------------------------------------------------------------
@@ -482,8 +612,7 @@ def test_star_resources_only_for_actions_that_take_no_resource(dev: Template) ->
 def test_daemon_has_what_the_run_launcher_calls(dev: Template) -> None:
     statements = _task_role_statements(dev, "daemon")
     actions = {a for s in statements for a in _as_list(s["Action"])}
-    assert actions >= LAUNCHER_ACTIONS
-    assert actions - LAUNCHER_ACTIONS == {"ec2:DescribeNetworkInterfaces", "logs:GetLogEvents"}
+    assert actions - {"logs:GetLogEvents"} == LAUNCHER_ACTIONS
     (pass_role,) = [s for s in statements if s["Action"] == "iam:PassRole"]
     run = _task_definitions(dev)["run"]
     assert pass_role["Resource"] == [run["TaskRoleArn"], run["ExecutionRoleArn"]]
@@ -502,9 +631,32 @@ def test_daemon_has_what_the_run_launcher_calls(dev: Template) -> None:
             assert cluster_id in _refs(statement["Resource"])  # task/<cluster>/*
 
 
-def test_webserver_may_only_watch_and_stop_runs(dev: Template) -> None:
-    actions = {a for s in _task_role_statements(dev, "webserver") for a in _as_list(s["Action"])}
-    assert actions == {"ecs:DescribeTasks", "ecs:StopTask", "ecs:DescribeTaskDefinition"}
+def test_run_task_is_scoped_to_the_run_task_definition(prod: Template) -> None:
+    """No role may register a task definition; RunTask names the stage's run family only."""
+    for statement in _all_statements(prod):
+        assert "ecs:RegisterTaskDefinition" not in _as_list(statement["Action"])
+        if "ecs:RunTask" in _as_list(statement["Action"]):
+            (resource,) = _as_list(statement["Resource"])
+            family = json.dumps(resource)
+            assert family.endswith(':task-definition/vsl-prod-run:*"]]}') or family.endswith(
+                ':task-definition/vsl-prod-setup:*"]]}'
+            ), family
+
+
+def test_webserver_may_only_watch_and_stop_runs_and_read_their_logs(dev: Template) -> None:
+    statements = _task_role_statements(dev, "webserver")
+    actions = {a for s in statements for a in _as_list(s["Action"])}
+    assert actions == {
+        "ecs:DescribeTasks", "ecs:StopTask", "ecs:DescribeTaskDefinition",
+        "s3:GetObject", "s3:ListBucket",
+        # ECS Exec: the UI's port forward, its session logged
+        "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+        "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
+        "logs:DescribeLogGroups", "logs:CreateLogStream", "logs:DescribeLogStreams",
+        "logs:PutLogEvents",
+    }  # fmt: skip
+    (logs,) = [s for s in statements if s.get("Sid") == "ComputeLogs"]
+    assert "dagster/compute-logs/*" in json.dumps(logs["Resource"])
 
 
 def test_app_roles_reach_only_the_bucket_and_the_tables(dev: Template) -> None:
@@ -514,6 +666,22 @@ def test_app_roles_reach_only_the_bucket_and_the_tables(dev: Template) -> None:
         actions = {a.split(":")[0] for s in statements for a in _as_list(s["Action"])}
         assert actions == {"s3", "dynamodb"}, role
         assert set().union(*(_refs(s["Resource"]) for s in statements)) == allowed, role
+
+
+def test_no_task_role_deletes_objects_or_scans(prod: Template) -> None:
+    """Lifecycle rules and TTL delete; nothing here reads a table whole."""
+    task_roles = {d["TaskRoleArn"]["Fn::GetAtt"][0] for d in _task_definitions(prod).values()}
+    for role in task_roles:
+        for statement in _statements_of_role(prod, role):
+            for action in _as_list(statement["Action"]):
+                assert "Delete" not in action and not action.endswith("*"), (role, action)
+                assert action not in {"dynamodb:Scan", "dynamodb:BatchWriteItem"}, (role, action)
+    # The public service writes the inbox and reads the media it presigns: nothing more.
+    webhook = {a for s in _task_role_statements(prod, "webhook") for a in _as_list(s["Action"])}
+    assert webhook == {
+        "s3:GetObject", "s3:ListBucket",
+        "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+    }  # fmt: skip
 
 
 # -- network -----------------------------------------------------------------------------------
@@ -545,7 +713,7 @@ def _group(template: Template, name: str) -> str:
 def test_traffic_matrix(dev: Template) -> None:
     g = {
         name: _group(dev, f"{name}SecurityGroup")
-        for name in ("Alb", "Webhook", "Webserver", "Daemon", "CodeServer", "Run")
+        for name in ("Alb", "Webhook", "Webserver", "Daemon", "CodeServer", "Run", "Setup")
     }
     g["Database"] = _group(dev, "DatabaseSecurityGroup")
     g["Redis"] = _group(dev, "RedisSecurityGroup")
@@ -557,12 +725,28 @@ def test_traffic_matrix(dev: Template) -> None:
         (g["CodeServer"], 4000, g["Daemon"]),
         *((g["Database"], 5432, g[n]) for n in ("Webhook", "Webserver", "Daemon", "CodeServer")),
         (g["Database"], 5432, g["Run"]),
+        (g["Database"], 5432, g["Setup"]),
+        # the secret rotation functions (master, app user, Dagster user)
+        *(
+            (g["Database"], 5432, r)
+            for r in _resources(dev, "AWS::EC2::SecurityGroup")
+            if "Rotation" in r
+        ),
         *((g["Redis"], 6379, g[n]) for n in ("Webhook", "CodeServer", "Run")),
     }
     assert _ingress(dev) == expected
+    # Runs start in their own group (not the daemon's): they never reach the code server.
+    instance = (Path(__file__).resolve().parents[2] / "deploy/dagster/ecs/dagster.yaml").read_text()
+    assert "use_current_ecs_task_config: false" in instance
+    env = {e["Name"]: e["Value"] for e in _containers(dev)["daemon"]["Environment"]}
+    assert env["DAGSTER_RUN_SECURITY_GROUP"] == {"Fn::GetAtt": [g["Run"], "GroupId"]}
+    daemon = _services(dev)["daemon"]["NetworkConfiguration"]["AwsvpcConfiguration"]
+    assert _refs(daemon["SecurityGroups"]) == {g["Daemon"]}
 
 
 def test_dagster_ui_is_open_only_to_the_admin_cidr(dev: Template, prod: Template) -> None:
+    for template in (dev, prod):
+        assert not [r for r in _ingress(template) if r[1] == 3000 and r[2] == "0.0.0.0/0"]
     assert not [r for r in _ingress(dev) if r[1] == 3000 and "/" in r[2]]
     alb = _group(prod, "AlbSecurityGroup")
     public = {(port, source) for group, port, source in _ingress(prod) if group == alb}
@@ -659,11 +843,13 @@ def test_without_https_no_client_and_a_warning(
     """Cognito calls back to https:// only and the ALB authenticates on HTTPS only: dev (no
     certificate) gets the pool, no client, the UI forwarded as before, and a warning."""
     dev.resource_count_is("AWS::Cognito::UserPoolClient", 0)
-    _, listener = _listener(dev, 3000)
-    assert listener["Protocol"] == "HTTP"
-    assert [a["Type"] for a in listener["DefaultActions"]] == ["forward"]
+    ports = {
+        r["Properties"]["Port"]
+        for r in _resources(dev, "AWS::ElasticLoadBalancingV2::Listener").values()
+    }
+    assert ports == {80}  # no UI listener: the UI through ECS Exec
     assert "No certificate_arn" in synth_runs["dev"][1]
-    assert "admin_cidr" in synth_runs["dev"][1]
+    assert "ECS Exec" in synth_runs["dev"][1]
     assert "warning" not in synth_runs["prod"][1]
 
 
@@ -841,7 +1027,7 @@ def _alarms_only(context: dict[str, Any]) -> tuple[SpendAlarms, Template]:
     """The spend alarms the context asks for, alone in a stack (no full synth)."""
     from aws_cdk import App, Stack
 
-    deploy, stage = resolve(context)
+    deploy, stage = resolve({**HTTPS, **context})
     stack = Stack(App(), "AlarmsOnly")
     alarms = SpendAlarms(stack, "Alarms", stage=stage, context=deploy)
     return alarms, Template.from_stack(stack)
@@ -887,9 +1073,9 @@ def test_spend_alarm_context_is_checked(capsys: pytest.CaptureFixture[str]) -> N
             resolve({"spend_alarms": bad})
     for bad_total in ("0", "-1", "nan", "lots"):
         with pytest.raises(DeployError, match="daily_spend_alarm_usd"):
-            resolve({"stage": "staging", "daily_spend_alarm_usd": bad_total})
+            resolve({"stage": "staging", "daily_spend_alarm_usd": bad_total, **HTTPS})
     assert resolve({"daily_spend_alarm_usd": "12.5"})[1].daily_spend_alarm_usd == 12.5
-    _, staging = resolve({"stage": "staging", "daily_spend_alarm_usd": "off"})
+    _, staging = resolve({"stage": "staging", "daily_spend_alarm_usd": "off", **HTTPS})
     assert staging.daily_spend_alarm_usd is None
     with pytest.raises(DeployError, match="alarm_email"):
         resolve({"alarm_email": "ops at example.com"})
@@ -940,6 +1126,7 @@ def test_template_passes_cfn_lint(written: dict[str, Path]) -> None:
     # W3005: CDK puts the target group in an ECS service's DependsOn although the service already
     # refers to it; the duplicate dependency is harmless and not ours to remove.
     config = ManualArgs(ignore_checks=["W3005"], regions=["us-east-1"])
+    assert set(written) == set(STAGES)
     for stage, path in written.items():
         matches = lint_file(path, config=config)
         assert not matches, f"{stage}: " + "\n".join(str(m) for m in matches)
@@ -948,8 +1135,22 @@ def test_template_passes_cfn_lint(written: dict[str, Path]) -> None:
 # -- context -----------------------------------------------------------------------------------
 
 
+def test_staging_and_prod_refuse_to_synthesize_without_https(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for stage in ("staging", "prod"):
+        with pytest.raises(DeployError, match="needs certificate_arn and domain_name"):
+            resolve({"stage": stage})
+        with pytest.raises(DeployError, match="needs certificate_arn and domain_name"):
+            resolve({"stage": stage, "domain_name": DOMAIN})  # no certificate
+        assert main(["--stage", stage, "--out", "/dev/null"]) == 2
+        assert "needs certificate_arn" in capsys.readouterr().err
+    resolve({"stage": "prod", **HTTPS})
+    resolve({"stage": "dev"})  # dev may run on plain HTTP (with a warning)
+
+
 def test_unknown_stage_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(DeployError, match=r"unknown stage 'qa'.*dev, staging, prod"):
+    with pytest.raises(DeployError, match=r"unknown stage 'qa'.*dev, staging, prod, small"):
         resolve({"stage": "qa"})
     assert main(["--stage", "qa", "--out", "/dev/null"]) == 2
     assert "unknown stage 'qa'" in capsys.readouterr().err
@@ -958,6 +1159,9 @@ def test_unknown_stage_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> N
 def test_context_values_are_checked_and_may_override_sizes() -> None:
     with pytest.raises(DeployError, match="admin_cidr"):
         resolve({"stage": "dev", "admin_cidr": "everyone"})
+    for everyone in ("0.0.0.0/0", "0.0.0.0/1", "10.0.0.0/7"):
+        with pytest.raises(DeployError, match="admin_cidr"):
+            resolve({"stage": "dev", "admin_cidr": everyone})
     with pytest.raises(DeployError, match="webhook_max_tasks"):
         resolve({"stage": "dev", "webhook_max_tasks": "1"})
     with pytest.raises(DeployError, match="domain_name"):
@@ -968,7 +1172,9 @@ def test_context_values_are_checked_and_may_override_sizes() -> None:
         resolve({"stage": "dev", "auth_domain_prefix": "Vsl_Login"})
     with pytest.raises(DeployError, match="auth_mfa"):
         resolve({"stage": "dev", "auth_mfa": "sometimes"})
-    _, stage = resolve({"stage": "prod", "webhook_max_tasks": "40", "media_transition_days": "0"})
+    _, stage = resolve(
+        {"stage": "prod", "webhook_max_tasks": "40", "media_transition_days": "0", **HTTPS}
+    )
     assert stage.webhook_max_tasks == 40 and stage.media_transition_days == 0
     assert stage.retain_data is True
 
@@ -1022,7 +1228,7 @@ def test_every_setting_the_instance_files_read_is_given(dev: Template) -> None:
     for path in (root / "ecs" / "dagster.yaml", root / "workspace.yaml"):
         read |= set(env_names(yaml.safe_load(path.read_text())))
     assert read
-    assert read <= ENVIRONMENT | SECRETS
+    assert read <= ENVIRONMENT | RUN_ENVIRONMENT | SECRETS
 
 
 def test_the_roles_that_store_media_may_tag_it(dev: Template) -> None:

@@ -60,19 +60,54 @@ def test_the_single_host_instance(docker_instance: dg.DagsterInstance) -> None:
     assert instance.get_run_by_id(run.run_id) is not None
 
 
-def test_the_aws_instance(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dagster_aws.ecs import EcsRunLauncher
+def _aws_instance_home(
+    name: str, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """The instance file as the image has it, its storage's TLS parameters taken out (the test
+    server speaks no TLS), with the database's fields in the environment as ECS gives them."""
+    from urllib.parse import urlsplit
 
-    for name, value in {
-        "DAGSTER_PG_URL": database_url,
+    document = yaml.safe_load((DEPLOY / name / "dagster.yaml").read_text())
+    params = document["storage"]["postgres"]["postgres_db"].pop("params")
+    assert params["sslmode"] == "verify-full"
+    assert params["sslrootcert"] == "/opt/dagster/app/certs/rds-global-bundle.pem"
+    assert params["options"] == "-c role=vsl_dagster"
+    home = tmp_path / name
+    home.mkdir()
+    (home / "dagster.yaml").write_text(yaml.safe_dump(document))
+    url = urlsplit(database_url)
+    for variable, value in {
+        "DAGSTER_PG_HOST": url.hostname or "",
+        "DAGSTER_PG_PORT": str(url.port or 5432),
+        "DAGSTER_PG_NAME": url.path.lstrip("/"),
+        "DAGSTER_PG_USER": url.username or "",
+        "DAGSTER_PG_PASSWORD": url.password or "",
         "VSL_S3_BUCKET": "vsl-media",
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_ECS_CLUSTER": "vsl-prod",
+        "DAGSTER_RUN_SUBNETS": "subnet-1,subnet-2",
+        "DAGSTER_RUN_SECURITY_GROUP": "sg-runs",
+        "DAGSTER_RUN_CAPACITY": "FARGATE_SPOT",
     }.items():
-        monkeypatch.setenv(name, value)
-    instance = dg.DagsterInstance.from_config(str(DEPLOY / "ecs"))
+        monkeypatch.setenv(variable, value)
+    return home
+
+
+def test_the_aws_instance(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import runpy
+
+    from dagster_aws.ecs import EcsRunLauncher
+
+    home = _aws_instance_home("ecs", database_url, tmp_path, monkeypatch)
+    # The daemon's container adds the runs' network before it starts.
+    runpy.run_path(str(DEPLOY / "ecs" / "run_network.py"))
+    instance = dg.DagsterInstance.from_config(str(home))
     try:
         assert instance.run_monitoring_enabled and instance.run_retries_enabled
         # The launcher asks ECS for its task definition when it is built, so its config is
@@ -86,10 +121,43 @@ def test_the_aws_instance(database_url: str, monkeypatch: pytest.MonkeyPatch) ->
         )
         assert checked.success, checked.errors
         config = checked.value
-        # The stack's run task definition, secrets inside it, no secret listing per launch.
+        # The stack's run task definition (by ARN), secrets inside it, no secret listing per
+        # launch; runs in their own security group and subnets, on Fargate Spot here.
         assert config["task_definition"] == {"env": "DAGSTER_RUN_TASK_DEFINITION"}
         assert config["container_name"] == "run"
         assert config["secrets_tag"] is None
+        assert config["use_current_ecs_task_config"] is False
+        kwargs = config["run_task_kwargs"]
+        assert kwargs["cluster"] == "vsl-prod"
+        assert kwargs["networkConfiguration"] == {
+            "awsvpcConfiguration": {
+                "subnets": ["subnet-1", "subnet-2"],
+                "securityGroups": ["sg-runs"],
+                "assignPublicIp": "DISABLED",
+            }
+        }
+        assert kwargs["capacityProviderStrategy"] == [
+            {"capacityProvider": "FARGATE_SPOT", "weight": 1}
+        ]
+        assert "launchType" not in kwargs
+        run = instance.add_run(dg.DagsterRun(job_name="compile", run_id=str(uuid.uuid4())))
+        assert instance.get_run_by_id(run.run_id) is not None
+    finally:
+        instance.dispose()
+
+
+def test_the_small_profiles_instance_runs_in_process(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The small profile's one task: runs are the code server's subprocesses, few at once."""
+    home = _aws_instance_home("ecs-small", database_url, tmp_path, monkeypatch)
+    instance = dg.DagsterInstance.from_config(str(home))
+    try:
+        launcher = instance.get_ref().run_launcher_data
+        assert launcher is not None and launcher.class_name == "DefaultRunLauncher"
+        assert instance.run_monitoring_enabled and instance.run_retries_enabled
+        document = yaml.safe_load((home / "dagster.yaml").read_text())
+        assert document["concurrency"]["runs"]["max_concurrent_runs"] <= 4
     finally:
         instance.dispose()
 

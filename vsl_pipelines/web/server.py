@@ -16,6 +16,14 @@ from dataclasses import dataclass
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from vsl_pipelines.cache import rate_limiter_from_url
 from vsl_pipelines.cache.key_cache import key_cache_from_url
@@ -37,6 +45,20 @@ from vsl_pipelines.web.protocol import uvicorn_limits
 
 log = get_logger("vsl_pipelines.web.server")
 
+# Behind a load balancer that keeps idle connections open (the ALB: 60 s), the service must keep
+# them longer, or it closes one just as the balancer sends a request on it (a 502). Unset: the
+# short default of `web.limits`, right where clients connect directly.
+KEEP_ALIVE_ENV = "VSL_KEEP_ALIVE_S"
+
+
+def service_limits() -> dict[str, object]:
+    """`uvicorn_limits()` with the keep-alive of `VSL_KEEP_ALIVE_S` when set."""
+    limits: dict[str, object] = uvicorn_limits()
+    keep_alive = os.environ.get(KEEP_ALIVE_ENV, "").strip()
+    if keep_alive:
+        limits["timeout_keep_alive"] = int(keep_alive)
+    return limits
+
 
 class WebhookSecretUnavailable(RuntimeError):
     """The webhook signing secret is neither configured nor obtainable from the API."""
@@ -53,27 +75,37 @@ def fetch_webhook_secret(
     """`GET {api_url}/webhooks/default/secret` -> its `key`, retried while the API starts."""
     url = f"{api_url.rstrip('/')}/webhooks/default/secret"
     headers = {"Authorization": f"Bearer {api_token}"} if api_token else {}
-    last_error = "no attempt made"
-    for attempt in range(1, attempts + 1):
-        try:
-            response = httpx.get(url, headers=headers, timeout=timeout_s)
-        except httpx.TransportError as exc:
-            last_error = f"{type(exc).__name__}"
-        else:
-            if response.status_code == 200:
-                key = _secret_from(response)
-                if key is not None:
-                    return key
-                raise WebhookSecretUnavailable(f"{url} answered without a 'whsec_' key")
-            last_error = f"HTTP {response.status_code}"
-            if response.status_code < 500 and response.status_code != 429:
-                break  # a refusal (e.g. a wrong token) does not get better by waiting
-        if attempt < attempts:
-            time.sleep(backoff_s * 2 ** (attempt - 1))
+    retrying = Retrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=backoff_s),
+        # a refusal (e.g. a wrong token) does not get better by waiting: only 429 and 5xx are
+        retry=(
+            retry_if_exception_type(httpx.TransportError)
+            | retry_if_result(lambda r: r.status_code == 429 or r.status_code >= 500)
+        ),
+        retry_error_callback=_last_attempt,
+    )
+    try:
+        response = retrying(httpx.get, url, headers=headers, timeout=timeout_s)
+    except httpx.TransportError as exc:
+        last_error = type(exc).__name__
+    else:
+        if response.status_code == 200:
+            key = _secret_from(response)
+            if key is not None:
+                return key
+            raise WebhookSecretUnavailable(f"{url} answered without a 'whsec_' key")
+        last_error = f"HTTP {response.status_code}"
     raise WebhookSecretUnavailable(
         f"could not get the webhook secret from {url} ({last_error}); "
         "set REPLICATE_WEBHOOK_SECRET or start the API (e.g. the sandbox) first"
     )
+
+
+def _last_attempt(state: RetryCallState) -> httpx.Response:
+    """Out of attempts: the last answer, or the last error raised, as a single attempt gives it."""
+    assert state.outcome is not None
+    return state.outcome.result()
 
 
 def _secret_from(response: httpx.Response) -> str | None:
@@ -162,7 +194,7 @@ def run_service(host: str, port: int, workers: int = 1) -> None:
         return
     app = build_app_from_settings(settings)
     log.info("service listening on http://%s:%d", host, port)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, **uvicorn_limits())
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, **service_limits())  # type: ignore[arg-type]
 
 
 def _serve_on(sock: socket.socket, settings: Settings) -> None:
@@ -170,7 +202,7 @@ def _serve_on(sock: socket.socket, settings: Settings) -> None:
     # SIGTERM ends a worker as before, whatever handler the parent had when it forked.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     app = build_app_from_settings(settings)
-    config = uvicorn.Config(app, log_config=None, access_log=False, **uvicorn_limits())
+    config = uvicorn.Config(app, log_config=None, access_log=False, **service_limits())  # type: ignore[arg-type]
     uvicorn.Server(config).run(sockets=[sock])
 
 
