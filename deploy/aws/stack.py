@@ -1,12 +1,12 @@
 """The VSL Pipelines stack of one stage: network, data stores, the public entry, sign-in (Cognito),
-the services and the spend alarms, with the outputs an operator needs after a deploy."""
+the services, the alarms and the dashboard, with the outputs an operator needs after a deploy."""
 
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
-from deploy.aws.alarms import SpendAlarms
+from deploy.aws.alarms import OperationalAlarms, SpendAlarms
 from deploy.aws.data import DataStores
 from deploy.aws.identity import SignIn
 from deploy.aws.ingress import PublicEntry
@@ -51,7 +51,26 @@ class VslStack(Stack):
             entry=entry,
             sign_in=sign_in,
         )
-        alarms = SpendAlarms(self, "Alarms", stage=stage, context=context)
+        alarms = SpendAlarms(self, "Alarms", stage=stage, context=context, with_operations=True)
+        assert alarms.topic is not None
+        OperationalAlarms(
+            self,
+            "Operations",
+            stage=stage,
+            action=alarms.action,
+            database=data.database,
+            daemon=services.daemon,
+            # In-process runs (the small profile) log with the code server.
+            run_logs=[
+                services.log_groups["code-server" if stage.all_in_one else "runs"],
+                services.log_groups["daemon"],
+            ],
+            load_balancer=entry.alb if entry is not None else None,
+            target_groups={
+                "webhook": services.webhook_targets,
+                "webserver": services.webserver_targets,
+            },
+        )
         outputs = {
             "MediaBucketName": data.bucket.bucket_name,
             "ClusterName": services.cluster.cluster_name,

@@ -954,6 +954,8 @@ def _spend_alarms(template: Template) -> dict[str | None, dict[str, Any]]:
     alarms: dict[str | None, dict[str, Any]] = {}
     for alarm in _resources(template, "AWS::CloudWatch::Alarm").values():
         props = alarm["Properties"]
+        if props.get("MetricName") != "SpendUSD":
+            continue
         dimensions = props.get("Dimensions", [])
         assert [d["Name"] for d in dimensions] in ([], ["workspace"]), dimensions
         alarms[dimensions[0]["Value"] if dimensions else None] = props
@@ -990,8 +992,8 @@ def test_spend_alarm_per_workspace_and_for_the_total(prod: Template) -> None:
 
 def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(prod: Template) -> None:
     """CloudWatch cannot publish to a topic under the AWS-managed aws/sns key: the topic has a key
-    of its own whose policy, like the topic's, lets CloudWatch in for this account's spend
-    alarms alone; the operator's address is subscribed."""
+    of its own whose policy, like the topic's, lets CloudWatch in for this stack's alarms alone
+    (their names start with the stack's); the operator's address is subscribed."""
     topic_id, topic = _topic(prod)
     (key_id,) = _resources(prod, "AWS::KMS::Key")
     assert topic["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
@@ -1009,7 +1011,7 @@ def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(prod: Template) 
         assert by_cloudwatch["Effect"] == "Allow" and by_cloudwatch["Action"] == actions
         conditions = by_cloudwatch["Condition"]
         assert conditions["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
-        assert ":alarm:vsl-prod-spend-*" in json.dumps(conditions["ArnLike"]["aws:SourceArn"])
+        assert ":alarm:vsl-prod-*" in json.dumps(conditions["ArnLike"]["aws:SourceArn"])
     prod.has_resource_properties(
         "AWS::SNS::Subscription",
         {"Protocol": "email", "Endpoint": "ops@example.com", "TopicArn": {"Ref": topic_id}},
@@ -1021,6 +1023,67 @@ def test_dev_alarms_on_its_total_by_default(dev: Template) -> None:
     assert set(alarms) == {None}
     assert alarms[None]["Threshold"] == STAGES["dev"].daily_spend_alarm_usd
     dev.resource_count_is("AWS::SNS::Subscription", 0)  # no alarm_email
+
+
+OPERATIONAL_ALARMS = {
+    "alb-5xx", "target-5xx", "webhook-unhealthy-targets", "webserver-unhealthy-targets",
+    "daemon-not-running", "db-cpu", "db-free-storage", "db-connections", "failed-runs",
+}  # fmt: skip
+
+
+def _operational_alarms(template: Template, stage: str) -> dict[str, dict[str, Any]]:
+    return {
+        props["AlarmName"].removeprefix(f"vsl-{stage}-"): props
+        for r in _resources(template, "AWS::CloudWatch::Alarm").values()
+        if (props := r["Properties"]).get("MetricName") != "SpendUSD"
+    }
+
+
+def test_operational_alarms_notify_the_alarm_topic(prod: Template, small: Template) -> None:
+    """The load balancer's 5xx and unhealthy targets, the daemon not running, RDS CPU, storage
+    and connections, failed runs: each to the one topic (the spend alarms' too), back to OK
+    as well."""
+    topic_id, _ = _topic(prod)
+    alarms = _operational_alarms(prod, "prod")
+    assert set(alarms) == OPERATIONAL_ALARMS
+    for name, props in alarms.items():
+        assert props["AlarmActions"] == [{"Ref": topic_id}], name
+        assert props["OKActions"] == [{"Ref": topic_id}], name
+    daemon = alarms["daemon-not-running"]
+    assert (daemon["MetricName"], daemon["Statistic"]) == ("CPUUtilization", "SampleCount")
+    assert daemon["ComparisonOperator"] == "LessThanThreshold"
+    assert daemon["TreatMissingData"] == "breaching"  # no task: no sample at all
+    (daemon_service,) = [
+        d["Value"] for d in daemon["Dimensions"] if d["Name"] == "ServiceName"
+    ]  # fmt: skip
+    assert _refs(daemon_service) <= {
+        i for i, r in _resources(prod, "AWS::ECS::Service").items()
+        if _services(prod)["daemon"] == r["Properties"]
+    } or "Daemon" in json.dumps(daemon_service)  # fmt: skip
+    assert alarms["alb-5xx"]["MetricName"] == "HTTPCode_ELB_5XX_Count"
+    assert alarms["db-free-storage"]["MetricName"] == "FreeStorageSpace"
+    assert alarms["failed-runs"]["Namespace"] == "VSL/Dagster"
+    filters = [r["Properties"] for r in _resources(prod, "AWS::Logs::MetricFilter").values()]
+    assert {f["FilterPattern"] for f in filters} == {
+        '"RUN_FAILURE"', '"Detected run worker status FAILED"'
+    }  # fmt: skip
+    assert len(_resources(prod, "AWS::CloudWatch::Alarm")) >= 5
+    prod.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+    # The small profile (no load balancer) alarms on the rest, to its own topic.
+    small_alarms = _operational_alarms(small, "small")
+    assert set(small_alarms) == OPERATIONAL_ALARMS - {
+        "alb-5xx", "target-5xx", "webhook-unhealthy-targets", "webserver-unhealthy-targets"
+    }  # fmt: skip
+    small.resource_count_is("AWS::SNS::Topic", 1)
+
+
+def test_the_daemon_is_health_checked_by_its_liveness(dev: Template, small: Template) -> None:
+    for template in (dev, small):
+        daemon = _containers(template)["daemon"]
+        assert daemon["HealthCheck"]["Command"] == ["CMD", "vsl", "health"]
+        env = {e["Name"]: e["Value"] for e in daemon["Environment"]}
+        assert env["VSL_ROLE"] == "daemon"  # `vsl health`: dagster-daemon liveness-check
+    assert _services(dev)["webserver"]["EnableExecuteCommand"] is True
 
 
 def _alarms_only(context: dict[str, Any]) -> tuple[SpendAlarms, Template]:
