@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup dev demo test test-deploy test-upgrade lock lock-upgrade lint typecheck unit bench synth clean image image-smoke
+.PHONY: setup dev demo test test-deploy test-upgrade lock lock-upgrade lint typecheck unit bench synth cost clean image image-smoke
 
 # Installed from the lock (requirements/*.txt, exported from uv.lock with a hash for every
 # file): every machine gets the versions the tests ran on. `make lock` after changing pyproject.toml.
@@ -64,8 +64,11 @@ bench: $(STAMP)  ## the compile benchmarks; figures go in docs/PERFORMANCE.md
 
 STAGE ?= dev
 CONTEXT ?=
-synth: $(STAMP)  ## the AWS stack's CloudFormation template (STAGE=dev|staging|prod, CONTEXT="-c image=...") in build/cloudformation/, no AWS account needed
+synth: $(STAMP)  ## the AWS stack's CloudFormation templates, both regions (STAGE=dev|staging|prod|small, CONTEXT="-c image=...") in build/cloudformation/, no AWS account needed
 	$(BIN)/python -m deploy.aws.app --stage $(STAGE) $(CONTEXT) --out build/cloudformation/vsl.template.json
+
+cost: $(STAMP)  ## each profile's monthly AWS estimate, idle and at 1,000 generations a day (deploy/aws/prices.json); ends with one JSON line
+	JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 $(BIN)/python -m deploy.aws.cost
 
 image:  ## localhost/vsl-pipelines:latest with buildah on a local Debian base (root; deploy/image/README.md)
 	deploy/image/build.sh
