@@ -10,12 +10,19 @@ import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import replicate
 from replicate.exceptions import ReplicateError
 from replicate.prediction import Prediction
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from vsl_pipelines.cache import NullRateLimiter, RateLimiter
 from vsl_pipelines.domain.registry import ModelSpec
@@ -37,7 +44,7 @@ class PredictionCreateError(RuntimeError):
     """Replicate refused or kept failing a create call; the message holds no secret."""
 
 
-def _is_retryable(exc: Exception) -> tuple[bool, bool]:
+def _is_retryable(exc: BaseException) -> tuple[bool, bool]:
     """(retry?, ambiguous?): a 429 is safe to retry; a 5xx or lost connection may have created it."""
     if isinstance(exc, ReplicateError):
         status = exc.status or 0
@@ -100,8 +107,43 @@ class PredictionClient:
     ) -> dict[str, Any]:
         """Create one prediction, reusing one that an earlier ambiguous attempt already made
         (never one `claimed` by another job: the same input may be asked twice in a row)."""
+        backoff = wait_exponential(multiplier=self.base_delay_s, max=self.max_delay_s)
+
+        def jittered(state: RetryCallState) -> float:  # between half and all of the backoff
+            return backoff(state) * (0.5 + random.random() / 2)
+
+        def log_retry(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            log.warning(
+                "prediction create failed; retrying",
+                extra={
+                    "model_id": spec.id,
+                    "fields": {
+                        "attempt": state.attempt_number,
+                        "delay_s": round(state.upcoming_sleep, 2),
+                        "status": getattr(exc, "status", None),
+                    },
+                },
+            )
+
+        def give_up(state: RetryCallState) -> NoReturn:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            raise PredictionCreateError(
+                f"creating a prediction for model {spec.id!r} failed {state.attempt_number} times; "
+                f"last error: {type(exc).__name__} {getattr(exc, 'status', '')}".rstrip()
+            ) from None
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=jittered,
+            sleep=self._sleep,
+            retry=retry_if_exception(lambda exc: _is_retryable(exc)[0]),
+            before_sleep=log_retry,
+            retry_error_callback=give_up,
+        )
         ambiguous = False
-        for attempt in range(1, self.max_attempts + 1):
+        for attempt in retrying:
+            # Outside the attempt: an error of the search or the limiter is not a create's.
             if ambiguous:
                 existing = self.find_existing(spec, model_input, since=reserved_at, claimed=claimed)
                 if existing is not None:
@@ -111,35 +153,18 @@ class PredictionClient:
                     )
                     return existing
             self._rate_limiter.acquire("create", timeout_s=120)
-            try:
-                return self._create_once(spec, model_input)
-            except Exception as exc:  # classified below; anything else propagates
-                retry, maybe_created = _is_retryable(exc)
-                if not retry:
-                    detail = getattr(exc, "detail", None) or str(exc)
-                    raise PredictionCreateError(
-                        f"Replicate refused a prediction for model {spec.id!r}: {detail}"
-                    ) from None
-                ambiguous = ambiguous or maybe_created
-                if attempt == self.max_attempts:
-                    raise PredictionCreateError(
-                        f"creating a prediction for model {spec.id!r} failed {attempt} times; "
-                        f"last error: {type(exc).__name__} {getattr(exc, 'status', '')}".rstrip()
-                    ) from None
-                delay = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
-                delay *= 0.5 + random.random() / 2
-                log.warning(
-                    "prediction create failed; retrying",
-                    extra={
-                        "model_id": spec.id,
-                        "fields": {
-                            "attempt": attempt,
-                            "delay_s": round(delay, 2),
-                            "status": getattr(exc, "status", None),
-                        },
-                    },
-                )
-                self._sleep(delay)
+            with attempt:
+                try:
+                    return self._create_once(spec, model_input)
+                except Exception as exc:  # retried (see `retrying`) or refused here
+                    retry, maybe_created = _is_retryable(exc)
+                    if not retry:
+                        detail = getattr(exc, "detail", None) or str(exc)
+                        raise PredictionCreateError(
+                            f"Replicate refused a prediction for model {spec.id!r}: {detail}"
+                        ) from None
+                    ambiguous = ambiguous or maybe_created
+                    raise
         raise AssertionError("unreachable")
 
     def find_existing(

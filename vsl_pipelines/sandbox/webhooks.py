@@ -18,6 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_result,
+    stop_after_attempt,
+    stop_when_event_set,
+    wait_exponential,
+)
 
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.sandbox.config import SandboxKnobs
@@ -61,6 +69,19 @@ def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
 
 def encode_body(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def _accepted(status: int | None) -> bool:
+    return status is not None and 200 <= status < 300
+
+
+def _last_status(state: RetryCallState) -> int | None:
+    assert state.outcome is not None
+    return state.outcome.result()
+
+
+class _Stopped(Exception):
+    """The sandbox stops during a wait between attempts: no attempt follows."""
 
 
 class WebhookSender:
@@ -133,22 +154,36 @@ class WebhookSender:
             "webhook_id": webhook_id,
             "fields": {"event": event, "status": payload.get("status")},
         }
-        for attempt in range(1, attempts + 1):
-            status = self._post_once(url, webhook_id, body)
-            if status is not None and 200 <= status < 300:
-                log.debug("webhook delivered", extra=context)
-                return True
+
+        def failed(state: RetryCallState) -> None:
+            assert state.outcome is not None
             self.failed_attempts += 1
             log.info(
                 "webhook attempt %d/%d failed (%s)",
-                attempt, attempts, status or "connection error", extra=context,
+                state.attempt_number, attempts, state.outcome.result() or "connection error",
+                extra=context,
             )  # fmt: skip
-            if attempt < attempts:
-                delay = min(
-                    self._knobs.webhook_base_delay_s * 2 ** (attempt - 1),
-                    self._knobs.webhook_max_delay_s,
-                )
-                if self._stopping.wait(delay):
-                    break
-        log.warning("webhook given up", extra=context)
-        return False
+
+        retrying = Retrying(
+            stop=stop_after_attempt(attempts) | stop_when_event_set(self._stopping),
+            wait=wait_exponential(
+                multiplier=self._knobs.webhook_base_delay_s, max=self._knobs.webhook_max_delay_s
+            ),
+            sleep=self._wait_unless_stopping,
+            retry=retry_if_result(lambda status: not _accepted(status)),
+            after=failed,
+            retry_error_callback=_last_status,
+        )
+        try:
+            delivered = _accepted(retrying(self._post_once, url, webhook_id, body))
+        except _Stopped:
+            delivered = False
+        if delivered:
+            log.debug("webhook delivered", extra=context)
+        else:
+            log.warning("webhook given up", extra=context)
+        return delivered
+
+    def _wait_unless_stopping(self, delay: float) -> None:
+        if self._stopping.wait(delay):
+            raise _Stopped

@@ -7,11 +7,19 @@ with the URL's host only, since its path is a secret (Slack's carries the token)
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from vsl_pipelines.db import audit
 from vsl_pipelines.db import workspaces as workspace_rows
@@ -192,11 +200,27 @@ class Delivery:
         return f"not delivered to {self.host} after {self.attempts} attempt(s): {self.error}"
 
 
-def _wait_s(response: httpx.Response | None, attempt: int, backoff_s: float) -> float:
-    retry_after = response.headers.get("retry-after", "") if response is not None else ""
-    if retry_after.isdigit():
-        return min(float(retry_after), MAX_WAIT_S)
-    return min(backoff_s * 2 ** (attempt - 1), MAX_WAIT_S)
+class _RetryAfterOrBackoff:
+    """The wait before the next attempt: the receiver's Retry-After (whole seconds), else
+    `backoff_s` doubled at each attempt; either at most MAX_WAIT_S."""
+
+    def __init__(self, backoff_s: float) -> None:
+        self._backoff = wait_exponential(multiplier=backoff_s, max=MAX_WAIT_S)
+
+    def __call__(self, state: RetryCallState) -> float:
+        outcome = state.outcome
+        if outcome is not None and not outcome.failed:
+            response: httpx.Response = outcome.result()
+            retry_after = response.headers.get("retry-after", "")
+            if retry_after.isdigit():
+                return min(float(retry_after), MAX_WAIT_S)
+        return self._backoff(state)
+
+
+def _last_attempt(state: RetryCallState) -> Any:
+    """Out of attempts: the last answer, or the last error raised, as a single attempt gives it."""
+    assert state.outcome is not None
+    return state.outcome.result()
 
 
 def deliver(
@@ -213,27 +237,29 @@ def deliver(
     import httpx  # the runs that notify only
 
     host = url_host(url)
-    response: httpx.Response | None = None
-    error = None
+    retrying = Retrying(
+        stop=stop_after_attempt(attempts),
+        wait=_RetryAfterOrBackoff(backoff_s),
+        retry=(
+            retry_if_exception_type(httpx.TransportError)
+            | retry_if_result(lambda response: response.status_code in RETRIED_STATUSES)
+        ),
+        retry_error_callback=_last_attempt,
+    )
     with httpx.Client(timeout=timeout_s, headers={"User-Agent": "vsl-pipelines"}) as client:
-        for attempt in range(1, attempts + 1):
-            response = None
-            try:
-                response = client.post(url, json=payload)
-            except httpx.TransportError as exc:
-                error = f"{type(exc).__name__}: {str(exc).replace(url, host)}"
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:  # not retried: httpx refuses it
-                return Delivery(host, False, attempt, None, type(exc).__name__)
-            else:
-                if response.is_success:
-                    return Delivery(host, True, attempt, response.status_code)
-                error = f"answered {response.status_code}"
-                if response.status_code not in RETRIED_STATUSES:
-                    return Delivery(host, False, attempt, response.status_code, error)
-            if attempt < attempts:
-                time.sleep(_wait_s(response, attempt, backoff_s))
-    status = response.status_code if response is not None else None
-    return Delivery(host, False, attempts, status, error)
+        try:
+            response = retrying(client.post, url, json=payload)
+        except httpx.TransportError as exc:
+            error = f"{type(exc).__name__}: {str(exc).replace(url, host)}"
+            return Delivery(host, False, retrying.statistics["attempt_number"], None, error)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # not retried: httpx refuses it
+            return Delivery(
+                host, False, retrying.statistics["attempt_number"], None, type(exc).__name__
+            )
+    made = retrying.statistics["attempt_number"]
+    if response.is_success:
+        return Delivery(host, True, made, response.status_code)
+    return Delivery(host, False, made, response.status_code, f"answered {response.status_code}")
 
 
 @dataclass(frozen=True)
