@@ -89,3 +89,14 @@ def version_of(conn: Conn, script_id: str, version: int) -> ScriptVersionRow | N
         "SELECT * FROM script_versions WHERE script_id = %s AND version = %s",
         (script_id, version),
     )
+
+
+def queued_versions(conn: Conn) -> list[tuple[str, int]]:
+    """Queued scripts, oldest first, with their current version (1 for a script stored
+    without versions)."""
+    rows = conn.execute(
+        "SELECT s.id, COALESCE(max(v.version), 1) AS version FROM scripts s"
+        " LEFT JOIN script_versions v ON v.script_id = s.id"
+        " WHERE s.status = 'queued' GROUP BY s.id ORDER BY min(s.created_at), s.id"
+    ).fetchall()
+    return [(r["id"], int(r["version"])) for r in rows]

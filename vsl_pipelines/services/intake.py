@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from vsl_pipelines.db import audit
+from vsl_pipelines.db import audit, script_versions
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.registry import Registry
@@ -127,10 +127,6 @@ def queued_batch(
     """Up to `batch` queued scripts, oldest first, among those registered as partitions (only
     those queued again by an edit, with `edited_only`)."""
     with db.connect() as conn:
-        rows = conn.execute(
-            "SELECT s.id, COALESCE(max(v.version), 1) AS version FROM scripts s"
-            " LEFT JOIN script_versions v ON v.script_id = s.id"
-            " WHERE s.status = 'queued' GROUP BY s.id ORDER BY min(s.created_at), s.id"
-        ).fetchall()
-    queued = [QueuedScript(r["id"], int(r["version"])) for r in rows if r["id"] in known]
+        rows = script_versions.queued_versions(conn)
+    queued = [QueuedScript(sid, version) for sid, version in rows if sid in known]
     return [q for q in queued if q.version > 1 or not edited_only][:batch]
