@@ -64,8 +64,10 @@ bench: $(STAMP)  ## the compile benchmarks; figures go in docs/PERFORMANCE.md
 
 STAGE ?= dev
 CONTEXT ?=
-synth: $(STAMP)  ## the AWS stack's CloudFormation templates, both regions (STAGE=dev|staging|prod|small, CONTEXT="-c image=...") in build/cloudformation/, no AWS account needed
-	$(BIN)/python -m deploy.aws.app --stage $(STAGE) $(CONTEXT) --out build/cloudformation/vsl.template.json
+REGION ?= us-east-1
+DR_REGION ?= us-west-2
+synth: $(STAMP)  ## the AWS stack's CloudFormation templates, primary and standby region (STAGE=dev|staging|prod|small, CONTEXT="-c image=...", DR_REGION=none for one region) in build/cloudformation/, no AWS account needed
+	$(BIN)/python -m deploy.aws.app --stage $(STAGE) -c region=$(REGION) -c dr_region=$(DR_REGION) $(CONTEXT) --out build/cloudformation/vsl.template.json
 
 cost: $(STAMP)  ## each profile's monthly AWS estimate, idle and at 1,000 generations a day (deploy/aws/prices.json); ends with one JSON line
 	JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 $(BIN)/python -m deploy.aws.cost

@@ -17,24 +17,56 @@ from typing import Any
 if __package__ in (None, ""):  # `python app.py`, as cdk.json runs it from deploy/aws
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from aws_cdk import App
+from aws_cdk import App, Environment
 
+from deploy.aws.region import StandbyRegion
 from deploy.aws.stack import VslStack
 from deploy.aws.stages import DeployError, resolve
 
 DEFAULT_TEMPLATE = Path("build/cloudformation/vsl.template.json")
+# With a second region the primary names its region (global tables, the replica's source).
+DEFAULT_PRIMARY_REGION = "us-east-1"
 
 
 def stack_name(stage: str) -> str:
     return f"vsl-{stage}"
 
 
+def standby_stack_name(stage: str) -> str:
+    return f"vsl-{stage}-standby"
+
+
 def build_app(context: Mapping[str, Any], outdir: str | None = None) -> tuple[App, VslStack]:
-    """The App and its one stack, from CDK context (`stage` and the values in stages.py)."""
+    """The App and its stacks, from CDK context (`stage` and the values in stages.py): the
+    stage's stack and, with `dr_region`, its standby region's."""
     app = App(context=dict(context), outdir=outdir)
     deploy, stage = resolve(app.node.get_all_context())
-    stack = VslStack(app, stack_name(stage.name), stage=stage, context=deploy)
+    region = deploy.region or (DEFAULT_PRIMARY_REGION if deploy.dr_region else None)
+    env = Environment(region=region) if region else None
+    stack = VslStack(app, stack_name(stage.name), stage=stage, context=deploy, env=env)
+    if deploy.dr_region and region:
+        StandbyRegion(
+            app,
+            standby_stack_name(stage.name),
+            stage=stage,
+            context=deploy,
+            primary_region=region,
+            env=Environment(region=deploy.dr_region),
+        )
     return app, stack
+
+
+def synthesize_all(context: Mapping[str, Any]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Every stack's template by stack name (the primary first), and the synth's warnings."""
+    with tempfile.TemporaryDirectory(prefix="vsl-cdk-") as outdir:
+        app, stack = build_app(context, outdir)
+        assembly = app.synth()
+        templates = {
+            artifact.stack_name: artifact.template
+            for artifact in sorted(assembly.stacks, key=lambda a: a.stack_name != stack.stack_name)
+        }
+        warnings = _warnings(Path(assembly.directory), stack.artifact_id)
+    return templates, warnings
 
 
 def synthesize(context: Mapping[str, Any]) -> dict[str, Any]:
@@ -99,16 +131,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_TEMPLATE, help="template path")
     args = parser.parse_args(argv)
     try:
-        template, warnings = synthesize_with_warnings({**dict(args.context), "stage": args.stage})
+        templates, warnings = synthesize_all({**dict(args.context), "stage": args.stage})
     except DeployError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(template, indent=1, sort_keys=True) + "\n")
-    print(f"{args.out} ({len(template['Resources'])} resources, stage {args.stage})")
+    # The primary at --out, a standby region's beside it (vsl.standby.template.json).
+    for index, (name, template) in enumerate(templates.items()):
+        path = args.out if index == 0 else standby_path(args.out)
+        path.write_text(json.dumps(template, indent=1, sort_keys=True) + "\n")
+        print(f"{path} ({len(template['Resources'])} resources, stack {name})")
     return 0
+
+
+def standby_path(primary: Path) -> Path:
+    """Where the standby region's template goes, beside the primary's."""
+    stem = primary.name.removesuffix(".template.json")
+    return primary.with_name(f"{stem}.standby.template.json")
 
 
 if __name__ == "__main__":

@@ -11,10 +11,11 @@ from __future__ import annotations
 import string
 from typing import Any
 
-from aws_cdk import Duration, Fn, RemovalPolicy
+from aws_cdk import Aws, Duration, Fn, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -44,8 +45,19 @@ JOBS_TTL_ATTRIBUTE = "expiresAt"
 SCRIPT_MEDIA_PREFIX = "scripts/"
 ADHOC_MEDIA_PREFIX = "adhoc/"
 
+
 # The master password goes into connection URLs unquoted, so it keeps to characters that need no
 # percent-encoding there.
+def db_identifier(stage: str) -> str:
+    """The primary database's instance name: its cross-region replica names it by ARN."""
+    return f"vsl-{stage}"
+
+
+def replica_bucket_name(stage: str) -> str:
+    """The standby region's media bucket (globally unique by the account's id)."""
+    return f"vsl-{stage}-media-standby-{Aws.ACCOUNT_ID}"
+
+
 _URL_UNSAFE = "".join(c for c in string.punctuation if c not in "-._~") + " "
 
 
@@ -53,10 +65,20 @@ class DataStores(Construct):
     """RDS, Redis, S3, DynamoDB and Secrets Manager for one stage."""
 
     def __init__(
-        self, scope: Construct, id: str, *, stage: StageSettings, network: Network
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        stage: StageSettings,
+        network: Network,
+        dr_region: str | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.stage = stage
+        # A second region (region.py): the tables become global tables with a replica there,
+        # the media bucket replicates to the standby's bucket, the database has a known name
+        # for its cross-region read replica.
+        self.dr_region = dr_region
         removal = RemovalPolicy.RETAIN if stage.retain_data else RemovalPolicy.DESTROY
         self._database(stage, network, removal)
         self._redis(stage, network, removal)
@@ -93,6 +115,7 @@ class DataStores(Construct):
             removal_policy=RemovalPolicy.SNAPSHOT if stage.retain_data else RemovalPolicy.DESTROY,
             auto_minor_version_upgrade=True,
             publicly_accessible=False,
+            instance_identifier=db_identifier(stage.name) if self.dr_region else None,
             # Clients check the server's certificate (sslmode=verify-full) against the RDS CA
             # bundle in the image; plain connections are refused.
             parameter_group=rds.ParameterGroup(
@@ -297,9 +320,64 @@ class DataStores(Construct):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             encryption=s3.BucketEncryption.S3_MANAGED,
             enforce_ssl=True,
-            versioned=stage.retain_data,
+            # Replication needs versions on both sides.
+            versioned=stage.retain_data or self.dr_region is not None,
             lifecycle_rules=rules,
             removal_policy=removal,
+        )
+        if self.dr_region:
+            self._replicate_media(stage)
+
+    def _replicate_media(self, stage: StageSettings) -> None:
+        """Every new object (and its tags, which the lifecycle rules read) to the standby's
+        bucket (region.py names it); deletions are not replicated."""
+        destination = f"arn:{Aws.PARTITION}:s3:::{replica_bucket_name(stage.name)}"
+        role = iam.Role(
+            self,
+            "MediaReplicationRole",
+            assumed_by=iam.ServicePrincipal("s3.amazonaws.com"),
+            description="S3 replication of the media bucket to the standby region",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetReplicationConfiguration", "s3:ListBucket"],
+                resources=[self.bucket.bucket_arn],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "s3:GetObjectVersionForReplication",
+                    "s3:GetObjectVersionAcl",
+                    "s3:GetObjectVersionTagging",
+                ],
+                resources=[self.bucket.arn_for_objects("*")],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:ReplicateObject", "s3:ReplicateTags"],
+                resources=[f"{destination}/*"],
+            )
+        )
+        cfn = self.bucket.node.default_child
+        assert isinstance(cfn, s3.CfnBucket)
+        cfn.replication_configuration = s3.CfnBucket.ReplicationConfigurationProperty(
+            role=role.role_arn,
+            rules=[
+                s3.CfnBucket.ReplicationRuleProperty(
+                    id="media-to-standby",
+                    status="Enabled",
+                    priority=1,
+                    filter=s3.CfnBucket.ReplicationRuleFilterProperty(prefix=""),
+                    delete_marker_replication=s3.CfnBucket.DeleteMarkerReplicationProperty(
+                        status="Disabled"
+                    ),
+                    destination=s3.CfnBucket.ReplicationDestinationProperty(
+                        bucket=destination, storage_class="STANDARD_IA"
+                    ),
+                )
+            ],
         )
 
     def _ttl_table(
@@ -309,7 +387,24 @@ class DataStores(Construct):
         sort_key: dynamodb.Attribute | None,
         ttl_attribute: str,
         removal: RemovalPolicy,
-    ) -> dynamodb.Table:
+    ) -> dynamodb.ITable:
+        if self.dr_region:
+            # A global table (AWS::DynamoDB::GlobalTable) with its replica in the standby
+            # region: writes there are replicated back, so a failed-over service keeps both.
+            return dynamodb.TableV2(
+                self,
+                f"{name}Global",
+                partition_key=partition_key,
+                sort_key=sort_key,
+                billing=dynamodb.Billing.on_demand(),
+                time_to_live_attribute=ttl_attribute,
+                point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                    point_in_time_recovery_enabled=self.stage.retain_data
+                ),
+                encryption=dynamodb.TableEncryptionV2.aws_managed_key(),
+                replicas=[dynamodb.ReplicaTableProps(region=self.dr_region)],
+                removal_policy=removal,
+            )
         return dynamodb.Table(
             self,
             name,

@@ -11,6 +11,7 @@ from deploy.aws.data import DataStores
 from deploy.aws.identity import SignIn
 from deploy.aws.ingress import PublicEntry
 from deploy.aws.network import Network
+from deploy.aws.region import primary_failover_record
 from deploy.aws.services import Services
 from deploy.aws.stages import DeployContext, StageSettings
 
@@ -25,16 +26,18 @@ class VslStack(Stack):
         *,
         stage: StageSettings,
         context: DeployContext,
+        **kwargs: object,
     ) -> None:
         super().__init__(
             scope,
             id,
             description=f"VSL Pipelines ({stage.name}): webhook service, Dagster on ECS Fargate",
+            **kwargs,  # type: ignore[arg-type]
         )
         Tags.of(self).add("project", "vsl-pipelines")
         Tags.of(self).add("stage", stage.name)
         network = Network(self, "Network", stage=stage, context=context)
-        data = DataStores(self, "Data", stage=stage, network=network)
+        data = DataStores(self, "Data", stage=stage, network=network, dr_region=context.dr_region)
         entry = (
             PublicEntry(self, "Entry", network=network, context=context, stage=stage)
             if stage.public_entry == "alb"
@@ -81,6 +84,14 @@ class VslStack(Stack):
             "SignInDomainUrl": sign_in.hosted_ui_url,
             "OidcIssuer": sign_in.issuer,
         }
+        if entry is not None and context.hosted_zone_id and context.https_host:
+            primary_failover_record(
+                self,
+                context,
+                stage,
+                entry.alb.load_balancer_dns_name,
+                entry.alb.load_balancer_canonical_hosted_zone_id,
+            )
         if entry is not None:
             outputs["AlbDnsName"] = entry.alb.load_balancer_dns_name
             outputs["ServiceUrl"] = entry.base_url

@@ -352,6 +352,15 @@ class DeployContext(BaseModel):
     # A CloudWatch alarm per workspace on its spend per day (SpendUSD, dimension `workspace`):
     # workspace slug -> USD, a mapping or its JSON (`-c 'spend_alarms={"acme": 25}'`).
     spend_alarms: dict[WorkspaceSlug, UsdPerDay] = Field(default_factory=dict)
+    # The primary region (unset: the stack is region-agnostic, the CLI's region) and a standby
+    # region (region.py): media replicated, global tables, a PostgreSQL replica, DNS failover.
+    region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    dr_region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    # DNS failover: the Route 53 zone of domain_name, and the standby's load balancer once an
+    # app stack runs there (the runbook deploys it on the day).
+    hosted_zone_id: str | None = Field(default=None, pattern=r"^Z[A-Z0-9]+$")
+    standby_alb_dns_name: str | None = None
+    standby_alb_zone_id: str | None = Field(default=None, pattern=r"^Z[A-Z0-9]+$")
     # Who the alarm topic emails (the address confirms the subscription first); unset: nobody.
     alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -383,6 +392,17 @@ class DeployContext(BaseModel):
     def _https_needs_a_name(self) -> DeployContext:
         if self.certificate_arn and not self.domain_name:
             raise ValueError("certificate_arn needs domain_name (the name the certificate covers)")
+        return self
+
+    @field_validator("dr_region", "region", mode="before")
+    @classmethod
+    def _none_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.strip().lower() in ("", "none") else value
+
+    @model_validator(mode="after")
+    def _standby_elsewhere(self) -> DeployContext:
+        if self.dr_region and self.dr_region == (self.region or "us-east-1"):
+            raise ValueError("dr_region must differ from the primary region")
         return self
 
     @model_validator(mode="after")
