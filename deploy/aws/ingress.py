@@ -15,7 +15,7 @@ over its 8 KB inspection limit (webhook payloads, scripts) are counted, not bloc
 
 from __future__ import annotations
 
-from aws_cdk import Fn
+from aws_cdk import Duration, Fn
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_wafv2 as wafv2
@@ -24,6 +24,8 @@ from constructs import Construct
 from deploy.aws.network import WEBSERVER_PORT, Network
 from deploy.aws.stages import DeployContext, StageSettings
 
+# The ALB closes idle connections after this; the service keeps them longer (services.py).
+ALB_IDLE_TIMEOUT_S = 60
 WEBHOOK_PATH_PREFIX = "/webhooks/"
 SIGN_IN_PATH_PREFIXES = ("/studio/sign-in", "/studio/auth/", "/review")
 COMMON_RULE_SET = "AWSManagedRulesCommonRuleSet"
@@ -52,6 +54,7 @@ class PublicEntry(Construct):
             security_group=network.alb,
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
             drop_invalid_header_fields=True,
+            idle_timeout=Duration.seconds(ALB_IDLE_TIMEOUT_S),
         )
         self.ui_listener: elbv2.ApplicationListener | None = None
         if context.certificate_arn:

@@ -41,7 +41,7 @@ from deploy.aws.data import (
     DataStores,
 )
 from deploy.aws.identity import UI_SESSION, SignIn
-from deploy.aws.ingress import PublicEntry
+from deploy.aws.ingress import ALB_IDLE_TIMEOUT_S, PublicEntry
 from deploy.aws.network import CODE_SERVER_PORT, WEBHOOK_PORT, WEBSERVER_PORT, Network
 from deploy.aws.permissions import (
     grant_compute_logs,
@@ -61,9 +61,8 @@ ENTRY_POINT = ["python", "-m", "vsl_pipelines.deployment.database_urls"]
 # The daemon writes the runs' network into its instance file first (the launcher's
 # run_task_kwargs read no environment variable).
 RUN_NETWORK_SCRIPT = "/opt/dagster/app/deploy/dagster/ecs/run_network.py"
-# Above the ALB's idle timeout (60 s): the balancer, not the service, closes idle connections.
-ALB_IDLE_TIMEOUT_S = 60
-SERVICE_KEEP_ALIVE_S = 75
+# Above the ALB's idle timeout: the balancer, not the service, closes idle connections.
+SERVICE_KEEP_ALIVE_S = ALB_IDLE_TIMEOUT_S + 15
 WORKSPACE_FILE = "/opt/dagster/app/deploy/dagster/workspace.yaml"
 NAMESPACE = "vsl.local"
 CODE_SERVER_NAME = "code"
