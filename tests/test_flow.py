@@ -32,7 +32,7 @@ def _decode(path: str) -> tuple[int, set[tuple[int, int]], float, bool]:
 def test_script_to_compiled_video(flow: Flow, stored_script: Script) -> None:
     # A new script's generation starts with its partition, not at the schedule's next tick.
     [start] = flow.tick("script_partitions_sensor")
-    assert start.run_key == "generate:spring-launch"
+    assert start.run_key == "generate:spring-launch:v1"
     assert flow.instance.get_dynamic_partitions("scripts") == ["spring-launch"]
     assert flow.launch([start], default_job="generate") == 1
     assert flow.status("spring-launch") == "generating"
