@@ -1304,3 +1304,27 @@ def test_the_roles_that_store_media_may_tag_it(dev: Template) -> None:
     ]
     putting = [a for a in actions if isinstance(a, list) and "s3:PutObject" in a]
     assert putting and all("s3:PutObjectTagging" in a for a in putting)
+
+
+def test_a_waf_web_acl_guards_the_load_balancer(prod: Template, small: Template) -> None:
+    """A rate-based rule per client address (tighter on sign-in, the signed webhooks outside
+    it) and AWS's managed common rule set, associated with the ALB."""
+    ((acl_id, acl),) = _resources(prod, "AWS::WAFv2::WebACL").items()
+    props = acl["Properties"]
+    assert props["Scope"] == "REGIONAL" and props["DefaultAction"] == {"Allow": {}}
+    rules = {r["Name"]: r for r in props["Rules"]}
+    rate = rules["requests-per-ip"]["Statement"]["RateBasedStatement"]
+    assert (
+        rate["AggregateKeyType"] == "IP" and rate["Limit"] == STAGES["prod"].waf_requests_per_5_min
+    )
+    assert "/webhooks/" in json.dumps(rate["ScopeDownStatement"]["NotStatement"])
+    assert rules["sign-in-per-ip"]["Action"] == {"Block": {}}
+    common = rules["AWSManagedRulesCommonRuleSet"]["Statement"]["ManagedRuleGroupStatement"]
+    assert (common["VendorName"], common["Name"]) == ("AWS", "AWSManagedRulesCommonRuleSet")
+    (association,) = _resources(prod, "AWS::WAFv2::WebACLAssociation").values()
+    (alb_id,) = _resources(prod, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    assert association["Properties"]["ResourceArn"] == {"Ref": alb_id}
+    assert association["Properties"]["WebACLArn"] == {"Fn::GetAtt": [acl_id, "Arn"]}
+    # The small profile has no public entry at all: nothing to guard.
+    small.resource_count_is("AWS::ElasticLoadBalancingV2::LoadBalancer", 0)
+    assert not [r for r in _ingress(small) if r[2] == "0.0.0.0/0"]
