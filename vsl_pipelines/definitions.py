@@ -50,6 +50,10 @@ def resources_from_settings(settings: Settings) -> dict[str, Any]:
     if database_url and os.environ.get("DATABASE_URL") == database_url:
         database_url = dg.EnvVar("DATABASE_URL")
     database = DatabaseResource(url=database_url, data_dir=str(settings.data_dir))
+    # And the Redis URL, which holds its AUTH token where Redis requires one.
+    redis_url: Any = settings.redis_url
+    if redis_url and os.environ.get("REDIS_URL") == redis_url:
+        redis_url = dg.EnvVar("REDIS_URL")
     # The media URL secret, likewise by reference (unset: local media URLs are not signed).
     url_secret: Any = None
     if settings.media_url_secret is not None:
@@ -82,11 +86,11 @@ def resources_from_settings(settings: Settings) -> dict[str, Any]:
             base_url=settings.replicate_client_base_url,
             api_token=token,
             webhook_url=settings.webhook_url,
-            redis_url=settings.redis_url,
+            redis_url=redis_url,
         ),
         "job_status": JobStatusResource(
             database=database,
-            redis_url=settings.redis_url,
+            redis_url=redis_url,
             dynamodb_jobs_table=settings.dynamodb_jobs_table,
             aws_endpoint_url=settings.aws_endpoint_url,
             aws_region=settings.aws_region,
