@@ -37,8 +37,8 @@ def standby_stack_name(stage: str) -> str:
 
 
 def build_app(context: Mapping[str, Any], outdir: str | None = None) -> tuple[App, VslStack]:
-    """The App and its stacks, from CDK context (`stage` and the values in stages.py): the
-    stage's stack and, with `dr_region`, its standby region's."""
+    """The App and its stacks, from CDK context (`stage`, a stage of the stages file, and the
+    values in stages.py): the stage's stack and, with `dr_region`, its standby region's."""
     app = App(context=dict(context), outdir=outdir)
     deploy, stage = resolve(app.node.get_all_context())
     region = deploy.region or (DEFAULT_PRIMARY_REGION if deploy.dr_region else None)
@@ -118,7 +118,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         app.synth()
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", default="dev", help="dev, staging or prod (default: dev)")
+    parser.add_argument(
+        "--stage",
+        default="dev",
+        help="a stage of the stages file, deploy/aws/stages.toml unless -c stages_file=PATH "
+        "(dev, staging, prod, small, homolog; default: dev)",
+    )
     parser.add_argument(
         "-c",
         "--context",

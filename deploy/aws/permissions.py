@@ -167,3 +167,26 @@ def grant_compute_logs(role: iam.IRole, data: DataStores, *, write: bool) -> Non
             conditions={"StringLike": {"s3:prefix": f"{COMPUTE_LOG_PREFIX}*"}},
         )
     )
+
+
+def ssm_parameters_arn(scope: Stack, prefix: str) -> str:
+    """Every parameter under a path (`/vsl/` -> `arn:...:parameter/vsl/*`)."""
+    return scope.format_arn(
+        service="ssm",
+        resource="parameter",
+        resource_name=f"{prefix.strip('/')}/*",
+        arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+    )
+
+
+def grant_ssm_parameters(role: iam.IRole, prefix: str) -> None:
+    """The entry point's one `GetParameters` call under `VSL_SSM_PREFIX` (ssm_parameters.py).
+    SecureStrings under the AWS-managed key `aws/ssm` need no KMS statement (its key policy lets
+    the account's principals decrypt through SSM); a customer-managed key needs kms:Decrypt."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="ReadSsmParameters",
+            actions=["ssm:GetParameters"],
+            resources=[ssm_parameters_arn(Stack.of(role), prefix)],
+        )
+    )

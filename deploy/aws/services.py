@@ -12,7 +12,9 @@
   run by the stack before the services start, and again when it changes.
 Every container gets the same environment (the Dagster instance file reads it in every process)
 and only the secrets its role uses; its entry point builds the connection URLs from them
-(`vsl_pipelines.deployment.database_urls`).
+(`vsl_pipelines.deployment.database_urls`). With `-c ssm_prefix=/vsl/` the containers that use the
+Replicate token read it from SSM at start instead (`VSL_SSM_PREFIX`, and `ssm:GetParameters` under
+the prefix for their task roles).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from deploy.aws.permissions import (
     grant_compute_logs,
     grant_pipeline_data,
     grant_service_data,
+    grant_ssm_parameters,
     run_launcher_statements,
     run_terminator_statements,
     task_definition_family_arn,
@@ -196,6 +199,12 @@ class Services(Construct):
         }
         self.run_family = f"vsl-{stage.name}-run"
         self.environment = self._environment(context, entry)
+        self.ssm_prefix = context.ssm_prefix
+        # The containers that use the Replicate token: with an SSM prefix they read it (and
+        # whatever else the prefix holds that they lack) from SSM at start.
+        self.token_environment = (
+            {"VSL_SSM_PREFIX": context.ssm_prefix} if context.ssm_prefix else {}
+        )
         self.secrets = self._secret_groups(sign_in)
         self.setup = self._setup_task()
 
@@ -267,9 +276,14 @@ class Services(Construct):
         groups = {
             "app_db": fields(data.app_user, "DATABASE"),
             "dagster_db": fields(data.dagster_user, "DAGSTER_PG"),
-            "replicate": {
-                "REPLICATE_API_TOKEN": ecs.Secret.from_secrets_manager(data.replicate_api_token)
-            },
+            # With an SSM prefix the token is `<prefix>replicate-token`, read at start.
+            "replicate": (
+                {}
+                if self.ssm_prefix
+                else {
+                    "REPLICATE_API_TOKEN": ecs.Secret.from_secrets_manager(data.replicate_api_token)
+                }
+            ),
             "webhook": {
                 "REPLICATE_WEBHOOK_SECRET": ecs.Secret.from_secrets_manager(
                     data.replicate_webhook_secret
@@ -297,6 +311,12 @@ class Services(Construct):
             assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
             description=description,
         )
+
+    def _token_reader(self, role: iam.IRole) -> None:
+        """A role whose containers use the Replicate token: it may read the SSM prefix's
+        parameters, when there is one."""
+        if self.ssm_prefix:
+            grant_ssm_parameters(role, self.ssm_prefix)
 
     # -- the set-up task -------------------------------------------------------------------------
 
@@ -492,6 +512,8 @@ class Services(Construct):
         grant_service_data(webhook_role, data)
         for role in (self.run_task_role, code_role):
             grant_pipeline_data(role, data)
+        for role in (self.run_task_role, code_role, webhook_role):
+            self._token_reader(role)
         grant_compute_logs(self.webserver_role, data, write=False)
 
         run = self._run_task_definition()
@@ -522,7 +544,7 @@ class Services(Construct):
             CODE_SERVER_COMMAND,
             secrets=self.secrets_for("dagster_db", "app_db", "replicate", "redis"),
             port=CODE_SERVER_PORT,
-            environment=run_env,
+            environment={**run_env, **self.token_environment},
             health_check=ecs.HealthCheck(
                 command=["CMD", "dagster", "api", "grpc-health-check", "-p", str(CODE_SERVER_PORT)],
                 start_period=Duration.seconds(60),
@@ -609,6 +631,7 @@ class Services(Construct):
                 ),
                 "VSL_KEEP_ALIVE_S": str(SERVICE_KEEP_ALIVE_S),
                 **sign_in.service_environment,
+                **self.token_environment,
             },
         )
         self.webhook = self._service(
@@ -643,7 +666,7 @@ class Services(Construct):
             RUN_CONTAINER,
             image=self.image,
             entry_point=ENTRY_POINT,
-            environment={**self.environment, "VSL_ROLE": "run"},
+            environment={**self.environment, "VSL_ROLE": "run", **self.token_environment},
             secrets=self.secrets_for("dagster_db", "app_db", "replicate", "redis"),
             logging=ecs.LogDrivers.aws_logs(stream_prefix="run", log_group=self.log_groups["runs"]),
         )
@@ -660,6 +683,7 @@ class Services(Construct):
         self.services = {}
         role = self._role("DagsterTaskRole", "Dagster and vsl serve in one task: bucket, tables")
         grant_pipeline_data(role, data)
+        self._token_reader(role)
         definition = self._definition(
             "Dagster",
             f"vsl-{stage.name}-dagster",
@@ -673,6 +697,7 @@ class Services(Construct):
             "code-server",
             CODE_SERVER_COMMAND,
             secrets=everything,
+            environment=self.token_environment,
             health_check=ecs.HealthCheck(
                 command=["CMD", "dagster", "api", "grpc-health-check", "-p", str(CODE_SERVER_PORT)],
                 start_period=Duration.seconds(120),
@@ -697,6 +722,7 @@ class Services(Construct):
                 "webhook",
                 WEBHOOK_COMMAND,
                 secrets=self.secrets_for("app_db", "replicate", "webhook", "redis"),
+                environment=self.token_environment,
             ),
         ]
         for container in others:

@@ -1,15 +1,22 @@
-"""What an operator chooses for one deployment: the stage (dev, staging, prod) with its sizes, and
-the context values every stage shares (image, admin CIDR, certificate, domain, sign-in).
+"""What an operator chooses for one deployment: the stage with its sizes, and the context values
+every stage shares (image, admin CIDR, certificate, domain, sign-in).
+
+The stages are those of a stages file (`stages.toml` beside this module, or `-c stages_file=PATH`):
+each names one of the built-in profiles here (dev, staging, prod, small) and may replace any of its
+sizes; the stage's own name names the stack and its resources.
 
 `resolve(context)` is the one way in: CDK context (`-c key=value`) picks the stage and may override
-any of its sizes by name; an unknown stage or a bad value is an error naming the key.
+any of its sizes by name; an unknown stage or a bad value is an error naming the key (or the file).
 """
 
 from __future__ import annotations
 
 import json
+import re
+import tomllib
 from collections.abc import Mapping
 from ipaddress import IPv4Network
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from aws_cdk import aws_logs as logs
@@ -57,6 +64,11 @@ LOG_RETENTION: dict[int, logs.RetentionDays] = {
 WorkspaceSlug = Annotated[str, StringConstraints(pattern=f"^{SLUG.pattern}$")]
 # A spend threshold in USD per day: a positive, finite number.
 UsdPerDay = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+# A parameter path the stack grants reads under: `/`, names of letters, digits, `_.-`, each
+# followed by `/` (`/vsl/`, `/acme/vsl/`).
+SSM_PREFIX = re.compile(r"^/(?:[A-Za-z0-9_.-]+/)+$")
 
 
 class DeployError(ValueError):
@@ -202,6 +214,7 @@ class StageSettings(BaseModel):
 
 _SHARED: dict[str, Any] = {"webhook_min_tasks": 2}
 
+# The built-in profiles, by name: each stage of a stages file is based on one (`profile = "..."`).
 STAGES: dict[str, StageSettings] = {
     "dev": StageSettings(
         **_SHARED,
@@ -330,6 +343,9 @@ class DeployContext(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     stage: str = "dev"
+    # The stages file the stage is looked up in (relative: to the working directory, which is
+    # deploy/aws under the cdk CLI); unset: STAGES_FILE.
+    stages_file: Path | None = None
     # A full image reference; unset means the stack's own ECR repository `repository`, with the
     # tag a CloudFormation parameter (ImageTag, default `latest`).
     image: str | None = None
@@ -363,6 +379,15 @@ class DeployContext(BaseModel):
     standby_alb_zone_id: str | None = Field(default=None, pattern=r"^Z[A-Z0-9]+$")
     # Who the alarm topic emails (the address confirms the subscription first); unset: nobody.
     alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    # SSM Parameter Store (the original system's `/vsl/`): the containers get VSL_SSM_PREFIX
+    # and may read `<prefix>*`; the Replicate token then comes from `<prefix>replicate-token`
+    # rather than the stack's secret. Unset: Secrets Manager alone.
+    ssm_prefix: str | None = Field(default=None, pattern=SSM_PREFIX.pattern)
+
+    @field_validator("ssm_prefix", "stages_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.strip().lower() in ("", "none") else value
 
     @field_validator("spend_alarms", mode="before")
     @classmethod
@@ -422,6 +447,58 @@ class DeployContext(BaseModel):
         return self.domain_name if self.certificate_arn else None
 
 
+# The stages file shipped beside this module: the four profiles under their own names, and
+# `homolog` (the original system's quick-start stage) on staging's.
+STAGES_FILE = Path(__file__).with_name("stages.toml")
+# A stage's name goes into resource names (vsl-NAME, vsl-NAME-media-standby-ACCOUNT, Cognito's
+# vsl-NAME-xxxxxxxx, RDS's vsl-NAME): lower case, single hyphens, not at the end, at most 20.
+STAGE_NAME = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,19}$")
+PROFILE_KEY = "profile"
+
+
+def load_stages(path: Path) -> dict[str, StageSettings]:
+    """Every stage of a stages file, by name in the file's order: its profile with the file's
+    sizes put in and its own name. DeployError names the file (and the stage) when it is wrong."""
+    try:
+        with path.open("rb") as file:
+            tables = tomllib.load(file)
+    except OSError as exc:
+        raise DeployError(
+            f"stages file {path} (context value `stages_file`): cannot read it "
+            f"({exc.strerror or exc})"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise DeployError(f"stages file {path}: not TOML ({exc})") from None
+    if not tables:
+        raise DeployError(f"stages file {path}: names no stage")
+    stages: dict[str, StageSettings] = {}
+    for name, table in tables.items():
+        where = f"stages file {path}, stage {name!r}"
+        if not STAGE_NAME.fullmatch(name):
+            raise DeployError(
+                f"{where}: a stage name is lower-case letters, digits and single hyphens, "
+                "starting with a letter, at most 20 characters (it names the stack's resources)"
+            )
+        if not isinstance(table, dict):
+            raise DeployError(f'{where}: expected a table ([{name}] with profile = "...")')
+        sizes = dict(table)
+        profile = sizes.pop(PROFILE_KEY, None)
+        if not isinstance(profile, str) or profile not in STAGES:
+            raise DeployError(
+                f"{where}: `profile` must be one of {', '.join(STAGES)}, got {profile!r}"
+            )
+        unknown = sorted(k for k in sizes if k not in StageSettings.model_fields or k == "name")
+        if unknown:
+            raise DeployError(f"{where}: not a size of a stage: {', '.join(unknown)}")
+        try:
+            stages[name] = StageSettings.model_validate(
+                {**STAGES[profile].model_dump(), **sizes, "name": name}
+            )
+        except ValidationError as exc:
+            raise DeployError(f"{where} (profile {profile}): {_describe(exc)}") from None
+    return stages
+
+
 def resolve(context: Mapping[str, Any]) -> tuple[DeployContext, StageSettings]:
     """The deployment the context asks for; DeployError names the key that is wrong."""
     try:
@@ -430,11 +507,13 @@ def resolve(context: Mapping[str, Any]) -> tuple[DeployContext, StageSettings]:
         )
     except ValidationError as exc:
         raise DeployError(f"bad context value: {_describe(exc)}") from None
-    base = STAGES.get(deploy.stage)
+    path = deploy.stages_file or STAGES_FILE
+    stages = load_stages(path)
+    base = stages.get(deploy.stage)
     if base is None:
         raise DeployError(
-            f"unknown stage {deploy.stage!r} (context value `stage`): "
-            f"choose one of {', '.join(STAGES)}"
+            f"unknown stage {deploy.stage!r} (context value `stage`): {path} names "
+            f"{', '.join(stages)}"
         )
     overrides = {
         k: v for k, v in context.items() if k in StageSettings.model_fields and k != "name"

@@ -6,7 +6,10 @@ URL frozen at deploy would go stale at the first rotation. ECS runs this module 
 container's entry point (`python -m vsl_pipelines.deployment.database_urls CMD...`): it sets
 `DATABASE_URL`, `DAGSTER_PG_URL` and `REDIS_URL` from the fields, then becomes CMD, so the code
 and Dagster read their usual variables. A variable already set is kept as it is, so every
-single-host setup (a whole URL in the environment) works unchanged.
+single-host setup (a whole URL in the environment) works unchanged. With `VSL_SSM_PREFIX` set, the
+SSM parameters under it fill `DATABASE_URL`, `REDIS_URL` and `REPLICATE_API_TOKEN` where neither
+the environment nor the fields gave them (`ssm_parameters.py`); a failure to read them stops the
+container with one line naming the prefix and the AWS error code.
 
 For a database `PREFIX` (`DATABASE` for the app, `DAGSTER_PG` for Dagster's storage):
 
@@ -24,6 +27,13 @@ import os
 import sys
 from collections.abc import Mapping, MutableMapping, Sequence
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+
+from vsl_pipelines.deployment.ssm_parameters import (
+    PREFIX_VARIABLE,
+    SsmError,
+    describe,
+    fill_from_ssm,
+)
 
 DATABASES = {"DATABASE": "DATABASE_URL", "DAGSTER_PG": "DAGSTER_PG_URL"}
 
@@ -88,6 +98,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args:
         sys.exit("usage: python -m vsl_pipelines.deployment.database_urls COMMAND [ARG...]")
     fill_urls(os.environ)
+    try:
+        filled, missing = fill_from_ssm(os.environ)
+    except SsmError as exc:
+        sys.exit(f"database_urls: {exc}")
+    if filled or missing:
+        print(
+            f"database_urls: {describe(os.environ[PREFIX_VARIABLE].strip(), filled, missing)}",
+            file=sys.stderr,
+            flush=True,
+        )
     os.execvp(args[0], args)
 
 
