@@ -69,7 +69,7 @@ STAGE ?= dev
 CONTEXT ?=
 REGION ?= us-east-1
 DR_REGION ?= us-west-2
-synth: $(STAMP)  ## the AWS stack's CloudFormation templates, primary and standby region (STAGE=dev|staging|prod|small, CONTEXT="-c image=...", DR_REGION=none for one region) in build/cloudformation/, no AWS account needed
+synth: $(STAMP)  ## the AWS stack's CloudFormation templates, primary and standby region (STAGE=any stage of deploy/aws/stages.toml, CONTEXT="-c image=...", DR_REGION=none for one region) in build/cloudformation/, no AWS account needed
 	$(BIN)/python -m deploy.aws.app --stage $(STAGE) -c region=$(REGION) -c dr_region=$(DR_REGION) $(CONTEXT) --out build/cloudformation/vsl.template.json
 
 cost: $(STAMP)  ## each profile's monthly AWS estimate, idle and at 1,000 generations a day (deploy/aws/prices.json); ends with one JSON line
