@@ -39,10 +39,8 @@ from vsl_pipelines.web.app import create_app
 from vsl_pipelines.web.deps import ApiConfig
 from vsl_pipelines.web.server import start_service_in_thread
 
-playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
 KEY = "studio-browser-key"
 SCREENSHOTS = PROJECT_ROOT / "docs" / "studio"
 FLOW_TIMEOUT_MS = 120_000
@@ -95,16 +93,9 @@ def studio(migrated_template: str, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `apt-get install chromium` (make test does)")
-    with playwright_api.sync_playwright() as driver:
-        chromium = driver.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
-        )
-        yield chromium
-        chromium.close()
+def browser(chromium_browser: Any) -> Any:
+    """The module's Chromium (tests/fixtures/chromium.py)."""
+    return chromium_browser
 
 
 @pytest.fixture

@@ -7,9 +7,7 @@ figures and none of these.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,10 +20,8 @@ from vsl_pipelines.domain.roles import Role
 from vsl_pipelines.services.keys import create_key
 from vsl_pipelines.web.server import RunningService
 
-playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
 BOOTSTRAP = "bootstrap-costs-key"
 
 # {series: {x label: value}} of the chart in `selector`, as the page draws it.
@@ -43,13 +39,9 @@ CHART_POINTS = """(selector) => {
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `apt-get install chromium` (make test does)")
-    with playwright_api.sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
+def browser(chromium_browser: Any) -> Any:
+    """The module's Chromium (tests/fixtures/chromium.py)."""
+    return chromium_browser
 
 
 @pytest.fixture

@@ -34,10 +34,8 @@ from vsl_pipelines.web.app import create_app
 from vsl_pipelines.web.deps import ApiConfig
 from vsl_pipelines.web.server import RunningService, start_service_in_thread
 
-playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
 ADA = LocalPerson("ada@example.test", "ada-pass-1", name="Ada Reviewer", sub="ada")
 BEN = LocalPerson("ben@example.test", "ben-pass-2", name="Ben Writer", sub="ben")
 CY = LocalPerson("cy@example.test", "cy-pass-3", email_verified=False, sub="cy")
@@ -100,13 +98,9 @@ def oidc_studio(
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `apt-get install chromium` (make test does)")
-    with playwright_api.sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
+def browser(chromium_browser: Any) -> Any:
+    """The module's Chromium (tests/fixtures/chromium.py)."""
+    return chromium_browser
 
 
 @pytest.fixture

@@ -26,10 +26,8 @@ from vsl_pipelines.domain.script import Script
 from vsl_pipelines.storage.local import LocalMediaStore
 from vsl_pipelines.web.server import RunningService, start_service_in_thread
 
-playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
 KEY = "review-browser-key"
 MAX_HEIGHT_PX = 2_500
 ITEM = f"item-{NARRATED}"
@@ -46,16 +44,9 @@ def service(build_api_app: BuildApiApp, service_media_root: Path) -> Iterator[Ru
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `apt-get install chromium` (make test does)")
-    with playwright_api.sync_playwright() as driver:
-        chromium = driver.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
-        )
-        yield chromium
-        chromium.close()
+def browser(chromium_browser: Any) -> Any:
+    """The module's Chromium (tests/fixtures/chromium.py)."""
+    return chromium_browser
 
 
 def decisions(db: Database) -> list[tuple[str, str, str, str | None]]:
