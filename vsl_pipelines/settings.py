@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     # Empty: the service's own address (`service_url`).
     webhook_url: str = Field(default="", alias="VSL_WEBHOOK_URL")
     public_media_url: str = Field(default="", alias="VSL_MEDIA_URL")
+    # The service collects a final webhook's output as it stores it (issue 25); off: the
+    # collecting runs alone do, a sensor tick and a run later.
+    collect_at_webhook: bool = Field(default=True, alias="VSL_COLLECT_AT_WEBHOOK")
 
     sandbox_host: str = Field(default="127.0.0.1", alias="VSL_SANDBOX_HOST")
     sandbox_port: int = Field(default=8787, alias="VSL_SANDBOX_PORT")

@@ -56,6 +56,7 @@ def test_fresh_database_gets_all_migrations() -> None:
             "0013_review_settings",
             "0014_workspace_notifications",
             "0015_script_versions",
+            "0016_collected_at_the_webhook",
         ]
     finally:
         close_pool(f"{SERVER_URL}/{name}")
@@ -220,6 +221,7 @@ def test_inbox_rows_from_before_keep_their_numbers_and_new_ones_follow(tmp_path:
             "0013_review_settings",
             "0014_workspace_notifications",
             "0015_script_versions",
+            "0016_collected_at_the_webhook",
         ]
         inbox = PostgresInbox(Database(url))
         old = inbox.read_after(0, 10)
@@ -258,6 +260,7 @@ def test_what_existed_before_workspaces_goes_to_default(tmp_path: Path) -> None:
             "0013_review_settings",
             "0014_workspace_notifications",
             "0015_script_versions",
+            "0016_collected_at_the_webhook",
         ]
         with psycopg.connect(url, autocommit=True) as conn:
             [(default,)] = conn.execute("SELECT id FROM workspaces WHERE slug = 'default'")
@@ -300,6 +303,7 @@ def test_jobs_from_before_billing_are_priced_from_replicates_figures(tmp_path: P
             "0013_review_settings",
             "0014_workspace_notifications",
             "0015_script_versions",
+            "0016_collected_at_the_webhook",
         ]
         with psycopg.connect(url) as conn:
             rows = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -21,7 +21,16 @@ from vsl_pipelines.domain.status_order import ACTIVE, RETRYABLE, TERMINAL, statu
 if TYPE_CHECKING:
     from vsl_pipelines.db.database import Database
 
-__all__ = ["ACTIVE", "RETRYABLE", "TERMINAL", "AdhocDay", "JobDocumentRow", "JobRow", "MovedJob"]
+__all__ = [
+    "ACTIVE",
+    "RETRYABLE",
+    "TERMINAL",
+    "AdhocDay",
+    "DueMaterialization",
+    "JobDocumentRow",
+    "JobRow",
+    "MovedJob",
+]
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,15 @@ class JobRow:
     workspace_id: int
     pricing: JsonObject | None  # the billing rule it was estimated with (domain.billing.Pricing)
     cost_source: str | None  # billed | estimated, once its actual cost is known
+    # Until when the service collecting it at its webhook holds it (None: no one does).
+    collect_lease_until: datetime | None
+    materialization_due: bool  # collected outside a run, not yet recorded in Dagster
+
+    def claimed(self, now: datetime | None = None) -> bool:
+        """Whether the service holds its collection (a claim that lapsed holds nothing)."""
+        if self.collect_lease_until is None:
+            return False
+        return self.collect_lease_until > (now or datetime.now(UTC))
 
 
 @dataclass(frozen=True)
@@ -184,14 +202,16 @@ def document_row(conn: Conn, public_id: str) -> JobDocumentRow | None:
 
 
 def adhoc_days_to_collect(conn: Conn, limit: int = 31) -> list[AdhocDay]:
-    """UTC days with finished ad-hoc jobs not yet collected, oldest first."""
+    """UTC days with finished ad-hoc jobs not yet collected (nor claimed by the service),
+    oldest first."""
     return fetch_all(
         conn,
         AdhocDay,
         "SELECT (created_at AT TIME ZONE 'UTC')::date AS day,"
         " array_agg(id ORDER BY id) AS job_ids, array_agg(status ORDER BY id) AS statuses"
         " FROM jobs WHERE stage = 'adhoc' AND collected_at IS NULL"
-        " AND status = ANY(%s) GROUP BY 1 ORDER BY 1 LIMIT %s",
+        " AND status = ANY(%s) AND NOT coalesce(collect_lease_until > now(), false)"
+        " GROUP BY 1 ORDER BY 1 LIMIT %s",
         (list(TERMINAL), limit),
     )
 
@@ -217,9 +237,13 @@ def attach_prediction(conn: Conn, job_id: int, prediction: JsonObject) -> None:
     apply_prediction(conn, prediction)
 
 
-def apply_prediction(conn: Conn, prediction: JsonObject) -> MovedJob | None:
+def apply_prediction(
+    conn: Conn, prediction: JsonObject, *, claim_for_s: float | None = None
+) -> MovedJob | None:
     """Record a prediction's state (from a webhook or a poll); never move status backwards.
     A prediction that ended gets its actual cost, as Replicate bills it, where it is known.
+    With `claim_for_s`, a move to `succeeded` also claims the job's collection for that long,
+    in the same statement (the service collecting at the webhook; see `record_collected`).
 
     Returns the job when its status moved, else None.
     """
@@ -243,7 +267,9 @@ def apply_prediction(conn: Conn, prediction: JsonObject) -> MovedJob | None:
         "UPDATE jobs SET status = %s, output = %s, error = %s, predict_time_s = %s,"
         " completed_at = CASE WHEN %s THEN COALESCE(%s::timestamptz, now()) END,"
         " actual_cost_usd = COALESCE(%s, actual_cost_usd),"
-        " cost_source = COALESCE(%s, cost_source), updated_at = now() WHERE id = %s",
+        " cost_source = COALESCE(%s, cost_source), updated_at = now(),"
+        " collect_lease_until = CASE WHEN %s THEN now() + make_interval(secs => %s::float8)"
+        "  ELSE collect_lease_until END WHERE id = %s",
         (
             status,
             json.dumps(prediction.get("output")),
@@ -253,6 +279,8 @@ def apply_prediction(conn: Conn, prediction: JsonObject) -> MovedJob | None:
             prediction.get("completed_at"),
             cost.usd if cost else None,
             cost.source.value if cost else None,
+            claim_for_s is not None and status == "succeeded",
+            claim_for_s or 0.0,
             row.id,
         ),
     )
@@ -312,6 +340,66 @@ def mark_collected(conn: Conn, job_id: int) -> None:
     conn.execute(
         "UPDATE jobs SET collected_at = now(), updated_at = now() WHERE id = %s", (job_id,)
     )
+
+
+def job_by_id(conn: Conn, job_id: int) -> JobRow | None:
+    return fetch_one(conn, JobRow, "SELECT * FROM jobs WHERE id = %s", (job_id,))
+
+
+def record_collected(conn: Conn, job_id: int) -> bool:
+    """A claimed job's output stored outside a run: collected, and due to be recorded in
+    Dagster. Only the first to collect it records it; False when it was collected already."""
+    row = conn.execute(
+        "UPDATE jobs SET collected_at = now(), materialization_due = true, updated_at = now()"
+        " WHERE id = %s AND collected_at IS NULL RETURNING id",
+        (job_id,),
+    ).fetchone()
+    return row is not None
+
+
+def release_claim(conn: Conn, job_id: int) -> None:
+    """The service is done with the job (collected, or left to the runs)."""
+    conn.execute("UPDATE jobs SET collect_lease_until = NULL WHERE id = %s", (job_id,))
+
+
+@dataclass(frozen=True)
+class DueMaterialization:
+    """A job collected outside a run, with its stored output, waiting to be recorded in Dagster."""
+
+    id: int
+    public_id: UUID
+    script_id: str | None
+    section_id: str
+    stage: str
+    take: int
+    model_id: str
+    user_id: str | None
+    created_at: datetime
+    media_key: str | None
+    size_bytes: int | None
+    duration_s: float | None
+
+
+def materializations_due(conn: Conn, limit: int) -> list[DueMaterialization]:
+    """Jobs collected outside a run not yet recorded in Dagster, oldest first."""
+    return fetch_all(
+        conn,
+        DueMaterialization,
+        "SELECT j.id, j.public_id, j.script_id, j.section_id, j.stage, j.take, j.model_id,"
+        " j.user_id, j.created_at, t.media_key, t.size_bytes, t.duration_s FROM jobs j"
+        " LEFT JOIN LATERAL (SELECT * FROM takes WHERE takes.job_id = j.id ORDER BY takes.id"
+        " DESC LIMIT 1) t ON true WHERE j.materialization_due ORDER BY j.id LIMIT %s",
+        (limit,),
+    )
+
+
+def materializations_recorded(conn: Conn, job_ids: list[int]) -> None:
+    """Dagster holds these jobs' materializations now."""
+    if job_ids:
+        conn.execute(
+            "UPDATE jobs SET materialization_due = false WHERE id = ANY(%s) AND materialization_due",
+            (job_ids,),
+        )
 
 
 def record_output_cost(conn: Conn, job: JobRow, output_seconds: float | None) -> None:

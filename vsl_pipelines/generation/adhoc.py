@@ -91,6 +91,8 @@ def collect_adhoc_day(
         for job in jobs:
             if job.collected_at is not None or job.status in job_rows.ACTIVE:
                 continue
+            if job.claimed():  # the service is collecting it at its webhook
+                continue
             public_id = str(job.public_id)
             context = {
                 "job_id": job.id,

@@ -197,6 +197,9 @@ def collect_stage(
                 continue
             if job.collected_at is not None:
                 continue
+            if job.claimed():  # the service is collecting it at its webhook
+                report.waiting += 1
+                continue
             url = first_output_url(job.output)
             try:
                 if url is None:
@@ -234,6 +237,17 @@ def collect_stage(
         + [f["job_id"] for f in report.failed]
     )
     return report
+
+
+def render_missing_stills(db: Database, store: MediaStore, script_id: str) -> list[dict[str, Any]]:
+    """The clips of still sections whose current keyframe is stored and clip is not."""
+    with db.connect() as conn:
+        script = script_rows.load_stored_script(conn, script_id)
+        current = {s.id: s.current_take for s in script_rows.sections_of(conn, script_id)}
+    if not any(section.still is not None for section in script.sections):
+        return []
+    with tempfile.TemporaryDirectory(prefix="vsl-stills-") as tmp:
+        return _render_stills(db, store, script, current, Path(tmp))
 
 
 def _render_stills(

@@ -19,6 +19,7 @@ from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.jobs import JobRow, MovedJob
 from vsl_pipelines.domain.stages import Stage
+from vsl_pipelines.generation.collect import review_ready
 from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.metrics import emf as metrics
@@ -29,6 +30,7 @@ if TYPE_CHECKING:  # replicate and httpx are imported by the runs that call Repl
 log = get_logger(__name__)
 MAX_ATTEMPTS = 3  # per round; `vsl scripts retry` grants another round
 COLLECTING_STEP = {stage.value: stage.step for stage in Stage}
+REVIEW_DUE = "review-due:"  # the run key's prefix of a clips run asked for only to reach review
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,34 @@ def apply_events(
     return touched
 
 
+def apply_final_event(
+    db: Database,
+    prediction: dict[str, Any],
+    status: JobStatusLayers,
+    received_at: datetime,
+    claim_for_s: float,
+) -> MovedJob | None:
+    """Apply one webhook where it is accepted, as `apply_events` would (the sensor applies it
+    again later, which changes nothing); a move to `succeeded` claims the job's collection for
+    `claim_for_s`. The job when this moved it, else None."""
+    with db.connect() as conn:
+        job = job_rows.apply_prediction(conn, prediction, claim_for_s=claim_for_s)
+        conn.commit()
+    if job is None:
+        return None
+    status.publish([job.id])
+    _record_outcome(prediction, job)
+    latency = _webhook_latency_ms(prediction, received_at)
+    if latency is not None:
+        metrics.record(
+            {"WebhookLatency": latency},
+            action="webhook_applied",
+            job_id=job.id,
+            model_id=job.model_id,
+        )
+    return job
+
+
 def _webhook_latency_ms(prediction: dict[str, Any], received_at: datetime) -> float | None:
     """From the prediction's completion (Replicate's clock) to its webhook in the inbox."""
     completed = prediction.get("completed_at")
@@ -200,7 +230,11 @@ def next_runs(db: Database, script_id: str) -> list[NextRun]:
     """The collecting or request runs a script needs now, each with a run key unique to the state.
 
     A prediction out of attempts fails the script (with the reason; `vsl scripts retry` grants
-    another round) and asks only for the collecting run that reports it.
+    another round) and asks only for the collecting run that reports it. While the service
+    collects one of the script's outputs at its webhook (and does what follows: stills,
+    previews, review), nothing is asked: the next tick asks for what it leaves, or for all of
+    it once its claim lapses. A script whose takes are all stored but that is still generating
+    (the service stopped before moving it on) gets the clips run, which moves it to review.
     """
     runs: list[NextRun] = []
     with db.connect() as conn:
@@ -216,6 +250,8 @@ def next_runs(db: Database, script_id: str) -> list[NextRun]:
             or j.take == (narration if j.stage == "narration" else current).get(j.section_id)
         ]
         takes = {(t.section_id, t.stage, t.take) for t in take_rows.takes_of(conn, script_id)}
+    if any(j.claimed() for j in jobs):
+        return []
 
     by_stage: dict[str, list[JobRow]] = {stage: [] for stage in COLLECTING_STEP}
     for job in jobs:
@@ -290,6 +326,15 @@ def next_runs(db: Database, script_id: str) -> list[NextRun]:
                 "requests",
                 f"clips-due:{script_id}:{_digest(due)}",
                 f"{len(due)} clip request(s) due",
+            )
+        )
+    if not runs and row.status == "generating" and review_ready(db, script_id):
+        runs.append(
+            NextRun(
+                script_id,
+                COLLECTING_STEP["clip"],
+                f"{REVIEW_DUE}{script_id}:{_digest(sorted(takes))}",
+                "every take stored: move the script to review",
             )
         )
     return runs

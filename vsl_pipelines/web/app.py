@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from vsl_pipelines.inbox.base import WebhookInbox
 from vsl_pipelines.metrics.prometheus import metrics_renderer
+from vsl_pipelines.services.webhook_collection import WebhookCollector
 from vsl_pipelines.storage.signing import MediaUrlSigner
 from vsl_pipelines.web import api as api_routes
 from vsl_pipelines.web import health, media, webhooks
@@ -49,9 +50,11 @@ def create_app(
     api: ApiConfig | None = None,
     limits: BodyLimits | None = None,
     media_signer: MediaUrlSigner | None = None,
+    collector: WebhookCollector | None = None,
 ) -> FastAPI:
     """The app writing verified webhooks to `inbox`, serving `media_root`, `api` and `/review`;
-    every body bounded by `limits` (default: `limits.ROUTE_LIMITS`)."""
+    every body bounded by `limits` (default: `limits.ROUTE_LIMITS`); final webhooks' outputs
+    collected by `collector` as they are stored (None: by the collecting runs alone)."""
     app = FastAPI(
         title="VSL Pipelines service",
         docs_url=None,
@@ -75,6 +78,7 @@ def create_app(
 
     app.state.inbox = inbox  # what the webhook receiver stores into and `/healthz` pings
     app.state.webhook_verifier = WebhookVerifier(secret)
+    app.state.collector = collector  # what a final webhook is handed to once stored
     app.state.media_root = media_root  # what `/media/...` serves (None: 404)
     app.state.media_signer = media_signer  # what `/media/...` checks URLs with (None: open)
     # On the app's own router, not included: the hottest path (webhooks.py says why).

@@ -35,6 +35,8 @@ from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.inbox import make_inbox
 from vsl_pipelines.job_status.layers import make_status_layers
 from vsl_pipelines.logs import configure_logging, get_logger
+from vsl_pipelines.services.notifications import StudioLinks
+from vsl_pipelines.services.webhook_collection import WebhookCollector
 from vsl_pipelines.settings import Settings, get_settings
 from vsl_pipelines.storage import make_media_store
 from vsl_pipelines.storage.signing import MediaUrlSigner
@@ -178,7 +180,15 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
             region=settings.aws_region,
         ),
     )
-    return create_app(inbox, secret, media_root, api=api, media_signer=signer)
+    collector = None
+    if settings.collect_at_webhook:
+        collector = WebhookCollector(
+            db,
+            api.media_store,
+            api.job_status,
+            StudioLinks.from_media_url(settings.public_media_url),
+        )
+    return create_app(inbox, secret, media_root, api=api, media_signer=signer, collector=collector)
 
 
 def run_service(host: str, port: int, workers: int = 1) -> None:

@@ -1,5 +1,6 @@
 """`POST /webhooks/replicate`: Replicate's webhooks, verified, stored in the inbox and answered at
-once; the webhook sensor does the rest.
+once; a final one is then handed to the app's collector (when it has one), the webhook sensor
+does the rest.
 
 The headers are checked before a byte of the body is read; the body is bounded while it streams
 (`limits.BodyLimitMiddleware`). The inbox and the verifier come from the app's state.
@@ -16,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from vsl_pipelines.inbox.base import WebhookInbox
 from vsl_pipelines.inbox.events import InvalidWebhookBody, summarize_webhook_body, webhook_text
 from vsl_pipelines.logs import get_logger
+from vsl_pipelines.services.webhook_collection import WebhookCollector
 from vsl_pipelines.web.signatures import (
     WebhookBodyNotUtf8,
     WebhookVerificationError,
@@ -31,7 +33,8 @@ PARSE_ON_LOOP_MAX_CHARS = 64 * 1024
 
 
 async def receive_replicate_webhook(request: Request) -> Response:
-    """Verify, store once by `webhook-id`, answer; nothing else happens here.
+    """Verify, store once by `webhook-id`, answer; a final webhook stored for the first time is
+    queued for the collector (never waited for).
 
     A plain Starlette endpoint on the app's own router (`create_app`): the hottest path skips
     FastAPI's per-request dependency machinery, having no parameters to solve (2,112 ->
@@ -82,6 +85,10 @@ async def receive_replicate_webhook(request: Request) -> Response:
         return JSONResponse({"detail": "inbox unavailable"}, status_code=503)
     outcome = "stored" if stored else "duplicate"
     _log_webhook(outcome, webhook_id, prediction_id=prediction_id, status=status)
+    collector: WebhookCollector | None = request.app.state.collector
+    if stored and collector is not None and collector.wants(status):
+        # After the insert committed: the inbox row is the record, whatever happens to this.
+        collector.offer(text)
     return JSONResponse({"stored": stored})
 
 

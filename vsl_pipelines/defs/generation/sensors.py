@@ -2,11 +2,16 @@
 
 Each tick applies at most `batch` events to jobs, polls jobs whose webhook is late, and asks
 the database which step each active script needs; run keys make every request happen once.
+Outputs the service collected at their webhooks are returned as their assets' materializations.
 """
+
+from datetime import UTC
+from typing import Any
 
 import dagster as dg
 
-from vsl_pipelines.defs.adhoc.assets import collect_adhoc_job
+from vsl_pipelines.db.jobs import DueMaterialization
+from vsl_pipelines.defs.adhoc.assets import adhoc_media, collect_adhoc_job
 from vsl_pipelines.defs.generation.jobs import JOB_FOR_STEP
 from vsl_pipelines.defs.resources import (
     DatabaseResource,
@@ -19,7 +24,8 @@ from vsl_pipelines.defs.runs import IN_FLIGHT, run_alive, run_staleness
 from vsl_pipelines.defs.tags import SCRIPT, STATE_KEY, STEP, run_tags
 from vsl_pipelines.domain.stages import COLLECTING_STEPS, Stage
 from vsl_pipelines.generation.adhoc import days_to_collect
-from vsl_pipelines.generation.progress import next_runs, scripts_to_visit
+from vsl_pipelines.generation.at_webhook import outside_run_outputs
+from vsl_pipelines.generation.progress import REVIEW_DUE, next_runs, scripts_to_visit
 from vsl_pipelines.inbox import WebhookInbox
 from vsl_pipelines.services.generation import Progress
 
@@ -84,6 +90,8 @@ def _waits_for(step: str, state_key: str) -> set[str]:
     waits = {step} if step in COLLECTING_STEPS else set()
     if step == Stage.CLIP.step or state_key.startswith("clips-due:"):
         waits.add(Stage.KEYFRAME.step)
+    if state_key.startswith(REVIEW_DUE):  # any collecting run moves it on itself
+        waits.update(COLLECTING_STEPS)
     return waits
 
 
@@ -93,14 +101,16 @@ def webhook_tick(
     progress: Progress,
     pacing: PacingResource,
     instance: dg.DagsterInstance | None = None,
+    also_visit: frozenset[str] = frozenset(),
 ) -> tuple[list[dg.RunRequest], int, int]:
     """One tick: (run requests, new cursor, events applied). The inbox's new webhooks move
-    their jobs, late jobs are polled, then each script touched (or due) asks for its runs."""
+    their jobs, late jobs are polled, then each script touched (or due, or in `also_visit`:
+    with takes the service collected) asks for its runs."""
     db = progress.db
     events = inbox.read_after(cursor, pacing.sensor_batch_size)
     touched = progress.apply(
         [event.body for event in events], [event.received_at for event in events]
-    )
+    ) | set(also_visit)
     new_cursor = events[-1].seq if events else cursor
     progress.poll_late(pacing.late_webhook_s)
     requests = []
@@ -144,6 +154,50 @@ def webhook_tick(
     return requests, new_cursor, len(events)
 
 
+def parse_cursor(cursor: str | None) -> tuple[int, list[int]]:
+    """(the inbox's seq, the jobs whose materializations the last tick returned)."""
+    seq, _, jobs = (cursor or "0").partition(";")
+    return int(seq or 0), [int(j) for j in jobs.split(",") if j]
+
+
+def format_cursor(seq: int, reported: list[int]) -> str:
+    """The inbox's seq, then the jobs whose materializations this tick returns: Dagster stores
+    a tick's asset events before its cursor, so the next tick, reading them back, knows they
+    are held and marks them recorded (a tick that failed leaves them due)."""
+    return f"{seq};{','.join(map(str, reported))}" if reported else str(seq)
+
+
+def materialization_of(output: DueMaterialization) -> dg.AssetMaterialization:
+    """An output the service collected as its asset partition's materialization: the day's
+    `adhoc_media`, or the script's collected asset of its stage."""
+    if output.script_id is None:
+        asset = adhoc_media.key
+        partition = output.created_at.astimezone(UTC).date().isoformat()
+    else:
+        asset = dg.AssetKey(Stage(output.stage).collected_asset)
+        partition = output.script_id
+    metadata: dict[str, Any] = {
+        "job_id": output.id,
+        "collected": "at the webhook (vsl serve)",
+        "files": dg.MetadataValue.json([output.media_key] if output.media_key else []),
+        "model_id": output.model_id,
+    }
+    if output.script_id is None:
+        metadata["public_job_id"] = str(output.public_id)
+    else:
+        metadata.update(section=output.section_id, take=output.take)
+    if output.duration_s is not None:
+        metadata["duration_s"] = round(output.duration_s, 3)
+    if output.size_bytes is not None:
+        metadata["size_bytes"] = output.size_bytes
+    return dg.AssetMaterialization(
+        asset_key=asset,
+        partition=partition,
+        description="Collected where its webhook was accepted, outside a run.",
+        metadata=metadata,
+    )
+
+
 def build_webhook_sensor(interval_s: int = 5) -> dg.SensorDefinition:
     """The webhook sensor, ticking every `interval_s` seconds."""
 
@@ -161,16 +215,25 @@ def build_webhook_sensor(interval_s: int = 5) -> dg.SensorDefinition:
         pacing: PacingResource,
         job_status: JobStatusResource,
     ) -> dg.SensorResult:
-        """Reads new webhooks, updates job status, launches the collecting run of a finished stage."""
+        """Reads new webhooks, updates job status, launches the collecting run of a finished
+        stage; records the outputs the service collected as their assets' materializations."""
+        seq, recorded = parse_cursor(context.cursor)
+        progress = Progress(database.database(), job_status.layers(), replicate.client())
+        due = outside_run_outputs(progress.db, progress.status, recorded, pacing.sensor_batch_size)
         requests, cursor, applied = webhook_tick(
-            int(context.cursor or 0),
+            seq,
             inbox.inbox(),
-            Progress(database.database(), job_status.layers(), replicate.client()),
+            progress,
             pacing,
             context.instance,
+            also_visit=frozenset(d.script_id for d in due if d.script_id),
         )
         if applied:
             context.log.info(f"applied {applied} webhook event(s); cursor {cursor}")
-        return dg.SensorResult(run_requests=requests, cursor=str(cursor))
+        return dg.SensorResult(
+            run_requests=requests,
+            asset_events=[materialization_of(d) for d in due],
+            cursor=format_cursor(cursor, [d.id for d in due]),
+        )
 
     return webhook_sensor

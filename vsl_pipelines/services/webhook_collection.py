@@ -1,0 +1,140 @@
+"""Collecting a final output in the service that accepted its webhook, right after the inbox
+stored it: the job's status, its stored output, and for a take what follows (stills, previews,
+review), without waiting for a sensor tick, a run queue and a run's process.
+
+The inbox row stays the record: the webhook sensor applies it again (changing nothing), records
+each output collected here as a materialization of its asset partition, and the collecting runs
+take over whatever this did not finish (the process died, the queue was full, the claim
+lapsed). A bounded queue and a few threads: the route never waits for a collection.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from vsl_pipelines.db.database import Database
+from vsl_pipelines.domain.stages import Stage
+from vsl_pipelines.domain.status_order import TERMINAL
+from vsl_pipelines.generation.at_webhook import StepHook, release_claim, store_claimed_output
+from vsl_pipelines.generation.collect import advance_to_review, render_missing_stills
+from vsl_pipelines.generation.progress import apply_final_event
+from vsl_pipelines.job_status.layers import JobStatusLayers
+from vsl_pipelines.logs import get_logger
+from vsl_pipelines.services.notifications import Notifier, StudioLinks
+from vsl_pipelines.services.previews import render_previews
+from vsl_pipelines.storage.base import MediaStore
+
+log = get_logger(__name__)
+
+# How long the service holds a job it collects: past it, a process that died mid-way has its
+# job collected by the runs. Longer than a large clip's download, short next to the hour
+# Replicate keeps an output.
+CLAIM_S = 120.0
+WORKERS = 2  # downloads wait on the network; probing and thumbnails are short
+QUEUE_SIZE = 256  # past it the runs collect (the route never waits)
+
+
+@dataclass
+class WebhookCollector:
+    """Collects final webhooks' outputs on its own threads; `offer` never blocks."""
+
+    db: Database
+    store: MediaStore
+    status: JobStatusLayers
+    links: StudioLinks  # the studio's links in a notification that decisions wait
+    claim_for_s: float = CLAIM_S
+    workers: int = WORKERS
+    queue_size: int = QUEUE_SIZE
+    on_step: StepHook | None = None  # tests stop the process at a step
+    _queue: queue.Queue[tuple[str, datetime]] = field(init=False, repr=False)
+    _threads: list[threading.Thread] = field(init=False, default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        self._queue = queue.Queue(self.queue_size)
+
+    @staticmethod
+    def wants(status: str | None) -> bool:
+        """A final status: the webhook whose event ends the job."""
+        return status in TERMINAL
+
+    def offer(self, body: str) -> bool:
+        """Queue a stored webhook's body; False when the queue is full (the runs collect it)."""
+        self._start()
+        try:
+            self._queue.put_nowait((body, datetime.now(UTC)))
+        except queue.Full:
+            log.warning("webhook collector queue full; left to the collecting runs")
+            return False
+        return True
+
+    def collect(self, body: str, received_at: datetime | None = None) -> None:
+        """Apply the webhook and, when it made the job succeed, store its output; then, for a
+        take, what follows it. Never raises: whatever fails is left to the runs."""
+        try:
+            prediction = json.loads(body)
+            if not isinstance(prediction, dict) or "id" not in prediction:
+                return
+            moved = apply_final_event(
+                self.db, prediction, self.status, received_at or datetime.now(UTC), self.claim_for_s
+            )
+            if moved is None or prediction.get("status") != "succeeded":
+                return
+            job = store_claimed_output(self.db, self.store, moved.id, self.on_step)
+            if job is None:
+                return
+            self.status.publish([job.id])
+            try:
+                if job.script_id is not None:
+                    self._follow_up(job.script_id, job.stage)
+            finally:
+                release_claim(self.db, job.id)
+        except Exception:
+            log.exception("webhook collection failed; left to the collecting runs")
+
+    def _follow_up(self, script_id: str, stage: str) -> None:
+        """What a collecting run does after storing a take: a still section's clip from its
+        keyframe, voiced sections' previews, and the script to review once it is complete."""
+        if stage == Stage.KEYFRAME.value:
+            render_missing_stills(self.db, self.store, script_id)
+        render_previews(self.db, self.store, script_id)
+        if advance_to_review(self.db, script_id):
+            Notifier(self.db, self.links).decisions_waiting(script_id)
+
+    def wait_idle(self, timeout_s: float = 30.0) -> bool:
+        """Until every queued webhook is collected (tests, benchmarks); False on timeout."""
+        done = threading.Event()
+
+        def join() -> None:
+            self._queue.join()
+            done.set()
+
+        threading.Thread(target=join, daemon=True).start()
+        return done.wait(timeout_s)
+
+    def _start(self) -> None:
+        if self._threads:
+            return
+        with _START_LOCK:
+            if self._threads:
+                return
+            self._threads = [
+                threading.Thread(target=self._work, name=f"vsl-collector-{n}", daemon=True)
+                for n in range(self.workers)
+            ]
+            for thread in self._threads:
+                thread.start()
+
+    def _work(self) -> None:
+        while True:
+            body, received_at = self._queue.get()
+            try:
+                self.collect(body, received_at)
+            finally:
+                self._queue.task_done()
+
+
+_START_LOCK = threading.Lock()
