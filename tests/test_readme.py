@@ -1,0 +1,265 @@
+"""README.md against the project: every path, `make` target, `vsl` command and option,
+environment variable (with its default) and endpoint it names exists as named.
+
+The behaviour the README describes is held by the tests of each feature (grep tests/ for the
+claim); this module holds the names a newcomer types or opens, which no feature test reads.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import click
+import pytest
+
+from tests.fixtures.api import BuildApiApp
+from vsl_pipelines.cli import main
+from vsl_pipelines.settings import PROJECT_ROOT, Settings
+
+README = (PROJECT_ROOT / "README.md").read_text()
+TOP_LEVEL = {p.name for p in PROJECT_ROOT.iterdir()} - {"data", "build", ".venv"}
+
+
+def section(title: str) -> str:
+    """The README's text under `## title` (or `### title`), up to the next heading as deep."""
+    match = re.search(rf"^(#+) {re.escape(title)}\n(.*?)(?=^\1 |\Z)", README, re.M | re.S)
+    assert match, title
+    return match[2]
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The cells of each row of the markdown tables in `text` (header and rule left out)."""
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("|") and not line.startswith("|---"):
+            rows.append([c.strip() for c in re.split(r"(?<!\\)\|", line.strip("|"))])
+    return [r for r in rows if r[0] not in ("command", "variable", "method and path", "model")]
+
+
+def repo_paths() -> set[str]:
+    """Paths in the repository the README names: any token that starts with a top-level entry."""
+    found = set()
+    for match in re.finditer(
+        r"(?<![\w$./{:-])((?:\.ci|\.github|[A-Za-z_]+)(?:/[\w.*-]+)+/?)", README
+    ):
+        if match[1].split("/")[0] in TOP_LEVEL:
+            found.add(match[1].rstrip("."))
+    return found
+
+
+def test_every_repository_path_the_readme_names_exists() -> None:
+    paths = repo_paths()
+    assert {"config/models.json", "docs/ARCHITECTURE.md", ".ci/run"} <= paths, sorted(paths)
+    missing = [p for p in sorted(paths) if not list(PROJECT_ROOT.glob(p.rstrip("/")))]
+    assert not missing, missing
+
+
+def test_every_file_and_folder_of_the_layout_exists() -> None:
+    """`## Layout`: each package of `vsl_pipelines/` and the modules and folders its line names."""
+    [block] = re.findall(r"```\n(vsl_pipelines/.*?)```", section("Layout"), re.S)
+    package = PROJECT_ROOT / "vsl_pipelines"
+    current = package
+    checked = []
+    for line in block.splitlines()[1:]:
+        if line.startswith("  ") and not line.startswith("   "):
+            first = line.split()[0]
+            if first.endswith("/"):
+                current = package / first
+                checked.append(current)
+                line = line[len(first) + 2 :]
+            else:
+                current = package
+        elif not line.startswith(" "):
+            current = PROJECT_ROOT
+        # Names in a line's description are of its package; at the left margin, of the root.
+        for name in re.findall(r"(?<![\w./`-])([\w-]+(?:\.py|/)|Dockerfile)(?=[\s,)]|$)", line):
+            checked.append(current / name)
+    missing = [str(p.relative_to(PROJECT_ROOT)) for p in checked if not p.exists()]
+    assert len(checked) > 40 and not missing, missing
+
+
+def test_every_module_the_readme_runs_or_imports_exists() -> None:
+    """`python -m MODULE` and `module.function` names (create a table with ..., a screenshot)."""
+    modules = set(re.findall(r"python -m ((?:vsl_pipelines|devtools)[\w.]*)", README))
+    assert "vsl_pipelines.defs.daemon" in modules
+    for module in modules:
+        assert importlib.util.find_spec(module), module
+    functions = set(re.findall(r"`(vsl_pipelines\.[\w.]+\.(?:create_\w+))`", README))
+    assert len(functions) >= 2, functions
+    for dotted in functions:
+        module, name = dotted.rsplit(".", 1)
+        assert callable(getattr(importlib.import_module(module), name, None)), dotted
+
+
+def make_targets() -> set[str]:
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    return set(re.findall(r"^([a-z][\w-]*):", makefile, re.M))
+
+
+def test_every_make_target_the_readme_names_exists() -> None:
+    named = set(re.findall(r"`make ([a-z][\w-]*)", README)) | set(
+        re.findall(r"^make ([a-z][\w-]*)", README, re.M)
+    )
+    assert {"demo", "test", "dev", "synth", "test-deploy"} <= named
+    assert named <= make_targets(), named - make_targets()
+
+
+def _command(words: list[str]) -> tuple[click.Command, list[str]]:
+    """The `vsl` (sub)command `words` start with, and the words after it."""
+    command: click.Command = main
+    ctx = click.Context(main)
+    while words and isinstance(command, click.Group):
+        sub = command.get_command(ctx, words[0])
+        assert sub is not None, f"vsl has no command {words[0]!r}"
+        command, words = sub, words[1:]
+    return command, words
+
+
+def _option(command: click.Command, flag: str) -> click.Option:
+    for param in command.params:
+        if isinstance(param, click.Option) and flag in param.opts + param.secondary_opts:
+            return param
+    raise AssertionError(f"{command.name} has no option {flag}")
+
+
+def vsl_usages() -> list[str]:
+    """Each `vsl ...` the README shows: the command table's, those in text and examples."""
+    usages = []
+    for row in table_rows(section("The `vsl` command")):
+        usages += [u.strip("` ") for u in re.findall(r"`vsl [^`]+`", row[0])]
+    usages += re.findall(r"`(?:\.venv/bin/)?(vsl [^`]+)`", README.replace("\n", " "))
+    usages += re.findall(r"^(vsl [^#\n]+)", README, re.M)
+    return [re.sub(r"^\.venv/bin/", "", u).strip() for u in usages]
+
+
+def test_every_vsl_command_and_option_the_readme_names_exists() -> None:
+    usages = vsl_usages()
+    assert len(usages) > 30, usages
+    for usage in usages:
+        words = [w for w in re.split(r"[\s\[\]]+", usage.replace("\\|", "|")) if w][1:]
+        commands = [w for w in words if not w.startswith("-") and re.fullmatch(r"[a-z]+", w)]
+        # The leading words name the command; a word the command does not take is an argument.
+        command, _ = _command(commands[: _depth(commands)])
+        for word in words:
+            if word.startswith("--"):
+                _option(command, word.split("=")[0])
+
+
+def _depth(words: list[str]) -> int:
+    command: click.Command = main
+    depth = 0
+    for word in words:
+        if not isinstance(command, click.Group):
+            break
+        sub = command.get_command(click.Context(main), word)
+        if sub is None:
+            break
+        command, depth = sub, depth + 1
+    return depth
+
+
+@pytest.mark.parametrize(
+    ("usage", "flag", "default", "choices"),
+    [
+        ("vsl sandbox", "--port", 8787, None),
+        ("vsl dev", "--port", 3000, None),
+        ("vsl compile", "--verify", "quick", ["quick", "full", "off"]),
+        ("vsl compile", "--format", None, ["mp4", "webm", "avi"]),  # from OUT's suffix
+        ("vsl compile", "--quality", "standard", ["draft", "standard", "high"]),
+    ],
+)
+def test_the_defaults_and_choices_the_command_table_gives(
+    usage: str, flag: str, default: object, choices: list[str] | None
+) -> None:
+    assert f"`{usage} [{flag} {default}]" in README or f"{flag} {'|'.join(choices or [])}" in (
+        README.replace("\\|", "|")
+    )
+    option = _option(_command(usage.split()[1:])[0], flag)
+    assert (option.default if option.default is not click.core.UNSET else None) == default
+    if choices is not None:
+        assert isinstance(option.type, click.Choice) and list(option.type.choices) == choices
+
+
+def env_rows() -> list[tuple[list[str], str]]:
+    """(variables, default) of each row of the environment table."""
+    rows = []
+    for row in table_rows(section("Environment variables")):
+        rows.append((re.findall(r"`([A-Z][A-Z0-9_]+)`", row[0]), row[1]))
+    return rows
+
+
+def test_every_setting_is_in_the_environment_table_and_every_variable_is_read() -> None:
+    documented = {v for names, _ in env_rows() for v in names}
+    aliases = {f.alias for f in Settings.model_fields.values() if f.alias}
+    assert aliases <= documented, aliases - documented
+    sources = "".join(
+        p.read_text()
+        for root in ("vsl_pipelines", "deploy")
+        for p in (PROJECT_ROOT / root).rglob("*")
+        if p.suffix in (".py", ".yaml", ".sh") and p.is_file()
+    )
+    unread = [v for v in documented - aliases if v not in sources]
+    assert not unread, unread
+
+
+def test_the_environment_table_gives_the_settings_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each default written as one value (`5`, `127.0.0.1` / `8080`) is the setting's own."""
+    for name in [f.alias for f in Settings.model_fields.values() if f.alias]:
+        monkeypatch.delenv(name, raising=False)
+    for original in ("S3_BUCKET", "DYNAMODB_TABLE"):
+        monkeypatch.delenv(original, raising=False)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    fields = {f.alias: name for name, f in Settings.model_fields.items() if f.alias}
+    # Unset, these two are derived from the data folder: the properties the code reads.
+    fields.update(VSL_MEDIA_ROOT="media_dir", DAGSTER_HOME="dagster_home")
+    compared = 0
+    for names, default in env_rows():
+        values = [v.strip() for v in default.split(" / ")]
+        if len(values) != len(names):
+            continue
+        for name, value in zip(names, values, strict=True):
+            plain = re.fullmatch(r"`([^`]*)`", value)
+            if name not in fields or not plain:
+                continue
+            actual = getattr(settings, fields[name])
+            if isinstance(actual, Path):
+                actual = actual.relative_to(PROJECT_ROOT)
+            written = (
+                plain[1]
+                .replace("$VSL_SERVICE_PORT", str(settings.service_port))
+                .replace("$VSL_DATA_DIR", "./data")
+                .removeprefix("./")
+            )
+            assert str(actual) in (written, f"{written}.0"), (name, actual, value)
+            compared += 1
+    assert compared >= 15, compared
+
+
+def test_every_endpoint_the_readme_names_is_served(build_api_app: BuildApiApp) -> None:
+    app = build_api_app()
+    served = {
+        (method.upper(), re.sub(r"\{\w+\}", "{}", path))
+        for path, operations in app.openapi()["paths"].items()
+        for method in operations
+    }
+    named = set()
+    for method, path in re.findall(r"`(GET|POST|PUT|DELETE) (/[^`\s?\[]*)", README):
+        named.add((method, re.sub(r"\{\w+\}", "{}", path).rstrip("/")))
+    for first, second in re.findall(r"`POST (/[^`]*)/approve`, `\.\.\./(\w+)`", README):
+        named.add(("POST", re.sub(r"\{\w+\}", "{}", f"{first}/{second}")))
+    assert len(named) >= 20, named
+    # Outside the OpenAPI document (the hot webhook path, media files, the sandbox's
+    # Replicate API): each held by its own module, which requests it.
+    outside = {
+        ("POST", "/webhooks/replicate"): "tests/web/test_webhooks.py",
+        ("GET", "/media/..."): "tests/web/test_media.py",
+        ("GET", "/v1/webhooks/default/secret"): "tests/sandbox/test_app.py",
+    }
+    for (_, path), module in outside.items():
+        assert path.rstrip(".") in (PROJECT_ROOT / module).read_text(), (path, module)
+    missing = sorted(f"{m} {p}" for m, p in named - served - outside.keys())
+    assert not missing, missing
