@@ -27,12 +27,13 @@ class KeyCache:
         self._redis = client
         self._prefix = prefix
 
-    def _key(self, digest: bytes) -> str:
+    def entry_key(self, digest: bytes) -> str:
+        """The Redis key of the entry for `digest` (`job_status.warm_read` reads it too)."""
         return f"{self._prefix}api-key-v2:{digest.hex()}"  # v2: with workspace and role
 
     def get(self, digest: bytes) -> dict[str, Any] | None:
         try:
-            raw = self._redis.get(self._key(digest))
+            raw = self._redis.get(self.entry_key(digest))
         except redis.RedisError as exc:
             log.warning("key cache unavailable: %s", type(exc).__name__)
             return None
@@ -43,14 +44,14 @@ class KeyCache:
 
     def put(self, digest: bytes, entry: dict[str, Any]) -> None:
         try:
-            self._redis.set(self._key(digest), json.dumps(entry), ex=TTL_S)
+            self._redis.set(self.entry_key(digest), json.dumps(entry), ex=TTL_S)
         except redis.RedisError as exc:
             log.warning("key cache not written: %s", type(exc).__name__)
 
     def forget(self, digest: bytes) -> bool:
         """Drop the entry; False when Redis could not be reached (it then expires by itself)."""
         try:
-            self._redis.delete(self._key(digest))
+            self._redis.delete(self.entry_key(digest))
         except redis.RedisError as exc:
             log.warning(
                 "key cache not cleared: %s; the entry expires within %d s",

@@ -1,6 +1,8 @@
 """Per-key request rates of the integrator API: N requests per minute per key, shared by every
 service process through Redis (the same sliding-window script as Replicate's budget), or
-counted in this process when there is no Redis.
+counted in this process when there is no Redis. A key's bucket is named by its digest, which
+the request itself carries, so the status read can take from it in the same round trip as it
+reads the key (`job_status.warm_read`).
 """
 
 from __future__ import annotations
@@ -29,9 +31,13 @@ class RedisKeyRates:
         self._prefix = prefix
         self._take = shared_client(url).register_script(SLIDING_WINDOW_LUA)
 
+    def bucket(self, key: str) -> str:
+        """The Redis key of `key`'s log (`job_status.warm_read` takes from it too)."""
+        return f"{self._prefix}api-key-rate:{key}"
+
     def take(self, key: str, per_minute: int) -> float | None:
         granted, wait_us = self._take(
-            keys=[f"{self._prefix}api-key:{key}"],
+            keys=[self.bucket(key)],
             args=[per_minute, round(WINDOW_S * 1_000_000), uuid.uuid4().hex],
         )
         return None if granted else max(int(wait_us) / 1_000_000, 0.001)

@@ -20,23 +20,29 @@ from vsl_pipelines.cache.clients import shared_client
 # Replicate's per-account limits: (permits, window in seconds).
 REPLICATE_LIMITS: dict[str, tuple[int, float]] = {"create": (600, 60.0), "read": (3000, 60.0)}
 
-# KEYS[1]: the bucket's log, a sorted set of grant times in microseconds of Redis's clock.
-# ARGV: limit, window (us), a unique member. Returns {1, 0} when granted, else {0, wait in us}.
-SLIDING_WINDOW_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local used = redis.call('ZCARD', KEYS[1])
-if used < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
-  return {1, 0}
+# `take(bucket, limit, window_us, member)`: one permit from the bucket's log, a sorted set of
+# grant times in microseconds of Redis's clock; {1, 0} when granted, else {0, wait in us}.
+# Scripts that also do other work in the same round trip start with it (`job_status.warm_read`).
+SLIDING_WINDOW_TAKE = """
+local function take(bucket, limit, window, member)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  redis.call('ZREMRANGEBYSCORE', bucket, '-inf', now - window)
+  local used = redis.call('ZCARD', bucket)
+  if used < limit then
+    redis.call('ZADD', bucket, now, member)
+    redis.call('PEXPIRE', bucket, math.ceil(window / 1000) + 1000)
+    return {1, 0}
+  end
+  local freeing = redis.call('ZRANGE', bucket, used - limit, used - limit, 'WITHSCORES')
+  return {0, tonumber(freeing[2]) + window - now}
 end
-local freeing = redis.call('ZRANGE', KEYS[1], used - limit, used - limit, 'WITHSCORES')
-return {0, tonumber(freeing[2]) + window - now}
 """
+
+# KEYS[1]: the bucket's log. ARGV: limit, window (us), a unique member.
+SLIDING_WINDOW_LUA = (
+    SLIDING_WINDOW_TAKE + "return take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])\n"
+)
 
 
 class RateLimitTimeout(TimeoutError):

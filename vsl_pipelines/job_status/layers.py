@@ -36,28 +36,32 @@ class JobStatusLayers:
     db: Database
     caches: list[StatusLayer] = field(default_factory=list)
 
-    def read(self, job_id: str) -> tuple[dict[str, Any] | None, str]:
+    def read(self, job_id: str, *, first: int = 0) -> tuple[dict[str, Any] | None, str]:
         """(the job's document, the layer that answered: a cache's name, `database`, or
-        `missing` for a job that does not exist)."""
+        `missing` for a job that does not exist). `first`: the cache to start from (1 when the
+        caller already missed Redis, as `warm_read` does)."""
         for index, cache in enumerate(self.caches):
+            if index < first:
+                continue
             document = cache.get(job_id)
             if document is not None:
                 for above in self.caches[:index]:
                     above.put(document)
-                self._count(cache.layer)
+                self.count(cache.layer)
                 return document, cache.layer
         with self.db.connect() as conn:
             row = job_rows.document_row(conn, job_id)
         if row is None:
-            self._count("missing")
+            self.count("missing")
             return None, "missing"
         document = job_document(row)
         for cache in reversed(self.caches):  # the lower layer first, as writers do
             cache.put(document)
-        self._count("database")
+        self.count("database")
         return document, "database"
 
-    def _count(self, layer: str) -> None:
+    def count(self, layer: str) -> None:
+        """Count a read answered by `layer` (the one-trip read counts its own)."""
         count_status_read(layer)
         if self.caches and layer != "missing":
             hit = layer != "database"

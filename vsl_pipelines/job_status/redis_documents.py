@@ -46,6 +46,10 @@ class RedisStatusDocuments:
         self._prefix = prefix
         self._put = client.register_script(_PUT_LUA)
 
+    @property
+    def client(self) -> redis.Redis:
+        return self._redis
+
     def key(self, job_id: str) -> str:
         return f"{self._prefix}status:{job_id}"
 

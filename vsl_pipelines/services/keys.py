@@ -11,6 +11,7 @@ import re
 import secrets
 import time
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 from vsl_pipelines.cache.key_cache import KeyCache
 from vsl_pipelines.db import api_keys as key_rows
@@ -114,11 +115,7 @@ def verify_digest(db: Database, wanted: bytes, cache: KeyCache | None = None) ->
     digest, never the key, so a revoked key ends its sessions)."""
     cached = cache.get(wanted) if cache is not None else None
     if cached is not None:
-        key = ApiKey(**{**cached, "role": Role(cached["role"])})
-        if _due_for_touch(wanted):
-            with db.connect() as conn:
-                key_rows.touch_key(conn, key.id)
-        return key
+        return cached_key(db, wanted, cached)
     with db.connect() as conn:
         row = key_rows.key_by_digest(conn, wanted)
         if row is None or not hmac.compare_digest(bytes(row.key_sha256), wanted):
@@ -130,6 +127,16 @@ def verify_digest(db: Database, wanted: bytes, cache: KeyCache | None = None) ->
     )
     if cache is not None:
         cache.put(wanted, asdict(key))
+    return key
+
+
+def cached_key(db: Database, wanted: bytes, entry: dict[str, Any]) -> ApiKey:
+    """The key a cache entry holds (read by `verify_digest` or the one-trip status read);
+    its `last_used_at` written when due."""
+    key = ApiKey(**{**entry, "role": Role(entry["role"])})
+    if _due_for_touch(wanted):
+        with db.connect() as conn:
+            key_rows.touch_key(conn, key.id)
     return key
 
 

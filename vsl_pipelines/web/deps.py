@@ -41,8 +41,10 @@ from vsl_pipelines.domain.roles import Actor, Role
 from vsl_pipelines.domain.script import id_problem, text_problem
 from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.job_status.layers import JobStatusLayers
+from vsl_pipelines.job_status.warm_read import WarmStatusRead
 from vsl_pipelines.logs import get_logger
-from vsl_pipelines.services.keys import verify_key
+from vsl_pipelines.services.keys import ApiKey, cached_key, verify_key
+from vsl_pipelines.services.keys import digest as key_digest
 from vsl_pipelines.settings import LOOPBACK_NAMES, OidcSettings
 from vsl_pipelines.storage.base import MediaStore
 
@@ -80,6 +82,8 @@ class ApiConfig:
     key_cache: KeyCache | None = field(default=None, repr=False, compare=False)
     # Per-key request rates: Redis when configured (shared by every service process).
     key_rates: KeyRates = field(default_factory=LocalKeyRates, repr=False, compare=False)
+    # The status read with a stored key in one Redis round trip (None without Redis).
+    warm_status: WarmStatusRead | None = field(default=None, repr=False, compare=False)
     # Creates ad-hoc predictions (None: `POST /api/generate-media` answers 503).
     predictions: PredictionClient | None = field(default=None, repr=False, compare=False)
     # Origins whose pages may read the API and media (CORS, GET and HEAD only).
@@ -270,20 +274,29 @@ class KeyRequired:
         ):
             request.state.actor = await self.default_admin(config, BOOTSTRAP_ACTOR)
             return
-        key = await run_in_threadpool(
-            verify_key, config.db, presented.decode("utf-8", "replace"), config.key_cache
-        )
+        key = await self.stored_key(request, config, presented.decode("utf-8", "replace"))
+        request.state.api_key = key
+        request.state.actor = Actor(key.workspace_id, key.name, key.role, key.user_id)
+
+    async def stored_key(self, request: Request, config: ApiConfig, presented: str) -> ApiKey:
+        """The live stored key `presented` names, within its rate; else 401 or 429."""
+        key = await run_in_threadpool(verify_key, config.db, presented, config.key_cache)
         if key is None:
             raise self.refusal()
-        wait_s = config.key_rates.take(str(key.id), key.rate_per_minute)
+        self.within_rate(
+            key, config.key_rates.take(key_digest(presented).hex(), key.rate_per_minute)
+        )
+        return key
+
+    @staticmethod
+    def within_rate(key: ApiKey, wait_s: float | None) -> None:
+        """429 with `Retry-After` when the key's request was over its rate."""
         if wait_s is not None:
             raise HTTPException(
                 429,
                 f"key {key.name!r} is over its rate of {key.rate_per_minute} requests a minute",
                 headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
             )
-        request.state.api_key = key
-        request.state.actor = Actor(key.workspace_id, key.name, key.role, key.user_id)
 
     @staticmethod
     async def default_admin(config: ApiConfig, name: str) -> Actor:
@@ -314,5 +327,30 @@ class KeyRequired:
         return None
 
 
+class StatusKeyRequired(KeyRequired):
+    """The access rule of `GET /api/status/{jobId}`: the same rule, with a stored key checked,
+    counted against its rate and the job's document read in one Redis round trip
+    (`job_status.warm_read`); the document is left in `request.state.status_document`. A key
+    Redis does not hold is verified the long way, as by `KeyRequired`."""
+
+    async def stored_key(self, request: Request, config: ApiConfig, presented: str) -> ApiKey:
+        job_id = request.path_params.get("job_id", "")
+        if config.warm_status is None or not UUID_TEXT.fullmatch(job_id):
+            return await super().stored_key(request, config, presented)
+        wanted = key_digest(presented)
+        warm = await run_in_threadpool(config.warm_status.read, wanted, job_id)
+        if warm is None:
+            return await super().stored_key(request, config, presented)
+        key = await run_in_threadpool(cached_key, config.db, wanted, warm.key_entry)
+        self.within_rate(key, warm.wait_s)
+        request.state.status_document = warm.document
+        return key
+
+
+# A job id as `GET /api/status/{jobId}` stores it (`str(uuid.UUID(...))`: lower case, dashes);
+# any other spelling is read the long way, which canonicalizes it.
+UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
 require_api_key = KeyRequired("the API", accept_basic=False)
+require_status_key = StatusKeyRequired("the API", accept_basic=False)
 require_reviewer_key = KeyRequired("the review page", accept_basic=True)

@@ -34,6 +34,7 @@ from vsl_pipelines.domain.registry import load_registry
 from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.inbox import make_inbox
 from vsl_pipelines.job_status.layers import make_status_layers
+from vsl_pipelines.job_status.warm_read import warm_status_read
 from vsl_pipelines.logs import configure_logging, get_logger
 from vsl_pipelines.services.notifications import StudioLinks
 from vsl_pipelines.services.webhook_collection import WebhookCollector
@@ -144,6 +145,15 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
             "local media URLs are not signed: set VSL_MEDIA_SECRET (the same in every process)"
         )
     signer = MediaUrlSigner(url_secret.get_secret_value()) if url_secret else None
+    key_rates = key_rates_from_url(settings.redis_url)
+    key_cache = key_cache_from_url(settings.redis_url)
+    job_status = make_status_layers(
+        db,
+        redis_url=settings.redis_url,
+        jobs_table=settings.dynamodb_jobs_table,
+        endpoint_url=settings.aws_endpoint_url,
+        region=settings.aws_region,
+    )
     api = ApiConfig(
         db=db,
         media_store=make_media_store(
@@ -158,8 +168,9 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
         # `default_registry()` reads the global settings; this reads the ones passed in.
         registry=load_registry(settings.models_file, settings.models_config),
         api_key=settings.api_key,
-        key_rates=key_rates_from_url(settings.redis_url),
-        key_cache=key_cache_from_url(settings.redis_url),
+        key_rates=key_rates,
+        key_cache=key_cache,
+        warm_status=warm_status_read(key_cache, key_rates, next(iter(job_status.caches), None)),
         allowed_hosts=settings.allowed_host_names,
         session_secret=(
             settings.session_secret.get_secret_value().encode() if settings.session_secret else None
@@ -172,13 +183,7 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
             settings.webhook_url,
             rate_limiter=rate_limiter_from_url(settings.redis_url),
         ),
-        job_status=make_status_layers(
-            db,
-            redis_url=settings.redis_url,
-            jobs_table=settings.dynamodb_jobs_table,
-            endpoint_url=settings.aws_endpoint_url,
-            region=settings.aws_region,
-        ),
+        job_status=job_status,
     )
     collector = None
     if settings.collect_at_webhook:

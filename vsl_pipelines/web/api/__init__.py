@@ -8,18 +8,23 @@ from fastapi import APIRouter, Depends
 
 from vsl_pipelines.web.api import audit, compilations, costs, generate, review, scripts, video
 from vsl_pipelines.web.api.openapi import error_responses
-from vsl_pipelines.web.deps import ApiConfig, check_host, guard_api_writes, require_api_key
-
-router = APIRouter(
-    responses=error_responses(),
-    dependencies=[Depends(check_host), Depends(require_api_key), Depends(guard_api_writes)],
+from vsl_pipelines.web.deps import (
+    ApiConfig,
+    check_host,
+    guard_api_writes,
+    require_api_key,
+    require_status_key,
 )
-router.include_router(scripts.router)
-router.include_router(review.router)
-router.include_router(video.router)
-router.include_router(compilations.router)
-router.include_router(costs.router)
-router.include_router(generate.router)
-router.include_router(audit.router)
+
+router = APIRouter(responses=error_responses())
+_rules = [Depends(check_host), Depends(require_api_key), Depends(guard_api_writes)]
+for resource in (scripts, review, video, compilations, costs, generate, audit):
+    router.include_router(resource.router, dependencies=_rules)
+# The status read: the same rules, its access rule reading the document in the same Redis
+# round trip as the key.
+router.include_router(
+    generate.status_router,
+    dependencies=[Depends(check_host), Depends(require_status_key), Depends(guard_api_writes)],
+)
 
 __all__ = ["ApiConfig", "router"]

@@ -23,6 +23,7 @@ from vsl_pipelines.web.deps import ConfigDep, default_workspace_id
 from vsl_pipelines.web.limits import GENERATE_BODY_LIMIT
 
 router = APIRouter()
+status_router = APIRouter()
 
 
 class GenerateMediaBody(BaseModel):
@@ -147,15 +148,24 @@ def document_workspace(document: dict[str, Any], db: Database) -> int:
     return int(workspace) if workspace is not None else default_workspace_id(db)
 
 
-@router.get("/status/{job_id}", response_model=JobStatusAnswer, response_model_exclude_none=False)
-def job_status(job_id: str, actor: Viewer, config: ConfigDep) -> JSONResponse:
+@status_router.get(
+    "/status/{job_id}", response_model=JobStatusAnswer, response_model_exclude_none=False
+)
+def job_status(job_id: str, actor: Viewer, config: ConfigDep, request: Request) -> JSONResponse:
     """A job of the caller's workspace: its status and, once stored, its result (from Redis,
     the jobs table, then PostgreSQL)."""
     try:
         public_id = str(uuid.UUID(job_id))
     except ValueError:
         raise HTTPException(422, "jobId: not a job id (a UUID)") from None
-    document, _layer = config.job_status.read(public_id)
+    if getattr(request.state, "status_document", None) is not None:
+        # Read with the key in one round trip (`deps.StatusKeyRequired`).
+        document = request.state.status_document
+        config.job_status.count("redis")
+    elif hasattr(request.state, "status_document"):  # Redis was asked and does not hold it
+        document, _layer = config.job_status.read(public_id, first=1)
+    else:
+        document, _layer = config.job_status.read(public_id)
     if document is None or document_workspace(document, config.db) != actor.workspace_id:
         raise HTTPException(404, f"no job {job_id!r}")
     return JSONResponse(served(document, config.media_store.public_url))
