@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,16 +47,48 @@ def _wrap(
     return lines
 
 
+@dataclass(frozen=True)
+class SafeArea:
+    """Where captions may go in a width x height frame, in pixels from each edge.
+
+    Landscape keeps the broadcast title-safe margin (5 % a side) and the 6 % above the bottom
+    captions always had. A portrait frame (Reels, Shorts, TikTok) has the platform's own
+    buttons down the right and its caption, name and music over the bottom fifth, so
+    captions sit above that, inside 10 % side margins; a square one (feeds) has a smaller
+    bar at the bottom."""
+
+    left: int
+    right: int
+    bottom: int
+
+    @classmethod
+    def of(cls, width: int, height: int) -> SafeArea:
+        if height > width * 1.2:
+            side, bottom = 0.10, 0.22
+        elif width > height * 1.2:
+            side, bottom = 0.05, 0.06
+        else:
+            side, bottom = 0.06, 0.10
+        return cls(
+            left=round(width * side), right=round(width * side), bottom=round(height * bottom)
+        )
+
+    def width(self, frame_width: int) -> int:
+        return frame_width - self.left - self.right
+
+
 def render_caption(text: str, width: int, height: int, dest: Path) -> Path:
-    """A PNG with the wrapped text on a translucent box, sized for a width x height video."""
+    """A PNG with the wrapped text on a translucent box, sized for a width x height video and
+    no wider than its safe area (`SafeArea`)."""
     from PIL import Image, ImageDraw, ImageFont
 
     size = max(10, round(min(width, height) * 0.055))
     font = ImageFont.load_default(size)
     pad = max(4, size // 3)
-    lines = _wrap(text, font, int(width * 0.9) - 2 * pad)[:4]
+    room = SafeArea.of(width, height).width(width)
+    lines = _wrap(text, font, room - 2 * pad)[:4]
     line_h = int(size * 1.25)
-    box_w = min(width, int(max(font.getlength(line) for line in lines)) + 2 * pad)
+    box_w = min(room, int(max(font.getlength(line) for line in lines)) + 2 * pad)
     box_h = line_h * len(lines) + 2 * pad
     image = Image.new("RGBA", (box_w + box_w % 2, box_h + box_h % 2), (0, 0, 0, 150))
     draw = ImageDraw.Draw(image)
@@ -73,8 +106,10 @@ def add_captions(
     profile: OutputProfile,
     work_dir: Path,
 ) -> str:
-    """Overlay each cue image during its span; returns the new video label."""
-    margin = round(profile.height * 0.06)
+    """Overlay each cue image during its span, centred in the frame's safe area (`SafeArea`),
+    its bottom on the area's; returns the new video label."""
+    safe = SafeArea.of(profile.width, profile.height)
+    centre = safe.left + safe.width(profile.width) / 2
     for number, cue in enumerate(cues):
         if not cue.text.strip():
             continue
@@ -82,7 +117,7 @@ def add_captions(
         index = graph.add_input(["-i", png])
         out = graph.label("c")
         graph.add(
-            f"{video}[{index}:v]overlay=x=(W-w)/2:y=H-h-{margin}"
+            f"{video}[{index}:v]overlay=x={centre:g}-w/2:y=H-h-{safe.bottom}"
             f":enable='between(t,{cue.start_s:.3f},{cue.end_s:.3f})'{out}"
         )
         video = out

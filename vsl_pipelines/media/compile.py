@@ -49,6 +49,9 @@ class CompileResult(BaseModel):
     poster: str | None = None
     thumbnail_strip: str | None = None
     captions: list[CaptionCue] = []  # the cues burned in, on the output's timeline
+    # The sections' captions timed to their voices on the output's timeline, burned in or not
+    # (`options.captions`): what a player's caption track shows (`delivery`).
+    timed_text: list[CaptionCue] = []
 
 
 def _as_input(item: ClipInput | Path | str) -> ClipInput:
@@ -137,7 +140,8 @@ def compile_video(
 
     started = time.perf_counter()
     plan = plan_compile(clips, probes, options, voices)
-    cues = _caption_cues(plan, silences, caption_cues or [])
+    timed = _caption_cues(plan, silences, caption_cues or [])
+    cues = timed if options.captions else []
     timings["plan"] = time.perf_counter() - started
     log.info("compile plan", extra={"fields": {"output": str(output), **plan.summary()}})
 
@@ -197,6 +201,7 @@ def compile_video(
         poster=published.get("poster"),
         thumbnail_strip=published.get("strip"),
         captions=cues,
+        timed_text=timed,
     )
     log.info("compiled", extra={"fields": {"output": str(output), "timings": timings}})
     return result

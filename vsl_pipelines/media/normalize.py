@@ -13,6 +13,7 @@ from pathlib import Path
 
 from vsl_pipelines.media.encoders import audio_encoder_args, muxer_args, video_encoder_args
 from vsl_pipelines.media.ffmpeg import run_ffmpeg
+from vsl_pipelines.media.options import Reframe
 from vsl_pipelines.media.plan import ClipPlan, ClipTiming
 from vsl_pipelines.media.probe import MediaProbe
 from vsl_pipelines.media.profile import OutputProfile, Quality
@@ -27,6 +28,35 @@ def fit_chain(width: int, height: int) -> str:
     )
 
 
+BLUR_SIGMA = 3  # on the fill at an eighth of the frame: a soft wash, no shapes left
+FILL_DIM = -0.08  # the fill a little darker than the picture, which then stands out
+
+
+def frame_chain(width: int, height: int, reframe: Reframe = "fit", tag: str = "r") -> str:
+    """Filters taking a picture of any aspect into width x height (limited range, square
+    pixels): letterboxed ("fit", `fit_chain`), cropped around its centre ("crop"), or whole
+    over a blurred fill cut from itself ("blur"). The fill is blurred at an eighth of the size
+    and scaled up, which costs little beside the encode; `tag` keeps the fill's labels apart
+    when several clips share one graph (transitions)."""
+    if reframe == "crop":
+        return (
+            f"scale={width}:{height}:force_original_aspect_ratio=increase:out_range=tv,"
+            f"crop={width}:{height},setsar=1"
+        )
+    if reframe == "blur":
+        small_w, small_h = max(16, width // 8), max(16, height // 8)
+        return (
+            f"split[{tag}p][{tag}f];"
+            f"[{tag}f]scale={small_w}:{small_h}:force_original_aspect_ratio=increase,"
+            f"crop={small_w}:{small_h},gblur=sigma={BLUR_SIGMA},eq=brightness={FILL_DIM},"
+            f"scale={width}:{height}:out_range=tv,setsar=1[{tag}b];"
+            f"[{tag}p]scale={width}:{height}:force_original_aspect_ratio=decrease"
+            f":force_divisible_by=2:out_range=tv,setsar=1[{tag}s];"
+            f"[{tag}b][{tag}s]overlay=x=(W-w)/2:y=(H-h)/2,setsar=1"
+        )
+    return fit_chain(width, height)
+
+
 def clip_input_args(path: Path | str, timing: ClipTiming | None) -> list[str]:
     """`-i path`, read over and over for a clip looped to its voice (the demuxer repeats the
     file, so no frames are held in memory as the `loop` filter would)."""
@@ -35,7 +65,12 @@ def clip_input_args(path: Path | str, timing: ClipTiming | None) -> list[str]:
 
 
 def video_chain(
-    probe: MediaProbe, profile: OutputProfile, seconds: float, timing: ClipTiming | None = None
+    probe: MediaProbe,
+    profile: OutputProfile,
+    seconds: float,
+    timing: ClipTiming | None = None,
+    reframe: Reframe = "fit",
+    tag: str = "r",
 ) -> str:
     """Filters taking a decoded (already auto-rotated) clip to the profile, exactly `seconds` long.
 
@@ -57,7 +92,7 @@ def video_chain(
         # Held a little past the section (rounding of the clip's last frame); trim cuts it.
         hold = f"tpad=stop_mode=clone:stop_duration={timing.held_s + 0.25:.4f},"
     return (
-        f"{start},{square}{fit_chain(profile.width, profile.height)},"
+        f"{start},{square}{frame_chain(profile.width, profile.height, reframe, tag)},"
         f"fps={fps},format=yuv420p,{hold}trim=end_frame={frames},setpts=PTS-STARTPTS"
     )
 
@@ -129,7 +164,8 @@ def normalize_clip(
     maps: list[str] = []
     codecs: list[str] = []
     if clip.video == "encode":
-        chains.append(f"[0:v:0]{video_chain(probe, profile, clip.duration_s, clip.timing)}[v]")
+        chain = video_chain(probe, profile, clip.duration_s, clip.timing, clip.reframe)
+        chains.append(f"[0:v:0]{chain}[v]")
         maps += ["-map", "[v]"]
         codecs += video_encoder_args(profile, preset, crf, quality)
     elif retime or not joined_audio:

@@ -10,7 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from vsl_pipelines.media.profile import OutputFormat, Quality
+from vsl_pipelines.media.errors import MediaError
+from vsl_pipelines.media.profile import OutputFormat, Quality, parse_aspect
 
 XFADE_TRANSITIONS = {
     "fade", "dissolve", "fadeblack", "fadewhite", "fadegrays", "distance", "pixelize",
@@ -25,6 +26,9 @@ XFADE_TRANSITIONS = {
 # encoded and of each part's first frame); full: decode everything. See `verify.py`.
 VerifyLevel = Literal["off", "quick", "full"]
 TRANSITION_ALIASES = {"wipe": "wipeleft", "slide": "slideleft", "crossfade": "fade"}
+# How a clip of another aspect fills the frame: letterboxed or pillarboxed in black ("fit"),
+# cropped around its centre ("crop"), or whole over a blurred, cropped copy of itself ("blur").
+Reframe = Literal["fit", "crop", "blur"]
 
 
 class ClipInput(BaseModel):
@@ -40,6 +44,8 @@ class ClipInput(BaseModel):
         default=None,
         description="the section's voice (an audio file); the section lasts as long as it",
     )
+    reframe: Reframe | None = Field(default=None, description="default from options")
+    title: str | None = Field(default=None, description="the section's name (chapters)")
 
 
 # A clip shorter than its narrated section: hold its last frame, slow it down (at most
@@ -99,6 +105,11 @@ class CompileOptions(BaseModel):
         default=None, description="WxH or a preset; default: common input size"
     )
     fps: str | None = Field(default=None, description="default: common input fps")
+    aspect: str | None = Field(
+        default=None,
+        description="W:H of the frame (a rendition): the size's short side kept at this aspect",
+    )
+    reframe: Reframe = Field(default="fit", description="clips of another aspect (`Reframe`)")
     format: OutputFormat = "mp4"
     quality: Quality = Field(
         default="standard", description="encoder settings of re-encodes (`encoders.QUALITY`)"
@@ -108,7 +119,10 @@ class CompileOptions(BaseModel):
     reencode_all: bool = Field(default=False, description="never stream-copy (strict players)")
     transition: TransitionSpec | None = None
     soundtrack: SoundtrackSpec | None = None
-    captions: bool = Field(default=True, description="burn in each ClipInput.caption")
+    captions: bool = Field(
+        default=True,
+        description="burn in each ClipInput.caption (timed either way: `CompileResult.timed_text`)",
+    )
     voice: VoiceTiming = Field(default_factory=VoiceTiming)
     still_duration_s: float = Field(default=3.0, gt=0)
     still_zoom: bool = False
@@ -128,6 +142,16 @@ class CompileOptions(BaseModel):
         """`True`/`False` (the former flag) mean a full decode / none."""
         if isinstance(value, bool):
             return "full" if value else "off"
+        return value
+
+    @field_validator("aspect")
+    @classmethod
+    def known_aspect(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_aspect(value)
+            except MediaError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
     @field_validator("fps", mode="before")

@@ -15,15 +15,18 @@ from pydantic import BaseModel
 
 from vsl_pipelines.media.avcc import ParameterSets
 from vsl_pipelines.media.errors import MediaError
-from vsl_pipelines.media.options import ClipInput, CompileOptions
+from vsl_pipelines.media.options import ClipInput, CompileOptions, Reframe
 from vsl_pipelines.media.probe import MediaProbe
 from vsl_pipelines.media.profile import (
     AUDIO_CODEC,
     COPYABLE_CONTAINERS,
     VIDEO_CODEC,
     OutputProfile,
+    frame_at_aspect,
+    parse_aspect,
     parse_fps,
     parse_size,
+    same_aspect,
 )
 
 VideoAction = Literal["copy", "encode", "render"]
@@ -57,6 +60,8 @@ class ClipPlan(BaseModel):
     start_s: float = 0.0
     caption: str | None = None
     zoom: bool = False
+    reframe: Reframe = "fit"  # how its picture fills a frame of another aspect
+    title: str | None = None  # the section's name (a chapter)
     narration: str | None = None  # the voice's file, placed at `start_s`
     timing: ClipTiming | None = None
 
@@ -117,6 +122,9 @@ def choose_profile(probes: Sequence[MediaProbe], options: CompileOptions) -> Out
     """The caller's size/fps/format where set; otherwise the most common input profile by duration."""
     fmt = options.format
     size = parse_size(options.size) if options.size else None
+    aspect = parse_aspect(options.aspect) if options.aspect else None
+    if size is not None and aspect is not None:
+        size = frame_at_aspect(size, aspect)
     fps = parse_fps(options.fps) if options.fps else None
     videos = [p for p in probes if p.kind == "video"]
 
@@ -129,6 +137,7 @@ def choose_profile(probes: Sequence[MediaProbe], options: CompileOptions) -> Out
             and p.sar_fraction == 1
             and p.pix_fmt == "yuv420p"
             and (size is None or (p.width, p.height) == size)
+            and (aspect is None or same_aspect(p.width, p.height, aspect))
             and (fps is None or p.fps_fraction == fps)
         ):
             copyable[_video_key(p)] += p.duration_s
@@ -159,6 +168,8 @@ def choose_profile(probes: Sequence[MediaProbe], options: CompileOptions) -> Out
             raise MediaError("no input has a picture to size the output from")
         w, h = _heaviest(sized)
         size = (_even(w), _even(h))
+        if aspect is not None:
+            size = frame_at_aspect(size, aspect)
     if fps is None:
         rates: dict[Fraction, float] = defaultdict(float)
         for p in videos:
@@ -172,7 +183,13 @@ def choose_profile(probes: Sequence[MediaProbe], options: CompileOptions) -> Out
         fps=str(fps),
         video_codec=VIDEO_CODEC[fmt],
         time_base=str(1 / (fps * 512)) if fmt == "mp4" else None,
-        source="set by caller" if options.size or options.fps else "derived (no input matches)",
+        source=(
+            "set by caller"
+            if options.size or options.fps
+            else f"{options.aspect} rendition of the common size"
+            if aspect
+            else "derived (no input matches)"
+        ),
         **audio,
     )
 
@@ -360,8 +377,10 @@ def plan_compile(
                 audio=audio,
                 reasons=reasons,
                 duration_s=duration,
-                caption=clip.caption if options.captions else None,
+                caption=clip.caption,
                 zoom=clip.zoom if clip.zoom is not None else options.still_zoom,
+                reframe=clip.reframe or options.reframe,
+                title=clip.title,
                 narration=voice.path if voice is not None else None,
                 timing=timing,
             )

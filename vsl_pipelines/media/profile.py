@@ -64,6 +64,39 @@ def parse_size(value: str) -> tuple[int, int]:
     return width, height
 
 
+def parse_aspect(value: str) -> tuple[int, int]:
+    """`9:16` -> (9, 16)."""
+    try:
+        width, height = (int(part) for part in value.strip().split(":"))
+    except ValueError:
+        raise MediaError(f"aspect {value!r} is not W:H (16:9, 9:16, 1:1)") from None
+    if width <= 0 or height <= 0 or max(width, height) > 100:
+        raise MediaError(f"aspect {value!r} must be two whole numbers from 1 to 100")
+    return width, height
+
+
+def same_aspect(width: int, height: int, aspect: tuple[int, int]) -> bool:
+    """A `width` x `height` frame has `aspect` within a pixel (160x90 is 16:9, 854x480 too)."""
+    return abs(width * aspect[1] - height * aspect[0]) <= max(aspect)
+
+
+def frame_at_aspect(size: tuple[int, int], aspect: tuple[int, int]) -> tuple[int, int]:
+    """The frame of `aspect` whose short side is `size`'s (even): a rendition of a 1920x1080
+    video at 9:16 is 1080x1920, at 1:1 1080x1080 (what the platforms ask for), so no
+    rendition has fewer lines across its short side than the clips have."""
+    if same_aspect(*size, aspect):
+        return size
+    short = min(size)
+    aw, ah = aspect
+    if aw >= ah:
+        return _even_side(short * aw / ah), short
+    return short, _even_side(short * ah / aw)
+
+
+def _even_side(value: float) -> int:
+    return max(2, 2 * round(value / 2))
+
+
 def parse_fps(value: str | float | Fraction) -> Fraction:
     """`30`, `29.97`, `30000/1001` -> an exact fraction (29.97 means NTSC 30000/1001)."""
     text = str(value).strip()

@@ -11,7 +11,8 @@ from pathlib import Path
 from vsl_pipelines.media.encoders import audio_encoder_args, muxer_args, video_encoder_args
 from vsl_pipelines.media.errors import MediaError
 from vsl_pipelines.media.ffmpeg import run_ffmpeg
-from vsl_pipelines.media.normalize import fit_chain, silence_source
+from vsl_pipelines.media.normalize import frame_chain, silence_source
+from vsl_pipelines.media.options import Reframe
 from vsl_pipelines.media.profile import OutputProfile, Quality, parse_fps
 
 ZOOM_GAIN = 0.12
@@ -24,19 +25,21 @@ def still_input_args(image: Path | str, profile: OutputProfile, zoom: bool) -> l
     return ["-loop", "1", "-framerate", profile.fps, "-i", str(image)]
 
 
-def still_chain(profile: OutputProfile, seconds: float, zoom: bool) -> str:
+def still_chain(
+    profile: OutputProfile, seconds: float, zoom: bool, reframe: Reframe = "fit", tag: str = "r"
+) -> str:
     fps = profile.fps_fraction
     frames = max(1, round(Fraction(seconds) * fps))
     w, h = profile.width, profile.height
     if zoom:
         # zoompan crops on whole pixels: working at twice the size keeps the motion smooth.
         return (
-            f"{fit_chain(2 * w, 2 * h)},"
+            f"{frame_chain(2 * w, 2 * h, reframe, tag)},"
             f"zoompan=z='1+{ZOOM_GAIN}*on/{frames}':x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)'"
             f":d={frames}:s={w}x{h}:fps={fps},setsar=1,format=yuv420p,"
             f"trim=end_frame={frames},setpts=PTS-STARTPTS"
         )
-    return f"{fit_chain(w, h)},format=yuv420p,trim=end_frame={frames},setpts=PTS-STARTPTS"
+    return f"{frame_chain(w, h, reframe, tag)},format=yuv420p,trim=end_frame={frames},setpts=PTS-STARTPTS"
 
 
 def render_still(
@@ -46,6 +49,7 @@ def render_still(
     *,
     seconds: float,
     zoom: bool = False,
+    reframe: Reframe = "fit",
     preset: str | None = None,
     crf: int | None = None,
     quality: Quality = "standard",
@@ -53,7 +57,7 @@ def render_still(
     step: str = "still",
 ) -> Path:
     """Write `dest` in `profile`, with a silent track when the profile has audio."""
-    chains = [f"[0:v:0]{still_chain(profile, seconds, zoom)}[v]"]
+    chains = [f"[0:v:0]{still_chain(profile, seconds, zoom, reframe)}[v]"]
     maps = ["-map", "[v]"]
     codecs = video_encoder_args(profile, preset, crf, quality)
     if profile.has_audio:

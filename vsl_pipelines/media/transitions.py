@@ -29,12 +29,14 @@ def add_clip_inputs(
     labels: list[tuple[str, str | None]] = []
     for clip, probe in zip(plan.clips, probes, strict=True):
         vlabel, alabel = graph.label("v"), graph.label("a") if profile.has_audio else None
+        tag = f"r{clip.index}"  # the reframe's own labels, one set per clip
         if clip.kind == "image":
             index = graph.add_input(still_input_args(probe.path, profile, clip.zoom))
-            graph.add(f"[{index}:v:0]{still_chain(profile, clip.duration_s, clip.zoom)}{vlabel}")
+            chain = still_chain(profile, clip.duration_s, clip.zoom, clip.reframe, tag)
+            graph.add(f"[{index}:v:0]{chain}{vlabel}")
         else:
             index = graph.add_input(clip_input_args(probe.path, clip.timing))
-            chain = video_chain(probe, profile, clip.duration_s, clip.timing)
+            chain = video_chain(probe, profile, clip.duration_s, clip.timing, clip.reframe, tag)
             graph.add(f"[{index}:v:0]{chain}{vlabel}")
         if alabel and probe.has_audio:
             chain = audio_chain(profile, clip.duration_s, clip.timing, picture_offset(probe))

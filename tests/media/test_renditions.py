@@ -1,0 +1,94 @@
+"""Renditions: one video per aspect from the same inputs, each decoded at its frame, all as
+long as each other; clips reframed by crop or over a blurred fill; captions in the safe area."""
+
+from pathlib import Path
+
+import av
+import pytest
+from PIL import ImageStat
+
+from tests.fixtures.media import decode_summary
+from vsl_pipelines.media.captions import SafeArea, render_caption
+from vsl_pipelines.media.options import ClipInput, CompileOptions
+from vsl_pipelines.media.profile import frame_at_aspect, parse_aspect
+from vsl_pipelines.media.renditions import compile_renditions, rendition_checks, rendition_name
+
+SIZES = {"16:9": (160, 90), "9:16": (90, 160), "1:1": (90, 90)}
+
+
+@pytest.fixture(scope="module")
+def renditions(make_clip, make_image, make_voice, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("renditions")
+    inputs = [
+        ClipInput(path=make_clip(seconds=1.0), caption="Tired of deciding?", title="hook"),
+        ClipInput(path=make_image(), narration=make_voice(seconds=1.2), caption="Meet Planwise."),
+    ]
+    outputs = {aspect: folder / f"cut-{rendition_name(aspect)}.mp4" for aspect in SIZES}
+    options = CompileOptions(preset="ultrafast", reframe="crop", verify="full")
+    return compile_renditions(inputs, outputs, options), outputs
+
+
+def test_each_rendition_decodes_at_its_aspect_and_size(renditions):
+    results, outputs = renditions
+    lengths = []
+    for aspect, path in outputs.items():
+        summary = decode_summary(path)
+        assert summary["sizes"] == {SIZES[aspect]}, aspect
+        lengths.append(summary["video_end"])
+        assert results[aspect].verification and results[aspect].verification.ok
+    assert max(lengths) - min(lengths) <= 1 / 30 + 1e-3
+    checks = rendition_checks(results)
+    assert [c.name for c in checks if not c.ok] == []
+
+
+def test_a_clip_at_the_frame_is_still_copied(renditions):
+    results, _ = renditions
+    assert results["16:9"].plan.clips[0].video == "copy"
+    assert results["9:16"].plan.clips[0].video == "encode"
+
+
+def _top_rows_mean(path: Path, at_s: float, rows: int = 12) -> float:
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            if frame.time >= at_s:
+                image = frame.to_image().convert("L")
+                return ImageStat.Stat(image.crop((0, 0, image.width, rows))).mean[0]
+    raise AssertionError("no frame")
+
+
+@pytest.mark.parametrize(("reframe", "filled"), [("fit", False), ("crop", True), ("blur", True)])
+def test_reframe_fills_the_portrait_frame(make_clip, tmp_path, reframe, filled):
+    """A 16:9 clip in a 9:16 frame: letterboxed leaves black above it; cropped or over its
+    blurred fill, the picture reaches the top."""
+    clip = make_clip(seconds=0.5)
+    out = tmp_path / f"{reframe}.mp4"
+    options = CompileOptions(preset="ultrafast", aspect="9:16", verify="off")
+    from vsl_pipelines.media.compile import compile_video
+
+    compile_video([ClipInput(path=clip, reframe=reframe)], out, options)
+    top = _top_rows_mean(out, 0.2)
+    assert (top > 30) is filled, top
+
+
+def test_aspects_and_frames():
+    assert frame_at_aspect((1920, 1080), parse_aspect("9:16")) == (1080, 1920)
+    assert frame_at_aspect((1920, 1080), parse_aspect("1:1")) == (1080, 1080)
+    assert frame_at_aspect((1080, 1920), parse_aspect("16:9")) == (1920, 1080)
+    with pytest.raises(ValueError, match="aspect"):
+        CompileOptions(aspect="wide")
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1080, 1920), (1080, 1080)])
+def test_captions_stay_inside_the_safe_area(tmp_path, size):
+    width, height = size
+    text = "Start your free trial today and take back your evenings, every single one"
+    png = render_caption(text, width, height, tmp_path / "cap.png")
+    from PIL import Image
+
+    box_w, box_h = Image.open(png).size
+    safe = SafeArea.of(width, height)
+    assert box_w <= safe.width(width)
+    assert (width - box_w) / 2 >= safe.left - 1
+    if height > width:
+        assert safe.bottom >= 0.2 * height  # above the platforms' own captions and buttons
+    assert height - safe.bottom - box_h > 0
