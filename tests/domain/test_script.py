@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from vsl_pipelines.domain.registry import load_registry
-from vsl_pipelines.domain.script import ScriptError, load_script
+from vsl_pipelines.domain.script import ScriptError, load_script, parse_script
 from vsl_pipelines.generation.stages import BudgetExceeded, check_budget, estimate_script_cost
 from vsl_pipelines.settings import PROJECT_ROOT
 
@@ -178,3 +178,30 @@ def test_a_per_second_price_needs_a_number_of_seconds(tmp_path: Path) -> None:
         document["soundtrack"] = {"model": "by-second", "params": {"duration": duration}}
         with pytest.raises(ScriptError, match=f"soundtrack: model 'by-second'.*{words}"):
             load_script(_write(tmp_path, document), registry)
+
+
+def test_renditions_and_delivery_are_read_and_refused_at_their_field() -> None:
+    document = _sample()
+    document["output"] = {
+        "renditions": ["16:9", "9:16", "1:1"],
+        "reframe": "blur",
+        "delivery": {"hls": True, "captions": ["vtt", "srt"], "chapters": True, "poster": True},
+    }
+    document["sections"][1]["reframe"] = "crop"
+    script = parse_script(document, "script.yaml", REGISTRY)
+    assert script.output.renditions == ["16:9", "9:16", "1:1"]
+    assert (script.output.reframe, script.sections[1].reframe) == ("blur", "crop")
+    assert script.output.delivery.captions == ["vtt", "srt"]
+    for output, field, words in [
+        ({"renditions": ["16:9", "4:3"]}, ("output", "renditions", 1), "unknown aspect '4:3'"),
+        ({"renditions": ["9:16", "9:16"]}, ("output", "renditions"), "'9:16' listed more than once"),
+        ({"reframe": "stretch"}, ("output", "reframe"), "'crop' or 'blur'"),
+        ({"delivery": {"captions": ["vtt", "ass"]}}, ("output", "delivery", "captions", 1), "'vtt' or 'srt'"),
+        ({"delivery": {"captions": ["srt", "srt"]}}, ("output", "delivery", "captions"), "more than once"),
+        ({"delivery": {"dash": True}}, ("output", "delivery", "dash"), "Extra inputs"),
+    ]:  # fmt: skip
+        bad = {**_sample(), "output": output}
+        with pytest.raises(ScriptError) as caught:
+            parse_script(bad, "script.yaml", REGISTRY)
+        assert [path for path, _ in caught.value.problems] == [field]
+        assert words in str(caught.value)

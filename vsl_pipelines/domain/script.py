@@ -27,7 +27,7 @@ from pydantic import (
 from vsl_pipelines.domain.registry import ModelSpec, Registry, RegistryError
 from vsl_pipelines.media.errors import MediaError
 from vsl_pipelines.media.options import TransitionSpec, VoiceTiming
-from vsl_pipelines.media.profile import parse_fps, parse_size
+from vsl_pipelines.media.profile import RENDITION_ASPECTS, parse_fps, parse_size
 
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")  # matched whole (`fullmatch`)
 ID_RULE = "must be lowercase letters, digits and dashes (at most 63)"
@@ -241,6 +241,12 @@ class Voice(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+# How a clip of another aspect fills a rendition's frame: cropped around its centre, or whole
+# over a blurred fill of itself (`media.normalize.frame_chain`).
+SectionReframe = Literal["crop", "blur"]
+CaptionFile = Literal["vtt", "srt"]
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -250,6 +256,7 @@ class Section(BaseModel):
     keyframe: Generation | None = None
     clip: Generation | None = None
     still: Still | None = None
+    reframe: SectionReframe | None = None  # overrides `output.reframe` for this section
 
     @model_validator(mode="after")
     def _one_visual(self) -> Section:
@@ -264,9 +271,39 @@ class Soundtrack(Generation):
     pass
 
 
+def _aspect(value: str) -> str:
+    if value not in RENDITION_ASPECTS:
+        raise ValueError(f"unknown aspect {value!r}; known: {', '.join(RENDITION_ASPECTS)}")
+    return value
+
+
+def _no_repeats(values: list[str]) -> list[str]:
+    repeated = sorted({value for value in values if values.count(value) > 1})
+    if repeated:
+        raise ValueError(f"{', '.join(repr(v) for v in repeated)} listed more than once")
+    return values
+
+
+Aspect = Annotated[str, AfterValidator(_aspect)]
+
+
+class Delivery(BaseModel):
+    """Files for a landing page beside the final videos (`media.delivery`): an HLS ladder,
+    caption tracks, a chapters track, a poster; all off by default."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    hls: bool = False
+    captions: Annotated[list[CaptionFile], AfterValidator(_no_repeats)] = Field(
+        default_factory=list, max_length=2
+    )
+    chapters: bool = False
+    poster: bool = False
+
+
 class Output(BaseModel):
-    """How the final video is compiled: size, rate, transitions, captions, container, and how
-    sections follow their voice."""
+    """How the final video is compiled: size, rate, transitions, captions, container, how
+    sections follow their voice, the renditions (one video per aspect) and delivery files."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -278,6 +315,13 @@ class Output(BaseModel):
     poster: bool = True
     # How voiced sections follow their narration (pad, hold/slow/loop, the clips' own sound).
     timing: VoiceTiming = Field(default_factory=VoiceTiming)
+    # One final video per aspect, the first the landing page's (HLS, poster); none: one video
+    # at the clips' own aspect, as before renditions.
+    renditions: Annotated[list[Aspect], AfterValidator(_no_repeats)] = Field(
+        default_factory=list, max_length=len(RENDITION_ASPECTS)
+    )
+    reframe: SectionReframe = "crop"
+    delivery: Delivery = Field(default_factory=Delivery)
 
     @field_validator("fps", mode="before")
     @classmethod

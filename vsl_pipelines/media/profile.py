@@ -64,6 +64,10 @@ def parse_size(value: str) -> tuple[int, int]:
     return width, height
 
 
+# The renditions a script may ask for: landing pages and YouTube, Reels/Shorts/TikTok, feeds.
+RENDITION_ASPECTS = ("16:9", "9:16", "1:1")
+
+
 def parse_aspect(value: str) -> tuple[int, int]:
     """`9:16` -> (9, 16)."""
     try:

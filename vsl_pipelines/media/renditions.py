@@ -20,9 +20,6 @@ from vsl_pipelines.media.compile import CompileResult, compile_video
 from vsl_pipelines.media.options import ClipInput, CompileOptions
 from vsl_pipelines.media.profile import parse_aspect, same_aspect
 
-# The placements asked for: landing pages and YouTube, Reels/Shorts/TikTok, feeds.
-RENDITION_ASPECTS = ("16:9", "9:16", "1:1")
-
 
 def rendition_name(aspect: str) -> str:
     """`9:16` -> `9x16`, as it shows in a file name."""
