@@ -171,3 +171,27 @@ def test_every_object_is_tagged_with_its_kind_for_the_lifecycle_rules(
         s3_store.put_file(key, source)
         tags = client.get_object_tagging(Bucket=bucket, Key=f"media/{key}")["TagSet"]
         assert tags == [{"Key": MEDIA_TAG, "Value": kind}], key
+
+
+def test_delivery_files_have_their_types_and_final_ones_a_year_of_cache(
+    s3_store: S3MediaStore, s3_bucket: tuple[Any, str], tmp_path: Path
+) -> None:
+    client, bucket = s3_bucket
+    source = tmp_path / "object.bin"
+    source.write_bytes(b"media")
+    final = "scripts/s1/final/s1-c3"
+    expected = {
+        f"{final}-hls/master.m3u8": "application/vnd.apple.mpegurl",
+        f"{final}-hls/540p-00001.ts": "video/mp2t",
+        f"{final}-captions.vtt": "text/vtt; charset=utf-8",
+        f"{final}-captions.srt": "application/x-subrip; charset=utf-8",
+        f"{final}-9x16.mp4": "video/mp4",
+        f"{final}-poster.jpg": "image/jpeg",
+    }
+    for key, content_type in expected.items():
+        s3_store.put_file(key, source)
+        head = client.head_object(Bucket=bucket, Key=f"media/{key}")
+        assert head["ContentType"] == content_type, key
+        assert head["CacheControl"] == "public, max-age=31536000, immutable", key
+    s3_store.put_file(KEY, source)
+    assert "CacheControl" not in client.head_object(Bucket=bucket, Key=f"media/{KEY}")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -118,8 +119,8 @@ def test_a_file_removed_once_opened_is_sent_whole(
     open it): the open file is sent, with the length its headers announced."""
     opened = OpenedFileResponse.open
 
-    def open_then_remove(path: Path) -> OpenedFileResponse | None:
-        response = opened(path)
+    def open_then_remove(path: Path, *how: Any) -> OpenedFileResponse | None:
+        response = opened(path, *how)
         path.unlink()
         return response
 
@@ -181,3 +182,16 @@ def test_keys_that_cannot_name_a_file_are_400(webhook_service: RunningService, k
     response = httpx.get(f"{webhook_service.url}/media/{key}")
     assert response.status_code == 400
     assert response.json() == {"detail": "invalid media key"}
+
+
+def test_final_files_are_served_with_their_type_and_a_year_of_cache(
+    webhook_service: RunningService, service_media_root: Path, keyframe: bytes
+) -> None:
+    folder = service_media_root / "scripts" / "s1" / "final"
+    folder.mkdir(parents=True)
+    (folder / "s1-c3-chapters.vtt").write_text("WEBVTT\n")
+    response = httpx.get(webhook_service.url + "/media/scripts/s1/final/s1-c3-chapters.vtt")
+    assert response.headers["content-type"] == "text/vtt; charset=utf-8"
+    assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+    take = httpx.get(webhook_service.url + "/media/" + KEYFRAME_KEY)
+    assert "cache-control" not in take.headers

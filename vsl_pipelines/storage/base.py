@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import mimetypes
+from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 
@@ -49,3 +50,32 @@ def media_kind(key: str) -> str:
     if key.rsplit("/", 1)[-1].startswith("preview-"):
         return "preview"
     return "take"
+
+
+# Types the platform's table lacks or gets wrong for players: HLS playlists and segments,
+# caption tracks (a player's <track> wants text/vtt, in UTF-8).
+CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".ts": "video/mp2t",
+    ".vtt": "text/vtt; charset=utf-8",
+    ".srt": "application/x-subrip; charset=utf-8",
+    ".mp4": "video/mp4",
+    ".webm": "video/webm",
+    ".avi": "video/x-msvideo",
+    ".jpg": "image/jpeg",
+}
+# A final object's key names its compilation (`{script}-c{id}`) and is never written with other
+# bytes once published, so browsers and the CDN keep it a year without asking again.
+FINAL_CACHE_CONTROL = "public, max-age=31536000, immutable"
+
+
+def content_type(key: str) -> str:
+    """The Content-Type an object under `key` is served with."""
+    suffix = PurePosixPath(key).suffix.lower()
+    return CONTENT_TYPES.get(suffix) or mimetypes.guess_type(key)[0] or "application/octet-stream"
+
+
+def cache_control(key: str) -> str | None:
+    """The Cache-Control an object under `key` is served with: final videos and their
+    delivery files are immutable; anything else is left to the default (revalidated)."""
+    return FINAL_CACHE_CONTROL if media_kind(key) == "final" else None

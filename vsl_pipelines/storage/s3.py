@@ -7,7 +7,6 @@ inputs from its presigned URLs; FFmpeg reads from `local_path` copies in a cache
 from __future__ import annotations
 
 import json
-import mimetypes
 import os
 import tempfile
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from vsl_pipelines.storage.base import MEDIA_TAG, media_kind
+from vsl_pipelines.storage.base import MEDIA_TAG, cache_control, content_type, media_kind
 
 _MIB = 1024 * 1024
 # Parts are streamed from disk by s3transfer, so memory stays near chunksize x concurrency
@@ -84,7 +83,7 @@ class S3MediaStore:
 
     def put_file(self, key: str, source: Path) -> str:
         object_key = self._object_key(key)
-        content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
+        cache = cache_control(key)
         # A single PUT and a CompleteMultipartUpload are both atomic in S3: readers see the
         # previous object or the whole new one, never a partial upload.
         with self._errors(key):
@@ -93,9 +92,10 @@ class S3MediaStore:
                 self.bucket,
                 object_key,
                 ExtraArgs={
-                    "ContentType": content_type,
+                    "ContentType": content_type(key),
                     # What it is, for lifecycle rules (`base.media_kind`).
                     "Tagging": f"{MEDIA_TAG}={media_kind(key)}",
+                    **({"CacheControl": cache} if cache else {}),
                 },
                 Config=self.transfer_config,
             )

@@ -4,7 +4,8 @@ URL and for the pages' players; a file server, not part of the API document. Wit
 without a signature, past its age, or with another file's).
 
 The folder comes from the app's state (None: no local folder). Each file is opened once, before
-any header goes out, and sent from that open file, Range requests included.
+any header goes out, and sent from that open file, Range requests included, with the type and
+cache headers S3 gives the same key (`storage.base.content_type`, `cache_control`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.types import Receive, Scope, Send
 
+from vsl_pipelines.storage.base import cache_control, content_type
 from vsl_pipelines.storage.signing import MediaUrlSigner
 
 MAX_MEDIA_KEY_CHARS = 1024
@@ -49,7 +51,9 @@ async def media(request: Request, key: str) -> FileResponse | JSONResponse:
         found = path.is_file()
     except OSError:  # e.g. a name the file system cannot hold
         return JSONResponse({"detail": "invalid media key"}, status_code=400)
-    response = OpenedFileResponse.open(path) if found else None
+    cache = cache_control(key)
+    headers = {"Cache-Control": cache} if cache else None
+    response = OpenedFileResponse.open(path, content_type(key), headers) if found else None
     if response is None:  # none, or removed since `is_file`
         return JSONResponse({"detail": "media not found"}, status_code=404)
     return response
@@ -81,13 +85,23 @@ class OpenedFileResponse(FileResponse):
     length. An open file outlives both. Relies on `FileResponse` reading through `_open_file`
     (tests/web/test_media.py fails if an upgrade changes that)."""
 
-    def __init__(self, path: Path, file: BinaryIO, stat_result: os.stat_result) -> None:
-        super().__init__(path, stat_result=stat_result)
+    def __init__(
+        self,
+        path: Path,
+        file: BinaryIO,
+        stat_result: os.stat_result,
+        media_type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(path, stat_result=stat_result, media_type=media_type, headers=headers)
         self.file = file
 
     @classmethod
-    def open(cls, path: Path) -> OpenedFileResponse | None:
-        """The response for the regular file at `path`, or None when there is none now."""
+    def open(
+        cls, path: Path, media_type: str | None = None, headers: dict[str, str] | None = None
+    ) -> OpenedFileResponse | None:
+        """The response for the regular file at `path` (of `media_type`, with `headers`), or
+        None when there is none now."""
         try:
             file = path.open("rb")
         except OSError:
@@ -96,7 +110,7 @@ class OpenedFileResponse(FileResponse):
         if not stat.S_ISREG(stat_result.st_mode):
             file.close()
             return None
-        return cls(path, file, stat_result)
+        return cls(path, file, stat_result, media_type, headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if "http.response.pathsend" in scope.get("extensions", {}):
