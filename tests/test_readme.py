@@ -9,14 +9,27 @@ from __future__ import annotations
 
 import importlib
 import re
+from datetime import date
 from pathlib import Path
 
 import click
+import httpx
 import pytest
+import redis
+from fastapi.testclient import TestClient
 
-from tests.fixtures.api import BuildApiApp
+from tests.fixtures.api import LOCAL_BASE_URL, BuildApiApp, StartApi
+from tests.fixtures.scripts import record_job
+from vsl_pipelines.cache.key_cache import KeyCache
+from vsl_pipelines.cache.rate_limit import REPLICATE_LIMITS
 from vsl_pipelines.cli import main
+from vsl_pipelines.db.database import Database
+from vsl_pipelines.domain.script import Script
+from vsl_pipelines.job_status.layers import JobStatusLayers
+from vsl_pipelines.job_status.redis_documents import RedisStatusDocuments
 from vsl_pipelines.settings import PROJECT_ROOT, Settings
+from vsl_pipelines.storage.signing import MediaUrlSigner
+from vsl_pipelines.web.api.compilations import wait_seconds
 
 README = (PROJECT_ROOT / "README.md").read_text()
 TOP_LEVEL = {p.name for p in PROJECT_ROOT.iterdir()} - {"data", "build", ".venv"}
@@ -228,6 +241,8 @@ def test_the_environment_table_gives_the_settings_defaults(
             actual = getattr(settings, fields[name])
             if isinstance(actual, Path):
                 actual = actual.relative_to(PROJECT_ROOT)
+            if isinstance(actual, bool):
+                actual = str(actual).lower()
             written = (
                 plain[1]
                 .replace("$VSL_SERVICE_PORT", str(settings.service_port))
@@ -263,3 +278,76 @@ def test_every_endpoint_the_readme_names_is_served(build_api_app: BuildApiApp) -
         assert path.rstrip(".") in (PROJECT_ROOT / module).read_text(), (path, module)
     missing = sorted(f"{m} {p}" for m, p in named - served - outside.keys())
     assert not missing, missing
+
+
+# The figures the README gives that no feature test states: each read from the running code.
+
+
+def test_redis_keeps_a_final_status_a_day_and_any_other_five_minutes(
+    db: Database, stored_script: Script, redis_url: str, redis_prefix: str
+) -> None:
+    """ "Redis (final documents kept a day, others five minutes)"."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    cache = RedisStatusDocuments(client, redis_prefix)
+    with db.connect() as conn:
+        record_job(conn, "pred-readme", "starting")
+        public_id = conn.execute("SELECT public_id FROM jobs").fetchone()["public_id"]
+    document = JobStatusLayers(db).read(str(public_id))[0]
+    assert document is not None
+    assert cache.put({**document, "status": "processing"})
+    assert 290 < client.ttl(cache.key(str(public_id))) <= 300
+    assert cache.put({**document, "status": "completed"})
+    assert 86_390 < client.ttl(cache.key(str(public_id))) <= 86_400
+
+
+def test_a_verified_key_is_cached_30_seconds(redis_url: str, redis_prefix: str) -> None:
+    """ "verified keys are cached in Redis for 30 s"."""
+    client = redis.Redis.from_url(redis_url)
+    cache = KeyCache(client, redis_prefix)
+    cache.put(b"digest", {"name": "readme"})
+    assert cache.get(b"digest") == {"name": "readme"}
+    assert 25 < client.ttl(cache.entry_key(b"digest")) <= 30
+
+
+def test_replicate_rates_shared_through_redis_are_replicates_own() -> None:
+    """ "Replicate's rate limits (600 creates/min, 3000 reads/min)"."""
+    assert REPLICATE_LIMITS == {"create": (600, 60.0), "read": (3000, 60.0)}
+
+
+def test_a_compile_waits_at_most_300_seconds() -> None:
+    """ "With `Prefer: wait=N` (at most 300 s)"."""
+    assert wait_seconds("wait=20") == 20
+    assert wait_seconds("respond-async, wait=1000") == 300
+    assert wait_seconds(None) == 0
+
+
+def test_costs_default_to_the_last_7_days_and_take_at_most_366(start_api: StartApi) -> None:
+    """ "`from`, `to`: YYYY-MM-DD, default the last 7 days, at most 366"."""
+    service = start_api()
+    default = httpx.get(f"{service.url}/api/costs", timeout=10).json()
+    first, last = date.fromisoformat(default["from"]), date.fromisoformat(default["to"])
+    assert (last - first).days == 6
+    year = {"to": "2026-12-31", "from": "2025-12-31"}  # 366 days, both ends included
+    assert httpx.get(f"{service.url}/api/costs", params=year, timeout=10).status_code == 200
+    longer = {"to": "2026-12-31", "from": "2025-12-30"}
+    refused = httpx.get(f"{service.url}/api/costs", params=longer, timeout=10)
+    assert refused.status_code == 422 and "366" in refused.json()["detail"]
+
+
+def test_a_studio_session_lasts_12_hours(build_api_app: BuildApiApp) -> None:
+    """ "a signed session cookie (HttpOnly, SameSite=Lax, Secure over https, 12 hours)"."""
+    browser = TestClient(build_api_app(api_key="readme-key"), base_url=LOCAL_BASE_URL)
+    signed = browser.post("/studio/sign-in", data={"key": "readme-key"}, follow_redirects=False)
+    cookie = signed.headers["set-cookie"]
+    assert "Max-Age=43200" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    secure = TestClient(build_api_app(api_key="readme-key"), base_url="https://localhost")
+    signed = secure.post("/studio/sign-in", data={"key": "readme-key"}, follow_redirects=False)
+    assert "Secure" in signed.headers["set-cookie"]
+
+
+def test_a_local_media_url_is_signed_for_an_hour() -> None:
+    """ "`/media/KEY?sig=...`, an hour"."""
+    signer = MediaUrlSigner("readme-secret")
+    assert signer.max_age_s == 3600
+    assert signer.problem("scripts/a/b.mp4", signer.token("scripts/a/b.mp4")) is None
+    assert signer.problem("scripts/a/c.mp4", signer.token("scripts/a/b.mp4")) is not None
