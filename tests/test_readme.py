@@ -23,7 +23,9 @@ from tests.fixtures.scripts import record_job
 from vsl_pipelines.cache.key_cache import KeyCache
 from vsl_pipelines.cache.rate_limit import REPLICATE_LIMITS
 from vsl_pipelines.cli import main
+from vsl_pipelines.db import audit
 from vsl_pipelines.db.database import Database
+from vsl_pipelines.db.workspaces import default_workspace_id
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.job_status.redis_documents import RedisStatusDocuments
@@ -351,3 +353,34 @@ def test_a_local_media_url_is_signed_for_an_hour() -> None:
     assert signer.max_age_s == 3600
     assert signer.problem("scripts/a/b.mp4", signer.token("scripts/a/b.mp4")) is None
     assert signer.problem("scripts/a/c.mp4", signer.token("scripts/a/b.mp4")) is not None
+
+
+def test_the_audit_log_is_newest_first_and_pages_back_with_before(
+    db: Database, start_api: StartApi
+) -> None:
+    """ "`GET /api/audit?limit=&before=` ... newest first ... (`before` an entry's id pages back)"."""
+    with db.connect() as conn:
+        workspace = default_workspace_id(conn)
+        for n in range(5):
+            audit.record(conn, workspace, "readme", "script.add", f"script-{n}")
+        conn.commit()
+    service = start_api()  # a loopback client without a key: an admin of `default`
+    first = httpx.get(f"{service.url}/api/audit", params={"limit": 2}, timeout=10).json()
+    assert [e["object"] for e in first] == ["script-4", "script-3"]
+    assert set(first[0]) == {"id", "actor", "action", "object", "detail", "createdAt"}
+    page = {"limit": 2, "before": first[-1]["id"]}
+    second = httpx.get(f"{service.url}/api/audit", params=page, timeout=10).json()
+    assert [e["object"] for e in second] == ["script-2", "script-1"]
+
+
+def test_runs_carry_only_the_four_tags_the_readme_names() -> None:
+    """The README: "runs carry only the tags Dagster keys on (`vsl/script_id`, `vsl/step`, `vsl/state_key`,
+    `vsl/compilation_id`)": no other `vsl/` tag is named anywhere in the package."""
+    named = set(re.findall(r"`(vsl/\w+)`", section("VSL Pipelines")))
+    assert named == {"vsl/script_id", "vsl/step", "vsl/state_key", "vsl/compilation_id"}
+    used = {
+        tag
+        for path in (PROJECT_ROOT / "vsl_pipelines").rglob("*.py")
+        for tag in re.findall(r"""["'](vsl/\w+)["']""", path.read_text())
+    }
+    assert used == named, used

@@ -414,6 +414,33 @@ def test_prefer_wait_answers_the_original_shape_once_the_video_is_ready(
     assert 200 <= data["duration"] < 5000, "the compile's milliseconds, as the original's"
 
 
+def test_prefer_wait_answers_a_failed_compile_in_the_original_shape(
+    api: RunningService, db: Database
+) -> None:
+    _approve_all(api, db)
+    with db.connect() as conn:  # the id the request will get: the next of the sequence
+        [row] = conn.execute("SELECT nextval('compilations_id_seq') AS id").fetchall()
+    compilation_id = int(row["id"]) + 1
+
+    def fail_soon() -> None:
+        time.sleep(0.6)
+        with db.connect() as conn:
+            compilation_rows.claim_compilation(conn, compilation_id, SCRIPT)
+            compilation_rows.fail_compilation(conn, compilation_id, "ffmpeg exited with 1")
+
+    runner = threading.Thread(target=fail_soon)
+    runner.start()
+    answer = httpx.post(
+        f"{api.url}/api/scripts/{SCRIPT}/compile",
+        json={},
+        headers={"Prefer": "wait=20"},
+        timeout=30,
+    )
+    runner.join()
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"success": False, "error": "ffmpeg exited with 1"}
+
+
 def test_prefer_wait_that_runs_out_answers_the_compilation_to_follow(
     api: RunningService, db: Database
 ) -> None:
