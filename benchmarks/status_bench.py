@@ -2,6 +2,7 @@
 `wrk` (8 connections, 1 thread) in another, on loopback, against real PostgreSQL and Redis.
 
 Run: . .venv/bin/activate && python benchmarks/status_bench.py [--jobs 2000] [--seconds 10]
+[--before REV [--rounds 3]]
 (needs `wrk`: apt-get install wrk). Three figures, one JSON line:
 
 - `cold`: the service without Redis, so every read is a PostgreSQL query (the layer below the
@@ -12,6 +13,9 @@ Run: . .venv/bin/activate && python benchmarks/status_bench.py [--jobs 2000] [--
   from the Redis key cache). The service reaches PostgreSQL through a TCP relay in this process
   that counts the bytes it forwards: `warm.pg_bytes_sent` is what the service sent to
   PostgreSQL during the warm run (0: not one query).
+- `warm_side_by_side` (with `--before REV`): the warm read of this checkout and of REV's tree
+  (a worktree, same venv), alternately: wrk's figures, the service's CPU per read, and the
+  commands it sends Redis per read, counted by MONITOR (its round trips).
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -56,11 +62,13 @@ end
 
 
 def start_service(
-    url: str, data_dir: Path, redis_url: str | None
+    url: str, data_dir: Path, redis_url: str | None, source: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
+    """`vsl serve` of this checkout, or of the tree at `source` (another commit's worktree)."""
     port = free_port()
     env = {
         **os.environ,
+        **({"PYTHONPATH": str(source)} if source else {}),
         "DATABASE_URL": url,
         "VSL_DATA_DIR": str(data_dir),
         "REPLICATE_WEBHOOK_SECRET": "whsec_" + "A" * 43 + "=",
@@ -138,7 +146,74 @@ def status_wrk(base: str, script: Path, seconds: int) -> dict[str, float]:
     }
 
 
-def run(url: str, jobs: int, seconds: int) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def redis_commands_per_read(
+    base: str, key: str, ids: list[str], reads: int = 200
+) -> dict[str, float]:
+    """Commands the service sends Redis per warm read, seen by Redis's MONITOR (a script's own
+    commands excluded): the round trips of one read."""
+    db = urlsplit(REDIS).path.strip("/") or "0"
+    with tempfile.TemporaryFile("w+") as seen:  # a file: a full pipe would stall redis-cli
+        watching = subprocess.Popen(
+            [shutil.which("redis-cli") or "redis-cli", "-u", REDIS, "monitor"], stdout=seen
+        )
+        time.sleep(0.5)
+        with httpx.Client(base_url=base, headers={"X-API-Key": key}) as client:
+            for n in range(reads):
+                assert client.get(f"/api/status/{ids[n % len(ids)]}").status_code == 200
+        time.sleep(0.5)
+        watching.terminate()
+        watching.wait(10)
+        seen.seek(0)
+        out = seen.read()
+    commands: dict[str, int] = {}
+    for line in out.splitlines():
+        parts = line.split(" ", 3)
+        if parts[1:2] == [f"[{db}"] and not parts[2].startswith("lua"):
+            name = parts[3].split('"')[1].upper()
+            commands[name] = commands.get(name, 0) + 1
+    return {name: round(count / reads, 2) for name, count in sorted(commands.items())}
+
+
+def warm_side_by_side(
+    url: str,
+    work: Path,
+    script: Path,
+    key: str,
+    ids: list[str],
+    seconds: int,
+    before: Path,
+    rounds: int,
+) -> dict[str, list[dict[str, Any]]]:
+    """The warm read of this checkout and of `before`'s tree, alternately, `rounds` each."""
+    results: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+    for _ in range(rounds):
+        for side, source in (("before", before), ("after", None)):
+            service, base = start_service(url, work, REDIS, source)
+            try:
+                with httpx.Client(base_url=base, headers={"X-API-Key": key}) as client:
+                    for job_id in ids:  # every document and the key in Redis
+                        assert client.get(f"/api/status/{job_id}").status_code == 200
+                commands = redis_commands_per_read(base, key, ids)
+                cpu = cpu_seconds(service.pid)
+                figures: dict[str, Any] = dict(status_wrk(base, script, seconds))
+                used = cpu_seconds(service.pid) - cpu
+                figures["cpu_ms_per_read"] = round(
+                    used * 1000 / (figures["requests_per_s"] * seconds), 3
+                )
+                figures["redis_commands_per_read"] = commands
+                results[side].append(figures)
+            finally:
+                stop(service)
+    return results
+
+
+def run(url: str, jobs: int, seconds: int, before: Path | None = None, rounds: int = 3) -> None:
     flushed = redis.Redis.from_url(REDIS)
     flushed.flushdb()
     work = Path(tempfile.mkdtemp(prefix="vsl-status-bench-"))
@@ -185,12 +260,17 @@ def run(url: str, jobs: int, seconds: int) -> None:
                     answer = client.get(f"/api/status/{job_id}")
                     first.append(time.perf_counter() - started)
                     assert answer.status_code == 200, answer.text
-            before = relay.sent
+            relayed = relay.sent
             warm: dict[str, float] = dict(status_wrk(base, script, seconds))
-            warm["pg_bytes_sent"] = relay.sent - before
+            warm["pg_bytes_sent"] = relay.sent - relayed
         finally:
             stop(service)
         first.sort()
+        compared = (
+            warm_side_by_side(url, work, script, key, ids, seconds, before, rounds)
+            if before
+            else None
+        )
         print(
             json.dumps(
                 {
@@ -203,6 +283,7 @@ def run(url: str, jobs: int, seconds: int) -> None:
                     },
                     "warm": warm,
                     "warm_over_cold": round(warm["requests_per_s"] / cold["requests_per_s"], 2),
+                    **({"warm_side_by_side": compared} if compared else {}),
                 }
             )
         )
@@ -215,12 +296,30 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument(
+        "--before", help="also run the warm read of this commit's tree, alternately with ours"
+    )
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("needs wrk (apt-get install wrk)")
 
-    with scratch_database("vsl_status") as url:
-        run(url, args.jobs, args.seconds)
+    with scratch_database("vsl_status") as url, worktree(args.before) as before:
+        run(url, args.jobs, args.seconds, before, args.rounds)
+
+
+@contextlib.contextmanager
+def worktree(rev: str | None) -> Iterator[Path | None]:
+    """A detached worktree of `rev` (removed afterwards), or None."""
+    if rev is None:
+        yield None
+        return
+    path = Path(tempfile.mkdtemp(prefix="vsl-before-"))
+    subprocess.run(["git", "worktree", "add", "--detach", str(path), rev], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(path)], check=True)
 
 
 if __name__ == "__main__":

@@ -96,36 +96,39 @@ def status_service(
 class Monitor:
     """Redis's MONITOR in a `redis-cli` of its own, for counting what the service sends."""
 
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[bytes]
+    output: Path
 
     def stop(self) -> list[tuple[str, str]]:
         """(client, command) of every command seen, scripts' inner ones excluded."""
-        time.sleep(0.2)  # MONITOR writes each command as Redis runs it; let the last arrive
+        time.sleep(0.3)  # MONITOR writes each command as Redis runs it; let the last arrive
         self.process.terminate()
-        out, _ = self.process.communicate(timeout=10)
-        seen = [_MONITORED.match(line) for line in out.splitlines()]
+        self.process.wait(10)
+        seen = [_MONITORED.match(line) for line in self.output.read_text().splitlines()]
         return [(m["client"], m["command"].upper()) for m in seen if m and m["client"] != "lua"]
 
 
-def monitor(url: str) -> Monitor:
-    process = subprocess.Popen(
-        [shutil.which("redis-cli") or "redis-cli", "-u", url, "monitor"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    assert process.stdout.readline().strip() == "OK", "MONITOR started"
-    return Monitor(process)
+def monitor(url: str, output: Path) -> Monitor:
+    """MONITOR into a file (a pipe left unread would stall redis-cli once full)."""
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [shutil.which("redis-cli") or "redis-cli", "-u", url, "monitor"], stdout=sink
+        )
+    deadline = time.monotonic() + 10
+    while not output.read_text().startswith("OK"):
+        assert time.monotonic() < deadline and process.poll() is None, "MONITOR started"
+        time.sleep(0.02)
+    return Monitor(process, output)
 
 
-def test_a_warm_read_is_one_redis_round_trip(status_service: StatusService) -> None:
+def test_a_warm_read_is_one_redis_round_trip(status_service: StatusService, tmp_path: Path) -> None:
     _, key = create_key(status_service.db, "reader", rate_per_minute=1000)
     job_id = status_service.job()
     first = status_service.read(job_id, key)  # the key verified in PostgreSQL, Redis filled
     assert first.status_code == 200, first.text
     assert first.json()["status"] == "processing"
 
-    watching = monitor(status_service.redis_url)
+    watching = monitor(status_service.redis_url, tmp_path / "monitor.txt")
     answers = [status_service.read(job_id, key) for _ in range(3)]
     commands = watching.stop()
 
