@@ -89,6 +89,11 @@ def test_script_to_compiled_video(flow: Flow, stored_script: Script) -> None:
         "audio_in_step_with_video": True,
         "decodes_with_expected_duration": True,
         "parameter_sets_in_header": True,
+        # No renditions or delivery files asked for: not applicable, passed.
+        "renditions_at_their_sizes": True,
+        "renditions_within_a_frame": True,
+        "renditions_audio_in_step": True,
+        "delivery_files_stored": True,
     }
     plan = compilation["plan"]
     # The two model clips share a profile; the still (30 fps) differs from them and is re-encoded.
@@ -131,7 +136,7 @@ def test_output_options_reach_the_compiled_video(flow: Flow, sample_script: Scri
     with av.open(compilation["output_uri"]) as container:
         assert container.streams.video[0].codec_context.name == "vp9"
     assert compilation["plan"]["mode"] == "transitions"
-    assert flow.store.exists(compilation["output_key"].rsplit(".", 1)[0] + ".poster.jpg")
+    assert flow.store.exists(compilation["output_key"].rsplit(".", 1)[0] + "-poster.jpg")
     [compile_run] = [r for r in flow.runs if r.job_def.name == "compile"]
     checks = {c.check_name: c.passed for c in compile_run.get_asset_check_evaluations()}
     assert checks["decodes_with_expected_duration"], "the expected duration counts the overlaps"

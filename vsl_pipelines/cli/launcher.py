@@ -475,6 +475,7 @@ def run_demo(
         # The status says compiled while the compile run is still reporting its checks.
         check_results = checks(script_id) if checks else {}
     compilation = state["compilation"]
+    plan = (latest.plan if latest else None) or {}
     return {
         "script_id": script_id,
         "output": compilation["output_uri"],
@@ -487,7 +488,10 @@ def run_demo(
         "elapsed_s": round(time.monotonic() - started, 1),
         "sections": len(state["sections"]),
         "checks": check_results,
-        "narration": narration_summary((latest.plan if latest else None) or {}),
+        "narration": narration_summary(plan),
+        # Each rendition (aspect, key, size, duration) and the delivery files' keys.
+        "renditions": plan.get("renditions", []),
+        "delivery": plan.get("delivery", {}),
         "adhoc": {
             key: adhoc_status.get(key)
             for key in ("jobId", "status", "modelId", "actualCost", "result", "error")

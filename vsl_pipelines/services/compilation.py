@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from vsl_pipelines.domain.script import Output, Script, ScriptError
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.media.options import ClipInput, CompileOptions, SoundtrackSpec
 from vsl_pipelines.metrics import emf as metrics
+from vsl_pipelines.services.cuts import compile_cut, cut_name
 from vsl_pipelines.services.review import unapproved_sections
 from vsl_pipelines.storage.base import MediaStore
 
@@ -75,6 +76,11 @@ class CompiledVideo:
     poster_key: str | None
     verification: dict[str, Any] | None
     requested_by: str = "api"
+    # Each rendition (aspect, key, size, duration), the checks across them and of the delivery
+    # files (name, ok, detail), and the delivery files' keys (`services.cuts`).
+    renditions: list[dict[str, Any]] = field(default_factory=list)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    delivery: dict[str, Any] = field(default_factory=dict)
 
 
 OVERRIDES = ("size", "fps", "transition", "captions", "timing")
@@ -202,21 +208,22 @@ def compile_script(
         compilation_id = row.id
         script_rows.set_status(conn, script_id, "compiling")
     output = requested_output(script.output, row)
+    timed_text = output.captions or bool(output.delivery.captions)
     inputs = [
         ClipInput(
             path=store.local_path(picture.key),
             zoom=picture.zoom,
-            caption=voice.text if output.captions else None,
+            caption=voice.text if timed_text else None,
             narration=store.local_path(voice.media_key) if voice.media_key else None,
+            reframe=section.reframe,
+            title=section.id,
         )
-        for picture, voice in zip(pictures, voices, strict=True)
+        for picture, voice, section in zip(pictures, voices, script.sections, strict=True)
         if picture is not None
     ]
     soundtrack_path = store.local_path(soundtracks[-1].media_key) if soundtracks else None
-    key = f"scripts/{script_id}/final/{script_id}-c{compilation_id}.{output.format}"
     try:
         with tempfile.TemporaryDirectory(prefix="vsl-compile-") as tmp:
-            out = Path(tmp) / f"final.{output.format}"
             options = CompileOptions(
                 size=output.size,
                 fps=output.fps,
@@ -224,28 +231,32 @@ def compile_script(
                 quality=row.quality,
                 transition=output.transition_spec(),
                 captions=output.captions,
-                poster=output.poster,
                 voice=output.timing,
+                reframe=output.reframe if output.renditions else "fit",
                 soundtrack=SoundtrackSpec(path=soundtrack_path) if soundtrack_path else None,
             )
-            from vsl_pipelines.media.compile import compile_video  # PyAV: the compile run only
-
-            result = compile_video(inputs, out, options)
-            uri = store.put_file(key, out)
-            size = out.stat().st_size
-            poster_key = None
-            if result.poster:
-                poster_key = key.rsplit(".", 1)[0] + ".poster.jpg"
-                store.put_file(poster_key, Path(result.poster))
+            cut = compile_cut(
+                store,
+                script_id,
+                cut_name(script_id, compilation_id),
+                inputs,
+                options,
+                output,
+                Path(tmp),
+            )
     except Exception as exc:
         with db.connect() as conn:
             compilation_rows.fail_compilation(conn, compilation_id, str(exc))
             script_rows.set_status(conn, script_id, "review")
         log.error("compilation failed", extra={"script_id": script_id})
         raise
+    result, key, uri, size = cut.result, cut.key, cut.uri, cut.size_bytes
     plan = {
         **result.plan.summary(),
         "clips": result.plan.model_dump(mode="json")["clips"],
+        "renditions": cut.renditions,
+        "output_checks": cut.checks,
+        "delivery": cut.delivery,
         "voice": output.timing.model_dump(mode="json")
         if any(v.media_key for v in voices)
         else None,
@@ -262,9 +273,12 @@ def compile_script(
         compilation_id=compilation_id,
         format=output.format,
         quality=row.quality,
-        poster_key=poster_key,
+        poster_key=cut.poster_key,
         verification=result.verification.model_dump(mode="json") if result.verification else None,
         requested_by=row.requested_by,
+        renditions=cut.renditions,
+        checks=cut.checks,
+        delivery=cut.delivery,
     )
     with db.connect() as conn:
         compilation_rows.finish_compilation(

@@ -19,6 +19,13 @@ VERIFICATION_CHECKS = {
     "audio_in_step_with_video": "audio in step",
     "parameter_sets_in_header": "parameter sets in header",
 }
+# Across the renditions and of the delivery files (`services.cuts`), one check each.
+OUTPUT_CHECKS = {
+    "renditions_at_their_sizes": "renditions at their sizes",
+    "renditions_within_a_frame": "renditions within a frame",
+    "renditions_audio_in_step": "renditions audio in step",
+    "delivery_files_stored": "delivery files stored",
+}
 
 
 @dg.asset(
@@ -31,6 +38,10 @@ VERIFICATION_CHECKS = {
         *(
             dg.AssetCheckSpec(name, asset="compiled_video", description=f"Engine check: {check}.")
             for name, check in VERIFICATION_CHECKS.items()
+        ),
+        *(
+            dg.AssetCheckSpec(name, asset="compiled_video", description=f"Output check: {check}.")
+            for name, check in OUTPUT_CHECKS.items()
         ),
         dg.AssetCheckSpec(
             DECODES,
@@ -75,11 +86,14 @@ def compiled_video(
             "format": summary.format,
             "quality": summary.quality,
             "plan": dg.MetadataValue.json(summary.plan),
+            "renditions": dg.MetadataValue.json(summary.renditions),
+            "delivery": dg.MetadataValue.json(summary.delivery),
             **({"notification": notified.describe()} if notified else {}),
             **poster_metadata(store, summary.poster_key),
         },
         check_results=[
             *verification_results(summary.verification),
+            *output_results(summary.checks),
             dg.AssetCheckResult(
                 check_name=DECODES,
                 passed=within,
@@ -127,3 +141,20 @@ def verification_results(verification: dict | None) -> list[dg.AssetCheckResult]
             )
         )
     return results
+
+
+def output_results(checks: list[dict]) -> list[dg.AssetCheckResult]:
+    """The checks across renditions and of the delivery files (absent: none asked for)."""
+    found = {c["name"]: c for c in checks}
+    return [
+        dg.AssetCheckResult(
+            check_name=name,
+            passed=True if name_in_engine not in found else bool(found[name_in_engine]["ok"]),
+            metadata={
+                "detail": found[name_in_engine]["detail"]
+                if name_in_engine in found
+                else "not applicable"
+            },
+        )
+        for name, name_in_engine in OUTPUT_CHECKS.items()
+    ]
