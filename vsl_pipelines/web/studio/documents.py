@@ -8,7 +8,8 @@ script is a 404, as an unknown one.
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -21,7 +22,7 @@ from vsl_pipelines.logs import get_logger
 from vsl_pipelines.services import script_versions
 from vsl_pipelines.services.script_versions import ScriptBusy, VersionConflict
 from vsl_pipelines.web.access import require_role
-from vsl_pipelines.web.deps import ConfigDep, ScriptId, check_host
+from vsl_pipelines.web.deps import ApiConfig, ConfigDep, ScriptId, check_host
 from vsl_pipelines.web.errors import http_errors
 from vsl_pipelines.web.studio import editor, forms
 from vsl_pipelines.web.studio.pages import STUDIO, StudioRoute, page
@@ -32,6 +33,7 @@ from vsl_pipelines.web.studio.routes import (
     checked_form,
     same_site_writes,
 )
+from vsl_pipelines.web.studio.session import StudioSession
 
 log = get_logger("vsl_pipelines.web.studio")
 
@@ -42,6 +44,7 @@ router = APIRouter(
 )
 DUPLICATE_SOURCE = "duplicate"
 Version = Annotated[int, Path(ge=1, le=2**31 - 1)]
+T = TypeVar("T")
 
 
 def _base_version(fields: dict[str, str]) -> int:
@@ -53,6 +56,59 @@ def _base_version(fields: dict[str, str]) -> int:
 
 
 # Editing ------------------------------------------------------------------------------------
+
+EDIT_REFUSALS = (ScriptError, VersionConflict, ScriptBusy)
+
+
+async def _edit(
+    service: Callable[..., T],
+    config: ApiConfig,
+    user: StudioSession,
+    script_id: str,
+    document: dict[str, Any],
+    base: int,
+) -> T:
+    """An edit planned (`preview_edit`) or saved (`save_edit`) by the user over version `base`;
+    an unknown script (or another workspace's) is a 404, other refusals are raised for
+    `_refused`."""
+    try:
+        return await run_in_threadpool(
+            service,
+            config.db,
+            script_id,
+            document,
+            config.registry,
+            actor=user.actor,
+            base_version=base,
+            source=editor.EDITOR_SOURCE,
+        )
+    except ScriptNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+def _refused(
+    request: Request,
+    config: ApiConfig,
+    document: dict[str, Any],
+    mode: editor.EditorMode,
+    exc: Exception,
+    *,
+    at_fields: bool,
+) -> HTMLResponse:
+    """The editor again with why the edit was refused: the script's problems (422) or a
+    version saved meanwhile or a compile running (409), at their fields when the person asked
+    to go on (`at_fields`); a refresh only lists them with the estimate (200)."""
+    if isinstance(exc, ScriptError):
+        errors = forms.field_errors(exc, document, config.registry)
+        problems = forms.problem_texts(exc, document, config.registry)
+        status = 422
+    else:
+        errors, problems, status = {"script": [str(exc)]}, [str(exc)], 409
+    return editor.render(
+        request, config, document, mode=mode, errors=errors if at_fields else {},
+        status_code=status if at_fields else 200,
+        estimate={"edit": True, "problems": problems},
+    )  # fmt: skip
 
 
 @router.get("/scripts/{script_id}/edit", response_class=HTMLResponse, name="studio_edit_script")
@@ -87,33 +143,9 @@ async def edit_post(
     if form.op == "export":
         return editor.yaml_download(document, script_id)
     try:
-        plan = await run_in_threadpool(
-            script_versions.preview_edit,
-            config.db,
-            script_id,
-            document,
-            config.registry,
-            actor=user.actor,
-            base_version=base,
-            source=editor.EDITOR_SOURCE,
-        )
-    except ScriptNotFound as exc:
-        raise HTTPException(404, str(exc)) from None
-    except ScriptError as exc:
-        errors = forms.field_errors(exc, document, config.registry)
-        estimate = {"edit": True, "problems": forms.problem_texts(exc, document, config.registry)}
-        status = 200 if form.op != "submit" else 422
-        return editor.render(
-            request, config, document, mode=mode, errors=errors if status == 422 else {},
-            status_code=status, estimate=estimate,
-        )  # fmt: skip
-    except (VersionConflict, ScriptBusy) as exc:
-        problem = {"edit": True, "problems": [str(exc)]}
-        status = 200 if form.op != "submit" else 409
-        return editor.render(
-            request, config, document, mode=mode, errors={"script": [str(exc)]},
-            status_code=status, estimate=problem,
-        )  # fmt: skip
+        plan = await _edit(script_versions.preview_edit, config, user, script_id, document, base)
+    except EDIT_REFUSALS as exc:
+        return _refused(request, config, document, mode, exc, at_fields=form.op == "submit")
     estimate = {"edit": True, "problems": [], **editor.plan_view(plan)}
     if form.op != "submit":
         return editor.render(request, config, document, mode=mode, estimate=estimate)
@@ -165,27 +197,9 @@ async def edit_confirm(
         estimate = await run_in_threadpool(editor.edit_estimate, config, user.actor, mode, document)
         return editor.render(request, config, document, mode=mode, estimate=estimate)
     try:
-        saved = await run_in_threadpool(
-            script_versions.save_edit,
-            config.db,
-            script_id,
-            document,
-            config.registry,
-            actor=user.actor,
-            base_version=base,
-            source=editor.EDITOR_SOURCE,
-        )
-    except ScriptNotFound as exc:
-        raise HTTPException(404, str(exc)) from None
-    except ScriptError as exc:
-        errors = forms.field_errors(exc, document, config.registry)
-        estimate = {"edit": True, "problems": forms.problem_texts(exc, document, config.registry)}
-        return editor.render(
-            request, config, document, mode=mode, errors=errors, status_code=422,
-            estimate=estimate,
-        )  # fmt: skip
-    except (VersionConflict, ScriptBusy) as exc:
-        raise HTTPException(409, str(exc)) from None
+        saved = await _edit(script_versions.save_edit, config, user, script_id, document, base)
+    except EDIT_REFUSALS as exc:
+        return _refused(request, config, document, mode, exc, at_fields=True)
     log.info(
         "studio script edited",
         extra={
