@@ -443,7 +443,7 @@ def test_stored_text_is_escaped(
         f"Approved {ATTACK}.",  # the confirmation from the query string
     ):
         assert shown in text, shown
-    assert response.text.count(ESCAPED_ATTACK) == 5
+    assert response.text.count(ESCAPED_ATTACK) == 6  # the prompt again, in its reject form
 
     error = httpx.get(f"{api_service.url}/review", params={"script": ATTACK}, timeout=10)
     assert error.status_code == 422, "not an id: refused naming the parameter, value echoed"
@@ -782,3 +782,25 @@ def test_after_a_decision_the_page_comes_back_to_the_take_next_to_it(
         "/review?done=approved%3Aspring-launch%2Fhook&script=spring-launch"
     )
     assert [r["section_id"] for r in approvals(db)] == ["close", "hook"]
+
+
+def test_the_reject_form_starts_from_the_current_prompt_which_is_no_override_unchanged(
+    api_service: RunningService, db: Database, stored_script: Script
+) -> None:
+    """The clip's reject form holds the prompt the take was made from; sent back as it is, it
+    is no override (the retake keeps the script's prompt), while a changed one is."""
+    add_clip(db, "spring-launch", "hook")
+    add_clip(db, "spring-launch", "close")
+    page = httpx.get(f"{api_service.url}/review", timeout=10)
+    hook, close = (s.keyframe.prompt for s in stored_script.sections[::2])  # type: ignore[union-attr]
+    for prompt in (hook, close):
+        assert f">{html.escape(prompt)}</textarea>" in page.text, prompt
+    for section, prompt in (("hook", hook), ("close", f"{close}, brighter")):
+        response = post_form(
+            f"{api_service.url}/review/spring-launch/{section}/reject", {"prompt": prompt}
+        )
+        assert response.status_code == 303, response.text
+    assert [(r["section_id"], r["prompt"]) for r in approvals(db)] == [
+        ("hook", None),
+        ("close", f"{close}, brighter"),
+    ]

@@ -13,7 +13,7 @@ from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import Conn
 from vsl_pipelines.db.database import Database
-from vsl_pipelines.domain.narration import narration_voice
+from vsl_pipelines.domain.narration import narration_voice, spoken_text
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Narration, Note, Prompt
 from vsl_pipelines.services.review import (
@@ -75,6 +75,33 @@ class RejectBody(BaseModel):
     text: Narration | None = Field(
         default=None, description="a narration's corrected words for its next take"
     )
+
+
+def drop_unchanged_text(
+    db: Database, script_id: str, section_id: str, fields: dict[str, Any]
+) -> None:
+    """Take out of a rejection's form (the studio's and the review page's) the prompt and the
+    words its forms start from, sent back unchanged: they are no override (a retake keeps the
+    script's prompt, the words their voice speaks now)."""
+    from vsl_pipelines.web.review.views import section_prompt  # the review package imports this
+
+    subject = fields.get("subject") or "clip"
+    if subject == "clip" and "prompt" not in fields:
+        return
+    if subject == "narration" and "text" not in fields:
+        return
+    with http_errors(), db.connect() as conn:
+        rows = {s.id: s for s in script_rows.sections_of(conn, script_id)}
+        script = script_rows.load_stored_script(conn, script_id)
+    row = rows.get(section_id)
+    written = next((s for s in script.sections if s.id == section_id), None)
+    if row is None or written is None:
+        return
+    if subject == "clip" and fields.get("prompt") == section_prompt(row.spec):
+        del fields["prompt"]
+    voiced = script.voice_of(written) is not None
+    if subject == "narration" and voiced and fields.get("text") == spoken_text(row, written):
+        del fields["text"]
 
 
 def changed_voice_params(

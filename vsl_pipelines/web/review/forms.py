@@ -15,7 +15,12 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from vsl_pipelines.logs import get_logger
-from vsl_pipelines.web.decisions import ApproveBody, RejectBody, changed_voice_params
+from vsl_pipelines.web.decisions import (
+    ApproveBody,
+    RejectBody,
+    changed_voice_params,
+    drop_unchanged_text,
+)
 from vsl_pipelines.web.deps import (
     ConfigDep,
     ScriptId,
@@ -55,6 +60,7 @@ async def rejection_form(
     take's become its `params`)."""
 
     def voice_params(fields: dict[str, Any]) -> None:
+        drop_unchanged_text(config.db, script_id, section_id, fields)
         if fields.get("subject") == "narration":
             changed = changed_voice_params(
                 config.db, config.registry, script_id, section_id, fields
