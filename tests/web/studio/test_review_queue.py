@@ -168,7 +168,7 @@ def test_an_empty_queue_and_its_badge(client: TestClient, stored_script: Script)
     page = client.get(QUEUE)
     assert page.status_code == 200
     assert "Nothing is waiting for review." in page.text
-    assert 'id="approve-played"' not in page.text
+    assert "id=\"review-live\"" in page.text  # polled while the stored script is queued
     badge = client.get(f"{QUEUE}/badge")
     assert badge.status_code == 200
     assert 'class="badge empty"' in badge.text and 'data-count="0"' in badge.text
@@ -642,3 +642,25 @@ def test_the_count_is_the_queue_s(client: TestClient, narrated_takes: Script, db
         rejected = decide(conn, NARRATED, "offer", "rejected", subject="narration")
         apply_rejection(conn, rejected)
     assert both() == (4, 4)
+
+
+def test_the_queue_refreshes_itself_while_a_script_is_active(
+    client: TestClient, db: Database, stored_script: Script
+) -> None:
+    """As the scripts list does: the queue below its toolbar is polled (`/studio/review/live`)
+    while a script of it is active, and not once none is; a bad or unknown script is refused."""
+    from vsl_pipelines.db.scripts import set_status
+
+    page = client.get(QUEUE).text
+    assert 'hx-get="/studio/review/live" hx-trigger="every 3s"' in page  # queued: active
+    live = client.get(f"{QUEUE}/live")
+    assert live.status_code == 200 and live.text.lstrip().startswith('<div id="review-live"')
+    assert "<html" not in live.text  # the fragment alone
+    viewed = client.get(f"{QUEUE}/live", params={"script": stored_script.id})
+    assert f'hx-get="/studio/review/live?script={stored_script.id}"' in viewed.text
+    with db.connect() as conn:
+        set_status(conn, stored_script.id, "compiled")
+    quiet = client.get(f"{QUEUE}/live").text
+    assert 'data-active="0"' in quiet and "hx-trigger" not in quiet
+    assert client.get(f"{QUEUE}/live", params={"script": "Not An Id!"}).status_code == 422
+    assert client.get(f"{QUEUE}/live", params={"script": "no-such-script"}).status_code == 404

@@ -82,17 +82,23 @@
   });
 
   // Played: a section whose media played (or ended) is offered for "approve the played".
+  const playedTokens = new Set();
   function played(event) {
     const media = event.target;
     const item = media.closest && media.closest("[data-approve-token]");
     if (!item || item.dataset.played) return;
     item.dataset.played = "true";
     item.classList.add("played");
+    playedTokens.add(item.dataset.approveToken);
+    offerPlayed();
+  }
+  function offerPlayed() {
     const form = document.getElementById("approve-played");
     if (!form) return;
     const tokens = [...document.querySelectorAll("[data-approve-token][data-played]")].map(
       (el) => el.dataset.approveToken,
     );
+    if (!tokens.length && form.hidden) return;
     form.elements.namedItem("items").value = tokens.join(" ");
     const button = form.querySelector("button");
     button.disabled = tokens.length === 0;
@@ -101,6 +107,37 @@
   }
   document.addEventListener("play", played, true);
   document.addEventListener("ended", played, true);
+
+  // The queue refreshes itself while a script of it is active (htmx polls #review-live), but
+  // not under the reviewer: not while media plays, a field has the focus or a form is open.
+  const LIVE = "review-live";
+  const busy = (live) =>
+    [...live.querySelectorAll("video, audio")].some((m) => !m.paused && !m.ended) ||
+    live.querySelector("details[open]") !== null ||
+    (document.activeElement && live.contains(document.activeElement) &&
+      document.activeElement.matches("input, textarea, select"));
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    const live = event.target;
+    if (live && live.id === LIVE && busy(live)) event.preventDefault();
+  });
+  // After a refresh: the same section current (without scrolling), its played state kept.
+  document.addEventListener("htmx:afterSettle", () => {
+    if (!document.getElementById(LIVE)) return;
+    for (const item of document.querySelectorAll("[data-approve-token]")) {
+      if (playedTokens.has(item.dataset.approveToken)) {
+        item.dataset.played = "true";
+        item.classList.add("played");
+      }
+    }
+    offerPlayed();
+    const item = current();
+    if (item) {
+      item.classList.add("current");
+      if (!document.activeElement || document.activeElement === document.body) {
+        item.focus({ preventScroll: true });
+      }
+    }
+  });
 
   // A clip with its voice beside it (no preview yet): the voice follows the clip.
   function follow(event) {

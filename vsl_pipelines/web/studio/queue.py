@@ -17,6 +17,7 @@ from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.approvals import ApprovalRow
 from vsl_pipelines.db.connection import Conn
 from vsl_pipelines.db.review import ManualScript
+from vsl_pipelines.db.script_activity import scripts_activity
 from vsl_pipelines.db.scripts import SectionRow
 from vsl_pipelines.db.takes import TakeRow
 from vsl_pipelines.domain.narration import narration_voice, spoken_text
@@ -33,6 +34,7 @@ from vsl_pipelines.services.review import (
 from vsl_pipelines.storage.base import MediaStore
 from vsl_pipelines.web.review.views import section_prompt
 from vsl_pipelines.web.studio.forms import ParamInput, param_inputs
+from vsl_pipelines.web.studio.status import generation_cron, status_line
 
 Takes = dict[tuple[str, str, int], TakeRow]
 Decided = dict[tuple[str, int], ApprovalRow]
@@ -133,6 +135,7 @@ class ReviewQueue:
     awaiting_compile: list[ManualScript]
     view_script: str | None
     notice: str | None
+    active: bool = False  # something will change without a person: the page polls
 
     @property
     def waiting(self) -> int:
@@ -175,6 +178,18 @@ def review_queue_page(
         awaiting_compile=awaiting_compile(conn, workspace_id, view_script),
         view_script=view_script,
         notice=notice,
+        active=queue_active(conn, workspace_id, view_script),
+    )
+
+
+def queue_active(conn: Conn, workspace_id: int, view_script: str | None = None) -> bool:
+    """Whether a script of the queue (the workspace's, or `view_script`) will change without a
+    person (generating, a retake on its way, compiling): what the scripts list polls for."""
+    cron = generation_cron()
+    return any(
+        status_line(activity, cron).active
+        for activity in scripts_activity(conn, workspace_id)
+        if view_script is None or activity.id == view_script
     )
 
 

@@ -26,7 +26,6 @@ from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import Conn
 from vsl_pipelines.db.database import Database
-from vsl_pipelines.domain.narration import spoken_text
 from vsl_pipelines.domain.roles import Role
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.services.compilation import CompileInFlight, NotApproved, request_compile
@@ -45,6 +44,7 @@ from vsl_pipelines.web.decisions import (
     ApproveBody,
     RejectBody,
     changed_voice_params,
+    drop_unchanged_text,
     record_decision,
 )
 from vsl_pipelines.web.deps import (
@@ -57,7 +57,6 @@ from vsl_pipelines.web.deps import (
     text_query,
 )
 from vsl_pipelines.web.errors import http_errors, validation_problems
-from vsl_pipelines.web.review.views import section_prompt
 from vsl_pipelines.web.studio import session
 from vsl_pipelines.web.studio.pages import STUDIO, StudioRoute, page
 from vsl_pipelines.web.studio.queue import notice, review_queue_page, sequence
@@ -196,6 +195,21 @@ def queue_page(
     )
 
 
+@router.get("/live", response_class=HTMLResponse, name="studio_review_live")
+def queue_live(
+    request: Request, user: Session, config: ConfigDep, script: ScriptQuery
+) -> HTMLResponse:
+    """The queue below its toolbar, as the page shows it (htmx polls it while a script of
+    the queue is active)."""
+    if script:
+        require_script(config.db, user.actor, script)
+    with http_errors(), config.db.connect() as conn:
+        queue = review_queue_page(
+            conn, config.media_store, config.registry, user.actor.workspace_id, script
+        )
+    return page("review_live.html", request, queue=queue, may_decide=user.actor.may(Role.REVIEWER))
+
+
 @router.get("/badge", response_model=None)
 async def badge(request: Request, config: ConfigDep) -> Response:
     """The navigation's count of decisions waiting (an htmx fragment; nothing signed out)."""
@@ -318,12 +332,7 @@ def reject(
         params = changed_voice_params(config.db, config.registry, script_id, section_id, body)
         if params:
             body["params"] = params
-    written, spoken = _starting_text(config.db, script_id, section_id)
-    # The forms start from the prompt and the words: left as they are, they are no override.
-    if subject == "clip" and body.get("prompt") == written:
-        del body["prompt"]
-    if subject == "narration" and body.get("text") == spoken:
-        del body["text"]
+    drop_unchanged_text(config.db, script_id, section_id, body)
     try:
         rejection = RejectBody.model_validate(body)
     except ValidationError as exc:
@@ -342,21 +351,6 @@ def reject(
     done = f"rejected:{section_id} of {script_id} ({subject} take {result['take']})"
     stays = _stays(config.db, script_id, section_id)
     return RedirectResponse(to.url(script_id, section_id, done, stays), status_code=303)
-
-
-def _starting_text(db: Database, script_id: str, section_id: str) -> tuple[str | None, str | None]:
-    """What the reject forms start from: the prompt the script gives the section's picture,
-    and the words its voice speaks now (None for an unknown section, or one without a voice)."""
-    with http_errors(), db.connect() as conn:
-        rows = {s.id: s for s in script_rows.sections_of(conn, script_id)}
-        script = script_rows.load_stored_script(conn, script_id)
-    row = rows.get(section_id)
-    if row is None:
-        return None, None
-    written = next((s for s in script.sections if s.id == section_id), None)
-    voiced = written is not None and script.voice_of(written) is not None
-    spoken = spoken_text(row, written) if written is not None and voiced else None
-    return section_prompt(row.spec), spoken
 
 
 def played_items(raw: str) -> list[tuple[str, str, dict[str, int]]]:
