@@ -378,3 +378,14 @@ def test_a_section_s_own_voice_survives_the_editor(client: TestClient, db: Datab
     with db.connect() as conn:
         saved = conn.execute("SELECT document FROM scripts").fetchone()["document"]
     assert saved["sections"][0]["voice"] == {"model": "kokoro-82m", "params": {"voice": "bf_emma"}}
+
+
+def test_transitions_are_named_as_the_editor_names_them() -> None:
+    from vsl_pipelines.web.studio.forms import TRANSITIONS, transition_label
+
+    assert transition_label("") == "Straight cut (none)"
+    assert transition_label("fadeblack:0.5") == "Fade through black"
+    assert transition_label("fade:1.0") == "Cross-fade (1.0 s)"
+    assert transition_label("fade:lots") == "fade:lots"  # not a length: shown as stored
+    assert transition_label("nosuch:0.5") == "nosuch:0.5"
+    assert all(":" not in transition_label(t) for t in TRANSITIONS)

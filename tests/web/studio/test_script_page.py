@@ -110,6 +110,11 @@ def test_compile_again_starts_from_the_script_s_options_and_keeps_them(
         "transition": "fade:1.0",  # the script's, though not one of the offered choices
         "captions": "on",
     }
+    # The transitions in the editor's words, not FFmpeg's codes.
+    form = page.text.split('id="compile-transition"', 1)[1].split("</select>", 1)[0]
+    assert '<option value="fade:1.0" selected>Cross-fade (1.0 s)</option>' in form
+    assert '<option value="wipeleft:0.5">Wipe to the left</option>' in form
+    assert ">wipeleft" not in form and ">fade:" not in form
     posted = client.post(
         f"{PAGE}/compile", data=form_fields(page.text, "compile-form"), follow_redirects=False
     )

@@ -98,6 +98,25 @@ TRANSITION_GROUPS: dict[str, dict[str, str]] = {
     },
 }
 TRANSITION_SECONDS = 0.5
+NO_TRANSITION = "Straight cut (none)"
+
+
+def transition_label(value: str) -> str:
+    """A transition (`fade:0.5`) as the editor names it (`Cross-fade`); one it does not name
+    (an imported length) keeps its code."""
+    if not value:
+        return NO_TRANSITION
+    name, _, seconds = value.partition(":")
+    for names in TRANSITION_GROUPS.values():
+        if name in names:
+            try:
+                other = bool(seconds) and float(seconds) != TRANSITION_SECONDS
+            except ValueError:
+                return value
+            return f"{names[name]} ({seconds} s)" if other else names[name]
+    return value
+
+
 # The seed as the editor names it: what it does, not what it is.
 SEED_LABEL = "Variation"
 SEED_HELP = (

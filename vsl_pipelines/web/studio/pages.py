@@ -33,6 +33,7 @@ templates.globals["studio"] = {
     "formats": forms.OUTPUT_FORMATS,
     "sizes": forms.SIZES,
     "transitions": forms.TRANSITIONS,
+    "transition_label": forms.transition_label,
     "fits": forms.FITS,
     "clip_audio": forms.CLIP_AUDIO,
     "timing": forms.TIMING_DEFAULTS,
