@@ -16,6 +16,7 @@ import click
 import httpx
 import pytest
 import redis
+import yaml
 from fastapi.testclient import TestClient
 
 from tests.fixtures.api import LOCAL_BASE_URL, BuildApiApp, StartApi
@@ -384,3 +385,29 @@ def test_runs_carry_only_the_four_tags_the_readme_names() -> None:
         for tag in re.findall(r"""["'](vsl/\w+)["']""", path.read_text())
     }
     assert used == named, used
+
+
+def test_the_github_workflow_does_what_the_readme_says() -> None:
+    """`make test` in a Debian bookworm container with PostgreSQL and Redis as service
+    containers, `make synth` for dev, staging and prod; on a `v*` tag the image to ECR and the
+    CDK app to `staging` through GitHub's OIDC role, with no AWS key anywhere; `make lint` runs
+    actionlint, `.ci/run` adds `make test-deploy`."""
+    text = (PROJECT_ROOT / ".github" / "workflows" / "ci.yml").read_text()
+    workflow = yaml.safe_load(text)
+    test, deploy = workflow["jobs"]["test"], workflow["jobs"]["deploy"]
+    assert test["container"] == "debian:bookworm"
+    assert {"postgres", "redis"} <= set(test["services"])
+    runs = "\n".join(step.get("run", "") for step in test["steps"])
+    assert "make test " in runs and "make synth " in runs
+    assert "for stage in dev staging prod;" in runs
+    assert workflow[True]["push"]["tags"] == ["v*"]  # YAML 1.1 reads the key `on` as true
+    assert deploy["if"] == "startsWith(github.ref, 'refs/tags/v')"
+    assert deploy["environment"] == "staging" and deploy["permissions"]["id-token"] == "write"
+    uses = [step.get("uses", "") for step in deploy["steps"]]
+    assert any(u.startswith("aws-actions/amazon-ecr-login@") for u in uses)
+    assert any(u.startswith("aws-actions/configure-aws-credentials@") for u in uses)
+    assert "docker push" in "\n".join(step.get("run", "") for step in deploy["steps"])
+    assert "AWS_ACCESS_KEY_ID" not in text and "AWS_SECRET_ACCESS_KEY" not in text
+    lint = re.search(r"^lint:.*\n((?:\t.*\n)+)", (PROJECT_ROOT / "Makefile").read_text(), re.M)
+    assert lint and "devtools/actionlint" in lint[1]
+    assert "\nmake test-deploy\n" in (PROJECT_ROOT / ".ci" / "run").read_text()
