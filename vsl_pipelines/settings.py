@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     generation_schedule: str = Field(default="*/5 * * * *", alias="VSL_GENERATION_SCHEDULE")
     schedule_batch_size: int = Field(default=10, alias="VSL_SCHEDULE_BATCH")
 
+    # Workspace notification URLs may name loopback, private, link-local or metadata
+    # addresses (local development and tests only: elsewhere they reach internal services).
+    notify_internal_hosts: bool = Field(default=False, alias="VSL_NOTIFY_INTERNAL_HOSTS")
+
     log_level: str = Field(default="INFO", alias="VSL_LOG_LEVEL")
     dagster_home_dir: Path | None = Field(default=None, alias="DAGSTER_HOME")
 

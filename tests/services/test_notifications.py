@@ -52,6 +52,51 @@ def test_a_url_that_is_not_http_is_refused_with_its_reason(url: str, words: str)
         check_webhook_url(url)
 
 
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("http://127.0.0.1:8080/hook", "127.0.0.1 is an internal address"),
+        ("http://127.1/hook", "internal"),  # also 127.0.0.1, as a resolver reads it
+        ("https://localhost/hook", "localhost is an internal name"),
+        ("https://api.localhost/hook", "internal name"),
+        ("http://10.0.0.5/hook", "10.0.0.5 is an internal address"),
+        ("http://172.16.3.4/hook", "internal address"),
+        ("http://192.168.1.1/hook", "internal address"),
+        ("http://100.64.0.1/hook", "internal address"),  # carrier-grade NAT
+        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is an internal address"),
+        ("http://metadata.google.internal/computeMetadata/v1/", "internal name"),
+        ("http://0.0.0.0:9000/", "internal address"),
+        ("http://[::1]:8080/hook", "::1 is an internal address"),
+        ("http://[fd00:ec2::254]/latest/meta-data/", "internal address"),  # EC2's over IPv6
+        ("http://[fe80::1]/hook", "internal address"),
+        ("http://[::ffff:127.0.0.1]/hook", "internal address"),
+        (f"http://{socket.gethostname()}:8080/hook", "internal"),  # resolves to this machine
+    ],
+)
+def test_an_internal_host_is_refused_at_the_field(url: str, words: str) -> None:
+    with pytest.raises(NotificationRefused, match=words):
+        check_webhook_url(url, allow_internal=False)
+    assert check_webhook_url(url, allow_internal=True) == url  # local development and tests
+
+
+def test_a_public_host_is_accepted_and_one_that_does_not_resolve_is_left_to_the_delivery() -> None:
+    for url in ("https://93.184.215.14/hook", "https://hooks.slack.invalid/services/x"):
+        assert check_webhook_url(url, allow_internal=False) == url
+
+
+def test_a_delivery_resolves_then_refuses_an_internal_address(webhook_sink: WebhookSink) -> None:
+    """A URL stored while its name pointed elsewhere is checked again at each delivery: a
+    name that now resolves to an internal address is not posted to."""
+    port = webhook_sink.url.rsplit(":", 1)[1].split("/", 1)[0]
+    url = f"http://{socket.gethostname()}:{port}/{SECRET}"
+    refused = deliver(url, {"text": "x"}, backoff_s=0.01, allow_internal=False)
+    assert (refused.ok, refused.attempts, refused.status) == (False, 0, None)
+    assert refused.error and "resolves to an internal address" in refused.error
+    assert SECRET not in refused.describe() and webhook_sink.received == []
+    allowed = deliver(url, {"text": "x"}, backoff_s=0.01, allow_internal=True)
+    assert allowed.ok and len(webhook_sink.received) == 1
+
+
 def test_the_url_is_stored_and_audited_by_its_host_only(db: Database) -> None:
     url = f"https://hooks.slack.com/services/{SECRET}"
     with db.connect() as conn:

@@ -7,6 +7,8 @@ with the URL's host only, since its path is a secret (Slack's carries the token)
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,7 @@ from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.script_activity import ScriptActivity, script_activity
 from vsl_pipelines.db.workspaces import WorkspaceRow
 from vsl_pipelines.logs import get_logger
+from vsl_pipelines.settings import get_settings
 
 if TYPE_CHECKING:
     import httpx
@@ -47,8 +50,67 @@ class NotificationRefused(ValueError):
     """A notification URL that cannot be used; the message is safe to show."""
 
 
-def check_webhook_url(text: str) -> str:
-    """The URL to POST notifications to: http(s) with a host, at most 2,048 characters."""
+# Names that always mean this machine or a cloud's instance metadata, whatever DNS says.
+INTERNAL_NAMES = ("localhost", "metadata.google.internal", "metadata")
+INTERNAL_SUFFIXES = (".localhost", ".internal", ".local")
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def internal_hosts_allowed() -> bool:
+    """Whether notification URLs may name internal addresses (`VSL_NOTIFY_INTERNAL_HOSTS`)."""
+    return get_settings().notify_internal_hosts
+
+
+def internal_address(address: IpAddress) -> bool:
+    """Loopback, private, link-local (the 169.254.169.254 metadata service), shared, multicast,
+    reserved or unspecified: an address a notification must not reach from inside."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return (
+        address.is_loopback
+        or address.is_private
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or not address.is_global
+    )
+
+
+def _literal(host: str) -> IpAddress | None:
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+def internal_host_problem(host: str, *, resolve: bool) -> str | None:
+    """Why `host` is internal (None: it is not, or with `resolve` False, not by its name): an
+    internal address or name, or with `resolve` a name any of whose addresses is internal.
+    A name that does not resolve is no problem here: the delivery finds it then."""
+    name = host.lower().rstrip(".")
+    literal = _literal(name)
+    if literal is not None:
+        return f"{host} is an internal address" if internal_address(literal) else None
+    if name in INTERNAL_NAMES or name.endswith(INTERNAL_SUFFIXES):
+        return f"{host} is an internal name"
+    if not resolve:
+        return None
+    try:
+        found = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return None
+    for *_, sockaddr in found:
+        address = _literal(str(sockaddr[0]))
+        if address is not None and internal_address(address):
+            return f"{host} resolves to an internal address"
+    return None
+
+
+def check_webhook_url(text: str, *, allow_internal: bool | None = None) -> str:
+    """The URL to POST notifications to: http(s) with a host, at most 2,048 characters, and
+    unless internal hosts are allowed (`VSL_NOTIFY_INTERNAL_HOSTS`), none that is or resolves
+    to a loopback, private, link-local or metadata address."""
     url = text.strip()
     if len(url) > MAX_URL_CHARS:
         raise NotificationRefused(f"notification URL: at most {MAX_URL_CHARS} characters")
@@ -68,6 +130,12 @@ def check_webhook_url(text: str) -> str:
         raise NotificationRefused("notification URL: the port is not a number") from None
     if not parts.hostname:
         raise NotificationRefused("notification URL: it names no host")
+    if not (internal_hosts_allowed() if allow_internal is None else allow_internal):
+        problem = internal_host_problem(parts.hostname, resolve=True)
+        if problem:
+            raise NotificationRefused(
+                f"notification URL: {problem}; notifications go to public receivers only"
+            )
     return url
 
 
@@ -230,13 +298,22 @@ def deliver(
     attempts: int = ATTEMPTS,
     timeout_s: float = TIMEOUT_S,
     backoff_s: float = BACKOFF_S,
+    allow_internal: bool | None = None,
 ) -> Delivery:
     """POST `payload` as JSON to `url`: retried on a lost connection, a timeout, 429 and 5xx
     (waiting `backoff_s`, doubled, or the receiver's Retry-After), never on another answer;
-    redirects are not followed. Never raises."""
+    redirects are not followed; unless internal hosts are allowed, a host that resolves to an
+    internal address now is not posted to. Never raises."""
     import httpx  # the runs that notify only
 
     host = url_host(url)
+    if not (internal_hosts_allowed() if allow_internal is None else allow_internal):
+        try:
+            problem = internal_host_problem(urlsplit(url).hostname or "", resolve=True)
+        except ValueError:
+            problem = "not a URL"
+        if problem:
+            return Delivery(host, False, 0, None, f"refused: {problem}")
     retrying = Retrying(
         stop=stop_after_attempt(attempts),
         wait=_RetryAfterOrBackoff(backoff_s),

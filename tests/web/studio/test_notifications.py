@@ -5,7 +5,9 @@ only, an empty one removes it, and no other role may change it."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.fixtures.api import LOCAL_BASE_URL, BuildApiApp
@@ -15,6 +17,7 @@ from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.workspaces import default_workspace_id
 from vsl_pipelines.domain.roles import Role
 from vsl_pipelines.services.keys import create_key
+from vsl_pipelines.settings import get_settings
 
 ADMIN = "/studio/admin"
 URL = "https://hooks.slack.com/services/T0001/B0002/s3cr3tT0ken"
@@ -69,3 +72,35 @@ def test_only_an_admin_changes_it(build_api_app: BuildApiApp, db: Database) -> N
         f"{ADMIN}/notifications", data={"csrf": csrf.group(1), "webhook_url": URL}
     )
     assert refused.status_code == 403 and _stored(db) is None
+
+
+@pytest.fixture
+def internal_hosts_refused(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The service as deployed: `VSL_NOTIFY_INTERNAL_HOSTS` off (the tests turn it on)."""
+    monkeypatch.setenv("VSL_NOTIFY_INTERNAL_HOSTS", "0")
+    get_settings.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9000/hook",
+        "http://localhost/hook",
+        "http://169.254.169.254/latest/meta-data/iam/",
+        "http://10.1.2.3/hook",
+        "http://[::1]/hook",
+        "http://metadata.google.internal/computeMetadata/v1/",
+    ],
+)
+def test_an_internal_address_is_refused_at_the_field(
+    client: TestClient, db: Database, internal_hosts_refused: None, url: str
+) -> None:
+    refused = client.post(
+        f"{ADMIN}/notifications", data={"csrf": _csrf(client), "webhook_url": url}
+    )
+    assert refused.status_code == 422
+    assert "notifications go to public receivers only" in refused.text
+    assert _stored(db) is None
