@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import re
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import click
@@ -27,6 +28,8 @@ from vsl_pipelines.cli import main
 from vsl_pipelines.db import audit
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.workspaces import default_workspace_id
+from vsl_pipelines.domain.billing import HARDWARE_USD_PER_SECOND
+from vsl_pipelines.domain.registry import load_registry
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.job_status.redis_documents import RedisStatusDocuments
@@ -40,9 +43,11 @@ TOP_LEVEL = {p.name for p in PROJECT_ROOT.iterdir()} - {"data", "build", ".venv"
 
 def section(title: str) -> str:
     """The README's text under `## title` (or `### title`), up to the next heading as deep."""
-    match = re.search(rf"^(#+) {re.escape(title)}\n(.*?)(?=^\1 |\Z)", README, re.M | re.S)
+    match = re.search(rf"^(#+) {re.escape(title)}\n", README, re.M)
     assert match, title
-    return match[2]
+    rest = README[match.end() :]
+    end = re.search(rf"^#{{1,{len(match[1])}}} ", rest, re.M)
+    return rest[: end.start()] if end else rest
 
 
 def table_rows(text: str) -> list[list[str]]:
@@ -411,3 +416,23 @@ def test_the_github_workflow_does_what_the_readme_says() -> None:
     lint = re.search(r"^lint:.*\n((?:\t.*\n)+)", (PROJECT_ROOT / "Makefile").read_text(), re.M)
     assert lint and "devtools/actionlint" in lint[1]
     assert "\nmake test-deploy\n" in (PROJECT_ROOT / ".ci" / "run").read_text()
+
+
+def test_the_voice_table_is_the_registrys_kokoro() -> None:
+    """The `kokoro-82m` row of `### Voices`: version, voices and default, speed range and
+    default, and "about $0.00225 a run (10 s on a T4 at $0.000225/s)"."""
+    [row] = table_rows(section("Voices (narration)"))
+    spec = load_registry(PROJECT_ROOT / "config" / "models.json").get("kokoro-82m")
+    version = re.search(r"`([\w/-]+:\w+)…`", row[1])
+    assert version and spec.version.startswith(version[1])
+    voices = re.search(r"`voice`: (.*?); `speed`", row[2])
+    assert voices
+    named = [v.replace(" (default)", "") for v in voices[1].split(", ")]
+    assert named == spec.constraints["voice"].choices
+    assert f"{spec.defaults['voice']} (default)" in row[2]
+    speed = spec.constraints["speed"]
+    assert f"`speed`: {speed.min:g} to {speed.max:g} (default {spec.defaults['speed']:g})" in row[2]
+    assert spec.pricing.hardware == "gpu-t4" and spec.estimated_time == 10
+    assert HARDWARE_USD_PER_SECOND["gpu-t4"] == Decimal("0.000225")
+    assert spec.estimate_cost({}) == pytest.approx(0.00225)
+    assert "$0.00225 a run (10 s on a T4 at $0.000225/s" in row[3]

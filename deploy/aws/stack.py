@@ -8,6 +8,7 @@ from constructs import Construct
 
 from deploy.aws.alarms import OperationalAlarms, SpendAlarms
 from deploy.aws.data import DataStores
+from deploy.aws.delivery import FinalMediaDistribution
 from deploy.aws.identity import SignIn
 from deploy.aws.ingress import PublicEntry
 from deploy.aws.network import Network
@@ -44,6 +45,9 @@ class VslStack(Stack):
             else None
         )
         sign_in = SignIn(self, "SignIn", stage=stage, context=context)
+        final_media = FinalMediaDistribution(
+            self, "FinalMedia", bucket=data.bucket, stage=stage.name
+        )
         services = Services(
             self,
             "Services",
@@ -76,6 +80,7 @@ class VslStack(Stack):
         )
         outputs = {
             "MediaBucketName": data.bucket.bucket_name,
+            "FinalMediaUrl": final_media.url,
             "ClusterName": services.cluster.cluster_name,
             "ReplicateApiTokenSecretArn": data.replicate_api_token.secret_arn,
             "ReplicateWebhookSecretArn": data.replicate_webhook_secret.secret_arn,

@@ -291,6 +291,28 @@ def test_bucket_is_private_encrypted_and_tls_only(dev: Template) -> None:
     )
 
 
+def test_cloudfront_serves_only_the_final_media_over_https(dev: Template) -> None:
+    """Landing pages read the final videos and delivery files through CloudFront, which may
+    read `scripts/*/final/*` of the private bucket and nothing else."""
+    config = _one(dev, "AWS::CloudFront::Distribution")["Properties"]["DistributionConfig"]
+    behavior = config["DefaultCacheBehavior"]
+    assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert behavior["AllowedMethods"] == ["GET", "HEAD", "OPTIONS"]
+    assert behavior["ResponseHeadersPolicyId"], "CORS for players on other sites"
+    [origin] = config["Origins"]
+    assert origin["OriginAccessControlId"]
+    (policy,) = _resources(dev, "AWS::S3::BucketPolicy").values()
+    [read] = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Principal") == {"Service": "cloudfront.amazonaws.com"}
+    ]
+    assert read["Action"] == "s3:GetObject"
+    assert read["Resource"]["Fn::Join"][1][-1] == f"/{SCRIPT_MEDIA_PREFIX}*/final/*"
+    assert media_kind("scripts/s1/final/s1-c3-hls/master.m3u8") == "final"
+    assert "FinalMediaUrl" in dev.find_outputs("*")
+
+
 def test_lifecycle_tiers_media_and_never_expires_compiled_videos(dev: Template) -> None:
     rules = _one(dev, "AWS::S3::Bucket")["Properties"]["LifecycleConfiguration"]["Rules"]
     by_prefix = {r.get("Prefix"): r for r in rules if not r.get("TagFilters")}
