@@ -57,6 +57,7 @@ def test_fresh_database_gets_all_migrations() -> None:
             "0014_workspace_notifications",
             "0015_script_versions",
             "0016_collected_at_the_webhook",
+            "0017_soundtrack_takes",
         ]
     finally:
         close_pool(f"{SERVER_URL}/{name}")
@@ -222,6 +223,7 @@ def test_inbox_rows_from_before_keep_their_numbers_and_new_ones_follow(tmp_path:
             "0014_workspace_notifications",
             "0015_script_versions",
             "0016_collected_at_the_webhook",
+            "0017_soundtrack_takes",
         ]
         inbox = PostgresInbox(Database(url))
         old = inbox.read_after(0, 10)
@@ -261,6 +263,7 @@ def test_what_existed_before_workspaces_goes_to_default(tmp_path: Path) -> None:
             "0014_workspace_notifications",
             "0015_script_versions",
             "0016_collected_at_the_webhook",
+            "0017_soundtrack_takes",
         ]
         with psycopg.connect(url, autocommit=True) as conn:
             [(default,)] = conn.execute("SELECT id FROM workspaces WHERE slug = 'default'")
@@ -304,6 +307,7 @@ def test_jobs_from_before_billing_are_priced_from_replicates_figures(tmp_path: P
             "0014_workspace_notifications",
             "0015_script_versions",
             "0016_collected_at_the_webhook",
+            "0017_soundtrack_takes",
         ]
         with psycopg.connect(url) as conn:
             rows = {

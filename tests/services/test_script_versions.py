@@ -17,7 +17,7 @@ from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import script_versions as version_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db.audit import entries
-from vsl_pipelines.db.compilations import request_compilation
+from vsl_pipelines.db.compilations import compilations_of, request_compilation
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.scripts import ScriptExists, ScriptNotFound
 from vsl_pipelines.db.workspaces import create_workspace, default_workspace_id
@@ -27,7 +27,7 @@ from vsl_pipelines.domain.script import ScriptError
 from vsl_pipelines.generation.stages import take_seed
 from vsl_pipelines.services.generation import Submission
 from vsl_pipelines.services.intake import add_script
-from vsl_pipelines.services.review import unapproved_sections
+from vsl_pipelines.services.review import set_compile_on_approval, unapproved_sections
 from vsl_pipelines.services.script_versions import (
     ScriptBusy,
     VersionConflict,
@@ -169,6 +169,102 @@ def test_an_edit_regenerates_only_the_section_it_changes(
     assert _status(db, script_id) == "generating"
 
 
+def test_a_changed_soundtrack_regenerates_only_the_soundtrack(
+    db: Database, registry: Registry, submission: Submission
+) -> None:
+    """Generated and approved, then the soundtrack's prompt edited: its next take is the only
+    new job (with a seed of its own), every section keeps its takes and approvals, and the
+    export pins the new take's seed."""
+    mia = _actor(db)
+    script_id = _store(db, registry, mia)
+    assert len(_submitted(submission, script_id, "keyframe")) == 3
+    assert _submitted(submission, script_id, "soundtrack") == [("", 1)]
+    _approve_current(db, script_id)
+    document, _ = editable_document(db, script_id, actor=mia)
+    document["soundtrack"]["prompt"] = "dark cinematic drums"
+    saved = _edit(db, registry, mia, script_id, document)
+    plan = saved.plan
+    assert plan.changes == () and plan.soundtrack_cost_usd is not None and plan.regenerates
+    assert plan.cost_usd == pytest.approx(plan.soundtrack_cost_usd)
+    assert _takes(db, script_id) == {"hook": (1, 1), "offer": (1, 1), "close": (1, 1)}
+    assert _status(db, script_id) == "queued"
+    with db.connect() as conn:
+        assert unapproved_sections(conn, script_id) == []
+    for stage in ("keyframe", "clip", "narration"):
+        assert _submitted(submission, script_id, stage) == [], stage
+    assert _submitted(submission, script_id, "soundtrack") == [("", 2)]
+    with db.connect() as conn:
+        [first, second] = sorted(
+            job_rows.latest_jobs(conn, script_id, "soundtrack"), key=lambda j: j.take
+        )
+    assert second.input["prompt"] == "dark cinematic drums"
+    assert second.input["seed"] != first.input["seed"]
+    exported = export_document(db, script_id, actor=mia)
+    assert exported["soundtrack"]["params"]["seed"] == second.input["seed"]
+    again, _ = editable_document(db, script_id, actor=mia)
+    again["soundtrack"]["prompt"] = "soft piano"  # a third: take 3
+    _edit(db, registry, mia, script_id, again)
+    assert _submitted(submission, script_id, "soundtrack") == [("", 3)]
+
+
+def _close_removed_with_the_rest_approved(
+    db: Database, registry: Registry, submission: Submission, *, waits: bool
+) -> tuple[Any, list[Any]]:
+    """The sample generated, every section approved but the close, then the close removed in
+    the editor: the save and the script's compilations."""
+    mia = _actor(db)
+    script_id = _store(db, registry, mia)
+    if waits:
+        with db.connect() as conn:
+            set_compile_on_approval(conn, script_id, False, "rita")
+    assert len(_submitted(submission, script_id, "keyframe")) == 3
+    with db.connect() as conn:
+        for row in script_rows.sections_of(conn, script_id):
+            if row.id != "close":
+                approval_rows.append_decision(
+                    conn, script_id=script_id, section_id=row.id, take=1,
+                    decision="approved", reviewer="rita",
+                )  # fmt: skip
+        assert unapproved_sections(conn, script_id) == ["close"]
+    document, _ = editable_document(db, script_id, actor=mia)
+    document["sections"] = [s for s in document["sections"] if s["id"] != "close"]
+    saved = _edit(db, registry, mia, script_id, document)
+    assert saved.plan.removed == ("close",) and not saved.plan.regenerates
+    with db.connect() as conn:
+        return saved, compilations_of(conn, script_id)
+
+
+def test_removing_the_last_section_waiting_asks_for_the_compile(
+    db: Database, registry: Registry, submission: Submission
+) -> None:
+    """Removing the one section left to decide asks for the compile as the last approval
+    would, once, in the editor's name."""
+    saved, compiles = _close_removed_with_the_rest_approved(db, registry, submission, waits=False)
+    assert saved.compile_requested
+    assert [(c.status, c.requested_by) for c in compiles] == [("requested", "mia@example.com")]
+
+
+def test_removing_the_last_section_waiting_of_a_script_compiled_by_hand_waits(
+    db: Database, registry: Registry, submission: Submission
+) -> None:
+    saved, compiles = _close_removed_with_the_rest_approved(db, registry, submission, waits=True)
+    assert not saved.compile_requested and compiles == []
+
+
+def test_removing_a_section_while_another_waits_asks_for_nothing(
+    db: Database, registry: Registry, submission: Submission
+) -> None:
+    mia = _actor(db)
+    script_id = _store(db, registry, mia)
+    assert len(_submitted(submission, script_id, "keyframe")) == 3
+    document, _ = editable_document(db, script_id, actor=mia)
+    document["sections"] = document["sections"][:2]
+    saved = _edit(db, registry, mia, script_id, document)
+    assert saved.plan.removed == ("close",) and not saved.compile_requested
+    with db.connect() as conn:
+        assert compilations_of(conn, script_id) == []
+
+
 def test_a_changed_voice_regenerates_only_narrations(
     db: Database, registry: Registry, submission: Submission
 ) -> None:
@@ -266,8 +362,8 @@ def test_refused_edits_write_nothing(
     assert fields(empty) == [("sections", 0, "narration")]
     seed = refused(lambda d: d["sections"][0]["keyframe"].update(params={"seed": "lucky"}))
     assert fields(seed) == [("sections", 0, "keyframe", "params", "seed")]
-    sound = refused(lambda d: d["soundtrack"].update(prompt="dark cinematic drums"))
-    assert fields(sound) == [("soundtrack",)]
+    sound = refused(lambda d: d["soundtrack"].update(model="no-such-model"))
+    assert fields(sound) == [("soundtrack",)] and "no-such-model" in str(sound)
 
     with db.connect() as conn:  # earlier retakes spent most of the $1.50 budget
         job_rows.reserve_job(

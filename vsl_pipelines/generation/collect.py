@@ -17,6 +17,7 @@ from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.database import Database
+from vsl_pipelines.db.soundtracks import soundtrack_take
 from vsl_pipelines.db.takes import TakeRow
 from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.logs import get_logger
@@ -318,7 +319,10 @@ def review_ready(db: Database, script_id: str) -> bool:
         narrations = {
             (t.section_id, t.take) for t in take_rows.takes_of(conn, script_id, "narration")
         }
-        has_soundtrack = bool(take_rows.takes_of(conn, script_id, "soundtrack"))
+        has_soundtrack = (
+            take_rows.take_of(conn, script_id, "", "soundtrack", soundtrack_take(conn, script_id))
+            is not None
+        )
     voiced = {s.id for s in script.sections if script.voice_of(s) is not None}
     return (
         all((sid, take) in clips for sid, take in current.items())

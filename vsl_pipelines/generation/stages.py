@@ -85,12 +85,16 @@ def plan_stage(
     jobs: list[PlannedJob] = []
     if stage == "soundtrack":
         if script.soundtrack is not None:
+            take = states.get("", SectionState()).take  # an edit may have moved it on
             spec = registry.get(script.soundtrack.model)
             model_input = build_input(
-                spec, script.soundtrack, seed=take_seed(script.id, "", stage, 1)
+                spec,
+                script.soundtrack,
+                seed=take_seed(script.id, "", stage, take),
+                retake=take > 1,
             )
             jobs.append(
-                PlannedJob("", stage, 1, spec, model_input, spec.estimate_cost(model_input))
+                PlannedJob("", stage, take, spec, model_input, spec.estimate_cost(model_input))
             )
         return jobs
     if stage == "narration":

@@ -15,6 +15,7 @@ from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import Conn
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.jobs import JobRow
+from vsl_pipelines.db.soundtracks import SOUNDTRACK_SECTION, soundtrack_take
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.generation import budgets
 from vsl_pipelines.generation.stages import BudgetExceeded, PlannedJob, SectionState, plan_stage
@@ -45,7 +46,8 @@ class SubmitReport:
 
 
 def section_states(conn: Any, script_id: str) -> dict[str, SectionState]:
-    return {
+    """Each section's current takes, and the soundtrack's (under its empty section id)."""
+    states = {
         row.id: SectionState(
             take=row.current_take,
             overrides=row.overrides or {},
@@ -54,6 +56,8 @@ def section_states(conn: Any, script_id: str) -> dict[str, SectionState]:
         )
         for row in script_rows.sections_of(conn, script_id)
     }
+    states[SOUNDTRACK_SECTION] = SectionState(take=soundtrack_take(conn, script_id))
+    return states
 
 
 def keyframe_urls(conn: Any, script_id: str, store: MediaStore) -> dict[tuple[str, int], str]:

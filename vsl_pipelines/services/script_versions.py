@@ -4,7 +4,8 @@ exported as its current takes were made; every version kept with who saved it an
 An edit regenerates only what it changes, through the retake's own mechanism: a section whose
 picture changed (its keyframe, clip or still) moves to its next take, a voiced section whose
 words or voice changed to its next narration take (`sections.current_take`, `narration_take`,
-with fresh overrides), and the script goes back to `queued`; the generation run then submits
+with fresh overrides), a changed soundtrack to its next take (`soundtrack_takes`), and the
+script goes back to `queued`; the generation run then submits
 the predictions the new takes lack, and nothing else. Every other section keeps its takes and
 their decisions.
 """
@@ -20,19 +21,24 @@ from typing import Any
 from vsl_pipelines.db import audit
 from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db import jobs as job_rows
+from vsl_pipelines.db import review as review_rows
 from vsl_pipelines.db import script_versions as version_rows
 from vsl_pipelines.db import scripts as script_rows
+from vsl_pipelines.db import soundtracks as soundtrack_rows
 from vsl_pipelines.db.budgets import script_committed_usd
 from vsl_pipelines.db.connection import Conn
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.script_versions import ScriptVersionRow
 from vsl_pipelines.db.scripts import ScriptNotFound, SectionRow
+from vsl_pipelines.db.soundtracks import SOUNDTRACK_SECTION
 from vsl_pipelines.domain.billing import usd_text
 from vsl_pipelines.domain.registry import Registry, RegistryError
 from vsl_pipelines.domain.roles import Actor
 from vsl_pipelines.domain.script import Generation, Script, ScriptError, Section, Voice
 from vsl_pipelines.generation.stages import STAGES, plan_stage
+from vsl_pipelines.services.compilation import request_compile
 from vsl_pipelines.services.intake import AddedScript, add_script, check_script
+from vsl_pipelines.services.review import unapproved_sections
 
 PICTURE_STAGES = ("keyframe", "clip")
 
@@ -107,6 +113,7 @@ class EditPlan:
 class SavedEdit:
     plan: EditPlan
     version: int
+    compile_requested: bool = False  # it removed the last section waiting for a decision
 
 
 # The document as its current takes were made -----------------------------------------------
@@ -116,11 +123,13 @@ def made_document(
     script: Script,
     rows: Mapping[str, SectionRow],
     sent: Mapping[tuple[str, str, int], Mapping[str, Any]] | None = None,
+    soundtrack: int = 1,
 ) -> dict[str, Any]:
     """`script`'s document with what the current takes were made with over it: a reviewer's
     prompt (the retake's), a reviewer's voice corrections (as the section's own voice); with
     `sent` (each job's input by section, stage and take), each generation's seed as it was
-    sent for the current take, so the document makes the same media again."""
+    sent for the current take (`soundtrack`: the soundtrack's), so the document makes the
+    same media again."""
     document = script.model_dump(mode="json", exclude_none=True)
     for section in document["sections"]:
         row = rows.get(section["id"])
@@ -143,7 +152,8 @@ def made_document(
         for stage in PICTURE_STAGES:
             _pin_seed(section.get(stage), sent.get((section["id"], stage, row.current_take)))
     if sent is not None:
-        _pin_seed(document.get("soundtrack"), sent.get(("", "soundtrack", 1)))
+        made = sent.get((SOUNDTRACK_SECTION, "soundtrack", soundtrack))
+        _pin_seed(document.get("soundtrack"), made)
     return document
 
 
@@ -163,7 +173,7 @@ def current_document(conn: Conn, script_id: str, *, seeds: bool = False) -> dict
             (job.section_id, job.stage, job.take): job.input
             for job in job_rows.latest_jobs(conn, script_id)
         }
-    return made_document(script, rows, sent)
+    return made_document(script, rows, sent, soundtrack_rows.soundtrack_take(conn, script_id))
 
 
 # Comparing what generation would be asked ------------------------------------------------
@@ -239,8 +249,7 @@ def plan_edit(
 ) -> EditPlan:
     """What saving `document` over version `base_version` of the script would regenerate and
     cost, nothing written. Refuses as a new script is refused (ScriptError at each field), and:
-    another id (an edit keeps it), a change to a soundtrack already generated, new takes the
-    script's budget cannot pay for (ScriptError at the field); a version saved meanwhile
+    another id (an edit keeps it), new takes the script's budget cannot pay for (ScriptError at the field); a version saved meanwhile
     (VersionConflict); a compile in flight (ScriptBusy)."""
     if isinstance(document, dict) and document.get("id") != script_id:
         problem = f"an edit keeps the id {script_id!r}; duplicate the script to store a copy"
@@ -326,21 +335,15 @@ def _soundtrack_cost(
     script: Script,
     planned: Mapping[tuple[str, str], float],
 ) -> float | None:
-    """The cost of the soundtrack this edit has generated (None: none is). A soundtrack has one
-    take, so one already asked for cannot be changed by an edit."""
+    """The cost of the soundtrack this edit has generated (None: none is): a changed soundtrack
+    is made again (its next take, once one was asked for), nothing else with it."""
     if _generation_request(registry, before.soundtrack) == _generation_request(
         registry, script.soundtrack
     ):
         return None
     if script.soundtrack is None:
         return None  # removed: nothing to generate
-    if job_rows.latest_jobs(conn, script_id, "soundtrack"):
-        problem = (
-            "the soundtrack is already generated and has one take, so an edit cannot change"
-            " it; keep it as it was, or duplicate the script for a new soundtrack"
-        )
-        raise ScriptError(f"soundtrack: {problem}", [(("soundtrack",), problem)])
-    return planned.get(("", "soundtrack"), 0.0)
+    return planned.get((SOUNDTRACK_SECTION, "soundtrack"), 0.0)
 
 
 def preview_edit(
@@ -383,6 +386,7 @@ def save_edit(
         plan = plan_edit(
             conn, script_id, document, registry, base_version=base_version, source=source
         )
+        waiting = bool(plan.removed) and bool(unapproved_sections(conn, script_id))
         script = plan.script
         script_rows.save_document(conn, script)
         if plan.removed:
@@ -393,6 +397,10 @@ def save_edit(
                 script_rows.add_section(conn, script_id, section, position)
             else:
                 script_rows.update_section(conn, script_id, section, position)
+        if plan.soundtrack_cost_usd is not None and job_rows.latest_jobs(
+            conn, script_id, "soundtrack"
+        ):
+            soundtrack_rows.start_new_soundtrack_take(conn, script_id)
         for change in plan.changes:
             if change.added:
                 continue
@@ -418,7 +426,20 @@ def save_edit(
             f"script:{script_id}",
             {"version": version, **summary},
         )
-    return SavedEdit(plan, version)
+        compiled = waiting and _compile_when_approved(conn, script_id, plan, actor)
+    return SavedEdit(plan, version, compiled)
+
+
+def _compile_when_approved(conn: Conn, script_id: str, plan: EditPlan, actor: Actor) -> bool:
+    """An edit that removed the last sections waiting for a decision (nothing regenerating,
+    every section left approved) asks for the compile as the last approval would, unless the
+    script waits for a person's "Compile"."""
+    if plan.regenerates or not plan.script.sections or unapproved_sections(conn, script_id):
+        return False
+    if not review_rows.compile_on_approval(conn, script_id):
+        return False
+    request_compile(conn, script_id, requested_by=actor.name)
+    return True
 
 
 # Duplicates, export, history -----------------------------------------------------------------
