@@ -92,3 +92,23 @@ def test_captions_stay_inside_the_safe_area(tmp_path, size):
     if height > width:
         assert safe.bottom >= 0.2 * height  # above the platforms' own captions and buttons
     assert height - safe.bottom - box_h > 0
+
+
+def test_transitions_reframe_each_clip_in_one_graph(make_clip, make_image, tmp_path):
+    """Clips and a zooming still, each blurred or cropped its own way, crossed in one graph."""
+    from vsl_pipelines.media.compile import compile_video
+    from vsl_pipelines.media.options import TransitionSpec
+
+    inputs = [
+        ClipInput(path=make_clip(seconds=1.0), reframe="blur"),
+        ClipInput(path=make_image(), duration_s=1.0, zoom=True, reframe="blur"),
+        ClipInput(path=make_clip(seconds=1.0)),
+    ]
+    options = CompileOptions(
+        preset="ultrafast", aspect="9:16", reframe="crop",
+        transition=TransitionSpec(type="fade", seconds=0.25), verify="full",
+    )  # fmt: skip
+    result = compile_video(inputs, tmp_path / "faded.mp4", options)
+    assert [c.reframe for c in result.plan.clips] == ["blur", "blur", "crop"]
+    assert result.verification and result.verification.ok
+    assert decode_summary(tmp_path / "faded.mp4")["sizes"] == {(90, 160)}
