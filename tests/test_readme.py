@@ -436,3 +436,22 @@ def test_the_voice_table_is_the_registrys_kokoro() -> None:
     assert HARDWARE_USD_PER_SECOND["gpu-t4"] == Decimal("0.000225")
     assert spec.estimate_cost({}) == pytest.approx(0.00225)
     assert "$0.00225 a run (10 s on a T4 at $0.000225/s" in row[3]
+
+
+def test_the_set_up_and_the_test_servers_are_as_the_readme_says() -> None:
+    """`make` installs from the lock with hashes, the sign-in provider with `npm ci`, Debian's
+    chromium with apt-get only when missing; the tests' PostgreSQL and Redis default to
+    127.0.0.1:5432 and :6379, moved with `VSL_TEST_PG` and `VSL_TEST_REDIS`; the image is
+    built on python:3.11-slim-bookworm."""
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    assert "--require-hashes --no-deps -r requirements/dev.txt" in makefile
+    assert "npm ci --prefix devtools/oidc" in makefile
+    assert (
+        "test -x /usr/bin/chromium ||" in makefile and "apt-get install -y -qq chromium" in makefile
+    )
+    database = (PROJECT_ROOT / "tests" / "fixtures" / "database.py").read_text()
+    assert 'os.environ.get("VSL_TEST_PG", "postgresql://postgres@127.0.0.1:5432")' in database
+    cache = (PROJECT_ROOT / "tests" / "fixtures" / "redis.py").read_text()
+    assert 'os.environ.get("VSL_TEST_REDIS", "redis://127.0.0.1:6379/15")' in cache
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim-bookworm ", dockerfile, re.M)
