@@ -112,3 +112,29 @@ def test_transitions_reframe_each_clip_in_one_graph(make_clip, make_image, tmp_p
     assert [c.reframe for c in result.plan.clips] == ["blur", "blur", "crop"]
     assert result.verification and result.verification.ok
     assert decode_summary(tmp_path / "faded.mp4")["sizes"] == {(90, 160)}
+
+
+def test_a_crop_follows_the_sharp_subject(tmp_path):
+    """A detailed subject at the right of a flat, soft frame: the 9:16 crop moves onto it
+    (a centred crop would show only the flat grey)."""
+    import subprocess
+
+    from vsl_pipelines.media.binaries import ffmpeg_path
+    from vsl_pipelines.media.compile import compile_video
+
+    clip = tmp_path / "subject-right.mp4"
+    subprocess.run(
+        [ffmpeg_path(), "-v", "error", "-f", "lavfi", "-i", "color=c=gray:s=320x180:r=30:d=0.5",
+         "-f", "lavfi", "-i", "testsrc2=s=70x150:r=30:d=0.5",
+         "-filter_complex", "[0][1]overlay=x=235:y=15:shortest=1", "-c:v", "libx264",
+         "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(clip)],
+        check=True, timeout=60,
+    )  # fmt: skip
+    out = tmp_path / "portrait.mp4"
+    options = CompileOptions(preset="ultrafast", aspect="9:16", reframe="crop", verify="off")
+    result = compile_video([ClipInput(path=clip)], out, options)
+    assert result.plan.clips[0].focus[0] > 0.7, result.plan.clips[0].focus
+    with av.open(str(out)) as container:
+        frame = next(container.decode(video=0)).to_image().convert("L")
+    assert frame.size == (180, 320)
+    assert ImageStat.Stat(frame).stddev[0] > 30, "the subject is in the frame"

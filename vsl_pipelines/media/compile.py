@@ -24,11 +24,12 @@ from vsl_pipelines.logs import get_logger
 from vsl_pipelines.media.captions import CaptionCue
 from vsl_pipelines.media.compile_work import CompileWork, Deadline
 from vsl_pipelines.media.errors import MediaError, VerificationError
+from vsl_pipelines.media.focus import focus_point
 from vsl_pipelines.media.joins import join_by_concat, join_with_transitions
 from vsl_pipelines.media.options import ClipInput, CompileOptions
 from vsl_pipelines.media.plan import CompilePlan, plan_compile
 from vsl_pipelines.media.probe import MediaProbe, probe_media
-from vsl_pipelines.media.profile import OutputProfile
+from vsl_pipelines.media.profile import OutputProfile, same_aspect
 from vsl_pipelines.media.publish import publish
 from vsl_pipelines.media.speech_timing import Silence, phrase_cues
 from vsl_pipelines.media.thumbnails import make_poster, make_thumbnail_strip
@@ -86,6 +87,16 @@ def _probe_voices(
     return [probes[c.narration] if c.narration is not None else None for c in clips], silences
 
 
+def _focus_crops(plan: CompilePlan, probes: Sequence[MediaProbe]) -> None:
+    """Centre each clip cropped into another aspect on its subject (`focus.focus_point`)."""
+    profile = plan.profile
+    for clip, probe in zip(plan.clips, probes, strict=True):
+        size = (probe.display_width or probe.width, probe.display_height or probe.height)
+        cropped = clip.reframe == "crop" and clip.video != "copy" and size[0] and size[1]
+        if cropped and not same_aspect(profile.width, profile.height, size):
+            clip.focus = focus_point(probe)
+
+
 def _caption_cues(
     plan: CompilePlan, silences: dict[str, list[Silence]], given: Sequence[CaptionCue]
 ) -> list[CaptionCue]:
@@ -140,6 +151,7 @@ def compile_video(
 
     started = time.perf_counter()
     plan = plan_compile(clips, probes, options, voices)
+    _focus_crops(plan, probes)
     timed = _caption_cues(plan, silences, caption_cues or [])
     cues = timed if options.captions else []
     timings["plan"] = time.perf_counter() - started

@@ -168,7 +168,7 @@ def _encode_part(
     if clip.video == "render":
         render_still(
             probe.path, part, profile, seconds=clip.duration_s, zoom=clip.zoom,
-            reframe=clip.reframe, preset=options.preset, crf=options.crf, quality=options.quality,
+            reframe=clip.reframe, focus=clip.focus, preset=options.preset, crf=options.crf, quality=options.quality,
             timeout_s=work.deadline.left(), step=f"still clip {clip.index + 1}",
         )  # fmt: skip
     else:

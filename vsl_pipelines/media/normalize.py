@@ -32,16 +32,25 @@ BLUR_SIGMA = 3  # on the fill at an eighth of the frame: a soft wash, no shapes 
 FILL_DIM = -0.08  # the fill a little darker than the picture, which then stands out
 
 
-def frame_chain(width: int, height: int, reframe: Reframe = "fit", tag: str = "r") -> str:
+def frame_chain(
+    width: int,
+    height: int,
+    reframe: Reframe = "fit",
+    tag: str = "r",
+    focus: tuple[float, float] = (0.5, 0.5),
+) -> str:
     """Filters taking a picture of any aspect into width x height (limited range, square
     pixels): letterboxed ("fit", `fit_chain`), cropped around its centre ("crop"), or whole
     over a blurred fill cut from itself ("blur"). The fill is blurred at an eighth of the size
     and scaled up, which costs little beside the encode; `tag` keeps the fill's labels apart
-    when several clips share one graph (transitions)."""
+    when several clips share one graph (transitions). A crop is centred on `focus` (the
+    subject's place as fractions of the picture, `focus.focus_point`), kept inside it."""
     if reframe == "crop":
+        fx, fy = focus
         return (
             f"scale={width}:{height}:force_original_aspect_ratio=increase:out_range=tv,"
-            f"crop={width}:{height},setsar=1"
+            f"crop={width}:{height}:x='min(max(iw*{fx:g}-ow/2,0),iw-ow)'"
+            f":y='min(max(ih*{fy:g}-oh/2,0),ih-oh)',setsar=1"
         )
     if reframe == "blur":
         small_w, small_h = max(16, width // 8), max(16, height // 8)
@@ -71,6 +80,7 @@ def video_chain(
     timing: ClipTiming | None = None,
     reframe: Reframe = "fit",
     tag: str = "r",
+    focus: tuple[float, float] = (0.5, 0.5),
 ) -> str:
     """Filters taking a decoded (already auto-rotated) clip to the profile, exactly `seconds` long.
 
@@ -92,7 +102,7 @@ def video_chain(
         # Held a little past the section (rounding of the clip's last frame); trim cuts it.
         hold = f"tpad=stop_mode=clone:stop_duration={timing.held_s + 0.25:.4f},"
     return (
-        f"{start},{square}{frame_chain(profile.width, profile.height, reframe, tag)},"
+        f"{start},{square}{frame_chain(profile.width, profile.height, reframe, tag, focus)},"
         f"fps={fps},format=yuv420p,{hold}trim=end_frame={frames},setpts=PTS-STARTPTS"
     )
 
@@ -164,7 +174,9 @@ def normalize_clip(
     maps: list[str] = []
     codecs: list[str] = []
     if clip.video == "encode":
-        chain = video_chain(probe, profile, clip.duration_s, clip.timing, clip.reframe)
+        chain = video_chain(
+            probe, profile, clip.duration_s, clip.timing, clip.reframe, focus=clip.focus
+        )
         chains.append(f"[0:v:0]{chain}[v]")
         maps += ["-map", "[v]"]
         codecs += video_encoder_args(profile, preset, crf, quality)

@@ -61,6 +61,9 @@ class ClipPlan(BaseModel):
     caption: str | None = None
     zoom: bool = False
     reframe: Reframe = "fit"  # how its picture fills a frame of another aspect
+    # Where its subject is (fractions of its picture), which a crop is centred on; set by the
+    # compile for a clip cropped into another aspect (`focus.focus_point`).
+    focus: tuple[float, float] = (0.5, 0.5)
     title: str | None = None  # the section's name (a chapter)
     narration: str | None = None  # the voice's file, placed at `start_s`
     timing: ClipTiming | None = None

@@ -26,7 +26,12 @@ def still_input_args(image: Path | str, profile: OutputProfile, zoom: bool) -> l
 
 
 def still_chain(
-    profile: OutputProfile, seconds: float, zoom: bool, reframe: Reframe = "fit", tag: str = "r"
+    profile: OutputProfile,
+    seconds: float,
+    zoom: bool,
+    reframe: Reframe = "fit",
+    tag: str = "r",
+    focus: tuple[float, float] = (0.5, 0.5),
 ) -> str:
     fps = profile.fps_fraction
     frames = max(1, round(Fraction(seconds) * fps))
@@ -34,12 +39,12 @@ def still_chain(
     if zoom:
         # zoompan crops on whole pixels: working at twice the size keeps the motion smooth.
         return (
-            f"{frame_chain(2 * w, 2 * h, reframe, tag)},"
+            f"{frame_chain(2 * w, 2 * h, reframe, tag, focus)},"
             f"zoompan=z='1+{ZOOM_GAIN}*on/{frames}':x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)'"
             f":d={frames}:s={w}x{h}:fps={fps},setsar=1,format=yuv420p,"
             f"trim=end_frame={frames},setpts=PTS-STARTPTS"
         )
-    return f"{frame_chain(w, h, reframe, tag)},format=yuv420p,trim=end_frame={frames},setpts=PTS-STARTPTS"
+    return f"{frame_chain(w, h, reframe, tag, focus)},format=yuv420p,trim=end_frame={frames},setpts=PTS-STARTPTS"
 
 
 def render_still(
@@ -50,6 +55,7 @@ def render_still(
     seconds: float,
     zoom: bool = False,
     reframe: Reframe = "fit",
+    focus: tuple[float, float] = (0.5, 0.5),
     preset: str | None = None,
     crf: int | None = None,
     quality: Quality = "standard",
@@ -57,7 +63,7 @@ def render_still(
     step: str = "still",
 ) -> Path:
     """Write `dest` in `profile`, with a silent track when the profile has audio."""
-    chains = [f"[0:v:0]{still_chain(profile, seconds, zoom, reframe)}[v]"]
+    chains = [f"[0:v:0]{still_chain(profile, seconds, zoom, reframe, focus=focus)}[v]"]
     maps = ["-map", "[v]"]
     codecs = video_encoder_args(profile, preset, crf, quality)
     if profile.has_audio:

@@ -32,11 +32,13 @@ def add_clip_inputs(
         tag = f"r{clip.index}"  # the reframe's own labels, one set per clip
         if clip.kind == "image":
             index = graph.add_input(still_input_args(probe.path, profile, clip.zoom))
-            chain = still_chain(profile, clip.duration_s, clip.zoom, clip.reframe, tag)
+            chain = still_chain(profile, clip.duration_s, clip.zoom, clip.reframe, tag, clip.focus)
             graph.add(f"[{index}:v:0]{chain}{vlabel}")
         else:
             index = graph.add_input(clip_input_args(probe.path, clip.timing))
-            chain = video_chain(probe, profile, clip.duration_s, clip.timing, clip.reframe, tag)
+            chain = video_chain(
+                probe, profile, clip.duration_s, clip.timing, clip.reframe, tag, clip.focus
+            )
             graph.add(f"[{index}:v:0]{chain}{vlabel}")
         if alabel and probe.has_audio:
             chain = audio_chain(profile, clip.duration_s, clip.timing, picture_offset(probe))
