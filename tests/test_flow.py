@@ -89,7 +89,7 @@ def test_script_to_compiled_video(flow: Flow, stored_script: Script) -> None:
         "audio_in_step_with_video": True,
         "decodes_with_expected_duration": True,
         "parameter_sets_in_header": True,
-        # No renditions or delivery files asked for: not applicable, passed.
+        # No renditions (not applicable); the poster (`output.poster`) is the delivery file.
         "renditions_at_their_sizes": True,
         "renditions_within_a_frame": True,
         "renditions_audio_in_step": True,
