@@ -28,6 +28,7 @@ PAGES = (
     "/studio",
     "/studio/scripts/new",
     f"/studio/scripts/{NARRATED}",
+    f"/studio/scripts/{NARRATED}/edit",  # a voice, with its sample's player
     "/studio/review",
     f"/studio/review/{NARRATED}/preview",
     "/studio/costs",
