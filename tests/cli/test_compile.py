@@ -81,3 +81,15 @@ def test_compile_command_refuses_bad_narration_options(make_clip, tmp_path):
         result = CliRunner().invoke(compile_command, [*flags, "--out", "o.mp4", clip])
         assert result.exit_code == 2 and message in result.output, result.output
         assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_compile_command_makes_a_rendition_at_an_aspect(make_clip, tmp_path):
+    out = tmp_path / "portrait.mp4"
+    args = ["--out", str(out), "--aspect", "9:16", "--reframe", "blur", "--preset", "ultrafast"]
+    result = CliRunner().invoke(compile_command, [*args, str(make_clip(seconds=0.5))])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert (body["streams"][0]["width"], body["streams"][0]["height"]) == (90, 160)
+    assert body["plan"]["clips"][0]["reframe"] == "blur"
+    bad = CliRunner().invoke(compile_command, ["--out", str(out), "--aspect", "wide", str(out)])
+    assert bad.exit_code == 1 and "aspect 'wide'" in json.loads(bad.stderr)["error"]

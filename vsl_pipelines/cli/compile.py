@@ -34,6 +34,16 @@ class NarrationParam(click.ParamType):
 @click.option("--out", "output", required=True, type=click.Path(path_type=Path))
 @click.option("--size", help="WxH or a preset: 1080p, 720p, vertical, square, feed")
 @click.option("--fps", help="e.g. 30, 25, 29.97; default: the common input rate")
+@click.option(
+    "--aspect",
+    help="W:H of the frame (16:9, 9:16, 1:1): the size's short side kept, clips reframed",
+)
+@click.option(
+    "--reframe",
+    type=click.Choice(["fit", "crop", "blur"]),
+    help="a clip of another aspect: letterboxed, cropped around its subject, or over a "
+    "blurred fill (default: crop with --aspect, else fit)",
+)
 @click.option("--transition", help="TYPE:SECONDS, e.g. fade:0.5, wipeleft:0.3")
 @click.option("--soundtrack", type=click.Path(path_type=Path), help="background music file")
 @click.option("--loudness", type=float, default=-16.0, show_default=True, help="LUFS target")
@@ -103,6 +113,8 @@ def compile_command(
     output: Path,
     size: str | None,
     fps: str | None,
+    aspect: str | None,
+    reframe: str | None,
     transition: str | None,
     soundtrack: Path | None,
     loudness: float,
@@ -154,6 +166,8 @@ def compile_command(
         options = CompileOptions(
             size=size,
             fps=fps,
+            aspect=aspect,
+            reframe=reframe or ("crop" if aspect else "fit"),  # type: ignore[arg-type]
             format=fmt or FORMAT_OF_SUFFIX.get(output.suffix.lower(), "mp4"),  # type: ignore[arg-type]
             quality=quality,  # type: ignore[arg-type]
             preset=preset,
