@@ -30,6 +30,7 @@ from vsl_pipelines.defs.resources import (
 )
 from vsl_pipelines.defs.review.sensors import build_approval_sensor
 from vsl_pipelines.defs.scripts.sensors import build_script_partitions_sensor
+from vsl_pipelines.defs.variants.assets import build_variant_report
 from vsl_pipelines.logs import configure_logging
 from vsl_pipelines.settings import Settings, get_settings
 
@@ -112,16 +113,23 @@ def build_definitions(
 ) -> dg.Definitions:
     """Every definition, with sensor intervals and the schedule's cron from `settings`."""
     configure_logging(settings.log_level)
+    variant_report, variant_job, variant_schedule = build_variant_report(
+        settings.variant_min_viewers
+    )
     return dg.Definitions(
-        assets=ASSETS,
-        jobs=JOBS,
+        assets=[*ASSETS, variant_report],
+        jobs=[*JOBS, variant_job],
         sensors=[
             build_webhook_sensor(settings.webhook_sensor_interval_s),
             build_approval_sensor(settings.approval_sensor_interval_s),
             build_compile_request_sensor(settings.compile_sensor_interval_s),
             build_script_partitions_sensor(settings.scripts_sensor_interval_s),
         ],
-        schedules=[build_generation_schedule(settings.generation_schedule), cost_report_schedule],
+        schedules=[
+            build_generation_schedule(settings.generation_schedule),
+            cost_report_schedule,
+            variant_schedule,
+        ],
         resources=resources if resources is not None else resources_from_settings(settings),
         # Each run's steps in the run's own process: a run is one to three small steps, and a
         # process per step (Dagster's default) cost each run seconds of start-up.

@@ -125,6 +125,11 @@ class Settings(BaseSettings):
     # addresses (local development and tests only: elsewhere they reach internal services).
     notify_internal_hosts: bool = Field(default=False, alias="VSL_NOTIFY_INTERNAL_HOSTS")
 
+    # The landing-page player (`/watch`): event posts one client may send a minute, and the
+    # viewers each cut needs before the variant report names the winning hook.
+    events_per_minute: int = Field(default=120, ge=1, alias="VSL_EVENTS_PER_MINUTE")
+    variant_min_viewers: int = Field(default=100, ge=1, alias="VSL_VARIANT_MIN_VIEWERS")
+
     log_level: str = Field(default="INFO", alias="VSL_LOG_LEVEL")
     dagster_home_dir: Path | None = Field(default=None, alias="DAGSTER_HOME")
 

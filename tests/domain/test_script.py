@@ -205,3 +205,32 @@ def test_renditions_and_delivery_are_read_and_refused_at_their_field() -> None:
             parse_script(bad, "script.yaml", REGISTRY)
         assert [path for path, _ in caught.value.problems] == [field]
         assert words in str(caught.value)
+
+
+def test_the_players_cta_and_end_action_are_read_and_refused_at_their_field() -> None:
+    document = _sample()
+    document["output"] = {
+        "cta": {"text": "Start your free trial", "url": "https://example.com/start", "at_s": 12.5},
+        "end": {"redirect": "https://example.com/thanks"},
+    }
+    script = parse_script(document, "script.yaml", REGISTRY)
+    assert script.output.cta is not None and script.output.cta.at_s == 12.5
+    assert (
+        script.output.end is not None and script.output.end.redirect == "https://example.com/thanks"
+    )
+    replay = parse_script({**_sample(), "output": {"end": "replay"}}, "s.yaml").output.end
+    assert replay is not None and replay.replay
+    for output, field, words in [
+        ({"cta": {"text": "Buy", "url": "javascript:alert(1)"}}, ("output", "cta", "url"), "http or https URL"),
+        ({"cta": {"text": "Buy", "url": "https://x.com", "at_s": -1}}, ("output", "cta", "at_s"), "greater than or equal to 0"),
+        ({"cta": {"text": "", "url": "https://x.com"}}, ("output", "cta", "text"), "at least 1 character"),
+        ({"cta": {"text": "B\nuy", "url": "https://x.com"}}, ("output", "cta", "text"), "control character"),
+        ({"cta": {"url": "https://x.com"}}, ("output", "cta", "text"), "Field required"),
+        ({"end": {"redirect": "ftp://x.com/file"}}, ("output", "end", "redirect"), "http or https URL"),
+        ({"end": "stop"}, ("output", "end"), "'replay' or {redirect: URL}"),
+    ]:  # fmt: skip
+        bad = {**_sample(), "output": output}
+        with pytest.raises(ScriptError) as caught:
+            parse_script(bad, "script.yaml", REGISTRY)
+        assert [path for path, _ in caught.value.problems] == [field], caught.value.problems
+        assert words in str(caught.value)

@@ -12,6 +12,7 @@ import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -43,6 +44,8 @@ MAX_NOTE_CHARS = 2_000
 MAX_MODEL_ID_CHARS = 200
 MAX_SECTIONS = 200
 MAX_SIDE_PIXELS = 8_192
+MAX_URL_CHARS = 2_000
+MAX_CTA_CHARS = 80
 # C0 controls but tab and line breaks, DEL, C1 controls, lone surrogates (not encodable).
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _LINE_BREAKS = re.compile("[\t\n\r]")
@@ -301,6 +304,56 @@ class Delivery(BaseModel):
     poster: bool = False
 
 
+def _page_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http or https URL with a host")
+    return value
+
+
+# Where the landing page sends a viewer: an absolute http(s) URL (never `javascript:`).
+PageUrl = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_URL_CHARS),
+    AfterValidator(_line),
+    AfterValidator(_page_url),
+]
+
+
+class CallToAction(BaseModel):
+    """The button the landing-page player shows from `at_s` seconds into the video."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    text: Annotated[str, Field(min_length=1, max_length=MAX_CTA_CHARS), AfterValidator(_line)]
+    url: PageUrl
+    at_s: float = Field(default=0, ge=0, le=24 * 3600)
+
+
+class EndAction(BaseModel):
+    """What the player does at the end: `replay`, or `{redirect: URL}` (written either way)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    replay: bool = False
+    redirect: PageUrl | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _spelled(cls, value: Any) -> Any:
+        if value == "replay":
+            return {"replay": True}
+        if not isinstance(value, dict | EndAction):
+            raise ValueError("must be 'replay' or {redirect: URL}")
+        return value
+
+    @model_validator(mode="after")
+    def _one(self) -> EndAction:
+        if self.replay == (self.redirect is not None):
+            raise ValueError("must be 'replay' or {redirect: URL}")
+        return self
+
+
 class Output(BaseModel):
     """How the final video is compiled: size, rate, transitions, captions, container, how
     sections follow their voice, the renditions (one video per aspect) and delivery files."""
@@ -322,6 +375,10 @@ class Output(BaseModel):
     )
     reframe: SectionReframe = "crop"
     delivery: Delivery = Field(default_factory=Delivery)
+    # The landing-page player (`/watch/{cut}`): its call-to-action, and what it does at the end
+    # (`replay`, or `{redirect: URL}`; none: it stops on the last frame).
+    cta: CallToAction | None = None
+    end: EndAction | None = None
 
     @field_validator("fps", mode="before")
     @classmethod

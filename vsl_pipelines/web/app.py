@@ -22,7 +22,7 @@ from vsl_pipelines.metrics.prometheus import metrics_renderer
 from vsl_pipelines.services.webhook_collection import WebhookCollector
 from vsl_pipelines.storage.signing import MediaUrlSigner
 from vsl_pipelines.web import api as api_routes
-from vsl_pipelines.web import health, media, webhooks
+from vsl_pipelines.web import health, media, watch, webhooks
 from vsl_pipelines.web import metrics as metrics_routes
 from vsl_pipelines.web import review as review_routes
 from vsl_pipelines.web import studio as studio_routes
@@ -36,6 +36,7 @@ from vsl_pipelines.web.studio import costs as studio_costs
 from vsl_pipelines.web.studio import documents as studio_documents
 from vsl_pipelines.web.studio import review as studio_review
 from vsl_pipelines.web.studio import scripts_live as studio_scripts_live
+from vsl_pipelines.web.studio import variants as studio_variants
 from vsl_pipelines.web.studio import voices as studio_voices
 from vsl_pipelines.web.studio.oidc import FLOW_COOKIE, FLOW_MAX_AGE_S, OidcSignIn
 from vsl_pipelines.web.studio.session import derive_session_secret
@@ -113,6 +114,8 @@ def create_app(
         app.include_router(studio_admin.router, prefix="/studio/admin")
         app.include_router(studio_costs.router, prefix="/studio/costs")
         app.include_router(studio_scripts_live.router, prefix="/studio")
+        app.include_router(studio_variants.router, prefix="/studio")
         app.include_router(studio_voices.router, prefix="/studio/voices")
         app.include_router(metrics_routes.router)
+        app.include_router(watch.router)  # the landing-page player, public
     return app

@@ -94,6 +94,10 @@ class ApiConfig:
     session_secret: bytes | None = field(default=None, repr=False, compare=False)
     # The studio's OpenID sign-in (None: the studio is signed into with an API key).
     oidc: OidcSettings | None = field(default=None, repr=False, compare=False)
+    # The landing-page player: event posts a client may send a minute (429 past it, counted
+    # in `key_rates`), and the viewers every cut needs before the variant report names a leader.
+    events_per_minute: int = 120
+    variant_min_viewers: int = 100
 
 
 async def get_config(request: Request) -> ApiConfig:

@@ -29,6 +29,7 @@ WEBHOOK_BODY_LIMIT = 1 * MIB  # a Replicate prediction (logs and outputs include
 SCRIPT_BODY_LIMIT = 1_000_000  # `POST /api/scripts`, as `api.bodies.MAX_SCRIPT_BYTES`
 GENERATE_BODY_LIMIT = 64 * 1024  # a generation request: a model id and its parameters
 DECISION_BODY_LIMIT = 16 * KIB  # approve/reject in the API and the review page's forms
+EVENT_BODY_LIMIT = 512  # a player's event: a cut, its signature, a viewer id and a kind
 DEFAULT_BODY_LIMIT = 4 * KIB  # every other route (none of them takes a body)
 
 BODY_TIMEOUT_S = 30.0  # the whole body, from the handler's first read
@@ -62,6 +63,7 @@ ROUTE_LIMITS: tuple[RouteLimit, ...] = (
     RouteLimit.of(r"/api/section-videos/[^/]+/(approve|reject)/?", DECISION_BODY_LIMIT, "decision"),
     RouteLimit.of(r"/review/[^/]+/[^/]+/(approve|reject)/?", DECISION_BODY_LIMIT, "form"),
     RouteLimit.of(r"/api/generate-media/?", GENERATE_BODY_LIMIT, "generation"),
+    RouteLimit.of(r"/api/events/?", EVENT_BODY_LIMIT, "event"),
     # The studio's editor posts a whole script; its other forms are small.
     RouteLimit.of(r"/studio/scripts/(new|estimate|import)/?", SCRIPT_BODY_LIMIT, "editor"),
     RouteLimit.of(r"/studio/.*", DECISION_BODY_LIMIT, "form"),

@@ -177,6 +177,8 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
         ),
         cors_origins=settings.cors_origin_list,
         oidc=settings.oidc,
+        events_per_minute=settings.events_per_minute,
+        variant_min_viewers=settings.variant_min_viewers,
         predictions=PredictionClient(
             settings.replicate_client_base_url,
             settings.replicate_token.get_secret_value(),

@@ -6,7 +6,17 @@ Handlers are thin: they take parsed bodies and call the same services as the `vs
 
 from fastapi import APIRouter, Depends
 
-from vsl_pipelines.web.api import audit, compilations, costs, generate, review, scripts, video
+from vsl_pipelines.web.api import (
+    audit,
+    compilations,
+    costs,
+    events,
+    generate,
+    review,
+    scripts,
+    variants,
+    video,
+)
 from vsl_pipelines.web.api.openapi import error_responses
 from vsl_pipelines.web.deps import (
     ApiConfig,
@@ -18,7 +28,7 @@ from vsl_pipelines.web.deps import (
 
 router = APIRouter(responses=error_responses())
 _rules = [Depends(check_host), Depends(require_api_key), Depends(guard_api_writes)]
-for resource in (scripts, review, video, compilations, costs, generate, audit):
+for resource in (scripts, review, video, compilations, costs, generate, audit, variants):
     router.include_router(resource.router, dependencies=_rules)
 # The status read: the same rules, its access rule reading the document in the same Redis
 # round trip as the key.
@@ -26,5 +36,7 @@ router.include_router(
     generate.status_router,
     dependencies=[Depends(check_host), Depends(require_status_key), Depends(guard_api_writes)],
 )
+# The landing-page player's events: public, each post signed for its cut (`events`).
+router.include_router(events.router, dependencies=[Depends(check_host)])
 
 __all__ = ["ApiConfig", "router"]

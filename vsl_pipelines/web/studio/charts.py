@@ -19,6 +19,7 @@ from markupsafe import Markup
 from pygal.style import Style
 
 from vsl_pipelines.domain.billing import usd_text
+from vsl_pipelines.domain.variant_report import VariantReport
 from vsl_pipelines.services.cost_dashboard import CostDashboard, GroupSpend, ModelSpend
 
 WIDTH = 480  # px at 100%: the charts are never drawn wider, so their text never grows
@@ -182,3 +183,39 @@ def _name(row: GroupSpend | ModelSpend) -> str:
 
 def _bars_height(bars: int) -> int:
     return 90 + BAR_HEIGHT * max(bars, 1)
+
+
+CUT_COLORS = (SPEND, BUDGET, ACTUAL, PROJECTION, "#7c3aed", "#0f766e")
+RETENTION_POINTS: tuple[tuple[str, str], ...] = (
+    ("play", "played"),
+    ("q25", "25%"),
+    ("q50", "50%"),
+    ("q75", "75%"),
+    ("q100", "100%"),
+    ("cta", "CTA"),
+)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}%"
+
+
+def retention_by_cut(report: VariantReport) -> Markup:
+    """Per cut, one bar per step: played (of viewers), each quartile reached (of plays), the
+    CTA clicked (of viewers), in percent."""
+    label = "Retention per cut"
+    options = _options(320, *CUT_COLORS) | {
+        "formatter": _percent,
+        "value_formatter": lambda v: f"{v:.0f}%",
+        "no_data_text": "No viewers yet",
+        "range": (0, 100),
+    }
+    chart = pygal.Bar(**options)
+    chart.x_labels = [name for _, name in RETENTION_POINTS]
+    for arm in report.arms:
+        values = [arm.rates[m][2] for m, _ in RETENTION_POINTS]
+        chart.add(
+            f"{arm.cut} ({arm.variant})",
+            [None if v is None else round(100 * v, 1) for v in values],
+        )
+    return _render(chart, label)
