@@ -177,6 +177,10 @@ OPERATIONS: dict[tuple[str, str], tuple[Role, Call]] = {
         Role.VIEWER,
         lambda c, o: c.get(f"/api/scripts/{o.script}/video"),
     ),
+    ("GET", "/api/scripts/{script_id}/variants"): (
+        Role.VIEWER,
+        lambda c, o: c.get(f"/api/scripts/{o.script}/variants"),
+    ),
     ("POST", "/api/scripts/{script_id}/compile"): (
         Role.REVIEWER,
         lambda c, o: c.post(f"/api/scripts/{o.script}/compile", json={"quality": "draft"}),

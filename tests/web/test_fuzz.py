@@ -84,6 +84,7 @@ OPERATIONS = [
     ("POST", "/api/scripts/{script_id}/sections/{section_id}/approve"),
     ("POST", "/api/scripts/{script_id}/sections/{section_id}/reject"),
     ("GET", "/api/scripts/{script_id}/video"),
+    ("GET", "/api/scripts/{script_id}/variants"),
     ("POST", "/api/scripts/{script_id}/compile"),
     ("GET", "/api/compilations/{compilation_id}"),
     ("POST", "/api/section-videos/{video_id}/approve"),
