@@ -1,9 +1,9 @@
 """The studio in a real browser (Debian's chromium driven by Playwright) against the sandbox,
-the service and the real Dagster daemon: a script written in the editor is generated, a take
-rejected with a new prompt comes back, every take is approved, the compiled video plays in the
-page and downloads. A voiced section plays as it will sound (its preview) and its narration,
-rejected with a new speed from the keyboard, comes back on its own. Plus the refusals a browser meets: sign-in, an error at its field, a
-cross-site post.
+the service and the real Dagster daemon: issue 23's whole loop with one sign-in (a voiced script
+written, generated and edited, reviewed from the keyboard in the queue that refreshes itself, a
+clip and a narration retaken, the sequence played, compiled, compiled again as WebM with its
+captions, downloaded, duplicated), then the same pages at 390 px over the same state. Plus the
+refusals a browser meets: sign-in, an error at its field, a cross-site post.
 
 One browser, one service and one daemon for the module. `VSL_UPDATE_SCREENSHOTS=1` saves each
 page into docs/studio/ (the README shows them).
@@ -51,6 +51,7 @@ class Studio:
     url: str
     db: Database
     logs: Path
+    daemon: Daemon
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +84,7 @@ def studio(migrated_template: str, tmp_path_factory: pytest.TempPathFactory) -> 
     daemon = Daemon(env, root / "daemon.log", module=True)
     daemon.start()
     try:
-        yield Studio(url, db, root)
+        yield Studio(url, db, root, daemon)
     finally:
         daemon.kill()
         service.stop()
@@ -240,15 +241,40 @@ def _fits_a_phone(page: Any) -> None:
         page.set_viewport_size(size)
 
 
+def _item_title(page: Any, section: str) -> str:
+    return str(page.locator(f"#item-walk-{section}-title").inner_text())
+
+
+def _decisions(db: Database, script_id: str) -> list[tuple[str, str, int, str]]:
+    with db.connect() as conn:
+        rows = conn.execute(
+            "SELECT section_id, subject, take, decision FROM approvals WHERE script_id = %s"
+            " ORDER BY id",
+            (script_id,),
+        ).fetchall()
+    return [(r["section_id"], r["subject"], r["take"], r["decision"]) for r in rows]
+
+
 @pytest.mark.timeout(300)
-def test_write_generate_review_compile_play_and_download(
-    page: Any, studio: Studio, tmp_path: Path
-) -> None:
+def test_the_whole_loop_with_one_sign_in(page: Any, studio: Studio, tmp_path: Path) -> None:
+    """Issue 23's loop as a marketer walks it, signed in once: a voiced two-section script
+    written in the editor and generated; the stored script edited (its close's picture alone
+    regenerated); the queue reviewed from the keyboard (a clip rejected with its prompt filled
+    in and the retake's cost said, a narration with a slower speed, each coming back as take
+    2 beside the note on take 1 while the queue refreshes itself); the whole sequence played;
+    the last approval compiling; the video watched and compiled again as WebM with its
+    captions kept; both downloaded; the script duplicated with the takes' prompts. Then the
+    same pages at 390 px over the same state."""
     started = time.monotonic()
+    refused: list[str] = []  # a script the Content-Security-Policy stopped, a script's error
+    page.on("console", lambda m: refused.append(m.text) if "Refused" in m.text else None)
+    page.on("pageerror", lambda e: refused.append(str(e)))
     sign_in(page, studio)
+
+    # Create: two sections, a voice, captions.
     page.get_by_role("link", name="New script", exact=True).first.click()
-    page.get_by_label("Title", exact=True).fill("Browser launch")
-    page.locator("#id").fill("browser-launch")
+    page.get_by_label("Title", exact=True).fill("Dinner launch")
+    page.locator("#id").fill("walk")
     page.locator("#sections-0-id").fill("hook")
     page.locator("#sections-0-narration").fill("Dinner, <planned> in ten minutes.")
     page.locator("#sections-0-keyframe-prompt").fill("a calm kitchen at dusk")
@@ -257,128 +283,189 @@ def test_write_generate_review_compile_play_and_download(
     page.locator("#sections-1-id").fill("close")
     page.locator("#sections-1-narration").fill("Start your free trial today.")
     page.locator("#sections-1-keyframe-prompt").fill("a family at a table")
-    page.locator("#estimate").get_by_text("$0.006").wait_for()  # two flux-schnell keyframes
+    page.locator("#voice-model").select_option("kokoro-82m")
+    _wait(page, "#voice-param-voice", 15_000, state="attached")
+    page.get_by_label("Captions from the narration").check()
+    page.locator("#estimate").get_by_text("$0.0105").wait_for()  # 2 keyframes, 2 narrations
     screenshot(page, "editor")
     page.get_by_role("button", name="Create script and start generating").click()
-    page.wait_for_url(f"{studio.url}/studio/scripts/browser-launch")
+    page.wait_for_url(f"{studio.url}/studio/scripts/walk")
 
-    # Generation arrives without a reload (htmx polls the page every 2 s).
-    _wait(page, "#approve-hook-1")
-    _wait(page, "#reject-open-close-1")  # the reject form, folded until opened
-    assert (
-        page.locator("#section-hook blockquote").inner_text() == "Dinner, <planned> in ten minutes."
+    # Generation arrives on the script's page without a reload; each section as it will sound.
+    _wait(page, "#approve-both-close-c1-n1")
+    _wait(page, "#approve-both-hook-c1-n1")
+    assert page.locator("#section-hook blockquote").first.inner_text() == (
+        "Dinner, <planned> in ten minutes."
     )
+    voice = page.locator("#narration-hook .voice-params").inner_text()
+    assert "kokoro-82m" in voice and "voice af_bella" in voice and "speed 1" in voice
+    _wait(page, "#preview-hook-c1-n1", 60_000)
+    played = _playable(page, "#preview-hook-c1-n1")
+    assert played["duration"] > 0 and played["readyState"] >= 1, played
+    assert "As it will sound" in page.locator("#section-hook figcaption").first.inner_text()
     screenshot(page, "script")
 
-    page.locator("#reject-open-close-1 summary").click()
-    page.locator("#reject-note-close").fill("too dark")
-    page.locator("#reject-prompt-close").fill("a family laughing at a sunny table")
-    page.locator("#reject-close-1").get_by_role("button", name="Reject take 1").click()
-    _wait(page, "#approve-close-2")  # the new take, made from the new prompt
-    assert "a family laughing at a sunny table" in page.locator("#section-close").inner_text()
-    page.locator("#section-close details.history summary").click()
-    assert "too dark" in page.locator("#section-close .old-take").inner_text()
+    # Edit the stored script: the close's picture changes; only it regenerates.
+    page.locator("#edit-script").click()
+    page.wait_for_url(f"{studio.url}/studio/scripts/walk/edit")
+    page.locator("#sections-1-keyframe-prompt").fill("a family laughing at a table")
+    page.get_by_role("button", name="Review changes and cost").click()
+    _wait(page, "#save-edit", 15_000)
+    assert page.locator("tr[id^=regenerate-]").count() == 1
+    assert page.locator("#regenerate-close").is_visible()
+    assert "hook" in page.locator("#kept-sections").inner_text()
+    page.locator("#save-edit").click()
+    page.wait_for_url(f"{studio.url}/studio/scripts/walk")
 
-    page.locator("#approve-hook-1").get_by_role("button", name="Approve take 1").click()
-    _wait(page, "#approve-close-2")
-    page.locator("#approve-close-2").get_by_role("button", name="Approve take 2").click()
+    # Review from the keyboard, in the queue the nav's link leads to.
+    page.get_by_role("link", name=re.compile("Review queue")).click()
+    page.wait_for_url(f"{studio.url}/studio/review")
+    _wait(page, "#item-walk-hook")
+    screenshot(page, "review")
+    page.keyboard.press("j")
+    assert page.evaluate("document.activeElement.id") == "item-walk-hook"
+    page.keyboard.press("p")  # played: offered for one approval with the others played
+    page.get_by_role("button", name="Approve the 1 played section").wait_for()
+    page.keyboard.press("p")
+    page.keyboard.press("r")  # the rejection: the prompt filled in, the retake's cost said
+    assert page.evaluate("document.activeElement.id") == "item-walk-hook-clip-note"
+    page.keyboard.type("too dark")
+    prompt = page.locator("#item-walk-hook-prompt")
+    assert prompt.input_value() == "a calm kitchen at dusk"
+    cost = page.locator("#item-walk-hook-clip-cost").inner_text()
+    assert re.search(r"A new take costs about \$0\.003\b", cost), cost
+    assert re.search(r"takes about \d+ s", cost), cost
+    prompt.fill("a warm kitchen at dusk, lamps on")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Reject clip take 1").click()
+    assert page.url.endswith("#item-walk-hook"), "its narration still waits here"
+    page.keyboard.press("r")  # now the narration alone: slower
+    assert page.evaluate("document.activeElement.id") == "item-walk-hook-voice-note"
+    page.keyboard.type("slower, please")
+    speed = page.locator("#item-walk-hook-voice-speed")
+    assert speed.input_value() == "1"
+    speed.fill("0.8")
+    with page.expect_navigation():
+        speed.press("Enter")
+    assert _decisions(studio.db, "walk") == [
+        ("hook", "clip", 1, "rejected"),
+        ("hook", "narration", 1, "rejected"),
+    ]
 
-    video = _wait(page, "#final video")
-    duration = page.evaluate(
-        """async () => {
-            const video = document.querySelector('#final video');
-            if (video.readyState < 1) {
-                await new Promise((done, failed) => {
-                    video.addEventListener('loadedmetadata', done, {once: true});
-                    video.addEventListener('error', () => failed(video.error && video.error.message), {once: true});
-                });
-            }
-            return video.duration;
-        }"""
+    # The queue refreshes itself: the retakes and the edit's new take arrive without a reload.
+    page.wait_for_function(
+        """() => {
+            const t = (id) => (document.getElementById(id) || {}).textContent || '';
+            return /clip take 2/.test(t('item-walk-hook-title'))
+                && /narration take 2/.test(t('item-walk-hook-title'))
+                && /clip take 2/.test(t('item-walk-close-title'));
+        }""",
+        timeout=FLOW_TIMEOUT_MS,
     )
-    assert duration > 0
-    assert video.get_attribute("poster")
-    screenshot(page, "final-video")
+    assert "too dark" in page.locator("#item-walk-hook").inner_text()  # beside the new take
+    with studio.db.connect() as conn:
+        jobs = conn.execute(
+            "SELECT DISTINCT section_id, take FROM jobs WHERE script_id = 'walk'"
+            " AND stage = 'keyframe' ORDER BY section_id, take"
+        ).fetchall()
+    assert [(j["section_id"], j["take"]) for j in jobs] == [
+        ("close", 1), ("close", 2), ("hook", 1), ("hook", 2),
+    ], "the edit regenerated the close alone, the rejection the hook"  # fmt: skip
 
+    # Approve the hook (clip and narration with one key), then play the whole sequence.
+    page.locator("#item-walk-hook").focus()
+    with page.expect_navigation():
+        page.keyboard.press("a")
+    assert page.url.endswith("#item-walk-close")
+    page.locator("#script-walk").get_by_role("link", name="Preview the whole sequence").click()
+    page.wait_for_url(f"{studio.url}/studio/review/walk/preview")
+    page.get_by_role("button", name="Play the whole sequence").click()
+    page.wait_for_function(
+        "() => document.getElementById('sequence-video').dataset.part === 'close'",
+        timeout=30_000,
+    )
+    page.goto(f"{studio.url}/studio/review#item-walk-close")
+    with page.expect_navigation():
+        page.keyboard.press("a")  # the last approval asks for the compile
+    assert [d[:3] for d in _decisions(studio.db, "walk")[2:]] == [
+        ("hook", "clip", 2), ("hook", "narration", 2),
+        ("close", "clip", 2), ("close", "narration", 1),
+    ]  # fmt: skip
+
+    # The video plays on the script's page and downloads.
+    page.goto(f"{studio.url}/studio/scripts/walk")
+    video = _wait(page, "#final video")
+    assert _playable(page, "#final video")["duration"] > 0
+    assert video.get_attribute("poster")
+    assert "speed 0.8" in page.locator("#narration-hook .voice-params").inner_text()
+    page.locator("#section-hook > details.history summary").click()  # each earlier take
+    assert "too dark" in page.locator("#section-hook .old-take").inner_text()  # with its note
+    page.locator("#narration-hook details.history summary").click()
+    old = page.locator("#narration-hook .old-narration").inner_text()
+    assert "slower, please" in old and "speed 1" in old
+    screenshot(page, "final-video")
     with page.expect_download() as download:
         page.locator("#download").click()
     saved = tmp_path / download.value.suggested_filename
     download.value.save_as(saved)
-    probe = probe_media(saved)
-    assert probe.duration_s and probe.duration_s > 0
+    assert saved.suffix == ".mp4" and (probe_media(saved).duration_s or 0) > 0
 
-    page.get_by_role("link", name="Scripts").first.click()
-    row = page.locator("table.scripts tr", has_text="browser-launch")
-    assert "compiled" in row.inner_text()
-    screenshot(page, "scripts")
-    print(f"studio flow in the browser: {time.monotonic() - started:.1f} s")
-
-
-@pytest.mark.timeout(300)
-def test_a_voiced_section_is_heard_and_its_narration_retaken(page: Any, studio: Studio) -> None:
-    """A script with a voice: the section's narration take, words and voice are shown, the
-    section plays as it will sound (clip and voice until the preview is rendered, then the
-    preview), the page fits a phone, and a narration rejected with a slower speed (typed,
-    submitted with Enter) comes back as take 2 while the clip stays on its take 1; approving
-    both asks for the compile."""
-    sign_in(page, studio, "/studio/scripts/new")
-    page.get_by_label("Title", exact=True).fill("Voiced launch")
-    page.locator("#id").fill("voiced-launch")
-    page.locator("#sections-0-id").fill("hook")
-    page.locator("#sections-0-narration").fill("Dinner, planned in ten minutes.")
-    page.locator("#sections-0-keyframe-prompt").fill("a calm kitchen at dusk")
-    # Choosing the voice model shows its voices and speed (in its closed parameters).
-    page.locator("#voice-model").select_option("kokoro-82m")
-    _wait(page, "#voice-param-voice", 15_000, state="attached")
-    page.locator("#estimate").get_by_text("$0.00525").wait_for()  # a keyframe and a narration
-    page.get_by_role("button", name="Create script and start generating").click()
-    page.wait_for_url(f"{studio.url}/studio/scripts/voiced-launch")
-
-    _wait(page, "#approve-both-hook-c1-n1")  # clip and narration approved with one action
-    _wait(page, "#reject-voice-open-hook-1")
-    assert page.locator("#spoken-hook").inner_text() == "Dinner, planned in ten minutes."
-    voice = page.locator("#narration-hook .voice-params").inner_text()
-    assert "kokoro-82m" in voice and "voice af_bella" in voice and "speed 1" in voice
-    either = "#preview-hook-c1-n1, #voice-hook-1"
-    _wait(page, either)
-    played = _playable(page, either)
-    assert played["duration"] > 0 and played["readyState"] >= 1, played
-    _wait(page, "#preview-hook-c1-n1", 60_000)  # the preview replaces clip and voice
-    played = _playable(page, "#preview-hook-c1-n1")
-    assert played["duration"] > 0 and played["readyState"] >= 1, played
-    assert "As it will sound" in page.locator("#section-hook figcaption").inner_text()
-    screenshot(page, "narration")
-    _fits_a_phone(page)
-
-    # Too fast: the narration rejected with a slower speed, typed and sent with Enter.
-    page.locator("#reject-voice-open-hook-1 summary").click()
-    page.locator("#reject-voice-note-hook").fill("slower, please")
-    speed = page.locator("#reject-voice-speed-hook")
-    assert speed.input_value() == "1"  # the model's default, shown
-    speed.fill("0.8")
-    speed.press("Enter")
-    _wait(page, "#approve-both-hook-c1-n2")
-    assert "speed 0.8" in page.locator("#narration-hook .voice-params").inner_text()
-    assert "take 1" in page.locator("#section-hook h3").inner_text()  # the clip is unchanged
-    page.locator("#narration-hook details.history summary").click()
-    old = page.locator("#narration-hook .old-narration").inner_text()
-    assert "slower, please" in old and "speed 1" in old
-    assert _playable(page, "#old-voice-hook-1")["duration"] > 0
-
-    page.locator("#separately-hook-c1-n2 summary").click()  # the clip alone, then the voice
-    page.locator("#approve-hook-1").get_by_role("button", name="Approve take 1").click()
-    _wait(page, "#approve-voice-hook-2")
-    button = page.locator("#approve-voice-hook-2").get_by_role(
-        "button", name="Approve narration take 2"
+    # Compile again as WebM: the form starts from the script's options, captions on, the
+    # transitions in words.
+    assert page.locator("#compile-captions").is_checked()
+    labels = page.locator("#compile-transition option").all_inner_texts()
+    assert "Cross-fade" in labels and not any(":" in label for label in labels), labels
+    page.locator("#compile-format").select_option("webm")
+    page.locator("#compile-form").get_by_role("button", name="Compile").click()
+    page.get_by_role("link", name=re.compile(r"Download the video \(webm")).wait_for(
+        timeout=FLOW_TIMEOUT_MS
     )
-    button.focus()
-    page.keyboard.press("Enter")
-    page.wait_for_function(
-        """() => {
-            const status = document.getElementById('compile-status');
-            return document.querySelector('#final video')
-                || (status && /Compilation \\d+/.test(status.textContent));
-        }""",
-        timeout=FLOW_TIMEOUT_MS,
-    )  # both approved: the compile is asked for
-    assert page.locator("#narration-hook").get_attribute("data-decision") == "approved"
+    with studio.db.connect() as conn:
+        latest = conn.execute(
+            "SELECT output_format, options FROM compilations WHERE script_id = 'walk'"
+            " ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    assert latest["output_format"] == "webm" and "captions" not in latest["options"]
+    with page.expect_download() as download:
+        page.locator("#download").click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.suffix == ".webm" and (probe_media(saved).duration_s or 0) > 0
+
+    # Duplicate: a new script from the takes as they were made (the retake's prompt). The
+    # daemon is done: the copy stays queued rather than generated under the phone's pass.
+    studio.daemon.kill()
+    page.locator("#duplicate-script").click()
+    page.locator("#duplicate-id").fill("walk-copy")
+    page.locator("#create-copy").click()
+    page.wait_for_url(f"{studio.url}/studio/scripts/walk-copy")
+    with studio.db.connect() as conn:
+        copy = conn.execute("SELECT document FROM scripts WHERE id = 'walk-copy'").fetchone()
+    prompts = [s["keyframe"]["prompt"] for s in copy["document"]["sections"]]
+    assert prompts == ["a warm kitchen at dusk, lamps on", "a family laughing at a table"]
+    page.get_by_role("link", name="Scripts").first.click()
+    assert "compiled" in page.locator("table.scripts tr", has_text="walk · ").inner_text()
+    screenshot(page, "scripts")
+    print(f"the whole loop at 1280 px: {time.monotonic() - started:.1f} s")
+
+    # The same pages on a phone, over the same state (no second sign-in or generation).
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in (
+        "/studio",
+        "/studio/scripts/walk",
+        "/studio/scripts/walk/edit",
+        "/studio/scripts/walk/duplicate",
+        "/studio/review",
+        "/studio/review/walk/preview",
+    ):
+        page.goto(f"{studio.url}{path}")
+        for _ in range(3):  # folded forms opened, as a person would
+            folded = page.locator("details:not([open]) > summary:visible")
+            if not folded.count():
+                break
+            folded.first.click()
+        _fits_a_phone(page)
+        if path == "/studio/scripts/walk":
+            screenshot(page, "script-phone")
+    assert refused == [], refused
+    print(f"the whole loop, both widths: {time.monotonic() - started:.1f} s")
