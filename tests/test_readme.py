@@ -36,6 +36,7 @@ from vsl_pipelines.job_status.redis_documents import RedisStatusDocuments
 from vsl_pipelines.settings import PROJECT_ROOT, Settings
 from vsl_pipelines.storage.signing import MediaUrlSigner
 from vsl_pipelines.web.api.compilations import wait_seconds
+from vsl_pipelines.web.limits import DECISION_BODY_LIMIT, GENERATE_BODY_LIMIT, SCRIPT_BODY_LIMIT
 
 README = (PROJECT_ROOT / "README.md").read_text()
 TOP_LEVEL = {p.name for p in PROJECT_ROOT.iterdir()} - {"data", "build", ".venv"}
@@ -456,3 +457,13 @@ def test_the_set_up_and_the_test_servers_are_as_the_readme_says() -> None:
     assert 'os.environ.get("VSL_TEST_REDIS", "redis://127.0.0.1:6379/15")' in cache
     dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim-bookworm ", dockerfile, re.M)
+
+
+def test_the_body_bounds_are_the_readmes() -> None:
+    """The README: "bodies are bounded (scripts 1 MB, decisions 16 KiB, else 413)", generate-media "413 past
+    64 KiB": the limits tests/web/test_limits.py sends one byte past."""
+    assert (SCRIPT_BODY_LIMIT, DECISION_BODY_LIMIT, GENERATE_BODY_LIMIT) == (
+        1_000_000,
+        16 * 1024,
+        64 * 1024,
+    )
