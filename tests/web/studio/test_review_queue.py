@@ -125,7 +125,7 @@ def test_the_queue_lists_every_waiting_take_by_script_and_section(
     hook = item_html(text, NARRATED, "hook")
     preview = api_media_store.public_url(preview_key(NARRATED, "hook", 1, 1))
     assert len(re.findall("<video", hook)) == 1 and preview in hook
-    assert "<audio" not in hook and "As it will sound" in hook
+    assert '-hook-voice" controls' not in hook and "As it will sound" in hook  # one player
     offer = item_html(text, NARRATED, "offer")
     assert api_media_store.public_url(f"scripts/{NARRATED}/offer/clip-v1.mp4") in offer
     assert re.search(r'<audio id="item-[a-z-]+-offer-voice"[^>]*data-follows="item-', offer)
@@ -156,6 +156,11 @@ def test_the_queue_lists_every_waiting_take_by_script_and_section(
     close = item_html(text, NARRATED, "close")
     assert f">{words}</textarea>" in close
     assert '<option value="bm_george" selected>' in close and 'value="1.1"' in close
+    # The chosen voice's sample beside it (a new voice chosen plays its own: review.js).
+    assert (
+        'class="voice-sample" controls preload="none" src="/studio/voices/kokoro-82m/bm_george"'
+        in close
+    )
     voice_usd, _ = retake_figures(registry, "kokoro-82m")
     assert f'data-usd="{voice_usd}"' in close
     # The sample's hook: a clip alone, no narration to decide.
@@ -168,7 +173,7 @@ def test_an_empty_queue_and_its_badge(client: TestClient, stored_script: Script)
     page = client.get(QUEUE)
     assert page.status_code == 200
     assert "Nothing is waiting for review." in page.text
-    assert "id=\"review-live\"" in page.text  # polled while the stored script is queued
+    assert 'id="review-live"' in page.text  # polled while the stored script is queued
     badge = client.get(f"{QUEUE}/badge")
     assert badge.status_code == 200
     assert 'class="badge empty"' in badge.text and 'data-count="0"' in badge.text
