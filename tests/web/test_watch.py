@@ -152,6 +152,21 @@ def test_flooding_is_429_and_keeps_what_was_stored(served: Any, db: Database) ->
     assert response.status_code == 429 and int(response.headers["retry-after"]) >= 1
 
 
+def test_events_are_kept_while_the_rate_limiter_is_out_of_reach(
+    start_watch_service: Any, publish_cut: PublishCut, db: Database
+) -> None:
+    service = start_watch_service(redis="redis://127.0.0.1:1/0")  # nothing listens there
+    cut = publish_cut("unlimited-launch")
+    sig = _signature(httpx.get(f"{service.url}/watch/{cut.cut}", timeout=10).text)
+    answer = _post(service, cut=cut.cut, sig=sig, viewer=VIEWER, kind="view")
+    assert answer.status_code == 200 and answer.json() == {"recorded": True}
+    assert (
+        _post(service, cut=cut.cut, sig=sig[:-1] + "x", viewer=VIEWER, kind="cta").status_code
+        == 403
+    )
+    assert _events(db, cut.cut) == Counter({"view": 1})
+
+
 @pytest.fixture
 def lenient(start_watch_service: Any, publish_cut: PublishCut) -> RunningService:
     """A service whose event rate no fuzzed post reaches."""

@@ -12,13 +12,16 @@ from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from redis import RedisError
 from starlette.concurrency import run_in_threadpool
 
+from vsl_pipelines.logs import get_logger
 from vsl_pipelines.services.watch import EventRefused, record_event
 from vsl_pipelines.web.deps import ConfigDep
 from vsl_pipelines.web.errors import validation_problems
 from vsl_pipelines.web.watch import WatchSigner
 
+log = get_logger("vsl_pipelines.web.events")
 router = APIRouter(include_in_schema=False)
 
 
@@ -35,7 +38,13 @@ class WatchEvent(BaseModel):
 async def post_event(request: Request, config: ConfigDep, signer: WatchSigner) -> dict[str, bool]:
     """Record one event of a viewer on a cut; `recorded` is false for one already kept."""
     client = request.client.host if request.client else "unknown"
-    wait_s = config.key_rates.take(f"watch-events:{client}", config.events_per_minute)
+    try:
+        wait_s = config.key_rates.take(f"watch-events:{client}", config.events_per_minute)
+    except RedisError:
+        # The limiter out of reach: the event is still kept once per viewer, so take it
+        # rather than answer a page's beacon with an error.
+        log.warning("event rate not counted: Redis unavailable")
+        wait_s = None
     if wait_s is not None:
         raise HTTPException(
             429,
