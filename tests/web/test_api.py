@@ -117,6 +117,14 @@ INVALID_SCRIPTS = {
     ),
     "unknown field": (_changed(lambda d: d.update(colour="red")), "colour"),
     "over budget": (_changed(lambda d: d.update(budget_usd=0.01)), "budget_usd"),
+    "unknown aspect": (
+        _changed(lambda d: d.update(output={"renditions": ["16:9", "4:3"]})),
+        "output.renditions.1: Value error, unknown aspect '4:3'",
+    ),
+    "bad delivery": (
+        _changed(lambda d: d.update(output={"delivery": {"captions": ["vtt", "vtt"]}})),
+        "output.delivery.captions: Value error, 'vtt' listed more than once",
+    ),
     "not a mapping": (["spring-launch"], "a script must be a YAML mapping"),
 }
 
