@@ -131,10 +131,10 @@ def _statement(sid: str, actions: list[str], resources: list[str]) -> iam.Policy
 
 
 def grant_service_data(role: iam.IRole, data: DataStores) -> None:
-    """The public service: read the media it presigns and serves, write webhooks to the inbox,
-    read and write job status documents."""
+    """The public service: read the media it presigns and serves, write the outputs it collects
+    at their webhooks, write webhooks to the inbox, read and write job status documents."""
     for statement in (
-        _statement("ReadMedia", READ_OBJECTS, [_objects(data.bucket)]),
+        _statement("ReadWriteMedia", [*READ_OBJECTS, *WRITE_OBJECTS], [_objects(data.bucket)]),
         _statement("HeadMissingMedia", LIST_BUCKET, [data.bucket.bucket_arn]),
         _statement("WriteInbox", INBOX_WRITER, [data.inbox_table.table_arn]),
         _statement("JobStatus", JOBS_READ_WRITE, [data.jobs_table.table_arn]),

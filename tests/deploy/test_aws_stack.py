@@ -698,10 +698,11 @@ def test_no_task_role_deletes_objects_or_scans(prod: Template) -> None:
             for action in _as_list(statement["Action"]):
                 assert "Delete" not in action and not action.endswith("*"), (role, action)
                 assert action not in {"dynamodb:Scan", "dynamodb:BatchWriteItem"}, (role, action)
-    # The public service writes the inbox and reads the media it presigns: nothing more.
+    # The public service writes the inbox, reads the media it presigns and writes the outputs
+    # it collects at their webhooks: nothing more.
     webhook = {a for s in _task_role_statements(prod, "webhook") for a in _as_list(s["Action"])}
     assert webhook == {
-        "s3:GetObject", "s3:ListBucket",
+        "s3:GetObject", "s3:ListBucket", "s3:PutObject", "s3:PutObjectTagging",
         "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
     }  # fmt: skip
 
