@@ -373,7 +373,9 @@ class Output(BaseModel):
     renditions: Annotated[list[Aspect], AfterValidator(_no_repeats)] = Field(
         default_factory=list, max_length=len(RENDITION_ASPECTS)
     )
-    reframe: SectionReframe = "crop"
+    # Clips of another aspect than the frame; none: cropped in a rendition, else letterboxed
+    # (as before renditions).
+    reframe: SectionReframe | None = None
     delivery: Delivery = Field(default_factory=Delivery)
     # The landing-page player (`/watch/{cut}`): its call-to-action, and what it does at the end
     # (`replay`, or `{redirect: URL}`; none: it stops on the last frame).

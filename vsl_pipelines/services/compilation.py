@@ -232,7 +232,7 @@ def compile_script(
                 transition=output.transition_spec(),
                 captions=output.captions,
                 voice=output.timing,
-                reframe=output.reframe if output.renditions else "fit",
+                reframe=output.reframe or ("crop" if output.renditions else "fit"),
                 soundtrack=SoundtrackSpec(path=soundtrack_path) if soundtrack_path else None,
             )
             cut = compile_cut(
