@@ -55,8 +55,24 @@ def served(start_watch_service: Any, publish_cut: PublishCut) -> tuple[RunningSe
     return service, cut, _signature(page.text)
 
 
+_CLIENTS: dict[str, httpx.Client] = {}  # one keep-alive connection per service
+
+
+def _client(service: RunningService) -> httpx.Client:
+    if service.url not in _CLIENTS:
+        _CLIENTS[service.url] = httpx.Client(base_url=service.url, timeout=10)
+    return _CLIENTS[service.url]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _close_clients() -> Any:
+    yield
+    for client in _CLIENTS.values():
+        client.close()
+
+
 def _post(service: RunningService, **body: Any) -> httpx.Response:
-    return httpx.post(f"{service.url}/api/events", json=body, timeout=10)
+    return _client(service).post("/api/events", json=body)
 
 
 def test_the_page_is_public_embeddable_and_plays_the_cut(served: Any) -> None:
@@ -199,11 +215,8 @@ BODIES = st.one_of(
 )
 @given(body=BODIES)
 def test_no_event_post_gets_a_server_error(lenient: RunningService, body: bytes) -> None:
-    response = httpx.post(
-        f"{lenient.url}/api/events",
-        content=body,
-        headers={"content-type": "application/json"},
-        timeout=10,
+    response = _client(lenient).post(
+        "/api/events", content=body, headers={"content-type": "application/json"}
     )
     assert response.status_code in (403, 413, 422), (body[:100], response.text[:200])
 
