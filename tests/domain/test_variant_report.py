@@ -38,8 +38,9 @@ def test_a_clear_winner_is_named() -> None:
     report = variant_report([a, b], min_viewers=200)
     assert report.leader == "a", report.reason
     first, second = report.arms
-    assert first.p_best["cta"] > 0.95 and second.p_best["cta"] < 0.05
-    assert first.p_best["q100"] > 0.95  # kept longer as well
+    assert first.p_best > 0.95 and second.p_best < 0.05
+    kept = variant_report([a, b], min_viewers=200, metric="q100")
+    assert kept.leader == "a" and kept.arms[0].p_best > 0.95  # kept longer as well
     assert first.viewers == 1000 and 0.1 < first.rates["cta"][2] < 0.2  # type: ignore[operator]
 
 
@@ -51,7 +52,7 @@ def test_equal_cuts_are_near_even_and_no_leader() -> None:
     )
     assert report.leader is None
     for arm in report.arms:
-        assert abs(arm.p_best["cta"] - 0.5) < 0.05
+        assert abs(arm.p_best - 0.5) < 0.05
     # The same from two seeded logs of the same rates: still no leader.
     logs = [seeded_log("a", 1000, rates, seed=3), seeded_log("b", 1000, rates, seed=4)]
     assert variant_report(logs, min_viewers=200).leader is None
@@ -61,14 +62,14 @@ def test_no_leader_under_the_minimum_sample() -> None:
     a = ArmCounts("a", 1, "a", {"view": 60, "play": 60, "cta": 30})
     b = ArmCounts("b", 1, "b", {"view": 60, "play": 60, "cta": 1})
     report = variant_report([a, b], min_viewers=100)
-    assert report.arms[0].p_best["cta"] > 0.95  # the evidence is there...
+    assert report.arms[0].p_best > 0.95  # the evidence is there...
     assert report.leader is None and "minimum sample of 100" in report.reason  # ...not named
     assert variant_report([a, b], min_viewers=50).leader == "a"
 
 
 def test_one_cut_names_no_leader_and_empty_counts_have_no_rates() -> None:
     report = variant_report([ArmCounts("a", 1, "main", {})], min_viewers=1)
-    assert report.leader is None and report.arms[0].p_best["cta"] == 1.0
+    assert report.leader is None and report.arms[0].p_best == 1.0
     assert report.arms[0].rates["play"] == (0, 0, None)
 
 

@@ -36,7 +36,7 @@ def build_variant_report(
         }
         for arm in report.arms:  # one number per cut: the UI plots each over the days
             metadata[f"viewers_{arm.cut}"] = arm.viewers
-            metadata[f"p_best_{arm.cut}"] = arm.p_best[report.metric]
+            metadata[f"p_best_{arm.cut}"] = arm.p_best
         return dg.MaterializeResult(metadata=metadata)
 
     job = dg.define_asset_job(

@@ -36,13 +36,11 @@ class CutFigures(BaseModel):
     playRate: float | None = Field(description="plays / viewers")
     retention: Retention = Field(description="viewers reaching each quartile / plays")
     ctaRate: float | None = Field(description="CTA clicks / viewers")
-    pBest: dict[str, float] = Field(
-        description="per metric (play, q25, q50, q75, q100, cta): P(this cut is best)"
-    )
+    pBest: float = Field(description="P(this cut is best on the report's metric)")
 
 
 class VariantsReport(BaseModel):
-    metric: Metric = Field(description="the metric the leader is named on")
+    metric: Metric = Field(description="the metric P(best) and the leader are on")
     minViewers: int = Field(description="viewers every cut needs before a leader is named")
     leader: str | None = Field(description="the leading cut, once one is named")
     reason: str
@@ -56,7 +54,8 @@ def variants(
     config: ConfigDep,
     metric: Annotated[Metric, Query()] = DEFAULT_METRIC,
 ) -> VariantsReport:
-    """The variant report of the script's cuts; the leader named on `metric` (default: CTA)."""
+    """The variant report of the script's cuts; P(best) and the leader on `metric` (`play`,
+    `q25`..`q100`, default `cta`)."""
     report = script_report(
         config.db, script_id, min_viewers=config.variant_min_viewers, metric=metric
     )
