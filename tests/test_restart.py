@@ -102,7 +102,6 @@ def restart_env(
             "VSL_APPROVAL_SENSOR_INTERVAL": "1",
             "VSL_COMPILE_SENSOR_INTERVAL": "1",
             "VSL_SCRIPTS_SENSOR_INTERVAL": "1",
-            "VSL_SENSOR_LOOP": "1",  # the deployed daemon's loop (vsl role daemon), at the sensors' pace
             "VSL_LATE_WEBHOOK_S": "3600",  # webhooks only: a lost one would not be papered over
             "VSL_SANDBOX_TOKEN": SANDBOX_TOKEN,
             "VSL_STALE_RUN_S": "20",  # a run killed with the daemon is requested again after 20 s
@@ -121,7 +120,7 @@ def restart_env(
 def test_flow_survives_service_and_daemon_restarts(db: Database, restart_env) -> None:
     env, sandbox, restart_service, tmp_path = restart_env
     budget = Budget(BUDGET_S)
-    daemon = Daemon(env, tmp_path / "daemon.log", module=True)
+    daemon = Daemon(env, tmp_path / "daemon.log")
     daemon.start()
     try:
         subprocess.run(
