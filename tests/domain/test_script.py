@@ -234,3 +234,74 @@ def test_the_players_cta_and_end_action_are_read_and_refused_at_their_field() ->
             parse_script(bad, "script.yaml", REGISTRY)
         assert [path for path, _ in caught.value.problems] == [field], caught.value.problems
         assert words in str(caught.value)
+
+
+VARIANTS = PROJECT_ROOT / "config" / "scripts" / "spring-launch-variants.yaml"
+
+
+def test_hook_variants_are_sections_of_their_own_and_cuts_combine_them() -> None:
+    script = load_script(VARIANTS, REGISTRY)
+    hooks = script.sections[:2]
+    assert [s.id for s in script.sections] == ["hook~question", "hook~promise", "offer", "close"]
+    assert [(s.group, s.variant) for s in hooks] == [("hook", "question"), ("hook", "promise")]
+    # The section's keyframe and clip are the variants' defaults; a variant's own replaces them.
+    assert hooks[0].clip == hooks[1].clip and hooks[0].keyframe != hooks[1].keyframe
+    assert [(c.key, c.sections[0]) for c in script.cuts()] == [
+        ("hook=question", "hook~question"),
+        ("hook=promise", "hook~promise"),
+    ]
+    assert script.section_path(1) == ("sections", 0, "variants", 1)
+    assert script.section_path(3) == ("sections", 2)
+    # The estimate (and so the budget) counts every variant.
+    items = estimate_script_cost(script, REGISTRY)["items"]
+    assert {i["section"] for i in items if i["stage"] == "narration"} == {
+        "hook~question", "hook~promise", "offer", "close"
+    }  # fmt: skip
+    # Stored and read back as written: the variants folded into their section.
+    written = script.model_dump(mode="json", exclude_none=True)
+    assert [v["id"] for v in written["sections"][0]["variants"]] == ["question", "promise"]
+    assert parse_script(written, "stored") == script
+    assert load_script(SAMPLE).cuts()[0].key == "main"
+
+
+def _with_hooks(*variants: dict, more: dict | None = None) -> dict:
+    document = yaml.safe_load(VARIANTS.read_text())
+    document["sections"][0]["variants"] = list(variants)
+    if more is not None:
+        document["sections"][2]["variants"] = [{"id": f"v{n}"} for n in range(more["count"])]
+    return document
+
+
+@pytest.mark.parametrize(
+    ("document", "field", "message"),
+    [
+        (_with_hooks({"id": "a", "narration": "x"}), "sections.0.variants", "2 to 8 variants"),
+        (_with_hooks({"id": "a"}, {"id": "a"}), "sections.0.variants", "'a' appears twice"),
+        (_with_hooks({"id": "a"}, {"id": "B b"}), "sections.0.variants.1.id", "lowercase"),
+        (_with_hooks({"id": "a"}, {"id": "b", "variants": []}), "sections.0.variants.1", "nest"),
+        (_with_hooks({"id": "a"}, {"id": "b", "still": {"duration_s": 0}}), "sections.0.variants.1.still.duration_s", "greater than 0"),
+        (
+            _with_hooks(*[{"id": f"h{n}"} for n in range(5)], more={"count": 4}),
+            "sections.0.variants",
+            "5 variants x 4 variants = 20 cuts, over the cap of 16",
+        ),
+    ],
+)  # fmt: skip
+def test_variants_are_refused_at_their_field(document: dict, field: str, message: str) -> None:
+    if document["sections"][0]["variants"][0].get("narration") is None:
+        for variant in document["sections"][0]["variants"]:
+            variant.setdefault("narration", "Words.")
+    with pytest.raises(ScriptError) as raised:
+        parse_script(document, "hooks.yaml", REGISTRY)
+    found = {".".join(str(p) for p in path): problem for path, problem in raised.value.problems}
+    assert message in found[field], found
+
+
+def test_a_variants_model_is_checked_at_the_variant() -> None:
+    document = _with_hooks(
+        {"id": "a", "narration": "One."},
+        {"id": "b", "narration": "Two.", "voice": {"model": "kokoro-82m", "params": {"pitch": 2}}},
+    )
+    with pytest.raises(ScriptError) as raised:
+        parse_script(document, "hooks.yaml", REGISTRY)
+    assert raised.value.problems[0][0] == ("sections", 0, "variants", 1, "voice", "params", "pitch")

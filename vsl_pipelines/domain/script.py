@@ -8,6 +8,7 @@ characters) before the models check their fields (ids matched whole, text length
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from pathlib import Path
@@ -20,10 +21,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from vsl_pipelines.domain.registry import ModelSpec, Registry, RegistryError
 from vsl_pipelines.media.errors import MediaError
@@ -46,6 +50,11 @@ MAX_SECTIONS = 200
 MAX_SIDE_PIXELS = 8_192
 MAX_URL_CHARS = 2_000
 MAX_CTA_CHARS = 80
+MAX_VARIANTS = 8  # alternatives of one section
+MAX_CUTS = 16  # combinations of variants one compile makes (a cut each, per rendition)
+# A variant is generated and reviewed as a section of its own, `{section}~{variant}`: `~` is
+# in no written id, and is kept as is in URLs and store keys.
+VARIANT_MARK = "~"
 # C0 controls but tab and line breaks, DEL, C1 controls, lone surrogates (not encodable).
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _LINE_BREAKS = re.compile("[\t\n\r]")
@@ -80,6 +89,14 @@ class DocumentError(ValueError):
 def id_problem(value: str) -> str | None:
     """Why `value` is not a script or section id, or None."""
     return None if ID_PATTERN.fullmatch(value) else ID_RULE
+
+
+def section_id_problem(value: str) -> str | None:
+    """Why `value` names no section as stored (an id, or a variant's `hook~a`), or None."""
+    group, mark, variant = value.partition(VARIANT_MARK)
+    if id_problem(group) or (mark and id_problem(variant)):
+        return f"{ID_RULE}, a variant's as section~variant"
+    return None
 
 
 def text_problem(value: str, *, single_line: bool = False) -> str | None:
@@ -269,6 +286,156 @@ class Section(BaseModel):
             raise ValueError("a 'still' section needs a 'keyframe' to hold on screen")
         return self
 
+    @property
+    def group(self) -> str:
+        """The section as written: its own id, or for a variant the id of its section."""
+        return self.id.partition(VARIANT_MARK)[0]
+
+    @property
+    def variant(self) -> str | None:
+        """The variant's id (`a` of `hook~a`); None for a section without variants."""
+        return self.id.partition(VARIANT_MARK)[2] or None
+
+
+class SectionVariant(BaseModel):
+    """One alternative of a section (`variants:`): its id and any of the section's own fields,
+    the section's where it leaves one out (a variant's clip or still replaces both)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    id: Id
+    narration: Narration | None = None
+    voice: Voice | None = None
+    keyframe: Generation | None = None
+    clip: Generation | None = None
+    still: Still | None = None
+    reframe: SectionReframe | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "variants" in value:
+            raise ValueError("variants do not nest: a variant holds the section's own fields")
+        return value
+
+
+class VariantSection(BaseModel):
+    """A section written as alternatives (hook variants): each variant is generated, reviewed
+    and compiled as a section of its own (`{id}~{variant}`), one cut per combination."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    id: Id
+    variants: list[SectionVariant]
+    narration: Narration | None = None
+    voice: Voice | None = None
+    keyframe: Generation | None = None
+    clip: Generation | None = None
+    still: Still | None = None
+    reframe: SectionReframe | None = None
+
+    @field_validator("variants")
+    @classmethod
+    def _variants(cls, variants: list[SectionVariant]) -> list[SectionVariant]:
+        if not 2 <= len(variants) <= MAX_VARIANTS:
+            raise ValueError(f"{len(variants)} given; a section has 2 to {MAX_VARIANTS} variants")
+        ids = [variant.id for variant in variants]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"variant id {repeated[0]!r} appears twice")
+        return variants
+
+    def variant_documents(self) -> list[dict[str, Any]]:
+        """Each variant as a section's document: the section's fields, the variant's over them."""
+        shared = self.model_dump(exclude={"id", "variants"}, exclude_none=True)
+        documents = []
+        for variant in self.variants:
+            own = variant.model_dump(exclude_none=True)
+            base = dict(shared)
+            if "clip" in own or "still" in own:
+                base.pop("clip", None)
+                base.pop("still", None)
+            documents.append({**base, **own})
+        return documents
+
+
+def _located(exc: ValidationError, base: FieldPath) -> list[InitErrorDetails]:
+    """`exc`'s errors at their fields under `base` (a section checked on its own)."""
+    return [
+        InitErrorDetails(
+            type=PydanticCustomError(err["type"], "{message}", {"message": err["msg"]}),
+            loc=(*base, *err["loc"]),
+            input=err["input"],
+        )
+        for err in exc.errors()
+    ]
+
+
+def _problem(path: FieldPath, message: str, value: Any) -> InitErrorDetails:
+    return InitErrorDetails(
+        type=PydanticCustomError("value_error", "{message}", {"message": message}),
+        loc=path,
+        input=value,
+    )
+
+
+def expand_variants(written: list[Any]) -> list[Section]:
+    """The sections of a script written with variants, each variant a section of its own
+    (`hook~a`), in order; ValidationError with every problem at its written field (ids,
+    at least two variants, none nested, at most `MAX_CUTS` combinations)."""
+    sections: list[Section] = []
+    errors: list[InitErrorDetails] = []
+    counts: list[tuple[int, int]] = []  # (index, variants) of each section with variants
+    seen: set[str] = set()
+    for index, entry in enumerate(written):
+        try:
+            if isinstance(entry, dict) and "variants" in entry:
+                group = VariantSection.model_validate(entry)
+                counts.append((index, len(group.variants)))
+                for number, document in enumerate(group.variant_documents()):
+                    try:
+                        section = Section.model_validate(document)
+                    except ValidationError as exc:
+                        errors += _located(exc, ("sections", index, "variants", number))
+                        continue
+                    variant_id = f"{group.id}{VARIANT_MARK}{section.id}"
+                    sections.append(section.model_copy(update={"id": variant_id}))
+                written_id = group.id
+            else:
+                section = Section.model_validate(entry)
+                sections.append(section)
+                written_id = section.id
+        except ValidationError as exc:
+            errors += _located(exc, ("sections", index))
+            continue
+        if written_id in seen:
+            message = f"section id {written_id!r} appears twice"
+            errors.append(_problem(("sections", index, "id"), message, written_id))
+        seen.add(written_id)
+    cuts = math.prod(n for _, n in counts)
+    if counts and cuts > MAX_CUTS:
+        product = " x ".join(f"{n} variants" for _, n in counts)
+        message = f"{product} = {cuts} cuts, over the cap of {MAX_CUTS}"
+        errors.append(_problem(("sections", counts[0][0], "variants"), message, cuts))
+    if errors:
+        raise ValidationError.from_exception_data("Script", errors)
+    return sections
+
+
+class Cut(BaseModel):
+    """One combination of variants, compiled as a video of its own: its key (`hook=a`, the
+    watch page's and the report's; `main` without variants) and its sections in order."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    sections: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        """The key as it shows in a file name (`hook-a`)."""
+        return self.key.replace("=", "-").replace(",", "-")
+
 
 class Soundtrack(Generation):
     pass
@@ -421,6 +588,16 @@ class Script(BaseModel):
     output: Output = Field(default_factory=Output)
     sections: list[Section] = Field(min_length=1, max_length=MAX_SECTIONS)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_variants(cls, value: Any) -> Any:
+        written = value.get("sections") if isinstance(value, dict) else None
+        if not isinstance(written, list) or not any(
+            isinstance(entry, dict) and "variants" in entry for entry in written
+        ):
+            return value
+        return {**value, "sections": expand_variants(written)}
+
     @model_validator(mode="after")
     def _unique_sections(self) -> Script:
         seen: set[str] = set()
@@ -429,6 +606,57 @@ class Script(BaseModel):
                 raise ValueError(f"section id {section.id!r} appears twice")
             seen.add(section.id)
         return self
+
+    @field_serializer("sections", mode="wrap")
+    def _written_sections(
+        self, sections: list[Section], handler: SerializerFunctionWrapHandler
+    ) -> list[Any]:
+        """Variants folded back into their section, as the script was written."""
+        written: list[Any] = []
+        for section, document in zip(sections, handler(sections), strict=True):
+            if section.variant is None:
+                written.append(document)
+                continue
+            if (
+                not written
+                or written[-1].get("id") != section.group
+                or "variants" not in written[-1]
+            ):
+                written.append({"id": section.group, "variants": []})
+            written[-1]["variants"].append({**document, "id": section.variant})
+        return written
+
+    def section_path(self, index: int) -> FieldPath:
+        """Where the section at `index` (variants counted one by one) is written:
+        `("sections", 0)`, or `("sections", 0, "variants", 1)` for a variant."""
+        written, number, previous = -1, 0, None
+        for section in self.sections[: index + 1]:
+            if section.variant is None or section.group != previous:
+                written, number = written + 1, 0
+            else:
+                number += 1
+            previous = section.group if section.variant is not None else None
+        if self.sections[index].variant is None:
+            return ("sections", written)
+        return ("sections", written, "variants", number)
+
+    def cuts(self) -> list[Cut]:
+        """One cut per combination of variants (in the order written; the first variant of
+        each section first), or the single `main` cut of a script without variants."""
+        options: list[list[Section]] = []
+        for section in self.sections:
+            same = options and section.variant is not None and options[-1][0].group == section.group
+            if same and options[-1][0].variant is not None:
+                options[-1].append(section)
+            else:
+                options.append([section])
+        if all(len(choice) == 1 and choice[0].variant is None for choice in options):
+            return [Cut(key="main", sections=tuple(s.id for s in self.sections))]
+        cuts = []
+        for chosen in itertools.product(*options):
+            key = ",".join(f"{s.group}={s.variant}" for s in chosen if s.variant is not None)
+            cuts.append(Cut(key=key, sections=tuple(s.id for s in chosen)))
+        return cuts
 
     def section(self, section_id: str) -> Section:
         for section in self.sections:
@@ -510,12 +738,12 @@ def check_against_registry(script: Script, registry: Registry) -> None:
 
     for index, section in enumerate(script.sections):
         where = f"sections[{index}] ({section.id})"
+        at = script.section_path(index)
         if section.keyframe:
-            path = ("sections", index, "keyframe")
-            check(f"{where}.keyframe", path, section.keyframe, {"text-to-image"})
+            check(f"{where}.keyframe", (*at, "keyframe"), section.keyframe, {"text-to-image"})
         if section.clip:
             needs = {"image-to-video"} if section.keyframe else {"text-to-video"}
-            check(f"{where}.clip", ("sections", index, "clip"), section.clip, needs)
+            check(f"{where}.clip", (*at, "clip"), section.clip, needs)
     if script.soundtrack:
         check("soundtrack", ("soundtrack",), script.soundtrack, {"text-to-audio"})
     voice_problems: list[tuple[FieldPath, str]] = []
@@ -524,7 +752,7 @@ def check_against_registry(script: Script, registry: Registry) -> None:
         # Checked once: its parameters do not depend on the text.
         voices.append((("voice",), script.voice, script.sections[0].narration))
     voices += [
-        (("sections", index, "voice"), section.voice, section.narration)
+        ((*script.section_path(index), "voice"), section.voice, section.narration)
         for index, section in enumerate(script.sections)
         if section.voice is not None
     ]

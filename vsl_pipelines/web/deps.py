@@ -38,7 +38,7 @@ from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.workspaces import default_workspace_id as default_workspace_id_of
 from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.roles import Actor, Role
-from vsl_pipelines.domain.script import id_problem, text_problem
+from vsl_pipelines.domain.script import id_problem, section_id_problem, text_problem
 from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.job_status.warm_read import WarmStatusRead
@@ -206,9 +206,17 @@ async def script_path_id(script_id: str) -> str:
     return id_parameter("path script_id", script_id)
 
 
+def section_parameter(where: str, value: str) -> str:
+    """`value` if it names a section (a variant's `hook~a` too), else 422 naming `where`."""
+    problem = section_id_problem(value)
+    if problem is not None:
+        raise HTTPException(422, f"{where}: {value[:80]!r} {problem}")
+    return value
+
+
 async def section_path_id(section_id: str) -> str:
-    """The `{section_id}` of a path, matched whole."""
-    return id_parameter("path section_id", section_id)
+    """The `{section_id}` of a path, matched whole (a variant's `hook~a` too)."""
+    return section_parameter("path section_id", section_id)
 
 
 async def script_query(script: str | None = None) -> str | None:

@@ -54,6 +54,7 @@ from vsl_pipelines.web.deps import (
     SectionId,
     check_host,
     id_parameter,
+    section_parameter,
     text_query,
 )
 from vsl_pipelines.web.errors import http_errors, validation_problems
@@ -120,7 +121,7 @@ def return_to(fields: dict[str, str]) -> ReturnTo:
     after = None
     if following is not None:
         script_id, _, section_id = following.partition("/")
-        after = (id_parameter("form next", script_id), id_parameter("form next", section_id))
+        after = (id_parameter("form next", script_id), section_parameter("form next", section_id))
     return ReturnTo(back, view, after)
 
 
@@ -368,7 +369,7 @@ def played_items(raw: str) -> list[tuple[str, str, dict[str, int]]]:
                 422, f"form: items: {token[:80]!r} is not SCRIPT/SECTION/CLIP/VOICE"
             )
         script_id = id_parameter("form items", parts[0])
-        section_id = id_parameter("form items", parts[1])
+        section_id = section_parameter("form items", parts[1])
         takes = {}
         for subject, value in zip(SUBJECTS, parts[2:], strict=True):
             if value == "-":
