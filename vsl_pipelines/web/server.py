@@ -195,6 +195,7 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
             api.job_status,
             StudioLinks.from_media_url(settings.public_media_url),
         )
+        collector.start()
     return create_app(inbox, secret, media_root, api=api, media_signer=signer, collector=collector)
 
 
