@@ -103,15 +103,18 @@ def _wait_port(port: int, timeout_s: float, proc: subprocess.Popen[bytes]) -> No
 
 def _wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise LaunchError(f"{proc.args!r} exited early ({proc.returncode})")
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
+    # One client for every poll: each new client builds a TLS context (~0.1 s of CPU), taken
+    # from the processes that are starting.
+    with httpx.Client(timeout=2) as client:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise LaunchError(f"{proc.args!r} exited early ({proc.returncode})")
+            try:
+                if client.get(url).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
     raise LaunchError(f"{url} did not answer within {timeout_s:.0f} s")
 
 
@@ -422,8 +425,11 @@ def run_demo(
             "daemon",
             [sys.executable, "-m", "vsl_pipelines.defs.daemon", "run", "-w", str(workspace)],
         )
-        # A one-off generation too, as a client of the original API asks for it.
+        # A one-off generation too, as a client of the original API asks for it. One HTTP client
+        # for it and the polls of its status (a client each would build a TLS context each).
+        api = stack.enter_context(httpx.Client())
         adhoc = _post_json(
+            api,
             f"{settings.service_url}/api/generate-media",
             {
                 "userId": "demo",
@@ -448,7 +454,7 @@ def run_demo(
             # A quarter second: the approvals and the end are seen at once (one small query).
             time.sleep(0.25)
             if adhoc_status["status"] not in ("completed", "failed"):
-                adhoc_status = _get_json(f"{settings.service_url}/api/status/{adhoc['jobId']}")
+                adhoc_status = _get_json(api, f"{settings.service_url}/api/status/{adhoc['jobId']}")
             with db.connect() as conn:
                 row = script_row(conn, script_id)
                 status = row.status
@@ -529,16 +535,16 @@ def _launch_with_cli(
         raise LaunchError(f"could not launch generation: {launched.stderr.strip()[-2000:]}")
 
 
-def _post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
-    answer = httpx.post(url, json=body, timeout=60)
+def _post_json(client: httpx.Client, url: str, body: dict[str, Any]) -> dict[str, Any]:
+    answer = client.post(url, json=body, timeout=60)
     if answer.status_code >= 300:
         raise LaunchError(f"POST {url}: {answer.status_code} {answer.text[:500]}")
     document: dict[str, Any] = answer.json()
     return document
 
 
-def _get_json(url: str) -> dict[str, Any]:
-    answer = httpx.get(url, timeout=30)
+def _get_json(client: httpx.Client, url: str) -> dict[str, Any]:
+    answer = client.get(url, timeout=30)
     if answer.status_code != 200:
         raise LaunchError(f"GET {url}: {answer.status_code} {answer.text[:500]}")
     document: dict[str, Any] = answer.json()
