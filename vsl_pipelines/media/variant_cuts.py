@@ -1,0 +1,93 @@
+"""Several cuts of one script that share sections (hook variants): every section compiled once
+into a finished part, then each cut joined from its parts by stream copy.
+
+A part is final: its captions are burnt in and its voice mixed under them, so nothing after it
+decodes its picture; a section shared by every cut is therefore encoded once (per rendition)
+and its video packets are the same bytes in every cut. The soundtrack is mixed per cut over
+the joined sound (an audio re-encode, cheap), the pictures copied. Every part is planned at
+the profile the whole cut would have had, so the joins copy them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from vsl_pipelines.media.compile import CompileResult, compile_video
+from vsl_pipelines.media.errors import MediaError
+from vsl_pipelines.media.options import ClipInput, CompileOptions
+from vsl_pipelines.media.plan import choose_profile
+from vsl_pipelines.media.probe import probe_media
+
+
+class CutsResult(BaseModel):
+    """Each cut's join (its plan's clips are its sections; `timed_text` on its timeline) and
+    each section's part, by section id."""
+
+    cuts: dict[str, CompileResult]
+    parts: dict[str, CompileResult]
+
+
+def shareable(options: CompileOptions) -> bool:
+    """Whether cuts can share parts: MP4 joined by stream copy (a transition crosses two
+    sections in one encode; WebM and AVI are compiled whole, cut by cut)."""
+    return options.format == "mp4" and options.transition is None and not options.reencode_all
+
+
+def pinned(sections: Sequence[ClipInput], options: CompileOptions) -> CompileOptions:
+    """`options` with the size and rate the whole script would be compiled at, so every
+    part, planned alone, is made at the same profile (and the joins copy them)."""
+    profile = choose_profile([probe_media(clip.path) for clip in sections], options)
+    return options.model_copy(
+        update={"size": f"{profile.width}x{profile.height}", "fps": profile.fps}
+    )
+
+
+def compile_cuts(
+    sections: Mapping[str, ClipInput],
+    cuts: Mapping[str, Sequence[str]],
+    outputs: Mapping[str, Path],
+    options: CompileOptions,
+    work_dir: Path,
+) -> CutsResult:
+    """Each cut of `cuts` (key -> its section ids, in order) into `outputs[key]`: every section
+    of `sections` compiled once into a finished part in `work_dir` (captions, its voice; no
+    soundtrack), then each cut joined from its parts by stream copy with the soundtrack mixed
+    over its sound. The parts are verified at `options.verify`; a join, which encodes no
+    picture, reads every packet and decodes its sound (`quick`)."""
+    if not shareable(options):
+        raise MediaError("cuts share parts only in MP4 without transitions")
+    used = list(dict.fromkeys(section for order in cuts.values() for section in order))
+    missing = [section for section in used if section not in sections]
+    if missing:
+        raise MediaError(f"no input for section(s) {', '.join(missing)}")
+    common = pinned([sections[s] for s in used], options)
+    part_options = common.model_copy(
+        update={"soundtrack": None, "poster": False, "thumbnail_strip": False}
+    )
+    work_dir.mkdir(parents=True, exist_ok=True)
+    parts = {
+        section: compile_video(
+            [sections[section]], work_dir / f"part-{number:03d}.mp4", part_options
+        )
+        for number, section in enumerate(used)
+    }
+    join_options = common.model_copy(
+        update={"captions": False, "verify": "quick" if options.verify != "off" else "off"}
+    )
+    joined: dict[str, CompileResult] = {}
+    for key, order in cuts.items():
+        inputs = [ClipInput(path=Path(parts[s].output), title=sections[s].title) for s in order]
+        result = compile_video(inputs, outputs[key], join_options)
+        timed = [
+            cue.model_copy(
+                update={"start_s": cue.start_s + clip.start_s, "end_s": cue.end_s + clip.start_s}
+            )
+            for clip, section in zip(result.plan.clips, order, strict=True)
+            for cue in parts[section].timed_text
+        ]
+        burnt = timed if options.captions else []
+        joined[key] = result.model_copy(update={"timed_text": timed, "captions": burnt})
+    return CutsResult(cuts=joined, parts=parts)
