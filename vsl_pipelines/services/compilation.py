@@ -18,6 +18,7 @@ from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
+from vsl_pipelines.db import watch as watch_rows
 from vsl_pipelines.db.compilations import CompilationRow
 from vsl_pipelines.db.connection import Conn
 from vsl_pipelines.db.database import Database
@@ -27,7 +28,7 @@ from vsl_pipelines.domain.script import Output, Script, ScriptError
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.media.options import ClipInput, CompileOptions, SoundtrackSpec
 from vsl_pipelines.metrics import emf as metrics
-from vsl_pipelines.services.cuts import compile_cut, cut_name
+from vsl_pipelines.services.cuts import StoredCut, compile_cut, compile_variant_cuts, cut_name
 from vsl_pipelines.services.review import unapproved_sections
 from vsl_pipelines.storage.base import MediaStore
 
@@ -209,18 +210,19 @@ def compile_script(
         script_rows.set_status(conn, script_id, "compiling")
     output = requested_output(script.output, row)
     timed_text = output.captions or bool(output.delivery.captions)
-    inputs = [
-        ClipInput(
+    inputs = {
+        section.id: ClipInput(
             path=store.local_path(picture.key),
             zoom=picture.zoom,
             caption=voice.text if timed_text else None,
             narration=store.local_path(voice.media_key) if voice.media_key else None,
             reframe=section.reframe,
-            title=section.id,
+            title=section.group,
         )
         for picture, voice, section in zip(pictures, voices, script.sections, strict=True)
         if picture is not None
-    ]
+    }
+    combinations = script.cuts()
     soundtrack_path = store.local_path(soundtracks[-1].media_key) if soundtracks else None
     try:
         with tempfile.TemporaryDirectory(prefix="vsl-compile-") as tmp:
@@ -235,38 +237,52 @@ def compile_script(
                 reframe=output.reframe or ("crop" if output.renditions else "fit"),
                 soundtrack=SoundtrackSpec(path=soundtrack_path) if soundtrack_path else None,
             )
-            cut = compile_cut(
-                store,
-                script_id,
-                cut_name(script_id, compilation_id),
-                inputs,
-                options,
-                output,
-                Path(tmp),
-            )
+            name = cut_name(script_id, compilation_id)
+            if len(combinations) == 1:
+                order = [inputs[s] for s in combinations[0].sections if s in inputs]
+                cuts = [compile_cut(store, script_id, name, order, options, output, Path(tmp))]
+            else:
+                cuts = compile_variant_cuts(
+                    store, script_id, name, combinations, inputs, options, output, Path(tmp)
+                )
     except Exception as exc:
         with db.connect() as conn:
             compilation_rows.fail_compilation(conn, compilation_id, str(exc))
             script_rows.set_status(conn, script_id, "review")
         log.error("compilation failed", extra={"script_id": script_id})
         raise
+    cut = cuts[0]
     result, key, uri, size = cut.result, cut.key, cut.uri, cut.size_bytes
+    clip_count = len(result.plan.clips)
     plan = {
         **result.plan.summary(),
         "clips": result.plan.model_dump(mode="json")["clips"],
         "renditions": cut.renditions,
-        "output_checks": cut.checks,
+        "output_checks": across_cuts(cuts),
         "delivery": cut.delivery,
         "voice": output.timing.model_dump(mode="json")
         if any(v.media_key for v in voices)
         else None,
     }
+    if len(cuts) > 1:
+        # Each cut's files, by its variant key (the watch page plays the one it names).
+        plan["cuts"] = [
+            {
+                "variant": c.variant,
+                "name": c.name,
+                "key": c.key,
+                "duration_s": round(c.result.duration_s, 3),
+                "renditions": c.renditions,
+                "delivery": c.delivery,
+            }
+            for c in cuts
+        ]
     summary = CompiledVideo(
         script_id=script_id,
         output=uri,
         key=key,
         duration_s=round(result.duration_s, 3),
-        clips=len(inputs),
+        clips=clip_count,
         cost_usd=round(cost, 4),
         size_bytes=size,
         plan=plan,
@@ -277,7 +293,7 @@ def compile_script(
         verification=result.verification.model_dump(mode="json") if result.verification else None,
         requested_by=row.requested_by,
         renditions=cut.renditions,
-        checks=cut.checks,
+        checks=plan["output_checks"],
         delivery=cut.delivery,
     )
     with db.connect() as conn:
@@ -288,10 +304,13 @@ def compile_script(
             output_uri=uri,
             duration_s=result.duration_s,
             size_bytes=size,
-            clip_count=len(inputs),
+            clip_count=clip_count,
             cost_usd=cost,
             plan=plan,
         )
+        if len(cuts) > 1:
+            for made in cuts:
+                watch_rows.ensure_cut(conn, compilation_id, made.variant)
         script_rows.set_status(conn, script_id, "compiled")
     log.info("script compiled", extra={"script_id": script_id, "fields": {"key": key}})
     metrics.record(
@@ -302,14 +321,35 @@ def compile_script(
     return summary
 
 
+def across_cuts(cuts: list[StoredCut]) -> list[dict[str, Any]]:
+    """The output checks of every cut, one per name: ok when every cut's is, each cut's
+    detail named by its variant key when there are several."""
+    merged: dict[str, dict[str, Any]] = {}
+    for cut in cuts:
+        for check in cut.checks:
+            detail = check["detail"] if len(cuts) == 1 else f"{cut.variant}: {check['detail']}"
+            found = merged.setdefault(
+                check["name"], {"name": check["name"], "ok": True, "detail": ""}
+            )
+            found["ok"] = found["ok"] and bool(check["ok"])
+            found["detail"] = "; ".join(d for d in (found["detail"], detail) if d)
+    return list(merged.values())
+
+
 def expected_duration(conn: Conn, script_id: str) -> float:
     """How long the final video should last, from the stored takes rather than the engine's
     plan: a voiced section lasts its voice plus the script's pad, another its approved clip;
     less the overlap of each transition between two sections (which a voiced section makes
     room for, so voices never overlap)."""
     script = script_rows.load_stored_script(conn, script_id)
-    sections = script_rows.sections_of(conn, script_id)
-    voices = section_voices(conn, script, sections)
+    first = set(script.cuts()[0].sections)  # the cut the compile's summary names
+    every = script_rows.sections_of(conn, script_id)
+    voices = [
+        voice
+        for row, voice in zip(every, section_voices(conn, script, every), strict=True)
+        if row.id in first
+    ]
+    sections = [row for row in every if row.id in first]
     clips = [take_rows.take_of(conn, script_id, s.id, "clip", s.current_take) for s in sections]
     transition = script.output.transition_spec()
     overlap = transition.seconds if transition and len(sections) > 1 else 0.0

@@ -100,7 +100,11 @@ def watch_cut(db: Database, public_id: str) -> WatchCut | None:
             output, title = Output(), cut.script_id
     prefix = final_prefix(cut.script_id)
     delivery = (cut.plan or {}).get("delivery") or {}
-    video = _relative(prefix, cut.output_key)
+    output_key = cut.output_key
+    for variant in (cut.plan or {}).get("cuts") or []:  # hook variants: a cut's own files
+        if variant.get("variant") == cut.variant:
+            delivery, output_key = variant.get("delivery") or {}, variant.get("key")
+    video = _relative(prefix, output_key)
     if video is None:
         return None
     hls_master = _relative(prefix, (delivery.get("hls") or {}).get("master"))
