@@ -53,9 +53,11 @@ def test_the_shared_section_is_the_same_video_packets_in_both_cuts(two_hooks):
     made, outputs = two_hooks
     # Each section encoded once; each cut joined from its parts by copy.
     assert set(made.parts) == {"hook~a", "hook~b", "offer"}
-    for result in made.cuts.values():
-        assert [c.video for c in result.plan.clips] == ["copy", "copy"]
+    for key, result in made.cuts.items():
+        assert [c.video for c in made.joins[key].clips] == ["copy", "copy"]
         assert result.verification is not None and result.verification.ok
+        # The cut's plan tells what each section went through in its part: fitted to its voice.
+        assert [c.timing is not None for c in result.plan.clips] == [True, True]
     offer = video_packet_hashes(Path(made.parts["offer"].output))
     a, b = (video_packet_hashes(outputs[key]) for key in ("hook=a", "hook=b"))
     assert len(a) != len(b)  # the hooks last differently

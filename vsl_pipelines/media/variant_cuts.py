@@ -18,15 +18,17 @@ from pydantic import BaseModel
 from vsl_pipelines.media.compile import CompileResult, compile_video
 from vsl_pipelines.media.errors import MediaError
 from vsl_pipelines.media.options import ClipInput, CompileOptions
-from vsl_pipelines.media.plan import choose_profile
+from vsl_pipelines.media.plan import CompilePlan, choose_profile
 from vsl_pipelines.media.probe import probe_media
 
 
 class CutsResult(BaseModel):
-    """Each cut's join (its plan's clips are its sections; `timed_text` on its timeline) and
-    each section's part, by section id."""
+    """Each cut (its plan's clips are its sections as their parts made them, placed on the
+    cut's timeline; `timed_text` there too), each cut's join plan (a clip per part: copied)
+    and each section's part, by section id."""
 
     cuts: dict[str, CompileResult]
+    joins: dict[str, CompilePlan]
     parts: dict[str, CompileResult]
 
 
@@ -78,6 +80,7 @@ def compile_cuts(
         update={"captions": False, "verify": "quick" if options.verify != "off" else "off"}
     )
     joined: dict[str, CompileResult] = {}
+    joins: dict[str, CompilePlan] = {}
     for key, order in cuts.items():
         inputs = [ClipInput(path=Path(parts[s].output), title=sections[s].title) for s in order]
         result = compile_video(inputs, outputs[key], join_options)
@@ -89,5 +92,15 @@ def compile_cuts(
             for cue in parts[section].timed_text
         ]
         burnt = timed if options.captions else []
-        joined[key] = result.model_copy(update={"timed_text": timed, "captions": burnt})
-    return CutsResult(cuts=joined, parts=parts)
+        made = [
+            parts[section]
+            .plan.clips[0]
+            .model_copy(update={"index": index, "start_s": clip.start_s})
+            for index, (clip, section) in enumerate(zip(result.plan.clips, order, strict=True))
+        ]
+        plan = result.plan.model_copy(update={"clips": made})
+        joined[key] = result.model_copy(
+            update={"plan": plan, "timed_text": timed, "captions": burnt}
+        )
+        joins[key] = result.plan
+    return CutsResult(cuts=joined, joins=joins, parts=parts)
