@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -36,6 +37,12 @@ log = get_logger(__name__)
 CLAIM_S = 120.0
 WORKERS = 2  # downloads wait on the network; probing and thumbnails are short
 QUEUE_SIZE = 256  # past it the runs collect (the route never waits)
+# Final webhooks a second one process takes on (a burst of up to as many at once): what people
+# wait for one at a time. Past it the runs collect, in batches, and the route keeps its whole
+# throughput for storing webhooks (a burst of thousands a second was stored at half the rate
+# when each was also applied here).
+RATE_PER_S = 20.0
+DECLINED_LOG_S = 60.0  # a line at most this often while webhooks are left to the runs
 
 
 @dataclass
@@ -49,12 +56,19 @@ class WebhookCollector:
     claim_for_s: float = CLAIM_S
     workers: int = WORKERS
     queue_size: int = QUEUE_SIZE
+    rate_per_s: float = RATE_PER_S
     on_step: StepHook | None = None  # tests stop the process at a step
     _queue: queue.Queue[tuple[str, datetime]] = field(init=False, repr=False)
     _threads: list[threading.Thread] = field(init=False, default_factory=list, repr=False)
+    _tokens: float = field(init=False, default=0.0, repr=False)
+    _refilled: float = field(init=False, default=0.0, repr=False)
+    _declined: int = field(init=False, default=0, repr=False)
+    _declined_logged: float = field(init=False, default=0.0, repr=False)
 
     def __post_init__(self) -> None:
         self._queue = queue.Queue(self.queue_size)
+        self._tokens = self.rate_per_s
+        self._refilled = time.monotonic()
 
     @staticmethod
     def wants(status: str | None) -> bool:
@@ -66,14 +80,36 @@ class WebhookCollector:
         self._start()
 
     def offer(self, body: str) -> bool:
-        """Queue a stored webhook's body; False when the queue is full (the runs collect it)."""
+        """Queue a stored webhook's body; False when past the rate or the queue is full (the
+        runs collect it). Called from the service's event loop only."""
         self._start()
+        if not self._take_token():
+            return self._decline("past the collector's rate")
         try:
             self._queue.put_nowait((body, datetime.now(UTC)))
         except queue.Full:
-            log.warning("webhook collector queue full; left to the collecting runs")
-            return False
+            return self._decline("the collector's queue is full")
         return True
+
+    def _take_token(self) -> bool:
+        now = time.monotonic()
+        elapsed, self._refilled = now - self._refilled, now
+        self._tokens = min(self.rate_per_s, self._tokens + elapsed * self.rate_per_s)
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+    def _decline(self, why: str) -> bool:
+        self._declined += 1
+        now = time.monotonic()
+        if now - self._declined_logged >= DECLINED_LOG_S:
+            log.warning(
+                "final webhooks left to the collecting runs",
+                extra={"fields": {"reason": why, "declined": self._declined}},
+            )
+            self._declined, self._declined_logged = 0, now
+        return False
 
     def collect(self, body: str, received_at: datetime | None = None) -> None:
         """Apply the webhook and, when it made the job succeed, store its output; then, for a
