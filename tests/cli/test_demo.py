@@ -19,25 +19,20 @@ from vsl_pipelines.db.database import Database
 from vsl_pipelines.media.binaries import ffmpeg_path
 from vsl_pipelines.settings import PROJECT_ROOT
 
-SAMPLE = PROJECT_ROOT / "config" / "scripts" / "spring-launch-narrated.yaml"
+SAMPLE = PROJECT_ROOT / "config" / "scripts" / "spring-launch-variants.yaml"
 
 
 @pytest.mark.timeout(420)
 def test_demo_runs_any_script_to_a_video_whose_checks_all_pass(
     db: Database, tmp_path: Path
 ) -> None:
-    document = yaml.safe_load(SAMPLE.read_text())  # the narrated sample `make demo` runs
-    document["output"]["transition"] = "fade:0.5"
-    document["output"]["renditions"] = ["16:9", "9:16", "1:1"]
-    document["output"]["delivery"] = {
-        "hls": True, "captions": ["vtt", "srt"], "chapters": True, "poster": True,
-    }  # fmt: skip
-    script = tmp_path / "faded.yaml"
-    script.write_text(yaml.safe_dump(document))
-
+    """The narrated sample with two hook variants, renditions 16:9, 9:16 and 1:1 and delivery
+    on (issue 27's done-when): six final videos, each cut's delivery files."""
+    document = yaml.safe_load(SAMPLE.read_text())
+    assert document["output"]["renditions"] == ["16:9", "9:16", "1:1"]
     fast_sensors = {f"VSL_{name}_SENSOR_INTERVAL": "1" for name in ("WEBHOOK", "APPROVAL")}
     done = subprocess.run(
-        [VSL, "demo", "--script", str(script), "--timeout", "360"],
+        [VSL, "demo", "--script", str(SAMPLE), "--timeout", "360"],
         env=user_env(tmp_path, DATABASE_URL=db.url, **fast_sensors),
         cwd=PROJECT_ROOT,
         capture_output=True,
@@ -48,6 +43,7 @@ def test_demo_runs_any_script_to_a_video_whose_checks_all_pass(
     [line] = done.stdout.splitlines()
     result = json.loads(line)
     assert result["script_id"].startswith("demo-") and result["clips"] == 3
+    assert result["sections"] == 4, "each hook variant is a section of its own"
     assert result["checks"] and all(result["checks"].values()), result["checks"]
     assert "decodes_with_expected_duration" in result["checks"]
     # The estimate beside what the sandbox's predictions bill (their predict_time and images):
@@ -58,21 +54,26 @@ def test_demo_runs_any_script_to_a_video_whose_checks_all_pass(
         video = container.streams.video[0]
         frames = sum(1 for _ in container.decode(video))
         duration_s = float(container.duration or 0) / 1e6
+        assert container.streams.audio, "the voices are in the video"
     assert frames > 0
     assert abs(result["duration_s"] - duration_s) < 0.1
-    # Narrated: every section lasts its voice, its pause and the fade's overlap (whole frames).
+    # Narrated: every section lasts its voice and its pause (whole frames).
     pad = document["output"]["timing"]["pad_s"]
     narration = result["narration"]
     assert [n["section"] for n in narration] == [1, 2, 3], narration
-    for index, section in enumerate(narration):
-        overlap = 0.5 if index < 2 else 0.0
-        assert section["section_s"] >= section["voice_s"] + pad + overlap - 0.011, section
-        assert section["section_s"] <= section["voice_s"] + pad + overlap + 2 / 6, section
-    fades = 2 * 0.5
-    assert duration_s == pytest.approx(sum(n["section_s"] for n in narration) - fades, abs=0.1)
-    with av.open(result["output"]) as container:
-        assert container.streams.audio, "the voices are in the video"
-    _assert_renditions_and_delivery(result, tmp_path / "data" / "media")
+    for section in narration:
+        assert section["section_s"] >= section["voice_s"] + pad - 0.011, section
+        assert section["section_s"] <= section["voice_s"] + pad + 2 / 6, section
+    assert duration_s == pytest.approx(sum(n["section_s"] for n in narration), abs=0.1)
+    # One cut per hook, each in three renditions: six final videos.
+    media = tmp_path / "data" / "media"
+    cuts = result["cuts"]
+    assert [c["variant"] for c in cuts] == ["hook=question", "hook=promise"]
+    assert len(result["final_videos"]) == 6 == len(set(result["final_videos"]))
+    hooks = ("Tired of deciding", "Dinner planned")
+    for cut, hook in zip(cuts, hooks, strict=True):
+        _assert_renditions_and_delivery(cut, media, hook)
+    assert result["output"].endswith("-hook-question-16x9.mp4")
     # The one-off generation asked over the original API, collected by the daemon's run.
     adhoc = result["adhoc"]
     assert adhoc["status"] == "completed" and adhoc["error"] is None, adhoc
@@ -89,13 +90,12 @@ def test_demo_runs_any_script_to_a_video_whose_checks_all_pass(
     assert picture.width > picture.height
 
 
-def _assert_renditions_and_delivery(result: dict, media: Path) -> None:
+def _assert_renditions_and_delivery(result: dict, media: Path, hook: str) -> None:
     """Three renditions that decode at their aspects within a frame of each other (their
     checks passed above), and the delivery files: an HLS master FFmpeg plays, caption tracks
     with the narration's cues, one chapter per section, a poster."""
     renditions = result["renditions"]
     assert [r["aspect"] for r in renditions] == ["16:9", "9:16", "1:1"]
-    assert result["output"].endswith("-16x9.mp4")
     lengths = []
     for rendition in renditions:
         assert rendition["key"].endswith(f"-{rendition['aspect'].replace(':', 'x')}.mp4")
@@ -116,7 +116,7 @@ def _assert_renditions_and_delivery(result: dict, media: Path) -> None:
     assert played.returncode == 0 and not played.stderr.strip(), played.stderr
     vtt = (media / delivery["captions"]["vtt"]).read_text()
     srt = (media / delivery["captions"]["srt"]).read_text()
-    assert vtt.startswith("WEBVTT") and "Tired of deciding" in vtt and "Tired of deciding" in srt
+    assert vtt.startswith("WEBVTT") and hook in vtt and hook in srt
     chapters = (media / delivery["chapters"]).read_text()
     assert chapters.count(" --> ") == 3 and "hook" in chapters and "close" in chapters
     assert delivery["poster"].endswith("-poster.jpg")

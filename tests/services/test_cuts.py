@@ -19,6 +19,7 @@ from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Delivery, load_script
 from vsl_pipelines.services.compilation import compile_script, expected_duration
 from vsl_pipelines.services.review import decide, unapproved_sections
+from vsl_pipelines.services.script_state import script_status
 from vsl_pipelines.services.watch import latest_cuts, watch_cut
 from vsl_pipelines.storage.local import LocalMediaStore
 
@@ -60,8 +61,14 @@ def test_each_hook_is_reviewed_on_its_own_and_compiled_into_a_cut_of_its_own(
             for subject in ("clip", "narration"):
                 if section != "hook~promise":
                     decide(conn, SCRIPT, section, "approved", subject=subject)
-        # Each variant waits for its own decision, by its own id.
+        # Each variant waits for its own decision, by its own id; the status says whose it is.
         assert unapproved_sections(conn, SCRIPT) == ["hook~promise", "hook~promise (narration)"]
+        status = {s["section"]: s for s in script_status(conn, SCRIPT)["sections"]}
+        assert (status["hook~promise"]["variant_of"], status["hook~promise"]["variant"]) == (
+            "hook",
+            "promise",
+        )
+        assert status["hook~promise"]["decision"] is None and status["offer"]["variant"] is None
         decide(conn, SCRIPT, "hook~promise", "approved", subject="clip")
         decide(conn, SCRIPT, "hook~promise", "approved", subject="narration")
 

@@ -498,6 +498,13 @@ def run_demo(
         # Each rendition (aspect, key, size, duration) and the delivery files' keys.
         "renditions": plan.get("renditions", []),
         "delivery": plan.get("delivery", {}),
+        # A script with hook variants: each cut (variant key, renditions, delivery files).
+        "cuts": plan.get("cuts", []),
+        "final_videos": [
+            rendition["key"]
+            for cut in plan.get("cuts") or [plan]
+            for rendition in cut.get("renditions", [])
+        ],
         "adhoc": {
             key: adhoc_status.get(key)
             for key in ("jobId", "status", "modelId", "actualCost", "result", "error")

@@ -99,6 +99,12 @@ def section_id_problem(value: str) -> str | None:
     return None
 
 
+def section_label(section_id: str) -> str:
+    """A section as a person reads it: `hook~a` is `hook, variant a`."""
+    group, mark, variant = section_id.partition(VARIANT_MARK)
+    return f"{group}, variant {variant}" if mark else section_id
+
+
 def text_problem(value: str, *, single_line: bool = False) -> str | None:
     """Why `value` cannot be stored as text (a control character), or None."""
     found = _CONTROL.search(value) or (_LINE_BREAKS.search(value) if single_line else None)

@@ -13,6 +13,7 @@ from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.connection import Conn
 from vsl_pipelines.domain.roles import OPERATOR
+from vsl_pipelines.domain.script import VARIANT_MARK
 
 
 def script_status(conn: Conn, script_id: str) -> dict[str, Any]:
@@ -32,6 +33,9 @@ def script_status(conn: Conn, script_id: str) -> dict[str, Any]:
         sections.append(
             {
                 "section": sid,
+                # A hook variant's section (`hook~a`) is reviewed as a section of its own.
+                "variant_of": sid.partition(VARIANT_MARK)[0] if VARIANT_MARK in sid else None,
+                "variant": sid.partition(VARIANT_MARK)[2] or None,
                 "current_take": section.current_take,
                 "decision": decision.decision if decision else None,
                 "decided_by": decision.reviewer if decision else None,

@@ -17,7 +17,12 @@ from starlette.exceptions import HTTPException
 from starlette.routing import NoMatchFound
 
 from vsl_pipelines.domain.billing import usd_text
-from vsl_pipelines.domain.script import MAX_NARRATION_CHARS, MAX_NOTE_CHARS, MAX_PROMPT_CHARS
+from vsl_pipelines.domain.script import (
+    MAX_NARRATION_CHARS,
+    MAX_NOTE_CHARS,
+    MAX_PROMPT_CHARS,
+    section_label,
+)
 from vsl_pipelines.web.review import csrf
 from vsl_pipelines.web.review.forms import FORM_TYPE
 from vsl_pipelines.web.review.views import ReviewPage
@@ -38,6 +43,7 @@ templates = jinja2.Environment(
 )
 templates.filters["path_segment"] = partial(quote, safe="")
 templates.filters["usd"] = usd_text
+templates.filters["section_label"] = section_label
 templates.globals["limits"] = {
     "note": MAX_NOTE_CHARS,
     "prompt": MAX_PROMPT_CHARS,
