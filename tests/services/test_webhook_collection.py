@@ -221,3 +221,5 @@ def test_a_still_sections_keyframe_reaches_the_review_queue_at_its_webhook(
         tick = adhoc.sensor_tick(instance)
         assert not any(r.job_name == "collect_keyframes" for r in tick.run_requests or [])
         assert _materializations(instance, "keyframes") == [(stored_script.id, job.id)]
+        # The still's clip, rendered from it, is recorded as `clips` for the script.
+        assert _materializations(instance, "clips") == [(stored_script.id, job.id)]

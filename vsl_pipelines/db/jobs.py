@@ -346,13 +346,15 @@ def job_by_id(conn: Conn, job_id: int) -> JobRow | None:
     return fetch_one(conn, JobRow, "SELECT * FROM jobs WHERE id = %s", (job_id,))
 
 
-def record_collected(conn: Conn, job_id: int) -> bool:
+def record_collected(conn: Conn, job_id: int, *, release: bool) -> bool:
     """A claimed job's output stored outside a run: collected, and due to be recorded in
-    Dagster. Only the first to collect it records it; False when it was collected already."""
+    Dagster (`release`: the claim ends with it, nothing follows). Only the first to collect it
+    records it; False when it was collected already."""
     row = conn.execute(
-        "UPDATE jobs SET collected_at = now(), materialization_due = true, updated_at = now()"
+        "UPDATE jobs SET collected_at = now(), materialization_due = true, updated_at = now(),"
+        " collect_lease_until = CASE WHEN %s THEN NULL ELSE collect_lease_until END"
         " WHERE id = %s AND collected_at IS NULL RETURNING id",
-        (job_id,),
+        (release, job_id),
     ).fetchone()
     return row is not None
 
@@ -378,17 +380,23 @@ class DueMaterialization:
     media_key: str | None
     size_bytes: int | None
     duration_s: float | None
+    still_clip_key: str | None  # a keyframe's: the still section's clip rendered from it
 
 
 def materializations_due(conn: Conn, limit: int) -> list[DueMaterialization]:
-    """Jobs collected outside a run not yet recorded in Dagster, oldest first."""
+    """Jobs collected outside a run not yet recorded in Dagster, oldest first; not those whose
+    collector still holds them (what follows the take is not done yet)."""
     return fetch_all(
         conn,
         DueMaterialization,
         "SELECT j.id, j.public_id, j.script_id, j.section_id, j.stage, j.take, j.model_id,"
-        " j.user_id, j.created_at, t.media_key, t.size_bytes, t.duration_s FROM jobs j"
+        " j.user_id, j.created_at, t.media_key, t.size_bytes, t.duration_s,"
+        " (SELECT c.media_key FROM takes c WHERE j.stage = 'keyframe'"
+        "  AND c.script_id = j.script_id AND c.section_id = j.section_id AND c.stage = 'clip'"
+        "  AND c.take = j.take AND c.job_id IS NULL) AS still_clip_key FROM jobs j"
         " LEFT JOIN LATERAL (SELECT * FROM takes WHERE takes.job_id = j.id ORDER BY takes.id"
-        " DESC LIMIT 1) t ON true WHERE j.materialization_due ORDER BY j.id LIMIT %s",
+        " DESC LIMIT 1) t ON true WHERE j.materialization_due"
+        " AND NOT coalesce(j.collect_lease_until > now(), false) ORDER BY j.id LIMIT %s",
         (limit,),
     )
 

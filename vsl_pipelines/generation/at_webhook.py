@@ -116,7 +116,8 @@ def store_claimed_output(
 def _record(db: Database, job: JobRow, stored: StoredOutput) -> bool:
     """The take and the job's collection in one transaction, only if no one collected it."""
     with db.transaction() as conn:
-        if not job_rows.record_collected(conn, job.id):
+        # An ad-hoc job is done here; a take is held until what follows it is done too.
+        if not job_rows.record_collected(conn, job.id, release=job.script_id is None):
             return False
         if job.script_id is None:
             take_rows.record_adhoc_take(

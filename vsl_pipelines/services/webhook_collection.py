@@ -123,15 +123,15 @@ class WebhookCollector:
             )
             if moved is None or prediction.get("status") != "succeeded":
                 return
-            job = store_claimed_output(self.db, self.store, moved.id, self.on_step)
-            if job is None:
-                return
-            self.status.publish([job.id])
             try:
+                job = store_claimed_output(self.db, self.store, moved.id, self.on_step)
+                if job is None:
+                    return
+                self.status.publish([job.id])
                 if job.script_id is not None:
                     self._follow_up(job.script_id, job.stage)
             finally:
-                release_claim(self.db, job.id)
+                release_claim(self.db, moved.id)
         except Exception:
             log.exception("webhook collection failed; left to the collecting runs")
 

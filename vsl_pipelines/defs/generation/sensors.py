@@ -167,6 +167,27 @@ def format_cursor(seq: int, reported: list[int]) -> str:
     return f"{seq};{','.join(map(str, reported))}" if reported else str(seq)
 
 
+def materializations_of(output: DueMaterialization) -> list[dg.AssetMaterialization]:
+    """An output the service collected, and a still section's clip it rendered from a keyframe,
+    as their asset partitions' materializations."""
+    events = [materialization_of(output)]
+    if output.still_clip_key is not None and output.script_id is not None:
+        events.append(
+            dg.AssetMaterialization(
+                asset_key=Stage.CLIP.collected_asset,
+                partition=output.script_id,
+                description="A still section's clip, rendered from its keyframe at the webhook.",
+                metadata={
+                    "job_id": output.id,
+                    "section": output.section_id,
+                    "take": output.take,
+                    "files": dg.MetadataValue.json([output.still_clip_key]),
+                },
+            )
+        )
+    return events
+
+
 def materialization_of(output: DueMaterialization) -> dg.AssetMaterialization:
     """An output the service collected as its asset partition's materialization: the day's
     `adhoc_media`, or the script's collected asset of its stage."""
@@ -232,7 +253,7 @@ def build_webhook_sensor(interval_s: int = 5) -> dg.SensorDefinition:
             context.log.info(f"applied {applied} webhook event(s); cursor {cursor}")
         return dg.SensorResult(
             run_requests=requests,
-            asset_events=[materialization_of(d) for d in due],
+            asset_events=[event for d in due for event in materializations_of(d)],
             cursor=format_cursor(cursor, [d.id for d in due]),
         )
 
