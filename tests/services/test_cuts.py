@@ -101,3 +101,23 @@ def test_each_hook_is_reviewed_on_its_own_and_compiled_into_a_cut_of_its_own(
         f"{SCRIPT}-c{compiled.compilation_id}-hook-promise-16x9.mp4",
     ]
     assert played[1] is not None and played[1].chapters and "promise" in played[1].chapters
+
+
+def test_a_variants_retake_prompt_is_carried_into_the_document_as_written(
+    db: Database, registry: Registry
+) -> None:
+    """The editor and Export YAML start from the script as its takes were made: a variant's
+    retake prompt lands on that variant, inside its section."""
+    from vsl_pipelines.db.scripts import start_new_take
+    from vsl_pipelines.domain.script import parse_script
+    from vsl_pipelines.services.script_versions import current_document
+
+    with db.connect() as conn:
+        insert_script(conn, load_script(VARIANTS, registry), None, default_workspace_id(conn))
+        start_new_take(conn, SCRIPT, "hook~promise", {"prompt": "a calm parent, closer"})
+        document = current_document(conn, SCRIPT)
+    hook = document["sections"][0]
+    assert [v["id"] for v in hook["variants"]] == ["question", "promise"]
+    assert hook["variants"][1]["keyframe"]["prompt"] == "a calm parent, closer"
+    assert hook["variants"][0]["keyframe"]["prompt"].startswith("a tired parent")
+    assert parse_script(document, "edited", registry).section("hook~promise").keyframe

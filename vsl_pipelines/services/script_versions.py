@@ -34,7 +34,14 @@ from vsl_pipelines.db.soundtracks import SOUNDTRACK_SECTION
 from vsl_pipelines.domain.billing import usd_text
 from vsl_pipelines.domain.registry import Registry, RegistryError
 from vsl_pipelines.domain.roles import Actor
-from vsl_pipelines.domain.script import Generation, Script, ScriptError, Section, Voice
+from vsl_pipelines.domain.script import (
+    VARIANT_MARK,
+    Generation,
+    Script,
+    ScriptError,
+    Section,
+    Voice,
+)
 from vsl_pipelines.generation.stages import STAGES, plan_stage
 from vsl_pipelines.services.compilation import request_compile
 from vsl_pipelines.services.intake import AddedScript, add_script, check_script
@@ -131,8 +138,8 @@ def made_document(
     sent for the current take (`soundtrack`: the soundtrack's), so the document makes the
     same media again."""
     document = script.model_dump(mode="json", exclude_none=True)
-    for section in document["sections"]:
-        row = rows.get(section["id"])
+    for section_id, section in _written_sections(document):
+        row = rows.get(section_id)
         if row is None:
             continue
         prompt = (row.overrides or {}).get("prompt")
@@ -150,11 +157,23 @@ def made_document(
         if sent is None:
             continue
         for stage in PICTURE_STAGES:
-            _pin_seed(section.get(stage), sent.get((section["id"], stage, row.current_take)))
+            _pin_seed(section.get(stage), sent.get((section_id, stage, row.current_take)))
     if sent is not None:
         made = sent.get((SOUNDTRACK_SECTION, "soundtrack", soundtrack))
         _pin_seed(document.get("soundtrack"), made)
     return document
+
+
+def _written_sections(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Each section of a written document with the id its takes are kept under: a variant's
+    (written in full inside its section) as `hook~a`."""
+    found = []
+    for section in document["sections"]:
+        for variant in section.get("variants", []):
+            found.append((f"{section['id']}{VARIANT_MARK}{variant['id']}", variant))
+        if "variants" not in section:
+            found.append((section["id"], section))
+    return found
 
 
 def _pin_seed(generation: dict[str, Any] | None, given: Mapping[str, Any] | None) -> None:
