@@ -1,5 +1,7 @@
 """README.md against the project: every path, `make` target, `vsl` command and option,
-environment variable (with its default) and endpoint it names exists as named.
+environment variable (with its default) and endpoint it names exists as named, and the figures
+it gives that no feature test states (TTLs, limits, the CI workflow, the voice table) are the
+running code's.
 
 The behaviour the README describes is held by the tests of each feature (grep tests/ for the
 claim); this module holds the names a newcomer types or opens, which no feature test reads.
