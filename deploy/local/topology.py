@@ -11,9 +11,10 @@ Every Dagster process and the webhook service run as containers of the one image
 
 It first times ad-hoc images as an integrator waits for them (the sandbox's model time at 0,
 status polled every 50 ms, the stored output fetched: `adhoc_post_to_completed_s`), then
-submits the sample script over the API, approves every take over the API, kills one run's
-container mid-run (run monitoring must see it and the instance retry it), waits for the
-compiled video in S3, decodes it, and prints one JSON line:
+submits the sample script (two hook variants, three renditions, delivery) over the API,
+approves every take over the API, kills one run's container mid-run (run monitoring must see
+it and the instance retry it), waits for the compiled video in S3, decodes it, finds the six
+final videos and each cut's delivery files there, and prints one JSON line:
 `{"storage", "runs", "containers", "output", "duration_s", "adhoc_post_to_completed_s", ...}`. Everything it started is
 stopped and removed, whatever happens. Exit status 0 only when every check holds.
 """
@@ -48,7 +49,9 @@ IMAGE = os.environ.get("VSL_IMAGE", "localhost/vsl-pipelines:latest")
 PG_SERVER = os.environ.get("VSL_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 REDIS_SERVER = os.environ.get("VSL_TEST_REDIS", "redis://127.0.0.1:6379")
 REGION = "us-east-1"
-SAMPLE_SCRIPT = ROOT / "config" / "scripts" / "spring-launch-narrated.yaml"  # voiced
+# Voiced, two hook variants, three renditions and the landing page's delivery files (issue 27).
+SAMPLE_SCRIPT = ROOT / "config" / "scripts" / "spring-launch-variants.yaml"
+FINAL_VIDEOS = 6  # two cuts (one per hook) x three renditions
 # The job whose first run has its container killed once it has started: `generate`, the run
 # every script has (outputs are collected by the service at their webhooks, issue 25, so a
 # collecting run happens only when that did not finish).
@@ -612,6 +615,18 @@ def verify(topology: Topology, flow: dict[str, Any]) -> dict[str, Any]:
     ]
     if not video.has_audio or len(voiced) != 3 or None in [t["voice_s"] for t in voiced]:
         problems.append(f"the video does not carry the three sections' voices: {voiced}")
+    # One cut per hook variant, each in three renditions with its delivery files, in S3.
+    final = key.rsplit("/", 1)[0] + "/"  # scripts/{id}/final/
+    listed = topology.aws("s3").list_objects_v2(Bucket=bucket, Prefix=final)
+    names = sorted(item["Key"].rsplit("/", 1)[1] for item in listed.get("Contents", []))
+    finals = [n for n in names if n.endswith(("-16x9.mp4", "-9x16.mp4", "-1x1.mp4"))]
+    masters = [n for n in names if n == "master.m3u8"]
+    per_cut = ("-poster.jpg", "-chapters.vtt", "-captions.vtt", "-captions.srt")
+    if len(finals) != FINAL_VIDEOS or len(masters) != 2:
+        problems.append(f"not six final videos and two HLS masters in S3: {names}")
+    for ending in per_cut:
+        if sum(n.endswith(ending) for n in names) != 2:
+            problems.append(f"not one {ending} per cut: {names}")
     deciders = {s.get("decided_by") for s in flow["script"].get("sections", [])}
     if deciders != {"flow"}:
         problems.append(f"the decisions are not recorded as the acme key's: {deciders}")
@@ -629,6 +644,7 @@ def verify(topology: Topology, flow: dict[str, Any]) -> dict[str, Any]:
         "duration_s": round(flow["elapsed"], 1),
         "video_duration_s": round(video.duration_s, 3),
         "sections": voiced,
+        "final_videos": finals,
         "jobs": sorted({r["job"] for r in runs}),
         "killed_run": killed,
         "retried_as": retried[0]["run_id"] if retried else None,
