@@ -78,6 +78,20 @@ def test_a_rejection_starts_the_next_take_and_requests_generation(in_review: Dat
     assert request.tags == {"vsl/script_id": SCRIPT, "vsl/step": "requests"}
 
 
+def test_rejections_of_one_script_in_a_batch_start_one_generation_run(
+    in_review: Database,
+) -> None:
+    """The hook's and the offer's clips rejected before the sensor ran: both move to take 2,
+    and one run (keyed by the later rejection) asks for what both lack."""
+    _decide(in_review, "hook", "rejected", prompt="a new prompt")
+    later = _decide(in_review, "offer", "rejected", seed=3)
+    requests, cursor = approval_tick(0, Review(in_review), batch=200)
+    assert cursor == later
+    assert [(r.run_key, r.partition_key) for r in requests] == [(f"retake:{later}", SCRIPT)]
+    assert _section(in_review, "hook")["current_take"] == 2
+    assert _section(in_review, "offer")["current_take"] == 2
+
+
 def test_a_second_rejection_of_a_take_is_refused_and_starts_nothing(in_review: Database) -> None:
     # Two reviewers reject the same take before the sensor runs: one retake, not two.
     first = _decide(in_review, "hook", "rejected", seed=7)

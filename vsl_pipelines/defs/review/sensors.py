@@ -14,16 +14,19 @@ from vsl_pipelines.services.review import Review
 
 
 def approval_tick(cursor: int, review: Review, batch: int) -> tuple[list[dg.RunRequest], int]:
-    """One tick: (run requests, new cursor)."""
+    """One tick: (run requests, new cursor). One generation run per script however many of
+    its takes the batch rejected: a run asks for every prediction the script's current takes
+    lack, so a second would only race the first for the same ones."""
     decisions = review.act_after(cursor, batch)
+    last = {retake.script_id: retake.approval_id for retake in decisions.retakes}
     requests = [
         dg.RunRequest(
-            run_key=f"retake:{retake.approval_id}",
+            run_key=f"retake:{approval_id}",
             job_name=generate_job.name,
-            partition_key=retake.script_id,
-            tags=run_tags(retake.script_id, "requests"),
+            partition_key=script_id,
+            tags=run_tags(script_id, "requests"),
         )
-        for retake in decisions.retakes
+        for script_id, approval_id in last.items()
     ]
     return requests, decisions.cursor
 
