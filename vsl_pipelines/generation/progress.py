@@ -130,13 +130,15 @@ def apply_final_event(
 ) -> MovedJob | None:
     """Apply one webhook where it is accepted, as `apply_events` would (the sensor applies it
     again later, which changes nothing); a move to `succeeded` claims the job's collection for
-    `claim_for_s`. The job when this moved it, else None."""
+    `claim_for_s`, and its document is left to the collector, which publishes it once it is
+    stored (or as it is, when it leaves it to the runs). The job when this moved it, else None."""
     with db.connect() as conn:
         job = job_rows.apply_prediction(conn, prediction, claim_for_s=claim_for_s)
         conn.commit()
     if job is None:
         return None
-    status.publish([job.id])
+    if prediction.get("status") != "succeeded":
+        status.publish([job.id])
     _record_outcome(prediction, job)
     latency = _webhook_latency_ms(prediction, received_at)
     if latency is not None:

@@ -123,12 +123,12 @@ class WebhookCollector:
             )
             if moved is None or prediction.get("status") != "succeeded":
                 return
+            job = None
             try:
                 job = store_claimed_output(self.db, self.store, moved.id, self.on_step)
-                if job is None:
-                    return
-                self.status.publish([job.id])
-                if job.script_id is not None:
+                # Its one document from here: completed (or, left to the runs, processing).
+                self.status.publish([moved.id])
+                if job is not None and job.script_id is not None:
                     self._follow_up(job.script_id, job.stage)
             finally:
                 release_claim(self.db, moved.id)
