@@ -9,14 +9,14 @@ Every Dagster process and the webhook service run as containers of the one image
   podman's Docker-compatible socket (each run in its own container), and two `vsl serve`
   replicas that the sandbox's webhooks are spread over, as by a load balancer.
 
-It first times ad-hoc images as an integrator waits for them (the sandbox's model time at 0,
-status polled every 50 ms, the stored output fetched: `adhoc_post_to_completed_s`), then
-submits the sample script (two hook variants, three renditions, delivery) over the API,
+It submits the sample script (two hook variants, three renditions, delivery) over the API,
 approves every take over the API, kills one run's container mid-run (run monitoring must see
 it and the instance retry it), waits for the compiled video in S3, decodes it, finds the six
-final videos and each cut's delivery files there, and prints one JSON line:
-`{"storage", "runs", "containers", "output", "duration_s", "adhoc_post_to_completed_s", ...}`. Everything it started is
-stopped and removed, whatever happens. Exit status 0 only when every check holds.
+final videos and each cut's delivery files there, then times ad-hoc images as an integrator
+waits for them (the sandbox's model time at 0, status polled every 50 ms, the stored output
+fetched: `adhoc_post_to_completed_s`), and prints one JSON line:
+`{"storage", "runs", "containers", "output", "duration_s", "adhoc_post_to_completed_s", ...}`.
+Everything it started is stopped and removed, whatever happens. Exit status 0 only when every check holds.
 """
 
 from __future__ import annotations
