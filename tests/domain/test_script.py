@@ -305,3 +305,17 @@ def test_a_variants_model_is_checked_at_the_variant() -> None:
     with pytest.raises(ScriptError) as raised:
         parse_script(document, "hooks.yaml", REGISTRY)
     assert raised.value.problems[0][0] == ("sections", 0, "variants", 1, "voice", "params", "pitch")
+
+
+def test_two_sections_with_variants_make_a_cut_per_combination() -> None:
+    document = yaml.safe_load(VARIANTS.read_text())
+    document["sections"][2]["variants"] = [{"id": "x"}, {"id": "y"}]
+    script = parse_script(document, "two.yaml", REGISTRY)
+    cuts = script.cuts()
+    assert [c.key for c in cuts] == [
+        "hook=question,close=x", "hook=question,close=y",
+        "hook=promise,close=x", "hook=promise,close=y",
+    ]  # fmt: skip
+    assert cuts[1].sections == ("hook~question", "offer", "close~y")
+    assert cuts[1].name == "hook-question-close-y"
+    assert script.section_path(4) == ("sections", 2, "variants", 1)
