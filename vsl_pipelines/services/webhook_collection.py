@@ -35,7 +35,8 @@ log = get_logger(__name__)
 # job collected by the runs. Longer than a large clip's download, short next to the hour
 # Replicate keeps an output.
 CLAIM_S = 120.0
-WORKERS = 2  # downloads wait on the network; probing and thumbnails are short
+WORKERS = 2  # downloads wait on the network; probing and thumbnails are short (and one
+# thread more follows takes up: stills, previews, review)
 QUEUE_SIZE = 256  # past it the runs collect (the route never waits)
 # Final webhooks a second one process takes on (a burst of up to as many at once): what people
 # wait for one at a time. Past it the runs collect, in batches, and the route keeps its whole
@@ -59,6 +60,7 @@ class WebhookCollector:
     rate_per_s: float = RATE_PER_S
     on_step: StepHook | None = None  # tests stop the process at a step
     _queue: queue.Queue[tuple[str, datetime]] = field(init=False, repr=False)
+    _follow_ups: queue.Queue[_Take] = field(init=False, repr=False)
     _threads: list[threading.Thread] = field(init=False, default_factory=list, repr=False)
     _tokens: float = field(init=False, default=0.0, repr=False)
     _refilled: float = field(init=False, default=0.0, repr=False)
@@ -67,6 +69,7 @@ class WebhookCollector:
 
     def __post_init__(self) -> None:
         self._queue = queue.Queue(self.queue_size)
+        self._follow_ups = queue.Queue()
         self._tokens = self.rate_per_s
         self._refilled = time.monotonic()
 
@@ -114,26 +117,47 @@ class WebhookCollector:
     def collect(self, body: str, received_at: datetime | None = None) -> None:
         """Apply the webhook and, when it made the job succeed, store its output; then, for a
         take, what follows it. Never raises: whatever fails is left to the runs."""
+        take = self._collect_output(body, received_at)
+        if take is not None:
+            self._finish_take(take)
+
+    def _collect_output(self, body: str, received_at: datetime | None) -> _Take | None:
+        """The job's output stored and its document published; a take still claimed for what
+        follows it (else None, the claim released)."""
         try:
             prediction = json.loads(body)
             if not isinstance(prediction, dict) or "id" not in prediction:
-                return
+                return None
             moved = apply_final_event(
                 self.db, prediction, self.status, received_at or datetime.now(UTC), self.claim_for_s
             )
             if moved is None or prediction.get("status") != "succeeded":
-                return
-            job = None
+                return None
+            take = None
             try:
                 job = store_claimed_output(self.db, self.store, moved.id, self.on_step)
                 # Its one document from here: completed (or, left to the runs, processing).
                 self.status.publish([moved.id])
                 if job is not None and job.script_id is not None:
-                    self._follow_up(job.script_id, job.stage)
+                    take = _Take(job.id, job.script_id, job.stage)
             finally:
-                release_claim(self.db, moved.id)
+                if take is None:
+                    release_claim(self.db, moved.id)
+            return take
         except Exception:
             log.exception("webhook collection failed; left to the collecting runs")
+            return None
+
+    def _finish_take(self, take: _Take) -> None:
+        try:
+            self._follow_up(take.script_id, take.stage)
+        except Exception:
+            log.exception(
+                "following a take up failed; left to the collecting runs",
+                extra={"script_id": take.script_id, "job_id": take.job_id},
+            )
+        finally:
+            release_claim(self.db, take.job_id)
 
     def _follow_up(self, script_id: str, stage: str) -> None:
         """What a collecting run does after storing a take: a still section's clip from its
@@ -145,11 +169,13 @@ class WebhookCollector:
             Notifier(self.db, self.links).decisions_waiting(script_id)
 
     def wait_idle(self, timeout_s: float = 30.0) -> bool:
-        """Until every queued webhook is collected (tests, benchmarks); False on timeout."""
+        """Until every queued webhook is collected and followed up (tests, benchmarks); False
+        on timeout."""
         done = threading.Event()
 
         def join() -> None:
             self._queue.join()
+            self._follow_ups.join()
             done.set()
 
         threading.Thread(target=join, daemon=True).start()
@@ -165,6 +191,12 @@ class WebhookCollector:
                 threading.Thread(target=self._work, name=f"vsl-collector-{n}", daemon=True)
                 for n in range(self.workers)
             ]
+            # Stills and previews take seconds of FFmpeg: on a thread of their own, so that a
+            # take's follow-up never holds the next webhook's collection back (the sensor would
+            # apply that one first, and leave it to a run).
+            self._threads.append(
+                threading.Thread(target=self._follow_up_work, name="vsl-follow-up", daemon=True)
+            )
             for thread in self._threads:
                 thread.start()
 
@@ -180,9 +212,28 @@ class WebhookCollector:
         while True:
             body, received_at = self._queue.get()
             try:
-                self.collect(body, received_at)
+                take = self._collect_output(body, received_at)
+                if take is not None:
+                    self._follow_ups.put(take)
             finally:
                 self._queue.task_done()
+
+    def _follow_up_work(self) -> None:
+        while True:
+            take = self._follow_ups.get()
+            try:
+                self._finish_take(take)
+            finally:
+                self._follow_ups.task_done()
+
+
+@dataclass(frozen=True)
+class _Take:
+    """A take stored at its webhook, its job still claimed until what follows it is done."""
+
+    job_id: int
+    script_id: str
+    stage: str
 
 
 _START_LOCK = threading.Lock()
