@@ -167,7 +167,7 @@ def test_a_burst_through_a_restart_is_stored_and_applied_exactly_once(
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
         }
-        inbox = DynamoInbox(table, client=client)
+        inbox = DynamoInbox(table, client=client, settle_s=1.0)  # the writers are done
     else:
         inbox = PostgresInbox(db)
     service = Service(db, secret, tmp_path / "data", extra_env)
@@ -196,11 +196,19 @@ def test_a_burst_through_a_restart_is_stored_and_applied_exactly_once(
     forged = {d.webhook_id for d in sent if d.forged}
     assert forged and all(statuses[w] == {401} for w in forged)
     assert all(statuses[w] <= {200} for w in genuine)
+    # Read as the sensor does, tick after tick: a seq the killed service reserved and never
+    # wrote holds the DynamoDB reader until `settle_s` has passed, then it is skipped.
     events = []
     cursor = 0
-    while batch := inbox.read_after(cursor, 37):
-        events += batch
-        cursor = batch[-1].seq
+    quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < getattr(inbox, "settle_s", 0.0) + 0.5:
+        batch = inbox.read_after(cursor, 37)
+        if batch:
+            events += batch
+            cursor = batch[-1].seq
+            quiet_since = time.monotonic()
+        else:
+            time.sleep(0.1)
     stored = [e.webhook_id for e in events]
     assert set(stored) == genuine, "every genuine webhook stored, no forged one"
     if backend == "postgres":
