@@ -1,5 +1,7 @@
 """Submitting predictions through the real `replicate` client to the sandbox over HTTP."""
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,6 +12,7 @@ from vsl_pipelines.domain.registry import Registry
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.generation.predictions import PredictionClient, PredictionCreateError
 from vsl_pipelines.generation.stages import BudgetExceeded
+from vsl_pipelines.generation.submit import SubmitReport
 from vsl_pipelines.sandbox import RunningSandbox
 from vsl_pipelines.services.generation import Submission
 from vsl_pipelines.storage.local import LocalMediaStore
@@ -112,6 +115,50 @@ def test_a_crash_between_reservation_and_creation_is_recovered(
     assert len(report.recovered) == 1 and report.submitted == []
     assert len(_sandbox_predictions(prediction_client)) == 1
     assert _jobs(db)[0].prediction_id == report.recovered[0]["prediction_id"]
+
+
+def test_two_runs_of_one_script_at_once_create_each_prediction_once(
+    submission: Submission,
+    db: Database,
+    stored_script: Script,
+    prediction_client: PredictionClient,
+) -> None:
+    """Both runs read that no take has a job, then wait on the workspace's lock (held here so
+    both are sure to have read first); the one served second reads again and creates nothing."""
+    reports: list[SubmitReport] = []
+    with db.connect() as holder:
+        holder.execute("SELECT 1 FROM workspaces FOR UPDATE")
+        runs = [
+            threading.Thread(
+                target=lambda: reports.append(submission.submit("spring-launch", "keyframe"))
+            )
+            for _ in range(2)
+        ]
+        for run in runs:
+            run.start()
+        _wait_for_lock_waiters(db, 2)
+    for run in runs:
+        run.join(60)
+    assert sorted(len(r.submitted) for r in reports) == [0, 3]
+    assert sorted(r.skipped_active for r in reports) == [0, 3]
+    jobs = _jobs(db)
+    assert len(jobs) == 3 and {j.attempt for j in jobs} == {1}
+    assert len(_sandbox_predictions(prediction_client)) == 3
+
+
+def _wait_for_lock_waiters(db: Database, count: int, timeout_s: float = 30) -> None:
+    """Until `count` sessions of this database wait on a lock."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with db.connect(autocommit=True) as conn:
+            waiting = conn.execute(
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock'"
+            ).fetchone()["n"]
+        if waiting >= count:
+            return
+        assert time.monotonic() < deadline, f"{waiting} of {count} runs reached the lock"
+        time.sleep(0.05)
 
 
 def test_over_budget_submits_nothing(

@@ -13,6 +13,12 @@ from vsl_pipelines.domain.billing import usd_text
 from vsl_pipelines.generation.stages import BudgetExceeded
 
 
+def lock_workspace(conn: Conn, workspace_id: int) -> None:
+    """Hold the workspace's lock until the caller's transaction ends: every reservation of the
+    workspace waits for it (`reserve` takes it again, which the same transaction may)."""
+    budgets.hold_workspace_month(conn, workspace_id)
+
+
 def reserve(
     conn: Conn,
     workspace_id: int,

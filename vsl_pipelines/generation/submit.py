@@ -105,7 +105,6 @@ def submit_missing_predictions(
             report.skipped_active += 1
 
     new = [job for job, row in to_create if row is None]
-    new_cost = sum(job.estimated_cost_usd for job in new)
     # (job, its row, whether a crash left it reserved but maybe created)
     reserved: list[tuple[PlannedJob, JobRow, bool]] = [
         (job, row, True) for job, row in to_create if row is not None
@@ -115,6 +114,16 @@ def submit_missing_predictions(
         # against the script's budget and the workspace's month (BudgetExceeded: none is).
         assert workspace_id is not None  # the script was loaded above
         with db.connect() as conn:
+            budgets.lock_workspace(conn, workspace_id)
+            # Read again under the lock: another run of this script (an edit's and a retake's,
+            # say) may have reserved some of these takes since the read above.
+            now_latest = {
+                (j.section_id, j.take): j for j in job_rows.latest_jobs(conn, script_id, stage)
+            }
+            taken = [job for job in new if _reserved_since(now_latest, latest, job)]
+            report.skipped_active += len(taken)
+            new = [job for job in new if job not in taken]
+            new_cost = sum(job.estimated_cost_usd for job in new)
             try:
                 budgets.reserve(conn, workspace_id, new_cost, script_id, script.budget_usd)
             except BudgetExceeded as exc:
@@ -126,6 +135,17 @@ def submit_missing_predictions(
         with db.connect() as conn:
             script_rows.move_status(conn, script_id, "generating", ("queued", "review", "failed"))
     return report
+
+
+def _reserved_since(
+    now_latest: dict[tuple[str, int], JobRow],
+    before: dict[tuple[str, int], JobRow],
+    job: PlannedJob,
+) -> bool:
+    """Whether the take got a newer job than the one read before the lock."""
+    now = now_latest.get((job.section_id, job.take))
+    then = before.get((job.section_id, job.take))
+    return now is not None and (then is None or now.attempt > then.attempt)
 
 
 def _reserve(conn: Conn, script_id: str, job: PlannedJob) -> JobRow:
