@@ -28,7 +28,8 @@ def test_scripts_from_before_are_their_version_1(tmp_path: Path) -> None:
                 "INSERT INTO audit_log (workspace_id, actor, action, object)"
                 " SELECT id, 'mia@example.com', 'script.created', 'script:audited' FROM workspaces"
             )
-        assert apply_migrations(Database(url)) == ["0015_script_versions"]
+        applied = apply_migrations(Database(url))
+        assert applied[0] == "0015_script_versions"  # then the later ones (test_migrations.py)
         with psycopg.connect(url) as conn:
             rows = conn.execute(
                 "SELECT script_id, version, saved_by, document->>'id', saved_at::text"
