@@ -7,6 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures.flow import Flow
 from vsl_pipelines.db.scripts import insert_script
+from vsl_pipelines.db.watch import cuts_of_compilation
 from vsl_pipelines.db.workspaces import default_workspace_id
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.media.avcc import parse_avcc
@@ -61,7 +62,10 @@ def test_script_to_compiled_video(flow: Flow, stored_script: Script) -> None:
         jobs = conn.execute(
             "SELECT count(*) AS n, count(DISTINCT prediction_id) AS p FROM jobs"
         ).fetchone()
-    assert compilation is not None
+        assert compilation is not None
+        # Its one cut (no hook variants) has its watch page as soon as the video exists.
+        cut_variants = [c.variant for c in cuts_of_compilation(conn, compilation["id"])]
+    assert cut_variants == ["main"]
     frames, sizes, duration, has_audio = _decode(compilation["output_uri"])
     expected = sum(clip_durations)
     assert abs(duration - expected) < 0.25, (duration, expected)

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from tests.fixtures.api import LOCAL_BASE_URL, BuildApiApp
 from tests.fixtures.media import ClipFactory, decode_summary
 from tests.fixtures.scripts import PROJECT_ROOT, store_take
 from vsl_pipelines.db import watch as watch_rows
@@ -23,6 +25,7 @@ from vsl_pipelines.services.script_state import script_status
 from vsl_pipelines.services.watch import latest_cuts, watch_cut
 from vsl_pipelines.storage.local import LocalMediaStore
 
+BOOTSTRAP = "bootstrap-key-of-the-cuts-test"
 VARIANTS = PROJECT_ROOT / "config" / "scripts" / "spring-launch-variants.yaml"
 SCRIPT = "spring-launch-variants"
 
@@ -35,6 +38,7 @@ def test_each_hook_is_reviewed_on_its_own_and_compiled_into_a_cut_of_its_own(
     make_image: Callable[..., Path],
     make_voice: Callable[..., Path],
     make_music: Callable[..., Path],
+    build_api_app: BuildApiApp,
 ) -> None:
     script = load_script(VARIANTS, registry)
     # Two renditions and no HLS ladder keep it small; the demo's flow makes the whole set.
@@ -101,6 +105,21 @@ def test_each_hook_is_reviewed_on_its_own_and_compiled_into_a_cut_of_its_own(
         f"{SCRIPT}-c{compiled.compilation_id}-hook-promise-16x9.mp4",
     ]
     assert played[1] is not None and played[1].chapters and "promise" in played[1].chapters
+
+    # The API lists each cut with its own video and its watch page.
+    api = TestClient(build_api_app(api_key=BOOTSTRAP, media_store=store), base_url=LOCAL_BASE_URL)
+    answer = api.get(
+        f"/api/compilations/{compiled.compilation_id}", headers={"X-API-Key": BOOTSTRAP}
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["cuts"] == [
+        {
+            "variant": row.variant,
+            "compiledVideoUrl": store.public_url(cut["key"]),
+            "watchPath": f"/watch/{row.public_id}",
+        }
+        for row, cut in zip(rows, cuts, strict=True)
+    ]
 
 
 def test_a_variants_retake_prompt_is_carried_into_the_document_as_written(

@@ -308,9 +308,8 @@ def compile_script(
             cost_usd=cost,
             plan=plan,
         )
-        if len(cuts) > 1:
-            for made in cuts:
-                watch_rows.ensure_cut(conn, compilation_id, made.variant)
+        for made in cuts:  # each cut's watch page exists as soon as its video does
+            watch_rows.ensure_cut(conn, compilation_id, made.variant)
         script_rows.set_status(conn, script_id, "compiled")
     log.info("script compiled", extra={"script_id": script_id, "fields": {"key": key}})
     metrics.record(

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from vsl_pipelines.db import compilations as compilation_rows
 from vsl_pipelines.db.compilations import CompilationRow
+from vsl_pipelines.db.watch import CutRow, cuts_of_compilation
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.services.compilation import (
     CompilationNotFound,
@@ -63,6 +64,15 @@ class SectionTiming(BaseModel):
     reason: str | None = None
 
 
+class Cut(BaseModel):
+    """One cut of a compilation: a combination of hook variants (`main` without any), its
+    video and its landing page."""
+
+    variant: str
+    compiledVideoUrl: str | None
+    watchPath: str = Field(description="its public watch page, relative to the service")
+
+
 class Compilation(BaseModel):
     """A compilation: requested, running, then succeeded (with its video) or failed."""
 
@@ -85,6 +95,10 @@ class Compilation(BaseModel):
         description="how each section of a compiled video with voices followed its voice"
         " (in order; null without voices)",
     )
+    cuts: list[Cut] = Field(
+        default_factory=list,
+        description="each cut once it succeeded: one per combination of hook variants",
+    )
 
 
 def _timings(plan: dict[str, Any] | None) -> list[SectionTiming] | None:
@@ -94,7 +108,24 @@ def _timings(plan: dict[str, Any] | None) -> list[SectionTiming] | None:
     return [SectionTiming.model_validate(t) if t else SectionTiming() for t in timings]
 
 
-def _view(row: CompilationRow, store: MediaStore) -> Compilation:
+def _cuts(row: CompilationRow, cuts: list[CutRow], store: MediaStore) -> list[Cut]:
+    """Each cut's video (its own for hook variants, else the compilation's) and watch page."""
+    if row.status != "succeeded":
+        return []
+    keys = {c.get("variant"): c.get("key") for c in (row.plan or {}).get("cuts") or []}
+    return [
+        Cut(
+            variant=cut.variant,
+            compiledVideoUrl=store.public_url(key)
+            if (key := keys.get(cut.variant, row.output_key))
+            else None,
+            watchPath=f"/watch/{cut.public_id}",
+        )
+        for cut in cuts
+    ]
+
+
+def _view(row: CompilationRow, store: MediaStore, cuts: list[CutRow] | None = None) -> Compilation:
     published = row.output_key if row.status == "succeeded" else None
     return Compilation(
         compilationId=row.id,
@@ -112,6 +143,7 @@ def _view(row: CompilationRow, store: MediaStore) -> Compilation:
         createdAt=row.created_at,
         completedAt=row.completed_at,
         sections=_timings(row.plan),
+        cuts=_cuts(row, cuts or [], store),
     )
 
 
@@ -215,4 +247,5 @@ def show_compilation(
             row = compilation_of(conn, compilation_id)
         except CompilationNotFound as exc:
             raise HTTPException(404, str(exc)) from None
-    return _view(row, config.media_store)
+        cuts = cuts_of_compilation(conn, row.id)
+    return _view(row, config.media_store, cuts)
