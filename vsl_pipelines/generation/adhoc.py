@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from vsl_pipelines.db import jobs as job_rows
-from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.domain.days import day_bounds
 from vsl_pipelines.generation.collect import (
     OutputExpired,
+    adhoc_keys,
     download,
     first_output_url,
     output_extension,
+    record_stored_adhoc,
     store_output,
 )
 from vsl_pipelines.job_status.layers import JobStatusLayers
@@ -115,24 +116,10 @@ def collect_adhoc_day(
                     raise OutputExpired("the prediction succeeded with no output URL")
                 ext = output_extension(url, job.media_type)
                 source = download(url, workdir / f"{public_id}.{ext}")
-                stored = store_output(
-                    store,
-                    source,
-                    f"adhoc/{day.isoformat()}/{public_id}.{ext}",
-                    f"adhoc/{day.isoformat()}/{public_id}-thumb.jpg",
-                    workdir,
-                )
+                key, thumbnail_key = adhoc_keys(day.isoformat(), public_id, ext)
+                stored = store_output(store, source, key, thumbnail_key, workdir)
                 with db.connect() as conn:
-                    take_rows.record_adhoc_take(
-                        conn,
-                        job_id=job.id,
-                        media_key=stored.key,
-                        thumbnail_key=stored.thumbnail_key,
-                        probe=stored.probe,
-                        duration_s=stored.duration_s,
-                        size_bytes=stored.size_bytes,
-                        content_type=stored.content_type,
-                    )
+                    record_stored_adhoc(conn, stored, job.id)
                     job_rows.record_output_cost(conn, job, stored.duration_s)
                     job_rows.mark_collected(conn, job.id)
                 report.stored.append({"job_id": public_id, "key": stored.key})

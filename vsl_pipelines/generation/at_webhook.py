@@ -15,20 +15,23 @@ from pathlib import Path
 
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
-from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.jobs import DueMaterialization, JobRow
 from vsl_pipelines.generation.collect import (
     OutputExpired,
     StoredOutput,
+    adhoc_keys,
     download,
     first_output_url,
     output_extension,
+    record_stored_adhoc,
+    record_stored_take,
     store_output,
+    take_keys,
 )
 from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.logs import get_logger
-from vsl_pipelines.storage.base import MediaStore, media_key
+from vsl_pipelines.storage.base import MediaStore
 
 log = get_logger(__name__)
 
@@ -37,19 +40,13 @@ log = get_logger(__name__)
 StepHook = Callable[[str], None]
 
 
-def adhoc_keys(job: JobRow, ext: str) -> tuple[str, str]:
-    """An ad-hoc output's key and its thumbnail's, under its UTC day (as `collect_adhoc_day`)."""
-    day = job.created_at.astimezone(UTC).date().isoformat()
-    return f"adhoc/{day}/{job.public_id}.{ext}", f"adhoc/{day}/{job.public_id}-thumb.jpg"
-
-
-def take_keys(job: JobRow, ext: str) -> tuple[str, str]:
-    """A script take's key and its thumbnail's (as `collect_stage`)."""
-    assert job.script_id is not None
-    return (
-        media_key(job.script_id, job.section_id, job.stage, job.take, ext),
-        media_key(job.script_id, job.section_id, f"{job.stage}-thumb", job.take, "jpg"),
-    )
+def output_keys(job: JobRow, ext: str) -> tuple[str, str]:
+    """Where a run would store the job's output and its thumbnail: an ad-hoc output under its
+    UTC day (as `collect_adhoc_day`), a take under its script (as `collect_stage`)."""
+    if job.script_id is None:
+        day = job.created_at.astimezone(UTC).date().isoformat()
+        return adhoc_keys(day, str(job.public_id), ext)
+    return take_keys(job.script_id, job.section_id, job.stage, job.take, ext)
 
 
 def _is_current_take(db: Database, job: JobRow) -> bool:
@@ -93,7 +90,7 @@ def store_claimed_output(
                 raise OutputExpired("the prediction succeeded with no output URL")
             ext = output_extension(url, job.media_type)
             source = download(url, workdir / f"{job.public_id}.{ext}")
-            key, thumbnail_key = (adhoc_keys if job.script_id is None else take_keys)(job, ext)
+            key, thumbnail_key = output_keys(job, ext)
             stored = store_output(store, source, key, thumbnail_key, workdir)
         if on_step:
             on_step("stored")
@@ -120,30 +117,16 @@ def _record(db: Database, job: JobRow, stored: StoredOutput) -> bool:
         if not job_rows.record_collected(conn, job.id, release=job.script_id is None):
             return False
         if job.script_id is None:
-            take_rows.record_adhoc_take(
-                conn,
-                job_id=job.id,
-                media_key=stored.key,
-                thumbnail_key=stored.thumbnail_key,
-                probe=stored.probe,
-                duration_s=stored.duration_s,
-                size_bytes=stored.size_bytes,
-                content_type=stored.content_type,
-            )
+            record_stored_adhoc(conn, stored, job.id)
         else:
-            take_rows.record_take(
+            record_stored_take(
                 conn,
+                stored,
                 script_id=job.script_id,
                 section_id=job.section_id,
                 stage=job.stage,
                 take=job.take,
                 job_id=job.id,
-                media_key=stored.key,
-                thumbnail_key=stored.thumbnail_key,
-                probe=stored.probe,
-                duration_s=stored.duration_s,
-                size_bytes=stored.size_bytes,
-                content_type=stored.content_type,
             )
         job_rows.record_output_cost(conn, job, stored.duration_s)
     return True

@@ -107,6 +107,57 @@ def store_output(
     )
 
 
+def take_keys(script_id: str, section_id: str, stage: str, take: int, ext: str) -> tuple[str, str]:
+    """A take's key and its thumbnail's (collected by a run or at the webhook alike)."""
+    return (
+        media_key(script_id, section_id, stage, take, ext),
+        media_key(script_id, section_id, f"{stage}-thumb", take, "jpg"),
+    )
+
+
+def adhoc_keys(day: str, public_id: str, ext: str) -> tuple[str, str]:
+    """A one-off output's key and its thumbnail's, under its UTC day (`YYYY-MM-DD`)."""
+    return f"adhoc/{day}/{public_id}.{ext}", f"adhoc/{day}/{public_id}-thumb.jpg"
+
+
+def record_stored_take(
+    conn: Any,
+    stored: StoredOutput,
+    *,
+    script_id: str,
+    section_id: str,
+    stage: str,
+    take: int,
+    job_id: int | None,
+) -> TakeRow:
+    """The take row of an output `store_output` stored."""
+    return take_rows.record_take(
+        conn,
+        script_id=script_id,
+        section_id=section_id,
+        stage=stage,
+        take=take,
+        job_id=job_id,
+        **_stored_columns(stored),
+    )
+
+
+def record_stored_adhoc(conn: Any, stored: StoredOutput, job_id: int) -> TakeRow:
+    """The take row of a one-off job's output `store_output` stored."""
+    return take_rows.record_adhoc_take(conn, job_id=job_id, **_stored_columns(stored))
+
+
+def _stored_columns(stored: StoredOutput) -> dict[str, Any]:
+    return {
+        "media_key": stored.key,
+        "thumbnail_key": stored.thumbnail_key,
+        "probe": stored.probe,
+        "duration_s": stored.duration_s,
+        "size_bytes": stored.size_bytes,
+        "content_type": stored.content_type,
+    }
+
+
 def _store_take(
     conn: Any,
     store: MediaStore,
@@ -120,26 +171,16 @@ def _store_take(
     ext: str,
     workdir: Path,
 ) -> TakeRow:
-    stored = store_output(
-        store,
-        source,
-        media_key(script_id, section_id, stage, take, ext),
-        media_key(script_id, section_id, f"{stage}-thumb", take, "jpg"),
-        workdir,
-    )
-    return take_rows.record_take(
+    key, thumbnail_key = take_keys(script_id, section_id, stage, take, ext)
+    stored = store_output(store, source, key, thumbnail_key, workdir)
+    return record_stored_take(
         conn,
+        stored,
         script_id=script_id,
         section_id=section_id,
         stage=stage,
         take=take,
         job_id=job_id,
-        media_key=stored.key,
-        thumbnail_key=stored.thumbnail_key,
-        probe=stored.probe,
-        duration_s=stored.duration_s,
-        size_bytes=stored.size_bytes,
-        content_type=stored.content_type,
     )
 
 
