@@ -137,14 +137,6 @@
 
   document.addEventListener("input", changed);
   document.addEventListener("change", changed);
-  // A voice chosen: its sample's player plays that voice (the model's default when empty).
-  document.addEventListener("change", (event) => {
-    const select = event.target;
-    const player = select.dataset && document.getElementById(select.dataset.sample || "");
-    if (!player) return;
-    player.pause();
-    player.src = player.dataset.base + encodeURIComponent(select.value || player.dataset.default);
-  });
   document.addEventListener("submit", (event) => {
     if (event.target.id !== "editor") return;
     const op = event.submitter ? event.submitter.value : "submit";

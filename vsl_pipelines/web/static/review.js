@@ -157,15 +157,6 @@
   }
   for (const type of ["play", "pause", "seeked"]) document.addEventListener(type, follow, true);
 
-  // A voice chosen in a narration's rejection: its sample's player plays that voice.
-  document.addEventListener("change", (event) => {
-    const select = event.target;
-    const player = select.dataset && document.getElementById(select.dataset.sample || "");
-    if (!player) return;
-    player.pause();
-    player.src = player.dataset.base + encodeURIComponent(select.value || player.dataset.default);
-  });
-
   // The whole sequence: its sections' media one after the other in one player.
   function sequence() {
     const list = document.getElementById("sequence");

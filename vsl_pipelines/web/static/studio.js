@@ -1,5 +1,6 @@
 // The studio's few enhancements beyond htmx: a changed model or visual re-renders the editor,
-// and a chosen YAML file is read into the import box. Everything works without them.
+// a chosen YAML file is read into the import box, and a voice chosen (in the editor or a
+// narration's rejection) is what its sample's player plays. Everything works without them.
 "use strict";
 document.addEventListener("change", (event) => {
   const target = event.target;
@@ -10,5 +11,11 @@ document.addEventListener("change", (event) => {
   if (target.matches("input[type=file][data-fills]") && target.files.length) {
     const box = document.getElementById(target.dataset.fills);
     target.files[0].text().then((text) => { box.value = text; });
+  }
+  // The model's default voice when the choice is empty.
+  const player = target.dataset && document.getElementById(target.dataset.sample || "");
+  if (player) {
+    player.pause();
+    player.src = player.dataset.base + encodeURIComponent(target.value || player.dataset.default);
   }
 });
