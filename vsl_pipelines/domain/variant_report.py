@@ -17,7 +17,8 @@ from typing import Literal
 
 Metric = Literal["play", "q25", "q50", "q75", "q100", "cta"]
 METRICS: tuple[Metric, ...] = ("play", "q25", "q50", "q75", "q100", "cta")
-EVENT_KINDS = ("view", "play", "q25", "q50", "q75", "q100", "unmute", "cta")
+# What a watch page reports (`POST /api/events`; the watch_events table checks the same list).
+EventKind = Literal["view", "play", "q25", "q50", "q75", "q100", "unmute", "cta"]
 DEFAULT_METRIC: Metric = "cta"  # the business outcome of a sales letter: the click
 LEADER_PROBABILITY = 0.95
 DEFAULT_DRAWS = 4000

@@ -8,13 +8,13 @@ viewer already sent for a cut changes nothing, so a replayed post cannot inflate
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from redis import RedisError
 from starlette.concurrency import run_in_threadpool
 
+from vsl_pipelines.domain.variant_report import EventKind
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.services.watch import EventRefused, record_event
 from vsl_pipelines.web.deps import ConfigDep
@@ -31,7 +31,7 @@ class WatchEvent(BaseModel):
     cut: str = Field(min_length=1, max_length=32)
     sig: str = Field(min_length=1, max_length=64)
     viewer: str = Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")
-    kind: Literal["view", "play", "q25", "q50", "q75", "q100", "unmute", "cta"]
+    kind: EventKind
 
 
 @router.post("/events")
