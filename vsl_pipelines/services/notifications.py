@@ -2,7 +2,9 @@
 lands, a video ready once its compile succeeded. Sent from the Dagster runs where these happen
 (the collecting assets, `compiled_video`) as a Slack-compatible JSON POST (a `text`, plus
 structured fields for other receivers); retried briefly, never failing the run, and logged
-with the URL's host only, since its path is a secret (Slack's carries the token).
+with the URL's host only, since its path is a secret (Slack's carries the token). Each delivery
+resolves the host once, and connects to the address that passed the internal-host check, so a
+name moved between the check and the connection (DNS rebinding) reaches nothing inside.
 """
 
 from __future__ import annotations
@@ -84,27 +86,67 @@ def _literal(host: str) -> IpAddress | None:
         return None
 
 
+Resolver = Callable[[str], list[str]]  # a host name -> its addresses, in the resolver's order
+
+
+def system_resolver(name: str) -> list[str]:
+    """The addresses the system's resolver gives `name` for TCP, in its order (raises OSError
+    or UnicodeError when it gives none)."""
+    found = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+    return list(dict.fromkeys(str(sockaddr[0]) for *_, sockaddr in found))
+
+
+class HostRefused(ValueError):
+    """A host a notification may not reach; the message names the host, never the URL."""
+
+
+@dataclass(frozen=True)
+class AddressGuard:
+    """Which hosts a notification may reach: a name is resolved once by `resolve`, and refused
+    when `refuses` flags any of its addresses (or the name itself is internal); a delivery then
+    connects to the first address, never asking the resolver again."""
+
+    resolve: Resolver = system_resolver
+    refuses: Callable[[IpAddress], bool] = internal_address
+
+    def problem(self, host: str, *, resolve: bool = True) -> str | None:
+        """Why `host` may not be reached (None: it may, or with `resolve` False, not by its
+        name). A name that does not resolve is no problem here: the delivery finds it then."""
+        try:
+            self.addresses(host, resolve=resolve)
+        except HostRefused as refused:
+            return str(refused)
+        except (OSError, UnicodeError):
+            return None
+        return None
+
+    def addresses(self, host: str, *, resolve: bool = True) -> list[IpAddress]:
+        """The addresses `host` may be reached at (a literal: itself; with `resolve` False, a
+        name has none), raising HostRefused when it may not be, OSError when it does not
+        resolve."""
+        name = host.lower().rstrip(".")
+        literal = _literal(name)
+        if literal is not None:
+            if self.refuses(literal):
+                raise HostRefused(f"{host} is an internal address")
+            return [literal]
+        if name in INTERNAL_NAMES or name.endswith(INTERNAL_SUFFIXES):
+            raise HostRefused(f"{host} is an internal name")
+        if not resolve:
+            return []
+        found = [a for a in map(_literal, self.resolve(name)) if a is not None]
+        if not found:
+            raise OSError(f"{host} does not resolve")
+        if any(self.refuses(address) for address in found):
+            raise HostRefused(f"{host} resolves to an internal address")
+        return found
+
+
 def internal_host_problem(host: str, *, resolve: bool) -> str | None:
     """Why `host` is internal (None: it is not, or with `resolve` False, not by its name): an
     internal address or name, or with `resolve` a name any of whose addresses is internal.
     A name that does not resolve is no problem here: the delivery finds it then."""
-    name = host.lower().rstrip(".")
-    literal = _literal(name)
-    if literal is not None:
-        return f"{host} is an internal address" if internal_address(literal) else None
-    if name in INTERNAL_NAMES or name.endswith(INTERNAL_SUFFIXES):
-        return f"{host} is an internal name"
-    if not resolve:
-        return None
-    try:
-        found = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError):
-        return None
-    for *_, sockaddr in found:
-        address = _literal(str(sockaddr[0]))
-        if address is not None and internal_address(address):
-            return f"{host} resolves to an internal address"
-    return None
+    return AddressGuard().problem(host, resolve=resolve)
 
 
 def check_webhook_url(text: str, *, allow_internal: bool | None = None) -> str:
@@ -291,6 +333,20 @@ def _last_attempt(state: RetryCallState) -> Any:
     return state.outcome.result()
 
 
+def _pinned(url: str, address: IpAddress) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The request that reaches `url`'s host at `address` alone: the URL with the address for
+    its host, the name in the Host header, and for https the name for TLS (SNI and the
+    certificate's check: httpx's `sni_hostname` request extension)."""
+    import httpx
+
+    original = httpx.URL(url)
+    headers = {"Host": original.netloc.decode("ascii")}
+    extensions: dict[str, Any] = {}
+    if original.scheme == "https":
+        extensions["sni_hostname"] = original.raw_host.decode("ascii")
+    return str(original.copy_with(host=str(address))), headers, extensions
+
+
 def deliver(
     url: str,
     payload: dict[str, Any],
@@ -299,21 +355,36 @@ def deliver(
     timeout_s: float = TIMEOUT_S,
     backoff_s: float = BACKOFF_S,
     allow_internal: bool | None = None,
+    guard: AddressGuard | None = None,
 ) -> Delivery:
     """POST `payload` as JSON to `url`: retried on a lost connection, a timeout, 429 and 5xx
     (waiting `backoff_s`, doubled, or the receiver's Retry-After), never on another answer;
-    redirects are not followed; unless internal hosts are allowed, a host that resolves to an
-    internal address now is not posted to. Never raises."""
+    redirects are not followed. Unless internal hosts are allowed (or given a `guard`), the
+    host is resolved once, not posted to when an address is internal, and every attempt
+    connects to the first address that passed, whatever the name resolves to by then. Never
+    raises."""
     import httpx  # the runs that notify only
 
     host = url_host(url)
-    if not (internal_hosts_allowed() if allow_internal is None else allow_internal):
+    if guard is None and not (
+        internal_hosts_allowed() if allow_internal is None else allow_internal
+    ):
+        guard = AddressGuard()
+    target: str = url
+    headers: dict[str, str] = {}
+    extensions: dict[str, Any] = {}
+    if guard is not None:
         try:
-            problem = internal_host_problem(urlsplit(url).hostname or "", resolve=True)
-        except ValueError:
-            problem = "not a URL"
-        if problem:
-            return Delivery(host, False, 0, None, f"refused: {problem}")
+            address = guard.addresses(urlsplit(url).hostname or "")[0]
+        except HostRefused as refused:
+            return Delivery(host, False, 0, None, f"refused: {refused}")
+        except (OSError, UnicodeError, ValueError, IndexError) as exc:
+            error = f"ConnectError: {host} does not resolve ({type(exc).__name__})"
+            return Delivery(host, False, 1, None, error)
+        try:
+            target, headers, extensions = _pinned(url, address)
+        except (httpx.InvalidURL, UnicodeError):
+            return Delivery(host, False, 0, None, "InvalidURL")
     retrying = Retrying(
         stop=stop_after_attempt(attempts),
         wait=_RetryAfterOrBackoff(backoff_s),
@@ -325,10 +396,18 @@ def deliver(
     )
     with httpx.Client(timeout=timeout_s, headers={"User-Agent": "vsl-pipelines"}) as client:
         try:
-            response = retrying(client.post, url, json=payload)
+            response = retrying(
+                client.post, target, json=payload, headers=headers, extensions=extensions
+            )
         except httpx.TransportError as exc:
-            error = f"{type(exc).__name__}: {str(exc).replace(url, host)}"
-            return Delivery(host, False, retrying.statistics["attempt_number"], None, error)
+            text = str(exc).replace(url, host).replace(target, host)
+            return Delivery(
+                host,
+                False,
+                retrying.statistics["attempt_number"],
+                None,
+                f"{type(exc).__name__}: {text}",
+            )
         except (httpx.HTTPError, httpx.InvalidURL) as exc:  # not retried: httpx refuses it
             return Delivery(
                 host, False, retrying.statistics["attempt_number"], None, type(exc).__name__
@@ -348,6 +427,7 @@ class Notifier:
     links: StudioLinks
     attempts: int = ATTEMPTS
     backoff_s: float = BACKOFF_S
+    guard: AddressGuard | None = None  # None: as VSL_NOTIFY_INTERNAL_HOSTS says
 
     def decisions_waiting(self, script_id: str) -> Delivery | None:
         """A batch of takes landed: how many decisions wait (nothing sent when none does)."""
@@ -380,7 +460,11 @@ class Notifier:
             if url is None or notice is None:
                 return None
             delivery = deliver(
-                url, notice.payload(), attempts=self.attempts, backoff_s=self.backoff_s
+                url,
+                notice.payload(),
+                attempts=self.attempts,
+                backoff_s=self.backoff_s,
+                guard=self.guard,
             )
         except Exception as exc:  # a notification never fails the run that sends it
             log.warning(
