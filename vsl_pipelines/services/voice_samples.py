@@ -2,6 +2,13 @@
 sentence per voice, spoken once by the model itself (a prediction through the generation
 client: Replicate, or the sandbox's speech locally) and kept in the media store, so every
 later listen, by anyone, costs nothing.
+
+Making a sample is spend of the workspace that asked for it, as an ad-hoc generation is: its
+estimate is reserved against the workspace's monthly budget (BudgetExceeded: nothing is made or
+stored), its job row carries the prediction's actual cost once it ends, and the cost dashboard
+and every report count it. The job is recorded as collected from the start: the sample is
+stored here, under its voice's key, so neither the ad-hoc day's run nor the webhook collector
+stores its output a second time.
 """
 
 from __future__ import annotations
@@ -9,15 +16,20 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from vsl_pipelines.db import audit
+from vsl_pipelines.db import jobs as job_rows
+from vsl_pipelines.db.database import Database
+from vsl_pipelines.db.jobs import JobRow
 from vsl_pipelines.domain.registry import ModelSpec, RegistryError
+from vsl_pipelines.domain.roles import Actor
 from vsl_pipelines.domain.script import Voice, speech_input
-from vsl_pipelines.generation.predictions import PredictionClient
+from vsl_pipelines.generation import budgets
+from vsl_pipelines.generation.predictions import PredictionClient, PredictionCreateError
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.storage.base import MediaStore
 
@@ -51,11 +63,15 @@ def voice_sample(
     spec: ModelSpec,
     voice: str,
     *,
+    db: Database,
+    actor: Actor,
     wait_s: float = WAIT_S,
     poll_s: float = POLL_S,
 ) -> str:
-    """The stored sample of `spec` speaking in `voice` (made now if it never was): its key.
-    SampleUnavailable when the prediction fails or takes longer than `wait_s`."""
+    """The stored sample of `spec` speaking in `voice`: its key. A stored one is free; one never
+    made is made now, as spend of `actor`'s workspace (BudgetExceeded when its budget has no
+    room for the estimate: nothing is made or stored). SampleUnavailable when the prediction
+    fails or takes longer than `wait_s` (what it cost is counted all the same)."""
     key = sample_key(spec.id, voice)
     if store.exists(key):
         return key
@@ -66,15 +82,19 @@ def voice_sample(
             model_input = speech_input(
                 spec, Voice(model=spec.id, params={"voice": voice}), SAMPLE_TEXT
             )
+            cost = spec.estimate_cost(model_input)
         except RegistryError as exc:
             raise SampleUnavailable(str(exc)) from None
-        prediction = client.create(spec, model_input, reserved_at=datetime.now(UTC))
+        job = _reserve(db, spec, voice, model_input, cost, actor)
+        prediction = _create(db, client, spec, model_input, job)
         deadline = time.monotonic() + wait_s
         while prediction.get("status") not in FINISHED:
             if time.monotonic() > deadline:
                 raise SampleUnavailable(f"{spec.id} did not speak the sample within {wait_s:g} s")
             time.sleep(poll_s)
             prediction = client.get(str(prediction["id"]))
+            with db.connect() as conn:  # its status, and its actual cost once it ends
+                job_rows.apply_prediction(conn, prediction)
         url = _output_url(prediction.get("output"))
         if prediction.get("status") != "succeeded" or url is None:
             raise SampleUnavailable(
@@ -88,8 +108,76 @@ def voice_sample(
                     for chunk in answer.iter_bytes():
                         out.write(chunk)
             store.put_file(key, path)
-    log.info("voice sample made", extra={"model_id": spec.id, "fields": {"voice": voice}})
+    log.info(
+        "voice sample made",
+        extra={
+            "model_id": spec.id,
+            "job_id": job.id,
+            "fields": {"voice": voice, "workspace_id": actor.workspace_id},
+        },
+    )
     return key
+
+
+def _reserve(
+    db: Database,
+    spec: ModelSpec,
+    voice: str,
+    model_input: dict[str, Any],
+    cost: float,
+    actor: Actor,
+) -> JobRow:
+    """The sample's job, its estimate reserved under the workspace's lock (BudgetExceeded:
+    nothing written), collected from the start (the sample is stored here), audited."""
+    with db.connect() as conn:
+        budgets.reserve(conn, actor.workspace_id, cost)
+        job = job_rows.reserve_adhoc_job(
+            conn,
+            workspace_id=actor.workspace_id,
+            user_id=actor.user_id or actor.name,
+            media_type=spec.kind,
+            model_id=spec.id,
+            model_input=model_input,
+            estimated_cost_usd=cost,
+            pricing=spec.pricing.document(),
+        )
+        job_rows.mark_collected(conn, job.id)
+        audit.record(
+            conn,
+            actor.workspace_id,
+            actor.name,
+            "voice_sample.requested",
+            f"job:{job.public_id}",
+            {"model": spec.id, "voice": voice, "estimated_cost_usd": cost},
+        )
+    return job
+
+
+def _create(
+    db: Database,
+    client: PredictionClient,
+    spec: ModelSpec,
+    model_input: dict[str, Any],
+    job: JobRow,
+) -> dict[str, Any]:
+    """The sample's prediction, attached to its job; a prediction never created fails the job
+    (it then counts nothing) and is SampleUnavailable."""
+    try:
+        prediction = client.create(
+            spec, model_input, reserved_at=job.created_at, claimed=job_rows.claimed_in(db)
+        )
+    except Exception as exc:  # refused, or Replicate unreachable even for the dedupe search
+        reason = (
+            str(exc)
+            if isinstance(exc, PredictionCreateError)
+            else f"Replicate could not be reached ({type(exc).__name__})"
+        )
+        with db.connect() as conn:
+            job_rows.mark(conn, job.id, "failed", error=reason)
+        raise SampleUnavailable(f"{spec.id} could not speak the sample: {reason}") from None
+    with db.connect() as conn:
+        job_rows.attach_prediction(conn, job.id, prediction)
+    return prediction
 
 
 def _output_url(output: Any) -> str | None:

@@ -1,6 +1,8 @@
 """A voice's sample under `/studio/voices/{model}/{voice}`: the editor's player of each voice
 sends people here, and they are sent on to the stored sample (made once, on the first listen:
-services/voice_samples.py). Any signed-in member may listen."""
+services/voice_samples.py). Any signed-in member may listen; a stored sample is free, and the
+first listen of a voice is spend of the listener's workspace, refused (402) when its monthly
+budget has no room for it."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
+from vsl_pipelines.generation.stages import BudgetExceeded
 from vsl_pipelines.services.voice_samples import SampleUnavailable, sample_voices, voice_sample
 from vsl_pipelines.web.deps import ConfigDep, check_host
 from vsl_pipelines.web.studio.pages import StudioRoute
@@ -26,7 +29,8 @@ async def voice_sample_page(
     user: Session, model_id: Name, voice: Name, config: ConfigDep
 ) -> RedirectResponse:
     """To the sample of `model_id` speaking in `voice` (404: not one of its voices; 503: no
-    prediction service here; 502: the model could not speak it now)."""
+    prediction service here; 402: a new sample the workspace's budget has no room for; 502: the
+    model could not speak it now)."""
     spec = config.registry.models.get(model_id)
     if spec is None or voice not in sample_voices(spec):
         raise HTTPException(404, f"{model_id!r} has no voice {voice!r} to listen to")
@@ -34,8 +38,20 @@ async def voice_sample_page(
         raise HTTPException(503, "voice samples need the prediction service, not set up here")
     try:
         key = await run_in_threadpool(
-            voice_sample, config.media_store, config.predictions, spec, voice
+            voice_sample,
+            config.media_store,
+            config.predictions,
+            spec,
+            voice,
+            db=config.db,
+            actor=user.actor,
         )
+    except BudgetExceeded as exc:  # nothing was made or stored
+        raise HTTPException(
+            402,
+            f"budget: {exc}; a sample of {voice!r} would be made now, so it is not"
+            " (voices already sampled still play)",
+        ) from None
     except SampleUnavailable as exc:
         raise HTTPException(502, str(exc)) from None
     return RedirectResponse(config.media_store.public_url(key), status_code=303)
