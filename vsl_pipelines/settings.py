@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     media_root: Path | None = Field(default=None, alias="VSL_MEDIA_ROOT")
     s3_bucket: str | None = Field(default=None, alias="VSL_S3_BUCKET")
     s3_prefix: str = Field(default="", alias="VSL_S3_PREFIX")
+    # A CDN over the bucket (the AWS stack's CloudFront): a script's final videos and delivery
+    # files are handed out at `{this}/{key}` instead of presigned. Empty: presigned, as the rest.
+    media_cdn_url: str = Field(
+        default="", alias="VSL_MEDIA_CDN_URL", pattern=r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$"
+    )
     dynamodb_table: str | None = Field(default=None, alias="VSL_DYNAMODB_TABLE")
     # The real-time jobs table (status documents, the second layer of `GET /api/status`).
     dynamodb_jobs_table: str | None = Field(default=None, alias="VSL_DYNAMODB_JOBS_TABLE")

@@ -5,6 +5,7 @@ presigned URLs, the download cache, bucket errors; its contract with the local f
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import tracemalloc
@@ -176,22 +177,97 @@ def test_every_object_is_tagged_with_its_kind_for_the_lifecycle_rules(
 def test_delivery_files_have_their_types_and_final_ones_a_year_of_cache(
     s3_store: S3MediaStore, s3_bucket: tuple[Any, str], tmp_path: Path
 ) -> None:
+    """Read back from S3: each final object's Content-Type, a year of immutable caching for
+    the content-named ones (their names carry the compilation), a minute for the playlists
+    that name what a player fetches next; nothing set on a take."""
     client, bucket = s3_bucket
     source = tmp_path / "object.bin"
     source.write_bytes(b"media")
     final = "scripts/s1/final/s1-c3"
+    year, minute = "public, max-age=31536000, immutable", "public, max-age=60"
     expected = {
-        f"{final}-hls/master.m3u8": "application/vnd.apple.mpegurl",
-        f"{final}-hls/540p-00001.ts": "video/mp2t",
-        f"{final}-captions.vtt": "text/vtt; charset=utf-8",
-        f"{final}-captions.srt": "application/x-subrip; charset=utf-8",
-        f"{final}-9x16.mp4": "video/mp4",
-        f"{final}-poster.jpg": "image/jpeg",
+        f"{final}-hls/master.m3u8": ("application/vnd.apple.mpegurl", minute),
+        f"{final}-hls/540p.m3u8": ("application/vnd.apple.mpegurl", minute),
+        f"{final}-hls/540p-00001.ts": ("video/mp2t", year),
+        f"{final}-hls/540p-00001.m4s": ("video/iso.segment", year),
+        f"{final}-captions.vtt": ("text/vtt; charset=utf-8", year),
+        f"{final}-chapters.vtt": ("text/vtt; charset=utf-8", year),
+        f"{final}-captions.srt": ("application/x-subrip; charset=utf-8", year),
+        f"{final}-9x16.mp4": ("video/mp4", year),
+        f"{final}.mp4": ("video/mp4", year),
+        f"{final}-poster.jpg": ("image/jpeg", year),
     }
-    for key, content_type in expected.items():
+    for key, (content_type, cache) in expected.items():
         s3_store.put_file(key, source)
         head = client.head_object(Bucket=bucket, Key=f"media/{key}")
-        assert head["ContentType"] == content_type, key
-        assert head["CacheControl"] == "public, max-age=31536000, immutable", key
+        assert (head["ContentType"], head["CacheControl"]) == (content_type, cache), key
     s3_store.put_file(KEY, source)
-    assert "CacheControl" not in client.head_object(Bucket=bucket, Key=f"media/{KEY}")
+    head = client.head_object(Bucket=bucket, Key=f"media/{KEY}")
+    assert head["ContentType"] == "video/mp4" and "CacheControl" not in head
+
+
+def _cdn_store(s3_bucket: tuple[Any, str], tmp_path: Path, cdn_url: str) -> S3MediaStore:
+    client, bucket = s3_bucket
+    return S3MediaStore(
+        bucket, prefix="media/", client=client, cache_dir=tmp_path / "cache", cdn_url=cdn_url
+    )
+
+
+def test_final_objects_are_handed_out_at_the_cdn_and_the_rest_presigned(
+    s3_bucket: tuple[Any, str], moto_server: str, tmp_path: Path
+) -> None:
+    """With a CDN over the bucket, a final object's URL is `{cdn}/{object key}`, unsigned, and
+    serves the object with its stored headers; takes, previews and one-offs stay presigned.
+    Here the moto server's path-style bucket URL stands in for CloudFront, and a bucket policy
+    lets anyone read what the stack lets CloudFront read (`scripts/*/final/*`) and no more."""
+    client, bucket = s3_bucket
+    cdn = f"{moto_server}/{bucket}"
+    final_objects = f"arn:aws:s3:::{bucket}/media/scripts/*/final/*"
+    statement = {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject"}
+    policy = {"Version": "2012-10-17", "Statement": [{**statement, "Resource": final_objects}]}
+    client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    store = _cdn_store(s3_bucket, tmp_path, cdn + "/")  # a trailing slash is not doubled
+    video, playlist = tmp_path / "cut.mp4", tmp_path / "master.m3u8"
+    video.write_bytes(b"\x00\x00\x00\x18ftypmp42 final video")
+    playlist.write_text("#EXTM3U\n")
+    final_video, final_playlist = (
+        "scripts/s1/final/s1-c3.mp4",
+        "scripts/s1/final/s1-c3-hls/master.m3u8",
+    )
+    store.put_file(final_video, video)
+    store.put_file(final_playlist, playlist)
+
+    url = store.public_url(final_video)
+    assert url == f"{cdn}/media/{final_video}"
+    served = httpx.get(url, timeout=10)
+    assert served.status_code == 200 and served.content == video.read_bytes()
+    assert served.headers["content-type"] == "video/mp4"
+    assert served.headers["cache-control"] == "public, max-age=31536000, immutable"
+    served = httpx.get(store.public_url(final_playlist), timeout=10)
+    assert served.text == "#EXTM3U\n" and served.headers["cache-control"] == "public, max-age=60"
+
+    not_final = [
+        KEY,
+        "scripts/s1/intro/preview-c2-n1.mp4",
+        "adhoc/2026-12-01/final/0f1e2d3c.png",  # `final` elsewhere than a script's prefix
+        "scripts/final/s1-c3.mp4",  # no script id
+    ]
+    for key in not_final:
+        store.put_file(key, video)
+        presigned = store.public_url(key)
+        assert presigned.startswith(f"{moto_server}/") and "X-Amz-Signature=" in presigned, key
+        assert httpx.get(presigned, timeout=10).content == video.read_bytes(), key
+        assert httpx.get(f"{cdn}/media/{key}", timeout=10).status_code == 403, key
+
+
+def test_without_a_cdn_final_objects_are_presigned_too(
+    s3_bucket: tuple[Any, str], tmp_path: Path
+) -> None:
+    store = _cdn_store(s3_bucket, tmp_path, "")
+    source = tmp_path / "cut.mp4"
+    source.write_bytes(b"final video")
+    key = "scripts/s1/final/s1-c3.mp4"
+    store.put_file(key, source)
+    url = store.public_url(key)
+    assert "X-Amz-Signature=" in url and "X-Amz-Expires=" in url
+    assert httpx.get(url, timeout=10).content == b"final video"

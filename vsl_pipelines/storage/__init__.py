@@ -22,10 +22,11 @@ def make_media_store(
     region: str | None = None,
     s3_client: Any = None,
     signer: MediaUrlSigner | None = None,
+    cdn_url: str = "",
 ) -> MediaStore:
     """The S3 store when `s3_bucket` is set (on `s3_client`, or one made for the endpoint and
-    region), else the local folder `root` served at `public_base_url`, its URLs signed by
-    `signer` when given."""
+    region; a script's final objects handed out at `cdn_url` when set), else the local folder
+    `root` served at `public_base_url`, its URLs signed by `signer` when given."""
     if s3_bucket:
         from vsl_pipelines.storage.s3 import S3MediaStore
 
@@ -36,6 +37,7 @@ def make_media_store(
             endpoint_url=endpoint_url,
             region=region,
             cache_dir=root / ".s3-cache",
+            cdn_url=cdn_url,
         )
     from vsl_pipelines.storage.local import LocalMediaStore
 

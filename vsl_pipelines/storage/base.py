@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mimetypes
+import re
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
@@ -52,11 +53,22 @@ def media_kind(key: str) -> str:
     return "take"
 
 
+# What the app writes under a script's final prefix (`services.cuts.final_prefix`): the objects
+# CloudFront may serve (deploy/aws/delivery.py), so the ones a media CDN URL is given for.
+FINAL_KEY = re.compile(r"scripts/[^/]+/final/[^?#]+")
+
+
+def is_final_key(key: str) -> bool:
+    """Whether `key` is a compiled video or a delivery file of a script (`scripts/{id}/final/...`)."""
+    return FINAL_KEY.fullmatch(key) is not None
+
+
 # Types the platform's table lacks or gets wrong for players: HLS playlists and segments,
 # caption tracks (a player's <track> wants text/vtt, in UTF-8).
 CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
     ".ts": "video/mp2t",
+    ".m4s": "video/iso.segment",
     ".vtt": "text/vtt; charset=utf-8",
     ".srt": "application/x-subrip; charset=utf-8",
     ".mp4": "video/mp4",
@@ -65,8 +77,12 @@ CONTENT_TYPES = {
     ".jpg": "image/jpeg",
 }
 # A final object's key names its compilation (`{script}-c{id}`) and is never written with other
-# bytes once published, so browsers and the CDN keep it a year without asking again.
+# bytes once published, so browsers and the CDN keep it a year without asking again. A playlist
+# is the exception: it names the segments a player fetches next, and a ladder packaged again
+# (another rung, a fixed segment) must reach players within a minute, not a year.
 FINAL_CACHE_CONTROL = "public, max-age=31536000, immutable"
+PLAYLIST_CACHE_CONTROL = "public, max-age=60"
+PLAYLIST_SUFFIXES = frozenset({".m3u8"})
 
 
 def content_type(key: str) -> str:
@@ -77,5 +93,10 @@ def content_type(key: str) -> str:
 
 def cache_control(key: str) -> str | None:
     """The Cache-Control an object under `key` is served with: final videos and their
-    delivery files are immutable; anything else is left to the default (revalidated)."""
-    return FINAL_CACHE_CONTROL if media_kind(key) == "final" else None
+    delivery files are immutable, their HLS playlists kept a minute; anything else is left to
+    the default (revalidated)."""
+    if media_kind(key) != "final":
+        return None
+    if PurePosixPath(key).suffix.lower() in PLAYLIST_SUFFIXES:
+        return PLAYLIST_CACHE_CONTROL
+    return FINAL_CACHE_CONTROL

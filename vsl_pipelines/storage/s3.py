@@ -1,7 +1,9 @@
 """The production media store: objects in an S3 bucket under an optional prefix.
 
 Collecting assets and `compiled_video` write through it; the generation backend reads
-inputs from its presigned URLs; FFmpeg reads from `local_path` copies in a cache folder.
+inputs from its presigned URLs; FFmpeg reads from `local_path` copies in a cache folder. With a
+CDN in front of the bucket (`cdn_url`, CloudFront in the AWS stack), the final videos and their
+delivery files are handed out at the CDN instead, unsigned and cached at its edge.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 from boto3.exceptions import S3UploadFailedError
@@ -20,7 +23,13 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from vsl_pipelines.storage.base import MEDIA_TAG, cache_control, content_type, media_kind
+from vsl_pipelines.storage.base import (
+    MEDIA_TAG,
+    cache_control,
+    content_type,
+    is_final_key,
+    media_kind,
+)
 
 _MIB = 1024 * 1024
 # Parts are streamed from disk by s3transfer, so memory stays near chunksize x concurrency
@@ -53,7 +62,8 @@ class S3AccessDenied(S3StoreError, PermissionError):
 
 
 class S3MediaStore:
-    """`MediaStore` on S3: managed multipart uploads, presigned GET URLs, an ETag-checked cache."""
+    """`MediaStore` on S3: managed multipart uploads, presigned GET URLs (a script's final
+    objects at `cdn_url` when set), an ETag-checked cache."""
 
     def __init__(
         self,
@@ -66,8 +76,11 @@ class S3MediaStore:
         presign_ttl_s: int = 3600,
         cache_dir: Path | None = None,
         transfer_config: TransferConfig = DEFAULT_TRANSFER,
+        cdn_url: str = "",
     ) -> None:
         self.bucket = bucket
+        # The CDN's origin is the bucket itself: an object's path there is its whole key.
+        self.cdn_url = cdn_url.rstrip("/")
         self.prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
         self.client = client or boto3.client(
             "s3",
@@ -134,6 +147,10 @@ class S3MediaStore:
         return f"s3://{self.bucket}/{self._object_key(key)}"
 
     def public_url(self, key: str) -> str:
+        """`{cdn_url}/{object key}` for a script's final objects when a CDN serves them (the
+        bucket lets it read those alone), else a presigned URL valid `presign_ttl_s`."""
+        if self.cdn_url and is_final_key(key):
+            return f"{self.cdn_url}/{quote(self._object_key(key))}"
         with self._errors(key):
             url: str = self.client.generate_presigned_url(
                 "get_object",

@@ -164,6 +164,7 @@ def build_app_from_settings(settings: Settings | None = None) -> FastAPI:
             endpoint_url=settings.aws_endpoint_url,
             region=settings.aws_region,
             signer=signer,
+            cdn_url=settings.media_cdn_url,
         ),
         # `default_registry()` reads the global settings; this reads the ones passed in.
         registry=load_registry(settings.models_file, settings.models_config),
