@@ -84,7 +84,11 @@ class CompiledVideo:
     delivery: dict[str, Any] = field(default_factory=dict)
 
 
-OVERRIDES = ("size", "fps", "transition", "captions", "timing")
+# The output options a compile request may change. `delivery` is changed switch by switch (a
+# request naming only `hls` keeps the script's captions, chapters and poster); the others whole.
+OVERRIDES = (
+    "size", "fps", "transition", "captions", "timing", "renditions", "reframe", "delivery",
+)  # fmt: skip
 
 
 def request_compile(
@@ -143,6 +147,9 @@ def requested_output(script_output: Output, row: CompilationRow) -> Output:
 
 
 def _effective_output(output: Output, changes: dict[str, Any], fmt: str | None) -> Output:
+    changes = {k: v for k, v in changes.items() if k in OVERRIDES}
+    if isinstance(changes.get("delivery"), dict):
+        changes["delivery"] = {**output.delivery.model_dump(), **changes["delivery"]}
     try:
         return output.overridden({**changes, **({"format": fmt} if fmt else {})})
     except ValueError as exc:  # pydantic's ValidationError is one

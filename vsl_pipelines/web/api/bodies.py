@@ -16,15 +16,19 @@ from starlette.concurrency import run_in_threadpool
 
 from vsl_pipelines.domain.script import (
     MAX_DEPTH,
+    Aspect,
+    CaptionFile,
     DocumentError,
     Output,
     OutputValue,
     ScriptError,
+    SectionReframe,
     check_document,
     load_yaml,
 )
 from vsl_pipelines.domain.strict_json import NestedTooDeeply, StrictJsonError, loads_strict
 from vsl_pipelines.media.options import VoiceTiming
+from vsl_pipelines.media.profile import RENDITION_ASPECTS
 from vsl_pipelines.web.decisions import ApproveBody, RejectBody
 from vsl_pipelines.web.deps import JSON_TYPE, YAML_TYPES
 from vsl_pipelines.web.errors import validation_problems
@@ -104,6 +108,33 @@ async def reject_body(request: Request) -> RejectBody:
     return body
 
 
+def _listed_once(values: list[str] | None) -> list[str] | None:
+    """Each value once (a set, written in order: the first rendition is the landing page's)."""
+    repeated = sorted({v for v in values or () if values and values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"{', '.join(repr(v) for v in repeated)} listed more than once")
+    return values
+
+
+class DeliveryBody(BaseModel):
+    """The delivery switches a compile changes (`output.delivery`); each one left out stays as
+    the script has it."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    hls: bool | None = Field(default=None, description="an HLS ladder and its master playlist")
+    captions: list[CaptionFile] | None = Field(
+        default=None, max_length=2, description="caption files: `vtt`, `srt` (`[]`: none)"
+    )
+    chapters: bool | None = Field(default=None, description="a WebVTT chapters track")
+    poster: bool | None = Field(default=None, description="a poster image")
+
+    @field_validator("captions")
+    @classmethod
+    def _captions_once(cls, value: list[str] | None) -> list[str] | None:
+        return _listed_once(value)
+
+
 class CompileBody(BaseModel):
     """A compile request: container and quality, and any of the script's own output options
     (`output:` in the script) to change for this compile."""
@@ -127,6 +158,20 @@ class CompileBody(BaseModel):
         description="how voiced sections follow their voice (`output.timing`: pad_s, fit,"
         " max_slowdown, clip_audio, lowered_db); replaces the script's whole",
     )
+    renditions: list[Aspect] | None = Field(
+        default=None,
+        max_length=len(RENDITION_ASPECTS),
+        description=f"one final video per aspect, each once, of {', '.join(RENDITION_ASPECTS)};"
+        " the first is the landing page's (`[]`: one video at the clips' own aspect)",
+    )
+    reframe: SectionReframe | None = Field(
+        default=None, description="a clip of another aspect than the frame: `crop` or `blur`"
+    )
+    delivery: DeliveryBody | None = Field(
+        default=None,
+        description="landing-page files `{hls?, captions?: [vtt, srt], chapters?, poster?}`;"
+        " a switch left out stays as the script has it",
+    )
 
     @field_validator("fps", mode="before")
     @classmethod
@@ -134,6 +179,11 @@ class CompileBody(BaseModel):
         return (
             str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
         )
+
+    @field_validator("renditions")
+    @classmethod
+    def _renditions_once(cls, value: list[str] | None) -> list[str] | None:
+        return _listed_once(value)
 
     @model_validator(mode="after")
     def _valid_output(self) -> CompileBody:
@@ -145,10 +195,14 @@ class CompileBody(BaseModel):
         return self
 
     def overrides(self) -> dict[str, Any]:
-        """The output options this request changes."""
+        """The output options this request changes (of `delivery`, the switches it names)."""
         return self.model_dump(
-            include={"size", "fps", "transition", "captions", "timing"}, exclude_none=True
-        )
+            include={
+                "size", "fps", "transition", "captions", "timing", "renditions", "reframe",
+                "delivery",
+            },
+            exclude_none=True,
+        )  # fmt: skip
 
 
 async def compile_body(request: Request) -> CompileBody:

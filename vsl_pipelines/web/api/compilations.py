@@ -1,5 +1,6 @@
 """`/api/scripts/{id}/compile` and `/api/compilations/{id}`: ask for a compile (format, quality,
-output options) and follow it. The request is recorded; a Dagster sensor launches the run.
+output options: renditions, reframe and delivery switches too) and follow it, down to each
+cut's renditions and delivery files. The request is recorded; a Dagster sensor launches the run.
 
 Clients of the original system waited for the compile's answer: with `Prefer: wait=N`
 (RFC 7240, at most `MAX_WAIT_S`) the request waits for the video and answers the original's
@@ -32,6 +33,7 @@ from vsl_pipelines.services.compilation import (
     compilation_of,
     request_compile,
 )
+from vsl_pipelines.services.cut_files import cut_files
 from vsl_pipelines.storage.base import MediaStore
 from vsl_pipelines.web.access import OwnCompilation, OwnScript, Reviewer, Viewer
 from vsl_pipelines.web.api.bodies import CompileBody, compile_body
@@ -64,13 +66,48 @@ class SectionTiming(BaseModel):
     reason: str | None = None
 
 
+class RenditionDelivery(BaseModel):
+    """A rendition's own landing-page files, when the compile made them."""
+
+    hlsMasterUrl: str | None = None
+    posterUrl: str | None = None
+
+
+class Rendition(BaseModel):
+    """One final video of a cut at one aspect."""
+
+    aspect: str = Field(description="W:H, e.g. 9:16")
+    width: int | None
+    height: int | None
+    duration: float | None = Field(description="seconds of video")
+    fileSize: int | None
+    url: str = Field(description="the media URL (presigned on S3)")
+    delivery: RenditionDelivery | None = None
+
+
+class Delivery(BaseModel):
+    """A cut's files for a landing page (media URLs, presigned on S3); null where not made."""
+
+    hlsMasterUrl: str | None = None
+    posterUrl: str | None = None
+    captions: dict[str, str] = Field(
+        default_factory=dict, description="caption file URL by format (`vtt`, `srt`)"
+    )
+    chaptersUrl: str | None = None
+
+
 class Cut(BaseModel):
     """One cut of a compilation: a combination of hook variants (`main` without any), its
-    video and its landing page."""
+    video, renditions and delivery files, and its landing page."""
 
     variant: str
     compiledVideoUrl: str | None
     watchPath: str = Field(description="its public watch page, relative to the service")
+    renditions: list[Rendition] = Field(
+        default_factory=list,
+        description="one video per aspect of `output.renditions` (none: the one video only)",
+    )
+    delivery: Delivery = Field(default_factory=Delivery)
 
 
 class Compilation(BaseModel):
@@ -108,21 +145,45 @@ def _timings(plan: dict[str, Any] | None) -> list[SectionTiming] | None:
     return [SectionTiming.model_validate(t) if t else SectionTiming() for t in timings]
 
 
+def _cut(cut: CutRow, row: CompilationRow, store: MediaStore) -> Cut:
+    files = cut_files(row.plan, row.output_key, cut.variant)
+
+    def url(key: str | None) -> str | None:
+        return store.public_url(key) if key else None
+
+    return Cut(
+        variant=cut.variant,
+        compiledVideoUrl=url(files.video),
+        watchPath=f"/watch/{cut.public_id}",
+        renditions=[
+            Rendition(
+                aspect=r.aspect,
+                width=r.width,
+                height=r.height,
+                duration=r.duration_s,
+                fileSize=r.size_bytes,
+                url=store.public_url(r.key),
+                delivery=RenditionDelivery(hlsMasterUrl=url(r.hls), posterUrl=url(r.poster))
+                if r.hls or r.poster
+                else None,
+            )
+            for r in files.renditions
+        ],
+        delivery=Delivery(
+            hlsMasterUrl=url(files.delivery.hls),
+            posterUrl=url(files.delivery.poster),
+            captions={fmt: store.public_url(key) for fmt, key in files.delivery.captions.items()},
+            chaptersUrl=url(files.delivery.chapters),
+        ),
+    )
+
+
 def _cuts(row: CompilationRow, cuts: list[CutRow], store: MediaStore) -> list[Cut]:
-    """Each cut's video (its own for hook variants, else the compilation's) and watch page."""
+    """Each cut's video (its own for hook variants, else the compilation's), renditions,
+    delivery files and watch page."""
     if row.status != "succeeded":
         return []
-    keys = {c.get("variant"): c.get("key") for c in (row.plan or {}).get("cuts") or []}
-    return [
-        Cut(
-            variant=cut.variant,
-            compiledVideoUrl=store.public_url(key)
-            if (key := keys.get(cut.variant, row.output_key))
-            else None,
-            watchPath=f"/watch/{cut.public_id}",
-        )
-        for cut in cuts
-    ]
+    return [_cut(cut, row, store) for cut in cuts]
 
 
 def _view(row: CompilationRow, store: MediaStore, cuts: list[CutRow] | None = None) -> Compilation:
