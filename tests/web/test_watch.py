@@ -5,6 +5,7 @@ and `GET /api/scripts/{id}/variants` counting what was posted."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections import Counter
@@ -16,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fixtures.watch import PublishCut
+from tests.fixtures.watch_renditions import PublishRenditions
 from vsl_pipelines.db import watch as watch_rows
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.web.server import RunningService
@@ -257,3 +259,78 @@ def test_the_variants_report_counts_the_posts(served: Any, start_watch_service: 
     assert httpx.get(f"{service.url}/api/scripts/nope/variants", timeout=10).status_code == 404
     bad = httpx.get(f"{service.url}/api/scripts/{cut.script_id}/variants?metric=x", timeout=10)
     assert bad.status_code == 422
+
+
+def _renditions(page: str) -> list[dict[str, Any]]:
+    found = re.search(r"data-renditions='([^']*)'", page)
+    assert found, page[:500]
+    listed: list[dict[str, Any]] = json.loads(html.unescape(found.group(1)))
+    return listed
+
+
+def test_the_page_lists_every_rendition_and_serves_each_ones_files(
+    start_watch_service: Any, publish_renditions: PublishRenditions
+) -> None:
+    service = start_watch_service()
+    cut = publish_renditions("watch-renditions")
+    page = httpx.get(f"{service.url}/watch/{cut.cut}", timeout=10)
+    assert page.status_code == 200, page.text[:300]
+    listed = _renditions(page.text)
+    assert [(r["aspect"], r["width"], r["height"]) for r in listed] == [
+        ("16:9", 320, 180),
+        ("9:16", 180, 320),
+        ("1:1", 180, 180),
+    ]
+    name = f"watch-renditions-c{cut.compilation_id}"
+    files = f"/watch/{cut.cut}/files"
+    # One caption track for all; the picture's files each rendition's own.
+    assert {r["captions"] for r in listed} == {f"{files}/{name}-captions.vtt"}
+    assert f'<track kind="captions" src="{files}/{name}-captions.vtt"' in page.text
+    with httpx.Client(base_url=service.url, timeout=10) as client:
+        for rendition in listed:
+            part = rendition["aspect"].replace(":", "x")
+            assert rendition["mp4"] == f"{files}/{name}-{part}.mp4"
+            assert rendition["poster"] == f"{files}/{name}-{part}-poster.jpg"
+            assert rendition["hls"] == f"{files}/{name}-{part}-hls/master.m3u8"
+            types = {
+                "mp4": "video/mp4",
+                "poster": "image/jpeg",
+                "hls": "application/vnd.apple.mpegurl",
+            }
+            for field_name, kind in types.items():
+                answer = client.get(rendition[field_name])
+                assert answer.status_code == 200, (rendition[field_name], answer.text[:200])
+                assert answer.headers["content-type"] == kind
+            # The master's playlists and a segment resolve beside it.
+            folder = rendition["hls"].rsplit("/", 1)[0]
+            playlists = re.findall(r"^(\S+\.m3u8)$", client.get(rendition["hls"]).text, re.M)
+            assert len(playlists) >= 2, playlists
+            segments = re.findall(r"^(\S+\.ts)$", client.get(f"{folder}/{playlists[0]}").text, re.M)
+            segment = client.get(f"{folder}/{segments[0]}")
+            assert segment.status_code == 200 and segment.headers["content-type"] == "video/mp2t"
+        # Another name in a rendition's folder's place is not the cut's.
+        assert client.get(f"{files}/{name}-4x3-hls/master.m3u8").status_code == 404
+        assert client.get(f"{files}/{name}-9x16-hls").status_code == 404
+
+
+def test_a_plan_from_before_per_rendition_delivery_plays_each_renditions_mp4(
+    start_watch_service: Any, publish_renditions: PublishRenditions, db: Database
+) -> None:
+    """A compilation stored when only the first rendition had delivery files: the page
+    still lists every rendition, the others played from their MP4s with the cut's tracks."""
+    service = start_watch_service()
+    cut = publish_renditions("watch-older-plan", renditions=["16:9", "9:16"])
+    with db.connect() as conn:
+        conn.execute(
+            "UPDATE compilations SET plan = jsonb_set(plan, '{renditions}',"
+            " (SELECT jsonb_agg(r - 'delivery') FROM jsonb_array_elements(plan->'renditions') r))"
+            " WHERE id = %s",
+            (cut.compilation_id,),
+        )
+    listed = _renditions(httpx.get(f"{service.url}/watch/{cut.cut}", timeout=10).text)
+    first, second = listed
+    assert first["hls"] and first["hls"].endswith("-16x9-hls/master.m3u8") and first["poster"]
+    assert (second["aspect"], second["hls"], second["poster"]) == ("9:16", None, None)
+    assert second["captions"] == first["captions"] is not None
+    answer = httpx.get(f"{service.url}{second['mp4']}", timeout=10)
+    assert answer.status_code == 200 and answer.headers["content-type"] == "video/mp4"

@@ -2,7 +2,9 @@
 ladder, captions and poster) plays muted through hls.js, shows its captions and, from its time,
 the call-to-action; a returning viewer resumes; tap-to-unmute and the CTA click are reported,
 and the counts appear in the variant report; the end action redirects; the page and the studio's
-report are clean under axe-core."""
+report are clean under axe-core. A cut in 16:9, 9:16 and 1:1 plays the rendition that fits the
+screen (9:16 on a phone held upright, 16:9 on a laptop, 1:1 in a square frame) and keeps it
+when the phone turns mid-play."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import httpx
 import pytest
 
 from tests.fixtures.watch import PublishCut
+from tests.fixtures.watch_renditions import PublishRenditions
 from tests.web.studio.test_accessibility import violations
 from vsl_pipelines.db.database import Database
 
@@ -115,3 +118,64 @@ def test_a_cut_plays_with_captions_and_cta_and_its_events_reach_the_report(
         assert violations(page) == []
     finally:
         context.close()
+
+
+VIEWPORTS = [  # the frame the page fills -> the rendition it plays
+    ({"width": 390, "height": 844}, "9:16"),  # a phone held upright
+    ({"width": 1280, "height": 800}, "16:9"),  # a laptop
+    ({"width": 600, "height": 640}, "1:1"),  # a square-ish embed
+]
+
+
+@pytest.mark.timeout(180)
+def test_the_page_plays_the_rendition_that_fits_the_screen_and_keeps_it(
+    chromium_browser: Any, start_watch_service: Any, publish_renditions: PublishRenditions
+) -> None:
+    service = start_watch_service()
+    cut = publish_renditions("player-renditions")
+    for viewport, aspect in VIEWPORTS:
+        context = chromium_browser.new_context(viewport=viewport)
+        context.set_default_timeout(15_000)
+        page = context.new_page()
+        try:
+            page.goto(f"{service.url}/watch/{cut.cut}")
+            page.wait_for_function(
+                "() => { const v = document.getElementById('player');"
+                " return v.currentTime > 0.2 && v.videoWidth > 0; }"
+            )
+            state = page.evaluate(PLAYING)
+            name = aspect.replace(":", "x")
+            assert state["rendition"] == aspect, (viewport, state)
+            assert state["src"].startswith("blob:"), state  # its HLS ladder through hls.js
+            assert f"-{name}-poster.jpg" in state["poster"], state
+            width, height = (int(side) for side in aspect.split(":"))
+            # The picture decoded is the rendition's, at its aspect (whichever rung plays).
+            assert abs(state["w"] * height - state["h"] * width) <= max(width, height) * 2, state
+            assert (state["w"] > state["h"]) == (width > height), state
+            assert (state["w"] == state["h"]) == (width == height), state
+            # Playback advances, with the captions track (one for every rendition).
+            page.wait_for_function(
+                f"() => document.getElementById('player').currentTime > {state['t'] + 0.3}"
+            )
+            assert state["track"] == ["showing", "captions"], state
+            if aspect == "9:16":
+                # Turned mid-play: the same rendition plays on, not restarted.
+                page.set_viewport_size({"width": 844, "height": 390})
+                before = page.evaluate(PLAYING)
+                page.wait_for_function(
+                    f"() => document.getElementById('player').currentTime > {before['t'] + 0.3}"
+                )
+                after = page.evaluate(PLAYING)
+                assert (after["rendition"], after["src"]) == (aspect, state["src"]), after
+                assert (after["w"], after["h"]) == (state["w"], state["h"]), after
+        finally:
+            context.close()
+
+
+PLAYING = """() => {
+  const video = document.getElementById('player');
+  const track = video.textTracks[0];
+  return {rendition: video.dataset.rendition, src: video.currentSrc, poster: video.poster,
+          w: video.videoWidth, h: video.videoHeight, t: video.currentTime,
+          track: [track.mode, track.kind]};
+}"""

@@ -2,12 +2,16 @@
 delivery files, under the script's `final/` prefix with names a person knows.
 
 A cut is named `{script}-c{compilation}`; its files are that name with what they are:
-`-9x16.mp4`, `-poster.jpg`, `-captions.vtt`, `-chapters.vtt`, `-hls/master.m3u8`. A script with
-hook variants makes one cut per combination, named for it: `{script}-c{compilation}-hook-a`.
+`-9x16.mp4`, `-captions.vtt`, `-chapters.vtt`, and per rendition, named for its video,
+`-9x16-poster.jpg` and `-9x16-hls/master.m3u8` (without renditions: `-poster.jpg`,
+`-hls/master.m3u8`). A script with hook variants makes one cut per combination, named for it:
+`{script}-c{compilation}-hook-a`.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +21,9 @@ from vsl_pipelines.media.options import ClipInput, CompileOptions
 from vsl_pipelines.storage.base import MediaStore
 
 if TYPE_CHECKING:  # PyAV: imported in the compile run only
+    from vsl_pipelines.media.captions import CaptionCue
     from vsl_pipelines.media.compile import CompileResult
+    from vsl_pipelines.media.delivery import Chapter, DeliveryFiles, DeliverySpec
 
 
 def final_prefix(script_id: str) -> str:
@@ -30,9 +36,10 @@ def cut_name(script_id: str, compilation_id: int) -> str:
 
 @dataclass(frozen=True)
 class StoredCut:
-    """What `compile_cut` stored: the main video (the first rendition: the landing page's),
-    each rendition, the checks across them and the delivery files, by key; `variant` is its
-    combination of variants (`hook=a`; `main` for a script without variants)."""
+    """What `compile_cut` stored: the main video (the first rendition: the landing page's
+    default), each rendition with its own `delivery`, the checks across them, and the first
+    rendition's delivery files, by key; `variant` is its combination of variants (`hook=a`;
+    `main` for a script without variants)."""
 
     name: str
     key: str
@@ -60,8 +67,8 @@ def compile_cut(
     workdir: Path,
 ) -> StoredCut:
     """Compile the cut `name` of `script_id` from `inputs` once per rendition of `output`
-    (once at the clips' own aspect when it names none), package its delivery files from
-    the first, and store everything under the script's `final/` prefix."""
+    (once at the clips' own aspect when it names none), package each one's delivery files,
+    and store everything under the script's `final/` prefix (`store_cut`)."""
     from vsl_pipelines.media.compile import compile_video
     from vsl_pipelines.media.renditions import compile_renditions
 
@@ -144,8 +151,12 @@ def store_cut(
     *,
     variant: str = "main",
 ) -> StoredCut:
-    """Store the compiled renditions of the cut `name` and package and store its delivery
-    files from the first, under the script's `final/` prefix."""
+    """Store the compiled renditions of the cut `name` and package and store each one's
+    delivery files under the script's `final/` prefix: an HLS ladder and a poster per
+    rendition, named for its video (`{name}-9x16-poster.jpg`, `{name}-9x16-hls/`), and the
+    caption and chapter tracks once, named for the cut (`{name}-captions.vtt`): every
+    rendition's cues are timed alike, and one whose tracks would read otherwise gets its own.
+    Each rendition's entry holds its `delivery`; the cut's `delivery` is the first's."""
     from vsl_pipelines.media.delivery import DeliverySpec, chapters_of, package_delivery
     from vsl_pipelines.media.renditions import rendition_checks
 
@@ -167,8 +178,6 @@ def store_cut(
                 "size_bytes": path.stat().st_size,
             }
         )
-    first_aspect, first_path = next(iter(files.items()))
-    first = results[first_aspect]
     wanted = output.delivery
     spec = DeliverySpec(
         hls=wanted.hls,
@@ -176,50 +185,33 @@ def store_cut(
         chapters=wanted.chapters,
         poster=wanted.poster or output.poster,
     )
-    delivery: dict[str, Any] = {}
-    if spec.wanted:
-        packaged = package_delivery(
-            first_path,
-            workdir / "delivery",
-            name,
-            spec,
-            cues=first.timed_text,
-            chapters=chapters_of(first.plan),
-            timeout_s=options.timeout_s,
-        )
-        for role, path in packaged.files.items():
-            key = f"{prefix}/{path.name}"
-            store.put_file(key, path)
-            kind, _, fmt = role.partition(".")
-            if kind == "captions":
-                delivery.setdefault("captions", {})[fmt] = key
-            else:
-                delivery[kind] = key
-        if packaged.hls is not None:
-            folder = packaged.hls.master.parent
-            for path in packaged.hls.files:
-                store.put_file(f"{prefix}/{folder.name}/{path.relative_to(folder)}", path)
-            delivery["hls"] = {
-                "master": f"{prefix}/{folder.name}/{packaged.hls.master.name}",
-                "rungs": [rung.model_dump() for rung in packaged.hls.rungs],
-                "segment_s": packaged.hls.segment_s,
-                "files": len(packaged.hls.files),
-            }
     checks = [c.model_dump() for c in rendition_checks(results)] if output.renditions else []
-    asked = {f"captions.{fmt}" for fmt in spec.captions}
-    asked |= {n for n, on in (("chapters", spec.chapters), ("poster", spec.poster)) if on}
-    asked |= {"hls"} if spec.hls else set()
-    made = {f"captions.{fmt}" for fmt in delivery.get("captions", {})}
-    made |= {n for n in ("chapters", "poster", "hls") if n in delivery}
     if spec.wanted:
-        missing = sorted(asked - made)
-        checks.append(
-            {
-                "name": "delivery files stored",
-                "ok": not missing,
-                "detail": f"missing {', '.join(missing)}" if missing else ", ".join(sorted(made)),
-            }
-        )
+        tracks = spec.model_copy(update={"hls": False, "poster": False})
+        pictures = spec.model_copy(update={"captions": [], "chapters": False})
+        folder, timeout_s = workdir / "delivery", options.timeout_s
+        first_texts: list[str] = []
+        shared: dict[str, Any] = {}  # the first rendition's tracks
+        for number, (entry, (aspect, path)) in enumerate(zip(stored, files.items(), strict=True)):
+            result = results[aspect]
+            cues, chapters = result.timed_text, chapters_of(result.plan)
+            texts = _track_texts(tracks, cues, chapters)
+            delivery: dict[str, Any] = {}
+            if number and texts == first_texts:
+                delivery.update(copy.deepcopy(shared))
+            elif tracks.wanted:
+                stem = path.stem if number else name
+                made = package_delivery(
+                    path, folder, stem, tracks, cues=cues, chapters=chapters, timeout_s=timeout_s
+                )
+                delivery.update(_store_packaged(store, prefix, made))
+            if not number:
+                first_texts, shared = texts, copy.deepcopy(delivery)
+            if pictures.wanted:
+                made = package_delivery(path, folder, path.stem, pictures, timeout_s=timeout_s)
+                delivery.update(_store_packaged(store, prefix, made))
+            entry["delivery"] = delivery
+        checks.append(_delivery_check(store, spec, stored))
     main = stored[0]
     return StoredCut(
         name=name,
@@ -227,8 +219,83 @@ def store_cut(
         key=main["key"],
         uri=main["uri"],
         size_bytes=main["size_bytes"],
-        result=first,
+        result=results[next(iter(files))],
         renditions=stored if output.renditions else [],
         checks=checks,
-        delivery=delivery,
+        delivery=copy.deepcopy(main.get("delivery") or {}),
     )
+
+
+def _track_texts(
+    spec: DeliverySpec, cues: Sequence[CaptionCue], chapters: Sequence[Chapter]
+) -> list[str]:
+    """The caption and chapter tracks `spec` asks for, as their files would read."""
+    from vsl_pipelines.media.delivery import srt, webvtt
+
+    texts = [webvtt(cues) if fmt == "vtt" else srt(cues) for fmt in spec.captions]
+    return texts + ([webvtt(chapters)] if spec.chapters else [])
+
+
+def _store_packaged(store: MediaStore, prefix: str, packaged: DeliveryFiles) -> dict[str, Any]:
+    """Store what `package_delivery` wrote under `prefix`: the keys by role (`captions` by
+    format), the HLS ladder's master with its rungs."""
+    delivery: dict[str, Any] = {}
+    for role, path in packaged.files.items():
+        key = f"{prefix}/{path.name}"
+        store.put_file(key, path)
+        kind, _, fmt = role.partition(".")
+        if kind == "captions":
+            delivery.setdefault("captions", {})[fmt] = key
+        else:
+            delivery[kind] = key
+    if packaged.hls is not None:
+        folder = packaged.hls.master.parent
+        for path in packaged.hls.files:
+            store.put_file(f"{prefix}/{folder.name}/{path.relative_to(folder)}", path)
+        delivery["hls"] = {
+            "master": f"{prefix}/{folder.name}/{packaged.hls.master.name}",
+            "rungs": [rung.model_dump() for rung in packaged.hls.rungs],
+            "segment_s": packaged.hls.segment_s,
+            "files": len(packaged.hls.files),
+        }
+    return delivery
+
+
+def _delivery_check(
+    store: MediaStore, spec: DeliverySpec, renditions: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """ "delivery files stored": every rendition has each file `spec` asks for, and the store
+    holds it (for the HLS ladder: its master and every rung's playlist)."""
+    asked = {f"captions.{fmt}" for fmt in spec.captions}
+    asked |= {n for n, on in (("chapters", spec.chapters), ("poster", spec.poster)) if on}
+    asked |= {"hls"} if spec.hls else set()
+    found: dict[str, bool] = {}
+
+    def held(key: Any) -> bool:
+        if not isinstance(key, str):
+            return False
+        if key not in found:
+            found[key] = store.exists(key)
+        return found[key]
+
+    missing = []
+    for entry in renditions:
+        delivery = entry.get("delivery") or {}
+        keys: dict[str, list[Any]] = {
+            f"captions.{fmt}": [key] for fmt, key in (delivery.get("captions") or {}).items()
+        }
+        keys |= {role: [delivery[role]] for role in ("chapters", "poster") if role in delivery}
+        if "hls" in delivery:
+            master = delivery["hls"].get("master")
+            folder = master.rsplit("/", 1)[0] if isinstance(master, str) else ""
+            rungs = [f"{folder}/{r['name']}.m3u8" for r in delivery["hls"].get("rungs") or []]
+            keys["hls"] = [master, *rungs] if rungs else [None]  # a master over no rung: none
+        made = {role for role, listed in keys.items() if all(held(key) for key in listed)}
+        missing += [f"{entry['aspect']} {role}" for role in sorted(asked - made)]
+    if missing:
+        detail = f"missing {', '.join(missing)}"
+    else:
+        detail = ", ".join(sorted(asked))
+        if len(renditions) > 1:
+            detail += f" for each of {', '.join(e['aspect'] for e in renditions)}"
+    return {"name": "delivery files stored", "ok": not missing, "detail": detail}

@@ -56,33 +56,106 @@ class EventSigner:
 
 
 @dataclass(frozen=True)
-class WatchCut:
-    """What the watch page plays: files named relative to the script's `final/` prefix."""
+class WatchRendition:
+    """One video of a cut at one aspect, as the page may play it: files named relative to the
+    script's `final/` prefix; its size when the plan records it (a cut without renditions:
+    its one video, sizes unknown)."""
 
-    public_id: str
-    script_id: str
-    title: str
-    variant: str
+    aspect: str | None
+    width: int | None
+    height: int | None
     video: str  # the MP4 (or other container) a browser without HLS plays
     hls: str | None
     captions: str | None  # WebVTT
     chapters: str | None
     poster: str | None
+
+
+@dataclass(frozen=True)
+class WatchCut:
+    """What the watch page plays: each rendition of the cut (the page picks the one that fits
+    the viewer's screen), the first also as the cut's own fields (`video`, `hls`, ...)."""
+
+    public_id: str
+    script_id: str
+    title: str
+    variant: str
+    video: str
+    hls: str | None
+    captions: str | None
+    chapters: str | None
+    poster: str | None
     output: Output
+    renditions: tuple[WatchRendition, ...] = ()
     files: frozenset[str] = field(default_factory=frozenset)  # every name served, but HLS's
-    hls_folder: str | None = None  # the HLS ladder's folder, whose files are all served
+    hls_folders: frozenset[str] = field(default_factory=frozenset)  # all their files served
 
     def serves(self, name: str) -> bool:
         """Whether `name` (relative to the final prefix) is one of this cut's files."""
         if name in self.files:
             return True
-        return self.hls_folder is not None and name.startswith(f"{self.hls_folder}/")
+        folder, slash, _ = name.rpartition("/")
+        return bool(slash) and folder in self.hls_folders
 
 
 def _relative(prefix: str, key: Any) -> str | None:
     if not isinstance(key, str) or not key.startswith(f"{prefix}/"):
         return None
     return key[len(prefix) + 1 :]
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _rendition(
+    prefix: str, key: Any, delivery: Any, entry: dict[str, Any] | None = None
+) -> WatchRendition | None:
+    """A rendition from its video's key and its delivery files' keys (None: not under the
+    prefix, as a plan this version does not read)."""
+    video = _relative(prefix, key)
+    if video is None:
+        return None
+    delivery = delivery if isinstance(delivery, dict) else {}
+    entry = entry or {}
+    hls, captions = delivery.get("hls"), delivery.get("captions")
+    return WatchRendition(
+        aspect=entry["aspect"] if isinstance(entry.get("aspect"), str) else None,
+        width=_int(entry.get("width")),
+        height=_int(entry.get("height")),
+        video=video,
+        hls=_relative(prefix, hls.get("master")) if isinstance(hls, dict) else None,
+        captions=_relative(prefix, captions.get("vtt")) if isinstance(captions, dict) else None,
+        chapters=_relative(prefix, delivery.get("chapters")),
+        poster=_relative(prefix, delivery.get("poster")),
+    )
+
+
+def _renditions(prefix: str, plan: dict[str, Any], cut: CutRow) -> list[WatchRendition]:
+    """The cut's renditions from its compilation's plan: each with its own delivery files
+    (`renditions[i].delivery`); in a plan from before those, the first with the cut's delivery
+    and the others with its caption and chapter tracks, played from their MP4s."""
+    delivery, output_key, listed = plan.get("delivery"), cut.output_key, plan.get("renditions")
+    for variant in plan.get("cuts") or []:  # hook variants: a cut's own files
+        if isinstance(variant, dict) and variant.get("variant") == cut.variant:
+            delivery, output_key = variant.get("delivery"), variant.get("key")
+            listed = variant.get("renditions")
+    delivery = delivery if isinstance(delivery, dict) else {}
+    tracks = {k: delivery[k] for k in ("captions", "chapters") if k in delivery}
+    found = []
+    for number, entry in enumerate(listed if isinstance(listed, list) else []):
+        if not isinstance(entry, dict):
+            continue
+        own = entry.get("delivery")
+        if not isinstance(own, dict):
+            own = delivery if number == 0 else tracks
+        made = _rendition(prefix, entry.get("key"), own, entry)
+        if made is not None:
+            found.append(made)
+    if not found:  # one video, no renditions: the cut's own
+        only = _rendition(prefix, output_key, delivery)
+        found = [only] if only is not None else []
+    return found
 
 
 def watch_cut(db: Database, public_id: str) -> WatchCut | None:
@@ -98,32 +171,28 @@ def watch_cut(db: Database, public_id: str) -> WatchCut | None:
             output, title = script.output, script.title
         except ValidationError:  # a stored document this version no longer reads: plainly
             output, title = Output(), cut.script_id
-    prefix = final_prefix(cut.script_id)
-    delivery = (cut.plan or {}).get("delivery") or {}
-    output_key = cut.output_key
-    for variant in (cut.plan or {}).get("cuts") or []:  # hook variants: a cut's own files
-        if variant.get("variant") == cut.variant:
-            delivery, output_key = variant.get("delivery") or {}, variant.get("key")
-    video = _relative(prefix, output_key)
-    if video is None:
+    renditions = _renditions(final_prefix(cut.script_id), cut.plan or {}, cut)
+    if not renditions:
         return None
-    hls_master = _relative(prefix, (delivery.get("hls") or {}).get("master"))
-    captions = _relative(prefix, (delivery.get("captions") or {}).get("vtt"))
-    chapters = _relative(prefix, delivery.get("chapters"))
-    poster = _relative(prefix, delivery.get("poster"))
+    first = renditions[0]
     return WatchCut(
         public_id=cut.public_id,
         script_id=cut.script_id,
         title=title,
         variant=cut.variant,
-        video=video,
-        hls=hls_master,
-        captions=captions,
-        chapters=chapters,
-        poster=poster,
+        video=first.video,
+        hls=first.hls,
+        captions=first.captions,
+        chapters=first.chapters,
+        poster=first.poster,
         output=output,
-        files=frozenset(n for n in (video, captions, chapters, poster) if n),
-        hls_folder=hls_master.rsplit("/", 1)[0] if hls_master and "/" in hls_master else None,
+        renditions=tuple(renditions),
+        files=frozenset(
+            name for r in renditions for name in (r.video, r.captions, r.chapters, r.poster) if name
+        ),
+        hls_folders=frozenset(
+            r.hls.rsplit("/", 1)[0] for r in renditions if r.hls and "/" in r.hls
+        ),
     )
 
 

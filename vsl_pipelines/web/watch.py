@@ -1,15 +1,16 @@
 """The landing-page player, public (no sign-in; a cut's id is unguessable): `/watch/{cut}` plays
-the cut (HLS through the vendored hls.js, else its MP4) with its captions, call-to-action and
-end action; `/watch/{cut}/files/...` serves the cut's own files, so the HLS playlists' relative
-URLs resolve beside it; `/watch/s/{link}` sends each new viewer to one of the script's latest
-cuts, the same one again while its cookie lasts.
+the cut's rendition that fits the viewer's screen (9:16 on a phone held upright, 1:1 in a
+square frame, else the first), through the vendored hls.js or else its MP4, with its captions,
+call-to-action and end action; `/watch/{cut}/files/...` serves the cut's own files, so the
+HLS playlists' relative URLs resolve beside them; `/watch/s/{link}` sends each new viewer to
+one of the script's latest cuts, the same one again while its cookie lasts.
 """
 
 from __future__ import annotations
 
 import random
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -77,14 +78,38 @@ async def split(request: Request, link: str, config: ConfigDep) -> Response:
     return response
 
 
+def renditions_of(found: WatchCut, base: str) -> list[dict[str, Any]]:
+    """The cut's renditions as the page's script reads them (`data-renditions`): each one's
+    size and URLs, the first the default; the script plays the one that fits the screen."""
+
+    def url(name: str | None) -> str | None:
+        return f"{base}/{name}" if name else None
+
+    return [
+        {
+            "aspect": r.aspect,
+            "width": r.width,
+            "height": r.height,
+            "mp4": url(r.video),
+            "hls": url(r.hls),
+            "poster": url(r.poster),
+            "captions": url(r.captions),
+            "chapters": url(r.chapters),
+        }
+        for r in found.renditions
+    ]
+
+
 @router.get("/watch/{cut}", response_class=HTMLResponse)
 async def watch(request: Request, cut: str, config: ConfigDep) -> HTMLResponse:
-    """The player page of one cut, with the signature its event posts carry."""
+    """The player page of one cut, with its renditions (the page's script picks the one that
+    fits the viewer's screen) and the signature its event posts carry."""
     found = await _cut(config, cut)
     base = f"/watch/{found.public_id}/files"
     html = templates.get_template("watch.html").render(
         cut=found,
         files=base,
+        renditions=renditions_of(found, base),
         signature=event_signer(request).signature(found.public_id),
         static="/studio/static",
     )

@@ -1,4 +1,5 @@
-/* The landing-page player (/watch/{cut}): HLS through hls.js (the MP4 where it is absent or
+/* The landing-page player (/watch/{cut}): the cut's rendition that fits the frame the page
+   fills, chosen once at load; HLS through hls.js (the MP4 where it is absent or
    fails), muted autoplay with tap-to-unmute, resume where this browser left off, the
    call-to-action from its time, the end action, and the events posted to /api/events with the
    signature the page was served with (each kind once per page; the service keeps each once
@@ -43,18 +44,60 @@
   }
   report("view");
 
-  function playMp4() {
-    video.src = data.mp4;
+  // The rendition whose aspect is nearest the frame the page fills (the window, or the iframe
+  // a landing page embeds it in), on a log scale so 2:1 and 1:2 are as far from square: 9:16
+  // on a phone held upright, 1:1 in a square-ish frame, 16:9 on a desktop; the first on a tie
+  // or when no size is known. Chosen once: turning the phone mid-play does not restart the
+  // video (the frame letterboxes it).
+  function pick(list) {
+    var width = window.innerWidth || document.documentElement.clientWidth;
+    var height = window.innerHeight || document.documentElement.clientHeight;
+    var best = list[0];
+    if (!(width > 0 && height > 0)) return best;
+    var frame = Math.log(width / height);
+    var nearest = Infinity;
+    list.forEach(function (r) {
+      if (!(r.width > 0 && r.height > 0)) return;
+      var gap = Math.abs(Math.log(r.width / r.height) - frame);
+      if (gap < nearest - 1e-6) { best = r; nearest = gap; }
+    });
+    return best;
   }
-  if (data.hls && window.Hls && window.Hls.isSupported()) {
+  var renditions = [];
+  try { renditions = JSON.parse(data.renditions || "[]"); } catch (e) { /* none: below */ }
+  var chosen = pick(renditions);
+  if (!chosen) return;
+  video.dataset.rendition = chosen.aspect || "";
+  if (chosen.poster) video.poster = chosen.poster;
+  // The tracks in the page are the first rendition's; one timed otherwise brings its own.
+  function useTrack(kind, url, label) {
+    if (!url) return;
+    var track = video.querySelector('track[kind="' + kind + '"]');
+    if (!track) {
+      track = document.createElement("track");
+      track.kind = kind;
+      track.srclang = "en";
+      track.label = label;
+      track.default = kind === "captions";
+      video.appendChild(track);
+    }
+    if (track.getAttribute("src") !== url) track.src = url;
+  }
+  useTrack("captions", chosen.captions, "Captions");
+  useTrack("chapters", chosen.chapters, "Chapters");
+
+  function playMp4() {
+    video.src = chosen.mp4;
+  }
+  if (chosen.hls && window.Hls && window.Hls.isSupported()) {
     var hls = new window.Hls({ enableWorker: false });  // no blob: worker under the page's CSP
     hls.on(window.Hls.Events.ERROR, function (_event, error) {
       if (error.fatal) { hls.destroy(); playMp4(); video.play().catch(function () {}); }
     });
-    hls.loadSource(data.hls);
+    hls.loadSource(chosen.hls);
     hls.attachMedia(video);
-  } else if (data.hls && video.canPlayType("application/vnd.apple.mpegurl")) {
-    video.src = data.hls;  // Safari plays HLS itself
+  } else if (chosen.hls && video.canPlayType("application/vnd.apple.mpegurl")) {
+    video.src = chosen.hls;  // Safari plays HLS itself
   } else {
     playMp4();
   }
