@@ -615,15 +615,21 @@ def verify(topology: Topology, flow: dict[str, Any]) -> dict[str, Any]:
     ]
     if not video.has_audio or len(voiced) != 3 or None in [t["voice_s"] for t in voiced]:
         problems.append(f"the video does not carry the three sections' voices: {voiced}")
-    # One cut per hook variant, each in three renditions with its delivery files, in S3.
+    # One cut per hook variant, each in three renditions, each rendition with its HLS ladder
+    # and poster, each cut with its caption and chapter tracks, in S3.
     final = key.rsplit("/", 1)[0] + "/"  # scripts/{id}/final/
     listed = topology.aws("s3").list_objects_v2(Bucket=bucket, Prefix=final)
     names = sorted(item["Key"].rsplit("/", 1)[1] for item in listed.get("Contents", []))
     finals = [n for n in names if n.endswith(("-16x9.mp4", "-9x16.mp4", "-1x1.mp4"))]
     masters = [n for n in names if n == "master.m3u8"]
-    per_cut = ("-poster.jpg", "-chapters.vtt", "-captions.vtt", "-captions.srt")
-    if len(finals) != FINAL_VIDEOS or len(masters) != 2:
-        problems.append(f"not six final videos and two HLS masters in S3: {names}")
+    posters = [
+        n for n in names if n.endswith(("-16x9-poster.jpg", "-9x16-poster.jpg", "-1x1-poster.jpg"))
+    ]
+    per_cut = ("-chapters.vtt", "-captions.vtt", "-captions.srt")
+    if len(finals) != FINAL_VIDEOS or len(masters) != FINAL_VIDEOS or len(posters) != FINAL_VIDEOS:
+        problems.append(
+            f"not six final videos, each with its HLS master and poster, in S3: {names}"
+        )
     for ending in per_cut:
         if sum(n.endswith(ending) for n in names) != 2:
             problems.append(f"not one {ending} per cut: {names}")
