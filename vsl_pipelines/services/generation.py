@@ -22,6 +22,7 @@ from vsl_pipelines.generation.progress import apply_events, poll_stale_jobs
 from vsl_pipelines.generation.submit import SubmitReport, submit_missing_predictions
 from vsl_pipelines.job_status import JobStatusLayers
 from vsl_pipelines.services.previews import render_previews
+from vsl_pipelines.services.script_versions import compile_when_back_in_review
 from vsl_pipelines.storage import MediaStore
 
 if TYPE_CHECKING:  # the replicate client is imported only by what calls Replicate
@@ -74,6 +75,8 @@ class Collection:
             result.previews = render_previews(self.db, self.store, script_id)
         if stage != Stage.KEYFRAME.value:
             result.in_review = advance_to_review(self.db, script_id)
+        if result.in_review:  # every section approved already (a soundtrack edit): compile
+            compile_when_back_in_review(self.db, script_id)
         return result
 
     def collect_day(self, day: date) -> AdhocDayReport:

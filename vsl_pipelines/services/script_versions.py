@@ -43,7 +43,7 @@ from vsl_pipelines.domain.script import (
     Voice,
 )
 from vsl_pipelines.generation.stages import STAGES, plan_stage
-from vsl_pipelines.services.compilation import request_compile
+from vsl_pipelines.services.compilation import CompileInFlight, request_compile
 from vsl_pipelines.services.intake import AddedScript, add_script, check_script
 from vsl_pipelines.services.review import unapproved_sections
 
@@ -453,11 +453,36 @@ def _compile_when_approved(conn: Conn, script_id: str, plan: EditPlan, actor: Ac
     """An edit that removed the last sections waiting for a decision (nothing regenerating,
     every section left approved) asks for the compile as the last approval would, unless the
     script waits for a person's "Compile"."""
-    if plan.regenerates or not plan.script.sections or unapproved_sections(conn, script_id):
+    if plan.regenerates:
+        return False
+    return _request_compile_if_approved(conn, script_id, actor.name)
+
+
+def compile_when_back_in_review(db: Database, script_id: str) -> bool:
+    """A script that has just come back to review with every section approved asks for its
+    compile, as the last approval would (the approval sensor's request, unless the script waits
+    for a person's "Compile"): an edit that changed only the soundtrack of an approved script,
+    whose new take is now stored, compiles a video with it. Called by whoever moved the script
+    to review (`advance_to_review` is True for one caller only), so it asks once; a script with
+    a section waiting for a decision (a new one, a draft's) asks nothing. True when it asked."""
+    with db.connect() as conn:
+        row = script_rows.lock_script(conn, script_id)
+        if row.status != "review":
+            return False
+        return _request_compile_if_approved(conn, script_id, "approval")
+
+
+def _request_compile_if_approved(conn: Conn, script_id: str, requested_by: str) -> bool:
+    """`request_compile` when the script has sections, every one approved, and compiles on its
+    last approval; False when it did not ask (or a compile was in flight already)."""
+    if not script_rows.sections_of(conn, script_id) or unapproved_sections(conn, script_id):
         return False
     if not review_rows.compile_on_approval(conn, script_id):
         return False
-    request_compile(conn, script_id, requested_by=actor.name)
+    try:
+        request_compile(conn, script_id, requested_by=requested_by)
+    except CompileInFlight:
+        return False
     return True
 
 

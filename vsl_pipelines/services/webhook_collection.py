@@ -27,6 +27,7 @@ from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.services.notifications import Notifier, StudioLinks
 from vsl_pipelines.services.previews import render_previews
+from vsl_pipelines.services.script_versions import compile_when_back_in_review
 from vsl_pipelines.storage.base import MediaStore
 
 log = get_logger(__name__)
@@ -166,6 +167,7 @@ class WebhookCollector:
             render_missing_stills(self.db, self.store, script_id)
         render_previews(self.db, self.store, script_id)
         if advance_to_review(self.db, script_id):
+            compile_when_back_in_review(self.db, script_id)  # every section approved already
             Notifier(self.db, self.links).decisions_waiting(script_id)
 
     def wait_idle(self, timeout_s: float = 30.0) -> bool:
