@@ -109,6 +109,7 @@ def test_compile_again_starts_from_the_script_s_options_and_keeps_them(
         "size": "",  # the script sets none: the clips' own
         "transition": "fade:1.0",  # the script's, though not one of the offered choices
         "captions": "on",
+        "reframe": "",  # the script sets none (no renditions, no boxes ticked)
     }
     # The transitions in the editor's words, not FFmpeg's codes.
     form = page.text.split('id="compile-transition"', 1)[1].split("</select>", 1)[0]
