@@ -1,7 +1,9 @@
 """Cuts sharing sections (hook variants): every section compiled once into a finished part
-(captions burnt, voice mixed), each cut joined from the parts by stream copy with the music
-mixed over its sound; a shared section's video packets are the same bytes in every cut."""
+(captions burnt, voice mixed, its stretch of the music under it at the loudness target), each
+cut joined from the parts by stream copy; a shared section's video and audio packets are the
+same bytes in every cut, and every cut plays at the soundtrack's loudness target."""
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -11,16 +13,34 @@ from tests.fixtures.media import decode_summary
 from vsl_pipelines.media.binaries import ffmpeg_path
 from vsl_pipelines.media.errors import MediaError
 from vsl_pipelines.media.options import ClipInput, CompileOptions, SoundtrackSpec, TransitionSpec
+from vsl_pipelines.media.part_music import Loudness, MusicStretch, gain_db, music_stretches
 from vsl_pipelines.media.variant_cuts import compile_cuts
 
+# The soundtrack's target in these tests: not the voices' own -16 LUFS, so a cut at the target
+# shows the music's gain brought it there.
+TARGET_LUFS = -20.0
 
-def video_packet_hashes(path: Path) -> list[str]:
-    """The MD5 of each video packet's data, read by stream copy (nothing decoded)."""
+
+def video_packet_hashes(path: Path, stream: str = "v") -> list[str]:
+    """The MD5 of each video (or `a`: audio) packet's data, read by stream copy (nothing
+    decoded)."""
     lines = subprocess.run(
-        [ffmpeg_path(), "-v", "error", "-i", path, "-map", "0:v", "-c", "copy", "-f", "framemd5", "-"],
+        [ffmpeg_path(), "-v", "error", "-i", path, "-map", f"0:{stream}", "-c", "copy", "-f", "framemd5", "-"],
         check=True, capture_output=True, text=True, timeout=60,
     ).stdout.splitlines()  # fmt: skip
     return [line.rsplit(",", 1)[1].strip() for line in lines if not line.startswith("#")]
+
+
+def loudness(path: Path) -> tuple[float, float]:
+    """FFmpeg's `ebur128` summary of the file's sound: integrated LUFS and true peak dBTP."""
+    stderr = subprocess.run(
+        [ffmpeg_path(), "-hide_banner", "-nostats", "-i", path, "-map", "0:a",
+         "-af", "ebur128=peak=true", "-f", "null", "-"],
+        check=True, capture_output=True, text=True, timeout=60,
+    ).stderr  # fmt: skip
+    integrated = float(re.findall(r"I:\s+(-?[\d.]+) LUFS", stderr)[-1])
+    peak = float(re.findall(r"Peak:\s+(-?[\d.]+|-inf) dBFS", stderr)[-1])
+    return integrated, peak
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +64,7 @@ def two_hooks(make_clip, make_image, make_voice, make_music, tmp_path_factory):
     outputs = {key: folder / f"cut-{key[-1]}.mp4" for key in cuts}
     options = CompileOptions(
         preset="ultrafast", captions=True, verify="full",
-        soundtrack=SoundtrackSpec(path=make_music(seconds=2.0)),
+        soundtrack=SoundtrackSpec(path=make_music(seconds=2.0), loudness_lufs=TARGET_LUFS),
     )  # fmt: skip
     return compile_cuts(sections, cuts, outputs, options, folder / "parts"), outputs
 
@@ -64,6 +84,28 @@ def test_the_shared_section_is_the_same_video_packets_in_both_cuts(two_hooks):
     assert a[-len(offer) :] == b[-len(offer) :]
     # Only the first packet differs from the part alone: the join puts the parameter sets in it.
     assert a[-len(offer) + 1 :] == offer[1:]
+
+
+def test_each_cut_is_at_the_loudness_target_with_its_sound_copied_from_the_parts(two_hooks):
+    made, outputs = two_hooks
+    for part in made.parts.values():
+        # Each part's mix (voice, music ducked under it) brought to the target by its gain.
+        assert loudness(Path(part.output))[0] == pytest.approx(TARGET_LUFS, abs=0.5)
+        assert any("soundtrack laid under the part" in note for note in part.plan.notes)
+    for key, path in outputs.items():
+        # The join encodes nothing: the parts' pictures and sound are both copied.
+        assert [(c.video, c.audio) for c in made.joins[key].clips] == [("copy", "copy")] * 2
+        integrated, peak = loudness(path)
+        assert integrated == pytest.approx(TARGET_LUFS, abs=1.0)
+        assert peak <= -1.5 + 0.5  # the ceiling, give or take the AAC encode
+    # The shared section's sound is the same packets in both cuts and in its part.
+    offer = video_packet_hashes(Path(made.parts["offer"].output), "a")
+    a, b = (video_packet_hashes(outputs[key], "a") for key in ("hook=a", "hook=b"))
+    inner = offer[1:-1]  # the join may leave a packet at either end (half a packet off)
+    assert len(inner) > 10
+    for cut in (a, b):
+        at = next(i for i in range(len(cut)) if cut[i : i + len(inner)] == inner)
+        assert len(cut) - (at + len(inner)) <= 1  # at the end of the cut, as the offer is
 
 
 def test_each_cut_plays_its_own_hook_with_captions_and_music(two_hooks):
@@ -90,3 +132,56 @@ def test_transitions_and_other_containers_do_not_share(tmp_path, make_clip):
     for options in (fade, CompileOptions(format="webm")):
         with pytest.raises(MediaError, match="share parts"):
             compile_cuts(sections, {"x": ["a"]}, {"x": tmp_path / "x.mp4"}, options, tmp_path)
+
+
+def test_each_part_plays_its_slots_stretch_of_the_music():
+    # Hooks of 100 and 80 samples, a middle slot of variants 50 and 30, a shared close of 60.
+    cuts = {
+        "a,x": ["hook~a", "mid~x", "close"],
+        "b,x": ["hook~b", "mid~x", "close"],
+        "a,y": ["hook~a", "mid~y", "close"],
+    }
+    samples = {"hook~a": 100, "hook~b": 80, "mid~x": 50, "mid~y": 30, "close": 60}
+    got = music_stretches(cuts, samples)
+    assert got == {
+        "hook~a": MusicStretch(start=0, end=100, samples=100, first=True, last=False),
+        "hook~b": MusicStretch(start=0, end=100, samples=80, first=True, last=False),
+        "mid~x": MusicStretch(start=100, end=150, samples=50, first=False, last=False),
+        "mid~y": MusicStretch(start=100, end=150, samples=30, first=False, last=False),
+        "close": MusicStretch(start=150, end=210, samples=60, first=False, last=True),
+    }
+    # Not slots: a section at two places, or cuts of different lengths.
+    assert music_stretches({"x": ["a", "b"], "y": ["b", "a"]}, {"a": 1, "b": 1}) is None
+    assert music_stretches({"x": ["a", "b"], "y": ["a"]}, {"a": 1, "b": 1}) is None
+
+
+def test_the_gain_reaches_the_target_unless_the_peak_would_pass_the_ceiling():
+    spec = SoundtrackSpec(path=Path("music.m4a"), loudness_lufs=-16, true_peak_db=-1.5)
+    assert gain_db(Loudness(integrated_lufs=-22.0, true_peak_db=-12.0), spec) == 6.0
+    assert gain_db(Loudness(integrated_lufs=-13.0, true_peak_db=-0.5), spec) == -3.0
+    assert gain_db(Loudness(integrated_lufs=-22.0, true_peak_db=-3.0), spec) == 1.5
+    assert gain_db(Loudness(integrated_lufs=-70.0, true_peak_db=-90.0), spec) == 0.0
+
+
+def test_cuts_that_are_not_slots_get_the_music_mixed_per_cut(
+    tmp_path, make_clip, make_voice, make_music
+):
+    sections = {
+        "a": ClipInput(path=make_clip(seconds=1.0), narration=make_voice(seconds=0.8)),
+        "b": ClipInput(path=make_clip(seconds=1.0, tone=660), narration=make_voice(seconds=1.3)),
+    }
+    cuts = {"ab": ["a", "b"], "ba": ["b", "a"]}
+    outputs = {key: tmp_path / f"{key}.mp4" for key in cuts}
+    options = CompileOptions(
+        preset="ultrafast", verify="full",
+        soundtrack=SoundtrackSpec(path=make_music(seconds=2.0), loudness_lufs=TARGET_LUFS),
+    )  # fmt: skip
+    made = compile_cuts(sections, cuts, outputs, options, tmp_path / "parts")
+    for key, path in outputs.items():
+        # The pictures copied, the sound mixed over the joined parts (the parts have no music).
+        assert [c.video for c in made.joins[key].clips] == ["copy", "copy"]
+        assert not any(
+            "soundtrack" in note for part in made.parts.values() for note in part.plan.notes
+        )
+        assert made.cuts[key].verification.ok
+        assert loudness(path)[0] == pytest.approx(TARGET_LUFS, abs=2.5)

@@ -61,12 +61,15 @@ def add_soundtrack(
     )
     bed = music
     if spec.ducking:
-        speech, key, ducked = graph.label("s"), graph.label("k"), graph.label("d")
-        graph.add(f"{voice}asplit=2{speech}{key}")
-        voice = speech
-        graph.add(
-            f"{music}{key}sidechaincompress=threshold=0.03:ratio=8:attack=20:release=400{ducked}"
-        )
-        bed = ducked
+        voice, bed = duck_under(graph, voice, music)
     graph.add(f"{voice}{bed}amix=inputs=2:duration=first:normalize=0,{loudness}{out}")
     return out
+
+
+def duck_under(graph: FilterGraph, sound: str, music: str) -> tuple[str, str]:
+    """`music` ducked under `sound` (a sidechain keyed by it); returns the labels of the sound
+    (split off the key) and of the ducked music."""
+    speech, key, ducked = graph.label("s"), graph.label("k"), graph.label("d")
+    graph.add(f"{sound}asplit=2{speech}{key}")
+    graph.add(f"{music}{key}sidechaincompress=threshold=0.03:ratio=8:attack=20:release=400{ducked}")
+    return speech, ducked
