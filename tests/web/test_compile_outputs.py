@@ -13,11 +13,14 @@ import pytest
 from tests.fixtures.api import StartApi
 from tests.fixtures.media import ClipFactory, decode_summary
 from tests.fixtures.scripts import record_clip, store_take
+from tests.web.studio.test_publish_outputs import variant_plan
 from vsl_pipelines.db import compilations as compilation_rows
+from vsl_pipelines.db import watch as watch_rows
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.scripts import load_stored_script
 from vsl_pipelines.domain.script import Script
 from vsl_pipelines.services.compilation import compile_script, requested_output
+from vsl_pipelines.services.cuts import final_prefix
 from vsl_pipelines.storage.local import LocalMediaStore
 from vsl_pipelines.storage.signing import MediaUrlSigner
 from vsl_pipelines.web.server import RunningService
@@ -178,3 +181,56 @@ def test_an_empty_renditions_list_asks_for_one_video_at_the_clips_aspect(
     )
     assert answer.status_code == 202, answer.text
     assert answer.json()["options"] == {"renditions": [], "delivery": {"hls": True}}
+
+
+def test_each_cut_of_hook_variants_lists_its_own_renditions_and_files(
+    start_api: StartApi, db: Database, stored_script: Script, api_media_store: LocalMediaStore
+) -> None:
+    """A compilation's plan as `services.cuts` stores it for two hook variants: each cut its own
+    renditions (one with delivery files of its own) and delivery files, by signed URL."""
+    api = start_api(media_signer=MediaUrlSigner("compile-outputs-secret", 600))
+    with db.connect() as conn:
+        row = compilation_rows.request_compilation(
+            conn, SCRIPT, output_format="mp4", quality="draft", options={}, requested_by="t"
+        )
+        assert row is not None
+        plan = variant_plan(final_prefix(SCRIPT), f"{SCRIPT}-c{row.id}")
+        compilation_rows.claim_compilation(conn, row.id, SCRIPT)
+        compilation_rows.finish_compilation(
+            conn, row.id, output_key=plan["cuts"][0]["key"], output_uri="x", duration_s=9.5,
+            size_bytes=2_400_000, clip_count=3, cost_usd=0.0, plan=plan,
+        )  # fmt: skip
+        rows = [watch_rows.ensure_cut(conn, row.id, c["variant"]) for c in plan["cuts"]]
+
+    body = httpx.get(f"{api.url}/api/compilations/{row.id}", timeout=10).json()
+
+    def signed(url: str | None) -> str | None:
+        assert url is not None and "?sig=" in url
+        return url.split("?")[0]
+
+    def key_url(key: str) -> str:
+        return f"{api_media_store.public_base_url}/{key}"
+
+    assert [c["variant"] for c in body["cuts"]] == ["hook=a", "hook=b"]
+    for listed, stored, cut_row in zip(body["cuts"], plan["cuts"], rows, strict=True):
+        assert listed["watchPath"] == f"/watch/{cut_row.public_id}"
+        assert signed(listed["compiledVideoUrl"]) == key_url(stored["key"])
+        assert [
+            (r["aspect"], r["width"], r["height"], r["duration"], r["fileSize"], signed(r["url"]))
+            for r in listed["renditions"]
+        ] == [
+            (r["aspect"], r["width"], r["height"], 9.5, 2_400_000, key_url(r["key"]))
+            for r in stored["renditions"]
+        ]
+        assert listed["renditions"][0]["delivery"] is None
+        own = listed["renditions"][1]["delivery"]
+        mine = stored["renditions"][1]["delivery"]
+        assert signed(own["hlsMasterUrl"]) == key_url(mine["hls"]["master"])
+        assert signed(own["posterUrl"]) == key_url(mine["poster"])
+        delivery, files = listed["delivery"], stored["delivery"]
+        assert signed(delivery["hlsMasterUrl"]) == key_url(files["hls"]["master"])
+        assert signed(delivery["posterUrl"]) == key_url(files["poster"])
+        assert signed(delivery["chaptersUrl"]) == key_url(files["chapters"])
+        assert {fmt: signed(url) for fmt, url in delivery["captions"].items()} == {
+            fmt: key_url(key) for fmt, key in files["captions"].items()
+        }

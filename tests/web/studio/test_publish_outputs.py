@@ -122,7 +122,7 @@ def test_a_bad_choice_in_compile_again_is_422_and_stores_nothing(
         assert compilation_rows.compilations_of(conn, SCRIPT) == []
 
 
-def _variant_plan(prefix: str, name: str) -> dict[str, Any]:
+def variant_plan(prefix: str, name: str) -> dict[str, Any]:
     """A compilation's plan as `services.cuts` stores it for two hook variants in two
     renditions, one rendition with delivery files of its own."""
 
@@ -172,7 +172,7 @@ def test_the_publish_fragment_lists_every_cut_with_its_renditions_and_files(
             conn, SCRIPT, output_format="mp4", quality="draft", options={}, requested_by="t"
         )
         assert row is not None
-        plan = _variant_plan(prefix, f"{SCRIPT}-c{row.id}")
+        plan = variant_plan(prefix, f"{SCRIPT}-c{row.id}")
         compilation_rows.claim_compilation(conn, row.id, SCRIPT)
         compilation_rows.finish_compilation(
             conn, row.id, output_key=plan["cuts"][0]["key"], output_uri="x", duration_s=9.5,
