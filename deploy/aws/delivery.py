@@ -7,6 +7,13 @@ stay behind presigned URLs). Final objects are stored with a year of immutable c
 (`storage.base.cache_control`), so the edge keeps them; players on other sites read HLS
 playlists and caption tracks by CORS, whose headers the distribution adds. No fixed monthly
 cost: CloudFront bills requests and bytes served, at the cheapest price class.
+
+The services hand out `{url}/{key}` for those objects (`VSL_MEDIA_CDN_URL`, services.py), and
+landing pages keep the URLs, so they must outlive a failover: with a standby region the one
+distribution reads through an origin group, the primary bucket first and, when it answers 5xx
+or not at all, the standby's replica (region.py lets this account's distributions read its
+final objects). A distribution of the standby's own would have another domain, which no page
+holds (docs/ARCHITECTURE.md, Storage).
 """
 
 from __future__ import annotations
@@ -21,19 +28,40 @@ from constructs import Construct
 from deploy.aws.data import SCRIPT_MEDIA_PREFIX
 
 FINAL_OBJECTS = f"{SCRIPT_MEDIA_PREFIX}*/final/*"
+# What an origin answers when its region is in trouble; a 403/404 (not replicated yet, or never
+# there) is the same on both sides, so it is not retried at the standby.
+FAILOVER_STATUS_CODES = [500, 502, 503, 504]
 
 
 class FinalMediaDistribution(Construct):
     """CloudFront in front of the bucket's final objects (see the module docstring)."""
 
-    def __init__(self, scope: Construct, id: str, *, bucket: s3.IBucket, stage: str) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        bucket: s3.IBucket,
+        stage: str,
+        standby_bucket: s3.IBucket | None = None,
+    ) -> None:
         super().__init__(scope, id)
         access = cloudfront.S3OriginAccessControl(
             self, "OriginAccess", description=f"vsl {stage}: final media"
         )
-        origin = origins.S3BucketOrigin.with_bucket_defaults(
-            bucket, origin_access_control_id=access.origin_access_control_id
-        )
+
+        def read(source: s3.IBucket) -> cloudfront.IOrigin:
+            return origins.S3BucketOrigin.with_bucket_defaults(
+                source, origin_access_control_id=access.origin_access_control_id
+            )
+
+        origin = read(bucket)
+        if standby_bucket is not None:
+            origin = origins.OriginGroup(
+                primary_origin=origin,
+                fallback_origin=read(standby_bucket),
+                fallback_status_codes=FAILOVER_STATUS_CODES,
+            )
         self.distribution = cloudfront.Distribution(
             self,
             "Distribution",

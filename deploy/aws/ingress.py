@@ -8,9 +8,17 @@
   group) and reachable from `admin_cidr` alone. Without a certificate there is no UI listener:
   the UI is reached through an ECS Exec port forward (docs/DEPLOYMENT.md).
 
-The web ACL (AWS WAF, regional) limits each client address (all paths but the signed webhooks,
-and tighter on the sign-in paths) and applies AWS's managed common rule set; request bodies
-over its 8 KB inspection limit (webhook payloads, scripts) are counted, not blocked.
+The web ACL (AWS WAF, regional) limits each client address and applies AWS's managed common
+rule set; request bodies over its 8 KB inspection limit (webhook payloads, scripts) are counted,
+not blocked. The limits per address, each over 5 minutes:
+- the sign-in paths: tight (people sign in a few times a day);
+- the public landing-page player (`/watch/{cut}`, `/watch/s/{link}`, the cut's HLS files, the
+  scripts and styles under `/studio/static/`): a limit of its own, high, since a busy page's viewers behind one address (a carrier's NAT,
+  an office) each fetch tens of segments;
+- its event posts (`/api/events`, signed per cut and limited by the service too): a limit of
+  their own, and a body over the service's bound is blocked here, before the service;
+- every other path but the signed webhooks (Replicate sends them from a few addresses): the
+  general limit, which the player's traffic does not use up.
 """
 
 from __future__ import annotations
@@ -23,11 +31,16 @@ from constructs import Construct
 
 from deploy.aws.network import WEBSERVER_PORT, Network
 from deploy.aws.stages import DeployContext, StageSettings
+from vsl_pipelines.web.limits import EVENT_BODY_LIMIT
 
 # The ALB closes idle connections after this; the service keeps them longer (services.py).
 ALB_IDLE_TIMEOUT_S = 60
 WEBHOOK_PATH_PREFIX = "/webhooks/"
 SIGN_IN_PATH_PREFIXES = ("/studio/sign-in", "/studio/auth/", "/review")
+# The landing-page player's pages and files with the scripts and styles they load, and its
+# event posts (web/watch.py, templates/watch.html, api/events.py).
+PLAYER_PATH_PREFIXES = ("/watch/", "/studio/static/")
+EVENTS_PATH_PREFIX = "/api/events"
 COMMON_RULE_SET = "AWSManagedRulesCommonRuleSet"
 # The common rule set blocks bodies past 8 KB; webhook payloads and scripts are larger.
 COUNTED_COMMON_RULES = ("SizeRestrictions_BODY",)
@@ -136,21 +149,53 @@ class PublicEntry(Construct):
                 visibility_config=visibility(name),
             )
 
+        def any_of(*prefixes: str) -> wafv2.CfnWebACL.StatementProperty:
+            return wafv2.CfnWebACL.StatementProperty(
+                or_statement=wafv2.CfnWebACL.OrStatementProperty(
+                    statements=[starts_with(p) for p in prefixes]
+                )
+            )
+
         # Replicate sends every webhook from a few addresses, each one signed (and verified by
-        # the service): they are outside the per-address limit.
-        not_webhooks = wafv2.CfnWebACL.StatementProperty(
+        # the service): they are outside the per-address limit; the player's paths have their
+        # own, so a busy landing page does not use up its viewers' addresses' general one.
+        general = wafv2.CfnWebACL.StatementProperty(
             not_statement=wafv2.CfnWebACL.NotStatementProperty(
-                statement=starts_with(WEBHOOK_PATH_PREFIX)
+                statement=any_of(WEBHOOK_PATH_PREFIX, *PLAYER_PATH_PREFIXES, EVENTS_PATH_PREFIX)
             )
         )
-        sign_in = wafv2.CfnWebACL.StatementProperty(
-            or_statement=wafv2.CfnWebACL.OrStatementProperty(
-                statements=[starts_with(p) for p in SIGN_IN_PATH_PREFIXES]
-            )
+        # An event is a few hundred bytes; a larger body (or one past what WAF inspects) is
+        # refused here, as the service would (413), without reaching it.
+        oversized_event = wafv2.CfnWebACL.RuleProperty(
+            name="event-body-size",
+            priority=1,
+            action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+            statement=wafv2.CfnWebACL.StatementProperty(
+                and_statement=wafv2.CfnWebACL.AndStatementProperty(
+                    statements=[
+                        starts_with(EVENTS_PATH_PREFIX),
+                        wafv2.CfnWebACL.StatementProperty(
+                            size_constraint_statement=wafv2.CfnWebACL.SizeConstraintStatementProperty(
+                                field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(
+                                    body=wafv2.CfnWebACL.BodyProperty(oversize_handling="MATCH")
+                                ),
+                                comparison_operator="GT",
+                                size=EVENT_BODY_LIMIT,
+                                text_transformations=[
+                                    wafv2.CfnWebACL.TextTransformationProperty(
+                                        priority=0, type="NONE"
+                                    )
+                                ],
+                            )
+                        ),
+                    ]
+                )
+            ),
+            visibility_config=visibility("event-body-size"),
         )
         common = wafv2.CfnWebACL.RuleProperty(
             name=COMMON_RULE_SET,
-            priority=2,
+            priority=5,
             override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
             statement=wafv2.CfnWebACL.StatementProperty(
                 managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
@@ -174,8 +219,26 @@ class PublicEntry(Construct):
             default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
             visibility_config=visibility("web-acl"),
             rules=[
-                rate_rule("sign-in-per-ip", 0, stage.waf_sign_in_requests_per_5_min, sign_in),
-                rate_rule("requests-per-ip", 1, stage.waf_requests_per_5_min, not_webhooks),
+                rate_rule(
+                    "sign-in-per-ip",
+                    0,
+                    stage.waf_sign_in_requests_per_5_min,
+                    any_of(*SIGN_IN_PATH_PREFIXES),
+                ),
+                oversized_event,
+                rate_rule(
+                    "events-per-ip",
+                    2,
+                    stage.waf_events_per_5_min,
+                    starts_with(EVENTS_PATH_PREFIX),
+                ),
+                rate_rule(
+                    "watch-per-ip",
+                    3,
+                    stage.waf_watch_requests_per_5_min,
+                    any_of(*PLAYER_PATH_PREFIXES),
+                ),
+                rate_rule("requests-per-ip", 4, stage.waf_requests_per_5_min, general),
                 common,
             ],
         )

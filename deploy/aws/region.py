@@ -1,7 +1,9 @@
 """The standby region (`-c dr_region=...`): what a failover needs there already running and
 current, the rest deployed only on the day (docs/DEPLOYMENT.md, "Second region").
 
-- the media bucket the primary's replicates into (every new object and its tags);
+- the media bucket the primary's replicates into (every new object and its tags), whose final
+  objects the primary's CloudFront distribution reads when the primary bucket fails
+  (delivery.py's origin group);
 - a cross-region read replica of the PostgreSQL instance (both databases), in isolated subnets
   of a VPC of its own, promoted to a standalone primary on failover;
 - the inbox and jobs tables need nothing here: they are global tables whose replica the primary
@@ -15,12 +17,14 @@ from __future__ import annotations
 
 from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from deploy.aws.data import db_identifier, replica_bucket_name
+from deploy.aws.delivery import FINAL_OBJECTS
 from deploy.aws.network import POSTGRES_PORT
 from deploy.aws.stages import DeployContext, StageSettings
 
@@ -59,6 +63,24 @@ class StandbyRegion(Stack):
                 s3.LifecycleRule(id="old-versions", noncurrent_version_expiration=Duration.days(30))
             ],
             removal_policy=removal,
+        )
+        # The distribution is the primary stack's, deployed after this one (its replication
+        # needs this bucket first): its id is not known here, so any distribution of this
+        # account may read, and only the final objects, which it serves publicly anyway.
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudFrontReadsFinalMedia",
+                principals=[iam.ServicePrincipal("cloudfront.amazonaws.com")],
+                actions=["s3:GetObject"],
+                resources=[self.bucket.arn_for_objects(FINAL_OBJECTS)],
+                conditions={
+                    "StringLike": {
+                        "AWS:SourceArn": (
+                            f"arn:{Aws.PARTITION}:cloudfront::{Aws.ACCOUNT_ID}:distribution/*"
+                        )
+                    }
+                },
+            )
         )
         vpc = ec2.Vpc(
             self,

@@ -156,6 +156,7 @@ class Services(Construct):
         data: DataStores,
         entry: PublicEntry | None,
         sign_in: SignIn,
+        media_cdn_url: str | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.stage = stage
@@ -199,6 +200,9 @@ class Services(Construct):
         }
         self.run_family = f"vsl-{stage.name}-run"
         self.environment = self._environment(context, entry)
+        if media_cdn_url:
+            # The final videos and delivery files are handed out at CloudFront (delivery.py).
+            self.environment["VSL_MEDIA_CDN_URL"] = media_cdn_url
         self.ssm_prefix = context.ssm_prefix
         # The containers that use the Replicate token: with an SSM prefix they read it (and
         # whatever else the prefix holds that they lack) from SSM at start.

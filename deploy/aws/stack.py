@@ -4,10 +4,11 @@ the services, the alarms and the dashboard, with the outputs an operator needs a
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Stack, Tags
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from deploy.aws.alarms import OperationalAlarms, SpendAlarms
-from deploy.aws.data import DataStores
+from deploy.aws.data import DataStores, replica_bucket_name
 from deploy.aws.delivery import FinalMediaDistribution
 from deploy.aws.identity import SignIn
 from deploy.aws.ingress import PublicEntry
@@ -46,7 +47,20 @@ class VslStack(Stack):
         )
         sign_in = SignIn(self, "SignIn", stage=stage, context=context)
         final_media = FinalMediaDistribution(
-            self, "FinalMedia", bucket=data.bucket, stage=stage.name
+            self,
+            "FinalMedia",
+            bucket=data.bucket,
+            stage=stage.name,
+            standby_bucket=(
+                s3.Bucket.from_bucket_attributes(
+                    self,
+                    "MediaStandby",
+                    bucket_name=replica_bucket_name(stage.name),
+                    region=context.dr_region,
+                )
+                if context.dr_region
+                else None
+            ),
         )
         services = Services(
             self,
@@ -57,6 +71,7 @@ class VslStack(Stack):
             data=data,
             entry=entry,
             sign_in=sign_in,
+            media_cdn_url=final_media.url,
         )
         alarms = SpendAlarms(self, "Alarms", stage=stage, context=context, with_operations=True)
         assert alarms.topic is not None

@@ -105,10 +105,17 @@ class StageSettings(BaseModel):
     # alternating users); the rotation functions need a way to Secrets Manager (the NAT).
     rotate_db_credentials: bool = True
     db_rotation_days: int = Field(default=30, ge=1, le=365)
-    # WAF: requests per client address in 5 minutes (all paths but the signed webhooks), and on
-    # the sign-in paths alone.
+    # WAF: requests per client address in 5 minutes (all paths but the signed webhooks and the
+    # landing-page player's), and on the sign-in paths alone (ingress.py).
     waf_requests_per_5_min: int = Field(default=2000, ge=10)
     waf_sign_in_requests_per_5_min: int = Field(default=100, ge=10)
+    # The public player's pages and files (`/watch/`, `/studio/static/`): ~40 requests a viewer of a two-minute
+    # cut (page, playlists, 4 s segments, captions), so ~500 viewers behind one address (a
+    # carrier's NAT, an office) in 5 minutes.
+    waf_watch_requests_per_5_min: int = Field(default=20000, ge=100)
+    # Its event posts (`/api/events`): above the service's own limit (VSL_EVENTS_PER_MINUTE,
+    # 120 a minute, 600 in 5), which answers first with a 429 the page can wait out.
+    waf_events_per_5_min: int = Field(default=3000, ge=100)
     # Operational alarms (alarms.py).
     alarm_db_cpu_percent: float = Field(default=80, gt=0, le=100)
     alarm_db_free_storage_gib: float = Field(default=5, gt=0)

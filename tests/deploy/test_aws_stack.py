@@ -59,6 +59,7 @@ ENVIRONMENT = {
     ),
     "REDIS_URL",
     "VSL_S3_BUCKET",
+    "VSL_MEDIA_CDN_URL",
     "VSL_DYNAMODB_TABLE",
     "VSL_DYNAMODB_JOBS_TABLE",
     "AWS_REGION",
@@ -301,6 +302,7 @@ def test_cloudfront_serves_only_the_final_media_over_https(dev: Template) -> Non
     assert behavior["ResponseHeadersPolicyId"], "CORS for players on other sites"
     [origin] = config["Origins"]
     assert origin["OriginAccessControlId"]
+    assert "OriginGroups" not in config, "one region: no standby bucket to fail over to"
     (policy,) = _resources(dev, "AWS::S3::BucketPolicy").values()
     [read] = [
         s
@@ -537,6 +539,24 @@ def test_each_container_gets_the_environment_and_only_the_secrets_its_role_uses(
     assert env["AWS_REGION"] == {"Ref": "AWS::Region"}
     assert "/webhooks/replicate" in json.dumps(env["VSL_WEBHOOK_URL"])
     assert env["VSL_KEEP_ALIVE_S"] == "75"  # above the ALB's idle timeout (60 s)
+
+
+def test_every_container_hands_out_final_media_at_the_distribution(
+    dev: Template, small: Template
+) -> None:
+    """`VSL_MEDIA_CDN_URL` is the stack's own distribution (`https://` and its domain), so the
+    API, the studio and the watch page give CloudFront URLs for the final objects."""
+    for template in (dev, small):
+        (distribution_id,) = _resources(template, "AWS::CloudFront::Distribution")
+        expected = {"Fn::Join": ["", ["https://", {"Fn::GetAtt": [distribution_id, "DomainName"]}]]}
+        # All but the set-up task, which only makes the databases.
+        containers = {k: c for k, c in _containers(template).items() if k != "setup"}
+        assert containers
+        for name, container in containers.items():
+            env = {e["Name"]: e["Value"] for e in container["Environment"]}
+            assert env.get("VSL_MEDIA_CDN_URL") == expected, name
+    # The service reads it as its setting.
+    assert Settings.model_fields["media_cdn_url"].alias == "VSL_MEDIA_CDN_URL"
 
 
 def test_the_webhook_service_references_no_dagster_database_secret(prod: Template) -> None:
@@ -1329,6 +1349,18 @@ def test_the_roles_that_store_media_may_tag_it(dev: Template) -> None:
     assert putting and all("s3:PutObjectTagging" in a for a in putting)
 
 
+def _starts_with(statement: dict[str, Any]) -> set[str]:
+    """The URI path prefixes a statement (or the statements it combines) matches."""
+    if "ByteMatchStatement" in statement:
+        match = statement["ByteMatchStatement"]
+        assert match["FieldToMatch"] == {"UriPath": {}}
+        assert match["PositionalConstraint"] == "STARTS_WITH"
+        return {match["SearchString"]}
+    if "OrStatement" in statement:
+        return set().union(*(_starts_with(s) for s in statement["OrStatement"]["Statements"]))
+    raise AssertionError(f"not a path match: {statement}")
+
+
 def test_a_waf_web_acl_guards_the_load_balancer(prod: Template, small: Template) -> None:
     """A rate-based rule per client address (tighter on sign-in, the signed webhooks outside
     it) and AWS's managed common rule set, associated with the ALB."""
@@ -1351,3 +1383,58 @@ def test_a_waf_web_acl_guards_the_load_balancer(prod: Template, small: Template)
     # The small profile has no public entry at all: nothing to guard.
     small.resource_count_is("AWS::ElasticLoadBalancingV2::LoadBalancer", 0)
     assert not [r for r in _ingress(small) if r[2] == "0.0.0.0/0"]
+
+
+def test_the_waf_lets_a_busy_landing_page_play_and_bounds_its_event_posts(
+    prod: Template,
+) -> None:
+    """The public player (`/watch/{cut}`, `/watch/s/{link}`, the cut's files and the scripts
+    they load) has a per-address limit of its own, well above the general one, and does not
+    count against it; `/api/events` has its own limit, above the service's 120 a minute, and
+    a body over the service's bound is blocked before it reaches the service."""
+    from vsl_pipelines.web.limits import EVENT_BODY_LIMIT, BodyLimits
+
+    (acl,) = _resources(prod, "AWS::WAFv2::WebACL").values()
+    ordered = sorted(acl["Properties"]["Rules"], key=lambda r: r["Priority"])
+    assert len({r["Priority"] for r in ordered}) == len(ordered)
+    rules = {r["Name"]: r for r in ordered}
+    sizes = STAGES["prod"]
+
+    def rate(name: str) -> dict[str, Any]:
+        assert rules[name]["Action"] == {"Block": {}}, name
+        statement: dict[str, Any] = rules[name]["Statement"]["RateBasedStatement"]
+        assert statement["AggregateKeyType"] == "IP" and statement["EvaluationWindowSec"] == 300
+        return statement
+
+    watch = rate("watch-per-ip")
+    player = _starts_with(watch["ScopeDownStatement"])
+    assert player == {"/watch/", "/studio/static/"}
+    assert watch["Limit"] == sizes.waf_watch_requests_per_5_min
+    # ~40 requests a viewer (page, playlists, 4 s segments, captions): hundreds of viewers
+    # behind one address, far above what the general limit would let through.
+    assert watch["Limit"] >= 10 * sizes.waf_requests_per_5_min
+
+    general = rate("requests-per-ip")["ScopeDownStatement"]["NotStatement"]["Statement"]
+    assert _starts_with(general) == {"/webhooks/", "/api/events", *player}
+
+    events = rate("events-per-ip")
+    assert _starts_with(events["ScopeDownStatement"]) == {"/api/events"}
+    assert events["Limit"] == sizes.waf_events_per_5_min
+    service_per_5_min = 5 * Settings.model_fields["events_per_minute"].default
+    assert service_per_5_min < events["Limit"] <= 10 * service_per_5_min
+
+    body = rules["event-body-size"]
+    assert body["Action"] == {"Block": {}}
+    path, size = body["Statement"]["AndStatement"]["Statements"]
+    assert _starts_with(path) == {"/api/events"}
+    constraint = size["SizeConstraintStatement"]
+    assert constraint["FieldToMatch"] == {"Body": {"OversizeHandling": "MATCH"}}
+    assert (constraint["ComparisonOperator"], constraint["Size"]) == ("GT", EVENT_BODY_LIMIT)
+    assert BodyLimits().for_path("/api/events") == EVENT_BODY_LIMIT  # the service's own bound
+    # Both event rules come before the general ones and the managed rule set.
+    priority = {r["Name"]: r["Priority"] for r in ordered}
+    assert (
+        priority["event-body-size"]
+        < priority["requests-per-ip"]
+        < priority["AWSManagedRulesCommonRuleSet"]
+    )

@@ -99,6 +99,56 @@ def test_dns_fails_over_on_the_primarys_health(written: dict[str, Path]) -> None
     assert first["Properties"]["Name"] == second["Properties"]["Name"] == "vsl.example.com"
 
 
+def test_final_media_fails_over_to_the_standby_bucket_at_the_same_url(
+    written: dict[str, Path],
+) -> None:
+    """One distribution for both regions (the URL landing pages keep never changes): an origin
+    group reads the primary bucket and, when it answers 5xx, the standby's replica, both
+    through the origin access control; the standby bucket lets CloudFront read its final
+    objects alone. The standby region has no distribution of its own."""
+    primary, standby = _template(written["primary"]), _template(written["standby"])
+    (distribution,) = _of(primary, "AWS::CloudFront::Distribution")
+    assert not _of(standby, "AWS::CloudFront::Distribution")
+    config = distribution["Properties"]["DistributionConfig"]
+    origins = {o["Id"]: o for o in config["Origins"]}
+    assert len(origins) == 2 and all(o["OriginAccessControlId"] for o in origins.values())
+    (group,) = config["OriginGroups"]["Items"]
+    assert config["DefaultCacheBehavior"]["TargetOriginId"] == group["Id"]
+    assert group["FailoverCriteria"]["StatusCodes"]["Items"] == [500, 502, 503, 504]
+    first, fallback = (m["OriginId"] for m in group["Members"]["Items"])
+    assert origins[first]["DomainName"] == {
+        "Fn::GetAtt": [_id_of(primary, "AWS::S3::Bucket"), "RegionalDomainName"]
+    }
+    fallback_domain = json.dumps(origins[fallback]["DomainName"])
+    assert "vsl-prod-media-standby-" in fallback_domain and ".s3.us-west-2." in fallback_domain
+
+    (policy,) = _of(standby, "AWS::S3::BucketPolicy")
+    [read] = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Principal") == {"Service": "cloudfront.amazonaws.com"}
+    ]
+    assert read["Effect"] == "Allow" and read["Action"] == "s3:GetObject"
+    assert read["Resource"]["Fn::Join"][1][-1] == "/scripts/*/final/*"
+    source = json.dumps(read["Condition"]["StringLike"]["AWS:SourceArn"])
+    assert ":cloudfront::" in source and "AWS::AccountId" in source
+    # Every container of the primary hands out that one distribution's URL.
+    urls = {
+        json.dumps(env["Value"])
+        for task in _of(primary, "AWS::ECS::TaskDefinition")
+        for container in task["Properties"]["ContainerDefinitions"]
+        for env in container["Environment"]
+        if env["Name"] == "VSL_MEDIA_CDN_URL"
+    }
+    (url,) = urls
+    assert _id_of(primary, "AWS::CloudFront::Distribution") in url and "https://" in url
+
+
+def _id_of(template: dict[str, Any], kind: str) -> str:
+    (logical_id,) = [k for k, r in template["Resources"].items() if r["Type"] == kind]
+    return logical_id
+
+
 def test_both_templates_pass_cfn_lint_in_their_regions(written: dict[str, Path]) -> None:
     for which, region in (("primary", "us-east-1"), ("standby", "us-west-2")):
         matches = lint_file(
