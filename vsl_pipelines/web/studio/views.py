@@ -423,7 +423,9 @@ def script_page(
         )
     for compilation in compilation_rows.compilations_of(conn, script_id):
         key = compilation.output_key if compilation.status == "succeeded" else None
-        poster = key.rsplit(".", 1)[0] + ".poster.jpg" if key and script.output.poster else None
+        # The poster the compile stored (its key in the plan's delivery files), if any.
+        delivery = (compilation.plan or {}).get("delivery") or {} if key else {}
+        poster = delivery.get("poster") if isinstance(delivery, dict) else None
         page.compilations.append(
             CompilationView(
                 id=compilation.id,
