@@ -541,7 +541,8 @@ class Output(BaseModel):
     poster: bool = True
     # How voiced sections follow their narration (pad, hold/slow/loop, the clips' own sound).
     timing: VoiceTiming = Field(default_factory=VoiceTiming)
-    # One final video per aspect, the first the landing page's (HLS, poster); none: one video
+    # One final video per aspect, each with its own HLS ladder and poster (the watch page plays
+    # the one nearest the viewer's screen; the first is the API's main video); none: one video
     # at the clips' own aspect, as before renditions.
     renditions: Annotated[list[Aspect], AfterValidator(_no_repeats)] = Field(
         default_factory=list, max_length=len(RENDITION_ASPECTS)
