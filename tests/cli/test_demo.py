@@ -106,6 +106,13 @@ def _assert_renditions_and_delivery(result: dict, media: Path, hook: str) -> Non
         [(w, h)] = sizes
         assert abs(w * height - h * width) <= max(width, height), (rendition, sizes)
     assert max(lengths) - min(lengths) <= 1 / 6 + 0.01, lengths
+    for rendition in renditions:  # each its own ladder and poster (the first decoded below)
+        own = rendition["delivery"]
+        assert (media / own["hls"]["master"]).read_text().count("#EXT-X-STREAM-INF") >= 2
+        width, height = (int(side) for side in rendition["aspect"].split(":"))
+        with av.open(str(media / own["poster"])) as container:
+            frame = next(container.decode(video=0))
+        assert abs(frame.width * height - frame.height * width) <= max(width, height) * 2
     delivery = result["delivery"]
     master = media / delivery["hls"]["master"]
     assert master.read_text().count("#EXT-X-STREAM-INF") >= 2
