@@ -155,6 +155,37 @@ def test_each_part_plays_its_slots_stretch_of_the_music():
     assert music_stretches({"x": ["a", "b"], "y": ["a"]}, {"a": 1, "b": 1}) is None
 
 
+def test_a_shorter_variant_in_the_middle_crossfades_into_the_music_of_the_next_section(
+    tmp_path, make_clip, make_image, make_voice, make_music
+):
+    sections = {
+        "open": ClipInput(path=make_image(), narration=make_voice(seconds=1.2)),
+        "mid~x": ClipInput(path=make_clip(seconds=1.0), narration=make_voice(seconds=0.8)),
+        "mid~y": ClipInput(
+            path=make_clip(seconds=1.0, tone=660), narration=make_voice(seconds=2.6)
+        ),
+        "close": ClipInput(path=make_image(), narration=make_voice(seconds=1.3)),
+    }
+    cuts = {"mid=x": ["open", "mid~x", "close"], "mid=y": ["open", "mid~y", "close"]}
+    outputs = {key: tmp_path / f"{key[-1]}.mp4" for key in cuts}
+    options = CompileOptions(
+        preset="ultrafast", verify="full",
+        soundtrack=SoundtrackSpec(path=make_music(seconds=0.6), loudness_lufs=TARGET_LUFS),
+    )  # fmt: skip
+    made = compile_cuts(sections, cuts, outputs, options, tmp_path / "parts")
+    x, y = made.parts["mid~x"], made.parts["mid~y"]
+    assert x.duration_s + 1.0 < y.duration_s  # x is the shorter: it crossfades, y does not
+    for key, path in outputs.items():
+        result = made.cuts[key]
+        assert [(c.video, c.audio) for c in made.joins[key].clips] == [("copy", "copy")] * 3
+        assert result.verification is not None and result.verification.ok
+        summary = decode_summary(path)
+        assert abs(summary["audio_end"] - summary["video_end"]) < 0.05
+        assert loudness(path)[0] == pytest.approx(TARGET_LUFS, abs=1.0)
+    # Each part is as long with its music as without: the crossfade fills x's own length.
+    assert decode_summary(Path(x.output))["audio_end"] == pytest.approx(x.duration_s, abs=0.03)
+
+
 def test_the_gain_reaches_the_target_unless_the_peak_would_pass_the_ceiling():
     spec = SoundtrackSpec(path=Path("music.m4a"), loudness_lufs=-16, true_peak_db=-1.5)
     assert gain_db(Loudness(integrated_lufs=-22.0, true_peak_db=-12.0), spec) == 6.0
