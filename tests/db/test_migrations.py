@@ -59,6 +59,7 @@ def test_fresh_database_gets_all_migrations() -> None:
             "0016_collected_at_the_webhook",
             "0017_soundtrack_takes",
             "0018_watch_events",
+            "0019_materialization_sent",
         ]
     finally:
         close_pool(f"{SERVER_URL}/{name}")
@@ -226,6 +227,7 @@ def test_inbox_rows_from_before_keep_their_numbers_and_new_ones_follow(tmp_path:
             "0016_collected_at_the_webhook",
             "0017_soundtrack_takes",
             "0018_watch_events",
+            "0019_materialization_sent",
         ]
         inbox = PostgresInbox(Database(url))
         old = inbox.read_after(0, 10)
@@ -267,6 +269,7 @@ def test_what_existed_before_workspaces_goes_to_default(tmp_path: Path) -> None:
             "0016_collected_at_the_webhook",
             "0017_soundtrack_takes",
             "0018_watch_events",
+            "0019_materialization_sent",
         ]
         with psycopg.connect(url, autocommit=True) as conn:
             [(default,)] = conn.execute("SELECT id FROM workspaces WHERE slug = 'default'")
@@ -312,6 +315,7 @@ def test_jobs_from_before_billing_are_priced_from_replicates_figures(tmp_path: P
             "0016_collected_at_the_webhook",
             "0017_soundtrack_takes",
             "0018_watch_events",
+            "0019_materialization_sent",
         ]
         with psycopg.connect(url) as conn:
             rows = {

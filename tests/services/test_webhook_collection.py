@@ -1,7 +1,9 @@
 """Collecting at the webhook (`services/webhook_collection.py`), on the sandbox, the service and
 PostgreSQL and Redis: an ad-hoc output completed with no tick and no run, then recorded in
-Dagster as its day's materialization; a collecting process killed between storing an output
-and publishing its status; a still section's take reaching the review queue."""
+Dagster as its day's materialization with the check its run would report (failing while a
+failure of its day is unreported); recorded once when the daemon dies between storing a
+tick's events and its cursor; a collecting process killed between storing an output and
+publishing its status; a still section's take reaching the review queue."""
 
 from __future__ import annotations
 
@@ -21,10 +23,22 @@ import httpx
 import pytest
 
 from tests.fixtures.adhoc import AdhocService, wait_for_webhooks
+from tests.fixtures.sandbox import SANDBOX_TOKEN
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db.database import Database
+from vsl_pipelines.defs.generation.sensors import build_webhook_sensor, parse_cursor
+from vsl_pipelines.defs.resources import (
+    DatabaseResource,
+    InboxResource,
+    PacingResource,
+    ReplicateResource,
+)
 from vsl_pipelines.domain.script import Script
+from vsl_pipelines.generation.collect import collect_stage, stage_failures
+from vsl_pipelines.generation.failure_checks import stage_check
+from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.services.review import review_queue
+from vsl_pipelines.storage.local import LocalMediaStore
 
 FLUX = {
     "userId": "integrator",
@@ -68,6 +82,55 @@ def _materializations(instance: dg.DagsterInstance, asset: str) -> list[tuple[st
     ]
 
 
+ADHOC_CHECK = ("adhoc_media", "no_failed_or_expired_adhoc_media")
+
+
+def _check_evaluations(
+    instance: dg.DagsterInstance, asset: str, check: str
+) -> list[tuple[str | None, Any, bool]]:
+    """(partition, job id or None for a run's, passed) of each evaluation of the check, newest
+    first (not a run's planned one)."""
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        dg.AssetCheckKey(dg.AssetKey(asset), check), limit=20
+    )
+    found: list[tuple[Any, Any, bool]] = []
+    for record in history:
+        assert record.event is not None and record.event.dagster_event is not None
+        evaluation = record.event.dagster_event.event_specific_data
+        if not isinstance(evaluation, dg.AssetCheckEvaluation):
+            continue  # a run's planned evaluation (its result is a row of its own)
+        job = evaluation.metadata.get("job_id")
+        # The sensor's name their partition in metadata (see defs/checks.py).
+        named = evaluation.metadata.get("partition")
+        partition = named.value if named else evaluation.partition
+        found.append((partition, job.value if job else None, evaluation.passed))
+    return found
+
+
+def _evaluate(adhoc: AdhocService, instance: dg.DagsterInstance) -> dg.SensorResult:
+    """The webhook sensor evaluated from the fixture's cursor, nothing stored: what the daemon
+    gets back before it stores the events and then the cursor."""
+    resources = {
+        "database": DatabaseResource(url=adhoc.db.url),
+        "inbox": InboxResource(database=DatabaseResource(url=adhoc.db.url)),
+        "replicate": ReplicateResource(
+            base_url=adhoc.sandbox.base_url.removesuffix("/v1"), api_token=SANDBOX_TOKEN
+        ),
+        "pacing": PacingResource(),
+        "job_status": adhoc.job_status,
+    }
+    with dg.build_sensor_context(
+        cursor=adhoc.sensor_cursor, resources=resources, instance=instance
+    ) as context:
+        result = build_webhook_sensor()(context)
+    assert isinstance(result, dg.SensorResult)
+    return result
+
+
+def _kinds(result: dg.SensorResult) -> list[str]:
+    return [type(event).__name__ for event in result.asset_events]
+
+
 def test_an_adhoc_output_is_completed_at_its_webhook_and_recorded_in_dagster(
     adhoc_collecting: AdhocService,
 ) -> None:
@@ -86,12 +149,116 @@ def test_an_adhoc_output_is_completed_at_its_webhook_and_recorded_in_dagster(
         first = adhoc.sensor_tick(instance)
         assert first.run_requests == [], "collected already: no collect_adhoc run"
         assert _materializations(instance, "adhoc_media") == [(today, job.id)]
+        # With the check its day's run reports: nothing of the day failed.
+        assert _check_evaluations(instance, *ADHOC_CHECK) == [(today, job.id, True)]
         # The next tick reads from its cursor that Dagster holds it: never recorded twice.
         second = adhoc.sensor_tick(instance)
         assert (second.run_requests, second.asset_events) == ([], [])
         assert _materializations(instance, "adhoc_media") == [(today, job.id)]
+        assert _check_evaluations(instance, *ADHOC_CHECK) == [(today, job.id, True)]
     assert not _job(adhoc.db, public_id).materialization_due
     assert _takes_of_job(adhoc.db, job.id) == 1
+
+
+def test_an_adhoc_output_s_check_fails_while_a_failure_of_its_day_is_unreported(
+    adhoc_collecting: AdhocService,
+) -> None:
+    """A failed prediction of the day no run has reported yet: the check recorded with an
+    output collected at its webhook fails and names it, as the day's run then reports it too;
+    once reported, the next output's check passes, as the next run's would."""
+    adhoc = adhoc_collecting
+    adhoc.sandbox.knobs.latency_s = 0
+    adhoc.sandbox.knobs.fail_next = 1
+    failed_id = adhoc.generate(FLUX).json()["jobId"]
+    wait_for_webhooks(adhoc.inbox, 1)
+    public_id = adhoc.generate(FLUX).json()["jobId"]
+    _until(lambda: adhoc.status_of(public_id)["status"] == "completed")
+    job = _job(adhoc.db, public_id)
+    failed = _job(adhoc.db, failed_id)
+    today = datetime.now(UTC).date().isoformat()
+
+    with dg.instance_for_test() as instance:
+        tick = adhoc.sensor_tick(instance)
+        # The failure is left to the day's run; the output is recorded with a failing check.
+        assert [(r.job_name, r.partition_key) for r in tick.run_requests or []] == [
+            ("collect_adhoc", today)
+        ]
+        assert _materializations(instance, "adhoc_media") == [(today, job.id)]
+        assert _check_evaluations(instance, *ADHOC_CHECK) == [(today, job.id, False)]
+        [evaluation] = [e for e in tick.asset_events if isinstance(e, dg.AssetCheckEvaluation)]
+        assert evaluation.severity == dg.AssetCheckSeverity.WARN
+        failures: Any = evaluation.metadata["failed"].value
+        named = [f["job_id"] for f in failures]
+        assert named == [failed_id] and failed.status == "failed"
+
+        run = adhoc.collect(instance, today)
+        [reported] = run.get_asset_check_evaluations()
+        assert not reported.passed
+        assert reported.metadata["failed"].value == evaluation.metadata["failed"].value
+
+        after_id = adhoc.generate(FLUX).json()["jobId"]
+        _until(lambda: adhoc.status_of(after_id)["status"] == "completed")
+        after = _job(adhoc.db, after_id)
+        adhoc.sensor_tick(instance)
+        assert _check_evaluations(instance, *ADHOC_CHECK) == [
+            (today, after.id, True),
+            (None, None, False),  # the run's (a run's result names no partition in 1.13)
+            (today, job.id, False),
+        ]
+
+
+@pytest.mark.parametrize("stored", [0, 1, 2])
+def test_a_daemon_killed_before_storing_the_cursor_records_each_output_once(
+    adhoc_collecting: AdhocService, stored: int
+) -> None:
+    """The daemon stores a tick's events one by one, then its cursor; killed after `stored`
+    of the two events (materialization, check), the sensor is evaluated again from the same
+    cursor: it returns only what the event log lacks, and each output is recorded once."""
+    adhoc = adhoc_collecting
+    adhoc.sandbox.knobs.latency_s = 0
+    public_id = adhoc.generate(FLUX).json()["jobId"]
+    _until(lambda: adhoc.status_of(public_id)["status"] == "completed")
+    job = _job(adhoc.db, public_id)
+    today = datetime.now(UTC).date().isoformat()
+
+    with dg.instance_for_test() as instance:
+        killed = _evaluate(adhoc, instance)
+        assert _kinds(killed) == ["AssetMaterialization", "AssetCheckEvaluation"]
+        for event in killed.asset_events[:stored]:
+            instance.report_runless_asset_event(event)
+        # Restarted: the cursor is the one before the killed tick.
+        again = _evaluate(adhoc, instance)
+        assert again.asset_events == killed.asset_events[stored:]
+        for event in again.asset_events:
+            instance.report_runless_asset_event(event)
+        adhoc.sensor_cursor = again.cursor
+        assert adhoc.sensor_tick(instance).asset_events == []
+        assert _materializations(instance, "adhoc_media") == [(today, job.id)]
+        assert _check_evaluations(instance, *ADHOC_CHECK) == [(today, job.id, True)]
+    assert not _job(adhoc.db, public_id).materialization_due
+
+
+def test_every_event_stored_before_the_kill_leaves_nothing_to_record_again(
+    adhoc_collecting: AdhocService,
+) -> None:
+    """Killed once the tick's events are all stored, not its cursor: the next evaluation finds
+    them in the event log, returns nothing and marks the job recorded."""
+    adhoc = adhoc_collecting
+    adhoc.sandbox.knobs.latency_s = 0
+    public_id = adhoc.generate(FLUX).json()["jobId"]
+    _until(lambda: adhoc.status_of(public_id)["status"] == "completed")
+    job = _job(adhoc.db, public_id)
+    today = datetime.now(UTC).date().isoformat()
+
+    with dg.instance_for_test() as instance:
+        killed = _evaluate(adhoc, instance)
+        for event in killed.asset_events:
+            instance.report_runless_asset_event(event)
+        again = _evaluate(adhoc, instance)
+        assert again.asset_events == [] and parse_cursor(again.cursor)[1] == []
+        assert not _job(adhoc.db, public_id).materialization_due
+        assert _materializations(instance, "adhoc_media") == [(today, job.id)]
+        assert _check_evaluations(instance, *ADHOC_CHECK) == [(today, job.id, True)]
 
 
 # The collecting process, on its own: it applies the webhook, stores the output and is killed
@@ -100,6 +267,13 @@ CHILD = """
 import os, signal, sys
 import redis
 from vsl_pipelines.db.database import Database
+from vsl_pipelines.defs.generation.sensors import build_webhook_sensor, parse_cursor
+from vsl_pipelines.defs.resources import (
+    DatabaseResource,
+    InboxResource,
+    PacingResource,
+    ReplicateResource,
+)
 from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.job_status.redis_documents import RedisStatusDocuments
 from vsl_pipelines.services.notifications import StudioLinks
@@ -223,3 +397,47 @@ def test_a_still_sections_keyframe_reaches_the_review_queue_at_its_webhook(
         assert _materializations(instance, "keyframes") == [(stored_script.id, job.id)]
         # The still's clip, rendered from it, is recorded as `clips` for the script.
         assert _materializations(instance, "clips") == [(stored_script.id, job.id)]
+        # Each with its stage's check, as the keyframes and clips runs report it.
+        for asset in ("keyframes", "clips"):
+            evaluations = _check_evaluations(instance, asset, "no_failed_or_expired_generations")
+            assert evaluations == [(stored_script.id, job.id, True)]
+
+
+def test_a_stage_s_check_at_the_webhook_reads_the_failures_its_run_would_report(
+    db: Database, stored_script: Script, tmp_path: Path
+) -> None:
+    """The sensor's stage check names a failed keyframe of a current take as the keyframes run
+    would, and marks nothing: the run still reports it (an error once the script failed)."""
+    with db.connect() as conn:
+        job = job_rows.reserve_job(
+            conn,
+            script_id=stored_script.id,
+            section_id="hook",
+            stage="keyframe",
+            take=1,
+            model_id="flux-schnell",
+            model_input={"prompt": "x"},
+            estimated_cost_usd=0.003,
+            pricing={"basis": "output", "usd": 0.003},
+        )
+        job_rows.mark(conn, job.id, "failed", error="NSFW content detected")
+    pending = stage_failures(db, stored_script.id, "keyframe")
+    check = stage_check(pending, pending.script_status)
+    assert not check.passed and not check.error
+    assert [(f["job_id"], f["status"]) for f in check.failed] == [(job.id, "failed")]
+    ran = collect_stage(
+        db,
+        LocalMediaStore(tmp_path, "http://x/media"),
+        stored_script.id,
+        "keyframe",
+        JobStatusLayers(db),
+    )
+    assert ran.failed == check.failed, "the run reports what the sensor's check named"
+    with db.connect() as conn:
+        conn.execute(
+            "UPDATE scripts SET status = 'failed', error = 'out of attempts' WHERE id = %s",
+            (stored_script.id,),
+        )
+    pending = stage_failures(db, stored_script.id, "keyframe")
+    out = stage_check(pending, pending.script_status)
+    assert (out.passed, out.error, out.description) == (False, True, "out of attempts")

@@ -66,6 +66,8 @@ class JobRow:
     # Until when the service collecting it at its webhook holds it (None: no one does).
     collect_lease_until: datetime | None
     materialization_due: bool  # collected outside a run, not yet recorded in Dagster
+    # When the webhook sensor last returned its events (None: never): they may be in Dagster.
+    materialization_sent_at: datetime | None
 
     def claimed(self, now: datetime | None = None) -> bool:
         """Whether the service holds its collection (a claim that lapsed holds nothing)."""
@@ -381,6 +383,8 @@ class DueMaterialization:
     size_bytes: int | None
     duration_s: float | None
     still_clip_key: str | None  # a keyframe's: the still section's clip rendered from it
+    # When a tick last returned its events (None: never): Dagster may hold them already.
+    sent_at: datetime | None
 
 
 def materializations_due(conn: Conn, limit: int) -> list[DueMaterialization]:
@@ -393,12 +397,24 @@ def materializations_due(conn: Conn, limit: int) -> list[DueMaterialization]:
         " j.user_id, j.created_at, t.media_key, t.size_bytes, t.duration_s,"
         " (SELECT c.media_key FROM takes c WHERE j.stage = 'keyframe'"
         "  AND c.script_id = j.script_id AND c.section_id = j.section_id AND c.stage = 'clip'"
-        "  AND c.take = j.take AND c.job_id IS NULL) AS still_clip_key FROM jobs j"
+        "  AND c.take = j.take AND c.job_id IS NULL) AS still_clip_key,"
+        " j.materialization_sent_at AS sent_at FROM jobs j"
         " LEFT JOIN LATERAL (SELECT * FROM takes WHERE takes.job_id = j.id ORDER BY takes.id"
         " DESC LIMIT 1) t ON true WHERE j.materialization_due"
         " AND NOT coalesce(j.collect_lease_until > now(), false) ORDER BY j.id LIMIT %s",
         (limit,),
     )
+
+
+def materializations_sent(conn: Conn, job_ids: list[int]) -> None:
+    """The webhook sensor returns these jobs' events now: from here on Dagster may hold them,
+    even if the tick's cursor never says so."""
+    if job_ids:
+        conn.execute(
+            "UPDATE jobs SET materialization_sent_at = now() WHERE id = ANY(%s)"
+            " AND materialization_due",
+            (job_ids,),
+        )
 
 
 def materializations_recorded(conn: Conn, job_ids: list[int]) -> None:

@@ -90,9 +90,7 @@ def collect_adhoc_day(
     with tempfile.TemporaryDirectory(prefix="vsl-adhoc-") as tmp:
         workdir = Path(tmp)
         for job in jobs:
-            if job.collected_at is not None or job.status in job_rows.ACTIVE:
-                continue
-            if job.claimed():  # the service is collecting it at its webhook
+            if not _to_collect(job):
                 continue
             public_id = str(job.public_id)
             context = {
@@ -105,9 +103,7 @@ def collect_adhoc_day(
             if job.status != "succeeded":
                 with db.connect() as conn:
                     job_rows.mark_collected(conn, job.id)
-                report.failed.append(
-                    {"job_id": public_id, "status": job.status, "error": job.error}
-                )
+                report.failed.append(_failure_summary(job))
                 changed.append(job.id)
                 continue
             try:
@@ -135,6 +131,29 @@ def collect_adhoc_day(
             changed.append(job.id)
     status.publish(changed)
     _day_figures(db, report, start, end)
+    return report
+
+
+def _to_collect(job: job_rows.JobRow) -> bool:
+    """Whether a day's collection takes the job: ended, not collected, not claimed by the
+    service collecting it at its webhook."""
+    return job.collected_at is None and job.status not in job_rows.ACTIVE and not job.claimed()
+
+
+def _failure_summary(job: job_rows.JobRow) -> dict[str, Any]:
+    return {"job_id": str(job.public_id), "status": job.status, "error": job.error}
+
+
+def adhoc_failures(db: Database, day: date) -> AdhocDayReport:
+    """What collecting the day would report as failed now, nothing marked reported: the check
+    of an output stored outside a run (the webhook sensor records it)."""
+    report = AdhocDayReport(day=day)
+    start, end = day_bounds(day, day)
+    with db.connect() as conn:
+        jobs = job_rows.adhoc_jobs_between(conn, start, end)
+    report.failed = [
+        _failure_summary(job) for job in jobs if _to_collect(job) and job.status != "succeeded"
+    ]
     return report
 
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, date
 from pathlib import Path
 
 from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.jobs import DueMaterialization, JobRow
+from vsl_pipelines.domain.stages import Stage
+from vsl_pipelines.generation.adhoc import adhoc_failures
 from vsl_pipelines.generation.collect import (
     OutputExpired,
     StoredOutput,
@@ -26,9 +28,11 @@ from vsl_pipelines.generation.collect import (
     output_extension,
     record_stored_adhoc,
     record_stored_take,
+    stage_failures,
     store_output,
     take_keys,
 )
+from vsl_pipelines.generation.failure_checks import FailureCheck, adhoc_check, stage_check
 from vsl_pipelines.job_status.layers import JobStatusLayers
 from vsl_pipelines.logs import get_logger
 from vsl_pipelines.storage.base import MediaStore
@@ -149,3 +153,49 @@ def outside_run_outputs(
         due = job_rows.materializations_due(conn, limit)
     status.publish([d.id for d in due])
     return due
+
+
+ADHOC = "adhoc"  # the failure check's key for an ad-hoc output: (ADHOC, its UTC day)
+
+
+def output_partition(output: DueMaterialization) -> tuple[str, str]:
+    """(stage or ADHOC, partition) of an output collected here: its script's stage, or for an
+    ad-hoc output its UTC day."""
+    if output.script_id is None:
+        return ADHOC, output.created_at.astimezone(UTC).date().isoformat()
+    return output.stage, output.script_id
+
+
+def failure_checks(
+    db: Database, outputs: list[DueMaterialization]
+) -> dict[tuple[str, str], FailureCheck]:
+    """The failure check of each partition the outputs (and a still section's clip rendered
+    from a keyframe) are recorded in, as a collecting run of it would report it now: the same
+    rule over the failures it would report, none of them marked reported."""
+    keys = {output_partition(o) for o in outputs}
+    keys |= {(Stage.CLIP.value, o.script_id) for o in outputs if o.still_clip_key and o.script_id}
+    checks = {}
+    for stage, partition in sorted(keys):
+        if stage == ADHOC:
+            checks[stage, partition] = adhoc_check(
+                adhoc_failures(db, date.fromisoformat(partition))
+            )
+        else:
+            try:
+                report = stage_failures(db, partition, stage)
+            except script_rows.ScriptNotFound:  # deleted since: its jobs are gone with it
+                continue
+            checks[stage, partition] = stage_check(report, report.script_status)
+    return checks
+
+
+def materializations_sent(db: Database, job_ids: list[int]) -> None:
+    """The sensor returns these outputs' events now (recorded before it returns them)."""
+    with db.connect() as conn:
+        job_rows.materializations_sent(conn, job_ids)
+
+
+def materializations_held(db: Database, job_ids: list[int]) -> None:
+    """Dagster holds every event of these outputs (found in its event log)."""
+    with db.connect() as conn:
+        job_rows.materializations_recorded(conn, job_ids)

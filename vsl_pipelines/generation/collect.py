@@ -17,6 +17,7 @@ from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db import scripts as script_rows
 from vsl_pipelines.db import takes as take_rows
 from vsl_pipelines.db.database import Database
+from vsl_pipelines.db.jobs import JobRow
 from vsl_pipelines.db.soundtracks import soundtrack_take
 from vsl_pipelines.db.takes import TakeRow
 from vsl_pipelines.job_status.layers import JobStatusLayers
@@ -203,21 +204,8 @@ def collect_stage(
         taken = {s.id: s.narration_take for s in sections} if stage == "narration" else current
         jobs = job_rows.latest_jobs(conn, script_id, stage)
         script = script_rows.load_stored_script(conn, script_id)
-        # A failure is reported once even if a retry already replaced it as the latest attempt.
-        failures = {j.id: j for j in job_rows.unreported_failures(conn, script_id, stage)}
-        failures.update({j.id: j for j in jobs if j.status in job_rows.RETRYABLE})
-        for failure in failures.values():
-            if failure.section_id and failure.take != taken.get(failure.section_id):
-                continue
-            report.failed.append(
-                {
-                    "job_id": failure.id,
-                    "section": failure.section_id,
-                    "attempt": failure.attempt,
-                    "status": failure.status,
-                    "error": failure.error,
-                }
-            )
+        for failure in _failures_to_report(conn, script_id, stage, jobs, taken):
+            report.failed.append(_failure_summary(failure))
             if failure.collected_at is None:
                 job_rows.mark_collected(conn, failure.id)
     with tempfile.TemporaryDirectory(prefix="vsl-collect-") as tmp:
@@ -278,6 +266,45 @@ def collect_stage(
         + report.expired
         + [f["job_id"] for f in report.failed]
     )
+    return report
+
+
+def _failures_to_report(
+    conn: Any, script_id: str, stage: str, latest: list[JobRow], taken: dict[str, int]
+) -> list[JobRow]:
+    """The current takes' failed or expired attempts a collection reports: each once even if a
+    retry already replaced it as the latest attempt, and a take's latest while it is failed."""
+    failures = {j.id: j for j in job_rows.unreported_failures(conn, script_id, stage)}
+    failures.update({j.id: j for j in latest if j.status in job_rows.RETRYABLE})
+    return [
+        f for f in failures.values() if not (f.section_id and f.take != taken.get(f.section_id))
+    ]
+
+
+def _failure_summary(failure: JobRow) -> dict[str, Any]:
+    return {
+        "job_id": failure.id,
+        "section": failure.section_id,
+        "attempt": failure.attempt,
+        "status": failure.status,
+        "error": failure.error,
+    }
+
+
+def stage_failures(db: Database, script_id: str, stage: str) -> CollectReport:
+    """What collecting the stage would report as failed now, nothing marked reported: the
+    check of an output stored outside a run (the webhook sensor records it)."""
+    report = CollectReport(stage=stage)
+    with db.connect() as conn:
+        row = script_rows.script_row(conn, script_id)
+        report.script_status, report.script_error = row.status, row.error
+        sections = script_rows.sections_of(conn, script_id)
+        take_of = "narration_take" if stage == "narration" else "current_take"
+        taken = {s.id: getattr(s, take_of) for s in sections}
+        latest = job_rows.latest_jobs(conn, script_id, stage)
+        report.failed = [
+            _failure_summary(f) for f in _failures_to_report(conn, script_id, stage, latest, taken)
+        ]
     return report
 
 

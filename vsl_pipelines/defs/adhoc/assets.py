@@ -7,9 +7,11 @@ from typing import Any
 
 import dagster as dg
 
+from vsl_pipelines.defs.checks import failure_check_result
 from vsl_pipelines.defs.partitions import days_to_today
 from vsl_pipelines.defs.resources import DatabaseResource, JobStatusResource, MediaStoreResource
 from vsl_pipelines.defs.tags import FFMPEG_POOL
+from vsl_pipelines.generation.failure_checks import adhoc_check
 from vsl_pipelines.services.generation import Collection
 
 NONE_FAILED = "no_failed_or_expired_adhoc_media"
@@ -51,20 +53,9 @@ def adhoc_media(
         "by_user": dg.MetadataValue.json(report.by_user),
         "files": dg.MetadataValue.json([s["key"] for s in report.stored]),
     }
-    bad = len(report.failed) + len(report.expired)
     return dg.MaterializeResult(
         metadata=metadata,
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=NONE_FAILED,
-                passed=bad == 0,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={
-                    "failed": dg.MetadataValue.json(report.failed),
-                    "expired_job_ids": dg.MetadataValue.json(report.expired),
-                },
-            )
-        ],
+        check_results=[failure_check_result(NONE_FAILED, adhoc_check(report))],
     )
 
 

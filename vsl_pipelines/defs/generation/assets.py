@@ -10,6 +10,7 @@ from typing import Any
 
 import dagster as dg
 
+from vsl_pipelines.defs.checks import failure_check_result
 from vsl_pipelines.defs.metadata import thumbnails_markdown
 from vsl_pipelines.defs.partitions import scripts_partitions
 from vsl_pipelines.defs.resources import (
@@ -21,6 +22,7 @@ from vsl_pipelines.defs.resources import (
 )
 from vsl_pipelines.defs.tags import FFMPEG_POOL, REPLICATE_POOL
 from vsl_pipelines.domain.stages import Stage
+from vsl_pipelines.generation.failure_checks import stage_check
 from vsl_pipelines.services.generation import Collection, Submission
 from vsl_pipelines.services.notifications import Notifier, StudioLinks
 from vsl_pipelines.services.prediction_failures import failed_predictions
@@ -143,13 +145,11 @@ def build_stage_assets(assets: StageAssets) -> list[dg.AssetsDefinition]:
             context.partition_key, stage.value
         )
         report, previews = collected.report, collected.previews
-        bad = len(report.failed) + len(report.expired)
         status = "review" if collected.in_review else report.script_status
         notified = None
         if collected.in_review:  # this batch of takes completed the set: people may decide
             links = StudioLinks.from_media_url(media_store.public_base_url)
             notified = Notifier(db, links).decisions_waiting(context.partition_key)
-        out_of_attempts = status == "failed" and bool(report.failed)
         return dg.MaterializeResult(
             metadata={
                 "script_status": status,
@@ -164,23 +164,7 @@ def build_stage_assets(assets: StageAssets) -> list[dg.AssetsDefinition]:
                 "previews": dg.MetadataValue.json(previews),
                 "takes": thumbnails_markdown(store, report.takes),
             },
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name=NO_FAILED,
-                    passed=bad == 0,
-                    # Out of attempts the script has failed: an error, not a warning.
-                    severity=dg.AssetCheckSeverity.ERROR
-                    if out_of_attempts
-                    else dg.AssetCheckSeverity.WARN,
-                    metadata={
-                        "failed": dg.MetadataValue.json(report.failed),
-                        "expired_job_ids": dg.MetadataValue.json(report.expired),
-                    },
-                    description=report.script_error
-                    if out_of_attempts and report.script_error
-                    else "Failed or expired predictions are resubmitted by the request asset.",
-                )
-            ],
+            check_results=[failure_check_result(NO_FAILED, stage_check(report, status))],
         )
 
     return [requests, collected]

@@ -2,16 +2,20 @@
 
 Each tick applies at most `batch` events to jobs, polls jobs whose webhook is late, and asks
 the database which step each active script needs; run keys make every request happen once.
-Outputs the service collected at their webhooks are returned as their assets' materializations.
+Outputs the service collected at their webhooks are returned as their assets' materializations,
+with the failure checks a collecting run would report for them, each recorded once.
 """
 
-from datetime import UTC
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import dagster as dg
 
 from vsl_pipelines.db.jobs import DueMaterialization
-from vsl_pipelines.defs.adhoc.assets import adhoc_media, collect_adhoc_job
+from vsl_pipelines.defs.adhoc.assets import NONE_FAILED, adhoc_media, collect_adhoc_job
+from vsl_pipelines.defs.checks import failure_check_evaluation
+from vsl_pipelines.defs.generation.assets import NO_FAILED
 from vsl_pipelines.defs.generation.jobs import JOB_FOR_STEP
 from vsl_pipelines.defs.resources import (
     DatabaseResource,
@@ -24,13 +28,26 @@ from vsl_pipelines.defs.runs import IN_FLIGHT, run_alive, run_staleness
 from vsl_pipelines.defs.tags import SCRIPT, STATE_KEY, STEP, run_tags
 from vsl_pipelines.domain.stages import COLLECTING_STEPS, Stage
 from vsl_pipelines.generation.adhoc import days_to_collect
-from vsl_pipelines.generation.at_webhook import outside_run_outputs
+from vsl_pipelines.generation.at_webhook import (
+    ADHOC,
+    failure_checks,
+    materializations_held,
+    materializations_sent,
+    output_partition,
+    outside_run_outputs,
+)
+from vsl_pipelines.generation.failure_checks import FailureCheck
 from vsl_pipelines.generation.progress import REVIEW_DUE, next_runs, scripts_to_visit
 from vsl_pipelines.inbox import WebhookInbox
 from vsl_pipelines.services.generation import Progress
 
 MAX_RUNS_PER_STATE = 3
 PARTITION = "dagster/partition"
+# Looking an output's events up in the event log: back to this long before the tick that sent
+# them (clocks of the database and the daemon apart), at most this many records a partition.
+LOOKUP_SLACK_S = 600.0
+LOOKUP_LIMIT = 1000
+OutputEvent = dg.AssetMaterialization | dg.AssetCheckEvaluation
 
 
 def run_key_for(
@@ -167,14 +184,24 @@ def format_cursor(seq: int, reported: list[int]) -> str:
     return f"{seq};{','.join(map(str, reported))}" if reported else str(seq)
 
 
-def materializations_of(output: DueMaterialization) -> list[dg.AssetMaterialization]:
-    """An output the service collected, and a still section's clip it rendered from a keyframe,
-    as their asset partitions' materializations."""
-    events = [materialization_of(output)]
+def events_of(
+    output: DueMaterialization, checks: dict[tuple[str, str], FailureCheck]
+) -> list[OutputEvent]:
+    """An output the service collected as its asset partition's materialization, each followed
+    by the failure check its collecting run would report (from `checks`, by partition; none
+    when absent); a still section's clip rendered from a keyframe likewise as `clips`."""
+    stage, partition = output_partition(output)
+    asset = adhoc_media.key if stage == ADHOC else dg.AssetKey(Stage(stage).collected_asset)
+    events: list[OutputEvent] = [materialization_of(output)]
+    check = checks.get((stage, partition))
+    if check is not None:
+        name = NONE_FAILED if stage == ADHOC else NO_FAILED
+        events.append(failure_check_evaluation(asset, name, partition, check, output.id))
     if output.still_clip_key is not None and output.script_id is not None:
+        clips = dg.AssetKey(Stage.CLIP.collected_asset)
         events.append(
             dg.AssetMaterialization(
-                asset_key=Stage.CLIP.collected_asset,
+                asset_key=clips,
                 partition=output.script_id,
                 description="A still section's clip, rendered from its keyframe at the webhook.",
                 metadata={
@@ -185,18 +212,89 @@ def materializations_of(output: DueMaterialization) -> list[dg.AssetMaterializat
                 },
             )
         )
+        clip_check = checks.get((Stage.CLIP.value, output.script_id))
+        if clip_check is not None:
+            events.append(
+                failure_check_evaluation(clips, NO_FAILED, output.script_id, clip_check, output.id)
+            )
     return events
+
+
+def _job_of(metadata: Any) -> Any:
+    value = metadata.get("job_id")
+    return getattr(value, "value", value)
+
+
+def _held(instance: dg.DagsterInstance, event: OutputEvent, job_id: int, since: float) -> bool:
+    """Whether the event log holds `event` for the job already (stored since `since`)."""
+    if isinstance(event, dg.AssetMaterialization):
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=event.asset_key,
+                asset_partitions=[event.partition] if event.partition else None,
+                after_timestamp=since,
+            ),
+            limit=LOOKUP_LIMIT,
+            ascending=False,
+        ).records
+        return any(
+            r.asset_materialization is not None
+            and _job_of(r.asset_materialization.metadata) == job_id
+            for r in records
+        )
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        event.asset_check_key, limit=LOOKUP_LIMIT
+    )
+    for record in history:
+        if record.create_timestamp < since:
+            break
+        data = record.event.dagster_event if record.event else None
+        held = data.event_specific_data if data else None
+        if (
+            isinstance(held, dg.AssetCheckEvaluation)
+            and held.partition == event.partition
+            and _job_of(held.metadata) == job_id
+        ):
+            return True
+    return False
+
+
+def events_to_record(
+    instance: dg.DagsterInstance | None,
+    due: Sequence[DueMaterialization],
+    checks: dict[tuple[str, str], FailureCheck],
+) -> tuple[list[OutputEvent], list[int], list[int]]:
+    """(the events to return, the jobs they belong to, the jobs Dagster holds wholly already).
+
+    A job a tick returned before (`sent_at`) whose tick's cursor was never stored (the daemon
+    died between storing its events and its cursor, or part way through the events) may be
+    held already: its events are looked up in the event log, and only those missing are
+    returned again."""
+    events: list[OutputEvent] = []
+    sent: list[int] = []
+    held_jobs: list[int] = []
+    for output in due:
+        wanted = events_of(output, checks)
+        if output.sent_at is not None and instance is not None:
+            since = _since(output.sent_at)
+            wanted = [e for e in wanted if not _held(instance, e, output.id, since)]
+            if not wanted:
+                held_jobs.append(output.id)
+                continue
+        events.extend(wanted)
+        sent.append(output.id)
+    return events, sent, held_jobs
+
+
+def _since(sent_at: datetime) -> float:
+    return sent_at.timestamp() - LOOKUP_SLACK_S
 
 
 def materialization_of(output: DueMaterialization) -> dg.AssetMaterialization:
     """An output the service collected as its asset partition's materialization: the day's
     `adhoc_media`, or the script's collected asset of its stage."""
-    if output.script_id is None:
-        asset = adhoc_media.key
-        partition = output.created_at.astimezone(UTC).date().isoformat()
-    else:
-        asset = dg.AssetKey(Stage(output.stage).collected_asset)
-        partition = output.script_id
+    stage, partition = output_partition(output)
+    asset = adhoc_media.key if stage == ADHOC else dg.AssetKey(Stage(stage).collected_asset)
     metadata: dict[str, Any] = {
         "job_id": output.id,
         "collected": "at the webhook (vsl serve)",
@@ -237,7 +335,8 @@ def build_webhook_sensor(interval_s: int = 5) -> dg.SensorDefinition:
         job_status: JobStatusResource,
     ) -> dg.SensorResult:
         """Reads new webhooks, updates job status, launches the collecting run of a finished
-        stage; records the outputs the service collected as their assets' materializations."""
+        stage; records the outputs the service collected as their assets' materializations,
+        with their failure checks."""
         seq, recorded = parse_cursor(context.cursor)
         progress = Progress(database.database(), job_status.layers(), replicate.client())
         due = outside_run_outputs(progress.db, progress.status, recorded, pacing.sensor_batch_size)
@@ -251,10 +350,15 @@ def build_webhook_sensor(interval_s: int = 5) -> dg.SensorDefinition:
         )
         if applied:
             context.log.info(f"applied {applied} webhook event(s); cursor {cursor}")
+        # Their checks as the partitions stand after this tick's webhooks.
+        events, sent, held = events_to_record(
+            context.instance, due, failure_checks(progress.db, due)
+        )
+        materializations_held(progress.db, held)
+        # Before returning them: from here on, Dagster may hold them whatever the cursor says.
+        materializations_sent(progress.db, sent)
         return dg.SensorResult(
-            run_requests=requests,
-            asset_events=[event for d in due for event in materializations_of(d)],
-            cursor=format_cursor(cursor, [d.id for d in due]),
+            run_requests=requests, asset_events=events, cursor=format_cursor(cursor, sent)
         )
 
     return webhook_sensor
