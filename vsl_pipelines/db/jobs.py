@@ -229,6 +229,18 @@ def adhoc_jobs_between(conn: Conn, start: datetime, end: datetime) -> list[JobRo
     )
 
 
+def uncollected_adhoc_jobs_between(conn: Conn, start: datetime, end: datetime) -> list[JobRow]:
+    """Ad-hoc jobs created in [start, end) that no one has collected, oldest first (read by
+    `jobs_adhoc_uncollected`, not the whole day)."""
+    return fetch_all(
+        conn,
+        JobRow,
+        "SELECT * FROM jobs WHERE stage = 'adhoc' AND collected_at IS NULL"
+        " AND created_at >= %s AND created_at < %s ORDER BY id",
+        (start, end),
+    )
+
+
 def attach_prediction(conn: Conn, job_id: int, prediction: JsonObject) -> None:
     """Record the prediction created for a job, then its state (which may have ended)."""
     conn.execute(

@@ -150,7 +150,7 @@ def adhoc_failures(db: Database, day: date) -> AdhocDayReport:
     report = AdhocDayReport(day=day)
     start, end = day_bounds(day, day)
     with db.connect() as conn:
-        jobs = job_rows.adhoc_jobs_between(conn, start, end)
+        jobs = job_rows.uncollected_adhoc_jobs_between(conn, start, end)
     report.failed = [
         _failure_summary(job) for job in jobs if _to_collect(job) and job.status != "succeeded"
     ]
