@@ -27,6 +27,11 @@ class MediaStore(Protocol):
         """An HTTP URL the generation backend can download the object from."""
         ...
 
+    def cdn_base(self, prefix: str) -> str | None:
+        """The CDN URL the objects under `prefix` are served at (`{base}/{rest of key}`), or None
+        when a CDN does not serve them all (none configured, or not a script's final prefix)."""
+        ...
+
 
 def media_key(script_id: str, section_id: str, stage: str, take: int, ext: str) -> str:
     """The predictable key of a stored output."""

@@ -58,3 +58,7 @@ class LocalMediaStore:
         if self.signer is None:
             return url
         return f"{url}?sig={quote(self.signer.token(key), safe='')}"
+
+    def cdn_base(self, prefix: str) -> str | None:
+        """None: the local folder has no CDN in front of it."""
+        return None

@@ -159,6 +159,15 @@ class S3MediaStore:
             )
         return url
 
+    def cdn_base(self, prefix: str) -> str | None:
+        """`{cdn_url}/{object prefix}` when `prefix` is a script's final prefix and a CDN serves
+        it (an object below is at `{base}/{rest of its key}`, as `public_url` gives it), else
+        None."""
+        prefix = prefix.rstrip("/")
+        if not self.cdn_url or not is_final_key(f"{prefix}/_"):
+            return None
+        return f"{self.cdn_url}/{quote(self._object_key(prefix))}"
+
     def _object_key(self, key: str) -> str:
         parts = PurePosixPath(key).parts
         if not key or key.startswith("/") or ".." in parts or "." in key.split("/"):

@@ -1,8 +1,9 @@
 """The landing-page player, public (no sign-in; a cut's id is unguessable): `/watch/{cut}` plays
 the cut's rendition that fits the viewer's screen (9:16 on a phone held upright, 1:1 in a
 square frame, else the first), through the vendored hls.js or else its MP4, with its captions,
-call-to-action and end action; `/watch/{cut}/files/...` serves the cut's own files, so the
-HLS playlists' relative URLs resolve beside them; `/watch/s/{link}` sends each new viewer to
+call-to-action and end action, its files at the media CDN when one serves them
+(`VSL_MEDIA_CDN_URL`), else at `/watch/{cut}/files/...`, which serves the cut's own files so
+the HLS playlists' relative URLs resolve beside them; `/watch/s/{link}` sends each new viewer to
 one of the script's latest cuts, the same one again while its cookie lasts.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import random
 import re
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -24,7 +26,9 @@ from vsl_pipelines.web.media import OpenedFileResponse
 from vsl_pipelines.web.review.pages import templates
 
 # Embeddable anywhere (frame-ancestors *); scripts only this origin's (hls.js, watch.js); media
-# from this origin and the blob: URLs hls.js plays through Media Source Extensions.
+# from this origin and the blob: URLs hls.js plays through Media Source Extensions. With the
+# cut's files at a media CDN, its origin too wherever the player fetches them: the poster
+# (img-src), the video and its tracks (media-src), hls.js's playlists and segments (connect-src).
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"
     " media-src 'self' blob:; connect-src 'self'; frame-ancestors *; base-uri 'none';"
@@ -78,6 +82,24 @@ async def split(request: Request, link: str, config: ConfigDep) -> Response:
     return response
 
 
+def page_headers(media_origin: str | None) -> dict[str, str]:
+    """The page's headers; its policy admits `media_origin` (the CDN's) for the cut's files."""
+    if media_origin is None:
+        return PAGE_HEADERS
+    policy = (
+        CONTENT_SECURITY_POLICY.replace("img-src 'self'", f"img-src 'self' {media_origin}")
+        .replace("media-src 'self'", f"media-src 'self' {media_origin}")
+        .replace("connect-src 'self'", f"connect-src 'self' {media_origin}")
+    )
+    return {**PAGE_HEADERS, "Content-Security-Policy": policy}
+
+
+def origin_of(url: str) -> str:
+    """`scheme://host[:port]` of an absolute URL."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def renditions_of(found: WatchCut, base: str) -> list[dict[str, Any]]:
     """The cut's renditions as the page's script reads them (`data-renditions`): each one's
     size and URLs, the first the default; the script plays the one that fits the screen."""
@@ -105,7 +127,8 @@ async def watch(request: Request, cut: str, config: ConfigDep) -> HTMLResponse:
     """The player page of one cut, with its renditions (the page's script picks the one that
     fits the viewer's screen) and the signature its event posts carry."""
     found = await _cut(config, cut)
-    base = f"/watch/{found.public_id}/files"
+    cdn = config.media_store.cdn_base(final_prefix(found.script_id))
+    base = cdn or f"/watch/{found.public_id}/files"
     html = templates.get_template("watch.html").render(
         cut=found,
         files=base,
@@ -113,7 +136,7 @@ async def watch(request: Request, cut: str, config: ConfigDep) -> HTMLResponse:
         signature=event_signer(request).signature(found.public_id),
         static="/studio/static",
     )
-    return HTMLResponse(html, headers=PAGE_HEADERS)
+    return HTMLResponse(html, headers=page_headers(origin_of(cdn) if cdn else None))
 
 
 @router.api_route("/watch/{cut}/files/{name:path}", methods=["GET", "HEAD"], response_model=None)
