@@ -82,6 +82,7 @@ def resources_from_settings(settings: Settings) -> dict[str, Any]:
             s3_prefix=settings.s3_prefix,
             s3=s3,
             url_secret=url_secret,
+            cdn_url=settings.media_cdn_url,
         ),
         "replicate": ReplicateResource(
             base_url=settings.replicate_client_base_url,

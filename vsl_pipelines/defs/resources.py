@@ -52,7 +52,8 @@ class InboxResource(dg.ConfigurableResource):
 
 class MediaStoreResource(dg.ConfigurableResource):
     """The media store: a local folder, or S3 (its client from dagster-aws' `S3Resource`) when
-    a bucket is set."""
+    a bucket is set, a script's final objects handed out at `cdn_url` when set (so the compiled
+    video's link in the UI is the CDN's, not a presigned URL that expires)."""
 
     root: str
     public_base_url: str
@@ -64,6 +65,8 @@ class MediaStoreResource(dg.ConfigurableResource):
     s3: dg.ConfigurableResource | None = None
     # Signs the local folder's URLs (generation inputs fetched by URL): the service's secret.
     url_secret: str | None = None
+    # `VSL_MEDIA_CDN_URL`, as the service takes it.
+    cdn_url: str = ""
 
     def store(self) -> MediaStore:
         s3_client = None
@@ -78,6 +81,7 @@ class MediaStoreResource(dg.ConfigurableResource):
             s3_prefix=self.s3_prefix,
             s3_client=s3_client,
             signer=MediaUrlSigner(self.url_secret) if self.url_secret else None,
+            cdn_url=self.cdn_url,
         )
 
 
