@@ -38,9 +38,11 @@ def _aspects(output: Output) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class RecompileForm:
-    """The form's initial state and its choices. `size` and `transition` are `""` where the
-    script sets none (the clips' own size, a cut): a blank choice is offered only then, since
-    a compile request can change the script's options but not unset them."""
+    """The form's initial state and its choices. `size`, `transition` and `reframe` are `""`
+    where the script sets none (the clips' own size, a cut, crop in a rendition): a blank
+    choice is offered only then, since a compile request can change the script's options but
+    not unset them. `delivery` names the landing-page files on (hls, chapters, poster, vtt,
+    srt)."""
 
     format: str
     quality: str
@@ -54,7 +56,7 @@ class RecompileForm:
     aspects: tuple[str, ...] = RENDITION_ASPECTS  # the boxes, in their order
     reframe: str = ""
     reframes: tuple[str, ...] = REFRAMES
-    delivery: frozenset[str] = frozenset()  # the switches on: hls, chapters, poster, vtt, srt
+    delivery: frozenset[str] = frozenset()
 
     def fields(self) -> dict[str, str]:
         """What the form posts when nothing is changed (a box unticked is not posted)."""
