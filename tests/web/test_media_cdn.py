@@ -245,3 +245,40 @@ def test_without_the_media_cdn_the_watch_page_serves_the_files_itself(watch_on_s
             answer = client.get(listed[1][field])
             assert answer.status_code == 200, (listed[1][field], answer.text[:200])
             assert answer.headers["content-type"] == kind
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(60)
+def test_chromium_plays_the_cut_from_the_media_cdn(chromium_browser: Any, watch_on_s3: Any) -> None:
+    """Under the page's policy, hls.js fetches the playlists and segments from the CDN and
+    plays them; the poster and captions come from there too, and nothing is refused."""
+    service, cut, cdn = watch_on_s3(True)
+    context = chromium_browser.new_context(viewport={"width": 960, "height": 540})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    refused: list[str] = []  # what the policy refused, and any file not found
+    page.on("console", lambda m: refused.append(m.text) if "Policy" in m.text else None)
+    page.on("response", lambda r: refused.append(r.url) if r.status >= 400 else None)
+    try:
+        page.goto(f"{service.url}/watch/{cut.cut}")
+        page.wait_for_function("() => document.getElementById('player').currentTime > 0.2")
+        state = page.evaluate(
+            """() => {
+              const video = document.getElementById('player');
+              const track = video.querySelector('track[kind=captions]');
+              return {src: video.currentSrc, poster: video.poster, track: track.src,
+                      trackState: track.readyState, rendition: video.dataset.rendition,
+                      fetched: performance.getEntriesByType('resource').map(e => e.name)}
+            }"""
+        )
+    finally:
+        context.close()
+    base = f"{cdn}/scripts/{WATCH_SCRIPT}/final/{WATCH_SCRIPT}-c{cut.compilation_id}"
+    assert state["src"].startswith("blob:"), state  # HLS through hls.js (MSE), not the MP4
+    assert state["rendition"] == "16:9"
+    assert state["poster"] == f"{base}-16x9-poster.jpg"
+    assert state["track"] == f"{base}-captions.vtt" and state["trackState"] == 2  # loaded
+    media = [u for u in state["fetched"] if u.endswith((".m3u8", ".ts"))]
+    assert any(u.endswith(".ts") for u in media), state["fetched"]
+    assert all(u.startswith(f"{base}-16x9-hls/") for u in media), media
+    assert [u for u in refused if not u.endswith("/favicon.ico")] == []
