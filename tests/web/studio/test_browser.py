@@ -402,6 +402,12 @@ def test_the_whole_loop_with_one_sign_in(page: Any, studio: Studio, tmp_path: Pa
     video = _wait(page, "#final video")
     assert _playable(page, "#final video")["duration"] > 0
     assert video.get_attribute("poster")
+    # Beside it, what goes on a landing page: its one cut (no hook variants), the video at the
+    # clips' own aspect (no renditions), its watch page and embed snippet.
+    cut = _wait(page, "#publish .published-cut")
+    assert cut.count() == 1 and cut.locator(".rendition a").inner_text() == "Video"
+    assert "/watch/" in (cut.locator(".watch-link").get_attribute("href") or "")
+    assert "<iframe" in cut.locator("textarea").input_value()
     assert "speed 0.8" in page.locator("#narration-hook .voice-params").inner_text()
     page.locator("#section-hook > details.history summary").click()  # each earlier take
     assert "too dark" in page.locator("#section-hook .old-take").inner_text()  # with its note
@@ -420,6 +426,7 @@ def test_the_whole_loop_with_one_sign_in(page: Any, studio: Studio, tmp_path: Pa
     # Compile again as AVI (a draft: the cheapest to encode): the form starts from the
     # script's options, captions on, the transitions in words.
     assert page.locator("#compile-captions").is_checked()
+    assert not page.locator("#compile-form input[name^=renditions-]:checked").count()
     labels = page.locator("#compile-transition option").all_inner_texts()
     assert "Cross-fade" in labels and not any(":" in label for label in labels), labels
     page.locator("#compile-format").select_option("avi")
@@ -457,7 +464,7 @@ def test_the_whole_loop_with_one_sign_in(page: Any, studio: Studio, tmp_path: Pa
             "SELECT output_format, options FROM compilations WHERE script_id = 'walk'"
             " ORDER BY id DESC LIMIT 1"
         ).fetchone()
-    assert latest["output_format"] == "avi" and "captions" not in latest["options"]
+    assert latest["output_format"] == "avi" and latest["options"] == {}, "only what changed"
     with page.expect_download() as download:
         page.locator("#download").click()
     saved = tmp_path / download.value.suggested_filename
