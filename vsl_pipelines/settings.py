@@ -105,7 +105,9 @@ class Settings(BaseSettings):
     # A CDN over the bucket (the AWS stack's CloudFront): a script's final videos and delivery
     # files are handed out at `{this}/{key}` instead of presigned. Empty: presigned, as the rest.
     media_cdn_url: str = Field(
-        default="", alias="VSL_MEDIA_CDN_URL", pattern=r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$"
+        default="",
+        alias="VSL_MEDIA_CDN_URL",
+        pattern=r"^(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]*)?)?$",
     )
     dynamodb_table: str | None = Field(default=None, alias="VSL_DYNAMODB_TABLE")
     # The real-time jobs table (status documents, the second layer of `GET /api/status`).

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from tests.fixtures.api import add_clip
 from tests.fixtures.aws import REGION
@@ -282,3 +283,31 @@ def test_chromium_plays_the_cut_from_the_media_cdn(chromium_browser: Any, watch_
     assert any(u.endswith(".ts") for u in media), state["fetched"]
     assert all(u.startswith(f"{base}-16x9-hls/") for u in media), media
     assert [u for u in refused if not u.endswith("/favicon.ico")] == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://d111111abcdef8.cloudfront.net",
+        "https://media.example.com:8443/vsl",
+        "http://127.0.0.1:9000/bucket/",
+    ],
+)
+def test_a_cdn_url_is_an_origin_and_a_path(url: str) -> None:
+    assert Settings(VSL_MEDIA_CDN_URL=url).media_cdn_url == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://cdn.example.com; script-src *",  # would widen the watch page's policy
+        "https://cdn.example.com/'unsafe-inline'",
+        "https://cdn.example.com/a b",
+        "ftp://cdn.example.com",
+        "https://cdn.example.com/?signed=1",
+        "cdn.example.com",
+    ],
+)
+def test_a_cdn_url_that_could_break_the_watch_page_s_policy_is_refused(url: str) -> None:
+    with pytest.raises(ValidationError, match="VSL_MEDIA_CDN_URL"):
+        Settings(VSL_MEDIA_CDN_URL=url)

@@ -74,6 +74,10 @@ class MediaStoreResource(dg.ConfigurableResource):
             if self.s3 is None:
                 raise ValueError("an S3 bucket needs the `s3` resource (dagster-aws' S3Resource)")
             s3_client = cast("S3Resource", self.s3).get_client()
+            # dagster-aws builds its client without a signature version, so botocore presigns
+            # with SigV2, which buckets made since mid-2020 refuse: SigV4, as the service's
+            # own store (botocore's choose-signer event; "-query" is added for a URL).
+            s3_client.meta.events.register("choose-signer.s3.*", _sigv4)
         return make_media_store(
             root=Path(self.root),
             public_base_url=self.public_base_url,
@@ -83,6 +87,10 @@ class MediaStoreResource(dg.ConfigurableResource):
             signer=MediaUrlSigner(self.url_secret) if self.url_secret else None,
             cdn_url=self.cdn_url,
         )
+
+
+def _sigv4(**_: object) -> str:
+    return "s3v4"
 
 
 class RegistryResource(dg.ConfigurableResource):
