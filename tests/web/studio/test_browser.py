@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 from pydantic import SecretStr
@@ -401,7 +402,8 @@ def test_the_whole_loop_with_one_sign_in(page: Any, studio: Studio, tmp_path: Pa
     page.goto(f"{studio.url}/studio/scripts/walk")
     video = _wait(page, "#final video")
     assert _playable(page, "#final video")["duration"] > 0
-    assert video.get_attribute("poster")
+    poster = page.request.get(urljoin(page.url, video.get_attribute("poster") or ""))
+    assert poster.ok and poster.headers["content-type"] == "image/jpeg"  # the stored poster
     # Beside it, what goes on a landing page: its one cut (no hook variants), the video at the
     # clips' own aspect (no renditions), its watch page and embed snippet.
     cut = _wait(page, "#publish .published-cut")
