@@ -26,7 +26,7 @@ from vsl_pipelines.db import jobs as job_rows
 from vsl_pipelines.db.database import Database
 from vsl_pipelines.db.jobs import JobRow
 from vsl_pipelines.domain.registry import ModelSpec, RegistryError
-from vsl_pipelines.domain.roles import Actor
+from vsl_pipelines.domain.roles import Actor, Role
 from vsl_pipelines.domain.script import Voice, speech_input
 from vsl_pipelines.generation import budgets
 from vsl_pipelines.generation.predictions import PredictionClient, PredictionCreateError
@@ -44,6 +44,10 @@ _making = threading.Lock()  # one sample made at a time per process: a second as
 
 class SampleUnavailable(RuntimeError):
     """The model could not speak the sample now; the message is safe to show."""
+
+
+class SampleNotAllowed(PermissionError):
+    """A new sample is spend, which a viewer may not make (a stored one plays for anyone)."""
 
 
 def sample_key(model_id: str, voice: str) -> str:
@@ -69,8 +73,8 @@ def voice_sample(
     poll_s: float = POLL_S,
 ) -> str:
     """The stored sample of `spec` speaking in `voice`: its key. A stored one is free; one never
-    made is made now, as spend of `actor`'s workspace (BudgetExceeded when its budget has no
-    room for the estimate: nothing is made or stored). SampleUnavailable when the prediction
+    made is made now, as spend of `actor`'s workspace (SampleNotAllowed for a viewer;
+    BudgetExceeded when its budget has no room for the estimate: nothing is made or stored). SampleUnavailable when the prediction
     fails or takes longer than `wait_s` (what it cost is counted all the same)."""
     key = sample_key(spec.id, voice)
     if store.exists(key):
@@ -78,6 +82,11 @@ def voice_sample(
     with _making:
         if store.exists(key):
             return key
+        if not actor.may(Role.WRITER):
+            raise SampleNotAllowed(
+                f"{voice!r} has no sample yet, and making one is spend that a {actor.role}"
+                " may not make (a writer's first listen makes it)"
+            )
         try:
             model_input = speech_input(
                 spec, Voice(model=spec.id, params={"voice": voice}), SAMPLE_TEXT

@@ -181,6 +181,21 @@ def test_the_editor_fits_a_phone_and_works_from_the_keyboard(browser: Any, studi
         context.close()
 
 
+def test_a_voice_sample_that_cannot_play_says_why(page: Any, studio: Studio) -> None:
+    """This studio has no prediction service: the chosen voice's sample answers 503, and its
+    player says so beside it instead of staying silent (studio.js)."""
+    sign_in(page, studio, "/studio/scripts/new")
+    page.select_option("#voice-model", "kokoro-82m")  # the editor re-renders with its voices
+    player = _wait(page, "audio.voice-sample")
+    player.evaluate("audio => { audio.preload = 'auto'; audio.load(); }")
+    note = _wait(page, ".voice-sample-note")
+    page.wait_for_function(
+        "() => document.querySelector('.voice-sample-note').textContent.includes('503')"
+    )
+    assert "voice samples need the prediction service" in note.inner_text()
+    assert note.get_attribute("role") == "status"
+
+
 def test_a_cross_site_post_is_refused(page: Any, studio: Studio) -> None:
     sign_in(page, studio)
     other_site = "http://elsewhere.test/"

@@ -121,7 +121,8 @@ def test_a_new_sample_is_its_workspace_s_spend_and_its_budget_may_refuse_it(
 ) -> None:
     """The first listen of a voice is a job of the listener's workspace at its billed cost (the
     cost dashboard counts it); a workspace whose budget has no room gets a 402 for a voice never
-    sampled, with nothing made or stored, while a stored sample plays for free to anyone."""
+    sampled, with nothing made or stored, while a stored sample plays for free to anyone; a
+    viewer may not make one (403)."""
     app = build_api_app(api_key=KEY, predictions=prediction_client)
     browser = _signed_in(app)
     made = browser.get("/studio/voices/kokoro-82m/bf_emma", follow_redirects=False)
@@ -163,6 +164,12 @@ def test_a_new_sample_is_its_workspace_s_spend_and_its_budget_may_refuse_it(
     assert signed.status_code == 303
     heard = acme.get("/studio/voices/kokoro-82m/bf_emma", follow_redirects=False)
     assert heard.status_code == 303, "a stored sample is nobody's spend"
-    assert acme.get("/studio/voices/kokoro-82m/af_bella").status_code == 402
+    viewer = acme.get("/studio/voices/kokoro-82m/af_bella")
+    assert viewer.status_code == 403 and "viewer may not" in viewer.text, "a viewer spends nothing"
+    _, acme_writer = create_key(db, "acme-writer", workspace="acme", role=Role.WRITER)
+    writer = TestClient(app, base_url=LOCAL_BASE_URL)
+    signed = writer.post("/studio/sign-in", data={"key": acme_writer}, follow_redirects=False)
+    assert signed.status_code == 303
+    assert writer.get("/studio/voices/kokoro-82m/af_bella").status_code == 402  # $0 budget
     assert _dashboard(acme, acme_key)["jobs"] == 0
     assert _predictions(sandbox) == predictions and len(_sample_jobs(db)) == 1
