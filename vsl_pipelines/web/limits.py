@@ -64,8 +64,13 @@ ROUTE_LIMITS: tuple[RouteLimit, ...] = (
     RouteLimit.of(r"/review/[^/]+/[^/]+/(approve|reject)/?", DECISION_BODY_LIMIT, "form"),
     RouteLimit.of(r"/api/generate-media/?", GENERATE_BODY_LIMIT, "generation"),
     RouteLimit.of(r"/api/events/?", EVENT_BODY_LIMIT, "event"),
-    # The studio's editor posts a whole script; its other forms are small.
-    RouteLimit.of(r"/studio/scripts/(new|estimate|import)/?", SCRIPT_BODY_LIMIT, "editor"),
+    # The studio's editor posts a whole script (a new one, or an edit and its confirmation);
+    # its other forms are small.
+    RouteLimit.of(
+        r"/studio/scripts/(new|estimate|import|[^/]+/edit(/estimate|/confirm)?)/?",
+        SCRIPT_BODY_LIMIT,
+        "editor",
+    ),
     RouteLimit.of(r"/studio/.*", DECISION_BODY_LIMIT, "form"),
 )
 

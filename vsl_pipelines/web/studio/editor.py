@@ -1,7 +1,9 @@
 """The script editor's page, for a new script (`routes`) and for an edit of a stored one
 (`documents`): a document in its fields with the registry's plain words for each parameter,
-named transitions and voices, and its live estimate (what a new script costs, or what an edit
-regenerates and costs before anything is spent).
+named transitions and voices, renditions, reframing and landing-page files, a section's hook
+variants named (what the fields do not show rides along unchanged in hidden fields), and its
+live estimate (what a new script costs, or what an edit regenerates and costs before anything
+is spent).
 """
 
 from __future__ import annotations
@@ -87,6 +89,14 @@ def render(
         slot_tasks=forms.SLOT_TASKS,
         transition_groups=forms.TRANSITION_GROUPS,
         transition_seconds=forms.TRANSITION_SECONDS,
+        kept_fields=forms.kept_fields,
+        kept_section=forms.kept_section,
+        variant_ids=forms.variant_ids,
+        rendition_choices=forms.rendition_choices,
+        caption_file_choices=forms.caption_file_choices,
+        delivery_switch=forms.delivery_switch,
+        reframes=forms.REFRAMES,
+        delivery_switches=forms.DELIVERY_SWITCHES,
         estimate=estimate if estimate is not None else new_estimate(config.registry, document),
         imported=imported,
         mode=mode,

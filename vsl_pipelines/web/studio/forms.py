@@ -5,10 +5,14 @@ decision, retry and compile forms.
 Editor fields are flat names: `title`, `budget_usd`, `sections-0-narration`,
 `sections-0-keyframe-model`, `sections-0-keyframe-param-aspect_ratio`, `output-size`, ...
 Sections are numbered in the order the form lists them; `op` says what a post asks for.
+What the fields do not show (a section's hook variants, the watch page's call-to-action and end,
+...) rides along unchanged as JSON in the hidden `kept` and `sections-N-kept` fields, so an edit
+never loses what it did not touch.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from dataclasses import dataclass, field, replace
@@ -17,9 +21,9 @@ from typing import Any
 from fastapi import HTTPException
 
 from vsl_pipelines.domain.registry import ModelSpec, Registry
-from vsl_pipelines.domain.script import FieldPath, ScriptError
+from vsl_pipelines.domain.script import DocumentError, FieldPath, ScriptError, check_document
 from vsl_pipelines.media.options import XFADE_TRANSITIONS, VoiceTiming
-from vsl_pipelines.media.profile import SIZE_PRESETS
+from vsl_pipelines.media.profile import RENDITION_ASPECTS, SIZE_PRESETS
 from vsl_pipelines.services.intake import MAX_SEED
 
 MAX_EDITOR_BYTES = 1_000_000  # as a script posted to the API
@@ -133,6 +137,33 @@ FITS = (
 CLIP_AUDIO = (("lower", "lowered"), ("keep", "kept"), ("drop", "dropped"))
 TIMING_DEFAULTS = VoiceTiming()
 TIMING_NUMBERS = ("pad_s", "max_slowdown", "lowered_db")
+# The renditions, reframing and landing-page files (`output`) as the editor words them.
+_ASPECT_WORDS = {
+    "16:9": "16:9 landscape",
+    "9:16": "9:16 portrait (Reels, Shorts, TikTok)",
+    "1:1": "1:1 square (feeds)",
+}
+RENDITION_WORDS = {aspect: _ASPECT_WORDS.get(aspect, aspect) for aspect in RENDITION_ASPECTS}
+REFRAMES = (
+    ("", "the default (cropping in a version of another shape)"),
+    ("crop", "cropping around the subject"),
+    ("blur", "a blurred background"),
+)
+DELIVERY_SWITCHES = (
+    ("hls", "adaptive streaming (HLS)"),
+    ("chapters", "chapters"),
+    ("poster", "a poster"),
+)
+CAPTION_FILES = {"vtt": "WebVTT captions file", "srt": "SRT captions file"}
+# What the editor's fields show; the rest of a document is carried in the hidden `kept` fields.
+SHOWN = ("id", "title", "budget_usd", "soundtrack", "voice", "output", "sections")
+SHOWN_OUTPUT = (
+    *("format", "size", "transition", "captions", "timing"),
+    *("renditions", "reframe", "delivery"),
+)
+SHOWN_SECTION = ("id", "narration", "keyframe", "clip", "still", "voice")
+KEPT = "kept"
+_LISTED = re.compile(r"(output-renditions|output-delivery-captions)-(\d{1,2})")
 _SECTION_FIELD = re.compile(r"sections-(\d{1,4})-(.+)")
 _PARAMETER = re.compile(r"parameter '([A-Za-z0-9_]+)'")
 _INTEGER = re.compile(r"-?\d{1,15}")
@@ -324,6 +355,131 @@ def _checkboxes(fields: dict[str, str], prefix: str, params: dict[str, Any]) -> 
             params[param] = ticked
 
 
+def kept_fields(document: dict[str, Any]) -> str:
+    """What the editor does not show of a document (its top level and `output`), as the hidden
+    `kept` field's JSON; empty when it shows everything."""
+    kept = {k: v for k, v in document.items() if k not in SHOWN}
+    output = document.get("output")
+    if isinstance(output, dict):
+        hidden = {k: v for k, v in output.items() if k not in SHOWN_OUTPUT}
+        if hidden:
+            kept["output"] = hidden
+    return json.dumps(kept, separators=(",", ":")) if kept else ""
+
+
+def kept_section(section: dict[str, Any]) -> str:
+    """What the editor does not show of a section, as its hidden `sections-N-kept` field: a
+    section with hook variants all but its id (the editor names its variants, YAML edits
+    them), any other its reframing and the like."""
+    if not isinstance(section, dict):
+        return ""
+    shown = ("id",) if "variants" in section else SHOWN_SECTION
+    kept = {k: v for k, v in section.items() if k not in shown}
+    return json.dumps(kept, separators=(",", ":")) if kept else ""
+
+
+def variant_ids(section: dict[str, Any]) -> list[str]:
+    """The ids of a section's hook variants (none: a section of its own)."""
+    variants = section.get("variants") if isinstance(section, dict) else None
+    if not isinstance(variants, list):
+        return []
+    return [str(v.get("id", "?")) if isinstance(v, dict) else "?" for v in variants]
+
+
+def rendition_choices(output: Any) -> list[tuple[str, str, bool]]:
+    """The renditions' boxes (aspect, words, ticked): the document's in their order (the first
+    is the main video), then the others."""
+    return _listed_choices(output, "renditions", RENDITION_WORDS)
+
+
+def caption_file_choices(output: Any) -> list[tuple[str, str, bool]]:
+    """The caption files' boxes (format, words, ticked), the document's first."""
+    delivery = output.get("delivery") if isinstance(output, dict) else None
+    return _listed_choices(delivery, "captions", CAPTION_FILES)
+
+
+def _listed_choices(parent: Any, name: str, words: dict[str, str]) -> list[tuple[str, str, bool]]:
+    given = parent.get(name) if isinstance(parent, dict) else None
+    chosen = [str(v) for v in given] if isinstance(given, list) else []
+    return [
+        *((value, words.get(value, value), True) for value in dict.fromkeys(chosen)),
+        *((value, text, False) for value, text in words.items() if value not in chosen),
+    ]
+
+
+def delivery_switch(output: Any, name: str) -> bool:
+    delivery = output.get("delivery") if isinstance(output, dict) else None
+    return isinstance(delivery, dict) and delivery.get(name) is True
+
+
+def _kept(fields: dict[str, str], name: str) -> dict[str, Any]:
+    """A hidden `kept` field's parts (422 naming the field when it is not a mapping of
+    acceptable values)."""
+    text = fields.get(name)
+    if not text:
+        return {}
+    refusal = f"form: {name} must be the script's parts the editor carries, as JSON"
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        raise HTTPException(422, refusal) from None
+    if not isinstance(value, dict):
+        raise HTTPException(422, refusal)
+    try:
+        check_document(value, name)
+    except DocumentError as exc:
+        raise HTTPException(422, f"form: {name}: {exc}") from None
+    return value
+
+
+def _listed(fields: dict[str, str], name: str) -> list[str]:
+    """The ticked boxes `{name}-0`, `{name}-1`, ... in their order."""
+    found = [
+        (int(m.group(2)), v)
+        for n, v in fields.items()
+        if (m := _LISTED.fullmatch(n)) and m.group(1) == name
+    ]
+    return [value for _, value in sorted(found)]
+
+
+def _switch(value: str | None) -> Any:
+    """A checkbox: on when sent as a box sends it, off when not sent; other text stays for the
+    checks to name."""
+    if value is None:
+        return False
+    return True if value in ("on", "true") else value
+
+
+def _output(fields: dict[str, str], kept: dict[str, Any]) -> dict[str, Any]:
+    output: dict[str, Any] = {"format": fields.get("output-format", "mp4")}
+    for name in ("size", "transition"):
+        if fields.get(f"output-{name}"):
+            output[name] = fields[f"output-{name}"]
+    output["captions"] = fields.get("output-captions") == "on"
+    timing: dict[str, Any] = {}
+    for name in (*TIMING_NUMBERS, "fit", "clip_audio"):
+        value = fields.get(f"output-timing-{name}")
+        if value:
+            timing[name] = _number(value) if name in TIMING_NUMBERS else value
+    if timing:
+        output["timing"] = timing
+    renditions = _listed(fields, "output-renditions")
+    if renditions:
+        output["renditions"] = renditions
+    if fields.get("output-reframe"):
+        output["reframe"] = fields["output-reframe"]
+    delivery: dict[str, Any] = {
+        name: _switch(fields.get(f"output-delivery-{name}")) for name, _ in DELIVERY_SWITCHES
+    }
+    delivery["captions"] = _listed(fields, "output-delivery-captions")
+    if any(value is not False and value != [] for value in delivery.values()):
+        output["delivery"] = delivery
+    hidden = kept.get("output")
+    if isinstance(hidden, dict):
+        output.update({k: v for k, v in hidden.items() if k not in SHOWN_OUTPUT})
+    return output
+
+
 def editor_document(fields: dict[str, str], registry: Registry) -> EditorForm:
     """The script document the editor's fields describe, with the section operation applied
     (`add`, `remove-N`, `up-N`, `down-N`); values that do not parse stay text for the checks."""
@@ -336,6 +492,12 @@ def editor_document(fields: dict[str, str], registry: Registry) -> EditorForm:
             for n, v in fields.items()
             if (m := _SECTION_FIELD.fullmatch(n)) and int(m.group(1)) == index
         }
+        kept = _kept(fields, f"sections-{index}-{KEPT}")
+        if "variants" in kept:  # hook variants: their fields come back as they were
+            sections.append(
+                {"id": sf.get("id", ""), **{k: v for k, v in kept.items() if k != "id"}}
+            )
+            continue
         visual = sf.get("visual", "image-clip")
         if visual not in VISUALS:
             visual = "image-clip"
@@ -353,6 +515,7 @@ def editor_document(fields: dict[str, str], registry: Registry) -> EditorForm:
             }
         if sf.get("voice-model"):  # a section's own voice, kept from an imported script
             section["voice"] = _generation(sf, "voice", registry, SLOT_TASKS["voice"])
+        section.update({k: v for k, v in kept.items() if k not in SHOWN_SECTION})
         sections.append(section)
     document: dict[str, Any] = {
         "id": fields.get("id") or "",
@@ -367,19 +530,9 @@ def editor_document(fields: dict[str, str], registry: Registry) -> EditorForm:
         )
     if fields.get("voice-model"):
         document["voice"] = _generation(fields, "voice", registry, SLOT_TASKS["voice"])
-    output: dict[str, Any] = {"format": fields.get("output-format", "mp4")}
-    for name in ("size", "transition"):
-        if fields.get(f"output-{name}"):
-            output[name] = fields[f"output-{name}"]
-    output["captions"] = fields.get("output-captions") == "on"
-    timing: dict[str, Any] = {}
-    for name in (*TIMING_NUMBERS, "fit", "clip_audio"):
-        value = fields.get(f"output-timing-{name}")
-        if value:
-            timing[name] = _number(value) if name in TIMING_NUMBERS else value
-    if timing:
-        output["timing"] = timing
-    document["output"] = output
+    kept = _kept(fields, KEPT)
+    document["output"] = _output(fields, kept)
+    document.update({k: v for k, v in kept.items() if k not in SHOWN})
     _apply_op(document, op, registry)
     return EditorForm(document, op)
 
@@ -499,6 +652,9 @@ _FIELD_LABELS = {
     "output-timing-max_slowdown": "Slowest a clip may play",
     "output-timing-clip_audio": "The clips' own sound under the voice",
     "output-timing-lowered_db": "Lowered by",
+    "output-renditions": "Versions for",
+    "output-reframe": "Fill other shapes by",
+    "output-delivery": "For landing pages",
 }
 _SLOTS = {"keyframe": "keyframe image", "clip": "clip", "voice": "voice", "still": "still"}
 
@@ -556,6 +712,8 @@ def field_name(path: FieldPath, message: str, document: dict[str, Any]) -> str:
         shown.update({"seconds": "transition", "format": "format"})
         if len(parts) > 2 and parts[1] == "timing":
             return f"output-timing-{parts[2]}"
+        if len(parts) > 1 and parts[1] in ("renditions", "reframe", "delivery"):
+            return f"output-{parts[1]}"
         return f"output-{shown[parts[1]]}" if len(parts) > 1 and parts[1] in shown else "output"
     if parts[0] in ("soundtrack", "voice"):
         return _generation_field(parts[0], parts[1:], message)
