@@ -296,3 +296,15 @@ def test_the_editor_stays_within_its_field_limit(client: TestClient, db: Databas
     fields = _edit_fields(client, SCRIPT_ID)
     estimate = client.post(f"{EDIT}/estimate", data=fields)
     assert estimate.status_code == 200 and "Nothing is generated" in estimate.text
+
+
+def test_a_confirmation_nested_past_the_parser_s_depth_is_a_422(
+    client: TestClient, db: Database
+) -> None:
+    _store_variants(db)
+    fields = _edit_fields(client, SCRIPT_ID)
+    answer = {"csrf": fields["csrf"], "base": "1", "document": "[" * 100_000, "op": "save"}
+    refused = client.post(f"{EDIT}/confirm", data=answer)
+    assert refused.status_code == 422 and "document must be the edited script" in refused.text
+    with db.connect() as conn:
+        assert version_rows.latest_version(conn, SCRIPT_ID) == 1

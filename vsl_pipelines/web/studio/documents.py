@@ -188,7 +188,7 @@ async def edit_confirm(
     base = _base_version(fields)
     try:
         document = json.loads(fields.get("document", ""))
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth
         raise HTTPException(422, "form: document must be the edited script") from None
     if not isinstance(document, dict):
         raise HTTPException(422, "form: document must be the edited script")
