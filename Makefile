@@ -46,8 +46,9 @@ typecheck: $(STAMP)
 test: $(STAMP) lint typecheck  ## lint, types, then the tests against real Postgres, sandbox, FFmpeg
 	$(BIN)/dagster definitions validate -m vsl_pipelines.definitions
 	@# Three workers on two cores: most of the suite waits on servers, sensors and FFmpeg rather
-	@# than computing (measured on this machine: 1,496 tests in 460 s with -n 3 on 2026-12-07;
-	@# -n 2 took 536 s for 1,128 tests on 2026-12-06).
+	@# than computing (measured on this machine: 1,581 tests in 634 s with -n 3 on 2026-12-07,
+	@# where -n 4 took 618 s: no gain worth the extra contention; -n 2 took 536 s for 1,128
+	@# tests on 2026-12-06).
 	$(BIN)/python -m pytest -q -n 3 --dist loadfile --durations=25
 
 test-deploy: $(STAMP) image  ## the production topology in containers (podman); prints one JSON line
