@@ -11,7 +11,9 @@ from urllib.parse import urlsplit
 
 from vsl_pipelines.db import audit
 from vsl_pipelines.db import jobs as job_rows
+from vsl_pipelines.db.connection import Conn
 from vsl_pipelines.db.database import Database
+from vsl_pipelines.db.jobs import JobRow
 from vsl_pipelines.domain.original_params import translate
 from vsl_pipelines.domain.registry import ModelSpec, Registry, RegistryError
 from vsl_pipelines.domain.roles import Actor
@@ -92,17 +94,8 @@ def submit_adhoc(
     (with the webhook), publish its status; the original answer `{"jobId", "status",
     "estimatedTime", "estimatedCost"}`."""
     with db.connect() as conn:
-        # The estimate is reserved under the workspace's lock (BudgetExceeded: nothing stored).
-        budgets.reserve(conn, actor.workspace_id, plan.estimated_cost_usd)
-        row = job_rows.reserve_adhoc_job(
-            conn,
-            workspace_id=actor.workspace_id,
-            user_id=user_id,
-            media_type=plan.spec.kind,
-            model_id=plan.spec.id,
-            model_input=plan.model_input,
-            estimated_cost_usd=plan.estimated_cost_usd,
-            pricing=plan.spec.pricing.document(),
+        row = reserve_job(
+            conn, actor, user_id, plan.spec, plan.model_input, plan.estimated_cost_usd
         )
         audit.record(
             conn,
@@ -124,25 +117,14 @@ def submit_adhoc(
         "media_type": plan.spec.kind,
     }
     try:
-        prediction = client.create(
-            plan.spec, plan.model_input, reserved_at=row.created_at, claimed=job_rows.claimed_in(db)
-        )
-    except Exception as exc:  # refused, or Replicate unreachable even for the dedupe search
-        reason = (
-            str(exc)
-            if isinstance(exc, PredictionCreateError)
-            else f"Replicate could not be reached ({type(exc).__name__})"
-        )
-        with db.connect() as conn:
-            job_rows.mark(conn, row.id, "failed", error=reason)
+        prediction = create_for_job(db, client, plan.spec, plan.model_input, row)
+    except PredictionNotCreated as exc:
         status.publish([row.id])
         log.error(
             "ad-hoc prediction not created",
-            extra={**context, "fields": {"jobId": job_id, "error": reason}},
+            extra={**context, "fields": {"jobId": job_id, "error": exc.reason}},
         )
-        raise AdhocNotCreated(reason, job_id) from None
-    with db.connect() as conn:
-        job_rows.attach_prediction(conn, row.id, prediction)
+        raise AdhocNotCreated(exc.reason, job_id) from None
     status.publish([row.id])
     metrics.record(
         {"JobsStarted": 1, "CostUSD": plan.estimated_cost_usd},
@@ -160,3 +142,62 @@ def submit_adhoc(
         "estimatedCost": round(plan.estimated_cost_usd, 6),
         **({"warnings": list(plan.warnings)} if plan.warnings else {}),
     }
+
+
+class PredictionNotCreated(RuntimeError):
+    """A job's prediction was never created (refused, or Replicate out of reach): the job is
+    failed and counts nothing; `reason` is safe to show."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def reserve_job(
+    conn: Conn,
+    actor: Actor,
+    user_id: str,
+    spec: ModelSpec,
+    model_input: dict[str, Any],
+    cost: float,
+) -> JobRow:
+    """A job outside any script (an ad-hoc request, a voice sample), its estimate reserved
+    under the workspace's lock first (BudgetExceeded: nothing written)."""
+    budgets.reserve(conn, actor.workspace_id, cost)
+    return job_rows.reserve_adhoc_job(
+        conn,
+        workspace_id=actor.workspace_id,
+        user_id=user_id,
+        media_type=spec.kind,
+        model_id=spec.id,
+        model_input=model_input,
+        estimated_cost_usd=cost,
+        pricing=spec.pricing.document(),
+    )
+
+
+def create_for_job(
+    db: Database,
+    client: PredictionClient,
+    spec: ModelSpec,
+    model_input: dict[str, Any],
+    job: JobRow,
+) -> dict[str, Any]:
+    """`job`'s prediction, created and attached to it; one never created fails the job and is
+    PredictionNotCreated."""
+    try:
+        prediction = client.create(
+            spec, model_input, reserved_at=job.created_at, claimed=job_rows.claimed_in(db)
+        )
+    except Exception as exc:  # refused, or Replicate unreachable even for the dedupe search
+        reason = (
+            str(exc)
+            if isinstance(exc, PredictionCreateError)
+            else f"Replicate could not be reached ({type(exc).__name__})"
+        )
+        with db.connect() as conn:
+            job_rows.mark(conn, job.id, "failed", error=reason)
+        raise PredictionNotCreated(reason) from None
+    with db.connect() as conn:
+        job_rows.attach_prediction(conn, job.id, prediction)
+    return prediction

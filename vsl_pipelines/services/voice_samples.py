@@ -28,9 +28,9 @@ from vsl_pipelines.db.jobs import JobRow
 from vsl_pipelines.domain.registry import ModelSpec, RegistryError
 from vsl_pipelines.domain.roles import Actor, Role
 from vsl_pipelines.domain.script import Voice, speech_input
-from vsl_pipelines.generation import budgets
-from vsl_pipelines.generation.predictions import PredictionClient, PredictionCreateError
+from vsl_pipelines.generation.predictions import PredictionClient
 from vsl_pipelines.logs import get_logger
+from vsl_pipelines.services.adhoc import PredictionNotCreated, create_for_job, reserve_job
 from vsl_pipelines.storage.base import MediaStore
 
 log = get_logger(__name__)
@@ -139,17 +139,7 @@ def _reserve(
     """The sample's job, its estimate reserved under the workspace's lock (BudgetExceeded:
     nothing written), collected from the start (the sample is stored here), audited."""
     with db.connect() as conn:
-        budgets.reserve(conn, actor.workspace_id, cost)
-        job = job_rows.reserve_adhoc_job(
-            conn,
-            workspace_id=actor.workspace_id,
-            user_id=actor.user_id or actor.name,
-            media_type=spec.kind,
-            model_id=spec.id,
-            model_input=model_input,
-            estimated_cost_usd=cost,
-            pricing=spec.pricing.document(),
-        )
+        job = reserve_job(conn, actor, actor.user_id or actor.name, spec, model_input, cost)
         job_rows.mark_collected(conn, job.id)
         audit.record(
             conn,
@@ -172,21 +162,9 @@ def _create(
     """The sample's prediction, attached to its job; a prediction never created fails the job
     (it then counts nothing) and is SampleUnavailable."""
     try:
-        prediction = client.create(
-            spec, model_input, reserved_at=job.created_at, claimed=job_rows.claimed_in(db)
-        )
-    except Exception as exc:  # refused, or Replicate unreachable even for the dedupe search
-        reason = (
-            str(exc)
-            if isinstance(exc, PredictionCreateError)
-            else f"Replicate could not be reached ({type(exc).__name__})"
-        )
-        with db.connect() as conn:
-            job_rows.mark(conn, job.id, "failed", error=reason)
-        raise SampleUnavailable(f"{spec.id} could not speak the sample: {reason}") from None
-    with db.connect() as conn:
-        job_rows.attach_prediction(conn, job.id, prediction)
-    return prediction
+        return create_for_job(db, client, spec, model_input, job)
+    except PredictionNotCreated as exc:
+        raise SampleUnavailable(f"{spec.id} could not speak the sample: {exc.reason}") from None
 
 
 def _output_url(output: Any) -> str | None:
